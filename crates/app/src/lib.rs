@@ -1,1 +1,94 @@
+//! opsdesk's application layer: every use case, carried out for an authenticated
+//! [`Principal`], authorized in one place ([`authz`]), and written with its audit entry and
+//! its jobs in one transaction. Channels (HTTP, mail, monitors, the CLI) call this crate and
+//! never the store.
 
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod authz;
+mod clock;
+mod error;
+pub mod jobs;
+pub mod metrics;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+pub use authz::{Principal, Via};
+pub use clock::{now_ms, timestamp};
+pub use error::{AppError, FieldError};
+pub use opsdesk_store::{Backend, Db, DbOptions, StoreError};
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// How long a browser session lasts without signing in again, in seconds.
+    pub session_ttl_secs: i64,
+    /// Name of this node in job leases and logs; unique per running `opsdesk serve`.
+    pub node_name: String,
+    /// Wrong passwords allowed from one address per minute before it must wait.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 12 * 3600,
+            node_name: format!("node-{}", std::process::id()),
+            login_attempts_per_minute: 20,
+        }
+    }
+}
+
+/// The application: shared by every channel, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    config: AppConfig,
+    metrics: metrics::Metrics,
+    login_throttle: auth::LoginThrottle,
+    jobs_waker: tokio::sync::Notify,
+    http: reqwest::Client,
+}
+
+impl App {
+    /// Builds the application on an open database.
+    pub fn new(db: Db, config: AppConfig) -> Result<Self, AppError> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("opsdesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AppError::Internal(format!("HTTP client: {e}")))?;
+        let login_throttle = auth::LoginThrottle::new(config.login_attempts_per_minute);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                metrics: metrics::Metrics::default(),
+                login_throttle,
+                jobs_waker: tokio::sync::Notify::new(),
+                http,
+            }),
+        })
+    }
+
+    /// The database, for readiness checks and closing.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The settings this application runs with.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// Counters shared by the channels and workers.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+}

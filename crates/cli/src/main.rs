@@ -1,1 +1,468 @@
-fn main() {}
+//! `opsdesk`: IT service management in one binary.
+
+mod config;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use opsdesk_app::accounts::{NewOrganization, NewUserInput, OrganizationRef};
+use opsdesk_app::{App, AppConfig, AppError, Db, DbOptions, Principal};
+use opsdesk_http::HttpConfig;
+use tokio::sync::watch;
+
+use config::{Config, FlagOverrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsdesk",
+    version,
+    about = "IT service management in one binary: service desk, SLAs, email and monitoring.",
+    long_about = "IT service management in one binary: service desk, SLAs, email and monitoring.\n\n\
+        Start with `opsdesk serve`; it keeps its data in ./opsdesk-data (SQLite) unless given \
+        --database-url postgres://…  Settings come from flags, then OPSDESK_* environment \
+        variables, then opsdesk.toml, then defaults."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the database is; shared by every command that opens it.
+#[derive(Debug, Args, Clone)]
+struct DatabaseArgs {
+    /// Folder of the embedded SQLite database [default: ./opsdesk-data].
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user:password@host/db); replaces SQLite.
+    #[arg(long, value_name = "URL", global = true)]
+    database_url: Option<String>,
+    /// Configuration file [default: ./opsdesk.toml when present].
+    #[arg(long, value_name = "FILE", global = true, env = "OPSDESK_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server, API and background workers.
+    #[command(long_about = "Run the web server, API and background workers.\n\n\
+        With no flags: SQLite in ./opsdesk-data, listening on http://127.0.0.1:8080. \
+        Several nodes may share one PostgreSQL database (--database-url); each runs the API \
+        and takes its share of background jobs.")]
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Apply database migrations and exit (serve also applies them at start).
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage organizations (the client companies or departments you support).
+    Organization {
+        #[command(subcommand)]
+        command: OrganizationCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Inspect the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; works while a server is running on the same database.
+    #[command(after_help = "Example, the first admin:\n  \
+        echo 'a long passphrase' | opsdesk user add --email admin@example.com --name Admin --role admin --password-stdin")]
+    Add {
+        /// E-mail address; also the sign-in name.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// admin, agent or customer.
+        #[arg(long)]
+        role: String,
+        /// Organization (name or id); required for customers.
+        #[arg(long)]
+        organization: Option<String>,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrganizationCommand {
+    /// Create an organization.
+    Add {
+        /// Its name, e.g. "Acme Ltd".
+        #[arg(long)]
+        name: String,
+        /// Mail domain whose senders belong to it, e.g. acme.example.
+        #[arg(long)]
+        domain: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it alone on one line (it is not shown again).
+    Create {
+        /// Whose token.
+        #[arg(long)]
+        email: String,
+        /// What the token is for, e.g. "monitoring script".
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain; names the first entry that was altered or removed.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { listen, database } => serve(load_config(&database, listen)?).await,
+        Command::Migrate { database } => {
+            let config = load_config(&database, None)?;
+            init_logging(&config);
+            open_db(&config).await?.close().await;
+            println!("database is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    name,
+                    role,
+                    organization,
+                    password_stdin,
+                    database,
+                },
+        } => {
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let app = open_app(&load_config(&database, None)?).await?;
+            let input = NewUserInput {
+                email,
+                name,
+                role,
+                organization: organization.map(|o| {
+                    o.parse()
+                        .map_or(OrganizationRef::Name(o), OrganizationRef::Id)
+                }),
+                organizations: Vec::new(),
+                password,
+            };
+            let user = app
+                .create_user(&Principal::system("cli"), input)
+                .await
+                .map_err(explain)?;
+            println!(
+                "created {} {} <{}> (id {})",
+                user.role, user.name, user.email, user.id
+            );
+            app.db().clone().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Organization {
+            command:
+                OrganizationCommand::Add {
+                    name,
+                    domain,
+                    database,
+                },
+        } => {
+            let app = open_app(&load_config(&database, None)?).await?;
+            let organization = app
+                .create_organization(&Principal::system("cli"), NewOrganization { name, domain })
+                .await
+                .map_err(explain)?;
+            println!(
+                "created organization {} (id {})",
+                organization.name, organization.id
+            );
+            app.db().clone().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    email,
+                    name,
+                    database,
+                },
+        } => {
+            let app = open_app(&load_config(&database, None)?).await?;
+            let token = app
+                .create_token(&Principal::system("cli"), &email, &name)
+                .await
+                .map_err(explain)?;
+            println!("{}", token.secret);
+            app.db().clone().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { database },
+        } => {
+            let app = open_app(&load_config(&database, None)?).await?;
+            let outcome = app.verify_audit_chain().await.map_err(explain)?;
+            app.db().clone().close().await;
+            match outcome {
+                Ok(verified) => {
+                    println!(
+                        "audit log intact: {} entries, head {}",
+                        verified.entries, verified.head
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(chain_break) => {
+                    eprintln!("audit log BROKEN: {chain_break}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Openapi => {
+            println!("{}", opsdesk_http::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("opsdesk {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_config(
+    database: &DatabaseArgs,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Config> {
+    let flags = FlagOverrides {
+        listen,
+        data_dir: database.data_dir.clone(),
+        database_url: database.database_url.clone(),
+    };
+    config::load(database.config.as_deref(), &flags).context("invalid configuration")
+}
+
+/// Turns an application error into a message for the command line, field by field.
+fn explain(error: AppError) -> anyhow::Error {
+    match error {
+        AppError::Invalid(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| format!("--{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("\n       ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .context("could not read the password from standard input")?;
+    let password = input.lines().next().unwrap_or("").to_owned();
+    if password.is_empty() {
+        bail!(
+            "standard input held no password (pipe it in: echo 'passphrase' | opsdesk user add … --password-stdin)"
+        );
+    }
+    Ok(password)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn db_options(config: &Config) -> DbOptions {
+    DbOptions {
+        max_connections: config.db_max_connections,
+        ..DbOptions::default()
+    }
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    Db::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &db_options(config),
+    )
+    .await
+    .context("could not open the database")
+}
+
+fn app_config(config: &Config) -> AppConfig {
+    let defaults = AppConfig::default();
+    AppConfig {
+        session_ttl_secs: config.session_ttl_secs,
+        node_name: config.node_name.clone().unwrap_or(defaults.node_name),
+        login_attempts_per_minute: config.login_attempts_per_minute,
+    }
+}
+
+async fn open_app(config: &Config) -> anyhow::Result<App> {
+    let db = open_db(config).await?;
+    App::new(db, app_config(config)).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Holds the data folder for one server. The OS releases the lock when the process ends,
+/// however it ends, so a crash never leaves a stale lock behind.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        bail!(
+            "another `opsdesk serve` is already using {}; stop it first, or give this one its own --data-dir \
+             (to run several nodes, share a PostgreSQL database with --database-url)",
+            data_dir.display()
+        );
+    }
+    Ok(file)
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    init_logging(&config);
+    let _lock = match config.database_url {
+        None => Some(lock_data_dir(&config.data_dir)?),
+        Some(_) => None,
+    };
+    let app = open_app(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr().context("no local address")?;
+    let router = opsdesk_http::router(
+        app.clone(),
+        HttpConfig {
+            max_body_bytes: config.max_body_bytes,
+            secure_cookies: config.secure_cookies,
+        },
+    );
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let jobs = tokio::spawn({
+        let app = app.clone();
+        async move { app.run_jobs(workers_stopped).await }
+    });
+    let storage = match &config.database_url {
+        Some(_) => "PostgreSQL".to_owned(),
+        None => format!("SQLite in {}", config.data_dir.display()),
+    };
+    println!(
+        "opsdesk {} listening on http://{address} ({storage})",
+        env!("CARGO_PKG_VERSION")
+    );
+    if app.user_count().await.map_err(|e| anyhow::anyhow!("{e}"))? == 0 {
+        let location = match &config.database_url {
+            Some(_) => " --database-url <the same URL>".to_owned(),
+            None if config.data_dir == Config::default().data_dir => String::new(),
+            None => format!(" --data-dir {}", config.data_dir.display()),
+        };
+        println!(
+            "no users yet; create the first admin with:\n  \
+             echo 'a long passphrase' | opsdesk user add --email you@example.com --name 'Your Name' --role admin --password-stdin{location}"
+        );
+    }
+    opsdesk_http::serve(listener, router, shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("shutting down");
+    let _ = stop_workers.send(true);
+    let _ = jobs.await;
+    app.db().clone().close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+}

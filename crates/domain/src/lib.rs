@@ -5,3 +5,6 @@
 
 pub mod account;
 pub mod audit;
+pub mod query;
+pub mod sla;
+pub mod ticket;

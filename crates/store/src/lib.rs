@@ -1,1 +1,24 @@
+//! opsdesk's storage: one model on two backends, embedded SQLite and PostgreSQL.
+//!
+//! Queries go through sqlx's `Any` driver with `$N` placeholders, which both dialects accept,
+//! so most SQL is written once; where the dialects differ (leases, full-text search) the
+//! module concerned picks the statement by [`Backend`].
 
+/// `format!` for SQL assembled from constants (column lists, placeholders) in this crate;
+/// values are always bound, never formatted in.
+macro_rules! sql {
+    ($($arg:tt)*) => { sqlx::AssertSqlSafe(format!($($arg)*)) };
+}
+
+mod db;
+mod error;
+mod migrate;
+
+pub mod accounts;
+pub mod audit;
+pub mod jobs;
+pub mod webhooks;
+
+pub use db::{Backend, Db, DbOptions, WriteFuture};
+pub use error::StoreError;
+pub use sqlx::AnyConnection as Conn;

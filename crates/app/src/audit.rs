@@ -1,0 +1,137 @@
+//! Recording changes (audit entry plus the events they raise) and reading the log back.
+
+use opsdesk_domain::audit::{ChainBreak, GENESIS_HASH, verify_chain};
+use opsdesk_store::{Conn, audit as store};
+use serde::Serialize;
+
+use crate::{App, AppError, Principal, timestamp, webhooks};
+
+/// One change to one record, as the audit log and webhooks see it.
+pub(crate) struct Change<'a> {
+    pub actor: &'a str,
+    pub entity: &'static str,
+    pub entity_id: i64,
+    pub action: &'static str,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl Change<'_> {
+    /// The webhook event this change raises, e.g. `organization.created`.
+    fn event(&self) -> String {
+        format!("{}.{}", self.entity, self.action)
+    }
+}
+
+/// Serialises a record for the audit log.
+pub(crate) fn snapshot(value: &impl Serialize) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}
+
+/// Appends the audit entry for `change` and queues the webhook deliveries it triggers, in the
+/// caller's transaction.
+pub(crate) async fn record(conn: &mut Conn, change: &Change<'_>, now: i64) -> Result<(), AppError> {
+    let before = change.before.as_ref().map(ToString::to_string);
+    let after = change.after.as_ref().map(ToString::to_string);
+    let entity_id = change.entity_id.to_string();
+    store::append(
+        conn,
+        &store::NewAuditEntry {
+            at: now,
+            actor: change.actor,
+            entity: change.entity,
+            entity_id: &entity_id,
+            action: change.action,
+            before: before.as_deref(),
+            after: after.as_deref(),
+        },
+    )
+    .await?;
+    let payload = serde_json::json!({
+        "event": change.event(),
+        "at": timestamp(now),
+        "actor": change.actor,
+        "data": change.after.as_ref().or(change.before.as_ref()),
+    });
+    webhooks::enqueue_deliveries(conn, &change.event(), &payload, now).await
+}
+
+/// An audit entry as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub action: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub hash: String,
+}
+
+/// The result of checking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: i64,
+    pub head: String,
+}
+
+impl App {
+    /// Audit entries after `after_seq`, optionally for one record (admins only).
+    pub async fn audit_entries(
+        &self,
+        principal: &Principal,
+        after_seq: i64,
+        limit: i64,
+        entity: Option<&str>,
+        entity_id: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, AppError> {
+        principal.require_admin()?;
+        let mut conn = self.db().reader().await?;
+        let rows = store::list(&mut conn, after_seq, limit, entity, entity_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditEntry {
+                seq: row.seq,
+                at: timestamp(row.at_ms),
+                actor: row.actor,
+                entity: row.entity,
+                entity_id: row.entity_id,
+                action: row.action,
+                before: row.before.and_then(|text| serde_json::from_str(&text).ok()),
+                after: row.after.and_then(|text| serde_json::from_str(&text).ok()),
+                hash: row.hash,
+            })
+            .collect())
+    }
+
+    /// Checks the whole chain page by page. `Ok(Err(_))` names the first bad entry.
+    pub async fn verify_audit_chain(&self) -> Result<Result<Verified, ChainBreak>, AppError> {
+        const PAGE: i64 = 5_000;
+        let mut conn = self.db().reader().await?;
+        let (head_seq, head_hash) = store::head(&mut conn).await?;
+        let mut previous = GENESIS_HASH.to_owned();
+        let mut last_seq = 0;
+        let mut count = 0;
+        loop {
+            let page = store::list(&mut conn, last_seq, PAGE, None, None).await?;
+            let Some(last) = page.last() else { break };
+            last_seq = last.seq;
+            previous = match verify_chain(&previous, &page) {
+                Ok(hash) => hash,
+                Err(chain_break) => return Ok(Err(chain_break)),
+            };
+            count += page.len() as i64;
+        }
+        if last_seq != head_seq || previous != head_hash {
+            // Entries after the last stored one were removed: the head remembers them.
+            return Ok(Err(ChainBreak::Unlinked { seq: last_seq + 1 }));
+        }
+        Ok(Ok(Verified {
+            entries: count,
+            head: previous,
+        }))
+    }
+}

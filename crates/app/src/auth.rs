@@ -1,0 +1,395 @@
+//! Signing in: passwords, API tokens, browser sessions, and the limits on guessing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use opsdesk_domain::account::{Email, Role, lockout_seconds};
+use opsdesk_store::Conn;
+use opsdesk_store::accounts::{self as store, TokenRow, UserRow};
+use serde::Serialize;
+
+use crate::audit::{Change, record};
+use crate::clock::{random_secret, secret_hash};
+use crate::{App, AppError, Principal, Via, now_ms, timestamp};
+
+/// Prefix that makes opsdesk tokens recognisable to secret scanners and people.
+const TOKEN_PREFIX: &str = "odk_";
+/// Writing `last_used_at` on every request would turn reads into writes; once a minute is enough.
+const TOKEN_TOUCH_INTERVAL_MS: i64 = 60_000;
+
+pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
+    let mut salt_bytes = [0_u8; 16];
+    getrandom::fill(&mut salt_bytes)
+        .map_err(|e| AppError::Internal(format!("no randomness available: {e}")))?;
+    let salt = SaltString::encode_b64(&salt_bytes)
+        .map_err(|e| AppError::Internal(format!("salt encoding failed: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// An API token's metadata as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub user_id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+impl From<TokenRow> for ApiToken {
+    fn from(row: TokenRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            user_id: row.user_id,
+            created_at: timestamp(row.created_at),
+            last_used_at: row.last_used_at.map(timestamp),
+            revoked_at: row.revoked_at.map(timestamp),
+        }
+    }
+}
+
+/// A token just created: the only time its secret is visible.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: ApiToken,
+    /// The secret to send as `Authorization: Bearer …`. Shown once; only its hash is kept.
+    pub secret: String,
+}
+
+/// A signed-in browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The cookie value (only its hash is stored).
+    pub secret: String,
+    /// The token forms must echo back.
+    pub csrf_token: String,
+    pub expires_at_ms: i64,
+}
+
+/// Counts failed sign-ins per client address in fixed one-minute windows. Bounded: when the
+/// table is full, windows that have ended are dropped first, then the table is cleared.
+pub(crate) struct LoginThrottle {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+const THROTTLE_MAX_ADDRESSES: usize = 100_000;
+
+impl LoginThrottle {
+    pub(crate) fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, address: IpAddr, now: i64) -> Result<(), AppError> {
+        let minute = now / 60_000;
+        let windows = self
+            .windows
+            .lock()
+            .map_err(|_| AppError::Internal("throttle poisoned".into()))?;
+        match windows.get(&address) {
+            Some((window, failures)) if *window == minute && *failures >= self.per_minute => {
+                Err(AppError::RateLimited {
+                    retry_after_secs: 60 - (now / 1000) % 60,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, address: IpAddr, now: i64) {
+        let minute = now / 60_000;
+        let Ok(mut windows) = self.windows.lock() else {
+            return;
+        };
+        if windows.len() >= THROTTLE_MAX_ADDRESSES {
+            windows.retain(|_, (window, _)| *window == minute);
+            if windows.len() >= THROTTLE_MAX_ADDRESSES {
+                windows.clear();
+            }
+        }
+        let entry = windows.entry(address).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+async fn principal_for(conn: &mut Conn, user: &UserRow, via: Via) -> Result<Principal, AppError> {
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e| AppError::Internal(format!("user {}: {e}", user.id)))?;
+    let agent_organizations = if role == Role::Agent {
+        store::agent_organizations(conn, user.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Principal {
+        user_id: Some(user.id),
+        email: user.email.clone(),
+        role,
+        organization_id: user.organization_id,
+        agent_organizations,
+        via,
+    })
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::Unauthenticated("wrong e-mail address or password".into())
+}
+
+impl App {
+    /// Resolves a bearer token to its principal. Missing, wrong and revoked tokens, and
+    /// tokens of deactivated users, all fail the same way.
+    pub async fn authenticate_token(&self, secret: &str) -> Result<Principal, AppError> {
+        let rejected = || AppError::Unauthenticated("the API token is invalid or revoked".into());
+        if !secret.starts_with(TOKEN_PREFIX) {
+            return Err(rejected());
+        }
+        let hash = secret_hash(secret);
+        let mut conn = self.db().reader().await?;
+        let (token, user) = store::find_token(&mut conn, &hash)
+            .await?
+            .ok_or_else(rejected)?;
+        if user.active == 0 {
+            return Err(rejected());
+        }
+        let principal = principal_for(&mut conn, &user, Via::Token { token_id: token.id }).await?;
+        drop(conn);
+        let now = now_ms();
+        if token
+            .last_used_at
+            .is_none_or(|used| now - used > TOKEN_TOUCH_INTERVAL_MS)
+        {
+            let token_id = token.id;
+            self.db()
+                .write(move |conn| {
+                    Box::pin(async move { store::touch_token(conn, token_id, now).await })
+                })
+                .await?;
+        }
+        Ok(principal)
+    }
+
+    /// Resolves a session cookie to its principal.
+    pub async fn authenticate_session(&self, secret: &str) -> Result<Principal, AppError> {
+        let rejected =
+            || AppError::Unauthenticated("the session has expired; sign in again".into());
+        let mut conn = self.db().reader().await?;
+        let (user, csrf_token) = store::find_session(&mut conn, &secret_hash(secret), now_ms())
+            .await?
+            .ok_or_else(rejected)?;
+        if user.active == 0 {
+            return Err(rejected());
+        }
+        principal_for(&mut conn, &user, Via::Session { csrf_token }).await
+    }
+
+    /// Signs in with e-mail and password from `client`, returning a new session. Wrong
+    /// passwords count towards a per-address limit and a per-account lockout.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Session, AppError> {
+        let now = now_ms();
+        self.inner.login_throttle.check(client, now)?;
+        let email = Email::parse(email).map_err(|_| invalid_credentials())?;
+        let user = {
+            let mut conn = self.db().reader().await?;
+            store::find_user_by_email(&mut conn, email.as_str()).await?
+        };
+        let Some(user) = user else {
+            self.inner.login_throttle.record_failure(client, now);
+            return Err(invalid_credentials());
+        };
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            return Err(AppError::RateLimited {
+                retry_after_secs: (until - now + 999) / 1000,
+            });
+        }
+        let stored = user.password_hash.clone().unwrap_or_default();
+        let attempt = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || password_matches(&attempt, &stored))
+            .await
+            .map_err(|e| AppError::Internal(format!("password check stopped: {e}")))?;
+        let user_id = user.id;
+        if !matches || user.active == 0 {
+            self.inner.login_throttle.record_failure(client, now);
+            let failures = user.failed_logins + 1;
+            let locked_until = lockout_seconds(u32::try_from(failures).unwrap_or(u32::MAX))
+                .map(|secs| now + secs * 1000);
+            self.db()
+                .write(move |conn| {
+                    Box::pin(async move {
+                        store::record_login_failure(conn, user_id, failures, locked_until).await
+                    })
+                })
+                .await?;
+            return Err(invalid_credentials());
+        }
+        let session = Session {
+            secret: random_secret()?,
+            csrf_token: random_secret()?,
+            expires_at_ms: now + self.config().session_ttl_secs * 1000,
+        };
+        let (hash, csrf, expires) = (
+            secret_hash(&session.secret),
+            session.csrf_token.clone(),
+            session.expires_at_ms,
+        );
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    store::clear_login_failures(conn, user_id).await?;
+                    store::insert_session(conn, &hash, user_id, &csrf, now, expires).await
+                })
+            })
+            .await?;
+        Ok(session)
+    }
+
+    /// Ends a browser session.
+    pub async fn logout(&self, session_secret: &str) -> Result<(), AppError> {
+        let hash = secret_hash(session_secret);
+        self.db()
+            .write(move |conn| Box::pin(async move { store::delete_session(conn, &hash).await }))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an API token for the user with `email`. Admins (and the system) may create
+    /// tokens for anyone; others only for themselves.
+    pub async fn create_token(
+        &self,
+        principal: &Principal,
+        email: &str,
+        name: &str,
+    ) -> Result<CreatedToken, AppError> {
+        let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AppError::invalid("name", "must be 1 to 100 characters"));
+        }
+        let owner = {
+            let mut conn = self.db().reader().await?;
+            store::find_user_by_email(&mut conn, email.as_str()).await?
+        }
+        .ok_or_else(|| AppError::invalid("email", "no user has this e-mail address"))?;
+        if principal.role != Role::Admin && principal.user_id != Some(owner.id) {
+            return Err(AppError::Forbidden(
+                "only admins create tokens for other users".into(),
+            ));
+        }
+        let secret = format!("{TOKEN_PREFIX}{}", random_secret()?);
+        let hash = secret_hash(&secret);
+        let actor = principal.audit_label();
+        let now = now_ms();
+        let token = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = store::insert_token(conn, owner.id, &name, &hash, now).await?;
+                    let token = ApiToken::from(row);
+                    let change = Change {
+                        actor: &actor,
+                        entity: "api_token",
+                        entity_id: token.id,
+                        action: "created",
+                        before: None,
+                        after: crate::audit::snapshot(&token),
+                    };
+                    record(conn, &change, now).await?;
+                    Ok::<_, AppError>(token)
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(CreatedToken { token, secret })
+    }
+
+    /// The principal's own tokens.
+    pub async fn tokens(&self, principal: &Principal) -> Result<Vec<ApiToken>, AppError> {
+        let user_id = principal
+            .user_id
+            .ok_or_else(|| AppError::Unauthenticated("no user is signed in".into()))?;
+        let mut conn = self.db().reader().await?;
+        Ok(store::list_tokens(&mut conn, user_id)
+            .await?
+            .into_iter()
+            .map(ApiToken::from)
+            .collect())
+    }
+
+    /// Revokes a token: one's own, or anyone's for an admin.
+    pub async fn revoke_token(
+        &self,
+        principal: &Principal,
+        token_id: i64,
+    ) -> Result<ApiToken, AppError> {
+        let actor = principal.audit_label();
+        let (is_admin, user_id) = (principal.role == Role::Admin, principal.user_id);
+        let now = now_ms();
+        let revoked = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let before = store::get_token(conn, token_id)
+                        .await?
+                        .filter(|token| is_admin || Some(token.user_id) == user_id)
+                        .ok_or(AppError::NotFound("token"))?;
+                    if !store::revoke_token(conn, token_id, now).await? {
+                        return Err(AppError::Conflict {
+                            field: None,
+                            message: "the token is already revoked".into(),
+                        });
+                    }
+                    let before = ApiToken::from(before);
+                    let after = ApiToken {
+                        revoked_at: Some(timestamp(now)),
+                        ..before.clone()
+                    };
+                    let change = Change {
+                        actor: &actor,
+                        entity: "api_token",
+                        entity_id: token_id,
+                        action: "revoked",
+                        before: crate::audit::snapshot(&before),
+                        after: crate::audit::snapshot(&after),
+                    };
+                    record(conn, &change, now).await?;
+                    Ok(after)
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(revoked)
+    }
+}

@@ -1,0 +1,287 @@
+//! The job runner: leases due jobs from the outbox and performs their side effects, with
+//! retries and backoff, until they succeed or are declared dead for an admin to look at.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use opsdesk_store::Conn;
+use opsdesk_store::jobs::{self as store, JobRow};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::{App, AppError, Principal, now_ms, timestamp};
+
+/// How long a claimed job stays ours. Longer than any handler may run, so a lease only
+/// runs out when its node has died.
+const LEASE_MS: i64 = 120_000;
+/// A handler running longer than this is cut off and counts as a failed attempt.
+const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Jobs claimed per round and run concurrently.
+const BATCH: i64 = 16;
+/// How often an idle worker looks for work that other nodes queued.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Attempts before a job is declared dead.
+pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
+
+/// What a job does. Stored as its `kind` string with a JSON payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// POST an event to one webhook.
+    WebhookDelivery,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::WebhookDelivery => "webhook.delivery",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "webhook.delivery" => Some(JobKind::WebhookDelivery),
+            _ => None,
+        }
+    }
+}
+
+/// Delay before attempt `attempts + 1`: 10 s doubling, capped at one hour.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    (10_000_i64 << doublings.min(9)).min(3_600_000)
+}
+
+/// Queues a job in the caller's transaction; it runs after that transaction commits.
+pub(crate) async fn enqueue(
+    conn: &mut Conn,
+    kind: JobKind,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<i64, AppError> {
+    Ok(store::enqueue(
+        conn,
+        kind.as_str(),
+        &payload.to_string(),
+        now,
+        DEFAULT_MAX_ATTEMPTS,
+        now,
+    )
+    .await?)
+}
+
+/// A job as admins see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    /// `queued`, `running`, `done` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub run_at: jiff::Timestamp,
+    pub locked_by: Option<String>,
+    pub last_error: Option<String>,
+    pub payload: serde_json::Value,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: jiff::Timestamp,
+}
+
+impl From<JobRow> for Job {
+    fn from(row: JobRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            status: row.status,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            run_at: timestamp(row.run_at),
+            locked_by: row.locked_by,
+            last_error: row.last_error,
+            payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
+            created_at: timestamp(row.created_at),
+            updated_at: timestamp(row.updated_at),
+        }
+    }
+}
+
+impl App {
+    /// Wakes this node's job runner after a commit that queued jobs.
+    pub(crate) fn wake_jobs(&self) {
+        self.inner.jobs_waker.notify_one();
+    }
+
+    /// Jobs, newest first, optionally in one status (admins only).
+    pub async fn jobs(
+        &self,
+        principal: &Principal,
+        status: Option<&str>,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>, AppError> {
+        principal.require_admin()?;
+        if let Some(status) = status
+            && !matches!(status, "queued" | "running" | "done" | "dead")
+        {
+            return Err(AppError::invalid(
+                "status",
+                "expected one of: queued, running, done, dead",
+            ));
+        }
+        let mut conn = self.db().reader().await?;
+        Ok(store::list(&mut conn, status, before, limit)
+            .await?
+            .into_iter()
+            .map(Job::from)
+            .collect())
+    }
+
+    /// Sends a dead job back to the queue (admins only).
+    pub async fn retry_job(&self, principal: &Principal, id: i64) -> Result<Job, AppError> {
+        principal.require_admin()?;
+        let now = now_ms();
+        let job = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let found = store::get(conn, id)
+                        .await?
+                        .ok_or(AppError::NotFound("job"))?;
+                    if !store::retry_dead(conn, id, now).await? {
+                        return Err(AppError::Conflict {
+                            field: None,
+                            message: format!(
+                                "only dead jobs can be retried; this one is {}",
+                                found.status
+                            ),
+                        });
+                    }
+                    Ok(store::get(conn, id)
+                        .await?
+                        .map(Job::from)
+                        .ok_or(AppError::NotFound("job"))?)
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(job)
+    }
+
+    /// Job counts by status, for metrics.
+    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, AppError> {
+        let mut conn = self.db().reader().await?;
+        Ok(store::counts(&mut conn).await?)
+    }
+
+    /// Runs jobs until `shutdown` turns true. Several nodes may run this against one
+    /// PostgreSQL database: leases give each job to one of them.
+    pub async fn run_jobs(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let ran = match self.run_job_batch().await {
+                Ok(ran) => ran,
+                Err(error) => {
+                    tracing::warn!(%error, "job runner could not claim jobs");
+                    0
+                }
+            };
+            if ran > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = self.inner.jobs_waker.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Claims and runs one batch of due jobs; returns how many ran.
+    pub async fn run_job_batch(&self) -> Result<usize, AppError> {
+        let node = self.config().node_name.clone();
+        let backend = self.db().backend();
+        let now = now_ms();
+        let claimed = self
+            .db()
+            .write(move |conn| {
+                Box::pin(
+                    async move { store::claim(conn, backend, &node, now, LEASE_MS, BATCH).await },
+                )
+            })
+            .await?;
+        let count = claimed.len();
+        futures::stream::iter(claimed)
+            .for_each_concurrent(None, |job| async move { self.run_job(job).await })
+            .await;
+        Ok(count)
+    }
+
+    async fn run_job(&self, job: JobRow) {
+        let outcome = match JobKind::parse(&job.kind) {
+            Some(kind) => {
+                match tokio::time::timeout(HANDLER_TIMEOUT, self.perform(kind, &job)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(format!("timed out after {} s", HANDLER_TIMEOUT.as_secs())),
+                }
+            }
+            None => Err(format!("unknown job kind `{}`", job.kind)),
+        };
+        let node = self.config().node_name.clone();
+        let now = now_ms();
+        let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
+        let failed = outcome.is_err();
+        let settled = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    match outcome {
+                        Ok(()) => store::complete(conn, id, &node, now).await,
+                        Err(error) => {
+                            let retry_at = (attempts < max_attempts).then(|| now + backoff_ms(attempts));
+                            if retry_at.is_none() {
+                                tracing::error!(job = id, %error, "job is dead after {attempts} attempts");
+                            } else {
+                                tracing::warn!(job = id, %error, attempt = attempts, "job failed; will retry");
+                            }
+                            store::fail(conn, id, &node, &error, retry_at, now).await
+                        }
+                    }
+                })
+            })
+            .await;
+        match settled {
+            Ok(true) if failed => self.metrics().job_failed(),
+            Ok(true) => self.metrics().job_done(),
+            Ok(false) => tracing::warn!(
+                job = id,
+                "lost the lease before finishing; another node owns it"
+            ),
+            Err(error) => tracing::error!(job = id, %error, "could not record the job's outcome"),
+        }
+    }
+
+    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), String> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&job.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+        match kind {
+            JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        assert_eq!(backoff_ms(1), 10_000);
+        assert_eq!(backoff_ms(2), 20_000);
+        assert_eq!(backoff_ms(5), 160_000);
+        assert_eq!(backoff_ms(20), 3_600_000);
+    }
+}

@@ -1,0 +1,119 @@
+//! Configuration: flags > `OPSDESK_*` environment variables > `opsdesk.toml` > defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Every setting `opsdesk` reads. See the README's configuration table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port the web server listens on.
+    pub listen: SocketAddr,
+    /// Folder of the embedded SQLite database (used when no database URL is set).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Log filter, e.g. `info` or `opsdesk=debug,info`.
+    pub log: String,
+    /// Emit logs as JSON lines instead of text.
+    pub log_json: bool,
+    /// Name of this node in job leases; defaults to host name and process id.
+    pub node_name: Option<String>,
+    /// Browser session lifetime in seconds.
+    pub session_ttl_secs: i64,
+    /// Mark cookies Secure; set when users reach opsdesk over HTTPS.
+    pub secure_cookies: bool,
+    /// Database connections in the pool.
+    pub db_max_connections: u32,
+    /// Failed sign-ins allowed per client address per minute.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("opsdesk-data"),
+            database_url: None,
+            max_body_bytes: 10 * 1024 * 1024,
+            log: "info".into(),
+            log_json: false,
+            node_name: None,
+            session_ttl_secs: 12 * 3600,
+            secure_cookies: false,
+            db_max_connections: 8,
+            login_attempts_per_minute: 20,
+        }
+    }
+}
+
+/// Settings given as flags; only those present override the other sources.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// Environment variables that belong to the test suites, not to the server.
+const NOT_SETTINGS: [&str; 3] = ["config", "require_services", "test_postgres_url"];
+
+/// Reads the configuration. `file` is the `--config` path; without one, `opsdesk.toml` in
+/// the current folder is read when it exists.
+pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figment::Error> {
+    let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
+    Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::file(file))
+        .merge(Env::prefixed("OPSDESK_").filter(|key| !NOT_SETTINGS.contains(&key.as_str())))
+        .merge(Serialized::defaults(flags))
+        .extract()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn flags_beat_environment_beat_file_beat_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "opsdesk.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"from-file\"\nlog = \"debug\"",
+            )?;
+            jail.set_env("OPSDESK_DATA_DIR", "from-env");
+            jail.set_env("OPSDESK_MAX_BODY_BYTES", "1024");
+            let flags = FlagOverrides {
+                listen: Some("127.0.0.1:9999".parse().unwrap()),
+                ..FlagOverrides::default()
+            };
+            let config = load(None, &flags).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 9999);
+            assert_eq!(config.data_dir, PathBuf::from("from-env"));
+            assert_eq!(config.log, "debug");
+            assert_eq!(config.max_body_bytes, 1024);
+            assert_eq!(config.session_ttl_secs, 12 * 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("opsdesk.toml", "lisen = \"127.0.0.1:9000\"")?;
+            let error = load(None, &FlagOverrides::default()).expect_err("typo must be refused");
+            assert!(error.to_string().contains("lisen"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,1192 @@
+//! The ticket search language, shared by the API, the UI and saved views.
+//!
+//! ```text
+//! status:open,pending priority:P1,P2 group:"Service Desk" assignee:me created:>2026-01-01 printer jam
+//! ```
+//!
+//! A query is a list of terms separated by whitespace:
+//!
+//! * `field:value` filters. Comma-separated values are alternatives (OR); a repeated field
+//!   is another condition (AND). A leading `-` negates the filter: `-status:closed`.
+//! * `sort:key` or `sort:-key` (descending), at most once.
+//! * anything else is text for full-text search: bare words, or `"quoted phrases"`.
+//!
+//! Values and phrases may be quoted; inside quotes `\"` is a quote and `\\` a backslash.
+//! Text that contains `word:` must be quoted, since it would otherwise read as a field.
+//! [`parse`] turns text into a typed [`Query`]; `Display` prints the canonical text, which
+//! parses back to an equal `Query`, so saved views store the canonical text.
+
+use std::fmt::{self, Write as _};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::ticket::{
+    Impact, Priority, Source, Tag, TicketNumber, TicketStatus, TicketType, Urgency,
+};
+
+/// The longest query accepted, in characters. Bounds parsing work and the SQL it drives.
+pub const MAX_QUERY_CHARS: usize = 1000;
+
+/// The most terms a query may have. Every filter value, text word or phrase, and the sort
+/// count as one, because each becomes a condition the store must evaluate.
+pub const MAX_QUERY_TERMS: usize = 50;
+
+/// A parsed search: filters (all must hold), full-text words and phrases, and a sort.
+///
+/// [`parse`] never produces an empty value list; the `Display` text parses back to an
+/// equal `Query`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Query {
+    /// Conditions that must all hold (AND).
+    pub filters: Vec<Filter>,
+    /// Words and phrases for full-text search; a phrase is one entry containing spaces.
+    pub text: Vec<String>,
+    /// The requested order; `None` leaves it to the caller's default.
+    pub sort: Option<Sort>,
+}
+
+impl Query {
+    /// Whether the query has no filters, no text and no sort.
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty() && self.text.is_empty() && self.sort.is_none()
+    }
+}
+
+/// One filter term: a condition, possibly negated (`-status:closed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// Whether the term matches tickets the condition does *not* hold for.
+    pub negated: bool,
+    /// The field and its alternatives.
+    pub condition: Condition,
+}
+
+/// A field with its alternatives (OR), typed per field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// `status:`
+    Status(Vec<TicketStatus>),
+    /// `type:`
+    Type(Vec<TicketType>),
+    /// `priority:`
+    Priority(Vec<Priority>),
+    /// `impact:`
+    Impact(Vec<Impact>),
+    /// `urgency:`
+    Urgency(Vec<Urgency>),
+    /// `group:` by group name.
+    Group(Vec<String>),
+    /// `assignee:` an email, `me` or `none`.
+    Assignee(Vec<PersonMatch>),
+    /// `requester:` an email or `me`.
+    Requester(Vec<PersonMatch>),
+    /// `organization:` by organization name.
+    Organization(Vec<String>),
+    /// `category:` by category name.
+    Category(Vec<String>),
+    /// `tag:`
+    Tag(Vec<Tag>),
+    /// `source:`
+    Source(Vec<Source>),
+    /// `number:` ticket numbers such as `INC-1042`.
+    Number(Vec<TicketNumber>),
+    /// `created:` comparisons with the creation time.
+    Created(Vec<TimeBound>),
+    /// `updated:` comparisons with the last update time.
+    Updated(Vec<TimeBound>),
+    /// `is:` shorthand states.
+    Is(Vec<IsCondition>),
+}
+
+impl Condition {
+    /// The field this condition filters on.
+    pub const fn field(&self) -> Field {
+        match self {
+            Condition::Status(_) => Field::Status,
+            Condition::Type(_) => Field::Type,
+            Condition::Priority(_) => Field::Priority,
+            Condition::Impact(_) => Field::Impact,
+            Condition::Urgency(_) => Field::Urgency,
+            Condition::Group(_) => Field::Group,
+            Condition::Assignee(_) => Field::Assignee,
+            Condition::Requester(_) => Field::Requester,
+            Condition::Organization(_) => Field::Organization,
+            Condition::Category(_) => Field::Category,
+            Condition::Tag(_) => Field::Tag,
+            Condition::Source(_) => Field::Source,
+            Condition::Number(_) => Field::Number,
+            Condition::Created(_) => Field::Created,
+            Condition::Updated(_) => Field::Updated,
+            Condition::Is(_) => Field::Is,
+        }
+    }
+}
+
+/// Who a person field should match. `me` is resolved by the caller, which knows who asks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PersonMatch {
+    /// The person running the query (`me`).
+    Me,
+    /// Nobody: the field is empty (`none`, assignee only).
+    Nobody,
+    /// A person by email address, lowercased.
+    Email(String),
+}
+
+impl fmt::Display for PersonMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersonMatch::Me => f.write_str("me"),
+            PersonMatch::Nobody => f.write_str("none"),
+            PersonMatch::Email(email) => f.write_str(email),
+        }
+    }
+}
+
+/// A comparison with a ticket time. Bare dates in queries mean UTC midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeBound {
+    /// `<t`
+    Before(Timestamp),
+    /// `<=t`
+    AtOrBefore(Timestamp),
+    /// `>t`
+    After(Timestamp),
+    /// `>=t`
+    AtOrAfter(Timestamp),
+    /// A bare date without an operator: the whole UTC day.
+    OnDay(Date),
+}
+
+impl TimeBound {
+    /// Whether `t` satisfies this bound.
+    pub fn matches(&self, t: Timestamp) -> bool {
+        match *self {
+            TimeBound::Before(b) => t < b,
+            TimeBound::AtOrBefore(b) => t <= b,
+            TimeBound::After(b) => t > b,
+            TimeBound::AtOrAfter(b) => t >= b,
+            TimeBound::OnDay(day) => t.to_zoned_datetime(TimeZone::UTC).date() == day,
+        }
+    }
+
+    /// The half-open UTC range `[start, end)` of `day`, for stores that compare instants.
+    ///
+    /// `None` only for days at the very edge of the representable range, which [`parse`]
+    /// rejects.
+    pub fn day_range(day: Date) -> Option<(Timestamp, Timestamp)> {
+        let start = day.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp();
+        let end = day
+            .tomorrow()
+            .ok()?
+            .to_zoned_datetime(TimeZone::UTC)
+            .ok()?
+            .timestamp();
+        Some((start, end))
+    }
+}
+
+impl fmt::Display for TimeBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (op, t) = match *self {
+            TimeBound::Before(t) => ("<", t),
+            TimeBound::AtOrBefore(t) => ("<=", t),
+            TimeBound::After(t) => (">", t),
+            TimeBound::AtOrAfter(t) => (">=", t),
+            TimeBound::OnDay(day) => return write!(f, "{day}"),
+        };
+        f.write_str(op)?;
+        // Print UTC midnight as the bare date it most likely was typed as.
+        let zoned = t.to_zoned_datetime(TimeZone::UTC);
+        let date = zoned.date();
+        let is_midnight = t.as_nanosecond().rem_euclid(86_400 * 1_000_000_000) == 0;
+        if is_midnight && (0..=9999).contains(&date.year()) {
+            write!(f, "{date}")
+        } else {
+            write!(f, "{t}")
+        }
+    }
+}
+
+/// `is:` shorthands for common states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IsCondition {
+    /// `is:open`: still being worked: new, open or pending (not resolved, closed or
+    /// cancelled). See [`TicketStatus::is_active`].
+    Open,
+    /// `is:unassigned`: no assignee.
+    Unassigned,
+}
+
+impl IsCondition {
+    const ALL: &'static [IsCondition] = &[IsCondition::Open, IsCondition::Unassigned];
+
+    /// The name used after `is:`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IsCondition::Open => "open",
+            IsCondition::Unassigned => "unassigned",
+        }
+    }
+}
+
+/// What results can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// Creation time; ascending is oldest first.
+    Created,
+    /// Last update time; ascending is least recently updated first.
+    Updated,
+    /// Priority; ascending is P1 (most urgent) first.
+    Priority,
+}
+
+impl SortKey {
+    const ALL: &'static [SortKey] = &[SortKey::Created, SortKey::Updated, SortKey::Priority];
+
+    /// The name used after `sort:`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Created => "created",
+            SortKey::Updated => "updated",
+            SortKey::Priority => "priority",
+        }
+    }
+}
+
+/// The requested order: `sort:created` or `sort:-created`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sort {
+    /// What to order by.
+    pub key: SortKey,
+    /// Whether the order is reversed (written with a leading `-`).
+    pub descending: bool,
+}
+
+impl fmt::Display for Sort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.descending { "-" } else { "" };
+        write!(f, "sort:{sign}{}", self.key.as_str())
+    }
+}
+
+/// The field names of the language, including `is` and `sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `status:`
+    Status,
+    /// `type:`
+    Type,
+    /// `priority:`
+    Priority,
+    /// `impact:`
+    Impact,
+    /// `urgency:`
+    Urgency,
+    /// `group:`
+    Group,
+    /// `assignee:`
+    Assignee,
+    /// `requester:`
+    Requester,
+    /// `organization:`
+    Organization,
+    /// `category:`
+    Category,
+    /// `tag:`
+    Tag,
+    /// `source:`
+    Source,
+    /// `number:`
+    Number,
+    /// `created:`
+    Created,
+    /// `updated:`
+    Updated,
+    /// `is:`
+    Is,
+    /// `sort:`
+    Sort,
+}
+
+impl Field {
+    /// Every field, in the order help texts list them.
+    pub const ALL: &'static [Field] = &[
+        Field::Status,
+        Field::Type,
+        Field::Priority,
+        Field::Impact,
+        Field::Urgency,
+        Field::Group,
+        Field::Assignee,
+        Field::Requester,
+        Field::Organization,
+        Field::Category,
+        Field::Tag,
+        Field::Source,
+        Field::Number,
+        Field::Created,
+        Field::Updated,
+        Field::Is,
+        Field::Sort,
+    ];
+
+    /// The name written before the colon.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Type => "type",
+            Field::Priority => "priority",
+            Field::Impact => "impact",
+            Field::Urgency => "urgency",
+            Field::Group => "group",
+            Field::Assignee => "assignee",
+            Field::Requester => "requester",
+            Field::Organization => "organization",
+            Field::Category => "category",
+            Field::Tag => "tag",
+            Field::Source => "source",
+            Field::Number => "number",
+            Field::Created => "created",
+            Field::Updated => "updated",
+            Field::Is => "is",
+            Field::Sort => "sort",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.iter().copied().find(|f| f.as_str() == name)
+    }
+
+    /// What a value looks like, for "expected … after" messages.
+    const fn expected_value(self) -> &'static str {
+        match self {
+            Field::Created | Field::Updated => "a date",
+            Field::Assignee => "an email, `me` or `none`",
+            Field::Requester => "an email or `me`",
+            Field::Number => "a ticket number",
+            _ => "a value",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn known_fields() -> String {
+    Field::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a query could not be parsed. Every variant has a character position (0-based)
+/// into the query, for pointing at the problem in the UI; see [`QueryError::position`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// The query is longer than [`MAX_QUERY_CHARS`].
+    #[error("query is {len} characters long; the limit is {max}")]
+    TooLong {
+        /// The query's length in characters.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The query has more than [`MAX_QUERY_TERMS`] terms.
+    #[error(
+        "too many terms at position {position}: a query may have at most {max} terms, counting each value in a list"
+    )]
+    TooManyTerms {
+        /// Where the first term over the limit starts.
+        position: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `name:` where `name` is not a field.
+    #[error(
+        "unknown field `{field}` at position {position}; {}known fields: {}; \
+         to search for text containing `:`, put it in quotes",
+        .suggestion.map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
+        known_fields()
+    )]
+    UnknownField {
+        /// The name as written.
+        field: String,
+        /// Where the name starts.
+        position: usize,
+        /// A known field with a similar spelling.
+        suggestion: Option<&'static str>,
+    },
+    /// A `"` without its closing partner.
+    #[error("unterminated quote starting at position {position}")]
+    UnterminatedQuote {
+        /// Where the opening quote is.
+        position: usize,
+    },
+    /// A field, operator or comma with nothing after it.
+    #[error("expected {expected} after `{after}` at position {position}")]
+    MissingValue {
+        /// What should have followed.
+        expected: &'static str,
+        /// The text of the term up to the gap.
+        after: String,
+        /// Where the value should start.
+        position: usize,
+    },
+    /// A character that cannot appear where it does.
+    #[error("unexpected `{found}` at position {position}: {hint}")]
+    UnexpectedCharacter {
+        /// The character.
+        found: char,
+        /// Where it is.
+        position: usize,
+        /// What would have been valid.
+        hint: &'static str,
+    },
+    /// A value that is not valid for its field.
+    #[error("invalid value `{value}` for `{field}:` at position {position}: {reason}")]
+    InvalidValue {
+        /// The field.
+        field: Field,
+        /// The value as written (unquoted).
+        value: String,
+        /// Where the value starts.
+        position: usize,
+        /// Why it is invalid, including the valid values where they are few.
+        reason: String,
+    },
+    /// `sort:` was misused: repeated, negated or given a list.
+    #[error("invalid sort at position {position}: {reason}")]
+    InvalidSort {
+        /// Where the offending part starts.
+        position: usize,
+        /// What was wrong.
+        reason: &'static str,
+    },
+}
+
+impl QueryError {
+    /// The 0-based character position the error points at.
+    pub const fn position(&self) -> usize {
+        match self {
+            QueryError::TooLong { max, .. } => *max,
+            QueryError::TooManyTerms { position, .. }
+            | QueryError::UnknownField { position, .. }
+            | QueryError::UnterminatedQuote { position }
+            | QueryError::MissingValue { position, .. }
+            | QueryError::UnexpectedCharacter { position, .. }
+            | QueryError::InvalidValue { position, .. }
+            | QueryError::InvalidSort { position, .. } => *position,
+        }
+    }
+}
+
+/// Parses query text into a typed [`Query`].
+///
+/// Errors carry the character position of the problem. Input over [`MAX_QUERY_CHARS`]
+/// characters or [`MAX_QUERY_TERMS`] terms is rejected.
+pub fn parse(input: &str) -> Result<Query, QueryError> {
+    let len = input.chars().count();
+    if len > MAX_QUERY_CHARS {
+        return Err(QueryError::TooLong {
+            len,
+            max: MAX_QUERY_CHARS,
+        });
+    }
+    let mut parser = Parser {
+        input,
+        pos: 0,
+        terms: 0,
+        query: Query::default(),
+    };
+    parser.run()?;
+    Ok(parser.query)
+}
+
+impl std::str::FromStr for Query {
+    type Err = QueryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
+}
+
+/// A value as written: its unquoted text and where it starts (byte offset).
+struct RawValue {
+    text: String,
+    start: usize,
+    quoted: bool,
+}
+
+struct Parser<'a> {
+    input: &'a str,
+    /// Byte offset of the next unread character; always on a char boundary.
+    pos: usize,
+    terms: usize,
+    query: Query,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<char> {
+        self.input
+            .get(self.pos..)
+            .and_then(|rest| rest.chars().next())
+    }
+
+    fn bump(&mut self, c: char) {
+        self.pos += c.len_utf8();
+    }
+
+    /// Converts a byte offset into the character position errors report.
+    fn char_pos(&self, byte: usize) -> usize {
+        self.input.get(..byte).map_or(0, |s| s.chars().count())
+    }
+
+    fn count_term(&mut self, start: usize) -> Result<(), QueryError> {
+        self.terms += 1;
+        if self.terms > MAX_QUERY_TERMS {
+            return Err(QueryError::TooManyTerms {
+                position: self.char_pos(start),
+                max: MAX_QUERY_TERMS,
+            });
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), QueryError> {
+        loop {
+            while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+                self.bump(c);
+            }
+            let Some(c) = self.peek() else {
+                return Ok(());
+            };
+            let start = self.pos;
+            if c == '"' {
+                let phrase = self.quoted()?;
+                self.expect_term_end("a space after the closing quote")?;
+                let phrase = phrase.trim();
+                // An empty phrase asks for nothing, so it is not a term.
+                if !phrase.is_empty() {
+                    self.count_term(start)?;
+                    self.query.text.push(phrase.to_owned());
+                }
+            } else if let Some((negated, name_start, name_end)) = field_prefix(self.input, start) {
+                self.pos = name_end + 1;
+                self.field_term(start, negated, name_start, name_end)?;
+            } else {
+                while let Some(c) = self.peek().filter(|c| !c.is_whitespace()) {
+                    self.bump(c);
+                }
+                self.count_term(start)?;
+                let word = self.input.get(start..self.pos).unwrap_or_default();
+                self.query.text.push(word.to_owned());
+            }
+        }
+    }
+
+    /// Reads a quoted string starting at the opening quote; returns its unescaped text.
+    fn quoted(&mut self) -> Result<String, QueryError> {
+        let open = self.pos;
+        self.bump('"');
+        let mut text = String::new();
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(QueryError::UnterminatedQuote {
+                        position: self.char_pos(open),
+                    });
+                }
+                Some('"') => {
+                    self.bump('"');
+                    return Ok(text);
+                }
+                Some('\\') => {
+                    self.bump('\\');
+                    match self.peek() {
+                        Some(c @ ('"' | '\\')) => {
+                            self.bump(c);
+                            text.push(c);
+                        }
+                        // Other backslashes are literal, so Windows paths need no doubling.
+                        _ => text.push('\\'),
+                    }
+                }
+                Some(c) => {
+                    self.bump(c);
+                    text.push(c);
+                }
+            }
+        }
+    }
+
+    fn expect_term_end(&self, hint: &'static str) -> Result<(), QueryError> {
+        match self.peek() {
+            Some(c) if !c.is_whitespace() => Err(QueryError::UnexpectedCharacter {
+                found: c,
+                position: self.char_pos(self.pos),
+                hint,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads a comma-separated list of (possibly quoted) values after `field:`.
+    fn values(&mut self, term_start: usize, field: Field) -> Result<Vec<RawValue>, QueryError> {
+        let mut values = Vec::new();
+        loop {
+            let start = self.pos;
+            match self.peek() {
+                None => return Err(self.missing(term_start, field.expected_value())),
+                Some(c) if c.is_whitespace() || c == ',' => {
+                    return Err(self.missing(term_start, field.expected_value()));
+                }
+                Some('"') => {
+                    let text = self.quoted()?;
+                    if let Some(c) = self.peek().filter(|&c| !c.is_whitespace() && c != ',') {
+                        return Err(QueryError::UnexpectedCharacter {
+                            found: c,
+                            position: self.char_pos(self.pos),
+                            hint: "expected `,` or a space after the closing quote",
+                        });
+                    }
+                    values.push(RawValue {
+                        text,
+                        start,
+                        quoted: true,
+                    });
+                }
+                Some(_) => {
+                    while let Some(c) = self.peek().filter(|&c| !c.is_whitespace() && c != ',') {
+                        if c == '"' {
+                            return Err(QueryError::UnexpectedCharacter {
+                                found: c,
+                                position: self.char_pos(self.pos),
+                                hint: "quote the whole value, e.g. group:\"Service Desk\"",
+                            });
+                        }
+                        self.bump(c);
+                    }
+                    let text = self
+                        .input
+                        .get(start..self.pos)
+                        .unwrap_or_default()
+                        .to_owned();
+                    values.push(RawValue {
+                        text,
+                        start,
+                        quoted: false,
+                    });
+                }
+            }
+            if self.peek() == Some(',') {
+                self.bump(',');
+            } else {
+                return Ok(values);
+            }
+        }
+    }
+
+    fn missing(&self, term_start: usize, expected: &'static str) -> QueryError {
+        QueryError::MissingValue {
+            expected,
+            after: self
+                .input
+                .get(term_start..self.pos)
+                .unwrap_or_default()
+                .to_owned(),
+            position: self.char_pos(self.pos),
+        }
+    }
+
+    fn field_term(
+        &mut self,
+        term_start: usize,
+        negated: bool,
+        name_start: usize,
+        name_end: usize,
+    ) -> Result<(), QueryError> {
+        let name = self
+            .input
+            .get(name_start..name_end)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let Some(field) = Field::from_name(&name) else {
+            return Err(QueryError::UnknownField {
+                suggestion: suggest_field(&name),
+                field: self
+                    .input
+                    .get(name_start..name_end)
+                    .unwrap_or_default()
+                    .to_owned(),
+                position: self.char_pos(name_start),
+            });
+        };
+        if field == Field::Sort {
+            return self.sort_term(term_start, negated);
+        }
+        let values = self.values(term_start, field)?;
+        for v in &values {
+            self.count_term(v.start)?;
+        }
+        let condition = match field {
+            Field::Status => Condition::Status(self.each(field, &values, parse_named)?),
+            Field::Type => Condition::Type(self.each(field, &values, parse_named)?),
+            Field::Priority => Condition::Priority(self.each(field, &values, parse_named)?),
+            Field::Impact => Condition::Impact(self.each(field, &values, parse_named)?),
+            Field::Urgency => Condition::Urgency(self.each(field, &values, parse_named)?),
+            Field::Source => Condition::Source(self.each(field, &values, parse_named)?),
+            Field::Group => Condition::Group(self.each(field, &values, parse_name_value)?),
+            Field::Organization => {
+                Condition::Organization(self.each(field, &values, parse_name_value)?)
+            }
+            Field::Category => Condition::Category(self.each(field, &values, parse_name_value)?),
+            Field::Assignee => {
+                Condition::Assignee(self.each(field, &values, |v| parse_person(v, true))?)
+            }
+            Field::Requester => {
+                Condition::Requester(self.each(field, &values, |v| parse_person(v, false))?)
+            }
+            Field::Tag => Condition::Tag(
+                self.each(field, &values, |v| Tag::parse(v).map_err(|e| e.to_string()))?,
+            ),
+            Field::Number => Condition::Number(self.each(field, &values, |v| {
+                v.parse::<TicketNumber>().map_err(|e| e.to_string())
+            })?),
+            Field::Created => Condition::Created(self.time_bounds(term_start, field, &values)?),
+            Field::Updated => Condition::Updated(self.time_bounds(term_start, field, &values)?),
+            Field::Is => Condition::Is(self.each(field, &values, parse_is)?),
+            // Handled above; kept explicit so a new field fails to compile here.
+            Field::Sort => return Ok(()),
+        };
+        self.query.filters.push(Filter { negated, condition });
+        Ok(())
+    }
+
+    /// Parses every value with `parse`, reporting the first failure at its position.
+    fn each<T>(
+        &self,
+        field: Field,
+        values: &[RawValue],
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, QueryError> {
+        values
+            .iter()
+            .map(|v| {
+                parse(&v.text).map_err(|reason| QueryError::InvalidValue {
+                    field,
+                    value: v.text.clone(),
+                    position: self.char_pos(v.start),
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    fn time_bounds(
+        &self,
+        term_start: usize,
+        field: Field,
+        values: &[RawValue],
+    ) -> Result<Vec<TimeBound>, QueryError> {
+        let mut bounds = Vec::with_capacity(values.len());
+        for v in values {
+            let (op, rest) = [">=", "<=", ">", "<"]
+                .iter()
+                .find_map(|op| v.text.strip_prefix(op).map(|rest| (*op, rest)))
+                .unwrap_or(("", v.text.as_str()));
+            if rest.is_empty() {
+                // The operator and quote are ASCII, so this stays on a char boundary.
+                let value_pos = v.start + usize::from(v.quoted) + op.len();
+                return Err(QueryError::MissingValue {
+                    expected: "a date",
+                    after: self
+                        .input
+                        .get(term_start..value_pos)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    position: self.char_pos(value_pos),
+                });
+            }
+            let invalid = |reason: String| QueryError::InvalidValue {
+                field,
+                value: v.text.clone(),
+                position: self.char_pos(v.start),
+                reason,
+            };
+            let bound = match parse_time(rest).map_err(invalid)? {
+                TimeValue::Day(day) => match op {
+                    ">=" => TimeBound::AtOrAfter(day_start(day).map_err(invalid)?),
+                    "<=" => TimeBound::AtOrBefore(day_start(day).map_err(invalid)?),
+                    ">" => TimeBound::After(day_start(day).map_err(invalid)?),
+                    "<" => TimeBound::Before(day_start(day).map_err(invalid)?),
+                    _ => {
+                        // The store needs the whole day as instants, so check it exists.
+                        TimeBound::day_range(day)
+                            .ok_or_else(|| invalid("the date is out of range".to_owned()))?;
+                        TimeBound::OnDay(day)
+                    }
+                },
+                TimeValue::Instant(t) => match op {
+                    ">=" => TimeBound::AtOrAfter(t),
+                    "<=" => TimeBound::AtOrBefore(t),
+                    ">" => TimeBound::After(t),
+                    "<" => TimeBound::Before(t),
+                    _ => {
+                        return Err(invalid(format!(
+                            "an exact time matches almost nothing; use a date such as \
+                             {field}:2026-01-01, or compare with >, >=, < or <="
+                        )));
+                    }
+                },
+            };
+            bounds.push(bound);
+        }
+        Ok(bounds)
+    }
+
+    fn sort_term(&mut self, term_start: usize, negated: bool) -> Result<(), QueryError> {
+        let position = self.char_pos(term_start);
+        if negated {
+            return Err(QueryError::InvalidSort {
+                position,
+                reason: "sort cannot be negated; write sort:-created for descending order",
+            });
+        }
+        if self.query.sort.is_some() {
+            return Err(QueryError::InvalidSort {
+                position,
+                reason: "sort is given more than once",
+            });
+        }
+        let values = self.values(term_start, Field::Sort)?;
+        let Some(first) = values.first() else {
+            return Err(self.missing(term_start, "a sort key"));
+        };
+        if let Some(second) = values.get(1) {
+            return Err(QueryError::InvalidSort {
+                position: self.char_pos(second.start),
+                reason: "sort takes one key",
+            });
+        }
+        self.count_term(first.start)?;
+        let (descending, name) = match first.text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, first.text.as_str()),
+        };
+        let key = SortKey::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| QueryError::InvalidValue {
+                field: Field::Sort,
+                value: first.text.clone(),
+                position: self.char_pos(first.start),
+                reason:
+                    "expected one of: created, -created, updated, -updated, priority, -priority"
+                        .to_owned(),
+            })?;
+        self.query.sort = Some(Sort { key, descending });
+        Ok(())
+    }
+}
+
+/// Recognizes `[-]name:` at `start`; returns (negated, name start, name end = colon).
+///
+/// Names are ASCII letters, digits and `_`, starting with a letter, so times (`10:30`)
+/// and most punctuation stay text.
+fn field_prefix(input: &str, start: usize) -> Option<(bool, usize, usize)> {
+    let rest = input.get(start..)?;
+    let negated = rest.starts_with('-');
+    let name_start = start + usize::from(negated);
+    let bytes = input.get(name_start..)?.as_bytes();
+    if !bytes.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let name_len = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))?;
+    (bytes.get(name_len) == Some(&b':')).then_some((negated, name_start, name_start + name_len))
+}
+
+/// The known field closest to a misspelling, if any is close.
+fn suggest_field(name: &str) -> Option<&'static str> {
+    Field::ALL
+        .iter()
+        .map(|f| (edit_distance(name, f.as_str()), f.as_str()))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, f)| f)
+}
+
+/// Optimal string alignment distance: like Levenshtein, but a swap of two neighbours
+/// (`stauts`) costs one edit, which is the commonest typo.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for (i, row) in d.chunks_mut(width).enumerate() {
+        if let Some(first) = row.first_mut() {
+            *first = i;
+        }
+    }
+    for (j, cell) in d.iter_mut().take(width).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a.get(i - 1) != b.get(j - 1));
+            let at = |d: &[usize], i: usize, j: usize| d.get(i * width + j).copied().unwrap_or(0);
+            let mut best = (at(&d, i - 1, j) + 1)
+                .min(at(&d, i, j - 1) + 1)
+                .min(at(&d, i - 1, j - 1) + cost);
+            if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
+                best = best.min(at(&d, i - 2, j - 2) + 1);
+            }
+            if let Some(cell) = d.get_mut(i * width + j) {
+                *cell = best;
+            }
+        }
+    }
+    d.last().copied().unwrap_or(0)
+}
+
+/// Parses a value of one of the string enums from `ticket`, listing the valid names.
+fn parse_named<T>(value: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = crate::ticket::ParseValueError>,
+{
+    value.parse().map_err(|e: crate::ticket::ParseValueError| {
+        format!("expected one of: {}", e.expected.join(", "))
+    })
+}
+
+/// A group, organization or category name: trimmed, non-empty, at most 200 characters.
+fn parse_name_value(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    if name.is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    if name.chars().count() > 200 {
+        return Err("names are at most 200 characters".to_owned());
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_person(value: &str, allow_nobody: bool) -> Result<PersonMatch, String> {
+    if value.eq_ignore_ascii_case("me") {
+        return Ok(PersonMatch::Me);
+    }
+    if value.eq_ignore_ascii_case("none") {
+        return if allow_nobody {
+            Ok(PersonMatch::Nobody)
+        } else {
+            Err("every ticket has a requester; expected an email or `me`".to_owned())
+        };
+    }
+    let expected = if allow_nobody {
+        "expected an email address, `me` or `none`"
+    } else {
+        "expected an email address or `me`"
+    };
+    let valid = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.is_empty()
+            && !domain.contains('@')
+            && value.len() <= 254
+            && value
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && c != ',' && c != '"')
+    });
+    if valid {
+        // Mailbox matching in a help desk ignores case; lowercasing keeps one spelling.
+        Ok(PersonMatch::Email(value.to_lowercase()))
+    } else {
+        Err(expected.to_owned())
+    }
+}
+
+fn parse_is(value: &str) -> Result<IsCondition, String> {
+    IsCondition::ALL
+        .iter()
+        .copied()
+        .find(|c| c.as_str().eq_ignore_ascii_case(value))
+        .ok_or_else(|| "expected one of: open, unassigned".to_owned())
+}
+
+enum TimeValue {
+    Day(Date),
+    Instant(Timestamp),
+}
+
+/// A bare `YYYY-MM-DD` date or an RFC 3339 time with an offset.
+fn parse_time(value: &str) -> Result<TimeValue, String> {
+    let is_date_shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if is_date_shaped {
+        return value
+            .parse::<Date>()
+            .map(TimeValue::Day)
+            .map_err(|e| format!("not a valid date: {e}"));
+    }
+    value
+        .parse::<Timestamp>()
+        .map(TimeValue::Instant)
+        .map_err(|_| {
+            "expected a date (YYYY-MM-DD) or an RFC 3339 time such as 2026-01-01T09:00:00Z"
+                .to_owned()
+        })
+}
+
+fn day_start(day: Date) -> Result<Timestamp, String> {
+    day.to_zoned_datetime(TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|_| "the date is out of range".to_owned())
+}
+
+/// Writes `value` bare when it reads back as itself, else quoted with escapes.
+fn write_value(out: &mut String, value: &str, needs_quotes: bool) {
+    if !needs_quotes {
+        out.push_str(value);
+        return;
+    }
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+fn value_needs_quotes(value: &str) -> bool {
+    value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == '"')
+}
+
+fn text_needs_quotes(text: &str) -> bool {
+    text.is_empty()
+        || text.starts_with('"')
+        || text.chars().any(char::is_whitespace)
+        || field_prefix(text, 0).is_some()
+}
+
+fn join<T: fmt::Display>(out: &mut String, values: &[T]) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{v}");
+    }
+}
+
+fn join_names(out: &mut String, values: &[String]) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_value(out, v, value_needs_quotes(v));
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        if self.negated {
+            out.push('-');
+        }
+        out.push_str(self.condition.field().as_str());
+        out.push(':');
+        match &self.condition {
+            Condition::Status(v) => join(&mut out, v),
+            Condition::Type(v) => join(&mut out, v),
+            Condition::Priority(v) => join(&mut out, v),
+            Condition::Impact(v) => join(&mut out, v),
+            Condition::Urgency(v) => join(&mut out, v),
+            Condition::Source(v) => join(&mut out, v),
+            Condition::Group(v) | Condition::Organization(v) | Condition::Category(v) => {
+                join_names(&mut out, v)
+            }
+            Condition::Assignee(v) | Condition::Requester(v) => join(&mut out, v),
+            Condition::Tag(v) => join(&mut out, v),
+            Condition::Number(v) => join(&mut out, v),
+            Condition::Created(v) | Condition::Updated(v) => join(&mut out, v),
+            Condition::Is(v) => {
+                let names: Vec<&str> = v.iter().map(|c| c.as_str()).collect();
+                out.push_str(&names.join(","));
+            }
+        }
+        f.write_str(&out)
+    }
+}
+
+impl fmt::Display for Query {
+    /// The canonical text: filters in order, then text, then sort, separated by spaces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut terms: Vec<String> = self.filters.iter().map(ToString::to_string).collect();
+        for text in &self.text {
+            let mut out = String::new();
+            write_value(&mut out, text, text_needs_quotes(text));
+            terms.push(out);
+        }
+        if let Some(sort) = &self.sort {
+            terms.push(sort.to_string());
+        }
+        f.write_str(&terms.join(" "))
+    }
+}
+
+/// Queries travel as their canonical text, e.g. in saved views.
+impl Serialize for Query {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Query {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn transposed_letters_suggest_the_field() {
+        assert_eq!(suggest_field("stauts"), Some("status"));
+        assert_eq!(suggest_field("asignee"), Some("assignee"));
+        assert_eq!(suggest_field("xyzzy"), None);
+    }
+
+    #[test]
+    fn field_prefix_requires_identifier_then_colon() {
+        assert_eq!(field_prefix("status:open", 0), Some((false, 0, 6)));
+        assert_eq!(field_prefix("-status:open", 0), Some((true, 1, 7)));
+        assert_eq!(field_prefix("10:30", 0), None);
+        assert_eq!(field_prefix("status", 0), None);
+        assert_eq!(field_prefix("-", 0), None);
+    }
+}

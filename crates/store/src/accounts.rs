@@ -1,0 +1,468 @@
+//! Organizations, users, API tokens and browser sessions.
+
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
+
+/// A client company or department.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrganizationRow {
+    pub id: i64,
+    pub name: String,
+    pub domain: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+/// A person who signs in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organization_id: Option<i64>,
+    pub password_hash: Option<String>,
+    pub active: i64,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+/// An API token's metadata; the secret itself is never stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const ORGANIZATION_COLUMNS: &str = "id, name, domain, created_at, updated_at, version";
+const USER_COLUMNS: &str = "id, email, name, role, organization_id, password_hash, active, \
+     failed_logins, locked_until, created_at, updated_at, version";
+
+/// `$first, $first+1, …` placeholders for an `IN (…)` list of `count` values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn insert_organization(
+    conn: &mut AnyConnection,
+    name: &str,
+    domain: Option<&str>,
+    now: i64,
+) -> Result<OrganizationRow, StoreError> {
+    sqlx::query_as(sql!(
+        "INSERT INTO organizations (name, domain, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+         RETURNING {ORGANIZATION_COLUMNS}"
+    ))
+    .bind(name)
+    .bind(domain)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name or domain"))
+}
+
+pub async fn get_organization(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<OrganizationRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn find_organization_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<OrganizationRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE lower(name) = lower($1)"
+    ))
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Organizations with id greater than `after`, in id order; `only` restricts to those ids.
+pub async fn list_organizations(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+    only: Option<&[i64]>,
+) -> Result<Vec<OrganizationRow>, StoreError> {
+    let restriction = match only {
+        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Some(ids) => format!("AND id IN ({})", placeholders(3, ids.len())),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id > $1 {restriction} \
+         ORDER BY id LIMIT $2"
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(limit);
+    for id in only.unwrap_or_default() {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+/// Updates an organization if it is still at `expected_version`; `None` when it is not.
+pub async fn update_organization(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected_version: i64,
+    name: &str,
+    domain: Option<&str>,
+    now: i64,
+) -> Result<Option<OrganizationRow>, StoreError> {
+    sqlx::query_as(sql!(
+        "UPDATE organizations SET name = $1, domain = $2, updated_at = $3, version = version + 1 \
+         WHERE id = $4 AND version = $5 RETURNING {ORGANIZATION_COLUMNS}"
+    ))
+    .bind(name)
+    .bind(domain)
+    .bind(now)
+    .bind(id)
+    .bind(expected_version)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name or domain"))
+}
+
+/// The fields of a new user.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub organization_id: Option<i64>,
+    pub password_hash: Option<&'a str>,
+}
+
+pub async fn insert_user(
+    conn: &mut AnyConnection,
+    user: &NewUser<'_>,
+    now: i64,
+) -> Result<UserRow, StoreError> {
+    sqlx::query_as(sql!(
+        "INSERT INTO users (email, name, role, organization_id, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user.email)
+    .bind(user.name)
+    .bind(user.role)
+    .bind(user.organization_id)
+    .bind(user.password_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("email"))
+}
+
+pub async fn get_user(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn find_user_by_email(
+    conn: &mut AnyConnection,
+    email: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+            .bind(email)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Users with id greater than `after`; `organizations` restricts to members of those.
+pub async fn list_users(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+    organizations: Option<&[i64]>,
+) -> Result<Vec<UserRow>, StoreError> {
+    let restriction = match organizations {
+        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Some(ids) => format!("AND organization_id IN ({})", placeholders(3, ids.len())),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id > $1 {restriction} ORDER BY id LIMIT $2"
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(limit);
+    for id in organizations.unwrap_or_default() {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+/// The editable fields of a user.
+#[derive(Debug, Clone)]
+pub struct UserUpdate<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub organization_id: Option<i64>,
+    pub active: bool,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Updates a user if still at `expected_version`; a `None` password hash keeps the old one.
+pub async fn update_user(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected_version: i64,
+    update: &UserUpdate<'_>,
+    now: i64,
+) -> Result<Option<UserRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "UPDATE users SET name = $1, role = $2, organization_id = $3, active = $4, \
+         password_hash = COALESCE($5, password_hash), updated_at = $6, version = version + 1 \
+         WHERE id = $7 AND version = $8 RETURNING {USER_COLUMNS}"
+    ))
+    .bind(update.name)
+    .bind(update.role)
+    .bind(update.organization_id)
+    .bind(i64::from(update.active))
+    .bind(update.password_hash)
+    .bind(now)
+    .bind(id)
+    .bind(expected_version)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The organizations an agent is limited to; empty means all.
+pub async fn agent_organizations(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT organization_id FROM agent_organizations WHERE user_id = $1 ORDER BY organization_id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+pub async fn set_agent_organizations(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    organizations: &[i64],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM agent_organizations WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    for organization in organizations {
+        sqlx::query("INSERT INTO agent_organizations (user_id, organization_id) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(*organization)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records a wrong password: the failure count and, past the free tries, a lock.
+pub async fn record_login_failure(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    failed_logins: i64,
+    locked_until: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+        .bind(failed_logins)
+        .bind(locked_until)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn clear_login_failures(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_token(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    name: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<TokenRow, StoreError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id, user_id, name, created_at, last_used_at, revoked_at",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(token_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The live (unrevoked) token with this hash and its user.
+pub async fn find_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<(TokenRow, UserRow)>, StoreError> {
+    let token: Option<TokenRow> = sqlx::query_as(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens \
+         WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(token) = token else { return Ok(None) };
+    Ok(get_user(conn, token.user_id)
+        .await?
+        .map(|user| (token, user)))
+}
+
+/// Records that a token was used. Callers throttle this so reads do not turn into writes.
+pub async fn touch_token(
+    conn: &mut AnyConnection,
+    token_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(token_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn list_tokens(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<TokenRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens \
+         WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn get_token(conn: &mut AnyConnection, id: i64) -> Result<Option<TokenRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Revokes a token; `false` when it was already revoked or does not exist.
+pub async fn revoke_token(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, StoreError> {
+    let result =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn insert_session(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    user_id: i64,
+    csrf_token: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(csrf_token)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The unexpired session with this hash: its user and CSRF token.
+pub async fn find_session(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(UserRow, String)>, StoreError> {
+    let session: Option<(i64, String)> = sqlx::query_as(
+        "SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((user_id, csrf)) = session else {
+        return Ok(None);
+    };
+    Ok(get_user(conn, user_id).await?.map(|user| (user, csrf)))
+}
+
+pub async fn delete_session(conn: &mut AnyConnection, token_hash: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes every session of a user, e.g. after a password change or deactivation.
+pub async fn delete_user_sessions(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn count_users(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(conn)
+        .await?;
+    Ok(count)
+}

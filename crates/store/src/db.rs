@@ -1,0 +1,338 @@
+//! Connection pools and the write path.
+//!
+//! SQLite allows one writer at a time, so every write goes to one task that owns the only
+//! writing connection. That task commits whatever commands are waiting in one transaction
+//! (group commit), each inside its own savepoint so a failing command rolls back alone.
+//! Readers use a separate pool and never wait for writers (WAL). On PostgreSQL each write
+//! is an ordinary transaction on a pooled connection.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::StoreError;
+use crate::migrate;
+
+/// Which database engine is behind a [`Db`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Connections used for reads (and for writes on PostgreSQL).
+    pub max_connections: u32,
+    /// How many waiting SQLite writes one transaction may carry.
+    pub group_commit_size: usize,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            group_commit_size: 64,
+        }
+    }
+}
+
+/// A future returned by a write command, borrowing the transaction's connection.
+pub type WriteFuture<'c, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>;
+
+type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
+type QueuedWrite =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+
+#[derive(Clone)]
+enum Writer {
+    Queue(mpsc::Sender<QueuedWrite>),
+    Pool,
+}
+
+/// The database: a read pool and a write path, on SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    pool: AnyPool,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl Db {
+    /// Opens (creating if needed) the SQLite database file `opsdesk.db` in `data_dir`.
+    pub async fn open_sqlite(data_dir: &Path, options: &DbOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let file = data_dir.join("opsdesk.db");
+        let location = file.display().to_string();
+        let open_error = |source| StoreError::Open {
+            location: location.clone(),
+            source,
+        };
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let connect = AnyConnectOptions::from_str(&url).map_err(open_error)?;
+        let pool_options = || {
+            AnyPoolOptions::new().after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(SQLITE_PRAGMAS).execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+        };
+        let write_pool = pool_options()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await
+            .map_err(open_error)?;
+        let read_pool = pool_options()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(open_error)?;
+        {
+            let mut conn = write_pool.acquire().await?;
+            migrate::run(&mut conn, Backend::Sqlite).await?;
+        }
+        let (sender, receiver) = mpsc::channel(options.group_commit_size * 16);
+        let group = options.group_commit_size.max(1);
+        tokio::spawn(run_sqlite_writer(write_pool, receiver, group));
+        Ok(Self {
+            backend: Backend::Sqlite,
+            pool: read_pool,
+            writer: Writer::Queue(sender),
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` and brings its schema up to date.
+    pub async fn open_postgres(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Open {
+                location: redact(url),
+                source,
+            })?;
+        {
+            let mut conn = pool.acquire().await?;
+            migrate::run(&mut conn, Backend::Postgres).await?;
+        }
+        Ok(Self {
+            backend: Backend::Postgres,
+            pool,
+            writer: Writer::Pool,
+        })
+    }
+
+    /// Opens PostgreSQL when `database_url` is given, else SQLite in `data_dir`.
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        options: &DbOptions,
+    ) -> Result<Self, StoreError> {
+        match database_url {
+            Some(url) => Self::open_postgres(url, options).await,
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+                    location: data_dir.display().to_string(),
+                    source: sqlx::Error::Io(e),
+                })?;
+                Self::open_sqlite(data_dir, options).await
+            }
+        }
+    }
+
+    /// The engine behind this database.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection for reads. Never write through it: writes go through [`Db::write`].
+    pub async fn reader(&self) -> Result<PoolConnection<Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.reader().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    /// Runs `command` in a transaction and returns its result once committed. An `Err` from
+    /// the command rolls back everything it wrote and nothing else.
+    pub async fn write<T, E, F>(&self, command: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T, E> + Send + 'static,
+    {
+        match &self.writer {
+            Writer::Pool => {
+                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+                let value = command(&mut tx).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Writer::Queue(queue) => {
+                let (sender, receiver) = oneshot::channel::<Result<T, E>>();
+                let queued: QueuedWrite = Box::new(move |conn| {
+                    Box::pin(async move {
+                        let outcome = command(conn).await;
+                        let succeeded = outcome.is_ok();
+                        let deliver: Deliver = Box::new(move |commit_error| {
+                            let result = match (outcome, commit_error) {
+                                (Ok(_), Some(error)) => Err(E::from(error)),
+                                (outcome, _) => outcome,
+                            };
+                            // The caller may have gone away (request cancelled); the write stands.
+                            let _ = sender.send(result);
+                        });
+                        (succeeded, deliver)
+                    })
+                });
+                queue
+                    .send(queued)
+                    .await
+                    .map_err(|_| E::from(StoreError::WriterGone))?;
+                receiver
+                    .await
+                    .map_err(|_| E::from(StoreError::WriterGone))?
+            }
+        }
+    }
+
+    /// Closes every connection, waiting for queued writes to finish.
+    pub async fn close(self) {
+        drop(self.writer);
+        self.pool.close().await;
+    }
+}
+
+async fn run_sqlite_writer(pool: AnyPool, mut queue: mpsc::Receiver<QueuedWrite>, group: usize) {
+    let mut batch = Vec::with_capacity(group);
+    loop {
+        if queue.recv_many(&mut batch, group).await == 0 {
+            break;
+        }
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                fail_all(&mut batch, &error.to_string());
+                continue;
+            }
+        };
+        if let Err(error) = commit_batch(&mut conn, &mut batch).await {
+            tracing::error!(%error, "group commit failed");
+        }
+    }
+    pool.close().await;
+}
+
+fn fail_all(batch: &mut Vec<QueuedWrite>, reason: &str) {
+    tracing::error!(reason, "database writer could not get its connection");
+    for _ in batch.drain(..) {
+        // Dropping the command drops its result sender; the caller sees `WriterGone`.
+    }
+}
+
+async fn commit_batch(
+    conn: &mut AnyConnection,
+    batch: &mut Vec<QueuedWrite>,
+) -> Result<(), sqlx::Error> {
+    let mut deliveries: Vec<Deliver> = Vec::with_capacity(batch.len());
+    let begun = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await;
+    if let Err(error) = begun {
+        batch.clear();
+        return Err(error);
+    }
+    let mut failure = None;
+    for command in batch.drain(..) {
+        if failure.is_some() {
+            drop(command);
+            continue;
+        }
+        if let Err(error) = sqlx::raw_sql("SAVEPOINT command").execute(&mut *conn).await {
+            failure = Some(error);
+            continue;
+        }
+        let (succeeded, deliver) = command(conn).await;
+        let finish = if succeeded {
+            "RELEASE command"
+        } else {
+            "ROLLBACK TO command; RELEASE command"
+        };
+        if let Err(error) = sqlx::raw_sql(finish).execute(&mut *conn).await {
+            failure = Some(error);
+        }
+        deliveries.push(deliver);
+    }
+    let outcome = match failure {
+        Some(error) => Err(error),
+        None => sqlx::raw_sql("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()),
+    };
+    if outcome.is_err() {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    }
+    for deliver in deliveries {
+        let commit_error = outcome
+            .as_ref()
+            .err()
+            .map(|error| StoreError::Sql(sqlx::Error::Protocol(format!("commit failed: {error}"))));
+        deliver(commit_error);
+    }
+    outcome
+}
+
+/// Hides the password in a database URL for messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://ops:secret@db:5432/opsdesk"),
+            "postgres://ops:***@db:5432/opsdesk"
+        );
+        assert_eq!(
+            super::redact("postgres://db/opsdesk"),
+            "postgres://db/opsdesk"
+        );
+    }
+}
