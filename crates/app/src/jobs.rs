@@ -45,10 +45,13 @@ impl JobKind {
     }
 }
 
-/// Delay before attempt `attempts + 1`: 10 s doubling, capped at one hour.
-pub fn backoff_ms(attempts: i64) -> i64 {
+/// Delay before attempt `attempts + 1`: `base_ms` doubling, capped at one hour.
+pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
     let doublings = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
-    (10_000_i64 << doublings.min(9)).min(3_600_000)
+    base_ms
+        .max(1)
+        .saturating_mul(1 << doublings.min(20))
+        .min(3_600_000)
 }
 
 /// Queues a job in the caller's transaction; it runs after that transaction commits.
@@ -234,6 +237,7 @@ impl App {
         let now = now_ms();
         let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
         let failed = outcome.is_err();
+        let retry_base_ms = self.config().job_retry_base_ms;
         let settled = self
             .db()
             .write(move |conn| {
@@ -241,7 +245,7 @@ impl App {
                     match outcome {
                         Ok(()) => store::complete(conn, id, &node, now).await,
                         Err(error) => {
-                            let retry_at = (attempts < max_attempts).then(|| now + backoff_ms(attempts));
+                            let retry_at = (attempts < max_attempts).then(|| now + backoff_ms(attempts, retry_base_ms));
                             if retry_at.is_none() {
                                 tracing::error!(job = id, %error, "job is dead after {attempts} attempts");
                             } else {
@@ -279,9 +283,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_then_caps() {
-        assert_eq!(backoff_ms(1), 10_000);
-        assert_eq!(backoff_ms(2), 20_000);
-        assert_eq!(backoff_ms(5), 160_000);
-        assert_eq!(backoff_ms(20), 3_600_000);
+        assert_eq!(backoff_ms(1, 10_000), 10_000);
+        assert_eq!(backoff_ms(2, 10_000), 20_000);
+        assert_eq!(backoff_ms(5, 10_000), 160_000);
+        assert_eq!(backoff_ms(20, 10_000), 3_600_000);
     }
 }

@@ -29,6 +29,8 @@ pub struct AppConfig {
     pub node_name: String,
     /// Wrong passwords allowed from one address per minute before it must wait.
     pub login_attempts_per_minute: u32,
+    /// Delay before a failed job's first retry, in milliseconds; doubles with each attempt.
+    pub job_retry_base_ms: i64,
 }
 
 impl Default for AppConfig {
@@ -37,6 +39,7 @@ impl Default for AppConfig {
             session_ttl_secs: 12 * 3600,
             node_name: format!("node-{}", std::process::id()),
             login_attempts_per_minute: 20,
+            job_retry_base_ms: 10_000,
         }
     }
 }

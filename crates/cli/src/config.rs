@@ -33,6 +33,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Failed sign-ins allowed per client address per minute.
     pub login_attempts_per_minute: u32,
+    /// Delay before a failed job's first retry, in milliseconds (doubling, capped at an hour).
+    pub job_retry_base_ms: i64,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             secure_cookies: false,
             db_max_connections: 8,
             login_attempts_per_minute: 20,
+            job_retry_base_ms: 10_000,
         }
     }
 }

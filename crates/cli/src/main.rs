@@ -367,6 +367,7 @@ fn app_config(config: &Config) -> AppConfig {
         session_ttl_secs: config.session_ttl_secs,
         node_name: config.node_name.clone().unwrap_or(defaults.node_name),
         login_attempts_per_minute: config.login_attempts_per_minute,
+        job_retry_base_ms: config.job_retry_base_ms,
     }
 }
 

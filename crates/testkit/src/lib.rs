@@ -1,1 +1,473 @@
+//! Helpers for opsdesk's integration tests: a fresh database on each backend, the real
+//! server on 127.0.0.1 port 0, and a small HTTP client.
+//!
+//! PostgreSQL suites run when `OPSDESK_TEST_POSTGRES_URL` is set (each test gets its own
+//! database, dropped afterwards); with `OPSDESK_REQUIRE_SERVICES=1` a missing URL fails the
+//! test instead of skipping it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use opsdesk_app::accounts::{NewOrganization, NewUserInput, OrganizationRef};
+use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// A database engine under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `sqlite` always, `postgres` when configured.
+#[macro_export]
+macro_rules! dual_backend_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::postgres_url().is_some() {
+                    ($body)($crate::Backend::Postgres).await;
+                }
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server for tests, or `None` to skip (panics when services are required).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("OPSDESK_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("OPSDESK_REQUIRE_SERVICES=1 but OPSDESK_TEST_POSTGRES_URL is not set")
+        }
+        _ => {
+            eprintln!("skipping PostgreSQL: set OPSDESK_TEST_POSTGRES_URL to run it");
+            None
+        }
+    }
+}
+
+/// A database of its own for one test: a temporary folder (SQLite) or a new PostgreSQL
+/// database, removed when dropped.
+pub struct TestDb {
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    _folder: tempfile::TempDir,
+    server_url: Option<String>,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let name = format!("opsdesk_test_{}", uuid::Uuid::new_v4().simple());
+        let (database_url, server_url) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => {
+                let server = postgres_url().expect("PostgreSQL URL");
+                admin_sql(&server, &format!("CREATE DATABASE {name}")).await;
+                (Some(replace_database(&server, &name)), Some(server))
+            }
+        };
+        Self {
+            backend,
+            data_dir: folder.path().join("data"),
+            database_url,
+            _folder: folder,
+            server_url,
+            name,
+        }
+    }
+
+    /// Opens the database (migrating it), as `opsdesk serve` would.
+    pub async fn open(&self) -> Db {
+        Db::open(
+            self.database_url.as_deref(),
+            &self.data_dir,
+            &DbOptions::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The flags that point an `opsdesk` command at this database.
+    pub fn cli_args(&self) -> Vec<String> {
+        match &self.database_url {
+            Some(url) => vec!["--database-url".into(), url.clone()],
+            None => vec!["--data-dir".into(), self.data_dir.display().to_string()],
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(server) = self.server_url.take() {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            // Drop runs inside the test's runtime; a thread of its own may block.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(admin_sql(&server, &sql));
+            })
+            .join();
+        }
+    }
+}
+
+async fn admin_sql(server: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(server).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let stem = base.rsplit_once('/').map_or(base, |(stem, _)| stem);
+    match query {
+        Some(query) => format!("{stem}/{name}?{query}"),
+        None => format!("{stem}/{name}"),
+    }
+}
+
+/// The real HTTP server, in-process on 127.0.0.1 port 0, with its job runner.
+pub struct TestServer {
+    pub url: String,
+    pub app: App,
+    pub db: TestDb,
+    /// Token of the admin every test server starts with.
+    pub admin_token: String,
+    shutdown: watch::Sender<bool>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_on(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+        )
+        .await
+    }
+
+    pub async fn start_on(db: TestDb, http: opsdesk_http::HttpConfig) -> Self {
+        let app = App::new(
+            db.open().await,
+            AppConfig {
+                node_name: format!("test-{}", uuid::Uuid::new_v4().simple()),
+                ..AppConfig::default()
+            },
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let (shutdown, stopped) = watch::channel(false);
+        let router = opsdesk_http::router(app.clone(), http);
+        let mut server_stopped = stopped.clone();
+        tokio::spawn(opsdesk_http::serve(listener, router, async move {
+            let _ = server_stopped.wait_for(|stop| *stop).await;
+        }));
+        tokio::spawn({
+            let app = app.clone();
+            async move { app.run_jobs(stopped).await }
+        });
+        let admin_token = seed_admin(&app, "admin@example.com").await;
+        Self {
+            url: format!("http://{address}"),
+            app,
+            db,
+            admin_token,
+            shutdown,
+        }
+    }
+
+    /// A client authenticated with `token`.
+    pub fn client(&self, token: &str) -> Client {
+        Client {
+            base: self.url.clone(),
+            token: Some(token.to_owned()),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A client authenticated as the admin.
+    pub fn admin(&self) -> Client {
+        self.client(&self.admin_token)
+    }
+
+    /// A client with no credentials.
+    pub fn anonymous(&self) -> Client {
+        Client {
+            base: self.url.clone(),
+            token: None,
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Creates an organization and returns its id.
+    pub async fn organization(&self, name: &str) -> i64 {
+        self.app
+            .create_organization(
+                &Principal::system("test"),
+                NewOrganization {
+                    name: name.into(),
+                    domain: None,
+                },
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Creates a user with `role` (in `organization` when given) and returns an API token for them.
+    pub async fn user(
+        &self,
+        email: &str,
+        role: &str,
+        organization: Option<i64>,
+        limits: &[i64],
+    ) -> String {
+        self.app
+            .create_user(
+                &Principal::system("test"),
+                NewUserInput {
+                    email: email.into(),
+                    name: email.split('@').next().unwrap_or(email).into(),
+                    role: role.into(),
+                    organization: organization.map(OrganizationRef::Id),
+                    organizations: limits.iter().copied().map(OrganizationRef::Id).collect(),
+                    password: Some("correct horse battery staple".into()),
+                },
+            )
+            .await
+            .unwrap();
+        self.app
+            .create_token(&Principal::system("test"), email, "test")
+            .await
+            .unwrap()
+            .secret
+    }
+
+    /// Stops the server and its workers.
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn seed_admin(app: &App, email: &str) -> String {
+    app.create_user(
+        &Principal::system("test"),
+        NewUserInput {
+            email: email.into(),
+            name: "Admin".into(),
+            role: "admin".into(),
+            organization: None,
+            organizations: Vec::new(),
+            password: Some("correct horse battery staple".into()),
+        },
+    )
+    .await
+    .unwrap();
+    app.create_token(&Principal::system("test"), email, "test")
+        .await
+        .unwrap()
+        .secret
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A small JSON client for tests.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.request(reqwest::Method::POST, path).json(&body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value, if_match: Option<&str>) -> Reply {
+        let request = self.request(reqwest::Method::PATCH, path).json(&body);
+        let request = match if_match {
+            Some(etag) => request.header("if-match", etag),
+            None => request,
+        };
+        self.send(request).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+}
+
+/// An `opsdesk` process started from the built binary, killed when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts `opsdesk serve` on a free port with `args` and waits until `/healthz` answers.
+    pub async fn start(binary: &str, args: &[String]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .args(args)
+            .env("OPSDESK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let url = format!("http://{listen}");
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = client.get(format!("{url}/healthz")).send().await
+                && response.status().is_success()
+            {
+                return Self { child, url };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("opsdesk serve did not answer /healthz within 15 s");
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs an `opsdesk` command to completion and returns its stdout; panics on failure.
+pub fn run_command(binary: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("OPSDESK_LOG", "warn")
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "opsdesk {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits until `condition` holds, checking every 50 ms, for at most `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
