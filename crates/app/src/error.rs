@@ -46,6 +46,9 @@ pub enum AppError {
     /// Too many attempts; try again after the given number of seconds.
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: i64 },
+    /// A search query that does not parse; `position` is the character where it goes wrong.
+    #[error("{message}")]
+    QueryError { position: usize, message: String },
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]

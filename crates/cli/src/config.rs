@@ -76,7 +76,12 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figmen
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
     Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::file(file))
-        .merge(Env::prefixed("OPSDESK_").filter(|key| !NOT_SETTINGS.contains(&key.as_str())))
+        .merge(Env::prefixed("OPSDESK_").filter(|key| {
+            // The key keeps the variable's case here; figment lowercases it later.
+            !NOT_SETTINGS
+                .iter()
+                .any(|name| key.as_str().eq_ignore_ascii_case(name))
+        }))
         .merge(Serialized::defaults(flags))
         .extract()
 }
@@ -106,6 +111,19 @@ mod tests {
             assert_eq!(config.log, "debug");
             assert_eq!(config.max_body_bytes, 1024);
             assert_eq!(config.session_ttl_secs, 12 * 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_are_ignored() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OPSDESK_CONFIG", "elsewhere.toml");
+            jail.set_env("OPSDESK_REQUIRE_SERVICES", "1");
+            jail.set_env("OPSDESK_TEST_POSTGRES_URL", "postgres://db/test");
+            jail.set_env("OPSDESK_NODE_NAME", "north");
+            let config = load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.node_name.as_deref(), Some("north"));
             Ok(())
         });
     }

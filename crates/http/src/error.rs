@@ -42,7 +42,7 @@ impl From<AppError> for ApiError {
     }
 }
 
-fn problem(
+pub(crate) fn problem(
     status: StatusCode,
     code: &str,
     title: &str,
@@ -167,6 +167,16 @@ fn app_problem(error: AppError) -> Response {
             }
             response
         }
+        AppError::QueryError { position, message } => problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid search query",
+            format!("{message} (at position {position})"),
+            vec![FieldError::new(
+                "q",
+                format!("position {position}: {message}"),
+            )],
+        ),
         AppError::Internal(_) | AppError::Store(_) => {
             tracing::error!(error = %detail, "request failed");
             problem(

@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::error::problem;
 use crate::{ApiError, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -21,6 +22,7 @@ pub(crate) fn wrap(router: Router, state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     router
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(plain_rejections_as_problems))
         .layer(middleware::from_fn_with_state(state, record_metrics))
         .layer(DefaultBodyLimit::max(limit))
         .layer(
@@ -77,4 +79,36 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Axum answers some requests itself, in plain text: a path segment or query string of the
+/// wrong type, a method the route lacks. Those become problem details like every other error.
+async fn plain_rejections_as_problems(request: Request, next: Next) -> Response {
+    /// Axum's rejection messages are one line; anything longer is cut.
+    const DETAIL_LIMIT: usize = 4096;
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
+    if !status.is_client_error() || is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let reason = status.canonical_reason().unwrap_or("Request refused");
+    let detail = axum::body::to_bytes(body, DETAIL_LIMIT)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .ok()
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| reason.to_lowercase());
+    let code = reason.to_lowercase().replace(' ', "-");
+    let replacement = problem(status, &code, reason, detail, Vec::new());
+    // Keep what axum said in headers (`Allow` on 405), but not the old body's framing.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let (new_parts, new_body) = replacement.into_parts();
+    parts.headers.extend(new_parts.headers);
+    Response::from_parts(parts, new_body)
 }

@@ -9,13 +9,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opsdesk_app::accounts::{NewOrganization, NewUserInput, OrganizationRef};
 use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
 use serde_json::Value;
 use tokio::sync::watch;
+
+pub use sqlx;
 
 /// A database engine under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +108,18 @@ impl TestDb {
         .unwrap()
     }
 
+    /// A plain connection to this database, for tests that must reach past the application
+    /// (to tamper with rows, say).
+    pub async fn connect(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("opsdesk.db").display()),
+        };
+        sqlx::AnyConnection::connect(&url).await.unwrap()
+    }
+
     /// The flags that point an `opsdesk` command at this database.
     pub fn cli_args(&self) -> Vec<String> {
         match &self.database_url {
@@ -172,11 +187,17 @@ impl TestServer {
     }
 
     pub async fn start_on(db: TestDb, http: opsdesk_http::HttpConfig) -> Self {
+        Self::start_with(db, http, AppConfig::default()).await
+    }
+
+    /// Starts on `db` with application settings of the test's choosing (the node name is
+    /// always made unique).
+    pub async fn start_with(db: TestDb, http: opsdesk_http::HttpConfig, config: AppConfig) -> Self {
         let app = App::new(
             db.open().await,
             AppConfig {
                 node_name: format!("test-{}", uuid::Uuid::new_v4().simple()),
-                ..AppConfig::default()
+                ..config
             },
         )
         .unwrap();
@@ -382,6 +403,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `opsdesk serve` on a free port with `args` and waits until `/healthz` answers.
     pub async fn start(binary: &str, args: &[String]) -> Self {
+        Self::start_with_env(binary, args, &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], with extra environment variables (`OPSDESK_NODE_NAME`…).
+    pub async fn start_with_env(binary: &str, args: &[String], env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -394,6 +420,7 @@ impl ServerProcess {
             .arg(&listen)
             .args(args)
             .env("OPSDESK_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -452,6 +479,108 @@ pub fn run_command(binary: &str, args: &[&str], stdin: Option<&str>) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs an `opsdesk` command and returns how it ended, whether it succeeded or not; kills
+/// it (and panics) if it has not finished within a minute.
+pub async fn run_command_output(binary: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("OPSDESK_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("opsdesk {args:?} did not finish within 60 s"))
+        .unwrap()
+}
+
+/// One webhook POST as a [`WebhookReceiver`] got it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `x-opsdesk-event`.
+    pub event: String,
+    /// `x-opsdesk-delivery`: the id of the job that sent it.
+    pub delivery: String,
+    /// `x-opsdesk-signature`.
+    pub signature: String,
+    pub body: Value,
+}
+
+type Received = Arc<Mutex<Vec<Delivery>>>;
+
+/// A local HTTP endpoint for webhooks at `url`: records every POST and answers each with the
+/// status it was started with.
+pub struct WebhookReceiver {
+    pub url: String,
+    received: Received,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start(status: u16) -> Self {
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        let received: Received = Arc::default();
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(record_delivery))
+            .with_state((received.clone(), status));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            url: format!("http://{address}/hook"),
+            received,
+            task,
+        }
+    }
+
+    /// Everything received so far, in order of arrival.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record_delivery(
+    axum::extract::State((received, status)): axum::extract::State<(
+        Received,
+        axum::http::StatusCode,
+    )>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let delivery = Delivery {
+        event: header("x-opsdesk-event"),
+        delivery: header("x-opsdesk-delivery"),
+        signature: header("x-opsdesk-signature"),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    received.lock().unwrap().push(delivery);
+    status
 }
 
 /// Waits until `condition` holds, checking every 50 ms, for at most `timeout`.

@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod session;
 mod system;
+mod tickets;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -50,4 +51,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(session::routes())
         .merge(admin::routes())
+        .merge(tickets::routes())
 }

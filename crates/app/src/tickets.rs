@@ -1,0 +1,1547 @@
+//! The service desk: tickets, their conversation and history, and the search over them.
+//!
+//! Every change to a ticket writes, in one transaction: the ticket row, its timeline entry
+//! (public or staff-only), its audit entry, its search-index update and its webhook jobs.
+
+mod reference;
+mod views;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use opsdesk_domain::account::{Email, Role};
+use opsdesk_domain::query::{self, Query};
+use opsdesk_domain::ticket::{
+    CustomFieldDefinition, Impact, Lifecycle, LinkType, PendingReason, Priority, PriorityMatrix,
+    ResolutionCode, ResolutionNote, Source, StatusChange, Tag, TicketNumber, TicketStatus,
+    TicketType, Title, Urgency, on_customer_reply, transition,
+};
+use opsdesk_store::tickets::search::{self, Cursor, Visibility};
+use opsdesk_store::tickets::{self as store, TicketFields, TicketRow};
+use opsdesk_store::{Backend, Conn, accounts};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Change, record, snapshot};
+use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
+
+pub use reference::{Category, Group, Macro, NewCategory, NewCustomField, NewGroup, NewMacro};
+pub use views::{NewView, Queue, SavedView};
+
+/// Someone a ticket refers to.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Person {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+}
+
+/// A named record a ticket refers to (organization, category).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Named {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The support group a ticket sits with.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupRef {
+    pub id: i64,
+    pub name: String,
+    pub tier: i64,
+}
+
+/// A relation to another ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Link {
+    /// `relates_to`, `duplicate_of` or `caused_by`.
+    #[serde(rename = "type")]
+    pub link_type: String,
+    /// The other ticket's number.
+    pub target: String,
+    /// `outgoing` when this ticket is the subject (this ticket `caused_by` target).
+    pub direction: String,
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    pub id: i64,
+    /// The readable number, e.g. `INC-1042`; usable wherever an id is.
+    pub number: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub ticket_type: TicketType,
+    pub title: String,
+    pub description: String,
+    #[schema(value_type = String)]
+    pub status: TicketStatus,
+    #[schema(value_type = Option<String>)]
+    pub pending_reason: Option<PendingReason>,
+    pub resolution_code: Option<String>,
+    pub resolution_note: Option<String>,
+    #[schema(value_type = String)]
+    pub impact: Impact,
+    #[schema(value_type = String)]
+    pub urgency: Urgency,
+    #[schema(value_type = String, example = "P3")]
+    pub priority: Priority,
+    pub category: Option<Named>,
+    pub requester: Person,
+    pub organization: Option<Named>,
+    pub group: Option<GroupRef>,
+    pub assignee: Option<Person>,
+    pub watchers: Vec<String>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Value,
+    #[schema(value_type = String)]
+    pub source: Source,
+    /// The ticket this one was merged into.
+    pub merged_into: Option<String>,
+    pub links: Vec<Link>,
+    pub time_spent_minutes: i64,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_response_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<jiff::Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: jiff::Timestamp,
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// A search result: the ticket and, for full-text queries, a matching fragment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TicketHit {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    /// Matching text with `«…»` around the matches.
+    pub snippet: Option<String>,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub items: Vec<TicketHit>,
+    pub next_cursor: Option<String>,
+}
+
+/// A new ticket.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// `incident`, `service_request` or `problem`.
+    #[serde(rename = "type")]
+    pub ticket_type: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// `high`, `medium` or `low`.
+    pub impact: String,
+    /// `high`, `medium` or `low`.
+    pub urgency: String,
+    /// The requester's e-mail address; yourself when absent.
+    #[serde(default)]
+    pub requester: Option<String>,
+    /// Support group by name.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Assignee's e-mail address (an agent of the group).
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Category by name, or `Parent/Child` for a subcategory.
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// E-mail addresses of people to keep informed.
+    #[serde(default)]
+    pub watchers: Vec<String>,
+    /// Values for admin-defined custom fields, by key.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: BTreeMap<String, serde_json::Value>,
+    /// `web`, `email`, `api` (default), `monitor` or `phone`.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Changes to a ticket; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[serde(rename = "type")]
+    pub ticket_type: Option<String>,
+    pub impact: Option<String>,
+    pub urgency: Option<String>,
+    /// `open`, `pending` (with `pending_reason`), `resolved` (with `resolution_code`),
+    /// `closed` or `cancelled`.
+    pub status: Option<String>,
+    pub pending_reason: Option<String>,
+    pub resolution_code: Option<String>,
+    pub resolution_note: Option<String>,
+    /// Support group by name; `null` removes it. Moving a ticket records an escalation.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub group: Option<Option<String>>,
+    /// Why the ticket moves to another group (kept with the escalation).
+    pub escalation_reason: Option<String>,
+    /// Assignee's e-mail address; `null` unassigns.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub assignee: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub watchers: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub custom: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// A reply or an internal note.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    pub body: String,
+    /// `true`: a reply the requester sees; `false`: an internal note for staff only.
+    #[serde(default = "default_true")]
+    pub public: bool,
+    #[serde(default)]
+    pub time_spent_minutes: Option<i64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A comment as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Comment {
+    pub id: i64,
+    pub ticket: String,
+    pub author: Option<String>,
+    pub body: String,
+    pub public: bool,
+    pub time_spent_minutes: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+}
+
+/// One entry of a ticket's history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    /// `created`, `status_changed`, `updated`, `comment`, `note`, `escalated`, `assigned`,
+    /// `linked`, `merged`, `reopened`.
+    pub kind: String,
+    /// Whether the requester sees this entry.
+    pub public: bool,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+fn priority_from_rank(rank: i64) -> Priority {
+    Priority::ALL
+        .into_iter()
+        .find(|p| i64::from(p.rank()) == rank)
+        .copied()
+        .unwrap_or(Priority::P3)
+}
+
+fn parse_field<T: FromStr>(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse::<T>()
+        .map_err(|e| errors.push(FieldError::new(field, e)))
+        .ok()
+}
+
+fn lifecycle_of(row: &TicketRow) -> Result<Lifecycle, AppError> {
+    let corrupt =
+        |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    let resolution = || -> Result<(ResolutionCode, Option<ResolutionNote>), AppError> {
+        let code = ResolutionCode::parse(row.resolution_code.as_deref().unwrap_or(""))
+            .map_err(|_| corrupt("resolution"))?;
+        let note = match row.resolution_note.as_deref() {
+            Some(note) => {
+                Some(ResolutionNote::parse(note).map_err(|_| corrupt("resolution note"))?)
+            }
+            None => None,
+        };
+        Ok((code, note))
+    };
+    let status: TicketStatus = row.status.parse().map_err(|_| corrupt("status"))?;
+    Ok(match status {
+        TicketStatus::New => Lifecycle::New,
+        TicketStatus::Open => Lifecycle::Open,
+        TicketStatus::Pending => Lifecycle::Pending {
+            reason: row
+                .pending_reason
+                .as_deref()
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| corrupt("pending reason"))?,
+        },
+        TicketStatus::Resolved => {
+            let (resolution, note) = resolution()?;
+            Lifecycle::Resolved { resolution, note }
+        }
+        TicketStatus::Closed => {
+            let (resolution, note) = resolution()?;
+            Lifecycle::Closed { resolution, note }
+        }
+        TicketStatus::Cancelled => Lifecycle::Cancelled,
+    })
+}
+
+/// Writes a lifecycle into the stored status columns.
+fn apply_lifecycle(fields: &mut TicketFields, lifecycle: &Lifecycle, now: i64) {
+    fields.status = lifecycle.status().as_str().to_owned();
+    fields.pending_reason = lifecycle.pending_reason().map(|r| r.as_str().to_owned());
+    let (code, note) = match lifecycle {
+        Lifecycle::Resolved { resolution, note } | Lifecycle::Closed { resolution, note } => (
+            Some(resolution.as_str().to_owned()),
+            note.as_ref().map(|n| n.as_str().to_owned()),
+        ),
+        _ => (None, None),
+    };
+    fields.resolution_code = code;
+    fields.resolution_note = note;
+    match lifecycle.status() {
+        TicketStatus::Resolved => fields.resolved_at = Some(fields.resolved_at.unwrap_or(now)),
+        TicketStatus::Closed => fields.closed_at = Some(now),
+        TicketStatus::Cancelled => fields.closed_at = Some(now),
+        _ => {
+            fields.resolved_at = None;
+            fields.closed_at = None;
+        }
+    }
+}
+
+fn fields_of(row: &TicketRow) -> TicketFields {
+    TicketFields {
+        ticket_type: row.ticket_type.clone(),
+        title: row.title.clone(),
+        description: row.description.clone(),
+        status: row.status.clone(),
+        pending_reason: row.pending_reason.clone(),
+        resolution_code: row.resolution_code.clone(),
+        resolution_note: row.resolution_note.clone(),
+        impact: row.impact.clone(),
+        urgency: row.urgency.clone(),
+        priority: row.priority,
+        category_id: row.category_id,
+        requester_id: row.requester_id,
+        organization_id: row.organization_id,
+        group_id: row.group_id,
+        assignee_id: row.assignee_id,
+        custom: row.custom.clone(),
+        source: row.source.clone(),
+        merged_into_id: row.merged_into_id,
+        resolved_at: row.resolved_at,
+        closed_at: row.closed_at,
+    }
+}
+
+fn number_of(ticket_type: &str, number: i64) -> String {
+    let prefix = TicketType::from_str(ticket_type).map_or("TKT", |t| t.prefix());
+    format!("{prefix}-{number}")
+}
+
+/// Whether `principal` may see ticket `row` at all.
+async fn can_see(
+    conn: &mut Conn,
+    principal: &Principal,
+    row: &TicketRow,
+) -> Result<bool, AppError> {
+    if principal.role == Role::Customer {
+        let me = principal.user_id.unwrap_or(-1);
+        if row.requester_id == me {
+            return Ok(true);
+        }
+        return Ok(store::watchers(conn, row.id)
+            .await?
+            .iter()
+            .any(|(id, _)| *id == me));
+    }
+    Ok(principal.can_see_organization(row.organization_id)
+        || principal.organization_filter().is_none())
+}
+
+/// Finds a ticket by id or number (`42`, `INC-42`), visible to `principal`.
+async fn find_visible(
+    conn: &mut Conn,
+    principal: &Principal,
+    reference: &str,
+) -> Result<TicketRow, AppError> {
+    let id = resolve_reference(conn, reference).await?;
+    let row = store::get(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    if !can_see(conn, principal, &row).await? {
+        return Err(AppError::NotFound("ticket"));
+    }
+    Ok(row)
+}
+
+async fn resolve_reference(conn: &mut Conn, reference: &str) -> Result<i64, AppError> {
+    if let Ok(id) = reference.parse::<i64>() {
+        return Ok(id);
+    }
+    let number: TicketNumber = reference
+        .parse()
+        .map_err(|_| AppError::NotFound("ticket"))?;
+    let sequence = i64::try_from(number.sequence()).map_err(|_| AppError::NotFound("ticket"))?;
+    store::find_by_number(conn, number.ticket_type().as_str(), sequence)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))
+}
+
+async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
+    let tags = store::tags(conn, row.id).await?;
+    let watchers = store::watchers(conn, row.id)
+        .await?
+        .into_iter()
+        .map(|(_, email)| email)
+        .collect();
+    let mut links = Vec::new();
+    for (link_type, other, outgoing) in store::links(conn, row.id).await? {
+        if let Some(other) = store::get(conn, other).await? {
+            links.push(Link {
+                link_type,
+                target: number_of(&other.ticket_type, other.number),
+                direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
+            });
+        }
+    }
+    let merged_into = match row.merged_into_id {
+        Some(id) => store::get(conn, id)
+            .await?
+            .map(|t| number_of(&t.ticket_type, t.number)),
+        None => None,
+    };
+    let corrupt =
+        |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    Ok(Ticket {
+        id: row.id,
+        number: number_of(&row.ticket_type, row.number),
+        ticket_type: row.ticket_type.parse().map_err(|_| corrupt("type"))?,
+        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        pending_reason: row.pending_reason.as_deref().and_then(|r| r.parse().ok()),
+        resolution_code: row.resolution_code.clone(),
+        resolution_note: row.resolution_note.clone(),
+        impact: row.impact.parse().map_err(|_| corrupt("impact"))?,
+        urgency: row.urgency.parse().map_err(|_| corrupt("urgency"))?,
+        priority: priority_from_rank(row.priority),
+        category: row
+            .category_id
+            .zip(row.category_name.clone())
+            .map(|(id, name)| Named { id, name }),
+        requester: Person {
+            id: row.requester_id,
+            email: row.requester_email.clone(),
+            name: row.requester_name.clone(),
+        },
+        organization: row
+            .organization_id
+            .zip(row.organization_name.clone())
+            .map(|(id, name)| Named { id, name }),
+        group: match (row.group_id, row.group_name.clone(), row.group_tier) {
+            (Some(id), Some(name), Some(tier)) => Some(GroupRef { id, name, tier }),
+            _ => None,
+        },
+        assignee: match (
+            row.assignee_id,
+            row.assignee_email.clone(),
+            row.assignee_name.clone(),
+        ) {
+            (Some(id), Some(email), Some(name)) => Some(Person { id, email, name }),
+            _ => None,
+        },
+        watchers,
+        tags,
+        custom: serde_json::from_str(&row.custom).unwrap_or_else(|_| serde_json::json!({})),
+        source: row.source.parse().map_err(|_| corrupt("source"))?,
+        merged_into,
+        links,
+        time_spent_minutes: row.time_spent_minutes,
+        first_response_at: row.first_response_at.map(timestamp),
+        resolved_at: row.resolved_at.map(timestamp),
+        closed_at: row.closed_at.map(timestamp),
+        created_at: timestamp(row.created_at),
+        updated_at: timestamp(row.updated_at),
+        title: row.title,
+        description: row.description,
+        version: row.version,
+    })
+}
+
+async fn user_by_email(
+    conn: &mut Conn,
+    field: &str,
+    email: &str,
+) -> Result<accounts::UserRow, AppError> {
+    let email = Email::parse(email).map_err(|e| AppError::invalid(field, e))?;
+    accounts::find_user_by_email(conn, email.as_str())
+        .await?
+        .ok_or_else(|| AppError::invalid(field, format!("no user has the address {email}")))
+}
+
+async fn group_by_name(conn: &mut Conn, name: &str) -> Result<store::GroupRow, AppError> {
+    store::find_group(conn, name)
+        .await?
+        .ok_or_else(|| AppError::invalid("group", format!("no group is called `{name}`")))
+}
+
+async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> {
+    let all = store::categories(conn).await?;
+    let mut parent: Option<i64> = None;
+    for part in path.split('/').map(str::trim) {
+        let found = all
+            .iter()
+            .find(|c| c.parent_id == parent && c.name.eq_ignore_ascii_case(part))
+            .ok_or_else(|| AppError::invalid("category", format!("no category `{path}`")))?;
+        parent = Some(found.id);
+    }
+    parent.ok_or_else(|| AppError::invalid("category", "must not be empty"))
+}
+
+/// Checks an assignee: staff, and a member of the ticket's group when it has one.
+async fn check_assignee(conn: &mut Conn, email: &str, group: Option<i64>) -> Result<i64, AppError> {
+    let user = user_by_email(conn, "assignee", email).await?;
+    if !matches!(user.role.as_str(), "agent" | "admin") || user.active == 0 {
+        return Err(AppError::invalid(
+            "assignee",
+            "tickets are assigned to active agents",
+        ));
+    }
+    if let Some(group) = group
+        && !store::user_groups(conn, user.id).await?.contains(&group)
+    {
+        return Err(AppError::invalid(
+            "assignee",
+            "the assignee must be a member of the ticket's group",
+        ));
+    }
+    Ok(user.id)
+}
+
+fn parse_tags(tags: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut parsed: Vec<String> = tags
+        .iter()
+        .enumerate()
+        .filter_map(|(index, tag)| parse_field::<Tag>(&format!("tags[{index}]"), tag, errors))
+        .map(|tag| tag.as_str().to_owned())
+        .collect();
+    parsed.sort();
+    parsed.dedup();
+    parsed
+}
+
+async fn watcher_ids(conn: &mut Conn, emails: &[String]) -> Result<Vec<i64>, AppError> {
+    let mut ids = Vec::new();
+    for (index, email) in emails.iter().enumerate() {
+        ids.push(
+            user_by_email(conn, &format!("watchers[{index}]"), email)
+                .await?
+                .id,
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Validates custom values against the admin's definitions; `required` is checked on create.
+async fn check_custom(
+    conn: &mut Conn,
+    values: &BTreeMap<String, serde_json::Value>,
+    base: serde_json::Map<String, serde_json::Value>,
+    creating: bool,
+) -> Result<String, AppError> {
+    let definitions: Vec<CustomFieldDefinition> = store::custom_fields(conn)
+        .await?
+        .into_iter()
+        .filter_map(|(_, json)| serde_json::from_str(&json).ok())
+        .collect();
+    let mut errors = Vec::new();
+    let mut result = base;
+    for (key, value) in values {
+        match definitions.iter().find(|d| d.key().as_str() == key) {
+            None => errors.push(FieldError::new(
+                format!("custom.{key}"),
+                "no custom field has this key",
+            )),
+            Some(definition) => match definition.validate(value) {
+                Ok(serde_json::Value::Null) => {
+                    result.remove(key);
+                }
+                Ok(normalized) => {
+                    result.insert(key.clone(), normalized);
+                }
+                Err(e) => errors.push(FieldError::new(format!("custom.{key}"), e)),
+            },
+        }
+    }
+    if creating {
+        for definition in definitions.iter().filter(|d| d.required()) {
+            if !result.contains_key(definition.key().as_str()) {
+                errors.push(FieldError::new(
+                    format!("custom.{}", definition.key().as_str()),
+                    "is required",
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(serde_json::Value::Object(result).to_string())
+    } else {
+        Err(AppError::Invalid(errors))
+    }
+}
+
+/// Appends a timeline entry.
+async fn timeline(
+    conn: &mut Conn,
+    ticket_id: i64,
+    now: i64,
+    actor: &str,
+    kind: &str,
+    public: bool,
+    data: serde_json::Value,
+) -> Result<(), AppError> {
+    store::add_timeline(conn, ticket_id, now, actor, kind, public, &data.to_string()).await?;
+    Ok(())
+}
+
+fn visibility_of(principal: &Principal) -> Visibility {
+    Visibility {
+        organizations: match principal.role {
+            Role::Customer => None,
+            _ => principal.organization_filter(),
+        },
+        customer: (principal.role == Role::Customer).then(|| principal.user_id.unwrap_or(-1)),
+    }
+}
+
+fn encode_cursor(ranked: bool, offset: i64, hit: &search::Hit) -> String {
+    if ranked {
+        format!("@{offset}")
+    } else {
+        format!("{}:{}", hit.sort_value, hit.id)
+    }
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Cursor, AppError> {
+    let Some(cursor) = cursor else {
+        return Ok(Cursor::Start);
+    };
+    let invalid = || AppError::invalid("cursor", "not a cursor this API handed out");
+    if let Some(offset) = cursor.strip_prefix('@') {
+        return offset.parse().map(Cursor::Offset).map_err(|_| invalid());
+    }
+    let (value, id) = cursor.split_once(':').ok_or_else(invalid)?;
+    Ok(Cursor::After {
+        value: value.parse().map_err(|_| invalid())?,
+        id: id.parse().map_err(|_| invalid())?,
+    })
+}
+
+/// The outcome of one ticket in a bulk update.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkOutcome {
+    pub ticket: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl App {
+    /// Opens a ticket. Customers open tickets for themselves in their organization.
+    pub async fn create_ticket(
+        &self,
+        principal: &Principal,
+        input: NewTicket,
+    ) -> Result<Ticket, AppError> {
+        let mut errors = Vec::new();
+        let ticket_type = parse_field::<TicketType>("type", &input.ticket_type, &mut errors);
+        let title = parse_field::<Title>("title", &input.title, &mut errors);
+        let impact = parse_field::<Impact>("impact", &input.impact, &mut errors);
+        let urgency = parse_field::<Urgency>("urgency", &input.urgency, &mut errors);
+        let source = parse_field::<Source>(
+            "source",
+            input.source.as_deref().unwrap_or("api"),
+            &mut errors,
+        );
+        let tags = parse_tags(&input.tags, &mut errors);
+        if input.description.len() > 100_000 {
+            errors.push(FieldError::new(
+                "description",
+                "must be at most 100,000 characters",
+            ));
+        }
+        let customer = principal.role == Role::Customer;
+        if customer {
+            for (field, present) in [
+                ("requester", input.requester.is_some()),
+                ("group", input.group.is_some()),
+                ("assignee", input.assignee.is_some()),
+            ] {
+                if present {
+                    errors.push(FieldError::new(field, "customers cannot set this"));
+                }
+            }
+        }
+        let (Some(ticket_type), Some(title), Some(impact), Some(urgency), Some(source)) =
+            (ticket_type, title, impact, urgency, source)
+        else {
+            return Err(AppError::Invalid(errors));
+        };
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let priority = PriorityMatrix::ITIL.priority(impact, urgency);
+        let actor = principal.audit_label();
+        let principal = principal.clone();
+        let backend = self.db().backend();
+        let now = now_ms();
+        let ticket = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let requester = match &input.requester {
+                        Some(email) => user_by_email(conn, "requester", email).await?,
+                        None => accounts::get_user(conn, principal.user_id.unwrap_or(-1))
+                            .await?
+                            .ok_or_else(|| AppError::invalid("requester", "name the requester's e-mail address"))?,
+                    };
+                    if !principal.can_see_organization(requester.organization_id) && !customer {
+                        return Err(AppError::invalid("requester", "the requester belongs to an organization you do not serve"));
+                    }
+                    let group = match &input.group {
+                        Some(name) => Some(group_by_name(conn, name).await?),
+                        None => None,
+                    };
+                    let group_id = group.as_ref().map(|g| g.id);
+                    let assignee_id = match &input.assignee {
+                        Some(email) => Some(check_assignee(conn, email, group_id).await?),
+                        None => None,
+                    };
+                    let category_id = match &input.category {
+                        Some(path) => Some(category_by_path(conn, path).await?),
+                        None => None,
+                    };
+                    let custom = check_custom(conn, &input.custom, serde_json::Map::new(), true).await?;
+                    let watchers = watcher_ids(conn, &input.watchers).await?;
+                    let fields = TicketFields {
+                        ticket_type: ticket_type.as_str().to_owned(),
+                        title: title.as_str().to_owned(),
+                        description: input.description.trim().to_owned(),
+                        status: TicketStatus::New.as_str().to_owned(),
+                        pending_reason: None,
+                        resolution_code: None,
+                        resolution_note: None,
+                        impact: impact.as_str().to_owned(),
+                        urgency: urgency.as_str().to_owned(),
+                        priority: i64::from(priority.rank()),
+                        category_id,
+                        requester_id: requester.id,
+                        organization_id: requester.organization_id,
+                        group_id,
+                        assignee_id,
+                        custom,
+                        source: source.as_str().to_owned(),
+                        merged_into_id: None,
+                        resolved_at: None,
+                        closed_at: None,
+                    };
+                    let number = store::next_number(conn, &fields.ticket_type).await?;
+                    let id = store::insert(conn, number, &fields, now).await?;
+                    store::set_tags(conn, id, &tags).await?;
+                    store::set_watchers(conn, id, &watchers).await?;
+                    store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
+                    let row = store::get(conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
+                    let ticket = view(conn, row).await?;
+                    timeline(conn, id, now, &actor, "created", true, serde_json::json!({
+                        "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
+                    }))
+                    .await?;
+                    let change = Change {
+                        actor: &actor,
+                        entity: "ticket",
+                        entity_id: id,
+                        action: "created",
+                        before: None,
+                        after: snapshot(&ticket),
+                    };
+                    record(conn, &change, now).await?;
+                    Ok::<_, AppError>(ticket)
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(ticket)
+    }
+
+    /// A ticket by id or number.
+    pub async fn ticket(&self, principal: &Principal, reference: &str) -> Result<Ticket, AppError> {
+        let mut conn = self.db().reader().await?;
+        let row = find_visible(&mut conn, principal, reference).await?;
+        view(&mut conn, row).await
+    }
+
+    /// Changes a ticket (staff). `expected_version` comes from `If-Match`.
+    pub async fn update_ticket(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        expected_version: Option<i64>,
+        patch: TicketPatch,
+    ) -> Result<Ticket, AppError> {
+        principal.require_staff()?;
+        let actor = principal.audit_label();
+        let principal = principal.clone();
+        let reference = reference.to_owned();
+        let backend = self.db().backend();
+        let now = now_ms();
+        let ticket = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = find_visible(conn, &principal, &reference).await?;
+                    apply_patch(conn, backend, &actor, row, expected_version, patch, now).await
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(ticket)
+    }
+
+    /// Applies one patch to many tickets; each succeeds or fails on its own.
+    pub async fn bulk_update(
+        &self,
+        principal: &Principal,
+        references: Vec<String>,
+        patch: TicketPatch,
+    ) -> Result<Vec<BulkOutcome>, AppError> {
+        principal.require_staff()?;
+        if references.len() > 500 {
+            return Err(AppError::invalid(
+                "tickets",
+                "at most 500 tickets at a time",
+            ));
+        }
+        let mut outcomes = Vec::with_capacity(references.len());
+        for reference in references {
+            let outcome = self
+                .update_ticket(principal, &reference, None, patch.clone())
+                .await;
+            outcomes.push(BulkOutcome {
+                ticket: reference,
+                status: if outcome.is_ok() {
+                    200
+                } else {
+                    error_status(outcome.as_ref().err())
+                },
+                error: outcome.err().map(|e| match e {
+                    AppError::Invalid(errors) => errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    other => other.to_string(),
+                }),
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Adds a reply or internal note. A requester's reply reopens a resolved ticket; an
+    /// agent's first public reply is the ticket's first response.
+    pub async fn add_comment(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        input: NewComment,
+    ) -> Result<Comment, AppError> {
+        let body = input.body.trim().to_owned();
+        if body.is_empty() {
+            return Err(AppError::invalid("body", "must not be empty"));
+        }
+        if body.len() > 100_000 {
+            return Err(AppError::invalid(
+                "body",
+                "must be at most 100,000 characters",
+            ));
+        }
+        let minutes = input.time_spent_minutes.unwrap_or(0);
+        if !(0..=10_000).contains(&minutes) {
+            return Err(AppError::invalid(
+                "time_spent_minutes",
+                "must be between 0 and 10000",
+            ));
+        }
+        let customer = principal.role == Role::Customer;
+        if customer && !input.public {
+            return Err(AppError::invalid(
+                "public",
+                "customers cannot write internal notes",
+            ));
+        }
+        let actor = principal.audit_label();
+        let principal = principal.clone();
+        let reference = reference.to_owned();
+        let backend = self.db().backend();
+        let now = now_ms();
+        let comment = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = find_visible(conn, &principal, &reference).await?;
+                    if row.merged_into_id.is_some() {
+                        return Err(AppError::Conflict {
+                            field: None,
+                            message: "this ticket was merged; comment on the ticket it was merged into".into(),
+                        });
+                    }
+                    let public = input.public;
+                    let id = store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
+                    let first_response = (public && !customer).then_some(now);
+                    store::touch(conn, row.id, now, first_response, minutes).await?;
+                    store::index_comment(conn, backend, row.id, &body, public).await?;
+                    let kind = if public { "comment" } else { "note" };
+                    timeline(conn, row.id, now, &actor, kind, public, serde_json::json!({
+                        "comment_id": id, "body": body, "author": principal.email, "time_spent_minutes": minutes,
+                    }))
+                    .await?;
+                    if customer && let Some(reopened) = on_customer_reply(&lifecycle_of(&row)?) {
+                        let current = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
+                        let mut fields = fields_of(&current);
+                        apply_lifecycle(&mut fields, &reopened, now);
+                        store::update(conn, row.id, current.version, &fields, now).await?;
+                        timeline(conn, row.id, now, &actor, "reopened", true, serde_json::json!({
+                            "from": row.status, "to": fields.status, "because": "the requester replied",
+                        }))
+                        .await?;
+                    }
+                    let comment = Comment {
+                        id,
+                        ticket: number_of(&row.ticket_type, row.number),
+                        author: Some(principal.email.clone()).filter(|e| !e.is_empty()),
+                        body,
+                        public,
+                        time_spent_minutes: minutes,
+                        created_at: timestamp(now),
+                    };
+                    let change = Change {
+                        actor: &actor,
+                        entity: "comment",
+                        entity_id: id,
+                        action: "created",
+                        before: None,
+                        after: snapshot(&comment),
+                    };
+                    record(conn, &change, now).await?;
+                    Ok(comment)
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(comment)
+    }
+
+    /// A ticket's history; requesters see public entries only.
+    pub async fn ticket_timeline(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<TimelineEntry>, AppError> {
+        let mut conn = self.db().reader().await?;
+        let row = find_visible(&mut conn, principal, reference).await?;
+        let public_only = principal.role == Role::Customer;
+        let rows = store::timeline(&mut conn, row.id, public_only, after, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|entry| TimelineEntry {
+                id: entry.id,
+                at: timestamp(entry.at),
+                actor: entry.actor,
+                kind: entry.kind,
+                public: entry.public != 0,
+                data: serde_json::from_str(&entry.data).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+
+    /// Relates two tickets (staff).
+    pub async fn link_tickets(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        link_type: &str,
+        target: &str,
+    ) -> Result<Ticket, AppError> {
+        principal.require_staff()?;
+        let link_type: LinkType = link_type
+            .parse()
+            .map_err(|e| AppError::invalid("type", e))?;
+        let actor = principal.audit_label();
+        let principal = principal.clone();
+        let (reference, target) = (reference.to_owned(), target.to_owned());
+        let now = now_ms();
+        let ticket = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = find_visible(conn, &principal, &reference).await?;
+                    let other = find_visible(conn, &principal, &target)
+                        .await
+                        .map_err(|_| AppError::invalid("target", "no such ticket"))?;
+                    if other.id == row.id {
+                        return Err(AppError::invalid("target", "a ticket cannot be linked to itself"));
+                    }
+                    store::add_link(conn, row.id, other.id, link_type.as_str(), now).await?;
+                    store::touch(conn, row.id, now, None, 0).await?;
+                    let target_number = number_of(&other.ticket_type, other.number);
+                    timeline(conn, row.id, now, &actor, "linked", false, serde_json::json!({
+                        "type": link_type.as_str(), "target": target_number,
+                    }))
+                    .await?;
+                    let linked = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
+                    let after = view(conn, linked).await?;
+                    record(conn, &Change {
+                        actor: &actor,
+                        entity: "ticket",
+                        entity_id: row.id,
+                        action: "linked",
+                        before: None,
+                        after: Some(serde_json::json!({"type": link_type.as_str(), "target": target_number})),
+                    }, now)
+                    .await?;
+                    Ok::<_, AppError>(after)
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(ticket)
+    }
+
+    /// Merges a ticket into another (staff): its conversation moves, it is closed as
+    /// `merged`, and it points to the target from then on.
+    pub async fn merge_ticket(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        into: &str,
+    ) -> Result<Ticket, AppError> {
+        principal.require_staff()?;
+        let actor = principal.audit_label();
+        let principal = principal.clone();
+        let (reference, into) = (reference.to_owned(), into.to_owned());
+        let backend = self.db().backend();
+        let now = now_ms();
+        let ticket = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let source = find_visible(conn, &principal, &reference).await?;
+                    let target = find_visible(conn, &principal, &into)
+                        .await
+                        .map_err(|_| AppError::invalid("into", "no such ticket"))?;
+                    if source.id == target.id {
+                        return Err(AppError::invalid(
+                            "into",
+                            "a ticket cannot be merged into itself",
+                        ));
+                    }
+                    if target.merged_into_id.is_some() {
+                        return Err(AppError::invalid(
+                            "into",
+                            "that ticket was itself merged; merge into the ticket it points to",
+                        ));
+                    }
+                    if lifecycle_of(&source)?.status().is_final() {
+                        return Err(AppError::Conflict {
+                            field: None,
+                            message: format!(
+                                "{} is already {}; only active tickets can be merged",
+                                number_of(&source.ticket_type, source.number),
+                                source.status
+                            ),
+                        });
+                    }
+                    let moved = store::comments(conn, source.id, false).await?;
+                    store::move_comments(conn, source.id, target.id).await?;
+                    for comment in &moved {
+                        store::index_comment(
+                            conn,
+                            backend,
+                            target.id,
+                            &comment.body,
+                            comment.public != 0,
+                        )
+                        .await?;
+                    }
+                    let before = view(conn, source.clone()).await?;
+                    let mut fields = fields_of(&source);
+                    fields.merged_into_id = Some(target.id);
+                    let closed = Lifecycle::Closed {
+                        resolution: ResolutionCode::parse("merged")
+                            .map_err(|e| AppError::Internal(e.to_string()))?,
+                        note: None,
+                    };
+                    apply_lifecycle(&mut fields, &closed, now);
+                    store::update(conn, source.id, source.version, &fields, now).await?;
+                    store::add_link(
+                        conn,
+                        source.id,
+                        target.id,
+                        LinkType::DuplicateOf.as_str(),
+                        now,
+                    )
+                    .await
+                    .or_else(|e| match e {
+                        opsdesk_store::StoreError::Duplicate(_) => Ok(()),
+                        other => Err(other),
+                    })?;
+                    store::touch(conn, target.id, now, None, 0).await?;
+                    let (source_number, target_number) = (
+                        number_of(&source.ticket_type, source.number),
+                        number_of(&target.ticket_type, target.number),
+                    );
+                    timeline(
+                        conn,
+                        source.id,
+                        now,
+                        &actor,
+                        "merged",
+                        true,
+                        serde_json::json!({"into": target_number}),
+                    )
+                    .await?;
+                    timeline(
+                        conn,
+                        target.id,
+                        now,
+                        &actor,
+                        "merged",
+                        true,
+                        serde_json::json!({
+                            "from": source_number, "comments_moved": moved.len(),
+                        }),
+                    )
+                    .await?;
+                    let merged = store::get(conn, target.id)
+                        .await?
+                        .ok_or(AppError::NotFound("ticket"))?;
+                    let closed_source = store::get(conn, source.id)
+                        .await?
+                        .ok_or(AppError::NotFound("ticket"))?;
+                    let after = view(conn, closed_source).await?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "ticket",
+                            entity_id: source.id,
+                            action: "merged",
+                            before: snapshot(&before),
+                            after: snapshot(&after),
+                        },
+                        now,
+                    )
+                    .await?;
+                    view(conn, merged).await
+                })
+            })
+            .await?;
+        self.wake_jobs();
+        Ok(ticket)
+    }
+
+    /// Searches tickets with the query language, visible ones only.
+    pub async fn search_tickets(
+        &self,
+        principal: &Principal,
+        query_text: &str,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<SearchPage, AppError> {
+        let query = query::parse(query_text).map_err(|e| AppError::QueryError {
+            position: e.position(),
+            message: e.to_string(),
+        })?;
+        let cursor = decode_cursor(cursor)?;
+        let visibility = visibility_of(principal);
+        let mut conn = self.db().reader().await?;
+        let hits = search::search(
+            &mut conn,
+            self.db().backend(),
+            &query,
+            &visibility,
+            principal.user_id,
+            cursor,
+            limit + 1,
+        )
+        .await?;
+        let ranked = !query.text.is_empty() && query.sort.is_none();
+        let more = hits.len() as i64 > limit;
+        let hits: Vec<search::Hit> = hits
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect();
+        let start = match cursor {
+            Cursor::Offset(offset) => offset,
+            _ => 0,
+        };
+        let next_cursor = if more {
+            hits.last()
+                .map(|hit| encode_cursor(ranked, start + hits.len() as i64, hit))
+        } else {
+            None
+        };
+        let ids: Vec<i64> = hits.iter().map(|hit| hit.id).collect();
+        let rows = store::get_many(&mut conn, &ids).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (row, hit) in rows.into_iter().zip(hits) {
+            items.push(TicketHit {
+                ticket: view(&mut conn, row).await?,
+                snippet: hit.snippet,
+            });
+        }
+        Ok(SearchPage { items, next_cursor })
+    }
+
+    /// How many visible tickets match a query.
+    pub async fn count_tickets(
+        &self,
+        principal: &Principal,
+        query: &Query,
+    ) -> Result<i64, AppError> {
+        let mut conn = self.db().reader().await?;
+        Ok(search::count(
+            &mut conn,
+            self.db().backend(),
+            query,
+            &visibility_of(principal),
+            principal.user_id,
+        )
+        .await?)
+    }
+
+    /// Closes tickets resolved more than `after_days` ago. Returns how many were closed.
+    pub async fn close_resolved_tickets(&self, after_days: u32) -> Result<usize, AppError> {
+        let now = now_ms();
+        let cutoff = now - i64::from(after_days) * 86_400_000;
+        let backend = self.db().backend();
+        let closed = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let ids = store::resolved_before(conn, cutoff, 200).await?;
+                    let mut closed = 0;
+                    for id in ids {
+                        let Some(row) = store::get(conn, id).await? else {
+                            continue;
+                        };
+                        let patch = TicketPatch {
+                            status: Some("closed".into()),
+                            ..TicketPatch::default()
+                        };
+                        apply_patch(
+                            conn,
+                            backend,
+                            &format!("system:auto-close after {after_days} days"),
+                            row,
+                            None,
+                            patch,
+                            now,
+                        )
+                        .await?;
+                        closed += 1;
+                    }
+                    Ok::<_, AppError>(closed)
+                })
+            })
+            .await?;
+        if closed > 0 {
+            self.wake_jobs();
+        }
+        Ok(closed)
+    }
+}
+
+fn error_status(error: Option<&AppError>) -> u16 {
+    match error {
+        Some(AppError::NotFound(_)) => 404,
+        Some(AppError::Invalid(_)) => 422,
+        Some(AppError::Conflict { .. }) => 409,
+        Some(AppError::Stale) => 412,
+        Some(AppError::Forbidden(_)) => 403,
+        _ => 500,
+    }
+}
+
+/// Applies a patch inside a write transaction and records what changed.
+async fn apply_patch(
+    conn: &mut Conn,
+    backend: Backend,
+    actor: &str,
+    row: TicketRow,
+    expected_version: Option<i64>,
+    patch: TicketPatch,
+    now: i64,
+) -> Result<Ticket, AppError> {
+    if let Some(version) = expected_version
+        && version != row.version
+    {
+        return Err(AppError::Stale);
+    }
+    let before = view(conn, row.clone()).await?;
+    let mut fields = fields_of(&row);
+    let mut errors = Vec::new();
+    let mut changed: Vec<&'static str> = Vec::new();
+
+    if let Some(kind) = &patch.ticket_type
+        && kind != &row.ticket_type
+    {
+        errors.push(FieldError::new(
+            "type",
+            "a ticket keeps its type (its number depends on it); open a new ticket and link it",
+        ));
+    }
+    if let Some(title) = &patch.title
+        && let Some(title) = parse_field::<Title>("title", title, &mut errors)
+    {
+        fields.title = title.as_str().to_owned();
+        changed.push("title");
+    }
+    if let Some(description) = &patch.description {
+        fields.description = description.trim().to_owned();
+        changed.push("description");
+    }
+    if let Some(impact) = &patch.impact
+        && let Some(impact) = parse_field::<Impact>("impact", impact, &mut errors)
+    {
+        fields.impact = impact.as_str().to_owned();
+        changed.push("impact");
+    }
+    if let Some(urgency) = &patch.urgency
+        && let Some(urgency) = parse_field::<Urgency>("urgency", urgency, &mut errors)
+    {
+        fields.urgency = urgency.as_str().to_owned();
+        changed.push("urgency");
+    }
+    let tags = patch
+        .tags
+        .as_ref()
+        .map(|tags| parse_tags(tags, &mut errors));
+    let status_change = match &patch.status {
+        None => {
+            if patch.pending_reason.is_some() || patch.resolution_code.is_some() {
+                errors.push(FieldError::new(
+                    "status",
+                    "send the status the reason or resolution belongs to",
+                ));
+            }
+            None
+        }
+        Some(status) => parse_status_change(status, &patch, &mut errors),
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    if let (Ok(impact), Ok(urgency)) = (
+        fields.impact.parse::<Impact>(),
+        fields.urgency.parse::<Urgency>(),
+    ) {
+        fields.priority = i64::from(PriorityMatrix::ITIL.priority(impact, urgency).rank());
+    }
+    if let Some(change) = status_change {
+        let current = lifecycle_of(&row)?;
+        let next = transition(&current, change).map_err(|e| AppError::Conflict {
+            field: Some("status".into()),
+            message: e.to_string(),
+        })?;
+        apply_lifecycle(&mut fields, &next, now);
+        timeline(conn, row.id, now, actor, "status_changed", true, serde_json::json!({
+            "from": row.status, "to": fields.status, "pending_reason": fields.pending_reason,
+            "resolution_code": fields.resolution_code, "resolution_note": fields.resolution_note,
+        }))
+        .await?;
+    }
+    if let Some(group) = &patch.group {
+        let new_group = match group {
+            Some(name) => Some(group_by_name(conn, name).await?),
+            None => None,
+        };
+        let new_id = new_group.as_ref().map(|g| g.id);
+        if new_id != row.group_id {
+            let reason = patch.escalation_reason.clone().unwrap_or_default();
+            store::add_escalation(conn, row.id, row.group_id, new_id, actor, &reason, now).await?;
+            timeline(conn, row.id, now, actor, "escalated", false, serde_json::json!({
+                "from": row.group_name, "to": new_group.as_ref().map(|g| g.name.clone()), "reason": reason,
+            }))
+            .await?;
+            fields.group_id = new_id;
+            // The assignee stays only if they also work in the new group.
+            if let (Some(assignee), Some(group)) = (fields.assignee_id, new_id)
+                && !store::user_groups(conn, assignee).await?.contains(&group)
+            {
+                fields.assignee_id = None;
+            }
+        }
+    }
+    if let Some(assignee) = &patch.assignee {
+        let new_assignee = match assignee {
+            Some(email) => Some(check_assignee(conn, email, fields.group_id).await?),
+            None => None,
+        };
+        if new_assignee != row.assignee_id {
+            fields.assignee_id = new_assignee;
+            timeline(
+                conn,
+                row.id,
+                now,
+                actor,
+                "assigned",
+                false,
+                serde_json::json!({
+                    "from": row.assignee_email, "to": assignee,
+                }),
+            )
+            .await?;
+        }
+    }
+    if let Some(category) = &patch.category {
+        fields.category_id = match category {
+            Some(path) => Some(category_by_path(conn, path).await?),
+            None => None,
+        };
+        changed.push("category");
+    }
+    if let Some(custom) = &patch.custom {
+        let base = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&row.custom)
+            .unwrap_or_default();
+        fields.custom = check_custom(conn, custom, base, false).await?;
+        changed.push("custom");
+    }
+    if let Some(tags) = &tags {
+        store::set_tags(conn, row.id, tags).await?;
+        changed.push("tags");
+    }
+    if let Some(watchers) = &patch.watchers {
+        let ids = watcher_ids(conn, watchers).await?;
+        store::set_watchers(conn, row.id, &ids).await?;
+        changed.push("watchers");
+    }
+    if !store::update(conn, row.id, row.version, &fields, now).await? {
+        return Err(AppError::Stale);
+    }
+    if patch.title.is_some() || patch.description.is_some() {
+        store::reindex_text(conn, backend, row.id, &fields.title, &fields.description).await?;
+    }
+    if !changed.is_empty() {
+        timeline(
+            conn,
+            row.id,
+            now,
+            actor,
+            "updated",
+            true,
+            serde_json::json!({"fields": changed}),
+        )
+        .await?;
+    }
+    let updated = store::get(conn, row.id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    let after = view(conn, updated).await?;
+    record(
+        conn,
+        &Change {
+            actor,
+            entity: "ticket",
+            entity_id: row.id,
+            action: "updated",
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+        now,
+    )
+    .await?;
+    Ok(after)
+}
+
+fn parse_status_change(
+    status: &str,
+    patch: &TicketPatch,
+    errors: &mut Vec<FieldError>,
+) -> Option<StatusChange> {
+    let status = parse_field::<TicketStatus>("status", status, errors)?;
+    match status {
+        TicketStatus::New => {
+            errors.push(FieldError::new("status", "a ticket cannot go back to new"));
+            None
+        }
+        TicketStatus::Open => Some(StatusChange::Open),
+        TicketStatus::Pending => match &patch.pending_reason {
+            None => {
+                errors.push(FieldError::new(
+                    "pending_reason",
+                    "pending needs a reason: customer, third_party or change",
+                ));
+                None
+            }
+            Some(reason) => parse_field::<PendingReason>("pending_reason", reason, errors)
+                .map(|reason| StatusChange::Pending { reason }),
+        },
+        TicketStatus::Resolved => {
+            let Some(code) = &patch.resolution_code else {
+                errors.push(FieldError::new(
+                    "resolution_code",
+                    "resolving needs a resolution code, e.g. `fixed`",
+                ));
+                return None;
+            };
+            let resolution = parse_field::<ResolutionCode>("resolution_code", code, errors)?;
+            let note = match &patch.resolution_note {
+                Some(note) => Some(parse_field::<ResolutionNote>(
+                    "resolution_note",
+                    note,
+                    errors,
+                )?),
+                None => None,
+            };
+            Some(StatusChange::Resolved { resolution, note })
+        }
+        TicketStatus::Closed => Some(StatusChange::Closed),
+        TicketStatus::Cancelled => Some(StatusChange::Cancelled),
+    }
+}

@@ -1,0 +1,349 @@
+//! The service desk API: tickets, their conversation and history, search, queues, and the
+//! reference data (groups, categories, custom fields, macros).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use opsdesk_app::tickets::{
+    BulkOutcome, Category, Comment, Group, Macro, NewCategory, NewComment, NewCustomField,
+    NewGroup, NewMacro, NewTicket, NewView, Queue, SavedView, Ticket, TicketHit, TicketPatch,
+    TimelineEntry,
+};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::accounts::tagged;
+use crate::error::Problem;
+use crate::extract::{ApiJson, Auth, IfMatch, ListParams, Page};
+use crate::{ApiError, AppState};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_ticket, search_tickets))
+        .routes(routes!(get_ticket, update_ticket))
+        .routes(routes!(add_comment))
+        .routes(routes!(ticket_timeline))
+        .routes(routes!(link_ticket))
+        .routes(routes!(merge_ticket))
+        .routes(routes!(apply_macro))
+        .routes(routes!(bulk_update))
+        .routes(routes!(create_group, list_groups))
+        .routes(routes!(create_category, list_categories))
+        .routes(routes!(create_custom_field, list_custom_fields))
+        .routes(routes!(create_macro, list_macros))
+        .routes(routes!(list_queues))
+        .routes(routes!(create_view))
+}
+
+/// Opens a ticket. Priority follows from impact × urgency (ITIL matrix).
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
+    responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
+async fn create_ticket(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewTicket>,
+) -> Result<Response, ApiError> {
+    let ticket = state.app.create_ticket(&principal, input).await?;
+    Ok(tagged(StatusCode::CREATED, ticket.version, ticket))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    /// A query, e.g. `status:open,pending priority:P1,P2 group:"Service Desk" assignee:me printer jam`.
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Searches tickets: filters and full text in one query language. A malformed query is a
+/// 400 naming the position of the error.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(SearchParams),
+    responses((status = 200, body = Page<TicketHit>), (status = 400, body = Problem)))]
+async fn search_tickets(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<Page<TicketHit>>, ApiError> {
+    let (_, limit) = ListParams {
+        cursor: None,
+        limit: params.limit,
+    }
+    .resolve()?;
+    let page = state
+        .app
+        .search_tickets(
+            &principal,
+            params.q.as_deref().unwrap_or(""),
+            params.cursor.as_deref(),
+            limit,
+        )
+        .await?;
+    Ok(Json(Page {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A ticket by id or number (`INC-1042`), with its ETag.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets",
+    responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
+async fn get_ticket(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ticket = state.app.ticket(&principal, &id).await?;
+    Ok(tagged(StatusCode::OK, ticket.version, ticket))
+}
+
+/// Changes a ticket (staff). Send `If-Match` with the ETag you read; a stale one gets 412.
+/// Illegal status transitions get 409.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch,
+    responses((status = 200, body = Ticket), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+async fn update_ticket(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+    ApiJson(patch): ApiJson<TicketPatch>,
+) -> Result<Response, ApiError> {
+    let ticket = state
+        .app
+        .update_ticket(&principal, &id, version, patch)
+        .await?;
+    Ok(tagged(StatusCode::OK, ticket.version, ticket))
+}
+
+/// Adds a public reply or (staff) an internal note.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "tickets", request_body = NewComment,
+    responses((status = 201, body = Comment), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_comment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<NewComment>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.add_comment(&principal, &id, input).await?),
+    ))
+}
+
+/// The ticket's history, oldest first. Requesters see the public part only.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", tag = "tickets", params(ListParams),
+    responses((status = 200, body = Page<TimelineEntry>), (status = 404, body = Problem)))]
+async fn ticket_timeline(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Page<TimelineEntry>>, ApiError> {
+    let (after, limit) = params.resolve()?;
+    let items = state
+        .app
+        .ticket_timeline(&principal, &id, after, limit + 1)
+        .await?;
+    Ok(Json(Page::from_overfetch(items, limit, |entry| entry.id)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewLink {
+    /// `relates_to`, `duplicate_of` or `caused_by`.
+    #[serde(rename = "type")]
+    link_type: String,
+    /// The other ticket's id or number.
+    target: String,
+}
+
+/// Relates this ticket to another (staff).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/links", tag = "tickets", request_body = NewLink,
+    responses((status = 201, body = Ticket), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn link_ticket(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(link): ApiJson<NewLink>,
+) -> Result<Response, ApiError> {
+    let ticket = state
+        .app
+        .link_tickets(&principal, &id, &link.link_type, &link.target)
+        .await?;
+    Ok(tagged(StatusCode::CREATED, ticket.version, ticket))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MergeInto {
+    /// The ticket (id or number) that receives the conversation.
+    into: String,
+}
+
+/// Merges this ticket into another (staff); returns the target.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/merge", tag = "tickets", request_body = MergeInto,
+    responses((status = 200, body = Ticket), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn merge_ticket(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(merge): ApiJson<MergeInto>,
+) -> Result<Response, ApiError> {
+    let ticket = state.app.merge_ticket(&principal, &id, &merge.into).await?;
+    Ok(tagged(StatusCode::OK, ticket.version, ticket))
+}
+
+/// Applies a canned response to a ticket (staff).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/macros/{macro_id}", tag = "tickets",
+    responses((status = 201, body = Comment), (status = 404, body = Problem)))]
+async fn apply_macro(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, macro_id)): Path<(String, i64)>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.apply_macro(&principal, &id, macro_id).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BulkRequest {
+    /// Ticket ids or numbers, at most 500.
+    tickets: Vec<String>,
+    patch: TicketPatch,
+}
+
+/// Applies one change to many tickets (staff); each ticket succeeds or fails on its own.
+#[utoipa::path(post, path = "/api/v1/tickets/bulk", tag = "tickets", request_body = BulkRequest,
+    responses((status = 200, body = Vec<BulkOutcome>)))]
+async fn bulk_update(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<BulkRequest>,
+) -> Result<Json<Vec<BulkOutcome>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .bulk_update(&principal, request.tickets, request.patch)
+            .await?,
+    ))
+}
+
+/// Creates a support group (admins).
+#[utoipa::path(post, path = "/api/v1/groups", tag = "reference", request_body = NewGroup,
+    responses((status = 201, body = Group), (status = 409, body = Problem)))]
+async fn create_group(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewGroup>,
+) -> Result<(StatusCode, Json<Group>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_group(&principal, input).await?),
+    ))
+}
+
+/// Support groups by tier (staff).
+#[utoipa::path(get, path = "/api/v1/groups", tag = "reference", responses((status = 200, body = Vec<Group>)))]
+async fn list_groups(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<Group>>, ApiError> {
+    Ok(Json(state.app.groups(&principal).await?))
+}
+
+/// Creates a category or subcategory (admins).
+#[utoipa::path(post, path = "/api/v1/categories", tag = "reference", request_body = NewCategory,
+    responses((status = 201, body = Category), (status = 409, body = Problem)))]
+async fn create_category(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewCategory>,
+) -> Result<(StatusCode, Json<Category>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_category(&principal, input).await?),
+    ))
+}
+
+/// The category tree.
+#[utoipa::path(get, path = "/api/v1/categories", tag = "reference", responses((status = 200, body = Vec<Category>)))]
+async fn list_categories(
+    State(state): State<AppState>,
+    Auth(_principal): Auth,
+) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(state.app.categories().await?))
+}
+
+/// Defines a custom ticket field (admins).
+#[utoipa::path(post, path = "/api/v1/custom-fields", tag = "reference", request_body = NewCustomField,
+    responses((status = 201, body = NewCustomField), (status = 422, body = Problem)))]
+async fn create_custom_field(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewCustomField>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_custom_field(&principal, input).await?),
+    ))
+}
+
+/// Custom field definitions.
+#[utoipa::path(get, path = "/api/v1/custom-fields", tag = "reference", responses((status = 200, body = Vec<NewCustomField>)))]
+async fn list_custom_fields(
+    State(state): State<AppState>,
+    Auth(_principal): Auth,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    Ok(Json(state.app.custom_fields().await?))
+}
+
+/// Creates a canned response (admins).
+#[utoipa::path(post, path = "/api/v1/macros", tag = "reference", request_body = NewMacro,
+    responses((status = 201, body = Macro), (status = 422, body = Problem)))]
+async fn create_macro(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewMacro>,
+) -> Result<(StatusCode, Json<Macro>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_macro(&principal, input).await?),
+    ))
+}
+
+/// Canned responses (staff).
+#[utoipa::path(get, path = "/api/v1/macros", tag = "reference", responses((status = 200, body = Vec<Macro>)))]
+async fn list_macros(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<Macro>>, ApiError> {
+    Ok(Json(state.app.macros(&principal).await?))
+}
+
+/// The caller's queues with live counts (staff).
+#[utoipa::path(get, path = "/api/v1/queues", tag = "tickets", responses((status = 200, body = Vec<Queue>)))]
+async fn list_queues(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<Queue>>, ApiError> {
+    Ok(Json(state.app.queues(&principal).await?))
+}
+
+/// Saves a view (a named query); shared views are for admins to create.
+#[utoipa::path(post, path = "/api/v1/views", tag = "tickets", request_body = NewView,
+    responses((status = 201, body = SavedView), (status = 400, body = Problem)))]
+async fn create_view(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewView>,
+) -> Result<(StatusCode, Json<SavedView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_view(&principal, input).await?),
+    ))
+}

@@ -1,0 +1,831 @@
+//! Tickets and what hangs off them: tags, watchers, comments, the timeline, links,
+//! escalations; plus the reference data they use (groups, categories, custom fields, macros).
+
+pub mod search;
+
+use sqlx::AnyConnection;
+
+use crate::db::Backend;
+use crate::error::StoreError;
+
+/// A ticket row joined with the names the API shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketRow {
+    pub id: i64,
+    pub ticket_type: String,
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub pending_reason: Option<String>,
+    pub resolution_code: Option<String>,
+    pub resolution_note: Option<String>,
+    pub impact: String,
+    pub urgency: String,
+    pub priority: i64,
+    pub category_id: Option<i64>,
+    pub category_name: Option<String>,
+    pub requester_id: i64,
+    pub requester_email: String,
+    pub requester_name: String,
+    pub organization_id: Option<i64>,
+    pub organization_name: Option<String>,
+    pub group_id: Option<i64>,
+    pub group_name: Option<String>,
+    pub group_tier: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub assignee_email: Option<String>,
+    pub assignee_name: Option<String>,
+    pub custom: String,
+    pub source: String,
+    pub merged_into_id: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub time_spent_minutes: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+pub(crate) const TICKET_SELECT: &str = "SELECT t.id, t.ticket_type, t.number, t.title, t.description, \
+     t.status, t.pending_reason, t.resolution_code, t.resolution_note, t.impact, t.urgency, t.priority, \
+     t.category_id, c.name AS category_name, t.requester_id, r.email AS requester_email, \
+     r.name AS requester_name, t.organization_id, o.name AS organization_name, t.group_id, \
+     g.name AS group_name, g.tier AS group_tier, t.assignee_id, a.email AS assignee_email, \
+     a.name AS assignee_name, t.custom, t.source, t.merged_into_id, t.first_response_at, \
+     t.resolved_at, t.closed_at, t.time_spent_minutes, t.created_at, t.updated_at, t.version \
+     FROM tickets t \
+     JOIN users r ON r.id = t.requester_id \
+     LEFT JOIN organizations o ON o.id = t.organization_id \
+     LEFT JOIN groups g ON g.id = t.group_id \
+     LEFT JOIN users a ON a.id = t.assignee_id \
+     LEFT JOIN categories c ON c.id = t.category_id";
+
+/// The stored fields of a ticket, for inserts and updates.
+#[derive(Debug, Clone)]
+pub struct TicketFields {
+    pub ticket_type: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub pending_reason: Option<String>,
+    pub resolution_code: Option<String>,
+    pub resolution_note: Option<String>,
+    pub impact: String,
+    pub urgency: String,
+    pub priority: i64,
+    pub category_id: Option<i64>,
+    pub requester_id: i64,
+    pub organization_id: Option<i64>,
+    pub group_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub custom: String,
+    pub source: String,
+    pub merged_into_id: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+}
+
+/// Takes the next number for a ticket type. The row lock held until commit keeps numbers
+/// unique and gap-free across nodes.
+pub async fn next_number(conn: &mut AnyConnection, ticket_type: &str) -> Result<i64, StoreError> {
+    let (number,): (i64,) = sqlx::query_as(
+        "UPDATE ticket_counters SET last_number = last_number + 1 WHERE ticket_type = $1 RETURNING last_number",
+    )
+    .bind(ticket_type)
+    .fetch_one(conn)
+    .await?;
+    Ok(number)
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    number: i64,
+    fields: &TicketFields,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO tickets (ticket_type, number, title, description, status, pending_reason, \
+         resolution_code, resolution_note, impact, urgency, priority, category_id, requester_id, \
+         organization_id, group_id, assignee_id, custom, source, merged_into_id, resolved_at, closed_at, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) \
+         RETURNING id",
+    )
+    .bind(&fields.ticket_type)
+    .bind(number)
+    .bind(&fields.title)
+    .bind(&fields.description)
+    .bind(&fields.status)
+    .bind(&fields.pending_reason)
+    .bind(&fields.resolution_code)
+    .bind(&fields.resolution_note)
+    .bind(&fields.impact)
+    .bind(&fields.urgency)
+    .bind(fields.priority)
+    .bind(fields.category_id)
+    .bind(fields.requester_id)
+    .bind(fields.organization_id)
+    .bind(fields.group_id)
+    .bind(fields.assignee_id)
+    .bind(&fields.custom)
+    .bind(&fields.source)
+    .bind(fields.merged_into_id)
+    .bind(fields.resolved_at)
+    .bind(fields.closed_at)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Writes all fields if the ticket is still at `expected_version`; `false` when it is not.
+pub async fn update(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected_version: i64,
+    fields: &TicketFields,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE tickets SET ticket_type = $1, title = $2, description = $3, status = $4, \
+         pending_reason = $5, resolution_code = $6, resolution_note = $7, impact = $8, urgency = $9, \
+         priority = $10, category_id = $11, requester_id = $12, organization_id = $13, group_id = $14, \
+         assignee_id = $15, custom = $16, source = $17, merged_into_id = $18, resolved_at = $19, \
+         closed_at = $20, updated_at = $21, version = version + 1 \
+         WHERE id = $22 AND version = $23",
+    )
+    .bind(&fields.ticket_type)
+    .bind(&fields.title)
+    .bind(&fields.description)
+    .bind(&fields.status)
+    .bind(&fields.pending_reason)
+    .bind(&fields.resolution_code)
+    .bind(&fields.resolution_note)
+    .bind(&fields.impact)
+    .bind(&fields.urgency)
+    .bind(fields.priority)
+    .bind(fields.category_id)
+    .bind(fields.requester_id)
+    .bind(fields.organization_id)
+    .bind(fields.group_id)
+    .bind(fields.assignee_id)
+    .bind(&fields.custom)
+    .bind(&fields.source)
+    .bind(fields.merged_into_id)
+    .bind(fields.resolved_at)
+    .bind(fields.closed_at)
+    .bind(now)
+    .bind(id)
+    .bind(expected_version)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks a change that is not a field edit (a comment, a link): bumps version and time.
+pub async fn touch(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+    first_response_at: Option<i64>,
+    time_spent_minutes: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tickets SET updated_at = $1, version = version + 1, \
+         first_response_at = COALESCE(first_response_at, $2), \
+         time_spent_minutes = time_spent_minutes + $3 WHERE id = $4",
+    )
+    .bind(now)
+    .bind(first_response_at)
+    .bind(time_spent_minutes)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<TicketRow>, StoreError> {
+    Ok(sqlx::query_as(sql!("{TICKET_SELECT} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Tickets by id, in the order given.
+pub async fn get_many(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<TicketRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{TICKET_SELECT} WHERE t.id IN ({})",
+        crate::accounts::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let mut rows = query.fetch_all(conn).await?;
+    rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
+    Ok(rows)
+}
+
+pub async fn find_by_number(
+    conn: &mut AnyConnection,
+    ticket_type: &str,
+    number: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM tickets WHERE ticket_type = $1 AND number = $2")
+            .bind(ticket_type)
+            .bind(number)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+pub async fn tags(conn: &mut AnyConnection, ticket_id: i64) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
+            .bind(ticket_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(tag,)| tag).collect())
+}
+
+pub async fn set_tags(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1")
+        .bind(ticket_id)
+        .execute(&mut *conn)
+        .await?;
+    for tag in tags {
+        sqlx::query("INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2)")
+            .bind(ticket_id)
+            .bind(tag)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Watchers' user ids and e-mail addresses.
+pub async fn watchers(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT u.id, u.email FROM ticket_watchers w JOIN users u ON u.id = w.user_id \
+         WHERE w.ticket_id = $1 ORDER BY u.email",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_watchers(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    users: &[i64],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM ticket_watchers WHERE ticket_id = $1")
+        .bind(ticket_id)
+        .execute(&mut *conn)
+        .await?;
+    for user in users {
+        sqlx::query("INSERT INTO ticket_watchers (ticket_id, user_id) VALUES ($1, $2)")
+            .bind(ticket_id)
+            .bind(*user)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A comment: a public reply or an internal note.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CommentRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub author_id: Option<i64>,
+    pub author_email: Option<String>,
+    pub body: String,
+    pub public: i64,
+    pub time_spent_minutes: i64,
+    pub created_at: i64,
+}
+
+pub async fn insert_comment(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    author_id: Option<i64>,
+    body: &str,
+    public: bool,
+    time_spent_minutes: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO comments (ticket_id, author_id, body, public, time_spent_minutes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(ticket_id)
+    .bind(author_id)
+    .bind(body)
+    .bind(i64::from(public))
+    .bind(time_spent_minutes)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Moves every comment of `from` to `into` (merging tickets).
+pub async fn move_comments(
+    conn: &mut AnyConnection,
+    from: i64,
+    into: i64,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query("UPDATE comments SET ticket_id = $1 WHERE ticket_id = $2")
+        .bind(into)
+        .bind(from)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn comments(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    public_only: bool,
+) -> Result<Vec<CommentRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.ticket_id, c.author_id, u.email AS author_email, c.body, c.public, \
+         c.time_spent_minutes, c.created_at FROM comments c LEFT JOIN users u ON u.id = c.author_id \
+         WHERE c.ticket_id = $1 AND ($2 = 0 OR c.public = 1) ORDER BY c.id",
+    )
+    .bind(ticket_id)
+    .bind(i64::from(public_only))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One event in a ticket's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimelineRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub public: i64,
+    pub data: String,
+}
+
+pub async fn add_timeline(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    at: i64,
+    actor: &str,
+    kind: &str,
+    public: bool,
+    data: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO timeline (ticket_id, at, actor, kind, public, data) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(ticket_id)
+    .bind(at)
+    .bind(actor)
+    .bind(kind)
+    .bind(i64::from(public))
+    .bind(data)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A ticket's timeline after entry `after`; `public_only` for requesters.
+pub async fn timeline(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    public_only: bool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<TimelineRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, ticket_id, at, actor, kind, public, data FROM timeline \
+         WHERE ticket_id = $1 AND ($2 = 0 OR public = 1) AND id > $3 ORDER BY id LIMIT $4",
+    )
+    .bind(ticket_id)
+    .bind(i64::from(public_only))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn add_link(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    target_id: i64,
+    link_type: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO ticket_links (ticket_id, target_id, link_type, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(ticket_id)
+        .bind(target_id)
+        .bind(link_type)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(|e| StoreError::from(e).on_unique("link"))?;
+    Ok(())
+}
+
+/// Links from and to a ticket: (link type, other ticket id, whether it points outwards).
+pub async fn links(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<Vec<(String, i64, bool)>, StoreError> {
+    let outgoing: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT link_type, target_id FROM ticket_links WHERE ticket_id = $1 ORDER BY created_at",
+    )
+    .bind(ticket_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let incoming: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT link_type, ticket_id FROM ticket_links WHERE target_id = $1 ORDER BY created_at",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(outgoing
+        .into_iter()
+        .map(|(kind, id)| (kind, id, true))
+        .chain(incoming.into_iter().map(|(kind, id)| (kind, id, false)))
+        .collect())
+}
+
+pub async fn add_escalation(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    from_group: Option<i64>,
+    to_group: Option<i64>,
+    actor: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO escalations (ticket_id, from_group_id, to_group_id, actor, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(ticket_id)
+    .bind(from_group)
+    .bind(to_group)
+    .bind(actor)
+    .bind(reason)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds a ticket to the full-text index.
+pub async fn index_ticket(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: i64,
+    title: &str,
+    description: &str,
+) -> Result<(), StoreError> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO ticket_search (rowid, title, description, conversation, notes) VALUES ($1, $2, $3, '', '')"
+        }
+        Backend::Postgres => {
+            "INSERT INTO ticket_search (ticket_id, title, description) VALUES ($1, $2, $3)"
+        }
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(title)
+        .bind(description)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the title and description in the index.
+pub async fn reindex_text(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: i64,
+    title: &str,
+    description: &str,
+) -> Result<(), StoreError> {
+    let sql = match backend {
+        Backend::Sqlite => "UPDATE ticket_search SET title = $1, description = $2 WHERE rowid = $3",
+        Backend::Postgres => {
+            "UPDATE ticket_search SET title = $1, description = $2 WHERE ticket_id = $3"
+        }
+    };
+    sqlx::query(sql)
+        .bind(title)
+        .bind(description)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends a comment to the index: public replies to `conversation`, notes to `notes`.
+pub async fn index_comment(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: i64,
+    body: &str,
+    public: bool,
+) -> Result<(), StoreError> {
+    let column = if public { "conversation" } else { "notes" };
+    let key = match backend {
+        Backend::Sqlite => "rowid",
+        Backend::Postgres => "ticket_id",
+    };
+    let sql = format!("UPDATE ticket_search SET {column} = {column} || ' ' || $1 WHERE {key} = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(body)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A support group (a tier or team).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: i64,
+    pub name: String,
+    pub tier: i64,
+    pub description: String,
+    pub created_at: i64,
+}
+
+pub async fn insert_group(
+    conn: &mut AnyConnection,
+    name: &str,
+    tier: i64,
+    description: &str,
+    now: i64,
+) -> Result<GroupRow, StoreError> {
+    sqlx::query_as(
+        "INSERT INTO groups (name, tier, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         RETURNING id, name, tier, description, created_at",
+    )
+    .bind(name)
+    .bind(tier)
+    .bind(description)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name"))
+}
+
+pub async fn groups(conn: &mut AnyConnection) -> Result<Vec<GroupRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, tier, description, created_at FROM groups ORDER BY tier, name",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn find_group(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<GroupRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, tier, description, created_at FROM groups WHERE lower(name) = lower($1)",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn get_group(conn: &mut AnyConnection, id: i64) -> Result<Option<GroupRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, name, tier, description, created_at FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn set_group_members(
+    conn: &mut AnyConnection,
+    group_id: i64,
+    users: &[i64],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+        .bind(group_id)
+        .execute(&mut *conn)
+        .await?;
+    for user in users {
+        sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
+            .bind(group_id)
+            .bind(*user)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn group_members(
+    conn: &mut AnyConnection,
+    group_id: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT u.id, u.email FROM group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY u.email",
+    )
+    .bind(group_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The groups a user belongs to.
+pub async fn user_groups(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id")
+            .bind(user_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A category; `parent_id` makes it a subcategory.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CategoryRow {
+    pub id: i64,
+    pub name: String,
+    pub parent_id: Option<i64>,
+}
+
+pub async fn insert_category(
+    conn: &mut AnyConnection,
+    name: &str,
+    parent_id: Option<i64>,
+    now: i64,
+) -> Result<CategoryRow, StoreError> {
+    sqlx::query_as(
+        "INSERT INTO categories (name, parent_id, created_at) VALUES ($1, $2, $3) RETURNING id, name, parent_id",
+    )
+    .bind(name)
+    .bind(parent_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name"))
+}
+
+pub async fn categories(conn: &mut AnyConnection) -> Result<Vec<CategoryRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, name, parent_id FROM categories ORDER BY id")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+pub async fn insert_custom_field(
+    conn: &mut AnyConnection,
+    key: &str,
+    definition: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO custom_fields (key, definition, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(key)
+    .bind(definition)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("key"))?;
+    Ok(id)
+}
+
+/// Every custom field definition: (id, JSON definition).
+pub async fn custom_fields(conn: &mut AnyConnection) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, definition FROM custom_fields ORDER BY id")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// A canned response.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MacroRow {
+    pub id: i64,
+    pub name: String,
+    pub body: String,
+    pub public: i64,
+    pub set_status: Option<String>,
+}
+
+pub async fn insert_macro(
+    conn: &mut AnyConnection,
+    name: &str,
+    body: &str,
+    public: bool,
+    set_status: Option<&str>,
+    now: i64,
+) -> Result<MacroRow, StoreError> {
+    sqlx::query_as(
+        "INSERT INTO macros (name, body, public, set_status, created_at) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, name, body, public, set_status",
+    )
+    .bind(name)
+    .bind(body)
+    .bind(i64::from(public))
+    .bind(set_status)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name"))
+}
+
+pub async fn macros(conn: &mut AnyConnection) -> Result<Vec<MacroRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, name, body, public, set_status FROM macros ORDER BY name")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+pub async fn get_macro(conn: &mut AnyConnection, id: i64) -> Result<Option<MacroRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, name, body, public, set_status FROM macros WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Resolved tickets whose resolution is older than `resolved_before`, for auto-closing.
+pub async fn resolved_before(
+    conn: &mut AnyConnection,
+    resolved_before: i64,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM tickets WHERE status = 'resolved' AND resolved_at < $1 ORDER BY resolved_at LIMIT $2",
+    )
+    .bind(resolved_before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A saved view: a named query, personal or shared.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ViewRow {
+    pub id: i64,
+    pub name: String,
+    pub query: String,
+    pub owner_id: Option<i64>,
+}
+
+pub async fn insert_view(
+    conn: &mut AnyConnection,
+    name: &str,
+    query: &str,
+    owner_id: Option<i64>,
+    now: i64,
+) -> Result<ViewRow, StoreError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO saved_views (name, query, owner_id, created_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id, name, query, owner_id",
+    )
+    .bind(name)
+    .bind(query)
+    .bind(owner_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Shared views and those owned by `user`.
+pub async fn views(
+    conn: &mut AnyConnection,
+    user: Option<i64>,
+) -> Result<Vec<ViewRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, query, owner_id FROM saved_views WHERE owner_id IS NULL OR owner_id = $1 ORDER BY name",
+    )
+    .bind(user.unwrap_or(-1))
+    .fetch_all(conn)
+    .await?)
+}

@@ -1,0 +1,460 @@
+//! Ticket search: the query language (parsed in the domain) compiled to SQL, with full text
+//! by FTS5 on SQLite and tsvector on PostgreSQL. Visibility is part of every statement, so
+//! a search can never return a ticket its user may not see — nor match or quote an
+//! internal note for a customer.
+
+use opsdesk_domain::query::{
+    Condition, Filter, IsCondition, PersonMatch, Query, SortKey, TimeBound,
+};
+use opsdesk_domain::ticket::TicketStatus;
+use sqlx::AnyConnection;
+
+use crate::db::Backend;
+use crate::error::StoreError;
+
+/// Which tickets a searcher may see.
+#[derive(Debug, Clone)]
+pub struct Visibility {
+    /// `Some`: only tickets of these organizations (limited agents).
+    pub organizations: Option<Vec<i64>>,
+    /// `Some(user)`: a customer, who sees tickets they requested or watch, and never
+    /// internal notes.
+    pub customer: Option<i64>,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    Start,
+    /// Ranked full-text results: how many to skip.
+    Offset(i64),
+    /// Sorted results: after this (sort value, id).
+    After {
+        value: i64,
+        id: i64,
+    },
+}
+
+/// One search result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub id: i64,
+    /// The sort value, for the next cursor.
+    pub sort_value: i64,
+    /// A fragment of matching text with `«…»` around the matches (full-text searches only).
+    pub snippet: Option<String>,
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL text plus its bound values, numbered as they are added.
+struct Sql {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn int(&mut self, value: i64) -> String {
+        self.binds.push(Bind::Int(value));
+        format!("${}", self.binds.len())
+    }
+
+    fn text(&mut self, value: impl Into<String>) -> String {
+        self.binds.push(Bind::Text(value.into()));
+        format!("${}", self.binds.len())
+    }
+
+    fn list<T>(&mut self, values: &[T], mut bind: impl FnMut(&mut Self, &T) -> String) -> String {
+        values
+            .iter()
+            .map(|value| bind(self, value))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn query_as<'q, T>(&'q self) -> sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(self.text.clone()));
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Int(value) => query.bind(*value),
+                Bind::Text(value) => query.bind(value.clone()),
+            };
+        }
+        query
+    }
+}
+
+fn status_names(statuses: &[TicketStatus]) -> Vec<String> {
+    statuses.iter().map(|s| s.as_str().to_owned()).collect()
+}
+
+fn time_condition(sql: &mut Sql, column: &str, bound: &TimeBound) -> String {
+    match bound {
+        TimeBound::Before(t) => format!("{column} < {}", sql.int(t.as_millisecond())),
+        TimeBound::AtOrBefore(t) => format!("{column} <= {}", sql.int(t.as_millisecond())),
+        TimeBound::After(t) => format!("{column} > {}", sql.int(t.as_millisecond())),
+        TimeBound::AtOrAfter(t) => format!("{column} >= {}", sql.int(t.as_millisecond())),
+        TimeBound::OnDay(date) => match TimeBound::day_range(*date) {
+            Some((start, end)) => format!(
+                "({column} >= {} AND {column} < {})",
+                sql.int(start.as_millisecond()),
+                sql.int(end.as_millisecond())
+            ),
+            None => "FALSE".to_owned(),
+        },
+    }
+}
+
+fn person_condition(
+    sql: &mut Sql,
+    column: &str,
+    people: &[PersonMatch],
+    me: Option<i64>,
+) -> String {
+    let alternatives: Vec<String> = people
+        .iter()
+        .map(|person| match person {
+            PersonMatch::Me => format!("{column} = {}", sql.int(me.unwrap_or(-1))),
+            PersonMatch::Nobody => format!("{column} IS NULL"),
+            PersonMatch::Email(email) => format!(
+                "{column} IN (SELECT id FROM users WHERE email = {})",
+                sql.text(email.clone())
+            ),
+        })
+        .collect();
+    format!("({})", alternatives.join(" OR "))
+}
+
+fn names_condition(sql: &mut Sql, column: &str, table: &str, names: &[String]) -> String {
+    let list = sql.list(names, |sql, name| {
+        format!("lower({})", sql.text(name.clone()))
+    });
+    format!("{column} IN (SELECT id FROM {table} WHERE lower(name) IN ({list}))")
+}
+
+fn condition(sql: &mut Sql, condition: &Condition, me: Option<i64>) -> String {
+    match condition {
+        Condition::Status(statuses) => {
+            let list = sql.list(&status_names(statuses), |sql, s| sql.text(s.clone()));
+            format!("t.status IN ({list})")
+        }
+        Condition::Type(types) => {
+            let list = sql.list(types, |sql, t| sql.text(t.as_str()));
+            format!("t.ticket_type IN ({list})")
+        }
+        Condition::Priority(priorities) => {
+            let list = sql.list(priorities, |sql, p| sql.int(i64::from(p.rank())));
+            format!("t.priority IN ({list})")
+        }
+        Condition::Impact(values) => {
+            let list = sql.list(values, |sql, v| sql.text(v.as_str()));
+            format!("t.impact IN ({list})")
+        }
+        Condition::Urgency(values) => {
+            let list = sql.list(values, |sql, v| sql.text(v.as_str()));
+            format!("t.urgency IN ({list})")
+        }
+        Condition::Source(values) => {
+            let list = sql.list(values, |sql, v| sql.text(v.as_str()));
+            format!("t.source IN ({list})")
+        }
+        Condition::Group(names) => names_condition(sql, "t.group_id", "groups", names),
+        Condition::Organization(names) => {
+            names_condition(sql, "t.organization_id", "organizations", names)
+        }
+        Condition::Category(names) => {
+            let list = sql.list(names, |sql, name| {
+                format!("lower({})", sql.text(name.clone()))
+            });
+            // A category matches its subcategories too.
+            format!(
+                "t.category_id IN (SELECT id FROM categories WHERE lower(name) IN ({list}) \
+                 OR parent_id IN (SELECT id FROM categories WHERE lower(name) IN ({list})))"
+            )
+        }
+        Condition::Assignee(people) => person_condition(sql, "t.assignee_id", people, me),
+        Condition::Requester(people) => person_condition(sql, "t.requester_id", people, me),
+        Condition::Tag(tags) => {
+            let list = sql.list(tags, |sql, tag| sql.text(tag.as_str()));
+            format!("t.id IN (SELECT ticket_id FROM ticket_tags WHERE tag IN ({list}))")
+        }
+        Condition::Number(numbers) => {
+            let alternatives: Vec<String> = numbers
+                .iter()
+                .map(|n| {
+                    let number = i64::try_from(n.sequence()).unwrap_or(i64::MAX);
+                    format!(
+                        "(t.ticket_type = {} AND t.number = {})",
+                        sql.text(n.ticket_type().as_str()),
+                        sql.int(number)
+                    )
+                })
+                .collect();
+            format!("({})", alternatives.join(" OR "))
+        }
+        Condition::Created(bounds) => {
+            let alternatives: Vec<String> = bounds
+                .iter()
+                .map(|b| time_condition(sql, "t.created_at", b))
+                .collect();
+            format!("({})", alternatives.join(" OR "))
+        }
+        Condition::Updated(bounds) => {
+            let alternatives: Vec<String> = bounds
+                .iter()
+                .map(|b| time_condition(sql, "t.updated_at", b))
+                .collect();
+            format!("({})", alternatives.join(" OR "))
+        }
+        Condition::Is(conditions) => {
+            let alternatives: Vec<String> = conditions
+                .iter()
+                .map(|c| match c {
+                    IsCondition::Open => "t.status IN ('new', 'open', 'pending')".to_owned(),
+                    IsCondition::Unassigned => "t.assignee_id IS NULL".to_owned(),
+                })
+                .collect();
+            format!("({})", alternatives.join(" OR "))
+        }
+    }
+}
+
+fn filter_clause(sql: &mut Sql, filter: &Filter, me: Option<i64>) -> String {
+    let clause = condition(sql, &filter.condition, me);
+    if filter.negated {
+        // NULL columns must count as "does not match", so a negation includes them.
+        format!("NOT COALESCE(({clause}), FALSE)")
+    } else {
+        clause
+    }
+}
+
+fn visibility_clause(sql: &mut Sql, visibility: &Visibility) -> Vec<String> {
+    let mut clauses = Vec::new();
+    if let Some(organizations) = &visibility.organizations {
+        if organizations.is_empty() {
+            clauses.push("FALSE".to_owned());
+        } else {
+            let list = sql.list(organizations, |sql, id| sql.int(*id));
+            clauses.push(format!("t.organization_id IN ({list})"));
+        }
+    }
+    if let Some(customer) = visibility.customer {
+        let me = sql.int(customer);
+        clauses.push(format!(
+            "(t.requester_id = {me} OR t.id IN (SELECT ticket_id FROM ticket_watchers WHERE user_id = {me}))"
+        ));
+    }
+    clauses
+}
+
+/// FTS5 query text: every word and phrase quoted (so user input is never FTS syntax),
+/// all required; customers' searches are confined to the public columns.
+fn fts5_query(text: &[String], customer: bool) -> String {
+    let terms: Vec<String> = text
+        .iter()
+        .map(|term| format!("\"{}\"", term.replace('"', "\"\"")))
+        .collect();
+    let all = terms.join(" AND ");
+    if customer {
+        format!("{{title description conversation}} : ({all})")
+    } else {
+        all
+    }
+}
+
+/// `websearch_to_tsquery` input: words as they are, phrases in double quotes.
+fn websearch_query(text: &[String]) -> String {
+    text.iter()
+        .map(|term| {
+            let clean = term.replace('"', " ");
+            if clean.contains(char::is_whitespace) {
+                format!("\"{clean}\"")
+            } else {
+                clean
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Builds the FROM/WHERE shared by searches and counts. Returns the text-rank expression
+/// and the snippet expression when the query has free text.
+fn from_where(
+    sql: &mut Sql,
+    backend: Backend,
+    query: &Query,
+    visibility: &Visibility,
+    me: Option<i64>,
+) -> (Option<String>, Option<String>) {
+    let mut clauses = visibility_clause(sql, visibility);
+    let customer = visibility.customer.is_some();
+    let (rank, snippet) = if query.text.is_empty() {
+        sql.text.push_str(" FROM tickets t");
+        (None, None)
+    } else {
+        match backend {
+            Backend::Sqlite => {
+                let matched = sql.text(fts5_query(&query.text, customer));
+                sql.text
+                    .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.rowid");
+                clauses.push(format!("ticket_search MATCH {matched}"));
+                // Customers get a snippet of the description only; staff the best column.
+                let column = if customer { 1 } else { -1 };
+                (
+                    Some("s.rank".to_owned()),
+                    Some(format!(
+                        "snippet(ticket_search, {column}, '«', '»', '…', 16)"
+                    )),
+                )
+            }
+            Backend::Postgres => {
+                let text = sql.text(websearch_query(&query.text));
+                let (document, searched) = if customer {
+                    (
+                        "s.public_doc",
+                        "s.title || ' ' || s.description || ' ' || s.conversation",
+                    )
+                } else {
+                    (
+                        "s.staff_doc",
+                        "s.title || ' ' || s.description || ' ' || s.conversation || ' ' || s.notes",
+                    )
+                };
+                sql.text
+                    .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id");
+                clauses.push(format!(
+                    "{document} @@ websearch_to_tsquery('english', {text})"
+                ));
+                (
+                    Some(format!(
+                        "-ts_rank({document}, websearch_to_tsquery('english', {text}))"
+                    )),
+                    Some(format!(
+                        "ts_headline('english', {searched}, websearch_to_tsquery('english', {text}), \
+                         'StartSel=«, StopSel=», MaxWords=24, MinWords=8, ShortWord=2')"
+                    )),
+                )
+            }
+        }
+    };
+    for filter in &query.filters {
+        clauses.push(filter_clause(sql, filter, me));
+    }
+    if !clauses.is_empty() {
+        sql.text.push_str(" WHERE ");
+        sql.text.push_str(&clauses.join(" AND "));
+    }
+    (rank, snippet)
+}
+
+/// One page of tickets matching `query` that `visibility` allows, for user `me`.
+pub async fn search(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    query: &Query,
+    visibility: &Visibility,
+    me: Option<i64>,
+    cursor: Cursor,
+    limit: i64,
+) -> Result<Vec<Hit>, StoreError> {
+    let mut sql = Sql {
+        text: String::new(),
+        binds: Vec::new(),
+    };
+    // Placeholder for the SELECT list, filled in once we know the rank/snippet expressions.
+    let (rank, snippet) = from_where(&mut sql, backend, query, visibility, me);
+    let ranked = rank.is_some() && query.sort.is_none();
+    let (sort_column, descending) = match &query.sort {
+        Some(sort) => (
+            match sort.key {
+                SortKey::Created => "t.created_at",
+                SortKey::Updated => "t.updated_at",
+                SortKey::Priority => "t.priority",
+            },
+            sort.descending,
+        ),
+        None => ("t.created_at", true),
+    };
+    let mut tail = String::new();
+    if !ranked && let Cursor::After { value, id } = cursor {
+        let comparison = if descending { "<" } else { ">" };
+        let (value, id) = (sql.int(value), sql.int(id));
+        let joiner = if sql.text.contains(" WHERE ") {
+            " AND "
+        } else {
+            " WHERE "
+        };
+        tail.push_str(&format!("{joiner}({sort_column} {comparison} {value} OR ({sort_column} = {value} AND t.id {comparison} {id}))"));
+    }
+    let order = if ranked {
+        format!(" ORDER BY {}, t.id", rank.as_deref().unwrap_or("t.id"))
+    } else {
+        let direction = if descending { "DESC" } else { "ASC" };
+        format!(" ORDER BY {sort_column} {direction}, t.id {direction}")
+    };
+    let limit = sql.int(limit);
+    let offset = match cursor {
+        Cursor::Offset(skip) if ranked => format!(" OFFSET {}", sql.int(skip)),
+        _ => String::new(),
+    };
+    let select = format!(
+        "SELECT t.id, {sort_column}, {}",
+        snippet.as_deref().unwrap_or("NULL")
+    );
+    sql.text = format!("{select}{}{tail}{order} LIMIT {limit}{offset}", sql.text);
+    let rows: Vec<(i64, i64, Option<String>)> = sql.query_as().fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, sort_value, snippet)| Hit {
+            id,
+            sort_value,
+            snippet,
+        })
+        .collect())
+}
+
+/// How many tickets match, e.g. for a queue's live count.
+pub async fn count(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    query: &Query,
+    visibility: &Visibility,
+    me: Option<i64>,
+) -> Result<i64, StoreError> {
+    let mut sql = Sql {
+        text: String::new(),
+        binds: Vec::new(),
+    };
+    from_where(&mut sql, backend, query, visibility, me);
+    sql.text = format!("SELECT COUNT(*){}", sql.text);
+    let (count,): (i64,) = sql.query_as().fetch_one(conn).await?;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_terms_are_quoted_and_customers_confined() {
+        assert_eq!(
+            fts5_query(&["printer".into(), "jam\"x".into()], false),
+            "\"printer\" AND \"jam\"\"x\""
+        );
+        assert_eq!(
+            fts5_query(&["vpn".into()], true),
+            "{title description conversation} : (\"vpn\")"
+        );
+        assert_eq!(
+            websearch_query(&["paper tray".into(), "jam".into()]),
+            "\"paper tray\" jam"
+        );
+    }
+}
