@@ -171,7 +171,7 @@ fn app_problem(error: AppError) -> Response {
             StatusCode::BAD_REQUEST,
             "invalid-query",
             "Invalid search query",
-            format!("{message} (at position {position})"),
+            message.clone(),
             vec![FieldError::new(
                 "q",
                 format!("position {position}: {message}"),

@@ -66,8 +66,10 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let message = strip_position(&inner.to_string());
-        match inner.classify() {
-            serde_json::error::Category::Data => {
+        // A wrong type can come to light before a syntax error further on; malformed wins.
+        let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(bytes);
+        match (inner.classify(), well_formed) {
+            (serde_json::error::Category::Data, Ok(_)) => {
                 let field = if path == "." {
                     unknown_field(&message).unwrap_or(path)
                 } else {
@@ -75,7 +77,8 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 };
                 ApiError::App(AppError::invalid(field, message))
             }
-            _ => not_json(&inner),
+            (_, Err(syntax)) => not_json(&syntax),
+            (_, Ok(_)) => not_json(&inner),
         }
     })?;
     deserializer.end().map_err(|error| not_json(&error))?;

@@ -1,0 +1,626 @@
+//! The service desk through the HTTP API, on SQLite and PostgreSQL: lifecycle, roles and
+//! organizations, internal notes, escalation, links, merge, search.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test};
+use serde_json::{Value, json};
+
+async fn desk(backend: Backend) -> (TestServer, i64, i64) {
+    let server = TestServer::start(backend).await;
+    let acme = server.organization("Acme").await;
+    let globex = server.organization("Globex").await;
+    let admin = server.admin();
+    server.user("ann@msp.example", "agent", None, &[]).await;
+    server.user("bob@msp.example", "agent", None, &[]).await;
+    let tier1 = admin
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Service Desk", "tier": 1, "members": ["ann@msp.example"]}),
+        )
+        .await;
+    assert_eq!(tier1.status, 201, "{}", tier1.text);
+    let tier2 = admin
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Infrastructure", "tier": 2, "members": ["bob@msp.example"]}),
+        )
+        .await;
+    assert_eq!(tier2.status, 201, "{}", tier2.text);
+    (server, acme, globex)
+}
+
+fn ticket(requester: &str, title: &str) -> Value {
+    json!({"type": "incident", "title": title, "description": "Paper jam in tray 2 on the third floor",
+           "impact": "medium", "urgency": "high", "requester": requester, "group": "Service Desk"})
+}
+
+dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
+    let (server, acme, _) = desk(backend).await;
+    let carol = server.client(
+        &server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await,
+    );
+    let ann = server.client(
+        &server
+            .admin()
+            .post(
+                "/api/v1/tokens",
+                json!({"name": "t", "email": "ann@msp.example"}),
+            )
+            .await
+            .body["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+
+    let created = carol
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "Printer jam", "description": "Tray 2 jams",
+                                        "impact": "medium", "urgency": "high", "source": "web"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["status"], "new");
+    assert_eq!(
+        created.body["priority"], "P2",
+        "medium impact × high urgency is P2"
+    );
+    assert_eq!(created.body["number"], "INC-1");
+    assert_eq!(created.body["organization"]["name"], "Acme");
+    assert_eq!(created.body["requester"]["email"], "carol@acme.example");
+
+    let fetched = ann.get("/api/v1/tickets/INC-1").await;
+    assert_eq!(fetched.status, 200);
+    let etag = fetched.header("etag").unwrap().to_owned();
+    let assigned = ann
+        .patch(
+            "/api/v1/tickets/INC-1",
+            json!({"group": "Service Desk", "assignee": "ann@msp.example", "status": "open"}),
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(assigned.status, 200, "{}", assigned.text);
+    assert_eq!(assigned.body["status"], "open");
+    assert_eq!(assigned.body["assignee"]["email"], "ann@msp.example");
+    let stale = ann
+        .patch(
+            "/api/v1/tickets/INC-1",
+            json!({"title": "Lost"}),
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(stale.status, 412);
+
+    let not_member = ann
+        .patch(
+            "/api/v1/tickets/INC-1",
+            json!({"assignee": "bob@msp.example"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        not_member.status, 422,
+        "an assignee must belong to the ticket's group"
+    );
+
+    let illegal = ann
+        .patch("/api/v1/tickets/INC-1", json!({"status": "closed"}), None)
+        .await;
+    assert_eq!(illegal.status, 409, "{}", illegal.text);
+    let no_reason = ann
+        .patch("/api/v1/tickets/INC-1", json!({"status": "pending"}), None)
+        .await;
+    assert_eq!(no_reason.status, 422);
+    assert_eq!(no_reason.body["errors"][0]["field"], "pending_reason");
+
+    let note = ann
+        .post(
+            "/api/v1/tickets/INC-1/comments",
+            json!({"body": "Suspect the fuser unit", "public": false}),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{}", note.text);
+    let reply = ann
+        .post("/api/v1/tickets/INC-1/comments", json!({"body": "We are sending a technician", "public": true, "time_spent_minutes": 15}))
+        .await;
+    assert_eq!(reply.status, 201);
+
+    let resolved = ann
+        .patch("/api/v1/tickets/INC-1", json!({"status": "resolved", "resolution_code": "fixed", "resolution_note": "Fuser replaced"}), None)
+        .await;
+    assert_eq!(resolved.status, 200, "{}", resolved.text);
+    assert!(resolved.body["resolved_at"].is_string());
+    assert!(
+        resolved.body["first_response_at"].is_string(),
+        "the agent's public reply is the first response"
+    );
+    assert_eq!(resolved.body["time_spent_minutes"], 15);
+
+    let customer_reply = carol
+        .post(
+            "/api/v1/tickets/INC-1/comments",
+            json!({"body": "Still jamming!"}),
+        )
+        .await;
+    assert_eq!(customer_reply.status, 201);
+    assert_eq!(
+        ann.get("/api/v1/tickets/INC-1").await.body["status"],
+        "open",
+        "a customer reply reopens a resolved ticket"
+    );
+    assert_eq!(
+        carol
+            .post(
+                "/api/v1/tickets/INC-1/comments",
+                json!({"body": "x", "public": false})
+            )
+            .await
+            .status,
+        422
+    );
+
+    ann.patch(
+        "/api/v1/tickets/INC-1",
+        json!({"status": "resolved", "resolution_code": "fixed"}),
+        None,
+    )
+    .await;
+    let closed = ann
+        .patch("/api/v1/tickets/INC-1", json!({"status": "closed"}), None)
+        .await;
+    assert_eq!(closed.body["status"], "closed");
+    let reopen_closed = ann
+        .patch("/api/v1/tickets/INC-1", json!({"status": "open"}), None)
+        .await;
+    assert_eq!(reopen_closed.status, 409, "closed tickets are final");
+
+    let staff_timeline = ann.get("/api/v1/tickets/INC-1/timeline?limit=500").await;
+    let kinds: Vec<&str> = staff_timeline.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "created",
+        "assigned",
+        "status_changed",
+        "note",
+        "comment",
+        "reopened",
+    ] {
+        assert!(kinds.contains(&kind), "timeline lacks {kind}: {kinds:?}");
+    }
+    let customer_timeline = carol.get("/api/v1/tickets/INC-1/timeline?limit=500").await;
+    let text = customer_timeline.text.clone();
+    assert!(
+        !text.contains("fuser unit"),
+        "internal notes never reach the customer: {text}"
+    );
+    assert!(
+        customer_timeline.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["public"] == true)
+    );
+
+    let audit = server
+        .admin()
+        .get("/api/v1/audit?entity=ticket&limit=500")
+        .await;
+    assert!(
+        audit.body["items"].as_array().unwrap().len() >= 5,
+        "every ticket change is audited"
+    );
+});
+
+dual_backend_test!(
+    organizations_and_roles_limit_what_is_seen,
+    |backend: Backend| async move {
+        let (server, acme, globex) = desk(backend).await;
+        let carol = server.client(
+            &server
+                .user("carol@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let dave = server.client(
+            &server
+                .user("dave@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let gina = server.client(
+            &server
+                .user("gina@globex.example", "customer", Some(globex), &[])
+                .await,
+        );
+        let limited = server.client(
+            &server
+                .user("lena@msp.example", "agent", None, &[acme])
+                .await,
+        );
+        let admin = server.admin();
+
+        let acme_ticket = admin
+            .post(
+                "/api/v1/tickets",
+                ticket("carol@acme.example", "Acme printer"),
+            )
+            .await;
+        assert_eq!(acme_ticket.status, 201, "{}", acme_ticket.text);
+        let globex_ticket = admin
+            .post(
+                "/api/v1/tickets",
+                ticket("gina@globex.example", "Globex printer"),
+            )
+            .await;
+        let globex_number = globex_ticket.body["number"].as_str().unwrap().to_owned();
+        let globex_id = globex_ticket.body["id"].as_i64().unwrap();
+        admin
+            .post(
+                &format!("/api/v1/tickets/{globex_number}/comments"),
+                json!({"body": "secret vendor escalation code 7731", "public": false}),
+            )
+            .await;
+
+        assert_eq!(
+            gina.get(&format!("/api/v1/tickets/{globex_number}"))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            carol
+                .get(&format!("/api/v1/tickets/{globex_number}"))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            carol
+                .get(&format!("/api/v1/tickets/{globex_id}"))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            dave.get("/api/v1/tickets/INC-1").await.status,
+            404,
+            "customers see their own tickets only"
+        );
+        assert_eq!(
+            limited
+                .get(&format!("/api/v1/tickets/{globex_number}"))
+                .await
+                .status,
+            404,
+            "an agent limited to Acme"
+        );
+        assert_eq!(limited.get("/api/v1/tickets/INC-1").await.status, 200);
+        assert_eq!(
+            carol
+                .patch("/api/v1/tickets/INC-1", json!({"title": "x"}), None)
+                .await
+                .status,
+            403
+        );
+
+        let carol_search = carol.get("/api/v1/tickets?q=printer").await;
+        let numbers: Vec<&str> = carol_search.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["number"].as_str().unwrap())
+            .collect();
+        assert_eq!(numbers, vec!["INC-1"]);
+        let limited_search = limited.get("/api/v1/tickets?q=printer").await;
+        assert_eq!(limited_search.body["items"].as_array().unwrap().len(), 1);
+
+        let gina_note_search = gina.get("/api/v1/tickets?q=vendor%20escalation").await;
+        assert_eq!(gina_note_search.status, 200);
+        assert!(
+            gina_note_search.body["items"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "internal notes are not searchable by customers: {}",
+            gina_note_search.text
+        );
+        let staff_note_search = admin.get("/api/v1/tickets?q=vendor%20escalation").await;
+        assert_eq!(staff_note_search.body["items"].as_array().unwrap().len(), 1);
+        let gina_search = gina.get("/api/v1/tickets?q=printer").await;
+        assert!(
+            !gina_search.text.contains("7731"),
+            "snippets never quote internal notes"
+        );
+    }
+);
+
+dual_backend_test!(escalation_links_and_merge, |backend: Backend| async move {
+    let (server, acme, _) = desk(backend).await;
+    server
+        .user("carol@acme.example", "customer", Some(acme), &[])
+        .await;
+    let admin = server.admin();
+    let first = admin
+        .post("/api/v1/tickets", ticket("carol@acme.example", "VPN down"))
+        .await;
+    let second = admin
+        .post(
+            "/api/v1/tickets",
+            ticket("carol@acme.example", "VPN not connecting"),
+        )
+        .await;
+    let (a, b) = (
+        first.body["number"].as_str().unwrap().to_owned(),
+        second.body["number"].as_str().unwrap().to_owned(),
+    );
+
+    let escalated = admin
+        .patch(
+            &format!("/api/v1/tickets/{a}"),
+            json!({"group": "Infrastructure", "escalation_reason": "needs firewall access"}),
+            None,
+        )
+        .await;
+    assert_eq!(escalated.status, 200, "{}", escalated.text);
+    assert_eq!(escalated.body["group"]["tier"], 2);
+    let timeline = admin.get(&format!("/api/v1/tickets/{a}/timeline")).await;
+    let escalation = timeline.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "escalated")
+        .unwrap()
+        .clone();
+    assert_eq!(escalation["data"]["from"], "Service Desk");
+    assert_eq!(escalation["data"]["to"], "Infrastructure");
+    assert_eq!(escalation["data"]["reason"], "needs firewall access");
+
+    let linked = admin
+        .post(
+            &format!("/api/v1/tickets/{a}/links"),
+            json!({"type": "relates_to", "target": b}),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.text);
+    assert_eq!(linked.body["links"][0]["target"], b);
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/tickets/{a}/links"),
+                json!({"type": "relates_to", "target": b})
+            )
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/tickets/{a}/links"),
+                json!({"type": "blocks", "target": b})
+            )
+            .await
+            .status,
+        422
+    );
+
+    admin
+        .post(
+            &format!("/api/v1/tickets/{b}/comments"),
+            json!({"body": "Happens since this morning"}),
+        )
+        .await;
+    let merged = admin
+        .post(&format!("/api/v1/tickets/{b}/merge"), json!({"into": a}))
+        .await;
+    assert_eq!(merged.status, 200, "{}", merged.text);
+    let source = admin.get(&format!("/api/v1/tickets/{b}")).await;
+    assert_eq!(source.body["merged_into"], a.as_str());
+    assert_eq!(source.body["status"], "closed");
+    let target_timeline = admin
+        .get(&format!("/api/v1/tickets/{a}/timeline?limit=500"))
+        .await;
+    assert!(target_timeline.text.contains("merged"));
+    let found = admin.get("/api/v1/tickets?q=morning").await;
+    assert_eq!(
+        found.body["items"][0]["number"],
+        a.as_str(),
+        "the moved conversation is searchable on the target"
+    );
+});
+
+dual_backend_test!(
+    search_language_filters_and_errors,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        let admin = server.admin();
+        for (title, impact, urgency) in [
+            ("Printer jam in tray 2", "high", "high"),
+            ("Outlook keeps crashing", "low", "low"),
+            ("Printer offline", "medium", "medium"),
+        ] {
+            let mut body = ticket("carol@acme.example", title);
+            body["impact"] = json!(impact);
+            body["urgency"] = json!(urgency);
+            assert_eq!(admin.post("/api/v1/tickets", body).await.status, 201);
+        }
+        let p1 = admin.get("/api/v1/tickets?q=priority:P1").await;
+        assert_eq!(p1.body["items"].as_array().unwrap().len(), 1);
+        assert_eq!(p1.body["items"][0]["title"], "Printer jam in tray 2");
+
+        let query = "status:new,open%20group:%22Service%20Desk%22%20printer";
+        let printers = admin.get(&format!("/api/v1/tickets?q={query}")).await;
+        assert_eq!(
+            printers.body["items"].as_array().unwrap().len(),
+            2,
+            "{}",
+            printers.text
+        );
+        assert!(
+            printers.body["items"][0]["snippet"]
+                .as_str()
+                .unwrap()
+                .contains("«")
+        );
+
+        let negated = admin.get("/api/v1/tickets?q=-priority:P1%20printer").await;
+        assert_eq!(negated.body["items"].as_array().unwrap().len(), 1);
+
+        let sorted = admin.get("/api/v1/tickets?q=sort:priority&limit=2").await;
+        assert_eq!(sorted.body["items"][0]["priority"], "P1");
+        let cursor = sorted.body["next_cursor"].as_str().unwrap();
+        let rest = admin
+            .get(&format!(
+                "/api/v1/tickets?q=sort:priority&limit=2&cursor={cursor}"
+            ))
+            .await;
+        assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
+        assert_eq!(rest.body["items"][0]["priority"], "P5");
+
+        let malformed = admin
+            .get("/api/v1/tickets?q=status:open%20prority:P1")
+            .await;
+        assert_eq!(malformed.status, 400);
+        assert_eq!(
+            malformed.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert!(
+            malformed.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("position 12"),
+            "{}",
+            malformed.text
+        );
+
+        let queues = admin.get("/api/v1/queues").await;
+        assert_eq!(queues.status, 200, "{}", queues.text);
+        let view = admin
+            .post(
+                "/api/v1/views",
+                json!({"name": "Printers", "query": "printer is:open", "shared": true}),
+            )
+            .await;
+        assert_eq!(view.status, 201, "{}", view.text);
+        let queues = admin.get("/api/v1/queues").await;
+        let printers = queues
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == "Printers")
+            .unwrap()
+            .clone();
+        assert_eq!(printers["count"], 2);
+    }
+);
+
+dual_backend_test!(
+    custom_fields_categories_macros_and_bulk,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        let admin = server.admin();
+        assert_eq!(
+            admin
+                .post("/api/v1/categories", json!({"name": "Hardware"}))
+                .await
+                .status,
+            201
+        );
+        let sub = admin
+            .post(
+                "/api/v1/categories",
+                json!({"name": "Printer", "parent": "Hardware"}),
+            )
+            .await;
+        assert_eq!(sub.body["path"], "Hardware/Printer");
+        let field = admin
+            .post(
+                "/api/v1/custom-fields",
+                json!({"key": "asset_tag", "label": "Asset tag", "kind": "text"}),
+            )
+            .await;
+        assert_eq!(field.status, 201, "{}", field.text);
+        let select = admin
+        .post("/api/v1/custom-fields", json!({"key": "floor", "label": "Floor", "kind": "select", "options": ["1", "2", "3"]}))
+        .await;
+        assert_eq!(select.status, 201, "{}", select.text);
+
+        let mut body = ticket("carol@acme.example", "Printer smoking");
+        body["category"] = json!("Hardware/Printer");
+        body["custom"] = json!({"asset_tag": "PRN-0042", "floor": "3"});
+        let created = admin.post("/api/v1/tickets", body.clone()).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["custom"]["floor"], "3");
+        assert_eq!(created.body["category"]["name"], "Printer");
+        assert_eq!(
+            admin.get("/api/v1/tickets?q=category:Hardware").await.body["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        body["custom"] = json!({"floor": "9"});
+        let invalid = admin.post("/api/v1/tickets", body).await;
+        assert_eq!(invalid.status, 422);
+        assert_eq!(invalid.body["errors"][0]["field"], "custom.floor");
+
+        let canned = admin
+        .post("/api/v1/macros", json!({"name": "Thanks", "body": "Hello {{requester.name}}, {{ticket.number}} is fixed.", "set_status": "open"}))
+        .await;
+        assert_eq!(canned.status, 201, "{}", canned.text);
+        let number = created.body["number"].as_str().unwrap();
+        let applied = admin
+            .post(
+                &format!("/api/v1/tickets/{number}/macros/{}", canned.body["id"]),
+                json!({}),
+            )
+            .await;
+        assert_eq!(applied.status, 201, "{}", applied.text);
+        assert_eq!(
+            applied.body["body"],
+            format!("Hello carol, {number} is fixed.")
+        );
+        assert_eq!(
+            admin.get(&format!("/api/v1/tickets/{number}")).await.body["status"],
+            "open"
+        );
+
+        let second = admin
+            .post("/api/v1/tickets", ticket("carol@acme.example", "Another"))
+            .await;
+        let bulk = admin
+        .post("/api/v1/tickets/bulk", json!({"tickets": [number, second.body["number"], "INC-999"], "patch": {"tags": ["floor-3"]}}))
+        .await;
+        assert_eq!(bulk.status, 200, "{}", bulk.text);
+        let statuses: Vec<i64> = bulk
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["status"].as_i64().unwrap())
+            .collect();
+        assert_eq!(statuses, vec![200, 200, 404]);
+        assert_eq!(
+            admin.get("/api/v1/tickets?q=tag:floor-3").await.body["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+);
