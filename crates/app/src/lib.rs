@@ -58,6 +58,17 @@ struct Inner {
     login_throttle: auth::LoginThrottle,
     jobs_waker: tokio::sync::Notify,
     http: reqwest::Client,
+    events: tokio::sync::broadcast::Sender<TicketEvent>,
+}
+
+/// A ticket changed: what live views (server-sent events) listen to. Delivered after commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TicketEvent {
+    pub ticket_id: i64,
+    pub number: String,
+    /// `created`, `updated`, `comment`, `linked`, `merged`.
+    pub kind: String,
+    pub actor: String,
 }
 
 impl App {
@@ -77,6 +88,7 @@ impl App {
                 login_throttle,
                 jobs_waker: tokio::sync::Notify::new(),
                 http,
+                events: tokio::sync::broadcast::channel(1024).0,
             }),
         })
     }
@@ -89,6 +101,22 @@ impl App {
     /// The settings this application runs with.
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
+    }
+
+    /// Ticket changes on this node, as they commit. Slow listeners miss events (and are told
+    /// so by the channel) rather than slowing writers down.
+    pub fn ticket_events(&self) -> tokio::sync::broadcast::Receiver<TicketEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn publish(&self, ticket_id: i64, number: &str, kind: &str, principal: &Principal) {
+        // No receivers is normal (nobody is watching); that is the only error `send` has.
+        let _ = self.inner.events.send(TicketEvent {
+            ticket_id,
+            number: number.to_owned(),
+            kind: kind.to_owned(),
+            actor: principal.email.clone(),
+        });
     }
 
     /// Counters shared by the channels and workers.

@@ -726,6 +726,7 @@ impl App {
         }
         let priority = PriorityMatrix::ITIL.priority(impact, urgency);
         let actor = principal.audit_label();
+        let publisher = principal.clone();
         let principal = principal.clone();
         let backend = self.db().backend();
         let now = now_ms();
@@ -804,6 +805,7 @@ impl App {
             })
             .await?;
         self.wake_jobs();
+        self.publish(ticket.id, &ticket.number, "created", &publisher);
         Ok(ticket)
     }
 
@@ -824,6 +826,7 @@ impl App {
     ) -> Result<Ticket, AppError> {
         principal.require_staff()?;
         let actor = principal.audit_label();
+        let publisher = principal.clone();
         let principal = principal.clone();
         let reference = reference.to_owned();
         let backend = self.db().backend();
@@ -838,6 +841,7 @@ impl App {
             })
             .await?;
         self.wake_jobs();
+        self.publish(ticket.id, &ticket.number, "updated", &publisher);
         Ok(ticket)
     }
 
@@ -913,6 +917,7 @@ impl App {
             ));
         }
         let actor = principal.audit_label();
+        let publisher = principal.clone();
         let principal = principal.clone();
         let reference = reference.to_owned();
         let backend = self.db().backend();
@@ -966,11 +971,13 @@ impl App {
                         after: snapshot(&comment),
                     };
                     record(conn, &change, now).await?;
-                    Ok(comment)
+                    Ok((comment, row.id))
                 })
             })
             .await?;
         self.wake_jobs();
+        let (comment, ticket_id) = comment;
+        self.publish(ticket_id, &comment.ticket, "comment", &publisher);
         Ok(comment)
     }
 
@@ -1012,6 +1019,7 @@ impl App {
             .parse()
             .map_err(|e| AppError::invalid("type", e))?;
         let actor = principal.audit_label();
+        let publisher = principal.clone();
         let principal = principal.clone();
         let (reference, target) = (reference.to_owned(), target.to_owned());
         let now = now_ms();
@@ -1049,6 +1057,7 @@ impl App {
             })
             .await?;
         self.wake_jobs();
+        self.publish(ticket.id, &ticket.number, "linked", &publisher);
         Ok(ticket)
     }
 
@@ -1062,6 +1071,7 @@ impl App {
     ) -> Result<Ticket, AppError> {
         principal.require_staff()?;
         let actor = principal.audit_label();
+        let publisher = principal.clone();
         let principal = principal.clone();
         let (reference, into) = (reference.to_owned(), into.to_owned());
         let backend = self.db().backend();
@@ -1177,11 +1187,14 @@ impl App {
                         now,
                     )
                     .await?;
-                    view(conn, merged).await
+                    Ok((view(conn, merged).await?, after))
                 })
             })
             .await?;
         self.wake_jobs();
+        let (ticket, source) = ticket;
+        self.publish(source.id, &source.number, "merged", &publisher);
+        self.publish(ticket.id, &ticket.number, "merged", &publisher);
         Ok(ticket)
     }
 
