@@ -105,7 +105,7 @@ pub async fn list_organizations(
     only: Option<&[i64]>,
 ) -> Result<Vec<OrganizationRow>, StoreError> {
     let restriction = match only {
-        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Some([]) => return Ok(Vec::new()),
         Some(ids) => format!("AND id IN ({})", placeholders(3, ids.len())),
         None => String::new(),
     };
@@ -204,7 +204,7 @@ pub async fn list_users(
     organizations: Option<&[i64]>,
 ) -> Result<Vec<UserRow>, StoreError> {
     let restriction = match organizations {
-        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Some([]) => return Ok(Vec::new()),
         Some(ids) => format!("AND organization_id IN ({})", placeholders(3, ids.len())),
         None => String::new(),
     };
