@@ -11,6 +11,7 @@ mod clock;
 mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod sla;
 pub mod tickets;
 pub mod webhooks;
 
@@ -32,6 +33,8 @@ pub struct AppConfig {
     pub login_attempts_per_minute: u32,
     /// Delay before a failed job's first retry, in milliseconds; doubles with each attempt.
     pub job_retry_base_ms: i64,
+    /// How often SLA warnings and breaches are looked for, in milliseconds.
+    pub sla_sweep_interval_ms: u64,
 }
 
 impl Default for AppConfig {
@@ -41,6 +44,7 @@ impl Default for AppConfig {
             node_name: format!("node-{}", std::process::id()),
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,
+            sla_sweep_interval_ms: 1_000,
         }
     }
 }

@@ -16,7 +16,7 @@ use opsdesk_domain::ticket::{
     ResolutionCode, ResolutionNote, Source, StatusChange, Tag, TicketNumber, TicketStatus,
     TicketType, Title, Urgency, on_customer_reply, transition,
 };
-use opsdesk_store::tickets::search::{self, Cursor, Visibility};
+use opsdesk_store::tickets::search::{self, Asker, Cursor, Visibility};
 use opsdesk_store::tickets::{self as store, TicketFields, TicketRow};
 use opsdesk_store::{Backend, Conn, accounts};
 use serde::{Deserialize, Serialize};
@@ -100,6 +100,8 @@ pub struct Ticket {
     pub merged_into: Option<String>,
     pub links: Vec<Link>,
     pub time_spent_minutes: i64,
+    /// Service-level targets and where the ticket stands against them.
+    pub sla: Option<crate::sla::TicketSla>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub first_response_at: Option<jiff::Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -264,7 +266,7 @@ mod double_option {
 
 fn priority_from_rank(rank: i64) -> Priority {
     Priority::ALL
-        .into_iter()
+        .iter()
         .find(|p| i64::from(p.rank()) == rank)
         .copied()
         .unwrap_or(Priority::P3)
@@ -367,6 +369,21 @@ fn fields_of(row: &TicketRow) -> TicketFields {
     }
 }
 
+/// What the SLA rules look at in a stored ticket.
+fn facts_of(row: &TicketRow) -> Result<crate::sla::SlaFacts, AppError> {
+    let corrupt =
+        |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    Ok(crate::sla::SlaFacts {
+        ticket_id: row.id,
+        organization: row.organization_id,
+        ticket_type: row.ticket_type.parse().map_err(|_| corrupt("type"))?,
+        priority: priority_from_rank(row.priority),
+        category: row.category_id,
+        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        pending_reason: row.pending_reason.clone(),
+    })
+}
+
 fn number_of(ticket_type: &str, number: i64) -> String {
     let prefix = TicketType::from_str(ticket_type).map_or("TKT", |t| t.prefix());
     format!("{prefix}-{number}")
@@ -446,11 +463,13 @@ async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
     };
     let corrupt =
         |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    let status: TicketStatus = row.status.parse().map_err(|_| corrupt("status"))?;
+    let sla = crate::sla::ticket_sla_view(conn, row.id, status.is_active()).await?;
     Ok(Ticket {
         id: row.id,
         number: number_of(&row.ticket_type, row.number),
         ticket_type: row.ticket_type.parse().map_err(|_| corrupt("type"))?,
-        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        status,
         pending_reason: row.pending_reason.as_deref().and_then(|r| r.parse().ok()),
         resolution_code: row.resolution_code.clone(),
         resolution_note: row.resolution_note.clone(),
@@ -489,6 +508,7 @@ async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
         merged_into,
         links,
         time_spent_minutes: row.time_spent_minutes,
+        sla,
         first_response_at: row.first_response_at.map(timestamp),
         resolved_at: row.resolved_at.map(timestamp),
         closed_at: row.closed_at.map(timestamp),
@@ -786,6 +806,7 @@ impl App {
                     store::set_watchers(conn, id, &watchers).await?;
                     store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
                     let row = store::get(conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
+                    crate::sla::on_ticket_created(conn, &facts_of(&row)?, now).await?;
                     let ticket = view(conn, row).await?;
                     timeline(conn, id, now, &actor, "created", true, serde_json::json!({
                         "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
@@ -937,6 +958,9 @@ impl App {
                     let id = store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
                     let first_response = (public && !customer).then_some(now);
                     store::touch(conn, row.id, now, first_response, minutes).await?;
+                    if first_response.is_some() {
+                        crate::sla::on_first_response(conn, row.id, now).await?;
+                    }
                     store::index_comment(conn, backend, row.id, &body, public).await?;
                     let kind = if public { "comment" } else { "note" };
                     timeline(conn, row.id, now, &actor, kind, public, serde_json::json!({
@@ -948,6 +972,8 @@ impl App {
                         let mut fields = fields_of(&current);
                         apply_lifecycle(&mut fields, &reopened, now);
                         store::update(conn, row.id, current.version, &fields, now).await?;
+                        let reopened_row = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
+                        crate::sla::on_ticket_changed(conn, &facts_of(&current)?, &facts_of(&reopened_row)?, now).await?;
                         timeline(conn, row.id, now, &actor, "reopened", true, serde_json::json!({
                             "from": row.status, "to": fields.status, "because": "the requester replied",
                         }))
@@ -1128,6 +1154,16 @@ impl App {
                     };
                     apply_lifecycle(&mut fields, &closed, now);
                     store::update(conn, source.id, source.version, &fields, now).await?;
+                    let closed_row = store::get(conn, source.id)
+                        .await?
+                        .ok_or(AppError::NotFound("ticket"))?;
+                    crate::sla::on_ticket_changed(
+                        conn,
+                        &facts_of(&source)?,
+                        &facts_of(&closed_row)?,
+                        now,
+                    )
+                    .await?;
                     store::add_link(
                         conn,
                         source.id,
@@ -1218,7 +1254,10 @@ impl App {
             self.db().backend(),
             &query,
             &visibility,
-            principal.user_id,
+            Asker {
+                me: principal.user_id,
+                now: now_ms(),
+            },
             cursor,
             limit + 1,
         )
@@ -1263,7 +1302,10 @@ impl App {
             self.db().backend(),
             query,
             &visibility_of(principal),
-            principal.user_id,
+            Asker {
+                me: principal.user_id,
+                now: now_ms(),
+            },
         )
         .await?)
     }
@@ -1495,6 +1537,7 @@ async fn apply_patch(
     let updated = store::get(conn, row.id)
         .await?
         .ok_or(AppError::NotFound("ticket"))?;
+    crate::sla::on_ticket_changed(conn, &facts_of(&row)?, &facts_of(&updated)?, now).await?;
     let after = view(conn, updated).await?;
     record(
         conn,

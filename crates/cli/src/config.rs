@@ -35,6 +35,8 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Delay before a failed job's first retry, in milliseconds (doubling, capped at an hour).
     pub job_retry_base_ms: i64,
+    /// How often SLA warnings and breaches are looked for, in milliseconds.
+    pub sla_sweep_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             db_max_connections: 8,
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,
+            sla_sweep_interval_ms: 1_000,
         }
     }
 }
@@ -71,8 +74,8 @@ pub struct FlagOverrides {
 const NOT_SETTINGS: [&str; 3] = ["config", "require_services", "test_postgres_url"];
 
 /// Reads the configuration. `file` is the `--config` path; without one, `opsdesk.toml` in
-/// the current folder is read when it exists.
-pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figment::Error> {
+/// the current folder is read when it exists. The error is boxed: figment's is large.
+pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, Box<figment::Error>> {
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
     Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::file(file))
@@ -84,11 +87,13 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figmen
         }))
         .merge(Serialized::defaults(flags))
         .extract()
+        .map_err(Box::new)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    // `Jail::expect_with` closures must return figment's (large) error type.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
     use super::*;
     use figment::Jail;
 

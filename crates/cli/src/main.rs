@@ -368,6 +368,7 @@ fn app_config(config: &Config) -> AppConfig {
         node_name: config.node_name.clone().unwrap_or(defaults.node_name),
         login_attempts_per_minute: config.login_attempts_per_minute,
         job_retry_base_ms: config.job_retry_base_ms,
+        sla_sweep_interval_ms: config.sla_sweep_interval_ms,
     }
 }
 
@@ -419,7 +420,13 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (stop_workers, workers_stopped) = watch::channel(false);
     let jobs = tokio::spawn({
         let app = app.clone();
-        async move { app.run_jobs(workers_stopped).await }
+        let stopped = workers_stopped.clone();
+        async move { app.run_jobs(stopped).await }
+    });
+    let sla = tokio::spawn({
+        let app = app.clone();
+        let interval = std::time::Duration::from_millis(config.sla_sweep_interval_ms.max(100));
+        async move { app.run_sla(interval, workers_stopped).await }
     });
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),
@@ -446,6 +453,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     let _ = stop_workers.send(true);
     let _ = jobs.await;
+    let _ = sla.await;
     app.db().clone().close().await;
     Ok(ExitCode::SUCCESS)
 }

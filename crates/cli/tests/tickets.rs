@@ -42,19 +42,7 @@ dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
             .user("carol@acme.example", "customer", Some(acme), &[])
             .await,
     );
-    let ann = server.client(
-        &server
-            .admin()
-            .post(
-                "/api/v1/tokens",
-                json!({"name": "t", "email": "ann@msp.example"}),
-            )
-            .await
-            .body["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    let ann = server.client(&server.token_for("ann@msp.example").await);
 
     let created = carol
         .post(

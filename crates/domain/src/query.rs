@@ -99,6 +99,64 @@ pub enum Condition {
     Updated(Vec<TimeBound>),
     /// `is:` shorthand states.
     Is(Vec<IsCondition>),
+    /// `sla:` where a ticket stands against its service levels.
+    Sla(Vec<SlaCondition>),
+}
+
+/// A value of `sla:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlaCondition {
+    /// `sla:breached`: a response or resolution target was missed.
+    Breached,
+    /// `sla:due<2h`: a running target falls due within this many seconds (or is overdue).
+    DueWithin(i64),
+}
+
+impl fmt::Display for SlaCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SlaCondition::Breached => f.write_str("breached"),
+            SlaCondition::DueWithin(seconds) if seconds % 86_400 == 0 => {
+                write!(f, "due<{}d", seconds / 86_400)
+            }
+            SlaCondition::DueWithin(seconds) if seconds % 3600 == 0 => {
+                write!(f, "due<{}h", seconds / 3600)
+            }
+            SlaCondition::DueWithin(seconds) if seconds % 60 == 0 => {
+                write!(f, "due<{}m", seconds / 60)
+            }
+            SlaCondition::DueWithin(seconds) => write!(f, "due<{seconds}s"),
+        }
+    }
+}
+
+/// `breached`, or `due<N` with a unit of `s`, `m`, `h` or `d`.
+fn parse_sla(value: &str) -> Result<SlaCondition, String> {
+    let expected = || {
+        "expected `breached` or `due<` with a duration such as `due<2h` (units s, m, h, d)"
+            .to_owned()
+    };
+    if value.eq_ignore_ascii_case("breached") {
+        return Ok(SlaCondition::Breached);
+    }
+    let duration = value.strip_prefix("due<").ok_or_else(expected)?;
+    let unit_at = duration
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(expected)?;
+    let (amount, unit) = duration.split_at(unit_at);
+    let amount: i64 = amount.parse().map_err(|_| expected())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(expected()),
+    };
+    amount
+        .checked_mul(scale)
+        .filter(|seconds| (1..=366 * 86_400).contains(seconds))
+        .map(SlaCondition::DueWithin)
+        .ok_or_else(|| "the duration must be between 1 second and 366 days".to_owned())
 }
 
 impl Condition {
@@ -121,6 +179,7 @@ impl Condition {
             Condition::Created(_) => Field::Created,
             Condition::Updated(_) => Field::Updated,
             Condition::Is(_) => Field::Is,
+            Condition::Sla(_) => Field::Sla,
         }
     }
 }
@@ -308,6 +367,8 @@ pub enum Field {
     Updated,
     /// `is:`
     Is,
+    /// `sla:`
+    Sla,
     /// `sort:`
     Sort,
 }
@@ -331,6 +392,7 @@ impl Field {
         Field::Created,
         Field::Updated,
         Field::Is,
+        Field::Sla,
         Field::Sort,
     ];
 
@@ -353,6 +415,7 @@ impl Field {
             Field::Created => "created",
             Field::Updated => "updated",
             Field::Is => "is",
+            Field::Sla => "sla",
             Field::Sort => "sort",
         }
     }
@@ -763,6 +826,7 @@ impl Parser<'_> {
             Field::Created => Condition::Created(self.time_bounds(term_start, field, &values)?),
             Field::Updated => Condition::Updated(self.time_bounds(term_start, field, &values)?),
             Field::Is => Condition::Is(self.each(field, &values, parse_is)?),
+            Field::Sla => Condition::Sla(self.each(field, &values, parse_sla)?),
             // Handled above; kept explicit so a new field fails to compile here.
             Field::Sort => return Ok(()),
         };
@@ -1131,6 +1195,10 @@ impl fmt::Display for Filter {
             Condition::Created(v) | Condition::Updated(v) => join(&mut out, v),
             Condition::Is(v) => {
                 let names: Vec<&str> = v.iter().map(|c| c.as_str()).collect();
+                out.push_str(&names.join(","));
+            }
+            Condition::Sla(v) => {
+                let names: Vec<String> = v.iter().map(ToString::to_string).collect();
                 out.push_str(&names.join(","));
             }
         }

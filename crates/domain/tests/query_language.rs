@@ -223,7 +223,7 @@ fn errors_point_at_the_problem() {
         (
             "stauts:open",
             0,
-            "unknown field `stauts` at position 0; did you mean `status`? known fields: status, type, priority, impact, urgency, group, assignee, requester, organization, category, tag, source, number, created, updated, is, sort; to search for text containing `:`, put it in quotes",
+            "unknown field `stauts` at position 0; did you mean `status`? known fields: status, type, priority, impact, urgency, group, assignee, requester, organization, category, tag, source, number, created, updated, is, sla, sort; to search for text containing `:`, put it in quotes",
         ),
         (
             r#"status:open group:"Service Desk"#,
@@ -524,4 +524,18 @@ proptest! {
         let q = parse(&input).map_err(|e| TestCaseError::fail(format!("{input:?}: {e}")))?;
         assert_round_trips(&q)?;
     }
+}
+
+#[test]
+fn sla_filters_parse_and_print_back() {
+    use opsdesk_domain::query::{Condition, SlaCondition, parse};
+    let query = parse("sla:breached,due<2h status:open").unwrap();
+    assert_eq!(
+        query.filters[0].condition,
+        Condition::Sla(vec![SlaCondition::Breached, SlaCondition::DueWithin(7200)])
+    );
+    assert_eq!(query.to_string(), "sla:breached,due<2h status:open");
+    let error = parse("sla:late").unwrap_err();
+    assert_eq!(error.position(), 4);
+    assert!(parse("sla:due<0h").is_err());
 }

@@ -211,7 +211,13 @@ impl TestServer {
         }));
         tokio::spawn({
             let app = app.clone();
+            let stopped = stopped.clone();
             async move { app.run_jobs(stopped).await }
+        });
+        tokio::spawn({
+            let app = app.clone();
+            let interval = Duration::from_millis(app.config().sla_sweep_interval_ms);
+            async move { app.run_sla(interval, stopped).await }
         });
         let admin_token = seed_admin(&app, "admin@example.com").await;
         Self {
@@ -286,6 +292,15 @@ impl TestServer {
             )
             .await
             .unwrap();
+        self.app
+            .create_token(&Principal::system("test"), email, "test")
+            .await
+            .unwrap()
+            .secret
+    }
+
+    /// A fresh API token for an existing user.
+    pub async fn token_for(&self, email: &str) -> String {
         self.app
             .create_token(&Principal::system("test"), email, "test")
             .await
@@ -425,13 +440,20 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let url = format!("http://{listen}");
+        // Owned from here on, so that a failed start still kills the process when dropped.
+        let mut process = Self {
+            child,
+            url: format!("http://{listen}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(response) = client.get(format!("{url}/healthz")).send().await
+            if let Ok(response) = client.get(format!("{}/healthz", process.url)).send().await
                 && response.status().is_success()
             {
-                return Self { child, url };
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("opsdesk serve exited ({status}) before answering /healthz");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -15,6 +15,8 @@
 mod business_time;
 mod calendar;
 mod clock;
+mod policy;
+mod tracking;
 
 pub use business_time::{BusinessTimeError, SEARCH_HORIZON_DAYS};
 pub use calendar::{
@@ -22,3 +24,5 @@ pub use calendar::{
     WorkingHoursSpec,
 };
 pub use clock::{ClockError, ClockEvent, ClockEventKind, ClockState, SlaClock};
+pub use policy::{Coverage, PolicyError, PolicySpec, Targets, default_policy, first_match};
+pub use tracking::{ClockKind, Crossing, TrackedClock};

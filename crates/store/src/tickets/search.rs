@@ -4,7 +4,7 @@
 //! internal note for a customer.
 
 use opsdesk_domain::query::{
-    Condition, Filter, IsCondition, PersonMatch, Query, SortKey, TimeBound,
+    Condition, Filter, IsCondition, PersonMatch, Query, SlaCondition, SortKey, TimeBound,
 };
 use opsdesk_domain::ticket::TicketStatus;
 use sqlx::AnyConnection;
@@ -138,7 +138,15 @@ fn names_condition(sql: &mut Sql, column: &str, table: &str, names: &[String]) -
     format!("{column} IN (SELECT id FROM {table} WHERE lower(name) IN ({list}))")
 }
 
-fn condition(sql: &mut Sql, condition: &Condition, me: Option<i64>) -> String {
+/// Who asks and when: `me` in queries, and the clock `sla:due<…` counts from.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker {
+    pub me: Option<i64>,
+    pub now: i64,
+}
+
+fn condition(sql: &mut Sql, condition: &Condition, asker: Asker) -> String {
+    let me = asker.me;
     match condition {
         Condition::Status(statuses) => {
             let list = sql.list(&status_names(statuses), |sql, s| sql.text(s.clone()));
@@ -222,11 +230,30 @@ fn condition(sql: &mut Sql, condition: &Condition, me: Option<i64>) -> String {
                 .collect();
             format!("({})", alternatives.join(" OR "))
         }
+        Condition::Sla(conditions) => {
+            let alternatives: Vec<String> = conditions
+                .iter()
+                .map(|c| match c {
+                    SlaCondition::Breached => {
+                        "t.id IN (SELECT ticket_id FROM ticket_sla WHERE response_breached = 1 OR resolution_breached = 1)"
+                            .to_owned()
+                    }
+                    SlaCondition::DueWithin(seconds) => {
+                        let limit = sql.int(asker.now + seconds * 1000);
+                        format!(
+                            "t.id IN (SELECT ticket_id FROM ticket_sla WHERE response_due_at < {limit} \
+                             UNION SELECT ticket_id FROM ticket_sla WHERE resolution_due_at < {limit})"
+                        )
+                    }
+                })
+                .collect();
+            format!("({})", alternatives.join(" OR "))
+        }
     }
 }
 
-fn filter_clause(sql: &mut Sql, filter: &Filter, me: Option<i64>) -> String {
-    let clause = condition(sql, &filter.condition, me);
+fn filter_clause(sql: &mut Sql, filter: &Filter, asker: Asker) -> String {
+    let clause = condition(sql, &filter.condition, asker);
     if filter.negated {
         // NULL columns must count as "does not match", so a negation includes them.
         format!("NOT COALESCE(({clause}), FALSE)")
@@ -291,7 +318,7 @@ fn from_where(
     backend: Backend,
     query: &Query,
     visibility: &Visibility,
-    me: Option<i64>,
+    asker: Asker,
 ) -> (Option<String>, Option<String>) {
     let mut clauses = visibility_clause(sql, visibility);
     let customer = visibility.customer.is_some();
@@ -345,7 +372,7 @@ fn from_where(
         }
     };
     for filter in &query.filters {
-        clauses.push(filter_clause(sql, filter, me));
+        clauses.push(filter_clause(sql, filter, asker));
     }
     if !clauses.is_empty() {
         sql.text.push_str(" WHERE ");
@@ -360,7 +387,7 @@ pub async fn search(
     backend: Backend,
     query: &Query,
     visibility: &Visibility,
-    me: Option<i64>,
+    asker: Asker,
     cursor: Cursor,
     limit: i64,
 ) -> Result<Vec<Hit>, StoreError> {
@@ -369,7 +396,7 @@ pub async fn search(
         binds: Vec::new(),
     };
     // Placeholder for the SELECT list, filled in once we know the rank/snippet expressions.
-    let (rank, snippet) = from_where(&mut sql, backend, query, visibility, me);
+    let (rank, snippet) = from_where(&mut sql, backend, query, visibility, asker);
     let ranked = rank.is_some() && query.sort.is_none();
     let (sort_column, descending) = match &query.sort {
         Some(sort) => (
@@ -426,13 +453,13 @@ pub async fn count(
     backend: Backend,
     query: &Query,
     visibility: &Visibility,
-    me: Option<i64>,
+    asker: Asker,
 ) -> Result<i64, StoreError> {
     let mut sql = Sql {
         text: String::new(),
         binds: Vec::new(),
     };
-    from_where(&mut sql, backend, query, visibility, me);
+    from_where(&mut sql, backend, query, visibility, asker);
     sql.text = format!("SELECT COUNT(*){}", sql.text);
     let (count,): (i64,) = sql.query_as().fetch_one(conn).await?;
     Ok(count)

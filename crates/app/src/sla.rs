@@ -1,0 +1,947 @@
+//! SLAs: which policy covers a ticket, its response and resolution clocks (paused, resumed,
+//! met, re-targeted as the ticket changes), the sweeper that raises each warning and breach
+//! exactly once, the compliance report, and the admin API for calendars and policies.
+
+use opsdesk_domain::sla::{
+    BusinessCalendar, CalendarSpec, ClockKind, Coverage, PolicySpec, TrackedClock,
+    WorkingHoursSpec, first_match,
+};
+use opsdesk_domain::ticket::{Priority, TicketStatus, TicketType};
+use opsdesk_store::sla::{self as store, TicketSlaRow};
+use opsdesk_store::{Backend, Conn};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::audit::{Change, record, snapshot};
+use crate::{App, AppError, Principal, now_ms, timestamp};
+
+/// The ticket facts SLAs depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SlaFacts {
+    pub ticket_id: i64,
+    pub organization: Option<i64>,
+    pub ticket_type: TicketType,
+    pub priority: Priority,
+    pub category: Option<i64>,
+    pub status: TicketStatus,
+    pub pending_reason: Option<String>,
+}
+
+impl SlaFacts {
+    fn coverage(&self) -> Coverage {
+        Coverage {
+            organization: self.organization,
+            ticket_type: self.ticket_type,
+            priority: self.priority,
+            category: self.category,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        matches!(
+            self.status,
+            TicketStatus::New | TicketStatus::Open | TicketStatus::Pending
+        )
+    }
+}
+
+fn ms(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn invalid_time(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("SLA time arithmetic failed: {e}"))
+}
+
+fn clock_of(row: &TicketSlaRow, kind: ClockKind) -> TrackedClock {
+    let (target, elapsed, since, met, raised) = match kind {
+        ClockKind::Response => (
+            row.response_target,
+            row.response_elapsed,
+            row.response_running_since,
+            row.response_met_at,
+            row.response_raised,
+        ),
+        ClockKind::Resolution => (
+            row.resolution_target,
+            row.resolution_elapsed,
+            row.resolution_running_since,
+            row.resolution_met_at,
+            row.resolution_raised,
+        ),
+    };
+    TrackedClock {
+        target_seconds: target,
+        elapsed_seconds: elapsed,
+        running_since: since.map(timestamp),
+        met_at: met.map(timestamp),
+        raised: u8::try_from(raised).unwrap_or(u8::MAX),
+    }
+}
+
+fn set_clock(row: &mut TicketSlaRow, kind: ClockKind, clock: &TrackedClock) {
+    let (target, elapsed, since, met, raised) = match kind {
+        ClockKind::Response => (
+            &mut row.response_target,
+            &mut row.response_elapsed,
+            &mut row.response_running_since,
+            &mut row.response_met_at,
+            &mut row.response_raised,
+        ),
+        ClockKind::Resolution => (
+            &mut row.resolution_target,
+            &mut row.resolution_elapsed,
+            &mut row.resolution_running_since,
+            &mut row.resolution_met_at,
+            &mut row.resolution_raised,
+        ),
+    };
+    *target = clock.target_seconds;
+    *elapsed = clock.elapsed_seconds;
+    *since = clock.running_since.map(ms);
+    *met = clock.met_at.map(ms);
+    *raised = i64::from(clock.raised);
+}
+
+fn warnings_of(row: &TicketSlaRow) -> Vec<u8> {
+    row.warnings
+        .split(',')
+        .filter_map(|w| w.trim().parse().ok())
+        .collect()
+}
+
+/// Recomputes the due instants and the next check from the clocks.
+fn refresh(row: &mut TicketSlaRow, calendar: &BusinessCalendar) -> Result<(), AppError> {
+    let warnings = warnings_of(row);
+    let mut next: Option<i64> = None;
+    for kind in ClockKind::ALL {
+        let clock = clock_of(row, kind);
+        let due = clock.due_at(calendar).map_err(invalid_time)?.map(ms);
+        match kind {
+            ClockKind::Response => row.response_due_at = due,
+            ClockKind::Resolution => row.resolution_due_at = due,
+        }
+        if let Some(crossing) = clock
+            .next_crossing(calendar, &warnings)
+            .map_err(invalid_time)?
+        {
+            let at = ms(crossing.at);
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    row.next_check_at = next;
+    Ok(())
+}
+
+async fn calendar(conn: &mut Conn, id: i64) -> Result<BusinessCalendar, AppError> {
+    let row = store::get_calendar(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("calendar"))?;
+    let spec: CalendarSpec = serde_json::from_str(&row.spec)
+        .map_err(|e| AppError::Internal(format!("calendar {id}: {e}")))?;
+    BusinessCalendar::try_from(spec).map_err(|e| AppError::Internal(format!("calendar {id}: {e}")))
+}
+
+async fn policies(conn: &mut Conn) -> Result<Vec<((i64, i64), PolicySpec)>, AppError> {
+    let mut parsed = Vec::new();
+    for row in store::policies(conn).await? {
+        match serde_json::from_str::<PolicySpec>(&row.spec) {
+            Ok(spec) => parsed.push(((row.id, row.calendar_id), spec)),
+            Err(error) => tracing::error!(policy = row.id, %error, "unreadable SLA policy skipped"),
+        }
+    }
+    Ok(parsed)
+}
+
+async fn policy_spec(conn: &mut Conn, id: Option<i64>) -> Result<Option<PolicySpec>, AppError> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(store::get_policy(conn, id)
+        .await?
+        .and_then(|row| serde_json::from_str(&row.spec).ok()))
+}
+
+/// Whether the ticket's clocks stand still under `policy`.
+fn is_paused(facts: &SlaFacts, policy: Option<&PolicySpec>) -> bool {
+    facts.status == TicketStatus::Pending
+        && facts
+            .pending_reason
+            .as_deref()
+            .is_some_and(|reason| policy.is_some_and(|p| p.pauses_for(reason)))
+}
+
+/// Starts the clocks of a new ticket under the first policy that covers it.
+pub(crate) async fn on_ticket_created(
+    conn: &mut Conn,
+    facts: &SlaFacts,
+    now: i64,
+) -> Result<(), AppError> {
+    let policies = policies(conn).await?;
+    let Some((&(policy_id, calendar_id), targets)) = first_match(&policies, &facts.coverage())
+    else {
+        return Ok(());
+    };
+    let Some(spec) = policies
+        .iter()
+        .find(|((id, _), _)| *id == policy_id)
+        .map(|(_, spec)| spec)
+    else {
+        return Ok(());
+    };
+    let start = timestamp(now);
+    let mut row = TicketSlaRow {
+        ticket_id: facts.ticket_id,
+        policy_id: Some(policy_id),
+        policy_name: spec.name.clone(),
+        calendar_id,
+        warnings: spec
+            .warnings
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        response_target: targets.response_seconds,
+        response_elapsed: 0,
+        response_running_since: None,
+        response_met_at: None,
+        response_raised: 0,
+        response_due_at: None,
+        response_breached: 0,
+        resolution_target: targets.resolution_seconds,
+        resolution_elapsed: 0,
+        resolution_running_since: None,
+        resolution_met_at: None,
+        resolution_raised: 0,
+        resolution_due_at: None,
+        resolution_breached: 0,
+        next_check_at: None,
+    };
+    set_clock(
+        &mut row,
+        ClockKind::Response,
+        &TrackedClock::started(targets.response_seconds, start),
+    );
+    set_clock(
+        &mut row,
+        ClockKind::Resolution,
+        &TrackedClock::started(targets.resolution_seconds, start),
+    );
+    let calendar = calendar(conn, calendar_id).await?;
+    if is_paused(facts, Some(spec)) {
+        for kind in ClockKind::ALL {
+            let mut clock = clock_of(&row, kind);
+            clock.pause(&calendar, start).map_err(invalid_time)?;
+            set_clock(&mut row, kind, &clock);
+        }
+    }
+    refresh(&mut row, &calendar)?;
+    store::save_ticket_sla(conn, &row).await?;
+    Ok(())
+}
+
+/// Follows a ticket change: re-targets on a new priority (or type, organization, category),
+/// pauses and resumes with its status, stops resolution at `resolved` and resumes it with the
+/// time already used when the ticket reopens.
+pub(crate) async fn on_ticket_changed(
+    conn: &mut Conn,
+    before: &SlaFacts,
+    after: &SlaFacts,
+    now: i64,
+) -> Result<(), AppError> {
+    let Some(mut row) = store::ticket_sla(conn, after.ticket_id).await? else {
+        // A ticket no policy covered may be covered now (its priority changed).
+        if before.coverage() != after.coverage() && after.is_active() {
+            on_ticket_created(conn, after, now).await?;
+        }
+        return Ok(());
+    };
+    let at = timestamp(now);
+    let original = row.clone();
+    if before.coverage() != after.coverage() {
+        let policies = policies(conn).await?;
+        if let Some((&(policy_id, calendar_id), targets)) =
+            first_match(&policies, &after.coverage())
+        {
+            // Targets count from creation: the time already used stays; only the goal moves.
+            row.response_target = targets.response_seconds;
+            row.resolution_target = targets.resolution_seconds;
+            row.policy_id = Some(policy_id);
+            row.calendar_id = calendar_id;
+            if let Some((_, spec)) = policies.iter().find(|((id, _), _)| *id == policy_id) {
+                row.policy_name = spec.name.clone();
+                row.warnings = spec
+                    .warnings
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
+    }
+    let calendar = calendar(conn, row.calendar_id).await?;
+    let policy = policy_spec(conn, row.policy_id).await?;
+    let running = after.is_active() && !is_paused(after, policy.as_ref());
+    for kind in ClockKind::ALL {
+        let mut clock = clock_of(&row, kind);
+        let reopened = kind == ClockKind::Resolution
+            && before.status == TicketStatus::Resolved
+            && after.is_active();
+        let should_run = running && (clock.met_at.is_none() || reopened);
+        if should_run {
+            clock.resume(at);
+        } else if kind == ClockKind::Resolution
+            && after.status == TicketStatus::Resolved
+            && clock.met_at.is_none()
+        {
+            clock.meet(&calendar, at).map_err(invalid_time)?;
+        } else {
+            clock.pause(&calendar, at).map_err(invalid_time)?;
+        }
+        set_clock(&mut row, kind, &clock);
+    }
+    refresh(&mut row, &calendar)?;
+    if row != original {
+        store::save_ticket_sla(conn, &row).await?;
+    }
+    Ok(())
+}
+
+/// An agent's first public reply meets the response target.
+pub(crate) async fn on_first_response(
+    conn: &mut Conn,
+    ticket_id: i64,
+    now: i64,
+) -> Result<(), AppError> {
+    let Some(mut row) = store::ticket_sla(conn, ticket_id).await? else {
+        return Ok(());
+    };
+    let mut clock = clock_of(&row, ClockKind::Response);
+    if clock.met_at.is_some() {
+        return Ok(());
+    }
+    let calendar = calendar(conn, row.calendar_id).await?;
+    clock
+        .meet(&calendar, timestamp(now))
+        .map_err(invalid_time)?;
+    set_clock(&mut row, ClockKind::Response, &clock);
+    refresh(&mut row, &calendar)?;
+    store::save_ticket_sla(conn, &row).await?;
+    Ok(())
+}
+
+/// Remaining business seconds per clock.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PerClock<T> {
+    pub response: T,
+    pub resolution: T,
+}
+
+/// A ticket's SLA as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TicketSla {
+    pub policy: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub response_due_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolution_due_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub response_met_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolution_met_at: Option<jiff::Timestamp>,
+    /// Whether the clocks stand still (a pausing status).
+    pub paused: bool,
+    #[schema(value_type = Object)]
+    pub breached: PerClock<bool>,
+    /// Business seconds left; negative once breached.
+    #[schema(value_type = Object)]
+    pub remaining_business_seconds: PerClock<i64>,
+}
+
+/// The SLA view of a ticket, as of now.
+pub(crate) async fn ticket_sla_view(
+    conn: &mut Conn,
+    ticket_id: i64,
+    active: bool,
+) -> Result<Option<TicketSla>, AppError> {
+    let Some(row) = store::ticket_sla(conn, ticket_id).await? else {
+        return Ok(None);
+    };
+    let calendar = calendar(conn, row.calendar_id).await?;
+    let now = jiff::Timestamp::now();
+    let response = clock_of(&row, ClockKind::Response);
+    let resolution = clock_of(&row, ClockKind::Resolution);
+    let breached = |clock: &TrackedClock, flag: i64| -> Result<bool, AppError> {
+        Ok(flag != 0 || clock.is_breached(&calendar, now).map_err(invalid_time)?)
+    };
+    Ok(Some(TicketSla {
+        policy: row.policy_name.clone(),
+        response_due_at: row.response_due_at.map(timestamp),
+        resolution_due_at: row.resolution_due_at.map(timestamp),
+        response_met_at: row.response_met_at.map(timestamp),
+        resolution_met_at: row.resolution_met_at.map(timestamp),
+        paused: active
+            && !response.is_running()
+            && !resolution.is_running()
+            && resolution.met_at.is_none(),
+        breached: PerClock {
+            response: breached(&response, row.response_breached)?,
+            resolution: breached(&resolution, row.resolution_breached)?,
+        },
+        remaining_business_seconds: PerClock {
+            response: response
+                .remaining_at(&calendar, now)
+                .map_err(invalid_time)?,
+            resolution: resolution
+                .remaining_at(&calendar, now)
+                .map_err(invalid_time)?,
+        },
+    }))
+}
+
+/// A business calendar as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Calendar {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// A calendar to create or replace: `{"name", "timezone", "hours": [{"weekday","start","end"}],
+/// "holidays": ["2026-12-25", "01-01"], "always_open"}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarInput {
+    pub name: String,
+    /// An IANA time zone, e.g. `Europe/London`.
+    pub timezone: String,
+    /// Working intervals: `{"weekday": "monday", "start": "09:00", "end": "17:00"}`; an end
+    /// at or before the start runs past midnight.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub hours: Vec<WorkingHoursSpec>,
+    /// Dated (`2026-12-25`) or yearly (`12-25`) holidays.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// 24×7: every moment is working time (holidays still apply).
+    #[serde(default)]
+    pub always_open: bool,
+}
+
+/// An SLA policy as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Policy {
+    pub id: i64,
+    /// Policies are tried in ascending position; the first that covers a ticket applies.
+    pub position: i64,
+    pub calendar_id: i64,
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// A policy to create or replace.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInput {
+    pub position: i64,
+    pub calendar_id: i64,
+    /// `{"name", "organizations", "ticket_types", "priorities", "categories", "targets":
+    /// {"P1": {"response_seconds", "resolution_seconds"}, …}, "warnings": [75, 90],
+    /// "pause_on": ["pending:customer", "pending:third_party"]}`
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+fn calendar_view(row: store::CalendarRow) -> Calendar {
+    Calendar {
+        id: row.id,
+        name: row.name,
+        spec: serde_json::from_str(&row.spec).unwrap_or(serde_json::Value::Null),
+        version: row.version,
+    }
+}
+
+fn policy_view(row: store::PolicyRow) -> Policy {
+    Policy {
+        id: row.id,
+        position: row.position,
+        calendar_id: row.calendar_id,
+        spec: serde_json::from_str(&row.spec).unwrap_or(serde_json::Value::Null),
+        version: row.version,
+    }
+}
+
+fn parse_calendar(input: &CalendarInput) -> Result<(String, String), AppError> {
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid("name", "must be 1 to 100 characters"));
+    }
+    let spec = CalendarSpec {
+        timezone: input.timezone.clone(),
+        hours: input.hours.clone(),
+        holidays: input.holidays.clone(),
+        always_open: input.always_open,
+    };
+    let calendar = BusinessCalendar::try_from(spec).map_err(|e| AppError::invalid("hours", e))?;
+    let json =
+        serde_json::to_string(calendar.spec()).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok((name, json))
+}
+
+fn parse_policy(input: &PolicyInput) -> Result<String, AppError> {
+    let spec: PolicySpec =
+        serde_json::from_value(input.spec.clone()).map_err(|e| AppError::invalid("spec", e))?;
+    spec.validate().map_err(|e| AppError::invalid("spec", e))?;
+    serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// One row of the compliance report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComplianceLine {
+    /// The priority, organization or group (`none` when the ticket has none).
+    pub key: String,
+    pub tickets: i64,
+    pub response_met: i64,
+    pub response_breached: i64,
+    /// Met ÷ (met + breached), in percent; absent when nothing was decided yet.
+    pub response_compliance: Option<f64>,
+    pub resolution_met: i64,
+    pub resolution_breached: i64,
+    pub resolution_compliance: Option<f64>,
+}
+
+fn percent(met: i64, breached: i64) -> Option<f64> {
+    let decided = met + breached;
+    (decided > 0).then(|| (met as f64 * 1000.0 / decided as f64).round() / 10.0)
+}
+
+impl App {
+    pub async fn calendars(&self, principal: &Principal) -> Result<Vec<Calendar>, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        Ok(store::calendars(&mut conn)
+            .await?
+            .into_iter()
+            .map(calendar_view)
+            .collect())
+    }
+
+    pub async fn calendar(&self, principal: &Principal, id: i64) -> Result<Calendar, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        store::get_calendar(&mut conn, id)
+            .await?
+            .map(calendar_view)
+            .ok_or(AppError::NotFound("calendar"))
+    }
+
+    pub async fn create_calendar(
+        &self,
+        principal: &Principal,
+        input: CalendarInput,
+    ) -> Result<Calendar, AppError> {
+        principal.require_admin()?;
+        let (name, spec) = parse_calendar(&input)?;
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let created =
+                        calendar_view(store::insert_calendar(conn, &name, &spec, now).await?);
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "calendar",
+                            entity_id: created.id,
+                            action: "created",
+                            before: None,
+                            after: snapshot(&created),
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok(created)
+                })
+            })
+            .await
+    }
+
+    /// Replaces a calendar. Running clocks keep the time they used; due dates follow the new
+    /// hours from their next change.
+    pub async fn update_calendar(
+        &self,
+        principal: &Principal,
+        id: i64,
+        expected: Option<i64>,
+        input: CalendarInput,
+    ) -> Result<Calendar, AppError> {
+        principal.require_admin()?;
+        let (name, spec) = parse_calendar(&input)?;
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let before = store::get_calendar(conn, id)
+                        .await?
+                        .map(calendar_view)
+                        .ok_or(AppError::NotFound("calendar"))?;
+                    let version = expected.unwrap_or(before.version);
+                    let after = store::update_calendar(conn, id, version, &name, &spec, now)
+                        .await?
+                        .map(calendar_view)
+                        .ok_or(AppError::Stale)?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "calendar",
+                            entity_id: id,
+                            action: "updated",
+                            before: snapshot(&before),
+                            after: snapshot(&after),
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok(after)
+                })
+            })
+            .await
+    }
+
+    pub async fn delete_calendar(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
+        principal.require_admin()?;
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let before = store::get_calendar(conn, id)
+                        .await?
+                        .map(calendar_view)
+                        .ok_or(AppError::NotFound("calendar"))?;
+                    if !store::delete_calendar(conn, id).await? {
+                        return Err(AppError::Conflict {
+                            field: None,
+                            message: "the calendar is used by a policy or a ticket's SLA".into(),
+                        });
+                    }
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "calendar",
+                            entity_id: id,
+                            action: "deleted",
+                            before: snapshot(&before),
+                            after: None,
+                        },
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+
+    pub async fn sla_policies(&self, principal: &Principal) -> Result<Vec<Policy>, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        Ok(store::policies(&mut conn)
+            .await?
+            .into_iter()
+            .map(policy_view)
+            .collect())
+    }
+
+    pub async fn sla_policy(&self, principal: &Principal, id: i64) -> Result<Policy, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        store::get_policy(&mut conn, id)
+            .await?
+            .map(policy_view)
+            .ok_or(AppError::NotFound("SLA policy"))
+    }
+
+    pub async fn create_sla_policy(
+        &self,
+        principal: &Principal,
+        input: PolicyInput,
+    ) -> Result<Policy, AppError> {
+        principal.require_admin()?;
+        let spec = parse_policy(&input)?;
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    if store::get_calendar(conn, input.calendar_id)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(AppError::invalid("calendar_id", "no such calendar"));
+                    }
+                    let created = policy_view(
+                        store::insert_policy(conn, input.position, input.calendar_id, &spec, now)
+                            .await?,
+                    );
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "sla_policy",
+                            entity_id: created.id,
+                            action: "created",
+                            before: None,
+                            after: snapshot(&created),
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok(created)
+                })
+            })
+            .await
+    }
+
+    pub async fn update_sla_policy(
+        &self,
+        principal: &Principal,
+        id: i64,
+        expected: Option<i64>,
+        input: PolicyInput,
+    ) -> Result<Policy, AppError> {
+        principal.require_admin()?;
+        let spec = parse_policy(&input)?;
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let before = store::get_policy(conn, id)
+                        .await?
+                        .map(policy_view)
+                        .ok_or(AppError::NotFound("SLA policy"))?;
+                    if store::get_calendar(conn, input.calendar_id)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(AppError::invalid("calendar_id", "no such calendar"));
+                    }
+                    let version = expected.unwrap_or(before.version);
+                    let after = store::update_policy(
+                        conn,
+                        id,
+                        version,
+                        input.position,
+                        input.calendar_id,
+                        &spec,
+                        now,
+                    )
+                    .await?
+                    .map(policy_view)
+                    .ok_or(AppError::Stale)?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "sla_policy",
+                            entity_id: id,
+                            action: "updated",
+                            before: snapshot(&before),
+                            after: snapshot(&after),
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok(after)
+                })
+            })
+            .await
+    }
+
+    pub async fn delete_sla_policy(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
+        principal.require_admin()?;
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let before = store::get_policy(conn, id)
+                        .await?
+                        .map(policy_view)
+                        .ok_or(AppError::NotFound("SLA policy"))?;
+                    store::delete_policy(conn, id).await?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "sla_policy",
+                            entity_id: id,
+                            action: "deleted",
+                            before: snapshot(&before),
+                            after: None,
+                        },
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+
+    /// Raises the warnings and breaches that are due, each exactly once (also with several
+    /// nodes: a conditional update decides who records it). Returns how many were raised.
+    pub async fn sweep_sla(&self) -> Result<usize, AppError> {
+        let backend = self.db().backend();
+        let now = now_ms();
+        let raised = self
+            .db()
+            .write(move |conn| Box::pin(async move { sweep(conn, backend, now).await }))
+            .await?;
+        if raised > 0 {
+            self.wake_jobs();
+        }
+        Ok(raised)
+    }
+
+    /// Runs the SLA sweeper every `interval` until `shutdown` turns true.
+    pub async fn run_sla(
+        &self,
+        interval: std::time::Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(error) = self.sweep_sla().await {
+                tracing::warn!(%error, "SLA sweep failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Met and breached counts and compliance for tickets created in `[from, to)`, grouped
+    /// by `priority`, `organization` or `group` (admins).
+    pub async fn sla_report(
+        &self,
+        principal: &Principal,
+        from: i64,
+        to: i64,
+        group_by: &str,
+    ) -> Result<Vec<ComplianceLine>, AppError> {
+        principal.require_admin()?;
+        let (bucket, joins) = match group_by {
+            "priority" => ("t.priority", ""),
+            "organization" => (
+                "o.name",
+                "LEFT JOIN organizations o ON o.id = t.organization_id",
+            ),
+            "group" => ("g.name", "LEFT JOIN groups g ON g.id = t.group_id"),
+            _ => {
+                return Err(AppError::invalid(
+                    "group_by",
+                    "expected priority, organization or group",
+                ));
+            }
+        };
+        let mut conn = self.db().reader().await?;
+        let bucket_text = match group_by {
+            "priority" => "'P' || CAST(t.priority AS TEXT)",
+            _ => bucket,
+        };
+        let rows = store::compliance(&mut conn, bucket_text, joins, from, to).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ComplianceLine {
+                key: row.bucket.unwrap_or_else(|| "none".into()),
+                tickets: row.tickets,
+                response_met: row.response_met,
+                response_breached: row.response_breached,
+                response_compliance: percent(row.response_met, row.response_breached),
+                resolution_met: row.resolution_met,
+                resolution_breached: row.resolution_breached,
+                resolution_compliance: percent(row.resolution_met, row.resolution_breached),
+            })
+            .collect())
+    }
+}
+
+async fn sweep(conn: &mut Conn, backend: Backend, now: i64) -> Result<usize, AppError> {
+    let due = store::due_checks(conn, backend, now, 500).await?;
+    let mut raised = 0;
+    for before in due {
+        let calendar = calendar(conn, before.calendar_id).await?;
+        let warnings = warnings_of(&before);
+        let mut after = before.clone();
+        let mut crossings = Vec::new();
+        for kind in ClockKind::ALL {
+            let mut clock = clock_of(&before, kind);
+            for crossing in clock
+                .crossings_due(&calendar, &warnings, timestamp(now))
+                .map_err(invalid_time)?
+            {
+                clock.raised = crossing.level;
+                crossings.push((kind, crossing));
+            }
+            set_clock(&mut after, kind, &clock);
+        }
+        for (kind, crossing) in &crossings {
+            if crossing.percent == 100 {
+                match kind {
+                    ClockKind::Response => after.response_breached = 1,
+                    ClockKind::Resolution => after.resolution_breached = 1,
+                }
+            }
+        }
+        refresh(&mut after, &calendar)?;
+        if !store::record_raised(conn, &before, &after).await? {
+            continue;
+        }
+        for (kind, crossing) in crossings {
+            let (event, action) = if crossing.percent == 100 {
+                ("sla_breached", "sla_breached")
+            } else {
+                ("sla_warning", "sla_warning")
+            };
+            let data = serde_json::json!({
+                "clock": kind.as_str(), "percent": crossing.percent, "at": timestamp(ms(crossing.at)),
+            });
+            opsdesk_store::tickets::add_timeline(
+                conn,
+                before.ticket_id,
+                now,
+                "system:sla",
+                event,
+                false,
+                &data.to_string(),
+            )
+            .await?;
+            record(
+                conn,
+                &Change {
+                    actor: "system:sla",
+                    entity: "ticket",
+                    entity_id: before.ticket_id,
+                    action,
+                    before: None,
+                    after: Some(data),
+                },
+                now,
+            )
+            .await?;
+            raised += 1;
+        }
+    }
+    Ok(raised)
+}
