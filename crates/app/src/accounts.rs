@@ -1,6 +1,9 @@
 //! Organizations and users.
 
+use std::collections::BTreeMap;
+
 use opsdesk_domain::account::{Email, Role, check_password};
+use opsdesk_domain::ticket::PriorityMatrix;
 use opsdesk_store::Conn;
 use opsdesk_store::accounts::{self as store, NewUser, OrganizationRow, UserRow, UserUpdate};
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,12 @@ pub struct Organization {
     pub name: String,
     /// Mail from this domain is attributed to this organization.
     pub domain: Option<String>,
+    /// A priority matrix overriding the ITIL default for this organization's tickets:
+    /// `{"high/high": "P1", "high/medium": "P2", …}` (impact/urgency → priority).
+    #[schema(value_type = Option<Object>)]
+    pub priority_matrix: Option<serde_json::Value>,
+    /// Whether its customers see all of the organization's tickets, not only their own.
+    pub customers_see_all: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -29,6 +38,10 @@ impl From<OrganizationRow> for Organization {
             id: row.id,
             name: row.name,
             domain: row.domain,
+            priority_matrix: row
+                .priority_matrix
+                .and_then(|m| serde_json::from_str(&m).ok()),
+            customers_see_all: row.customers_see_all != 0,
             created_at: timestamp(row.created_at),
             updated_at: timestamp(row.updated_at),
             version: row.version,
@@ -37,12 +50,18 @@ impl From<OrganizationRow> for Organization {
 }
 
 /// Fields of a new organization.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     pub name: String,
     #[serde(default)]
     pub domain: Option<String>,
+    /// Overrides the ITIL priority matrix: `{"high/high": "P1", …}`, all nine cells.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub priority_matrix: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub customers_see_all: bool,
 }
 
 /// Changes to an organization; absent fields stay as they are.
@@ -54,6 +73,11 @@ pub struct OrganizationPatch {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub domain: Option<Option<String>>,
+    /// `null` returns to the ITIL default.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub priority_matrix: Option<Option<BTreeMap<String, String>>>,
+    pub customers_see_all: Option<bool>,
 }
 
 /// A user as the API shows it. Never carries the password hash.
@@ -242,6 +266,8 @@ impl App {
         let name = check_name("name", &input.name, &mut errors);
         let domain = check_domain(input.domain.as_deref(), &mut errors);
         errors_or(errors, ())?;
+        let matrix = check_matrix(input.priority_matrix.as_ref())?;
+        let customers_see_all = input.customers_see_all;
         let actor = principal.audit_label();
         let now = now_ms();
         let organization = self
@@ -250,6 +276,16 @@ impl App {
                 Box::pin(async move {
                     let row =
                         store::insert_organization(conn, &name, domain.as_deref(), now).await?;
+                    store::set_organization_settings(
+                        conn,
+                        row.id,
+                        matrix.as_deref(),
+                        customers_see_all,
+                    )
+                    .await?;
+                    let row = store::get_organization(conn, row.id)
+                        .await?
+                        .ok_or(AppError::NotFound("organization"))?;
                     let organization = Organization::from(row);
                     let change = Change {
                         actor: &actor,
@@ -312,6 +348,11 @@ impl App {
             .domain
             .map(|domain| check_domain(domain.as_deref(), &mut errors));
         errors_or(errors, ())?;
+        let matrix = match &patch.priority_matrix {
+            Some(matrix) => Some(check_matrix(matrix.as_ref())?),
+            None => None,
+        };
+        let customers_see_all = patch.customers_see_all;
         let actor = principal.audit_label();
         let now = now_ms();
         let updated = self
@@ -338,6 +379,12 @@ impl App {
                     )
                     .await?
                     .ok_or(AppError::Stale)?;
+                    let matrix = matrix.unwrap_or_else(|| row.priority_matrix.clone());
+                    let see_all = customers_see_all.unwrap_or(before.customers_see_all);
+                    store::set_organization_settings(conn, id, matrix.as_deref(), see_all).await?;
+                    let row = store::get_organization(conn, id)
+                        .await?
+                        .ok_or(AppError::NotFound("organization"))?;
                     let after = Organization::from(row);
                     let change = Change {
                         actor: &actor,
@@ -600,4 +647,14 @@ impl App {
         let mut conn = self.db().reader().await?;
         Ok(store::count_users(&mut conn).await?)
     }
+}
+
+/// Validates a priority matrix override and returns its stored JSON.
+fn check_matrix(matrix: Option<&BTreeMap<String, String>>) -> Result<Option<String>, AppError> {
+    let Some(cells) = matrix else { return Ok(None) };
+    let parsed = PriorityMatrix::try_from(cells.clone())
+        .map_err(|e| AppError::invalid("priority_matrix", e))?;
+    let json = serde_json::to_string(&BTreeMap::from(parsed))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Some(json))
 }

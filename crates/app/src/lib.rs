@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub job_retry_base_ms: i64,
     /// How often SLA warnings and breaches are looked for, in milliseconds.
     pub sla_sweep_interval_ms: u64,
+    /// Resolved tickets close after this many days; 0 keeps them resolved.
+    pub auto_close_days: u32,
 }
 
 impl Default for AppConfig {
@@ -45,6 +47,7 @@ impl Default for AppConfig {
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,
             sla_sweep_interval_ms: 1_000,
+            auto_close_days: 7,
         }
     }
 }

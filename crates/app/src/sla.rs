@@ -811,12 +811,14 @@ impl App {
         Ok(raised)
     }
 
-    /// Runs the SLA sweeper every `interval` until `shutdown` turns true.
+    /// Runs the SLA sweeper every `interval` until `shutdown` turns true, and about once a
+    /// minute the housekeeping: closing long-resolved tickets, dropping expired sessions.
     pub async fn run_sla(
         &self,
         interval: std::time::Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut last_housekeeping: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -824,11 +826,38 @@ impl App {
             if let Err(error) = self.sweep_sla().await {
                 tracing::warn!(%error, "SLA sweep failed");
             }
+            if last_housekeeping.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60))
+            {
+                last_housekeeping = Some(std::time::Instant::now());
+                if let Err(error) = self.housekeeping().await {
+                    tracing::warn!(%error, "housekeeping failed");
+                }
+            }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// Closes tickets resolved longer than `auto_close_days` ago and deletes expired sessions.
+    pub async fn housekeeping(&self) -> Result<(), AppError> {
+        let days = self.config().auto_close_days;
+        if days > 0 {
+            let closed = self.close_resolved_tickets(days).await?;
+            if closed > 0 {
+                tracing::info!(closed, "closed tickets resolved more than {days} days ago");
+            }
+        }
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    opsdesk_store::accounts::delete_expired_sessions(conn, now).await
+                })
+            })
+            .await?;
+        Ok(())
     }
 
     /// Met and breached counts and compliance for tickets created in `[from, to)`, grouped

@@ -3,6 +3,7 @@
 //! Every change to a ticket writes, in one transaction: the ticket row, its timeline entry
 //! (public or staff-only), its audit entry, its search-index update and its webhook jobs.
 
+mod attachments;
 mod reference;
 mod views;
 
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Change, record, snapshot};
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
+pub use attachments::{Attachment, served_content_type};
 pub use reference::{Category, Group, Macro, NewCategory, NewCustomField, NewGroup, NewMacro};
 pub use views::{NewView, Queue, SavedView};
 
@@ -98,6 +100,10 @@ pub struct Ticket {
     pub source: Source,
     /// The ticket this one was merged into.
     pub merged_into: Option<String>,
+    /// The major incident this ticket is part of.
+    pub parent: Option<String>,
+    /// For a major incident: the tickets that are part of it.
+    pub children: Vec<String>,
     pub links: Vec<Link>,
     pub time_spent_minutes: i64,
     /// Service-level targets and where the ticket stands against them.
@@ -170,6 +176,10 @@ pub struct NewTicket {
     /// `web`, `email`, `api` (default), `monitor` or `phone`.
     #[serde(default)]
     pub source: Option<String>,
+    /// The major incident this ticket is part of (id or number): resolving the parent
+    /// resolves it too.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 /// Changes to a ticket; absent fields stay as they are.
@@ -205,6 +215,10 @@ pub struct TicketPatch {
     pub watchers: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub custom: Option<BTreeMap<String, serde_json::Value>>,
+    /// The major incident this ticket is part of; `null` detaches it.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<Option<String>>,
 }
 
 /// A reply or an internal note.
@@ -364,6 +378,7 @@ fn fields_of(row: &TicketRow) -> TicketFields {
         custom: row.custom.clone(),
         source: row.source.clone(),
         merged_into_id: row.merged_into_id,
+        parent_id: row.parent_id,
         resolved_at: row.resolved_at,
         closed_at: row.closed_at,
     }
@@ -398,6 +413,15 @@ async fn can_see(
     if principal.role == Role::Customer {
         let me = principal.user_id.unwrap_or(-1);
         if row.requester_id == me {
+            return Ok(true);
+        }
+        if let Some(organization) = row
+            .organization_id
+            .filter(|org| Some(*org) == principal.organization_id)
+            && accounts::get_organization(conn, organization)
+                .await?
+                .is_some_and(|org| org.customers_see_all != 0)
+        {
             return Ok(true);
         }
         return Ok(store::watchers(conn, row.id)
@@ -455,6 +479,17 @@ async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
             });
         }
     }
+    let parent = match row.parent_id {
+        Some(id) => store::get(conn, id)
+            .await?
+            .map(|t| number_of(&t.ticket_type, t.number)),
+        None => None,
+    };
+    let children = store::children(conn, row.id)
+        .await?
+        .into_iter()
+        .map(|(kind, number)| number_of(&kind, number))
+        .collect();
     let merged_into = match row.merged_into_id {
         Some(id) => store::get(conn, id)
             .await?
@@ -506,6 +541,8 @@ async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
         custom: serde_json::from_str(&row.custom).unwrap_or_else(|_| serde_json::json!({})),
         source: row.source.parse().map_err(|_| corrupt("source"))?,
         merged_into,
+        parent,
+        children,
         links,
         time_spent_minutes: row.time_spent_minutes,
         sla,
@@ -548,6 +585,57 @@ async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> 
         parent = Some(found.id);
     }
     parent.ok_or_else(|| AppError::invalid("category", "must not be empty"))
+}
+
+/// The priority matrix of an organization: its override, or the ITIL default.
+async fn matrix_for(
+    conn: &mut Conn,
+    organization: Option<i64>,
+) -> Result<PriorityMatrix, AppError> {
+    let Some(id) = organization else {
+        return Ok(PriorityMatrix::ITIL);
+    };
+    let cells = accounts::get_organization(conn, id)
+        .await?
+        .and_then(|org| org.priority_matrix)
+        .and_then(|json| serde_json::from_str::<BTreeMap<String, String>>(&json).ok());
+    Ok(cells
+        .and_then(|cells| PriorityMatrix::try_from(cells).ok())
+        .unwrap_or(PriorityMatrix::ITIL))
+}
+
+/// Resolves a parent reference: a visible, active ticket that is not itself a child (major
+/// incidents are one level deep) and not the ticket itself.
+async fn check_parent(
+    conn: &mut Conn,
+    principal: &Principal,
+    reference: &str,
+    child: Option<i64>,
+) -> Result<i64, AppError> {
+    let parent = find_visible(conn, principal, reference)
+        .await
+        .map_err(|_| AppError::invalid("parent", "no such ticket"))?;
+    if Some(parent.id) == child {
+        return Err(AppError::invalid(
+            "parent",
+            "a ticket cannot be its own parent",
+        ));
+    }
+    if parent.parent_id.is_some() {
+        return Err(AppError::invalid(
+            "parent",
+            "that ticket is itself part of a major incident; link to its parent",
+        ));
+    }
+    if let Some(child) = child
+        && !store::children(conn, child).await?.is_empty()
+    {
+        return Err(AppError::invalid(
+            "parent",
+            "this ticket has children of its own; it cannot become a child",
+        ));
+    }
+    Ok(parent.id)
 }
 
 /// Checks an assignee: staff, and a member of the ticket's group when it has one.
@@ -665,6 +753,7 @@ fn visibility_of(principal: &Principal) -> Visibility {
             _ => principal.organization_filter(),
         },
         customer: (principal.role == Role::Customer).then(|| principal.user_id.unwrap_or(-1)),
+        customer_organization: principal.organization_id,
     }
 }
 
@@ -730,6 +819,7 @@ impl App {
                 ("requester", input.requester.is_some()),
                 ("group", input.group.is_some()),
                 ("assignee", input.assignee.is_some()),
+                ("parent", input.parent.is_some()),
             ] {
                 if present {
                     errors.push(FieldError::new(field, "customers cannot set this"));
@@ -744,7 +834,6 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let priority = PriorityMatrix::ITIL.priority(impact, urgency);
         let actor = principal.audit_label();
         let publisher = principal.clone();
         let principal = principal.clone();
@@ -778,6 +867,11 @@ impl App {
                     };
                     let custom = check_custom(conn, &input.custom, serde_json::Map::new(), true).await?;
                     let watchers = watcher_ids(conn, &input.watchers).await?;
+                    let priority = matrix_for(conn, requester.organization_id).await?.priority(impact, urgency);
+                    let parent_id = match &input.parent {
+                        Some(parent) => Some(check_parent(conn, &principal, parent, None).await?),
+                        None => None,
+                    };
                     let fields = TicketFields {
                         ticket_type: ticket_type.as_str().to_owned(),
                         title: title.as_str().to_owned(),
@@ -797,6 +891,7 @@ impl App {
                         custom,
                         source: source.as_str().to_owned(),
                         merged_into_id: None,
+                        parent_id,
                         resolved_at: None,
                         closed_at: None,
                     };
@@ -1436,7 +1531,8 @@ async fn apply_patch(
         fields.impact.parse::<Impact>(),
         fields.urgency.parse::<Urgency>(),
     ) {
-        fields.priority = i64::from(PriorityMatrix::ITIL.priority(impact, urgency).rank());
+        let matrix = matrix_for(conn, fields.organization_id).await?;
+        fields.priority = i64::from(matrix.priority(impact, urgency).rank());
     }
     if let Some(change) = status_change {
         let current = lifecycle_of(&row)?;
@@ -1494,6 +1590,21 @@ async fn apply_patch(
             .await?;
         }
     }
+    if let Some(parent) = &patch.parent {
+        fields.parent_id = match parent {
+            Some(reference) => Some(
+                check_parent(
+                    conn,
+                    &Principal::system("parent check"),
+                    reference,
+                    Some(row.id),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        changed.push("parent");
+    }
     if let Some(category) = &patch.category {
         fields.category_id = match category {
             Some(path) => Some(category_by_path(conn, path).await?),
@@ -1538,6 +1649,9 @@ async fn apply_patch(
         .await?
         .ok_or(AppError::NotFound("ticket"))?;
     crate::sla::on_ticket_changed(conn, &facts_of(&row)?, &facts_of(&updated)?, now).await?;
+    if updated.status == TicketStatus::Resolved.as_str() && row.status != updated.status {
+        resolve_children(conn, backend, actor, &updated, now).await?;
+    }
     let after = view(conn, updated).await?;
     record(
         conn,
@@ -1600,4 +1714,29 @@ fn parse_status_change(
         TicketStatus::Closed => Some(StatusChange::Closed),
         TicketStatus::Cancelled => Some(StatusChange::Cancelled),
     }
+}
+
+/// Resolving a major incident resolves its open children, each with a note saying why.
+async fn resolve_children(
+    conn: &mut Conn,
+    backend: Backend,
+    actor: &str,
+    parent: &TicketRow,
+    now: i64,
+) -> Result<(), AppError> {
+    let parent_number = number_of(&parent.ticket_type, parent.number);
+    for child_id in store::active_children(conn, parent.id).await? {
+        let Some(child) = store::get(conn, child_id).await? else {
+            continue;
+        };
+        let note = format!("Resolved with its parent {parent_number}.");
+        let patch = TicketPatch {
+            status: Some("resolved".into()),
+            resolution_code: parent.resolution_code.clone(),
+            resolution_note: Some(note),
+            ..TicketPatch::default()
+        };
+        Box::pin(apply_patch(conn, backend, actor, child, None, patch, now)).await?;
+    }
+    Ok(())
 }

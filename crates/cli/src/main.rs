@@ -231,7 +231,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let app = open_app(&load_config(&database, None)?).await?;
             let organization = app
-                .create_organization(&Principal::system("cli"), NewOrganization { name, domain })
+                .create_organization(
+                    &Principal::system("cli"),
+                    NewOrganization {
+                        name,
+                        domain,
+                        ..NewOrganization::default()
+                    },
+                )
                 .await
                 .map_err(explain)?;
             println!(
@@ -369,6 +376,7 @@ fn app_config(config: &Config) -> AppConfig {
         login_attempts_per_minute: config.login_attempts_per_minute,
         job_retry_base_ms: config.job_retry_base_ms,
         sla_sweep_interval_ms: config.sla_sweep_interval_ms,
+        auto_close_days: config.auto_close_days,
     }
 }
 

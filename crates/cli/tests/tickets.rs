@@ -612,3 +612,272 @@ dual_backend_test!(
         );
     }
 );
+
+async fn upload(
+    client: &opsdesk_testkit::Client,
+    number: &str,
+    query: &str,
+    content_type: &str,
+    body: &'static [u8],
+) -> opsdesk_testkit::Reply {
+    let request = client
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/tickets/{number}/attachments?{query}"),
+        )
+        .header("content-type", content_type)
+        .body(body);
+    client.send(request).await
+}
+
+dual_backend_test!(
+    attachments_are_stored_apart_and_served_safely,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        let carol = server.client(
+            &server
+                .user("carol@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let admin = server.admin();
+        let created = admin
+            .post(
+                "/api/v1/tickets",
+                ticket("carol@acme.example", "Screen flickers"),
+            )
+            .await;
+        let number = created.body["number"].as_str().unwrap().to_owned();
+
+        let page = upload(
+            &admin,
+            &number,
+            "filename=..%2F..%2Fevil.html",
+            "text/html",
+            b"<script>alert(1)</script>",
+        )
+        .await;
+        assert_eq!(page.status, 201, "{}", page.text);
+        assert_eq!(page.body["filename"], "evil.html");
+        let note_file = upload(
+            &admin,
+            &number,
+            "filename=vendor.txt&public=false",
+            "text/plain",
+            b"internal price list",
+        )
+        .await;
+        assert_eq!(note_file.status, 201);
+        let photo = upload(
+            &carol,
+            &number,
+            "filename=photo.png&public=false",
+            "image/png",
+            b"\x89PNG fake",
+        )
+        .await;
+        assert_eq!(photo.status, 201, "{}", photo.text);
+        assert_eq!(
+            photo.body["public"], true,
+            "customers' files are always public"
+        );
+
+        let download = admin
+            .get(&format!("/api/v1/attachments/{}", page.body["id"]))
+            .await;
+        assert_eq!(download.status, 200);
+        assert_eq!(
+            download.header("content-type"),
+            Some("application/octet-stream"),
+            "HTML is never served as HTML"
+        );
+        assert!(
+            download
+                .header("content-disposition")
+                .unwrap()
+                .starts_with("attachment;")
+        );
+        assert_eq!(download.text, "<script>alert(1)</script>");
+        let png = carol
+            .get(&format!("/api/v1/attachments/{}", photo.body["id"]))
+            .await;
+        assert_eq!(png.header("content-type"), Some("image/png"));
+
+        let listed = carol
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        let names: Vec<&str> = listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["filename"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["evil.html", "photo.png"],
+            "the staff-only file is not listed for the customer"
+        );
+        assert_eq!(
+            carol
+                .get(&format!("/api/v1/attachments/{}", note_file.body["id"]))
+                .await
+                .status,
+            404
+        );
+        let dave = server.client(
+            &server
+                .user("dave@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        assert_eq!(
+            dave.get(&format!("/api/v1/attachments/{}", photo.body["id"]))
+                .await
+                .status,
+            404
+        );
+    }
+);
+
+dual_backend_test!(
+    major_incidents_matrices_and_shared_visibility,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        let carol = server.client(
+            &server
+                .user("carol@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let dave = server.client(
+            &server
+                .user("dave@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let admin = server.admin();
+
+        let parent = admin
+            .post(
+                "/api/v1/tickets",
+                ticket("carol@acme.example", "Email outage"),
+            )
+            .await;
+        let parent_number = parent.body["number"].as_str().unwrap().to_owned();
+        let mut child_body = ticket("dave@acme.example", "Cannot send mail");
+        child_body["parent"] = json!(parent_number);
+        let child = admin.post("/api/v1/tickets", child_body).await;
+        assert_eq!(child.status, 201, "{}", child.text);
+        let child_number = child.body["number"].as_str().unwrap().to_owned();
+        assert_eq!(child.body["parent"], parent_number.as_str());
+        assert_eq!(
+            admin
+                .get(&format!("/api/v1/tickets/{parent_number}"))
+                .await
+                .body["children"][0],
+            child_number.as_str()
+        );
+        let resolved = admin
+            .patch(
+                &format!("/api/v1/tickets/{parent_number}"),
+                json!({"status": "resolved", "resolution_code": "fixed"}),
+                None,
+            )
+            .await;
+        assert_eq!(resolved.status, 200, "{}", resolved.text);
+        let child_now = admin.get(&format!("/api/v1/tickets/{child_number}")).await;
+        assert_eq!(
+            child_now.body["status"], "resolved",
+            "resolving the parent resolves its children"
+        );
+        assert_eq!(
+            child_now.body["resolution_note"],
+            format!("Resolved with its parent {parent_number}.")
+        );
+
+        let matrix: serde_json::Map<String, Value> = ["high", "medium", "low"]
+            .iter()
+            .flat_map(|impact| {
+                ["high", "medium", "low"]
+                    .iter()
+                    .map(move |urgency| (format!("{impact}/{urgency}"), json!("P1")))
+            })
+            .collect();
+        let patched = admin
+            .patch(
+                &format!("/api/v1/organizations/{acme}"),
+                json!({"priority_matrix": matrix, "customers_see_all": true}),
+                None,
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+        let mut low = ticket("carol@acme.example", "Mouse squeaks");
+        low["impact"] = json!("low");
+        low["urgency"] = json!("low");
+        assert_eq!(
+            admin.post("/api/v1/tickets", low).await.body["priority"],
+            "P1",
+            "Acme's matrix makes everything P1"
+        );
+        assert_eq!(
+            dave.get(&format!("/api/v1/tickets/{parent_number}"))
+                .await
+                .status,
+            200,
+            "Acme's customers see all its tickets"
+        );
+        assert_eq!(
+            carol.get("/api/v1/tickets").await.body["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+
+        let invalid = admin
+            .patch(
+                &format!("/api/v1/organizations/{acme}"),
+                json!({"priority_matrix": {"high/high": "P9"}}),
+                None,
+            )
+            .await;
+        assert_eq!(invalid.status, 422);
+        assert_eq!(invalid.body["errors"][0]["field"], "priority_matrix");
+    }
+);
+
+dual_backend_test!(
+    resolved_tickets_close_automatically,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        let admin = server.admin();
+        let created = admin
+            .post("/api/v1/tickets", ticket("carol@acme.example", "Old issue"))
+            .await;
+        let number = created.body["number"].as_str().unwrap().to_owned();
+        admin
+            .patch(
+                &format!("/api/v1/tickets/{number}"),
+                json!({"status": "resolved", "resolution_code": "fixed"}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            server.app.close_resolved_tickets(30).await.unwrap(),
+            0,
+            "resolved just now: not due"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(server.app.close_resolved_tickets(0).await.unwrap(), 1);
+        let closed = admin.get(&format!("/api/v1/tickets/{number}")).await;
+        assert_eq!(closed.body["status"], "closed");
+        let timeline = admin
+            .get(&format!("/api/v1/tickets/{number}/timeline?limit=500"))
+            .await;
+        assert!(
+            timeline.text.contains("system:auto-close"),
+            "{}",
+            timeline.text
+        );
+    }
+);

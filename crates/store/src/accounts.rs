@@ -10,6 +10,10 @@ pub struct OrganizationRow {
     pub id: i64,
     pub name: String,
     pub domain: Option<String>,
+    /// JSON of a priority matrix overriding the ITIL default, if any.
+    pub priority_matrix: Option<String>,
+    /// 1 when the organization's customers see all its tickets, not only their own.
+    pub customers_see_all: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
@@ -43,7 +47,8 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-const ORGANIZATION_COLUMNS: &str = "id, name, domain, created_at, updated_at, version";
+const ORGANIZATION_COLUMNS: &str =
+    "id, name, domain, priority_matrix, customers_see_all, created_at, updated_at, version";
 const USER_COLUMNS: &str = "id, email, name, role, organization_id, password_hash, active, \
      failed_logins, locked_until, created_at, updated_at, version";
 
@@ -465,4 +470,34 @@ pub async fn count_users(conn: &mut AnyConnection) -> Result<i64, StoreError> {
         .fetch_one(conn)
         .await?;
     Ok(count)
+}
+
+/// Deletes sessions that expired before `now`.
+pub async fn delete_expired_sessions(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Sets an organization's service-desk settings, in the caller's transaction.
+pub async fn set_organization_settings(
+    conn: &mut AnyConnection,
+    id: i64,
+    priority_matrix: Option<&str>,
+    customers_see_all: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE organizations SET priority_matrix = $1, customers_see_all = $2 WHERE id = $3",
+    )
+    .bind(priority_matrix)
+    .bind(i64::from(customers_see_all))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -262,7 +262,7 @@ impl TestServer {
                 &Principal::system("test"),
                 NewOrganization {
                     name: name.into(),
-                    domain: None,
+                    ..NewOrganization::default()
                 },
             )
             .await

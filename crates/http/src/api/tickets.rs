@@ -2,13 +2,15 @@
 //! reference data (groups, categories, custom fields, macros).
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use opsdesk_app::tickets::{
-    BulkOutcome, Category, Comment, Group, Macro, NewCategory, NewComment, NewCustomField,
-    NewGroup, NewMacro, NewTicket, NewView, Queue, SavedView, Ticket, TicketHit, TicketPatch,
-    TimelineEntry,
+    Attachment, BulkOutcome, Category, Comment, Group, Macro, NewCategory, NewComment,
+    NewCustomField, NewGroup, NewMacro, NewTicket, NewView, Queue, SavedView, Ticket, TicketHit,
+    TicketPatch, TimelineEntry, served_content_type,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,6 +37,120 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_macro, list_macros))
         .routes(routes!(list_queues))
         .routes(routes!(create_view))
+        .routes(routes!(upload_attachment, list_attachments))
+        .routes(routes!(download_attachment))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct UploadParams {
+    /// The file's name; folders and unsafe characters are removed.
+    filename: String,
+    /// Whether the requester sees it (staff only; customers' files are always public).
+    public: Option<bool>,
+}
+
+/// Attaches a file: the request body is the file, its `Content-Type` the file's type.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/attachments", tag = "tickets", params(UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Attachment), (status = 413, body = Problem), (status = 404, body = Problem)))]
+async fn upload_attachment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: state.config.max_body_bytes,
+            }
+        } else {
+            ApiError::BadRequest {
+                detail: format!("the file could not be read: {rejection}"),
+                errors: Vec::new(),
+            }
+        }
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let attachment = state
+        .app
+        .add_attachment(
+            &principal,
+            &id,
+            &params.filename,
+            content_type,
+            body.to_vec(),
+            params.public.unwrap_or(true),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+/// A ticket's attachments.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments", tag = "tickets",
+    responses((status = 200, body = Vec<Attachment>), (status = 404, body = Problem)))]
+async fn list_attachments(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Attachment>>, ApiError> {
+    Ok(Json(state.app.attachments(&principal, &id).await?))
+}
+
+/// Downloads an attachment. Always as a download (`Content-Disposition: attachment`), with
+/// a content type that cannot run in the browser, in a sandbox.
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "tickets",
+    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = Problem)))]
+async fn download_attachment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let (attachment, content) = state.app.attachment(&principal, id).await?;
+    let ascii: String = attachment
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = attachment
+        .filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+    let mut response = content.into_response();
+    let headers = response.headers_mut();
+    let served = served_content_type(&attachment.content_type);
+    for (name, value) in [
+        (header::CONTENT_TYPE, served.to_owned()),
+        (header::CONTENT_DISPOSITION, disposition),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'".to_owned(),
+        ),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Opens a ticket. Priority follows from impact × urgency (ITIL matrix).

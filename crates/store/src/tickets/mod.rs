@@ -39,6 +39,7 @@ pub struct TicketRow {
     pub custom: String,
     pub source: String,
     pub merged_into_id: Option<i64>,
+    pub parent_id: Option<i64>,
     pub first_response_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
@@ -53,7 +54,7 @@ pub(crate) const TICKET_SELECT: &str = "SELECT t.id, t.ticket_type, t.number, t.
      t.category_id, c.name AS category_name, t.requester_id, r.email AS requester_email, \
      r.name AS requester_name, t.organization_id, o.name AS organization_name, t.group_id, \
      g.name AS group_name, g.tier AS group_tier, t.assignee_id, a.email AS assignee_email, \
-     a.name AS assignee_name, t.custom, t.source, t.merged_into_id, t.first_response_at, \
+     a.name AS assignee_name, t.custom, t.source, t.merged_into_id, t.parent_id, t.first_response_at, \
      t.resolved_at, t.closed_at, t.time_spent_minutes, t.created_at, t.updated_at, t.version \
      FROM tickets t \
      JOIN users r ON r.id = t.requester_id \
@@ -83,6 +84,7 @@ pub struct TicketFields {
     pub custom: String,
     pub source: String,
     pub merged_into_id: Option<i64>,
+    pub parent_id: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
 }
@@ -109,8 +111,8 @@ pub async fn insert(
         "INSERT INTO tickets (ticket_type, number, title, description, status, pending_reason, \
          resolution_code, resolution_note, impact, urgency, priority, category_id, requester_id, \
          organization_id, group_id, assignee_id, custom, source, merged_into_id, resolved_at, closed_at, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) \
+         created_at, updated_at, parent_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23) \
          RETURNING id",
     )
     .bind(&fields.ticket_type)
@@ -135,6 +137,7 @@ pub async fn insert(
     .bind(fields.resolved_at)
     .bind(fields.closed_at)
     .bind(now)
+    .bind(fields.parent_id)
     .fetch_one(conn)
     .await?;
     Ok(id)
@@ -153,7 +156,7 @@ pub async fn update(
          pending_reason = $5, resolution_code = $6, resolution_note = $7, impact = $8, urgency = $9, \
          priority = $10, category_id = $11, requester_id = $12, organization_id = $13, group_id = $14, \
          assignee_id = $15, custom = $16, source = $17, merged_into_id = $18, resolved_at = $19, \
-         closed_at = $20, updated_at = $21, version = version + 1 \
+         closed_at = $20, updated_at = $21, version = version + 1, parent_id = $24 \
          WHERE id = $22 AND version = $23",
     )
     .bind(&fields.ticket_type)
@@ -179,6 +182,7 @@ pub async fn update(
     .bind(now)
     .bind(id)
     .bind(expected_version)
+    .bind(fields.parent_id)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -828,4 +832,127 @@ pub async fn views(
     .bind(user.unwrap_or(-1))
     .fetch_all(conn)
     .await?)
+}
+
+/// Open children of a ticket (major incidents), to resolve with their parent.
+pub async fn active_children(
+    conn: &mut AnyConnection,
+    parent_id: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM tickets WHERE parent_id = $1 AND status IN ('new', 'open', 'pending') ORDER BY id",
+    )
+    .bind(parent_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Numbers of a ticket's children: (type, number).
+pub async fn children(
+    conn: &mut AnyConnection,
+    parent_id: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT ticket_type, number FROM tickets WHERE parent_id = $1 ORDER BY id")
+            .bind(parent_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// An attachment's metadata.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub public: i64,
+    pub uploaded_by: Option<i64>,
+    pub created_at: i64,
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, ticket_id, filename, content_type, size, sha256, public, uploaded_by, created_at";
+
+/// Stores an attachment; identical content is kept once.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_attachment(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    filename: &str,
+    content_type: &str,
+    sha256: &str,
+    content: &[u8],
+    public: bool,
+    uploaded_by: Option<i64>,
+    now: i64,
+) -> Result<AttachmentRow, StoreError> {
+    let known: Option<(String,)> =
+        sqlx::query_as("SELECT sha256 FROM attachment_blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if known.is_none() {
+        sqlx::query("INSERT INTO attachment_blobs (sha256, content) VALUES ($1, $2)")
+            .bind(sha256)
+            .bind(content.to_vec())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(sqlx::query_as(sql!(
+        "INSERT INTO attachments (ticket_id, filename, content_type, size, sha256, public, uploaded_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ATTACHMENT_COLUMNS}"
+    ))
+    .bind(ticket_id)
+    .bind(filename)
+    .bind(content_type)
+    .bind(i64::try_from(content.len()).unwrap_or(i64::MAX))
+    .bind(sha256)
+    .bind(i64::from(public))
+    .bind(uploaded_by)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn attachments(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    public_only: bool,
+) -> Result<Vec<AttachmentRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE ticket_id = $1 AND ($2 = 0 OR public = 1) ORDER BY id"
+    ))
+    .bind(ticket_id)
+    .bind(i64::from(public_only))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn attachment(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<AttachmentRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn attachment_content(
+    conn: &mut AnyConnection,
+    sha256: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT content FROM attachment_blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(content,)| content))
 }

@@ -20,6 +20,8 @@ pub struct Visibility {
     /// `Some(user)`: a customer, who sees tickets they requested or watch, and never
     /// internal notes.
     pub customer: Option<i64>,
+    /// The customer's organization: if it lets its customers see all its tickets, they do.
+    pub customer_organization: Option<i64>,
 }
 
 /// Where a page starts.
@@ -274,8 +276,10 @@ fn visibility_clause(sql: &mut Sql, visibility: &Visibility) -> Vec<String> {
     }
     if let Some(customer) = visibility.customer {
         let me = sql.int(customer);
+        let organization = sql.int(visibility.customer_organization.unwrap_or(-1));
         clauses.push(format!(
-            "(t.requester_id = {me} OR t.id IN (SELECT ticket_id FROM ticket_watchers WHERE user_id = {me}))"
+            "(t.requester_id = {me} OR t.id IN (SELECT ticket_id FROM ticket_watchers WHERE user_id = {me}) \
+             OR t.organization_id IN (SELECT id FROM organizations WHERE id = {organization} AND customers_see_all = 1))"
         ));
     }
     clauses
