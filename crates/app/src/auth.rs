@@ -32,6 +32,12 @@ pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
 }
 
+/// A hash to check wrong e-mail addresses against, so that an unknown address costs as much
+/// time as a known one and sign-in timing does not reveal who has an account.
+static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    hash_password("decoy password for unknown users").unwrap_or_default()
+});
+
 fn password_matches(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
         .map(|hash| {
@@ -227,6 +233,9 @@ impl App {
             store::find_user_by_email(&mut conn, email.as_str()).await?
         };
         let Some(user) = user else {
+            let attempt = password.to_owned();
+            let _ =
+                tokio::task::spawn_blocking(move || password_matches(&attempt, &DECOY_HASH)).await;
             self.inner.login_throttle.record_failure(client, now);
             return Err(invalid_credentials());
         };

@@ -941,7 +941,6 @@ impl App {
         patch: TicketPatch,
     ) -> Result<Ticket, AppError> {
         principal.require_staff()?;
-        let actor = principal.audit_label();
         let publisher = principal.clone();
         let principal = principal.clone();
         let reference = reference.to_owned();
@@ -952,7 +951,7 @@ impl App {
             .write(move |conn| {
                 Box::pin(async move {
                     let row = find_visible(conn, &principal, &reference).await?;
-                    apply_patch(conn, backend, &actor, row, expected_version, patch, now).await
+                    apply_patch(conn, backend, &principal, row, expected_version, patch, now).await
                 })
             })
             .await?;
@@ -1427,7 +1426,7 @@ impl App {
                         apply_patch(
                             conn,
                             backend,
-                            &format!("system:auto-close after {after_days} days"),
+                            &Principal::system(&format!("auto-close after {after_days} days")),
                             row,
                             None,
                             patch,
@@ -1462,12 +1461,14 @@ fn error_status(error: Option<&AppError>) -> u16 {
 async fn apply_patch(
     conn: &mut Conn,
     backend: Backend,
-    actor: &str,
+    principal: &Principal,
     row: TicketRow,
     expected_version: Option<i64>,
     patch: TicketPatch,
     now: i64,
 ) -> Result<Ticket, AppError> {
+    let actor_label = principal.audit_label();
+    let actor = actor_label.as_str();
     if let Some(version) = expected_version
         && version != row.version
     {
@@ -1592,15 +1593,7 @@ async fn apply_patch(
     }
     if let Some(parent) = &patch.parent {
         fields.parent_id = match parent {
-            Some(reference) => Some(
-                check_parent(
-                    conn,
-                    &Principal::system("parent check"),
-                    reference,
-                    Some(row.id),
-                )
-                .await?,
-            ),
+            Some(reference) => Some(check_parent(conn, principal, reference, Some(row.id)).await?),
             None => None,
         };
         changed.push("parent");
@@ -1650,7 +1643,7 @@ async fn apply_patch(
         .ok_or(AppError::NotFound("ticket"))?;
     crate::sla::on_ticket_changed(conn, &facts_of(&row)?, &facts_of(&updated)?, now).await?;
     if updated.status == TicketStatus::Resolved.as_str() && row.status != updated.status {
-        resolve_children(conn, backend, actor, &updated, now).await?;
+        resolve_children(conn, backend, principal, &updated, now).await?;
     }
     let after = view(conn, updated).await?;
     record(
@@ -1720,7 +1713,7 @@ fn parse_status_change(
 async fn resolve_children(
     conn: &mut Conn,
     backend: Backend,
-    actor: &str,
+    principal: &Principal,
     parent: &TicketRow,
     now: i64,
 ) -> Result<(), AppError> {
@@ -1736,7 +1729,10 @@ async fn resolve_children(
             resolution_note: Some(note),
             ..TicketPatch::default()
         };
-        Box::pin(apply_patch(conn, backend, actor, child, None, patch, now)).await?;
+        Box::pin(apply_patch(
+            conn, backend, principal, child, None, patch, now,
+        ))
+        .await?;
     }
     Ok(())
 }
