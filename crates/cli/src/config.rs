@@ -73,18 +73,25 @@ pub struct FlagOverrides {
     pub database_url: Option<String>,
 }
 
-/// Environment variables that belong to the test suites, not to the server.
-const NOT_SETTINGS: [&str; 3] = ["config", "require_services", "test_postgres_url"];
+/// The names of all settings, taken from the defaults so that they cannot drift apart.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Reads the configuration. `file` is the `--config` path; without one, `opsdesk.toml` in
 /// the current folder is read when it exists. The error is boxed: figment's is large.
 pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, Box<figment::Error>> {
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
+    let settings = setting_names();
     Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::file(file))
-        .merge(Env::prefixed("OPSDESK_").filter(|key| {
-            // The key keeps the variable's case here; figment lowercases it later.
-            !NOT_SETTINGS
+        .merge(Env::prefixed("OPSDESK_").filter(move |key| {
+            // Other OPSDESK_* variables (test suites, CI) are not settings: they are ignored
+            // rather than refused. The key keeps the variable's case here.
+            settings
                 .iter()
                 .any(|name| key.as_str().eq_ignore_ascii_case(name))
         }))
@@ -129,6 +136,7 @@ mod tests {
             jail.set_env("OPSDESK_CONFIG", "elsewhere.toml");
             jail.set_env("OPSDESK_REQUIRE_SERVICES", "1");
             jail.set_env("OPSDESK_TEST_POSTGRES_URL", "postgres://db/test");
+            jail.set_env("OPSDESK_CI_ENV", "/tmp/ci-env");
             jail.set_env("OPSDESK_NODE_NAME", "north");
             let config = load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(config.node_name.as_deref(), Some("north"));
