@@ -315,6 +315,33 @@ impl Generator {
         }
     }
 
+    /// Two words that occur together in a title template: a realistic full-text search
+    /// that matches some, but not all, tickets of one kind.
+    pub fn search_words(&mut self) -> [String; 2] {
+        const COMMON: &[&str] = &[
+            "with", "from", "after", "does", "cannot", "every", "need", "whole",
+        ];
+        // Every topic has a title with at least two usable words, so this ends quickly.
+        loop {
+            let topic = &TOPICS[self.rng.weighted(&self.topics)];
+            let template = self.rng.pick(topic.titles);
+            let words: Vec<String> = template
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '{' && c != '}')
+                .filter(|w| w.len() >= 4 && !w.contains('{'))
+                .map(str::to_lowercase)
+                .filter(|w| !COMMON.contains(&w.as_str()))
+                .collect();
+            if words.len() >= 2 {
+                let first = self.rng.below(words.len());
+                let mut second = self.rng.below(words.len() - 1);
+                if second >= first {
+                    second += 1;
+                }
+                return [words[first].clone(), words[second].clone()];
+            }
+        }
+    }
+
     /// Greeting, one to four symptoms, some context, sometimes an error log, a sign-off.
     fn description(&mut self, topic: &Topic, first_name: &str) -> String {
         let mut parts: Vec<String> = Vec::new();
