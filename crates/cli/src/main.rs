@@ -406,11 +406,6 @@ fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Tickets in the demo desk: enough to fill queues and searches, quick to load.
-const DEMO_TICKETS: usize = 300;
-/// The demo's seed: every demo desk is the same, so docs and screenshots match it.
-const DEMO_SEED: u64 = 2026;
-
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     init_logging(&config);
     let _lock = match config.database_url {
@@ -467,6 +462,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn load_demo(app: &App) -> anyhow::Result<()> {
+    use opsdesk_seed::demo::{DEMO_SEED, DEMO_TICKETS};
     println!("loading the demo desk ({DEMO_TICKETS} tickets)…");
     match opsdesk_seed::demo::load_demo(app, DEMO_SEED, DEMO_TICKETS)
         .await

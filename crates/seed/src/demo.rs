@@ -12,6 +12,10 @@ use crate::generator::{Author, Directory, GeneratedTicket, Generator, Outcome, S
 
 /// The demo's administrator.
 pub const DEMO_ADMIN: &str = "admin@demo.example";
+/// The seed of `opsdesk serve --demo`: every demo desk is the same, so the docs match it.
+pub const DEMO_SEED: u64 = 2026;
+/// Tickets in the demo desk: enough to fill queues and searches, quick to load.
+pub const DEMO_TICKETS: usize = 300;
 
 /// What `--demo` loaded.
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@ use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use opsdesk_seed::generator;
 pub use sqlx;
 
 /// A database engine under test.
