@@ -409,6 +409,17 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with extra environment variables (`OPSDESK_NODE_NAME`…).
     pub async fn start_with_env(binary: &str, args: &[String], env: &[(&str, &str)]) -> Self {
+        Self::start_within(binary, args, env, Duration::from_secs(15)).await
+    }
+
+    /// Like [`ServerProcess::start_with_env`], for a server with work to do before it
+    /// listens (loading `--demo` data), allowed `timeout` to answer.
+    pub async fn start_within(
+        binary: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -428,17 +439,17 @@ impl ServerProcess {
             .unwrap();
         let url = format!("http://{listen}");
         let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(response) = client.get(format!("{url}/healthz")).send().await
-                && response.status().is_success()
-            {
-                return Self { child, url };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let answered = eventually(timeout, || async {
+            matches!(client.get(format!("{url}/healthz")).send().await,
+                Ok(response) if response.status().is_success())
+        })
+        .await;
+        if answered {
+            return Self { child, url };
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("opsdesk serve did not answer /healthz within 15 s");
+        panic!("opsdesk serve did not answer /healthz within {timeout:?}");
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
