@@ -1,5 +1,8 @@
 //! Configuration: flags > `OPSDESK_*` environment variables > `opsdesk.toml` > defaults.
 
+// figment's own error type is large; it is returned once per start, so boxing gains nothing.
+#![allow(clippy::result_large_err)]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 

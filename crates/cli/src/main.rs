@@ -55,6 +55,10 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080].
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Load a demo desk (organizations, agents, customers, a few hundred tickets) when
+        /// the database has no tickets yet, and print the demo admin's password.
+        #[arg(long)]
+        demo: bool,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -174,7 +178,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { listen, database } => serve(load_config(&database, listen)?).await,
+        Command::Serve {
+            listen,
+            demo,
+            database,
+        } => serve(load_config(&database, listen)?, demo).await,
         Command::Migrate { database } => {
             let config = load_config(&database, None)?;
             init_logging(&config);
@@ -407,13 +415,16 @@ fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     init_logging(&config);
     let _lock = match config.database_url {
         None => Some(lock_data_dir(&config.data_dir)?),
         Some(_) => None,
     };
     let app = open_app(&config).await?;
+    if demo {
+        load_demo(&app).await?;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -464,6 +475,28 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let _ = sla.await;
     app.db().clone().close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn load_demo(app: &App) -> anyhow::Result<()> {
+    use opsdesk_seed::demo::{DEMO_SEED, DEMO_TICKETS};
+    println!("loading the demo desk ({DEMO_TICKETS} tickets)…");
+    match opsdesk_seed::demo::load_demo(app, DEMO_SEED, DEMO_TICKETS)
+        .await
+        .map_err(explain)
+        .context("could not load the demo data")?
+    {
+        Some(desk) => println!(
+            "demo desk loaded: {} tickets, {} agents, {} customers\n  \
+             sign in as {} with password {}",
+            desk.tickets, desk.agents, desk.customers, desk.admin_email, desk.admin_password
+        ),
+        None => println!(
+            "the database already has tickets; no demo data loaded \
+             (the demo admin, if any, is {})",
+            opsdesk_seed::demo::DEMO_ADMIN
+        ),
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

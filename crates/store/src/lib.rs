@@ -16,6 +16,7 @@ mod migrate;
 
 pub mod accounts;
 pub mod audit;
+pub mod bulk;
 pub mod jobs;
 pub mod sla;
 pub mod tickets;

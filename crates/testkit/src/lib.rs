@@ -18,6 +18,7 @@ use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use opsdesk_seed::generator;
 pub use sqlx;
 
 /// A database engine under test.
@@ -423,6 +424,17 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with extra environment variables (`OPSDESK_NODE_NAME`…).
     pub async fn start_with_env(binary: &str, args: &[String], env: &[(&str, &str)]) -> Self {
+        Self::start_within(binary, args, env, Duration::from_secs(15)).await
+    }
+
+    /// Like [`ServerProcess::start_with_env`], for a server with work to do before it
+    /// listens (loading `--demo` data), allowed `timeout` to answer.
+    pub async fn start_within(
+        binary: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -446,7 +458,8 @@ impl ServerProcess {
             url: format!("http://{listen}"),
         };
         let client = reqwest::Client::new();
-        for _ in 0..300 {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
             if let Ok(response) = client.get(format!("{}/healthz", process.url)).send().await
                 && response.status().is_success()
             {
@@ -457,7 +470,7 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("opsdesk serve did not answer /healthz within 15 s");
+        panic!("opsdesk serve did not answer /healthz within {timeout:?}");
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.

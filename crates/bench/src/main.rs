@@ -1,0 +1,575 @@
+//! `opsdesk-bench`: opsdesk's benchmarks, run against a real `opsdesk serve` process.
+//!
+//! * `create`: tickets created through the HTTP API by many concurrent clients.
+//! * `load`: a very large generated desk written straight into a database.
+//! * `search`: full-text and filter searches over such a desk, then the server's memory.
+//!
+//! Every scenario takes its data from the seeded generator, so runs measure the same work.
+//! Results and the commands that reproduce them are in docs/benchmarks.md.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use opsdesk_app::accounts::NewUserInput;
+use opsdesk_app::tickets::NewTicket;
+use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
+use opsdesk_seed::generator::{Directory, GeneratedTicket};
+use opsdesk_seed::{Generator, Scale};
+use serde_json::Value;
+
+/// The admin every benchmark acts as.
+const ADMIN: &str = "bench-admin@bench.example";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsdesk-bench",
+    about = "Benchmarks for opsdesk, run against a real `opsdesk serve`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Scenario,
+}
+
+#[derive(Debug, Args, Clone)]
+struct Target {
+    /// The opsdesk binary to benchmark (build it with `cargo build --release -p opsdesk`).
+    #[arg(long, default_value = "target/release/opsdesk")]
+    opsdesk: PathBuf,
+    /// PostgreSQL server URL; `create` makes (and drops) a database of its own on it.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Ticket creation through POST /api/v1/tickets with concurrent clients, on a fresh database per run.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Tickets per run.
+        #[arg(long, default_value_t = 20_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Fills a database with a large generated desk (straight into the tables).
+    Load {
+        #[command(flatten)]
+        target: Target,
+        /// SQLite data folder to fill (when no --postgres).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// PostgreSQL database to fill (a database URL, not only the server's).
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: usize,
+    },
+    /// Searches over a loaded desk through GET /api/v1/tickets, then reads the server's memory.
+    Search {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Queries of each kind per run.
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Scenario::Create {
+            target,
+            clients,
+            tickets,
+            runs,
+        } => create(&target, clients, tickets, runs).await,
+        Scenario::Load {
+            target,
+            data_dir,
+            database_url,
+            tickets,
+        } => load(&target, &location(data_dir, database_url)?, tickets).await,
+        Scenario::Search {
+            target,
+            data_dir,
+            database_url,
+            queries,
+            runs,
+        } => search(&target, &location(data_dir, database_url)?, queries, runs).await,
+    }
+}
+
+/// Where a database is: a SQLite folder or a PostgreSQL URL.
+#[derive(Debug, Clone)]
+enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+fn location(data_dir: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<Location> {
+    match (data_dir, database_url) {
+        (_, Some(url)) => Ok(Location::Postgres(url)),
+        (Some(dir), None) => Ok(Location::Sqlite(dir)),
+        (None, None) => bail!("name the database: --data-dir DIR or --database-url URL"),
+    }
+}
+
+impl Location {
+    fn args(&self) -> Vec<String> {
+        match self {
+            Location::Sqlite(dir) => vec!["--data-dir".into(), dir.display().to_string()],
+            Location::Postgres(url) => vec!["--database-url".into(), url.clone()],
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<App> {
+        let (url, dir) = match self {
+            Location::Sqlite(dir) => (None, dir.as_path()),
+            Location::Postgres(url) => (Some(url.as_str()), Path::new(".")),
+        };
+        let db = Db::open(url, dir, &DbOptions::default()).await?;
+        Ok(App::new(db, AppConfig::default())?)
+    }
+}
+
+/// Creates the benchmark admin.
+async fn create_admin(app: &App) -> anyhow::Result<()> {
+    app.create_user(
+        &Principal::system("bench"),
+        NewUserInput {
+            email: ADMIN.into(),
+            name: "Benchmark".into(),
+            role: "admin".into(),
+            organization: None,
+            organizations: Vec::new(),
+            password: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A running `opsdesk serve` and an admin token for it; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(binary: &Path, location: &Location) -> anyhow::Result<Self> {
+        let args = location.args();
+        let output = Command::new(binary)
+            .args(["token", "create", "--email", ADMIN, "--name", "bench"])
+            .args(&args)
+            .env("OPSDESK_LOG", "warn")
+            .output()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        if !output.status.success() {
+            bail!(
+                "token create failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let child = Command::new(binary)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(&args)
+            .env("OPSDESK_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        let mut server = Self {
+            child,
+            url,
+            token,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()?,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = server
+                .http
+                .get(format!("{}/healthz", server.url))
+                .send()
+                .await
+                && response.status().is_success()
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server.stop();
+        bail!("opsdesk serve did not answer /healthz within 60 s")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A fresh database for one run, removed afterwards.
+struct Scratch {
+    location: Location,
+    _folder: Option<tempfile::TempDir>,
+    drop_sql: Option<(String, String)>,
+}
+
+impl Scratch {
+    async fn new(postgres: Option<&str>) -> anyhow::Result<Self> {
+        match postgres {
+            None => {
+                let folder = tempfile::Builder::new()
+                    .prefix("opsdesk-bench")
+                    .tempdir_in("/var/tmp")?;
+                Ok(Self {
+                    location: Location::Sqlite(folder.path().join("data")),
+                    _folder: Some(folder),
+                    drop_sql: None,
+                })
+            }
+            Some(server) => {
+                let name = format!("opsdesk_bench_{}", uuid::Uuid::new_v4().simple());
+                admin_sql(server, &format!("CREATE DATABASE {name}")).await?;
+                let (base, _) = server
+                    .rsplit_once('/')
+                    .context("a PostgreSQL URL ends in /database")?;
+                Ok(Self {
+                    location: Location::Postgres(format!("{base}/{name}")),
+                    _folder: None,
+                    drop_sql: Some((
+                        server.to_owned(),
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    )),
+                })
+            }
+        }
+    }
+
+    async fn remove(self) -> anyhow::Result<()> {
+        if let Some((server, sql)) = &self.drop_sql {
+            admin_sql(server, sql).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn admin_sql(server: &str, sql: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(server).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// The `p`-th percentile (0–100) of sorted `values`, by nearest rank.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A generated ticket as the API's JSON.
+fn ticket_json(directory: &Directory, ticket: GeneratedTicket) -> Value {
+    let input = serde_json::json!({
+        "type": ticket.ticket_type,
+        "title": ticket.title,
+        "description": ticket.description,
+        "impact": ticket.impact,
+        "urgency": ticket.urgency,
+        "requester": directory.customers[ticket.requester].email,
+        "group": directory.groups[ticket.group].name,
+        "assignee": ticket.assignee.map(|a| directory.agents[a].email.clone()),
+        "category": ticket.category,
+        "tags": ticket.tags,
+        "source": ticket.source,
+    });
+    // The API refuses unknown fields; make sure this stays a valid NewTicket.
+    debug_assert!(serde_json::from_value::<NewTicket>(input.clone()).is_ok());
+    input
+}
+
+async fn create(
+    target: &Target,
+    clients: usize,
+    tickets: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let backend = if target.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("create: {tickets} tickets, {clients} clients, {runs} runs, {backend}");
+    let mut rates = Vec::new();
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for run in 1..=runs {
+        let scratch = Scratch::new(target.postgres.as_deref()).await?;
+        let mut generator = Generator::new(target.seed, Scale::DEMO);
+        let directory = generator.directory().clone();
+        {
+            let app = scratch.location.open().await?;
+            create_admin(&app).await?;
+            opsdesk_seed::demo::create_directory(&app, &directory).await?;
+            app.db().clone().close().await;
+        }
+        let bodies: Vec<Value> = (0..tickets)
+            .map(|_| ticket_json(&directory, generator.ticket()))
+            .collect();
+        let server = Server::start(&target.opsdesk, &scratch.location).await?;
+        let (elapsed, mut latencies) = post_all(&server, bodies, clients).await?;
+        latencies.sort();
+        let rate = tickets as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+        println!(
+            "  run {run}: {rate:.0} tickets/s, p50 {:.1} ms, p99 {:.1} ms",
+            ms(p50),
+            ms(p99)
+        );
+        rates.push(rate);
+        p50s.push(ms(p50));
+        p99s.push(ms(p99));
+        drop(server);
+        scratch.remove().await?;
+    }
+    println!(
+        "create median over {runs} runs: {:.0} tickets/s, p50 {:.1} ms, p99 {:.1} ms (target ≥ 3000/s on SQLite)",
+        median(&mut rates),
+        median(&mut p50s),
+        median(&mut p99s)
+    );
+    Ok(())
+}
+
+/// Posts every body, `clients` at a time; returns the wall time and each request's latency.
+async fn post_all(
+    server: &Server,
+    bodies: Vec<Value>,
+    clients: usize,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients.max(1) {
+        let queue = queue.clone();
+        let http = server.http.clone();
+        let url = format!("{}/api/v1/tickets", server.url);
+        let token = server.token.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let next = queue
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("queue poisoned"))?
+                    .pop();
+                let Some(body) = next else { break };
+                let sent = Instant::now();
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let text = response.text().await?;
+                if status.as_u16() != 201 {
+                    bail!("POST /api/v1/tickets answered {status}: {text}");
+                }
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    Ok((started.elapsed(), latencies))
+}
+
+async fn load(target: &Target, location: &Location, tickets: usize) -> anyhow::Result<()> {
+    let app = location.open().await?;
+    create_admin(&app).await?;
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    opsdesk_seed::bulk::load(&app, target.seed, tickets, |loaded| {
+        if last_report.elapsed() > Duration::from_secs(10) || loaded == tickets {
+            last_report = Instant::now();
+            println!(
+                "  {loaded} tickets, {:.0}/s",
+                loaded as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .await?;
+    app.db().clone().close().await;
+    println!(
+        "load: {tickets} tickets in {:.0} s ({:.0} tickets/s)",
+        started.elapsed().as_secs_f64(),
+        tickets as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The two kinds of query measured: full text with a status filter, and filters only.
+fn queries(seed: u64, count: usize) -> (Vec<String>, Vec<String>) {
+    let mut generator = Generator::new(seed, Scale::LARGE);
+    let statuses = ["open", "open,pending", "new,open", "resolved"];
+    let text = (0..count)
+        .map(|i| {
+            let [a, b] = generator.search_words();
+            format!("status:{} {a} {b}", statuses[i % statuses.len()])
+        })
+        .collect();
+    let groups: Vec<String> = generator
+        .directory()
+        .groups
+        .iter()
+        .map(|g| g.name.clone())
+        .collect();
+    let filters = (0..count)
+        .map(|i| match i % 3 {
+            0 => format!("status:open group:\"{}\"", groups[i % groups.len()]),
+            1 => format!("status:pending priority:P{}", 1 + i % 5),
+            _ => format!(
+                "is:unassigned status:new sort:-created group:\"{}\"",
+                groups[i % groups.len()]
+            ),
+        })
+        .collect();
+    (text, filters)
+}
+
+/// Runs `queries` one after another; returns each latency.
+async fn run_queries(server: &Server, queries: &[String]) -> anyhow::Result<Vec<Duration>> {
+    let mut latencies = Vec::with_capacity(queries.len());
+    for query in queries {
+        let sent = Instant::now();
+        let response = server
+            .http
+            .get(format!("{}/api/v1/tickets", server.url))
+            .query(&[("q", query.as_str())])
+            .bearer_auth(&server.token)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.text().await?;
+        if !status.is_success() {
+            bail!("search `{query}` answered {status}: {body}");
+        }
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
+/// VmRSS and VmHWM of a process, in MiB.
+fn memory(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        let kib: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("malformed /proc status line")?
+            .parse()?;
+        Ok(kib / 1024.0)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn search(
+    target: &Target,
+    location: &Location,
+    count: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let server = Server::start(&target.opsdesk, location).await?;
+    let (text, filters) = queries(target.seed, count);
+    // One untimed pass warms the page cache, as a server that has been up a while would be.
+    run_queries(&server, &text).await?;
+    run_queries(&server, &filters).await?;
+    let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
+        ("text + status", Vec::new(), Vec::new()),
+        ("filters only", Vec::new(), Vec::new()),
+    ];
+    for run in 1..=runs {
+        for (kind, list) in [(0, &text), (1, &filters)] {
+            let latencies = run_queries(&server, list).await?;
+            let (p50, p99) = (
+                ms(percentile(&latencies, 50.0)),
+                ms(percentile(&latencies, 99.0)),
+            );
+            println!(
+                "  run {run} {}: p50 {p50:.1} ms, p99 {p99:.1} ms",
+                results[kind].0
+            );
+            results[kind].1.push(p50);
+            results[kind].2.push(p99);
+        }
+    }
+    for (kind, p50s, p99s) in &mut results {
+        println!(
+            "search {kind}, median over {runs} runs of {count} queries: p50 {:.1} ms, p99 {:.1} ms (target p99 ≤ 50 ms)",
+            median(p50s),
+            median(p99s)
+        );
+    }
+    let (rss, hwm) = memory(server.pid())?;
+    println!(
+        "memory after the search workload: VmRSS {rss:.0} MiB, VmHWM {hwm:.0} MiB (target RSS ≤ 150 MiB)"
+    );
+    Ok(())
+}
