@@ -517,7 +517,7 @@ async fn group_by_name(conn: &mut Conn, name: &str) -> Result<store::GroupRow, A
         .ok_or_else(|| AppError::invalid("group", format!("no group is called `{name}`")))
 }
 
-async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> {
+pub(crate) async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> {
     let all = store::categories(conn).await?;
     let mut parent: Option<i64> = None;
     for part in path.split('/').map(str::trim) {
