@@ -72,6 +72,8 @@ const NOT_SETTINGS: [&str; 3] = ["config", "require_services", "test_postgres_ur
 
 /// Reads the configuration. `file` is the `--config` path; without one, `opsdesk.toml` in
 /// the current folder is read when it exists.
+// figment's error is large by design; it is built once, at start-up, so boxing buys nothing.
+#[allow(clippy::result_large_err)]
 pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figment::Error> {
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
     Figment::from(Serialized::defaults(Config::default()))
@@ -88,7 +90,7 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figmen
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
     use super::*;
     use figment::Jail;
 

@@ -425,13 +425,17 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let url = format!("http://{listen}");
+        // Owned from here on, so a server that never answers is killed when this panics.
+        let server = Self {
+            child,
+            url: format!("http://{listen}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(response) = client.get(format!("{url}/healthz")).send().await
+            if let Ok(response) = client.get(format!("{}/healthz", server.url)).send().await
                 && response.status().is_success()
             {
-                return Self { child, url };
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

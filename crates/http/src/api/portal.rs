@@ -29,7 +29,12 @@ async fn create_question(
 ) -> Result<(StatusCode, Json<CategoryQuestion>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(state.app.create_category_question(&principal, input).await?),
+        Json(
+            state
+                .app
+                .create_category_question(&principal, input)
+                .await?,
+        ),
     ))
 }
 

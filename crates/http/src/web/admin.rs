@@ -21,11 +21,17 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users).post(create_user))
-        .route("/admin/organizations", get(organizations).post(create_organization))
+        .route(
+            "/admin/organizations",
+            get(organizations).post(create_organization),
+        )
         .route("/admin/groups", get(groups).post(create_group))
         .route("/admin/categories", get(categories).post(create_category))
         .route("/admin/categories/questions", post(create_question))
-        .route("/admin/categories/questions/{id}/delete", post(delete_question))
+        .route(
+            "/admin/categories/questions/{id}/delete",
+            post(delete_question),
+        )
         .route("/admin/fields", get(fields).post(create_field))
         .route("/admin/tokens", get(tokens).post(create_token))
         .route("/admin/tokens/{id}/revoke", post(revoke_token))
@@ -103,7 +109,10 @@ async fn users(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Res
     page(&p, "users", Section::Users(users, orgs))
 }
 
-async fn create_user(State(state): State<AppState>, form: SignedForm) -> Result<Redirect, WebError> {
+async fn create_user(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
     let input = NewUserInput {
         email: form.get("email").to_owned(),
         name: form.get("name").to_owned(),
@@ -133,7 +142,10 @@ async fn create_organization(
         name: form.get("name").to_owned(),
         domain: form.opt("domain"),
     };
-    state.app.create_organization(&form.principal, input).await?;
+    state
+        .app
+        .create_organization(&form.principal, input)
+        .await?;
     Ok(Redirect::to("/admin/organizations"))
 }
 
@@ -143,7 +155,10 @@ async fn groups(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Re
     page(&p, "groups", Section::Groups(groups))
 }
 
-async fn create_group(State(state): State<AppState>, form: SignedForm) -> Result<Redirect, WebError> {
+async fn create_group(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
     let tier = form
         .get("tier")
         .parse::<i64>()
@@ -240,7 +255,10 @@ async fn fields(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Re
     page(&p, "fields", Section::Fields(rows))
 }
 
-async fn create_field(State(state): State<AppState>, form: SignedForm) -> Result<Redirect, WebError> {
+async fn create_field(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
     let input = NewCustomField {
         key: form.get("key").to_owned(),
         label: form.get("label").to_owned(),
@@ -248,7 +266,10 @@ async fn create_field(State(state): State<AppState>, form: SignedForm) -> Result
         kind: form.get("kind").to_owned(),
         options: split_list(form.get("options")),
     };
-    state.app.create_custom_field(&form.principal, input).await?;
+    state
+        .app
+        .create_custom_field(&form.principal, input)
+        .await?;
     Ok(Redirect::to("/admin/fields"))
 }
 
@@ -259,7 +280,10 @@ async fn tokens(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Re
 }
 
 /// Shows the new secret on the page itself, once; it is never stored in clear.
-async fn create_token(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+async fn create_token(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
     admin(&form.principal)?;
     let email = form
         .opt("email")
@@ -303,6 +327,5 @@ async fn audit(
     let next = (entries.len() as i64 == AUDIT_PAGE)
         .then(|| entries.last().map(|e| e.seq))
         .flatten();
-    page(&p, "audit", Section::Audit(entries, next))
-        .map(IntoResponse::into_response)
+    page(&p, "audit", Section::Audit(entries, next)).map(IntoResponse::into_response)
 }

@@ -31,7 +31,8 @@ const PAGE_SIZE: i64 = 50;
 /// The list's query when none is given.
 const DEFAULT_QUERY: &str = "is:open";
 /// Resolution codes offered in the status control; the API accepts any well-formed code.
-pub(crate) const RESOLUTION_CODES: &[&str] = &["fixed", "workaround", "no_fault_found", "duplicate"];
+pub(crate) const RESOLUTION_CODES: &[&str] =
+    &["fixed", "workaround", "no_fault_found", "duplicate"];
 /// Orders offered above the list (`sort:` in the query language).
 const SORTS: &[&str] = &["-updated", "-created", "priority", "created"];
 
@@ -56,9 +57,17 @@ impl From<&Ticket> for Row {
             status: t.status.to_string(),
             priority: t.priority.to_string(),
             requester: t.requester.name.clone(),
-            organization: t.organization.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+            organization: t
+                .organization
+                .as_ref()
+                .map(|o| o.name.clone())
+                .unwrap_or_default(),
             group: t.group.as_ref().map(|g| g.name.clone()).unwrap_or_default(),
-            assignee: t.assignee.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
+            assignee: t
+                .assignee
+                .as_ref()
+                .map(|a| a.email.clone())
+                .unwrap_or_default(),
             updated: super::i18n::when(&t.updated_at),
         }
     }
@@ -101,7 +110,9 @@ async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<Response, WebError> {
     if !principal.role.is_staff() {
-        return Ok(axum::response::IntoResponse::into_response(Redirect::to("/portal")));
+        return Ok(axum::response::IntoResponse::into_response(Redirect::to(
+            "/portal",
+        )));
     }
     let q = params.q.unwrap_or_else(|| DEFAULT_QUERY.to_owned());
     let sort = params.sort.unwrap_or_default();
@@ -113,7 +124,10 @@ async fn list(
         .await
     {
         Ok(page) => (
-            page.items.iter().map(|hit| Row::from(&hit.ticket)).collect(),
+            page.items
+                .iter()
+                .map(|hit| Row::from(&hit.ticket))
+                .collect(),
             page.next_cursor,
             None,
         ),
@@ -121,7 +135,10 @@ async fn list(
         Err(AppError::QueryError { position, message }) => (
             Vec::new(),
             None,
-            Some(format!("{message} ({} {position})", super::Lang.t("list.at_position"))),
+            Some(format!(
+                "{message} ({} {position})",
+                super::Lang.t("list.at_position")
+            )),
         ),
         Err(other) => return Err(other.into()),
     };
@@ -164,7 +181,10 @@ async fn bulk(State(state): State<AppState>, form: SignedForm) -> Result<Redirec
         _ => return Err(AppError::invalid("action", "choose what to change").into()),
     }
     if !tickets.is_empty() {
-        state.app.bulk_update(&form.principal, tickets, patch).await?;
+        state
+            .app
+            .bulk_update(&form.principal, tickets, patch)
+            .await?;
     }
     Ok(Redirect::to(&format!(
         "/tickets?q={}",
@@ -211,9 +231,13 @@ impl From<TimelineEntry> for Item {
             Some(fields) => fields
                 .iter()
                 .filter(|(key, _)| {
-                    !matches!(key.as_str(), "body" | "author" | "comment_id" | "description")
+                    !matches!(
+                        key.as_str(),
+                        "body" | "author" | "comment_id" | "description"
+                    )
                 })
-                .filter(|(_, value)| !value.is_null())
+                // Empty values (no time spent, no note) say nothing.
+                .filter(|(_, value)| !value.is_null() && **value != serde_json::json!(0))
                 .map(|(key, value)| match value.as_str() {
                     Some(text) => format!("{key}: {text}"),
                     None => format!("{key}: {value}"),

@@ -81,7 +81,10 @@ const EN: &[(&str, &str)] = &[
     ("admin.label", "Label"),
     ("admin.last_used", "Last used"),
     ("admin.members", "Members"),
-    ("admin.members.hint", "Agents' e-mail addresses, separated by commas"),
+    (
+        "admin.members.hint",
+        "Agents' e-mail addresses, separated by commas",
+    ),
     ("admin.name", "Name"),
     ("admin.no", "no"),
     ("admin.options", "Choices (for select, comma-separated)"),
@@ -98,7 +101,10 @@ const EN: &[(&str, &str)] = &[
     ("admin.tier", "Tier"),
     ("admin.token.for", "For user (e-mail; yourself when empty)"),
     ("admin.token.new", "New API token"),
-    ("admin.token.secret", "Copy the token now; it is not shown again:"),
+    (
+        "admin.token.secret",
+        "Copy the token now; it is not shown again:",
+    ),
     ("admin.tokens", "API tokens"),
     ("admin.user.new", "New user"),
     ("admin.users", "Users"),
@@ -120,9 +126,18 @@ const EN: &[(&str, &str)] = &[
     ("composer.send", "Send"),
     ("error.forbidden", "You are not allowed to do this."),
     ("error.home", "Back to the start page"),
-    ("error.internal", "Something went wrong on our side; please try again."),
-    ("error.not_found", "There is nothing here, or it is not yours to see."),
-    ("error.rate_limited", "Too many attempts; please wait a minute and try again."),
+    (
+        "error.internal",
+        "Something went wrong on our side; please try again.",
+    ),
+    (
+        "error.not_found",
+        "There is nothing here, or it is not yours to see.",
+    ),
+    (
+        "error.rate_limited",
+        "Too many attempts; please wait a minute and try again.",
+    ),
     ("error.title", "This did not work"),
     ("form.fix_errors", "Please correct the fields marked below."),
     ("form.required", "required"),
@@ -145,13 +160,19 @@ const EN: &[(&str, &str)] = &[
     ("link.relates_to", "Relates to"),
     ("list.at_position", "at character"),
     ("list.caption", "Tickets matching the search"),
-    ("list.changed", "Tickets have changed since this page was loaded."),
+    (
+        "list.changed",
+        "Tickets have changed since this page was loaded.",
+    ),
     ("list.empty", "No tickets match."),
     ("list.next", "Next page"),
     ("list.queues", "Queues"),
     ("list.reload", "Reload"),
     ("list.search", "Search"),
-    ("list.search.help", "For example: status:open,pending priority:P1,P2 group:\"Service Desk\" assignee:me printer"),
+    (
+        "list.search.help",
+        "For example: status:open,pending priority:P1,P2 group:\"Service Desk\" assignee:me printer",
+    ),
     ("list.search.submit", "Search"),
     ("list.select", "Select"),
     ("list.sort", "Order"),
@@ -177,7 +198,10 @@ const EN: &[(&str, &str)] = &[
     ("pending.third_party", "Waiting for a third party"),
     ("portal.back", "Back to my tickets"),
     ("portal.category.legend", "What is it about?"),
-    ("portal.category.none", "No categories are set up yet; describe your request on the next page."),
+    (
+        "portal.category.none",
+        "No categories are set up yet; describe your request on the next page.",
+    ),
     ("portal.change_category", "Choose another category"),
     ("portal.field.description", "Anything else we should know"),
     ("portal.field.title", "Summary"),
@@ -262,7 +286,12 @@ mod tests {
     #[test]
     fn the_table_is_sorted_without_duplicates() {
         for pair in EN.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "{} must come before {}", pair[0].0, pair[1].0);
+            assert!(
+                pair[0].0 < pair[1].0,
+                "{} must come before {}",
+                pair[0].0,
+                pair[1].0
+            );
         }
     }
 
@@ -279,7 +308,10 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "keys missing from the table: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "keys missing from the table: {missing:?}"
+        );
     }
 
     #[test]
@@ -292,7 +324,11 @@ mod tests {
             .chain(LinkType::NAMES.iter().map(|n| format!("link.{n}")))
             .chain(PendingReason::NAMES.iter().map(|n| format!("pending.{n}")))
             .chain(TicketType::NAMES.iter().map(|n| format!("type.{n}")))
-            .chain(super::super::agent::RESOLUTION_CODES.iter().map(|n| format!("resolution.{n}")));
+            .chain(
+                super::super::agent::RESOLUTION_CODES
+                    .iter()
+                    .map(|n| format!("resolution.{n}")),
+            );
         for key in names {
             assert!(lookup(&key).is_some(), "no label for {key}");
         }

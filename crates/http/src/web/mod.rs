@@ -132,7 +132,10 @@ impl IntoResponse for WebError {
             ),
             other => {
                 tracing::error!(error = %other, "page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, l.t("error.internal").to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    l.t("error.internal").to_owned(),
+                )
             }
         };
         let page = ErrorPage {
@@ -149,7 +152,11 @@ pub(crate) fn render(template: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(error) => {
             tracing::error!(%error, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -190,7 +197,9 @@ impl SignedForm {
 
     /// `Some(value)` when the field was sent non-empty.
     pub(crate) fn opt(&self, name: &str) -> Option<String> {
-        Some(self.get(name)).filter(|v| !v.is_empty()).map(str::to_owned)
+        Some(self.get(name))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     }
 
     /// Every non-empty value of field `name`.
@@ -222,7 +231,12 @@ where
             Via::Session { csrf_token } => csrf_token.as_str(),
             _ => "",
         };
-        if expected.is_empty() || !crate::extract::constant_time_eq(form.get("csrf_token").as_bytes(), expected.as_bytes()) {
+        if expected.is_empty()
+            || !crate::extract::constant_time_eq(
+                form.get("csrf_token").as_bytes(),
+                expected.as_bytes(),
+            )
+        {
             return Err(WebError::App(AppError::Forbidden(
                 "the form's CSRF token is missing or stale".into(),
             )));
@@ -311,7 +325,11 @@ async fn logout(
     if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
         state.app.logout(&secret).await?;
     }
-    Ok(([(header::SET_COOKIE, session_cookie(&state, "", 0))], Redirect::to("/login")).into_response())
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
@@ -327,7 +345,10 @@ async fn asset(Path(file): Path<String>) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         body,
     )

@@ -45,7 +45,11 @@ async fn home(
         .await?;
     Ok(render(&HomePage {
         c: Chrome::new(&principal, Lang.t("portal.title")),
-        rows: page.items.iter().map(|hit| Row::from(&hit.ticket)).collect(),
+        rows: page
+            .items
+            .iter()
+            .map(|hit| Row::from(&hit.ticket))
+            .collect(),
     }))
 }
 
@@ -112,7 +116,10 @@ async fn new_ticket(
     }))
 }
 
-async fn open_ticket(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+async fn open_ticket(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
     let category = form.get("category").to_owned();
     let questions = state.app.category_questions(Some(&category)).await?;
     let answer_of = |id: i64| form.get(&format!("answer_{id}")).to_owned();
@@ -124,11 +131,9 @@ async fn open_ticket(State(state): State<AppState>, form: SignedForm) -> Result<
         answers: questions.iter().map(|q| (q.id, answer_of(q.id))).collect(),
     };
     match state.app.open_portal_ticket(&form.principal, request).await {
-        Ok(ticket) => Ok(Redirect::to(&format!(
-            "/portal/tickets/{}",
-            encode(&ticket.number)
-        ))
-        .into_response()),
+        Ok(ticket) => Ok(
+            Redirect::to(&format!("/portal/tickets/{}", encode(&ticket.number))).into_response(),
+        ),
         // Mistakes come back on the same form, with what was typed kept.
         Err(AppError::Invalid(errors)) => {
             let mut c = Chrome::new(&form.principal, Lang.t("portal.new.title"));
