@@ -555,3 +555,225 @@ async fn forms_need_the_csrf_token_and_pages_carry_a_content_security_policy() {
     );
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_see_each_other_replying() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    server.user("bob@msp.example", "agent", None, &[]).await;
+    let created = server
+        .admin()
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "VPN drops every hour", "impact": "medium",
+                   "urgency": "medium", "requester": "carol@acme.example"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let number = created.body["number"].as_str().unwrap().to_owned();
+    let driver = Driver::start(&binary).await;
+    let (ann, _ann_profile) = driver.browser().await;
+    let (bob, _bob_profile) = driver.browser().await;
+    for (browser, email) in [(&ann, "ann@msp.example"), (&bob, "bob@msp.example")] {
+        sign_in(browser, &server, email).await;
+        browser
+            .goto(&format!("{}/tickets/{number}", server.url))
+            .await
+            .unwrap();
+        wait_for_text(browser, "#ticket-title", "VPN drops every hour").await;
+    }
+    let warned = eventually(WAIT, || async {
+        // Typing announces the reply; keep typing until Ann's page has its stream open.
+        type_into(&bob, "#body", "Checking the tunnel logs").await;
+        ann.find(Locator::Css("#replying"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(warned, "Ann is warned that Bob is replying too");
+    wait_for_text(&ann, "#replying-who", "bob@msp.example").await;
+    let own = bob
+        .find(Locator::Css("#replying"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(!own, "nobody is warned about themselves");
+    for browser in [ann, bob] {
+        browser.close().await.unwrap();
+    }
+    server.stop();
+}
+
+/// The next server-sent event's name and data.
+async fn next_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+) -> (String, serde_json::Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+                return (event, serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .expect("an event within the timeout")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_live_updates_skip_internal_notes() {
+    let server = desk().await;
+    let system = opsdesk_app::Principal::system("test");
+    let created = server
+        .admin()
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "Mail bounces", "impact": "low",
+                   "urgency": "low", "requester": "carol@acme.example"}),
+        )
+        .await;
+    let number = created.body["number"].as_str().unwrap().to_owned();
+    let (customer, _) = http_session(&server, "carol@acme.example").await;
+    let mut events = customer
+        .get(format!("{}/events?ticket={number}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let mut buffer = String::new();
+    server
+        .app
+        .add_comment(
+            &system,
+            &number,
+            opsdesk_app::tickets::NewComment {
+                body: "Customer's MX record looks wrong".into(),
+                public: false,
+                time_spent_minutes: None,
+            },
+        )
+        .await
+        .unwrap();
+    server
+        .app
+        .update_ticket(
+            &system,
+            &number,
+            None,
+            opsdesk_app::tickets::TicketPatch {
+                status: Some("open".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Events arrive in order: had the note been announced, it would come first.
+    let (event, data) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(event, "changed");
+    assert_eq!(data["number"], number.as_str());
+    assert_eq!(data["kind"], "updated");
+
+    // Another organization's customer cannot listen to this ticket at all.
+    let (outsider, _) = http_session(&server, "gus@globex.example").await;
+    let refused = outsider
+        .get(format!("{}/events?ticket={number}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    // Nor to the agents' stream of every change.
+    let all = outsider
+        .get(format!("{}/events", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status(), 403);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_keep_the_diagnostic_questions() {
+    let server = desk().await;
+    let admin = server.admin();
+    let listed = admin
+        .get("/api/v1/category-questions?category=Printer")
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let questions = listed.body.as_array().unwrap().clone();
+    assert_eq!(questions.len(), 2);
+    assert_eq!(questions[0]["question"], "What error message do you see?");
+    assert_eq!(questions[0]["required"], true);
+    assert_eq!(questions[1]["position"], 2);
+
+    let token = server
+        .app
+        .create_token(
+            &opsdesk_app::Principal::system("test"),
+            "carol@acme.example",
+            "api",
+        )
+        .await
+        .unwrap();
+    let customer = server.client(&token.secret);
+    let refused = customer
+        .post(
+            "/api/v1/category-questions",
+            json!({"category": "Printer", "question": "Why?"}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let unknown = admin
+        .post(
+            "/api/v1/category-questions",
+            json!({"category": "Nope", "question": "Why?"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 422, "{}", unknown.text);
+    let empty = admin
+        .post(
+            "/api/v1/category-questions",
+            json!({"category": "Printer", "question": "  "}),
+        )
+        .await;
+    assert_eq!(empty.status, 422, "{}", empty.text);
+
+    let id = questions[1]["id"].as_i64().unwrap();
+    let deleted = admin
+        .delete(&format!("/api/v1/category-questions/{id}"))
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let again = admin
+        .delete(&format!("/api/v1/category-questions/{id}"))
+        .await;
+    assert_eq!(again.status, 404, "{}", again.text);
+    let audit = server
+        .app
+        .audit_entries(
+            &opsdesk_app::Principal::system("test"),
+            0,
+            500,
+            Some("category_question"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 3, "two created, one deleted");
+    server.stop();
+}

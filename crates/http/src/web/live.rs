@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,12 +144,32 @@ async fn events(
     };
     let me = principal.email.clone();
     let wanted = number.clone();
+    let app = state.app.clone();
+    let viewer = principal.clone();
+    // What the viewer has seen of the timeline: customers are told only about entries
+    // they can read, so an internal note stays invisible.
+    let seen = Arc::new(AtomicI64::new(match &number {
+        Some(n) if !principal.role.is_staff() => latest_entry(&state, &principal, n).await,
+        _ => 0,
+    }));
     let changes = BroadcastStream::new(state.app.ticket_events()).filter_map(move |event| {
-        let wanted = wanted.clone();
+        let (wanted, app, viewer, seen) =
+            (wanted.clone(), app.clone(), viewer.clone(), seen.clone());
         async move {
             let event = event.ok()?;
             if wanted.as_ref().is_some_and(|n| *n != event.number) {
                 return None;
+            }
+            if !viewer.role.is_staff() {
+                let after = seen.load(Ordering::Relaxed);
+                let fresh = app
+                    .ticket_timeline(&viewer, &event.number, after, 50)
+                    .await
+                    .ok()?;
+                seen.store(fresh.last()?.id, Ordering::Relaxed);
+            } else if viewer.organization_filter().is_some() {
+                // An agent limited to some organizations hears only about their tickets.
+                app.ticket(&viewer, &event.number).await.ok()?;
             }
             let data = serde_json::to_string(&Changed {
                 number: &event.number,
@@ -180,4 +201,27 @@ async fn events(
     };
     let stream = futures::stream::select(changes.boxed(), presence);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The id of the newest timeline entry `principal` can read on ticket `number`.
+async fn latest_entry(state: &AppState, principal: &opsdesk_app::Principal, number: &str) -> i64 {
+    // Bounded walk: a page at a time until the end of the timeline.
+    const PAGE: i64 = 500;
+    let mut after = 0;
+    for _ in 0..1_000 {
+        match state
+            .app
+            .ticket_timeline(principal, number, after, PAGE)
+            .await
+        {
+            Ok(page) if !page.is_empty() => {
+                after = page.last().map_or(after, |entry| entry.id);
+                if (page.len() as i64) < PAGE {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    after
 }
