@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use opsdesk_testkit::{Backend, TestServer, eventually};
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test, eventually};
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -105,7 +105,11 @@ impl Drop for Driver {
 /// A service desk: two customer organizations, an agent in a tier-1 group, an admin, and a
 /// printer category whose diagnostic questions the portal asks.
 async fn desk() -> TestServer {
-    let server = TestServer::start(Backend::Sqlite).await;
+    desk_on(Backend::Sqlite).await
+}
+
+async fn desk_on(backend: Backend) -> TestServer {
+    let server = TestServer::start(backend).await;
     let acme = server.organization("Acme").await;
     let globex = server.organization("Globex").await;
     server.user("ann@msp.example", "agent", None, &[]).await;
@@ -443,15 +447,37 @@ async fn a_customer_cannot_open_another_organizations_ticket() {
     server.stop();
 }
 
+/// The value of the page's CSRF token (the `csrf-token` meta element).
+fn page_token(page: &str) -> String {
+    page.split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
 /// Signs in through the form with a plain HTTP client; returns it and the page's CSRF token.
 async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, String) {
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .build()
         .unwrap();
+    let form = client
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let login_token = page_token(&form);
     let signed_in = client
         .post(format!("{}/login", server.url))
-        .form(&[("email", email), ("password", PASSWORD)])
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &login_token),
+        ])
         .send()
         .await
         .unwrap();
@@ -464,97 +490,115 @@ async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, Str
         .text()
         .await
         .unwrap();
-    let token = page
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
-    (client, token)
+    (client, page_token(&page))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forms_need_the_csrf_token_and_pages_carry_a_content_security_policy() {
-    let server = desk().await;
-    let (client, token) = http_session(&server, "carol@acme.example").await;
-    let fields = [
-        ("category", "Printer"),
-        ("title", "Toner low"),
-        ("urgency", "low"),
-        ("description", "Light prints"),
-    ];
-    let forged = client
-        .post(format!("{}/portal/new", server.url))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 403);
-    let mut with_wrong = fields.to_vec();
-    with_wrong.push(("csrf_token", "not-the-token"));
-    let wrong = client
-        .post(format!("{}/portal/new", server.url))
-        .form(&with_wrong)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 403);
+dual_backend_test!(
+    forms_need_the_csrf_token_and_pages_carry_a_content_security_policy,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (client, token) = http_session(&server, "carol@acme.example").await;
+        let fields = [
+            ("category", "Printer"),
+            ("title", "Toner low"),
+            ("urgency", "low"),
+            ("description", "Light prints"),
+        ];
+        let forged = client
+            .post(format!("{}/portal/new", server.url))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let mut with_wrong = fields.to_vec();
+        with_wrong.push(("csrf_token", "not-the-token"));
+        let wrong = client
+            .post(format!("{}/portal/new", server.url))
+            .form(&with_wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 403);
 
-    // The guided form insists on required answers and keeps what was typed.
-    let mut unanswered = fields.to_vec();
-    unanswered.push(("csrf_token", &token));
-    let refused = client
-        .post(format!("{}/portal/new", server.url))
-        .form(&unanswered)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
-    let page = refused.text().await.unwrap();
-    assert!(page.contains("please answer this question"));
-    assert!(page.contains("value=\"Toner low\""));
+        // The guided form insists on required answers and keeps what was typed.
+        let mut unanswered = fields.to_vec();
+        unanswered.push(("csrf_token", &token));
+        let refused = client
+            .post(format!("{}/portal/new", server.url))
+            .form(&unanswered)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let page = refused.text().await.unwrap();
+        assert!(page.contains("please answer this question"));
+        assert!(page.contains("value=\"Toner low\""));
 
-    let page = client
-        .get(format!("{}/portal", server.url))
-        .send()
-        .await
-        .unwrap();
-    let policy = page
-        .headers()
-        .get("content-security-policy")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(policy.contains("default-src 'self'"), "{policy}");
-    assert!(policy.contains("script-src 'self'"), "{policy}");
-    let html = page.text().await.unwrap();
-    assert!(!html.contains("<script>"), "no inline script");
-    assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
+        let page = client
+            .get(format!("{}/portal", server.url))
+            .send()
+            .await
+            .unwrap();
+        let policy = page
+            .headers()
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("default-src 'self'"), "{policy}");
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("<script>"), "no inline script");
+        assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
 
-    let login = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}/login", server.url))
-        .form(&[("email", "carol@acme.example"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(login.status(), 303);
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    server.stop();
-}
+        // Signing in needs the sign-in form's own token, so no other site can sign people in.
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let credentials = [("email", "carol@acme.example"), ("password", PASSWORD)];
+        let forged_login = browser
+            .post(format!("{}/login", server.url))
+            .form(&credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged_login.status(), 403);
+        let form = browser
+            .get(format!("{}/login", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let login_token = page_token(&form);
+        let mut with_token = credentials.to_vec();
+        with_token.push(("csrf_token", &login_token));
+        let login = browser
+            .post(format!("{}/login", server.url))
+            .form(&with_token)
+            .send()
+            .await
+            .unwrap();
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(login.status(), 303);
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        server.stop();
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_see_each_other_replying() {
@@ -637,143 +681,147 @@ async fn next_event(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customers_live_updates_skip_internal_notes() {
-    let server = desk().await;
-    let system = opsdesk_app::Principal::system("test");
-    let created = server
-        .admin()
-        .post(
-            "/api/v1/tickets",
-            json!({"type": "incident", "title": "Mail bounces", "impact": "low",
+dual_backend_test!(
+    customers_live_updates_skip_internal_notes,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let system = opsdesk_app::Principal::system("test");
+        let created = server
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Mail bounces", "impact": "low",
                    "urgency": "low", "requester": "carol@acme.example"}),
-        )
-        .await;
-    let number = created.body["number"].as_str().unwrap().to_owned();
-    let (customer, _) = http_session(&server, "carol@acme.example").await;
-    let mut events = customer
-        .get(format!("{}/events?ticket={number}", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(events.status(), 200);
-    let mut buffer = String::new();
-    server
-        .app
-        .add_comment(
-            &system,
-            &number,
-            opsdesk_app::tickets::NewComment {
-                body: "Customer's MX record looks wrong".into(),
-                public: false,
-                time_spent_minutes: None,
-            },
-        )
-        .await
-        .unwrap();
-    server
-        .app
-        .update_ticket(
-            &system,
-            &number,
-            None,
-            opsdesk_app::tickets::TicketPatch {
-                status: Some("open".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    // Events arrive in order: had the note been announced, it would come first.
-    let (event, data) = next_event(&mut events, &mut buffer).await;
-    assert_eq!(event, "changed");
-    assert_eq!(data["number"], number.as_str());
-    assert_eq!(data["kind"], "updated");
+            )
+            .await;
+        let number = created.body["number"].as_str().unwrap().to_owned();
+        let (customer, _) = http_session(&server, "carol@acme.example").await;
+        let mut events = customer
+            .get(format!("{}/events?ticket={number}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.status(), 200);
+        let mut buffer = String::new();
+        server
+            .app
+            .add_comment(
+                &system,
+                &number,
+                opsdesk_app::tickets::NewComment {
+                    body: "Customer's MX record looks wrong".into(),
+                    public: false,
+                    time_spent_minutes: None,
+                },
+            )
+            .await
+            .unwrap();
+        server
+            .app
+            .update_ticket(
+                &system,
+                &number,
+                None,
+                opsdesk_app::tickets::TicketPatch {
+                    status: Some("open".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        // Events arrive in order: had the note been announced, it would come first.
+        let (event, data) = next_event(&mut events, &mut buffer).await;
+        assert_eq!(event, "changed");
+        assert_eq!(data["number"], number.as_str());
+        assert_eq!(data["kind"], "updated");
 
-    // Another organization's customer cannot listen to this ticket at all.
-    let (outsider, _) = http_session(&server, "gus@globex.example").await;
-    let refused = outsider
-        .get(format!("{}/events?ticket={number}", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 404);
-    // Nor to the agents' stream of every change.
-    let all = outsider
-        .get(format!("{}/events", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(all.status(), 403);
-    server.stop();
-}
+        // Another organization's customer cannot listen to this ticket at all.
+        let (outsider, _) = http_session(&server, "gus@globex.example").await;
+        let refused = outsider
+            .get(format!("{}/events?ticket={number}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 404);
+        // Nor to the agents' stream of every change.
+        let all = outsider
+            .get(format!("{}/events", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(all.status(), 403);
+        server.stop();
+    }
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admins_keep_the_diagnostic_questions() {
-    let server = desk().await;
-    let admin = server.admin();
-    let listed = admin
-        .get("/api/v1/category-questions?category=Printer")
-        .await;
-    assert_eq!(listed.status, 200, "{}", listed.text);
-    let questions = listed.body.as_array().unwrap().clone();
-    assert_eq!(questions.len(), 2);
-    assert_eq!(questions[0]["question"], "What error message do you see?");
-    assert_eq!(questions[0]["required"], true);
-    assert_eq!(questions[1]["position"], 2);
+dual_backend_test!(
+    admins_keep_the_diagnostic_questions,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let admin = server.admin();
+        let listed = admin
+            .get("/api/v1/category-questions?category=Printer")
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        let questions = listed.body.as_array().unwrap().clone();
+        assert_eq!(questions.len(), 2);
+        assert_eq!(questions[0]["question"], "What error message do you see?");
+        assert_eq!(questions[0]["required"], true);
+        assert_eq!(questions[1]["position"], 2);
 
-    let token = server
-        .app
-        .create_token(
-            &opsdesk_app::Principal::system("test"),
-            "carol@acme.example",
-            "api",
-        )
-        .await
-        .unwrap();
-    let customer = server.client(&token.secret);
-    let refused = customer
-        .post(
-            "/api/v1/category-questions",
-            json!({"category": "Printer", "question": "Why?"}),
-        )
-        .await;
-    assert_eq!(refused.status, 403, "{}", refused.text);
-    let unknown = admin
-        .post(
-            "/api/v1/category-questions",
-            json!({"category": "Nope", "question": "Why?"}),
-        )
-        .await;
-    assert_eq!(unknown.status, 422, "{}", unknown.text);
-    let empty = admin
-        .post(
-            "/api/v1/category-questions",
-            json!({"category": "Printer", "question": "  "}),
-        )
-        .await;
-    assert_eq!(empty.status, 422, "{}", empty.text);
+        let token = server
+            .app
+            .create_token(
+                &opsdesk_app::Principal::system("test"),
+                "carol@acme.example",
+                "api",
+            )
+            .await
+            .unwrap();
+        let customer = server.client(&token.secret);
+        let refused = customer
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Printer", "question": "Why?"}),
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        let unknown = admin
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Nope", "question": "Why?"}),
+            )
+            .await;
+        assert_eq!(unknown.status, 422, "{}", unknown.text);
+        let empty = admin
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Printer", "question": "  "}),
+            )
+            .await;
+        assert_eq!(empty.status, 422, "{}", empty.text);
 
-    let id = questions[1]["id"].as_i64().unwrap();
-    let deleted = admin
-        .delete(&format!("/api/v1/category-questions/{id}"))
-        .await;
-    assert_eq!(deleted.status, 204, "{}", deleted.text);
-    let again = admin
-        .delete(&format!("/api/v1/category-questions/{id}"))
-        .await;
-    assert_eq!(again.status, 404, "{}", again.text);
-    let audit = server
-        .app
-        .audit_entries(
-            &opsdesk_app::Principal::system("test"),
-            0,
-            500,
-            Some("category_question"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(audit.len(), 3, "two created, one deleted");
-    server.stop();
-}
+        let id = questions[1]["id"].as_i64().unwrap();
+        let deleted = admin
+            .delete(&format!("/api/v1/category-questions/{id}"))
+            .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        let again = admin
+            .delete(&format!("/api/v1/category-questions/{id}"))
+            .await;
+        assert_eq!(again.status, 404, "{}", again.text);
+        let audit = server
+            .app
+            .audit_entries(
+                &opsdesk_app::Principal::system("test"),
+                0,
+                500,
+                Some("category_question"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 3, "two created, one deleted");
+        server.stop();
+    }
+);

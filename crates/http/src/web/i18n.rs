@@ -183,6 +183,10 @@ const EN: &[(&str, &str)] = &[
     ("list.sort.priority", "Most urgent first"),
     ("list.title", "Tickets"),
     ("login.email", "E-mail"),
+    (
+        "login.expired",
+        "The sign-in form had expired; please sign in again.",
+    ),
     ("login.failed", "Wrong e-mail address or password."),
     ("login.password", "Password"),
     ("login.submit", "Sign in"),

@@ -260,24 +260,67 @@ struct LoginPage {
     email: String,
 }
 
-async fn login_page() -> Response {
-    render(&LoginPage {
-        c: Chrome::anonymous(Lang.t("login.title")),
-        email: String::new(),
-    })
+/// Cookie holding the sign-in form's token. There is no session yet, so the form's token is
+/// checked against this cookie instead (double submit): another site can neither read it
+/// nor make the browser send it (SameSite=Strict), so it cannot sign people in as someone else.
+const LOGIN_COOKIE: &str = "opsdesk_login";
+
+/// The sign-in page with a fresh form token, in the page and in its cookie.
+fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    notice: Option<&str>,
+) -> Response {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut c = Chrome::anonymous(Lang.t("login.title"));
+    c.csrf = token.clone();
+    c.notice = notice.map(str::to_owned);
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        render(&LoginPage { c, email }),
+    )
+        .into_response()
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    login_form(&state, StatusCode::OK, String::new(), None)
 }
 
 #[derive(serde::Deserialize)]
 struct Credentials {
     email: String,
     password: String,
+    #[serde(default)]
+    csrf_token: String,
 }
 
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     axum::Form(credentials): axum::Form<Credentials>,
 ) -> Response {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty()
+        || !crate::extract::constant_time_eq(credentials.csrf_token.as_bytes(), expected.as_bytes())
+    {
+        return login_form(
+            &state,
+            StatusCode::FORBIDDEN,
+            credentials.email,
+            Some(Lang.t("login.expired")),
+        );
+    }
     match state
         .app
         .login(&credentials.email, &credentials.password, client.ip())
@@ -289,19 +332,13 @@ async fn login(
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         Err(error) => {
-            let mut c = Chrome::anonymous(Lang.t("login.title"));
-            c.notice = Some(
-                match error {
-                    AppError::RateLimited { .. } => Lang.t("error.rate_limited"),
-                    _ => Lang.t("login.failed"),
+            let (status, notice) = match error {
+                AppError::RateLimited { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, Lang.t("error.rate_limited"))
                 }
-                .to_owned(),
-            );
-            let page = LoginPage {
-                c,
-                email: credentials.email,
+                _ => (StatusCode::UNAUTHORIZED, Lang.t("login.failed")),
             };
-            (StatusCode::UNAUTHORIZED, render(&page)).into_response()
+            login_form(&state, status, credentials.email, Some(notice))
         }
     }
 }
