@@ -825,3 +825,91 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+dual_backend_test!(
+    saving_over_a_newer_change_is_refused,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let created = server
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Disk almost full", "impact": "low",
+                   "urgency": "low", "requester": "carol@acme.example"}),
+            )
+            .await;
+        let number = created.body["number"].as_str().unwrap().to_owned();
+        let (agent, token) = http_session(&server, "ann@msp.example").await;
+        let page = agent
+            .get(format!("{}/tickets/{number}", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let version = page
+            .split("name=\"version\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        // Someone else raises the urgency after the page was shown.
+        server
+            .app
+            .update_ticket(
+                &opsdesk_app::Principal::system("test"),
+                &number,
+                None,
+                opsdesk_app::tickets::TicketPatch {
+                    urgency: Some("high".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let save = |version: String| {
+            let (agent, token, url) = (agent.clone(), token.clone(), server.url.clone());
+            let number = number.clone();
+            async move {
+                agent
+                    .post(format!("{url}/tickets/{number}/update"))
+                    .form(&[
+                        ("csrf_token", token.as_str()),
+                        ("version", version.as_str()),
+                        ("status", "open"),
+                        ("impact", "low"),
+                        ("urgency", "low"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let stale = save(version).await;
+        assert_eq!(stale.status(), 409);
+        assert!(
+            stale
+                .text()
+                .await
+                .unwrap()
+                .contains("Someone else changed this")
+        );
+        let current = server
+            .app
+            .ticket(&opsdesk_app::Principal::system("test"), &number)
+            .await
+            .unwrap();
+        assert_eq!(current.urgency.as_str(), "high", "the newer change stands");
+        let fresh = save(current.version.to_string()).await;
+        assert_eq!(fresh.status(), 200, "saved and shown again");
+        let saved = server
+            .app
+            .ticket(&opsdesk_app::Principal::system("test"), &number)
+            .await
+            .unwrap();
+        assert_eq!(saved.status.as_str(), "open");
+        assert_eq!(saved.urgency.as_str(), "low");
+        server.stop();
+    }
+);

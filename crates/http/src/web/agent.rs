@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::{Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::tickets::{Macro, NewComment, Queue, Ticket, TicketPatch, TimelineEntry};
 use opsdesk_app::{AppError, Principal};
@@ -295,9 +295,7 @@ async fn show(
     Path(number): Path<String>,
 ) -> Result<Response, WebError> {
     if !principal.role.is_staff() {
-        return Ok(axum::response::IntoResponse::into_response(Redirect::to(
-            &format!("/portal/tickets/{}", encode(&number)),
-        )));
+        return Ok(Redirect::to(&format!("/portal/tickets/{}", encode(&number))).into_response());
     }
     let t = state.app.ticket(&principal, &number).await?;
     let items = timeline(&state, &principal, &t.number).await?;
@@ -392,9 +390,14 @@ async fn update(
     if form.opt("assignee") != assignee_now {
         patch.assignee = Some(form.opt("assignee"));
     }
+    // The version the page showed: saving over someone else's newer change is refused.
+    let version = form
+        .get("version")
+        .parse::<i64>()
+        .unwrap_or(current.version);
     state
         .app
-        .update_ticket(&form.principal, &number, Some(current.version), patch)
+        .update_ticket(&form.principal, &number, Some(version), patch)
         .await?;
     Ok(back_to(&number, "controls"))
 }

@@ -138,6 +138,10 @@ const EN: &[(&str, &str)] = &[
         "error.rate_limited",
         "Too many attempts; please wait a minute and try again.",
     ),
+    (
+        "error.stale",
+        "Someone else changed this in the meantime; go back, reload and try again.",
+    ),
     ("error.title", "This did not work"),
     ("form.fix_errors", "Please correct the fields marked below."),
     ("form.required", "required"),

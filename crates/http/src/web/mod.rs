@@ -122,6 +122,7 @@ impl IntoResponse for WebError {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            AppError::Stale => (StatusCode::CONFLICT, l.t("error.stale").to_owned()),
             AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
             AppError::QueryError { message, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
