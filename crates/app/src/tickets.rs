@@ -139,7 +139,7 @@ pub struct SearchPage {
 }
 
 /// A new ticket.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     /// `incident`, `service_request` or `problem`.
@@ -574,7 +574,7 @@ async fn group_by_name(conn: &mut Conn, name: &str) -> Result<store::GroupRow, A
         .ok_or_else(|| AppError::invalid("group", format!("no group is called `{name}`")))
 }
 
-async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> {
+pub(crate) async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> {
     let all = store::categories(conn).await?;
     let mut parent: Option<i64> = None;
     for part in path.split('/').map(str::trim) {

@@ -134,7 +134,7 @@ where
                 })?;
             return Ok(Auth(app.authenticate_token(token.trim()).await?));
         }
-        let Some(session) = cookie(parts, SESSION_COOKIE) else {
+        let Some(session) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(AppError::Unauthenticated(
                 "sign in, or send an API token as `Authorization: Bearer <token>`".into(),
             )
@@ -163,14 +163,13 @@ where
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The value of cookie `name`, if the request carries it.
-pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())

@@ -1,11 +1,12 @@
 //! opsdesk's HTTP channel: the JSON API under `/api/v1` (with its OpenAPI document),
-//! health and metrics endpoints. Handlers turn requests into application calls; they hold
+//! health and metrics endpoints, and the web UI (agent console, customer portal, admin). Handlers turn requests into application calls; they hold
 //! no business rules and never touch the store.
 
 mod api;
 mod error;
 mod extract;
 mod middleware;
+mod web;
 
 use std::net::SocketAddr;
 
@@ -39,6 +40,8 @@ pub(crate) struct AppState {
     pub app: App,
     pub config: HttpConfig,
     pub openapi: std::sync::Arc<String>,
+    /// Who is writing a reply to which ticket (web UI, this node).
+    pub presence: web::Presence,
 }
 
 /// The whole HTTP surface as one router.
@@ -51,9 +54,12 @@ pub fn router(app: App, config: HttpConfig) -> Router {
         app,
         config: config.clone(),
         openapi: std::sync::Arc::new(openapi),
+        presence: web::Presence::default(),
     };
     middleware::wrap(
-        api.merge(api::system_routes()).with_state(state.clone()),
+        api.merge(api::system_routes())
+            .merge(web::routes())
+            .with_state(state.clone()),
         state,
     )
 }

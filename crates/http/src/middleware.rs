@@ -1,5 +1,5 @@
 //! The layers around every route: request ids, tracing, metrics, body limits, security
-//! headers and problem+json for requests no route matched.
+//! headers (with the Content-Security-Policy) and problem+json for requests no route matched.
 
 use std::time::Instant;
 
@@ -15,6 +15,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::problem;
 use crate::{ApiError, AppState};
+
+/// Only our own script, styles and connections; no inline script, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'; object-src 'none'";
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -57,6 +62,10 @@ pub(crate) fn wrap(router: Router, state: AppState) -> Router {
                     HeaderValue::from_static("same-origin"),
                 ))
                 .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("no-store"),
                 )),
@@ -92,7 +101,12 @@ async fn plain_rejections_as_problems(request: Request, next: Next) -> Response 
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
-    if !status.is_client_error() || is_problem {
+    // Pages answer errors with HTML meant for people; leave those alone.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+    if !status.is_client_error() || is_problem || is_page {
         return response;
     }
     let (mut parts, body) = response.into_parts();

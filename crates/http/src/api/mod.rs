@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod portal;
 mod session;
 mod sla;
 mod system;
@@ -54,4 +55,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(tickets::routes())
         .merge(sla::routes())
+        .merge(portal::routes())
 }

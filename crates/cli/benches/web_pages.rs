@@ -1,0 +1,194 @@
+//! How long the web UI's pages take with many tickets: a seeded desk of
+//! `OPSDESK_BENCH_TICKETS` tickets (1,000,000 by default) on SQLite, each page fetched over
+//! real HTTP with a signed-in session, medians of repeated runs.
+//!
+//! `cargo bench -p opsdesk --bench web_pages` (set `OPSDESK_BENCH_TICKETS=100000` for a
+//! quicker run).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use opsdesk_app::Principal;
+use opsdesk_testkit::{Backend, TestServer};
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery staple";
+const RUNS: usize = 15;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let tickets: i64 = std::env::var("OPSDESK_BENCH_TICKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let server = TestServer::start(Backend::Sqlite).await;
+    let acme = server.organization("Acme").await;
+    let globex = server.organization("Globex").await;
+    server.user("ann@msp.example", "agent", None, &[]).await;
+    server.user("root@msp.example", "admin", None, &[]).await;
+    server
+        .user("carol@acme.example", "customer", Some(acme), &[])
+        .await;
+    server
+        .user("gus@globex.example", "customer", Some(globex), &[])
+        .await;
+    let group = server
+        .admin()
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Service Desk", "tier": 1, "members": ["ann@msp.example"]}),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{}", group.text);
+    let group_id = group.body["id"].as_i64().unwrap();
+    let users = server
+        .app
+        .users(&Principal::system("bench"), 0, 100)
+        .await
+        .unwrap();
+    let id_of = |email: &str| users.iter().find(|u| u.email == email).unwrap().id;
+    let (ann, carol, gus) = (
+        id_of("ann@msp.example"),
+        id_of("carol@acme.example"),
+        id_of("gus@globex.example"),
+    );
+
+    let started = Instant::now();
+    seed(
+        &server,
+        tickets,
+        [acme, globex],
+        [carol, gus],
+        ann,
+        group_id,
+    )
+    .await;
+    println!(
+        "seeded {tickets} tickets in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let agent = session(&server, "ann@msp.example").await;
+    let customer = session(&server, "carol@acme.example").await;
+    let admin = session(&server, "root@msp.example").await;
+    // Even numbers belong to Acme, so the customer may open this one.
+    let middle = (tickets / 2) & !1;
+    let pages: Vec<(&reqwest::Client, String)> = vec![
+        (&agent, "/tickets".into()),
+        (&agent, "/tickets?q=is:open&sort=priority".into()),
+        (
+            &agent,
+            "/tickets?q=assignee:me+is:open&sort=-created".into(),
+        ),
+        (&agent, "/tickets?q=status:pending+priority:P1,P2".into()),
+        (&agent, format!("/tickets/INC-{middle}")),
+        (&customer, "/portal".into()),
+        (&customer, format!("/portal/tickets/INC-{middle}")),
+        (&customer, "/portal/new".into()),
+        (&admin, "/admin/users".into()),
+        (&admin, "/admin/audit".into()),
+    ];
+    println!("| page | median | slowest of {RUNS} |");
+    println!("|---|---|---|");
+    for (client, path) in pages {
+        let url = format!("{}{path}", server.url);
+        let mut times = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let begun = Instant::now();
+            let response = client.get(&url).send().await.unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            times.push(begun.elapsed());
+            assert!(status.is_success(), "{path}: {status} {body}");
+        }
+        times.sort();
+        println!(
+            "| `{path}` | {} | {} |",
+            ms(times[RUNS / 2]),
+            ms(times[RUNS - 1])
+        );
+    }
+    server.stop();
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// Inserts the tickets in one statement per 100,000, straight into the table: going through
+/// the application would measure ticket creation, not the pages.
+async fn seed(
+    server: &TestServer,
+    tickets: i64,
+    organizations: [i64; 2],
+    requesters: [i64; 2],
+    agent: i64,
+    group: i64,
+) {
+    let mut conn = server.db.connect().await;
+    const BATCH: i64 = 100_000;
+    let mut first = 1;
+    while first <= tickets {
+        let last = (first + BATCH - 1).min(tickets);
+        let sql = format!(
+            "WITH RECURSIVE n(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+             INSERT INTO tickets (ticket_type, number, title, description, status, impact, urgency, \
+               priority, requester_id, organization_id, group_id, assignee_id, custom, source, \
+               created_at, updated_at) \
+             SELECT 'incident', i, 'Printer ' || i || ' jams on the third floor', '', \
+               CASE i % 6 WHEN 0 THEN 'new' WHEN 1 THEN 'open' WHEN 2 THEN 'pending' \
+                 WHEN 3 THEN 'resolved' WHEN 4 THEN 'closed' ELSE 'open' END, \
+               'medium', 'medium', 1 + i % 5, \
+               CASE i % 2 WHEN 0 THEN {} ELSE {} END, CASE i % 2 WHEN 0 THEN {} ELSE {} END, \
+               CASE WHEN i % 3 = 0 THEN {group} END, CASE WHEN i % 10 = 0 THEN {agent} END, \
+               '{{}}', 'email', 1700000000000 + i * 1000, 1700000000000 + i * 1000 FROM n",
+            requesters[0], requesters[1], organizations[0], organizations[1],
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        first = last + 1;
+    }
+    sqlx::query("UPDATE ticket_counters SET last_number = $1 WHERE ticket_type = 'incident'")
+        .bind(tickets)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
+}
+
+/// A cookie-keeping client signed in through the sign-in form.
+async fn session(server: &TestServer, email: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = form
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let signed_in = client
+        .post(format!("{}/login", server.url))
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.status().is_success());
+    client
+}

@@ -1,0 +1,915 @@
+//! The web UI in a real browser (headless Chromium through chromedriver): a customer opens
+//! a ticket through the portal's guided form, an agent answers and resolves it, output is
+//! escaped, and organizations stay apart. Also, without a browser: CSRF on forms and the
+//! security headers. Screenshots of the main pages go to docs/screenshots/.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test, eventually};
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery staple";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// chromedriver from OPSDESK_TEST_CHROMEDRIVER or the Debian path; `None` means skip,
+/// unless services are required, then the test fails.
+fn chromedriver() -> Option<String> {
+    let path = std::env::var("OPSDESK_TEST_CHROMEDRIVER")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/bin/chromedriver".to_owned());
+    if std::path::Path::new(&path).exists() {
+        return Some(path);
+    }
+    if std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!(
+            "OPSDESK_REQUIRE_SERVICES=1 but chromedriver is missing at {path} (run .ci/setup.d/30-chromium.sh)"
+        );
+    }
+    eprintln!(
+        "skipping browser test: no chromedriver at {path}; set OPSDESK_TEST_CHROMEDRIVER or run .ci/setup.d/30-chromium.sh"
+    );
+    None
+}
+
+/// A chromedriver process for one test; killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(binary: &str) -> Driver {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let status = format!("{url}/status");
+        let ready = eventually(WAIT, || async {
+            reqwest::get(&status)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        assert!(ready, "chromedriver did not start on port {port}");
+        Driver { child, url }
+    }
+
+    /// A fresh headless browser with a profile of its own.
+    async fn browser(&self) -> (Client, tempfile::TempDir) {
+        let profile = tempfile::tempdir().unwrap();
+        let mut options = json!({
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        });
+        if let Ok(binary) = std::env::var("OPSDESK_TEST_CHROMIUM")
+            && !binary.is_empty()
+        {
+            options["binary"] = json!(binary);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .unwrap();
+        (client, profile)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A service desk: two customer organizations, an agent in a tier-1 group, an admin, and a
+/// printer category whose diagnostic questions the portal asks.
+async fn desk() -> TestServer {
+    desk_on(Backend::Sqlite).await
+}
+
+async fn desk_on(backend: Backend) -> TestServer {
+    let server = TestServer::start(backend).await;
+    let acme = server.organization("Acme").await;
+    let globex = server.organization("Globex").await;
+    server.user("ann@msp.example", "agent", None, &[]).await;
+    server.user("root@msp.example", "admin", None, &[]).await;
+    server
+        .user("carol@acme.example", "customer", Some(acme), &[])
+        .await;
+    server
+        .user("gus@globex.example", "customer", Some(globex), &[])
+        .await;
+    let admin = server.admin();
+    let group = admin
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Service Desk", "tier": 1, "members": ["ann@msp.example"]}),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{}", group.text);
+    let category = admin
+        .post("/api/v1/categories", json!({"name": "Printer"}))
+        .await;
+    assert_eq!(category.status, 201, "{}", category.text);
+    for (question, required) in [
+        ("What error message do you see?", true),
+        ("What changed recently?", false),
+    ] {
+        let created = admin
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Printer", "question": question, "required": required}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    server
+}
+
+async fn sign_in(browser: &Client, server: &TestServer, email: &str) {
+    browser
+        .goto(&format!("{}/login", server.url))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(".signout"))
+        .await
+        .unwrap();
+}
+
+/// Waits until the element at `css` shows `needle`.
+async fn wait_for_text(browser: &Client, css: &str, needle: &str) {
+    let found = eventually(WAIT, || async {
+        match browser.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.is_ok_and(|t| t.contains(needle)),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let shown = match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => "(absent)".into(),
+    };
+    assert!(found, "`{css}` never showed {needle:?}; it shows {shown:?}");
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_opens_agent_replies_customer_sees_agent_resolves() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    let driver = Driver::start(&binary).await;
+    let (customer, _customer_profile) = driver.browser().await;
+    let (agent, _agent_profile) = driver.browser().await;
+
+    // The customer opens a ticket: category first, then the category's questions.
+    sign_in(&customer, &server, "carol@acme.example").await;
+    wait_for_text(&customer, "h1", "Support portal").await;
+    click(&customer, "#new-ticket").await;
+    click(&customer, "input[value='Printer']").await;
+    click(&customer, "#next").await;
+    wait_for_text(&customer, "form.guided", "What error message do you see?").await;
+    type_into(&customer, "#title", "Printer on floor 3 shows an error").await;
+    let answers = customer
+        .find_all(Locator::Css("form.guided textarea[name^='answer_']"))
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 2, "both diagnostic questions are asked");
+    answers[0].send_keys("E-502 paper feed").await.unwrap();
+    answers[1].send_keys("New toner yesterday").await.unwrap();
+    screenshot(&customer, "portal-new-ticket").await;
+    click(&customer, "#submit-ticket").await;
+    wait_for_text(&customer, ".description", "E-502 paper feed").await;
+    let number = customer
+        .find(Locator::Css(".number"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(number.starts_with("INC-"), "{number}");
+    let stored = server
+        .app
+        .ticket(&opsdesk_app::Principal::system("test"), &number)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .description
+            .contains("### What error message do you see?\nE-502 paper feed")
+    );
+    assert!(
+        stored
+            .description
+            .contains("### What changed recently?\nNew toner yesterday")
+    );
+    assert_eq!(stored.category.map(|c| c.name).as_deref(), Some("Printer"));
+
+    // The agent finds it in the ticket list and replies.
+    sign_in(&agent, &server, "ann@msp.example").await;
+    wait_for_text(&agent, "table.tickets", &number).await;
+    wait_for_text(&agent, "table.tickets", "Printer on floor 3 shows an error").await;
+    screenshot(&agent, "queue").await;
+    click(&agent, &format!("tr[data-number='{number}'] td.title a")).await;
+    wait_for_text(&agent, ".description", "What changed recently?").await;
+    type_into(
+        &agent,
+        "#body",
+        "Please open tray 2 and remove the jammed sheet.",
+    )
+    .await;
+    click(&agent, "#send").await;
+    wait_for_text(&agent, ".timeline", "Please open tray 2").await;
+
+    // The customer sees the reply; their own answer shows up live on the agent's page.
+    customer.refresh().await.unwrap();
+    wait_for_text(
+        &customer,
+        ".timeline",
+        "Please open tray 2 and remove the jammed sheet.",
+    )
+    .await;
+    screenshot(&customer, "portal-ticket").await;
+    type_into(&customer, "#body", "Done, it prints again. Thanks!").await;
+    click(&customer, "#send").await;
+    wait_for_text(&customer, ".timeline", "Done, it prints again").await;
+    let announced = eventually(WAIT, || async {
+        agent
+            .find(Locator::Css("#ticket-changed"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(
+        announced,
+        "the agent's open ticket page announces the customer's reply"
+    );
+
+    // The agent resolves it.
+    agent.refresh().await.unwrap();
+    agent
+        .find(Locator::Css("#status"))
+        .await
+        .unwrap()
+        .select_by_value("resolved")
+        .await
+        .unwrap();
+    click(&agent, "#save").await;
+    wait_for_text(&agent, "#ticket-status", "Resolved").await;
+    agent
+        .goto(&format!("{}/tickets/{number}", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&agent, "#ticket-status", "Resolved").await;
+    screenshot(&agent, "ticket").await;
+    customer.refresh().await.unwrap();
+    wait_for_text(&customer, "#ticket-status", "Resolved").await;
+    customer
+        .goto(&format!("{}/portal", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&customer, "table.tickets", &number).await;
+    screenshot(&customer, "portal").await;
+
+    // The admin's category page lists the questions the portal asked.
+    let (admin, _admin_profile) = driver.browser().await;
+    sign_in(&admin, &server, "root@msp.example").await;
+    admin
+        .goto(&format!("{}/admin/categories", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&admin, "main", "What error message do you see?").await;
+    screenshot(&admin, "admin").await;
+
+    for browser in [customer, agent, admin] {
+        browser.close().await.unwrap();
+    }
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_a_title_shows_as_text() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    let title = "<script>alert(1)</script>";
+    let created = server
+        .admin()
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": title, "description": "<img src=x onerror=alert(2)>",
+                   "impact": "low", "urgency": "low", "requester": "carol@acme.example"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let number = created.body["number"].as_str().unwrap().to_owned();
+    let driver = Driver::start(&binary).await;
+    let (agent, _profile) = driver.browser().await;
+    sign_in(&agent, &server, "ann@msp.example").await;
+    wait_for_text(&agent, "table.tickets", title).await;
+    agent
+        .goto(&format!("{}/tickets/{number}", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&agent, "#ticket-title", title).await;
+    wait_for_text(&agent, ".description", "<img src=x onerror=alert(2)>").await;
+    assert!(
+        agent.get_alert_text().await.is_err(),
+        "no script ran, so no alert is open"
+    );
+    let source = agent.source().await.unwrap();
+    assert!(source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!source.contains("<script>alert(1)</script>"));
+    agent.close().await.unwrap();
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_cannot_open_another_organizations_ticket() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    let created = server
+        .admin()
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "Acme payroll server down", "impact": "high",
+                   "urgency": "high", "requester": "carol@acme.example"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let number = created.body["number"].as_str().unwrap().to_owned();
+    let driver = Driver::start(&binary).await;
+    let (outsider, _profile) = driver.browser().await;
+    sign_in(&outsider, &server, "gus@globex.example").await;
+    for path in [
+        format!("/portal/tickets/{number}"),
+        format!("/tickets/{number}"),
+    ] {
+        outsider
+            .goto(&format!("{}{path}", server.url))
+            .await
+            .unwrap();
+        wait_for_text(
+            &outsider,
+            "main",
+            "There is nothing here, or it is not yours to see.",
+        )
+        .await;
+        let source = outsider.source().await.unwrap();
+        assert!(
+            !source.contains("Acme payroll server down"),
+            "{path} leaked the title"
+        );
+    }
+    // The agent console is staff-only: a customer is sent to the portal.
+    outsider
+        .goto(&format!("{}/tickets", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&outsider, "h1", "Support portal").await;
+    let listed = outsider.source().await.unwrap();
+    assert!(!listed.contains("Acme payroll server down"));
+    outsider.close().await.unwrap();
+    server.stop();
+}
+
+/// The value of the page's CSRF token (the `csrf-token` meta element).
+fn page_token(page: &str) -> String {
+    page.split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+/// Signs in through the form with a plain HTTP client; returns it and the page's CSRF token.
+async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let login_token = page_token(&form);
+    let signed_in = client
+        .post(format!("{}/login", server.url))
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &login_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.status().is_success(), "{}", signed_in.status());
+    let page = client
+        .get(format!("{}/portal", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (client, page_token(&page))
+}
+
+dual_backend_test!(
+    forms_need_the_csrf_token_and_pages_carry_a_content_security_policy,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (client, token) = http_session(&server, "carol@acme.example").await;
+        let fields = [
+            ("category", "Printer"),
+            ("title", "Toner low"),
+            ("urgency", "low"),
+            ("description", "Light prints"),
+        ];
+        let forged = client
+            .post(format!("{}/portal/new", server.url))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let mut with_wrong = fields.to_vec();
+        with_wrong.push(("csrf_token", "not-the-token"));
+        let wrong = client
+            .post(format!("{}/portal/new", server.url))
+            .form(&with_wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 403);
+
+        // The guided form insists on required answers and keeps what was typed.
+        let mut unanswered = fields.to_vec();
+        unanswered.push(("csrf_token", &token));
+        let refused = client
+            .post(format!("{}/portal/new", server.url))
+            .form(&unanswered)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let page = refused.text().await.unwrap();
+        assert!(page.contains("please answer this question"));
+        assert!(page.contains("value=\"Toner low\""));
+
+        let page = client
+            .get(format!("{}/portal", server.url))
+            .send()
+            .await
+            .unwrap();
+        let policy = page
+            .headers()
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("default-src 'self'"), "{policy}");
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("<script>"), "no inline script");
+        assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
+
+        // Signing in needs the sign-in form's own token, so no other site can sign people in.
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let credentials = [("email", "carol@acme.example"), ("password", PASSWORD)];
+        let forged_login = browser
+            .post(format!("{}/login", server.url))
+            .form(&credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged_login.status(), 403);
+        let form = browser
+            .get(format!("{}/login", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let login_token = page_token(&form);
+        let mut with_token = credentials.to_vec();
+        with_token.push(("csrf_token", &login_token));
+        let login = browser
+            .post(format!("{}/login", server.url))
+            .form(&with_token)
+            .send()
+            .await
+            .unwrap();
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(login.status(), 303);
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        server.stop();
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_see_each_other_replying() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    server.user("bob@msp.example", "agent", None, &[]).await;
+    let created = server
+        .admin()
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "VPN drops every hour", "impact": "medium",
+                   "urgency": "medium", "requester": "carol@acme.example"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let number = created.body["number"].as_str().unwrap().to_owned();
+    let driver = Driver::start(&binary).await;
+    let (ann, _ann_profile) = driver.browser().await;
+    let (bob, _bob_profile) = driver.browser().await;
+    for (browser, email) in [(&ann, "ann@msp.example"), (&bob, "bob@msp.example")] {
+        sign_in(browser, &server, email).await;
+        browser
+            .goto(&format!("{}/tickets/{number}", server.url))
+            .await
+            .unwrap();
+        wait_for_text(browser, "#ticket-title", "VPN drops every hour").await;
+    }
+    let warned = eventually(WAIT, || async {
+        // Typing announces the reply; keep typing until Ann's page has its stream open.
+        type_into(&bob, "#body", "Checking the tunnel logs").await;
+        ann.find(Locator::Css("#replying"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(warned, "Ann is warned that Bob is replying too");
+    wait_for_text(&ann, "#replying-who", "bob@msp.example").await;
+    let own = bob
+        .find(Locator::Css("#replying"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(!own, "nobody is warned about themselves");
+    for browser in [ann, bob] {
+        browser.close().await.unwrap();
+    }
+    server.stop();
+}
+
+/// The next server-sent event's name and data.
+async fn next_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+) -> (String, serde_json::Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+                return (event, serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .expect("an event within the timeout")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+dual_backend_test!(
+    customers_live_updates_skip_internal_notes,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let system = opsdesk_app::Principal::system("test");
+        let created = server
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Mail bounces", "impact": "low",
+                   "urgency": "low", "requester": "carol@acme.example"}),
+            )
+            .await;
+        let number = created.body["number"].as_str().unwrap().to_owned();
+        let (customer, _) = http_session(&server, "carol@acme.example").await;
+        let mut events = customer
+            .get(format!("{}/events?ticket={number}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.status(), 200);
+        let mut buffer = String::new();
+        server
+            .app
+            .add_comment(
+                &system,
+                &number,
+                opsdesk_app::tickets::NewComment {
+                    body: "Customer's MX record looks wrong".into(),
+                    public: false,
+                    time_spent_minutes: None,
+                },
+            )
+            .await
+            .unwrap();
+        server
+            .app
+            .update_ticket(
+                &system,
+                &number,
+                None,
+                opsdesk_app::tickets::TicketPatch {
+                    status: Some("open".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        // Events arrive in order: had the note been announced, it would come first.
+        let (event, data) = next_event(&mut events, &mut buffer).await;
+        assert_eq!(event, "changed");
+        assert_eq!(data["number"], number.as_str());
+        assert_eq!(data["kind"], "updated");
+
+        // Another organization's customer cannot listen to this ticket at all.
+        let (outsider, _) = http_session(&server, "gus@globex.example").await;
+        let refused = outsider
+            .get(format!("{}/events?ticket={number}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 404);
+        // Nor to the agents' stream of every change.
+        let all = outsider
+            .get(format!("{}/events", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(all.status(), 403);
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    admins_keep_the_diagnostic_questions,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let admin = server.admin();
+        let listed = admin
+            .get("/api/v1/category-questions?category=Printer")
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        let questions = listed.body.as_array().unwrap().clone();
+        assert_eq!(questions.len(), 2);
+        assert_eq!(questions[0]["question"], "What error message do you see?");
+        assert_eq!(questions[0]["required"], true);
+        assert_eq!(questions[1]["position"], 2);
+
+        let token = server
+            .app
+            .create_token(
+                &opsdesk_app::Principal::system("test"),
+                "carol@acme.example",
+                "api",
+            )
+            .await
+            .unwrap();
+        let customer = server.client(&token.secret);
+        let refused = customer
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Printer", "question": "Why?"}),
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        let unknown = admin
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Nope", "question": "Why?"}),
+            )
+            .await;
+        assert_eq!(unknown.status, 422, "{}", unknown.text);
+        let empty = admin
+            .post(
+                "/api/v1/category-questions",
+                json!({"category": "Printer", "question": "  "}),
+            )
+            .await;
+        assert_eq!(empty.status, 422, "{}", empty.text);
+
+        let id = questions[1]["id"].as_i64().unwrap();
+        let deleted = admin
+            .delete(&format!("/api/v1/category-questions/{id}"))
+            .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        let again = admin
+            .delete(&format!("/api/v1/category-questions/{id}"))
+            .await;
+        assert_eq!(again.status, 404, "{}", again.text);
+        let audit = server
+            .app
+            .audit_entries(
+                &opsdesk_app::Principal::system("test"),
+                0,
+                500,
+                Some("category_question"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 3, "two created, one deleted");
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    saving_over_a_newer_change_is_refused,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let created = server
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Disk almost full", "impact": "low",
+                   "urgency": "low", "requester": "carol@acme.example"}),
+            )
+            .await;
+        let number = created.body["number"].as_str().unwrap().to_owned();
+        let (agent, token) = http_session(&server, "ann@msp.example").await;
+        let page = agent
+            .get(format!("{}/tickets/{number}", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let version = page
+            .split("name=\"version\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        // Someone else raises the urgency after the page was shown.
+        server
+            .app
+            .update_ticket(
+                &opsdesk_app::Principal::system("test"),
+                &number,
+                None,
+                opsdesk_app::tickets::TicketPatch {
+                    urgency: Some("high".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let save = |version: String| {
+            let (agent, token, url) = (agent.clone(), token.clone(), server.url.clone());
+            let number = number.clone();
+            async move {
+                agent
+                    .post(format!("{url}/tickets/{number}/update"))
+                    .form(&[
+                        ("csrf_token", token.as_str()),
+                        ("version", version.as_str()),
+                        ("status", "open"),
+                        ("impact", "low"),
+                        ("urgency", "low"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let stale = save(version).await;
+        assert_eq!(stale.status(), 409);
+        assert!(
+            stale
+                .text()
+                .await
+                .unwrap()
+                .contains("Someone else changed this")
+        );
+        let current = server
+            .app
+            .ticket(&opsdesk_app::Principal::system("test"), &number)
+            .await
+            .unwrap();
+        assert_eq!(current.urgency.as_str(), "high", "the newer change stands");
+        let fresh = save(current.version.to_string()).await;
+        assert_eq!(fresh.status(), 200, "saved and shown again");
+        let saved = server
+            .app
+            .ticket(&opsdesk_app::Principal::system("test"), &number)
+            .await
+            .unwrap();
+        assert_eq!(saved.status.as_str(), "open");
+        assert_eq!(saved.urgency.as_str(), "low");
+        server.stop();
+    }
+);

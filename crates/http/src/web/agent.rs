@@ -1,0 +1,403 @@
+//! The agent console: queues with live counts, the ticket list (search language, sorting,
+//! bulk changes) and the ticket page (timeline, reply and note composer, canned responses,
+//! status, priority, group and assignee controls, related tickets).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use opsdesk_app::tickets::{Macro, NewComment, Queue, Ticket, TicketPatch, TimelineEntry};
+use opsdesk_app::{AppError, Principal};
+use opsdesk_domain::account::Role;
+use opsdesk_domain::ticket::{Impact, PendingReason, TicketStatus};
+use serde::Deserialize;
+
+use super::{Chrome, SignedForm, WebError, WebUser, render};
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tickets", get(list))
+        .route("/tickets/bulk", post(bulk))
+        .route("/tickets/{number}", get(show))
+        .route("/tickets/{number}/comment", post(comment))
+        .route("/tickets/{number}/macro", post(apply_macro))
+        .route("/tickets/{number}/update", post(update))
+}
+
+/// Tickets per page of the list.
+const PAGE_SIZE: i64 = 50;
+/// The list's query when none is given.
+const DEFAULT_QUERY: &str = "is:open";
+/// Resolution codes offered in the status control; the API accepts any well-formed code.
+pub(crate) const RESOLUTION_CODES: &[&str] =
+    &["fixed", "workaround", "no_fault_found", "duplicate"];
+/// Orders offered above the list (`sort:` in the query language).
+const SORTS: &[&str] = &["-updated", "-created", "priority", "created"];
+
+/// A ticket as one row of a list.
+pub(crate) struct Row {
+    pub number: String,
+    pub title: String,
+    pub status: String,
+    pub priority: String,
+    pub requester: String,
+    pub organization: String,
+    pub group: String,
+    pub assignee: String,
+    pub updated: String,
+}
+
+impl From<&Ticket> for Row {
+    fn from(t: &Ticket) -> Self {
+        Row {
+            number: t.number.clone(),
+            title: t.title.clone(),
+            status: t.status.to_string(),
+            priority: t.priority.to_string(),
+            requester: t.requester.name.clone(),
+            organization: t
+                .organization
+                .as_ref()
+                .map(|o| o.name.clone())
+                .unwrap_or_default(),
+            group: t.group.as_ref().map(|g| g.name.clone()).unwrap_or_default(),
+            assignee: t
+                .assignee
+                .as_ref()
+                .map(|a| a.email.clone())
+                .unwrap_or_default(),
+            updated: super::i18n::when(&t.updated_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tickets.html")]
+struct ListPage {
+    c: Chrome,
+    queues: Vec<Queue>,
+    q: String,
+    sort: String,
+    sorts: &'static [&'static str],
+    rows: Vec<Row>,
+    next_cursor: Option<String>,
+    groups: Vec<String>,
+    statuses: &'static [&'static str],
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    q: Option<String>,
+    sort: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The query the list runs: the typed one plus the chosen order, unless it names its own.
+fn effective_query(q: &str, sort: &str) -> String {
+    if sort.is_empty() || q.contains("sort:") {
+        q.to_owned()
+    } else {
+        format!("{q} sort:{sort}").trim().to_owned()
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, WebError> {
+    if !principal.role.is_staff() {
+        return Ok(axum::response::IntoResponse::into_response(Redirect::to(
+            "/portal",
+        )));
+    }
+    let q = params.q.unwrap_or_else(|| DEFAULT_QUERY.to_owned());
+    let sort = params.sort.unwrap_or_default();
+    let queues = state.app.queues(&principal).await?;
+    let query = effective_query(&q, &sort);
+    let (rows, next_cursor, error) = match state
+        .app
+        .search_tickets(&principal, &query, params.cursor.as_deref(), PAGE_SIZE)
+        .await
+    {
+        Ok(page) => (
+            page.items
+                .iter()
+                .map(|hit| Row::from(&hit.ticket))
+                .collect(),
+            page.next_cursor,
+            None,
+        ),
+        // A query with a mistake shows the message next to the search box, not an error page.
+        Err(AppError::QueryError { position, message }) => (
+            Vec::new(),
+            None,
+            Some(format!(
+                "{message} ({} {position})",
+                super::Lang.t("list.at_position")
+            )),
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    let groups = state
+        .app
+        .groups(&principal)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let c = Chrome::new(&principal, super::Lang.t("list.title"));
+    Ok(render(&ListPage {
+        c,
+        queues,
+        q,
+        sort,
+        sorts: SORTS,
+        rows,
+        next_cursor,
+        groups,
+        statuses: TicketStatus::NAMES,
+        error,
+    }))
+}
+
+/// Applies one change to the ticked tickets, then shows the list again.
+async fn bulk(State(state): State<AppState>, form: SignedForm) -> Result<Redirect, WebError> {
+    let tickets = form.all("ticket");
+    let mut patch = TicketPatch::default();
+    match form.get("action") {
+        "assign_me" => patch.assignee = Some(Some(form.principal.email.clone())),
+        "unassign" => patch.assignee = Some(None),
+        "group" => patch.group = Some(form.opt("group")),
+        "status" => {
+            patch.status = form.opt("status");
+            if patch.status.as_deref() == Some("resolved") {
+                patch.resolution_code = Some("fixed".into());
+            }
+        }
+        _ => return Err(AppError::invalid("action", "choose what to change").into()),
+    }
+    if !tickets.is_empty() {
+        state
+            .app
+            .bulk_update(&form.principal, tickets, patch)
+            .await?;
+    }
+    Ok(Redirect::to(&format!(
+        "/tickets?q={}",
+        encode(form.get("q"))
+    )))
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// One entry of the timeline as the page shows it.
+pub(crate) struct Item {
+    pub at: String,
+    pub who: String,
+    pub kind: String,
+    pub public: bool,
+    pub body: Option<String>,
+    pub detail: String,
+}
+
+impl From<TimelineEntry> for Item {
+    fn from(entry: TimelineEntry) -> Self {
+        let data = &entry.data;
+        let text = |key: &str| data.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        // The audit label reads `user:3 <a@example.com>`; people want the address.
+        let who = text("author").unwrap_or_else(|| {
+            entry
+                .actor
+                .split_once('<')
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map_or_else(|| entry.actor.clone(), |(email, _)| email.to_owned())
+        });
+        let detail = match data.as_object() {
+            Some(fields) => fields
+                .iter()
+                .filter(|(key, _)| {
+                    !matches!(
+                        key.as_str(),
+                        "body" | "author" | "comment_id" | "description"
+                    )
+                })
+                // Empty values (no time spent, no note) say nothing.
+                .filter(|(_, value)| !value.is_null() && **value != serde_json::json!(0))
+                .map(|(key, value)| match value.as_str() {
+                    Some(text) => format!("{key}: {text}"),
+                    None => format!("{key}: {value}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => String::new(),
+        };
+        Item {
+            at: super::i18n::when(&entry.at),
+            who,
+            kind: entry.kind,
+            public: entry.public,
+            body: text("body"),
+            detail,
+        }
+    }
+}
+
+/// Everything the ticket page shows of a ticket, for agents and customers alike.
+pub(crate) async fn timeline(
+    state: &AppState,
+    principal: &Principal,
+    number: &str,
+) -> Result<Vec<Item>, AppError> {
+    const LIMIT: i64 = 500;
+    Ok(state
+        .app
+        .ticket_timeline(principal, number, 0, LIMIT)
+        .await?
+        .into_iter()
+        .map(Item::from)
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "ticket.html")]
+struct TicketPage {
+    c: Chrome,
+    t: Ticket,
+    items: Vec<Item>,
+    macros: Vec<Macro>,
+    groups: Vec<String>,
+    agents: Vec<String>,
+    statuses: &'static [&'static str],
+    levels: &'static [&'static str],
+    pending_reasons: &'static [&'static str],
+    resolution_codes: &'static [&'static str],
+    replying: Vec<String>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(number): Path<String>,
+) -> Result<Response, WebError> {
+    if !principal.role.is_staff() {
+        return Ok(Redirect::to(&format!("/portal/tickets/{}", encode(&number))).into_response());
+    }
+    let t = state.app.ticket(&principal, &number).await?;
+    let items = timeline(&state, &principal, &t.number).await?;
+    let macros = state.app.macros(&principal).await?;
+    let groups = state.app.groups(&principal).await?;
+    // Assignees come from the groups' members: those are who tickets can be given to.
+    let mut agents: Vec<String> = groups.iter().flat_map(|g| g.members.clone()).collect();
+    agents.sort();
+    agents.dedup();
+    let replying = state.presence.others(&t.number, &principal.email);
+    let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
+    Ok(render(&TicketPage {
+        c,
+        items,
+        macros,
+        groups: groups.into_iter().map(|g| g.name).collect(),
+        agents,
+        statuses: TicketStatus::NAMES,
+        levels: Impact::NAMES,
+        pending_reasons: PendingReason::NAMES,
+        resolution_codes: RESOLUTION_CODES,
+        replying,
+        t,
+    }))
+}
+
+fn back_to(number: &str, anchor: &str) -> Redirect {
+    Redirect::to(&format!("/tickets/{}#{anchor}", encode(number)))
+}
+
+async fn comment(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let public = form.get("visibility") != "note" || form.principal.role == Role::Customer;
+    let minutes = form.get("time_spent_minutes").parse::<i64>().ok();
+    state
+        .app
+        .add_comment(
+            &form.principal,
+            &number,
+            NewComment {
+                body: form.get("body").to_owned(),
+                public,
+                time_spent_minutes: minutes,
+            },
+        )
+        .await?;
+    Ok(back_to(&number, "timeline"))
+}
+
+async fn apply_macro(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let id = form
+        .get("macro")
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("macro", "choose a canned response"))?;
+    state.app.apply_macro(&form.principal, &number, id).await?;
+    Ok(back_to(&number, "timeline"))
+}
+
+/// Sends only what the agent changed, so the controls never undo someone else's change to
+/// another field.
+async fn update(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let current = state.app.ticket(&form.principal, &number).await?;
+    let changed = |name: &str, now: &str| form.opt(name).filter(|v| v != now);
+    let mut patch = TicketPatch {
+        impact: changed("impact", current.impact.as_str()),
+        urgency: changed("urgency", current.urgency.as_str()),
+        status: changed("status", current.status.as_str()),
+        ..Default::default()
+    };
+    if patch.status.is_some() {
+        patch.pending_reason = form.opt("pending_reason");
+        patch.resolution_code = form.opt("resolution_code");
+        patch.resolution_note = form.opt("resolution_note");
+    }
+    let group_now = current.group.as_ref().map(|g| g.name.clone());
+    if form.opt("group") != group_now {
+        patch.group = Some(form.opt("group"));
+        patch.escalation_reason = form.opt("escalation_reason");
+    }
+    let assignee_now = current.assignee.as_ref().map(|a| a.email.clone());
+    if form.opt("assignee") != assignee_now {
+        patch.assignee = Some(form.opt("assignee"));
+    }
+    // The version the page showed: saving over someone else's newer change is refused.
+    let version = form
+        .get("version")
+        .parse::<i64>()
+        .unwrap_or(current.version);
+    state
+        .app
+        .update_ticket(&form.principal, &number, Some(version), patch)
+        .await?;
+    Ok(back_to(&number, "controls"))
+}

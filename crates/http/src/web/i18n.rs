@@ -1,0 +1,344 @@
+//! Every string the web UI shows, in one table per language. English ships; a translation
+//! is another table with the same keys (the tests check that templates use only known keys).
+
+/// A point in time, however a template holds it (by value or by reference).
+pub(crate) trait Moment {
+    fn moment(&self) -> jiff::Timestamp;
+}
+
+impl Moment for jiff::Timestamp {
+    fn moment(&self) -> jiff::Timestamp {
+        *self
+    }
+}
+
+impl<T: Moment + ?Sized> Moment for &T {
+    fn moment(&self) -> jiff::Timestamp {
+        (**self).moment()
+    }
+}
+
+/// The language pages are rendered in.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Lang;
+
+impl Lang {
+    /// The text for `key`; the key itself when missing, so a gap is visible, not fatal.
+    pub(crate) fn t<'a>(&self, key: &'a str) -> &'a str {
+        lookup(key).unwrap_or(key)
+    }
+
+    /// The language code for `<html lang>`.
+    pub(crate) fn code(&self) -> &'static str {
+        "en"
+    }
+
+    /// The label of a value in a family: `label("status", "open")` is the text of
+    /// `status.open`.
+    pub(crate) fn label(&self, family: &str, value: impl std::fmt::Display) -> String {
+        let key = format!("{family}.{value}");
+        lookup(&key).map_or(key, str::to_owned)
+    }
+
+    /// A time as pages show it: minutes, UTC.
+    pub(crate) fn when(&self, at: impl Moment) -> String {
+        when(&at.moment())
+    }
+}
+
+/// A time as pages show it: minutes, UTC.
+pub(crate) fn when(at: &jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn lookup(key: &str) -> Option<&'static str> {
+    EN.binary_search_by(|(k, _)| (*k).cmp(key))
+        .ok()
+        .map(|index| EN[index].1)
+}
+
+/// English, sorted by key (binary search; a test keeps it sorted).
+const EN: &[(&str, &str)] = &[
+    ("admin.action", "Action"),
+    ("admin.active", "Active"),
+    ("admin.actor", "Actor"),
+    ("admin.at", "When"),
+    ("admin.audit", "Audit log"),
+    ("admin.categories", "Categories and questions"),
+    ("admin.category.new", "New category"),
+    ("admin.create", "Create"),
+    ("admin.delete", "Delete"),
+    ("admin.description", "Description"),
+    ("admin.domain", "Mail domain"),
+    ("admin.email", "E-mail"),
+    ("admin.entity", "Record"),
+    ("admin.field.new", "New custom field"),
+    ("admin.fields", "Custom fields"),
+    ("admin.group.new", "New group"),
+    ("admin.groups", "Groups and tiers"),
+    ("admin.key", "Key"),
+    ("admin.kind", "Kind"),
+    ("admin.label", "Label"),
+    ("admin.last_used", "Last used"),
+    ("admin.members", "Members"),
+    (
+        "admin.members.hint",
+        "Agents' e-mail addresses, separated by commas",
+    ),
+    ("admin.name", "Name"),
+    ("admin.no", "no"),
+    ("admin.options", "Choices (for select, comma-separated)"),
+    ("admin.organization.new", "New organization"),
+    ("admin.organizations", "Organizations"),
+    ("admin.parent", "Parent category"),
+    ("admin.question.add", "Add question"),
+    ("admin.question.delete", "Delete question"),
+    ("admin.question.new", "New diagnostic question"),
+    ("admin.revoke", "Revoke"),
+    ("admin.revoked", "Revoked"),
+    ("admin.role", "Role"),
+    ("admin.sections", "Admin sections"),
+    ("admin.tier", "Tier"),
+    ("admin.token.for", "For user (e-mail; yourself when empty)"),
+    ("admin.token.new", "New API token"),
+    (
+        "admin.token.secret",
+        "Copy the token now; it is not shown again:",
+    ),
+    ("admin.tokens", "API tokens"),
+    ("admin.user.new", "New user"),
+    ("admin.users", "Users"),
+    ("admin.yes", "yes"),
+    ("bulk.action", "Change"),
+    ("bulk.apply", "Apply to selected"),
+    ("bulk.assign_me", "Assign to me"),
+    ("bulk.group", "Move to group"),
+    ("bulk.legend", "Selected tickets"),
+    ("bulk.status", "Set status"),
+    ("bulk.unassign", "Unassign"),
+    ("composer.body", "Message"),
+    ("composer.kind", "Write"),
+    ("composer.macro", "Canned response"),
+    ("composer.macro.apply", "Apply"),
+    ("composer.minutes", "Time spent (minutes)"),
+    ("composer.note", "Internal note (staff only)"),
+    ("composer.reply", "Reply to requester"),
+    ("composer.send", "Send"),
+    ("error.forbidden", "You are not allowed to do this."),
+    ("error.home", "Back to the start page"),
+    (
+        "error.internal",
+        "Something went wrong on our side; please try again.",
+    ),
+    (
+        "error.not_found",
+        "There is nothing here, or it is not yours to see.",
+    ),
+    (
+        "error.rate_limited",
+        "Too many attempts; please wait a minute and try again.",
+    ),
+    (
+        "error.stale",
+        "Someone else changed this in the meantime; go back, reload and try again.",
+    ),
+    ("error.title", "This did not work"),
+    ("form.fix_errors", "Please correct the fields marked below."),
+    ("form.required", "required"),
+    ("keys.help", "Show or hide these shortcuts"),
+    ("keys.hint", "Press ? for keyboard shortcuts."),
+    ("keys.move", "Next / previous ticket in the list"),
+    ("keys.note", "Write an internal note"),
+    ("keys.open", "Open the selected ticket"),
+    ("keys.queue", "Back to the ticket list"),
+    ("keys.reply", "Write a reply"),
+    ("keys.search", "Search"),
+    ("keys.select", "Tick the selected ticket for a bulk change"),
+    ("keys.status", "Change the status"),
+    ("keys.title", "Keyboard shortcuts"),
+    ("level.high", "High"),
+    ("level.low", "Low"),
+    ("level.medium", "Medium"),
+    ("link.caused_by", "Caused by"),
+    ("link.duplicate_of", "Duplicate of"),
+    ("link.relates_to", "Relates to"),
+    ("list.at_position", "at character"),
+    ("list.caption", "Tickets matching the search"),
+    (
+        "list.changed",
+        "Tickets have changed since this page was loaded.",
+    ),
+    ("list.empty", "No tickets match."),
+    ("list.next", "Next page"),
+    ("list.queues", "Queues"),
+    ("list.reload", "Reload"),
+    ("list.search", "Search"),
+    (
+        "list.search.help",
+        "For example: status:open,pending priority:P1,P2 group:\"Service Desk\" assignee:me printer",
+    ),
+    ("list.search.submit", "Search"),
+    ("list.select", "Select"),
+    ("list.sort", "Order"),
+    ("list.sort.-created", "Newest first"),
+    ("list.sort.-updated", "Recently updated"),
+    ("list.sort.created", "Oldest first"),
+    ("list.sort.default", "Default"),
+    ("list.sort.priority", "Most urgent first"),
+    ("list.title", "Tickets"),
+    ("login.email", "E-mail"),
+    (
+        "login.expired",
+        "The sign-in form had expired; please sign in again.",
+    ),
+    ("login.failed", "Wrong e-mail address or password."),
+    ("login.password", "Password"),
+    ("login.submit", "Sign in"),
+    ("login.title", "Sign in"),
+    ("nav.admin", "Admin"),
+    ("nav.label", "Main"),
+    ("nav.portal", "Portal"),
+    ("nav.sign_out", "Sign out"),
+    ("nav.skip", "Skip to content"),
+    ("nav.tickets", "Tickets"),
+    ("pending.change", "Waiting for a change"),
+    ("pending.customer", "Waiting for the customer"),
+    ("pending.third_party", "Waiting for a third party"),
+    ("portal.back", "Back to my tickets"),
+    ("portal.category.legend", "What is it about?"),
+    (
+        "portal.category.none",
+        "No categories are set up yet; describe your request on the next page.",
+    ),
+    ("portal.change_category", "Choose another category"),
+    ("portal.field.description", "Anything else we should know"),
+    ("portal.field.title", "Summary"),
+    ("portal.field.urgency", "How urgent is it?"),
+    ("portal.mine", "Your organization's tickets"),
+    ("portal.new", "Open a ticket"),
+    ("portal.new.title", "Open a ticket"),
+    ("portal.next", "Next"),
+    ("portal.none", "No tickets yet."),
+    ("portal.reply", "Your answer"),
+    ("portal.step1", "Step 1 of 2: choose a category."),
+    ("portal.step2", "Step 2 of 2: a few questions about"),
+    ("portal.submit", "Send"),
+    ("portal.title", "Support portal"),
+    ("resolution.duplicate", "Duplicate"),
+    ("resolution.fixed", "Fixed"),
+    ("resolution.no_fault_found", "No fault found"),
+    ("resolution.workaround", "Workaround"),
+    ("role.admin", "Admin"),
+    ("role.agent", "Agent"),
+    ("role.customer", "Customer"),
+    ("status.cancelled", "Cancelled"),
+    ("status.closed", "Closed"),
+    ("status.new", "New"),
+    ("status.open", "Open"),
+    ("status.pending", "Pending"),
+    ("status.resolved", "Resolved"),
+    ("ticket.assignee", "Assignee"),
+    ("ticket.back", "Back to the list"),
+    ("ticket.category", "Category"),
+    ("ticket.changed", "Someone else changed this ticket."),
+    ("ticket.controls", "Ticket"),
+    ("ticket.created", "Created"),
+    ("ticket.description", "Description"),
+    ("ticket.details", "Details"),
+    ("ticket.escalation_reason", "Reason for moving group"),
+    ("ticket.group", "Group"),
+    ("ticket.impact", "Impact"),
+    ("ticket.merged_into", "Merged into"),
+    ("ticket.none", "(none)"),
+    ("ticket.number", "Number"),
+    ("ticket.organization", "Organization"),
+    ("ticket.pending_reason", "Pending reason"),
+    ("ticket.priority", "Priority"),
+    ("ticket.related", "Related tickets"),
+    ("ticket.related.none", "None."),
+    ("ticket.replying", "Also replying right now:"),
+    ("ticket.requester", "Requester"),
+    ("ticket.resolution_code", "Resolution"),
+    ("ticket.resolution_note", "Resolution note"),
+    ("ticket.save", "Save"),
+    ("ticket.source", "Source"),
+    ("ticket.status", "Status"),
+    ("ticket.tags", "Tags"),
+    ("ticket.time_spent", "Time spent (minutes)"),
+    ("ticket.timeline", "Timeline"),
+    ("ticket.title", "Title"),
+    ("ticket.unassigned", "(unassigned)"),
+    ("ticket.updated", "Updated"),
+    ("ticket.urgency", "Urgency"),
+    ("timeline.assigned", "assigned"),
+    ("timeline.comment", "replied"),
+    ("timeline.created", "opened the ticket"),
+    ("timeline.escalated", "moved it to another group"),
+    ("timeline.linked", "linked a ticket"),
+    ("timeline.merged", "merged"),
+    ("timeline.note", "added an internal note"),
+    ("timeline.reopened", "reopened"),
+    ("timeline.staff_only", "staff only"),
+    ("timeline.status_changed", "changed the status"),
+    ("timeline.updated", "updated"),
+    ("type.incident", "Incident"),
+    ("type.problem", "Problem"),
+    ("type.service_request", "Service request"),
+];
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_without_duplicates() {
+        for pair in EN.windows(2) {
+            assert!(
+                pair[0].0 < pair[1].0,
+                "{} must come before {}",
+                pair[0].0,
+                pair[1].0
+            );
+        }
+    }
+
+    #[test]
+    fn templates_use_only_known_keys() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for piece in text.split(".t(\"").skip(1) {
+                let key = piece.split('"').next().unwrap();
+                if lookup(key).is_none() {
+                    missing.push(key.to_owned());
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from the table: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_status_level_and_link_has_a_label() {
+        use opsdesk_domain::ticket::{Impact, LinkType, PendingReason, TicketStatus, TicketType};
+        let names = TicketStatus::NAMES
+            .iter()
+            .map(|n| format!("status.{n}"))
+            .chain(Impact::NAMES.iter().map(|n| format!("level.{n}")))
+            .chain(LinkType::NAMES.iter().map(|n| format!("link.{n}")))
+            .chain(PendingReason::NAMES.iter().map(|n| format!("pending.{n}")))
+            .chain(TicketType::NAMES.iter().map(|n| format!("type.{n}")))
+            .chain(
+                super::super::agent::RESOLUTION_CODES
+                    .iter()
+                    .map(|n| format!("resolution.{n}")),
+            );
+        for key in names {
+            assert!(lookup(&key).is_some(), "no label for {key}");
+        }
+    }
+}

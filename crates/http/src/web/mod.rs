@@ -1,0 +1,394 @@
+//! The web UI: server-rendered pages for agents (queues, tickets), customers (the portal)
+//! and admins, from templates compiled into the binary. Every form carries the session's
+//! CSRF token; every page is sent with a Content-Security-Policy that allows only our own
+//! script and stylesheet.
+
+mod admin;
+mod agent;
+mod i18n;
+mod live;
+mod portal;
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use opsdesk_app::{AppError, Principal, Via};
+use opsdesk_domain::account::Role;
+
+use crate::AppState;
+use crate::extract::{SESSION_COOKIE, cookie};
+pub(crate) use i18n::Lang;
+pub(crate) use live::Presence;
+
+/// The pages' routes, merged beside the API.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/static/{file}", get(asset))
+        .merge(agent::routes())
+        .merge(portal::routes())
+        .merge(admin::routes())
+        .merge(live::routes())
+}
+
+/// What every page shows around its content: who is signed in and the form token.
+pub(crate) struct Chrome {
+    pub l: Lang,
+    pub title: String,
+    pub email: String,
+    pub staff: bool,
+    pub admin: bool,
+    pub csrf: String,
+    /// A one-line message at the top (an error the user should fix).
+    pub notice: Option<String>,
+}
+
+impl Chrome {
+    pub(crate) fn new(principal: &Principal, title: impl Into<String>) -> Self {
+        let csrf = match &principal.via {
+            Via::Session { csrf_token } => csrf_token.clone(),
+            _ => String::new(),
+        };
+        Self {
+            l: Lang,
+            title: title.into(),
+            email: principal.email.clone(),
+            staff: principal.role.is_staff(),
+            admin: principal.role == Role::Admin,
+            csrf,
+            notice: None,
+        }
+    }
+
+    fn anonymous(title: &str) -> Self {
+        Self {
+            l: Lang,
+            title: title.to_owned(),
+            email: String::new(),
+            staff: false,
+            admin: false,
+            csrf: String::new(),
+            notice: None,
+        }
+    }
+}
+
+/// Why a page could not be shown: not signed in (go to the sign-in page) or an application
+/// error, shown as an HTML page with the matching status.
+pub(crate) enum WebError {
+    SignIn,
+    App(AppError),
+}
+
+impl From<AppError> for WebError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Unauthenticated(_) => WebError::SignIn,
+            other => WebError::App(other),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    message: String,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            WebError::SignIn => return Redirect::to("/login").into_response(),
+            WebError::App(error) => error,
+        };
+        let l = Lang;
+        let (status, message) = match &error {
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, l.t("error.not_found").to_owned()),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, l.t("error.forbidden").to_owned()),
+            AppError::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            AppError::Stale => (StatusCode::CONFLICT, l.t("error.stale").to_owned()),
+            AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
+            AppError::QueryError { message, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
+            }
+            AppError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                l.t("error.rate_limited").to_owned(),
+            ),
+            other => {
+                tracing::error!(error = %other, "page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    l.t("error.internal").to_owned(),
+                )
+            }
+        };
+        let page = ErrorPage {
+            c: Chrome::anonymous(l.t("error.title")),
+            message,
+        };
+        (status, render(&page)).into_response()
+    }
+}
+
+/// Renders a template as an HTML response.
+pub(crate) fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The signed-in user of a page request (browser session only). Without a valid session the
+/// browser is sent to the sign-in page.
+pub(crate) struct WebUser(pub Principal);
+
+impl<S> FromRequestParts<S> for WebUser
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state).app;
+        let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+        Ok(WebUser(app.authenticate_session(&secret).await?))
+    }
+}
+
+/// A submitted HTML form from a signed-in user whose `csrf_token` field matched the
+/// session's token. Fields keep their order and repeats (checkbox lists).
+pub(crate) struct SignedForm {
+    pub principal: Principal,
+    pub fields: Vec<(String, String)>,
+}
+
+impl SignedForm {
+    /// The first value of field `name`, trimmed; empty when absent.
+    pub(crate) fn get(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.trim())
+    }
+
+    /// `Some(value)` when the field was sent non-empty.
+    pub(crate) fn opt(&self, name: &str) -> Option<String> {
+        Some(self.get(name))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// Every non-empty value of field `name`.
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(key, value)| key == name && !value.trim().is_empty())
+            .map(|(_, value)| value.trim().to_owned())
+            .collect()
+    }
+}
+
+impl<S> FromRequest<S> for SignedForm
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let WebUser(principal) = WebUser::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(request, state)
+            .await
+            .map_err(|rejection| AppError::invalid("form", rejection.body_text()))?;
+        let form = SignedForm { principal, fields };
+        let expected = match &form.principal.via {
+            Via::Session { csrf_token } => csrf_token.as_str(),
+            _ => "",
+        };
+        if expected.is_empty()
+            || !crate::extract::constant_time_eq(
+                form.get("csrf_token").as_bytes(),
+                expected.as_bytes(),
+            )
+        {
+            return Err(WebError::App(AppError::Forbidden(
+                "the form's CSRF token is missing or stale".into(),
+            )));
+        }
+        Ok(form)
+    }
+}
+
+async fn home(user: Result<WebUser, WebError>) -> Redirect {
+    match user {
+        Ok(WebUser(p)) if p.role.is_staff() => Redirect::to("/tickets"),
+        Ok(_) => Redirect::to("/portal"),
+        Err(_) => Redirect::to("/login"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    email: String,
+}
+
+/// Cookie holding the sign-in form's token. There is no session yet, so the form's token is
+/// checked against this cookie instead (double submit): another site can neither read it
+/// nor make the browser send it (SameSite=Strict), so it cannot sign people in as someone else.
+const LOGIN_COOKIE: &str = "opsdesk_login";
+
+/// The sign-in page with a fresh form token, in the page and in its cookie.
+fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    notice: Option<&str>,
+) -> Response {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut c = Chrome::anonymous(Lang.t("login.title"));
+    c.csrf = token.clone();
+    c.notice = notice.map(str::to_owned);
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        render(&LoginPage { c, email }),
+    )
+        .into_response()
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    login_form(&state, StatusCode::OK, String::new(), None)
+}
+
+#[derive(serde::Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    axum::Form(credentials): axum::Form<Credentials>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty()
+        || !crate::extract::constant_time_eq(credentials.csrf_token.as_bytes(), expected.as_bytes())
+    {
+        return login_form(
+            &state,
+            StatusCode::FORBIDDEN,
+            credentials.email,
+            Some(Lang.t("login.expired")),
+        );
+    }
+    match state
+        .app
+        .login(&credentials.email, &credentials.password, client.ip())
+        .await
+    {
+        Ok(session) => {
+            let max_age = state.app.config().session_ttl_secs;
+            let cookie = session_cookie(&state, &session.secret, max_age);
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        Err(error) => {
+            let (status, notice) = match error {
+                AppError::RateLimited { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, Lang.t("error.rate_limited"))
+                }
+                _ => (StatusCode::UNAUTHORIZED, Lang.t("login.failed")),
+            };
+            login_form(&state, status, credentials.email, Some(notice))
+        }
+    }
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax, and Secure when served over HTTPS.
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+/// Signing out is a form post with the CSRF token, so another site cannot sign people out.
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    _form: SignedForm,
+) -> Result<Response, WebError> {
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+        state.app.logout(&secret).await?;
+    }
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+const STYLESHEET: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
+
+/// Our own stylesheet and script, compiled into the binary.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (STYLESHEET, "text/css; charset=utf-8"),
+        "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        _ => return WebError::App(AppError::NotFound("file")).into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
