@@ -11,6 +11,7 @@ mod clock;
 mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod monitors;
 pub mod tickets;
 pub mod webhooks;
 

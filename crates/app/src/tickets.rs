@@ -367,7 +367,7 @@ fn fields_of(row: &TicketRow) -> TicketFields {
     }
 }
 
-fn number_of(ticket_type: &str, number: i64) -> String {
+pub(crate) fn number_of(ticket_type: &str, number: i64) -> String {
     let prefix = TicketType::from_str(ticket_type).map_or("TKT", |t| t.prefix());
     format!("{prefix}-{number}")
 }

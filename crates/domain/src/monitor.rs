@@ -43,6 +43,67 @@ string_enum! {
     }
 }
 
+/// How a probe checks its target, beyond the target itself. Each kind reads the fields
+/// that concern it; the rest stay unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSettings {
+    /// HTTP: the request method (default `GET`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// HTTP: extra request headers.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// HTTP: the request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// HTTP: the statuses that count as up (default: any 2xx).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_status: Vec<u16>,
+    /// HTTP: text the response body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    /// HTTP: a regular expression the response body must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// HTTP, TCP, ICMP, DNS: slower than this many milliseconds counts as down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_ms: Option<u64>,
+    /// HTTP: follow redirects (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    /// HTTP, TLS: verify the server's certificate (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_tls: Option<bool>,
+    /// TLS: fewer days left than this counts as down (default 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_days_left: Option<u32>,
+    /// DNS: the record type (default `A`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<String>,
+    /// DNS: a value the answer must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// DNS: the resolver to ask, `ip:port` (default: the system's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
+    /// ICMP: echo requests per check (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// ICMP: a higher loss percentage counts as down (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_loss_percent: Option<u32>,
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub ok: bool,
+    pub latency_ms: Option<i64>,
+    /// Why it failed, for a person to read.
+    pub error: Option<String>,
+}
+
 /// Checks kept for flap detection (as Nagios does).
 pub const FLAP_WINDOW: u32 = 21;
 
