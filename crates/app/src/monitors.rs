@@ -316,14 +316,22 @@ fn range_error(field: &str, low: i64, high: i64, errors: &mut Vec<FieldError>) {
 }
 
 /// Checks a configuration; every problem names its field.
-fn validate(config: &MonitorConfig, kind: MonitorKind, settings: &ProbeSettings) -> Vec<FieldError> {
+fn validate(
+    config: &MonitorConfig,
+    kind: MonitorKind,
+    settings: &ProbeSettings,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let name = config.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         errors.push(FieldError::new("name", "must be 1 to 200 characters"));
     }
     let heartbeat = kind == MonitorKind::Heartbeat;
-    let max_interval = if heartbeat { 366 * 86_400 } else { MAX_INTERVAL_S };
+    let max_interval = if heartbeat {
+        366 * 86_400
+    } else {
+        MAX_INTERVAL_S
+    };
     if !(MIN_INTERVAL_S..=max_interval).contains(&config.interval_s) {
         range_error("interval_s", MIN_INTERVAL_S, max_interval, &mut errors);
     }
@@ -345,7 +353,10 @@ fn validate(config: &MonitorConfig, kind: MonitorKind, settings: &ProbeSettings)
         MonitorKind::Http => {
             let scheme_ok = target.starts_with("http://") || target.starts_with("https://");
             if !scheme_ok || target.len() > 2000 {
-                errors.push(FieldError::new("target", "must be an http:// or https:// URL"));
+                errors.push(FieldError::new(
+                    "target",
+                    "must be an http:// or https:// URL",
+                ));
             }
         }
         MonitorKind::Tcp | MonitorKind::Tls => {
@@ -368,15 +379,25 @@ fn validate(config: &MonitorConfig, kind: MonitorKind, settings: &ProbeSettings)
             "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
         )
     {
-        errors.push(FieldError::new("method", "must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS"));
+        errors.push(FieldError::new(
+            "method",
+            "must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+        ));
     }
     if let Some(pattern) = &settings.regex
         && pattern.len() > 1000
     {
         errors.push(FieldError::new("regex", "must be at most 1000 characters"));
     }
-    if settings.expected_status.iter().any(|s| !(100..=599).contains(s)) {
-        errors.push(FieldError::new("expected_status", "must be HTTP status codes (100-599)"));
+    if settings
+        .expected_status
+        .iter()
+        .any(|s| !(100..=599).contains(s))
+    {
+        errors.push(FieldError::new(
+            "expected_status",
+            "must be HTTP status codes (100-599)",
+        ));
     }
     if let Some(resolver) = &settings.resolver
         && resolver.parse::<std::net::SocketAddr>().is_err()
@@ -389,21 +410,33 @@ fn validate(config: &MonitorConfig, kind: MonitorKind, settings: &ProbeSettings)
             "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "NS" | "SOA" | "SRV" | "PTR" | "CAA"
         )
     {
-        errors.push(FieldError::new("record_type", "must be A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, PTR or CAA"));
+        errors.push(FieldError::new(
+            "record_type",
+            "must be A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, PTR or CAA",
+        ));
     }
     if settings.count.is_some_and(|c| !(1..=20).contains(&c)) {
         errors.push(FieldError::new("count", "must be between 1 and 20"));
     }
     if settings.max_loss_percent.is_some_and(|p| p > 100) {
-        errors.push(FieldError::new("max_loss_percent", "must be between 0 and 100"));
+        errors.push(FieldError::new(
+            "max_loss_percent",
+            "must be between 0 and 100",
+        ));
     }
     match serde_json::from_str::<IncidentSettings>(&config.incident) {
         Ok(incident) => {
             if incident.impact.parse::<Impact>().is_err() {
-                errors.push(FieldError::new("incident.impact", "must be high, medium or low"));
+                errors.push(FieldError::new(
+                    "incident.impact",
+                    "must be high, medium or low",
+                ));
             }
             if incident.urgency.parse::<Urgency>().is_err() {
-                errors.push(FieldError::new("incident.urgency", "must be high, medium or low"));
+                errors.push(FieldError::new(
+                    "incident.urgency",
+                    "must be high, medium or low",
+                ));
             }
         }
         Err(e) => errors.push(FieldError::new("incident", e)),
@@ -479,15 +512,21 @@ impl App {
                         let due = now + jitter_ms(id, config.interval_s);
                         store::set_next_check(conn, id, due).await?;
                     }
-                    let row = store::get(conn, id).await?.ok_or(AppError::NotFound("monitor"))?;
-                    record(conn, &Change {
-                        actor: &actor,
-                        entity: "monitor",
-                        entity_id: id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&config_snapshot(&row)),
-                    }, now)
+                    let row = store::get(conn, id)
+                        .await?
+                        .ok_or(AppError::NotFound("monitor"))?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "monitor",
+                            entity_id: id,
+                            action: "created",
+                            before: None,
+                            after: snapshot(&config_snapshot(&row)),
+                        },
+                        now,
+                    )
                     .await?;
                     Ok::<_, AppError>(row)
                 })
@@ -561,15 +600,23 @@ impl App {
                     };
                     let config = MonitorConfig {
                         organization_id: row.organization_id,
-                        name: patch.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| row.name.clone()),
+                        name: patch
+                            .name
+                            .map(|n| n.trim().to_owned())
+                            .unwrap_or_else(|| row.name.clone()),
                         kind: row.kind.clone(),
-                        target: patch.target.map(|t| t.trim().to_owned()).unwrap_or_else(|| row.target.clone()),
-                        settings: serde_json::to_string(&settings).map_err(|e| AppError::Internal(e.to_string()))?,
+                        target: patch
+                            .target
+                            .map(|t| t.trim().to_owned())
+                            .unwrap_or_else(|| row.target.clone()),
+                        settings: serde_json::to_string(&settings)
+                            .map_err(|e| AppError::Internal(e.to_string()))?,
                         interval_s: patch.interval_s.unwrap_or(row.interval_s),
                         timeout_s: patch.timeout_s.unwrap_or(row.timeout_s),
                         retries: patch.retries.unwrap_or(row.retries),
                         recover_after: patch.recover_after.unwrap_or(row.recover_after),
-                        incident: serde_json::to_string(&incident).map_err(|e| AppError::Internal(e.to_string()))?,
+                        incident: serde_json::to_string(&incident)
+                            .map_err(|e| AppError::Internal(e.to_string()))?,
                         requester,
                         depends_on: patch.depends_on.or(row.depends_on),
                         cron: row.cron.clone(),
@@ -587,20 +634,27 @@ impl App {
                     let next = if kind == MonitorKind::Heartbeat {
                         row.next_check_at
                     } else {
-                        row.next_check_at.min(now + jitter_ms(id, config.interval_s))
+                        row.next_check_at
+                            .min(now + jitter_ms(id, config.interval_s))
                     };
                     if !store::update_config(conn, id, row.version, &config, next, now).await? {
                         return Err(AppError::Stale);
                     }
-                    let after = store::get(conn, id).await?.ok_or(AppError::NotFound("monitor"))?;
-                    record(conn, &Change {
-                        actor: &actor,
-                        entity: "monitor",
-                        entity_id: id,
-                        action: "updated",
-                        before: snapshot(&config_snapshot(&row)),
-                        after: snapshot(&config_snapshot(&after)),
-                    }, now)
+                    let after = store::get(conn, id)
+                        .await?
+                        .ok_or(AppError::NotFound("monitor"))?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "monitor",
+                            entity_id: id,
+                            action: "updated",
+                            before: snapshot(&config_snapshot(&row)),
+                            after: snapshot(&config_snapshot(&after)),
+                        },
+                        now,
+                    )
                     .await?;
                     Ok(after)
                 })
@@ -622,14 +676,18 @@ impl App {
                 Box::pin(async move {
                     let row = visible(conn, &principal, id).await?;
                     store::delete(conn, id).await?;
-                    record(conn, &Change {
-                        actor: &actor,
-                        entity: "monitor",
-                        entity_id: id,
-                        action: "deleted",
-                        before: snapshot(&config_snapshot(&row)),
-                        after: None,
-                    }, now)
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "monitor",
+                            entity_id: id,
+                            action: "deleted",
+                            before: snapshot(&config_snapshot(&row)),
+                            after: None,
+                        },
+                        now,
+                    )
                     .await?;
                     Ok::<_, AppError>(())
                 })
@@ -653,7 +711,13 @@ impl App {
         }
         let mut conn = self.db().reader().await?;
         let row = visible(&mut conn, principal, id).await?;
-        let hours = store::hourly(&mut conn, row.id, from.as_millisecond(), to.as_millisecond()).await?;
+        let hours = store::hourly(
+            &mut conn,
+            row.id,
+            from.as_millisecond(),
+            to.as_millisecond(),
+        )
+        .await?;
         let total = hours.iter().fold(Tally::default(), |acc, (_, t)| Tally {
             checks: acc.checks + t.checks,
             ok: acc.ok + t.ok,
@@ -709,17 +773,21 @@ impl App {
                         now,
                     )
                     .await?;
-                    record(conn, &Change {
-                        actor: &actor,
-                        entity: "maintenance_window",
-                        entity_id: id,
-                        action: "created",
-                        before: None,
-                        after: Some(serde_json::json!({
-                            "monitor_id": input.monitor_id,
-                            "starts_at": input.starts_at, "ends_at": input.ends_at,
-                        })),
-                    }, now)
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "maintenance_window",
+                            entity_id: id,
+                            action: "created",
+                            before: None,
+                            after: Some(serde_json::json!({
+                                "monitor_id": input.monitor_id,
+                                "starts_at": input.starts_at, "ends_at": input.ends_at,
+                            })),
+                        },
+                        now,
+                    )
                     .await?;
                     Ok::<_, AppError>(id)
                 })
@@ -794,7 +862,12 @@ impl App {
 
     /// A heartbeat ping (no login: the secret token is the credential). Durable when this
     /// returns. `exit_code` comes from `/ping/<uuid>/<exit-code>`.
-    pub async fn heartbeat_ping(&self, token: &str, ping: Ping, exit_code: Option<u8>) -> Result<(), AppError> {
+    pub async fn heartbeat_ping(
+        &self,
+        token: &str,
+        ping: Ping,
+        exit_code: Option<u8>,
+    ) -> Result<(), AppError> {
         if uuid::Uuid::parse_str(token).is_err() {
             return Err(AppError::NotFound("heartbeat"));
         }
@@ -815,7 +888,15 @@ impl App {
                             Ping::Success => "success",
                             Ping::Fail => "fail",
                         };
-                        store::insert_ping(conn, row.id, now, kind, exit_code.map(i64::from), duration).await?;
+                        store::insert_ping(
+                            conn,
+                            row.id,
+                            now,
+                            kind,
+                            exit_code.map(i64::from),
+                            duration,
+                        )
+                        .await?;
                         let mut updated = row.clone();
                         updated.last_ping_at = heartbeat.last_ping;
                         updated.started_at = heartbeat.started_at;
@@ -823,7 +904,17 @@ impl App {
                         updated.last_latency_ms = duration.or(row.last_latency_ms);
                         if row.paused != 0 {
                             let update = update_from(&updated, &check_state(&row));
-                            return Ok::<_, AppError>(store::update_state(conn, row.id, row.state_version, None, &update, now).await?);
+                            return Ok::<_, AppError>(
+                                store::update_state(
+                                    conn,
+                                    row.id,
+                                    row.state_version,
+                                    None,
+                                    &update,
+                                    now,
+                                )
+                                .await?,
+                            );
                         }
                         evaluate(conn, &updated, row.state_version, None, now, None).await
                     })
@@ -846,13 +937,18 @@ impl App {
         let hour = 3_600_000;
         let before = (now_ms() - keep_days.max(1) * 86_400_000) / hour * hour;
         self.db()
-            .write(move |conn| Box::pin(async move { Ok::<_, AppError>(store::roll_up(conn, before).await?) }))
+            .write(move |conn| {
+                Box::pin(async move { Ok::<_, AppError>(store::roll_up(conn, before).await?) })
+            })
             .await
     }
 
     /// Brings an outage's incident in line with the outage: opens it once, and resolves
     /// (or notes) it once the outage has ended. Run from the job outbox; safe to repeat.
-    pub(crate) async fn sync_outage_incident(&self, payload: &serde_json::Value) -> Result<(), String> {
+    pub(crate) async fn sync_outage_incident(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<(), String> {
         let outage_id = payload
             .get("outage_id")
             .and_then(serde_json::Value::as_i64)
@@ -860,24 +956,36 @@ impl App {
         let fail = |e: AppError| e.to_string();
         let system = Principal::system("monitor");
         let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
-        let Some(outage) = store::outage(&mut conn, outage_id).await.map_err(|e| e.to_string())? else {
+        let Some(outage) = store::outage(&mut conn, outage_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(()); // its monitor was deleted
         };
-        let Some(monitor) = store::get(&mut conn, outage.monitor_id).await.map_err(|e| e.to_string())? else {
+        let Some(monitor) = store::get(&mut conn, outage.monitor_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(());
         };
-        let incident: IncidentSettings = serde_json::from_str(&monitor.incident).unwrap_or_default();
+        let incident: IncidentSettings =
+            serde_json::from_str(&monitor.incident).unwrap_or_default();
         let tag = format!("monitor-outage-{outage_id}");
         let mut ticket_id = outage.ticket_id;
         if ticket_id.is_none() {
             // A crash after creating the incident but before linking it leaves the tag behind.
-            ticket_id = store::ticket_with_tag(&mut conn, &tag).await.map_err(|e| e.to_string())?;
+            ticket_id = store::ticket_with_tag(&mut conn, &tag)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         drop(conn);
         let ticket_id = match ticket_id {
             Some(id) => id,
             None => {
-                let error = outage.first_error.clone().unwrap_or_else(|| "no answer".to_owned());
+                let error = outage
+                    .first_error
+                    .clone()
+                    .unwrap_or_else(|| "no answer".to_owned());
                 let ticket = self
                     .create_ticket(&system, NewTicket {
                         ticket_type: "incident".to_owned(),
@@ -904,7 +1012,11 @@ impl App {
         };
         if outage.ticket_id.is_none() {
             self.db()
-                .write(move |conn| Box::pin(async move { Ok::<_, AppError>(store::link_ticket(conn, outage_id, ticket_id).await?) }))
+                .write(move |conn| {
+                    Box::pin(async move {
+                        Ok::<_, AppError>(store::link_ticket(conn, outage_id, ticket_id).await?)
+                    })
+                })
                 .await
                 .map_err(fail)?;
         }
@@ -924,25 +1036,38 @@ impl App {
         );
         let open = !matches!(ticket.status.as_str(), "resolved" | "closed");
         if open && incident.resolve {
-            self.update_ticket(&system, &reference, None, TicketPatch {
-                status: Some("resolved".to_owned()),
-                resolution_code: Some("fixed".to_owned()),
-                resolution_note: Some(note),
-                ..Default::default()
-            })
+            self.update_ticket(
+                &system,
+                &reference,
+                None,
+                TicketPatch {
+                    status: Some("resolved".to_owned()),
+                    resolution_code: Some("fixed".to_owned()),
+                    resolution_note: Some(note),
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(fail)?;
         } else if open {
-            self.add_comment(&system, &reference, crate::tickets::NewComment {
-                body: note,
-                public: false,
-                time_spent_minutes: None,
-            })
+            self.add_comment(
+                &system,
+                &reference,
+                crate::tickets::NewComment {
+                    body: note,
+                    public: false,
+                    time_spent_minutes: None,
+                },
+            )
             .await
             .map_err(fail)?;
         }
         self.db()
-            .write(move |conn| Box::pin(async move { Ok::<_, AppError>(store::mark_ticket_resolved(conn, outage_id).await?) }))
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok::<_, AppError>(store::mark_ticket_resolved(conn, outage_id).await?)
+                })
+            })
             .await
             .map_err(fail)
     }
@@ -953,7 +1078,12 @@ fn percent(t: &Tally) -> Option<f64> {
 }
 
 /// Records one result in the caller's transaction. See [`evaluate`].
-async fn record_one(conn: &mut Conn, result: &CheckResult, node: Option<&str>, now: i64) -> Result<bool, AppError> {
+async fn record_one(
+    conn: &mut Conn,
+    result: &CheckResult,
+    node: Option<&str>,
+    now: i64,
+) -> Result<bool, AppError> {
     let Some(row) = store::get(conn, result.monitor_id).await? else {
         return Ok(false);
     };
@@ -966,7 +1096,15 @@ async fn record_one(conn: &mut Conn, result: &CheckResult, node: Option<&str>, n
         updated.last_latency_ms = outcome.latency_ms;
         updated.last_error.clone_from(&outcome.error);
     }
-    evaluate(conn, &updated, row.state_version, node, now, result.outcome.as_ref()).await
+    evaluate(
+        conn,
+        &updated,
+        row.state_version,
+        node,
+        now,
+        result.outcome.as_ref(),
+    )
+    .await
 }
 
 /// Feeds a probe outcome (or, for heartbeats, the status worked out from pings) into the
@@ -988,20 +1126,28 @@ async fn evaluate(
             let expected = next_expected(row);
             let grace_ms = row.grace_s.saturating_mul(1000);
             let hb = heartbeat.status(now, expected, grace_ms);
-            let next = heartbeat.next_change(now, expected, grace_ms).unwrap_or(i64::MAX);
+            let next = heartbeat
+                .next_change(now, expected, grace_ms)
+                .unwrap_or(i64::MAX);
             let error = match hb {
-                HeartbeatStatus::Down if heartbeat.failed => Some("the job reported a failure".to_owned()),
+                HeartbeatStatus::Down if heartbeat.failed => {
+                    Some("the job reported a failure".to_owned())
+                }
                 HeartbeatStatus::Down if heartbeat.started_at.is_some() => {
                     Some("the job started but did not finish within the grace time".to_owned())
                 }
-                HeartbeatStatus::Down => Some("no ping within the period and grace time".to_owned()),
+                HeartbeatStatus::Down => {
+                    Some("no ping within the period and grace time".to_owned())
+                }
                 _ => None,
             };
             if hb == HeartbeatStatus::New {
                 // Nothing heard yet: nothing to decide.
                 let mut update = update_from(row, &before);
                 update.next_check_at = next;
-                return Ok(store::update_state(conn, row.id, state_version, node, &update, now).await?);
+                return Ok(
+                    store::update_state(conn, row.id, state_version, node, &update, now).await?,
+                );
             }
             (hb != HeartbeatStatus::Down, error, next)
         }
@@ -1011,13 +1157,19 @@ async fn evaluate(
             // Keep the cadence: the next check is one interval after this one was due.
             (row.next_check_at.saturating_add(row.interval_s * 1000)).max(now),
         ),
-        (_, None) => return Err(AppError::Internal("a probe result without an outcome".to_owned())),
+        (_, None) => {
+            return Err(AppError::Internal(
+                "a probe result without an outcome".to_owned(),
+            ));
+        }
     };
     let state = before.observe(ok, thresholds(row));
     let suppression = Suppression {
         maintenance: store::in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
-            Some(dep) => store::get(conn, dep).await?.is_some_and(|d| d.up == Some(0) && d.paused == 0),
+            Some(dep) => store::get(conn, dep)
+                .await?
+                .is_some_and(|d| d.up == Some(0) && d.paused == 0),
             None => false,
         },
     };
@@ -1048,7 +1200,13 @@ async fn evaluate(
         _ => None,
     };
     if let Some(outage) = outage {
-        jobs::enqueue(conn, JobKind::MonitorOutage, &serde_json::json!({"outage_id": outage}), now).await?;
+        jobs::enqueue(
+            conn,
+            JobKind::MonitorOutage,
+            &serde_json::json!({"outage_id": outage}),
+            now,
+        )
+        .await?;
     }
     let latency = outcome.and_then(|o| o.latency_ms);
     store::insert_result(conn, row.id, now, ok, latency, error.as_deref()).await?;
@@ -1057,7 +1215,9 @@ async fn evaluate(
 
 /// A monitor the principal may see, or not found.
 async fn visible(conn: &mut Conn, principal: &Principal, id: i64) -> Result<MonitorRow, AppError> {
-    let row = store::get(conn, id).await?.ok_or(AppError::NotFound("monitor"))?;
+    let row = store::get(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("monitor"))?;
     if !principal.can_see_organization(row.organization_id) {
         return Err(AppError::NotFound("monitor"));
     }
@@ -1065,14 +1225,26 @@ async fn visible(conn: &mut Conn, principal: &Principal, id: i64) -> Result<Moni
 }
 
 /// Refuses a dependency that does not exist or would make a monitor depend on itself.
-async fn check_dependency(conn: &mut Conn, depends_on: Option<i64>, id: Option<i64>) -> Result<(), AppError> {
+async fn check_dependency(
+    conn: &mut Conn,
+    depends_on: Option<i64>,
+    id: Option<i64>,
+) -> Result<(), AppError> {
     let Some(dep) = depends_on else { return Ok(()) };
     if Some(dep) == id {
-        return Err(AppError::invalid("depends_on", "a monitor cannot depend on itself"));
+        return Err(AppError::invalid(
+            "depends_on",
+            "a monitor cannot depend on itself",
+        ));
     }
-    let row = store::get(conn, dep).await?.ok_or_else(|| AppError::invalid("depends_on", "no such monitor"))?;
+    let row = store::get(conn, dep)
+        .await?
+        .ok_or_else(|| AppError::invalid("depends_on", "no such monitor"))?;
     if row.depends_on.is_some_and(|d| Some(d) == id) {
-        return Err(AppError::invalid("depends_on", "the two monitors would depend on each other"));
+        return Err(AppError::invalid(
+            "depends_on",
+            "the two monitors would depend on each other",
+        ));
     }
     Ok(())
 }
@@ -1095,7 +1267,9 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
     let suppression = Suppression {
         maintenance: store::in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
-            Some(dep) => store::get(conn, dep).await?.is_some_and(|d| d.up == Some(0) && d.paused == 0),
+            Some(dep) => store::get(conn, dep)
+                .await?
+                .is_some_and(|d| d.up == Some(0) && d.paused == 0),
             None => false,
         },
     };
@@ -1134,7 +1308,8 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
         recover_after: row.recover_after,
         grace_s: (kind == MonitorKind::Heartbeat).then_some(row.grace_s),
         incident: {
-            let mut incident: IncidentSettings = serde_json::from_str(&row.incident).unwrap_or_default();
+            let mut incident: IncidentSettings =
+                serde_json::from_str(&row.incident).unwrap_or_default();
             incident.requester = Some(row.requester.clone());
             incident
         },

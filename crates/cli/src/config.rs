@@ -35,6 +35,10 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Delay before a failed job's first retry, in milliseconds (doubling, capped at an hour).
     pub job_retry_base_ms: i64,
+    /// Monitor checks this node runs at once.
+    pub monitor_concurrency: usize,
+    /// Days raw monitor results are kept before they are rolled up into hourly figures.
+    pub monitor_raw_retention_days: i64,
 }
 
 impl Default for Config {
@@ -52,6 +56,8 @@ impl Default for Config {
             db_max_connections: 8,
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,
+            monitor_concurrency: 512,
+            monitor_raw_retention_days: 30,
         }
     }
 }

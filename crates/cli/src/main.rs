@@ -421,6 +421,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let app = app.clone();
         async move { app.run_jobs(workers_stopped).await }
     });
+    let scheduler = opsdesk_monitor::Scheduler::new(
+        app.clone(),
+        opsdesk_monitor::SchedulerConfig {
+            concurrency: config.monitor_concurrency,
+            raw_retention_days: config.monitor_raw_retention_days,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
+    let monitors = tokio::spawn(scheduler.run(stop_workers.subscribe()));
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),
         None => format!("SQLite in {}", config.data_dir.display()),
@@ -446,6 +456,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     let _ = stop_workers.send(true);
     let _ = jobs.await;
+    let _ = monitors.await;
     app.db().clone().close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -167,7 +167,8 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
-/// The real HTTP server, in-process on 127.0.0.1 port 0, with its job runner.
+/// The real HTTP server, in-process on 127.0.0.1 port 0, with its job runner and monitor
+/// scheduler.
 pub struct TestServer {
     pub url: String,
     pub app: App,
@@ -209,6 +210,15 @@ impl TestServer {
         tokio::spawn(opsdesk_http::serve(listener, router, async move {
             let _ = server_stopped.wait_for(|stop| *stop).await;
         }));
+        let scheduler = opsdesk_monitor::Scheduler::new(
+            app.clone(),
+            opsdesk_monitor::SchedulerConfig {
+                tick: std::time::Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        tokio::spawn(scheduler.run(stopped.clone()));
         tokio::spawn({
             let app = app.clone();
             async move { app.run_jobs(stopped).await }
