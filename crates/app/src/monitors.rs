@@ -8,8 +8,8 @@
 //! delays the incident.
 
 use opsdesk_domain::monitor::{
-    Alert, CheckState, HeartbeatState, HeartbeatStatus, MonitorKind, MonitorStatus, Ping,
-    ProbeOutcome, ProbeSettings, Suppression, Thresholds, alert, status,
+    Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MonitorKind, MonitorStatus,
+    Ping, ProbeOutcome, ProbeSettings, Suppression, Thresholds, alert, status,
 };
 use opsdesk_domain::ticket::{Impact, Urgency};
 use opsdesk_store::monitors::{self as store, CheckUpdate, MonitorConfig, MonitorRow, Tally};
@@ -953,6 +953,35 @@ impl App {
             .get("outage_id")
             .and_then(serde_json::Value::as_i64)
             .ok_or("payload has no outage_id")?;
+        let now = now_ms();
+        // Longer than a job may run, so a claim only lapses when its worker died.
+        let until = now + 90_000;
+        let claimed = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok::<_, AppError>(store::claim_outage(conn, outage_id, now, until).await?)
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if !claimed {
+            return Err("another worker is updating this outage's incident".to_owned());
+        }
+        let outcome = self.reconcile_outage(outage_id).await;
+        let released = self
+            .db()
+            .write(move |conn| {
+                Box::pin(
+                    async move { Ok::<_, AppError>(store::release_outage(conn, outage_id).await?) },
+                )
+            })
+            .await
+            .map_err(|e| e.to_string());
+        outcome.and(released)
+    }
+
+    async fn reconcile_outage(&self, outage_id: i64) -> Result<(), String> {
         let fail = |e: AppError| e.to_string();
         let system = Principal::system("monitor");
         let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
@@ -1020,13 +1049,51 @@ impl App {
                 .await
                 .map_err(fail)?;
         }
+        let reference = ticket_id.to_string();
         let Some(ended_at) = outage.ended_at else {
+            if outage.ticket_resolved != 0 {
+                // Down again soon after recovering: the same incident goes back to work.
+                let ticket = self.ticket(&system, &reference).await.map_err(fail)?;
+                if ticket.status.as_str() == "resolved" {
+                    self.update_ticket(
+                        &system,
+                        &reference,
+                        None,
+                        TicketPatch {
+                            status: Some("open".to_owned()),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(fail)?;
+                }
+                self.add_comment(
+                    &system,
+                    &reference,
+                    crate::tickets::NewComment {
+                        body: format!("{} is down again.", monitor.name),
+                        public: false,
+                        time_spent_minutes: None,
+                    },
+                )
+                .await
+                .map_err(fail)?;
+                self.db()
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            Ok::<_, AppError>(
+                                store::mark_ticket_resolved(conn, outage_id, false).await?,
+                            )
+                        })
+                    })
+                    .await
+                    .map_err(fail)?;
+            }
             return Ok(());
         };
         if outage.ticket_resolved != 0 {
             return Ok(());
         }
-        let reference = ticket_id.to_string();
         let ticket = self.ticket(&system, &reference).await.map_err(fail)?;
         let minutes = (ended_at - outage.started_at) / 60_000;
         let seconds = (ended_at - outage.started_at) / 1000 % 60;
@@ -1065,7 +1132,7 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    Ok::<_, AppError>(store::mark_ticket_resolved(conn, outage_id).await?)
+                    Ok::<_, AppError>(store::mark_ticket_resolved(conn, outage_id, true).await?)
                 })
             })
             .await
@@ -1185,7 +1252,14 @@ async fn evaluate(
     }
     let outage = match (action, row.open_outage_id) {
         (Alert::Open, _) => {
-            let outage = store::open_outage(conn, row.id, now, error.as_deref()).await?;
+            let window = i64::from(FLAP_WINDOW) * row.interval_s.saturating_mul(1000);
+            let outage = match store::recent_outage(conn, row.id, now - window).await? {
+                Some(previous) => {
+                    store::reopen_outage(conn, previous.id).await?;
+                    previous.id
+                }
+                None => store::open_outage(conn, row.id, now, error.as_deref()).await?,
+            };
             store::set_open_outage(conn, row.id, Some(outage)).await?;
             Some(outage)
         }

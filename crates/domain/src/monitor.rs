@@ -140,7 +140,7 @@ pub struct CheckState {
     pub ok_streak: u32,
     /// The last results, newest in bit 0 (1 = success).
     pub history: u32,
-    /// How many results `history` holds, up to [`FLAP_WINDOW`].
+    /// How many results `history` holds: 0 before the first, then [`FLAP_WINDOW`].
     pub seen: u32,
     pub flapping: bool,
 }
@@ -149,8 +149,15 @@ impl CheckState {
     /// The state after one more check result.
     pub fn observe(self, ok: bool, thresholds: Thresholds) -> CheckState {
         let mask = (1u32 << FLAP_WINDOW) - 1;
-        let history = ((self.history << 1) | u32::from(ok)) & mask;
-        let seen = (self.seen + 1).min(FLAP_WINDOW);
+        // As Nagios does, the window starts filled with the first result, so that a few
+        // early results do not read as a high rate of change.
+        let previous = match (self.seen, ok) {
+            (0, true) => mask,
+            (0, false) => 0,
+            _ => self.history,
+        };
+        let history = ((previous << 1) | u32::from(ok)) & mask;
+        let seen = FLAP_WINDOW;
         let (fail_streak, ok_streak) = if ok {
             (0, self.ok_streak.saturating_add(1))
         } else {

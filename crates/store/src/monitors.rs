@@ -396,6 +396,35 @@ pub async fn open_outage(
     Ok(id)
 }
 
+/// The monitor's latest outage if it ended at or after `since`: a target going down again
+/// that soon continues it rather than starting another (one incident for a flapping target).
+pub async fn recent_outage(
+    conn: &mut AnyConnection,
+    monitor_id: i64,
+    since: i64,
+) -> Result<Option<OutageRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {OUTAGE_COLUMNS} FROM monitor_outages \
+         WHERE monitor_id = $1 AND ended_at IS NOT NULL AND ended_at >= $2 \
+         ORDER BY ended_at DESC LIMIT 1"
+    ))
+    .bind(monitor_id)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Opens an ended outage again.
+pub async fn reopen_outage(conn: &mut AnyConnection, outage_id: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE monitor_outages SET ended_at = NULL, failures = failures + 1 WHERE id = $1",
+    )
+    .bind(outage_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Counts one more failed check in an open outage.
 pub async fn count_failure(conn: &mut AnyConnection, outage_id: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE monitor_outages SET failures = failures + 1 WHERE id = $1")
@@ -443,12 +472,43 @@ pub async fn link_ticket(
     Ok(())
 }
 
-/// Records that the outage's incident was resolved (or noted) for its recovery.
+/// Gives the outage's incident work to one worker until `until`; `false` if another
+/// worker has it.
+pub async fn claim_outage(
+    conn: &mut AnyConnection,
+    outage_id: i64,
+    now: i64,
+    until: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE monitor_outages SET claimed_until = $1 \
+         WHERE id = $2 AND (claimed_until IS NULL OR claimed_until < $3)",
+    )
+    .bind(until)
+    .bind(outage_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Hands the outage's incident work back.
+pub async fn release_outage(conn: &mut AnyConnection, outage_id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE monitor_outages SET claimed_until = NULL WHERE id = $1")
+        .bind(outage_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records whether the outage's incident is resolved (or its recovery noted).
 pub async fn mark_ticket_resolved(
     conn: &mut AnyConnection,
     outage_id: i64,
+    resolved: bool,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE monitor_outages SET ticket_resolved = 1 WHERE id = $1")
+    sqlx::query("UPDATE monitor_outages SET ticket_resolved = $1 WHERE id = $2")
+        .bind(i64::from(resolved))
         .bind(outage_id)
         .execute(conn)
         .await?;
@@ -549,8 +609,10 @@ pub async fn hourly(
     to: i64,
 ) -> Result<Vec<(i64, Tally)>, StoreError> {
     let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT hour, SUM(checks), SUM(ok), SUM(latency_sum), MAX(latency_max) FROM ( \
-           SELECT (r.at / 3600000) * 3600000 AS hour, 1 AS checks, r.ok AS ok, \
+        // PostgreSQL sums BIGINT into NUMERIC; the casts keep both dialects on BIGINT.
+        "SELECT hour, CAST(SUM(checks) AS BIGINT), CAST(SUM(ok) AS BIGINT), \
+                CAST(SUM(latency_sum) AS BIGINT), CAST(MAX(latency_max) AS BIGINT) FROM ( \
+           SELECT (r.at / 3600000) * 3600000 AS hour, CAST(1 AS BIGINT) AS checks, r.ok AS ok, \
                   COALESCE(r.latency_ms, 0) AS latency_sum, COALESCE(r.latency_ms, 0) AS latency_max \
            FROM monitor_results r WHERE r.monitor_id = $1 AND r.at >= $2 AND r.at < $3 \
              AND NOT EXISTS (SELECT 1 FROM maintenance_windows w \

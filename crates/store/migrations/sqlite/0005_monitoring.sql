@@ -53,7 +53,9 @@ CREATE TABLE monitor_outages (
     failures INTEGER NOT NULL DEFAULT 1,
     first_error TEXT,
     ticket_id INTEGER REFERENCES tickets (id),
-    ticket_resolved INTEGER NOT NULL DEFAULT 0
+    ticket_resolved INTEGER NOT NULL DEFAULT 0,
+    -- One worker at a time brings the incident in line with the outage.
+    claimed_until INTEGER
 );
 -- The database, not only the code, guarantees one open outage per monitor.
 CREATE UNIQUE INDEX monitor_outages_open ON monitor_outages (monitor_id) WHERE ended_at IS NULL;

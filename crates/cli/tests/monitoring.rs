@@ -1,0 +1,419 @@
+//! Monitoring against real targets started on 127.0.0.1 (an HTTP server, a TCP listener, a
+//! DNS server, a TLS server with a certificate expiring in 3 days), on SQLite and PostgreSQL:
+//! a target going down opens exactly one incident, coming back resolves it, flapping opens no
+//! storm, heartbeats go down when silent, and two nodes share the checks without duplicates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use opsdesk_testkit::{
+    Backend, Client, ServerProcess, TestDb, TestServer, dual_backend_test, eventually,
+    postgres_url, run_command,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// How the HTTP target answers.
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+/// Alternates between up and down on every request.
+const FLAPPING: u8 = 2;
+
+/// A small real HTTP server whose health the test switches.
+struct Target {
+    url: String,
+    mode: Arc<AtomicU8>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Target {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let mode = Arc::new(AtomicU8::new(UP));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (m, h) = (mode.clone(), hits.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (m, h) = (m.clone(), h.clone());
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let mut read = 0;
+                    while !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                    let hit = h.fetch_add(1, Ordering::SeqCst);
+                    let healthy = match m.load(Ordering::SeqCst) {
+                        UP => true,
+                        DOWN => false,
+                        _ => hit % 2 == 0,
+                    };
+                    let (status, body) = if healthy {
+                        ("200 OK", "status: all good")
+                    } else {
+                        ("503 Service Unavailable", "status: broken")
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        Self { url, mode, hits }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+}
+
+async fn monitor(client: &Client, id: i64) -> Value {
+    let reply = client.get(&format!("/api/v1/monitors/{id}")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body
+}
+
+async fn wait_for_status(client: &Client, id: i64, status: &str) -> Value {
+    let last = std::sync::Mutex::new(Value::Null);
+    let reached = eventually(WAIT, || async {
+        let now = monitor(client, id).await;
+        let done = now["status"] == status;
+        *last.lock().unwrap() = now;
+        done
+    })
+    .await;
+    let last = last.into_inner().unwrap();
+    assert!(reached, "monitor {id} never became {status}: {last}");
+    last
+}
+
+/// Incidents the monitors opened.
+async fn monitor_incidents(client: &Client) -> Vec<Value> {
+    let reply = client.get("/api/v1/tickets?q=tag:monitor&limit=500").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+async fn create(client: &Client, body: Value) -> i64 {
+    let reply = client.post("/api/v1/monitors", body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.body["id"].as_i64().unwrap()
+}
+
+async fn checks(client: &Client, id: i64) -> i64 {
+    let reply = client.get(&format!("/api/v1/monitors/{id}/uptime")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["checks"].as_i64().unwrap()
+}
+
+/// Waits until `n` more checks of monitor `id` were recorded.
+async fn wait_checks(client: &Client, id: i64, n: i64) {
+    let start = checks(client, id).await;
+    let done = eventually(WAIT, || async { checks(client, id).await >= start + n }).await;
+    assert!(done, "monitor {id} stopped checking");
+}
+
+dual_backend_test!(
+    an_http_outage_opens_one_incident_and_recovery_resolves_it,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let target = Target::start().await;
+        let id = create(
+            &admin,
+            json!({"name": "Shop front", "kind": "http", "target": target.url, "interval_s": 1,
+                   "timeout_s": 5, "retries": 2, "keyword": "all good",
+                   "incident": {"impact": "high", "urgency": "high"}}),
+        )
+        .await;
+        let up = wait_for_status(&admin, id, "up").await;
+        assert!(up["last_latency_ms"].as_i64().is_some(), "{up}");
+        assert!(up.get("open_incident").is_none(), "{up}");
+
+        target.set(DOWN);
+        let down = wait_for_status(&admin, id, "down").await;
+        assert!(
+            down["last_error"].as_str().unwrap().contains("503"),
+            "{down}"
+        );
+        let opened = eventually(WAIT, || async {
+            monitor(&admin, id).await.get("open_incident").is_some()
+        })
+        .await;
+        assert!(opened, "no incident was opened");
+        // Further failures add to the same incident instead of opening more.
+        wait_checks(&admin, id, 3).await;
+        let incidents = monitor_incidents(&admin).await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        let number = incidents[0]["number"].as_str().unwrap().to_owned();
+        assert!(number.starts_with("INC-"), "{number}");
+        let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+        assert_eq!(ticket.body["source"], "monitor", "{}", ticket.text);
+        assert_eq!(ticket.body["priority"], "P1", "{}", ticket.text);
+        assert!(
+            ticket.body["title"]
+                .as_str()
+                .unwrap()
+                .contains("Shop front"),
+            "{}",
+            ticket.text
+        );
+
+        target.set(UP);
+        wait_for_status(&admin, id, "up").await;
+        let resolved = eventually(WAIT, || async {
+            admin.get(&format!("/api/v1/tickets/{number}")).await.body["status"] == "resolved"
+        })
+        .await;
+        assert!(resolved, "the incident was not resolved on recovery");
+        let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+        assert!(
+            ticket.text.contains("back up after"),
+            "the recovery note is missing: {}",
+            ticket.text
+        );
+        assert!(monitor(&admin, id).await.get("open_incident").is_none());
+        assert_eq!(monitor_incidents(&admin).await.len(), 1);
+
+        let uptime = admin
+            .get(&format!(
+                "/api/v1/monitors/{id}/uptime?from=2020-01-01T00:00:00Z"
+            ))
+            .await;
+        assert_eq!(uptime.status, 200, "{}", uptime.text);
+        let percent = uptime.body["uptime_percent"].as_f64().unwrap();
+        assert!(percent > 0.0 && percent < 100.0, "{}", uptime.text);
+        assert!(!uptime.body["series"].as_array().unwrap().is_empty());
+        assert!(target.hits.load(Ordering::SeqCst) > 5);
+    }
+);
+
+dual_backend_test!(
+    a_flapping_target_opens_no_incident_storm,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let target = Target::start().await;
+        target.set(FLAPPING);
+        let id = create(
+            &admin,
+            json!({"name": "Wobbly", "kind": "http", "target": target.url, "interval_s": 1}),
+        )
+        .await;
+        wait_checks(&admin, id, 14).await;
+        let state = monitor(&admin, id).await;
+        assert_eq!(state["flapping"], true, "{state}");
+        let incidents = monitor_incidents(&admin).await;
+        assert!(
+            incidents.len() <= 1,
+            "{} incidents: {incidents:?}",
+            incidents.len()
+        );
+    }
+);
+
+dual_backend_test!(
+    tcp_listener_up_then_closed_is_down,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let id = create(
+            &admin,
+            json!({"name": "Database port", "kind": "tcp", "target": address.to_string(), "interval_s": 1}),
+        )
+        .await;
+        wait_for_status(&admin, id, "up").await;
+        drop(listener);
+        let down = wait_for_status(&admin, id, "down").await;
+        assert!(
+            down["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot connect"),
+            "{down}"
+        );
+    }
+);
+
+dual_backend_test!(
+    a_silent_heartbeat_goes_down_and_a_ping_brings_it_back,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let created = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "Nightly backup", "kind": "heartbeat", "interval_s": 2, "grace_s": 1}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.body["id"].as_i64().unwrap();
+        let ping_url = created.body["ping_url"].as_str().unwrap().to_owned();
+        assert!(
+            ping_url.starts_with(&format!("{}/ping/", server.url)),
+            "{ping_url}"
+        );
+        assert_eq!(created.body["status"], "pending");
+        assert_eq!(created.body["heartbeat"], "new");
+
+        // No login: the secret URL is the credential. GET and POST both count.
+        let http = reqwest::Client::new();
+        let pinged = http.post(format!("{ping_url}/start")).send().await.unwrap();
+        assert_eq!(pinged.status(), 200);
+        let pinged = http.get(&ping_url).send().await.unwrap();
+        assert_eq!(pinged.status(), 200);
+        let up = monitor(&admin, id).await;
+        assert_eq!(up["status"], "up", "{up}");
+        assert!(
+            up["last_latency_ms"].as_i64().is_some(),
+            "the run's duration is recorded: {up}"
+        );
+        let unknown = http
+            .get(format!("{}/ping/{}", server.url, uuid_like()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+        let bad = http
+            .get(format!("{ping_url}/sideways"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+
+        // Silence past period and grace: down, with one incident.
+        let down = wait_for_status(&admin, id, "down").await;
+        assert_eq!(down["heartbeat"], "down", "{down}");
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "no incident for the silent heartbeat");
+
+        assert_eq!(http.get(&ping_url).send().await.unwrap().status(), 200);
+        assert_eq!(monitor(&admin, id).await["status"], "up");
+        let resolved = eventually(WAIT, || async {
+            monitor_incidents(&admin)
+                .await
+                .iter()
+                .all(|t| t["status"] == "resolved")
+        })
+        .await;
+        assert!(resolved, "the heartbeat's incident was not resolved");
+
+        // A non-zero exit code is a failure at once.
+        assert_eq!(
+            http.post(format!("{ping_url}/3"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(monitor(&admin, id).await["status"], "down");
+        // A start without a finish within the grace time is down too.
+        assert_eq!(
+            http.get(format!("{ping_url}/0"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(monitor(&admin, id).await["status"], "up");
+        assert_eq!(
+            http.get(format!("{ping_url}/start"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let stuck = wait_for_status(&admin, id, "down").await;
+        assert!(
+            stuck["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("did not finish")
+                || stuck["heartbeat"] == "down",
+            "{stuck}"
+        );
+    }
+);
+
+fn uuid_like() -> &'static str {
+    "0b6f4a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+}
+
+dual_backend_test!(
+    bad_monitors_are_refused_naming_the_field,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        for (body, field) in [
+            (json!({"name": "x", "kind": "smtp", "target": "a"}), "kind"),
+            (
+                json!({"name": "x", "kind": "http", "target": "ftp://a"}),
+                "target",
+            ),
+            (
+                json!({"name": "x", "kind": "tcp", "target": "db"}),
+                "target",
+            ),
+            (
+                json!({"name": "x", "kind": "http", "target": "http://a", "interval_s": 0}),
+                "interval_s",
+            ),
+            (
+                json!({"name": "x", "kind": "dns", "target": "a.example", "resolver": "nope"}),
+                "resolver",
+            ),
+            (
+                json!({"name": "x", "kind": "http", "target": "http://a", "incident": {"impact": "huge"}}),
+                "incident.impact",
+            ),
+        ] {
+            let reply = admin.post("/api/v1/monitors", body.clone()).await;
+            assert_eq!(reply.status, 422, "{body}: {}", reply.text);
+            assert!(
+                reply.body["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field),
+                "{body}: {}",
+                reply.text
+            );
+        }
+        let unknown = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "x", "kind": "http", "target": "http://a", "colour": 1}),
+            )
+            .await;
+        assert!(
+            unknown.status == 400 || unknown.status == 422,
+            "{}",
+            unknown.text
+        );
+        assert_eq!(admin.get("/api/v1/monitors/999999").await.status, 404);
+    }
+);
