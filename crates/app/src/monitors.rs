@@ -804,10 +804,8 @@ impl App {
             .db()
             .write(move |conn| {
                 Box::pin(async move {
-                    // The longest timeout bounds every lease: claimed checks all end by then.
-                    let lease_until = now + 120_000 + LEASE_SLACK_MS;
                     Ok::<_, AppError>(
-                        store::claim_due(conn, backend, &node, now, lease_until, limit).await?,
+                        store::claim_due(conn, backend, &node, now, LEASE_SLACK_MS, limit).await?,
                     )
                 })
             })

@@ -417,3 +417,302 @@ dual_backend_test!(
         assert_eq!(admin.get("/api/v1/monitors/999999").await.status, 404);
     }
 );
+
+/// A TLS server whose self-signed certificate for `localhost` expires in 3 days.
+async fn tls_server() -> SocketAddr {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    address
+}
+
+dual_backend_test!(
+    a_certificate_expiring_in_three_days_is_down,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let address = tls_server().await;
+        let target = format!("localhost:{}", address.port());
+        let soon = create(
+            &admin,
+            json!({"name": "Portal certificate", "kind": "tls", "target": target, "interval_s": 1, "verify_tls": false}),
+        )
+        .await;
+        let relaxed = create(
+            &admin,
+            json!({"name": "Relaxed", "kind": "tls", "target": target, "interval_s": 1,
+                   "verify_tls": false, "min_days_left": 1}),
+        )
+        .await;
+        let verified = create(
+            &admin,
+            json!({"name": "Verified", "kind": "tls", "target": target, "interval_s": 1, "min_days_left": 1}),
+        )
+        .await;
+        let down = wait_for_status(&admin, soon, "down").await;
+        assert!(
+            down["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("expires in 2 days"),
+            "{down}"
+        );
+        wait_for_status(&admin, relaxed, "up").await;
+        let untrusted = wait_for_status(&admin, verified, "down").await;
+        assert!(
+            untrusted["last_error"].as_str().unwrap().contains("chain"),
+            "{untrusted}"
+        );
+    }
+);
+
+/// A small real DNS server on UDP: `app.test` has A 127.0.0.7; every other name is NXDOMAIN.
+async fn dns_server() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 512];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buffer).await else {
+                return;
+            };
+            let query = &buffer[..n];
+            if n < 12 {
+                continue;
+            }
+            // The question: labels up to the zero byte, then type and class.
+            let mut end = 12;
+            let mut labels = Vec::new();
+            while end < n && query[end] != 0 {
+                let len = query[end] as usize;
+                labels.push(String::from_utf8_lossy(&query[end + 1..end + 1 + len]).to_lowercase());
+                end += 1 + len;
+            }
+            let question_end = end + 5;
+            let qtype = u16::from_be_bytes([query[end + 1], query[end + 2]]);
+            let known = labels.join(".") == "app.test" && qtype == 1;
+            let mut reply = Vec::with_capacity(64);
+            reply.extend_from_slice(&query[..2]);
+            reply.extend_from_slice(&[0x81, if known { 0x80 } else { 0x83 }]);
+            reply.extend_from_slice(&[0, 1, 0, u8::from(known), 0, 0, 0, 0]);
+            reply.extend_from_slice(&query[12..question_end]);
+            if known {
+                reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 7]);
+            }
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    });
+    address
+}
+
+dual_backend_test!(
+    dns_answers_are_checked_against_the_expected_value,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let resolver = dns_server().await.to_string();
+        let right = create(
+            &admin,
+            json!({"name": "App record", "kind": "dns", "target": "app.test", "interval_s": 1,
+                   "record_type": "A", "expected": "127.0.0.7", "resolver": resolver}),
+        )
+        .await;
+        let wrong = create(
+            &admin,
+            json!({"name": "Moved record", "kind": "dns", "target": "app.test", "interval_s": 1,
+                   "expected": "10.0.0.1", "resolver": resolver}),
+        )
+        .await;
+        let missing = create(
+            &admin,
+            json!({"name": "Missing record", "kind": "dns", "target": "gone.test", "interval_s": 1,
+                   "resolver": resolver}),
+        )
+        .await;
+        wait_for_status(&admin, right, "up").await;
+        let moved = wait_for_status(&admin, wrong, "down").await;
+        assert!(
+            moved["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("expected 10.0.0.1, got 127.0.0.7"),
+            "{moved}"
+        );
+        wait_for_status(&admin, missing, "down").await;
+    }
+);
+
+dual_backend_test!(
+    icmp_ping_reaches_the_loopback,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let id = create(
+            &admin,
+            json!({"name": "Gateway", "kind": "icmp", "target": "127.0.0.1", "interval_s": 1, "count": 2}),
+        )
+        .await;
+        let last = std::sync::Mutex::new(Value::Null);
+        let settled = eventually(WAIT, || async {
+            let now = monitor(&admin, id).await;
+            let done = now["status"] != "pending";
+            *last.lock().unwrap() = now;
+            done
+        })
+        .await;
+        let last = last.into_inner().unwrap();
+        assert!(settled, "{last}");
+        if last["status"] == "down" {
+            // Without raw sockets the probe reports why; a user would see the same.
+            let error = last["last_error"].as_str().unwrap_or_default().to_owned();
+            assert!(error.contains("ICMP socket"), "{last}");
+            assert!(
+                std::env::var("OPSDESK_REQUIRE_SERVICES").is_err(),
+                "ICMP sockets are unavailable here: {error}"
+            );
+            eprintln!("skipping the ICMP round trip: {error}");
+            return;
+        }
+        assert_eq!(last["status"], "up", "{last}");
+    }
+);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn cli_admin(db: &TestDb) -> String {
+    let database = db.cli_args();
+    let database: Vec<&str> = database.iter().map(String::as_str).collect();
+    let email = "admin@example.com";
+    let mut add = vec![
+        "user",
+        "add",
+        "--email",
+        email,
+        "--name",
+        "Admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ];
+    add.extend(&database);
+    run_command(BIN, &add, Some(PASSWORD));
+    let mut create = vec!["token", "create", "--email", email];
+    create.extend(&database);
+    run_command(BIN, &create, None).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_checks_and_a_survivor_takes_over_without_duplicates() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let token = cli_admin(&db);
+    let mut north =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "north")]).await;
+    let south =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "south")]).await;
+    let client = |url: &str| Client {
+        base: url.to_owned(),
+        token: Some(token.clone()),
+        http: reqwest::Client::new(),
+    };
+    let (north_api, south_api) = (client(&north.url), client(&south.url));
+    let target = Target::start().await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let api = if n % 2 == 0 { &north_api } else { &south_api };
+        ids.push(
+            create(
+                api,
+                json!({"name": format!("Service {n}"), "kind": "http", "target": target.url,
+                       "interval_s": 1, "timeout_s": 2}),
+            )
+            .await,
+        );
+    }
+    for id in &ids {
+        wait_for_status(&south_api, *id, "up").await;
+    }
+
+    // One outage on two nodes: one incident per monitor, never one per node.
+    target.set(DOWN);
+    let opened = eventually(Duration::from_secs(60), || async {
+        monitor_incidents(&south_api).await.len() >= ids.len()
+    })
+    .await;
+    assert!(opened, "not every monitor opened its incident");
+    for id in &ids {
+        wait_checks(&south_api, *id, 2).await;
+    }
+    let incidents = monitor_incidents(&south_api).await;
+    assert_eq!(incidents.len(), ids.len(), "{incidents:?}");
+    target.set(UP);
+    for id in &ids {
+        wait_for_status(&south_api, *id, "up").await;
+    }
+
+    // North dies, mid-check or not: south keeps every monitor running.
+    north.kill();
+    drop(north_api);
+    for id in &ids {
+        wait_checks(&south_api, *id, 3).await;
+    }
+    target.set(DOWN);
+    for id in &ids {
+        wait_for_status(&south_api, *id, "down").await;
+    }
+    let reopened = eventually(Duration::from_secs(60), || async {
+        let incidents = monitor_incidents(&south_api).await;
+        incidents
+            .iter()
+            .filter(|t| t["status"] != "resolved")
+            .count()
+            == ids.len()
+    })
+    .await;
+    let incidents = monitor_incidents(&south_api).await;
+    assert!(reopened, "{incidents:?}");
+    assert!(incidents.len() <= 2 * ids.len(), "{incidents:?}");
+    let mut open: Vec<String> = Vec::new();
+    for id in &ids {
+        let m = monitor(&south_api, *id).await;
+        open.push(m["open_incident"].as_str().unwrap().to_owned());
+    }
+    open.sort();
+    open.dedup();
+    assert_eq!(
+        open.len(),
+        ids.len(),
+        "two monitors share an incident: {open:?}"
+    );
+    drop(south);
+}

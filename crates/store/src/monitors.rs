@@ -217,14 +217,15 @@ pub async fn list(
     .await?)
 }
 
-/// Leases up to `limit` due, unpaused monitors to `node` until `lease_until`. A lease still
-/// held by another node means its check may be running there; a lapsed one is taken over.
+/// Leases up to `limit` due, unpaused monitors to `node` until their check's timeout plus
+/// `slack_ms` has passed. A lease still held by another node means its check may be running
+/// there; a lapsed one (its node died) is taken over.
 pub async fn claim_due(
     conn: &mut AnyConnection,
     backend: Backend,
     node: &str,
     now: i64,
-    lease_until: i64,
+    slack_ms: i64,
     limit: i64,
 ) -> Result<Vec<MonitorRow>, StoreError> {
     let locking = match backend {
@@ -232,14 +233,14 @@ pub async fn claim_due(
         Backend::Sqlite => "",
     };
     Ok(sqlx::query_as(sql!(
-        "UPDATE monitors SET lease_owner = $1, lease_until = $2 \
+        "UPDATE monitors SET lease_owner = $1, lease_until = $3 + timeout_s * 1000 + $2 \
          WHERE id IN (SELECT id FROM monitors \
              WHERE next_check_at <= $3 AND paused = 0 AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY next_check_at LIMIT $4 {locking}) \
          RETURNING {COLUMNS}"
     ))
     .bind(node)
-    .bind(lease_until)
+    .bind(slack_ms)
     .bind(now)
     .bind(limit)
     .fetch_all(conn)
