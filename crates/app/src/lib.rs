@@ -12,6 +12,7 @@ mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod monitors;
+pub mod status_page;
 pub mod tickets;
 pub mod webhooks;
 

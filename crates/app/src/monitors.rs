@@ -1333,9 +1333,14 @@ fn config_snapshot(row: &MonitorRow) -> serde_json::Value {
     })
 }
 
-async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, AppError> {
-    let kind = kind_of(&row)?;
-    let state = check_state(&row);
+/// The status a monitor shows now: its check state seen through pause, maintenance and
+/// its dependency.
+pub(crate) async fn current_status(
+    conn: &mut Conn,
+    row: &MonitorRow,
+    now: i64,
+) -> Result<MonitorStatus, AppError> {
+    let state = check_state(row);
     let suppression = Suppression {
         maintenance: store::in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
@@ -1345,10 +1350,18 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
             None => false,
         },
     };
-    let mut shown = status(&state, row.paused != 0, suppression);
-    if shown == MonitorStatus::Up && suppression.maintenance {
-        shown = MonitorStatus::Maintenance;
-    }
+    let shown = status(&state, row.paused != 0, suppression);
+    Ok(if shown == MonitorStatus::Up && suppression.maintenance {
+        MonitorStatus::Maintenance
+    } else {
+        shown
+    })
+}
+
+async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, AppError> {
+    let kind = kind_of(&row)?;
+    let state = check_state(&row);
+    let shown = current_status(conn, &row, now).await?;
     let heartbeat = (kind == MonitorKind::Heartbeat).then(|| {
         heartbeat_state(&row)
             .status(now, next_expected(&row), row.grace_s.saturating_mul(1000))

@@ -264,7 +264,7 @@ mod double_option {
 
 fn priority_from_rank(rank: i64) -> Priority {
     Priority::ALL
-        .into_iter()
+        .iter()
         .find(|p| i64::from(p.rank()) == rank)
         .copied()
         .unwrap_or(Priority::P3)

@@ -78,6 +78,8 @@ const NOT_SETTINGS: [&str; 3] = ["config", "require_services", "test_postgres_ur
 
 /// Reads the configuration. `file` is the `--config` path; without one, `opsdesk.toml` in
 /// the current folder is read when it exists.
+// figment's error is large, but it is returned once, at start-up.
+#[allow(clippy::result_large_err)]
 pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figment::Error> {
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
     Figment::from(Serialized::defaults(Config::default()))
@@ -94,7 +96,8 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figmen
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    // figment::Jail's closures return figment::Error, which is large.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
     use super::*;
     use figment::Jail;
 

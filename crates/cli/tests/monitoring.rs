@@ -716,3 +716,89 @@ async fn two_nodes_share_the_checks_and_a_survivor_takes_over_without_duplicates
     );
     drop(south);
 }
+
+dual_backend_test!(
+    maintenance_dependencies_and_the_public_status_page,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let acme = server.organization("Acme <Tools> & Co").await;
+        let router = Target::start().await;
+        let app = Target::start().await;
+        let planned = Target::start().await;
+        let gateway = create(
+            &admin,
+            json!({"name": "Gateway", "kind": "http", "target": router.url, "interval_s": 1,
+                   "organization_id": acme}),
+        )
+        .await;
+        let shop = create(
+            &admin,
+            json!({"name": "Shop <b>front</b>", "kind": "http", "target": app.url, "interval_s": 1,
+                   "retries": 3, "depends_on": gateway, "organization_id": acme}),
+        )
+        .await;
+        let batch = create(
+            &admin,
+            json!({"name": "Batch", "kind": "http", "target": planned.url, "interval_s": 1,
+                   "organization_id": acme}),
+        )
+        .await;
+        for id in [gateway, shop, batch] {
+            wait_for_status(&admin, id, "up").await;
+        }
+        let now = jiff::Timestamp::now();
+        let window = admin
+            .post(
+                "/api/v1/maintenance-windows",
+                json!({"monitor_id": batch, "starts_at": now.to_string(),
+                       "ends_at": (now + jiff::SignedDuration::from_hours(1)).to_string(),
+                       "reason": "upgrade"}),
+            )
+            .await;
+        assert_eq!(window.status, 201, "{}", window.text);
+        planned.set(DOWN);
+        router.set(DOWN);
+        app.set(DOWN);
+        wait_for_status(&admin, gateway, "down").await;
+        wait_for_status(&admin, shop, "unreachable").await;
+        wait_for_status(&admin, batch, "maintenance").await;
+        wait_checks(&admin, shop, 4).await;
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "the gateway's outage should be the only incident");
+        wait_checks(&admin, batch, 2).await;
+        let incidents = monitor_incidents(&admin).await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert!(incidents[0]["title"].as_str().unwrap().contains("Gateway"));
+
+        let page = server
+            .anonymous()
+            .get(&format!("/api/v1/status/{acme}"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.body["overall"], "degraded");
+        assert_eq!(page.body["components"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            page.body["components"][0]["days"].as_array().unwrap().len(),
+            90
+        );
+        assert_eq!(page.body["incidents"][0]["component"], "Gateway");
+        assert_eq!(page.body["maintenance"][0]["component"], "Batch");
+        assert!(!page.text.contains(&router.url), "targets stay private");
+        let html = reqwest::get(format!("{}/status/{acme}", server.url))
+            .await
+            .unwrap();
+        assert_eq!(html.status(), 200);
+        let html = html.text().await.unwrap();
+        assert!(html.contains("Acme &lt;Tools&gt; &amp; Co"), "{html}");
+        assert!(html.contains("Shop &lt;b&gt;front&lt;/b&gt;"), "{html}");
+        assert!(!html.contains("<b>front"), "{html}");
+        assert_eq!(
+            server.anonymous().get("/api/v1/status/999999").await.status,
+            404
+        );
+    }
+);

@@ -671,3 +671,65 @@ pub async fn roll_up(conn: &mut AnyConnection, before: i64) -> Result<u64, Store
         .await?;
     Ok(deleted.rows_affected())
 }
+
+/// Checks and successes per monitor and UTC day in `[from, to)` for an organization's
+/// monitors, raw and rolled up, maintenance excluded: `(monitor_id, day start, checks, ok)`.
+pub async fn daily(
+    conn: &mut AnyConnection,
+    organization_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT monitor_id, day, CAST(SUM(checks) AS BIGINT), CAST(SUM(ok) AS BIGINT) FROM ( \
+           SELECT r.monitor_id, (r.at / 86400000) * 86400000 AS day, CAST(1 AS BIGINT) AS checks, r.ok AS ok \
+           FROM monitor_results r JOIN monitors m ON m.id = r.monitor_id \
+           WHERE m.organization_id = $1 AND r.at >= $2 AND r.at < $3 \
+             AND NOT EXISTS (SELECT 1 FROM maintenance_windows w \
+                 WHERE (w.monitor_id = r.monitor_id OR w.monitor_id IS NULL) \
+                   AND w.starts_at <= r.at AND w.ends_at > r.at) \
+           UNION ALL \
+           SELECT u.monitor_id, (u.hour / 86400000) * 86400000 AS day, u.checks, u.ok \
+           FROM monitor_rollups u JOIN monitors m ON m.id = u.monitor_id \
+           WHERE m.organization_id = $1 AND u.hour >= $2 AND u.hour < $3 \
+         ) t GROUP BY monitor_id, day",
+    )
+    .bind(organization_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Outages still open on an organization's monitors: `(monitor name, started_at)`.
+pub async fn open_outages(
+    conn: &mut AnyConnection,
+    organization_id: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT m.name, o.started_at FROM monitor_outages o JOIN monitors m ON m.id = o.monitor_id \
+         WHERE m.organization_id = $1 AND o.ended_at IS NULL ORDER BY o.started_at",
+    )
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Maintenance windows not yet over that cover an organization's monitors (or all):
+/// `(monitor name or none, starts_at, ends_at, reason)`.
+pub async fn upcoming_maintenance(
+    conn: &mut AnyConnection,
+    organization_id: i64,
+    now: i64,
+) -> Result<Vec<(Option<String>, i64, i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT m.name, w.starts_at, w.ends_at, w.reason FROM maintenance_windows w \
+         LEFT JOIN monitors m ON m.id = w.monitor_id \
+         WHERE w.ends_at > $2 AND (w.monitor_id IS NULL OR m.organization_id = $1) \
+         ORDER BY w.starts_at LIMIT 50",
+    )
+    .bind(organization_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}

@@ -175,6 +175,8 @@ pub struct TestServer {
     pub db: TestDb,
     /// Token of the admin every test server starts with.
     pub admin_token: String,
+    /// The monitor scheduler's counters and scheduling lags.
+    pub monitor_stats: std::sync::Arc<opsdesk_monitor::SchedulerStats>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -218,6 +220,7 @@ impl TestServer {
             },
         )
         .unwrap();
+        let monitor_stats = scheduler.stats();
         tokio::spawn(scheduler.run(stopped.clone()));
         tokio::spawn({
             let app = app.clone();
@@ -229,6 +232,7 @@ impl TestServer {
             app,
             db,
             admin_token,
+            monitor_stats,
             shutdown,
         }
     }
@@ -445,6 +449,8 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // Dropping it kills and reaps the process that never answered.
+        drop(Self { child, url });
         panic!("opsdesk serve did not answer /healthz within 15 s");
     }
 

@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod monitors;
 mod session;
+mod status_page;
 mod system;
 mod tickets;
 
@@ -54,4 +55,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(tickets::routes())
         .merge(monitors::routes())
+        .merge(status_page::routes())
 }
