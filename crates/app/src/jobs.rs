@@ -28,18 +28,22 @@ pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 pub enum JobKind {
     /// POST an event to one webhook.
     WebhookDelivery,
+    /// Open, or resolve, the incident of a monitor's outage.
+    MonitorOutage,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::WebhookDelivery => "webhook.delivery",
+            JobKind::MonitorOutage => "monitor.outage",
         }
     }
 
     fn parse(kind: &str) -> Option<Self> {
         match kind {
             "webhook.delivery" => Some(JobKind::WebhookDelivery),
+            "monitor.outage" => Some(JobKind::MonitorOutage),
             _ => None,
         }
     }
@@ -273,6 +277,7 @@ impl App {
             serde_json::from_str(&job.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
         match kind {
             JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
+            JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,
         }
     }
 }

@@ -11,8 +11,10 @@ mod clock;
 mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod monitors;
 pub mod portal;
 pub mod sla;
+pub mod status_page;
 pub mod tickets;
 pub mod webhooks;
 

@@ -399,7 +399,7 @@ fn facts_of(row: &TicketRow) -> Result<crate::sla::SlaFacts, AppError> {
     })
 }
 
-fn number_of(ticket_type: &str, number: i64) -> String {
+pub(crate) fn number_of(ticket_type: &str, number: i64) -> String {
     let prefix = TicketType::from_str(ticket_type).map_or("TKT", |t| t.prefix());
     format!("{prefix}-{number}")
 }

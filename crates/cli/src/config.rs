@@ -42,6 +42,10 @@ pub struct Config {
     pub sla_sweep_interval_ms: u64,
     /// Resolved tickets close after this many days; 0 keeps them resolved.
     pub auto_close_days: u32,
+    /// Monitor checks this node runs at once.
+    pub monitor_concurrency: usize,
+    /// Days raw monitor results are kept before they are rolled up into hourly figures.
+    pub monitor_raw_retention_days: i64,
 }
 
 impl Default for Config {
@@ -61,6 +65,8 @@ impl Default for Config {
             job_retry_base_ms: 10_000,
             sla_sweep_interval_ms: 1_000,
             auto_close_days: 7,
+            monitor_concurrency: 512,
+            monitor_raw_retention_days: 30,
         }
     }
 }

@@ -447,6 +447,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         let interval = std::time::Duration::from_millis(config.sla_sweep_interval_ms.max(100));
         async move { app.run_sla(interval, workers_stopped).await }
     });
+    let scheduler = opsdesk_monitor::Scheduler::new(
+        app.clone(),
+        opsdesk_monitor::SchedulerConfig {
+            concurrency: config.monitor_concurrency,
+            raw_retention_days: config.monitor_raw_retention_days,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
+    let monitors = tokio::spawn(scheduler.run(stop_workers.subscribe()));
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),
         None => format!("SQLite in {}", config.data_dir.display()),
@@ -473,6 +483,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let _ = stop_workers.send(true);
     let _ = jobs.await;
     let _ = sla.await;
+    let _ = monitors.await;
     app.db().clone().close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod monitor;
 pub mod query;
 pub mod sla;
 pub mod ticket;

@@ -93,6 +93,8 @@ macro_rules! string_enum {
     };
 }
 
+pub(crate) use string_enum;
+
 string_enum! {
     /// What kind of work a ticket tracks; decides its number prefix.
     pub enum TicketType as "ticket type" {

@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod audit;
 pub mod bulk;
 pub mod jobs;
+pub mod monitors;
 pub mod portal;
 pub mod sla;
 pub mod tickets;

@@ -168,13 +168,16 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
-/// The real HTTP server, in-process on 127.0.0.1 port 0, with its job runner.
+/// The real HTTP server, in-process on 127.0.0.1 port 0, with its job runner and monitor
+/// scheduler.
 pub struct TestServer {
     pub url: String,
     pub app: App,
     pub db: TestDb,
     /// Token of the admin every test server starts with.
     pub admin_token: String,
+    /// The monitor scheduler's counters and scheduling lags.
+    pub monitor_stats: std::sync::Arc<opsdesk_monitor::SchedulerStats>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -210,6 +213,16 @@ impl TestServer {
         tokio::spawn(opsdesk_http::serve(listener, router, async move {
             let _ = server_stopped.wait_for(|stop| *stop).await;
         }));
+        let scheduler = opsdesk_monitor::Scheduler::new(
+            app.clone(),
+            opsdesk_monitor::SchedulerConfig {
+                tick: std::time::Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let monitor_stats = scheduler.stats();
+        tokio::spawn(scheduler.run(stopped.clone()));
         tokio::spawn({
             let app = app.clone();
             let stopped = stopped.clone();
@@ -226,6 +239,7 @@ impl TestServer {
             app,
             db,
             admin_token,
+            monitor_stats,
             shutdown,
         }
     }

@@ -2,9 +2,11 @@
 
 mod accounts;
 mod admin;
+mod monitors;
 mod portal;
 mod session;
 mod sla;
+mod status_page;
 mod system;
 mod tickets;
 
@@ -56,4 +58,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(tickets::routes())
         .merge(sla::routes())
         .merge(portal::routes())
+        .merge(monitors::routes())
+        .merge(status_page::routes())
 }

@@ -1,0 +1,812 @@
+//! Monitoring against real targets started on 127.0.0.1 (an HTTP server, a TCP listener, a
+//! DNS server, a TLS server with a certificate expiring in 3 days), on SQLite and PostgreSQL:
+//! a target going down opens exactly one incident, coming back resolves it, flapping opens no
+//! storm, heartbeats go down when silent, and two nodes share the checks without duplicates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use opsdesk_testkit::{
+    Backend, Client, ServerProcess, TestDb, TestServer, dual_backend_test, eventually,
+    postgres_url, run_command,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// How the HTTP target answers.
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+/// Alternates between up and down on every request.
+const FLAPPING: u8 = 2;
+
+/// A small real HTTP server whose health the test switches.
+struct Target {
+    url: String,
+    mode: Arc<AtomicU8>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Target {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let mode = Arc::new(AtomicU8::new(UP));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (m, h) = (mode.clone(), hits.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (m, h) = (m.clone(), h.clone());
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let mut read = 0;
+                    while !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                    let hit = h.fetch_add(1, Ordering::SeqCst);
+                    let healthy = match m.load(Ordering::SeqCst) {
+                        UP => true,
+                        DOWN => false,
+                        _ => hit % 2 == 0,
+                    };
+                    let (status, body) = if healthy {
+                        ("200 OK", "status: all good")
+                    } else {
+                        ("503 Service Unavailable", "status: broken")
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        Self { url, mode, hits }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+}
+
+async fn monitor(client: &Client, id: i64) -> Value {
+    let reply = client.get(&format!("/api/v1/monitors/{id}")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body
+}
+
+async fn wait_for_status(client: &Client, id: i64, status: &str) -> Value {
+    let last = std::sync::Mutex::new(Value::Null);
+    let reached = eventually(WAIT, || async {
+        let now = monitor(client, id).await;
+        let done = now["status"] == status;
+        *last.lock().unwrap() = now;
+        done
+    })
+    .await;
+    let last = last.into_inner().unwrap();
+    assert!(reached, "monitor {id} never became {status}: {last}");
+    last
+}
+
+/// Incidents the monitors opened.
+async fn monitor_incidents(client: &Client) -> Vec<Value> {
+    let reply = client.get("/api/v1/tickets?q=tag:monitor&limit=500").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+async fn create(client: &Client, body: Value) -> i64 {
+    let reply = client.post("/api/v1/monitors", body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.body["id"].as_i64().unwrap()
+}
+
+async fn checks(client: &Client, id: i64) -> i64 {
+    let reply = client.get(&format!("/api/v1/monitors/{id}/uptime")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["checks"].as_i64().unwrap()
+}
+
+/// Waits until `n` more checks of monitor `id` were recorded.
+async fn wait_checks(client: &Client, id: i64, n: i64) {
+    let start = checks(client, id).await;
+    let done = eventually(WAIT, || async { checks(client, id).await >= start + n }).await;
+    assert!(done, "monitor {id} stopped checking");
+}
+
+dual_backend_test!(
+    an_http_outage_opens_one_incident_and_recovery_resolves_it,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let target = Target::start().await;
+        let id = create(
+            &admin,
+            json!({"name": "Shop front", "kind": "http", "target": target.url, "interval_s": 1,
+                   "timeout_s": 5, "retries": 2, "keyword": "all good",
+                   "incident": {"impact": "high", "urgency": "high"}}),
+        )
+        .await;
+        let up = wait_for_status(&admin, id, "up").await;
+        assert!(up["last_latency_ms"].as_i64().is_some(), "{up}");
+        assert!(up.get("open_incident").is_none(), "{up}");
+
+        target.set(DOWN);
+        let down = wait_for_status(&admin, id, "down").await;
+        assert!(
+            down["last_error"].as_str().unwrap().contains("503"),
+            "{down}"
+        );
+        let opened = eventually(WAIT, || async {
+            monitor(&admin, id).await.get("open_incident").is_some()
+        })
+        .await;
+        assert!(opened, "no incident was opened");
+        // Further failures add to the same incident instead of opening more.
+        wait_checks(&admin, id, 3).await;
+        let incidents = monitor_incidents(&admin).await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        let number = incidents[0]["number"].as_str().unwrap().to_owned();
+        assert!(number.starts_with("INC-"), "{number}");
+        let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+        assert_eq!(ticket.body["source"], "monitor", "{}", ticket.text);
+        assert_eq!(ticket.body["priority"], "P1", "{}", ticket.text);
+        assert!(
+            ticket.body["title"]
+                .as_str()
+                .unwrap()
+                .contains("Shop front"),
+            "{}",
+            ticket.text
+        );
+
+        target.set(UP);
+        wait_for_status(&admin, id, "up").await;
+        let resolved = eventually(WAIT, || async {
+            admin.get(&format!("/api/v1/tickets/{number}")).await.body["status"] == "resolved"
+        })
+        .await;
+        assert!(resolved, "the incident was not resolved on recovery");
+        let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+        assert!(
+            ticket.text.contains("back up after"),
+            "the recovery note is missing: {}",
+            ticket.text
+        );
+        assert!(monitor(&admin, id).await.get("open_incident").is_none());
+        assert_eq!(monitor_incidents(&admin).await.len(), 1);
+
+        let uptime = admin
+            .get(&format!(
+                "/api/v1/monitors/{id}/uptime?from=2020-01-01T00:00:00Z"
+            ))
+            .await;
+        assert_eq!(uptime.status, 200, "{}", uptime.text);
+        let percent = uptime.body["uptime_percent"].as_f64().unwrap();
+        assert!(percent > 0.0 && percent < 100.0, "{}", uptime.text);
+        assert!(!uptime.body["series"].as_array().unwrap().is_empty());
+        assert!(target.hits.load(Ordering::SeqCst) > 5);
+    }
+);
+
+dual_backend_test!(
+    a_flapping_target_opens_no_incident_storm,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let target = Target::start().await;
+        target.set(FLAPPING);
+        let id = create(
+            &admin,
+            json!({"name": "Wobbly", "kind": "http", "target": target.url, "interval_s": 1}),
+        )
+        .await;
+        wait_checks(&admin, id, 14).await;
+        let state = monitor(&admin, id).await;
+        assert_eq!(state["flapping"], true, "{state}");
+        let incidents = monitor_incidents(&admin).await;
+        assert!(
+            incidents.len() <= 1,
+            "{} incidents: {incidents:?}",
+            incidents.len()
+        );
+    }
+);
+
+dual_backend_test!(
+    tcp_listener_up_then_closed_is_down,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let id = create(
+            &admin,
+            json!({"name": "Database port", "kind": "tcp", "target": address.to_string(), "interval_s": 1}),
+        )
+        .await;
+        wait_for_status(&admin, id, "up").await;
+        drop(listener);
+        let down = wait_for_status(&admin, id, "down").await;
+        assert!(
+            down["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot connect"),
+            "{down}"
+        );
+    }
+);
+
+dual_backend_test!(
+    a_silent_heartbeat_goes_down_and_a_ping_brings_it_back,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let created = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "Nightly backup", "kind": "heartbeat", "interval_s": 2, "grace_s": 1}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.body["id"].as_i64().unwrap();
+        let ping_url = created.body["ping_url"].as_str().unwrap().to_owned();
+        assert!(
+            ping_url.starts_with(&format!("{}/ping/", server.url)),
+            "{ping_url}"
+        );
+        assert_eq!(created.body["status"], "pending");
+        assert_eq!(created.body["heartbeat"], "new");
+
+        // No login: the secret URL is the credential. GET and POST both count.
+        let http = reqwest::Client::new();
+        let pinged = http.post(format!("{ping_url}/start")).send().await.unwrap();
+        assert_eq!(pinged.status(), 200);
+        let pinged = http.get(&ping_url).send().await.unwrap();
+        assert_eq!(pinged.status(), 200);
+        let up = monitor(&admin, id).await;
+        assert_eq!(up["status"], "up", "{up}");
+        assert!(
+            up["last_latency_ms"].as_i64().is_some(),
+            "the run's duration is recorded: {up}"
+        );
+        let unknown = http
+            .get(format!("{}/ping/{}", server.url, uuid_like()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+        let bad = http
+            .get(format!("{ping_url}/sideways"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+
+        // Silence past period and grace: down, with one incident.
+        let down = wait_for_status(&admin, id, "down").await;
+        assert_eq!(down["heartbeat"], "down", "{down}");
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "no incident for the silent heartbeat");
+
+        assert_eq!(http.get(&ping_url).send().await.unwrap().status(), 200);
+        assert_eq!(monitor(&admin, id).await["status"], "up");
+        let resolved = eventually(WAIT, || async {
+            monitor_incidents(&admin)
+                .await
+                .iter()
+                .all(|t| t["status"] == "resolved")
+        })
+        .await;
+        assert!(resolved, "the heartbeat's incident was not resolved");
+
+        // A non-zero exit code is a failure at once.
+        assert_eq!(
+            http.post(format!("{ping_url}/3"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(monitor(&admin, id).await["status"], "down");
+        // A start without a finish within the grace time is down too.
+        assert_eq!(
+            http.get(format!("{ping_url}/0"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(monitor(&admin, id).await["status"], "up");
+        assert_eq!(
+            http.get(format!("{ping_url}/start"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let stuck = wait_for_status(&admin, id, "down").await;
+        assert!(
+            stuck["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("did not finish")
+                || stuck["heartbeat"] == "down",
+            "{stuck}"
+        );
+    }
+);
+
+fn uuid_like() -> &'static str {
+    "0b6f4a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+}
+
+dual_backend_test!(
+    bad_monitors_are_refused_naming_the_field,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        for (body, field) in [
+            (json!({"name": "x", "kind": "smtp", "target": "a"}), "kind"),
+            (
+                json!({"name": "x", "kind": "http", "target": "ftp://a"}),
+                "target",
+            ),
+            (
+                json!({"name": "x", "kind": "tcp", "target": "db"}),
+                "target",
+            ),
+            (
+                json!({"name": "x", "kind": "http", "target": "http://a", "interval_s": 0}),
+                "interval_s",
+            ),
+            (
+                json!({"name": "x", "kind": "dns", "target": "a.example", "resolver": "nope"}),
+                "resolver",
+            ),
+            (
+                json!({"name": "x", "kind": "http", "target": "http://a", "incident": {"impact": "huge"}}),
+                "incident.impact",
+            ),
+        ] {
+            let reply = admin.post("/api/v1/monitors", body.clone()).await;
+            assert_eq!(reply.status, 422, "{body}: {}", reply.text);
+            assert!(
+                reply.body["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field),
+                "{body}: {}",
+                reply.text
+            );
+        }
+        let unknown = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "x", "kind": "http", "target": "http://a", "colour": 1}),
+            )
+            .await;
+        assert!(
+            unknown.status == 400 || unknown.status == 422,
+            "{}",
+            unknown.text
+        );
+        assert_eq!(admin.get("/api/v1/monitors/999999").await.status, 404);
+    }
+);
+
+/// A TLS server whose self-signed certificate for `localhost` expires in 3 days.
+async fn tls_server() -> SocketAddr {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    address
+}
+
+dual_backend_test!(
+    a_certificate_expiring_in_three_days_is_down,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let address = tls_server().await;
+        let target = format!("localhost:{}", address.port());
+        let soon = create(
+            &admin,
+            json!({"name": "Portal certificate", "kind": "tls", "target": target, "interval_s": 1, "verify_tls": false}),
+        )
+        .await;
+        let relaxed = create(
+            &admin,
+            json!({"name": "Relaxed", "kind": "tls", "target": target, "interval_s": 1,
+                   "verify_tls": false, "min_days_left": 1}),
+        )
+        .await;
+        let verified = create(
+            &admin,
+            json!({"name": "Verified", "kind": "tls", "target": target, "interval_s": 1, "min_days_left": 1}),
+        )
+        .await;
+        let down = wait_for_status(&admin, soon, "down").await;
+        assert!(
+            down["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("expires in 2 days"),
+            "{down}"
+        );
+        wait_for_status(&admin, relaxed, "up").await;
+        let untrusted = wait_for_status(&admin, verified, "down").await;
+        assert!(
+            untrusted["last_error"].as_str().unwrap().contains("chain"),
+            "{untrusted}"
+        );
+    }
+);
+
+/// A small real DNS server on UDP: `app.test` has A 127.0.0.7; every other name is NXDOMAIN.
+async fn dns_server() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 512];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buffer).await else {
+                return;
+            };
+            let query = &buffer[..n];
+            if n < 12 {
+                continue;
+            }
+            // The question: labels up to the zero byte, then type and class.
+            let mut end = 12;
+            let mut labels = Vec::new();
+            while end < n && query[end] != 0 {
+                let len = query[end] as usize;
+                labels.push(String::from_utf8_lossy(&query[end + 1..end + 1 + len]).to_lowercase());
+                end += 1 + len;
+            }
+            let question_end = end + 5;
+            let qtype = u16::from_be_bytes([query[end + 1], query[end + 2]]);
+            let known = labels.join(".") == "app.test" && qtype == 1;
+            let mut reply = Vec::with_capacity(64);
+            reply.extend_from_slice(&query[..2]);
+            reply.extend_from_slice(&[0x81, if known { 0x80 } else { 0x83 }]);
+            reply.extend_from_slice(&[0, 1, 0, u8::from(known), 0, 0, 0, 0]);
+            reply.extend_from_slice(&query[12..question_end]);
+            if known {
+                reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 7]);
+            }
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    });
+    address
+}
+
+dual_backend_test!(
+    dns_answers_are_checked_against_the_expected_value,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let resolver = dns_server().await.to_string();
+        let right = create(
+            &admin,
+            json!({"name": "App record", "kind": "dns", "target": "app.test", "interval_s": 1,
+                   "record_type": "A", "expected": "127.0.0.7", "resolver": resolver}),
+        )
+        .await;
+        let wrong = create(
+            &admin,
+            json!({"name": "Moved record", "kind": "dns", "target": "app.test", "interval_s": 1,
+                   "expected": "10.0.0.1", "resolver": resolver}),
+        )
+        .await;
+        let missing = create(
+            &admin,
+            json!({"name": "Missing record", "kind": "dns", "target": "gone.test", "interval_s": 1,
+                   "resolver": resolver}),
+        )
+        .await;
+        wait_for_status(&admin, right, "up").await;
+        let moved = wait_for_status(&admin, wrong, "down").await;
+        assert!(
+            moved["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("expected 10.0.0.1, got 127.0.0.7"),
+            "{moved}"
+        );
+        wait_for_status(&admin, missing, "down").await;
+    }
+);
+
+dual_backend_test!(
+    icmp_ping_reaches_the_loopback,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let id = create(
+            &admin,
+            json!({"name": "Gateway", "kind": "icmp", "target": "127.0.0.1", "interval_s": 1, "count": 2}),
+        )
+        .await;
+        let last = std::sync::Mutex::new(Value::Null);
+        let settled = eventually(WAIT, || async {
+            let now = monitor(&admin, id).await;
+            let done = now["status"] != "pending";
+            *last.lock().unwrap() = now;
+            done
+        })
+        .await;
+        let last = last.into_inner().unwrap();
+        assert!(settled, "{last}");
+        if last["status"] == "down" {
+            // Without raw sockets the probe reports why; a user would see the same.
+            let error = last["last_error"].as_str().unwrap_or_default().to_owned();
+            assert!(error.contains("ICMP socket"), "{last}");
+            assert!(
+                std::env::var("OPSDESK_REQUIRE_SERVICES").is_err(),
+                "ICMP sockets are unavailable here: {error}"
+            );
+            eprintln!("skipping the ICMP round trip: {error}");
+            return;
+        }
+        assert_eq!(last["status"], "up", "{last}");
+    }
+);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn cli_admin(db: &TestDb) -> String {
+    let database = db.cli_args();
+    let database: Vec<&str> = database.iter().map(String::as_str).collect();
+    let email = "admin@example.com";
+    let mut add = vec![
+        "user",
+        "add",
+        "--email",
+        email,
+        "--name",
+        "Admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ];
+    add.extend(&database);
+    run_command(BIN, &add, Some(PASSWORD));
+    let mut create = vec!["token", "create", "--email", email];
+    create.extend(&database);
+    run_command(BIN, &create, None).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_checks_and_a_survivor_takes_over_without_duplicates() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let token = cli_admin(&db);
+    let mut north =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "north")]).await;
+    let south =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "south")]).await;
+    let client = |url: &str| Client {
+        base: url.to_owned(),
+        token: Some(token.clone()),
+        http: reqwest::Client::new(),
+    };
+    let (north_api, south_api) = (client(&north.url), client(&south.url));
+    let target = Target::start().await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let api = if n % 2 == 0 { &north_api } else { &south_api };
+        ids.push(
+            create(
+                api,
+                json!({"name": format!("Service {n}"), "kind": "http", "target": target.url,
+                       "interval_s": 1, "timeout_s": 2}),
+            )
+            .await,
+        );
+    }
+    for id in &ids {
+        wait_for_status(&south_api, *id, "up").await;
+    }
+
+    // One outage on two nodes: one incident per monitor, never one per node.
+    target.set(DOWN);
+    let opened = eventually(Duration::from_secs(60), || async {
+        monitor_incidents(&south_api).await.len() >= ids.len()
+    })
+    .await;
+    assert!(opened, "not every monitor opened its incident");
+    for id in &ids {
+        wait_checks(&south_api, *id, 2).await;
+    }
+    let incidents = monitor_incidents(&south_api).await;
+    assert_eq!(incidents.len(), ids.len(), "{incidents:?}");
+    target.set(UP);
+    for id in &ids {
+        wait_for_status(&south_api, *id, "up").await;
+    }
+
+    // North dies, mid-check or not: south keeps every monitor running.
+    north.kill();
+    drop(north_api);
+    for id in &ids {
+        wait_checks(&south_api, *id, 3).await;
+    }
+    target.set(DOWN);
+    for id in &ids {
+        wait_for_status(&south_api, *id, "down").await;
+    }
+    let reopened = eventually(Duration::from_secs(60), || async {
+        let incidents = monitor_incidents(&south_api).await;
+        incidents
+            .iter()
+            .filter(|t| t["status"] != "resolved")
+            .count()
+            == ids.len()
+    })
+    .await;
+    let incidents = monitor_incidents(&south_api).await;
+    assert!(reopened, "{incidents:?}");
+    assert!(incidents.len() <= 2 * ids.len(), "{incidents:?}");
+    let mut open: Vec<String> = Vec::new();
+    for id in &ids {
+        let m = monitor(&south_api, *id).await;
+        open.push(m["open_incident"].as_str().unwrap().to_owned());
+    }
+    open.sort();
+    open.dedup();
+    assert_eq!(
+        open.len(),
+        ids.len(),
+        "two monitors share an incident: {open:?}"
+    );
+    drop(south);
+}
+
+dual_backend_test!(
+    maintenance_dependencies_and_the_public_status_page,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let acme = server.organization("Acme <Tools> & Co").await;
+        let router = Target::start().await;
+        let app = Target::start().await;
+        let planned = Target::start().await;
+        let gateway = create(
+            &admin,
+            json!({"name": "Gateway", "kind": "http", "target": router.url, "interval_s": 1,
+                   "organization_id": acme}),
+        )
+        .await;
+        let shop = create(
+            &admin,
+            json!({"name": "Shop <b>front</b>", "kind": "http", "target": app.url, "interval_s": 1,
+                   "retries": 3, "depends_on": gateway, "organization_id": acme}),
+        )
+        .await;
+        let batch = create(
+            &admin,
+            json!({"name": "Batch", "kind": "http", "target": planned.url, "interval_s": 1,
+                   "organization_id": acme}),
+        )
+        .await;
+        for id in [gateway, shop, batch] {
+            wait_for_status(&admin, id, "up").await;
+        }
+        let now = jiff::Timestamp::now();
+        let window = admin
+            .post(
+                "/api/v1/maintenance-windows",
+                json!({"monitor_id": batch, "starts_at": now.to_string(),
+                       "ends_at": (now + jiff::SignedDuration::from_hours(1)).to_string(),
+                       "reason": "upgrade"}),
+            )
+            .await;
+        assert_eq!(window.status, 201, "{}", window.text);
+        planned.set(DOWN);
+        router.set(DOWN);
+        app.set(DOWN);
+        wait_for_status(&admin, gateway, "down").await;
+        wait_for_status(&admin, shop, "unreachable").await;
+        wait_for_status(&admin, batch, "maintenance").await;
+        wait_checks(&admin, shop, 4).await;
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "the gateway's outage should be the only incident");
+        // Checks inside the window do not count in uptime, so watch the last check instead.
+        for _ in 0..2 {
+            let before = monitor(&admin, batch).await["last_check_at"].clone();
+            let checked = eventually(WAIT, || async {
+                monitor(&admin, batch).await["last_check_at"] != before
+            })
+            .await;
+            assert!(checked, "the monitor in maintenance stopped checking");
+        }
+        let incidents = monitor_incidents(&admin).await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert!(incidents[0]["title"].as_str().unwrap().contains("Gateway"));
+
+        let page = server
+            .anonymous()
+            .get(&format!("/api/v1/status/{acme}"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.body["overall"], "degraded");
+        assert_eq!(page.body["components"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            page.body["components"][0]["days"].as_array().unwrap().len(),
+            90
+        );
+        assert_eq!(page.body["incidents"][0]["component"], "Gateway");
+        assert_eq!(page.body["maintenance"][0]["component"], "Batch");
+        assert!(!page.text.contains(&router.url), "targets stay private");
+        let html = reqwest::get(format!("{}/status/{acme}", server.url))
+            .await
+            .unwrap();
+        assert_eq!(html.status(), 200);
+        let html = html.text().await.unwrap();
+        assert!(html.contains("Acme &lt;Tools&gt; &amp; Co"), "{html}");
+        assert!(html.contains("Shop &lt;b&gt;front&lt;/b&gt;"), "{html}");
+        assert!(!html.contains("<b>front"), "{html}");
+        assert_eq!(
+            server.anonymous().get("/api/v1/status/999999").await.status,
+            404
+        );
+    }
+);
