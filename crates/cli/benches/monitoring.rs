@@ -44,6 +44,7 @@ fn cpu_time() -> Duration {
 fn monitor(name: String, target: &str) -> NewMonitor {
     serde_json::from_value(serde_json::json!({
         "name": name, "kind": "http", "target": target, "interval_s": 60, "timeout_s": 10,
+        "incident": {"requester": "admin@example.com"},
     }))
     .unwrap()
 }
