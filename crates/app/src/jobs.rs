@@ -28,18 +28,22 @@ pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 pub enum JobKind {
     /// POST an event to one webhook.
     WebhookDelivery,
+    /// Send one mail notification (acknowledgement, reply, resolution).
+    MailNotification,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::WebhookDelivery => "webhook.delivery",
+            JobKind::MailNotification => "mail.notification",
         }
     }
 
     fn parse(kind: &str) -> Option<Self> {
         match kind {
             "webhook.delivery" => Some(JobKind::WebhookDelivery),
+            "mail.notification" => Some(JobKind::MailNotification),
             _ => None,
         }
     }
@@ -273,6 +277,7 @@ impl App {
             serde_json::from_str(&job.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
         match kind {
             JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
+            JobKind::MailNotification => self.send_notice(job.id, &payload).await,
         }
     }
 }

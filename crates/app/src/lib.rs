@@ -10,6 +10,7 @@ pub mod authz;
 mod clock;
 mod error;
 pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod tickets;
 pub mod webhooks;
@@ -32,6 +33,8 @@ pub struct AppConfig {
     pub login_attempts_per_minute: u32,
     /// Delay before a failed job's first retry, in milliseconds; doubles with each attempt.
     pub job_retry_base_ms: i64,
+    /// The mail channel: notifications relay, templates, sender rules.
+    pub mail: mail::MailSettings,
 }
 
 impl Default for AppConfig {
@@ -41,6 +44,7 @@ impl Default for AppConfig {
             node_name: format!("node-{}", std::process::id()),
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,
+            mail: mail::MailSettings::default(),
         }
     }
 }
@@ -59,6 +63,8 @@ struct Inner {
     jobs_waker: tokio::sync::Notify,
     http: reqwest::Client,
     events: tokio::sync::broadcast::Sender<TicketEvent>,
+    /// The relay for notifications, when one is configured.
+    smtp: Option<opsdesk_mail::SmtpSender>,
 }
 
 /// A ticket changed: what live views (server-sent events) listen to. Delivered after commit.
@@ -80,6 +86,13 @@ impl App {
             .build()
             .map_err(|e| AppError::Internal(format!("HTTP client: {e}")))?;
         let login_throttle = auth::LoginThrottle::new(config.login_attempts_per_minute);
+        let smtp = match &config.mail.smtp_url {
+            Some(url) => Some(
+                opsdesk_mail::SmtpSender::new(url)
+                    .map_err(|e| AppError::Internal(format!("mail.smtp_url: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -89,6 +102,7 @@ impl App {
                 jobs_waker: tokio::sync::Notify::new(),
                 http,
                 events: tokio::sync::broadcast::channel(1024).0,
+                smtp,
             }),
         })
     }

@@ -35,6 +35,38 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Delay before a failed job's first retry, in milliseconds (doubling, capped at an hour).
     pub job_retry_base_ms: i64,
+    /// The mail channel (`[mail]` in opsdesk.toml; `OPSDESK_MAIL__SMTP_URL` etc.).
+    pub mail: MailConfig,
+}
+
+/// The `[mail]` settings. See docs/email.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Relay for notifications: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465`. No relay: no notifications.
+    pub smtp_url: Option<String>,
+    /// From address of notifications, e.g. `Service desk <support@example.com>`.
+    pub from: String,
+    /// Folder of notification templates that replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// Unknown senders become customers of the organization with their domain.
+    pub accept_unknown_senders: bool,
+    /// Messages processed per sender per hour; more are recorded and left alone.
+    pub max_per_sender_per_hour: i64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        let app = opsdesk_app::mail::MailSettings::default();
+        Self {
+            smtp_url: app.smtp_url,
+            from: app.from,
+            templates_dir: app.templates_dir,
+            accept_unknown_senders: app.accept_unknown_senders,
+            max_per_sender_per_hour: app.max_per_sender_per_hour,
+        }
+    }
 }
 
 impl Default for Config {
@@ -52,6 +84,7 @@ impl Default for Config {
             db_max_connections: 8,
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,
+            mail: MailConfig::default(),
         }
     }
 }
@@ -76,12 +109,16 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figmen
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
     Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::file(file))
-        .merge(Env::prefixed("OPSDESK_").filter(|key| {
-            // The key keeps the variable's case here; figment lowercases it later.
-            !NOT_SETTINGS
-                .iter()
-                .any(|name| key.as_str().eq_ignore_ascii_case(name))
-        }))
+        .merge(
+            Env::prefixed("OPSDESK_")
+                .filter(|key| {
+                    // The key keeps the variable's case here; figment lowercases it later.
+                    let key = key.as_str();
+                    !NOT_SETTINGS.iter().any(|name| key.eq_ignore_ascii_case(name))
+                        && !key.to_ascii_lowercase().starts_with("test_")
+                })
+                .split("__"),
+        )
         .merge(Serialized::defaults(flags))
         .extract()
 }

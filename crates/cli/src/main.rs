@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use opsdesk_app::accounts::{NewOrganization, NewUserInput, OrganizationRef};
+use opsdesk_app::mail::MailSettings;
 use opsdesk_app::{App, AppConfig, AppError, Db, DbOptions, Principal};
 use opsdesk_http::HttpConfig;
 use tokio::sync::watch;
@@ -83,6 +84,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Receive mail.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Print the version.
@@ -143,6 +149,29 @@ enum TokenCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Read one message on standard input and file it: for an MTA's pipe delivery.
+    #[command(long_about = "Read one RFC 5322 message on standard input and file it as a \
+        ticket or comment; for an MTA's pipe delivery (Postfix, Exim).\n\n\
+        Exit codes follow sysexits.h: 0 filed (also when it was filed before, or kept in \
+        quarantine), 65 the input is not a message or too large, 75 temporary failure (the \
+        database is unreachable: the MTA keeps the message and retries), 78 bad configuration.",
+        after_help = "Postfix master.cf example:\n  \
+        opsdesk unix - n n - - pipe flags=Rq user=opsdesk argv=/usr/local/bin/opsdesk mail ingest --config /etc/opsdesk/opsdesk.toml")]
+    Ingest {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// sysexits.h codes an MTA understands.
+mod sysexits {
+    pub const DATAERR: u8 = 65;
+    pub const TEMPFAIL: u8 = 75;
+    pub const CONFIG: u8 = 78;
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +307,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Mail {
+            command: MailCommand::Ingest { database },
+        } => Ok(mail_ingest(&database).await),
         Command::Openapi => {
             println!("{}", opsdesk_http::openapi_json());
             Ok(ExitCode::SUCCESS)
@@ -368,6 +400,13 @@ fn app_config(config: &Config) -> AppConfig {
         node_name: config.node_name.clone().unwrap_or(defaults.node_name),
         login_attempts_per_minute: config.login_attempts_per_minute,
         job_retry_base_ms: config.job_retry_base_ms,
+        mail: MailSettings {
+            smtp_url: config.mail.smtp_url.clone(),
+            from: config.mail.from.clone(),
+            templates_dir: config.mail.templates_dir.clone(),
+            accept_unknown_senders: config.mail.accept_unknown_senders,
+            max_per_sender_per_hour: config.mail.max_per_sender_per_hour,
+        },
     }
 }
 
@@ -396,6 +435,61 @@ fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
         );
     }
     Ok(file)
+}
+
+/// `opsdesk mail ingest`: every failure maps to the sysexits code that makes the MTA do the
+/// right thing (retry a temporary failure, bounce bad input).
+async fn mail_ingest(database: &DatabaseArgs) -> ExitCode {
+    let config = match load_config(database, None) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("opsdesk: {error:#}");
+            return ExitCode::from(sysexits::CONFIG);
+        }
+    };
+    let mut raw = Vec::new();
+    let limit = u64::try_from(opsdesk_mail::MAX_MESSAGE_BYTES).unwrap_or(u64::MAX);
+    if let Err(error) = std::io::stdin().take(limit + 1).read_to_end(&mut raw) {
+        eprintln!("opsdesk: cannot read the message: {error}");
+        return ExitCode::from(sysexits::TEMPFAIL);
+    }
+    if raw.len() > opsdesk_mail::MAX_MESSAGE_BYTES {
+        eprintln!(
+            "opsdesk: the message is larger than {} bytes",
+            opsdesk_mail::MAX_MESSAGE_BYTES
+        );
+        return ExitCode::from(sysexits::DATAERR);
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        eprintln!("opsdesk: standard input held no message");
+        return ExitCode::from(sysexits::DATAERR);
+    }
+    let db = match open_db(&config).await {
+        Ok(db) => db,
+        Err(error) => {
+            eprintln!("opsdesk: {error:#}; the message was not filed, deliver it again later");
+            return ExitCode::from(sysexits::TEMPFAIL);
+        }
+    };
+    let app = match App::new(db, app_config(&config)) {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("opsdesk: {error}");
+            return ExitCode::from(sysexits::CONFIG);
+        }
+    };
+    let outcome = app.ingest_mail(raw).await;
+    app.db().clone().close().await;
+    match outcome {
+        Ok(outcome) => {
+            println!("{}", serde_json::json!(outcome));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("opsdesk: {error}; the message was not filed, deliver it again later");
+            ExitCode::from(sysexits::TEMPFAIL)
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
