@@ -140,7 +140,11 @@ impl LoginThrottle {
     }
 }
 
-pub(crate) async fn principal_for(conn: &mut Conn, user: &UserRow, via: Via) -> Result<Principal, AppError> {
+pub(crate) async fn principal_for(
+    conn: &mut Conn,
+    user: &UserRow,
+    via: Via,
+) -> Result<Principal, AppError> {
     let role: Role = user
         .role
         .parse()

@@ -165,10 +165,10 @@ impl App {
                             ),
                         });
                     }
-                    Ok(store::get(conn, id)
+                    store::get(conn, id)
                         .await?
                         .map(Job::from)
-                        .ok_or(AppError::NotFound("job"))?)
+                        .ok_or(AppError::NotFound("job"))
                 })
             })
             .await?;

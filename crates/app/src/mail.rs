@@ -20,8 +20,8 @@ use crate::audit::{Change, record, snapshot};
 use crate::auth::principal_for;
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    NewComment, NewTicket, can_see, insert_comment, insert_ticket, number_of, timeline, validate_comment,
-    validate_ticket,
+    NewComment, NewTicket, can_see, find_visible, insert_comment, insert_ticket, number_of,
+    timeline, validate_comment, validate_ticket,
 };
 use crate::{App, AppError, Principal, Via, now_ms, timestamp};
 
@@ -150,6 +150,34 @@ impl From<MailRow> for MailRecord {
             reason: row.reason,
             ticket_id: row.ticket_id,
             received_at: timestamp(row.created_at),
+        }
+    }
+}
+
+/// A file that came by mail with a ticket's messages.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MailAttachment {
+    pub id: i64,
+    /// The mail record it came with (its original is downloadable as `.eml`).
+    pub mail_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    /// For inline images: the `cid:` the message's HTML refers to.
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub size: i64,
+}
+
+impl From<store::AttachmentRow> for MailAttachment {
+    fn from(row: store::AttachmentRow) -> Self {
+        Self {
+            id: row.id,
+            mail_id: row.mail_id,
+            filename: row.filename,
+            content_type: row.content_type,
+            content_id: row.content_id,
+            inline: row.inline != 0,
+            size: row.size,
         }
     }
 }
@@ -288,7 +316,10 @@ impl App {
         if row.status != "quarantined" {
             return Err(AppError::Conflict {
                 field: None,
-                message: format!("only quarantined mail can be re-processed; this one is {}", row.status),
+                message: format!(
+                    "only quarantined mail can be re-processed; this one is {}",
+                    row.status
+                ),
             });
         }
         let delivery = tokio::task::spawn_blocking(move || Delivery {
@@ -304,11 +335,7 @@ impl App {
 
     /// The original message as received (`.eml`), for staff who may see its ticket, and for
     /// admins when it has none.
-    pub async fn mail_original(
-        &self,
-        principal: &Principal,
-        id: i64,
-    ) -> Result<Vec<u8>, AppError> {
+    pub async fn mail_original(&self, principal: &Principal, id: i64) -> Result<Vec<u8>, AppError> {
         principal.require_staff()?;
         let mut conn = self.db().reader().await?;
         let row = store::get(&mut conn, id)
@@ -327,6 +354,45 @@ impl App {
         store::raw(&mut conn, id)
             .await?
             .ok_or(AppError::NotFound("mail"))
+    }
+
+    /// The files that came by mail with a ticket, for whoever may see the ticket.
+    pub async fn ticket_attachments(
+        &self,
+        principal: &Principal,
+        reference: &str,
+    ) -> Result<Vec<MailAttachment>, AppError> {
+        let mut conn = self.db().reader().await?;
+        let ticket = find_visible(&mut conn, principal, reference).await?;
+        Ok(store::ticket_attachments(&mut conn, ticket.id)
+            .await?
+            .into_iter()
+            .map(MailAttachment::from)
+            .collect())
+    }
+
+    /// One attachment with its bytes, for whoever may see its ticket.
+    pub async fn attachment(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<(MailAttachment, Vec<u8>), AppError> {
+        let mut conn = self.db().reader().await?;
+        let (row, data) = store::attachment(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound("attachment"))?;
+        let ticket = match row.ticket_id {
+            Some(ticket_id) => ticket_store::get(&mut conn, ticket_id).await?,
+            None => None,
+        };
+        let visible = match &ticket {
+            Some(ticket) => can_see(&mut conn, principal, ticket).await?,
+            None => principal.role == Role::Admin,
+        };
+        if !visible {
+            return Err(AppError::NotFound("attachment"));
+        }
+        Ok((MailAttachment::from(row), data))
     }
 
     /// Sends one queued notification (the `mail.notification` job).
@@ -388,7 +454,11 @@ impl App {
             .map(|(id, _)| id.clone());
         let mail = OutboundMail {
             from: settings.from.clone(),
-            to: format!("{} <{}>", quote_name(&ticket.requester_name), ticket.requester_email),
+            to: format!(
+                "{} <{}>",
+                quote_name(&ticket.requester_name),
+                ticket.requester_email
+            ),
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
@@ -428,7 +498,10 @@ impl App {
 }
 
 fn quote_name(name: &str) -> String {
-    let cleaned: String = name.chars().filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n')).collect();
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+        .collect();
     format!("\"{cleaned}\"")
 }
 
@@ -454,12 +527,26 @@ async fn route_and_record(
         (None, Ok(message)) => route(conn, backend, message, settings, notify, now).await?,
     };
     let (address, subject, message_id, html) = match &delivery.parsed {
-        Ok(m) => (m.from.address.as_str(), m.subject.as_str(), m.message_id.as_deref(), m.html.as_deref()),
+        Ok(m) => (
+            m.from.address.as_str(),
+            m.subject.as_str(),
+            m.message_id.as_deref(),
+            m.html.as_deref(),
+        ),
         Err(_) => ("", "", None, None),
     };
     let mail_id = match delivery.existing {
         Some(id) => {
-            store::set_outcome(conn, id, routed.status, routed.reason.as_deref(), routed.ticket_id, routed.comment_id, now).await?;
+            store::set_outcome(
+                conn,
+                id,
+                routed.status,
+                routed.reason.as_deref(),
+                routed.ticket_id,
+                routed.comment_id,
+                now,
+            )
+            .await?;
             store::set_attachments_ticket(conn, id, routed.ticket_id).await?;
             id
         }
@@ -499,7 +586,11 @@ async fn route_and_record(
     outcome_of(conn, &row, false).await
 }
 
-async fn outcome_of(conn: &mut Conn, row: &MailRow, duplicate: bool) -> Result<IngestOutcome, AppError> {
+async fn outcome_of(
+    conn: &mut Conn,
+    row: &MailRow,
+    duplicate: bool,
+) -> Result<IngestOutcome, AppError> {
     let ticket = match row.ticket_id {
         Some(id) => ticket_store::get(conn, id)
             .await?
@@ -542,7 +633,10 @@ async fn route(
     }
     let Some(user) = sender_account(conn, message, settings, now).await? else {
         let reason = if settings.accept_unknown_senders {
-            format!("unknown sender: no organization has the domain `{}`", message.from.domain())
+            format!(
+                "unknown sender: no organization has the domain `{}`",
+                message.from.domain()
+            )
         } else {
             "unknown sender: mail from unknown senders is refused".to_owned()
         };
@@ -582,7 +676,11 @@ async fn route(
         &principal,
         NewTicket {
             ticket_type: "incident".to_owned(),
-            title: if title.is_empty() { "(no subject)".to_owned() } else { title },
+            title: if title.is_empty() {
+                "(no subject)".to_owned()
+            } else {
+                title
+            },
             description: body,
             impact: "medium".to_owned(),
             urgency: "medium".to_owned(),
@@ -614,7 +712,9 @@ async fn automatic(
 ) -> Result<Routed, AppError> {
     if kind == opsdesk_mail::AutoReply::Bounce {
         let bounced = match &message.bounced_message_id {
-            Some(id) => store::set_outbound_status(conn, id, "bounced", Some(&message.subject), now).await?,
+            Some(id) => {
+                store::set_outbound_status(conn, id, "bounced", Some(&message.subject), now).await?
+            }
             None => None,
         };
         let ticket_id = bounced.as_ref().and_then(|row| row.ticket_id);
@@ -657,14 +757,20 @@ async fn sender_account(
     if !settings.accept_unknown_senders {
         return Ok(None);
     }
-    let Some(organization) = accounts::find_organization_by_domain(conn, message.from.domain()).await? else {
+    let Some(organization) =
+        accounts::find_organization_by_domain(conn, message.from.domain()).await?
+    else {
         return Ok(None);
     };
-    let name = message
-        .from
-        .name
-        .clone()
-        .unwrap_or_else(|| message.from.address.split('@').next().unwrap_or("").to_owned());
+    let name = message.from.name.clone().unwrap_or_else(|| {
+        message
+            .from
+            .address
+            .split('@')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    });
     let user = accounts::insert_user(
         conn,
         &accounts::NewUser {
@@ -695,22 +801,31 @@ async fn sender_account(
 /// The ticket a message replies to: by In-Reply-To/References against the Message-IDs
 /// opsdesk sent or received, else by a `[INC-1042]` tag in the subject. Merged tickets lead
 /// to the ticket they were merged into.
-async fn thread_ticket(conn: &mut Conn, message: &InboundMessage) -> Result<Option<TicketRow>, AppError> {
+async fn thread_ticket(
+    conn: &mut Conn,
+    message: &InboundMessage,
+) -> Result<Option<TicketRow>, AppError> {
     let mut ids = message.in_reply_to.clone();
     ids.extend(message.references.iter().cloned());
     let mut ticket_id = store::ticket_of_message_ids(conn, &ids).await?;
     if ticket_id.is_none() {
         for number in subject_numbers(&message.subject) {
             let sequence = i64::try_from(number.sequence()).unwrap_or(i64::MAX);
-            if let Some(id) = ticket_store::find_by_number(conn, number.ticket_type().as_str(), sequence).await? {
+            if let Some(id) =
+                ticket_store::find_by_number(conn, number.ticket_type().as_str(), sequence).await?
+            {
                 ticket_id = Some(id);
                 break;
             }
         }
     }
-    let Some(mut id) = ticket_id else { return Ok(None) };
+    let Some(mut id) = ticket_id else {
+        return Ok(None);
+    };
     for _ in 0..MAX_MERGE_HOPS {
-        let Some(row) = ticket_store::get(conn, id).await? else { return Ok(None) };
+        let Some(row) = ticket_store::get(conn, id).await? else {
+            return Ok(None);
+        };
         match row.merged_into_id {
             Some(target) => id = target,
             None => return Ok(Some(row)),

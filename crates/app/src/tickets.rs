@@ -264,7 +264,7 @@ mod double_option {
 
 fn priority_from_rank(rank: i64) -> Priority {
     Priority::ALL
-        .into_iter()
+        .iter()
         .find(|p| i64::from(p.rank()) == rank)
         .copied()
         .unwrap_or(Priority::P3)
@@ -773,7 +773,10 @@ pub(crate) async fn insert_ticket(
             .ok_or_else(|| AppError::invalid("requester", "name the requester's e-mail address"))?,
     };
     if !principal.can_see_organization(requester.organization_id) && !customer {
-        return Err(AppError::invalid("requester", "the requester belongs to an organization you do not serve"));
+        return Err(AppError::invalid(
+            "requester",
+            "the requester belongs to an organization you do not serve",
+        ));
     }
     let group = match &input.group {
         Some(name) => Some(group_by_name(conn, name).await?),
@@ -817,11 +820,21 @@ pub(crate) async fn insert_ticket(
     store::set_tags(conn, id, &tags).await?;
     store::set_watchers(conn, id, &watchers).await?;
     store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
-    let row = store::get(conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
+    let row = store::get(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
     let ticket = view(conn, row).await?;
-    timeline(conn, id, now, &actor, "created", true, serde_json::json!({
-        "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
-    }))
+    timeline(
+        conn,
+        id,
+        now,
+        &actor,
+        "created",
+        true,
+        serde_json::json!({
+            "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
+        }),
+    )
     .await?;
     let change = Change {
         actor: &actor,
@@ -833,7 +846,8 @@ pub(crate) async fn insert_ticket(
     };
     record(conn, &change, now).await?;
     if notify {
-        crate::mail::enqueue_notice(conn, crate::mail::Notice::Acknowledgement, id, None, now).await?;
+        crate::mail::enqueue_notice(conn, crate::mail::Notice::Acknowledgement, id, None, now)
+            .await?;
     }
     Ok(ticket)
 }
@@ -906,7 +920,8 @@ pub(crate) async fn insert_comment(
             message: "this ticket was merged; comment on the ticket it was merged into".into(),
         });
     }
-    let id = store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
+    let id =
+        store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
     let first_response = (public && !customer).then_some(now);
     store::touch(conn, row.id, now, first_response, minutes).await?;
     store::index_comment(conn, backend, row.id, &body, public).await?;
@@ -916,13 +931,23 @@ pub(crate) async fn insert_comment(
     }))
     .await?;
     if customer && let Some(reopened) = on_customer_reply(&lifecycle_of(&row)?) {
-        let current = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
+        let current = store::get(conn, row.id)
+            .await?
+            .ok_or(AppError::NotFound("ticket"))?;
         let mut fields = fields_of(&current);
         apply_lifecycle(&mut fields, &reopened, now);
         store::update(conn, row.id, current.version, &fields, now).await?;
-        timeline(conn, row.id, now, &actor, "reopened", true, serde_json::json!({
-            "from": row.status, "to": fields.status, "because": "the requester replied",
-        }))
+        timeline(
+            conn,
+            row.id,
+            now,
+            &actor,
+            "reopened",
+            true,
+            serde_json::json!({
+                "from": row.status, "to": fields.status, "because": "the requester replied",
+            }),
+        )
         .await?;
     }
     let comment = Comment {
@@ -944,7 +969,8 @@ pub(crate) async fn insert_comment(
     };
     record(conn, &change, now).await?;
     if notify && public && !customer {
-        crate::mail::enqueue_notice(conn, crate::mail::Notice::Reply, row.id, Some(id), now).await?;
+        crate::mail::enqueue_notice(conn, crate::mail::Notice::Reply, row.id, Some(id), now)
+            .await?;
     }
     Ok(comment)
 }
@@ -1003,7 +1029,15 @@ impl App {
             .write(move |conn| {
                 Box::pin(async move {
                     let row = find_visible(conn, &principal, &reference).await?;
-                    apply_patch(conn, backend, &actor, row, expected_version, patch, notify, now).await
+                    let was_resolved = row.status == TicketStatus::Resolved.as_str();
+                    let ticket =
+                        apply_patch(conn, backend, &actor, row, expected_version, patch, now)
+                            .await?;
+                    if notify && !was_resolved && ticket.status == TicketStatus::Resolved {
+                        let notice = crate::mail::Notice::Resolution;
+                        crate::mail::enqueue_notice(conn, notice, ticket.id, None, now).await?;
+                    }
+                    Ok::<_, AppError>(ticket)
                 })
             })
             .await?;
@@ -1397,7 +1431,6 @@ impl App {
                             row,
                             None,
                             patch,
-                            false,
                             now,
                         )
                         .await?;
@@ -1433,7 +1466,6 @@ async fn apply_patch(
     row: TicketRow,
     expected_version: Option<i64>,
     patch: TicketPatch,
-    notify: bool,
     now: i64,
 ) -> Result<Ticket, AppError> {
     if let Some(version) = expected_version
@@ -1614,9 +1646,6 @@ async fn apply_patch(
         now,
     )
     .await?;
-    if notify && before.status != TicketStatus::Resolved && after.status == TicketStatus::Resolved {
-        crate::mail::enqueue_notice(conn, crate::mail::Notice::Resolution, row.id, None, now).await?;
-    }
     Ok(after)
 }
 

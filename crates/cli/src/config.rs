@@ -105,7 +105,7 @@ const NOT_SETTINGS: [&str; 3] = ["config", "require_services", "test_postgres_ur
 
 /// Reads the configuration. `file` is the `--config` path; without one, `opsdesk.toml` in
 /// the current folder is read when it exists.
-pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figment::Error> {
+pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, Box<figment::Error>> {
     let file = file.map_or_else(|| PathBuf::from("opsdesk.toml"), Path::to_path_buf);
     Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::file(file))
@@ -114,18 +114,22 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, figmen
                 .filter(|key| {
                     // The key keeps the variable's case here; figment lowercases it later.
                     let key = key.as_str();
-                    !NOT_SETTINGS.iter().any(|name| key.eq_ignore_ascii_case(name))
+                    !NOT_SETTINGS
+                        .iter()
+                        .any(|name| key.eq_ignore_ascii_case(name))
                         && !key.to_ascii_lowercase().starts_with("test_")
                 })
                 .split("__"),
         )
         .merge(Serialized::defaults(flags))
         .extract()
+        .map_err(Box::new)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    // figment's Jail closures return figment's own (large) error type.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
     use super::*;
     use figment::Jail;
 

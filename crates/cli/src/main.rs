@@ -154,13 +154,15 @@ enum TokenCommand {
 #[derive(Debug, Subcommand)]
 enum MailCommand {
     /// Read one message on standard input and file it: for an MTA's pipe delivery.
-    #[command(long_about = "Read one RFC 5322 message on standard input and file it as a \
+    #[command(
+        long_about = "Read one RFC 5322 message on standard input and file it as a \
         ticket or comment; for an MTA's pipe delivery (Postfix, Exim).\n\n\
         Exit codes follow sysexits.h: 0 filed (also when it was filed before, or kept in \
         quarantine), 65 the input is not a message or too large, 75 temporary failure (the \
         database is unreachable: the MTA keeps the message and retries), 78 bad configuration.",
         after_help = "Postfix master.cf example:\n  \
-        opsdesk unix - n n - - pipe flags=Rq user=opsdesk argv=/usr/local/bin/opsdesk mail ingest --config /etc/opsdesk/opsdesk.toml")]
+        opsdesk unix - n n - - pipe flags=Rq user=opsdesk argv=/usr/local/bin/opsdesk mail ingest --config /etc/opsdesk/opsdesk.toml"
+    )]
     Ingest {
         #[command(flatten)]
         database: DatabaseArgs,

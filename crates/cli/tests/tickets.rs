@@ -43,7 +43,7 @@ dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
             .await,
     );
     let ann = server.client(
-        &server
+        server
             .admin()
             .post(
                 "/api/v1/tokens",
@@ -52,8 +52,7 @@ dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
             .await
             .body["secret"]
             .as_str()
-            .unwrap()
-            .to_owned(),
+            .unwrap(),
     );
 
     let created = carol

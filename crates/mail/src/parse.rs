@@ -43,7 +43,9 @@ pub struct Sender {
 impl Sender {
     /// The part after `@`, used to map unknown senders to an organization.
     pub fn domain(&self) -> &str {
-        self.address.rsplit_once('@').map_or("", |(_, domain)| domain)
+        self.address
+            .rsplit_once('@')
+            .map_or("", |(_, domain)| domain)
     }
 }
 
@@ -139,7 +141,11 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
                 .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
             valid.then(|| Sender {
                 address,
-                name: addr.name().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
+                name: addr
+                    .name()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
             })
         })
         .ok_or(ParseError::NoSender)?;
@@ -196,7 +202,11 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
 }
 
 fn clean_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_owned()
 }
 
 fn ids_of(value: &HeaderValue<'_>) -> Vec<String> {
@@ -245,9 +255,10 @@ fn collect_attachments(message: &mail_parser::Message<'_>, out: &mut Vec<Attachm
             .to_ascii_lowercase();
         let (data, default_name) = match &part.body {
             PartType::Message(inner) => (inner.raw_message().to_vec(), "forwarded.eml".to_owned()),
-            PartType::Text(text) | PartType::Html(text) => {
-                (text.as_bytes().to_vec(), format!("attachment-{}.txt", index + 1))
-            }
+            PartType::Text(text) | PartType::Html(text) => (
+                text.as_bytes().to_vec(),
+                format!("attachment-{}.txt", index + 1),
+            ),
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 (bytes.to_vec(), format!("attachment-{}", index + 1))
             }
@@ -324,13 +335,17 @@ fn auto_reply_of(message: &mail_parser::Message<'_>, subject: &str) -> Option<Au
 fn is_bounce(message: &mail_parser::Message<'_>, from: &Sender) -> bool {
     let report = message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct
                 .attribute("report-type")
                 .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
     });
     let local = from.address.split('@').next().unwrap_or("");
-    report || local == "mailer-daemon" || local == "postmaster" && header_text(message, "Return-Path") == Some("<>")
+    report
+        || local == "mailer-daemon"
+        || local == "postmaster" && header_text(message, "Return-Path") == Some("<>")
 }
 
 /// The Message-ID of the bounced message, from the returned message or its headers.

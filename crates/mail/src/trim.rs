@@ -66,7 +66,10 @@ mod tests {
     #[test]
     fn examples() {
         let cases = [
-            ("Thanks!\n\nOn Tue, 3 Mar 2026, Ana <a@x.org> wrote:\n> old\n", "Thanks!"),
+            (
+                "Thanks!\n\nOn Tue, 3 Mar 2026, Ana <a@x.org> wrote:\n> old\n",
+                "Thanks!",
+            ),
             ("Fixed now.\n-- \nBob\nACME", "Fixed now."),
             (
                 "Yes.\n\n________________________________\nFrom: Ana\nSent: Monday\n",

@@ -12,7 +12,10 @@ fn corpus(name: &str) -> InboundMessage {
 #[test]
 fn gmail_new_message() {
     let m = corpus("gmail_new.eml");
-    assert_eq!(m.message_id.as_deref(), Some("CAF=gmail-printer-1@mail.gmail.com"));
+    assert_eq!(
+        m.message_id.as_deref(),
+        Some("CAF=gmail-printer-1@mail.gmail.com")
+    );
     assert_eq!(m.dedup_key, "mid:CAF=gmail-printer-1@mail.gmail.com");
     assert_eq!(m.from.address, "carol@acme.example");
     assert_eq!(m.from.name.as_deref(), Some("Carol Smith"));
@@ -37,7 +40,10 @@ fn gmail_reply_is_trimmed_and_threaded() {
 fn outlook_reply_is_trimmed() {
     let m = corpus("outlook_reply.eml");
     assert_eq!(m.subject, "RE: [INC-1] Printer on floor 3 is jammed");
-    assert_eq!(m.text, "I replaced the toner as well; same error.\n\nKind regards\nDan");
+    assert_eq!(
+        m.text,
+        "I replaced the toner as well; same error.\n\nKind regards\nDan"
+    );
     let html = m.html.unwrap();
     assert!(!html.contains("<style"), "{html}");
 }
@@ -45,14 +51,23 @@ fn outlook_reply_is_trimmed() {
 #[test]
 fn apple_mail_inline_image_and_sanitized_html() {
     let m = corpus("apple_mail_inline_image.eml");
-    assert_eq!(m.text, "The VPN client disconnects every ten minutes. Screenshot attached.");
+    assert_eq!(
+        m.text,
+        "The VPN client disconnects every ten minutes. Screenshot attached."
+    );
     let html = m.html.unwrap();
-    assert!(!html.contains("script") && !html.contains("onerror"), "{html}");
+    assert!(
+        !html.contains("script") && !html.contains("onerror"),
+        "{html}"
+    );
     assert_eq!(m.attachments.len(), 1);
     let image = &m.attachments[0];
     assert_eq!(image.filename, "screenshot.png");
     assert_eq!(image.content_type, "image/png");
-    assert_eq!(image.content_id.as_deref(), Some("screenshot-1@acme.example"));
+    assert_eq!(
+        image.content_id.as_deref(),
+        Some("screenshot-1@acme.example")
+    );
     assert!(image.inline);
     assert!(image.data.starts_with(b"\x89PNG"));
 }
@@ -60,7 +75,10 @@ fn apple_mail_inline_image_and_sanitized_html() {
 #[test]
 fn thunderbird_signature_and_attachment() {
     let m = corpus("thunderbird_attachment.eml");
-    assert_eq!(m.text, "The scanner in room 12 saves every page blank. A sample is attached.");
+    assert_eq!(
+        m.text,
+        "The scanner in room 12 saves every page blank. A sample is attached."
+    );
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].filename, "sample scan.pdf");
     assert!(!m.attachments[0].inline);
@@ -82,11 +100,18 @@ fn charsets_and_encoded_words() {
     let latin = corpus("iso_8859_1.eml");
     assert_eq!(latin.subject, "Drucker fällt aus");
     assert_eq!(latin.from.name.as_deref(), Some("Jürgen Müller"));
-    assert!(latin.text.starts_with("Grüße aus München,"), "{}", latin.text);
+    assert!(
+        latin.text.starts_with("Grüße aus München,"),
+        "{}",
+        latin.text
+    );
     let japanese = corpus("shift_jis.eml");
     assert_eq!(japanese.subject, "プリンター故障");
     assert_eq!(japanese.from.name.as_deref(), Some("山田"));
-    assert_eq!(japanese.text, "プリンターが動きません。至急対応をお願いします。");
+    assert_eq!(
+        japanese.text,
+        "プリンターが動きません。至急対応をお願いします。"
+    );
 }
 
 #[test]
@@ -107,8 +132,14 @@ fn missing_message_id_is_keyed_by_content() {
 
 #[test]
 fn automatic_mail_is_recognised() {
-    assert_eq!(corpus("auto_reply.eml").auto_reply, Some(AutoReply::AutoSubmitted));
-    assert_eq!(corpus("bulk_newsletter.eml").auto_reply, Some(AutoReply::Bulk));
+    assert_eq!(
+        corpus("auto_reply.eml").auto_reply,
+        Some(AutoReply::AutoSubmitted)
+    );
+    assert_eq!(
+        corpus("bulk_newsletter.eml").auto_reply,
+        Some(AutoReply::Bulk)
+    );
     let bounce = corpus("bounce.eml");
     assert_eq!(bounce.auto_reply, Some(AutoReply::Bounce));
     assert_eq!(
@@ -120,15 +151,25 @@ fn automatic_mail_is_recognised() {
 #[test]
 fn html_only_mail_gets_derived_text() {
     let m = corpus("html_only.eml");
-    assert!(m.text.contains("camera") && m.text.contains("does not work"), "{}", m.text);
+    assert!(
+        m.text.contains("camera") && m.text.contains("does not work"),
+        "{}",
+        m.text
+    );
     let html = m.html.unwrap();
-    assert!(!html.contains("script") && !html.contains("javascript:"), "{html}");
+    assert!(
+        !html.contains("script") && !html.contains("javascript:"),
+        "{html}"
+    );
 }
 
 #[test]
 fn unusable_mail_is_refused_with_a_reason() {
     let path = format!("{}/tests/corpus/no_from.eml", env!("CARGO_MANIFEST_DIR"));
-    assert_eq!(parse(&std::fs::read(path).unwrap()), Err(ParseError::NoSender));
+    assert_eq!(
+        parse(&std::fs::read(path).unwrap()),
+        Err(ParseError::NoSender)
+    );
     assert_eq!(parse(b"  \r\n"), Err(ParseError::Empty));
     assert!(parse(b"\x00\x01garbage without headers").is_err());
 }

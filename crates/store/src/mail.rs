@@ -82,12 +82,12 @@ pub async fn find_by_key(
 
 /// A record by id.
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<MailRow>, StoreError> {
-    Ok(
-        sqlx::query_as(sql!("SELECT {MAIL_COLUMNS} FROM mail_messages WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(sql!(
+        "SELECT {MAIL_COLUMNS} FROM mail_messages WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Records a message; a second record with the same `dedup_key` is a `Duplicate`.
@@ -152,13 +152,15 @@ pub async fn set_outbound_status(
     reason: Option<&str>,
     now: i64,
 ) -> Result<Option<MailRow>, StoreError> {
-    sqlx::query("UPDATE mail_messages SET status = $1, reason = $2, updated_at = $3 WHERE dedup_key = $4")
-        .bind(status)
-        .bind(reason)
-        .bind(now)
-        .bind(format!("out:{message_id}"))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE mail_messages SET status = $1, reason = $2, updated_at = $3 WHERE dedup_key = $4",
+    )
+    .bind(status)
+    .bind(reason)
+    .bind(now)
+    .bind(format!("out:{message_id}"))
+    .execute(&mut *conn)
+    .await?;
     find_by_key(conn, &format!("out:{message_id}")).await
 }
 

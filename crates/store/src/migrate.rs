@@ -23,8 +23,10 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 4 "0004_mail");
-const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 4 "0004_mail");
+const SQLITE: &[Migration] =
+    migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 4 "0004_mail");
+const POSTGRES: &[Migration] =
+    migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 4 "0004_mail");
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock makes nodes starting together
 /// take turns; the SQLite caller holds the only writing connection.

@@ -414,7 +414,7 @@ impl ServerProcess {
             .unwrap()
             .port();
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .arg("serve")
             .arg("--listen")
             .arg(&listen)
@@ -435,6 +435,8 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("opsdesk serve did not answer /healthz within 15 s");
     }
 

@@ -1,0 +1,498 @@
+//! The mail channel on SQLite and PostgreSQL: the corpus becomes the tickets and comments it
+//! should, each message exactly once (redelivery, failure mid-ingest), loops are recorded and
+//! not answered, unroutable mail waits in quarantine, and `opsdesk mail ingest` speaks sysexits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+
+use opsdesk_app::accounts::NewOrganization;
+use opsdesk_app::mail::{IngestOutcome, MailSettings};
+use opsdesk_app::{AppConfig, Principal};
+use opsdesk_testkit::{Backend, TestDb, TestServer, dual_backend_test};
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = format!("{}/../mail/tests/corpus/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(path).unwrap()
+}
+
+async fn desk(backend: Backend, mail: MailSettings) -> TestServer {
+    let server = TestServer::start_with(
+        TestDb::new(backend).await,
+        opsdesk_http::HttpConfig::default(),
+        AppConfig {
+            mail,
+            ..AppConfig::default()
+        },
+    )
+    .await;
+    organization(&server, "Acme", "acme.example").await;
+    server
+}
+
+async fn organization(server: &TestServer, name: &str, domain: &str) {
+    server
+        .app
+        .create_organization(
+            &Principal::system("test"),
+            NewOrganization {
+                name: name.into(),
+                domain: Some(domain.into()),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn ingest(server: &TestServer, name: &str) -> IngestOutcome {
+    server.app.ingest_mail(corpus(name)).await.unwrap()
+}
+
+async fn ticket_count(server: &TestServer) -> usize {
+    server
+        .app
+        .search_tickets(&Principal::system("test"), "", None, 500)
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn comments(server: &TestServer, number: &str) -> Vec<String> {
+    server
+        .app
+        .ticket_timeline(&Principal::system("test"), number, 0, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.kind == "comment")
+        .map(|entry| entry.data["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+dual_backend_test!(
+    corpus_becomes_tickets_and_comments,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let system = Principal::system("test");
+
+        let first = ingest(&server, "gmail_new.eml").await;
+        assert_eq!(
+            (first.status.as_str(), first.duplicate),
+            ("ticket", false),
+            "{first:?}"
+        );
+        let number = first.ticket.clone().unwrap();
+        assert_eq!(number, "INC-1", "the corpus's Outlook reply names INC-1");
+        let ticket = server.app.ticket(&system, &number).await.unwrap();
+        assert_eq!(ticket.title, "Printer on floor 3 is jammed");
+        assert!(ticket.description.contains("paper jam in tray 2"));
+        assert_eq!(ticket.requester.email, "carol@acme.example");
+        assert_eq!(ticket.requester.name, "Carol Smith");
+        assert_eq!(ticket.organization.as_ref().unwrap().name, "Acme");
+        assert_eq!(ticket.source.as_str(), "email");
+
+        // By In-Reply-To, trimmed of the quote.
+        let reply = ingest(&server, "gmail_reply.eml").await;
+        assert_eq!(
+            (reply.status.as_str(), reply.ticket.as_deref()),
+            ("comment", Some("INC-1"))
+        );
+        // By the number in the subject; Dan is a new customer of Acme, by his domain.
+        let outlook = ingest(&server, "outlook_reply.eml").await;
+        assert_eq!(
+            outlook.status, "ticket",
+            "Dan is not party to INC-1: {outlook:?}"
+        );
+        assert_eq!(
+            comments(&server, "INC-1").await,
+            ["Still broken after a restart."]
+        );
+
+        let expected = [
+            (
+                "apple_mail_inline_image.eml",
+                "VPN drops every ten minutes",
+                "The VPN client disconnects every ten minutes. Screenshot attached.",
+            ),
+            (
+                "thunderbird_attachment.eml",
+                "Invoice scanner saves blank pages",
+                "The scanner in room 12 saves every page blank. A sample is attached.",
+            ),
+            (
+                "forwarded.eml",
+                "Password expiry warning",
+                "Your password expires in 2 days but the change page gives error 500.",
+            ),
+            (
+                "iso_8859_1.eml",
+                "Drucker fällt aus",
+                "Grüße aus München,\nder Drucker im 2. Stock fällt ständig aus.",
+            ),
+            (
+                "shift_jis.eml",
+                "プリンター故障",
+                "プリンターが動きません。至急対応をお願いします。",
+            ),
+            (
+                "malformed_headers.eml",
+                "Monitor flickers",
+                "The monitor on desk 4 flickers.",
+            ),
+            (
+                "no_message_id.eml",
+                "Keyboard missing keys",
+                "The keyboard at reception is missing the Q key.",
+            ),
+            (
+                "html_only.eml",
+                "Teams camera",
+                "The camera does not work in Teams.\nx",
+            ),
+        ];
+        for (file, title, description) in expected {
+            let outcome = ingest(&server, file).await;
+            assert_eq!(outcome.status, "ticket", "{file}: {outcome:?}");
+            let ticket = server
+                .app
+                .ticket(&system, outcome.ticket.as_deref().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(ticket.title, title, "{file}");
+            assert_eq!(ticket.description.trim(), description, "{file}");
+        }
+
+        let apple = server
+            .app
+            .search_tickets(&system, "VPN", None, 10)
+            .await
+            .unwrap();
+        let apple_number = apple.items[0].ticket.number.clone();
+        let files = server
+            .app
+            .ticket_attachments(&system, &apple_number)
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].filename.as_str(), files[0].inline),
+            ("screenshot.png", true)
+        );
+        assert_eq!(
+            files[0].content_id.as_deref(),
+            Some("screenshot-1@acme.example")
+        );
+        let (_, bytes) = server.app.attachment(&system, files[0].id).await.unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"));
+
+        // Automatic mail is recorded, joins the ticket it concerns, and opens nothing.
+        let before = ticket_count(&server).await;
+        let ooo = ingest(&server, "auto_reply.eml").await;
+        assert_eq!(
+            (ooo.status.as_str(), ooo.ticket.as_deref()),
+            ("auto_reply", Some("INC-1"))
+        );
+        assert_eq!(
+            ingest(&server, "bulk_newsletter.eml").await.status,
+            "auto_reply"
+        );
+        let bounce = ingest(&server, "bounce.eml").await;
+        assert_eq!(bounce.status, "bounce");
+        assert_eq!(ticket_count(&server).await, before);
+        assert_eq!(comments(&server, "INC-1").await.len(), 1);
+
+        // Redelivery of every message, with or without a Message-ID, writes nothing.
+        for file in [
+            "gmail_new.eml",
+            "gmail_reply.eml",
+            "no_message_id.eml",
+            "auto_reply.eml",
+        ] {
+            let again = ingest(&server, file).await;
+            assert!(again.duplicate, "{file}: {again:?}");
+        }
+        assert_eq!(ticket_count(&server).await, before);
+        assert_eq!(comments(&server, "INC-1").await.len(), 1);
+
+        // The original stays downloadable.
+        let original = server
+            .app
+            .mail_original(&system, first.mail_id)
+            .await
+            .unwrap();
+        assert_eq!(original, corpus("gmail_new.eml"));
+    }
+);
+
+dual_backend_test!(
+    a_failure_mid_ingest_loses_and_duplicates_nothing,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let mut conn = server.db.connect().await;
+        // The last write of the ingest (the attachment) fails, as a crash there would.
+        let (install, remove) = match backend {
+            Backend::Sqlite => (
+                "CREATE TRIGGER fail_attachment BEFORE INSERT ON mail_attachments \
+             BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+                "DROP TRIGGER fail_attachment",
+            ),
+            Backend::Postgres => (
+                "CREATE FUNCTION fail_attachment() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$; \
+             CREATE TRIGGER fail_attachment BEFORE INSERT ON mail_attachments \
+             FOR EACH ROW EXECUTE FUNCTION fail_attachment()",
+                "DROP TRIGGER fail_attachment ON mail_attachments",
+            ),
+        };
+        sqlx::raw_sql(install).execute(&mut conn).await.unwrap();
+        let failed = server
+            .app
+            .ingest_mail(corpus("thunderbird_attachment.eml"))
+            .await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(ticket_count(&server).await, 0);
+        let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mail_messages")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let (users,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = 'frank@acme.example'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!((records, users), (0, 0));
+
+        sqlx::raw_sql(remove).execute(&mut conn).await.unwrap();
+        let retried = ingest(&server, "thunderbird_attachment.eml").await;
+        assert_eq!(
+            (retried.status.as_str(), retried.duplicate),
+            ("ticket", false)
+        );
+        let again = ingest(&server, "thunderbird_attachment.eml").await;
+        assert!(again.duplicate);
+        assert_eq!(ticket_count(&server).await, 1);
+        let files = server
+            .app
+            .ticket_attachments(
+                &Principal::system("test"),
+                retried.ticket.as_deref().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 1);
+    }
+);
+
+dual_backend_test!(
+    quarantine_keeps_unroutable_mail_for_reprocessing,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let admin = Principal::system("test");
+        let stranger = ingest(&server, "unknown_sender.eml").await;
+        assert_eq!(stranger.status, "quarantined");
+        assert!(
+            stranger
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("elsewhere.example"),
+            "{stranger:?}"
+        );
+        let nobody = ingest(&server, "no_from.eml").await;
+        assert_eq!(nobody.status, "quarantined");
+        assert!(
+            nobody.reason.as_deref().unwrap().contains("From"),
+            "{nobody:?}"
+        );
+
+        let held = server
+            .app
+            .quarantined_mail(&admin, i64::MAX, 50)
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[1].address, "someone@elsewhere.example");
+
+        // Once the domain belongs to an organization, the message can be filed.
+        organization(&server, "Elsewhere", "elsewhere.example").await;
+        let filed = server
+            .app
+            .reprocess_mail(&admin, stranger.mail_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (filed.status.as_str(), filed.mail_id),
+            ("ticket", stranger.mail_id)
+        );
+        let ticket = server
+            .app
+            .ticket(&admin, filed.ticket.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(ticket.title, "Please help");
+        assert_eq!(
+            server
+                .app
+                .quarantined_mail(&admin, i64::MAX, 50)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let twice = server.app.reprocess_mail(&admin, stranger.mail_id).await;
+        assert!(twice.is_err(), "{twice:?}");
+
+        // Customers cannot see the quarantine.
+        let refuse = MailSettings {
+            accept_unknown_senders: false,
+            ..MailSettings::default()
+        };
+        let strict = desk(backend, refuse).await;
+        assert_eq!(ingest(&strict, "gmail_new.eml").await.status, "quarantined");
+    }
+);
+
+dual_backend_test!(
+    a_mail_storm_is_rate_limited,
+    |backend: Backend| async move {
+        let limits = MailSettings {
+            max_per_sender_per_hour: 3,
+            ..MailSettings::default()
+        };
+        let server = desk(backend, limits).await;
+        let mut statuses = Vec::new();
+        for i in 0..5 {
+            let raw = format!(
+                "Message-ID: <storm-{i}@acme.example>\r\nFrom: loop@acme.example\r\nSubject: Alert {i}\r\n\r\nDisk full\r\n"
+            );
+            statuses.push(
+                server
+                    .app
+                    .ingest_mail(raw.into_bytes())
+                    .await
+                    .unwrap()
+                    .status,
+            );
+        }
+        assert_eq!(
+            statuses,
+            ["ticket", "ticket", "ticket", "rate_limited", "rate_limited"]
+        );
+        assert_eq!(ticket_count(&server).await, 3);
+    }
+);
+
+/// A message with an attachment of `size` bytes, built here rather than kept in the corpus.
+fn message_with_attachment(size: usize) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let mut encoded = Vec::with_capacity(size * 4 / 3 + size / 38 + 8);
+    for (n, chunk) in data.chunks(3).enumerate() {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                encoded.push(ALPHABET[((v >> (18 - 6 * k)) & 63) as usize]);
+            } else {
+                encoded.push(b'=');
+            }
+        }
+        if n % 19 == 18 {
+            encoded.extend_from_slice(b"\r\n");
+        }
+    }
+    let mut raw = b"Message-ID: <big-1@acme.example>\r\nFrom: Carol <carol@acme.example>\r\n\
+Subject: Crash dump\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nThe dump is attached.\r\n--b\r\n\
+Content-Type: application/octet-stream; name=\"core.dmp\"\r\nContent-Disposition: attachment; filename=\"core.dmp\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(&encoded);
+    raw.extend_from_slice(b"\r\n--b--\r\n");
+    raw
+}
+
+fn pipe(args: &[String], stdin: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opsdesk"))
+        .args(["mail", "ingest"])
+        .args(args)
+        .env_remove("OPSDESK_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+dual_backend_test!(
+    pipe_delivery_speaks_sysexits,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let args = server.db.cli_args();
+
+        let (code, out, err) = pipe(&args, &corpus("gmail_new.eml"));
+        assert_eq!(code, 0, "{err}");
+        let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (outcome["status"].as_str(), outcome["ticket"].as_str()),
+            (Some("ticket"), Some("INC-1"))
+        );
+        let (code, out, _) = pipe(&args, &corpus("gmail_new.eml"));
+        assert_eq!(code, 0);
+        assert!(out.contains("\"duplicate\":true"), "{out}");
+
+        // A 20 MiB attachment goes through the pipe whole.
+        let size = 20 * 1024 * 1024;
+        let (code, out, err) = pipe(&args, &message_with_attachment(size));
+        assert_eq!(code, 0, "{err}");
+        let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(outcome["status"], "ticket", "{out}");
+        let files = server
+            .app
+            .ticket_attachments(
+                &Principal::system("test"),
+                outcome["ticket"].as_str().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].filename.as_str(), files[0].size),
+            ("core.dmp", size as i64)
+        );
+        let (_, bytes) = server
+            .app
+            .attachment(&Principal::system("test"), files[0].id)
+            .await
+            .unwrap();
+        assert!(
+            bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == (i * 7 % 251) as u8)
+        );
+
+        // Nothing to read: bounce it (EX_DATAERR); database down: retry later (EX_TEMPFAIL).
+        assert_eq!(pipe(&args, b"").0, 65);
+        let down = [
+            "--database-url".to_owned(),
+            "postgres://opsdesk@127.0.0.1:1/opsdesk".to_owned(),
+        ];
+        let (code, _, err) = pipe(&down, &corpus("gmail_new.eml"));
+        assert_eq!(code, 75, "{err}");
+        assert!(err.contains("deliver it again later"), "{err}");
+    }
+);
