@@ -496,3 +496,248 @@ dual_backend_test!(
         assert!(err.contains("deliver it again later"), "{err}");
     }
 );
+
+/// A service from `.ci/setup.d/20-mail.sh`, or `None` to skip (failing when services are
+/// required).
+fn service(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!(
+                "OPSDESK_REQUIRE_SERVICES=1 but {variable} is not set (run .ci/setup.d/20-mail.sh)"
+            )
+        }
+        _ => {
+            eprintln!("skipping: set {variable} (run .ci/setup.d/20-mail.sh) to run this test");
+            None
+        }
+    }
+}
+
+/// Messages the test SMTP server received for `address`, oldest first.
+fn received(maildir: &str, address: &str) -> Vec<(Vec<u8>, opsdesk_mail::InboundMessage)> {
+    let mut files: Vec<_> = std::fs::read_dir(format!("{maildir}/new"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap());
+    files
+        .into_iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .filter(|raw| String::from_utf8_lossy(raw).contains(&format!("<{address}>")))
+        .map(|raw| {
+            let parsed = opsdesk_mail::parse(&raw).unwrap();
+            (raw, parsed)
+        })
+        .collect()
+}
+
+async fn wait_for_mail(
+    maildir: &str,
+    address: &str,
+    count: usize,
+) -> Vec<(Vec<u8>, opsdesk_mail::InboundMessage)> {
+    let found = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+        received(maildir, address).len() >= count
+    })
+    .await;
+    assert!(found, "{count} messages for {address} did not arrive");
+    received(maildir, address)
+}
+
+dual_backend_test!(
+    notifications_are_sent_and_replies_thread,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            service("OPSDESK_TEST_SMTP_URL"),
+            service("OPSDESK_TEST_SMTP_MAILDIR"),
+        ) else {
+            return;
+        };
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        let carol = format!("carol@{domain}");
+        let settings = MailSettings {
+            smtp_url: Some(smtp_url),
+            from: "Service desk <support@desk.test>".into(),
+            ..MailSettings::default()
+        };
+        let server = TestServer::start_with(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+            AppConfig {
+                mail: settings,
+                ..AppConfig::default()
+            },
+        )
+        .await;
+        organization(&server, "Acme", &domain).await;
+        let first_id = format!("first-{domain}");
+        let raw = format!(
+            "Message-ID: <{first_id}>\r\nFrom: Carol <{carol}>\r\nTo: support@desk.test\r\nSubject: Wi-Fi down\r\n\r\nNo Wi-Fi on floor 2.\r\n"
+        );
+        let opened = server.app.ingest_mail(raw.into_bytes()).await.unwrap();
+        let number = opened.ticket.unwrap();
+
+        let mail = wait_for_mail(&maildir, &carol, 1).await;
+        let (raw_ack, ack) = &mail[0];
+        let headers = String::from_utf8_lossy(raw_ack);
+        assert_eq!(ack.subject, format!("[{number}] Wi-Fi down"));
+        assert_eq!(ack.in_reply_to, [first_id.clone()]);
+        assert!(
+            headers.contains("Auto-Submitted: auto-replied"),
+            "{headers}"
+        );
+        assert!(headers.contains("multipart/alternative"), "{headers}");
+        assert!(ack.text.contains(&number) && ack.html.as_deref().unwrap().contains(&number));
+        let ack_id = ack.message_id.clone().unwrap();
+        assert!(ack_id.ends_with("@desk.test"), "{ack_id}");
+
+        // Carol answers the acknowledgement; her client keeps our Message-ID, not the subject tag.
+        let answer = format!(
+            "Message-ID: <second-{domain}>\r\nIn-Reply-To: <{ack_id}>\r\nReferences: <{first_id}> <{ack_id}>\r\nFrom: {carol}\r\nSubject: Re: Wi-Fi\r\n\r\nIt is also down on floor 3.\r\n"
+        );
+        let joined = server.app.ingest_mail(answer.into_bytes()).await.unwrap();
+        assert_eq!(
+            (joined.status.as_str(), joined.ticket.as_deref()),
+            ("comment", Some(number.as_str()))
+        );
+
+        // An agent's public reply and the resolution reach her, threaded.
+        let agent = server.user("ann@desk.test", "agent", None, &[]).await;
+        let ann = server.app.authenticate_token(&agent).await.unwrap();
+        server
+            .app
+            .add_comment(
+                &ann,
+                &number,
+                opsdesk_app::tickets::NewComment {
+                    body: "Restarting the access point now.".into(),
+                    public: true,
+                    time_spent_minutes: None,
+                },
+            )
+            .await
+            .unwrap();
+        server
+            .app
+            .update_ticket(
+                &ann,
+                &number,
+                None,
+                opsdesk_app::tickets::TicketPatch {
+                    status: Some("resolved".into()),
+                    resolution_code: Some("fixed".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mail = wait_for_mail(&maildir, &carol, 3).await;
+        let (_, reply) = &mail[1];
+        assert!(
+            reply.text.starts_with("Restarting the access point now."),
+            "{}",
+            reply.text
+        );
+        assert_eq!(reply.in_reply_to, [format!("second-{domain}")]);
+        assert!(reply.references.contains(&ack_id) && reply.references.contains(&first_id));
+        let (_, resolution) = &mail[2];
+        assert!(
+            resolution.subject.contains("resolved"),
+            "{}",
+            resolution.subject
+        );
+
+        // A bounce of the resolution is matched to it and to the ticket.
+        let bounced_id = resolution.message_id.clone().unwrap();
+        let dsn = format!(
+            "Message-ID: <dsn-{domain}>\r\nFrom: MAILER-DAEMON@{domain}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n\
+--r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; {carol}\r\nAction: failed\r\n\r\n\
+--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{bounced_id}>\r\nSubject: x\r\n\r\n--r--\r\n"
+        );
+        let bounce = server.app.ingest_mail(dsn.into_bytes()).await.unwrap();
+        assert_eq!(
+            (bounce.status.as_str(), bounce.ticket.as_deref()),
+            ("bounce", Some(number.as_str()))
+        );
+        assert!(bounce.reason.unwrap().contains(&carol));
+        // Automatic mail is never answered: still three notifications.
+        assert_eq!(received(&maildir, &carol).len(), 3);
+    }
+);
+
+dual_backend_test!(
+    an_smtp_outage_delays_mail_but_loses_none,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            service("OPSDESK_TEST_SMTP_URL"),
+            service("OPSDESK_TEST_SMTP_MAILDIR"),
+        ) else {
+            return;
+        };
+        let relay = smtp_url.trim_start_matches("smtp://").to_owned();
+        // A port where nothing listens yet: the relay is down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        let carol = format!("carol@{domain}");
+        let server = TestServer::start_with(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+            AppConfig {
+                mail: MailSettings {
+                    smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+                    from: "Service desk <support@desk.test>".into(),
+                    ..MailSettings::default()
+                },
+                job_retry_base_ms: 200,
+                ..AppConfig::default()
+            },
+        )
+        .await;
+        organization(&server, "Acme", &domain).await;
+        let raw = format!(
+            "Message-ID: <outage-{domain}>\r\nFrom: {carol}\r\nSubject: Printer\r\n\r\nJammed.\r\n"
+        );
+        server.app.ingest_mail(raw.into_bytes()).await.unwrap();
+        let admin = Principal::system("test");
+        let failed = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+            server
+                .app
+                .jobs(&admin, Some("queued"), i64::MAX, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|job| {
+                    job.kind == "mail.notification" && job.attempts >= 1 && job.last_error.is_some()
+                })
+        })
+        .await;
+        assert!(
+            failed,
+            "the notification should have failed and been queued for a retry"
+        );
+        assert!(received(&maildir, &carol).is_empty());
+
+        // The relay comes back: a forwarder on that port to the real SMTP server.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let relay = relay.clone();
+                tokio::spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(relay).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        });
+        let mail = wait_for_mail(&maildir, &carol, 1).await;
+        assert_eq!(mail.len(), 1);
+        assert!(mail[0].1.subject.ends_with("Printer"));
+    }
+);
