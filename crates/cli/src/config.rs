@@ -54,6 +54,28 @@ pub struct MailConfig {
     pub accept_unknown_senders: bool,
     /// Messages processed per sender per hour; more are recorded and left alone.
     pub max_per_sender_per_hour: i64,
+    /// Mailboxes `opsdesk serve` reads (`[[mail.imap]]`).
+    pub imap: Vec<ImapConfig>,
+    /// Seconds between looks at a mailbox whose server has no IDLE (and the longest IDLE).
+    pub imap_poll_secs: u64,
+    /// Address of the LMTP listener (e.g. `127.0.0.1:2424`); none: no listener.
+    pub lmtp_listen: Option<SocketAddr>,
+}
+
+/// One mailbox to read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// `imaps://user:password@host/INBOX`, or `imap://…?tls=starttls`; `imap://` without TLS
+    /// only on a trusted network. Escape `@` in the user name as `%40`.
+    pub url: String,
+    /// Folder processed mail is moved to; empty: flag it \Seen and leave it in place.
+    #[serde(default = "default_processed_folder")]
+    pub processed_folder: String,
+}
+
+fn default_processed_folder() -> String {
+    "opsdesk-processed".to_owned()
 }
 
 impl Default for MailConfig {
@@ -65,6 +87,9 @@ impl Default for MailConfig {
             templates_dir: app.templates_dir,
             accept_unknown_senders: app.accept_unknown_senders,
             max_per_sender_per_hour: app.max_per_sender_per_hour,
+            imap: Vec::new(),
+            imap_poll_secs: 60,
+            lmtp_listen: None,
         }
     }
 }

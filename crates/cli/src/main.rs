@@ -494,6 +494,56 @@ async fn mail_ingest(database: &DatabaseArgs) -> ExitCode {
     }
 }
 
+/// The IMAP pollers and the LMTP listener the configuration asks for, each handing mail to
+/// the one ingest path.
+async fn mail_readers(
+    config: &Config,
+    app: &App,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    let poll = std::time::Duration::from_secs(config.mail.imap_poll_secs.max(1));
+    for mailbox in &config.mail.imap {
+        let processed = Some(mailbox.processed_folder.clone()).filter(|f| !f.is_empty());
+        let reader = opsdesk_mail::imap::Mailbox::from_url(&mailbox.url, processed)
+            .context("mail.imap.url")?;
+        let app = app.clone();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let deliver = |raw: Vec<u8>| {
+                let app = app.clone();
+                async move {
+                    app.ingest_mail(raw)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            reader.run(deliver, poll, stopped).await;
+        }));
+    }
+    if let Some(address) = config.mail.lmtp_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for LMTP on {address}"))?;
+        let app = app.clone();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let deliver = move |raw: Vec<u8>| {
+                let app = app.clone();
+                async move {
+                    app.ingest_mail(raw)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            opsdesk_mail::lmtp::serve(listener, deliver, stopped).await;
+        }));
+    }
+    Ok(tasks)
+}
+
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     init_logging(&config);
     let _lock = match config.database_url {
@@ -513,10 +563,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         },
     );
     let (stop_workers, workers_stopped) = watch::channel(false);
-    let jobs = tokio::spawn({
+    let mut workers = vec![tokio::spawn({
         let app = app.clone();
-        async move { app.run_jobs(workers_stopped).await }
-    });
+        let stopped = workers_stopped.clone();
+        async move { app.run_jobs(stopped).await }
+    })];
+    workers.extend(mail_readers(&config, &app, &workers_stopped).await?);
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),
         None => format!("SQLite in {}", config.data_dir.display()),
@@ -541,7 +593,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .context("server failed")?;
     tracing::info!("shutting down");
     let _ = stop_workers.send(true);
-    let _ = jobs.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     app.db().clone().close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -582,7 +582,7 @@ dual_backend_test!(
         let (raw_ack, ack) = &mail[0];
         let headers = String::from_utf8_lossy(raw_ack);
         assert_eq!(ack.subject, format!("[{number}] Wi-Fi down"));
-        assert_eq!(ack.in_reply_to, [first_id.clone()]);
+        assert_eq!(ack.in_reply_to, std::slice::from_ref(&first_id));
         assert!(
             headers.contains("Auto-Submitted: auto-replied"),
             "{headers}"
@@ -739,5 +739,137 @@ dual_backend_test!(
         let mail = wait_for_mail(&maildir, &carol, 1).await;
         assert_eq!(mail.len(), 1);
         assert!(mail[0].1.subject.ends_with("Printer"));
+    }
+);
+
+dual_backend_test!(
+    serve_reads_imap_mailboxes_and_lmtp,
+    |backend: Backend| async move {
+        let Some(imap_url) = service("OPSDESK_TEST_IMAP_URL") else {
+            return;
+        };
+        let db = TestDb::new(backend).await;
+        let app = opsdesk_app::App::new(db.open().await, AppConfig::default()).unwrap();
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        app.create_organization(
+            &Principal::system("test"),
+            NewOrganization {
+                name: "Acme".into(),
+                domain: Some(domain.clone()),
+            },
+        )
+        .await
+        .unwrap();
+
+        // A folder of this test's own in the shared test mailbox, with two messages waiting.
+        let folder = format!("t{}", uuid::Uuid::new_v4().simple());
+        let done = format!("{folder}-done");
+        let mut imap = opsdesk_mail::imap::Mailbox::from_url(&imap_url, Some(folder.clone()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        for n in 1..=2 {
+            let raw = format!(
+                "Message-ID: <imap-{n}-{domain}>\r\nFrom: Carol <carol@{domain}>\r\nSubject: IMAP issue {n}\r\n\r\nBody {n}\r\n"
+            );
+            imap.append(&folder, None, None, raw.as_bytes())
+                .await
+                .unwrap();
+        }
+
+        let lmtp_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = db.data_dir.with_file_name("opsdesk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[mail]\nimap_poll_secs = 1\nlmtp_listen = \"127.0.0.1:{lmtp_port}\"\n\
+             [[mail.imap]]\nurl = \"{imap_url}/{folder}\"\nprocessed_folder = \"{done}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut args = db.cli_args();
+        args.extend(["--config".to_owned(), config.display().to_string()]);
+        let _server =
+            opsdesk_testkit::ServerProcess::start(env!("CARGO_BIN_EXE_opsdesk"), &args).await;
+
+        let system = Principal::system("test");
+        let titles = || async {
+            let mut titles: Vec<String> = app
+                .search_tickets(&system, "", None, 50)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|hit| hit.ticket.title)
+                .collect();
+            titles.sort();
+            titles
+        };
+        let filed = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            titles().await.len() == 2
+        })
+        .await;
+        assert!(
+            filed,
+            "the IMAP messages were not filed: {:?}",
+            titles().await
+        );
+        assert_eq!(titles().await, ["IMAP issue 1", "IMAP issue 2"]);
+        let imap = tokio::sync::Mutex::new(imap);
+        let moved = opsdesk_testkit::eventually(std::time::Duration::from_secs(10), || async {
+            imap.lock().await.select(&done).await.unwrap().exists == 2
+        })
+        .await;
+        assert!(moved, "processed mail is moved to {done}");
+        let mut imap = imap.into_inner();
+        assert_eq!(imap.select(&folder).await.unwrap().exists, 0);
+
+        // New mail arriving while the poller waits (IDLE) is filed too.
+        let raw = format!(
+            "Message-ID: <imap-3-{domain}>\r\nFrom: carol@{domain}\r\nSubject: IMAP issue 3\r\n\r\nLater\r\n"
+        );
+        imap.append(&folder, None, None, raw.as_bytes())
+            .await
+            .unwrap();
+        let later = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            titles().await.len() == 3
+        })
+        .await;
+        assert!(later, "mail arriving later was not filed");
+
+        // LMTP: one reply per recipient, the message filed once.
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", lmtp_port))
+            .await
+            .unwrap();
+        let (read, mut write) = stream.into_split();
+        let message = format!(
+            "LHLO mx.test\r\nMAIL FROM:<carol@{domain}>\r\nRCPT TO:<support@desk.test>\r\nRCPT TO:<help@desk.test>\r\nDATA\r\n\
+Message-ID: <lmtp-1-{domain}>\r\nFrom: carol@{domain}\r\nSubject: Via LMTP\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n"
+        );
+        write.write_all(message.as_bytes()).await.unwrap();
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        let mut replies = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            replies.push(line);
+        }
+        assert_eq!(
+            replies
+                .iter()
+                .filter(|l| l.starts_with("250 2.0.0 filed"))
+                .count(),
+            2,
+            "{replies:?}"
+        );
+        let titles = titles().await;
+        assert_eq!(titles.len(), 4, "{titles:?}");
+        assert!(titles.contains(&"Via LMTP".to_owned()));
+        let hit = app.search_tickets(&system, "LMTP", None, 5).await.unwrap();
+        assert_eq!(hit.items[0].ticket.description, ".leading dot");
     }
 );

@@ -2,6 +2,8 @@
 //! [`InboundMessage`]s, reading mailboxes over IMAP, accepting LMTP deliveries, and sending
 //! notifications over SMTP. Routing and storage belong to the application layer.
 
+pub mod imap;
+pub mod lmtp;
 mod parse;
 pub mod smtp;
 mod trim;
