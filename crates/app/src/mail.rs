@@ -290,7 +290,7 @@ impl App {
         principal.require_admin()?;
         let mut conn = self.db().reader().await?;
         Ok(
-            store::list_by_status(&mut conn, "quarantined", before, limit.clamp(1, 500))
+            store::list_by_status(&mut conn, "quarantined", before, limit.clamp(1, 501))
                 .await?
                 .into_iter()
                 .map(MailRecord::from)

@@ -873,3 +873,100 @@ Message-ID: <lmtp-1-{domain}>\r\nFrom: carol@{domain}\r\nSubject: Via LMTP\r\n\r
         assert_eq!(hit.items[0].ticket.description, ".leading dot");
     }
 );
+
+dual_backend_test!(
+    the_mail_api_guards_what_it_shows,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let admin = server.admin();
+        let stranger = ingest(&server, "unknown_sender.eml").await;
+        let apple = ingest(&server, "apple_mail_inline_image.eml").await;
+        let number = apple.ticket.unwrap();
+
+        let held = admin.get("/api/v1/mail/quarantine?limit=10").await;
+        assert_eq!(held.status, 200, "{}", held.text);
+        assert_eq!(
+            held.body["items"][0]["address"],
+            "someone@elsewhere.example"
+        );
+        assert!(
+            held.body["items"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("unknown sender")
+        );
+
+        // Erin, who sent the mail, sees her attachment; a customer of another organization and
+        // agents' lists of other customers do not.
+        let erin = server
+            .app
+            .authenticate_token(
+                &server
+                    .app
+                    .create_token(&Principal::system("test"), "erin@acme.example", "t")
+                    .await
+                    .unwrap()
+                    .secret,
+            )
+            .await
+            .unwrap();
+        let files = server.app.ticket_attachments(&erin, &number).await.unwrap();
+        assert_eq!(files.len(), 1);
+        let globex = server.organization("Globex").await;
+        let outsider = server.client(
+            &server
+                .user("olga@globex.example", "customer", Some(globex), &[])
+                .await,
+        );
+        let hidden = outsider
+            .get(&format!("/api/v1/attachments/{}", files[0].id))
+            .await;
+        assert_eq!(hidden.status, 404);
+        assert_eq!(outsider.get("/api/v1/mail/quarantine").await.status, 403);
+        assert_eq!(
+            outsider
+                .get(&format!("/api/v1/mail/{}/original", apple.mail_id))
+                .await
+                .status,
+            403
+        );
+
+        let listed = admin
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(listed.body[0]["filename"], "screenshot.png");
+        let file = admin
+            .get(&format!("/api/v1/attachments/{}", files[0].id))
+            .await;
+        assert_eq!(file.status, 200);
+        assert_eq!(file.header("content-type"), Some("image/png"));
+        assert_eq!(
+            file.header("content-disposition"),
+            Some("attachment; filename=\"screenshot.png\"")
+        );
+        let eml = admin
+            .get(&format!("/api/v1/mail/{}/original", apple.mail_id))
+            .await;
+        assert_eq!(eml.status, 200);
+        assert_eq!(eml.header("content-type"), Some("message/rfc822"));
+        assert!(eml.text.contains("Apple-Mail=_A1B2C3D4"));
+
+        organization(&server, "Elsewhere", "elsewhere.example").await;
+        let done = admin
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/reprocess", stranger.mail_id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(done.body["status"], "ticket");
+        let again = admin
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/reprocess", stranger.mail_id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(again.status, 409);
+    }
+);

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod mail;
 mod session;
 mod system;
 mod tickets;
@@ -52,4 +53,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(session::routes())
         .merge(admin::routes())
         .merge(tickets::routes())
+        .merge(mail::routes())
 }
