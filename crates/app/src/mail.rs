@@ -8,7 +8,7 @@ mod templates;
 use std::path::PathBuf;
 
 use opsdesk_domain::account::Role;
-use opsdesk_domain::ticket::TicketNumber;
+use opsdesk_domain::ticket::{TicketNumber, Title};
 use opsdesk_mail::{InboundMessage, OutboundMail, ParseError};
 use opsdesk_store::mail::{self as store, MailRow, NewAttachment, NewMail};
 use opsdesk_store::tickets::{self as ticket_store, TicketRow};
@@ -649,7 +649,7 @@ async fn route(
     let body = if message.text.trim().is_empty() {
         "(no text)".to_owned()
     } else {
-        message.text.clone()
+        fit_body(&message.text)
     };
     if let Some(row) = thread_ticket(conn, message).await?
         && can_see(conn, &principal, &row).await?
@@ -671,7 +671,10 @@ async fn route(
             comment_id: Some(comment.id),
         });
     }
-    let title = strip_reply_prefixes(&message.subject);
+    let title: String = strip_reply_prefixes(&message.subject)
+        .chars()
+        .take(Title::MAX_CHARS)
+        .collect();
     let ticket = validate_ticket(
         &principal,
         NewTicket {
@@ -834,6 +837,22 @@ async fn thread_ticket(
     Ok(None)
 }
 
+/// Longest comment or description, in bytes (the tickets' own limit).
+const MAX_BODY_BYTES: usize = 100_000;
+
+/// The text cut to fit a comment, saying so; the whole message stays in the original.
+fn fit_body(text: &str) -> String {
+    const NOTE: &str = "\n\n[cut: the full text is in the original message]";
+    if text.len() <= MAX_BODY_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_BODY_BYTES - NOTE.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{NOTE}", &text[..end])
+}
+
 /// Ticket numbers written in brackets in a subject: `Re: [INC-1042] Printer`.
 fn subject_numbers(subject: &str) -> Vec<TicketNumber> {
     subject
@@ -867,10 +886,14 @@ mod tests {
     fn subjects() {
         assert_eq!(strip_reply_prefixes("Re: FW: Printer"), "Printer");
         assert_eq!(strip_reply_prefixes("AW: Re:Drucker"), "Drucker");
-        let numbers: Vec<String> = subject_numbers("Re: [INC-1042] Printer [x] [SR-7]")
+        let numbers: Vec<String> = subject_numbers("Re: [INC-1042] Printer [x] [REQ-7]")
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(numbers, ["INC-1042", "SR-7"]);
+        assert_eq!(numbers, ["INC-1042", "REQ-7"]);
+        let long = "é".repeat(60_000);
+        let fitted = fit_body(&long);
+        assert!(fitted.len() <= MAX_BODY_BYTES && fitted.ends_with("original message]"));
+        assert_eq!(fit_body("short"), "short");
     }
 }

@@ -69,7 +69,11 @@ async fn run(run: usize, concurrency: usize) -> f64 {
         .collect()
         .await;
     let seconds = started.elapsed().as_secs_f64();
-    assert!(outcomes.iter().all(|o| o.status == "ticket" || o.status == "comment"));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.status == "ticket" || o.status == "comment")
+    );
     app.db().clone().close().await;
     MESSAGES as f64 / seconds
 }
@@ -84,7 +88,11 @@ fn main() {
         println!(
             "mail ingest, SQLite, {MESSAGES} messages, {concurrency} at a time: median {:.0} messages/s (runs: {})",
             rates[RUNS / 2],
-            rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+            rates
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
 }
