@@ -633,7 +633,12 @@ dual_backend_test!(
             .await
             .unwrap();
         let mail = wait_for_mail(&maildir, &carol, 3).await;
-        let (_, reply) = &mail[1];
+        // The reply and the resolution are sent concurrently: find each by what it says.
+        let reply = &mail
+            .iter()
+            .find(|(_, m)| m.text.starts_with("Restarting"))
+            .expect("the agent's reply")
+            .1;
         assert!(
             reply.text.starts_with("Restarting the access point now."),
             "{}",
@@ -641,12 +646,12 @@ dual_backend_test!(
         );
         assert_eq!(reply.in_reply_to, [format!("second-{domain}")]);
         assert!(reply.references.contains(&ack_id) && reply.references.contains(&first_id));
-        let (_, resolution) = &mail[2];
-        assert!(
-            resolution.subject.contains("resolved"),
-            "{}",
-            resolution.subject
-        );
+        let resolution = &mail
+            .iter()
+            .find(|(_, m)| m.subject.contains("resolved"))
+            .expect("the resolution")
+            .1;
+        assert!(resolution.text.contains("fixed"), "{}", resolution.text);
 
         // A bounce of the resolution is matched to it and to the ticket.
         let bounced_id = resolution.message_id.clone().unwrap();
