@@ -29,6 +29,8 @@ pub enum ParseError {
     NoHeaders,
     #[error("the message has no usable From address")]
     NoSender,
+    #[error("the MIME structure is too broken to read")]
+    Broken,
 }
 
 /// The author of a message.
@@ -124,8 +126,10 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(ParseError::TooLarge);
     }
-    let message = MessageParser::default()
-        .parse(raw)
+    // mail-parser 0.11 panics on some broken multipart structures (found by fuzzing); such
+    // a message must be quarantined, not take the process down.
+    let message = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .map_err(|_| ParseError::Broken)?
         .ok_or(ParseError::NoHeaders)?;
     if message.headers().is_empty() {
         return Err(ParseError::NoHeaders);

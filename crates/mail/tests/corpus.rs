@@ -172,4 +172,10 @@ fn unusable_mail_is_refused_with_a_reason() {
     );
     assert_eq!(parse(b"  \r\n"), Err(ParseError::Empty));
     assert!(parse(b"\x00\x01garbage without headers").is_err());
+    // Found by `cargo fuzz`: the MIME parser panics on it; opsdesk reports it instead.
+    let path = format!(
+        "{}/tests/corpus/fuzz_mime_parser_panic.eml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    assert!(parse(&std::fs::read(path).unwrap()).is_err());
 }
