@@ -146,7 +146,11 @@ impl LoginThrottle {
     }
 }
 
-async fn principal_for(conn: &mut Conn, user: &UserRow, via: Via) -> Result<Principal, AppError> {
+pub(crate) async fn principal_for(
+    conn: &mut Conn,
+    user: &UserRow,
+    via: Via,
+) -> Result<Principal, AppError> {
     let role: Role = user
         .role
         .parse()

@@ -15,6 +15,8 @@ pub enum Via {
     Token { token_id: i64 },
     /// opsdesk itself or an administrator at the command line.
     System { what: String },
+    /// A message received by e-mail from the user's address.
+    Mail,
 }
 
 /// Who is acting, with what they may see, resolved once per request.
@@ -49,6 +51,7 @@ impl Principal {
     pub fn audit_label(&self) -> String {
         match (&self.via, self.user_id) {
             (Via::System { what }, _) => format!("system:{what}"),
+            (Via::Mail, Some(user)) => format!("user:{user} <{}> via mail", self.email),
             (Via::Token { token_id }, Some(user)) => {
                 format!("user:{user} <{}> via token:{token_id}", self.email)
             }

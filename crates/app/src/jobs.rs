@@ -30,6 +30,8 @@ pub enum JobKind {
     WebhookDelivery,
     /// Open, or resolve, the incident of a monitor's outage.
     MonitorOutage,
+    /// Send one mail notification (acknowledgement, reply, resolution).
+    MailNotification,
 }
 
 impl JobKind {
@@ -37,6 +39,7 @@ impl JobKind {
         match self {
             JobKind::WebhookDelivery => "webhook.delivery",
             JobKind::MonitorOutage => "monitor.outage",
+            JobKind::MailNotification => "mail.notification",
         }
     }
 
@@ -44,6 +47,7 @@ impl JobKind {
         match kind {
             "webhook.delivery" => Some(JobKind::WebhookDelivery),
             "monitor.outage" => Some(JobKind::MonitorOutage),
+            "mail.notification" => Some(JobKind::MailNotification),
             _ => None,
         }
     }
@@ -278,6 +282,7 @@ impl App {
         match kind {
             JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
             JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,
+            JobKind::MailNotification => self.send_notice(job.id, &payload).await,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod authz;
 mod clock;
 mod error;
 pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod monitors;
 pub mod portal;
@@ -40,6 +41,8 @@ pub struct AppConfig {
     pub sla_sweep_interval_ms: u64,
     /// Resolved tickets close after this many days; 0 keeps them resolved.
     pub auto_close_days: u32,
+    /// The mail channel: notifications relay, templates, sender rules.
+    pub mail: mail::MailSettings,
 }
 
 impl Default for AppConfig {
@@ -51,6 +54,7 @@ impl Default for AppConfig {
             job_retry_base_ms: 10_000,
             sla_sweep_interval_ms: 1_000,
             auto_close_days: 7,
+            mail: mail::MailSettings::default(),
         }
     }
 }
@@ -69,6 +73,8 @@ struct Inner {
     jobs_waker: tokio::sync::Notify,
     http: reqwest::Client,
     events: tokio::sync::broadcast::Sender<TicketEvent>,
+    /// The relay for notifications, when one is configured.
+    smtp: Option<opsdesk_mail::SmtpSender>,
 }
 
 /// A ticket changed: what live views (server-sent events) listen to. Delivered after commit.
@@ -90,6 +96,13 @@ impl App {
             .build()
             .map_err(|e| AppError::Internal(format!("HTTP client: {e}")))?;
         let login_throttle = auth::LoginThrottle::new(config.login_attempts_per_minute);
+        let smtp = match &config.mail.smtp_url {
+            Some(url) => Some(
+                opsdesk_mail::SmtpSender::new(url)
+                    .map_err(|e| AppError::Internal(format!("mail.smtp_url: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -99,6 +112,7 @@ impl App {
                 jobs_waker: tokio::sync::Notify::new(),
                 http,
                 events: tokio::sync::broadcast::channel(1024).0,
+                smtp,
             }),
         })
     }

@@ -405,7 +405,7 @@ pub(crate) fn number_of(ticket_type: &str, number: i64) -> String {
 }
 
 /// Whether `principal` may see ticket `row` at all.
-async fn can_see(
+pub(crate) async fn can_see(
     conn: &mut Conn,
     principal: &Principal,
     row: &TicketRow,
@@ -434,7 +434,7 @@ async fn can_see(
 }
 
 /// Finds a ticket by id or number (`42`, `INC-42`), visible to `principal`.
-async fn find_visible(
+pub(crate) async fn find_visible(
     conn: &mut Conn,
     principal: &Principal,
     reference: &str,
@@ -449,7 +449,7 @@ async fn find_visible(
     Ok(row)
 }
 
-async fn resolve_reference(conn: &mut Conn, reference: &str) -> Result<i64, AppError> {
+pub(crate) async fn resolve_reference(conn: &mut Conn, reference: &str) -> Result<i64, AppError> {
     if let Ok(id) = reference.parse::<i64>() {
         return Ok(id);
     }
@@ -733,7 +733,7 @@ async fn check_custom(
 }
 
 /// Appends a timeline entry.
-async fn timeline(
+pub(crate) async fn timeline(
     conn: &mut Conn,
     ticket_id: i64,
     now: i64,
@@ -780,6 +780,318 @@ fn decode_cursor(cursor: Option<&str>) -> Result<Cursor, AppError> {
     })
 }
 
+/// A new ticket whose fields passed validation, ready to be written.
+pub(crate) struct ValidTicket {
+    input: NewTicket,
+    ticket_type: TicketType,
+    title: Title,
+    impact: Impact,
+    urgency: Urgency,
+    source: Source,
+    tags: Vec<String>,
+}
+
+/// Checks a new ticket's fields before any transaction starts.
+pub(crate) fn validate_ticket(
+    principal: &Principal,
+    input: NewTicket,
+) -> Result<ValidTicket, AppError> {
+    let mut errors = Vec::new();
+    let ticket_type = parse_field::<TicketType>("type", &input.ticket_type, &mut errors);
+    let title = parse_field::<Title>("title", &input.title, &mut errors);
+    let impact = parse_field::<Impact>("impact", &input.impact, &mut errors);
+    let urgency = parse_field::<Urgency>("urgency", &input.urgency, &mut errors);
+    let source = parse_field::<Source>(
+        "source",
+        input.source.as_deref().unwrap_or("api"),
+        &mut errors,
+    );
+    let tags = parse_tags(&input.tags, &mut errors);
+    if input.description.len() > 100_000 {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 100,000 characters",
+        ));
+    }
+    let customer = principal.role == Role::Customer;
+    if customer {
+        for (field, present) in [
+            ("requester", input.requester.is_some()),
+            ("group", input.group.is_some()),
+            ("assignee", input.assignee.is_some()),
+            ("parent", input.parent.is_some()),
+        ] {
+            if present {
+                errors.push(FieldError::new(field, "customers cannot set this"));
+            }
+        }
+    }
+    let (Some(ticket_type), Some(title), Some(impact), Some(urgency), Some(source)) =
+        (ticket_type, title, impact, urgency, source)
+    else {
+        return Err(AppError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    Ok(ValidTicket {
+        input,
+        ticket_type,
+        title,
+        impact,
+        urgency,
+        source,
+        tags,
+    })
+}
+
+/// Writes a validated ticket with its SLA, timeline, audit entry and (when `notify`) the
+/// acknowledgement to its requester, in the caller's transaction.
+pub(crate) async fn insert_ticket(
+    conn: &mut Conn,
+    backend: Backend,
+    principal: &Principal,
+    ticket: ValidTicket,
+    notify: bool,
+    now: i64,
+) -> Result<Ticket, AppError> {
+    let ValidTicket {
+        input,
+        ticket_type,
+        title,
+        impact,
+        urgency,
+        source,
+        tags,
+    } = ticket;
+    let customer = principal.role == Role::Customer;
+    let actor = principal.audit_label();
+    let requester = match &input.requester {
+        Some(email) => user_by_email(conn, "requester", email).await?,
+        None => accounts::get_user(conn, principal.user_id.unwrap_or(-1))
+            .await?
+            .ok_or_else(|| AppError::invalid("requester", "name the requester's e-mail address"))?,
+    };
+    if !principal.can_see_organization(requester.organization_id) && !customer {
+        return Err(AppError::invalid(
+            "requester",
+            "the requester belongs to an organization you do not serve",
+        ));
+    }
+    let group = match &input.group {
+        Some(name) => Some(group_by_name(conn, name).await?),
+        None => None,
+    };
+    let group_id = group.as_ref().map(|g| g.id);
+    let assignee_id = match &input.assignee {
+        Some(email) => Some(check_assignee(conn, email, group_id).await?),
+        None => None,
+    };
+    let category_id = match &input.category {
+        Some(path) => Some(category_by_path(conn, path).await?),
+        None => None,
+    };
+    let custom = check_custom(conn, &input.custom, serde_json::Map::new(), true).await?;
+    let watchers = watcher_ids(conn, &input.watchers).await?;
+    let priority = matrix_for(conn, requester.organization_id)
+        .await?
+        .priority(impact, urgency);
+    let parent_id = match &input.parent {
+        Some(parent) => Some(check_parent(conn, principal, parent, None).await?),
+        None => None,
+    };
+    let fields = TicketFields {
+        ticket_type: ticket_type.as_str().to_owned(),
+        title: title.as_str().to_owned(),
+        description: input.description.trim().to_owned(),
+        status: TicketStatus::New.as_str().to_owned(),
+        pending_reason: None,
+        resolution_code: None,
+        resolution_note: None,
+        impact: impact.as_str().to_owned(),
+        urgency: urgency.as_str().to_owned(),
+        priority: i64::from(priority.rank()),
+        category_id,
+        requester_id: requester.id,
+        organization_id: requester.organization_id,
+        group_id,
+        assignee_id,
+        custom,
+        source: source.as_str().to_owned(),
+        merged_into_id: None,
+        parent_id,
+        resolved_at: None,
+        closed_at: None,
+    };
+    let number = store::next_number(conn, &fields.ticket_type).await?;
+    let id = store::insert(conn, number, &fields, now).await?;
+    store::set_tags(conn, id, &tags).await?;
+    store::set_watchers(conn, id, &watchers).await?;
+    store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
+    let row = store::get(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    crate::sla::on_ticket_created(conn, &facts_of(&row)?, now).await?;
+    let ticket = view(conn, row).await?;
+    timeline(
+        conn,
+        id,
+        now,
+        &actor,
+        "created",
+        true,
+        serde_json::json!({
+            "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
+        }),
+    )
+    .await?;
+    let change = Change {
+        actor: &actor,
+        entity: "ticket",
+        entity_id: id,
+        action: "created",
+        before: None,
+        after: snapshot(&ticket),
+    };
+    record(conn, &change, now).await?;
+    if notify {
+        crate::mail::enqueue_notice(conn, crate::mail::Notice::Acknowledgement, id, None, now)
+            .await?;
+    }
+    Ok(ticket)
+}
+
+/// A comment whose fields passed validation.
+pub(crate) struct ValidComment {
+    body: String,
+    public: bool,
+    minutes: i64,
+}
+
+/// Checks a comment before any transaction starts.
+pub(crate) fn validate_comment(
+    principal: &Principal,
+    input: NewComment,
+) -> Result<ValidComment, AppError> {
+    let body = input.body.trim().to_owned();
+    if body.is_empty() {
+        return Err(AppError::invalid("body", "must not be empty"));
+    }
+    if body.len() > 100_000 {
+        return Err(AppError::invalid(
+            "body",
+            "must be at most 100,000 characters",
+        ));
+    }
+    let minutes = input.time_spent_minutes.unwrap_or(0);
+    if !(0..=10_000).contains(&minutes) {
+        return Err(AppError::invalid(
+            "time_spent_minutes",
+            "must be between 0 and 10000",
+        ));
+    }
+    let customer = principal.role == Role::Customer;
+    if customer && !input.public {
+        return Err(AppError::invalid(
+            "public",
+            "customers cannot write internal notes",
+        ));
+    }
+    Ok(ValidComment {
+        body,
+        public: input.public,
+        minutes,
+    })
+}
+
+/// Writes a validated comment on ticket `row` in the caller's transaction: the comment, its
+/// timeline and audit entries, the first response it may be, the reopening a requester's
+/// reply causes, and (when `notify`) the notification an agent's public reply sends.
+pub(crate) async fn insert_comment(
+    conn: &mut Conn,
+    backend: Backend,
+    principal: &Principal,
+    row: TicketRow,
+    comment: ValidComment,
+    notify: bool,
+    now: i64,
+) -> Result<Comment, AppError> {
+    let ValidComment {
+        body,
+        public,
+        minutes,
+    } = comment;
+    let customer = principal.role == Role::Customer;
+    let actor = principal.audit_label();
+    if row.merged_into_id.is_some() {
+        return Err(AppError::Conflict {
+            field: None,
+            message: "this ticket was merged; comment on the ticket it was merged into".into(),
+        });
+    }
+    let id =
+        store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
+    let first_response = (public && !customer).then_some(now);
+    store::touch(conn, row.id, now, first_response, minutes).await?;
+    if first_response.is_some() {
+        crate::sla::on_first_response(conn, row.id, now).await?;
+    }
+    store::index_comment(conn, backend, row.id, &body, public).await?;
+    let kind = if public { "comment" } else { "note" };
+    timeline(conn, row.id, now, &actor, kind, public, serde_json::json!({
+        "comment_id": id, "body": body, "author": principal.email, "time_spent_minutes": minutes,
+    }))
+    .await?;
+    if customer && let Some(reopened) = on_customer_reply(&lifecycle_of(&row)?) {
+        let current = store::get(conn, row.id)
+            .await?
+            .ok_or(AppError::NotFound("ticket"))?;
+        let mut fields = fields_of(&current);
+        apply_lifecycle(&mut fields, &reopened, now);
+        store::update(conn, row.id, current.version, &fields, now).await?;
+        let reopened_row = store::get(conn, row.id)
+            .await?
+            .ok_or(AppError::NotFound("ticket"))?;
+        crate::sla::on_ticket_changed(conn, &facts_of(&current)?, &facts_of(&reopened_row)?, now)
+            .await?;
+        timeline(
+            conn,
+            row.id,
+            now,
+            &actor,
+            "reopened",
+            true,
+            serde_json::json!({
+                "from": row.status, "to": fields.status, "because": "the requester replied",
+            }),
+        )
+        .await?;
+    }
+    let comment = Comment {
+        id,
+        ticket: number_of(&row.ticket_type, row.number),
+        author: Some(principal.email.clone()).filter(|e| !e.is_empty()),
+        body,
+        public,
+        time_spent_minutes: minutes,
+        created_at: timestamp(now),
+    };
+    let change = Change {
+        actor: &actor,
+        entity: "comment",
+        entity_id: id,
+        action: "created",
+        before: None,
+        after: snapshot(&comment),
+    };
+    record(conn, &change, now).await?;
+    if notify && public && !customer {
+        crate::mail::enqueue_notice(conn, crate::mail::Notice::Reply, row.id, Some(id), now)
+            .await?;
+    }
+    Ok(comment)
+}
+
 /// The outcome of one ticket in a bulk update.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BulkOutcome {
@@ -796,127 +1108,17 @@ impl App {
         principal: &Principal,
         input: NewTicket,
     ) -> Result<Ticket, AppError> {
-        let mut errors = Vec::new();
-        let ticket_type = parse_field::<TicketType>("type", &input.ticket_type, &mut errors);
-        let title = parse_field::<Title>("title", &input.title, &mut errors);
-        let impact = parse_field::<Impact>("impact", &input.impact, &mut errors);
-        let urgency = parse_field::<Urgency>("urgency", &input.urgency, &mut errors);
-        let source = parse_field::<Source>(
-            "source",
-            input.source.as_deref().unwrap_or("api"),
-            &mut errors,
-        );
-        let tags = parse_tags(&input.tags, &mut errors);
-        if input.description.len() > 100_000 {
-            errors.push(FieldError::new(
-                "description",
-                "must be at most 100,000 characters",
-            ));
-        }
-        let customer = principal.role == Role::Customer;
-        if customer {
-            for (field, present) in [
-                ("requester", input.requester.is_some()),
-                ("group", input.group.is_some()),
-                ("assignee", input.assignee.is_some()),
-                ("parent", input.parent.is_some()),
-            ] {
-                if present {
-                    errors.push(FieldError::new(field, "customers cannot set this"));
-                }
-            }
-        }
-        let (Some(ticket_type), Some(title), Some(impact), Some(urgency), Some(source)) =
-            (ticket_type, title, impact, urgency, source)
-        else {
-            return Err(AppError::Invalid(errors));
-        };
-        if !errors.is_empty() {
-            return Err(AppError::Invalid(errors));
-        }
-        let actor = principal.audit_label();
+        let valid = validate_ticket(principal, input)?;
         let publisher = principal.clone();
         let principal = principal.clone();
         let backend = self.db().backend();
+        let notify = self.notifications_enabled();
         let now = now_ms();
         let ticket = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let requester = match &input.requester {
-                        Some(email) => user_by_email(conn, "requester", email).await?,
-                        None => accounts::get_user(conn, principal.user_id.unwrap_or(-1))
-                            .await?
-                            .ok_or_else(|| AppError::invalid("requester", "name the requester's e-mail address"))?,
-                    };
-                    if !principal.can_see_organization(requester.organization_id) && !customer {
-                        return Err(AppError::invalid("requester", "the requester belongs to an organization you do not serve"));
-                    }
-                    let group = match &input.group {
-                        Some(name) => Some(group_by_name(conn, name).await?),
-                        None => None,
-                    };
-                    let group_id = group.as_ref().map(|g| g.id);
-                    let assignee_id = match &input.assignee {
-                        Some(email) => Some(check_assignee(conn, email, group_id).await?),
-                        None => None,
-                    };
-                    let category_id = match &input.category {
-                        Some(path) => Some(category_by_path(conn, path).await?),
-                        None => None,
-                    };
-                    let custom = check_custom(conn, &input.custom, serde_json::Map::new(), true).await?;
-                    let watchers = watcher_ids(conn, &input.watchers).await?;
-                    let priority = matrix_for(conn, requester.organization_id).await?.priority(impact, urgency);
-                    let parent_id = match &input.parent {
-                        Some(parent) => Some(check_parent(conn, &principal, parent, None).await?),
-                        None => None,
-                    };
-                    let fields = TicketFields {
-                        ticket_type: ticket_type.as_str().to_owned(),
-                        title: title.as_str().to_owned(),
-                        description: input.description.trim().to_owned(),
-                        status: TicketStatus::New.as_str().to_owned(),
-                        pending_reason: None,
-                        resolution_code: None,
-                        resolution_note: None,
-                        impact: impact.as_str().to_owned(),
-                        urgency: urgency.as_str().to_owned(),
-                        priority: i64::from(priority.rank()),
-                        category_id,
-                        requester_id: requester.id,
-                        organization_id: requester.organization_id,
-                        group_id,
-                        assignee_id,
-                        custom,
-                        source: source.as_str().to_owned(),
-                        merged_into_id: None,
-                        parent_id,
-                        resolved_at: None,
-                        closed_at: None,
-                    };
-                    let number = store::next_number(conn, &fields.ticket_type).await?;
-                    let id = store::insert(conn, number, &fields, now).await?;
-                    store::set_tags(conn, id, &tags).await?;
-                    store::set_watchers(conn, id, &watchers).await?;
-                    store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
-                    let row = store::get(conn, id).await?.ok_or(AppError::NotFound("ticket"))?;
-                    crate::sla::on_ticket_created(conn, &facts_of(&row)?, now).await?;
-                    let ticket = view(conn, row).await?;
-                    timeline(conn, id, now, &actor, "created", true, serde_json::json!({
-                        "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
-                    }))
-                    .await?;
-                    let change = Change {
-                        actor: &actor,
-                        entity: "ticket",
-                        entity_id: id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&ticket),
-                    };
-                    record(conn, &change, now).await?;
-                    Ok::<_, AppError>(ticket)
+                    insert_ticket(conn, backend, &principal, valid, notify, now).await
                 })
             })
             .await?;
@@ -945,13 +1147,22 @@ impl App {
         let principal = principal.clone();
         let reference = reference.to_owned();
         let backend = self.db().backend();
+        let notify = self.notifications_enabled();
         let now = now_ms();
         let ticket = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
                     let row = find_visible(conn, &principal, &reference).await?;
-                    apply_patch(conn, backend, &principal, row, expected_version, patch, now).await
+                    let was_resolved = row.status == TicketStatus::Resolved.as_str();
+                    let ticket =
+                        apply_patch(conn, backend, &principal, row, expected_version, patch, now)
+                            .await?;
+                    if notify && !was_resolved && ticket.status == TicketStatus::Resolved {
+                        let notice = crate::mail::Notice::Resolution;
+                        crate::mail::enqueue_notice(conn, notice, ticket.id, None, now).await?;
+                    }
+                    Ok::<_, AppError>(ticket)
                 })
             })
             .await?;
@@ -1007,96 +1218,26 @@ impl App {
         reference: &str,
         input: NewComment,
     ) -> Result<Comment, AppError> {
-        let body = input.body.trim().to_owned();
-        if body.is_empty() {
-            return Err(AppError::invalid("body", "must not be empty"));
-        }
-        if body.len() > 100_000 {
-            return Err(AppError::invalid(
-                "body",
-                "must be at most 100,000 characters",
-            ));
-        }
-        let minutes = input.time_spent_minutes.unwrap_or(0);
-        if !(0..=10_000).contains(&minutes) {
-            return Err(AppError::invalid(
-                "time_spent_minutes",
-                "must be between 0 and 10000",
-            ));
-        }
-        let customer = principal.role == Role::Customer;
-        if customer && !input.public {
-            return Err(AppError::invalid(
-                "public",
-                "customers cannot write internal notes",
-            ));
-        }
-        let actor = principal.audit_label();
+        let valid = validate_comment(principal, input)?;
         let publisher = principal.clone();
         let principal = principal.clone();
         let reference = reference.to_owned();
         let backend = self.db().backend();
+        let notify = self.notifications_enabled();
         let now = now_ms();
-        let comment = self
+        let (comment, ticket_id) = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
                     let row = find_visible(conn, &principal, &reference).await?;
-                    if row.merged_into_id.is_some() {
-                        return Err(AppError::Conflict {
-                            field: None,
-                            message: "this ticket was merged; comment on the ticket it was merged into".into(),
-                        });
-                    }
-                    let public = input.public;
-                    let id = store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
-                    let first_response = (public && !customer).then_some(now);
-                    store::touch(conn, row.id, now, first_response, minutes).await?;
-                    if first_response.is_some() {
-                        crate::sla::on_first_response(conn, row.id, now).await?;
-                    }
-                    store::index_comment(conn, backend, row.id, &body, public).await?;
-                    let kind = if public { "comment" } else { "note" };
-                    timeline(conn, row.id, now, &actor, kind, public, serde_json::json!({
-                        "comment_id": id, "body": body, "author": principal.email, "time_spent_minutes": minutes,
-                    }))
-                    .await?;
-                    if customer && let Some(reopened) = on_customer_reply(&lifecycle_of(&row)?) {
-                        let current = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
-                        let mut fields = fields_of(&current);
-                        apply_lifecycle(&mut fields, &reopened, now);
-                        store::update(conn, row.id, current.version, &fields, now).await?;
-                        let reopened_row = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
-                        crate::sla::on_ticket_changed(conn, &facts_of(&current)?, &facts_of(&reopened_row)?, now).await?;
-                        timeline(conn, row.id, now, &actor, "reopened", true, serde_json::json!({
-                            "from": row.status, "to": fields.status, "because": "the requester replied",
-                        }))
-                        .await?;
-                    }
-                    let comment = Comment {
-                        id,
-                        ticket: number_of(&row.ticket_type, row.number),
-                        author: Some(principal.email.clone()).filter(|e| !e.is_empty()),
-                        body,
-                        public,
-                        time_spent_minutes: minutes,
-                        created_at: timestamp(now),
-                    };
-                    let change = Change {
-                        actor: &actor,
-                        entity: "comment",
-                        entity_id: id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&comment),
-                    };
-                    record(conn, &change, now).await?;
-                    Ok((comment, row.id))
+                    let ticket_id = row.id;
+                    let comment =
+                        insert_comment(conn, backend, &principal, row, valid, notify, now).await?;
+                    Ok::<_, AppError>((comment, ticket_id))
                 })
             })
             .await?;
         self.wake_jobs();
-        let (comment, ticket_id) = comment;
         self.publish(ticket_id, &comment.ticket, "comment", &publisher);
         Ok(comment)
     }

@@ -46,6 +46,63 @@ pub struct Config {
     pub monitor_concurrency: usize,
     /// Days raw monitor results are kept before they are rolled up into hourly figures.
     pub monitor_raw_retention_days: i64,
+    /// The mail channel (`[mail]` in opsdesk.toml; `OPSDESK_MAIL__SMTP_URL` etc.).
+    pub mail: MailConfig,
+}
+
+/// The `[mail]` settings. See docs/email.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Relay for notifications: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465`. No relay: no notifications.
+    pub smtp_url: Option<String>,
+    /// From address of notifications, e.g. `Service desk <support@example.com>`.
+    pub from: String,
+    /// Folder of notification templates that replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// Unknown senders become customers of the organization with their domain.
+    pub accept_unknown_senders: bool,
+    /// Messages processed per sender per hour; more are recorded and left alone.
+    pub max_per_sender_per_hour: i64,
+    /// Mailboxes `opsdesk serve` reads (`[[mail.imap]]`).
+    pub imap: Vec<ImapConfig>,
+    /// Seconds between looks at a mailbox whose server has no IDLE (and the longest IDLE).
+    pub imap_poll_secs: u64,
+    /// Address of the LMTP listener (e.g. `127.0.0.1:2424`); none: no listener.
+    pub lmtp_listen: Option<SocketAddr>,
+}
+
+/// One mailbox to read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// `imaps://user:password@host/INBOX`, or `imap://…?tls=starttls`; `imap://` without TLS
+    /// only on a trusted network. Escape `@` in the user name as `%40`.
+    pub url: String,
+    /// Folder processed mail is moved to; empty: flag it \Seen and leave it in place.
+    #[serde(default = "default_processed_folder")]
+    pub processed_folder: String,
+}
+
+fn default_processed_folder() -> String {
+    "opsdesk-processed".to_owned()
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        let app = opsdesk_app::mail::MailSettings::default();
+        Self {
+            smtp_url: app.smtp_url,
+            from: app.from,
+            templates_dir: app.templates_dir,
+            accept_unknown_senders: app.accept_unknown_senders,
+            max_per_sender_per_hour: app.max_per_sender_per_hour,
+            imap: Vec::new(),
+            imap_poll_secs: 60,
+            lmtp_listen: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -67,6 +124,7 @@ impl Default for Config {
             auto_close_days: 7,
             monitor_concurrency: 512,
             monitor_raw_retention_days: 30,
+            mail: MailConfig::default(),
         }
     }
 }
@@ -97,13 +155,17 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, Box<fi
     let settings = setting_names();
     Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::file(file))
-        .merge(Env::prefixed("OPSDESK_").filter(move |key| {
-            // Other OPSDESK_* variables (test suites, CI) are not settings: they are ignored
-            // rather than refused. The key keeps the variable's case here.
-            settings
-                .iter()
-                .any(|name| key.as_str().eq_ignore_ascii_case(name))
-        }))
+        .merge(
+            Env::prefixed("OPSDESK_")
+                .filter(move |key| {
+                    // Other OPSDESK_* variables (test suites, CI) are not settings: they are
+                    // ignored rather than refused. Nested keys (`MAIL__SMTP_URL`) belong to
+                    // their top-level setting. The key keeps the variable's case here.
+                    let top = key.as_str().split("__").next().unwrap_or_default();
+                    settings.iter().any(|name| top.eq_ignore_ascii_case(name))
+                })
+                .split("__"),
+        )
         .merge(Serialized::defaults(flags))
         .extract()
         .map_err(Box::new)

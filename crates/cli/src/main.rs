@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use opsdesk_app::accounts::{NewOrganization, NewUserInput, OrganizationRef};
+use opsdesk_app::mail::MailSettings;
 use opsdesk_app::{App, AppConfig, AppError, Db, DbOptions, Principal};
 use opsdesk_http::HttpConfig;
 use tokio::sync::watch;
@@ -87,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Receive mail.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Print the version.
@@ -147,6 +153,31 @@ enum TokenCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Read one message on standard input and file it: for an MTA's pipe delivery.
+    #[command(
+        long_about = "Read one RFC 5322 message on standard input and file it as a \
+        ticket or comment; for an MTA's pipe delivery (Postfix, Exim).\n\n\
+        Exit codes follow sysexits.h: 0 filed (also when it was filed before, or kept in \
+        quarantine), 65 the input is not a message or too large, 75 temporary failure (the \
+        database is unreachable: the MTA keeps the message and retries), 78 bad configuration.",
+        after_help = "Postfix master.cf example:\n  \
+        opsdesk unix - n n - - pipe flags=Rq user=opsdesk argv=/usr/local/bin/opsdesk mail ingest --config /etc/opsdesk/opsdesk.toml"
+    )]
+    Ingest {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// sysexits.h codes an MTA understands.
+mod sysexits {
+    pub const DATAERR: u8 = 65;
+    pub const TEMPFAIL: u8 = 75;
+    pub const CONFIG: u8 = 78;
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,6 +324,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Mail {
+            command: MailCommand::Ingest { database },
+        } => Ok(mail_ingest(&database).await),
         Command::Openapi => {
             println!("{}", opsdesk_http::openapi_json());
             Ok(ExitCode::SUCCESS)
@@ -385,6 +419,13 @@ fn app_config(config: &Config) -> AppConfig {
         job_retry_base_ms: config.job_retry_base_ms,
         sla_sweep_interval_ms: config.sla_sweep_interval_ms,
         auto_close_days: config.auto_close_days,
+        mail: MailSettings {
+            smtp_url: config.mail.smtp_url.clone(),
+            from: config.mail.from.clone(),
+            templates_dir: config.mail.templates_dir.clone(),
+            accept_unknown_senders: config.mail.accept_unknown_senders,
+            max_per_sender_per_hour: config.mail.max_per_sender_per_hour,
+        },
     }
 }
 
@@ -415,6 +456,111 @@ fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+/// `opsdesk mail ingest`: every failure maps to the sysexits code that makes the MTA do the
+/// right thing (retry a temporary failure, bounce bad input).
+async fn mail_ingest(database: &DatabaseArgs) -> ExitCode {
+    let config = match load_config(database, None) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("opsdesk: {error:#}");
+            return ExitCode::from(sysexits::CONFIG);
+        }
+    };
+    let mut raw = Vec::new();
+    let limit = u64::try_from(opsdesk_mail::MAX_MESSAGE_BYTES).unwrap_or(u64::MAX);
+    if let Err(error) = std::io::stdin().take(limit + 1).read_to_end(&mut raw) {
+        eprintln!("opsdesk: cannot read the message: {error}");
+        return ExitCode::from(sysexits::TEMPFAIL);
+    }
+    if raw.len() > opsdesk_mail::MAX_MESSAGE_BYTES {
+        eprintln!(
+            "opsdesk: the message is larger than {} bytes",
+            opsdesk_mail::MAX_MESSAGE_BYTES
+        );
+        return ExitCode::from(sysexits::DATAERR);
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        eprintln!("opsdesk: standard input held no message");
+        return ExitCode::from(sysexits::DATAERR);
+    }
+    let db = match open_db(&config).await {
+        Ok(db) => db,
+        Err(error) => {
+            eprintln!("opsdesk: {error:#}; the message was not filed, deliver it again later");
+            return ExitCode::from(sysexits::TEMPFAIL);
+        }
+    };
+    let app = match App::new(db, app_config(&config)) {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("opsdesk: {error}");
+            return ExitCode::from(sysexits::CONFIG);
+        }
+    };
+    let outcome = app.ingest_mail(raw).await;
+    app.db().clone().close().await;
+    match outcome {
+        Ok(outcome) => {
+            println!("{}", serde_json::json!(outcome));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("opsdesk: {error}; the message was not filed, deliver it again later");
+            ExitCode::from(sysexits::TEMPFAIL)
+        }
+    }
+}
+
+/// The IMAP pollers and the LMTP listener the configuration asks for, each handing mail to
+/// the one ingest path.
+async fn mail_readers(
+    config: &Config,
+    app: &App,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    let poll = std::time::Duration::from_secs(config.mail.imap_poll_secs.max(1));
+    for mailbox in &config.mail.imap {
+        let processed = Some(mailbox.processed_folder.clone()).filter(|f| !f.is_empty());
+        let reader = opsdesk_mail::imap::Mailbox::from_url(&mailbox.url, processed)
+            .context("mail.imap.url")?;
+        let app = app.clone();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let deliver = |raw: Vec<u8>| {
+                let app = app.clone();
+                async move {
+                    app.ingest_mail(raw)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            reader.run(deliver, poll, stopped).await;
+        }));
+    }
+    if let Some(address) = config.mail.lmtp_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for LMTP on {address}"))?;
+        let app = app.clone();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let deliver = move |raw: Vec<u8>| {
+                let app = app.clone();
+                async move {
+                    app.ingest_mail(raw)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            opsdesk_mail::lmtp::serve(listener, deliver, stopped).await;
+        }));
+    }
+    Ok(tasks)
+}
+
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     init_logging(&config);
     let _lock = match config.database_url {
@@ -437,16 +583,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         },
     );
     let (stop_workers, workers_stopped) = watch::channel(false);
-    let jobs = tokio::spawn({
+    let mut workers = vec![tokio::spawn({
         let app = app.clone();
         let stopped = workers_stopped.clone();
         async move { app.run_jobs(stopped).await }
-    });
-    let sla = tokio::spawn({
+    })];
+    workers.push(tokio::spawn({
         let app = app.clone();
         let interval = std::time::Duration::from_millis(config.sla_sweep_interval_ms.max(100));
-        async move { app.run_sla(interval, workers_stopped).await }
-    });
+        let stopped = workers_stopped.clone();
+        async move { app.run_sla(interval, stopped).await }
+    }));
     let scheduler = opsdesk_monitor::Scheduler::new(
         app.clone(),
         opsdesk_monitor::SchedulerConfig {
@@ -456,7 +603,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         },
     )
     .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
-    let monitors = tokio::spawn(scheduler.run(stop_workers.subscribe()));
+    workers.push(tokio::spawn(scheduler.run(stop_workers.subscribe())));
+    workers.extend(mail_readers(&config, &app, &workers_stopped).await?);
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),
         None => format!("SQLite in {}", config.data_dir.display()),
@@ -481,9 +629,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         .context("server failed")?;
     tracing::info!("shutting down");
     let _ = stop_workers.send(true);
-    let _ = jobs.await;
-    let _ = sla.await;
-    let _ = monitors.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     app.db().clone().close().await;
     Ok(ExitCode::SUCCESS)
 }

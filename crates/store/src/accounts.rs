@@ -102,6 +102,19 @@ pub async fn find_organization_by_name(
     .await?)
 }
 
+/// The organization whose mail domain is `domain` (stored lower-case).
+pub async fn find_organization_by_domain(
+    conn: &mut AnyConnection,
+    domain: &str,
+) -> Result<Option<OrganizationRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE domain = lower($1)"
+    ))
+    .bind(domain)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Organizations with id greater than `after`, in id order; `only` restricts to those ids.
 pub async fn list_organizations(
     conn: &mut AnyConnection,

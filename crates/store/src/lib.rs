@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod audit;
 pub mod bulk;
 pub mod jobs;
+pub mod mail;
 pub mod monitors;
 pub mod portal;
 pub mod sla;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod mail;
 mod monitors;
 mod portal;
 mod session;
@@ -60,4 +61,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(portal::routes())
         .merge(monitors::routes())
         .merge(status_page::routes())
+        .merge(mail::routes())
 }

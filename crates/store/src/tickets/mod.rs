@@ -361,6 +361,16 @@ pub async fn move_comments(
     Ok(result.rows_affected())
 }
 
+/// The text of a public comment, for notifications; `None` for notes and absent comments.
+pub async fn comment_body(conn: &mut AnyConnection, id: i64) -> Result<Option<String>, StoreError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT body FROM comments WHERE id = $1 AND public = 1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(body,)| body))
+}
+
 pub async fn comments(
     conn: &mut AnyConnection,
     ticket_id: i64,

@@ -1,0 +1,900 @@
+//! The mail channel's use cases. Inbound: one path for every delivery (pipe, IMAP, LMTP)
+//! that records the message and the ticket or comment it becomes in ONE transaction, keyed by
+//! its Message-ID (or content hash), so a redelivery or a retry after a crash changes nothing.
+//! Outbound: notifications queued in the transaction of the change and sent by the job runner.
+
+mod templates;
+
+use std::path::PathBuf;
+
+use opsdesk_domain::account::Role;
+use opsdesk_domain::ticket::{TicketNumber, Title};
+use opsdesk_mail::{InboundMessage, OutboundMail, ParseError};
+use opsdesk_store::mail::{self as store, MailRow, NewAttachment, NewMail};
+use opsdesk_store::tickets::{self as ticket_store, TicketRow};
+use opsdesk_store::{Backend, Conn, StoreError, accounts};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{Change, record, snapshot};
+use crate::auth::principal_for;
+use crate::jobs::{self, JobKind};
+use crate::tickets::{
+    NewComment, NewTicket, can_see, find_visible, insert_comment, insert_ticket, number_of,
+    timeline, validate_comment, validate_ticket,
+};
+use crate::{App, AppError, Principal, Via, now_ms, timestamp};
+
+/// Window of the per-sender rate limit.
+const RATE_WINDOW_MS: i64 = 3_600_000;
+/// Message-IDs put in the References header of a notification.
+const MAX_THREAD_REFERENCES: i64 = 20;
+/// Merges followed from a ticket to the one it was merged into.
+const MAX_MERGE_HOPS: usize = 5;
+
+/// Mail settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `smtp://…` / `smtps://…` relay for notifications; none sends no notifications.
+    pub smtp_url: Option<String>,
+    /// The From of notifications, e.g. `Service desk <support@example.com>`; its domain
+    /// also names opsdesk's Message-IDs.
+    pub from: String,
+    /// Folder with `acknowledgement.subject|txt|html` (and `reply`, `resolution`) files that
+    /// replace the built-in notification templates.
+    pub templates_dir: Option<PathBuf>,
+    /// Unknown senders become customers of the organization whose `domain` matches theirs;
+    /// when false (or no organization matches) their mail is quarantined.
+    pub accept_unknown_senders: bool,
+    /// Messages accepted from one address per hour; the rest are recorded, not processed.
+    pub max_per_sender_per_hour: i64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "opsdesk <opsdesk@localhost.localdomain>".to_owned(),
+            templates_dir: None,
+            accept_unknown_senders: true,
+            max_per_sender_per_hour: 60,
+        }
+    }
+}
+
+/// Which notification to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// A new ticket was opened for the requester.
+    Acknowledgement,
+    /// An agent replied publicly.
+    Reply,
+    /// The ticket was resolved.
+    Resolution,
+}
+
+impl Notice {
+    /// The template name and job payload value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::Acknowledgement => "acknowledgement",
+            Notice::Reply => "reply",
+            Notice::Resolution => "resolution",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "acknowledgement" => Some(Notice::Acknowledgement),
+            "reply" => Some(Notice::Reply),
+            "resolution" => Some(Notice::Resolution),
+            _ => None,
+        }
+    }
+}
+
+/// Queues a notification in the caller's transaction.
+pub(crate) async fn enqueue_notice(
+    conn: &mut Conn,
+    notice: Notice,
+    ticket_id: i64,
+    comment_id: Option<i64>,
+    now: i64,
+) -> Result<i64, AppError> {
+    let payload = serde_json::json!({
+        "notice": notice.as_str(), "ticket_id": ticket_id, "comment_id": comment_id,
+    });
+    jobs::enqueue(conn, JobKind::MailNotification, &payload, now).await
+}
+
+/// What became of a received message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IngestOutcome {
+    /// The mail record's id.
+    pub mail_id: i64,
+    /// `ticket` (opened one), `comment` (joined one), `auto_reply`, `bounce`, `rate_limited`
+    /// or `quarantined`.
+    pub status: String,
+    /// True when this message had been received before; nothing new was written.
+    pub duplicate: bool,
+    /// The ticket's number, when the message belongs to one.
+    pub ticket: Option<String>,
+    pub comment_id: Option<i64>,
+    /// Why the message was quarantined, rate limited or not answered.
+    pub reason: Option<String>,
+}
+
+/// A received message as admins see it in the quarantine.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MailRecord {
+    pub id: i64,
+    pub message_id: Option<String>,
+    /// The sender.
+    pub address: String,
+    pub subject: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub ticket_id: Option<i64>,
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: jiff::Timestamp,
+}
+
+impl From<MailRow> for MailRecord {
+    fn from(row: MailRow) -> Self {
+        Self {
+            id: row.id,
+            message_id: row.message_id,
+            address: row.address,
+            subject: row.subject,
+            status: row.status,
+            reason: row.reason,
+            ticket_id: row.ticket_id,
+            received_at: timestamp(row.created_at),
+        }
+    }
+}
+
+/// A file that came by mail with a ticket's messages.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MailAttachment {
+    pub id: i64,
+    /// The mail record it came with (its original is downloadable as `.eml`).
+    pub mail_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    /// For inline images: the `cid:` the message's HTML refers to.
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub size: i64,
+}
+
+impl From<store::AttachmentRow> for MailAttachment {
+    fn from(row: store::AttachmentRow) -> Self {
+        Self {
+            id: row.id,
+            mail_id: row.mail_id,
+            filename: row.filename,
+            content_type: row.content_type,
+            content_id: row.content_id,
+            inline: row.inline != 0,
+            size: row.size,
+        }
+    }
+}
+
+/// Everything the transaction needs, computed before it starts.
+struct Delivery {
+    parsed: Result<InboundMessage, ParseError>,
+    raw: Vec<u8>,
+    dedup_key: String,
+    /// The record being re-processed (quarantine), instead of a new one.
+    existing: Option<i64>,
+}
+
+/// How a message is routed, decided inside the transaction.
+struct Routed {
+    status: &'static str,
+    reason: Option<String>,
+    ticket_id: Option<i64>,
+    comment_id: Option<i64>,
+}
+
+impl Routed {
+    fn quarantine(reason: impl Into<String>) -> Self {
+        Self {
+            status: "quarantined",
+            reason: Some(reason.into()),
+            ticket_id: None,
+            comment_id: None,
+        }
+    }
+}
+
+impl App {
+    /// Whether changes queue mail notifications (an SMTP relay is configured).
+    pub(crate) fn notifications_enabled(&self) -> bool {
+        self.inner.smtp.is_some()
+    }
+
+    /// Receives one raw RFC 5322 message from any inbound path. Redelivering a message that
+    /// was already received writes nothing and reports `duplicate`. An `Err` is a temporary
+    /// failure (the database is unreachable): the message was not recorded and the sender
+    /// should deliver it again.
+    pub async fn ingest_mail(&self, raw: Vec<u8>) -> Result<IngestOutcome, AppError> {
+        let delivery = tokio::task::spawn_blocking(move || {
+            let parsed = opsdesk_mail::parse(&raw);
+            let dedup_key = match &parsed {
+                Ok(message) => message.dedup_key.clone(),
+                Err(_) => format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
+            };
+            Delivery {
+                parsed,
+                raw,
+                dedup_key,
+                existing: None,
+            }
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("mail parser stopped: {e}")))?;
+        self.deliver(delivery).await
+    }
+
+    async fn deliver(&self, delivery: Delivery) -> Result<IngestOutcome, AppError> {
+        let delivery = std::sync::Arc::new(delivery);
+        let settings = self.config().mail.clone();
+        let backend = self.db().backend();
+        let notify = self.notifications_enabled();
+        let now = now_ms();
+        let attempt = {
+            let delivery = delivery.clone();
+            let settings = settings.clone();
+            self.db()
+                .write(move |conn| {
+                    Box::pin(async move {
+                        route_and_record(conn, backend, &delivery, &settings, notify, now, None)
+                            .await
+                    })
+                })
+                .await
+        };
+        let outcome = match attempt {
+            Err(AppError::Store(_) | AppError::Internal(_)) | Ok(_) => attempt?,
+            // The message cannot become a ticket or comment (a rule refused it); keep it
+            // in quarantine with the reason rather than losing it or retrying forever.
+            Err(refused) => {
+                let reason = refused.to_string();
+                self.db()
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            let forced = Some(Routed::quarantine(reason));
+                            route_and_record(
+                                conn, backend, &delivery, &settings, notify, now, forced,
+                            )
+                            .await
+                        })
+                    })
+                    .await?
+            }
+        };
+        self.wake_jobs();
+        Ok(outcome)
+    }
+
+    /// Quarantined messages, newest first (admins only).
+    pub async fn quarantined_mail(
+        &self,
+        principal: &Principal,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<MailRecord>, AppError> {
+        principal.require_admin()?;
+        let mut conn = self.db().reader().await?;
+        Ok(
+            store::list_by_status(&mut conn, "quarantined", before, limit.clamp(1, 501))
+                .await?
+                .into_iter()
+                .map(MailRecord::from)
+                .collect(),
+        )
+    }
+
+    /// Runs a quarantined message through routing again, e.g. after its sender's domain was
+    /// given to an organization (admins only).
+    pub async fn reprocess_mail(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<IngestOutcome, AppError> {
+        principal.require_admin()?;
+        let (row, raw) = {
+            let mut conn = self.db().reader().await?;
+            let row = store::get(&mut conn, id)
+                .await?
+                .ok_or(AppError::NotFound("mail"))?;
+            (row, store::raw(&mut conn, id).await?.unwrap_or_default())
+        };
+        if row.status != "quarantined" {
+            return Err(AppError::Conflict {
+                field: None,
+                message: format!(
+                    "only quarantined mail can be re-processed; this one is {}",
+                    row.status
+                ),
+            });
+        }
+        let delivery = tokio::task::spawn_blocking(move || Delivery {
+            parsed: opsdesk_mail::parse(&raw),
+            raw,
+            dedup_key: row.dedup_key,
+            existing: Some(row.id),
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("mail parser stopped: {e}")))?;
+        self.deliver(delivery).await
+    }
+
+    /// The original message as received (`.eml`), for staff who may see its ticket, and for
+    /// admins when it has none.
+    pub async fn mail_original(&self, principal: &Principal, id: i64) -> Result<Vec<u8>, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        let row = store::get(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound("mail"))?;
+        let visible = match row.ticket_id {
+            Some(ticket_id) => match ticket_store::get(&mut conn, ticket_id).await? {
+                Some(ticket) => can_see(&mut conn, principal, &ticket).await?,
+                None => false,
+            },
+            None => principal.role == Role::Admin,
+        };
+        if !visible {
+            return Err(AppError::NotFound("mail"));
+        }
+        store::raw(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound("mail"))
+    }
+
+    /// The files that came by mail with a ticket, for whoever may see the ticket.
+    pub async fn ticket_attachments(
+        &self,
+        principal: &Principal,
+        reference: &str,
+    ) -> Result<Vec<MailAttachment>, AppError> {
+        let mut conn = self.db().reader().await?;
+        let ticket = find_visible(&mut conn, principal, reference).await?;
+        Ok(store::ticket_attachments(&mut conn, ticket.id)
+            .await?
+            .into_iter()
+            .map(MailAttachment::from)
+            .collect())
+    }
+
+    /// One attachment with its bytes, for whoever may see its ticket.
+    pub async fn mail_attachment(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<(MailAttachment, Vec<u8>), AppError> {
+        let mut conn = self.db().reader().await?;
+        let (row, data) = store::attachment(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound("attachment"))?;
+        let ticket = match row.ticket_id {
+            Some(ticket_id) => ticket_store::get(&mut conn, ticket_id).await?,
+            None => None,
+        };
+        let visible = match &ticket {
+            Some(ticket) => can_see(&mut conn, principal, ticket).await?,
+            None => principal.role == Role::Admin,
+        };
+        if !visible {
+            return Err(AppError::NotFound("attachment"));
+        }
+        Ok((MailAttachment::from(row), data))
+    }
+
+    /// Sends one queued notification (the `mail.notification` job).
+    pub(crate) async fn send_notice(
+        &self,
+        job_id: i64,
+        payload: &serde_json::Value,
+    ) -> Result<(), String> {
+        // Notifications queued while a relay was configured are dropped if it was removed.
+        let Some(smtp) = &self.inner.smtp else {
+            return Ok(());
+        };
+        let notice = payload["notice"]
+            .as_str()
+            .and_then(Notice::parse)
+            .ok_or("payload has no known `notice`")?;
+        let ticket_id = payload["ticket_id"]
+            .as_i64()
+            .ok_or("payload has no `ticket_id`")?;
+        let comment_id = payload["comment_id"].as_i64();
+        let settings = &self.config().mail;
+        let (ticket, comment, thread) = {
+            let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
+            let Some(ticket) = ticket_store::get(&mut conn, ticket_id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(());
+            };
+            let comment = match comment_id {
+                Some(id) => ticket_store::comment_body(&mut conn, id)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                None => None,
+            };
+            let thread = store::thread(&mut conn, ticket_id, MAX_THREAD_REFERENCES)
+                .await
+                .map_err(|e| e.to_string())?;
+            (ticket, comment, thread)
+        };
+        let domain = settings
+            .from
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d.trim_end_matches('>'));
+        // Derived from the job, so a retry after a lost acknowledgement reuses the same id
+        // and the recipient's client shows one message.
+        let message_id = format!("opsdesk.{job_id}.{ticket_id}@{domain}");
+        let rendered = templates::render(
+            settings.templates_dir.as_deref(),
+            notice,
+            &templates::Values::of(&ticket, comment.as_deref()),
+        )
+        .map_err(|e| e.to_string())?;
+        let in_reply_to = thread
+            .iter()
+            .rev()
+            .find(|(_, direction)| direction == "in")
+            .or(thread.last())
+            .map(|(id, _)| id.clone());
+        let mail = OutboundMail {
+            from: settings.from.clone(),
+            to: format!(
+                "{} <{}>",
+                quote_name(&ticket.requester_name),
+                ticket.requester_email
+            ),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            message_id: message_id.clone(),
+            in_reply_to,
+            references: thread.into_iter().map(|(id, _)| id).collect(),
+        };
+        smtp.send(&mail).await.map_err(|e| e.to_string())?;
+        let now = now_ms();
+        let recipient = ticket.requester_email.clone();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let record = NewMail {
+                        direction: "out",
+                        dedup_key: &format!("out:{message_id}"),
+                        message_id: Some(&message_id),
+                        ticket_id: Some(ticket_id),
+                        comment_id,
+                        address: &recipient,
+                        subject: &mail.subject,
+                        status: "sent",
+                        reason: Some(notice.as_str()),
+                        html: None,
+                        raw: None,
+                    };
+                    match store::insert(conn, &record, now).await {
+                        // Sent before, and recorded before a crash: nothing more to do.
+                        Ok(_) | Err(StoreError::Duplicate(_)) => Ok(()),
+                        Err(other) => Err(AppError::from(other)),
+                    }
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn quote_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+        .collect();
+    format!("\"{cleaned}\"")
+}
+
+/// Routes a delivery and records it, in the caller's transaction. `forced` records the
+/// message with that outcome instead of routing it (quarantine after a refused route).
+async fn route_and_record(
+    conn: &mut Conn,
+    backend: Backend,
+    delivery: &Delivery,
+    settings: &MailSettings,
+    notify: bool,
+    now: i64,
+    forced: Option<Routed>,
+) -> Result<IngestOutcome, AppError> {
+    if delivery.existing.is_none()
+        && let Some(seen) = store::find_by_key(conn, &delivery.dedup_key).await?
+    {
+        return outcome_of(conn, &seen, true).await;
+    }
+    let routed = match (forced, &delivery.parsed) {
+        (Some(forced), _) => forced,
+        (None, Err(error)) => Routed::quarantine(format!("cannot be parsed: {error}")),
+        (None, Ok(message)) => route(conn, backend, message, settings, notify, now).await?,
+    };
+    let (address, subject, message_id, html) = match &delivery.parsed {
+        Ok(m) => (
+            m.from.address.as_str(),
+            m.subject.as_str(),
+            m.message_id.as_deref(),
+            m.html.as_deref(),
+        ),
+        Err(_) => ("", "", None, None),
+    };
+    let mail_id = match delivery.existing {
+        Some(id) => {
+            store::set_outcome(
+                conn,
+                id,
+                routed.status,
+                routed.reason.as_deref(),
+                routed.ticket_id,
+                routed.comment_id,
+                now,
+            )
+            .await?;
+            store::set_attachments_ticket(conn, id, routed.ticket_id).await?;
+            id
+        }
+        None => {
+            let record = NewMail {
+                direction: "in",
+                dedup_key: &delivery.dedup_key,
+                message_id,
+                ticket_id: routed.ticket_id,
+                comment_id: routed.comment_id,
+                address,
+                subject,
+                status: routed.status,
+                reason: routed.reason.as_deref(),
+                html,
+                raw: Some(&delivery.raw),
+            };
+            let id = store::insert(conn, &record, now).await?;
+            if let Ok(message) = &delivery.parsed {
+                for attachment in &message.attachments {
+                    let new = NewAttachment {
+                        filename: &attachment.filename,
+                        content_type: &attachment.content_type,
+                        content_id: attachment.content_id.as_deref(),
+                        inline: attachment.inline,
+                        data: &attachment.data,
+                    };
+                    store::insert_attachment(conn, id, routed.ticket_id, &new).await?;
+                }
+            }
+            id
+        }
+    };
+    let row = store::get(conn, mail_id)
+        .await?
+        .ok_or(AppError::NotFound("mail"))?;
+    outcome_of(conn, &row, false).await
+}
+
+async fn outcome_of(
+    conn: &mut Conn,
+    row: &MailRow,
+    duplicate: bool,
+) -> Result<IngestOutcome, AppError> {
+    let ticket = match row.ticket_id {
+        Some(id) => ticket_store::get(conn, id)
+            .await?
+            .map(|t| number_of(&t.ticket_type, t.number)),
+        None => None,
+    };
+    Ok(IngestOutcome {
+        mail_id: row.id,
+        status: row.status.clone(),
+        duplicate,
+        ticket,
+        comment_id: row.comment_id,
+        reason: row.reason.clone(),
+    })
+}
+
+/// Decides what a parsed message becomes and writes the ticket or comment.
+async fn route(
+    conn: &mut Conn,
+    backend: Backend,
+    message: &InboundMessage,
+    settings: &MailSettings,
+    notify: bool,
+    now: i64,
+) -> Result<Routed, AppError> {
+    let sent = store::count_from(conn, &message.from.address, now - RATE_WINDOW_MS).await?;
+    if sent >= settings.max_per_sender_per_hour {
+        return Ok(Routed {
+            status: "rate_limited",
+            reason: Some(format!(
+                "more than {} messages from this sender in an hour",
+                settings.max_per_sender_per_hour
+            )),
+            ticket_id: None,
+            comment_id: None,
+        });
+    }
+    if let Some(kind) = message.auto_reply {
+        return automatic(conn, message, kind, now).await;
+    }
+    let Some(user) = sender_account(conn, message, settings, now).await? else {
+        let reason = if settings.accept_unknown_senders {
+            format!(
+                "unknown sender: no organization has the domain `{}`",
+                message.from.domain()
+            )
+        } else {
+            "unknown sender: mail from unknown senders is refused".to_owned()
+        };
+        return Ok(Routed::quarantine(reason));
+    };
+    if user.active == 0 {
+        return Ok(Routed::quarantine("the sender's account is deactivated"));
+    }
+    let principal = principal_for(conn, &user, Via::Mail).await?;
+    let body = if message.text.trim().is_empty() {
+        "(no text)".to_owned()
+    } else {
+        fit_body(&message.text)
+    };
+    if let Some(row) = thread_ticket(conn, message).await?
+        && can_see(conn, &principal, &row).await?
+    {
+        let comment = validate_comment(
+            &principal,
+            NewComment {
+                body,
+                public: true,
+                time_spent_minutes: None,
+            },
+        )?;
+        let ticket_id = row.id;
+        let comment = insert_comment(conn, backend, &principal, row, comment, notify, now).await?;
+        return Ok(Routed {
+            status: "comment",
+            reason: None,
+            ticket_id: Some(ticket_id),
+            comment_id: Some(comment.id),
+        });
+    }
+    let title: String = strip_reply_prefixes(&message.subject)
+        .chars()
+        .take(Title::MAX_CHARS)
+        .collect();
+    let ticket = validate_ticket(
+        &principal,
+        NewTicket {
+            ticket_type: "incident".to_owned(),
+            title: if title.is_empty() {
+                "(no subject)".to_owned()
+            } else {
+                title
+            },
+            description: body,
+            impact: "medium".to_owned(),
+            urgency: "medium".to_owned(),
+            requester: None,
+            group: None,
+            assignee: None,
+            category: None,
+            tags: Vec::new(),
+            watchers: Vec::new(),
+            custom: Default::default(),
+            source: Some("email".to_owned()),
+            parent: None,
+        },
+    )?;
+    let ticket = insert_ticket(conn, backend, &principal, ticket, notify, now).await?;
+    Ok(Routed {
+        status: "ticket",
+        reason: None,
+        ticket_id: Some(ticket.id),
+        comment_id: None,
+    })
+}
+
+/// Auto-replies and bounces: recorded against the ticket they concern, never answered.
+async fn automatic(
+    conn: &mut Conn,
+    message: &InboundMessage,
+    kind: opsdesk_mail::AutoReply,
+    now: i64,
+) -> Result<Routed, AppError> {
+    if kind == opsdesk_mail::AutoReply::Bounce {
+        let bounced = match &message.bounced_message_id {
+            Some(id) => {
+                store::set_outbound_status(conn, id, "bounced", Some(&message.subject), now).await?
+            }
+            None => None,
+        };
+        let ticket_id = bounced.as_ref().and_then(|row| row.ticket_id);
+        if let (Some(ticket_id), Some(row)) = (ticket_id, &bounced) {
+            timeline(conn, ticket_id, now, "system:mail", "mail_bounced", false, serde_json::json!({
+                "recipient": row.address, "message_id": row.message_id, "report": message.subject,
+            }))
+            .await?;
+        }
+        return Ok(Routed {
+            status: "bounce",
+            reason: Some(match &bounced {
+                Some(row) => format!("bounce of the notification to {}", row.address),
+                None => "bounce of a message opsdesk did not send".to_owned(),
+            }),
+            ticket_id,
+            comment_id: None,
+        });
+    }
+    let ticket_id = thread_ticket(conn, message).await?.map(|row| row.id);
+    Ok(Routed {
+        status: "auto_reply",
+        reason: Some(kind.as_str().to_owned()),
+        ticket_id,
+        comment_id: None,
+    })
+}
+
+/// The sender's account; an unknown sender becomes a customer of the organization their
+/// domain is mapped to, when that is allowed.
+async fn sender_account(
+    conn: &mut Conn,
+    message: &InboundMessage,
+    settings: &MailSettings,
+    now: i64,
+) -> Result<Option<accounts::UserRow>, AppError> {
+    if let Some(user) = accounts::find_user_by_email(conn, &message.from.address).await? {
+        return Ok(Some(user));
+    }
+    if !settings.accept_unknown_senders {
+        return Ok(None);
+    }
+    let Some(organization) =
+        accounts::find_organization_by_domain(conn, message.from.domain()).await?
+    else {
+        return Ok(None);
+    };
+    let name = message.from.name.clone().unwrap_or_else(|| {
+        message
+            .from
+            .address
+            .split('@')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    });
+    let user = accounts::insert_user(
+        conn,
+        &accounts::NewUser {
+            email: &message.from.address,
+            name: &name,
+            role: Role::Customer.as_str(),
+            organization_id: Some(organization.id),
+            password_hash: None,
+        },
+        now,
+    )
+    .await?;
+    let change = Change {
+        actor: "system:mail",
+        entity: "user",
+        entity_id: user.id,
+        action: "created",
+        before: None,
+        after: snapshot(&serde_json::json!({
+            "email": user.email, "name": user.name, "role": user.role,
+            "organization_id": user.organization_id, "because": "first message from this address",
+        })),
+    };
+    record(conn, &change, now).await?;
+    Ok(Some(user))
+}
+
+/// The ticket a message replies to: by In-Reply-To/References against the Message-IDs
+/// opsdesk sent or received, else by a `[INC-1042]` tag in the subject. Merged tickets lead
+/// to the ticket they were merged into.
+async fn thread_ticket(
+    conn: &mut Conn,
+    message: &InboundMessage,
+) -> Result<Option<TicketRow>, AppError> {
+    let mut ids = message.in_reply_to.clone();
+    ids.extend(message.references.iter().cloned());
+    let mut ticket_id = store::ticket_of_message_ids(conn, &ids).await?;
+    if ticket_id.is_none() {
+        for number in subject_numbers(&message.subject) {
+            let sequence = i64::try_from(number.sequence()).unwrap_or(i64::MAX);
+            if let Some(id) =
+                ticket_store::find_by_number(conn, number.ticket_type().as_str(), sequence).await?
+            {
+                ticket_id = Some(id);
+                break;
+            }
+        }
+    }
+    let Some(mut id) = ticket_id else {
+        return Ok(None);
+    };
+    for _ in 0..MAX_MERGE_HOPS {
+        let Some(row) = ticket_store::get(conn, id).await? else {
+            return Ok(None);
+        };
+        match row.merged_into_id {
+            Some(target) => id = target,
+            None => return Ok(Some(row)),
+        }
+    }
+    Ok(None)
+}
+
+/// Longest comment or description, in bytes (the tickets' own limit).
+const MAX_BODY_BYTES: usize = 100_000;
+
+/// The text cut to fit a comment, saying so; the whole message stays in the original.
+fn fit_body(text: &str) -> String {
+    const NOTE: &str = "\n\n[cut: the full text is in the original message]";
+    if text.len() <= MAX_BODY_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_BODY_BYTES - NOTE.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{NOTE}", &text[..end])
+}
+
+/// Ticket numbers written in brackets in a subject: `Re: [INC-1042] Printer`.
+fn subject_numbers(subject: &str) -> Vec<TicketNumber> {
+    subject
+        .split('[')
+        .skip(1)
+        .filter_map(|rest| rest.split_once(']'))
+        .filter_map(|(inside, _)| inside.trim().parse::<TicketNumber>().ok())
+        .collect()
+}
+
+/// A subject without the `Re:`/`Fwd:` prefixes clients add, for a ticket's title.
+fn strip_reply_prefixes(subject: &str) -> String {
+    let mut rest = subject.trim();
+    loop {
+        let lower = rest.to_lowercase();
+        let prefix = ["re:", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "antw:"]
+            .iter()
+            .find(|p| lower.starts_with(*p));
+        match prefix {
+            Some(p) => rest = rest[p.len()..].trim_start(),
+            None => return rest.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects() {
+        assert_eq!(strip_reply_prefixes("Re: FW: Printer"), "Printer");
+        assert_eq!(strip_reply_prefixes("AW: Re:Drucker"), "Drucker");
+        let numbers: Vec<String> = subject_numbers("Re: [INC-1042] Printer [x] [REQ-7]")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(numbers, ["INC-1042", "REQ-7"]);
+        let long = "é".repeat(60_000);
+        let fitted = fit_body(&long);
+        assert!(fitted.len() <= MAX_BODY_BYTES && fitted.ends_with("original message]"));
+        assert_eq!(fit_body("short"), "short");
+    }
+}

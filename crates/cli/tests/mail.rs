@@ -1,0 +1,983 @@
+//! The mail channel on SQLite and PostgreSQL: the corpus becomes the tickets and comments it
+//! should, each message exactly once (redelivery, failure mid-ingest), loops are recorded and
+//! not answered, unroutable mail waits in quarantine, and `opsdesk mail ingest` speaks sysexits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+
+use opsdesk_app::accounts::NewOrganization;
+use opsdesk_app::mail::{IngestOutcome, MailSettings};
+use opsdesk_app::{AppConfig, Principal};
+use opsdesk_testkit::{Backend, TestDb, TestServer, dual_backend_test};
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = format!("{}/../mail/tests/corpus/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(path).unwrap()
+}
+
+async fn desk(backend: Backend, mail: MailSettings) -> TestServer {
+    let server = TestServer::start_with(
+        TestDb::new(backend).await,
+        opsdesk_http::HttpConfig::default(),
+        AppConfig {
+            mail,
+            ..AppConfig::default()
+        },
+    )
+    .await;
+    organization(&server, "Acme", "acme.example").await;
+    server
+}
+
+async fn organization(server: &TestServer, name: &str, domain: &str) {
+    server
+        .app
+        .create_organization(
+            &Principal::system("test"),
+            NewOrganization {
+                name: name.into(),
+                domain: Some(domain.into()),
+                ..NewOrganization::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn ingest(server: &TestServer, name: &str) -> IngestOutcome {
+    server.app.ingest_mail(corpus(name)).await.unwrap()
+}
+
+async fn ticket_count(server: &TestServer) -> usize {
+    server
+        .app
+        .search_tickets(&Principal::system("test"), "", None, 500)
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn comments(server: &TestServer, number: &str) -> Vec<String> {
+    server
+        .app
+        .ticket_timeline(&Principal::system("test"), number, 0, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.kind == "comment")
+        .map(|entry| entry.data["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+dual_backend_test!(
+    corpus_becomes_tickets_and_comments,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let system = Principal::system("test");
+
+        let first = ingest(&server, "gmail_new.eml").await;
+        assert_eq!(
+            (first.status.as_str(), first.duplicate),
+            ("ticket", false),
+            "{first:?}"
+        );
+        let number = first.ticket.clone().unwrap();
+        assert_eq!(number, "INC-1", "the corpus's Outlook reply names INC-1");
+        let ticket = server.app.ticket(&system, &number).await.unwrap();
+        assert_eq!(ticket.title, "Printer on floor 3 is jammed");
+        assert!(ticket.description.contains("paper jam in tray 2"));
+        assert_eq!(ticket.requester.email, "carol@acme.example");
+        assert_eq!(ticket.requester.name, "Carol Smith");
+        assert_eq!(ticket.organization.as_ref().unwrap().name, "Acme");
+        assert_eq!(ticket.source.as_str(), "email");
+
+        // By In-Reply-To, trimmed of the quote.
+        let reply = ingest(&server, "gmail_reply.eml").await;
+        assert_eq!(
+            (reply.status.as_str(), reply.ticket.as_deref()),
+            ("comment", Some("INC-1"))
+        );
+        // By the number in the subject; Dan is a new customer of Acme, by his domain.
+        let outlook = ingest(&server, "outlook_reply.eml").await;
+        assert_eq!(
+            outlook.status, "ticket",
+            "Dan is not party to INC-1: {outlook:?}"
+        );
+        assert_eq!(
+            comments(&server, "INC-1").await,
+            ["Still broken after a restart."]
+        );
+
+        let expected = [
+            (
+                "apple_mail_inline_image.eml",
+                "VPN drops every ten minutes",
+                "The VPN client disconnects every ten minutes. Screenshot attached.",
+            ),
+            (
+                "thunderbird_attachment.eml",
+                "Invoice scanner saves blank pages",
+                "The scanner in room 12 saves every page blank. A sample is attached.",
+            ),
+            (
+                "forwarded.eml",
+                "Password expiry warning",
+                "Your password expires in 2 days but the change page gives error 500.",
+            ),
+            (
+                "iso_8859_1.eml",
+                "Drucker fällt aus",
+                "Grüße aus München,\nder Drucker im 2. Stock fällt ständig aus.",
+            ),
+            (
+                "shift_jis.eml",
+                "プリンター故障",
+                "プリンターが動きません。至急対応をお願いします。",
+            ),
+            (
+                "malformed_headers.eml",
+                "Monitor flickers",
+                "The monitor on desk 4 flickers.",
+            ),
+            (
+                "no_message_id.eml",
+                "Keyboard missing keys",
+                "The keyboard at reception is missing the Q key.",
+            ),
+            (
+                "html_only.eml",
+                "Teams camera",
+                "The camera does not work in Teams.\nx",
+            ),
+        ];
+        for (file, title, description) in expected {
+            let outcome = ingest(&server, file).await;
+            assert_eq!(outcome.status, "ticket", "{file}: {outcome:?}");
+            let ticket = server
+                .app
+                .ticket(&system, outcome.ticket.as_deref().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(ticket.title, title, "{file}");
+            assert_eq!(ticket.description.trim(), description, "{file}");
+        }
+
+        let apple = server
+            .app
+            .search_tickets(&system, "VPN", None, 10)
+            .await
+            .unwrap();
+        let apple_number = apple.items[0].ticket.number.clone();
+        let files = server
+            .app
+            .ticket_attachments(&system, &apple_number)
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].filename.as_str(), files[0].inline),
+            ("screenshot.png", true)
+        );
+        assert_eq!(
+            files[0].content_id.as_deref(),
+            Some("screenshot-1@acme.example")
+        );
+        let (_, bytes) = server
+            .app
+            .mail_attachment(&system, files[0].id)
+            .await
+            .unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"));
+
+        // Automatic mail is recorded, joins the ticket it concerns, and opens nothing.
+        let before = ticket_count(&server).await;
+        let ooo = ingest(&server, "auto_reply.eml").await;
+        assert_eq!(
+            (ooo.status.as_str(), ooo.ticket.as_deref()),
+            ("auto_reply", Some("INC-1"))
+        );
+        assert_eq!(
+            ingest(&server, "bulk_newsletter.eml").await.status,
+            "auto_reply"
+        );
+        let bounce = ingest(&server, "bounce.eml").await;
+        assert_eq!(bounce.status, "bounce");
+        assert_eq!(ticket_count(&server).await, before);
+        assert_eq!(comments(&server, "INC-1").await.len(), 1);
+
+        // Redelivery of every message, with or without a Message-ID, writes nothing.
+        for file in [
+            "gmail_new.eml",
+            "gmail_reply.eml",
+            "no_message_id.eml",
+            "auto_reply.eml",
+        ] {
+            let again = ingest(&server, file).await;
+            assert!(again.duplicate, "{file}: {again:?}");
+        }
+        assert_eq!(ticket_count(&server).await, before);
+        assert_eq!(comments(&server, "INC-1").await.len(), 1);
+
+        // The original stays downloadable.
+        let original = server
+            .app
+            .mail_original(&system, first.mail_id)
+            .await
+            .unwrap();
+        assert_eq!(original, corpus("gmail_new.eml"));
+    }
+);
+
+dual_backend_test!(
+    a_failure_mid_ingest_loses_and_duplicates_nothing,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let mut conn = server.db.connect().await;
+        // The last write of the ingest (the attachment) fails, as a crash there would.
+        let (install, remove) = match backend {
+            Backend::Sqlite => (
+                "CREATE TRIGGER fail_attachment BEFORE INSERT ON mail_attachments \
+             BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+                "DROP TRIGGER fail_attachment",
+            ),
+            Backend::Postgres => (
+                "CREATE FUNCTION fail_attachment() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$; \
+             CREATE TRIGGER fail_attachment BEFORE INSERT ON mail_attachments \
+             FOR EACH ROW EXECUTE FUNCTION fail_attachment()",
+                "DROP TRIGGER fail_attachment ON mail_attachments",
+            ),
+        };
+        sqlx::raw_sql(install).execute(&mut conn).await.unwrap();
+        let failed = server
+            .app
+            .ingest_mail(corpus("thunderbird_attachment.eml"))
+            .await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(ticket_count(&server).await, 0);
+        let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mail_messages")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let (users,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = 'frank@acme.example'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!((records, users), (0, 0));
+
+        sqlx::raw_sql(remove).execute(&mut conn).await.unwrap();
+        let retried = ingest(&server, "thunderbird_attachment.eml").await;
+        assert_eq!(
+            (retried.status.as_str(), retried.duplicate),
+            ("ticket", false)
+        );
+        let again = ingest(&server, "thunderbird_attachment.eml").await;
+        assert!(again.duplicate);
+        assert_eq!(ticket_count(&server).await, 1);
+        let files = server
+            .app
+            .ticket_attachments(
+                &Principal::system("test"),
+                retried.ticket.as_deref().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 1);
+    }
+);
+
+dual_backend_test!(
+    quarantine_keeps_unroutable_mail_for_reprocessing,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let admin = Principal::system("test");
+        let stranger = ingest(&server, "unknown_sender.eml").await;
+        assert_eq!(stranger.status, "quarantined");
+        assert!(
+            stranger
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("elsewhere.example"),
+            "{stranger:?}"
+        );
+        let nobody = ingest(&server, "no_from.eml").await;
+        assert_eq!(nobody.status, "quarantined");
+        assert!(
+            nobody.reason.as_deref().unwrap().contains("From"),
+            "{nobody:?}"
+        );
+
+        let held = server
+            .app
+            .quarantined_mail(&admin, i64::MAX, 50)
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[1].address, "someone@elsewhere.example");
+
+        // Once the domain belongs to an organization, the message can be filed.
+        organization(&server, "Elsewhere", "elsewhere.example").await;
+        let filed = server
+            .app
+            .reprocess_mail(&admin, stranger.mail_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (filed.status.as_str(), filed.mail_id),
+            ("ticket", stranger.mail_id)
+        );
+        let ticket = server
+            .app
+            .ticket(&admin, filed.ticket.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(ticket.title, "Please help");
+        assert_eq!(
+            server
+                .app
+                .quarantined_mail(&admin, i64::MAX, 50)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let twice = server.app.reprocess_mail(&admin, stranger.mail_id).await;
+        assert!(twice.is_err(), "{twice:?}");
+
+        // Customers cannot see the quarantine.
+        let refuse = MailSettings {
+            accept_unknown_senders: false,
+            ..MailSettings::default()
+        };
+        let strict = desk(backend, refuse).await;
+        assert_eq!(ingest(&strict, "gmail_new.eml").await.status, "quarantined");
+    }
+);
+
+dual_backend_test!(
+    a_mail_storm_is_rate_limited,
+    |backend: Backend| async move {
+        let limits = MailSettings {
+            max_per_sender_per_hour: 3,
+            ..MailSettings::default()
+        };
+        let server = desk(backend, limits).await;
+        let mut statuses = Vec::new();
+        for i in 0..5 {
+            let raw = format!(
+                "Message-ID: <storm-{i}@acme.example>\r\nFrom: loop@acme.example\r\nSubject: Alert {i}\r\n\r\nDisk full\r\n"
+            );
+            statuses.push(
+                server
+                    .app
+                    .ingest_mail(raw.into_bytes())
+                    .await
+                    .unwrap()
+                    .status,
+            );
+        }
+        assert_eq!(
+            statuses,
+            ["ticket", "ticket", "ticket", "rate_limited", "rate_limited"]
+        );
+        assert_eq!(ticket_count(&server).await, 3);
+    }
+);
+
+/// A message with an attachment of `size` bytes, built here rather than kept in the corpus.
+fn message_with_attachment(size: usize) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let mut encoded = Vec::with_capacity(size * 4 / 3 + size / 38 + 8);
+    for (n, chunk) in data.chunks(3).enumerate() {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                encoded.push(ALPHABET[((v >> (18 - 6 * k)) & 63) as usize]);
+            } else {
+                encoded.push(b'=');
+            }
+        }
+        if n % 19 == 18 {
+            encoded.extend_from_slice(b"\r\n");
+        }
+    }
+    let mut raw = b"Message-ID: <big-1@acme.example>\r\nFrom: Carol <carol@acme.example>\r\n\
+Subject: Crash dump\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nThe dump is attached.\r\n--b\r\n\
+Content-Type: application/octet-stream; name=\"core.dmp\"\r\nContent-Disposition: attachment; filename=\"core.dmp\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(&encoded);
+    raw.extend_from_slice(b"\r\n--b--\r\n");
+    raw
+}
+
+fn pipe(args: &[String], stdin: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opsdesk"))
+        .args(["mail", "ingest"])
+        .args(args)
+        .env_remove("OPSDESK_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+dual_backend_test!(
+    pipe_delivery_speaks_sysexits,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let args = server.db.cli_args();
+
+        let (code, out, err) = pipe(&args, &corpus("gmail_new.eml"));
+        assert_eq!(code, 0, "{err}");
+        let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (outcome["status"].as_str(), outcome["ticket"].as_str()),
+            (Some("ticket"), Some("INC-1"))
+        );
+        let (code, out, _) = pipe(&args, &corpus("gmail_new.eml"));
+        assert_eq!(code, 0);
+        assert!(out.contains("\"duplicate\":true"), "{out}");
+
+        // A 20 MiB attachment goes through the pipe whole.
+        let size = 20 * 1024 * 1024;
+        let (code, out, err) = pipe(&args, &message_with_attachment(size));
+        assert_eq!(code, 0, "{err}");
+        let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(outcome["status"], "ticket", "{out}");
+        let files = server
+            .app
+            .ticket_attachments(
+                &Principal::system("test"),
+                outcome["ticket"].as_str().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].filename.as_str(), files[0].size),
+            ("core.dmp", size as i64)
+        );
+        let (_, bytes) = server
+            .app
+            .mail_attachment(&Principal::system("test"), files[0].id)
+            .await
+            .unwrap();
+        assert!(
+            bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == (i * 7 % 251) as u8)
+        );
+
+        // Nothing to read: bounce it (EX_DATAERR); database down: retry later (EX_TEMPFAIL).
+        assert_eq!(pipe(&args, b"").0, 65);
+        let down = [
+            "--database-url".to_owned(),
+            "postgres://opsdesk@127.0.0.1:1/opsdesk".to_owned(),
+        ];
+        let (code, _, err) = pipe(&down, &corpus("gmail_new.eml"));
+        assert_eq!(code, 75, "{err}");
+        assert!(err.contains("deliver it again later"), "{err}");
+    }
+);
+
+/// A service from `.ci/setup.d/20-mail.sh`, or `None` to skip (failing when services are
+/// required).
+fn service(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!(
+                "OPSDESK_REQUIRE_SERVICES=1 but {variable} is not set (run .ci/setup.d/20-mail.sh)"
+            )
+        }
+        _ => {
+            eprintln!("skipping: set {variable} (run .ci/setup.d/20-mail.sh) to run this test");
+            None
+        }
+    }
+}
+
+/// Messages the test SMTP server received for `address`, oldest first.
+fn received(maildir: &str, address: &str) -> Vec<(Vec<u8>, opsdesk_mail::InboundMessage)> {
+    let mut files: Vec<_> = std::fs::read_dir(format!("{maildir}/new"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap());
+    files
+        .into_iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .filter(|raw| String::from_utf8_lossy(raw).contains(&format!("<{address}>")))
+        .map(|raw| {
+            let parsed = opsdesk_mail::parse(&raw).unwrap();
+            (raw, parsed)
+        })
+        .collect()
+}
+
+async fn wait_for_mail(
+    maildir: &str,
+    address: &str,
+    count: usize,
+) -> Vec<(Vec<u8>, opsdesk_mail::InboundMessage)> {
+    let found = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+        received(maildir, address).len() >= count
+    })
+    .await;
+    assert!(found, "{count} messages for {address} did not arrive");
+    received(maildir, address)
+}
+
+dual_backend_test!(
+    notifications_are_sent_and_replies_thread,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            service("OPSDESK_TEST_SMTP_URL"),
+            service("OPSDESK_TEST_SMTP_MAILDIR"),
+        ) else {
+            return;
+        };
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        let carol = format!("carol@{domain}");
+        let settings = MailSettings {
+            smtp_url: Some(smtp_url),
+            from: "Service desk <support@desk.test>".into(),
+            ..MailSettings::default()
+        };
+        let server = TestServer::start_with(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+            AppConfig {
+                mail: settings,
+                ..AppConfig::default()
+            },
+        )
+        .await;
+        organization(&server, "Acme", &domain).await;
+        let first_id = format!("first-{domain}");
+        let raw = format!(
+            "Message-ID: <{first_id}>\r\nFrom: Carol <{carol}>\r\nTo: support@desk.test\r\nSubject: Wi-Fi down\r\n\r\nNo Wi-Fi on floor 2.\r\n"
+        );
+        let opened = server.app.ingest_mail(raw.into_bytes()).await.unwrap();
+        let number = opened.ticket.unwrap();
+
+        let mail = wait_for_mail(&maildir, &carol, 1).await;
+        let (raw_ack, ack) = &mail[0];
+        let headers = String::from_utf8_lossy(raw_ack);
+        assert_eq!(ack.subject, format!("[{number}] Wi-Fi down"));
+        assert_eq!(ack.in_reply_to, std::slice::from_ref(&first_id));
+        assert!(
+            headers.contains("Auto-Submitted: auto-replied"),
+            "{headers}"
+        );
+        assert!(headers.contains("multipart/alternative"), "{headers}");
+        assert!(ack.text.contains(&number) && ack.html.as_deref().unwrap().contains(&number));
+        let ack_id = ack.message_id.clone().unwrap();
+        assert!(ack_id.ends_with("@desk.test"), "{ack_id}");
+
+        // Carol answers the acknowledgement; her client keeps our Message-ID, not the subject tag.
+        let answer = format!(
+            "Message-ID: <second-{domain}>\r\nIn-Reply-To: <{ack_id}>\r\nReferences: <{first_id}> <{ack_id}>\r\nFrom: {carol}\r\nSubject: Re: Wi-Fi\r\n\r\nIt is also down on floor 3.\r\n"
+        );
+        let joined = server.app.ingest_mail(answer.into_bytes()).await.unwrap();
+        assert_eq!(
+            (joined.status.as_str(), joined.ticket.as_deref()),
+            ("comment", Some(number.as_str()))
+        );
+
+        // An agent's public reply and the resolution reach her, threaded.
+        let agent = server.user("ann@desk.test", "agent", None, &[]).await;
+        let ann = server.app.authenticate_token(&agent).await.unwrap();
+        server
+            .app
+            .add_comment(
+                &ann,
+                &number,
+                opsdesk_app::tickets::NewComment {
+                    body: "Restarting the access point now.".into(),
+                    public: true,
+                    time_spent_minutes: None,
+                },
+            )
+            .await
+            .unwrap();
+        server
+            .app
+            .update_ticket(
+                &ann,
+                &number,
+                None,
+                opsdesk_app::tickets::TicketPatch {
+                    status: Some("resolved".into()),
+                    resolution_code: Some("fixed".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mail = wait_for_mail(&maildir, &carol, 3).await;
+        // The reply and the resolution are sent concurrently: find each by what it says.
+        let reply = &mail
+            .iter()
+            .find(|(_, m)| m.text.starts_with("Restarting"))
+            .expect("the agent's reply")
+            .1;
+        assert!(
+            reply.text.starts_with("Restarting the access point now."),
+            "{}",
+            reply.text
+        );
+        assert_eq!(reply.in_reply_to, [format!("second-{domain}")]);
+        assert!(reply.references.contains(&ack_id) && reply.references.contains(&first_id));
+        let resolution = &mail
+            .iter()
+            .find(|(_, m)| m.subject.contains("resolved"))
+            .expect("the resolution")
+            .1;
+        assert!(resolution.text.contains("fixed"), "{}", resolution.text);
+
+        // A bounce of the resolution is matched to it and to the ticket.
+        let bounced_id = resolution.message_id.clone().unwrap();
+        let dsn = format!(
+            "Message-ID: <dsn-{domain}>\r\nFrom: MAILER-DAEMON@{domain}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n\
+--r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; {carol}\r\nAction: failed\r\n\r\n\
+--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{bounced_id}>\r\nSubject: x\r\n\r\n--r--\r\n"
+        );
+        let bounce = server.app.ingest_mail(dsn.into_bytes()).await.unwrap();
+        assert_eq!(
+            (bounce.status.as_str(), bounce.ticket.as_deref()),
+            ("bounce", Some(number.as_str()))
+        );
+        assert!(bounce.reason.unwrap().contains(&carol));
+        // Automatic mail is never answered: still three notifications.
+        assert_eq!(received(&maildir, &carol).len(), 3);
+    }
+);
+
+dual_backend_test!(
+    an_smtp_outage_delays_mail_but_loses_none,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            service("OPSDESK_TEST_SMTP_URL"),
+            service("OPSDESK_TEST_SMTP_MAILDIR"),
+        ) else {
+            return;
+        };
+        let relay = smtp_url.trim_start_matches("smtp://").to_owned();
+        // A port where nothing listens yet: the relay is down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        let carol = format!("carol@{domain}");
+        let server = TestServer::start_with(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+            AppConfig {
+                mail: MailSettings {
+                    smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+                    from: "Service desk <support@desk.test>".into(),
+                    ..MailSettings::default()
+                },
+                job_retry_base_ms: 200,
+                ..AppConfig::default()
+            },
+        )
+        .await;
+        organization(&server, "Acme", &domain).await;
+        let raw = format!(
+            "Message-ID: <outage-{domain}>\r\nFrom: {carol}\r\nSubject: Printer\r\n\r\nJammed.\r\n"
+        );
+        server.app.ingest_mail(raw.into_bytes()).await.unwrap();
+        let admin = Principal::system("test");
+        let failed = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+            server
+                .app
+                .jobs(&admin, Some("queued"), i64::MAX, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|job| {
+                    job.kind == "mail.notification" && job.attempts >= 1 && job.last_error.is_some()
+                })
+        })
+        .await;
+        assert!(
+            failed,
+            "the notification should have failed and been queued for a retry"
+        );
+        assert!(received(&maildir, &carol).is_empty());
+
+        // The relay comes back: a forwarder on that port to the real SMTP server.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let relay = relay.clone();
+                tokio::spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(relay).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        });
+        let mail = wait_for_mail(&maildir, &carol, 1).await;
+        assert_eq!(mail.len(), 1);
+        assert!(mail[0].1.subject.ends_with("Printer"));
+    }
+);
+
+dual_backend_test!(
+    serve_reads_imap_mailboxes_and_lmtp,
+    |backend: Backend| async move {
+        let Some(imap_url) = service("OPSDESK_TEST_IMAP_URL") else {
+            return;
+        };
+        let db = TestDb::new(backend).await;
+        let app = opsdesk_app::App::new(db.open().await, AppConfig::default()).unwrap();
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        app.create_organization(
+            &Principal::system("test"),
+            NewOrganization {
+                name: "Acme".into(),
+                domain: Some(domain.clone()),
+                ..NewOrganization::default()
+            },
+        )
+        .await
+        .unwrap();
+
+        // A folder of this test's own in the shared test mailbox, with two messages waiting.
+        let folder = format!("t{}", uuid::Uuid::new_v4().simple());
+        let done = format!("{folder}-done");
+        let mut imap = opsdesk_mail::imap::Mailbox::from_url(&imap_url, Some(folder.clone()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        for n in 1..=2 {
+            let raw = format!(
+                "Message-ID: <imap-{n}-{domain}>\r\nFrom: Carol <carol@{domain}>\r\nSubject: IMAP issue {n}\r\n\r\nBody {n}\r\n"
+            );
+            imap.append(&folder, None, None, raw.as_bytes())
+                .await
+                .unwrap();
+        }
+
+        let lmtp_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = db.data_dir.with_file_name("opsdesk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[mail]\nimap_poll_secs = 1\nlmtp_listen = \"127.0.0.1:{lmtp_port}\"\n\
+             [[mail.imap]]\nurl = \"{imap_url}/{folder}\"\nprocessed_folder = \"{done}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut args = db.cli_args();
+        args.extend(["--config".to_owned(), config.display().to_string()]);
+        let _server =
+            opsdesk_testkit::ServerProcess::start(env!("CARGO_BIN_EXE_opsdesk"), &args).await;
+
+        let system = Principal::system("test");
+        let titles = || async {
+            let mut titles: Vec<String> = app
+                .search_tickets(&system, "", None, 50)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|hit| hit.ticket.title)
+                .collect();
+            titles.sort();
+            titles
+        };
+        let filed = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            titles().await.len() == 2
+        })
+        .await;
+        assert!(
+            filed,
+            "the IMAP messages were not filed: {:?}",
+            titles().await
+        );
+        assert_eq!(titles().await, ["IMAP issue 1", "IMAP issue 2"]);
+        let imap = tokio::sync::Mutex::new(imap);
+        let moved = opsdesk_testkit::eventually(std::time::Duration::from_secs(10), || async {
+            imap.lock().await.select(&done).await.unwrap().exists == 2
+        })
+        .await;
+        assert!(moved, "processed mail is moved to {done}");
+        let mut imap = imap.into_inner();
+        assert_eq!(imap.select(&folder).await.unwrap().exists, 0);
+
+        // New mail arriving while the poller waits (IDLE) is filed too.
+        let raw = format!(
+            "Message-ID: <imap-3-{domain}>\r\nFrom: carol@{domain}\r\nSubject: IMAP issue 3\r\n\r\nLater\r\n"
+        );
+        imap.append(&folder, None, None, raw.as_bytes())
+            .await
+            .unwrap();
+        let later = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            titles().await.len() == 3
+        })
+        .await;
+        assert!(later, "mail arriving later was not filed");
+
+        // LMTP: one reply per recipient, the message filed once.
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", lmtp_port))
+            .await
+            .unwrap();
+        let (read, mut write) = stream.into_split();
+        let message = format!(
+            "LHLO mx.test\r\nMAIL FROM:<carol@{domain}>\r\nRCPT TO:<support@desk.test>\r\nRCPT TO:<help@desk.test>\r\nDATA\r\n\
+Message-ID: <lmtp-1-{domain}>\r\nFrom: carol@{domain}\r\nSubject: Via LMTP\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n"
+        );
+        write.write_all(message.as_bytes()).await.unwrap();
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        let mut replies = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            replies.push(line);
+        }
+        assert_eq!(
+            replies
+                .iter()
+                .filter(|l| l.starts_with("250 2.0.0 filed"))
+                .count(),
+            2,
+            "{replies:?}"
+        );
+        let titles = titles().await;
+        assert_eq!(titles.len(), 4, "{titles:?}");
+        assert!(titles.contains(&"Via LMTP".to_owned()));
+        let hit = app.search_tickets(&system, "LMTP", None, 5).await.unwrap();
+        assert_eq!(hit.items[0].ticket.description, ".leading dot");
+    }
+);
+
+dual_backend_test!(
+    the_mail_api_guards_what_it_shows,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let admin = server.admin();
+        let stranger = ingest(&server, "unknown_sender.eml").await;
+        let apple = ingest(&server, "apple_mail_inline_image.eml").await;
+        let number = apple.ticket.unwrap();
+
+        let held = admin.get("/api/v1/mail/quarantine?limit=10").await;
+        assert_eq!(held.status, 200, "{}", held.text);
+        assert_eq!(
+            held.body["items"][0]["address"],
+            "someone@elsewhere.example"
+        );
+        assert!(
+            held.body["items"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("unknown sender")
+        );
+
+        // Erin, who sent the mail, sees her attachment; a customer of another organization and
+        // agents' lists of other customers do not.
+        let erin = server
+            .app
+            .authenticate_token(
+                &server
+                    .app
+                    .create_token(&Principal::system("test"), "erin@acme.example", "t")
+                    .await
+                    .unwrap()
+                    .secret,
+            )
+            .await
+            .unwrap();
+        let files = server.app.ticket_attachments(&erin, &number).await.unwrap();
+        assert_eq!(files.len(), 1);
+        let globex = server.organization("Globex").await;
+        let outsider = server.client(
+            &server
+                .user("olga@globex.example", "customer", Some(globex), &[])
+                .await,
+        );
+        let hidden = outsider
+            .get(&format!("/api/v1/mail/attachments/{}", files[0].id))
+            .await;
+        assert_eq!(hidden.status, 404);
+        assert_eq!(outsider.get("/api/v1/mail/quarantine").await.status, 403);
+        assert_eq!(
+            outsider
+                .get(&format!("/api/v1/mail/{}/original", apple.mail_id))
+                .await
+                .status,
+            403
+        );
+
+        let listed = admin
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(listed.body[0]["filename"], "screenshot.png");
+        let file = admin
+            .get(&format!("/api/v1/mail/attachments/{}", files[0].id))
+            .await;
+        assert_eq!(file.status, 200);
+        assert_eq!(file.header("content-type"), Some("image/png"));
+        assert_eq!(
+            file.header("content-disposition"),
+            Some("attachment; filename=\"screenshot.png\"")
+        );
+        let eml = admin
+            .get(&format!("/api/v1/mail/{}/original", apple.mail_id))
+            .await;
+        assert_eq!(eml.status, 200);
+        assert_eq!(eml.header("content-type"), Some("message/rfc822"));
+        assert!(eml.text.contains("Apple-Mail=_A1B2C3D4"));
+
+        organization(&server, "Elsewhere", "elsewhere.example").await;
+        let done = admin
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/reprocess", stranger.mail_id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(done.body["status"], "ticket");
+        let again = admin
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/reprocess", stranger.mail_id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(again.status, 409);
+    }
+);

@@ -1,0 +1,321 @@
+//! Mail received and sent: the record that makes ingest exactly-once (unique `dedup_key`),
+//! threads replies by Message-ID, keeps attachments and holds the quarantine.
+
+use sqlx::AnyConnection;
+
+use crate::accounts::placeholders;
+use crate::error::StoreError;
+
+/// A mail record without its raw bytes.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MailRow {
+    pub id: i64,
+    pub direction: String,
+    pub dedup_key: String,
+    pub message_id: Option<String>,
+    pub ticket_id: Option<i64>,
+    pub comment_id: Option<i64>,
+    pub address: String,
+    pub subject: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const MAIL_COLUMNS: &str = "id, direction, dedup_key, message_id, ticket_id, comment_id, address, \
+     subject, status, reason, created_at, updated_at";
+
+/// A message to record.
+#[derive(Debug, Clone)]
+pub struct NewMail<'a> {
+    /// `in` or `out`.
+    pub direction: &'a str,
+    pub dedup_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub ticket_id: Option<i64>,
+    pub comment_id: Option<i64>,
+    pub address: &'a str,
+    pub subject: &'a str,
+    pub status: &'a str,
+    pub reason: Option<&'a str>,
+    /// Sanitized HTML of an inbound message.
+    pub html: Option<&'a str>,
+    pub raw: Option<&'a [u8]>,
+}
+
+/// An attachment to keep with a message.
+#[derive(Debug, Clone)]
+pub struct NewAttachment<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub content_id: Option<&'a str>,
+    pub inline: bool,
+    pub data: &'a [u8],
+}
+
+/// An attachment's description (without its bytes).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub mail_id: i64,
+    pub ticket_id: Option<i64>,
+    pub filename: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: i64,
+    pub size: i64,
+}
+
+/// The record for `dedup_key`, if this message was seen before.
+pub async fn find_by_key(
+    conn: &mut AnyConnection,
+    dedup_key: &str,
+) -> Result<Option<MailRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {MAIL_COLUMNS} FROM mail_messages WHERE dedup_key = $1"
+    ))
+    .bind(dedup_key)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A record by id.
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<MailRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {MAIL_COLUMNS} FROM mail_messages WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records a message; a second record with the same `dedup_key` is a `Duplicate`.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    mail: &NewMail<'_>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO mail_messages (direction, dedup_key, message_id, ticket_id, comment_id, \
+         address, subject, status, reason, html, raw, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+    )
+    .bind(mail.direction)
+    .bind(mail.dedup_key)
+    .bind(mail.message_id)
+    .bind(mail.ticket_id)
+    .bind(mail.comment_id)
+    .bind(mail.address)
+    .bind(mail.subject)
+    .bind(mail.status)
+    .bind(mail.reason)
+    .bind(mail.html)
+    .bind(mail.raw.map(<[u8]>::to_vec))
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("message id"))?;
+    Ok(id)
+}
+
+/// Records what became of a message (re-processing a quarantined one).
+pub async fn set_outcome(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+    ticket_id: Option<i64>,
+    comment_id: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mail_messages SET status = $1, reason = $2, ticket_id = $3, comment_id = $4, \
+         updated_at = $5 WHERE id = $6",
+    )
+    .bind(status)
+    .bind(reason)
+    .bind(ticket_id)
+    .bind(comment_id)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an outbound message by its Message-ID (`sent`, `bounced`).
+pub async fn set_outbound_status(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    status: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Option<MailRow>, StoreError> {
+    sqlx::query(
+        "UPDATE mail_messages SET status = $1, reason = $2, updated_at = $3 WHERE dedup_key = $4",
+    )
+    .bind(status)
+    .bind(reason)
+    .bind(now)
+    .bind(format!("out:{message_id}"))
+    .execute(&mut *conn)
+    .await?;
+    find_by_key(conn, &format!("out:{message_id}")).await
+}
+
+/// The ticket the newest of these Message-IDs belongs to, if any.
+pub async fn ticket_of_message_ids(
+    conn: &mut AnyConnection,
+    message_ids: &[String],
+) -> Result<Option<i64>, StoreError> {
+    if message_ids.is_empty() {
+        return Ok(None);
+    }
+    let query = sql!(
+        "SELECT ticket_id FROM mail_messages WHERE message_id IN ({}) AND ticket_id IS NOT NULL \
+         ORDER BY id DESC LIMIT 1",
+        placeholders(1, message_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64,)>(query);
+    for id in message_ids {
+        query = query.bind(id);
+    }
+    Ok(query.fetch_optional(conn).await?.map(|(id,)| id))
+}
+
+/// The Message-IDs of a ticket's conversation, oldest first, at most `limit` of the newest.
+pub async fn thread(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT message_id, direction FROM mail_messages \
+         WHERE ticket_id = $1 AND message_id IS NOT NULL ORDER BY id DESC LIMIT $2",
+    )
+    .bind(ticket_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// Inbound messages from `address` since `since`, for the per-sender rate limit.
+pub async fn count_from(
+    conn: &mut AnyConnection,
+    address: &str,
+    since: i64,
+) -> Result<i64, StoreError> {
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM mail_messages WHERE address = $1 AND created_at >= $2 AND direction = 'in'",
+    )
+    .bind(address)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(count)
+}
+
+/// Keeps one attachment of message `mail_id`.
+pub async fn insert_attachment(
+    conn: &mut AnyConnection,
+    mail_id: i64,
+    ticket_id: Option<i64>,
+    attachment: &NewAttachment<'_>,
+) -> Result<i64, StoreError> {
+    let size = i64::try_from(attachment.data.len()).unwrap_or(i64::MAX);
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO mail_attachments (mail_id, ticket_id, filename, content_type, content_id, \
+         inline, size, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(mail_id)
+    .bind(ticket_id)
+    .bind(attachment.filename)
+    .bind(attachment.content_type)
+    .bind(attachment.content_id)
+    .bind(i64::from(attachment.inline))
+    .bind(size)
+    .bind(attachment.data.to_vec())
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Points a message's attachments at the ticket it finally joined (after re-processing).
+pub async fn set_attachments_ticket(
+    conn: &mut AnyConnection,
+    mail_id: i64,
+    ticket_id: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE mail_attachments SET ticket_id = $1 WHERE mail_id = $2")
+        .bind(ticket_id)
+        .bind(mail_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, mail_id, ticket_id, filename, content_type, content_id, inline, size";
+
+/// A ticket's attachments, in arrival order.
+pub async fn ticket_attachments(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<Vec<AttachmentRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM mail_attachments WHERE ticket_id = $1 ORDER BY id"
+    ))
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One attachment with its bytes.
+pub async fn attachment(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
+    let row: Option<AttachmentRow> = sqlx::query_as(sql!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM mail_attachments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (data,): (Vec<u8>,) = sqlx::query_as("SELECT data FROM mail_attachments WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await?;
+    Ok(Some((row, data)))
+}
+
+/// The original bytes of an inbound message.
+pub async fn raw(conn: &mut AnyConnection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let row: Option<(Option<Vec<u8>>,)> =
+        sqlx::query_as("SELECT raw FROM mail_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.and_then(|(raw,)| raw))
+}
+
+/// Inbound messages in `status` (e.g. `quarantined`), newest first, with id below `before`.
+pub async fn list_by_status(
+    conn: &mut AnyConnection,
+    status: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<MailRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {MAIL_COLUMNS} FROM mail_messages WHERE status = $1 AND id < $2 \
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(status)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
