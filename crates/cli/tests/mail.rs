@@ -943,7 +943,7 @@ dual_backend_test!(
         );
 
         let listed = admin
-            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .get(&format!("/api/v1/tickets/{number}/mail-attachments"))
             .await;
         assert_eq!(listed.status, 200, "{}", listed.text);
         assert_eq!(listed.body[0]["filename"], "screenshot.png");

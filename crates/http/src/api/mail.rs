@@ -104,7 +104,7 @@ async fn original(
 }
 
 /// The files that came by mail with a ticket.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments", tag = "mail",
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/mail-attachments", tag = "mail",
     responses((status = 200, body = Vec<MailAttachment>), (status = 404, body = Problem)))]
 async fn ticket_attachments(
     State(state): State<AppState>,
