@@ -101,45 +101,75 @@ pub async fn next_number(conn: &mut AnyConnection, ticket_type: &str) -> Result<
     Ok(number)
 }
 
+/// The stored fields in the order both `insert` and `update` bind them, as `$1`…`$21`.
+const FIELD_COLUMNS: [&str; 21] = [
+    "ticket_type",
+    "title",
+    "description",
+    "status",
+    "pending_reason",
+    "resolution_code",
+    "resolution_note",
+    "impact",
+    "urgency",
+    "priority",
+    "category_id",
+    "requester_id",
+    "organization_id",
+    "group_id",
+    "assignee_id",
+    "custom",
+    "source",
+    "merged_into_id",
+    "resolved_at",
+    "closed_at",
+    "parent_id",
+];
+
+type IdQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Any, (i64,), sqlx::any::AnyArguments>;
+
+/// Binds the fields in [`FIELD_COLUMNS`] order.
+fn bind_fields<'q>(query: IdQuery<'q>, fields: &'q TicketFields) -> IdQuery<'q> {
+    query
+        .bind(&fields.ticket_type)
+        .bind(&fields.title)
+        .bind(&fields.description)
+        .bind(&fields.status)
+        .bind(&fields.pending_reason)
+        .bind(&fields.resolution_code)
+        .bind(&fields.resolution_note)
+        .bind(&fields.impact)
+        .bind(&fields.urgency)
+        .bind(fields.priority)
+        .bind(fields.category_id)
+        .bind(fields.requester_id)
+        .bind(fields.organization_id)
+        .bind(fields.group_id)
+        .bind(fields.assignee_id)
+        .bind(&fields.custom)
+        .bind(&fields.source)
+        .bind(fields.merged_into_id)
+        .bind(fields.resolved_at)
+        .bind(fields.closed_at)
+        .bind(fields.parent_id)
+}
+
 pub async fn insert(
     conn: &mut AnyConnection,
     number: i64,
     fields: &TicketFields,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO tickets (ticket_type, number, title, description, status, pending_reason, \
-         resolution_code, resolution_note, impact, urgency, priority, category_id, requester_id, \
-         organization_id, group_id, assignee_id, custom, source, merged_into_id, resolved_at, closed_at, \
-         created_at, updated_at, parent_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23) \
-         RETURNING id",
-    )
-    .bind(&fields.ticket_type)
-    .bind(number)
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(&fields.status)
-    .bind(&fields.pending_reason)
-    .bind(&fields.resolution_code)
-    .bind(&fields.resolution_note)
-    .bind(&fields.impact)
-    .bind(&fields.urgency)
-    .bind(fields.priority)
-    .bind(fields.category_id)
-    .bind(fields.requester_id)
-    .bind(fields.organization_id)
-    .bind(fields.group_id)
-    .bind(fields.assignee_id)
-    .bind(&fields.custom)
-    .bind(&fields.source)
-    .bind(fields.merged_into_id)
-    .bind(fields.resolved_at)
-    .bind(fields.closed_at)
-    .bind(now)
-    .bind(fields.parent_id)
-    .fetch_one(conn)
-    .await?;
+    let sql = format!(
+        "INSERT INTO tickets ({}, number, created_at, updated_at) VALUES ({}, $22, $23, $23) RETURNING id",
+        FIELD_COLUMNS.join(", "),
+        (1..=FIELD_COLUMNS.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
+    let (id,) = query.bind(number).bind(now).fetch_one(conn).await?;
     Ok(id)
 }
 
@@ -151,41 +181,24 @@ pub async fn update(
     fields: &TicketFields,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let result = sqlx::query(
-        "UPDATE tickets SET ticket_type = $1, title = $2, description = $3, status = $4, \
-         pending_reason = $5, resolution_code = $6, resolution_note = $7, impact = $8, urgency = $9, \
-         priority = $10, category_id = $11, requester_id = $12, organization_id = $13, group_id = $14, \
-         assignee_id = $15, custom = $16, source = $17, merged_into_id = $18, resolved_at = $19, \
-         closed_at = $20, updated_at = $21, version = version + 1, parent_id = $24 \
-         WHERE id = $22 AND version = $23",
-    )
-    .bind(&fields.ticket_type)
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(&fields.status)
-    .bind(&fields.pending_reason)
-    .bind(&fields.resolution_code)
-    .bind(&fields.resolution_note)
-    .bind(&fields.impact)
-    .bind(&fields.urgency)
-    .bind(fields.priority)
-    .bind(fields.category_id)
-    .bind(fields.requester_id)
-    .bind(fields.organization_id)
-    .bind(fields.group_id)
-    .bind(fields.assignee_id)
-    .bind(&fields.custom)
-    .bind(&fields.source)
-    .bind(fields.merged_into_id)
-    .bind(fields.resolved_at)
-    .bind(fields.closed_at)
-    .bind(now)
-    .bind(id)
-    .bind(expected_version)
-    .bind(fields.parent_id)
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    let assignments: Vec<String> = FIELD_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(index, column)| format!("{column} = ${}", index + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE tickets SET {}, updated_at = $22, version = version + 1 \
+         WHERE id = $23 AND version = $24 RETURNING id",
+        assignments.join(", ")
+    );
+    let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
+    let updated = query
+        .bind(now)
+        .bind(id)
+        .bind(expected_version)
+        .fetch_optional(conn)
+        .await?;
+    Ok(updated.is_some())
 }
 
 /// Marks a change that is not a field edit (a comment, a link): bumps version and time.
