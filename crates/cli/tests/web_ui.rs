@@ -769,16 +769,7 @@ dual_backend_test!(
         assert_eq!(questions[0]["required"], true);
         assert_eq!(questions[1]["position"], 2);
 
-        let token = server
-            .app
-            .create_token(
-                &opsdesk_app::Principal::system("test"),
-                "carol@acme.example",
-                "api",
-            )
-            .await
-            .unwrap();
-        let customer = server.client(&token.secret);
+        let customer = server.client(&server.token_for("carol@acme.example").await);
         let refused = customer
             .post(
                 "/api/v1/category-questions",
