@@ -1,6 +1,7 @@
 //! The job runner: leases due jobs from the outbox and performs their side effects, with
 //! retries and backoff, until they succeed or are declared dead for an admin to look at.
 
+use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,9 +12,12 @@ use tokio::sync::watch;
 
 use crate::{App, AppError, Principal, now_ms, timestamp};
 
-/// How long a claimed job stays ours. Longer than any handler may run, so a lease only
-/// runs out when its node has died.
-const LEASE_MS: i64 = 120_000;
+/// How long a claimed job stays ours unless renewed. Short, so the jobs of a node that died
+/// pass to the others within seconds; a running handler renews it every `RENEW_EVERY`.
+const LEASE_MS: i64 = 15_000;
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How soon a job that found its resource held by another job looks again.
+const BUSY_RETRY_MS: i64 = 1_000;
 /// A handler running longer than this is cut off and counts as a failed attempt.
 const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Jobs claimed per round and run concurrently.
@@ -50,6 +54,21 @@ impl JobKind {
             "mail.notification" => Some(JobKind::MailNotification),
             _ => None,
         }
+    }
+}
+
+/// Why a job did not finish.
+#[derive(Debug)]
+pub(crate) enum JobError {
+    /// It failed: it retries with backoff, and the attempt counts.
+    Failed(String),
+    /// Another running job holds what it needs: it waits its turn without spending an attempt.
+    Busy(String),
+}
+
+impl From<String> for JobError {
+    fn from(error: String) -> Self {
+        JobError::Failed(error)
     }
 }
 
@@ -234,17 +253,21 @@ impl App {
     async fn run_job(&self, job: JobRow) {
         let outcome = match JobKind::parse(&job.kind) {
             Some(kind) => {
-                match tokio::time::timeout(HANDLER_TIMEOUT, self.perform(kind, &job)).await {
+                let work = tokio::time::timeout(HANDLER_TIMEOUT, self.perform(kind, &job));
+                match self.while_leased(job.id, work).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(format!("timed out after {} s", HANDLER_TIMEOUT.as_secs())),
+                    Err(_) => Err(JobError::Failed(format!(
+                        "timed out after {} s",
+                        HANDLER_TIMEOUT.as_secs()
+                    ))),
                 }
             }
-            None => Err(format!("unknown job kind `{}`", job.kind)),
+            None => Err(JobError::Failed(format!("unknown job kind `{}`", job.kind))),
         };
         let node = self.config().node_name.clone();
         let now = now_ms();
         let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
-        let failed = outcome.is_err();
+        let failed = matches!(outcome, Err(JobError::Failed(_)));
         let retry_base_ms = self.config().job_retry_base_ms;
         let settled = self
             .db()
@@ -252,7 +275,11 @@ impl App {
                 Box::pin(async move {
                     match outcome {
                         Ok(()) => store::complete(conn, id, &node, now).await,
-                        Err(error) => {
+                        Err(JobError::Busy(reason)) => {
+                            tracing::debug!(job = id, %reason, "job waits its turn");
+                            store::postpone(conn, id, &node, now + BUSY_RETRY_MS, now).await
+                        }
+                        Err(JobError::Failed(error)) => {
                             let retry_at = (attempts < max_attempts).then(|| now + backoff_ms(attempts, retry_base_ms));
                             if retry_at.is_none() {
                                 tracing::error!(job = id, %error, "job is dead after {attempts} attempts");
@@ -276,13 +303,46 @@ impl App {
         }
     }
 
-    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), String> {
+    /// Runs `work` while renewing job `id`'s lease, so that a live node keeps its job however
+    /// long the handler takes, while a dead node's lease lapses quickly.
+    async fn while_leased<T>(&self, id: i64, work: impl Future<Output = T>) -> T {
+        let renew = async {
+            let mut ticks = tokio::time::interval(RENEW_EVERY);
+            ticks.tick().await; // the first tick is immediate; the claim just set the lease
+            loop {
+                ticks.tick().await;
+                let node = self.config().node_name.clone();
+                let until = now_ms() + LEASE_MS;
+                let renewed = self
+                    .db()
+                    .write(move |conn| {
+                        Box::pin(async move { store::renew(conn, id, &node, until).await })
+                    })
+                    .await;
+                match renewed {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = id, "lost the lease while running");
+                        return;
+                    }
+                    Err(error) => tracing::warn!(job = id, %error, "could not renew the lease"),
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            output = &mut work => output,
+            () = renew => work.await,
+        }
+    }
+
+    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), JobError> {
         let payload: serde_json::Value =
             serde_json::from_str(&job.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
         match kind {
-            JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
-            JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,
-            JobKind::MailNotification => self.send_notice(job.id, &payload).await,
+            JobKind::WebhookDelivery => Ok(self.deliver_webhook(job.id, &payload).await?),
+            JobKind::MonitorOutage => self.sync_outage_incident(job.id, &payload).await,
+            JobKind::MailNotification => Ok(self.send_notice(job.id, &payload).await?),
         }
     }
 }

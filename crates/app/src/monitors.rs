@@ -17,7 +17,7 @@ use opsdesk_store::{Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Change, record, snapshot};
-use crate::jobs::{self, JobKind};
+use crate::jobs::{self, JobError, JobKind};
 use crate::tickets::{NewTicket, TicketPatch};
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
@@ -945,38 +945,39 @@ impl App {
     /// (or notes) it once the outage has ended. Run from the job outbox; safe to repeat.
     pub(crate) async fn sync_outage_incident(
         &self,
+        job_id: i64,
         payload: &serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), JobError> {
         let outage_id = payload
             .get("outage_id")
             .and_then(serde_json::Value::as_i64)
-            .ok_or("payload has no outage_id")?;
+            .ok_or_else(|| "payload has no outage_id".to_owned())?;
         let now = now_ms();
-        // Longer than a job may run, so a claim only lapses when its worker died.
-        let until = now + 90_000;
         let claimed = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
-                    Ok::<_, AppError>(store::claim_outage(conn, outage_id, now, until).await?)
+                    Ok::<_, AppError>(store::claim_outage(conn, outage_id, job_id, now).await?)
                 })
             })
             .await
             .map_err(|e| e.to_string())?;
         if !claimed {
-            return Err("another worker is updating this outage's incident".to_owned());
+            return Err(JobError::Busy(
+                "another job is updating this outage's incident".to_owned(),
+            ));
         }
         let outcome = self.reconcile_outage(outage_id).await;
         let released = self
             .db()
             .write(move |conn| {
-                Box::pin(
-                    async move { Ok::<_, AppError>(store::release_outage(conn, outage_id).await?) },
-                )
+                Box::pin(async move {
+                    Ok::<_, AppError>(store::release_outage(conn, outage_id, job_id).await?)
+                })
             })
             .await
             .map_err(|e| e.to_string());
-        outcome.and(released)
+        Ok(outcome.and(released)?)
     }
 
     async fn reconcile_outage(&self, outage_id: i64) -> Result<(), String> {

@@ -277,6 +277,55 @@ async fn two_nodes_on_one_postgres_database_deliver_each_event_once() {
     eprintln!("deliveries per node: {by_node:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_held_by_a_node_that_dies_passes_to_another_within_seconds() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let token = cli_admin(&db, "admin@example.com");
+    let receiver = WebhookReceiver::start_slow(200, Duration::from_secs(8)).await;
+    let mut north =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "north")]).await;
+    let api = client(&north.url, &token);
+    let hook = api
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": receiver.url, "events": ["user.created"]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let created = api
+        .post(
+            "/api/v1/users",
+            json!({"email": "late@msp.example", "name": "Late", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let arrived = eventually(Duration::from_secs(20), || async {
+        !receiver.deliveries().is_empty()
+    })
+    .await;
+    assert!(arrived, "north never started the delivery");
+
+    // North dies while its delivery waits for an answer; the job's lease is all it leaves.
+    north.kill();
+    let south =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "south")]).await;
+    let south_api = client(&south.url, &token);
+    let done = eventually(Duration::from_secs(45), || async {
+        all_items(&south_api, "/api/v1/jobs", "&status=done")
+            .await
+            .iter()
+            .any(|job| job["locked_by"] == "south")
+    })
+    .await;
+    assert!(done, "south did not take over the dead node's job");
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 2, "one interrupted try and one retry");
+    assert_eq!(deliveries[0].delivery, deliveries[1].delivery);
+}
+
 dual_backend_test!(
     failing_webhooks_end_as_dead_letters_an_admin_can_retry,
     |backend: Backend| async move {

@@ -102,6 +102,45 @@ pub async fn complete(
     Ok(result.rows_affected() == 1)
 }
 
+/// Extends a running job's lease; `false` if it was lost to another node meanwhile.
+pub async fn renew(
+    conn: &mut AnyConnection,
+    id: i64,
+    node: &str,
+    until: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND status = 'running' AND locked_by = $3",
+    )
+    .bind(until)
+    .bind(id)
+    .bind(node)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Queues a leased job again at `run_at` without spending the attempt its claim counted.
+pub async fn postpone(
+    conn: &mut AnyConnection,
+    id: i64,
+    node: &str,
+    run_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = $1, \
+         locked_until = NULL, updated_at = $2 WHERE id = $3 AND status = 'running' AND locked_by = $4",
+    )
+    .bind(run_at)
+    .bind(now)
+    .bind(id)
+    .bind(node)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Records a failed attempt: queued again at `retry_at`, or dead when `retry_at` is `None`.
 pub async fn fail(
     conn: &mut AnyConnection,

@@ -473,19 +473,22 @@ pub async fn link_ticket(
     Ok(())
 }
 
-/// Gives the outage's incident work to one worker until `until`; `false` if another
-/// worker has it.
+/// Gives the outage's incident work to job `job_id`; `false` if another running job has it.
 pub async fn claim_outage(
     conn: &mut AnyConnection,
     outage_id: i64,
+    job_id: i64,
     now: i64,
-    until: i64,
 ) -> Result<bool, StoreError> {
+    // The claim lives as long as its job's lease: a claim whose job finished, failed or lost
+    // its node is free, so no separate timeout can outlast a dead node.
     let result = sqlx::query(
-        "UPDATE monitor_outages SET claimed_until = $1 \
-         WHERE id = $2 AND (claimed_until IS NULL OR claimed_until < $3)",
+        "UPDATE monitor_outages SET claimed_by_job = $1 \
+         WHERE id = $2 AND (claimed_by_job IS NULL OR claimed_by_job = $1 OR NOT EXISTS ( \
+             SELECT 1 FROM jobs WHERE jobs.id = monitor_outages.claimed_by_job \
+             AND jobs.status = 'running' AND jobs.locked_until >= $3))",
     )
-    .bind(until)
+    .bind(job_id)
     .bind(outage_id)
     .bind(now)
     .execute(conn)
@@ -493,12 +496,19 @@ pub async fn claim_outage(
     Ok(result.rows_affected() == 1)
 }
 
-/// Hands the outage's incident work back.
-pub async fn release_outage(conn: &mut AnyConnection, outage_id: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE monitor_outages SET claimed_until = NULL WHERE id = $1")
-        .bind(outage_id)
-        .execute(conn)
-        .await?;
+/// Hands the outage's incident work back, if job `job_id` still holds it.
+pub async fn release_outage(
+    conn: &mut AnyConnection,
+    outage_id: i64,
+    job_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE monitor_outages SET claimed_by_job = NULL WHERE id = $1 AND claimed_by_job = $2",
+    )
+    .bind(outage_id)
+    .bind(job_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

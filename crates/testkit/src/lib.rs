@@ -578,11 +578,17 @@ pub struct WebhookReceiver {
 
 impl WebhookReceiver {
     pub async fn start(status: u16) -> Self {
+        Self::start_slow(status, Duration::ZERO).await
+    }
+
+    /// A receiver that records each delivery on arrival but answers only after `delay`,
+    /// to catch a sender in the middle of a delivery.
+    pub async fn start_slow(status: u16, delay: Duration) -> Self {
         let status = axum::http::StatusCode::from_u16(status).unwrap();
         let received: Received = Arc::default();
         let router = axum::Router::new()
             .route("/hook", axum::routing::post(record_delivery))
-            .with_state((received.clone(), status));
+            .with_state((received.clone(), status, delay));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -608,9 +614,10 @@ impl Drop for WebhookReceiver {
 }
 
 async fn record_delivery(
-    axum::extract::State((received, status)): axum::extract::State<(
+    axum::extract::State((received, status, delay)): axum::extract::State<(
         Received,
         axum::http::StatusCode,
+        Duration,
     )>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
@@ -629,6 +636,7 @@ async fn record_delivery(
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
     received.lock().unwrap().push(delivery);
+    tokio::time::sleep(delay).await;
     status
 }
 
