@@ -3,6 +3,8 @@
 //! a search can never return a ticket its user may not see — nor match or quote an
 //! internal note for a customer.
 
+use std::collections::HashMap;
+
 use opsdesk_domain::query::{
     Condition, Filter, IsCondition, PersonMatch, Query, SlaCondition, SortKey, TimeBound,
 };
@@ -316,19 +318,19 @@ fn websearch_query(text: &[String]) -> String {
 }
 
 /// Builds the FROM/WHERE shared by searches and counts. Returns the text-rank expression
-/// and the snippet expression when the query has free text.
+/// when the query has free text.
 fn from_where(
     sql: &mut Sql,
     backend: Backend,
     query: &Query,
     visibility: &Visibility,
     asker: Asker,
-) -> (Option<String>, Option<String>) {
+) -> Option<String> {
     let mut clauses = visibility_clause(sql, visibility);
     let customer = visibility.customer.is_some();
-    let (rank, snippet) = if query.text.is_empty() {
+    let rank = if query.text.is_empty() {
         sql.text.push_str(" FROM tickets t");
-        (None, None)
+        None
     } else {
         match backend {
             Backend::Sqlite => {
@@ -336,42 +338,19 @@ fn from_where(
                 sql.text
                     .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.rowid");
                 clauses.push(format!("ticket_search MATCH {matched}"));
-                // Customers get a snippet of the description only; staff the best column.
-                let column = if customer { 1 } else { -1 };
-                (
-                    Some("s.rank".to_owned()),
-                    Some(format!(
-                        "snippet(ticket_search, {column}, '«', '»', '…', 16)"
-                    )),
-                )
+                Some("s.rank".to_owned())
             }
             Backend::Postgres => {
                 let text = sql.text(websearch_query(&query.text));
-                let (document, searched) = if customer {
-                    (
-                        "s.public_doc",
-                        "s.title || ' ' || s.description || ' ' || s.conversation",
-                    )
-                } else {
-                    (
-                        "s.staff_doc",
-                        "s.title || ' ' || s.description || ' ' || s.conversation || ' ' || s.notes",
-                    )
-                };
+                let document = if customer { "s.public_doc" } else { "s.staff_doc" };
                 sql.text
                     .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id");
                 clauses.push(format!(
                     "{document} @@ websearch_to_tsquery('english', {text})"
                 ));
-                (
-                    Some(format!(
-                        "-ts_rank({document}, websearch_to_tsquery('english', {text}))"
-                    )),
-                    Some(format!(
-                        "ts_headline('english', {searched}, websearch_to_tsquery('english', {text}), \
-                         'StartSel=«, StopSel=», MaxWords=24, MinWords=8, ShortWord=2')"
-                    )),
-                )
+                Some(format!(
+                    "-ts_rank({document}, websearch_to_tsquery('english', {text}))"
+                ))
             }
         }
     };
@@ -382,7 +361,55 @@ fn from_where(
         sql.text.push_str(" WHERE ");
         sql.text.push_str(&clauses.join(" AND "));
     }
-    (rank, snippet)
+    rank
+}
+
+/// Snippets of the matching text for the tickets `ids` of one page. Computed apart from the
+/// ranked search because a snippet costs far more than a rank, and the database would build one
+/// for every match before sorting, not only for the page it returns.
+async fn snippets(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    text: &[String],
+    customer: bool,
+    ids: &[i64],
+) -> Result<HashMap<i64, String>, StoreError> {
+    let mut sql = Sql {
+        text: String::new(),
+        binds: Vec::new(),
+    };
+    match backend {
+        Backend::Sqlite => {
+            let matched = sql.text(fts5_query(text, customer));
+            let listed = sql.list(ids, |sql, id| sql.int(*id));
+            // Customers get a snippet of the description only; staff the best column.
+            let column = if customer { 1 } else { -1 };
+            sql.text = format!(
+                "SELECT rowid, snippet(ticket_search, {column}, '«', '»', '…', 16) \
+                 FROM ticket_search WHERE ticket_search MATCH {matched} AND rowid IN ({listed})"
+            );
+        }
+        Backend::Postgres => {
+            let searched = if customer {
+                "s.title || ' ' || s.description || ' ' || s.conversation"
+            } else {
+                "s.title || ' ' || s.description || ' ' || s.conversation || ' ' || s.notes"
+            };
+            let words = sql.text(websearch_query(text));
+            let listed = sql.list(ids, |sql, id| sql.int(*id));
+            sql.text = format!(
+                "SELECT s.ticket_id, ts_headline('english', {searched}, \
+                 websearch_to_tsquery('english', {words}), \
+                 'StartSel=«, StopSel=», MaxWords=24, MinWords=8, ShortWord=2') \
+                 FROM ticket_search s WHERE s.ticket_id IN ({listed})"
+            );
+        }
+    }
+    let rows: Vec<(i64, Option<String>)> = sql.query_as().fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, snippet)| Some((id, snippet?)))
+        .collect())
 }
 
 /// One page of tickets matching `query` that `visibility` allows, for user `me`.
@@ -399,8 +426,7 @@ pub async fn search(
         text: String::new(),
         binds: Vec::new(),
     };
-    // Placeholder for the SELECT list, filled in once we know the rank/snippet expressions.
-    let (rank, snippet) = from_where(&mut sql, backend, query, visibility, asker);
+    let rank = from_where(&mut sql, backend, query, visibility, asker);
     let ranked = rank.is_some() && query.sort.is_none();
     let (sort_column, descending) = match &query.sort {
         Some(sort) => (
@@ -435,18 +461,24 @@ pub async fn search(
         Cursor::Offset(skip) if ranked => format!(" OFFSET {}", sql.int(skip)),
         _ => String::new(),
     };
-    let select = format!(
-        "SELECT t.id, {sort_column}, {}",
-        snippet.as_deref().unwrap_or("NULL")
+    sql.text = format!(
+        "SELECT t.id, {sort_column}{}{tail}{order} LIMIT {limit}{offset}",
+        sql.text
     );
-    sql.text = format!("{select}{}{tail}{order} LIMIT {limit}{offset}", sql.text);
-    let rows: Vec<(i64, i64, Option<String>)> = sql.query_as().fetch_all(conn).await?;
+    let rows: Vec<(i64, i64)> = sql.query_as().fetch_all(&mut *conn).await?;
+    let mut snippets = if query.text.is_empty() || rows.is_empty() {
+        HashMap::new()
+    } else {
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let customer = visibility.customer.is_some();
+        snippets(conn, backend, &query.text, customer, &ids).await?
+    };
     Ok(rows
         .into_iter()
-        .map(|(id, sort_value, snippet)| Hit {
+        .map(|(id, sort_value)| Hit {
             id,
             sort_value,
-            snippet,
+            snippet: snippets.remove(&id),
         })
         .collect())
 }
