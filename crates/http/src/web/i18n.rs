@@ -44,6 +44,20 @@ impl Lang {
     pub(crate) fn when(&self, at: impl Moment) -> String {
         when(&at.moment())
     }
+
+    /// A span of business time as countdowns show it: hours and minutes, rounded up so
+    /// that "0 m left" only ever means the time is up. `static/app.js` formats the same way.
+    pub(crate) fn span(&self, seconds: i64) -> String {
+        let minutes = (seconds.max(0) + 59) / 60;
+        let (hours, minutes) = (minutes / 60, (minutes % 60).to_string());
+        if hours == 0 {
+            self.t("sla.minutes").replace("{m}", &minutes)
+        } else {
+            self.t("sla.hours")
+                .replace("{h}", &hours.to_string())
+                .replace("{m}", &minutes)
+        }
+    }
 }
 
 /// A time as pages show it: minutes, UTC.
@@ -231,6 +245,20 @@ const EN: &[(&str, &str)] = &[
     ("role.admin", "Admin"),
     ("role.agent", "Agent"),
     ("role.customer", "Customer"),
+    ("sla.breached", "breached"),
+    ("sla.breached_ago", "breached {time} ago"),
+    ("sla.due_soon", "{time} left, due soon"),
+    ("sla.hours", "{h} h {m} m"),
+    ("sla.left", "{time} left"),
+    ("sla.met", "met"),
+    ("sla.met_late", "met late"),
+    ("sla.minutes", "{m} m"),
+    ("sla.none", "no SLA"),
+    ("sla.paused", "paused, {time} left"),
+    ("sla.resolution", "Resolution"),
+    ("sla.response", "Response"),
+    ("sla.stopped", "stopped"),
+    ("sla.title", "Service level"),
     ("status.cancelled", "Cancelled"),
     ("status.closed", "Closed"),
     ("status.new", "New"),
