@@ -85,11 +85,11 @@ impl UserForm {
         }
     }
 
-    /// The mistake in `field`, if any (`organizations[2]` counts as `organizations`).
+    /// The mistake in `field`, if any.
     fn error(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
-            .find(|e| e.field.split('[').next() == Some(field))
+            .find(|e| form_field(e) == field)
             .map(|e| e.message.as_str())
     }
 
@@ -107,14 +107,19 @@ impl UserForm {
     fn other_errors(&self) -> Vec<&FieldError> {
         self.errors
             .iter()
-            .filter(|e| !USER_FIELDS.contains(&e.field.split('[').next().unwrap_or_default()))
+            .filter(|e| !USER_FIELDS.contains(&form_field(e)))
             .collect()
     }
 }
 
+/// The form field a mistake belongs to: `organizations[2]` is the `organizations` boxes.
+fn form_field(error: &FieldError) -> &str {
+    error.field.split('[').next().unwrap_or_default()
+}
+
 /// The fields of the user form, which show their own mistakes.
 const USER_FIELDS: &[&str] = &["name", "role", "organization", "organizations", "active"];
-/// Roles offered in the user forms.
+/// Roles offered in the new-user and edit-user forms.
 const ROLES: &[&str] = &["customer", "agent", "admin"];
 
 /// What one admin page shows.
