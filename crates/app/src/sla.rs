@@ -354,6 +354,16 @@ pub struct TicketSla {
     /// Business seconds left; negative once breached.
     #[schema(value_type = Object)]
     pub remaining_business_seconds: PerClock<i64>,
+    /// Each clock's target, in business seconds.
+    #[schema(value_type = Object)]
+    pub target_business_seconds: PerClock<i64>,
+    /// The policy's warning thresholds: percentages of a target used, ascending.
+    pub warning_percents: Vec<u8>,
+    /// Within working hours: when the current working stretch ends (at most a week ahead).
+    /// Until then a running clock's business time passes like wall time, so a countdown can
+    /// tick on its own; `null` outside working hours.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub working_until: Option<jiff::Timestamp>,
 }
 
 /// The SLA view of a ticket, as of now.
@@ -394,6 +404,12 @@ pub(crate) async fn ticket_sla_view(
                 .remaining_at(&calendar, now)
                 .map_err(invalid_time)?,
         },
+        target_business_seconds: PerClock {
+            response: response.target_seconds,
+            resolution: resolution.target_seconds,
+        },
+        warning_percents: warnings_of(&row),
+        working_until: calendar.working_until(now).map_err(invalid_time)?,
     }))
 }
 

@@ -904,3 +904,300 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+/// The SLA countdown of `clock` (`response` or `resolution`) inside the element at `scope`:
+/// its state (the CSS class after `sla-`) and its words.
+async fn countdown(browser: &Client, scope: &str, clock: &str) -> (String, String) {
+    let label = if clock == "response" {
+        "Response:"
+    } else {
+        "Resolution:"
+    };
+    for element in browser
+        .find_all(Locator::Css(&format!("{scope} .sla")))
+        .await
+        .unwrap()
+    {
+        let text = element.text().await.unwrap();
+        if let Some(rest) = text.strip_prefix(label) {
+            let class = element.attr("class").await.unwrap().unwrap_or_default();
+            let state = class
+                .split(' ')
+                .find_map(|c| c.strip_prefix("sla-"))
+                .unwrap_or_default()
+                .to_owned();
+            return (state, rest.trim().to_owned());
+        }
+    }
+    panic!("no {clock} countdown in {scope}");
+}
+
+/// A policy, tried first, for one priority, with targets in seconds and a warning at half.
+async fn policy_for(server: &TestServer, priority: &str, response: i64, resolution: i64) {
+    let created = server
+        .admin()
+        .post(
+            "/api/v1/sla-policies",
+            json!({"position": 1, "calendar_id": 1, "spec": {
+                "name": format!("Tight {priority}"), "priorities": [priority],
+                "targets": {priority: {"response_seconds": response, "resolution_seconds": resolution}},
+                "warnings": [50]}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sla_countdowns_show_breaches_in_red_and_tick_without_a_reload() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    // P4 (low impact, medium urgency) breaches at once; P5 (low, low) has a minute to reply.
+    policy_for(&server, "P4", 1, 2).await;
+    policy_for(&server, "P5", 60, 3600).await;
+    let driver = Driver::start(&binary).await;
+    let (agent, _profile) = driver.browser().await;
+    sign_in(&agent, &server, "ann@msp.example").await;
+
+    let open = |title: &str, urgency: &str| {
+        json!({"type": "incident", "title": title, "impact": "low", "urgency": urgency,
+               "requester": "carol@acme.example"})
+    };
+    let late = server
+        .admin()
+        .post(
+            "/api/v1/tickets",
+            open("Backups failed overnight", "medium"),
+        )
+        .await;
+    assert_eq!(late.body["priority"], "P4", "{}", late.text);
+    let late = late.body["number"].as_str().unwrap().to_owned();
+    let soon = server
+        .admin()
+        .post("/api/v1/tickets", open("Shared drive is slow", "low"))
+        .await;
+    assert_eq!(soon.body["priority"], "P5", "{}", soon.text);
+    let soon = soon.body["number"].as_str().unwrap().to_owned();
+    let overdue = eventually(WAIT, || async {
+        let ticket = server.admin().get(&format!("/api/v1/tickets/{late}")).await;
+        ticket.body["sla"]["remaining_business_seconds"]["resolution"]
+            .as_i64()
+            .is_some_and(|left| left < 0)
+    })
+    .await;
+    assert!(overdue, "the 2-second resolution target runs out");
+
+    // The list: red and worded "breached …" for the late ticket, on track for the other.
+    agent
+        .goto(&format!("{}/tickets", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&agent, "table.tickets", &soon).await;
+    let late_row = format!("tr[data-number='{late}']");
+    let soon_row = format!("tr[data-number='{soon}']");
+    for clock in ["response", "resolution"] {
+        let (state, text) = countdown(&agent, &late_row, clock).await;
+        assert_eq!(state, "breached", "{clock}: {text}");
+        assert!(
+            text.starts_with("breached ") && text.ends_with(" ago"),
+            "{text}"
+        );
+    }
+    let (state, text) = countdown(&agent, &soon_row, "response").await;
+    assert_eq!((state.as_str(), text.as_str()), ("on_track", "1 m left"));
+    let (state, text) = countdown(&agent, &soon_row, "resolution").await;
+    assert_eq!(state, "on_track");
+    assert!(text.ends_with(" m left"), "{text}");
+    let breached_colour = agent
+        .find(Locator::Css(&format!("{late_row} .sla-breached")))
+        .await
+        .unwrap()
+        .css_value("color")
+        .await
+        .unwrap();
+    assert_eq!(breached_colour, "rgba(164, 22, 26, 1)", "the red of --red");
+    screenshot(&agent, "queue-sla").await;
+
+    // The script ticks: within two 30-second ticks the P5 reply clock passes its 50 %
+    // warning, and the page was not reloaded (the marker set now survives).
+    agent
+        .execute("window.notReloaded = true;", Vec::new())
+        .await
+        .unwrap();
+    let warned = eventually(Duration::from_secs(75), || async {
+        countdown(&agent, &soon_row, "response").await.0 != "on_track"
+    })
+    .await;
+    let (state, text) = countdown(&agent, &soon_row, "response").await;
+    assert!(warned, "still {state}: {text}");
+    assert!(
+        (state == "warning" && text.ends_with("left, due soon"))
+            || (state == "breached" && text.starts_with("breached")),
+        "{state}: {text}"
+    );
+    let marker = agent
+        .execute("return window.notReloaded === true;", Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        marker,
+        json!(true),
+        "the countdown changed without a reload"
+    );
+
+    // The ticket page shows the same clocks.
+    agent
+        .goto(&format!("{}/tickets/{late}", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&agent, "#ticket-sla", "Tight P4").await;
+    let (state, text) = countdown(&agent, "#ticket-sla", "resolution").await;
+    assert_eq!(state, "breached");
+    assert!(text.starts_with("breached "), "{text}");
+    agent.close().await.unwrap();
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_changes_a_users_role_through_the_form() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    let driver = Driver::start(&binary).await;
+    let (admin, _profile) = driver.browser().await;
+    sign_in(&admin, &server, "root@msp.example").await;
+    admin
+        .goto(&format!("{}/admin/users", server.url))
+        .await
+        .unwrap();
+    click(&admin, "tr[data-user='ann@msp.example'] a").await;
+    wait_for_text(&admin, "h1", "Edit user: ann@msp.example").await;
+    admin
+        .find(Locator::Css("#role"))
+        .await
+        .unwrap()
+        .select_by_value("admin")
+        .await
+        .unwrap();
+    let name = admin.find(Locator::Css("#name")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("Ann Agent").await.unwrap();
+    screenshot(&admin, "admin-user").await;
+    click(&admin, "#save-user").await;
+    wait_for_text(&admin, "tr[data-user='ann@msp.example']", "Ann Agent").await;
+    wait_for_text(&admin, "tr[data-user='ann@msp.example']", "Admin").await;
+
+    let users = server.admin().get("/api/v1/users?limit=500").await;
+    let ann = users.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ann@msp.example")
+        .unwrap()
+        .clone();
+    assert_eq!(ann["role"], "admin", "the change is stored");
+    assert_eq!(ann["name"], "Ann Agent");
+
+    // The audit log records who changed the user, before and after.
+    let audit = server
+        .app
+        .audit_entries(
+            &opsdesk_app::Principal::system("test"),
+            0,
+            500,
+            Some("user"),
+            None,
+        )
+        .await
+        .unwrap();
+    let ann_id = ann["id"].as_i64().unwrap().to_string();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "updated" && e.entity_id == ann_id)
+        .expect("an audit entry for the change");
+    assert!(entry.actor.contains("root@msp.example"), "{}", entry.actor);
+    assert_eq!(entry.before.as_ref().unwrap()["role"], "agent");
+    assert_eq!(entry.after.as_ref().unwrap()["role"], "admin");
+    admin
+        .goto(&format!("{}/admin/audit", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&admin, "table.audit", "root@msp.example").await;
+    wait_for_text(&admin, "table.audit", "updated").await;
+    admin.close().await.unwrap();
+    server.stop();
+}
+
+dual_backend_test!(
+    the_user_form_needs_its_token_and_shows_mistakes_next_to_the_field,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let users = server.admin().get("/api/v1/users?limit=500").await;
+        let id_of = |email: &str| {
+            users.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["email"] == email)
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let (ann, root) = (id_of("ann@msp.example"), id_of("root@msp.example"));
+        let (client, token) = http_session(&server, "root@msp.example").await;
+        let post = |id: i64, fields: Vec<(&'static str, String)>| {
+            let (client, url) = (client.clone(), server.url.clone());
+            async move {
+                let response = client
+                    .post(format!("{url}/admin/users/{id}"))
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let fields = |token: &str, role: &str, organization: &str| {
+            vec![
+                ("csrf_token", token.to_owned()),
+                ("name", "Somebody".to_owned()),
+                ("role", role.to_owned()),
+                ("organization", organization.to_owned()),
+                ("active", "on".to_owned()),
+            ]
+        };
+
+        let (status, _) = post(ann, fields("forged", "admin", "")).await;
+        assert_eq!(status, 403, "a form without the session's token is refused");
+
+        // A customer needs an organization: the message sits next to that field.
+        let (status, page) = post(ann, fields(&token, "customer", "")).await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains(
+                "<span class=\"field-error\" id=\"organization-error\">a customer must belong to an organization</span>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("aria-describedby=\"organization-error\""));
+        assert!(
+            page.contains("value=\"Somebody\""),
+            "what was typed is kept"
+        );
+
+        // Admins cannot demote themselves; the reason is shown at the role.
+        let (status, page) = post(root, fields(&token, "agent", "")).await;
+        assert_eq!(status, 422);
+        assert!(page.contains("id=\"role-error\""), "{page}");
+
+        // Deactivating (the box left unticked) signs the user out and is stored.
+        let mut deactivate = fields(&token, "agent", "");
+        deactivate.retain(|(key, _)| *key != "active");
+        let (status, _) = post(ann, deactivate).await;
+        assert_eq!(status, 200, "saved, then the user list");
+        let stored = server.admin().get(&format!("/api/v1/users/{ann}")).await;
+        assert_eq!(stored.body["active"], false);
+        assert_eq!(stored.body["role"], "agent");
+        let unchanged = server.admin().get(&format!("/api/v1/users/{root}")).await;
+        assert_eq!(unchanged.body["role"], "admin");
+        server.stop();
+    }
+);

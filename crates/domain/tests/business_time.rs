@@ -8,7 +8,8 @@ use jiff::civil::{Date, DateTime};
 use jiff::{SignedDuration, Timestamp};
 use opsdesk_domain::sla::{
     BusinessCalendar, BusinessTimeError, CalendarError, CalendarSpec, ClockError, ClockEvent,
-    ClockEventKind, ClockState, SEARCH_HORIZON_DAYS, SlaClock, WorkingHoursSpec,
+    ClockEventKind, ClockState, SEARCH_HORIZON_DAYS, STRETCH_HORIZON_DAYS, SlaClock,
+    WorkingHoursSpec,
 };
 use proptest::prelude::*;
 
@@ -654,6 +655,48 @@ fn ten_business_days_ahead_is_the_same_time_two_weeks_later() {
     assert_eq!(show(&calendar, due), "Mon 2026-06-15 10:17");
 }
 
+#[test]
+fn a_working_stretch_ends_at_closing_time_and_joins_back_to_back_shifts() {
+    let office = london_office();
+    let until = |calendar: &BusinessCalendar, at: &str| {
+        calendar
+            .working_until(local(calendar, at))
+            .unwrap()
+            .map(|end| show(calendar, end))
+    };
+    assert_eq!(
+        until(&office, "2026-06-01T10:00").as_deref(),
+        Some("Mon 2026-06-01 17:00")
+    );
+    assert_eq!(
+        until(&office, "2026-06-01T17:00"),
+        None,
+        "closing time is closed"
+    );
+    assert_eq!(until(&office, "2026-06-06T10:00"), None, "Saturday");
+    // Lunch breaks end a stretch; the night desk's shift runs past midnight.
+    assert_eq!(
+        until(&new_york_support(), "2026-06-01T11:30").as_deref(),
+        Some("Mon 2026-06-01 12:00")
+    );
+    assert_eq!(
+        until(&london_night_desk(), "2026-06-01T23:00").as_deref(),
+        Some("Tue 2026-06-02 06:00")
+    );
+    // Back-to-back shifts are one stretch.
+    let split = weekdays("UTC", &[("09:00", "12:00"), ("12:00", "17:00")], &[]);
+    assert_eq!(
+        until(&split, "2026-06-01T10:00").as_deref(),
+        Some("Mon 2026-06-01 17:00")
+    );
+    // 24×7 never closes: the stretch is cut at the horizon.
+    let start = utc("2026-06-01T10:00:00Z");
+    assert_eq!(
+        always_open("UTC", &[]).working_until(start).unwrap(),
+        Some(start + SignedDuration::from_hours(24 * i64::from(STRETCH_HORIZON_DAYS)))
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // SLA clocks
 
@@ -863,6 +906,24 @@ proptest! {
         prop_assert_eq!(between(a, c), between(a, b) + between(b, c));
         prop_assert!((0..=ab).contains(&between(a, b)));
         prop_assert_eq!(between(b, a), -between(a, b));
+    }
+
+    #[test]
+    fn business_time_passes_like_wall_time_until_the_stretch_ends(
+        calendar in any_calendar(), start in any_instant()
+    ) {
+        match calendar.working_until(start).unwrap() {
+            Some(until) => {
+                prop_assert!(until > start);
+                let wall = until.duration_since(start).as_secs();
+                prop_assert_eq!(calendar.business_seconds_between(start, until).unwrap(), wall);
+                let horizon = 24 * i64::from(STRETCH_HORIZON_DAYS) * HOUR;
+                if wall < horizon {
+                    prop_assert!(!calendar.is_open_at(until).unwrap(), "the stretch ends at a closing");
+                }
+            }
+            None => prop_assert!(!calendar.is_open_at(start).unwrap()),
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 // opsdesk progressive enhancement: keyboard shortcuts, live updates over server-sent
-// events, and the "also replying" warning. Every page works without it.
+// events, the "also replying" warning and ticking SLA countdowns. Every page works without it.
 (function () {
   "use strict";
   var me = document.body.getAttribute("data-me") || "";
@@ -47,6 +47,41 @@
         method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }
       }).catch(function () { /* presence is only a hint */ });
     });
+  }
+
+  // SLA countdowns: the server renders each clock's state and says for how many seconds
+  // business time keeps passing like wall time (data-sla-counting); within that we tick
+  // every 30 s. Outside working hours a clock stands still, so the server omits it.
+  var body = document.body;
+  var clocks = Array.prototype.slice.call(document.querySelectorAll("[data-sla-counting]"));
+  function span(seconds) {
+    // As the server's Lang::span: hours and minutes, rounded up.
+    var minutes = Math.ceil(Math.max(0, seconds) / 60);
+    var hours = Math.floor(minutes / 60);
+    if (hours === 0) { return body.getAttribute("data-sla-minutes").replace("{m}", minutes); }
+    return body.getAttribute("data-sla-hours").replace("{h}", hours).replace("{m}", minutes % 60);
+  }
+  function tick(loaded) {
+    var passed = (Date.now() - loaded) / 1000;
+    clocks.forEach(function (clock) {
+      var left = Number(clock.getAttribute("data-sla-left")) -
+        Math.min(passed, Number(clock.getAttribute("data-sla-counting")));
+      var warn = clock.getAttribute("data-sla-warn");
+      var state, text;
+      if (left < 0) {
+        state = "breached"; text = body.getAttribute("data-sla-breached-ago").replace("{time}", span(-left));
+      } else if (warn !== null && left <= Number(warn)) {
+        state = "warning"; text = body.getAttribute("data-sla-due-soon").replace("{time}", span(left));
+      } else {
+        state = "on_track"; text = body.getAttribute("data-sla-left").replace("{time}", span(left));
+      }
+      clock.className = "sla sla-" + state;
+      clock.querySelector(".sla-text").textContent = text;
+    });
+  }
+  if (clocks.length) {
+    var loaded = Date.now();
+    setInterval(function () { tick(loaded); }, 30000);
   }
 
   // Keyboard shortcuts, ignored while typing in a field.

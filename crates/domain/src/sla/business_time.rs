@@ -17,6 +17,10 @@ use super::calendar::{BusinessCalendar, Shift};
 /// close every working day fails fast instead of spinning.
 pub const SEARCH_HORIZON_DAYS: i32 = 3_660;
 
+/// How far (in days) [`BusinessCalendar::working_until`] looks for the end of a working
+/// stretch: a page showing a countdown is reloaded long before.
+pub const STRETCH_HORIZON_DAYS: i32 = 7;
+
 /// Why a business-time computation has no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusinessTimeError {
@@ -163,6 +167,45 @@ impl BusinessCalendar {
             }
         })?;
         Ok(open.is_some())
+    }
+
+    /// Until when business time keeps passing like wall time from `instant`: the end of the
+    /// working stretch `instant` lies in, back-to-back intervals joined. `None` outside
+    /// working hours. A stretch longer than [`STRETCH_HORIZON_DAYS`] is reported as ending
+    /// then, so a countdown can tick without knowing the calendar and the walk stays short.
+    pub fn working_until(
+        &self,
+        instant: Timestamp,
+    ) -> Result<Option<Timestamp>, BusinessTimeError> {
+        let horizon = instant
+            .checked_add(SignedDuration::from_hours(
+                24 * i64::from(STRETCH_HORIZON_DAYS),
+            ))
+            .map_err(|_| BusinessTimeError::OutOfRange)?;
+        if self.is_continuous() {
+            return Ok(Some(horizon));
+        }
+        let day = self.local_date(instant);
+        let mut end: Option<Timestamp> = None;
+        self.walk_intervals(
+            previous_day(day)?,
+            add_days(day, STRETCH_HORIZON_DAYS + 1)?,
+            |open, close| match end {
+                None if open <= instant && instant < close => {
+                    end = Some(close);
+                    ControlFlow::Continue(())
+                }
+                // Intervals come in time order: once one opens later, none holds `instant`.
+                None if open > instant => ControlFlow::Break(()),
+                None => ControlFlow::Continue(()),
+                Some(stretch) if open <= stretch && stretch < horizon => {
+                    end = Some(stretch.max(close));
+                    ControlFlow::Continue(())
+                }
+                Some(_) => ControlFlow::Break(()),
+            },
+        )?;
+        Ok(end.map(|end| end.min(horizon)))
     }
 
     /// 24×7 without holidays: business time is plain elapsed time, no walk needed.

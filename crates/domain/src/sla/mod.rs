@@ -18,7 +18,7 @@ mod clock;
 mod policy;
 mod tracking;
 
-pub use business_time::{BusinessTimeError, SEARCH_HORIZON_DAYS};
+pub use business_time::{BusinessTimeError, SEARCH_HORIZON_DAYS, STRETCH_HORIZON_DAYS};
 pub use calendar::{
     BusinessCalendar, CalendarError, CalendarSpec, MAX_HOLIDAYS, MAX_WORKING_INTERVALS,
     WorkingHoursSpec,

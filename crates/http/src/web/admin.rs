@@ -4,14 +4,17 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use opsdesk_app::accounts::{NewOrganization, NewUserInput, Organization, OrganizationRef, User};
+use opsdesk_app::accounts::{
+    NewOrganization, NewUserInput, Organization, OrganizationRef, User, UserPatch,
+};
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use opsdesk_app::tickets::{Category, Group, NewCategory, NewCustomField, NewGroup};
-use opsdesk_app::{AppError, Principal};
+use opsdesk_app::{AppError, FieldError, Principal};
 use serde::Deserialize;
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
@@ -21,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users).post(create_user))
+        .route("/admin/users/{id}", get(edit_user).post(update_user))
         .route(
             "/admin/organizations",
             get(organizations).post(create_organization),
@@ -51,9 +55,77 @@ struct FieldRow {
     required: bool,
 }
 
+/// The form editing one user: what it shows (the stored user, or what the admin sent when
+/// it comes back with mistakes) and the mistakes, by field.
+struct UserForm {
+    user: User,
+    name: String,
+    role: String,
+    organization: Option<i64>,
+    limits: Vec<i64>,
+    active: bool,
+    /// The version the form is based on: saving over a newer change is refused.
+    version: i64,
+    organizations: Vec<Organization>,
+    errors: Vec<FieldError>,
+}
+
+impl UserForm {
+    fn new(user: User, organizations: Vec<Organization>) -> Self {
+        Self {
+            name: user.name.clone(),
+            role: user.role.as_str().to_owned(),
+            organization: user.organization_id,
+            limits: user.organizations.clone(),
+            active: user.active,
+            version: user.version,
+            user,
+            organizations,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The mistake in `field`, if any.
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| form_field(e) == field)
+            .map(|e| e.message.as_str())
+    }
+
+    /// Whether the user belongs to organization `id` (templates hand over references).
+    fn belongs_to(&self, id: &i64) -> bool {
+        self.organization == Some(*id)
+    }
+
+    /// Whether the agent is limited to organization `id`.
+    fn limited_to(&self, id: &i64) -> bool {
+        self.limits.contains(id)
+    }
+
+    /// Mistakes in fields the form does not have, shown above it.
+    fn other_errors(&self) -> Vec<&FieldError> {
+        self.errors
+            .iter()
+            .filter(|e| !USER_FIELDS.contains(&form_field(e)))
+            .collect()
+    }
+}
+
+/// The form field a mistake belongs to: `organizations[2]` is the `organizations` boxes.
+fn form_field(error: &FieldError) -> &str {
+    error.field.split('[').next().unwrap_or_default()
+}
+
+/// The fields of the user form, which show their own mistakes.
+const USER_FIELDS: &[&str] = &["name", "role", "organization", "organizations", "active"];
+/// Roles offered in the new-user and edit-user forms.
+const ROLES: &[&str] = &["customer", "agent", "admin"];
+
 /// What one admin page shows.
 enum Section {
     Users(Vec<User>, Vec<Organization>),
+    EditUser(Box<UserForm>),
     Organizations(Vec<Organization>),
     Groups(Vec<Group>),
     Categories(Vec<Category>, Vec<CategoryQuestion>),
@@ -85,6 +157,10 @@ const TABS: &[&str] = &[
 impl AdminPage {
     fn tabs(&self) -> &'static [&'static str] {
         TABS
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        ROLES
     }
 }
 
@@ -123,6 +199,94 @@ async fn create_user(
     };
     state.app.create_user(&form.principal, input).await?;
     Ok(Redirect::to("/admin/users"))
+}
+
+/// The page editing one user, with `status` (422 when it comes back with mistakes).
+fn user_page(
+    principal: &Principal,
+    form: UserForm,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    principal.require_admin()?;
+    let mut c = Chrome::new(
+        principal,
+        format!("{}: {}", Lang.t("admin.user.edit"), form.user.email),
+    );
+    if !form.errors.is_empty() {
+        c.notice = Some(Lang.t("form.fix_errors").to_owned());
+    }
+    let page = AdminPage {
+        c,
+        tab: "users",
+        section: Section::EditUser(Box::new(form)),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn edit_user(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    admin(&p)?;
+    let user = state.app.user(&p, id).await?;
+    let orgs = state.app.organizations(&p, 0, LIMIT).await?;
+    user_page(&p, UserForm::new(user, orgs), StatusCode::OK)
+}
+
+/// Saves the whole form through the same use case as `PATCH /api/v1/users/{id}`, so the
+/// rules (admins only, no demoting yourself, organizations only for agents) and the audit
+/// entry stay in one place. Mistakes come back on the form, next to their field.
+async fn update_user(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    admin(&form.principal)?;
+    let id_of = |value: &str| value.parse::<i64>().ok();
+    let organization = id_of(form.get("organization"));
+    let limits: Vec<i64> = form
+        .all("organizations")
+        .iter()
+        .filter_map(|v| id_of(v))
+        .collect();
+    let active = form.get("active") == "on";
+    let version = form.get("version").parse::<i64>().ok();
+    let patch = UserPatch {
+        name: Some(form.get("name").to_owned()),
+        role: Some(form.get("role").to_owned()),
+        organization: Some(organization.map(OrganizationRef::Id)),
+        organizations: Some(limits.iter().copied().map(OrganizationRef::Id).collect()),
+        active: Some(active),
+        password: None,
+    };
+    let errors = match state
+        .app
+        .update_user(&form.principal, id, version, patch)
+        .await
+    {
+        Ok(_) => return Ok(Redirect::to("/admin/users").into_response()),
+        Err(AppError::Invalid(errors)) => errors,
+        Err(AppError::Conflict {
+            field: Some(field),
+            message,
+        }) => vec![FieldError::new(field, message)],
+        Err(other) => return Err(other.into()),
+    };
+    let user = state.app.user(&form.principal, id).await?;
+    let organizations = state.app.organizations(&form.principal, 0, LIMIT).await?;
+    let edited = UserForm {
+        name: form.get("name").to_owned(),
+        role: form.get("role").to_owned(),
+        organization,
+        limits,
+        active,
+        version: version.unwrap_or(user.version),
+        user,
+        organizations,
+        errors,
+    };
+    user_page(&form.principal, edited, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 async fn organizations(

@@ -13,6 +13,7 @@ use opsdesk_domain::account::Role;
 use opsdesk_domain::ticket::{Impact, PendingReason, TicketStatus};
 use serde::Deserialize;
 
+use super::countdown::Countdown;
 use super::{Chrome, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
@@ -47,6 +48,8 @@ pub(crate) struct Row {
     pub group: String,
     pub assignee: String,
     pub updated: String,
+    /// Response and resolution countdowns; empty when no policy covers the ticket.
+    pub sla: Vec<Countdown>,
 }
 
 impl From<&Ticket> for Row {
@@ -69,6 +72,7 @@ impl From<&Ticket> for Row {
                 .map(|a| a.email.clone())
                 .unwrap_or_default(),
             updated: super::i18n::when(&t.updated_at),
+            sla: Countdown::of_ticket(t),
         }
     }
 }
@@ -287,6 +291,7 @@ struct TicketPage {
     pending_reasons: &'static [&'static str],
     resolution_codes: &'static [&'static str],
     replying: Vec<String>,
+    sla: Vec<Countdown>,
 }
 
 async fn show(
@@ -306,6 +311,7 @@ async fn show(
     agents.sort();
     agents.dedup();
     let replying = state.presence.others(&t.number, &principal.email);
+    let sla = Countdown::of_ticket(&t);
     let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
     Ok(render(&TicketPage {
         c,
@@ -318,6 +324,7 @@ async fn show(
         pending_reasons: PendingReason::NAMES,
         resolution_codes: RESOLUTION_CODES,
         replying,
+        sla,
         t,
     }))
 }

@@ -44,6 +44,20 @@ impl Lang {
     pub(crate) fn when(&self, at: impl Moment) -> String {
         when(&at.moment())
     }
+
+    /// A span of business time as countdowns show it: hours and minutes, rounded up so
+    /// that "0 m left" only ever means the time is up. `static/app.js` formats the same way.
+    pub(crate) fn span(&self, seconds: i64) -> String {
+        let minutes = (seconds.max(0) + 59) / 60;
+        let (hours, minutes) = (minutes / 60, (minutes % 60).to_string());
+        if hours == 0 {
+            self.t("sla.minutes").replace("{m}", &minutes)
+        } else {
+            self.t("sla.hours")
+                .replace("{h}", &hours.to_string())
+                .replace("{m}", &minutes)
+        }
+    }
 }
 
 /// A time as pages show it: minutes, UTC.
@@ -70,6 +84,7 @@ const EN: &[(&str, &str)] = &[
     ("admin.delete", "Delete"),
     ("admin.description", "Description"),
     ("admin.domain", "Mail domain"),
+    ("admin.edit", "Edit"),
     ("admin.email", "E-mail"),
     ("admin.entity", "Record"),
     ("admin.field.new", "New custom field"),
@@ -97,6 +112,7 @@ const EN: &[(&str, &str)] = &[
     ("admin.revoke", "Revoke"),
     ("admin.revoked", "Revoked"),
     ("admin.role", "Role"),
+    ("admin.save", "Save"),
     ("admin.sections", "Admin sections"),
     ("admin.tier", "Tier"),
     ("admin.token.for", "For user (e-mail; yourself when empty)"),
@@ -106,6 +122,17 @@ const EN: &[(&str, &str)] = &[
         "Copy the token now; it is not shown again:",
     ),
     ("admin.tokens", "API tokens"),
+    (
+        "admin.user.active",
+        "Active (may sign in; unticking signs the user out)",
+    ),
+    ("admin.user.back", "Back to the users"),
+    ("admin.user.edit", "Edit user"),
+    ("admin.user.limits", "Limited to organizations"),
+    (
+        "admin.user.limits.hint",
+        "For agents only: tick none to let the agent work for every organization.",
+    ),
     ("admin.user.new", "New user"),
     ("admin.users", "Users"),
     ("admin.yes", "yes"),
@@ -231,6 +258,20 @@ const EN: &[(&str, &str)] = &[
     ("role.admin", "Admin"),
     ("role.agent", "Agent"),
     ("role.customer", "Customer"),
+    ("sla.breached", "breached"),
+    ("sla.breached_ago", "breached {time} ago"),
+    ("sla.due_soon", "{time} left, due soon"),
+    ("sla.hours", "{h} h {m} m"),
+    ("sla.left", "{time} left"),
+    ("sla.met", "met"),
+    ("sla.met_late", "met late"),
+    ("sla.minutes", "{m} m"),
+    ("sla.none", "no SLA"),
+    ("sla.paused", "paused, {time} left"),
+    ("sla.resolution", "Resolution"),
+    ("sla.response", "Response"),
+    ("sla.stopped", "stopped"),
+    ("sla.title", "Service level"),
     ("status.cancelled", "Cancelled"),
     ("status.closed", "Closed"),
     ("status.new", "New"),

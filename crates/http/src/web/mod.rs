@@ -5,6 +5,7 @@
 
 mod admin;
 mod agent;
+mod countdown;
 mod i18n;
 mod live;
 mod portal;
