@@ -9,8 +9,9 @@
 
 use opsdesk_domain::monitor::{
     Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MonitorKind, MonitorStatus,
-    Ping, ProbeOutcome, ProbeSettings, Suppression, Thresholds, alert, status,
+    Ping, PingSchedule, ProbeOutcome, ProbeSettings, Suppression, Thresholds, alert, status,
 };
+use opsdesk_domain::schedule::{CronSchedule, ScheduleError, late_by};
 use opsdesk_domain::ticket::{Impact, Urgency};
 use opsdesk_store::monitors::{self as store, CheckUpdate, MonitorConfig, MonitorRow, Tally};
 use opsdesk_store::{Conn, tickets as ticket_store};
@@ -29,6 +30,8 @@ const MAX_INTERVAL_S: i64 = 86_400;
 const LEASE_SLACK_MS: i64 = 5_000;
 /// How often a PostgreSQL write conflict on one monitor is retried.
 const WRITE_ATTEMPTS: usize = 5;
+/// The time zone of a heartbeat schedule given without one.
+const DEFAULT_TIMEZONE: &str = "UTC";
 
 /// How a monitor's incidents are filed.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,6 +93,13 @@ pub struct NewMonitor {
     /// Seconds between checks (probes, default 60) or expected between pings (heartbeats).
     #[serde(default)]
     pub interval_s: Option<i64>,
+    /// Heartbeats, instead of `interval_s`: a cron expression (`0 3 * * *`; a sixth,
+    /// leading field for seconds is allowed) giving the times pings are expected.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The IANA time zone `schedule` is read in (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Seconds a check may take (default 10).
     #[serde(default)]
     pub timeout_s: Option<i64>,
@@ -123,7 +133,11 @@ pub struct NewMonitor {
 pub struct MonitorPatch {
     pub name: Option<String>,
     pub target: Option<String>,
+    /// Heartbeats: a period; replaces a `schedule`.
     pub interval_s: Option<i64>,
+    /// Heartbeats: a cron schedule; replaces an `interval_s`.
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
     pub timeout_s: Option<i64>,
     pub retries: Option<i64>,
     pub recover_after: Option<i64>,
@@ -143,12 +157,27 @@ pub struct Monitor {
     pub name: String,
     pub kind: String,
     pub target: String,
-    pub interval_s: i64,
+    /// Absent for heartbeats on a `schedule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<i64>,
+    /// Heartbeats: the cron schedule pings are expected on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Heartbeats: the time zone of `schedule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     pub timeout_s: i64,
     pub retries: i64,
     pub recover_after: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_s: Option<i64>,
+    /// Heartbeats: when the next ping is due (after the first ping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_ping_due_at: Option<jiff::Timestamp>,
+    /// Heartbeats: seconds the next ping is overdue; absent while it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_by_s: Option<i64>,
     pub incident: IncidentSettings,
     #[schema(value_type = Object)]
     pub settings: ProbeSettings,
@@ -274,10 +303,26 @@ fn heartbeat_state(row: &MonitorRow) -> HeartbeatState {
     }
 }
 
+/// When a monitor expects results: its period, or a heartbeat's cron schedule. `None`
+/// (logged) if a stored schedule no longer parses, e.g. on a host whose time zone
+/// database lacks the zone.
+fn ping_schedule(row: &MonitorRow) -> Option<PingSchedule> {
+    let Some(cron) = &row.cron else {
+        return Some(PingSchedule::Period(row.interval_s.saturating_mul(1000)));
+    };
+    match CronSchedule::parse(cron, row.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE)) {
+        Ok(schedule) => Some(PingSchedule::Cron(Box::new(schedule))),
+        Err(error) => {
+            tracing::error!(monitor = row.id, %error, "a stored heartbeat schedule does not parse");
+            None
+        }
+    }
+}
+
 /// When the next ping is due after the last one.
 fn next_expected(row: &MonitorRow) -> Option<i64> {
-    row.last_ping_at
-        .map(|last| last.saturating_add(row.interval_s.saturating_mul(1000)))
+    let last = row.last_ping_at?;
+    ping_schedule(row)?.next_expected(last)
 }
 
 /// The update that writes `state` (and heartbeat fields from `row`) back.
@@ -332,8 +377,32 @@ fn validate(
     } else {
         MAX_INTERVAL_S
     };
-    if !(MIN_INTERVAL_S..=max_interval).contains(&config.interval_s) {
-        range_error("interval_s", MIN_INTERVAL_S, max_interval, &mut errors);
+    match (&config.cron, &config.timezone) {
+        (Some(_), _) if !heartbeat => {
+            errors.push(FieldError::new(
+                "schedule",
+                "only heartbeats have a schedule",
+            ));
+        }
+        (Some(cron), timezone) => {
+            match CronSchedule::parse(cron, timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE)) {
+                Ok(_) => {}
+                Err(e @ ScheduleError::TimeZone(_)) => {
+                    errors.push(FieldError::new("timezone", e));
+                }
+                Err(e @ (ScheduleError::Expression(_) | ScheduleError::Never)) => {
+                    errors.push(FieldError::new("schedule", e));
+                }
+            }
+        }
+        (None, Some(_)) => {
+            errors.push(FieldError::new("timezone", "only with a schedule"));
+        }
+        (None, None) => {
+            if !(MIN_INTERVAL_S..=max_interval).contains(&config.interval_s) {
+                range_error("interval_s", MIN_INTERVAL_S, max_interval, &mut errors);
+            }
+        }
     }
     if !(1..=120).contains(&config.timeout_s) {
         range_error("timeout_s", 1, 120, &mut errors);
@@ -463,6 +532,18 @@ impl App {
             .parse()
             .map_err(|e| AppError::invalid("kind", e))?;
         let heartbeat = kind == MonitorKind::Heartbeat;
+        if input.schedule.is_some() && input.interval_s.is_some() {
+            return Err(AppError::invalid(
+                "schedule",
+                "give either interval_s or schedule, not both",
+            ));
+        }
+        let cron = input.schedule.map(|s| s.trim().to_owned());
+        // A schedule without a zone is read in UTC; a zone without a schedule is refused.
+        let timezone = match (&cron, input.timezone) {
+            (Some(_), None) => Some(DEFAULT_TIMEZONE.to_owned()),
+            (_, zone) => zone.map(|z| z.trim().to_owned()),
+        };
         let incident = input.incident.unwrap_or_default();
         let config = MonitorConfig {
             organization_id: input.organization_id,
@@ -471,7 +552,12 @@ impl App {
             target: input.target.trim().to_owned(),
             settings: serde_json::to_string(&input.settings)
                 .map_err(|e| AppError::Internal(e.to_string()))?,
-            interval_s: input.interval_s.unwrap_or(60),
+            // A scheduled heartbeat has no period.
+            interval_s: if cron.is_some() {
+                0
+            } else {
+                input.interval_s.unwrap_or(60)
+            },
             timeout_s: input.timeout_s.unwrap_or(10),
             retries: input.retries.unwrap_or(1),
             recover_after: input.recover_after.unwrap_or(1),
@@ -482,8 +568,8 @@ impl App {
             incident: serde_json::to_string(&incident)
                 .map_err(|e| AppError::Internal(e.to_string()))?,
             depends_on: input.depends_on,
-            cron: None,
-            timezone: None,
+            cron,
+            timezone,
             grace_s: input.grace_s.unwrap_or(if heartbeat { 60 } else { 0 }),
             paused: input.paused,
         };
@@ -598,6 +684,29 @@ impl App {
                         Some(s) => s,
                         None => serde_json::from_str(&row.settings).unwrap_or_default(),
                     };
+                    // A heartbeat has a period or a schedule: whichever is sent replaces the other.
+                    let (interval_s, cron, timezone) = match (patch.interval_s, patch.schedule) {
+                        (Some(_), Some(_)) => {
+                            return Err(AppError::invalid(
+                                "schedule",
+                                "give either interval_s or schedule, not both",
+                            ));
+                        }
+                        (Some(interval), None) => (interval, None, patch.timezone),
+                        (None, Some(cron)) => (
+                            0,
+                            Some(cron.trim().to_owned()),
+                            patch
+                                .timezone
+                                .or(row.timezone.clone())
+                                .or_else(|| Some(DEFAULT_TIMEZONE.to_owned())),
+                        ),
+                        (None, None) => (
+                            row.interval_s,
+                            row.cron.clone(),
+                            patch.timezone.or(row.timezone.clone()),
+                        ),
+                    };
                     let config = MonitorConfig {
                         organization_id: row.organization_id,
                         name: patch
@@ -611,7 +720,7 @@ impl App {
                             .unwrap_or_else(|| row.target.clone()),
                         settings: serde_json::to_string(&settings)
                             .map_err(|e| AppError::Internal(e.to_string()))?,
-                        interval_s: patch.interval_s.unwrap_or(row.interval_s),
+                        interval_s,
                         timeout_s: patch.timeout_s.unwrap_or(row.timeout_s),
                         retries: patch.retries.unwrap_or(row.retries),
                         recover_after: patch.recover_after.unwrap_or(row.recover_after),
@@ -619,8 +728,8 @@ impl App {
                             .map_err(|e| AppError::Internal(e.to_string()))?,
                         requester,
                         depends_on: patch.depends_on.or(row.depends_on),
-                        cron: row.cron.clone(),
-                        timezone: row.timezone.clone(),
+                        cron,
+                        timezone: timezone.map(|z| z.trim().to_owned()),
                         grace_s: patch.grace_s.unwrap_or(row.grace_s),
                         paused: patch.paused.unwrap_or(row.paused != 0),
                     };
@@ -630,9 +739,10 @@ impl App {
                     }
                     check_dependency(conn, config.depends_on, Some(id)).await?;
                     // A changed interval or an unpaused monitor is checked soon, not after
-                    // the old interval.
+                    // the old interval; a heartbeat is re-evaluated against its new period or
+                    // schedule at once.
                     let next = if kind == MonitorKind::Heartbeat {
-                        row.next_check_at
+                        row.next_check_at.min(now)
                     } else {
                         row.next_check_at
                             .min(now + jitter_ms(id, config.interval_s))
@@ -1202,9 +1312,13 @@ async fn evaluate(
                 HeartbeatStatus::Down if heartbeat.started_at.is_some() => {
                     Some("the job started but did not finish within the grace time".to_owned())
                 }
-                HeartbeatStatus::Down => {
-                    Some("no ping within the period and grace time".to_owned())
-                }
+                HeartbeatStatus::Down => Some(match expected {
+                    Some(due) if row.cron.is_some() => format!(
+                        "no ping for the run due at {} and the grace time after it",
+                        timestamp(due)
+                    ),
+                    _ => "no ping within the period and grace time".to_owned(),
+                }),
                 _ => None,
             };
             if hb == HeartbeatStatus::New {
@@ -1241,6 +1355,10 @@ async fn evaluate(
     };
     let mut update = update_from(row, &state);
     update.next_check_at = next_check_at;
+    if kind == MonitorKind::Heartbeat {
+        // A probe's error comes with its result; a heartbeat's is what silence means.
+        update.last_error.clone_from(&error);
+    }
     let action = alert(&state, row.open_outage_id.is_some(), suppression);
     if action == Alert::Resolve {
         update.open_outage_id = None;
@@ -1251,7 +1369,8 @@ async fn evaluate(
     }
     let outage = match (action, row.open_outage_id) {
         (Alert::Open, _) => {
-            let window = i64::from(FLAP_WINDOW) * row.interval_s.saturating_mul(1000);
+            let period = ping_schedule(row).map_or(0, |s| s.period_near(now));
+            let window = i64::from(FLAP_WINDOW).saturating_mul(period);
             let outage = match store::recent_outage(conn, row.id, now - window).await? {
                 Some(previous) => {
                     store::reopen_outage(conn, previous.id).await?;
@@ -1327,6 +1446,7 @@ fn config_snapshot(row: &MonitorRow) -> serde_json::Value {
     serde_json::json!({
         "name": row.name, "kind": row.kind, "target": row.target, "interval_s": row.interval_s,
         "timeout_s": row.timeout_s, "retries": row.retries, "recover_after": row.recover_after,
+        "schedule": row.cron, "timezone": row.timezone,
         "grace_s": row.grace_s, "paused": row.paused != 0, "depends_on": row.depends_on,
         "organization_id": row.organization_id,
         "settings": serde_json::from_str::<serde_json::Value>(&row.settings).unwrap_or_default(),
@@ -1363,9 +1483,15 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
     let kind = kind_of(&row)?;
     let state = check_state(&row);
     let shown = current_status(conn, &row, now).await?;
-    let heartbeat = (kind == MonitorKind::Heartbeat).then(|| {
+    let is_heartbeat = kind == MonitorKind::Heartbeat;
+    let due = if is_heartbeat {
+        next_expected(&row)
+    } else {
+        None
+    };
+    let heartbeat = is_heartbeat.then(|| {
         heartbeat_state(&row)
-            .status(now, next_expected(&row), row.grace_s.saturating_mul(1000))
+            .status(now, due, row.grace_s.saturating_mul(1000))
             .as_str()
             .to_owned()
     });
@@ -1388,11 +1514,17 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
         id: row.id,
         kind: row.kind.clone(),
         target: row.target.clone(),
-        interval_s: row.interval_s,
+        interval_s: row.cron.is_none().then_some(row.interval_s),
+        schedule: row.cron.clone(),
+        timezone: row.timezone.clone(),
         timeout_s: row.timeout_s,
         retries: row.retries,
         recover_after: row.recover_after,
-        grace_s: (kind == MonitorKind::Heartbeat).then_some(row.grace_s),
+        grace_s: is_heartbeat.then_some(row.grace_s),
+        next_ping_due_at: due.map(timestamp),
+        late_by_s: due
+            .map(|due| late_by(due, now) / 1000)
+            .filter(|late| *late > 0),
         incident: {
             let mut incident: IncidentSettings =
                 serde_json::from_str(&row.incident).unwrap_or_default();

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::CronSchedule;
 use crate::ticket::{ParseValueError, string_enum};
 
 string_enum! {
@@ -286,6 +287,39 @@ impl Ping {
     /// The ping for an exit code.
     pub fn from_exit_code(code: u8) -> Ping {
         if code == 0 { Ping::Success } else { Ping::Fail }
+    }
+}
+
+/// When a heartbeat expects its pings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PingSchedule {
+    /// A ping at most this many milliseconds after the last one.
+    Period(i64),
+    /// A ping at every time of a cron schedule.
+    Cron(Box<CronSchedule>),
+}
+
+impl PingSchedule {
+    /// When the next ping is due after one at `last_ping`: the period later, or the first
+    /// scheduled time after it (as healthchecks.io does), so a run that pings a little
+    /// late is not late for the next one as well.
+    pub fn next_expected(&self, last_ping: i64) -> Option<i64> {
+        match self {
+            PingSchedule::Period(period_ms) => Some(last_ping.saturating_add(*period_ms)),
+            PingSchedule::Cron(schedule) => schedule.next_after(last_ping),
+        }
+    }
+
+    /// The time between two expected pings around `at`, for sizing the window in which
+    /// going down again continues the previous outage.
+    pub fn period_near(&self, at: i64) -> i64 {
+        match self {
+            PingSchedule::Period(period_ms) => *period_ms,
+            PingSchedule::Cron(schedule) => schedule
+                .next_after(at)
+                .and_then(|next| Some(schedule.next_after(next)? - next))
+                .unwrap_or(0),
+        }
     }
 }
 
