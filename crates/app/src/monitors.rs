@@ -8,12 +8,16 @@
 //! delays the incident.
 
 use opsdesk_domain::monitor::{
-    Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MonitorKind, MonitorStatus,
-    Ping, PingSchedule, ProbeOutcome, ProbeSettings, Suppression, Thresholds, alert, status,
+    Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MaintenanceWindow,
+    MonitorKind, MonitorStatus, Ping, PingSchedule, ProbeOutcome, ProbeSettings, Recurrence,
+    Suppression, Thresholds, alert, status,
 };
 use opsdesk_domain::schedule::{CronSchedule, ScheduleError, late_by};
+use opsdesk_domain::ticket::Tag;
 use opsdesk_domain::ticket::{Impact, Urgency};
-use opsdesk_store::monitors::{self as store, CheckUpdate, MonitorConfig, MonitorRow, Tally};
+use opsdesk_store::monitors::{
+    self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, Tally,
+};
 use opsdesk_store::{Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +126,10 @@ pub struct NewMonitor {
     pub depends_on: Option<i64>,
     #[serde(default)]
     pub paused: bool,
+    /// Labels such as `database` or `eu-west`, for maintenance windows that cover every
+    /// monitor with a tag.
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(flatten)]
     #[schema(inline, value_type = Object)]
     pub settings: ProbeSettings,
@@ -145,6 +153,8 @@ pub struct MonitorPatch {
     pub incident: Option<IncidentSettings>,
     pub depends_on: Option<i64>,
     pub paused: Option<bool>,
+    /// Replaces the tags as a whole.
+    pub tags: Option<Vec<String>>,
     /// Replaces the probe settings as a whole.
     #[schema(value_type = Object)]
     pub settings: Option<ProbeSettings>,
@@ -184,6 +194,7 @@ pub struct Monitor {
     pub organization_id: Option<i64>,
     pub depends_on: Option<i64>,
     pub paused: bool,
+    pub tags: Vec<String>,
     /// `up`, `down`, `pending`, `paused`, `maintenance` or `unreachable`.
     pub status: String,
     /// Heartbeats: `new`, `up`, `grace` or `down`.
@@ -259,15 +270,151 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMaintenance {
-    /// The monitor it covers; absent: every monitor.
+    /// The monitor it covers; with neither this nor `tag`: every monitor.
     #[serde(default)]
     pub monitor_id: Option<i64>,
+    /// Covers every monitor with this tag, now or later tagged.
+    #[serde(default)]
+    pub tag: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub starts_at: jiff::Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    pub ends_at: jiff::Timestamp,
+    /// Required for a one-off window; a recurring one without it recurs for ever.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<jiff::Timestamp>,
+    /// Makes the window recur between `starts_at` and `ends_at`.
+    #[serde(default)]
+    pub recurrence: Option<NewRecurrence>,
     #[serde(default)]
     pub reason: String,
+}
+
+/// When a recurring maintenance window is in force: `duration_s` from each time of
+/// `schedule`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecurrence {
+    /// A cron expression, e.g. `0 2 * * SUN` for Sundays at 02:00.
+    pub schedule: String,
+    /// The IANA time zone `schedule` is read in (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// How long each period of maintenance lasts, in seconds (60 to 604800).
+    pub duration_s: i64,
+}
+
+/// Longest period of a recurring maintenance window: a week.
+const MAX_MAINTENANCE_S: i64 = 7 * 86_400;
+
+/// Checks a new window; every problem names its field.
+fn maintenance_row(input: &NewMaintenance) -> Result<MaintenanceRow, AppError> {
+    let mut errors = Vec::new();
+    if input.monitor_id.is_some() && input.tag.is_some() {
+        errors.push(FieldError::new(
+            "tag",
+            "give either monitor_id or tag, not both",
+        ));
+    }
+    let tag = input.tag.as_deref().and_then(|tag| match Tag::parse(tag) {
+        Ok(tag) => Some(tag.as_str().to_owned()),
+        Err(e) => {
+            errors.push(FieldError::new("tag", e));
+            None
+        }
+    });
+    let starts_at = input.starts_at.as_millisecond();
+    let ends_at = match (input.ends_at, &input.recurrence) {
+        (Some(end), _) => end.as_millisecond(),
+        (None, Some(_)) => i64::MAX,
+        (None, None) => {
+            errors.push(FieldError::new("ends_at", "a one-off window needs an end"));
+            i64::MAX
+        }
+    };
+    if ends_at <= starts_at {
+        errors.push(FieldError::new("ends_at", "must be after `starts_at`"));
+    }
+    if let Some(recurrence) = &input.recurrence {
+        let timezone = recurrence.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+        match CronSchedule::parse(&recurrence.schedule, timezone) {
+            Ok(_) => {}
+            Err(e @ ScheduleError::TimeZone(_)) => {
+                errors.push(FieldError::new("recurrence.timezone", e));
+            }
+            Err(e @ (ScheduleError::Expression(_) | ScheduleError::Never)) => {
+                errors.push(FieldError::new("recurrence.schedule", e));
+            }
+        }
+        if !(60..=MAX_MAINTENANCE_S).contains(&recurrence.duration_s) {
+            range_error("recurrence.duration_s", 60, MAX_MAINTENANCE_S, &mut errors);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    let recurrence = input.recurrence.as_ref();
+    Ok(MaintenanceRow {
+        monitor_id: input.monitor_id,
+        tag,
+        starts_at,
+        ends_at,
+        reason: input.reason.trim().to_owned(),
+        schedule: recurrence.map(|r| r.schedule.trim().to_owned()),
+        timezone: recurrence.map(|r| {
+            r.timezone
+                .as_deref()
+                .unwrap_or(DEFAULT_TIMEZONE)
+                .trim()
+                .to_owned()
+        }),
+        duration_s: recurrence.map(|r| r.duration_s),
+    })
+}
+
+/// A stored window in time; `None` (logged) if its schedule no longer parses.
+pub(crate) fn maintenance_window(row: &MaintenanceRow) -> Option<MaintenanceWindow> {
+    let recurrence = match (&row.schedule, row.duration_s) {
+        (Some(schedule), Some(duration_s)) => {
+            let timezone = row.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+            match CronSchedule::parse(schedule, timezone) {
+                Ok(schedule) => Some(Recurrence {
+                    schedule,
+                    duration_ms: duration_s.saturating_mul(1000),
+                }),
+                Err(error) => {
+                    tracing::error!(%error, "a stored maintenance schedule does not parse");
+                    return None;
+                }
+            }
+        }
+        _ => None,
+    };
+    Some(MaintenanceWindow {
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        recurrence,
+    })
+}
+
+/// Whether a maintenance window covering the monitor is in force at `now`.
+async fn in_maintenance(conn: &mut Conn, monitor_id: i64, now: i64) -> Result<bool, AppError> {
+    Ok(store::maintenance_covering(conn, monitor_id, now)
+        .await?
+        .iter()
+        .filter_map(maintenance_window)
+        .any(|window| window.active_at(now)))
+}
+
+/// Most tags on one monitor.
+const MAX_TAGS: usize = 20;
+
+/// Validates and normalizes a monitor's tags as tickets' are.
+fn monitor_tags(tags: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let parsed = crate::tickets::parse_tags(tags, errors);
+    if parsed.len() > MAX_TAGS {
+        errors.push(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    parsed
 }
 
 fn kind_of(row: &MonitorRow) -> Result<MonitorKind, AppError> {
@@ -573,7 +720,8 @@ impl App {
             grace_s: input.grace_s.unwrap_or(if heartbeat { 60 } else { 0 }),
             paused: input.paused,
         };
-        let errors = validate(&config, kind, &input.settings);
+        let mut errors = validate(&config, kind, &input.settings);
+        let tags = monitor_tags(&input.tags, &mut errors);
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -594,6 +742,7 @@ impl App {
                     // Heartbeats are evaluated once their first ping sets a deadline.
                     let first = if heartbeat { i64::MAX } else { now };
                     let id = store::insert(conn, &config, token.as_deref(), first, now).await?;
+                    store::set_tags(conn, id, &tags).await?;
                     if !heartbeat {
                         let due = now + jitter_ms(id, config.interval_s);
                         store::set_next_check(conn, id, due).await?;
@@ -733,11 +882,15 @@ impl App {
                         grace_s: patch.grace_s.unwrap_or(row.grace_s),
                         paused: patch.paused.unwrap_or(row.paused != 0),
                     };
-                    let errors = validate(&config, kind, &settings);
+                    let mut errors = validate(&config, kind, &settings);
+                    let tags = patch.tags.map(|tags| monitor_tags(&tags, &mut errors));
                     if !errors.is_empty() {
                         return Err(AppError::Invalid(errors));
                     }
                     check_dependency(conn, config.depends_on, Some(id)).await?;
+                    if let Some(tags) = &tags {
+                        store::set_tags(conn, id, tags).await?;
+                    }
                     // A changed interval or an unpaused monitor is checked soon, not after
                     // the old interval; a heartbeat is re-evaluated against its new period or
                     // schedule at once.
@@ -860,29 +1013,20 @@ impl App {
         input: NewMaintenance,
     ) -> Result<i64, AppError> {
         principal.require_staff()?;
-        if input.ends_at <= input.starts_at {
-            return Err(AppError::invalid("ends_at", "must be after `starts_at`"));
-        }
+        let window = maintenance_row(&input)?;
         let principal = principal.clone();
         let actor = principal.audit_label();
         let now = now_ms();
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    if let Some(monitor) = input.monitor_id {
+                    // A tag may span organizations, so like "every monitor" it is for admins.
+                    if let Some(monitor) = window.monitor_id {
                         visible(conn, &principal, monitor).await?;
                     } else {
                         principal.require_admin()?;
                     }
-                    let id = store::insert_maintenance(
-                        conn,
-                        input.monitor_id,
-                        input.starts_at.as_millisecond(),
-                        input.ends_at.as_millisecond(),
-                        input.reason.trim(),
-                        now,
-                    )
-                    .await?;
+                    let id = store::insert_maintenance(conn, &window, now).await?;
                     record(
                         conn,
                         &Change {
@@ -892,8 +1036,10 @@ impl App {
                             action: "created",
                             before: None,
                             after: Some(serde_json::json!({
-                                "monitor_id": input.monitor_id,
+                                "monitor_id": window.monitor_id, "tag": window.tag,
                                 "starts_at": input.starts_at, "ends_at": input.ends_at,
+                                "schedule": window.schedule, "timezone": window.timezone,
+                                "duration_s": window.duration_s,
                             })),
                         },
                         now,
@@ -1345,7 +1491,7 @@ async fn evaluate(
     };
     let state = before.observe(ok, thresholds(row));
     let suppression = Suppression {
-        maintenance: store::in_maintenance(conn, row.id, now).await?,
+        maintenance: in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
             Some(dep) => store::get(conn, dep)
                 .await?
@@ -1401,7 +1547,16 @@ async fn evaluate(
         .await?;
     }
     let latency = outcome.and_then(|o| o.latency_ms);
-    store::insert_result(conn, row.id, now, ok, latency, error.as_deref()).await?;
+    store::insert_result(
+        conn,
+        row.id,
+        now,
+        ok,
+        latency,
+        error.as_deref(),
+        suppression.maintenance,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -1463,7 +1618,7 @@ pub(crate) async fn current_status(
 ) -> Result<MonitorStatus, AppError> {
     let state = check_state(row);
     let suppression = Suppression {
-        maintenance: store::in_maintenance(conn, row.id, now).await?,
+        maintenance: in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
             Some(dep) => store::get(conn, dep)
                 .await?
@@ -1535,6 +1690,7 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
         organization_id: row.organization_id,
         depends_on: row.depends_on,
         paused: row.paused != 0,
+        tags: store::tags(conn, row.id).await?,
         status: shown.as_str().to_owned(),
         heartbeat,
         flapping: state.flapping,

@@ -944,3 +944,105 @@ dual_backend_test!(
         );
     }
 );
+
+dual_backend_test!(
+    a_recurring_window_for_a_tag_holds_the_tagged_monitors_alerts,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let target = Target::start().await;
+        let database = create(
+            &admin,
+            json!({"name": "Primary database", "kind": "http", "target": target.url,
+                   "interval_s": 1, "tags": ["database", "eu-west", "database"]}),
+        )
+        .await;
+        let website = create(
+            &admin,
+            json!({"name": "Website", "kind": "http", "target": target.url, "interval_s": 1,
+                   "tags": ["web"]}),
+        )
+        .await;
+        let tagged = wait_for_status(&admin, database, "up").await;
+        assert_eq!(tagged["tags"], json!(["database", "eu-west"]), "{tagged}");
+        wait_for_status(&admin, website, "up").await;
+
+        // Every minute for an hour: in force now, whatever the time.
+        let started = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2);
+        let window = admin
+            .post(
+                "/api/v1/maintenance-windows",
+                json!({"tag": "database", "starts_at": started.to_string(),
+                       "recurrence": {"schedule": "* * * * *", "timezone": "Europe/London",
+                                      "duration_s": 3600},
+                       "reason": "vacuum"}),
+            )
+            .await;
+        assert_eq!(window.status, 201, "{}", window.text);
+
+        target.set(DOWN);
+        wait_for_status(&admin, database, "maintenance").await;
+        wait_for_status(&admin, website, "down").await;
+        // Checks inside the window do not count in uptime, so watch the last check instead.
+        for _ in 0..3 {
+            let before = monitor(&admin, database).await["last_check_at"].clone();
+            let checked = eventually(WAIT, || async {
+                monitor(&admin, database).await["last_check_at"] != before
+            })
+            .await;
+            assert!(checked, "the monitor in maintenance stopped checking");
+        }
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "the website's outage should open an incident");
+        let incidents = monitor_incidents(&admin).await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert!(incidents[0]["title"].as_str().unwrap().contains("Website"));
+        assert_eq!(monitor(&admin, database).await["status"], "maintenance");
+        let uptime = admin
+            .get(&format!("/api/v1/monitors/{database}/uptime"))
+            .await;
+        assert_eq!(uptime.body["uptime_percent"], 100.0, "{}", uptime.text);
+
+        let now = jiff::Timestamp::now().to_string();
+        for (body, field) in [
+            (
+                json!({"tag": "database", "monitor_id": website, "starts_at": now,
+                       "ends_at": "2099-01-01T00:00:00Z"}),
+                "tag",
+            ),
+            (
+                json!({"tag": "Not a tag!", "starts_at": now, "ends_at": "2099-01-01T00:00:00Z"}),
+                "tag",
+            ),
+            (json!({"tag": "database", "starts_at": now}), "ends_at"),
+            (
+                json!({"tag": "database", "starts_at": now,
+                       "recurrence": {"schedule": "0 2 * * FUNDAY", "duration_s": 3600}}),
+                "recurrence.schedule",
+            ),
+            (
+                json!({"tag": "database", "starts_at": now,
+                       "recurrence": {"schedule": "0 2 * * SUN", "timezone": "Mars/Olympus",
+                                      "duration_s": 3600}}),
+                "recurrence.timezone",
+            ),
+        ] {
+            let reply = admin
+                .post("/api/v1/maintenance-windows", body.clone())
+                .await;
+            assert_eq!(reply.status, 422, "{body}: {}", reply.text);
+            assert!(
+                reply.body["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field),
+                "{body}: {}",
+                reply.text
+            );
+        }
+    }
+);

@@ -1,9 +1,11 @@
-//! Properties of cron schedules in a time zone, and of cron heartbeats' expected pings,
-//! over years that include London's DST changes.
+//! Properties of cron schedules in a time zone, of cron heartbeats' expected pings and of
+//! recurring maintenance windows, over years that include London's DST changes.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use opsdesk_domain::monitor::{HeartbeatState, HeartbeatStatus, Ping, PingSchedule};
+use opsdesk_domain::monitor::{
+    HeartbeatState, HeartbeatStatus, MaintenanceWindow, Ping, PingSchedule, Recurrence,
+};
 use opsdesk_domain::schedule::{CronSchedule, late_by};
 use proptest::prelude::*;
 
@@ -36,7 +38,47 @@ fn wall_clock(ms: i64) -> (i8, i8) {
     (local.hour(), local.minute())
 }
 
+fn ms(rfc3339: &str) -> i64 {
+    rfc3339
+        .parse::<Timestamp>()
+        .map(Timestamp::as_millisecond)
+        .unwrap_or_else(|e| unreachable!("{rfc3339}: {e}"))
+}
+
+/// Sundays 02:00 to 04:00 London time from 2026 on.
+fn sunday_nights() -> MaintenanceWindow {
+    MaintenanceWindow {
+        starts_at: ms("2026-01-01T00:00:00Z"),
+        ends_at: i64::MAX,
+        recurrence: Some(Recurrence {
+            schedule: london("0 2 * * SUN"),
+            duration_ms: 2 * 3_600_000,
+        }),
+    }
+}
+
 proptest! {
+    /// Maintenance in force at a time is a period that contains it, and a period that is
+    /// not in force yet lies ahead.
+    #[test]
+    fn the_current_period_contains_now(now in instant(), expression in expression(), minutes in 1i64..600) {
+        let window = MaintenanceWindow {
+            starts_at: ms("2025-06-01T00:00:00Z"),
+            ends_at: ms("2027-06-01T00:00:00Z"),
+            recurrence: Some(Recurrence { schedule: london(expression), duration_ms: minutes * 60_000 }),
+        };
+        match window.current_or_next(now) {
+            Some((start, end)) if window.active_at(now) => {
+                prop_assert!(start <= now && now < end);
+            }
+            Some((start, end)) => {
+                prop_assert!(now < start && start < end);
+                prop_assert!(end - start <= minutes * 60_000);
+            }
+            None => prop_assert!(!window.active_at(now)),
+        }
+    }
+
     /// The next time is after `at`, and no scheduled time lies between them.
     #[test]
     fn next_is_the_first_time_after(at in instant(), expression in expression()) {
@@ -123,4 +165,55 @@ fn a_period_heartbeat_is_due_one_period_after_its_ping() {
     let hourly = PingSchedule::Period(3_600_000);
     assert_eq!(hourly.next_expected(1_000), Some(3_601_000));
     assert_eq!(hourly.period_near(0), 3_600_000);
+}
+
+#[test]
+fn a_weekly_window_is_in_force_on_sunday_nights_local_time() {
+    let window = sunday_nights();
+    for (at, active) in [
+        // Winter (GMT): 02:00-04:00 UTC.
+        ("2026-01-04T01:59:59Z", false),
+        ("2026-01-04T02:00:00Z", true),
+        ("2026-01-04T03:59:59Z", true),
+        ("2026-01-04T04:00:00Z", false),
+        ("2026-01-05T02:30:00Z", false),
+        // Summer (BST): 01:00-03:00 UTC.
+        ("2026-07-05T01:30:00Z", true),
+        ("2026-07-05T03:30:00Z", false),
+        // 29 March, the spring change: the clocks jump at 01:00 UTC, so 02:00 BST is 01:00 UTC.
+        ("2026-03-29T01:30:00Z", true),
+        ("2026-03-29T02:59:59Z", true),
+        ("2026-03-29T03:00:00Z", false),
+        // Before the window begins.
+        ("2025-12-28T02:30:00Z", false),
+    ] {
+        assert_eq!(window.active_at(ms(at)), active, "at {at}");
+    }
+    assert_eq!(
+        window.current_or_next(ms("2026-01-05T12:00:00Z")),
+        Some((ms("2026-01-11T02:00:00Z"), ms("2026-01-11T04:00:00Z")))
+    );
+}
+
+#[test]
+fn a_one_off_window_is_in_force_between_its_times() {
+    let window = MaintenanceWindow {
+        starts_at: 1_000,
+        ends_at: 2_000,
+        recurrence: None,
+    };
+    assert!(!window.active_at(999));
+    assert!(window.active_at(1_000));
+    assert!(!window.active_at(2_000));
+    assert_eq!(window.current_or_next(500), Some((1_000, 2_000)));
+    assert_eq!(window.current_or_next(2_000), None);
+}
+
+#[test]
+fn a_recurring_window_ends_with_its_span() {
+    let mut window = sunday_nights();
+    window.ends_at = ms("2026-01-04T03:00:00Z");
+    assert!(window.active_at(ms("2026-01-04T02:30:00Z")));
+    assert!(!window.active_at(ms("2026-01-04T03:30:00Z")));
+    assert_eq!(window.current_or_next(ms("2026-01-04T03:30:00Z")), None);
 }
