@@ -8,11 +8,16 @@
 //! delays the incident.
 
 use opsdesk_domain::monitor::{
-    Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MonitorKind, MonitorStatus,
-    Ping, ProbeOutcome, ProbeSettings, Suppression, Thresholds, alert, status,
+    Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MaintenanceWindow,
+    MonitorKind, MonitorStatus, Ping, PingSchedule, ProbeOutcome, ProbeSettings, Recurrence,
+    Suppression, Thresholds, alert, status,
 };
+use opsdesk_domain::schedule::{CronSchedule, ScheduleError, late_by};
+use opsdesk_domain::ticket::Tag;
 use opsdesk_domain::ticket::{Impact, Urgency};
-use opsdesk_store::monitors::{self as store, CheckUpdate, MonitorConfig, MonitorRow, Tally};
+use opsdesk_store::monitors::{
+    self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, Tally,
+};
 use opsdesk_store::{Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +34,8 @@ const MAX_INTERVAL_S: i64 = 86_400;
 const LEASE_SLACK_MS: i64 = 5_000;
 /// How often a PostgreSQL write conflict on one monitor is retried.
 const WRITE_ATTEMPTS: usize = 5;
+/// The time zone of a heartbeat schedule given without one.
+const DEFAULT_TIMEZONE: &str = "UTC";
 
 /// How a monitor's incidents are filed.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,6 +97,13 @@ pub struct NewMonitor {
     /// Seconds between checks (probes, default 60) or expected between pings (heartbeats).
     #[serde(default)]
     pub interval_s: Option<i64>,
+    /// Heartbeats, instead of `interval_s`: a cron expression (`0 3 * * *`; a sixth,
+    /// leading field for seconds is allowed) giving the times pings are expected.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The IANA time zone `schedule` is read in (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Seconds a check may take (default 10).
     #[serde(default)]
     pub timeout_s: Option<i64>,
@@ -112,6 +126,10 @@ pub struct NewMonitor {
     pub depends_on: Option<i64>,
     #[serde(default)]
     pub paused: bool,
+    /// Labels such as `database` or `eu-west`, for maintenance windows that cover every
+    /// monitor with a tag.
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(flatten)]
     #[schema(inline, value_type = Object)]
     pub settings: ProbeSettings,
@@ -123,7 +141,11 @@ pub struct NewMonitor {
 pub struct MonitorPatch {
     pub name: Option<String>,
     pub target: Option<String>,
+    /// Heartbeats: a period; replaces a `schedule`.
     pub interval_s: Option<i64>,
+    /// Heartbeats: a cron schedule; replaces an `interval_s`.
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
     pub timeout_s: Option<i64>,
     pub retries: Option<i64>,
     pub recover_after: Option<i64>,
@@ -131,6 +153,8 @@ pub struct MonitorPatch {
     pub incident: Option<IncidentSettings>,
     pub depends_on: Option<i64>,
     pub paused: Option<bool>,
+    /// Replaces the tags as a whole.
+    pub tags: Option<Vec<String>>,
     /// Replaces the probe settings as a whole.
     #[schema(value_type = Object)]
     pub settings: Option<ProbeSettings>,
@@ -143,18 +167,34 @@ pub struct Monitor {
     pub name: String,
     pub kind: String,
     pub target: String,
-    pub interval_s: i64,
+    /// Absent for heartbeats on a `schedule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<i64>,
+    /// Heartbeats: the cron schedule pings are expected on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Heartbeats: the time zone of `schedule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     pub timeout_s: i64,
     pub retries: i64,
     pub recover_after: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_s: Option<i64>,
+    /// Heartbeats: when the next ping is due (after the first ping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_ping_due_at: Option<jiff::Timestamp>,
+    /// Heartbeats: seconds the next ping is overdue; absent while it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_by_s: Option<i64>,
     pub incident: IncidentSettings,
     #[schema(value_type = Object)]
     pub settings: ProbeSettings,
     pub organization_id: Option<i64>,
     pub depends_on: Option<i64>,
     pub paused: bool,
+    pub tags: Vec<String>,
     /// `up`, `down`, `pending`, `paused`, `maintenance` or `unreachable`.
     pub status: String,
     /// Heartbeats: `new`, `up`, `grace` or `down`.
@@ -230,15 +270,151 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMaintenance {
-    /// The monitor it covers; absent: every monitor.
+    /// The monitor it covers; with neither this nor `tag`: every monitor.
     #[serde(default)]
     pub monitor_id: Option<i64>,
+    /// Covers every monitor with this tag, now or later tagged.
+    #[serde(default)]
+    pub tag: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub starts_at: jiff::Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    pub ends_at: jiff::Timestamp,
+    /// Required for a one-off window; a recurring one without it recurs for ever.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<jiff::Timestamp>,
+    /// Makes the window recur between `starts_at` and `ends_at`.
+    #[serde(default)]
+    pub recurrence: Option<NewRecurrence>,
     #[serde(default)]
     pub reason: String,
+}
+
+/// When a recurring maintenance window is in force: `duration_s` from each time of
+/// `schedule`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecurrence {
+    /// A cron expression, e.g. `0 2 * * SUN` for Sundays at 02:00.
+    pub schedule: String,
+    /// The IANA time zone `schedule` is read in (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// How long each period of maintenance lasts, in seconds (60 to 604800).
+    pub duration_s: i64,
+}
+
+/// Longest period of a recurring maintenance window: a week.
+const MAX_MAINTENANCE_S: i64 = 7 * 86_400;
+
+/// Checks a new window; every problem names its field.
+fn maintenance_row(input: &NewMaintenance) -> Result<MaintenanceRow, AppError> {
+    let mut errors = Vec::new();
+    if input.monitor_id.is_some() && input.tag.is_some() {
+        errors.push(FieldError::new(
+            "tag",
+            "give either monitor_id or tag, not both",
+        ));
+    }
+    let tag = input.tag.as_deref().and_then(|tag| match Tag::parse(tag) {
+        Ok(tag) => Some(tag.as_str().to_owned()),
+        Err(e) => {
+            errors.push(FieldError::new("tag", e));
+            None
+        }
+    });
+    let starts_at = input.starts_at.as_millisecond();
+    let ends_at = match (input.ends_at, &input.recurrence) {
+        (Some(end), _) => end.as_millisecond(),
+        (None, Some(_)) => i64::MAX,
+        (None, None) => {
+            errors.push(FieldError::new("ends_at", "a one-off window needs an end"));
+            i64::MAX
+        }
+    };
+    if ends_at <= starts_at {
+        errors.push(FieldError::new("ends_at", "must be after `starts_at`"));
+    }
+    if let Some(recurrence) = &input.recurrence {
+        let timezone = recurrence.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+        match CronSchedule::parse(&recurrence.schedule, timezone) {
+            Ok(_) => {}
+            Err(e @ ScheduleError::TimeZone(_)) => {
+                errors.push(FieldError::new("recurrence.timezone", e));
+            }
+            Err(e @ (ScheduleError::Expression(_) | ScheduleError::Never)) => {
+                errors.push(FieldError::new("recurrence.schedule", e));
+            }
+        }
+        if !(60..=MAX_MAINTENANCE_S).contains(&recurrence.duration_s) {
+            range_error("recurrence.duration_s", 60, MAX_MAINTENANCE_S, &mut errors);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    let recurrence = input.recurrence.as_ref();
+    Ok(MaintenanceRow {
+        monitor_id: input.monitor_id,
+        tag,
+        starts_at,
+        ends_at,
+        reason: input.reason.trim().to_owned(),
+        schedule: recurrence.map(|r| r.schedule.trim().to_owned()),
+        timezone: recurrence.map(|r| {
+            r.timezone
+                .as_deref()
+                .unwrap_or(DEFAULT_TIMEZONE)
+                .trim()
+                .to_owned()
+        }),
+        duration_s: recurrence.map(|r| r.duration_s),
+    })
+}
+
+/// A stored window in time; `None` (logged) if its schedule no longer parses.
+pub(crate) fn maintenance_window(row: &MaintenanceRow) -> Option<MaintenanceWindow> {
+    let recurrence = match (&row.schedule, row.duration_s) {
+        (Some(schedule), Some(duration_s)) => {
+            let timezone = row.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+            match CronSchedule::parse(schedule, timezone) {
+                Ok(schedule) => Some(Recurrence {
+                    schedule,
+                    duration_ms: duration_s.saturating_mul(1000),
+                }),
+                Err(error) => {
+                    tracing::error!(%error, "a stored maintenance schedule does not parse");
+                    return None;
+                }
+            }
+        }
+        _ => None,
+    };
+    Some(MaintenanceWindow {
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        recurrence,
+    })
+}
+
+/// Whether a maintenance window covering the monitor is in force at `now`.
+async fn in_maintenance(conn: &mut Conn, monitor_id: i64, now: i64) -> Result<bool, AppError> {
+    Ok(store::maintenance_covering(conn, monitor_id, now)
+        .await?
+        .iter()
+        .filter_map(maintenance_window)
+        .any(|window| window.active_at(now)))
+}
+
+/// Most tags on one monitor.
+const MAX_TAGS: usize = 20;
+
+/// Validates and normalizes a monitor's tags as tickets' are.
+fn monitor_tags(tags: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let parsed = crate::tickets::parse_tags(tags, errors);
+    if parsed.len() > MAX_TAGS {
+        errors.push(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    parsed
 }
 
 fn kind_of(row: &MonitorRow) -> Result<MonitorKind, AppError> {
@@ -274,10 +450,26 @@ fn heartbeat_state(row: &MonitorRow) -> HeartbeatState {
     }
 }
 
+/// When a monitor expects results: its period, or a heartbeat's cron schedule. `None`
+/// (logged) if a stored schedule no longer parses, e.g. on a host whose time zone
+/// database lacks the zone.
+fn ping_schedule(row: &MonitorRow) -> Option<PingSchedule> {
+    let Some(cron) = &row.cron else {
+        return Some(PingSchedule::Period(row.interval_s.saturating_mul(1000)));
+    };
+    match CronSchedule::parse(cron, row.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE)) {
+        Ok(schedule) => Some(PingSchedule::Cron(Box::new(schedule))),
+        Err(error) => {
+            tracing::error!(monitor = row.id, %error, "a stored heartbeat schedule does not parse");
+            None
+        }
+    }
+}
+
 /// When the next ping is due after the last one.
 fn next_expected(row: &MonitorRow) -> Option<i64> {
-    row.last_ping_at
-        .map(|last| last.saturating_add(row.interval_s.saturating_mul(1000)))
+    let last = row.last_ping_at?;
+    ping_schedule(row)?.next_expected(last)
 }
 
 /// The update that writes `state` (and heartbeat fields from `row`) back.
@@ -332,8 +524,32 @@ fn validate(
     } else {
         MAX_INTERVAL_S
     };
-    if !(MIN_INTERVAL_S..=max_interval).contains(&config.interval_s) {
-        range_error("interval_s", MIN_INTERVAL_S, max_interval, &mut errors);
+    match (&config.cron, &config.timezone) {
+        (Some(_), _) if !heartbeat => {
+            errors.push(FieldError::new(
+                "schedule",
+                "only heartbeats have a schedule",
+            ));
+        }
+        (Some(cron), timezone) => {
+            match CronSchedule::parse(cron, timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE)) {
+                Ok(_) => {}
+                Err(e @ ScheduleError::TimeZone(_)) => {
+                    errors.push(FieldError::new("timezone", e));
+                }
+                Err(e @ (ScheduleError::Expression(_) | ScheduleError::Never)) => {
+                    errors.push(FieldError::new("schedule", e));
+                }
+            }
+        }
+        (None, Some(_)) => {
+            errors.push(FieldError::new("timezone", "only with a schedule"));
+        }
+        (None, None) => {
+            if !(MIN_INTERVAL_S..=max_interval).contains(&config.interval_s) {
+                range_error("interval_s", MIN_INTERVAL_S, max_interval, &mut errors);
+            }
+        }
     }
     if !(1..=120).contains(&config.timeout_s) {
         range_error("timeout_s", 1, 120, &mut errors);
@@ -463,6 +679,18 @@ impl App {
             .parse()
             .map_err(|e| AppError::invalid("kind", e))?;
         let heartbeat = kind == MonitorKind::Heartbeat;
+        if input.schedule.is_some() && input.interval_s.is_some() {
+            return Err(AppError::invalid(
+                "schedule",
+                "give either interval_s or schedule, not both",
+            ));
+        }
+        let cron = input.schedule.map(|s| s.trim().to_owned());
+        // A schedule without a zone is read in UTC; a zone without a schedule is refused.
+        let timezone = match (&cron, input.timezone) {
+            (Some(_), None) => Some(DEFAULT_TIMEZONE.to_owned()),
+            (_, zone) => zone.map(|z| z.trim().to_owned()),
+        };
         let incident = input.incident.unwrap_or_default();
         let config = MonitorConfig {
             organization_id: input.organization_id,
@@ -471,7 +699,12 @@ impl App {
             target: input.target.trim().to_owned(),
             settings: serde_json::to_string(&input.settings)
                 .map_err(|e| AppError::Internal(e.to_string()))?,
-            interval_s: input.interval_s.unwrap_or(60),
+            // A scheduled heartbeat has no period.
+            interval_s: if cron.is_some() {
+                0
+            } else {
+                input.interval_s.unwrap_or(60)
+            },
             timeout_s: input.timeout_s.unwrap_or(10),
             retries: input.retries.unwrap_or(1),
             recover_after: input.recover_after.unwrap_or(1),
@@ -482,12 +715,13 @@ impl App {
             incident: serde_json::to_string(&incident)
                 .map_err(|e| AppError::Internal(e.to_string()))?,
             depends_on: input.depends_on,
-            cron: None,
-            timezone: None,
+            cron,
+            timezone,
             grace_s: input.grace_s.unwrap_or(if heartbeat { 60 } else { 0 }),
             paused: input.paused,
         };
-        let errors = validate(&config, kind, &input.settings);
+        let mut errors = validate(&config, kind, &input.settings);
+        let tags = monitor_tags(&input.tags, &mut errors);
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -508,6 +742,7 @@ impl App {
                     // Heartbeats are evaluated once their first ping sets a deadline.
                     let first = if heartbeat { i64::MAX } else { now };
                     let id = store::insert(conn, &config, token.as_deref(), first, now).await?;
+                    store::set_tags(conn, id, &tags).await?;
                     if !heartbeat {
                         let due = now + jitter_ms(id, config.interval_s);
                         store::set_next_check(conn, id, due).await?;
@@ -598,6 +833,29 @@ impl App {
                         Some(s) => s,
                         None => serde_json::from_str(&row.settings).unwrap_or_default(),
                     };
+                    // A heartbeat has a period or a schedule: whichever is sent replaces the other.
+                    let (interval_s, cron, timezone) = match (patch.interval_s, patch.schedule) {
+                        (Some(_), Some(_)) => {
+                            return Err(AppError::invalid(
+                                "schedule",
+                                "give either interval_s or schedule, not both",
+                            ));
+                        }
+                        (Some(interval), None) => (interval, None, patch.timezone),
+                        (None, Some(cron)) => (
+                            0,
+                            Some(cron.trim().to_owned()),
+                            patch
+                                .timezone
+                                .or(row.timezone.clone())
+                                .or_else(|| Some(DEFAULT_TIMEZONE.to_owned())),
+                        ),
+                        (None, None) => (
+                            row.interval_s,
+                            row.cron.clone(),
+                            patch.timezone.or(row.timezone.clone()),
+                        ),
+                    };
                     let config = MonitorConfig {
                         organization_id: row.organization_id,
                         name: patch
@@ -611,7 +869,7 @@ impl App {
                             .unwrap_or_else(|| row.target.clone()),
                         settings: serde_json::to_string(&settings)
                             .map_err(|e| AppError::Internal(e.to_string()))?,
-                        interval_s: patch.interval_s.unwrap_or(row.interval_s),
+                        interval_s,
                         timeout_s: patch.timeout_s.unwrap_or(row.timeout_s),
                         retries: patch.retries.unwrap_or(row.retries),
                         recover_after: patch.recover_after.unwrap_or(row.recover_after),
@@ -619,20 +877,25 @@ impl App {
                             .map_err(|e| AppError::Internal(e.to_string()))?,
                         requester,
                         depends_on: patch.depends_on.or(row.depends_on),
-                        cron: row.cron.clone(),
-                        timezone: row.timezone.clone(),
+                        cron,
+                        timezone: timezone.map(|z| z.trim().to_owned()),
                         grace_s: patch.grace_s.unwrap_or(row.grace_s),
                         paused: patch.paused.unwrap_or(row.paused != 0),
                     };
-                    let errors = validate(&config, kind, &settings);
+                    let mut errors = validate(&config, kind, &settings);
+                    let tags = patch.tags.map(|tags| monitor_tags(&tags, &mut errors));
                     if !errors.is_empty() {
                         return Err(AppError::Invalid(errors));
                     }
                     check_dependency(conn, config.depends_on, Some(id)).await?;
+                    if let Some(tags) = &tags {
+                        store::set_tags(conn, id, tags).await?;
+                    }
                     // A changed interval or an unpaused monitor is checked soon, not after
-                    // the old interval.
+                    // the old interval; a heartbeat is re-evaluated against its new period or
+                    // schedule at once.
                     let next = if kind == MonitorKind::Heartbeat {
-                        row.next_check_at
+                        row.next_check_at.min(now)
                     } else {
                         row.next_check_at
                             .min(now + jitter_ms(id, config.interval_s))
@@ -750,29 +1013,20 @@ impl App {
         input: NewMaintenance,
     ) -> Result<i64, AppError> {
         principal.require_staff()?;
-        if input.ends_at <= input.starts_at {
-            return Err(AppError::invalid("ends_at", "must be after `starts_at`"));
-        }
+        let window = maintenance_row(&input)?;
         let principal = principal.clone();
         let actor = principal.audit_label();
         let now = now_ms();
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    if let Some(monitor) = input.monitor_id {
+                    // A tag may span organizations, so like "every monitor" it is for admins.
+                    if let Some(monitor) = window.monitor_id {
                         visible(conn, &principal, monitor).await?;
                     } else {
                         principal.require_admin()?;
                     }
-                    let id = store::insert_maintenance(
-                        conn,
-                        input.monitor_id,
-                        input.starts_at.as_millisecond(),
-                        input.ends_at.as_millisecond(),
-                        input.reason.trim(),
-                        now,
-                    )
-                    .await?;
+                    let id = store::insert_maintenance(conn, &window, now).await?;
                     record(
                         conn,
                         &Change {
@@ -782,8 +1036,10 @@ impl App {
                             action: "created",
                             before: None,
                             after: Some(serde_json::json!({
-                                "monitor_id": input.monitor_id,
+                                "monitor_id": window.monitor_id, "tag": window.tag,
                                 "starts_at": input.starts_at, "ends_at": input.ends_at,
+                                "schedule": window.schedule, "timezone": window.timezone,
+                                "duration_s": window.duration_s,
                             })),
                         },
                         now,
@@ -1203,9 +1459,13 @@ async fn evaluate(
                 HeartbeatStatus::Down if heartbeat.started_at.is_some() => {
                     Some("the job started but did not finish within the grace time".to_owned())
                 }
-                HeartbeatStatus::Down => {
-                    Some("no ping within the period and grace time".to_owned())
-                }
+                HeartbeatStatus::Down => Some(match expected {
+                    Some(due) if row.cron.is_some() => format!(
+                        "no ping for the run due at {} and the grace time after it",
+                        timestamp(due)
+                    ),
+                    _ => "no ping within the period and grace time".to_owned(),
+                }),
                 _ => None,
             };
             if hb == HeartbeatStatus::New {
@@ -1232,7 +1492,7 @@ async fn evaluate(
     };
     let state = before.observe(ok, thresholds(row));
     let suppression = Suppression {
-        maintenance: store::in_maintenance(conn, row.id, now).await?,
+        maintenance: in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
             Some(dep) => store::get(conn, dep)
                 .await?
@@ -1242,6 +1502,10 @@ async fn evaluate(
     };
     let mut update = update_from(row, &state);
     update.next_check_at = next_check_at;
+    if kind == MonitorKind::Heartbeat {
+        // A probe's error comes with its result; a heartbeat's is what silence means.
+        update.last_error.clone_from(&error);
+    }
     let action = alert(&state, row.open_outage_id.is_some(), suppression);
     if action == Alert::Resolve {
         update.open_outage_id = None;
@@ -1252,7 +1516,8 @@ async fn evaluate(
     }
     let outage = match (action, row.open_outage_id) {
         (Alert::Open, _) => {
-            let window = i64::from(FLAP_WINDOW) * row.interval_s.saturating_mul(1000);
+            let period = ping_schedule(row).map_or(0, |s| s.period_near(now));
+            let window = i64::from(FLAP_WINDOW).saturating_mul(period);
             let outage = match store::recent_outage(conn, row.id, now - window).await? {
                 Some(previous) => {
                     store::reopen_outage(conn, previous.id).await?;
@@ -1283,7 +1548,16 @@ async fn evaluate(
         .await?;
     }
     let latency = outcome.and_then(|o| o.latency_ms);
-    store::insert_result(conn, row.id, now, ok, latency, error.as_deref()).await?;
+    store::insert_result(
+        conn,
+        row.id,
+        now,
+        ok,
+        latency,
+        error.as_deref(),
+        suppression.maintenance,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -1328,6 +1602,7 @@ fn config_snapshot(row: &MonitorRow) -> serde_json::Value {
     serde_json::json!({
         "name": row.name, "kind": row.kind, "target": row.target, "interval_s": row.interval_s,
         "timeout_s": row.timeout_s, "retries": row.retries, "recover_after": row.recover_after,
+        "schedule": row.cron, "timezone": row.timezone,
         "grace_s": row.grace_s, "paused": row.paused != 0, "depends_on": row.depends_on,
         "organization_id": row.organization_id,
         "settings": serde_json::from_str::<serde_json::Value>(&row.settings).unwrap_or_default(),
@@ -1344,7 +1619,7 @@ pub(crate) async fn current_status(
 ) -> Result<MonitorStatus, AppError> {
     let state = check_state(row);
     let suppression = Suppression {
-        maintenance: store::in_maintenance(conn, row.id, now).await?,
+        maintenance: in_maintenance(conn, row.id, now).await?,
         dependency_down: match row.depends_on {
             Some(dep) => store::get(conn, dep)
                 .await?
@@ -1364,9 +1639,15 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
     let kind = kind_of(&row)?;
     let state = check_state(&row);
     let shown = current_status(conn, &row, now).await?;
-    let heartbeat = (kind == MonitorKind::Heartbeat).then(|| {
+    let is_heartbeat = kind == MonitorKind::Heartbeat;
+    let due = if is_heartbeat {
+        next_expected(&row)
+    } else {
+        None
+    };
+    let heartbeat = is_heartbeat.then(|| {
         heartbeat_state(&row)
-            .status(now, next_expected(&row), row.grace_s.saturating_mul(1000))
+            .status(now, due, row.grace_s.saturating_mul(1000))
             .as_str()
             .to_owned()
     });
@@ -1389,11 +1670,17 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
         id: row.id,
         kind: row.kind.clone(),
         target: row.target.clone(),
-        interval_s: row.interval_s,
+        interval_s: row.cron.is_none().then_some(row.interval_s),
+        schedule: row.cron.clone(),
+        timezone: row.timezone.clone(),
         timeout_s: row.timeout_s,
         retries: row.retries,
         recover_after: row.recover_after,
-        grace_s: (kind == MonitorKind::Heartbeat).then_some(row.grace_s),
+        grace_s: is_heartbeat.then_some(row.grace_s),
+        next_ping_due_at: due.map(timestamp),
+        late_by_s: due
+            .map(|due| late_by(due, now) / 1000)
+            .filter(|late| *late > 0),
         incident: {
             let mut incident: IncidentSettings =
                 serde_json::from_str(&row.incident).unwrap_or_default();
@@ -1404,6 +1691,7 @@ async fn view(conn: &mut Conn, row: MonitorRow, now: i64) -> Result<Monitor, App
         organization_id: row.organization_id,
         depends_on: row.depends_on,
         paused: row.paused != 0,
+        tags: store::tags(conn, row.id).await?,
         status: shown.as_str().to_owned(),
         heartbeat,
         flapping: state.flapping,

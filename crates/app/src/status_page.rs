@@ -8,7 +8,7 @@ use opsdesk_store::accounts;
 use opsdesk_store::monitors as store;
 use serde::Serialize;
 
-use crate::monitors::current_status;
+use crate::monitors::{current_status, maintenance_window};
 use crate::{App, AppError, now_ms, timestamp};
 
 /// Days of uptime bars.
@@ -108,18 +108,20 @@ impl App {
                 since: timestamp(since),
             })
             .collect();
+        // A recurring window shows its period in progress or its next one.
         let maintenance: Vec<PublicMaintenance> =
             store::upcoming_maintenance(&mut conn, organization_id, now)
                 .await?
                 .into_iter()
-                .map(
-                    |(component, starts_at, ends_at, reason)| PublicMaintenance {
+                .filter_map(|(component, row)| {
+                    let (starts_at, ends_at) = maintenance_window(&row)?.current_or_next(now)?;
+                    Some(PublicMaintenance {
                         component,
                         starts_at: timestamp(starts_at),
                         ends_at: timestamp(ends_at),
-                        reason,
-                    },
-                )
+                        reason: row.reason,
+                    })
+                })
                 .collect();
         let overall = if components.iter().any(|c| c.status == "down") {
             "degraded"

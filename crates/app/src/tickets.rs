@@ -658,7 +658,7 @@ async fn check_assignee(conn: &mut Conn, email: &str, group: Option<i64>) -> Res
     Ok(user.id)
 }
 
-fn parse_tags(tags: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+pub(crate) fn parse_tags(tags: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     let mut parsed: Vec<String> = tags
         .iter()
         .enumerate()

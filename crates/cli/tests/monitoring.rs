@@ -359,6 +359,135 @@ dual_backend_test!(
     }
 );
 
+dual_backend_test!(
+    a_cron_heartbeat_is_expected_on_its_schedule_in_its_time_zone,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let http = reqwest::Client::new();
+        let nightly = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "Nightly backup", "kind": "heartbeat", "schedule": "0 3 * * *",
+                       "timezone": "Europe/London", "grace_s": 3600}),
+            )
+            .await;
+        assert_eq!(nightly.status, 201, "{}", nightly.text);
+        assert_eq!(nightly.body["schedule"], "0 3 * * *");
+        assert_eq!(nightly.body["timezone"], "Europe/London");
+        assert!(nightly.body.get("interval_s").is_none(), "{}", nightly.text);
+        let nightly_id = nightly.body["id"].as_i64().unwrap();
+        let nightly_url = nightly.body["ping_url"].as_str().unwrap().to_owned();
+        assert_eq!(http.get(&nightly_url).send().await.unwrap().status(), 200);
+        let pinged = monitor(&admin, nightly_id).await;
+        assert_eq!(pinged["status"], "up", "{pinged}");
+        // The next run is due at 03:00 London time, winter or summer, within a day.
+        let due: jiff::Timestamp = pinged["next_ping_due_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let local = due.in_tz("Europe/London").unwrap();
+        assert_eq!((local.hour(), local.minute()), (3, 0), "{pinged}");
+        let ahead = due.as_second() - jiff::Timestamp::now().as_second();
+        assert!((0..=25 * 3600).contains(&ahead), "{pinged}");
+        assert!(pinged.get("late_by_s").is_none(), "{pinged}");
+
+        // Every second with one second of grace: silence goes down within seconds.
+        let busy = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "Queue drain", "kind": "heartbeat", "schedule": "* * * * * *",
+                       "grace_s": 1}),
+            )
+            .await;
+        assert_eq!(busy.status, 201, "{}", busy.text);
+        assert_eq!(
+            busy.body["timezone"], "UTC",
+            "a schedule's zone defaults to UTC"
+        );
+        let busy_id = busy.body["id"].as_i64().unwrap();
+        let busy_url = busy.body["ping_url"].as_str().unwrap().to_owned();
+        assert_eq!(http.post(&busy_url).send().await.unwrap().status(), 200);
+        assert_eq!(monitor(&admin, busy_id).await["status"], "up");
+        let down = wait_for_status(&admin, busy_id, "down").await;
+        assert_eq!(down["heartbeat"], "down", "{down}");
+        assert!(down["late_by_s"].as_i64().unwrap() >= 1, "{down}");
+        assert!(
+            down["last_error"].as_str().unwrap().contains("run due at"),
+            "{down}"
+        );
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "no incident for the silent cron heartbeat");
+        // Meanwhile the nightly one, pinged and not yet due, stayed up.
+        assert_eq!(monitor(&admin, nightly_id).await["status"], "up");
+        assert_eq!(http.get(&busy_url).send().await.unwrap().status(), 200);
+        assert_eq!(monitor(&admin, busy_id).await["status"], "up");
+
+        // A heartbeat moves from a schedule to a period by being sent one.
+        let current = admin.get(&format!("/api/v1/monitors/{nightly_id}")).await;
+        let patched = admin
+            .patch(
+                &format!("/api/v1/monitors/{nightly_id}"),
+                json!({"interval_s": 3600}),
+                current.header("etag"),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+        assert_eq!(patched.body["interval_s"], 3600);
+        assert!(patched.body.get("schedule").is_none(), "{}", patched.text);
+        assert!(patched.body.get("timezone").is_none(), "{}", patched.text);
+
+        for (body, field) in [
+            (
+                json!({"name": "x", "kind": "heartbeat", "schedule": "0 25 * * *"}),
+                "schedule",
+            ),
+            (
+                json!({"name": "x", "kind": "heartbeat", "schedule": "0 0 30 2 *"}),
+                "schedule",
+            ),
+            (
+                json!({"name": "x", "kind": "heartbeat", "schedule": "0 3 * * *",
+                       "timezone": "Europe/Atlantis"}),
+                "timezone",
+            ),
+            (
+                json!({"name": "x", "kind": "heartbeat", "schedule": "0 3 * * *", "interval_s": 60}),
+                "schedule",
+            ),
+            (
+                json!({"name": "x", "kind": "heartbeat", "timezone": "Europe/London"}),
+                "timezone",
+            ),
+            (
+                json!({"name": "x", "kind": "http", "target": "http://a", "schedule": "* * * * *"}),
+                "schedule",
+            ),
+        ] {
+            let reply = admin.post("/api/v1/monitors", body.clone()).await;
+            assert_eq!(reply.status, 422, "{body}: {}", reply.text);
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/problem+json"),
+                "{body}"
+            );
+            assert!(
+                reply.body["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field),
+                "{body}: {}",
+                reply.text
+            );
+        }
+    }
+);
+
 fn uuid_like() -> &'static str {
     "0b6f4a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 }
@@ -813,5 +942,107 @@ dual_backend_test!(
             server.anonymous().get("/api/v1/status/999999").await.status,
             404
         );
+    }
+);
+
+dual_backend_test!(
+    a_recurring_window_for_a_tag_holds_the_tagged_monitors_alerts,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let target = Target::start().await;
+        let database = create(
+            &admin,
+            json!({"name": "Primary database", "kind": "http", "target": target.url,
+                   "interval_s": 1, "tags": ["database", "eu-west", "database"]}),
+        )
+        .await;
+        let website = create(
+            &admin,
+            json!({"name": "Website", "kind": "http", "target": target.url, "interval_s": 1,
+                   "tags": ["web"]}),
+        )
+        .await;
+        let tagged = wait_for_status(&admin, database, "up").await;
+        assert_eq!(tagged["tags"], json!(["database", "eu-west"]), "{tagged}");
+        wait_for_status(&admin, website, "up").await;
+
+        // Every minute for an hour: in force now, whatever the time.
+        let started = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2);
+        let window = admin
+            .post(
+                "/api/v1/maintenance-windows",
+                json!({"tag": "database", "starts_at": started.to_string(),
+                       "recurrence": {"schedule": "* * * * *", "timezone": "Europe/London",
+                                      "duration_s": 3600},
+                       "reason": "vacuum"}),
+            )
+            .await;
+        assert_eq!(window.status, 201, "{}", window.text);
+
+        target.set(DOWN);
+        wait_for_status(&admin, database, "maintenance").await;
+        wait_for_status(&admin, website, "down").await;
+        // Checks inside the window do not count in uptime, so watch the last check instead.
+        for _ in 0..3 {
+            let before = monitor(&admin, database).await["last_check_at"].clone();
+            let checked = eventually(WAIT, || async {
+                monitor(&admin, database).await["last_check_at"] != before
+            })
+            .await;
+            assert!(checked, "the monitor in maintenance stopped checking");
+        }
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(opened, "the website's outage should open an incident");
+        let incidents = monitor_incidents(&admin).await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert!(incidents[0]["title"].as_str().unwrap().contains("Website"));
+        assert_eq!(monitor(&admin, database).await["status"], "maintenance");
+        let uptime = admin
+            .get(&format!("/api/v1/monitors/{database}/uptime"))
+            .await;
+        assert_eq!(uptime.body["uptime_percent"], 100.0, "{}", uptime.text);
+
+        let now = jiff::Timestamp::now().to_string();
+        for (body, field) in [
+            (
+                json!({"tag": "database", "monitor_id": website, "starts_at": now,
+                       "ends_at": "2099-01-01T00:00:00Z"}),
+                "tag",
+            ),
+            (
+                json!({"tag": "Not a tag!", "starts_at": now, "ends_at": "2099-01-01T00:00:00Z"}),
+                "tag",
+            ),
+            (json!({"tag": "database", "starts_at": now}), "ends_at"),
+            (
+                json!({"tag": "database", "starts_at": now,
+                       "recurrence": {"schedule": "0 2 * * FUNDAY", "duration_s": 3600}}),
+                "recurrence.schedule",
+            ),
+            (
+                json!({"tag": "database", "starts_at": now,
+                       "recurrence": {"schedule": "0 2 * * SUN", "timezone": "Mars/Olympus",
+                                      "duration_s": 3600}}),
+                "recurrence.timezone",
+            ),
+        ] {
+            let reply = admin
+                .post("/api/v1/maintenance-windows", body.clone())
+                .await;
+            assert_eq!(reply.status, 422, "{body}: {}", reply.text);
+            assert!(
+                reply.body["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field),
+                "{body}: {}",
+                reply.text
+            );
+        }
     }
 );

@@ -7,5 +7,6 @@ pub mod account;
 pub mod audit;
 pub mod monitor;
 pub mod query;
+pub mod schedule;
 pub mod sla;
 pub mod ticket;

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::CronSchedule;
 use crate::ticket::{ParseValueError, string_enum};
 
 string_enum! {
@@ -218,6 +219,62 @@ pub struct Suppression {
     pub dependency_down: bool,
 }
 
+/// A maintenance window in time: once from `starts_at` to `ends_at`, or, with a
+/// recurrence, for its duration from each time of its schedule between the two (as
+/// Uptime Kuma's cron windows and Datadog's recurring downtimes do).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceWindow {
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub recurrence: Option<Recurrence>,
+}
+
+/// When a recurring maintenance window is in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recurrence {
+    /// The times each period of maintenance begins.
+    pub schedule: CronSchedule,
+    /// How long each period lasts, in milliseconds.
+    pub duration_ms: i64,
+}
+
+impl MaintenanceWindow {
+    /// Whether maintenance is in force at `now`.
+    pub fn active_at(&self, now: i64) -> bool {
+        self.current_or_next(now)
+            .is_some_and(|(start, _)| start <= now)
+    }
+
+    /// The period of maintenance in force at `now`, else the next one, as `(start, end)`
+    /// clipped to the window; `None` once the window is over.
+    pub fn current_or_next(&self, now: i64) -> Option<(i64, i64)> {
+        if now >= self.ends_at {
+            return None;
+        }
+        let Some(recurrence) = &self.recurrence else {
+            return Some((self.starts_at, self.ends_at));
+        };
+        let clip = |start: i64| {
+            let end = start
+                .saturating_add(recurrence.duration_ms)
+                .min(self.ends_at);
+            (start.max(self.starts_at), end)
+        };
+        // The latest period to begin is the one still running, if any: all last as long.
+        if let Some(start) = recurrence.schedule.latest_at_or_before(now) {
+            let (from, to) = clip(start);
+            if from < to && now < to && from <= now {
+                return Some((from, to));
+            }
+        }
+        let next = recurrence
+            .schedule
+            .next_after(now.max(self.starts_at.saturating_sub(1)))?;
+        let (from, to) = clip(next);
+        (from < to).then_some((from, to))
+    }
+}
+
 /// Reconciles the outage with the state: one outage per period of being down, none while
 /// flapping, in maintenance or behind a failed dependency. Evaluated after every check, so
 /// an alert held back while flapping is raised once the flapping stops.
@@ -286,6 +343,39 @@ impl Ping {
     /// The ping for an exit code.
     pub fn from_exit_code(code: u8) -> Ping {
         if code == 0 { Ping::Success } else { Ping::Fail }
+    }
+}
+
+/// When a heartbeat expects its pings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PingSchedule {
+    /// A ping at most this many milliseconds after the last one.
+    Period(i64),
+    /// A ping at every time of a cron schedule.
+    Cron(Box<CronSchedule>),
+}
+
+impl PingSchedule {
+    /// When the next ping is due after one at `last_ping`: the period later, or the first
+    /// scheduled time after it (as healthchecks.io does), so a run that pings a little
+    /// late is not late for the next one as well.
+    pub fn next_expected(&self, last_ping: i64) -> Option<i64> {
+        match self {
+            PingSchedule::Period(period_ms) => Some(last_ping.saturating_add(*period_ms)),
+            PingSchedule::Cron(schedule) => schedule.next_after(last_ping),
+        }
+    }
+
+    /// The time between two expected pings around `at`, for sizing the window in which
+    /// going down again continues the previous outage.
+    pub fn period_near(&self, at: i64) -> i64 {
+        match self {
+            PingSchedule::Period(period_ms) => *period_ms,
+            PingSchedule::Cron(schedule) => schedule
+                .next_after(at)
+                .and_then(|next| Some(schedule.next_after(next)? - next))
+                .unwrap_or(0),
+        }
     }
 }
 

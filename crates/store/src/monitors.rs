@@ -341,7 +341,7 @@ pub async fn set_open_outage(
     Ok(())
 }
 
-/// Stores one check result.
+/// Stores one check result; one taken during maintenance does not count in uptime.
 pub async fn insert_result(
     conn: &mut AnyConnection,
     monitor_id: i64,
@@ -349,15 +349,18 @@ pub async fn insert_result(
     ok: bool,
     latency_ms: Option<i64>,
     error: Option<&str>,
+    maintenance: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO monitor_results (monitor_id, at, ok, latency_ms, error) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO monitor_results (monitor_id, at, ok, latency_ms, error, maintenance) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(monitor_id)
     .bind(at)
     .bind(i64::from(ok))
     .bind(latency_ms)
     .bind(error)
+    .bind(i64::from(maintenance))
     .execute(conn)
     .await?;
     Ok(())
@@ -540,44 +543,94 @@ pub async fn ticket_with_tag(
     Ok(row.map(|(id,)| id))
 }
 
-/// Whether a maintenance window covering this monitor (or all monitors) is running at `now`.
-pub async fn in_maintenance(
+/// A maintenance window: for one monitor, the monitors with a tag, or (neither) all;
+/// once from `starts_at` to `ends_at`, or for `duration_s` from each time of `schedule`
+/// between them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MaintenanceRow {
+    pub monitor_id: Option<i64>,
+    pub tag: Option<String>,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub reason: String,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub duration_s: Option<i64>,
+}
+
+/// The windows covering a monitor (by id, by one of its tags, or all monitors) whose span
+/// includes `now`; whether a recurring one is in force is for the caller to work out.
+pub async fn maintenance_covering(
     conn: &mut AnyConnection,
     monitor_id: i64,
     now: i64,
-) -> Result<bool, StoreError> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM maintenance_windows \
-         WHERE (monitor_id = $1 OR monitor_id IS NULL) AND starts_at <= $2 AND ends_at > $2 LIMIT 1",
+) -> Result<Vec<MaintenanceRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT monitor_id, tag, starts_at, ends_at, reason, schedule, timezone, duration_s \
+         FROM maintenance_windows \
+         WHERE starts_at <= $2 AND ends_at > $2 AND (monitor_id = $1 \
+             OR (monitor_id IS NULL AND tag IS NULL) \
+             OR tag IN (SELECT tag FROM monitor_tags WHERE monitor_id = $1)) \
+         LIMIT 100",
     )
     .bind(monitor_id)
     .bind(now)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.is_some())
+    .fetch_all(conn)
+    .await?)
 }
 
-/// Adds a maintenance window; `monitor_id` `None` covers every monitor.
+/// Adds a maintenance window.
 pub async fn insert_maintenance(
     conn: &mut AnyConnection,
-    monitor_id: Option<i64>,
-    starts_at: i64,
-    ends_at: i64,
-    reason: &str,
+    window: &MaintenanceRow,
     now: i64,
 ) -> Result<i64, StoreError> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO maintenance_windows (monitor_id, starts_at, ends_at, reason, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO maintenance_windows (monitor_id, tag, starts_at, ends_at, reason, schedule, \
+         timezone, duration_s, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
-    .bind(monitor_id)
-    .bind(starts_at)
-    .bind(ends_at)
-    .bind(reason)
+    .bind(window.monitor_id)
+    .bind(&window.tag)
+    .bind(window.starts_at)
+    .bind(window.ends_at)
+    .bind(&window.reason)
+    .bind(&window.schedule)
+    .bind(&window.timezone)
+    .bind(window.duration_s)
     .bind(now)
     .fetch_one(conn)
     .await?;
     Ok(id)
+}
+
+/// A monitor's tags, in order.
+pub async fn tags(conn: &mut AnyConnection, monitor_id: i64) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT tag FROM monitor_tags WHERE monitor_id = $1 ORDER BY tag")
+            .bind(monitor_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(tag,)| tag).collect())
+}
+
+/// Replaces a monitor's tags.
+pub async fn set_tags(
+    conn: &mut AnyConnection,
+    monitor_id: i64,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM monitor_tags WHERE monitor_id = $1")
+        .bind(monitor_id)
+        .execute(&mut *conn)
+        .await?;
+    for tag in tags {
+        sqlx::query("INSERT INTO monitor_tags (monitor_id, tag) VALUES ($1, $2)")
+            .bind(monitor_id)
+            .bind(tag)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Records a heartbeat ping.
@@ -626,9 +679,7 @@ pub async fn hourly(
            SELECT (r.at / 3600000) * 3600000 AS hour, CAST(1 AS BIGINT) AS checks, r.ok AS ok, \
                   COALESCE(r.latency_ms, 0) AS latency_sum, COALESCE(r.latency_ms, 0) AS latency_max \
            FROM monitor_results r WHERE r.monitor_id = $1 AND r.at >= $2 AND r.at < $3 \
-             AND NOT EXISTS (SELECT 1 FROM maintenance_windows w \
-                 WHERE (w.monitor_id = r.monitor_id OR w.monitor_id IS NULL) \
-                   AND w.starts_at <= r.at AND w.ends_at > r.at) \
+             AND r.maintenance = 0 \
            UNION ALL \
            SELECT hour, checks, ok, latency_sum, latency_max FROM monitor_rollups \
            WHERE monitor_id = $1 AND hour >= $2 AND hour < $3 \
@@ -662,10 +713,7 @@ pub async fn roll_up(conn: &mut AnyConnection, before: i64) -> Result<u64, Store
         "INSERT INTO monitor_rollups (monitor_id, hour, checks, ok, latency_sum, latency_max) \
          SELECT monitor_id, (at / 3600000) * 3600000, COUNT(*), SUM(ok), \
                 SUM(COALESCE(latency_ms, 0)), MAX(COALESCE(latency_ms, 0)) \
-         FROM monitor_results r WHERE at < $1 \
-           AND NOT EXISTS (SELECT 1 FROM maintenance_windows w \
-               WHERE (w.monitor_id = r.monitor_id OR w.monitor_id IS NULL) \
-                 AND w.starts_at <= r.at AND w.ends_at > r.at) \
+         FROM monitor_results r WHERE at < $1 AND r.maintenance = 0 \
          GROUP BY monitor_id, (at / 3600000) * 3600000 \
          ON CONFLICT (monitor_id, hour) DO UPDATE SET checks = monitor_rollups.checks + excluded.checks, \
            ok = monitor_rollups.ok + excluded.ok, latency_sum = monitor_rollups.latency_sum + excluded.latency_sum, \
@@ -694,10 +742,7 @@ pub async fn daily(
         "SELECT monitor_id, day, CAST(SUM(checks) AS BIGINT), CAST(SUM(ok) AS BIGINT) FROM ( \
            SELECT r.monitor_id, (r.at / 86400000) * 86400000 AS day, CAST(1 AS BIGINT) AS checks, r.ok AS ok \
            FROM monitor_results r JOIN monitors m ON m.id = r.monitor_id \
-           WHERE m.organization_id = $1 AND r.at >= $2 AND r.at < $3 \
-             AND NOT EXISTS (SELECT 1 FROM maintenance_windows w \
-                 WHERE (w.monitor_id = r.monitor_id OR w.monitor_id IS NULL) \
-                   AND w.starts_at <= r.at AND w.ends_at > r.at) \
+           WHERE m.organization_id = $1 AND r.at >= $2 AND r.at < $3 AND r.maintenance = 0 \
            UNION ALL \
            SELECT u.monitor_id, (u.hour / 86400000) * 86400000 AS day, u.checks, u.ok \
            FROM monitor_rollups u JOIN monitors m ON m.id = u.monitor_id \
@@ -725,21 +770,33 @@ pub async fn open_outages(
     .await?)
 }
 
-/// Maintenance windows not yet over that cover an organization's monitors (or all):
-/// `(monitor name or none, starts_at, ends_at, reason)`.
+/// Maintenance windows not yet over that cover an organization's monitors (one row per
+/// monitor covered by a tag) or all monitors: `(monitor name or none, window)`.
 pub async fn upcoming_maintenance(
     conn: &mut AnyConnection,
     organization_id: i64,
     now: i64,
-) -> Result<Vec<(Option<String>, i64, i64, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT m.name, w.starts_at, w.ends_at, w.reason FROM maintenance_windows w \
+) -> Result<Vec<(Option<String>, MaintenanceRow)>, StoreError> {
+    let rows: Vec<MaintenanceWithName> = sqlx::query_as(
+        "SELECT m.name, w.monitor_id, w.tag, w.starts_at, w.ends_at, w.reason, w.schedule, \
+                w.timezone, w.duration_s \
+         FROM maintenance_windows w \
          LEFT JOIN monitors m ON m.id = w.monitor_id \
-         WHERE w.ends_at > $2 AND (w.monitor_id IS NULL OR m.organization_id = $1) \
+             OR m.id IN (SELECT t.monitor_id FROM monitor_tags t WHERE t.tag = w.tag) \
+         WHERE w.ends_at > $2 \
+           AND ((w.monitor_id IS NULL AND w.tag IS NULL) OR m.organization_id = $1) \
          ORDER BY w.starts_at LIMIT 50",
     )
     .bind(organization_id)
     .bind(now)
     .fetch_all(conn)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.name, r.window)).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct MaintenanceWithName {
+    name: Option<String>,
+    #[sqlx(flatten)]
+    window: MaintenanceRow,
 }
