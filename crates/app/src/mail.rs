@@ -698,11 +698,11 @@ async fn route(
             parent: None,
         },
     )?;
-    let ticket = insert_ticket(conn, backend, &principal, ticket, notify, now).await?;
+    let ticket_id = insert_ticket(conn, backend, &principal, ticket, notify, now).await?;
     Ok(Routed {
         status: "ticket",
         reason: None,
-        ticket_id: Some(ticket.id),
+        ticket_id: Some(ticket_id),
         comment_id: None,
     })
 }

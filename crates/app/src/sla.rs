@@ -175,17 +175,35 @@ pub(crate) async fn on_ticket_created(
     facts: &SlaFacts,
     now: i64,
 ) -> Result<(), AppError> {
+    if let Some(clocks) = new_clocks(conn, facts, now).await? {
+        save_clocks(conn, &clocks).await?;
+    }
+    Ok(())
+}
+
+/// Stores a ticket's clocks.
+pub(crate) async fn save_clocks(conn: &mut Conn, clocks: &TicketSlaRow) -> Result<(), AppError> {
+    Ok(store::save_ticket_sla(conn, clocks).await?)
+}
+
+/// The clocks of a new ticket under the first policy that covers it, started at `now`, or
+/// `None` when no policy does. Reads only.
+pub(crate) async fn new_clocks(
+    conn: &mut Conn,
+    facts: &SlaFacts,
+    now: i64,
+) -> Result<Option<TicketSlaRow>, AppError> {
     let policies = policies(conn).await?;
     let Some((&(policy_id, calendar_id), targets)) = first_match(&policies, &facts.coverage())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(spec) = policies
         .iter()
         .find(|((id, _), _)| *id == policy_id)
         .map(|(_, spec)| spec)
     else {
-        return Ok(());
+        return Ok(None);
     };
     let start = timestamp(now);
     let mut row = TicketSlaRow {
@@ -234,8 +252,7 @@ pub(crate) async fn on_ticket_created(
         }
     }
     refresh(&mut row, &calendar)?;
-    store::save_ticket_sla(conn, &row).await?;
-    Ok(())
+    Ok(Some(row))
 }
 
 /// Follows a ticket change: re-targets on a new priority (or type, organization, category),

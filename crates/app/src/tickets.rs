@@ -17,6 +17,7 @@ use opsdesk_domain::ticket::{
     ResolutionCode, ResolutionNote, Source, StatusChange, Tag, TicketNumber, TicketStatus,
     TicketType, Title, Urgency, on_customer_reply, transition,
 };
+use opsdesk_store::sla::TicketSlaRow;
 use opsdesk_store::tickets::search::{self, Asker, Cursor, Visibility};
 use opsdesk_store::tickets::{self as store, TicketFields, TicketRow};
 use opsdesk_store::{Backend, Conn, accounts};
@@ -845,16 +846,26 @@ pub(crate) fn validate_ticket(
     })
 }
 
-/// Writes a validated ticket with its SLA, timeline, audit entry and (when `notify`) the
-/// acknowledgement to its requester, in the caller's transaction.
-pub(crate) async fn insert_ticket(
+/// A validated ticket with everything it refers to looked up and checked: what remains is
+/// writing it.
+pub(crate) struct ResolvedTicket {
+    fields: TicketFields,
+    tags: Vec<String>,
+    watchers: Vec<i64>,
+    clocks: Option<TicketSlaRow>,
+    /// The names the audit entry records, as the API would show them.
+    snapshot: serde_json::Value,
+}
+
+/// Looks up and checks what a new ticket refers to (requester, group, assignee, category,
+/// custom fields, parent) and plans its SLA clocks. Reads only, so the API runs it on a
+/// reader before taking its turn at the single writer.
+pub(crate) async fn resolve_ticket(
     conn: &mut Conn,
-    backend: Backend,
     principal: &Principal,
     ticket: ValidTicket,
-    notify: bool,
     now: i64,
-) -> Result<Ticket, AppError> {
+) -> Result<ResolvedTicket, AppError> {
     let ValidTicket {
         input,
         ticket_type,
@@ -865,7 +876,6 @@ pub(crate) async fn insert_ticket(
         tags,
     } = ticket;
     let customer = principal.role == Role::Customer;
-    let actor = principal.audit_label();
     let requester = match &input.requester {
         Some(email) => user_by_email(conn, "requester", email).await?,
         None => accounts::get_user(conn, principal.user_id.unwrap_or(-1))
@@ -923,16 +933,62 @@ pub(crate) async fn insert_ticket(
         resolved_at: None,
         closed_at: None,
     };
+    let facts = crate::sla::SlaFacts {
+        ticket_id: 0, // not known before the insert; the clocks get it when they are saved
+        organization: fields.organization_id,
+        ticket_type,
+        priority,
+        category: category_id,
+        status: TicketStatus::New,
+        pending_reason: None,
+    };
+    let clocks = crate::sla::new_clocks(conn, &facts, now).await?;
+    let snapshot = serde_json::json!({
+        "type": fields.ticket_type, "title": fields.title, "description": fields.description,
+        "status": fields.status, "impact": fields.impact, "urgency": fields.urgency,
+        "priority": priority, "category": input.category, "requester": requester.email,
+        "organization_id": fields.organization_id, "group": input.group,
+        "assignee": input.assignee, "tags": tags, "watchers": input.watchers,
+        "custom": fields.custom, "source": fields.source, "parent": input.parent,
+        "sla_policy": clocks.as_ref().map(|c| c.policy_name.clone()),
+    });
+    Ok(ResolvedTicket {
+        fields,
+        tags,
+        watchers,
+        clocks,
+        snapshot,
+    })
+}
+
+/// Writes a resolved ticket with its SLA clocks, timeline, audit entry and (when `notify`) the
+/// acknowledgement to its requester, in the caller's transaction; returns its id.
+pub(crate) async fn write_ticket(
+    conn: &mut Conn,
+    backend: Backend,
+    principal: &Principal,
+    ticket: ResolvedTicket,
+    notify: bool,
+    now: i64,
+) -> Result<i64, AppError> {
+    let ResolvedTicket {
+        fields,
+        tags,
+        watchers,
+        clocks,
+        mut snapshot,
+    } = ticket;
+    let actor = principal.audit_label();
     let number = store::next_number(conn, &fields.ticket_type).await?;
     let id = store::insert(conn, number, &fields, now).await?;
     store::set_tags(conn, id, &tags).await?;
     store::set_watchers(conn, id, &watchers).await?;
     store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
-    let row = store::get(conn, id)
-        .await?
-        .ok_or(AppError::NotFound("ticket"))?;
-    crate::sla::on_ticket_created(conn, &facts_of(&row)?, now).await?;
-    let ticket = view(conn, row).await?;
+    if let Some(mut clocks) = clocks {
+        clocks.ticket_id = id;
+        crate::sla::save_clocks(conn, &clocks).await?;
+    }
+    let number = number_of(&fields.ticket_type, number);
     timeline(
         conn,
         id,
@@ -941,24 +997,39 @@ pub(crate) async fn insert_ticket(
         "created",
         true,
         serde_json::json!({
-            "number": ticket.number, "priority": ticket.priority, "source": ticket.source,
+            "number": number, "priority": snapshot["priority"], "source": fields.source,
         }),
     )
     .await?;
+    snapshot["id"] = id.into();
+    snapshot["number"] = number.into();
     let change = Change {
         actor: &actor,
         entity: "ticket",
         entity_id: id,
         action: "created",
         before: None,
-        after: snapshot(&ticket),
+        after: Some(snapshot),
     };
     record(conn, &change, now).await?;
     if notify {
         crate::mail::enqueue_notice(conn, crate::mail::Notice::Acknowledgement, id, None, now)
             .await?;
     }
-    Ok(ticket)
+    Ok(id)
+}
+
+/// Resolves and writes a validated ticket in the caller's transaction; returns its id.
+pub(crate) async fn insert_ticket(
+    conn: &mut Conn,
+    backend: Backend,
+    principal: &Principal,
+    ticket: ValidTicket,
+    notify: bool,
+    now: i64,
+) -> Result<i64, AppError> {
+    let resolved = resolve_ticket(conn, principal, ticket, now).await?;
+    write_ticket(conn, backend, principal, resolved, notify, now).await
 }
 
 /// A comment whose fields passed validation.
@@ -1109,21 +1180,33 @@ impl App {
         input: NewTicket,
     ) -> Result<Ticket, AppError> {
         let valid = validate_ticket(principal, input)?;
-        let publisher = principal.clone();
-        let principal = principal.clone();
+        let now = now_ms();
+        // The lookups run on a reader and the read-back after the commit, so the single
+        // writer (on SQLite) spends its turn only on the rows this ticket adds.
+        let resolved = {
+            let mut conn = self.db().reader().await?;
+            resolve_ticket(&mut conn, principal, valid, now).await?
+        };
+        let writer = principal.clone();
         let backend = self.db().backend();
         let notify = self.notifications_enabled();
-        let now = now_ms();
-        let ticket = self
+        let id = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
-                    insert_ticket(conn, backend, &principal, valid, notify, now).await
+                    write_ticket(conn, backend, &writer, resolved, notify, now).await
                 })
             })
             .await?;
         self.wake_jobs();
-        self.publish(ticket.id, &ticket.number, "created", &publisher);
+        let ticket = {
+            let mut conn = self.db().reader().await?;
+            let row = store::get(&mut conn, id)
+                .await?
+                .ok_or(AppError::NotFound("ticket"))?;
+            view(&mut conn, row).await?
+        };
+        self.publish(ticket.id, &ticket.number, "created", principal);
         Ok(ticket)
     }
 
