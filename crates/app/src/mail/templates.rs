@@ -56,6 +56,17 @@ pub enum TemplateSource {
     BuiltIn,
 }
 
+impl TemplateSource {
+    /// The name the API uses: `custom`, `templates_dir` or `built_in`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateSource::Custom => "custom",
+            TemplateSource::TemplatesDir => "templates_dir",
+            TemplateSource::BuiltIn => "built_in",
+        }
+    }
+}
+
 /// The template a notice is sent with, and where it comes from.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MailTemplate {
