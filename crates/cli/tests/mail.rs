@@ -1229,6 +1229,17 @@ dual_backend_test!(
             audit[3].before.as_ref().unwrap()["subject"],
             "We got it: [{{number}}] {{title}}"
         );
+
+        let openapi = server.anonymous().get("/api/v1/openapi.json").await.body;
+        let paths = &openapi["paths"];
+        assert!(paths["/api/v1/mail/templates"]["get"].is_object());
+        for method in ["get", "put", "delete"] {
+            assert!(
+                paths["/api/v1/mail/templates/{notice}"][method].is_object(),
+                "{method}"
+            );
+        }
+        assert!(paths["/api/v1/mail/templates/{notice}/preview"]["post"].is_object());
     }
 );
 
