@@ -5,10 +5,11 @@
 
 mod templates;
 
-use std::path::PathBuf;
 pub use templates::{
     MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource, TemplateText,
 };
+
+use std::path::PathBuf;
 
 use opsdesk_domain::account::Role;
 use opsdesk_domain::ticket::{TicketNumber, Title};
