@@ -5,6 +5,10 @@
 
 mod templates;
 
+pub use templates::{
+    MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource, TemplateText,
+};
+
 use std::path::PathBuf;
 
 use opsdesk_domain::account::Role;
@@ -41,7 +45,8 @@ pub struct MailSettings {
     /// also names opsdesk's Message-IDs.
     pub from: String,
     /// Folder with `acknowledgement.subject|txt|html` (and `reply`, `resolution`) files that
-    /// replace the built-in notification templates.
+    /// replace the built-in notification templates; templates admins save in opsdesk take
+    /// precedence over these files.
     pub templates_dir: Option<PathBuf>,
     /// Unknown senders become customers of the organization whose `domain` matches theirs;
     /// when false (or no organization matches) their mail is quarantined.
@@ -63,7 +68,8 @@ impl Default for MailSettings {
 }
 
 /// Which notification to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Notice {
     /// A new ticket was opened for the requester.
     Acknowledgement,
@@ -74,6 +80,9 @@ pub enum Notice {
 }
 
 impl Notice {
+    /// Every notice, in the order admins see them.
+    pub const ALL: [Notice; 3] = [Notice::Acknowledgement, Notice::Reply, Notice::Resolution];
+
     /// The template name and job payload value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,14 +91,16 @@ impl Notice {
             Notice::Resolution => "resolution",
         }
     }
+}
 
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "acknowledgement" => Some(Notice::Acknowledgement),
-            "reply" => Some(Notice::Reply),
-            "resolution" => Some(Notice::Resolution),
-            _ => None,
-        }
+impl std::str::FromStr for Notice {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        Notice::ALL
+            .into_iter()
+            .find(|notice| notice.as_str() == value)
+            .ok_or(())
     }
 }
 
@@ -407,14 +418,14 @@ impl App {
         };
         let notice = payload["notice"]
             .as_str()
-            .and_then(Notice::parse)
+            .and_then(|name| name.parse::<Notice>().ok())
             .ok_or("payload has no known `notice`")?;
         let ticket_id = payload["ticket_id"]
             .as_i64()
             .ok_or("payload has no `ticket_id`")?;
         let comment_id = payload["comment_id"].as_i64();
         let settings = &self.config().mail;
-        let (ticket, comment, thread) = {
+        let (ticket, comment, thread, template) = {
             let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
             let Some(ticket) = ticket_store::get(&mut conn, ticket_id)
                 .await
@@ -431,7 +442,11 @@ impl App {
             let thread = store::thread(&mut conn, ticket_id, MAX_THREAD_REFERENCES)
                 .await
                 .map_err(|e| e.to_string())?;
-            (ticket, comment, thread)
+            let template =
+                templates::effective(&mut conn, settings.templates_dir.as_deref(), notice)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            (ticket, comment, thread, template)
         };
         let domain = settings
             .from
@@ -441,11 +456,9 @@ impl App {
         // and the recipient's client shows one message.
         let message_id = format!("opsdesk.{job_id}.{ticket_id}@{domain}");
         let rendered = templates::render(
-            settings.templates_dir.as_deref(),
-            notice,
+            &template.template,
             &templates::Values::of(&ticket, comment.as_deref()),
-        )
-        .map_err(|e| e.to_string())?;
+        );
         let in_reply_to = thread
             .iter()
             .rev()

@@ -981,3 +981,347 @@ dual_backend_test!(
         assert_eq!(again.status, 409);
     }
 );
+
+async fn put(
+    client: &opsdesk_testkit::Client,
+    path: &str,
+    body: serde_json::Value,
+) -> opsdesk_testkit::Reply {
+    client
+        .send(client.request(reqwest::Method::PUT, path).json(&body))
+        .await
+}
+
+/// The admins' acknowledgement used by the template tests.
+fn custom_acknowledgement() -> serde_json::Value {
+    serde_json::json!({
+        "subject": "We got it: [{{number}}] {{title}}",
+        "text": "Dear {{requester}},\r\nticket {{number}} is open.\r\n",
+        "html": "<h1>{{title}}</h1><p>Dear {{requester}}, ticket {{number}} is open.</p>",
+    })
+}
+
+dual_backend_test!(
+    admins_edit_notification_templates_and_nobody_else,
+    |backend: Backend| async move {
+        // The server's folder replaces the resolution's subject only.
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(
+            folder.path().join("resolution.subject"),
+            "Done: [{{number}}]",
+        )
+        .unwrap();
+        let server = desk(
+            backend,
+            MailSettings {
+                templates_dir: Some(folder.path().to_owned()),
+                ..MailSettings::default()
+            },
+        )
+        .await;
+        let admin = server.admin();
+        let path = "/api/v1/mail/templates/acknowledgement";
+
+        let listed = admin.get("/api/v1/mail/templates").await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        let sources: Vec<(&str, &str)> = listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["notice"].as_str().unwrap(), t["source"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("acknowledgement", "built_in"),
+                ("reply", "built_in"),
+                ("resolution", "templates_dir")
+            ]
+        );
+        assert_eq!(listed.body[2]["subject"], "Done: [{{number}}]");
+        assert!(
+            listed.body[2]["text"]
+                .as_str()
+                .unwrap()
+                .contains("is resolved")
+        );
+        let built_in = admin.get(path).await.body;
+        assert!(
+            built_in["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Hello {{requester}}")
+        );
+
+        // Mistakes are refused, each named by its part; nothing is stored.
+        let refused = put(
+            &admin,
+            path,
+            serde_json::json!({
+                "subject": "[{{number}}] {{title}}",
+                "text": "Hello {{nope}}",
+                "html": "<p>{{title</p>",
+            }),
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(
+            refused.header("content-type"),
+            Some("application/problem+json")
+        );
+        let errors = refused.body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0]["field"], "text");
+        assert!(
+            errors[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`{{nope}}`")
+        );
+        assert_eq!(errors[1]["field"], "html");
+        assert!(
+            errors[1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("unbalanced braces")
+        );
+        assert_eq!(admin.get(path).await.body["source"], "built_in");
+
+        // Agents and customers can neither read nor change templates.
+        let agent = server.client(&server.user("ann@desk.test", "agent", None, &[]).await);
+        assert_eq!(
+            put(&agent, path, custom_acknowledgement()).await.status,
+            403
+        );
+        assert_eq!(agent.delete(path).await.status, 403);
+        assert_eq!(agent.get("/api/v1/mail/templates").await.status, 403);
+        let initech = server.organization("Initech").await;
+        let customer = server.client(
+            &server
+                .user("cid@initech.example", "customer", Some(initech), &[])
+                .await,
+        );
+        assert_eq!(
+            put(&customer, path, custom_acknowledgement()).await.status,
+            403
+        );
+        assert_eq!(
+            put(
+                &admin,
+                "/api/v1/mail/templates/welcome",
+                custom_acknowledgement()
+            )
+            .await
+            .status,
+            404
+        );
+
+        let saved = put(&admin, path, custom_acknowledgement()).await;
+        assert_eq!(saved.status, 200, "{}", saved.text);
+        assert_eq!(saved.body["source"], "custom");
+        assert_eq!(
+            saved.body["text"], "Dear {{requester}},\nticket {{number}} is open.\n",
+            "a browser's CRLF is stored as LF"
+        );
+        assert!(
+            saved.body["updated_by"]
+                .as_str()
+                .unwrap()
+                .contains("admin@example.com")
+        );
+
+        // A preview renders the draft or the saved template, escaping values in HTML.
+        let preview = admin
+            .post(&format!("{path}/preview"), serde_json::json!({}))
+            .await;
+        assert_eq!(preview.status, 200, "{}", preview.text);
+        assert_eq!(
+            preview.body["subject"],
+            "We got it: [INC-1042] Printer on floor 3 is jammed"
+        );
+        let ticket = server
+            .app
+            .ingest_mail(
+                b"Message-ID: <tpl-1@acme.example>\r\nFrom: Carol <carol@acme.example>\r\nSubject: Fish & <chips>\r\n\r\nHungry\r\n"
+                    .to_vec(),
+            )
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let draft = admin
+            .post(
+                &format!("{path}/preview"),
+                serde_json::json!({
+                    "ticket": ticket,
+                    "draft": {"subject": "[{{number}}]", "text": "{{title}}", "html": "<i>{{title}}</i>"},
+                }),
+            )
+            .await;
+        assert_eq!(draft.status, 200, "{}", draft.text);
+        assert_eq!(draft.body["subject"], format!("[{ticket}]"));
+        assert_eq!(draft.body["text"], "Fish & <chips>");
+        assert_eq!(draft.body["html"], "<i>Fish &amp; &lt;chips&gt;</i>");
+        let bad_draft = admin
+            .post(
+                &format!("{path}/preview"),
+                serde_json::json!({"draft": {"subject": "}}", "text": "x", "html": "x"}}),
+            )
+            .await;
+        assert_eq!(bad_draft.status, 422);
+        assert_eq!(bad_draft.body["errors"][0]["field"], "subject");
+
+        // A saved template beats the server's folder; reverting brings the folder back.
+        let resolution = "/api/v1/mail/templates/resolution";
+        let mut custom = custom_acknowledgement();
+        custom["subject"] = "Closed: [{{number}}]".into();
+        assert_eq!(
+            put(&admin, resolution, custom).await.body["source"],
+            "custom"
+        );
+        assert_eq!(admin.delete(resolution).await.status, 204);
+        let back = admin.get(resolution).await.body;
+        assert_eq!(
+            (back["source"].as_str(), back["subject"].as_str()),
+            (Some("templates_dir"), Some("Done: [{{number}}]"))
+        );
+
+        // Reverting restores the built-in text, and every change is audited.
+        assert_eq!(admin.delete(path).await.status, 204);
+        assert_eq!(admin.get(path).await.body, built_in);
+        assert_eq!(
+            admin.delete(path).await.status,
+            204,
+            "reverting twice is harmless"
+        );
+        let audit = server
+            .app
+            .audit_entries(
+                &Principal::system("test"),
+                0,
+                500,
+                Some("mail_template"),
+                None,
+            )
+            .await
+            .unwrap();
+        let actions: Vec<(&str, &str)> = audit
+            .iter()
+            .map(|e| {
+                let notice = e.after.as_ref().or(e.before.as_ref()).unwrap()["notice"]
+                    .as_str()
+                    .unwrap();
+                (notice, e.action.as_str())
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("acknowledgement", "created"),
+                ("resolution", "created"),
+                ("resolution", "deleted"),
+                ("acknowledgement", "deleted"),
+            ]
+        );
+        assert!(audit[0].actor.contains("admin@example.com"));
+        assert_eq!(
+            audit[3].before.as_ref().unwrap()["subject"],
+            "We got it: [{{number}}] {{title}}"
+        );
+
+        let openapi = server.anonymous().get("/api/v1/openapi.json").await.body;
+        let paths = &openapi["paths"];
+        assert!(paths["/api/v1/mail/templates"]["get"].is_object());
+        for method in ["get", "put", "delete"] {
+            assert!(
+                paths["/api/v1/mail/templates/{notice}"][method].is_object(),
+                "{method}"
+            );
+        }
+        assert!(paths["/api/v1/mail/templates/{notice}/preview"]["post"].is_object());
+    }
+);
+
+dual_backend_test!(
+    notifications_use_the_admins_template_until_reverted,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            service("OPSDESK_TEST_SMTP_URL"),
+            service("OPSDESK_TEST_SMTP_MAILDIR"),
+        ) else {
+            return;
+        };
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        let carol = format!("carol@{domain}");
+        let server = desk(
+            backend,
+            MailSettings {
+                smtp_url: Some(smtp_url),
+                from: "Service desk <support@desk.test>".into(),
+                ..MailSettings::default()
+            },
+        )
+        .await;
+        organization(&server, "Carol's", &domain).await;
+        let admin = server.admin();
+        let path = "/api/v1/mail/templates/acknowledgement";
+        assert_eq!(
+            put(&admin, path, custom_acknowledgement()).await.status,
+            200
+        );
+
+        let raw = format!(
+            "Message-ID: <custom-{domain}>\r\nFrom: Carol <{carol}>\r\nSubject: Wi-Fi <down> & out\r\n\r\nNo Wi-Fi.\r\n"
+        );
+        let number = server
+            .app
+            .ingest_mail(raw.into_bytes())
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let mail = wait_for_mail(&maildir, &carol, 1).await;
+        let ack = &mail[0].1;
+        assert_eq!(
+            ack.subject,
+            format!("We got it: [{number}] Wi-Fi <down> & out")
+        );
+        assert_eq!(
+            ack.text.replace("\r\n", "\n").trim_end(),
+            format!("Dear Carol,\nticket {number} is open.")
+        );
+        assert_eq!(
+            ack.html.as_deref().unwrap().trim(),
+            format!(
+                "<h1>Wi-Fi &lt;down&gt; &amp; out</h1><p>Dear Carol, ticket {number} is open.</p>"
+            )
+        );
+
+        // Reverted: the next ticket is acknowledged with the built-in text.
+        assert_eq!(admin.delete(path).await.status, 204);
+        let raw = format!(
+            "Message-ID: <builtin-{domain}>\r\nFrom: Carol <{carol}>\r\nSubject: Printer\r\n\r\nJammed.\r\n"
+        );
+        let second = server
+            .app
+            .ingest_mail(raw.into_bytes())
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let mail = wait_for_mail(&maildir, &carol, 2).await;
+        let ack = &mail
+            .iter()
+            .find(|(_, m)| m.subject.contains(&second))
+            .expect("the second acknowledgement")
+            .1;
+        assert_eq!(ack.subject, format!("[{second}] Printer"));
+        assert!(
+            ack.text.starts_with("Hello Carol,")
+                && ack.text.contains("we have received your request"),
+            "{}",
+            ack.text
+        );
+    }
+);

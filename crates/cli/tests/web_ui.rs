@@ -1201,3 +1201,117 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+dual_backend_test!(
+    admins_edit_mail_templates_in_a_form_that_shows_mistakes_next_to_the_part,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (client, token) = http_session(&server, "root@msp.example").await;
+        let url = server.url.clone();
+        let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let response = client
+                    .post(format!("{url}{path}"))
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let fields = |token: &str, text: &str| {
+            vec![
+                ("csrf_token", token.to_owned()),
+                ("subject", "[{{number}}] Got it: {{title}}".to_owned()),
+                ("text", text.to_owned()),
+                ("html", "<h1>{{title}}</h1>".to_owned()),
+            ]
+        };
+        let list = client
+            .get(format!("{url}/admin/mail"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            list.contains("Acknowledgement (a ticket is opened)"),
+            "{list}"
+        );
+        assert!(list.contains("href=\"/admin/mail/acknowledgement\""));
+
+        let (status, _) = post(
+            "/admin/mail/acknowledgement",
+            fields("forged", "Hello {{requester}}"),
+        )
+        .await;
+        assert_eq!(status, 403, "a form without the session's token is refused");
+
+        // The mistake sits next to the plain-text part; what was typed is kept, escaped.
+        let (status, page) = post(
+            "/admin/mail/acknowledgement",
+            fields(&token, "Hello {{nope}}"),
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains(
+                "<span class=\"field-error\" id=\"text-error\">unknown placeholder `{{nope}}`"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("aria-describedby=\"text-error\""));
+        assert!(!page.contains("id=\"html-error\""));
+        assert!(page.contains("Hello {{nope}}</textarea>"));
+        assert!(
+            page.contains("&#60;h1&#62;{{title}}&#60;/h1&#62;</textarea>"),
+            "the HTML part is shown as text: {page}"
+        );
+        let api = server.admin();
+        let stored = api.get("/api/v1/mail/templates/acknowledgement").await;
+        assert_eq!(stored.body["source"], "built_in");
+
+        let (status, page) = post(
+            "/admin/mail/acknowledgement",
+            fields(&token, "Hello {{requester}}"),
+        )
+        .await;
+        assert_eq!(status, 200, "saved, then the list: {page}");
+        assert!(page.contains("Saved here"), "{page}");
+        let stored = api.get("/api/v1/mail/templates/acknowledgement").await;
+        assert_eq!(stored.body["text"], "Hello {{requester}}");
+        assert!(
+            stored.body["updated_by"]
+                .as_str()
+                .unwrap()
+                .contains("root@msp.example")
+        );
+
+        // An agent does not get the page; the admin reverts to the built-in text.
+        let (agent, agent_token) = http_session(&server, "ann@msp.example").await;
+        let denied = agent
+            .get(format!("{url}/admin/mail/acknowledgement"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status().as_u16(), 403);
+        let denied = agent
+            .post(format!("{url}/admin/mail/acknowledgement/revert"))
+            .form(&[("csrf_token", agent_token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status().as_u16(), 403);
+        let (status, _) = post(
+            "/admin/mail/acknowledgement/revert",
+            vec![("csrf_token", token.clone())],
+        )
+        .await;
+        assert_eq!(status, 200);
+        let stored = api.get("/api/v1/mail/templates/acknowledgement").await;
+        assert_eq!(stored.body["source"], "built_in");
+        server.stop();
+    }
+);

@@ -319,3 +319,84 @@ pub async fn list_by_status(
     .fetch_all(conn)
     .await?)
 }
+
+/// An admin's replacement for a notice's built-in template.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TemplateRow {
+    pub id: i64,
+    pub notice: String,
+    pub subject: String,
+    pub text_part: String,
+    pub html_part: String,
+    /// The audit label of whoever saved it last.
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+const TEMPLATE_COLUMNS: &str = "id, notice, subject, text_part, html_part, updated_by, updated_at";
+
+/// A template to store for a notice.
+#[derive(Debug, Clone)]
+pub struct NewTemplate<'a> {
+    pub notice: &'a str,
+    pub subject: &'a str,
+    pub text_part: &'a str,
+    pub html_part: &'a str,
+    pub updated_by: &'a str,
+}
+
+/// Every stored template (one per notice at most, so a handful of rows).
+pub async fn templates(conn: &mut AnyConnection) -> Result<Vec<TemplateRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {TEMPLATE_COLUMNS} FROM mail_templates ORDER BY notice"
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The stored template of `notice`, if admins replaced the built-in one.
+pub async fn template(
+    conn: &mut AnyConnection,
+    notice: &str,
+) -> Result<Option<TemplateRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {TEMPLATE_COLUMNS} FROM mail_templates WHERE notice = $1"
+    ))
+    .bind(notice)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Stores the template of a notice, replacing the one stored before. An upsert, so two
+/// admins saving at once cannot both insert (the same statement on both dialects).
+pub async fn save_template(
+    conn: &mut AnyConnection,
+    template: &NewTemplate<'_>,
+    now: i64,
+) -> Result<TemplateRow, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "INSERT INTO mail_templates (notice, subject, text_part, html_part, updated_by, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (notice) DO UPDATE SET subject = excluded.subject, \
+         text_part = excluded.text_part, html_part = excluded.html_part, \
+         updated_by = excluded.updated_by, updated_at = excluded.updated_at \
+         RETURNING {TEMPLATE_COLUMNS}"
+    ))
+    .bind(template.notice)
+    .bind(template.subject)
+    .bind(template.text_part)
+    .bind(template.html_part)
+    .bind(template.updated_by)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Removes the stored template of `notice`; true when there was one.
+pub async fn delete_template(conn: &mut AnyConnection, notice: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM mail_templates WHERE notice = $1")
+        .bind(notice)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

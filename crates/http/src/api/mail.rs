@@ -1,17 +1,20 @@
-//! The mail channel's API: the quarantine (admins), original messages as `.eml`, and the
-//! attachments that came with a ticket's mail.
+//! The mail channel's API: the quarantine and the notification templates (admins), original
+//! messages as `.eml`, and the attachments that came with a ticket's mail.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opsdesk_app::mail::{IngestOutcome, MailAttachment, MailRecord};
+use opsdesk_app::mail::{
+    IngestOutcome, MailAttachment, MailRecord, MailTemplate, PreviewRequest, RenderedMail,
+    TemplateText,
+};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::Problem;
-use crate::extract::{Auth, ListParams, Page};
+use crate::extract::{ApiJson, Auth, ListParams, Page};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -21,6 +24,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(original))
         .routes(routes!(ticket_attachments))
         .routes(routes!(download_attachment))
+        .routes(routes!(list_templates))
+        .routes(routes!(get_template, save_template, revert_template))
+        .routes(routes!(preview_template))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -127,5 +133,80 @@ async fn download_attachment(
         &attachment.content_type,
         &attachment.filename,
         bytes,
+    ))
+}
+
+/// Every notice's template as it is sent now, with where it comes from: `custom` (saved
+/// here), `templates_dir` (files on the server) or `built_in` (admins).
+#[utoipa::path(get, path = "/api/v1/mail/templates", tag = "mail",
+    responses((status = 200, body = Vec<MailTemplate>), (status = 403, body = Problem)))]
+async fn list_templates(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<MailTemplate>>, ApiError> {
+    Ok(Json(state.app.mail_templates(&principal).await?))
+}
+
+/// One notice's template: `acknowledgement`, `reply` or `resolution` (admins).
+#[utoipa::path(get, path = "/api/v1/mail/templates/{notice}", tag = "mail",
+    responses((status = 200, body = MailTemplate), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_template(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(notice): Path<String>,
+) -> Result<Json<MailTemplate>, ApiError> {
+    Ok(Json(state.app.mail_template(&principal, &notice).await?))
+}
+
+/// Saves a notice's subject, text and HTML templates; they replace the server's files and
+/// the built-in text until reverted. Unknown placeholders and unbalanced braces are refused
+/// with 422 naming `subject`, `text` or `html` (admins).
+#[utoipa::path(put, path = "/api/v1/mail/templates/{notice}", tag = "mail",
+    request_body = TemplateText,
+    responses((status = 200, body = MailTemplate), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn save_template(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(notice): Path<String>,
+    ApiJson(template): ApiJson<TemplateText>,
+) -> Result<Json<MailTemplate>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .save_mail_template(&principal, &notice, template)
+            .await?,
+    ))
+}
+
+/// Reverts a notice to the server's files or the built-in text (admins).
+#[utoipa::path(delete, path = "/api/v1/mail/templates/{notice}", tag = "mail",
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn revert_template(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(notice): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.app.revert_mail_template(&principal, &notice).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Renders a notice as it would be sent: the `draft` given (checked like a save) or the
+/// template in use, against `ticket` or sample values (admins).
+#[utoipa::path(post, path = "/api/v1/mail/templates/{notice}/preview", tag = "mail",
+    request_body = PreviewRequest,
+    responses((status = 200, body = RenderedMail), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn preview_template(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(notice): Path<String>,
+    ApiJson(request): ApiJson<PreviewRequest>,
+) -> Result<Json<RenderedMail>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .preview_mail_template(&principal, &notice, request)
+            .await?,
     ))
 }

@@ -1,5 +1,5 @@
 //! Admin pages: users, organizations, groups and tiers, categories with the portal's
-//! diagnostic questions, custom fields, API tokens and the audit log.
+//! diagnostic questions, custom fields, API tokens, mail templates and the audit log.
 
 use askama::Template;
 use axum::Router;
@@ -12,6 +12,7 @@ use opsdesk_app::accounts::{
 };
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
+use opsdesk_app::mail::{MailTemplate, PLACEHOLDERS, TemplateSource, TemplateText};
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use opsdesk_app::tickets::{Category, Group, NewCategory, NewCustomField, NewGroup};
 use opsdesk_app::{AppError, FieldError, Principal};
@@ -39,6 +40,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/fields", get(fields).post(create_field))
         .route("/admin/tokens", get(tokens).post(create_token))
         .route("/admin/tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/mail", get(mail_templates))
+        .route(
+            "/admin/mail/{notice}",
+            get(edit_mail_template).post(save_mail_template),
+        )
+        .route("/admin/mail/{notice}/revert", post(revert_mail_template))
         .route("/admin/audit", get(audit))
 }
 
@@ -122,6 +129,33 @@ const USER_FIELDS: &[&str] = &["name", "role", "organization", "organizations", 
 /// Roles offered in the new-user and edit-user forms.
 const ROLES: &[&str] = &["customer", "agent", "admin"];
 
+/// The form editing one notice's templates: what it shows (the template in use, or what the
+/// admin sent when it comes back with mistakes) and the mistakes, by part.
+struct TemplateForm {
+    current: MailTemplate,
+    template: TemplateText,
+    errors: Vec<FieldError>,
+}
+
+impl TemplateForm {
+    /// The mistake in `field` (`subject`, `text` or `html`), if any.
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    /// The placeholders templates may use, as they are written.
+    fn placeholders(&self) -> String {
+        PLACEHOLDERS
+            .iter()
+            .map(|name| format!("{{{{{name}}}}}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// What one admin page shows.
 enum Section {
     Users(Vec<User>, Vec<Organization>),
@@ -134,6 +168,8 @@ enum Section {
     Tokens(Vec<ApiToken>, Option<String>),
     /// Entries, and where the next page starts.
     Audit(Vec<AuditEntry>, Option<i64>),
+    MailTemplates(Vec<MailTemplate>),
+    EditMailTemplate(Box<TemplateForm>),
 }
 
 #[derive(Template)]
@@ -151,6 +187,7 @@ const TABS: &[&str] = &[
     "categories",
     "fields",
     "tokens",
+    "mail",
     "audit",
 ];
 
@@ -493,4 +530,95 @@ async fn audit(
         .then(|| entries.last().map(|e| e.seq))
         .flatten();
     page(&p, "audit", Section::Audit(entries, next)).map(IntoResponse::into_response)
+}
+
+async fn mail_templates(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+) -> Result<Response, WebError> {
+    let templates = state.app.mail_templates(&p).await?;
+    page(&p, "mail", Section::MailTemplates(templates))
+}
+
+/// The page editing one notice's templates, with `status` (422 when it comes back with
+/// mistakes).
+fn template_page(
+    principal: &Principal,
+    form: TemplateForm,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    principal.require_admin()?;
+    let mut c = Chrome::new(
+        principal,
+        format!(
+            "{}: {}",
+            Lang.t("admin.mail.edit"),
+            Lang.label("notice", form.current.notice.as_str())
+        ),
+    );
+    if !form.errors.is_empty() {
+        c.notice = Some(Lang.t("form.fix_errors").to_owned());
+    }
+    let page = AdminPage {
+        c,
+        tab: "mail",
+        section: Section::EditMailTemplate(Box::new(form)),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn edit_mail_template(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+    Path(notice): Path<String>,
+) -> Result<Response, WebError> {
+    let current = state.app.mail_template(&p, &notice).await?;
+    let form = TemplateForm {
+        template: current.template.clone(),
+        current,
+        errors: Vec::new(),
+    };
+    template_page(&p, form, StatusCode::OK)
+}
+
+/// Saves through the same use case as `PUT /api/v1/mail/templates/{notice}`, so the checks
+/// and the audit entry stay in one place; mistakes come back next to their part.
+async fn save_mail_template(
+    State(state): State<AppState>,
+    Path(notice): Path<String>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let template = TemplateText {
+        subject: form.get("subject").to_owned(),
+        text: form.get("text").to_owned(),
+        html: form.get("html").to_owned(),
+    };
+    let errors = match state
+        .app
+        .save_mail_template(&form.principal, &notice, template.clone())
+        .await
+    {
+        Ok(_) => return Ok(Redirect::to("/admin/mail").into_response()),
+        Err(AppError::Invalid(errors)) => errors,
+        Err(other) => return Err(other.into()),
+    };
+    let current = state.app.mail_template(&form.principal, &notice).await?;
+    let edited = TemplateForm {
+        current,
+        template,
+        errors,
+    };
+    template_page(&form.principal, edited, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+async fn revert_mail_template(
+    State(state): State<AppState>,
+    Path(notice): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .revert_mail_template(&form.principal, &notice)
+        .await?;
+    Ok(Redirect::to("/admin/mail"))
 }
