@@ -342,7 +342,11 @@ fn from_where(
             }
             Backend::Postgres => {
                 let text = sql.text(websearch_query(&query.text));
-                let document = if customer { "s.public_doc" } else { "s.staff_doc" };
+                let document = if customer {
+                    "s.public_doc"
+                } else {
+                    "s.staff_doc"
+                };
                 sql.text
                     .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id");
                 clauses.push(format!(
