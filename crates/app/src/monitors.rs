@@ -8,15 +8,15 @@
 //! delays the incident.
 
 use opsdesk_domain::monitor::{
-    Alert, CheckState, FLAP_WINDOW, HeartbeatState, HeartbeatStatus, MaintenanceWindow,
-    MonitorKind, MonitorStatus, Ping, PingSchedule, ProbeOutcome, ProbeSettings, Recurrence,
-    Suppression, Thresholds, alert, status,
+    Alert, CheckState, FLAP_WINDOW, FailureNotes, HeartbeatState, HeartbeatStatus, LastFailureNote,
+    MaintenanceWindow, MonitorKind, MonitorStatus, Ping, PingSchedule, ProbeOutcome, ProbeSettings,
+    Recurrence, Suppression, Thresholds, alert, status,
 };
 use opsdesk_domain::schedule::{CronSchedule, ScheduleError, late_by};
 use opsdesk_domain::ticket::Tag;
 use opsdesk_domain::ticket::{Impact, Urgency};
 use opsdesk_store::monitors::{
-    self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, Tally,
+    self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, OutageRow, Tally,
 };
 use opsdesk_store::{Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
@@ -1533,7 +1533,9 @@ async fn evaluate(
             Some(outage)
         }
         (Alert::Hold, Some(outage)) if !ok => {
-            store::count_failure(conn, outage).await?;
+            if let Some(outage) = store::count_failure(conn, outage).await? {
+                note_failures(conn, &outage, now, error.as_deref()).await?;
+            }
             None
         }
         _ => None,
@@ -1559,6 +1561,57 @@ async fn evaluate(
     )
     .await?;
     Ok(true)
+}
+
+/// Notes the outage's failures on its incident's timeline, staff only, when [`FailureNotes`]
+/// says one is due. Nothing before the incident job has linked the incident (its description
+/// reports the first error) or once it has resolved it.
+async fn note_failures(
+    conn: &mut Conn,
+    outage: &OutageRow,
+    now: i64,
+    error: Option<&str>,
+) -> Result<(), AppError> {
+    let Some(ticket_id) = outage.ticket_id else {
+        return Ok(());
+    };
+    if outage.ticket_resolved != 0 {
+        return Ok(());
+    }
+    let last = LastFailureNote {
+        at: outage.noted_at,
+        outage_started_at: outage.started_at,
+        error: outage.noted_error.clone(),
+        failures: outage.noted_failures,
+    };
+    let Some(note) = FailureNotes::default().due(&last, outage.failures, now, error) else {
+        return Ok(());
+    };
+    let checks = if note.failures == 1 {
+        "check"
+    } else {
+        "checks"
+    };
+    let mut body = format!(
+        "{} more failed {checks} since {}",
+        note.failures,
+        timestamp(note.since)
+    );
+    if let Some(error) = error {
+        body.push_str(&format!("; last error: {error}"));
+    }
+    crate::tickets::timeline(
+        conn,
+        ticket_id,
+        now,
+        "system:monitor",
+        "monitor_failures",
+        false,
+        serde_json::json!({ "body": body }),
+    )
+    .await?;
+    store::note_failures(conn, outage.id, now, outage.failures, error).await?;
+    Ok(())
 }
 
 /// A monitor the principal may see, or not found.

@@ -26,6 +26,8 @@ const UP: u8 = 0;
 const DOWN: u8 = 1;
 /// Alternates between up and down on every request.
 const FLAPPING: u8 = 2;
+/// Answers 200 without the keyword the tests look for: down, with another error than DOWN's.
+const WRONG_BODY: u8 = 3;
 
 /// A small real HTTP server whose health the test switches.
 struct Target {
@@ -57,15 +59,14 @@ impl Target {
                         }
                     }
                     let hit = h.fetch_add(1, Ordering::SeqCst);
-                    let healthy = match m.load(Ordering::SeqCst) {
-                        UP => true,
-                        DOWN => false,
-                        _ => hit % 2 == 0,
-                    };
-                    let (status, body) = if healthy {
-                        ("200 OK", "status: all good")
-                    } else {
-                        ("503 Service Unavailable", "status: broken")
+                    let healthy = ("200 OK", "status: all good");
+                    let broken = ("503 Service Unavailable", "status: broken");
+                    let (status, body) = match m.load(Ordering::SeqCst) {
+                        UP => healthy,
+                        DOWN => broken,
+                        WRONG_BODY => ("200 OK", "status: degraded"),
+                        _ if hit % 2 == 0 => healthy,
+                        _ => broken,
                     };
                     let reply = format!(
                         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -201,6 +202,84 @@ dual_backend_test!(
         assert!(percent > 0.0 && percent < 100.0, "{}", uptime.text);
         assert!(!uptime.body["series"].as_array().unwrap().is_empty());
         assert!(target.hits.load(Ordering::SeqCst) > 5);
+    }
+);
+
+/// The staff-only notes of further failures on an incident's timeline, as `who` sees them.
+async fn failure_notes(who: &Client, number: &str) -> Vec<Value> {
+    let reply = who
+        .get(&format!("/api/v1/tickets/{number}/timeline?limit=500"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "monitor_failures")
+        .cloned()
+        .collect()
+}
+
+dual_backend_test!(
+    further_failures_are_noted_on_the_incident_when_the_error_changes,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let acme = server.organization("Acme").await;
+        let customer = server.client(
+            &server
+                .user("cat@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let target = Target::start().await;
+        let id = create(
+            &admin,
+            json!({"name": "Shop front", "kind": "http", "target": target.url, "interval_s": 1,
+                   "timeout_s": 5, "keyword": "all good", "organization_id": acme,
+                   "incident": {"requester": "cat@acme.example"}}),
+        )
+        .await;
+        wait_for_status(&admin, id, "up").await;
+
+        target.set(DOWN);
+        let opened = std::sync::Mutex::new(Value::Null);
+        let linked = eventually(WAIT, || async {
+            let now = monitor(&admin, id).await;
+            let done = now.get("open_incident").is_some();
+            *opened.lock().unwrap() = now;
+            done
+        })
+        .await;
+        let opened = opened.into_inner().unwrap();
+        assert!(linked, "no incident was opened: {opened}");
+        let number = opened["open_incident"].as_str().unwrap().to_owned();
+
+        // The same error again and again within the quarter hour adds nothing.
+        wait_checks(&admin, id, 3).await;
+        let notes = failure_notes(&admin, &number).await;
+        assert!(notes.is_empty(), "{notes:?}");
+
+        // A new error is noted once, however often it then repeats.
+        target.set(WRONG_BODY);
+        let noted = eventually(WAIT, || async {
+            !failure_notes(&admin, &number).await.is_empty()
+        })
+        .await;
+        assert!(noted, "the changed error was not noted");
+        wait_checks(&admin, id, 3).await;
+        let notes = failure_notes(&admin, &number).await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0]["public"], false, "{notes:?}");
+        let body = notes[0]["data"]["body"].as_str().unwrap();
+        assert!(body.contains("more failed check"), "{body}");
+        assert!(
+            body.ends_with("last error: the body does not contain \"all good\""),
+            "{body}"
+        );
+
+        // The requester follows the incident but never sees the staff-only notes.
+        let seen = failure_notes(&customer, &number).await;
+        assert!(seen.is_empty(), "the customer sees {seen:?}");
     }
 );
 

@@ -1,6 +1,7 @@
 //! Monitors: what a check result does to a monitor's state (consecutive failures before
-//! down, successes before up, flap detection), when an outage should open or resolve, and
-//! heartbeat (dead man's switch) status. Pure: callers pass `now` and every observation in.
+//! down, successes before up, flap detection), when an outage should open or resolve, when
+//! its further failures are worth a note on the incident, and heartbeat (dead man's switch)
+//! status. Pure: callers pass `now` and every observation in.
 
 use std::fmt;
 use std::str::FromStr;
@@ -291,6 +292,76 @@ pub fn alert(state: &CheckState, outage_open: bool, suppression: Suppression) ->
     }
 }
 
+/// How often an open outage's further failures are written on its incident's timeline, so
+/// that a monitor checked every second adds a few readable entries, not thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureNotes {
+    /// A changed error is noted no sooner than this after the previous note.
+    pub min_gap_ms: i64,
+    /// While the error stays the same, a note this long after the previous one.
+    pub repeat_ms: i64,
+}
+
+impl Default for FailureNotes {
+    fn default() -> Self {
+        Self {
+            min_gap_ms: 60_000,
+            repeat_ms: 15 * 60_000,
+        }
+    }
+}
+
+/// What an outage's incident last said about its failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastFailureNote {
+    /// When the last note was written; `None` before the first, when the incident's
+    /// description (the outage's start and first error) is all it says.
+    pub at: Option<i64>,
+    /// When the outage began.
+    pub outage_started_at: i64,
+    /// The error it reported.
+    pub error: Option<String>,
+    /// The outage's failure count it accounted for.
+    pub failures: i64,
+}
+
+/// A note due on an incident's timeline: `failures` more failed checks since `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureNote {
+    pub failures: i64,
+    pub since: i64,
+}
+
+impl FailureNotes {
+    /// Whether a failure at `now` with `error`, bringing the outage's count to `failures`,
+    /// is worth a note after `last`, and what it summarises.
+    pub fn due(
+        &self,
+        last: &LastFailureNote,
+        failures: i64,
+        now: i64,
+        error: Option<&str>,
+    ) -> Option<FailureNote> {
+        let new = failures.saturating_sub(last.failures);
+        if new < 1 {
+            return None;
+        }
+        let since = last.at.unwrap_or(last.outage_started_at);
+        let elapsed = now.saturating_sub(since);
+        let due = if last.error.as_deref() == error {
+            elapsed >= self.repeat_ms
+        } else {
+            // The first change is news at once; later ones are limited so that an error
+            // alternating between two messages does not write an entry per check.
+            last.at.is_none() || elapsed >= self.min_gap_ms
+        };
+        due.then_some(FailureNote {
+            failures: new,
+            since,
+        })
+    }
+}
+
 /// The status a monitor shows.
 pub fn status(state: &CheckState, paused: bool, suppression: Suppression) -> MonitorStatus {
     if paused {
@@ -478,6 +549,59 @@ mod tests {
         let steady = (0..21).fold(state, |s, _| s.observe(false, t));
         assert!(!steady.flapping);
         assert_eq!(alert(&steady, false, Suppression::default()), Alert::Open);
+    }
+
+    #[test]
+    fn failure_notes_follow_error_changes_and_repeat_while_the_same() {
+        let rule = FailureNotes::default();
+        let minute = 60_000;
+        // The incident opened at 0 with "refused"; no note written yet, 5 failures counted.
+        let opened = LastFailureNote {
+            at: None,
+            outage_started_at: 0,
+            error: Some("refused".to_owned()),
+            failures: 1,
+        };
+        let noted = LastFailureNote {
+            at: Some(10 * minute),
+            error: Some("timeout".to_owned()),
+            failures: 40,
+            ..opened.clone()
+        };
+        let note = |failures, since| Some(FailureNote { failures, since });
+        let cases = [
+            // (after, failures, now, error, expected)
+            (&opened, 5, minute, Some("refused"), None),
+            (&opened, 5, 15 * minute - 1, Some("refused"), None),
+            (&opened, 5, 15 * minute, Some("refused"), note(4, 0)),
+            (&opened, 5, 1_000, Some("timeout"), note(4, 0)),
+            (&opened, 5, 1_000, None, note(4, 0)),
+            (&noted, 41, 10 * minute + 59_999, Some("refused"), None),
+            (
+                &noted,
+                52,
+                11 * minute,
+                Some("refused"),
+                note(12, 10 * minute),
+            ),
+            (&noted, 52, 24 * minute, Some("timeout"), None),
+            (
+                &noted,
+                52,
+                25 * minute,
+                Some("timeout"),
+                note(12, 10 * minute),
+            ),
+            // Nothing counted since the last note: nothing to say.
+            (&noted, 40, 30 * minute, Some("refused"), None),
+        ];
+        for (after, failures, now, error, expected) in cases {
+            assert_eq!(
+                rule.due(after, failures, now, error),
+                expected,
+                "{failures} failures at {now} with {error:?} after {after:?}"
+            );
+        }
     }
 
     #[test]

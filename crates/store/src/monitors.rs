@@ -377,10 +377,16 @@ pub struct OutageRow {
     pub first_error: Option<String>,
     pub ticket_id: Option<i64>,
     pub ticket_resolved: i64,
+    /// When failures were last noted on the incident's timeline; `None` before the first note.
+    pub noted_at: Option<i64>,
+    /// The failure count the last note (or the incident's description) accounted for.
+    pub noted_failures: i64,
+    /// The error the incident last reported: the first error until a note says otherwise.
+    pub noted_error: Option<String>,
 }
 
-const OUTAGE_COLUMNS: &str =
-    "id, monitor_id, started_at, ended_at, failures, first_error, ticket_id, ticket_resolved";
+const OUTAGE_COLUMNS: &str = "id, monitor_id, started_at, ended_at, failures, first_error, \
+    ticket_id, ticket_resolved, noted_at, noted_failures, noted_error";
 
 /// Opens an outage. The database allows one open outage per monitor.
 pub async fn open_outage(
@@ -390,7 +396,8 @@ pub async fn open_outage(
     error: Option<&str>,
 ) -> Result<i64, StoreError> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO monitor_outages (monitor_id, started_at, first_error) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO monitor_outages (monitor_id, started_at, first_error, noted_error) \
+         VALUES ($1, $2, $3, $3) RETURNING id",
     )
     .bind(monitor_id)
     .bind(started_at)
@@ -429,12 +436,39 @@ pub async fn reopen_outage(conn: &mut AnyConnection, outage_id: i64) -> Result<(
     Ok(())
 }
 
-/// Counts one more failed check in an open outage.
-pub async fn count_failure(conn: &mut AnyConnection, outage_id: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE monitor_outages SET failures = failures + 1 WHERE id = $1")
-        .bind(outage_id)
-        .execute(conn)
-        .await?;
+/// Counts one more failed check in an open outage; returns the outage as it now is.
+pub async fn count_failure(
+    conn: &mut AnyConnection,
+    outage_id: i64,
+) -> Result<Option<OutageRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "UPDATE monitor_outages SET failures = failures + 1 WHERE id = $1 \
+         RETURNING {OUTAGE_COLUMNS}"
+    ))
+    .bind(outage_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records that the incident's timeline now accounts for `failures` failed checks, the last
+/// with `error`, as of `at`.
+pub async fn note_failures(
+    conn: &mut AnyConnection,
+    outage_id: i64,
+    at: i64,
+    failures: i64,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE monitor_outages SET noted_at = $1, noted_failures = $2, noted_error = $3 \
+         WHERE id = $4",
+    )
+    .bind(at)
+    .bind(failures)
+    .bind(error)
+    .bind(outage_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

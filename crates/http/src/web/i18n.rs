@@ -344,6 +344,7 @@ const EN: &[(&str, &str)] = &[
     ("timeline.escalated", "moved it to another group"),
     ("timeline.linked", "linked a ticket"),
     ("timeline.merged", "merged"),
+    ("timeline.monitor_failures", "noted more failed checks"),
     ("timeline.note", "added an internal note"),
     ("timeline.reopened", "reopened"),
     ("timeline.staff_only", "staff only"),
