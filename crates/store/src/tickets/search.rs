@@ -416,11 +416,6 @@ async fn snippets(
         .collect())
 }
 
-/// How many full-text matches, the newest first, a ranked search orders by relevance. Ranking
-/// costs per match, and a common word matches tens of thousands of tickets out of a million;
-/// a service desk looks for recent tickets, so relevance is weighed among the newest matches.
-const RANKED_CANDIDATES: i64 = 2_000;
-
 /// One page of tickets matching `query` that `visibility` allows, for user `me`.
 pub async fn search(
     conn: &mut AnyConnection,
@@ -449,20 +444,14 @@ pub async fn search(
         None => ("t.created_at", true),
     };
     let mut tail = String::new();
-    let joiner = if sql.text.contains(" WHERE ") {
-        " AND "
-    } else {
-        " WHERE "
-    };
-    if ranked {
-        // The same FROM/WHERE, binds and all, picks the newest candidates; only they are ranked.
-        tail.push_str(&format!(
-            "{joiner}t.id IN (SELECT t.id{} ORDER BY t.id DESC LIMIT {RANKED_CANDIDATES})",
-            sql.text
-        ));
-    } else if let Cursor::After { value, id } = cursor {
+    if !ranked && let Cursor::After { value, id } = cursor {
         let comparison = if descending { "<" } else { ">" };
         let (value, id) = (sql.int(value), sql.int(id));
+        let joiner = if sql.text.contains(" WHERE ") {
+            " AND "
+        } else {
+            " WHERE "
+        };
         tail.push_str(&format!("{joiner}({sort_column} {comparison} {value} OR ({sort_column} = {value} AND t.id {comparison} {id}))"));
     }
     let order = if ranked {
