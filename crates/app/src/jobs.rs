@@ -232,9 +232,15 @@ impl App {
 
     /// Claims and runs one batch of due jobs; returns how many ran.
     pub async fn run_job_batch(&self) -> Result<usize, AppError> {
+        let now = now_ms();
+        {
+            let mut conn = self.db().reader().await?;
+            if !store::any_claimable(&mut conn, now).await? {
+                return Ok(0);
+            }
+        }
         let node = self.config().node_name.clone();
         let backend = self.db().backend();
-        let now = now_ms();
         let claimed = self
             .db()
             .write(move |conn| {

@@ -981,12 +981,12 @@ pub(crate) async fn write_ticket(
     let actor = principal.audit_label();
     let number = store::next_number(conn, &fields.ticket_type).await?;
     let id = store::insert(conn, number, &fields, now).await?;
-    store::set_tags(conn, id, &tags).await?;
-    store::set_watchers(conn, id, &watchers).await?;
+    store::add_tags(conn, id, &tags).await?;
+    store::add_watchers(conn, id, &watchers).await?;
     store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
     if let Some(mut clocks) = clocks {
         clocks.ticket_id = id;
-        crate::sla::save_clocks(conn, &clocks).await?;
+        opsdesk_store::sla::insert_ticket_sla(conn, &clocks).await?;
     }
     let number = number_of(&fields.ticket_type, number);
     timeline(

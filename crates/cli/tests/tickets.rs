@@ -460,6 +460,46 @@ dual_backend_test!(
                 .contains("«")
         );
 
+        // Text with only status filters is ranked inside the full-text index, which must
+        // follow a status change made after the ticket was indexed, and page by offset.
+        let offline = admin.get("/api/v1/tickets?q=printer%20offline").await;
+        let offline = offline.body["items"][0]["number"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let opened = admin
+            .patch(
+                &format!("/api/v1/tickets/{offline}"),
+                json!({"status": "open"}),
+                None,
+            )
+            .await;
+        assert_eq!(opened.status, 200, "{}", opened.text);
+        let open_printers = admin.get("/api/v1/tickets?q=status:open%20printer").await;
+        let numbers = |reply: &opsdesk_testkit::Reply| -> Vec<String> {
+            reply.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| item["number"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(numbers(&open_printers), std::slice::from_ref(&offline));
+        let first = admin
+            .get("/api/v1/tickets?q=status:new,open%20printer&limit=1")
+            .await;
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let second = admin
+            .get(&format!(
+                "/api/v1/tickets?q=status:new,open%20printer&limit=1&cursor={cursor}"
+            ))
+            .await;
+        let mut both = [numbers(&first), numbers(&second)].concat();
+        both.sort();
+        assert_eq!(both.len(), 2, "{} / {}", first.text, second.text);
+        assert!(both.contains(&offline));
+        assert_ne!(both[0], both[1]);
+
         let negated = admin.get("/api/v1/tickets?q=-priority:P1%20printer").await;
         assert_eq!(negated.body["items"].as_array().unwrap().len(), 1);
 

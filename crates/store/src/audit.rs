@@ -56,10 +56,7 @@ pub async fn append(
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(conn)
-        .await?;
+    // The `audit_log_moves_head` trigger now sets the head's hash to this entry's.
     Ok(seq)
 }
 

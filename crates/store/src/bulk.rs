@@ -211,8 +211,17 @@ pub async fn insert_tickets(
             (join(true), join(false))
         })
         .collect();
-    let mut rows = Vec::with_capacity(tickets.len() * 5);
-    for (t, (conversation, notes)) in tickets.iter().zip(&texts) {
+    // SQLite's index also carries the status token (see migration 0017).
+    let facets: Vec<String> = tickets
+        .iter()
+        .map(|t| format!("status{}", t.fields.status))
+        .collect();
+    let width = match backend {
+        Backend::Sqlite => 6,
+        Backend::Postgres => 5,
+    };
+    let mut rows = Vec::with_capacity(tickets.len() * width);
+    for ((t, (conversation, notes)), facet) in tickets.iter().zip(&texts).zip(&facets) {
         rows.extend([
             Value::Int(t.id),
             Value::Text(&t.fields.title),
@@ -220,12 +229,15 @@ pub async fn insert_tickets(
             Value::Text(conversation),
             Value::Text(notes),
         ]);
+        if backend == Backend::Sqlite {
+            rows.push(Value::Text(facet));
+        }
     }
     let search_head = match backend {
-        Backend::Sqlite => "ticket_search (rowid, title, description, conversation, notes)",
+        Backend::Sqlite => "ticket_search (rowid, title, description, conversation, notes, facets)",
         Backend::Postgres => "ticket_search (ticket_id, title, description, conversation, notes)",
     };
-    insert_rows(conn, backend, search_head, 5, &rows).await?;
+    insert_rows(conn, backend, search_head, width, &rows).await?;
 
     let rows: Vec<Value<'_>> = tickets
         .iter()

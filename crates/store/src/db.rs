@@ -261,40 +261,44 @@ async fn commit_batch(
     conn: &mut AnyConnection,
     batch: &mut Vec<QueuedWrite>,
 ) -> Result<(), sqlx::Error> {
-    let mut deliveries: Vec<Deliver> = Vec::with_capacity(batch.len());
-    let begun = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await;
-    if let Err(error) = begun {
-        batch.clear();
-        return Err(error);
+    if batch.is_empty() {
+        return Ok(());
     }
-    let mut failure = None;
-    for command in batch.drain(..) {
-        if failure.is_some() {
-            drop(command);
-            continue;
-        }
-        if let Err(error) = sqlx::raw_sql("SAVEPOINT command").execute(&mut *conn).await {
-            failure = Some(error);
-            continue;
+    let mut deliveries: Vec<Deliver> = Vec::with_capacity(batch.len());
+    // Each command runs in its own savepoint. The statement that closes one command's
+    // savepoint also opens the next one's (or commits), so the bookkeeping costs one round
+    // trip to the connection's thread per command rather than two.
+    let mut next_step = String::from("BEGIN IMMEDIATE; SAVEPOINT command");
+    let mut outcome = Ok(());
+    let count = batch.len();
+    for (index, command) in batch.drain(..).enumerate() {
+        if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(std::mem::take(&mut next_step)))
+            .execute(&mut *conn)
+            .await
+        {
+            outcome = Err(error);
+            break;
         }
         let (succeeded, deliver) = command(conn).await;
+        deliveries.push(deliver);
         let finish = if succeeded {
             "RELEASE command"
         } else {
             "ROLLBACK TO command; RELEASE command"
         };
-        if let Err(error) = sqlx::raw_sql(finish).execute(&mut *conn).await {
-            failure = Some(error);
-        }
-        deliveries.push(deliver);
+        let then = if index + 1 == count {
+            "COMMIT"
+        } else {
+            "SAVEPOINT command"
+        };
+        next_step = format!("{finish}; {then}");
     }
-    let outcome = match failure {
-        Some(error) => Err(error),
-        None => sqlx::raw_sql("COMMIT")
+    if outcome.is_ok() {
+        outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(next_step))
             .execute(&mut *conn)
             .await
-            .map(|_| ()),
-    };
+            .map(|_| ());
+    }
     if outcome.is_err() {
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
     }

@@ -50,6 +50,19 @@ pub async fn enqueue(
     Ok(id)
 }
 
+/// Whether [`claim`] would find a job now. A read, so a node woken with nothing to do does
+/// not take the writer.
+pub async fn any_claimable(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $1) \
+         OR (status = 'running' AND locked_until < $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Leases up to `limit` due jobs to `node` until `now + lease_ms`, counting an attempt each.
 /// Jobs whose lease expired (their node died mid-run) are taken over.
 pub async fn claim(

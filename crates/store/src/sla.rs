@@ -218,6 +218,14 @@ pub async fn save_ticket_sla(
         .bind(row.ticket_id)
         .execute(&mut *conn)
         .await?;
+    insert_ticket_sla(conn, row).await
+}
+
+/// Writes the clocks of a ticket that has none yet.
+pub async fn insert_ticket_sla(
+    conn: &mut AnyConnection,
+    row: &TicketSlaRow,
+) -> Result<(), StoreError> {
     sqlx::query(sql!(
         "INSERT INTO ticket_sla ({SLA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
          $14, $15, $16, $17, $18, $19, $20)"

@@ -271,6 +271,7 @@ pub async fn tags(conn: &mut AnyConnection, ticket_id: i64) -> Result<Vec<String
     Ok(rows.into_iter().map(|(tag,)| tag).collect())
 }
 
+/// Replaces a ticket's tags.
 pub async fn set_tags(
     conn: &mut AnyConnection,
     ticket_id: i64,
@@ -280,13 +281,40 @@ pub async fn set_tags(
         .bind(ticket_id)
         .execute(&mut *conn)
         .await?;
-    for tag in tags {
-        sqlx::query("INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2)")
-            .bind(ticket_id)
-            .bind(tag)
-            .execute(&mut *conn)
-            .await?;
+    add_tags(conn, ticket_id, tags).await
+}
+
+/// Adds tags to a ticket that has none of them yet (a new ticket), in one statement.
+pub async fn add_tags(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    insert_ticket_pairs(conn, "ticket_tags (ticket_id, tag)", ticket_id, tags).await
+}
+
+/// Inserts `(ticket_id, value)` for every value in one multi-row statement.
+async fn insert_ticket_pairs<T>(
+    conn: &mut AnyConnection,
+    table: &str,
+    ticket_id: i64,
+    values: &[T],
+) -> Result<(), StoreError>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + Sync + 'static,
+{
+    if values.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<String> = (0..values.len())
+        .map(|n| format!("($1, ${})", n + 2))
+        .collect();
+    let sql = format!("INSERT INTO {table} VALUES {}", rows.join(", "));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket_id);
+    for value in values {
+        query = query.bind(value.clone());
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
@@ -304,6 +332,7 @@ pub async fn watchers(
     .await?)
 }
 
+/// Replaces a ticket's watchers.
 pub async fn set_watchers(
     conn: &mut AnyConnection,
     ticket_id: i64,
@@ -313,14 +342,22 @@ pub async fn set_watchers(
         .bind(ticket_id)
         .execute(&mut *conn)
         .await?;
-    for user in users {
-        sqlx::query("INSERT INTO ticket_watchers (ticket_id, user_id) VALUES ($1, $2)")
-            .bind(ticket_id)
-            .bind(*user)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    add_watchers(conn, ticket_id, users).await
+}
+
+/// Adds watchers to a ticket that has none of them yet (a new ticket), in one statement.
+pub async fn add_watchers(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    users: &[i64],
+) -> Result<(), StoreError> {
+    insert_ticket_pairs(
+        conn,
+        "ticket_watchers (ticket_id, user_id)",
+        ticket_id,
+        users,
+    )
+    .await
 }
 
 /// A comment: a public reply or an internal note.
@@ -530,8 +567,10 @@ pub async fn index_ticket(
     description: &str,
 ) -> Result<(), StoreError> {
     let sql = match backend {
+        // The status token is read from the ticket row so it cannot disagree with it.
         Backend::Sqlite => {
-            "INSERT INTO ticket_search (rowid, title, description, conversation, notes) VALUES ($1, $2, $3, '', '')"
+            "INSERT INTO ticket_search (rowid, title, description, conversation, notes, facets) \
+             SELECT $1, $2, $3, '', '', 'status' || status FROM tickets WHERE id = $1"
         }
         Backend::Postgres => {
             "INSERT INTO ticket_search (ticket_id, title, description) VALUES ($1, $2, $3)"

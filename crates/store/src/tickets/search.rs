@@ -287,19 +287,52 @@ fn visibility_clause(sql: &mut Sql, visibility: &Visibility) -> Vec<String> {
     clauses
 }
 
-/// FTS5 query text: every word and phrase quoted (so user input is never FTS syntax),
-/// all required; customers' searches are confined to the public columns.
-fn fts5_query(text: &[String], customer: bool) -> String {
+/// FTS5 query text: every word and phrase quoted (so user input is never FTS syntax), all
+/// required, in the text columns (customers' only in the public ones); then each group of
+/// `statuses` as alternatives on the status token (see [`status_groups`]).
+fn fts5_query(text: &[String], customer: bool, statuses: &[Vec<TicketStatus>]) -> String {
     let terms: Vec<String> = text
         .iter()
         .map(|term| format!("\"{}\"", term.replace('"', "\"\"")))
         .collect();
-    let all = terms.join(" AND ");
-    if customer {
-        format!("{{title description conversation}} : ({all})")
+    let columns = if customer {
+        "title description conversation"
     } else {
-        all
+        "title description conversation notes"
+    };
+    let mut query = format!("{{{columns}}} : ({})", terms.join(" AND "));
+    for group in statuses {
+        let tokens: Vec<String> = group
+            .iter()
+            .map(|status| format!("status{}", status.as_str()))
+            .collect();
+        query.push_str(&format!(" AND {{facets}} : ({})", tokens.join(" OR ")));
     }
+    query
+}
+
+/// The status sets a query requires, one per filter: `status:` lists and `is:open`. The
+/// full-text index can answer them itself; the same filters stay on the joined `tickets` row
+/// as well, so the result never depends on the index alone.
+fn status_groups(query: &Query) -> Vec<Vec<TicketStatus>> {
+    query
+        .filters
+        .iter()
+        .filter(|filter| !filter.negated)
+        .filter_map(|filter| match &filter.condition {
+            Condition::Status(statuses) => Some(statuses.clone()),
+            Condition::Is(conditions) if conditions.iter().all(|c| *c == IsCondition::Open) => {
+                Some(
+                    TicketStatus::ALL
+                        .iter()
+                        .copied()
+                        .filter(|s| s.is_active())
+                        .collect(),
+                )
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `websearch_to_tsquery` input: words as they are, phrases in double quotes.
@@ -334,7 +367,7 @@ fn from_where(
     } else {
         match backend {
             Backend::Sqlite => {
-                let matched = sql.text(fts5_query(&query.text, customer));
+                let matched = sql.text(fts5_query(&query.text, customer, &status_groups(query)));
                 sql.text
                     .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.rowid");
                 clauses.push(format!("ticket_search MATCH {matched}"));
@@ -384,7 +417,7 @@ async fn snippets(
     };
     match backend {
         Backend::Sqlite => {
-            let matched = sql.text(fts5_query(text, customer));
+            let matched = sql.text(fts5_query(text, customer, &[]));
             let listed = sql.list(ids, |sql, id| sql.int(*id));
             // Customers get a snippet of the description only; staff the best column.
             let column = if customer { 1 } else { -1 };
@@ -430,6 +463,10 @@ pub async fn search(
         text: String::new(),
         binds: Vec::new(),
     };
+    if let Some(skip) = ranked_in_index(backend, query, visibility, cursor) {
+        ranked_page_from_index(&mut sql, query, skip, limit);
+        return page(conn, backend, sql, query, visibility).await;
+    }
     let rank = from_where(&mut sql, backend, query, visibility, asker);
     let ranked = rank.is_some() && query.sort.is_none();
     let (sort_column, descending) = match &query.sort {
@@ -469,6 +506,64 @@ pub async fn search(
         "SELECT t.id, {sort_column}{}{tail}{order} LIMIT {limit}{offset}",
         sql.text
     );
+    page(conn, backend, sql, query, visibility).await
+}
+
+/// Where a ranked full-text page starts (how many matches to skip), when the full-text
+/// index alone can decide which tickets are on it: a staff member who sees every
+/// organization, text ranked by relevance, and no filter but statuses (which the index
+/// carries as tokens). `None` for every other search.
+fn ranked_in_index(
+    backend: Backend,
+    query: &Query,
+    visibility: &Visibility,
+    cursor: Cursor,
+) -> Option<i64> {
+    let answerable = backend == Backend::Sqlite
+        && !query.text.is_empty()
+        && query.sort.is_none()
+        && visibility.organizations.is_none()
+        && visibility.customer.is_none()
+        && status_groups(query).len() == query.filters.len();
+    match cursor {
+        _ if !answerable => None,
+        Cursor::Start => Some(0),
+        Cursor::Offset(skip) => Some(skip),
+        Cursor::After { .. } => None,
+    }
+}
+
+/// The page of a search [`ranked_in_index`] accepts: ranked and cut to one page inside the
+/// index, so only that page's tickets are read from `tickets`. The status filters stay on the
+/// ticket rows as well, so a page never shows a ticket the filter excludes.
+fn ranked_page_from_index(sql: &mut Sql, query: &Query, skip: i64, limit: i64) {
+    let groups = status_groups(query);
+    let matched = sql.text(fts5_query(&query.text, false, &groups));
+    let limit = sql.int(limit);
+    let skip = sql.int(skip);
+    let statuses: Vec<String> = groups
+        .iter()
+        .map(|group| {
+            let list = sql.list(&status_names(group), |sql, s| sql.text(s.clone()));
+            format!(" AND t.status IN ({list})")
+        })
+        .collect();
+    sql.text = format!(
+        "SELECT t.id, t.created_at FROM (SELECT rowid, rank FROM ticket_search \
+         WHERE ticket_search MATCH {matched} ORDER BY rank, rowid LIMIT {limit} OFFSET {skip}) s \
+         JOIN tickets t ON t.id = s.rowid WHERE TRUE{} ORDER BY s.rank, t.id",
+        statuses.concat()
+    );
+}
+
+/// Runs a search statement selecting `(id, sort value)` and adds the snippets.
+async fn page(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    sql: Sql,
+    query: &Query,
+    visibility: &Visibility,
+) -> Result<Vec<Hit>, StoreError> {
     let rows: Vec<(i64, i64)> = sql.query_as().fetch_all(&mut *conn).await?;
     let mut snippets = if query.text.is_empty() || rows.is_empty() {
         HashMap::new()
@@ -512,16 +607,30 @@ mod tests {
     #[test]
     fn fts_terms_are_quoted_and_customers_confined() {
         assert_eq!(
-            fts5_query(&["printer".into(), "jam\"x".into()], false),
-            "\"printer\" AND \"jam\"\"x\""
+            fts5_query(&["printer".into(), "jam\"x".into()], false, &[]),
+            "{title description conversation notes} : (\"printer\" AND \"jam\"\"x\")"
         );
         assert_eq!(
-            fts5_query(&["vpn".into()], true),
+            fts5_query(&["vpn".into()], true, &[]),
             "{title description conversation} : (\"vpn\")"
         );
         assert_eq!(
             websearch_query(&["paper tray".into(), "jam".into()]),
             "\"paper tray\" jam"
         );
+    }
+
+    #[test]
+    fn status_filters_become_status_tokens() -> Result<(), opsdesk_domain::query::QueryError> {
+        let query =
+            opsdesk_domain::query::parse("status:open,pending -status:new is:open printer")?;
+        let groups = status_groups(&query);
+        assert_eq!(
+            fts5_query(&query.text, false, &groups),
+            "{title description conversation notes} : (\"printer\") \
+             AND {facets} : (statusopen OR statuspending) \
+             AND {facets} : (statusnew OR statusopen OR statuspending)"
+        );
+        Ok(())
     }
 }
