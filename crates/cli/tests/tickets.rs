@@ -1008,11 +1008,12 @@ dual_backend_test!(
 
         // Only real changes are audited: one addition, one removal.
         let audit = admin.get("/api/v1/audit?entity=group&limit=500").await;
+        let desk_key = desk_id.to_string();
         let actions: Vec<&str> = audit.body["items"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["entity_id"] == desk_id.to_string())
+            .filter(|e| e["entity_id"] == desk_key.as_str())
             .map(|e| e["action"].as_str().unwrap())
             .collect();
         assert_eq!(actions, ["created", "member_added", "member_removed"]);
