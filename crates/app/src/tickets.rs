@@ -27,7 +27,10 @@ use crate::audit::{Change, record, snapshot};
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
 pub use attachments::{Attachment, served_content_type};
-pub use reference::{Category, Group, Macro, NewCategory, NewCustomField, NewGroup, NewMacro};
+pub use reference::{
+    Category, Group, GroupMember, Macro, Membership, NewCategory, NewCustomField, NewGroup,
+    NewMacro,
+};
 pub use views::{NewView, Queue, SavedView};
 
 /// Someone a ticket refers to.

@@ -724,6 +724,14 @@ dual_backend_test!(
                 "{path} missing from the OpenAPI document"
             );
         }
+        let paths = &document["paths"];
+        assert!(paths["/api/v1/groups/{id}/members"]["get"].is_object());
+        for method in ["put", "delete"] {
+            assert!(
+                paths["/api/v1/groups/{id}/members/{user}"][method].is_object(),
+                "{method} of a group member is missing from the OpenAPI document"
+            );
+        }
         let printed: Value = serde_json::from_str(&run_command(BIN, &["openapi"], None)).unwrap();
         assert_eq!(
             printed, document,

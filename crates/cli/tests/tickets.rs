@@ -921,3 +921,141 @@ dual_backend_test!(
         );
     }
 );
+
+/// The count of `client`'s built-in queue called `name`, if they have it.
+async fn queue_count(client: &opsdesk_testkit::Client, name: &str) -> Option<i64> {
+    let queues = client.get("/api/v1/queues").await;
+    assert_eq!(queues.status, 200, "{}", queues.text);
+    queues
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == name)
+        .map(|q| q["count"].as_i64().unwrap())
+}
+
+dual_backend_test!(
+    admins_change_who_works_in_a_group,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        let admin = server.admin();
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let bob = server.client(&server.token_for("bob@msp.example").await);
+        let groups = admin.get("/api/v1/groups").await;
+        let desk_id = groups
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "Service Desk")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let members = format!("/api/v1/groups/{desk_id}/members");
+        let put = |client: &opsdesk_testkit::Client, user: &str| {
+            let request = client.request(reqwest::Method::PUT, &format!("{members}/{user}"));
+            let client = client.clone();
+            async move { client.send(request).await }
+        };
+        let unassigned = admin
+            .post(
+                "/api/v1/tickets",
+                ticket("carol@acme.example", "Printer jam"),
+            )
+            .await;
+        assert_eq!(unassigned.status, 201, "{}", unassigned.text);
+        let taken = admin
+            .post(
+                "/api/v1/tickets",
+                ticket("carol@acme.example", "Scanner jam"),
+            )
+            .await;
+        assert_eq!(taken.status, 201, "{}", taken.text);
+        let taken = taken.body["number"].as_str().unwrap().to_owned();
+
+        // Bob works in Infrastructure only: the Service Desk's unassigned ticket is not his.
+        assert_eq!(queue_count(&bob, "Unassigned in my groups").await, Some(0));
+
+        let added = put(&admin, "bob@msp.example").await;
+        assert_eq!(added.status, 201, "{}", added.text);
+        assert_eq!(added.body["email"], "bob@msp.example");
+        assert_eq!(added.body["role"], "agent");
+        let bob_id = added.body["id"].as_i64().unwrap();
+        let again = put(&admin, &bob_id.to_string()).await;
+        assert_eq!(again.status, 200, "adding a member again is no change");
+        let listed = ann.get(&members).await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        let emails: Vec<&str> = listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(emails, ["ann@msp.example", "bob@msp.example"]);
+
+        // Now he may take the group's tickets, and sees what nobody has taken yet.
+        let assigned = admin
+            .patch(
+                &format!("/api/v1/tickets/{taken}"),
+                json!({"assignee": "bob@msp.example"}),
+                None,
+            )
+            .await;
+        assert_eq!(assigned.status, 200, "{}", assigned.text);
+        assert_eq!(queue_count(&bob, "Unassigned in my groups").await, Some(1));
+
+        let removed = admin.delete(&format!("{members}/bob@msp.example")).await;
+        assert_eq!(removed.status, 204, "{}", removed.text);
+        assert_eq!(queue_count(&bob, "Unassigned in my groups").await, Some(0));
+        let kept = admin.get(&format!("/api/v1/tickets/{taken}")).await;
+        assert_eq!(
+            kept.body["assignee"]["email"], "bob@msp.example",
+            "his tickets stay assigned to him"
+        );
+        assert_eq!(queue_count(&bob, "My open tickets").await, Some(1));
+        let absent = admin.delete(&format!("{members}/bob@msp.example")).await;
+        assert_eq!(absent.status, 204, "removing a non-member is no change");
+
+        let customer = put(&admin, "carol@acme.example").await;
+        assert_eq!(customer.status, 422, "{}", customer.text);
+        assert_eq!(
+            customer.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(customer.body["errors"][0]["field"], "user");
+        let unknown = put(&admin, "nobody@msp.example").await;
+        assert_eq!(unknown.status, 422, "{}", unknown.text);
+        assert_eq!(unknown.body["errors"][0]["field"], "user");
+        let no_group = admin
+            .send(admin.request(
+                reqwest::Method::PUT,
+                "/api/v1/groups/999999/members/bob@msp.example",
+            ))
+            .await;
+        assert_eq!(no_group.status, 404, "{}", no_group.text);
+        assert_eq!(put(&ann, "bob@msp.example").await.status, 403);
+        assert_eq!(
+            ann.delete(&format!("{members}/ann@msp.example"))
+                .await
+                .status,
+            403
+        );
+
+        // Only real changes are audited: one addition, one removal.
+        let audit = admin.get("/api/v1/audit?entity=group&limit=500").await;
+        let desk_key = desk_id.to_string();
+        let actions: Vec<&str> = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["entity_id"] == desk_key.as_str())
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["created", "member_added", "member_removed"]);
+    }
+);

@@ -1315,3 +1315,121 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+dual_backend_test!(
+    the_groups_page_adds_and_removes_members,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let group = server.admin().get("/api/v1/groups").await.body[0].clone();
+        assert_eq!(group["name"], "Service Desk");
+        let users = server.admin().get("/api/v1/users?limit=500").await;
+        let root = users.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "root@msp.example")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let (client, token) = http_session(&server, "root@msp.example").await;
+        let url = format!("{}/admin/groups/{}/members", server.url, group["id"]);
+        let post = |path: String, fields: Vec<(&'static str, String)>| {
+            let client = client.clone();
+            async move {
+                let response = client.post(path).form(&fields).send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let member_emails = || async {
+            let listed = server
+                .admin()
+                .get(&format!("/api/v1/groups/{}/members", group["id"]))
+                .await;
+            listed
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+
+        let page = client
+            .get(format!("{}/admin/groups", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let select = format!("id=\"add-member-{}\"", group["id"]);
+        assert!(
+            page.contains(&format!(
+                "<label for=\"add-member-{}\">Add agent",
+                group["id"]
+            )),
+            "the select has a label: {page}"
+        );
+        assert!(page.contains(&select));
+        assert!(
+            page.contains(&format!(
+                "<option value=\"{root}\">root@msp.example</option>"
+            )),
+            "agents who are not members are offered"
+        );
+
+        let forged = vec![
+            ("csrf_token", "forged".to_owned()),
+            ("user", root.to_string()),
+        ];
+        let (status, _) = post(url.clone(), forged).await;
+        assert_eq!(status, 403, "a form without the session's token is refused");
+        assert_eq!(member_emails().await, ["ann@msp.example"]);
+
+        let add = vec![("csrf_token", token.clone()), ("user", root.to_string())];
+        let (status, page) = post(url.clone(), add).await;
+        assert_eq!(status, 200, "added, then the groups page: {page}");
+        assert_eq!(
+            member_emails().await,
+            ["ann@msp.example", "root@msp.example"]
+        );
+        assert!(
+            page.contains(&format!(
+                "action=\"{}/{root}/remove\"",
+                url.trim_start_matches(&server.url)
+            )),
+            "the new member can be removed: {page}"
+        );
+        assert!(
+            page.contains("aria-label=\"Remove from the group: root@msp.example, Service Desk\"")
+        );
+
+        let (status, page) = post(
+            format!("{url}/{root}/remove"),
+            vec![("csrf_token", token.clone())],
+        )
+        .await;
+        assert_eq!(status, 200, "removed, then the groups page: {page}");
+        assert_eq!(member_emails().await, ["ann@msp.example"]);
+        assert!(page.contains(&format!(
+            "<option value=\"{root}\">root@msp.example</option>"
+        )));
+
+        let carol = users.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "carol@acme.example")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let (status, page) = post(
+            url.clone(),
+            vec![("csrf_token", token.clone()), ("user", carol.to_string())],
+        )
+        .await;
+        assert_eq!(status, 422, "customers are not group members");
+        assert!(page.contains("user: groups are made of agents"), "{page}");
+        server.stop();
+    }
+);

@@ -3,6 +3,8 @@
 
 use opsdesk_domain::account::Role;
 use opsdesk_domain::ticket::{CustomFieldDefinition, TicketStatus};
+use opsdesk_store::Conn;
+use opsdesk_store::accounts::{self, UserRow};
 use opsdesk_store::tickets as store;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,35 @@ pub struct NewGroup {
 
 fn first_tier() -> i64 {
     1
+}
+
+/// A member of a support group.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GroupMember {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// `agent` or `admin`.
+    pub role: String,
+}
+
+impl From<store::GroupMemberRow> for GroupMember {
+    fn from(row: store::GroupMemberRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            role: row.role,
+        }
+    }
+}
+
+/// What adding a member did.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub member: GroupMember,
+    /// `false` when they already were a member: adding is idempotent.
+    pub added: bool,
 }
 
 /// A category; subcategories name their parent.
@@ -114,6 +145,62 @@ fn check_name(field: &str, name: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+/// A group as the API shows it, with its members' addresses.
+async fn group_view(conn: &mut Conn, row: store::GroupRow) -> Result<Group, AppError> {
+    Ok(Group {
+        members: store::group_members(conn, row.id)
+            .await?
+            .into_iter()
+            .map(|member| member.email)
+            .collect(),
+        id: row.id,
+        name: row.name,
+        tier: row.tier,
+        description: row.description,
+    })
+}
+
+async fn existing_group(conn: &mut Conn, id: i64) -> Result<store::GroupRow, AppError> {
+    store::get_group(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("group"))
+}
+
+/// The user a path names by id or e-mail address; a mistake is reported at `user`.
+async fn user_by_reference(conn: &mut Conn, reference: &str) -> Result<UserRow, AppError> {
+    match reference.parse::<i64>() {
+        Ok(id) => accounts::get_user(conn, id)
+            .await?
+            .ok_or_else(|| AppError::invalid("user", format!("no user has the id {id}"))),
+        Err(_) => user_by_email(conn, "user", reference).await,
+    }
+}
+
+/// Records a change of a group's members: the group before and after.
+async fn record_membership(
+    conn: &mut Conn,
+    actor: &str,
+    action: &'static str,
+    before: Group,
+    row: store::GroupRow,
+    now: i64,
+) -> Result<(), AppError> {
+    let after = group_view(conn, row).await?;
+    record(
+        conn,
+        &Change {
+            actor,
+            entity: "group",
+            entity_id: after.id,
+            action,
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+        now,
+    )
+    .await
+}
+
 fn macro_view(row: store::MacroRow) -> Macro {
     Macro {
         id: row.id,
@@ -181,17 +268,7 @@ impl App {
                         store::insert_group(conn, &name, input.tier, input.description.trim(), now)
                             .await?;
                     store::set_group_members(conn, row.id, &members).await?;
-                    let group = Group {
-                        id: row.id,
-                        name: row.name,
-                        tier: row.tier,
-                        description: row.description,
-                        members: store::group_members(conn, row.id)
-                            .await?
-                            .into_iter()
-                            .map(|(_, e)| e)
-                            .collect(),
-                    };
+                    let group = group_view(conn, row).await?;
                     record(
                         conn,
                         &Change {
@@ -217,19 +294,94 @@ impl App {
         let mut conn = self.db().reader().await?;
         let mut groups = Vec::new();
         for row in store::groups(&mut conn).await? {
-            groups.push(Group {
-                members: store::group_members(&mut conn, row.id)
-                    .await?
-                    .into_iter()
-                    .map(|(_, e)| e)
-                    .collect(),
-                id: row.id,
-                name: row.name,
-                tier: row.tier,
-                description: row.description,
-            });
+            groups.push(group_view(&mut conn, row).await?);
         }
         Ok(groups)
+    }
+
+    /// A group's members (staff, who already see them in the list of groups).
+    pub async fn group_members(
+        &self,
+        principal: &Principal,
+        group_id: i64,
+    ) -> Result<Vec<GroupMember>, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        existing_group(&mut conn, group_id).await?;
+        Ok(store::group_members(&mut conn, group_id)
+            .await?
+            .into_iter()
+            .map(GroupMember::from)
+            .collect())
+    }
+
+    /// Adds an agent or admin, named by id or e-mail address, to a group (admins). Adding
+    /// a member again changes nothing and records nothing.
+    pub async fn add_group_member(
+        &self,
+        principal: &Principal,
+        group_id: i64,
+        user: &str,
+    ) -> Result<Membership, AppError> {
+        principal.require_admin()?;
+        let user = user.to_owned();
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = existing_group(conn, group_id).await?;
+                    let user = user_by_reference(conn, &user).await?;
+                    if user.role == Role::Customer.as_str() {
+                        return Err(AppError::invalid("user", "groups are made of agents"));
+                    }
+                    let before = group_view(conn, row.clone()).await?;
+                    let added = store::add_group_member(conn, group_id, user.id).await?;
+                    if added {
+                        record_membership(conn, &actor, "member_added", before, row, now).await?;
+                    }
+                    Ok(Membership {
+                        member: GroupMember {
+                            id: user.id,
+                            email: user.email,
+                            name: user.name,
+                            role: user.role,
+                        },
+                        added,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Removes a member, named by id or e-mail address, from a group (admins); removing
+    /// someone who is not a member changes nothing and records nothing. Open tickets of the group assigned to them stay assigned, as
+    /// in Zammad and RT: the assignee is only checked against the group when it is set or
+    /// the ticket changes group, so whoever took a ticket can finish it or hand it on.
+    pub async fn remove_group_member(
+        &self,
+        principal: &Principal,
+        group_id: i64,
+        user: &str,
+    ) -> Result<(), AppError> {
+        principal.require_admin()?;
+        let user = user.to_owned();
+        let actor = principal.audit_label();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = existing_group(conn, group_id).await?;
+                    let user = user_by_reference(conn, &user).await?;
+                    let before = group_view(conn, row.clone()).await?;
+                    let removed = store::remove_group_member(conn, group_id, user.id).await?;
+                    if removed {
+                        record_membership(conn, &actor, "member_removed", before, row, now).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     pub async fn create_category(

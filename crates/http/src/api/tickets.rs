@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::tickets::{
-    Attachment, BulkOutcome, Category, Comment, Group, Macro, NewCategory, NewComment,
+    Attachment, BulkOutcome, Category, Comment, Group, GroupMember, Macro, NewCategory, NewComment,
     NewCustomField, NewGroup, NewMacro, NewTicket, NewView, Queue, SavedView, Ticket, TicketHit,
     TicketPatch, TimelineEntry, served_content_type,
 };
@@ -32,6 +32,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(apply_macro))
         .routes(routes!(bulk_update))
         .routes(routes!(create_group, list_groups))
+        .routes(routes!(list_group_members))
+        .routes(routes!(add_group_member, remove_group_member))
         .routes(routes!(create_category, list_categories))
         .routes(routes!(create_custom_field, list_custom_fields))
         .routes(routes!(create_macro, list_macros))
@@ -370,6 +372,51 @@ async fn list_groups(
     Auth(principal): Auth,
 ) -> Result<Json<Vec<Group>>, ApiError> {
     Ok(Json(state.app.groups(&principal).await?))
+}
+
+/// A group's members (staff).
+#[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "reference",
+    responses((status = 200, body = Vec<GroupMember>), (status = 404, body = Problem)))]
+async fn list_group_members(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<GroupMember>>, ApiError> {
+    Ok(Json(state.app.group_members(&principal, id).await?))
+}
+
+/// Adds an agent or admin, named by id or e-mail address, to a group (admins): 201 when
+/// added, 200 when already a member. A customer or an unknown user is refused with 422
+/// naming `user`.
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user}", tag = "reference",
+    responses((status = 201, body = GroupMember), (status = 200, body = GroupMember),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_group_member(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, user)): Path<(i64, String)>,
+) -> Result<(StatusCode, Json<GroupMember>), ApiError> {
+    let membership = state.app.add_group_member(&principal, id, &user).await?;
+    let status = if membership.added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(membership.member)))
+}
+
+/// Removes a member, named by id or e-mail address, from a group (admins); removing someone
+/// who is not a member succeeds too. Tickets assigned to them stay assigned.
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user}", tag = "reference",
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn remove_group_member(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, user)): Path<(i64, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.remove_group_member(&principal, id, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates a category or subcategory (admins).

@@ -14,7 +14,7 @@ use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
 use opsdesk_app::mail::{MailTemplate, PLACEHOLDERS, TemplateSource, TemplateText};
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
-use opsdesk_app::tickets::{Category, Group, NewCategory, NewCustomField, NewGroup};
+use opsdesk_app::tickets::{Category, Group, GroupMember, NewCategory, NewCustomField, NewGroup};
 use opsdesk_app::{AppError, FieldError, Principal};
 use serde::Deserialize;
 
@@ -31,6 +31,11 @@ pub(super) fn routes() -> Router<AppState> {
             get(organizations).post(create_organization),
         )
         .route("/admin/groups", get(groups).post(create_group))
+        .route("/admin/groups/{id}/members", post(add_group_member))
+        .route(
+            "/admin/groups/{id}/members/{user}/remove",
+            post(remove_group_member),
+        )
         .route("/admin/categories", get(categories).post(create_category))
         .route("/admin/categories/questions", post(create_question))
         .route(
@@ -156,12 +161,19 @@ impl TemplateForm {
     }
 }
 
+/// A group on the groups page: its members, and the active agents and admins who could join.
+struct GroupRoster {
+    group: Group,
+    members: Vec<GroupMember>,
+    candidates: Vec<User>,
+}
+
 /// What one admin page shows.
 enum Section {
     Users(Vec<User>, Vec<Organization>),
     EditUser(Box<UserForm>),
     Organizations(Vec<Organization>),
-    Groups(Vec<Group>),
+    Groups(Vec<GroupRoster>),
     Categories(Vec<Category>, Vec<CategoryQuestion>),
     Fields(Vec<FieldRow>),
     /// The tokens, and the secret of one just created (shown once).
@@ -353,8 +365,53 @@ async fn create_organization(
 
 async fn groups(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
     admin(&p)?;
-    let groups = state.app.groups(&p).await?;
-    page(&p, "groups", Section::Groups(groups))
+    let staff: Vec<User> = state
+        .app
+        .users(&p, 0, LIMIT)
+        .await?
+        .into_iter()
+        .filter(|u| u.role.is_staff() && u.active)
+        .collect();
+    let mut rosters = Vec::new();
+    for group in state.app.groups(&p).await? {
+        let members = state.app.group_members(&p, group.id).await?;
+        let candidates = staff
+            .iter()
+            .filter(|u| members.iter().all(|m| m.id != u.id))
+            .cloned()
+            .collect();
+        rosters.push(GroupRoster {
+            group,
+            members,
+            candidates,
+        });
+    }
+    page(&p, "groups", Section::Groups(rosters))
+}
+
+/// Adds the agent chosen in a group's select, through the same use case as the API.
+async fn add_group_member(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .add_group_member(&form.principal, id, form.get("user"))
+        .await?;
+    Ok(Redirect::to("/admin/groups"))
+}
+
+async fn remove_group_member(
+    State(state): State<AppState>,
+    Path((id, user)): Path<(i64, i64)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .remove_group_member(&form.principal, id, &user.to_string())
+        .await?;
+    Ok(Redirect::to("/admin/groups"))
 }
 
 async fn create_group(

@@ -708,12 +708,53 @@ pub async fn set_group_members(
     Ok(())
 }
 
+/// Adds a user to a group; `false` when they already were a member.
+pub async fn add_group_member(
+    conn: &mut AnyConnection,
+    group_id: i64,
+    user_id: i64,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(group_id)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() > 0)
+}
+
+/// Removes a user from a group; `false` when they were not a member.
+pub async fn remove_group_member(
+    conn: &mut AnyConnection,
+    group_id: i64,
+    user_id: i64,
+) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+
+/// A member of a group, as lists of members show them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupMemberRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// A group's members, by e-mail address.
 pub async fn group_members(
     conn: &mut AnyConnection,
     group_id: i64,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Vec<GroupMemberRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT u.id, u.email FROM group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY u.email",
+        "SELECT u.id, u.email, u.name, u.role FROM group_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.group_id = $1 ORDER BY u.email",
     )
     .bind(group_id)
     .fetch_all(conn)
