@@ -2,9 +2,11 @@
 //! met, re-targeted as the ticket changes), the sweeper that raises each warning and breach
 //! exactly once, the compliance report, and the admin API for calendars and policies.
 
+use std::collections::HashMap;
+
 use opsdesk_domain::sla::{
-    BusinessCalendar, CalendarSpec, ClockKind, Coverage, PolicySpec, TrackedClock,
-    WorkingHoursSpec, first_match,
+    BusinessCalendar, CalendarSpec, ClockKind, Coverage, Crossing, PolicySpec, Targets,
+    TrackedClock, WorkingHoursSpec,
 };
 use opsdesk_domain::ticket::{Priority, TicketStatus, TicketType};
 use opsdesk_store::sla::{self as store, TicketSlaRow};
@@ -153,6 +155,27 @@ async fn policies(conn: &mut Conn) -> Result<Vec<((i64, i64), PolicySpec)>, AppE
     Ok(parsed)
 }
 
+/// The first policy, in order, that covers the ticket: its (policy, calendar) ids, its
+/// definition and the targets it gives the ticket.
+fn covering<'a>(
+    policies: &'a [((i64, i64), PolicySpec)],
+    ticket: &Coverage,
+) -> Option<((i64, i64), &'a PolicySpec, Targets)> {
+    policies.iter().find_map(|(ids, spec)| {
+        spec.targets_for(ticket)
+            .map(|targets| (*ids, spec, targets))
+    })
+}
+
+/// A policy's warning thresholds as stored: `75,90`.
+fn warnings_text(spec: &PolicySpec) -> String {
+    spec.warnings
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 async fn policy_spec(conn: &mut Conn, id: Option<i64>) -> Result<Option<PolicySpec>, AppError> {
     let Some(id) = id else { return Ok(None) };
     Ok(store::get_policy(conn, id)
@@ -194,29 +217,44 @@ pub(crate) async fn new_clocks(
     now: i64,
 ) -> Result<Option<TicketSlaRow>, AppError> {
     let policies = policies(conn).await?;
-    let Some((&(policy_id, calendar_id), targets)) = first_match(&policies, &facts.coverage())
-    else {
-        return Ok(None);
-    };
-    let Some(spec) = policies
-        .iter()
-        .find(|((id, _), _)| *id == policy_id)
-        .map(|(_, spec)| spec)
+    let Some(((policy_id, calendar_id), spec, targets)) = covering(&policies, &facts.coverage())
     else {
         return Ok(None);
     };
     let start = timestamp(now);
+    let mut row = started_clocks(
+        facts.ticket_id,
+        (policy_id, calendar_id),
+        spec,
+        targets,
+        start,
+    );
+    let calendar = calendar(conn, calendar_id).await?;
+    if is_paused(facts, Some(spec)) {
+        for kind in ClockKind::ALL {
+            let mut clock = clock_of(&row, kind);
+            clock.pause(&calendar, start).map_err(invalid_time)?;
+            set_clock(&mut row, kind, &clock);
+        }
+    }
+    refresh(&mut row, &calendar)?;
+    Ok(Some(row))
+}
+
+/// Both clocks of a ticket started at `start` under a policy; due dates not computed yet.
+fn started_clocks(
+    ticket_id: i64,
+    (policy_id, calendar_id): (i64, i64),
+    spec: &PolicySpec,
+    targets: Targets,
+    start: jiff::Timestamp,
+) -> TicketSlaRow {
     let mut row = TicketSlaRow {
-        ticket_id: facts.ticket_id,
+        ticket_id,
         policy_id: Some(policy_id),
         policy_name: spec.name.clone(),
         calendar_id,
-        warnings: spec
-            .warnings
-            .iter()
-            .map(u8::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        warnings: warnings_text(spec),
         response_target: targets.response_seconds,
         response_elapsed: 0,
         response_running_since: None,
@@ -243,16 +281,7 @@ pub(crate) async fn new_clocks(
         ClockKind::Resolution,
         &TrackedClock::started(targets.resolution_seconds, start),
     );
-    let calendar = calendar(conn, calendar_id).await?;
-    if is_paused(facts, Some(spec)) {
-        for kind in ClockKind::ALL {
-            let mut clock = clock_of(&row, kind);
-            clock.pause(&calendar, start).map_err(invalid_time)?;
-            set_clock(&mut row, kind, &clock);
-        }
-    }
-    refresh(&mut row, &calendar)?;
-    Ok(Some(row))
+    row
 }
 
 /// Follows a ticket change: re-targets on a new priority (or type, organization, category),
@@ -275,23 +304,16 @@ pub(crate) async fn on_ticket_changed(
     let original = row.clone();
     if before.coverage() != after.coverage() {
         let policies = policies(conn).await?;
-        if let Some((&(policy_id, calendar_id), targets)) =
-            first_match(&policies, &after.coverage())
+        if let Some(((policy_id, calendar_id), spec, targets)) =
+            covering(&policies, &after.coverage())
         {
             // Targets count from creation: the time already used stays; only the goal moves.
             row.response_target = targets.response_seconds;
             row.resolution_target = targets.resolution_seconds;
             row.policy_id = Some(policy_id);
             row.calendar_id = calendar_id;
-            if let Some((_, spec)) = policies.iter().find(|((id, _), _)| *id == policy_id) {
-                row.policy_name = spec.name.clone();
-                row.warnings = spec
-                    .warnings
-                    .iter()
-                    .map(u8::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-            }
+            row.policy_name = spec.name.clone();
+            row.warnings = warnings_text(spec);
         }
     }
     let calendar = calendar(conn, row.calendar_id).await?;
@@ -428,6 +450,61 @@ pub(crate) async fn ticket_sla_view(
         warning_percents: warnings_of(&row),
         working_until: calendar.working_until(now).map_err(invalid_time)?,
     }))
+}
+
+/// The SLA policies and their calendars, read once. For bulk loads, which write generated
+/// tickets straight into the tables and so skip the use cases that start the clocks.
+#[derive(Debug, Clone)]
+pub struct SlaRules {
+    policies: Vec<((i64, i64), PolicySpec)>,
+    calendars: HashMap<i64, BusinessCalendar>,
+}
+
+impl SlaRules {
+    /// The targets of the first policy that covers `ticket`.
+    pub fn targets_for(&self, ticket: &Coverage) -> Option<Targets> {
+        covering(&self.policies, ticket).map(|(_, _, targets)| targets)
+    }
+
+    /// The clocks of ticket `ticket_id`, opened at `opened_at` and open without a reply ever
+    /// since, as the sweeper leaves them at `swept_at`: each warning and breach crossed by
+    /// then is raised. `None` when no policy covers the ticket.
+    pub fn swept_clocks(
+        &self,
+        ticket_id: i64,
+        ticket: &Coverage,
+        opened_at: i64,
+        swept_at: i64,
+    ) -> Result<Option<TicketSlaRow>, AppError> {
+        let Some((ids, spec, targets)) = covering(&self.policies, ticket) else {
+            return Ok(None);
+        };
+        let calendar = self
+            .calendars
+            .get(&ids.1)
+            .ok_or(AppError::NotFound("calendar"))?;
+        let started = started_clocks(ticket_id, ids, spec, targets, timestamp(opened_at));
+        let (swept, _) = raise_due(&started, calendar, swept_at)?;
+        Ok(Some(swept))
+    }
+}
+
+impl App {
+    /// The SLA policies in force and their calendars.
+    pub async fn sla_rules(&self) -> Result<SlaRules, AppError> {
+        let mut conn = self.db().reader().await?;
+        let policies = policies(&mut conn).await?;
+        let mut calendars = HashMap::new();
+        for &((_, calendar_id), _) in &policies {
+            if !calendars.contains_key(&calendar_id) {
+                calendars.insert(calendar_id, calendar(&mut conn, calendar_id).await?);
+            }
+        }
+        Ok(SlaRules {
+            policies,
+            calendars,
+        })
+    }
 }
 
 /// A business calendar as the API shows it.
@@ -939,34 +1016,47 @@ impl App {
     }
 }
 
+/// Most due tickets one sweep handles; the rest wait for the next sweep.
+pub const SLA_SWEEP_BATCH: i64 = 500;
+
+/// The clocks after raising every level crossed by `now`, and those crossings in order.
+fn raise_due(
+    before: &TicketSlaRow,
+    calendar: &BusinessCalendar,
+    now: i64,
+) -> Result<(TicketSlaRow, Vec<(ClockKind, Crossing)>), AppError> {
+    let warnings = warnings_of(before);
+    let mut after = before.clone();
+    let mut crossings = Vec::new();
+    for kind in ClockKind::ALL {
+        let mut clock = clock_of(before, kind);
+        for crossing in clock
+            .crossings_due(calendar, &warnings, timestamp(now))
+            .map_err(invalid_time)?
+        {
+            clock.raised = crossing.level;
+            crossings.push((kind, crossing));
+        }
+        set_clock(&mut after, kind, &clock);
+    }
+    for (kind, crossing) in &crossings {
+        if crossing.percent == 100 {
+            match kind {
+                ClockKind::Response => after.response_breached = 1,
+                ClockKind::Resolution => after.resolution_breached = 1,
+            }
+        }
+    }
+    refresh(&mut after, calendar)?;
+    Ok((after, crossings))
+}
+
 async fn sweep(conn: &mut Conn, backend: Backend, now: i64) -> Result<usize, AppError> {
-    let due = store::due_checks(conn, backend, now, 500).await?;
+    let due = store::due_checks(conn, backend, now, SLA_SWEEP_BATCH).await?;
     let mut raised = 0;
     for before in due {
         let calendar = calendar(conn, before.calendar_id).await?;
-        let warnings = warnings_of(&before);
-        let mut after = before.clone();
-        let mut crossings = Vec::new();
-        for kind in ClockKind::ALL {
-            let mut clock = clock_of(&before, kind);
-            for crossing in clock
-                .crossings_due(&calendar, &warnings, timestamp(now))
-                .map_err(invalid_time)?
-            {
-                clock.raised = crossing.level;
-                crossings.push((kind, crossing));
-            }
-            set_clock(&mut after, kind, &clock);
-        }
-        for (kind, crossing) in &crossings {
-            if crossing.percent == 100 {
-                match kind {
-                    ClockKind::Response => after.response_breached = 1,
-                    ClockKind::Resolution => after.resolution_breached = 1,
-                }
-            }
-        }
-        refresh(&mut after, &calendar)?;
+        let (after, crossings) = raise_due(&before, &calendar, now)?;
         if !store::record_raised(conn, &before, &after).await? {
             continue;
         }
