@@ -628,6 +628,85 @@ fn percent(met: i64, breached: i64) -> Option<f64> {
     (decided > 0).then(|| (met as f64 * 1000.0 / decided as f64).round() / 10.0)
 }
 
+/// The records admins edit here, as the audit log names them.
+trait SlaRecord: Serialize {
+    /// The audit log's entity name.
+    const ENTITY: &'static str;
+
+    fn id(&self) -> i64;
+}
+
+impl SlaRecord for Calendar {
+    const ENTITY: &'static str = "calendar";
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl SlaRecord for Policy {
+    const ENTITY: &'static str = "sla_policy";
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// An admin's change to a calendar or policy.
+enum Edit<'a, R> {
+    Created(&'a R),
+    Updated { before: &'a R, after: &'a R },
+    Deleted(&'a R),
+}
+
+impl<R: SlaRecord> Edit<'_, R> {
+    /// Writes the change's audit entry (and webhook events) in the caller's transaction.
+    async fn record(self, conn: &mut Conn, actor: &str, now: i64) -> Result<(), AppError> {
+        let (action, entity_id, before, after) = match self {
+            Edit::Created(after) => ("created", after.id(), None, snapshot(after)),
+            Edit::Updated { before, after } => {
+                ("updated", after.id(), snapshot(before), snapshot(after))
+            }
+            Edit::Deleted(before) => ("deleted", before.id(), snapshot(before), None),
+        };
+        record(
+            conn,
+            &Change {
+                actor,
+                entity: R::ENTITY,
+                entity_id,
+                action,
+                before,
+                after,
+            },
+            now,
+        )
+        .await
+    }
+}
+
+async fn calendar_record(conn: &mut Conn, id: i64) -> Result<Calendar, AppError> {
+    store::get_calendar(conn, id)
+        .await?
+        .map(calendar_view)
+        .ok_or(AppError::NotFound("calendar"))
+}
+
+async fn policy_record(conn: &mut Conn, id: i64) -> Result<Policy, AppError> {
+    store::get_policy(conn, id)
+        .await?
+        .map(policy_view)
+        .ok_or(AppError::NotFound("SLA policy"))
+}
+
+/// A policy's calendar must exist.
+async fn check_policy_calendar(conn: &mut Conn, input: &PolicyInput) -> Result<(), AppError> {
+    match store::get_calendar(conn, input.calendar_id).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::invalid("calendar_id", "no such calendar")),
+    }
+}
+
 impl App {
     pub async fn calendars(&self, principal: &Principal) -> Result<Vec<Calendar>, AppError> {
         principal.require_staff()?;
@@ -641,11 +720,7 @@ impl App {
 
     pub async fn calendar(&self, principal: &Principal, id: i64) -> Result<Calendar, AppError> {
         principal.require_staff()?;
-        let mut conn = self.db().reader().await?;
-        store::get_calendar(&mut conn, id)
-            .await?
-            .map(calendar_view)
-            .ok_or(AppError::NotFound("calendar"))
+        calendar_record(&mut *self.db().reader().await?, id).await
     }
 
     pub async fn create_calendar(
@@ -662,19 +737,7 @@ impl App {
                 Box::pin(async move {
                     let created =
                         calendar_view(store::insert_calendar(conn, &name, &spec, now).await?);
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "calendar",
-                            entity_id: created.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&created),
-                        },
-                        now,
-                    )
-                    .await?;
+                    Edit::Created(&created).record(conn, &actor, now).await?;
                     Ok(created)
                 })
             })
@@ -697,27 +760,17 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_calendar(conn, id)
-                        .await?
-                        .map(calendar_view)
-                        .ok_or(AppError::NotFound("calendar"))?;
+                    let before = calendar_record(conn, id).await?;
                     let version = expected.unwrap_or(before.version);
                     let after = store::update_calendar(conn, id, version, &name, &spec, now)
                         .await?
                         .map(calendar_view)
                         .ok_or(AppError::Stale)?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "calendar",
-                            entity_id: id,
-                            action: "updated",
-                            before: snapshot(&before),
-                            after: snapshot(&after),
-                        },
-                        now,
-                    )
+                    Edit::Updated {
+                        before: &before,
+                        after: &after,
+                    }
+                    .record(conn, &actor, now)
                     .await?;
                     Ok(after)
                 })
@@ -732,29 +785,14 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_calendar(conn, id)
-                        .await?
-                        .map(calendar_view)
-                        .ok_or(AppError::NotFound("calendar"))?;
+                    let before = calendar_record(conn, id).await?;
                     if !store::delete_calendar(conn, id).await? {
                         return Err(AppError::Conflict {
                             field: None,
                             message: "the calendar is used by a policy or a ticket's SLA".into(),
                         });
                     }
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "calendar",
-                            entity_id: id,
-                            action: "deleted",
-                            before: snapshot(&before),
-                            after: None,
-                        },
-                        now,
-                    )
-                    .await
+                    Edit::Deleted(&before).record(conn, &actor, now).await
                 })
             })
             .await
@@ -772,11 +810,7 @@ impl App {
 
     pub async fn sla_policy(&self, principal: &Principal, id: i64) -> Result<Policy, AppError> {
         principal.require_staff()?;
-        let mut conn = self.db().reader().await?;
-        store::get_policy(&mut conn, id)
-            .await?
-            .map(policy_view)
-            .ok_or(AppError::NotFound("SLA policy"))
+        policy_record(&mut *self.db().reader().await?, id).await
     }
 
     pub async fn create_sla_policy(
@@ -791,29 +825,12 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    if store::get_calendar(conn, input.calendar_id)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(AppError::invalid("calendar_id", "no such calendar"));
-                    }
+                    check_policy_calendar(conn, &input).await?;
                     let created = policy_view(
                         store::insert_policy(conn, input.position, input.calendar_id, &spec, now)
                             .await?,
                     );
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "sla_policy",
-                            entity_id: created.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&created),
-                        },
-                        now,
-                    )
-                    .await?;
+                    Edit::Created(&created).record(conn, &actor, now).await?;
                     Ok(created)
                 })
             })
@@ -834,16 +851,8 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_policy(conn, id)
-                        .await?
-                        .map(policy_view)
-                        .ok_or(AppError::NotFound("SLA policy"))?;
-                    if store::get_calendar(conn, input.calendar_id)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(AppError::invalid("calendar_id", "no such calendar"));
-                    }
+                    let before = policy_record(conn, id).await?;
+                    check_policy_calendar(conn, &input).await?;
                     let version = expected.unwrap_or(before.version);
                     let after = store::update_policy(
                         conn,
@@ -857,18 +866,11 @@ impl App {
                     .await?
                     .map(policy_view)
                     .ok_or(AppError::Stale)?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "sla_policy",
-                            entity_id: id,
-                            action: "updated",
-                            before: snapshot(&before),
-                            after: snapshot(&after),
-                        },
-                        now,
-                    )
+                    Edit::Updated {
+                        before: &before,
+                        after: &after,
+                    }
+                    .record(conn, &actor, now)
                     .await?;
                     Ok(after)
                 })
@@ -883,24 +885,9 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_policy(conn, id)
-                        .await?
-                        .map(policy_view)
-                        .ok_or(AppError::NotFound("SLA policy"))?;
+                    let before = policy_record(conn, id).await?;
                     store::delete_policy(conn, id).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "sla_policy",
-                            entity_id: id,
-                            action: "deleted",
-                            before: snapshot(&before),
-                            after: None,
-                        },
-                        now,
-                    )
-                    .await
+                    Edit::Deleted(&before).record(conn, &actor, now).await
                 })
             })
             .await

@@ -48,6 +48,17 @@ struct Target {
     seed: u64,
 }
 
+/// The database a scenario fills or reads: a SQLite folder or a PostgreSQL database.
+#[derive(Debug, Args, Clone)]
+struct Database {
+    /// SQLite data folder (when no --database-url).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL database (a database URL, not only the server's).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Scenario {
     /// Ticket creation through POST /api/v1/tickets with concurrent clients, on a fresh database per run.
@@ -66,12 +77,8 @@ enum Scenario {
     Load {
         #[command(flatten)]
         target: Target,
-        /// SQLite data folder to fill (when no --postgres).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// PostgreSQL database to fill (a database URL, not only the server's).
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: Database,
         #[arg(long, default_value_t = 1_000_000)]
         tickets: usize,
     },
@@ -79,10 +86,8 @@ enum Scenario {
     Search {
         #[command(flatten)]
         target: Target,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: Database,
         /// Queries of each kind per run.
         #[arg(long, default_value_t = 300)]
         queries: usize,
@@ -94,12 +99,8 @@ enum Scenario {
     Sla {
         #[command(flatten)]
         target: Target,
-        /// SQLite data folder to fill (when no --database-url); must not hold a desk yet.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// PostgreSQL database to fill (a database URL, not only the server's).
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: Database,
         /// Open tickets to load.
         #[arg(long, default_value_t = 1_000_000)]
         open: usize,
@@ -122,34 +123,22 @@ async fn main() -> anyhow::Result<()> {
         } => create(&target, clients, tickets, runs).await,
         Scenario::Load {
             target,
-            data_dir,
-            database_url,
+            database,
             tickets,
-        } => load(&target, &location(data_dir, database_url)?, tickets).await,
+        } => load(&target, &database.location()?, tickets).await,
         Scenario::Search {
             target,
-            data_dir,
-            database_url,
+            database,
             queries,
             runs,
-        } => search(&target, &location(data_dir, database_url)?, queries, runs).await,
+        } => search(&target, &database.location()?, queries, runs).await,
         Scenario::Sla {
             target,
-            data_dir,
-            database_url,
+            database,
             open,
             sweeps,
             runs,
-        } => {
-            sla(
-                &target,
-                &location(data_dir, database_url)?,
-                open,
-                sweeps,
-                runs,
-            )
-            .await
-        }
+        } => sla(&target, &database.location()?, open, sweeps, runs).await,
     }
 }
 
@@ -160,11 +149,13 @@ enum Location {
     Postgres(String),
 }
 
-fn location(data_dir: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<Location> {
-    match (data_dir, database_url) {
-        (_, Some(url)) => Ok(Location::Postgres(url)),
-        (Some(dir), None) => Ok(Location::Sqlite(dir)),
-        (None, None) => bail!("name the database: --data-dir DIR or --database-url URL"),
+impl Database {
+    fn location(self) -> anyhow::Result<Location> {
+        match (self.data_dir, self.database_url) {
+            (_, Some(url)) => Ok(Location::Postgres(url)),
+            (Some(dir), None) => Ok(Location::Sqlite(dir)),
+            (None, None) => bail!("name the database: --data-dir DIR or --database-url URL"),
+        }
     }
 }
 
