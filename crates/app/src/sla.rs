@@ -3,6 +3,7 @@
 //! exactly once, the compliance report, and the admin API for calendars and policies.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use opsdesk_domain::sla::{
     BusinessCalendar, CalendarSpec, ClockKind, Coverage, Crossing, PolicySpec, Targets,
@@ -496,8 +497,8 @@ impl App {
         let policies = policies(&mut conn).await?;
         let mut calendars = HashMap::new();
         for &((_, calendar_id), _) in &policies {
-            if !calendars.contains_key(&calendar_id) {
-                calendars.insert(calendar_id, calendar(&mut conn, calendar_id).await?);
+            if let Entry::Vacant(slot) = calendars.entry(calendar_id) {
+                slot.insert(calendar(&mut conn, calendar_id).await?);
             }
         }
         Ok(SlaRules {
