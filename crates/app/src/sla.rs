@@ -2,9 +2,12 @@
 //! met, re-targeted as the ticket changes), the sweeper that raises each warning and breach
 //! exactly once, the compliance report, and the admin API for calendars and policies.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use opsdesk_domain::sla::{
-    BusinessCalendar, CalendarSpec, ClockKind, Coverage, PolicySpec, TrackedClock,
-    WorkingHoursSpec, first_match,
+    BusinessCalendar, CalendarSpec, ClockKind, Coverage, Crossing, PolicySpec, Targets,
+    TrackedClock, WorkingHoursSpec,
 };
 use opsdesk_domain::ticket::{Priority, TicketStatus, TicketType};
 use opsdesk_store::sla::{self as store, TicketSlaRow};
@@ -153,6 +156,27 @@ async fn policies(conn: &mut Conn) -> Result<Vec<((i64, i64), PolicySpec)>, AppE
     Ok(parsed)
 }
 
+/// The first policy, in order, that covers the ticket: its (policy, calendar) ids, its
+/// definition and the targets it gives the ticket.
+fn covering<'a>(
+    policies: &'a [((i64, i64), PolicySpec)],
+    ticket: &Coverage,
+) -> Option<((i64, i64), &'a PolicySpec, Targets)> {
+    policies.iter().find_map(|(ids, spec)| {
+        spec.targets_for(ticket)
+            .map(|targets| (*ids, spec, targets))
+    })
+}
+
+/// A policy's warning thresholds as stored: `75,90`.
+fn warnings_text(spec: &PolicySpec) -> String {
+    spec.warnings
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 async fn policy_spec(conn: &mut Conn, id: Option<i64>) -> Result<Option<PolicySpec>, AppError> {
     let Some(id) = id else { return Ok(None) };
     Ok(store::get_policy(conn, id)
@@ -194,29 +218,44 @@ pub(crate) async fn new_clocks(
     now: i64,
 ) -> Result<Option<TicketSlaRow>, AppError> {
     let policies = policies(conn).await?;
-    let Some((&(policy_id, calendar_id), targets)) = first_match(&policies, &facts.coverage())
-    else {
-        return Ok(None);
-    };
-    let Some(spec) = policies
-        .iter()
-        .find(|((id, _), _)| *id == policy_id)
-        .map(|(_, spec)| spec)
+    let Some(((policy_id, calendar_id), spec, targets)) = covering(&policies, &facts.coverage())
     else {
         return Ok(None);
     };
     let start = timestamp(now);
+    let mut row = started_clocks(
+        facts.ticket_id,
+        (policy_id, calendar_id),
+        spec,
+        targets,
+        start,
+    );
+    let calendar = calendar(conn, calendar_id).await?;
+    if is_paused(facts, Some(spec)) {
+        for kind in ClockKind::ALL {
+            let mut clock = clock_of(&row, kind);
+            clock.pause(&calendar, start).map_err(invalid_time)?;
+            set_clock(&mut row, kind, &clock);
+        }
+    }
+    refresh(&mut row, &calendar)?;
+    Ok(Some(row))
+}
+
+/// Both clocks of a ticket started at `start` under a policy; due dates not computed yet.
+fn started_clocks(
+    ticket_id: i64,
+    (policy_id, calendar_id): (i64, i64),
+    spec: &PolicySpec,
+    targets: Targets,
+    start: jiff::Timestamp,
+) -> TicketSlaRow {
     let mut row = TicketSlaRow {
-        ticket_id: facts.ticket_id,
+        ticket_id,
         policy_id: Some(policy_id),
         policy_name: spec.name.clone(),
         calendar_id,
-        warnings: spec
-            .warnings
-            .iter()
-            .map(u8::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        warnings: warnings_text(spec),
         response_target: targets.response_seconds,
         response_elapsed: 0,
         response_running_since: None,
@@ -243,16 +282,7 @@ pub(crate) async fn new_clocks(
         ClockKind::Resolution,
         &TrackedClock::started(targets.resolution_seconds, start),
     );
-    let calendar = calendar(conn, calendar_id).await?;
-    if is_paused(facts, Some(spec)) {
-        for kind in ClockKind::ALL {
-            let mut clock = clock_of(&row, kind);
-            clock.pause(&calendar, start).map_err(invalid_time)?;
-            set_clock(&mut row, kind, &clock);
-        }
-    }
-    refresh(&mut row, &calendar)?;
-    Ok(Some(row))
+    row
 }
 
 /// Follows a ticket change: re-targets on a new priority (or type, organization, category),
@@ -275,23 +305,16 @@ pub(crate) async fn on_ticket_changed(
     let original = row.clone();
     if before.coverage() != after.coverage() {
         let policies = policies(conn).await?;
-        if let Some((&(policy_id, calendar_id), targets)) =
-            first_match(&policies, &after.coverage())
+        if let Some(((policy_id, calendar_id), spec, targets)) =
+            covering(&policies, &after.coverage())
         {
             // Targets count from creation: the time already used stays; only the goal moves.
             row.response_target = targets.response_seconds;
             row.resolution_target = targets.resolution_seconds;
             row.policy_id = Some(policy_id);
             row.calendar_id = calendar_id;
-            if let Some((_, spec)) = policies.iter().find(|((id, _), _)| *id == policy_id) {
-                row.policy_name = spec.name.clone();
-                row.warnings = spec
-                    .warnings
-                    .iter()
-                    .map(u8::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-            }
+            row.policy_name = spec.name.clone();
+            row.warnings = warnings_text(spec);
         }
     }
     let calendar = calendar(conn, row.calendar_id).await?;
@@ -430,6 +453,61 @@ pub(crate) async fn ticket_sla_view(
     }))
 }
 
+/// The SLA policies and their calendars, read once. For bulk loads, which write generated
+/// tickets straight into the tables and so skip the use cases that start the clocks.
+#[derive(Debug, Clone)]
+pub struct SlaRules {
+    policies: Vec<((i64, i64), PolicySpec)>,
+    calendars: HashMap<i64, BusinessCalendar>,
+}
+
+impl SlaRules {
+    /// The targets of the first policy that covers `ticket`.
+    pub fn targets_for(&self, ticket: &Coverage) -> Option<Targets> {
+        covering(&self.policies, ticket).map(|(_, _, targets)| targets)
+    }
+
+    /// The clocks of ticket `ticket_id`, opened at `opened_at` and open without a reply ever
+    /// since, as the sweeper leaves them at `swept_at`: each warning and breach crossed by
+    /// then is raised. `None` when no policy covers the ticket.
+    pub fn swept_clocks(
+        &self,
+        ticket_id: i64,
+        ticket: &Coverage,
+        opened_at: i64,
+        swept_at: i64,
+    ) -> Result<Option<TicketSlaRow>, AppError> {
+        let Some((ids, spec, targets)) = covering(&self.policies, ticket) else {
+            return Ok(None);
+        };
+        let calendar = self
+            .calendars
+            .get(&ids.1)
+            .ok_or(AppError::NotFound("calendar"))?;
+        let started = started_clocks(ticket_id, ids, spec, targets, timestamp(opened_at));
+        let (swept, _) = raise_due(&started, calendar, swept_at)?;
+        Ok(Some(swept))
+    }
+}
+
+impl App {
+    /// The SLA policies in force and their calendars.
+    pub async fn sla_rules(&self) -> Result<SlaRules, AppError> {
+        let mut conn = self.db().reader().await?;
+        let policies = policies(&mut conn).await?;
+        let mut calendars = HashMap::new();
+        for &((_, calendar_id), _) in &policies {
+            if let Entry::Vacant(slot) = calendars.entry(calendar_id) {
+                slot.insert(calendar(&mut conn, calendar_id).await?);
+            }
+        }
+        Ok(SlaRules {
+            policies,
+            calendars,
+        })
+    }
+}
+
 /// A business calendar as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Calendar {
@@ -551,6 +629,85 @@ fn percent(met: i64, breached: i64) -> Option<f64> {
     (decided > 0).then(|| (met as f64 * 1000.0 / decided as f64).round() / 10.0)
 }
 
+/// The records admins edit here, as the audit log names them.
+trait SlaRecord: Serialize {
+    /// The audit log's entity name.
+    const ENTITY: &'static str;
+
+    fn id(&self) -> i64;
+}
+
+impl SlaRecord for Calendar {
+    const ENTITY: &'static str = "calendar";
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl SlaRecord for Policy {
+    const ENTITY: &'static str = "sla_policy";
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// An admin's change to a calendar or policy.
+enum Edit<'a, R> {
+    Created(&'a R),
+    Updated { before: &'a R, after: &'a R },
+    Deleted(&'a R),
+}
+
+impl<R: SlaRecord> Edit<'_, R> {
+    /// Writes the change's audit entry (and webhook events) in the caller's transaction.
+    async fn record(self, conn: &mut Conn, actor: &str, now: i64) -> Result<(), AppError> {
+        let (action, entity_id, before, after) = match self {
+            Edit::Created(after) => ("created", after.id(), None, snapshot(after)),
+            Edit::Updated { before, after } => {
+                ("updated", after.id(), snapshot(before), snapshot(after))
+            }
+            Edit::Deleted(before) => ("deleted", before.id(), snapshot(before), None),
+        };
+        record(
+            conn,
+            &Change {
+                actor,
+                entity: R::ENTITY,
+                entity_id,
+                action,
+                before,
+                after,
+            },
+            now,
+        )
+        .await
+    }
+}
+
+async fn calendar_record(conn: &mut Conn, id: i64) -> Result<Calendar, AppError> {
+    store::get_calendar(conn, id)
+        .await?
+        .map(calendar_view)
+        .ok_or(AppError::NotFound("calendar"))
+}
+
+async fn policy_record(conn: &mut Conn, id: i64) -> Result<Policy, AppError> {
+    store::get_policy(conn, id)
+        .await?
+        .map(policy_view)
+        .ok_or(AppError::NotFound("SLA policy"))
+}
+
+/// A policy's calendar must exist.
+async fn check_policy_calendar(conn: &mut Conn, input: &PolicyInput) -> Result<(), AppError> {
+    match store::get_calendar(conn, input.calendar_id).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::invalid("calendar_id", "no such calendar")),
+    }
+}
+
 impl App {
     pub async fn calendars(&self, principal: &Principal) -> Result<Vec<Calendar>, AppError> {
         principal.require_staff()?;
@@ -564,11 +721,7 @@ impl App {
 
     pub async fn calendar(&self, principal: &Principal, id: i64) -> Result<Calendar, AppError> {
         principal.require_staff()?;
-        let mut conn = self.db().reader().await?;
-        store::get_calendar(&mut conn, id)
-            .await?
-            .map(calendar_view)
-            .ok_or(AppError::NotFound("calendar"))
+        calendar_record(&mut *self.db().reader().await?, id).await
     }
 
     pub async fn create_calendar(
@@ -585,19 +738,7 @@ impl App {
                 Box::pin(async move {
                     let created =
                         calendar_view(store::insert_calendar(conn, &name, &spec, now).await?);
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "calendar",
-                            entity_id: created.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&created),
-                        },
-                        now,
-                    )
-                    .await?;
+                    Edit::Created(&created).record(conn, &actor, now).await?;
                     Ok(created)
                 })
             })
@@ -620,27 +761,17 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_calendar(conn, id)
-                        .await?
-                        .map(calendar_view)
-                        .ok_or(AppError::NotFound("calendar"))?;
+                    let before = calendar_record(conn, id).await?;
                     let version = expected.unwrap_or(before.version);
                     let after = store::update_calendar(conn, id, version, &name, &spec, now)
                         .await?
                         .map(calendar_view)
                         .ok_or(AppError::Stale)?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "calendar",
-                            entity_id: id,
-                            action: "updated",
-                            before: snapshot(&before),
-                            after: snapshot(&after),
-                        },
-                        now,
-                    )
+                    Edit::Updated {
+                        before: &before,
+                        after: &after,
+                    }
+                    .record(conn, &actor, now)
                     .await?;
                     Ok(after)
                 })
@@ -655,29 +786,14 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_calendar(conn, id)
-                        .await?
-                        .map(calendar_view)
-                        .ok_or(AppError::NotFound("calendar"))?;
+                    let before = calendar_record(conn, id).await?;
                     if !store::delete_calendar(conn, id).await? {
                         return Err(AppError::Conflict {
                             field: None,
                             message: "the calendar is used by a policy or a ticket's SLA".into(),
                         });
                     }
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "calendar",
-                            entity_id: id,
-                            action: "deleted",
-                            before: snapshot(&before),
-                            after: None,
-                        },
-                        now,
-                    )
-                    .await
+                    Edit::Deleted(&before).record(conn, &actor, now).await
                 })
             })
             .await
@@ -695,11 +811,7 @@ impl App {
 
     pub async fn sla_policy(&self, principal: &Principal, id: i64) -> Result<Policy, AppError> {
         principal.require_staff()?;
-        let mut conn = self.db().reader().await?;
-        store::get_policy(&mut conn, id)
-            .await?
-            .map(policy_view)
-            .ok_or(AppError::NotFound("SLA policy"))
+        policy_record(&mut *self.db().reader().await?, id).await
     }
 
     pub async fn create_sla_policy(
@@ -714,29 +826,12 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    if store::get_calendar(conn, input.calendar_id)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(AppError::invalid("calendar_id", "no such calendar"));
-                    }
+                    check_policy_calendar(conn, &input).await?;
                     let created = policy_view(
                         store::insert_policy(conn, input.position, input.calendar_id, &spec, now)
                             .await?,
                     );
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "sla_policy",
-                            entity_id: created.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&created),
-                        },
-                        now,
-                    )
-                    .await?;
+                    Edit::Created(&created).record(conn, &actor, now).await?;
                     Ok(created)
                 })
             })
@@ -757,16 +852,8 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_policy(conn, id)
-                        .await?
-                        .map(policy_view)
-                        .ok_or(AppError::NotFound("SLA policy"))?;
-                    if store::get_calendar(conn, input.calendar_id)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(AppError::invalid("calendar_id", "no such calendar"));
-                    }
+                    let before = policy_record(conn, id).await?;
+                    check_policy_calendar(conn, &input).await?;
                     let version = expected.unwrap_or(before.version);
                     let after = store::update_policy(
                         conn,
@@ -780,18 +867,11 @@ impl App {
                     .await?
                     .map(policy_view)
                     .ok_or(AppError::Stale)?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "sla_policy",
-                            entity_id: id,
-                            action: "updated",
-                            before: snapshot(&before),
-                            after: snapshot(&after),
-                        },
-                        now,
-                    )
+                    Edit::Updated {
+                        before: &before,
+                        after: &after,
+                    }
+                    .record(conn, &actor, now)
                     .await?;
                     Ok(after)
                 })
@@ -806,24 +886,9 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = store::get_policy(conn, id)
-                        .await?
-                        .map(policy_view)
-                        .ok_or(AppError::NotFound("SLA policy"))?;
+                    let before = policy_record(conn, id).await?;
                     store::delete_policy(conn, id).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "sla_policy",
-                            entity_id: id,
-                            action: "deleted",
-                            before: snapshot(&before),
-                            after: None,
-                        },
-                        now,
-                    )
-                    .await
+                    Edit::Deleted(&before).record(conn, &actor, now).await
                 })
             })
             .await
@@ -939,34 +1004,47 @@ impl App {
     }
 }
 
+/// Most due tickets one sweep handles; the rest wait for the next sweep.
+pub const SLA_SWEEP_BATCH: i64 = 500;
+
+/// The clocks after raising every level crossed by `now`, and those crossings in order.
+fn raise_due(
+    before: &TicketSlaRow,
+    calendar: &BusinessCalendar,
+    now: i64,
+) -> Result<(TicketSlaRow, Vec<(ClockKind, Crossing)>), AppError> {
+    let warnings = warnings_of(before);
+    let mut after = before.clone();
+    let mut crossings = Vec::new();
+    for kind in ClockKind::ALL {
+        let mut clock = clock_of(before, kind);
+        for crossing in clock
+            .crossings_due(calendar, &warnings, timestamp(now))
+            .map_err(invalid_time)?
+        {
+            clock.raised = crossing.level;
+            crossings.push((kind, crossing));
+        }
+        set_clock(&mut after, kind, &clock);
+    }
+    for (kind, crossing) in &crossings {
+        if crossing.percent == 100 {
+            match kind {
+                ClockKind::Response => after.response_breached = 1,
+                ClockKind::Resolution => after.resolution_breached = 1,
+            }
+        }
+    }
+    refresh(&mut after, calendar)?;
+    Ok((after, crossings))
+}
+
 async fn sweep(conn: &mut Conn, backend: Backend, now: i64) -> Result<usize, AppError> {
-    let due = store::due_checks(conn, backend, now, 500).await?;
+    let due = store::due_checks(conn, backend, now, SLA_SWEEP_BATCH).await?;
     let mut raised = 0;
     for before in due {
         let calendar = calendar(conn, before.calendar_id).await?;
-        let warnings = warnings_of(&before);
-        let mut after = before.clone();
-        let mut crossings = Vec::new();
-        for kind in ClockKind::ALL {
-            let mut clock = clock_of(&before, kind);
-            for crossing in clock
-                .crossings_due(&calendar, &warnings, timestamp(now))
-                .map_err(invalid_time)?
-            {
-                clock.raised = crossing.level;
-                crossings.push((kind, crossing));
-            }
-            set_clock(&mut after, kind, &clock);
-        }
-        for (kind, crossing) in &crossings {
-            if crossing.percent == 100 {
-                match kind {
-                    ClockKind::Response => after.response_breached = 1,
-                    ClockKind::Resolution => after.resolution_breached = 1,
-                }
-            }
-        }
-        refresh(&mut after, &calendar)?;
+        let (after, crossings) = raise_due(&before, &calendar, now)?;
         if !store::record_raised(conn, &before, &after).await? {
             continue;
         }

@@ -3,6 +3,7 @@
 //! * `create`: tickets created through the HTTP API by many concurrent clients.
 //! * `load`: a very large generated desk written straight into a database.
 //! * `search`: full-text and filter searches over such a desk, then the server's memory.
+//! * `sla`: the SLA sweeper finding due warnings and breaches among a million open tickets.
 //!
 //! Every scenario takes its data from the seeded generator, so runs measure the same work.
 //! Results and the commands that reproduce them are in docs/benchmarks.md.
@@ -16,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use opsdesk_app::accounts::NewUserInput;
 use opsdesk_app::tickets::NewTicket;
 use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
+use opsdesk_seed::bulk::Desk;
 use opsdesk_seed::generator::{Directory, GeneratedTicket};
 use opsdesk_seed::{Generator, Scale};
 use serde_json::Value;
@@ -46,6 +48,17 @@ struct Target {
     seed: u64,
 }
 
+/// The database a scenario fills or reads: a SQLite folder or a PostgreSQL database.
+#[derive(Debug, Args, Clone)]
+struct Database {
+    /// SQLite data folder (when no --database-url).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL database (a database URL, not only the server's).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Scenario {
     /// Ticket creation through POST /api/v1/tickets with concurrent clients, on a fresh database per run.
@@ -64,12 +77,8 @@ enum Scenario {
     Load {
         #[command(flatten)]
         target: Target,
-        /// SQLite data folder to fill (when no --postgres).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// PostgreSQL database to fill (a database URL, not only the server's).
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: Database,
         #[arg(long, default_value_t = 1_000_000)]
         tickets: usize,
     },
@@ -77,13 +86,27 @@ enum Scenario {
     Search {
         #[command(flatten)]
         target: Target,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: Database,
         /// Queries of each kind per run.
         #[arg(long, default_value_t = 300)]
         queries: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Fills an empty database with open tickets under SLA, then times the sweeper's query for
+    /// due warnings and breaches and shows the database's plan for it.
+    Sla {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        database: Database,
+        /// Open tickets to load.
+        #[arg(long, default_value_t = 1_000_000)]
+        open: usize,
+        /// Sweeps timed per run.
+        #[arg(long, default_value_t = 100)]
+        sweeps: usize,
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
@@ -100,17 +123,22 @@ async fn main() -> anyhow::Result<()> {
         } => create(&target, clients, tickets, runs).await,
         Scenario::Load {
             target,
-            data_dir,
-            database_url,
+            database,
             tickets,
-        } => load(&target, &location(data_dir, database_url)?, tickets).await,
+        } => load(&target, &database.location()?, tickets).await,
         Scenario::Search {
             target,
-            data_dir,
-            database_url,
+            database,
             queries,
             runs,
-        } => search(&target, &location(data_dir, database_url)?, queries, runs).await,
+        } => search(&target, &database.location()?, queries, runs).await,
+        Scenario::Sla {
+            target,
+            database,
+            open,
+            sweeps,
+            runs,
+        } => sla(&target, &database.location()?, open, sweeps, runs).await,
     }
 }
 
@@ -121,11 +149,13 @@ enum Location {
     Postgres(String),
 }
 
-fn location(data_dir: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<Location> {
-    match (data_dir, database_url) {
-        (_, Some(url)) => Ok(Location::Postgres(url)),
-        (Some(dir), None) => Ok(Location::Sqlite(dir)),
-        (None, None) => bail!("name the database: --data-dir DIR or --database-url URL"),
+impl Database {
+    fn location(self) -> anyhow::Result<Location> {
+        match (self.data_dir, self.database_url) {
+            (_, Some(url)) => Ok(Location::Postgres(url)),
+            (Some(dir), None) => Ok(Location::Sqlite(dir)),
+            (None, None) => bail!("name the database: --data-dir DIR or --database-url URL"),
+        }
     }
 }
 
@@ -438,10 +468,18 @@ async fn post_all(
 
 async fn load(target: &Target, location: &Location, tickets: usize) -> anyhow::Result<()> {
     let app = location.open().await?;
-    create_admin(&app).await?;
+    bulk_load(&app, target.seed, tickets, Desk::History).await?;
+    app.db().clone().close().await;
+    Ok(())
+}
+
+/// Creates the benchmark admin, then bulk-loads `tickets` tickets shaped like `desk`,
+/// reporting progress.
+async fn bulk_load(app: &App, seed: u64, tickets: usize, desk: Desk) -> anyhow::Result<()> {
+    create_admin(app).await?;
     let started = Instant::now();
     let mut last_report = Instant::now();
-    opsdesk_seed::bulk::load(&app, target.seed, tickets, |loaded| {
+    opsdesk_seed::bulk::load(app, seed, tickets, desk, |loaded| {
         if last_report.elapsed() > Duration::from_secs(10) || loaded == tickets {
             last_report = Instant::now();
             println!(
@@ -451,7 +489,6 @@ async fn load(target: &Target, location: &Location, tickets: usize) -> anyhow::R
         }
     })
     .await?;
-    app.db().clone().close().await;
     println!(
         "load: {tickets} tickets in {:.0} s ({:.0} tickets/s)",
         started.elapsed().as_secs_f64(),
@@ -570,6 +607,82 @@ async fn search(
     let (rss, hwm) = memory(server.pid())?;
     println!(
         "memory after the search workload: VmRSS {rss:.0} MiB, VmHWM {hwm:.0} MiB (target RSS ≤ 150 MiB)"
+    );
+    Ok(())
+}
+
+/// How far the sweeper is behind at the measured instant: the crossings of this last stretch
+/// are the ones a sweep finds, a few thousand among a million open tickets.
+const SWEEPER_BEHIND_MS: i64 = 60_000;
+
+async fn sla(
+    target: &Target,
+    location: &Location,
+    open: usize,
+    sweeps: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    use opsdesk_app::sla::SLA_SWEEP_BATCH;
+    use opsdesk_store::sla::{due_checks, explain_due_checks};
+
+    let app = location.open().await?;
+    let swept_at = opsdesk_app::now_ms();
+    bulk_load(&app, target.seed, open, Desk::OpenUnderSla { swept_at }).await?;
+    let measured_at = swept_at + SWEEPER_BEHIND_MS;
+    let db = app.db().clone();
+    let backend = db.backend();
+    let due_in_all = db
+        .write(move |conn| {
+            Box::pin(async move { due_checks(conn, backend, measured_at, i64::MAX).await })
+        })
+        .await?
+        .len();
+    let plan = explain_due_checks(
+        &mut *db.reader().await?,
+        backend,
+        measured_at,
+        SLA_SWEEP_BATCH,
+    )
+    .await?;
+    println!("plan of the sweeper's query ({backend:?}):");
+    for line in &plan {
+        println!("  {line}");
+    }
+    println!(
+        "sla: {open} open tickets, {due_in_all} with a warning or breach due, {sweeps} sweeps of at most {SLA_SWEEP_BATCH} per run, {runs} runs"
+    );
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    let mut found = 0;
+    for run in 1..=runs {
+        let mut latencies = Vec::with_capacity(sweeps);
+        for _ in 0..sweeps {
+            // The sweeper's own transaction around its query, which locks on PostgreSQL.
+            let started = Instant::now();
+            found = db
+                .write(move |conn| {
+                    Box::pin(async move {
+                        due_checks(conn, backend, measured_at, SLA_SWEEP_BATCH).await
+                    })
+                })
+                .await?
+                .len();
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        let (p50, p99) = (
+            ms(percentile(&latencies, 50.0)),
+            ms(percentile(&latencies, 99.0)),
+        );
+        println!("  run {run}: p50 {p50:.1} ms, p99 {p99:.1} ms, {found} tickets found per sweep");
+        p50s.push(p50);
+        p99s.push(p99);
+    }
+    db.close().await;
+    println!(
+        "sla sweep query, median over {runs} runs of {sweeps} sweeps: p50 {:.1} ms, p99 {:.1} ms, {found} of {due_in_all} due tickets found per sweep (target ≤ 100 ms)",
+        median(&mut p50s),
+        median(&mut p99s)
     );
     Ok(())
 }

@@ -353,6 +353,137 @@ dual_backend_test!(
     }
 );
 
+dual_backend_test!(
+    calendar_and_policy_changes_are_audited,
+    |backend: Backend| async move {
+        let server = server(backend).await;
+        let admin = server.admin();
+        let hours = json!([{"weekday": "monday", "start": "09:00", "end": "17:00"}]);
+        let office = admin
+            .post(
+                "/api/v1/calendars",
+                json!({"name": "Office", "timezone": "Europe/London", "hours": hours}),
+            )
+            .await;
+        assert_eq!(office.status, 201, "{}", office.text);
+        let calendar = format!("/api/v1/calendars/{}", office.body["id"]);
+        let etag = office.header("etag").unwrap().to_owned();
+        let renamed = admin
+            .patch(
+                &calendar,
+                json!({"name": "Head office", "timezone": "Europe/London", "hours": hours}),
+                Some(&etag),
+            )
+            .await;
+        assert_eq!(renamed.status, 200, "{}", renamed.text);
+        let stale = admin
+            .patch(
+                &calendar,
+                json!({"name": "Stale", "timezone": "UTC", "hours": hours}),
+                Some(&etag),
+            )
+            .await;
+        assert_eq!(stale.status, 412, "{}", stale.text);
+
+        let spec = |name: &str| json!({"name": name, "targets": {"P1": {"response_seconds": 60, "resolution_seconds": 600}}});
+        let missing_calendar = admin
+            .post(
+                "/api/v1/sla-policies",
+                json!({"position": 1, "calendar_id": 999, "spec": spec("Nowhere")}),
+            )
+            .await;
+        assert_eq!(missing_calendar.status, 422, "{}", missing_calendar.text);
+        let policy = admin
+            .post(
+                "/api/v1/sla-policies",
+                json!({"position": 1, "calendar_id": office.body["id"], "spec": spec("Office P1")}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+        let policy_path = format!("/api/v1/sla-policies/{}", policy.body["id"]);
+        assert_eq!(
+            admin.delete(&calendar).await.status,
+            409,
+            "a calendar a policy uses stays"
+        );
+        let moved = admin
+            .patch(
+                &policy_path,
+                json!({"position": 2, "calendar_id": office.body["id"], "spec": spec("Office P1")}),
+                None,
+            )
+            .await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+        assert_eq!(moved.body["position"], 2);
+        assert_eq!(admin.delete(&policy_path).await.status, 204);
+        assert_eq!(admin.get(&policy_path).await.status, 404);
+        assert_eq!(admin.delete(&calendar).await.status, 204);
+        assert_eq!(admin.get(&calendar).await.status, 404);
+
+        let audited = |entity: &'static str| {
+            let admin = server.admin();
+            async move {
+                let log = admin
+                    .get(&format!("/api/v1/audit?entity={entity}&limit=500"))
+                    .await;
+                assert_eq!(log.status, 200, "{}", log.text);
+                let mut entries: Vec<(String, String, Value, Value)> = log.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["action"].as_str().unwrap().to_owned(),
+                            e["entity_id"].as_str().unwrap().to_owned(),
+                            e["before"]["name"].clone(),
+                            e["after"]["name"].clone(),
+                        )
+                    })
+                    .collect();
+                entries.sort_by_key(|(action, ..)| {
+                    ["created", "updated", "deleted"]
+                        .iter()
+                        .position(|a| a == action)
+                });
+                entries
+            }
+        };
+        let office_id = office.body["id"].to_string();
+        assert_eq!(
+            audited("calendar").await,
+            vec![
+                (
+                    "created".into(),
+                    office_id.clone(),
+                    Value::Null,
+                    json!("Office")
+                ),
+                (
+                    "updated".into(),
+                    office_id.clone(),
+                    json!("Office"),
+                    json!("Head office")
+                ),
+                (
+                    "deleted".into(),
+                    office_id,
+                    json!("Head office"),
+                    Value::Null
+                ),
+            ]
+        );
+        let policy_actions: Vec<String> = audited("sla_policy")
+            .await
+            .into_iter()
+            .map(|(action, id, ..)| {
+                assert_eq!(id, policy.body["id"].to_string());
+                action
+            })
+            .collect();
+        assert_eq!(policy_actions, ["created", "updated", "deleted"]);
+    }
+);
+
 /// Two nodes sweep one PostgreSQL database: each warning and breach is still raised once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_raise_each_breach_once() {

@@ -3,8 +3,10 @@
 //! database that serves no one yet. The reference data (organizations, people, groups,
 //! categories) still goes through the application.
 
+use opsdesk_app::sla::SlaRules;
 use opsdesk_app::{App, AppError};
-use opsdesk_domain::ticket::{Impact, PriorityMatrix, Urgency};
+use opsdesk_domain::sla::Coverage;
+use opsdesk_domain::ticket::{Impact, PriorityMatrix, TicketType, Urgency};
 use opsdesk_store::bulk::{
     self, BulkComment, BulkTicket, BulkTimelineEntry, NextIds, ReferenceIds,
 };
@@ -16,17 +18,33 @@ use crate::generator::{Author, Directory, GeneratedTicket, Generator, Outcome, S
 /// Tickets per write transaction.
 pub const BATCH: usize = 2_000;
 
-/// Creates the [`Scale::LARGE`] directory for `seed`, then `tickets` tickets; calls
-/// `progress` with the number loaded after every transaction.
+/// What a bulk load writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Desk {
+    /// A desk's history: tickets in every state, opened over the past year, without SLA clocks.
+    History,
+    /// An open backlog under SLA: every ticket open without a reply yet, opened within its
+    /// resolution target (so each still has a breach ahead), with its clocks as the sweeper
+    /// left them at `swept_at` (milliseconds): every warning and breach crossed by then raised.
+    OpenUnderSla { swept_at: i64 },
+}
+
+/// Creates the [`Scale::LARGE`] directory for `seed`, then `tickets` tickets shaped like
+/// `desk`; calls `progress` with the number loaded after every transaction.
 pub async fn load(
     app: &App,
     seed: u64,
     tickets: usize,
+    desk: Desk,
     mut progress: impl FnMut(usize),
 ) -> Result<(), AppError> {
     let mut generator = Generator::new(seed, Scale::LARGE);
     let directory = generator.directory().clone();
     create_directory(app, &directory).await?;
+    let sla = match desk {
+        Desk::History => None,
+        Desk::OpenUnderSla { swept_at } => Some((app.sla_rules().await?, swept_at)),
+    };
     let (ids, mut next) = {
         let mut conn = app.db().reader().await?;
         (
@@ -40,7 +58,16 @@ pub async fn load(
     while loaded < tickets {
         let count = BATCH.min(tickets - loaded);
         let rows = (0..count)
-            .map(|_| to_row(&directory, &ids, &mut next, generator.ticket(), now))
+            .map(|_| {
+                to_row(
+                    &directory,
+                    &ids,
+                    &mut next,
+                    generator.ticket(),
+                    now,
+                    sla.as_ref(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         app.db()
             .write(move |conn| {
@@ -67,13 +94,15 @@ fn missing(what: &str, name: &str) -> AppError {
     AppError::Internal(format!("generated {what} `{name}` is not in the database"))
 }
 
-/// One generated ticket as rows, its events spread after its creation time.
+/// One generated ticket as rows, its events spread after its creation time. With `sla`
+/// (the rules and the instant swept) it becomes an open ticket under SLA, see [`Desk`].
 fn to_row(
     directory: &Directory,
     ids: &ReferenceIds,
     next: &mut NextIds,
-    ticket: GeneratedTicket,
+    mut ticket: GeneratedTicket,
     now: i64,
+    sla: Option<&(SlaRules, i64)>,
 ) -> Result<BulkTicket, AppError> {
     const MINUTE: i64 = 60_000;
     let user = |email: &str| {
@@ -105,7 +134,17 @@ fn to_row(
         .urgency
         .parse()
         .map_err(|_| missing("urgency", ticket.urgency))?;
-    let priority = i64::from(PriorityMatrix::ITIL.priority(impact, urgency).rank());
+    let ticket_type: TicketType = ticket
+        .ticket_type
+        .parse()
+        .map_err(|_| missing("ticket type", ticket.ticket_type))?;
+    let coverage = Coverage {
+        organization: organization_id,
+        ticket_type,
+        priority: PriorityMatrix::ITIL.priority(impact, urgency),
+        category: Some(category_id),
+    };
+    let priority = i64::from(coverage.priority.rank());
 
     let id = next.ticket;
     next.ticket += 1;
@@ -116,7 +155,21 @@ fn to_row(
     };
     let number = *counter;
     *counter += 1;
-    let created_at = now - ticket.age_ms;
+    let created_at = match sla {
+        None => now - ticket.age_ms,
+        Some((rules, swept_at)) => {
+            ticket.outcome = Outcome::Open;
+            ticket.conversation.clear();
+            let target_ms = rules
+                .targets_for(&coverage)
+                .map_or(i64::MAX, |t| t.resolution_seconds * 1000);
+            swept_at - ticket.age_ms % target_ms
+        }
+    };
+    let clocks = sla
+        .map(|(rules, swept_at)| rules.swept_clocks(id, &coverage, created_at, *swept_at))
+        .transpose()?
+        .flatten();
     let label = |user_id: i64, email: &str| format!("user:{user_id} <{email}>");
     let opener = assignee.map_or_else(|| "system:seed".to_owned(), |(a, email)| label(a, email));
     let prefix = match ticket.ticket_type {
@@ -233,5 +286,6 @@ fn to_row(
         tags: ticket.tags,
         comments,
         timeline,
+        sla: clocks,
     })
 }

@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 
 use crate::db::Backend;
 use crate::error::StoreError;
+use crate::sla::{SLA_COLUMNS, TicketSlaRow};
 use crate::tickets::TicketFields;
 
 /// Most bound values in one statement: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -29,6 +30,8 @@ pub struct BulkTicket {
     pub tags: Vec<String>,
     pub comments: Vec<BulkComment>,
     pub timeline: Vec<BulkTimelineEntry>,
+    /// Its SLA clocks, when a policy covers it.
+    pub sla: Option<TicketSlaRow>,
 }
 
 /// A reply (`public`) or internal note.
@@ -145,7 +148,7 @@ async fn insert_rows(
     Ok(())
 }
 
-/// Inserts `tickets` with their search rows, tags, comments and timelines. Call it inside
+/// Inserts `tickets` with their search rows, tags, comments, timelines and SLA clocks. Call it inside
 /// one write transaction per few thousand tickets.
 pub async fn insert_tickets(
     conn: &mut AnyConnection,
@@ -294,6 +297,43 @@ pub async fn insert_tickets(
         backend,
         "timeline (ticket_id, at, actor, kind, public, data)",
         6,
+        &rows,
+    )
+    .await?;
+
+    let rows: Vec<Value<'_>> = tickets
+        .iter()
+        .filter_map(|t| t.sla.as_ref())
+        .flat_map(|s| {
+            [
+                Value::Int(s.ticket_id),
+                Value::MaybeInt(s.policy_id),
+                Value::Text(&s.policy_name),
+                Value::Int(s.calendar_id),
+                Value::Text(&s.warnings),
+                Value::Int(s.response_target),
+                Value::Int(s.response_elapsed),
+                Value::MaybeInt(s.response_running_since),
+                Value::MaybeInt(s.response_met_at),
+                Value::Int(s.response_raised),
+                Value::MaybeInt(s.response_due_at),
+                Value::Int(s.response_breached),
+                Value::Int(s.resolution_target),
+                Value::Int(s.resolution_elapsed),
+                Value::MaybeInt(s.resolution_running_since),
+                Value::MaybeInt(s.resolution_met_at),
+                Value::Int(s.resolution_raised),
+                Value::MaybeInt(s.resolution_due_at),
+                Value::Int(s.resolution_breached),
+                Value::MaybeInt(s.next_check_at),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        backend,
+        &format!("ticket_sla ({SLA_COLUMNS})"),
+        20,
         &rows,
     )
     .await

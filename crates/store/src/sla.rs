@@ -49,7 +49,7 @@ pub struct TicketSlaRow {
     pub next_check_at: Option<i64>,
 }
 
-const SLA_COLUMNS: &str = "ticket_id, policy_id, policy_name, calendar_id, warnings, response_target, \
+pub(crate) const SLA_COLUMNS: &str = "ticket_id, policy_id, policy_name, calendar_id, warnings, response_target, \
      response_elapsed, response_running_since, response_met_at, response_raised, response_due_at, \
      response_breached, resolution_target, resolution_elapsed, resolution_running_since, \
      resolution_met_at, resolution_raised, resolution_due_at, resolution_breached, next_check_at";
@@ -280,26 +280,54 @@ pub async fn record_raised(
     Ok(result.rows_affected() == 1)
 }
 
-/// Tickets with a warning or breach due by `now`, earliest first. On PostgreSQL the rows
-/// are locked and rows other nodes hold are skipped, so sweepers split the work.
+/// The sweeper's query: tickets whose next warning or breach is due by `$1`, earliest
+/// first, at most `$2`. On PostgreSQL the rows are locked and rows other nodes hold are
+/// skipped, so sweepers split the work.
+fn due_checks_sql(backend: Backend) -> String {
+    let locking = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "SELECT {SLA_COLUMNS} FROM ticket_sla WHERE next_check_at IS NOT NULL AND next_check_at <= $1 \
+         ORDER BY next_check_at LIMIT $2 {locking}"
+    )
+}
+
+/// Tickets with a warning or breach due by `now`, earliest first (see [`due_checks_sql`]).
 pub async fn due_checks(
     conn: &mut AnyConnection,
     backend: Backend,
     now: i64,
     limit: i64,
 ) -> Result<Vec<TicketSlaRow>, StoreError> {
-    let locking = match backend {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(due_checks_sql(backend)))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The database's plan for [`due_checks`], one line per step: `EXPLAIN QUERY PLAN` on
+/// SQLite, `EXPLAIN` on PostgreSQL. It shows whether due tickets are found through an index.
+pub async fn explain_due_checks(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let (explain, column) = match backend {
+        Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+        Backend::Postgres => ("EXPLAIN", "QUERY PLAN"),
     };
-    Ok(sqlx::query_as(sql!(
-        "SELECT {SLA_COLUMNS} FROM ticket_sla WHERE next_check_at IS NOT NULL AND next_check_at <= $1 \
-         ORDER BY next_check_at LIMIT $2 {locking}"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    let rows = sqlx::query(sql!("{explain} {}", due_checks_sql(backend)))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, column)?))
+        .collect()
 }
 
 /// One group's SLA outcome counts for the report.
