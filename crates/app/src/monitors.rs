@@ -1250,21 +1250,23 @@ impl App {
     pub async fn record_checks(&self, results: Vec<CheckResult>) -> Result<usize, AppError> {
         let node = self.config().node_name.clone();
         let now = now_ms();
-        let recorded = self
+        let (recorded, outage_work) = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut recorded = 0;
+                    let (mut recorded, mut outage_work) = (0, false);
                     for result in &results {
-                        if record_one(conn, result, Some(&node), now).await? {
-                            recorded += 1;
-                        }
+                        let written = record_one(conn, result, Some(&node), now).await?;
+                        recorded += usize::from(written != Recorded::Stale);
+                        outage_work |= written == Recorded::WithOutageJob;
                     }
-                    Ok::<_, AppError>(recorded)
+                    Ok::<_, AppError>((recorded, outage_work))
                 })
             })
             .await?;
-        self.wake_jobs();
+        if outage_work {
+            self.wake_jobs();
+        }
         Ok(recorded)
     }
 
@@ -1283,13 +1285,14 @@ impl App {
         for attempt in 1..=WRITE_ATTEMPTS {
             let token = token.clone();
             let now = now_ms();
-            let done = self
+            let written = self
                 .db()
                 .write(move |conn| {
                     Box::pin(async move {
-                        let row = store::by_token(conn, &token)
+                        let pinged = store::by_token(conn, &token, now)
                             .await?
                             .ok_or(AppError::NotFound("heartbeat"))?;
+                        let row = pinged.monitor;
                         let (heartbeat, duration) = heartbeat_state(&row).ping(ping, now);
                         let kind = match ping {
                             Ping::Start => "start",
@@ -1312,24 +1315,37 @@ impl App {
                         updated.last_latency_ms = duration.or(row.last_latency_ms);
                         if row.paused != 0 {
                             let update = update_from(&updated, &check_state(&row));
-                            return Ok::<_, AppError>(
-                                store::update_state(
-                                    conn,
-                                    row.id,
-                                    row.state_version,
-                                    None,
-                                    &update,
-                                    now,
-                                )
-                                .await?,
-                            );
+                            let written = store::update_state(
+                                conn,
+                                row.id,
+                                row.state_version,
+                                None,
+                                &update,
+                                now,
+                            )
+                            .await?;
+                            return Ok::<_, AppError>(Recorded::state_written(written));
                         }
-                        evaluate(conn, &updated, row.state_version, None, now, None).await
+                        // Most pings fall in no window, as the lookup has already told.
+                        let maintenance = pinged.spanning_windows > 0
+                            && in_maintenance(conn, row.id, now).await?;
+                        evaluate(
+                            conn,
+                            &updated,
+                            row.state_version,
+                            None,
+                            now,
+                            None,
+                            maintenance,
+                        )
+                        .await
                     })
                 })
                 .await?;
-            if done {
+            if written == Recorded::WithOutageJob {
                 self.wake_jobs();
+            }
+            if written != Recorded::Stale {
                 return Ok(());
             }
             tracing::debug!(attempt, "heartbeat ping raced another write; retrying");
@@ -1554,18 +1570,35 @@ fn percent(t: &Tally) -> Option<f64> {
     (t.checks > 0).then(|| (t.ok as f64) * 100.0 / (t.checks as f64))
 }
 
+/// What recording a check result or ping wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// Nothing: another write changed the monitor first, so the result was stale.
+    Stale,
+    /// The monitor's new state (and the result).
+    State,
+    /// The new state and an outage job, which the job runner should be woken for.
+    WithOutageJob,
+}
+
+impl Recorded {
+    fn state_written(written: bool) -> Self {
+        if written { Self::State } else { Self::Stale }
+    }
+}
+
 /// Records one result in the caller's transaction. See [`evaluate`].
 async fn record_one(
     conn: &mut Conn,
     result: &CheckResult,
     node: Option<&str>,
     now: i64,
-) -> Result<bool, AppError> {
+) -> Result<Recorded, AppError> {
     let Some(row) = store::get(conn, result.monitor_id).await? else {
-        return Ok(false);
+        return Ok(Recorded::Stale);
     };
     if row.state_version != result.state_version || row.paused != 0 {
-        return Ok(false);
+        return Ok(Recorded::Stale);
     }
     let mut updated = row.clone();
     if let Some(outcome) = &result.outcome {
@@ -1573,6 +1606,7 @@ async fn record_one(
         updated.last_latency_ms = outcome.latency_ms;
         updated.last_error.clone_from(&outcome.error);
     }
+    let maintenance = in_maintenance(conn, row.id, now).await?;
     evaluate(
         conn,
         &updated,
@@ -1580,13 +1614,15 @@ async fn record_one(
         node,
         now,
         result.outcome.as_ref(),
+        maintenance,
     )
     .await
 }
 
 /// Feeds a probe outcome (or, for heartbeats, the status worked out from pings) into the
 /// state machine and writes the new state if nobody else did first; opens or ends the
-/// outage and queues its incident job in the same transaction.
+/// outage and queues its incident job in the same transaction. `maintenance` says whether
+/// a window holds the monitor's alerts now.
 async fn evaluate(
     conn: &mut Conn,
     row: &MonitorRow,
@@ -1594,7 +1630,8 @@ async fn evaluate(
     node: Option<&str>,
     now: i64,
     outcome: Option<&ProbeOutcome>,
-) -> Result<bool, AppError> {
+    maintenance: bool,
+) -> Result<Recorded, AppError> {
     let kind = kind_of(row)?;
     let before = check_state(row);
     let (ok, error, next_check_at) = match (kind, outcome) {
@@ -1626,9 +1663,9 @@ async fn evaluate(
                 // Nothing heard yet: nothing to decide.
                 let mut update = update_from(row, &before);
                 update.next_check_at = next;
-                return Ok(
-                    store::update_state(conn, row.id, state_version, node, &update, now).await?,
-                );
+                let written =
+                    store::update_state(conn, row.id, state_version, node, &update, now).await?;
+                return Ok(Recorded::state_written(written));
             }
             (hb != HeartbeatStatus::Down, error, next)
         }
@@ -1646,7 +1683,7 @@ async fn evaluate(
     };
     let state = before.observe(ok, thresholds(row));
     let suppression = Suppression {
-        maintenance: in_maintenance(conn, row.id, now).await?,
+        maintenance,
         dependency_down: match row.depends_on {
             Some(dep) => store::get(conn, dep)
                 .await?
@@ -1666,7 +1703,7 @@ async fn evaluate(
     }
     // The conditional update comes first: if another write got there, nothing else happens.
     if !store::update_state(conn, row.id, state_version, node, &update, now).await? {
-        return Ok(false);
+        return Ok(Recorded::Stale);
     }
     let outage = match (action, row.open_outage_id) {
         (Alert::Open, _) => {
@@ -1714,7 +1751,11 @@ async fn evaluate(
         suppression.maintenance,
     )
     .await?;
-    Ok(true)
+    Ok(if outage.is_some() {
+        Recorded::WithOutageJob
+    } else {
+        Recorded::State
+    })
 }
 
 /// Notes the outage's failures on its incident's timeline, staff only, when [`FailureNotes`]
