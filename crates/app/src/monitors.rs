@@ -16,7 +16,8 @@ use opsdesk_domain::schedule::{CronSchedule, ScheduleError, late_by};
 use opsdesk_domain::ticket::Tag;
 use opsdesk_domain::ticket::{Impact, Urgency};
 use opsdesk_store::monitors::{
-    self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, OutageRow, Tally,
+    self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, OutageRow,
+    StoredMaintenance, Tally,
 };
 use opsdesk_store::{Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
@@ -291,7 +292,7 @@ pub struct NewMaintenance {
 
 /// When a recurring maintenance window is in force: `duration_s` from each time of
 /// `schedule`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRecurrence {
     /// A cron expression, e.g. `0 2 * * SUN` for Sundays at 02:00.
@@ -301,6 +302,87 @@ pub struct NewRecurrence {
     pub timezone: Option<String>,
     /// How long each period of maintenance lasts, in seconds (60 to 604800).
     pub duration_s: i64,
+}
+
+/// A maintenance window as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Maintenance {
+    pub id: i64,
+    /// The monitor it covers; with neither this nor `tag`: every monitor.
+    pub monitor_id: Option<i64>,
+    /// Covers every monitor with this tag.
+    pub tag: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: jiff::Timestamp,
+    /// Absent for a recurring window that recurs for ever.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<jiff::Timestamp>,
+    pub recurrence: Option<NewRecurrence>,
+    pub reason: String,
+    /// Whether the window holds alerts right now.
+    pub in_force: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+}
+
+impl Maintenance {
+    fn from_stored(stored: StoredMaintenance, now: i64) -> Self {
+        let in_force = maintenance_window(&stored.window).is_some_and(|w| w.active_at(now));
+        let window = stored.window;
+        let recurrence = match (window.schedule, window.duration_s) {
+            (Some(schedule), Some(duration_s)) => Some(NewRecurrence {
+                schedule,
+                timezone: window.timezone,
+                duration_s,
+            }),
+            _ => None,
+        };
+        Self {
+            id: stored.id,
+            monitor_id: window.monitor_id,
+            tag: window.tag,
+            starts_at: timestamp(window.starts_at),
+            ends_at: (window.ends_at != i64::MAX).then(|| timestamp(window.ends_at)),
+            recurrence,
+            reason: window.reason,
+            in_force,
+            created_at: timestamp(stored.created_at),
+        }
+    }
+}
+
+/// Which maintenance windows to list.
+#[derive(Debug, Clone, Default)]
+pub struct MaintenanceQuery {
+    /// Windows covering this monitor: its own, its tags' and those for every monitor.
+    pub monitor_id: Option<i64>,
+    /// Windows for this tag.
+    pub tag: Option<String>,
+}
+
+/// A window's settings, for the audit log.
+fn maintenance_snapshot(window: &MaintenanceRow) -> serde_json::Value {
+    serde_json::json!({
+        "monitor_id": window.monitor_id, "tag": window.tag,
+        "starts_at": timestamp(window.starts_at),
+        "ends_at": (window.ends_at != i64::MAX).then(|| timestamp(window.ends_at)),
+        "schedule": window.schedule, "timezone": window.timezone,
+        "duration_s": window.duration_s, "reason": window.reason,
+    })
+}
+
+/// Refuses a principal who may not change `window`: one monitor's window is for the staff
+/// who see that monitor (others get not found); a tag may span organizations, so like
+/// "every monitor" it is for admins.
+async fn require_maintenance_access(
+    conn: &mut Conn,
+    principal: &Principal,
+    window: &MaintenanceRow,
+) -> Result<(), AppError> {
+    match window.monitor_id {
+        Some(monitor) => visible(conn, principal, monitor).await.map(|_| ()),
+        None => principal.require_admin(),
+    }
 }
 
 /// Longest period of a recurring maintenance window: a week.
@@ -1020,12 +1102,7 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    // A tag may span organizations, so like "every monitor" it is for admins.
-                    if let Some(monitor) = window.monitor_id {
-                        visible(conn, &principal, monitor).await?;
-                    } else {
-                        principal.require_admin()?;
-                    }
+                    require_maintenance_access(conn, &principal, &window).await?;
                     let id = store::insert_maintenance(conn, &window, now).await?;
                     record(
                         conn,
@@ -1035,17 +1112,94 @@ impl App {
                             entity_id: id,
                             action: "created",
                             before: None,
-                            after: Some(serde_json::json!({
-                                "monitor_id": window.monitor_id, "tag": window.tag,
-                                "starts_at": input.starts_at, "ends_at": input.ends_at,
-                                "schedule": window.schedule, "timezone": window.timezone,
-                                "duration_s": window.duration_s,
-                            })),
+                            after: Some(maintenance_snapshot(&window)),
                         },
                         now,
                     )
                     .await?;
                     Ok::<_, AppError>(id)
+                })
+            })
+            .await
+    }
+
+    /// Maintenance windows after id `after`, in id order (staff). Windows for monitors the
+    /// principal does not see are left out.
+    pub async fn maintenance_windows(
+        &self,
+        principal: &Principal,
+        query: &MaintenanceQuery,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Maintenance>, AppError> {
+        principal.require_staff()?;
+        let tag = match &query.tag {
+            Some(tag) => Some(
+                Tag::parse(tag)
+                    .map_err(|e| AppError::invalid("tag", e))?
+                    .as_str()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let mut conn = self.db().reader().await?;
+        if let Some(monitor) = query.monitor_id {
+            visible(&mut conn, principal, monitor).await?;
+        }
+        let organizations = principal.organization_filter();
+        let filter = store::MaintenanceFilter {
+            organizations: organizations.as_deref(),
+            covering: query.monitor_id,
+            tag: tag.as_deref(),
+        };
+        let now = now_ms();
+        Ok(store::list_maintenance(&mut conn, &filter, after, limit)
+            .await?
+            .into_iter()
+            .map(|stored| Maintenance::from_stored(stored, now))
+            .collect())
+    }
+
+    /// One maintenance window (staff); not found if it is for a monitor the principal does
+    /// not see.
+    pub async fn maintenance_window(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<Maintenance, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        let stored = visible_maintenance(&mut conn, principal, id).await?;
+        Ok(Maintenance::from_stored(stored, now_ms()))
+    }
+
+    /// Deletes a maintenance window: alerts it held go out from the next check. Who may
+    /// delete a window is who may create it.
+    pub async fn delete_maintenance(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
+        principal.require_staff()?;
+        let actor = principal.audit_label();
+        let principal = principal.clone();
+        let now = now_ms();
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let stored = visible_maintenance(conn, &principal, id).await?;
+                    require_maintenance_access(conn, &principal, &stored.window).await?;
+                    store::delete_maintenance(conn, id).await?;
+                    record(
+                        conn,
+                        &Change {
+                            actor: &actor,
+                            entity: "maintenance_window",
+                            entity_id: id,
+                            action: "deleted",
+                            before: Some(maintenance_snapshot(&stored.window)),
+                            after: None,
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok::<_, AppError>(())
                 })
             })
             .await
@@ -1096,21 +1250,23 @@ impl App {
     pub async fn record_checks(&self, results: Vec<CheckResult>) -> Result<usize, AppError> {
         let node = self.config().node_name.clone();
         let now = now_ms();
-        let recorded = self
+        let (recorded, outage_work) = self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut recorded = 0;
+                    let (mut recorded, mut outage_work) = (0, false);
                     for result in &results {
-                        if record_one(conn, result, Some(&node), now).await? {
-                            recorded += 1;
-                        }
+                        let written = record_one(conn, result, Some(&node), now).await?;
+                        recorded += usize::from(written != Recorded::Stale);
+                        outage_work |= written == Recorded::WithOutageJob;
                     }
-                    Ok::<_, AppError>(recorded)
+                    Ok::<_, AppError>((recorded, outage_work))
                 })
             })
             .await?;
-        self.wake_jobs();
+        if outage_work {
+            self.wake_jobs();
+        }
         Ok(recorded)
     }
 
@@ -1129,13 +1285,14 @@ impl App {
         for attempt in 1..=WRITE_ATTEMPTS {
             let token = token.clone();
             let now = now_ms();
-            let done = self
+            let written = self
                 .db()
                 .write(move |conn| {
                     Box::pin(async move {
-                        let row = store::by_token(conn, &token)
+                        let pinged = store::by_token(conn, &token, now)
                             .await?
                             .ok_or(AppError::NotFound("heartbeat"))?;
+                        let row = pinged.monitor;
                         let (heartbeat, duration) = heartbeat_state(&row).ping(ping, now);
                         let kind = match ping {
                             Ping::Start => "start",
@@ -1158,24 +1315,37 @@ impl App {
                         updated.last_latency_ms = duration.or(row.last_latency_ms);
                         if row.paused != 0 {
                             let update = update_from(&updated, &check_state(&row));
-                            return Ok::<_, AppError>(
-                                store::update_state(
-                                    conn,
-                                    row.id,
-                                    row.state_version,
-                                    None,
-                                    &update,
-                                    now,
-                                )
-                                .await?,
-                            );
+                            let written = store::update_state(
+                                conn,
+                                row.id,
+                                row.state_version,
+                                None,
+                                &update,
+                                now,
+                            )
+                            .await?;
+                            return Ok::<_, AppError>(Recorded::state_written(written));
                         }
-                        evaluate(conn, &updated, row.state_version, None, now, None).await
+                        // Most pings fall in no window, as the lookup has already told.
+                        let maintenance = pinged.spanning_windows > 0
+                            && in_maintenance(conn, row.id, now).await?;
+                        evaluate(
+                            conn,
+                            &updated,
+                            row.state_version,
+                            None,
+                            now,
+                            None,
+                            maintenance,
+                        )
+                        .await
                     })
                 })
                 .await?;
-            if done {
+            if written == Recorded::WithOutageJob {
                 self.wake_jobs();
+            }
+            if written != Recorded::Stale {
                 return Ok(());
             }
             tracing::debug!(attempt, "heartbeat ping raced another write; retrying");
@@ -1400,18 +1570,35 @@ fn percent(t: &Tally) -> Option<f64> {
     (t.checks > 0).then(|| (t.ok as f64) * 100.0 / (t.checks as f64))
 }
 
+/// What recording a check result or ping wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// Nothing: another write changed the monitor first, so the result was stale.
+    Stale,
+    /// The monitor's new state (and the result).
+    State,
+    /// The new state and an outage job, which the job runner should be woken for.
+    WithOutageJob,
+}
+
+impl Recorded {
+    fn state_written(written: bool) -> Self {
+        if written { Self::State } else { Self::Stale }
+    }
+}
+
 /// Records one result in the caller's transaction. See [`evaluate`].
 async fn record_one(
     conn: &mut Conn,
     result: &CheckResult,
     node: Option<&str>,
     now: i64,
-) -> Result<bool, AppError> {
+) -> Result<Recorded, AppError> {
     let Some(row) = store::get(conn, result.monitor_id).await? else {
-        return Ok(false);
+        return Ok(Recorded::Stale);
     };
     if row.state_version != result.state_version || row.paused != 0 {
-        return Ok(false);
+        return Ok(Recorded::Stale);
     }
     let mut updated = row.clone();
     if let Some(outcome) = &result.outcome {
@@ -1419,6 +1606,7 @@ async fn record_one(
         updated.last_latency_ms = outcome.latency_ms;
         updated.last_error.clone_from(&outcome.error);
     }
+    let maintenance = in_maintenance(conn, row.id, now).await?;
     evaluate(
         conn,
         &updated,
@@ -1426,13 +1614,15 @@ async fn record_one(
         node,
         now,
         result.outcome.as_ref(),
+        maintenance,
     )
     .await
 }
 
 /// Feeds a probe outcome (or, for heartbeats, the status worked out from pings) into the
 /// state machine and writes the new state if nobody else did first; opens or ends the
-/// outage and queues its incident job in the same transaction.
+/// outage and queues its incident job in the same transaction. `maintenance` says whether
+/// a window holds the monitor's alerts now.
 async fn evaluate(
     conn: &mut Conn,
     row: &MonitorRow,
@@ -1440,7 +1630,8 @@ async fn evaluate(
     node: Option<&str>,
     now: i64,
     outcome: Option<&ProbeOutcome>,
-) -> Result<bool, AppError> {
+    maintenance: bool,
+) -> Result<Recorded, AppError> {
     let kind = kind_of(row)?;
     let before = check_state(row);
     let (ok, error, next_check_at) = match (kind, outcome) {
@@ -1472,9 +1663,9 @@ async fn evaluate(
                 // Nothing heard yet: nothing to decide.
                 let mut update = update_from(row, &before);
                 update.next_check_at = next;
-                return Ok(
-                    store::update_state(conn, row.id, state_version, node, &update, now).await?,
-                );
+                let written =
+                    store::update_state(conn, row.id, state_version, node, &update, now).await?;
+                return Ok(Recorded::state_written(written));
             }
             (hb != HeartbeatStatus::Down, error, next)
         }
@@ -1492,7 +1683,7 @@ async fn evaluate(
     };
     let state = before.observe(ok, thresholds(row));
     let suppression = Suppression {
-        maintenance: in_maintenance(conn, row.id, now).await?,
+        maintenance,
         dependency_down: match row.depends_on {
             Some(dep) => store::get(conn, dep)
                 .await?
@@ -1512,7 +1703,7 @@ async fn evaluate(
     }
     // The conditional update comes first: if another write got there, nothing else happens.
     if !store::update_state(conn, row.id, state_version, node, &update, now).await? {
-        return Ok(false);
+        return Ok(Recorded::Stale);
     }
     let outage = match (action, row.open_outage_id) {
         (Alert::Open, _) => {
@@ -1560,7 +1751,11 @@ async fn evaluate(
         suppression.maintenance,
     )
     .await?;
-    Ok(true)
+    Ok(if outage.is_some() {
+        Recorded::WithOutageJob
+    } else {
+        Recorded::State
+    })
 }
 
 /// Notes the outage's failures on its incident's timeline, staff only, when [`FailureNotes`]
@@ -1623,6 +1818,25 @@ async fn visible(conn: &mut Conn, principal: &Principal, id: i64) -> Result<Moni
         return Err(AppError::NotFound("monitor"));
     }
     Ok(row)
+}
+
+/// A maintenance window the principal may see (any but those for monitors it does not
+/// see), or not found.
+async fn visible_maintenance(
+    conn: &mut Conn,
+    principal: &Principal,
+    id: i64,
+) -> Result<StoredMaintenance, AppError> {
+    let stored = store::maintenance(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("maintenance window"))?;
+    if let Some(monitor) = stored.window.monitor_id {
+        match visible(conn, principal, monitor).await {
+            Err(AppError::NotFound(_)) => return Err(AppError::NotFound("maintenance window")),
+            other => other?,
+        };
+    }
+    Ok(stored)
 }
 
 /// Refuses a dependency that does not exist or would make a monitor depend on itself.

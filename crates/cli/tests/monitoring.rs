@@ -1125,3 +1125,216 @@ dual_backend_test!(
         }
     }
 );
+
+/// Ids of the maintenance windows a list answers with.
+fn window_ids(reply: &opsdesk_testkit::Reply) -> Vec<i64> {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_i64().unwrap())
+        .collect()
+}
+
+dual_backend_test!(
+    maintenance_windows_are_listed_read_and_deleted_and_a_deleted_one_holds_nothing,
+    |backend: Backend| async move {
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+        let acme = server.organization("Acme").await;
+        let globex = server.organization("Globex").await;
+        let agent = server.client(
+            &server
+                .user("ann@opsdesk.example", "agent", None, &[acme])
+                .await,
+        );
+        let customer = server.client(
+            &server
+                .user("cat@acme.example", "customer", Some(acme), &[])
+                .await,
+        );
+        let target = Target::start().await;
+        let shop = create(
+            &admin,
+            json!({"name": "Shop", "kind": "http", "target": target.url, "interval_s": 1,
+                   "organization_id": acme}),
+        )
+        .await;
+        let ledger = create(
+            &admin,
+            json!({"name": "Ledger", "kind": "http", "target": target.url, "interval_s": 1,
+                   "organization_id": globex, "tags": ["database"]}),
+        )
+        .await;
+        wait_for_status(&admin, shop, "up").await;
+
+        let now = jiff::Timestamp::now();
+        let hour_later = (now + jiff::SignedDuration::from_hours(1)).to_string();
+        let mut windows = Vec::new();
+        for body in [
+            json!({"monitor_id": shop, "starts_at": now.to_string(), "ends_at": hour_later,
+                   "reason": "upgrade"}),
+            json!({"tag": "database", "starts_at": now.to_string(),
+                   "recurrence": {"schedule": "0 2 * * SUN", "duration_s": 3600}}),
+            json!({"monitor_id": ledger, "starts_at": now.to_string(), "ends_at": hour_later}),
+        ] {
+            let reply = admin.post("/api/v1/maintenance-windows", body).await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+            windows.push(reply.body["id"].as_i64().unwrap());
+        }
+        let [for_shop, for_tag, for_ledger] = windows[..] else {
+            unreachable!()
+        };
+
+        let all = admin.get("/api/v1/maintenance-windows").await;
+        assert_eq!(window_ids(&all), windows);
+        let first = admin.get("/api/v1/maintenance-windows?limit=2").await;
+        assert_eq!(window_ids(&first), [for_shop, for_tag]);
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let rest = admin
+            .get(&format!(
+                "/api/v1/maintenance-windows?limit=2&cursor={cursor}"
+            ))
+            .await;
+        assert_eq!(window_ids(&rest), [for_ledger]);
+        assert!(rest.body["next_cursor"].is_null(), "{}", rest.text);
+        let covering = admin
+            .get(&format!("/api/v1/maintenance-windows?monitor={ledger}"))
+            .await;
+        assert_eq!(window_ids(&covering), [for_tag, for_ledger]);
+        let tagged = admin.get("/api/v1/maintenance-windows?tag=database").await;
+        assert_eq!(window_ids(&tagged), [for_tag]);
+        let bad_tag = admin
+            .get("/api/v1/maintenance-windows?tag=Not%20a%20tag!")
+            .await;
+        assert_eq!(bad_tag.status, 422, "{}", bad_tag.text);
+        assert_eq!(bad_tag.body["errors"][0]["field"], "tag");
+
+        let one = admin
+            .get(&format!("/api/v1/maintenance-windows/{for_shop}"))
+            .await;
+        assert_eq!(one.status, 200, "{}", one.text);
+        assert_eq!(one.body["monitor_id"], shop);
+        assert_eq!(one.body["reason"], "upgrade");
+        assert_eq!(one.body["in_force"], true);
+        let recurring = admin
+            .get(&format!("/api/v1/maintenance-windows/{for_tag}"))
+            .await;
+        assert_eq!(recurring.body["tag"], "database", "{}", recurring.text);
+        assert!(recurring.body["ends_at"].is_null(), "{}", recurring.text);
+        assert_eq!(recurring.body["recurrence"]["schedule"], "0 2 * * SUN");
+        assert_eq!(recurring.body["recurrence"]["timezone"], "UTC");
+
+        // An agent serving Acme sees Acme's and the tag's windows, not Globex's; a tag's
+        // window is the admins' to delete.
+        let seen = agent.get("/api/v1/maintenance-windows").await;
+        assert_eq!(window_ids(&seen), [for_shop, for_tag]);
+        let hidden = agent
+            .get(&format!("/api/v1/maintenance-windows/{for_ledger}"))
+            .await;
+        assert_eq!(hidden.status, 404, "{}", hidden.text);
+        assert_eq!(
+            hidden.header("content-type"),
+            Some("application/problem+json")
+        );
+        let hidden = agent
+            .delete(&format!("/api/v1/maintenance-windows/{for_ledger}"))
+            .await;
+        assert_eq!(hidden.status, 404, "{}", hidden.text);
+        let refused = agent
+            .delete(&format!("/api/v1/maintenance-windows/{for_tag}"))
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        for path in [
+            "/api/v1/maintenance-windows".to_owned(),
+            format!("/api/v1/maintenance-windows/{for_shop}"),
+        ] {
+            assert_eq!(customer.get(&path).await.status, 403, "{path}");
+        }
+        let refused = customer
+            .delete(&format!("/api/v1/maintenance-windows/{for_shop}"))
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        for missing in [
+            admin.get("/api/v1/maintenance-windows/999999").await,
+            admin.delete("/api/v1/maintenance-windows/999999").await,
+        ] {
+            assert_eq!(missing.status, 404, "{}", missing.text);
+            assert_eq!(
+                missing.header("content-type"),
+                Some("application/problem+json")
+            );
+        }
+
+        // The window holds the outage's alert until it is deleted.
+        target.set(DOWN);
+        wait_for_status(&admin, shop, "maintenance").await;
+        for _ in 0..2 {
+            let before = monitor(&admin, shop).await["last_check_at"].clone();
+            let checked = eventually(WAIT, || async {
+                monitor(&admin, shop).await["last_check_at"] != before
+            })
+            .await;
+            assert!(checked, "the monitor in maintenance stopped checking");
+        }
+        assert!(monitor_incidents(&admin).await.is_empty());
+        let deleted = agent
+            .delete(&format!("/api/v1/maintenance-windows/{for_shop}"))
+            .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        wait_for_status(&admin, shop, "down").await;
+        let opened = eventually(WAIT, || async {
+            monitor_incidents(&admin).await.len() == 1
+        })
+        .await;
+        assert!(
+            opened,
+            "the outage should open an incident once the window is gone"
+        );
+        let gone = admin
+            .get(&format!("/api/v1/maintenance-windows/{for_shop}"))
+            .await;
+        assert_eq!(gone.status, 404, "{}", gone.text);
+        let left = admin.get("/api/v1/maintenance-windows").await;
+        assert_eq!(window_ids(&left), [for_tag, for_ledger]);
+
+        let audit = admin
+            .get(&format!(
+                "/api/v1/audit?entity=maintenance_window&entity_id={for_shop}"
+            ))
+            .await;
+        assert_eq!(audit.status, 200, "{}", audit.text);
+        let entries = audit.body["items"].as_array().unwrap();
+        let actions: Vec<_> = entries.iter().map(|e| e["action"].clone()).collect();
+        assert_eq!(
+            actions,
+            [json!("created"), json!("deleted")],
+            "{}",
+            audit.text
+        );
+        assert!(
+            entries[1]["actor"]
+                .as_str()
+                .unwrap()
+                .contains("ann@opsdesk.example")
+        );
+        assert_eq!(entries[1]["before"]["reason"], "upgrade");
+        assert_eq!(entries[1]["before"]["monitor_id"], shop);
+
+        let openapi = server.anonymous().get("/api/v1/openapi.json").await.body;
+        let paths = &openapi["paths"];
+        for method in ["get", "post"] {
+            assert!(
+                paths["/api/v1/maintenance-windows"][method].is_object(),
+                "{method}"
+            );
+        }
+        for method in ["get", "delete"] {
+            assert!(
+                paths["/api/v1/maintenance-windows/{id}"][method].is_object(),
+                "{method}"
+            );
+        }
+    }
+);

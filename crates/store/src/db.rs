@@ -327,7 +327,63 @@ fn redact(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    use super::{Db, DbOptions};
+    use crate::error::StoreError;
+
+    #[tokio::test]
+    async fn a_failing_command_rolls_back_alone_and_its_group_commits() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "opsdesk-group-commit-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open_sqlite(&dir, &DbOptions::default()).await.unwrap();
+        db.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("CREATE TABLE numbers (n INTEGER NOT NULL)")
+                    .execute(conn)
+                    .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .unwrap();
+        // Queued together, so the writer commits them as one group.
+        let writes = (0..10_i64).map(|n| {
+            db.write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO numbers (n) VALUES ($1)")
+                        .bind(n)
+                        .execute(&mut *conn)
+                        .await?;
+                    if n % 3 == 0 {
+                        return Err(StoreError::WriterGone);
+                    }
+                    Ok(n)
+                })
+            })
+        });
+        let results = futures::future::join_all(writes).await;
+        let committed: Vec<i64> = results.into_iter().filter_map(Result::ok).collect();
+        assert_eq!(committed, [1, 2, 4, 5, 7, 8]);
+        let mut conn = db.reader().await.unwrap();
+        let stored: Vec<(i64,)> = sqlx::query_as("SELECT n FROM numbers ORDER BY n")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let stored: Vec<i64> = stored.into_iter().map(|(n,)| n).collect();
+        assert_eq!(stored, committed);
+        drop(conn);
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(

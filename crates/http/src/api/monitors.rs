@@ -6,7 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
-use opsdesk_app::monitors::{Monitor, MonitorPatch, NewMaintenance, NewMonitor, Uptime};
+use opsdesk_app::monitors::{
+    Maintenance, MaintenanceQuery, Monitor, MonitorPatch, NewMaintenance, NewMonitor, Uptime,
+};
 use opsdesk_domain::monitor::Ping;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,7 +24,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_monitor, list_monitors))
         .routes(routes!(get_monitor, update_monitor, delete_monitor))
         .routes(routes!(monitor_uptime))
-        .routes(routes!(create_maintenance))
+        .routes(routes!(create_maintenance, list_maintenance))
+        .routes(routes!(get_maintenance, delete_maintenance))
         .routes(routes!(ping))
         .routes(routes!(ping_signal))
 }
@@ -185,6 +188,70 @@ async fn create_maintenance(
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let id = state.app.create_maintenance(&principal, input).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceFilter {
+    /// Only windows covering this monitor: its own, its tags' and those for every monitor.
+    monitor: Option<i64>,
+    /// Only windows for this tag.
+    tag: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Maintenance windows, in id order (staff); those for monitors you do not see are left out.
+#[utoipa::path(get, path = "/api/v1/maintenance-windows", tag = "monitoring", params(MaintenanceFilter),
+    responses((status = 200, body = Page<Maintenance>), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn list_maintenance(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(filter): Query<MaintenanceFilter>,
+) -> Result<Json<Page<Maintenance>>, ApiError> {
+    let (after, limit) = ListParams {
+        cursor: filter.cursor,
+        limit: filter.limit,
+    }
+    .resolve()?;
+    let query = MaintenanceQuery {
+        monitor_id: filter.monitor,
+        tag: filter.tag,
+    };
+    let items = state
+        .app
+        .maintenance_windows(&principal, &query, after, limit + 1)
+        .await?;
+    Ok(Json(Page::from_overfetch(
+        items,
+        limit,
+        |w: &Maintenance| w.id,
+    )))
+}
+
+/// One maintenance window (staff), with whether it is in force now.
+#[utoipa::path(get, path = "/api/v1/maintenance-windows/{id}", tag = "monitoring",
+    responses((status = 200, body = Maintenance), (status = 404, body = Problem)))]
+async fn get_maintenance(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Maintenance>, ApiError> {
+    Ok(Json(state.app.maintenance_window(&principal, id).await?))
+}
+
+/// Deletes a maintenance window (staff for one monitor's, admins for a tag's or every
+/// monitor's): the alerts it held go out from the next check.
+#[utoipa::path(delete, path = "/api/v1/maintenance-windows/{id}", tag = "monitoring",
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_maintenance(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_maintenance(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A heartbeat ping: the job finished well. GET or POST, no login.
