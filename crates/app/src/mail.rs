@@ -238,7 +238,10 @@ enum Plan {
         comment: ValidComment,
     },
     /// A new ticket.
-    Ticket { author: Author, ticket: ValidTicket },
+    Ticket {
+        author: Author,
+        ticket: Box<ValidTicket>,
+    },
 }
 
 /// Who a ticket or comment from mail is written as.
@@ -690,7 +693,7 @@ async fn carry_out(
         }
         Plan::Ticket { author, ticket } => {
             let principal = author.principal(conn, now).await?;
-            let ticket_id = insert_ticket(conn, backend, &principal, ticket, notify, now).await?;
+            let ticket_id = insert_ticket(conn, backend, &principal, *ticket, notify, now).await?;
             Ok(Routed {
                 status: "ticket",
                 reason: None,
@@ -888,7 +891,10 @@ async fn route(
             parent: None,
         },
     )?;
-    Ok(Plan::Ticket { author, ticket })
+    Ok(Plan::Ticket {
+        author,
+        ticket: Box::new(ticket),
+    })
 }
 
 /// Marks the notification a delivery report concerns as bounced, on its ticket's timeline.
