@@ -1,6 +1,7 @@
 //! The mail channel's use cases. Inbound: one path for every delivery (pipe, IMAP, LMTP)
-//! that records the message and the ticket or comment it becomes in ONE transaction, keyed by
-//! its Message-ID (or content hash), so a redelivery or a retry after a crash changes nothing.
+//! that decides on a reader what the message becomes, then records the message and the
+//! ticket or comment it becomes in ONE transaction, keyed by its Message-ID (or content
+//! hash), so a redelivery or a retry after a crash changes nothing.
 //! Outbound: notifications queued in the transaction of the change and sent by the job runner.
 
 mod templates;
@@ -24,8 +25,8 @@ use crate::audit::{Change, record, snapshot};
 use crate::auth::principal_for;
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    NewComment, NewTicket, can_see, find_visible, insert_comment, insert_ticket, number_of,
-    timeline, validate_comment, validate_ticket,
+    NewComment, NewTicket, ValidComment, ValidTicket, can_see, find_visible, insert_comment,
+    insert_ticket, number_of, timeline, validate_comment, validate_ticket,
 };
 use crate::{App, AppError, Principal, Via, now_ms, timestamp};
 
@@ -193,7 +194,7 @@ impl From<store::AttachmentRow> for MailAttachment {
     }
 }
 
-/// Everything the transaction needs, computed before it starts.
+/// Everything the write needs from the message, computed before it starts.
 struct Delivery {
     parsed: Result<InboundMessage, ParseError>,
     raw: Vec<u8>,
@@ -202,7 +203,7 @@ struct Delivery {
     existing: Option<i64>,
 }
 
-/// How a message is routed, decided inside the transaction.
+/// How a message was routed, as its record says.
 struct Routed {
     status: &'static str,
     reason: Option<String>,
@@ -218,6 +219,99 @@ impl Routed {
             ticket_id: None,
             comment_id: None,
         }
+    }
+}
+
+/// What a message becomes, decided on a reader so that the single writer only adds rows.
+enum Plan {
+    /// Recorded with this outcome and nothing more: quarantine, rate limit, auto-reply.
+    Record(Routed),
+    /// A delivery report: the notification with Message-ID `bounced` is marked bounced.
+    Bounce {
+        bounced: Option<String>,
+        report: String,
+    },
+    /// A comment on the ticket the message replies to.
+    Comment {
+        author: Author,
+        ticket_id: i64,
+        comment: ValidComment,
+    },
+    /// A new ticket.
+    Ticket {
+        author: Author,
+        ticket: Box<ValidTicket>,
+    },
+}
+
+/// Who a ticket or comment from mail is written as.
+struct Author {
+    /// The sender; for a new customer, as they will be once their account is added.
+    principal: Principal,
+    /// The account to add in the same write, for a sender opsdesk does not know yet.
+    new_customer: Option<NewCustomer>,
+}
+
+impl Author {
+    /// The principal to write as, adding the sender's account first when it is new.
+    async fn principal(self, conn: &mut Conn, now: i64) -> Result<Principal, AppError> {
+        match self.new_customer {
+            Some(customer) => {
+                let user = add_customer(conn, &customer, now).await?;
+                principal_for(conn, &user, Via::Mail).await
+            }
+            None => Ok(self.principal),
+        }
+    }
+}
+
+/// An unknown sender from a domain mapped to an organization, who becomes its customer.
+struct NewCustomer {
+    email: String,
+    name: String,
+    organization_id: i64,
+}
+
+impl NewCustomer {
+    /// The customer as a principal before the account exists: what they may see is decided
+    /// by their organization alone, since no ticket names them yet.
+    fn principal(&self) -> Principal {
+        Principal {
+            user_id: None,
+            email: self.email.clone(),
+            role: Role::Customer,
+            organization_id: Some(self.organization_id),
+            agent_organizations: Vec::new(),
+            via: Via::Mail,
+        }
+    }
+}
+
+/// Who sent a message, as far as opsdesk knows.
+enum Sender {
+    Known(accounts::UserRow),
+    New(NewCustomer),
+    /// Unknown and not let in, for this reason.
+    Refused(String),
+}
+
+/// Why an ingest was not written.
+enum IngestFailure {
+    /// The message was recorded before, possibly by a delivery running at the same time:
+    /// its unique dedup key is the final guard.
+    AlreadyIngested,
+    Failed(AppError),
+}
+
+impl From<AppError> for IngestFailure {
+    fn from(error: AppError) -> Self {
+        IngestFailure::Failed(error)
+    }
+}
+
+impl From<StoreError> for IngestFailure {
+    fn from(error: StoreError) -> Self {
+        IngestFailure::Failed(error.into())
     }
 }
 
@@ -252,43 +346,61 @@ impl App {
 
     async fn deliver(&self, delivery: Delivery) -> Result<IngestOutcome, AppError> {
         let delivery = std::sync::Arc::new(delivery);
-        let settings = self.config().mail.clone();
+        let now = now_ms();
+        let planned = {
+            let mut conn = self.db().reader().await?;
+            plan(&mut conn, &delivery, &self.config().mail, now).await
+        };
+        let attempt = match planned {
+            Ok(plan) => self.write_delivery(&delivery, plan, now).await,
+            Err(failure) => Err(failure),
+        };
+        let attempt = match attempt {
+            // The message cannot become a ticket or comment (a rule refused it); keep it in
+            // quarantine with the reason rather than losing it or retrying forever.
+            Err(IngestFailure::Failed(refused))
+                if !matches!(refused, AppError::Store(_) | AppError::Internal(_)) =>
+            {
+                let quarantine = Plan::Record(Routed::quarantine(refused.to_string()));
+                self.write_delivery(&delivery, quarantine, now).await
+            }
+            other => other,
+        };
+        let mut conn = self.db().reader().await?;
+        let (row, duplicate) = match attempt {
+            Ok(mail_id) => {
+                self.wake_jobs();
+                (store::get(&mut conn, mail_id).await?, false)
+            }
+            Err(IngestFailure::AlreadyIngested) => (
+                store::find_by_key(&mut conn, &delivery.dedup_key).await?,
+                true,
+            ),
+            Err(IngestFailure::Failed(error)) => return Err(error),
+        };
+        let row = row.ok_or(AppError::NotFound("mail"))?;
+        outcome_of(&mut conn, &row, duplicate).await
+    }
+
+    /// Writes what a plan adds and the message's record in one transaction; returns the
+    /// record's id.
+    async fn write_delivery(
+        &self,
+        delivery: &std::sync::Arc<Delivery>,
+        plan: Plan,
+        now: i64,
+    ) -> Result<i64, IngestFailure> {
+        let delivery = delivery.clone();
         let backend = self.db().backend();
         let notify = self.notifications_enabled();
-        let now = now_ms();
-        let attempt = {
-            let delivery = delivery.clone();
-            let settings = settings.clone();
-            self.db()
-                .write(move |conn| {
-                    Box::pin(async move {
-                        route_and_record(conn, backend, &delivery, &settings, notify, now, None)
-                            .await
-                    })
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let routed = carry_out(conn, backend, plan, notify, now).await?;
+                    record_delivery(conn, &delivery, &routed, now).await
                 })
-                .await
-        };
-        let outcome = match attempt {
-            Err(AppError::Store(_) | AppError::Internal(_)) | Ok(_) => attempt?,
-            // The message cannot become a ticket or comment (a rule refused it); keep it
-            // in quarantine with the reason rather than losing it or retrying forever.
-            Err(refused) => {
-                let reason = refused.to_string();
-                self.db()
-                    .write(move |conn| {
-                        Box::pin(async move {
-                            let forced = Some(Routed::quarantine(reason));
-                            route_and_record(
-                                conn, backend, &delivery, &settings, notify, now, forced,
-                            )
-                            .await
-                        })
-                    })
-                    .await?
-            }
-        };
-        self.wake_jobs();
-        Ok(outcome)
+            })
+            .await
     }
 
     /// Quarantined messages, newest first (admins only).
@@ -479,31 +591,37 @@ impl App {
             in_reply_to,
             references: thread.into_iter().map(|(id, _)| id).collect(),
         };
-        smtp.send(&mail).await.map_err(|e| e.to_string())?;
-        let now = now_ms();
+        // Committed before the relay sees the message: a reply or bounce can arrive as soon
+        // as it is sent, and must find the Message-ID it refers to.
         let recipient = ticket.requester_email.clone();
+        let subject = mail.subject.clone();
+        let queued_id = message_id.clone();
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
                     let record = NewMail {
                         direction: "out",
-                        dedup_key: &format!("out:{message_id}"),
-                        message_id: Some(&message_id),
+                        dedup_key: &store::outbound_key(&queued_id),
+                        message_id: Some(&queued_id),
                         ticket_id: Some(ticket_id),
                         comment_id,
                         address: &recipient,
-                        subject: &mail.subject,
-                        status: "sent",
+                        subject: &subject,
+                        status: "queued",
                         reason: Some(notice.as_str()),
                         html: None,
                         raw: None,
                     };
-                    match store::insert(conn, &record, now).await {
-                        // Sent before, and recorded before a crash: nothing more to do.
-                        Ok(_) | Err(StoreError::Duplicate(_)) => Ok(()),
-                        Err(other) => Err(AppError::from(other)),
-                    }
+                    // Already there when an earlier attempt recorded it, then failed to send.
+                    store::insert_if_absent(conn, &record, now_ms()).await
                 })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        smtp.send(&mail).await.map_err(|e| e.to_string())?;
+        self.db()
+            .write(move |conn| {
+                Box::pin(async move { store::mark_sent(conn, &message_id, now_ms()).await })
             })
             .await
             .map_err(|e| e.to_string())
@@ -518,27 +636,95 @@ fn quote_name(name: &str) -> String {
     format!("\"{cleaned}\"")
 }
 
-/// Routes a delivery and records it, in the caller's transaction. `forced` records the
-/// message with that outcome instead of routing it (quarantine after a refused route).
-async fn route_and_record(
+/// Decides what a delivery becomes, reading only.
+async fn plan(
     conn: &mut Conn,
-    backend: Backend,
     delivery: &Delivery,
     settings: &MailSettings,
+    now: i64,
+) -> Result<Plan, IngestFailure> {
+    if delivery.existing.is_none()
+        && store::find_by_key(conn, &delivery.dedup_key)
+            .await?
+            .is_some()
+    {
+        return Err(IngestFailure::AlreadyIngested);
+    }
+    match &delivery.parsed {
+        Ok(message) => Ok(route(conn, message, settings, now).await?),
+        Err(error) => Ok(Plan::Record(Routed::quarantine(format!(
+            "cannot be parsed: {error}"
+        )))),
+    }
+}
+
+/// Writes what a plan adds (a ticket, a comment, a bounce on a ticket's timeline).
+async fn carry_out(
+    conn: &mut Conn,
+    backend: Backend,
+    plan: Plan,
     notify: bool,
     now: i64,
-    forced: Option<Routed>,
-) -> Result<IngestOutcome, AppError> {
-    if delivery.existing.is_none()
-        && let Some(seen) = store::find_by_key(conn, &delivery.dedup_key).await?
-    {
-        return outcome_of(conn, &seen, true).await;
+) -> Result<Routed, AppError> {
+    match plan {
+        Plan::Record(routed) => Ok(routed),
+        Plan::Bounce { bounced, report } => {
+            record_bounce(conn, bounced.as_deref(), &report, now).await
+        }
+        Plan::Comment {
+            author,
+            ticket_id,
+            comment,
+        } => {
+            let principal = author.principal(conn, now).await?;
+            // Read again inside the write: since planning, the ticket may have been resolved
+            // (a customer's reply reopens it) or merged (the comment is refused).
+            let row = ticket_store::get(conn, ticket_id)
+                .await?
+                .ok_or(AppError::NotFound("ticket"))?;
+            let comment =
+                insert_comment(conn, backend, &principal, row, comment, notify, now).await?;
+            Ok(Routed {
+                status: "comment",
+                reason: None,
+                ticket_id: Some(ticket_id),
+                comment_id: Some(comment.id),
+            })
+        }
+        Plan::Ticket { author, ticket } => {
+            let principal = author.principal(conn, now).await?;
+            let ticket_id = insert_ticket(conn, backend, &principal, *ticket, notify, now).await?;
+            Ok(Routed {
+                status: "ticket",
+                reason: None,
+                ticket_id: Some(ticket_id),
+                comment_id: None,
+            })
+        }
     }
-    let routed = match (forced, &delivery.parsed) {
-        (Some(forced), _) => forced,
-        (None, Err(error)) => Routed::quarantine(format!("cannot be parsed: {error}")),
-        (None, Ok(message)) => route(conn, backend, message, settings, notify, now).await?,
-    };
+}
+
+/// Records a delivery with its outcome (and attachments); returns the record's id.
+async fn record_delivery(
+    conn: &mut Conn,
+    delivery: &Delivery,
+    routed: &Routed,
+    now: i64,
+) -> Result<i64, IngestFailure> {
+    if let Some(id) = delivery.existing {
+        store::set_outcome(
+            conn,
+            id,
+            routed.status,
+            routed.reason.as_deref(),
+            routed.ticket_id,
+            routed.comment_id,
+            now,
+        )
+        .await?;
+        store::set_attachments_ticket(conn, id, routed.ticket_id).await?;
+        return Ok(id);
+    }
     let (address, subject, message_id, html) = match &delivery.parsed {
         Ok(m) => (
             m.from.address.as_str(),
@@ -548,55 +734,38 @@ async fn route_and_record(
         ),
         Err(_) => ("", "", None, None),
     };
-    let mail_id = match delivery.existing {
-        Some(id) => {
-            store::set_outcome(
-                conn,
-                id,
-                routed.status,
-                routed.reason.as_deref(),
-                routed.ticket_id,
-                routed.comment_id,
-                now,
-            )
-            .await?;
-            store::set_attachments_ticket(conn, id, routed.ticket_id).await?;
-            id
-        }
-        None => {
-            let record = NewMail {
-                direction: "in",
-                dedup_key: &delivery.dedup_key,
-                message_id,
-                ticket_id: routed.ticket_id,
-                comment_id: routed.comment_id,
-                address,
-                subject,
-                status: routed.status,
-                reason: routed.reason.as_deref(),
-                html,
-                raw: Some(&delivery.raw),
-            };
-            let id = store::insert(conn, &record, now).await?;
-            if let Ok(message) = &delivery.parsed {
-                for attachment in &message.attachments {
-                    let new = NewAttachment {
-                        filename: &attachment.filename,
-                        content_type: &attachment.content_type,
-                        content_id: attachment.content_id.as_deref(),
-                        inline: attachment.inline,
-                        data: &attachment.data,
-                    };
-                    store::insert_attachment(conn, id, routed.ticket_id, &new).await?;
-                }
-            }
-            id
-        }
+    let record = NewMail {
+        direction: "in",
+        dedup_key: &delivery.dedup_key,
+        message_id,
+        ticket_id: routed.ticket_id,
+        comment_id: routed.comment_id,
+        address,
+        subject,
+        status: routed.status,
+        reason: routed.reason.as_deref(),
+        html,
+        raw: Some(&delivery.raw),
     };
-    let row = store::get(conn, mail_id)
-        .await?
-        .ok_or(AppError::NotFound("mail"))?;
-    outcome_of(conn, &row, false).await
+    let id = match store::insert(conn, &record, now).await {
+        Ok(id) => id,
+        // Rolls back the ticket or comment written for it just before.
+        Err(StoreError::Duplicate(_)) => return Err(IngestFailure::AlreadyIngested),
+        Err(other) => return Err(other.into()),
+    };
+    if let Ok(message) = &delivery.parsed {
+        for attachment in &message.attachments {
+            let new = NewAttachment {
+                filename: &attachment.filename,
+                content_type: &attachment.content_type,
+                content_id: attachment.content_id.as_deref(),
+                inline: attachment.inline,
+                data: &attachment.data,
+            };
+            store::insert_attachment(conn, id, routed.ticket_id, &new).await?;
+        }
+    }
+    Ok(id)
 }
 
 async fn outcome_of(
@@ -620,18 +789,17 @@ async fn outcome_of(
     })
 }
 
-/// Decides what a parsed message becomes and writes the ticket or comment.
+/// Decides what a parsed message becomes, looking up its sender and its thread.
 async fn route(
     conn: &mut Conn,
-    backend: Backend,
     message: &InboundMessage,
     settings: &MailSettings,
-    notify: bool,
     now: i64,
-) -> Result<Routed, AppError> {
+) -> Result<Plan, AppError> {
+    let recorded_as = |routed| Ok(Plan::Record(routed));
     let sent = store::count_from(conn, &message.from.address, now - RATE_WINDOW_MS).await?;
     if sent >= settings.max_per_sender_per_hour {
-        return Ok(Routed {
+        return recorded_as(Routed {
             status: "rate_limited",
             reason: Some(format!(
                 "more than {} messages from this sender in an hour",
@@ -641,47 +809,59 @@ async fn route(
             comment_id: None,
         });
     }
-    if let Some(kind) = message.auto_reply {
-        return automatic(conn, message, kind, now).await;
+    // Auto-replies and bounces: recorded against the ticket they concern, never answered.
+    match message.auto_reply {
+        Some(opsdesk_mail::AutoReply::Bounce) => {
+            return Ok(Plan::Bounce {
+                bounced: message.bounced_message_id.clone(),
+                report: message.subject.clone(),
+            });
+        }
+        Some(kind) => {
+            return recorded_as(Routed {
+                status: "auto_reply",
+                reason: Some(kind.as_str().to_owned()),
+                ticket_id: thread_ticket(conn, message).await?.map(|row| row.id),
+                comment_id: None,
+            });
+        }
+        None => {}
     }
-    let Some(user) = sender_account(conn, message, settings, now).await? else {
-        let reason = if settings.accept_unknown_senders {
-            format!(
-                "unknown sender: no organization has the domain `{}`",
-                message.from.domain()
-            )
-        } else {
-            "unknown sender: mail from unknown senders is refused".to_owned()
-        };
-        return Ok(Routed::quarantine(reason));
+    let author = match sender(conn, message, settings).await? {
+        Sender::Known(user) if user.active == 0 => {
+            return recorded_as(Routed::quarantine("the sender's account is deactivated"));
+        }
+        Sender::Known(user) => Author {
+            principal: principal_for(conn, &user, Via::Mail).await?,
+            new_customer: None,
+        },
+        Sender::New(customer) => Author {
+            principal: customer.principal(),
+            new_customer: Some(customer),
+        },
+        Sender::Refused(reason) => return recorded_as(Routed::quarantine(reason)),
     };
-    if user.active == 0 {
-        return Ok(Routed::quarantine("the sender's account is deactivated"));
-    }
-    let principal = principal_for(conn, &user, Via::Mail).await?;
+    let principal = &author.principal;
     let body = if message.text.trim().is_empty() {
         "(no text)".to_owned()
     } else {
         fit_body(&message.text)
     };
     if let Some(row) = thread_ticket(conn, message).await?
-        && can_see(conn, &principal, &row).await?
+        && can_see(conn, principal, &row).await?
     {
         let comment = validate_comment(
-            &principal,
+            principal,
             NewComment {
                 body,
                 public: true,
                 time_spent_minutes: None,
             },
         )?;
-        let ticket_id = row.id;
-        let comment = insert_comment(conn, backend, &principal, row, comment, notify, now).await?;
-        return Ok(Routed {
-            status: "comment",
-            reason: None,
-            ticket_id: Some(ticket_id),
-            comment_id: Some(comment.id),
+        return Ok(Plan::Comment {
+            author,
+            ticket_id: row.id,
+            comment,
         });
     }
     let title: String = strip_reply_prefixes(&message.subject)
@@ -689,7 +869,7 @@ async fn route(
         .take(Title::MAX_CHARS)
         .collect();
     let ticket = validate_ticket(
-        &principal,
+        principal,
         NewTicket {
             ticket_type: "incident".to_owned(),
             title: if title.is_empty() {
@@ -711,73 +891,71 @@ async fn route(
             parent: None,
         },
     )?;
-    let ticket_id = insert_ticket(conn, backend, &principal, ticket, notify, now).await?;
-    Ok(Routed {
-        status: "ticket",
-        reason: None,
-        ticket_id: Some(ticket_id),
-        comment_id: None,
+    Ok(Plan::Ticket {
+        author,
+        ticket: Box::new(ticket),
     })
 }
 
-/// Auto-replies and bounces: recorded against the ticket they concern, never answered.
-async fn automatic(
+/// Marks the notification a delivery report concerns as bounced, on its ticket's timeline.
+async fn record_bounce(
     conn: &mut Conn,
-    message: &InboundMessage,
-    kind: opsdesk_mail::AutoReply,
+    bounced_message_id: Option<&str>,
+    report: &str,
     now: i64,
 ) -> Result<Routed, AppError> {
-    if kind == opsdesk_mail::AutoReply::Bounce {
-        let bounced = match &message.bounced_message_id {
-            Some(id) => {
-                store::set_outbound_status(conn, id, "bounced", Some(&message.subject), now).await?
-            }
-            None => None,
-        };
-        let ticket_id = bounced.as_ref().and_then(|row| row.ticket_id);
-        if let (Some(ticket_id), Some(row)) = (ticket_id, &bounced) {
-            timeline(conn, ticket_id, now, "system:mail", "mail_bounced", false, serde_json::json!({
-                "recipient": row.address, "message_id": row.message_id, "report": message.subject,
-            }))
-            .await?;
-        }
-        return Ok(Routed {
-            status: "bounce",
-            reason: Some(match &bounced {
-                Some(row) => format!("bounce of the notification to {}", row.address),
-                None => "bounce of a message opsdesk did not send".to_owned(),
-            }),
+    let bounced = match bounced_message_id {
+        Some(id) => store::set_outbound_status(conn, id, "bounced", Some(report), now).await?,
+        None => None,
+    };
+    let ticket_id = bounced.as_ref().and_then(|row| row.ticket_id);
+    if let (Some(ticket_id), Some(row)) = (ticket_id, &bounced) {
+        timeline(
+            conn,
             ticket_id,
-            comment_id: None,
-        });
+            now,
+            "system:mail",
+            "mail_bounced",
+            false,
+            serde_json::json!({
+                "recipient": row.address, "message_id": row.message_id, "report": report,
+            }),
+        )
+        .await?;
     }
-    let ticket_id = thread_ticket(conn, message).await?.map(|row| row.id);
     Ok(Routed {
-        status: "auto_reply",
-        reason: Some(kind.as_str().to_owned()),
+        status: "bounce",
+        reason: Some(match &bounced {
+            Some(row) => format!("bounce of the notification to {}", row.address),
+            None => "bounce of a message opsdesk did not send".to_owned(),
+        }),
         ticket_id,
         comment_id: None,
     })
 }
 
-/// The sender's account; an unknown sender becomes a customer of the organization their
-/// domain is mapped to, when that is allowed.
-async fn sender_account(
+/// The sender's account, or whether an unknown sender may become a customer of the
+/// organization their domain is mapped to.
+async fn sender(
     conn: &mut Conn,
     message: &InboundMessage,
     settings: &MailSettings,
-    now: i64,
-) -> Result<Option<accounts::UserRow>, AppError> {
+) -> Result<Sender, AppError> {
     if let Some(user) = accounts::find_user_by_email(conn, &message.from.address).await? {
-        return Ok(Some(user));
+        return Ok(Sender::Known(user));
     }
     if !settings.accept_unknown_senders {
-        return Ok(None);
+        return Ok(Sender::Refused(
+            "unknown sender: mail from unknown senders is refused".to_owned(),
+        ));
     }
     let Some(organization) =
         accounts::find_organization_by_domain(conn, message.from.domain()).await?
     else {
-        return Ok(None);
+        return Ok(Sender::Refused(format!(
+            "unknown sender: no organization has the domain `{}`",
+            message.from.domain()
+        )));
     };
     let name = message.from.name.clone().unwrap_or_else(|| {
         message
@@ -788,13 +966,30 @@ async fn sender_account(
             .unwrap_or("")
             .to_owned()
     });
+    Ok(Sender::New(NewCustomer {
+        email: message.from.address.clone(),
+        name,
+        organization_id: organization.id,
+    }))
+}
+
+/// Adds the account of a customer whose first message arrived, unless a delivery running at
+/// the same time added it first; returns the account.
+async fn add_customer(
+    conn: &mut Conn,
+    customer: &NewCustomer,
+    now: i64,
+) -> Result<accounts::UserRow, AppError> {
+    if let Some(user) = accounts::find_user_by_email(conn, &customer.email).await? {
+        return Ok(user);
+    }
     let user = accounts::insert_user(
         conn,
         &accounts::NewUser {
-            email: &message.from.address,
-            name: &name,
+            email: &customer.email,
+            name: &customer.name,
             role: Role::Customer.as_str(),
-            organization_id: Some(organization.id),
+            organization_id: Some(customer.organization_id),
             password_hash: None,
         },
         now,
@@ -812,7 +1007,7 @@ async fn sender_account(
         })),
     };
     record(conn, &change, now).await?;
-    Ok(Some(user))
+    Ok(user)
 }
 
 /// The ticket a message replies to: by In-Reply-To/References against the Message-IDs

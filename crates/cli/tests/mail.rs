@@ -596,6 +596,21 @@ dual_backend_test!(
         assert!(ack.text.contains(&number) && ack.html.as_deref().unwrap().contains(&number));
         let ack_id = ack.message_id.clone().unwrap();
         assert!(ack_id.ends_with("@desk.test"), "{ack_id}");
+        let marked_sent =
+            opsdesk_testkit::eventually(std::time::Duration::from_secs(10), || async {
+                let (status,): (String,) =
+                    sqlx::query_as("SELECT status FROM mail_messages WHERE message_id = $1")
+                        .bind(&ack_id)
+                        .fetch_one(&mut server.db.connect().await)
+                        .await
+                        .unwrap();
+                status == "sent"
+            })
+            .await;
+        assert!(
+            marked_sent,
+            "the acknowledgement is marked sent once the relay took it"
+        );
 
         // Carol answers the acknowledgement; her client keeps our Message-ID, not the subject tag.
         let answer = format!(
@@ -732,6 +747,29 @@ dual_backend_test!(
             "the notification should have failed and been queued for a retry"
         );
         assert!(received(&maildir, &carol).is_empty());
+        // Its Message-ID was recorded before the first attempt to send it, so a reply or a
+        // bounce finds it however soon it comes.
+        let outbound = || async {
+            let row: (String, String) = sqlx::query_as(
+                "SELECT message_id, status FROM mail_messages WHERE direction = 'out'",
+            )
+            .fetch_one(&mut server.db.connect().await)
+            .await
+            .unwrap();
+            row
+        };
+        let (queued_id, status) = outbound().await;
+        assert_eq!(status, "queued");
+        // A bounce ingested before the sender marks the message sent (a relay can reject it
+        // at once) is matched to it, and stays recorded once the message is marked.
+        let dsn = format!(
+            "Message-ID: <dsn-{domain}>\r\nFrom: MAILER-DAEMON@{domain}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\n\
+Final-Recipient: rfc822; {carol}\r\nAction: failed\r\n\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{queued_id}>\r\n\r\n--r--\r\n"
+        );
+        let bounce = server.app.ingest_mail(dsn.into_bytes()).await.unwrap();
+        assert_eq!(bounce.status, "bounce");
+        assert!(bounce.ticket.is_some(), "{bounce:?}");
 
         // The relay comes back: a forwarder on that port to the real SMTP server.
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -749,6 +787,19 @@ dual_backend_test!(
         let mail = wait_for_mail(&maildir, &carol, 1).await;
         assert_eq!(mail.len(), 1);
         assert!(mail[0].1.subject.ends_with("Printer"));
+        assert_eq!(mail[0].1.message_id.as_deref(), Some(queued_id.as_str()));
+        let done = opsdesk_testkit::eventually(std::time::Duration::from_secs(10), || async {
+            server
+                .app
+                .jobs(&admin, Some("done"), i64::MAX, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|job| job.kind == "mail.notification")
+        })
+        .await;
+        assert!(done);
+        assert_eq!(outbound().await.1, "bounced");
     }
 );
 

@@ -1433,3 +1433,91 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+dual_backend_test!(
+    the_mail_template_preview_fills_placeholders_and_runs_no_script,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (client, token) = http_session(&server, "root@msp.example").await;
+        let preview = |token: String, text: &'static str| {
+            let client = client.clone();
+            let url = format!("{}/admin/mail/acknowledgement/preview", server.url);
+            async move {
+                client
+                    .post(url)
+                    .form(&[
+                        ("csrf_token", token),
+                        ("subject", "[{{number}}] Got it: {{title}}".to_owned()),
+                        ("text", text.to_owned()),
+                        (
+                            "html",
+                            "<p>Hi {{requester}}</p><script>alert('owned')</script>".to_owned(),
+                        ),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let edit = client
+            .get(format!("{}/admin/mail/acknowledgement", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            edit.contains("formaction=\"/admin/mail/acknowledgement/preview\""),
+            "the edit form offers a preview: {edit}"
+        );
+        assert!(!edit.contains("id=\"mail-preview\""));
+
+        let forged = preview("forged".to_owned(), "Hello {{requester}}").await;
+        assert_eq!(forged.status().as_u16(), 403);
+
+        let shown = preview(token.clone(), "Hello {{requester}}, about {{number}}").await;
+        assert_eq!(shown.status().as_u16(), 200);
+        let policy = shown.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+            "{policy}"
+        );
+        let page = shown.text().await.unwrap();
+        assert!(
+            page.contains("<strong id=\"preview-subject\">[INC-1042] Got it: Printer on floor 3 is jammed</strong>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<pre id=\"preview-text\">Hello Carol Smith, about INC-1042</pre>"),
+            "{page}"
+        );
+        // The HTML part is a sandboxed document that may run nothing; its markup, script
+        // included, reaches the page only as an escaped attribute value.
+        assert!(
+            page.contains(
+                "sandbox=\"\" srcdoc=\"&#60;p&#62;Hi Carol Smith&#60;/p&#62;&#60;script&#62;alert(&#39;owned&#39;)&#60;/script&#62;\""
+            ),
+            "{page}"
+        );
+        assert!(!page.contains("<script>alert"), "{page}");
+        // Nothing was saved: the preview renders the form as typed, which stays in the form.
+        assert!(page.contains("Hello {{requester}}, about {{number}}</textarea>"));
+        let stored = server
+            .admin()
+            .get("/api/v1/mail/templates/acknowledgement")
+            .await;
+        assert_eq!(stored.body["source"], "built_in");
+
+        // A template with a mistake is not previewed; the mistake shows next to its part.
+        let refused = preview(token, "Hello {{nope}}").await;
+        assert_eq!(refused.status().as_u16(), 422);
+        let page = refused.text().await.unwrap();
+        assert!(page.contains("id=\"text-error\""), "{page}");
+        assert!(!page.contains("id=\"mail-preview\""));
+        server.stop();
+    }
+);

@@ -90,33 +90,79 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<MailRow>, S
     .await?)
 }
 
+const INSERT_MAIL: &str = "INSERT INTO mail_messages (direction, dedup_key, message_id, \
+     ticket_id, comment_id, address, subject, status, reason, html, raw, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)";
+
+fn bind_mail<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+    mail: &NewMail<'q>,
+    now: i64,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+    query
+        .bind(mail.direction)
+        .bind(mail.dedup_key)
+        .bind(mail.message_id)
+        .bind(mail.ticket_id)
+        .bind(mail.comment_id)
+        .bind(mail.address)
+        .bind(mail.subject)
+        .bind(mail.status)
+        .bind(mail.reason)
+        .bind(mail.html)
+        .bind(mail.raw.map(<[u8]>::to_vec))
+        .bind(now)
+}
+
 /// Records a message; a second record with the same `dedup_key` is a `Duplicate`.
 pub async fn insert(
     conn: &mut AnyConnection,
     mail: &NewMail<'_>,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO mail_messages (direction, dedup_key, message_id, ticket_id, comment_id, \
-         address, subject, status, reason, html, raw, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
-    )
-    .bind(mail.direction)
-    .bind(mail.dedup_key)
-    .bind(mail.message_id)
-    .bind(mail.ticket_id)
-    .bind(mail.comment_id)
-    .bind(mail.address)
-    .bind(mail.subject)
-    .bind(mail.status)
-    .bind(mail.reason)
-    .bind(mail.html)
-    .bind(mail.raw.map(<[u8]>::to_vec))
-    .bind(now)
-    .fetch_one(conn)
-    .await
-    .map_err(|e| StoreError::from(e).on_unique("message id"))?;
+    let query = sqlx::query_as(sql!("{INSERT_MAIL} RETURNING id"));
+    let (id,): (i64,) = bind_mail(query, mail, now)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| StoreError::from(e).on_unique("message id"))?;
     Ok(id)
+}
+
+/// The `dedup_key` of the message opsdesk sends with `message_id`.
+pub fn outbound_key(message_id: &str) -> String {
+    format!("out:{message_id}")
+}
+
+/// Records a message unless one with its `dedup_key` exists (an outbound message recorded
+/// by an earlier attempt to send it); returns the new record's id, if one was written.
+pub async fn insert_if_absent(
+    conn: &mut AnyConnection,
+    mail: &NewMail<'_>,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let query = sqlx::query_as(sql!(
+        "{INSERT_MAIL} ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+    ));
+    let row: Option<(i64,)> = bind_mail(query, mail, now).fetch_optional(conn).await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Marks a queued outbound message as accepted by the relay. A bounce recorded in between
+/// is kept: it says more than the relay's acceptance.
+pub async fn mark_sent(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mail_messages SET status = 'sent', updated_at = $1 \
+         WHERE dedup_key = $2 AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(outbound_key(message_id))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Records what became of a message (re-processing a quarantined one).
@@ -158,10 +204,10 @@ pub async fn set_outbound_status(
     .bind(status)
     .bind(reason)
     .bind(now)
-    .bind(format!("out:{message_id}"))
+    .bind(outbound_key(message_id))
     .execute(&mut *conn)
     .await?;
-    find_by_key(conn, &format!("out:{message_id}")).await
+    find_by_key(conn, &outbound_key(message_id)).await
 }
 
 /// The ticket the newest of these Message-IDs belongs to, if any.
@@ -185,6 +231,7 @@ pub async fn ticket_of_message_ids(
 }
 
 /// The Message-IDs of a ticket's conversation, oldest first, at most `limit` of the newest.
+/// Notifications not yet sent are left out: the recipient may never see them.
 pub async fn thread(
     conn: &mut AnyConnection,
     ticket_id: i64,
@@ -192,7 +239,8 @@ pub async fn thread(
 ) -> Result<Vec<(String, String)>, StoreError> {
     let mut rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT message_id, direction FROM mail_messages \
-         WHERE ticket_id = $1 AND message_id IS NOT NULL ORDER BY id DESC LIMIT $2",
+         WHERE ticket_id = $1 AND message_id IS NOT NULL AND status <> 'queued' \
+         ORDER BY id DESC LIMIT $2",
     )
     .bind(ticket_id)
     .bind(limit)

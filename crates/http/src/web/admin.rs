@@ -12,7 +12,9 @@ use opsdesk_app::accounts::{
 };
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
-use opsdesk_app::mail::{MailTemplate, PLACEHOLDERS, TemplateSource, TemplateText};
+use opsdesk_app::mail::{
+    MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource, TemplateText,
+};
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use opsdesk_app::tickets::{Category, Group, GroupMember, NewCategory, NewCustomField, NewGroup};
 use opsdesk_app::{AppError, FieldError, Principal};
@@ -50,6 +52,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/admin/mail/{notice}",
             get(edit_mail_template).post(save_mail_template),
         )
+        .route("/admin/mail/{notice}/preview", post(preview_mail_template))
         .route("/admin/mail/{notice}/revert", post(revert_mail_template))
         .route("/admin/audit", get(audit))
 }
@@ -140,6 +143,8 @@ struct TemplateForm {
     current: MailTemplate,
     template: TemplateText,
     errors: Vec<FieldError>,
+    /// The form's templates rendered with sample values, when the admin asked to see them.
+    preview: Option<RenderedMail>,
 }
 
 impl TemplateForm {
@@ -634,8 +639,18 @@ async fn edit_mail_template(
         template: current.template.clone(),
         current,
         errors: Vec::new(),
+        preview: None,
     };
     template_page(&p, form, StatusCode::OK)
+}
+
+/// The templates a mail-template form sent.
+fn submitted_template(form: &SignedForm) -> TemplateText {
+    TemplateText {
+        subject: form.get("subject").to_owned(),
+        text: form.get("text").to_owned(),
+        html: form.get("html").to_owned(),
+    }
 }
 
 /// Saves through the same use case as `PUT /api/v1/mail/templates/{notice}`, so the checks
@@ -645,11 +660,7 @@ async fn save_mail_template(
     Path(notice): Path<String>,
     form: SignedForm,
 ) -> Result<Response, WebError> {
-    let template = TemplateText {
-        subject: form.get("subject").to_owned(),
-        text: form.get("text").to_owned(),
-        html: form.get("html").to_owned(),
-    };
+    let template = submitted_template(&form);
     let errors = match state
         .app
         .save_mail_template(&form.principal, &notice, template.clone())
@@ -664,8 +675,41 @@ async fn save_mail_template(
         current,
         template,
         errors,
+        preview: None,
     };
     template_page(&form.principal, edited, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// Renders the form's templates, unsaved, through the same use case as
+/// `POST /api/v1/mail/templates/{notice}/preview`, and shows them below the form kept as
+/// the admin wrote it.
+async fn preview_mail_template(
+    State(state): State<AppState>,
+    Path(notice): Path<String>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let template = submitted_template(&form);
+    let request = PreviewRequest {
+        ticket: None,
+        draft: Some(template.clone()),
+    };
+    let (preview, errors, status) = match state
+        .app
+        .preview_mail_template(&form.principal, &notice, request)
+        .await
+    {
+        Ok(rendered) => (Some(rendered), Vec::new(), StatusCode::OK),
+        Err(AppError::Invalid(errors)) => (None, errors, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(other) => return Err(other.into()),
+    };
+    let current = state.app.mail_template(&form.principal, &notice).await?;
+    let previewed = TemplateForm {
+        current,
+        template,
+        errors,
+        preview,
+    };
+    template_page(&form.principal, previewed, status)
 }
 
 async fn revert_mail_template(

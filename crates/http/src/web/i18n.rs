@@ -109,6 +109,11 @@ const EN: &[(&str, &str)] = &[
     ),
     ("admin.mail.notice", "Notice"),
     ("admin.mail.placeholders", "Placeholders"),
+    ("admin.mail.preview", "Preview"),
+    (
+        "admin.mail.preview.hint",
+        "The templates above, not saved yet, filled in with sample values.",
+    ),
     ("admin.mail.revert", "Revert to the server's template"),
     ("admin.mail.source", "Source"),
     ("admin.mail.subject", "Subject"),
