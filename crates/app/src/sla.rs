@@ -406,23 +406,42 @@ pub struct TicketSla {
     pub working_until: Option<jiff::Timestamp>,
 }
 
-/// The SLA view of a ticket, as of now.
-pub(crate) async fn ticket_sla_view(
+/// The SLA part of the views of `tickets` (`(id, whether the ticket is active)`), for those
+/// that have clocks; each calendar is read once.
+pub(crate) async fn ticket_sla_views(
     conn: &mut Conn,
-    ticket_id: i64,
-    active: bool,
-) -> Result<Option<TicketSla>, AppError> {
-    let Some(row) = store::ticket_sla(conn, ticket_id).await? else {
-        return Ok(None);
-    };
-    let calendar = calendar(conn, row.calendar_id).await?;
+    tickets: &[(i64, bool)],
+) -> Result<HashMap<i64, TicketSla>, AppError> {
+    let ids: Vec<i64> = tickets.iter().map(|(id, _)| *id).collect();
+    let rows = store::ticket_slas(conn, &ids).await?;
+    let mut calendars: HashMap<i64, BusinessCalendar> = HashMap::new();
     let now = jiff::Timestamp::now();
-    let response = clock_of(&row, ClockKind::Response);
-    let resolution = clock_of(&row, ClockKind::Resolution);
+    let mut views = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let active = tickets
+            .iter()
+            .any(|(id, active)| *id == row.ticket_id && *active);
+        if let Entry::Vacant(entry) = calendars.entry(row.calendar_id) {
+            entry.insert(calendar(conn, row.calendar_id).await?);
+        }
+        let calendar = &calendars[&row.calendar_id];
+        views.insert(row.ticket_id, sla_view(&row, calendar, active, now)?);
+    }
+    Ok(views)
+}
+
+fn sla_view(
+    row: &TicketSlaRow,
+    calendar: &BusinessCalendar,
+    active: bool,
+    now: jiff::Timestamp,
+) -> Result<TicketSla, AppError> {
+    let response = clock_of(row, ClockKind::Response);
+    let resolution = clock_of(row, ClockKind::Resolution);
     let breached = |clock: &TrackedClock, flag: i64| -> Result<bool, AppError> {
-        Ok(flag != 0 || clock.is_breached(&calendar, now).map_err(invalid_time)?)
+        Ok(flag != 0 || clock.is_breached(calendar, now).map_err(invalid_time)?)
     };
-    Ok(Some(TicketSla {
+    Ok(TicketSla {
         policy: row.policy_name.clone(),
         response_due_at: row.response_due_at.map(timestamp),
         resolution_due_at: row.resolution_due_at.map(timestamp),
@@ -437,20 +456,18 @@ pub(crate) async fn ticket_sla_view(
             resolution: breached(&resolution, row.resolution_breached)?,
         },
         remaining_business_seconds: PerClock {
-            response: response
-                .remaining_at(&calendar, now)
-                .map_err(invalid_time)?,
+            response: response.remaining_at(calendar, now).map_err(invalid_time)?,
             resolution: resolution
-                .remaining_at(&calendar, now)
+                .remaining_at(calendar, now)
                 .map_err(invalid_time)?,
         },
         target_business_seconds: PerClock {
             response: response.target_seconds,
             resolution: resolution.target_seconds,
         },
-        warning_percents: warnings_of(&row),
+        warning_percents: warnings_of(row),
         working_until: calendar.working_until(now).map_err(invalid_time)?,
-    }))
+    })
 }
 
 /// The SLA policies and their calendars, read once. For bulk loads, which write generated

@@ -467,43 +467,107 @@ pub(crate) async fn resolve_reference(conn: &mut Conn, reference: &str) -> Resul
 }
 
 async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
-    let tags = store::tags(conn, row.id).await?;
-    let watchers = store::watchers(conn, row.id)
-        .await?
-        .into_iter()
-        .map(|(_, email)| email)
+    let mut views = views(conn, vec![row]).await?;
+    views
+        .pop()
+        .ok_or_else(|| AppError::Internal("a ticket view went missing".into()))
+}
+
+/// The views of `rows`, in their order, reading what hangs off them for all rows at once.
+async fn views(conn: &mut Conn, rows: Vec<TicketRow>) -> Result<Vec<Ticket>, AppError> {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut related = store::related_many(conn, &ids).await?;
+    let referenced: Vec<i64> = rows
+        .iter()
+        .flat_map(|row| [row.parent_id, row.merged_into_id])
+        .flatten()
         .collect();
-    let mut links = Vec::new();
-    for (link_type, other, outgoing) in store::links(conn, row.id).await? {
-        if let Some(other) = store::get(conn, other).await? {
-            links.push(Link {
-                link_type,
-                target: number_of(&other.ticket_type, other.number),
-                direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
-            });
-        }
+    let numbers = store::numbers_many(conn, &referenced).await?;
+    let number_at = |id: Option<i64>| {
+        id.and_then(|id| numbers.get(&id))
+            .map(|(kind, number)| number_of(kind, *number))
+    };
+    let mut statuses = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let status: TicketStatus = row
+            .status
+            .parse()
+            .map_err(|_| AppError::Internal(format!("ticket {} has an invalid status", row.id)))?;
+        statuses.push(status);
     }
-    let parent = match row.parent_id {
-        Some(id) => store::get(conn, id)
-            .await?
-            .map(|t| number_of(&t.ticket_type, t.number)),
-        None => None,
-    };
-    let children = store::children(conn, row.id)
-        .await?
-        .into_iter()
-        .map(|(kind, number)| number_of(&kind, number))
+    let activity: Vec<(i64, bool)> = ids
+        .iter()
+        .zip(&statuses)
+        .map(|(id, status)| (*id, status.is_active()))
         .collect();
-    let merged_into = match row.merged_into_id {
-        Some(id) => store::get(conn, id)
-            .await?
-            .map(|t| number_of(&t.ticket_type, t.number)),
-        None => None,
-    };
+    let mut slas = crate::sla::ticket_sla_views(conn, &activity).await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for (row, status) in rows.into_iter().zip(statuses) {
+        let store::Related {
+            tags,
+            watchers,
+            links,
+            children,
+        } = related.remove(&row.id).unwrap_or_default();
+        let links = links
+            .into_iter()
+            .map(|(link_type, kind, number, outgoing)| Link {
+                link_type,
+                target: number_of(&kind, number),
+                direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
+            })
+            .collect();
+        let children = children
+            .into_iter()
+            .map(|(kind, number)| number_of(&kind, number))
+            .collect();
+        let parent = number_at(row.parent_id);
+        let merged_into = number_at(row.merged_into_id);
+        let sla = slas.remove(&row.id);
+        views.push(ticket_view(
+            row,
+            status,
+            TicketParts {
+                tags,
+                watchers,
+                links,
+                children,
+                parent,
+                merged_into,
+                sla,
+            },
+        )?);
+    }
+    Ok(views)
+}
+
+/// What a ticket's view adds to its row.
+struct TicketParts {
+    tags: Vec<String>,
+    watchers: Vec<String>,
+    links: Vec<Link>,
+    children: Vec<String>,
+    parent: Option<String>,
+    merged_into: Option<String>,
+    sla: Option<crate::sla::TicketSla>,
+}
+
+fn ticket_view(
+    row: TicketRow,
+    status: TicketStatus,
+    parts: TicketParts,
+) -> Result<Ticket, AppError> {
+    let TicketParts {
+        tags,
+        watchers,
+        links,
+        children,
+        parent,
+        merged_into,
+        sla,
+    } = parts;
     let corrupt =
         |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
-    let status: TicketStatus = row.status.parse().map_err(|_| corrupt("status"))?;
-    let sla = crate::sla::ticket_sla_view(conn, row.id, status.is_active()).await?;
     Ok(Ticket {
         id: row.id,
         number: number_of(&row.ticket_type, row.number),
@@ -1601,13 +1665,15 @@ impl App {
         };
         let ids: Vec<i64> = hits.iter().map(|hit| hit.id).collect();
         let rows = store::get_many(&mut conn, &ids).await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for (row, hit) in rows.into_iter().zip(hits) {
-            items.push(TicketHit {
-                ticket: view(&mut conn, row).await?,
+        let tickets = views(&mut conn, rows).await?;
+        let items = tickets
+            .into_iter()
+            .zip(hits)
+            .map(|(ticket, hit)| TicketHit {
+                ticket,
                 snippet: hit.snippet,
-            });
-        }
+            })
+            .collect();
         Ok(SearchPage { items, next_cursor })
     }
 

@@ -209,6 +209,25 @@ pub async fn ticket_sla(
     .await?)
 }
 
+/// The clocks of each of `ids` that has them.
+pub async fn ticket_slas(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<TicketSlaRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {SLA_COLUMNS} FROM ticket_sla WHERE ticket_id IN ({})",
+        crate::accounts::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
 /// Writes a ticket's clocks (insert or replace).
 pub async fn save_ticket_sla(
     conn: &mut AnyConnection,

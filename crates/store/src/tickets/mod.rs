@@ -3,6 +3,8 @@
 
 pub mod search;
 
+use std::collections::HashMap;
+
 use sqlx::AnyConnection;
 
 use crate::db::Backend;
@@ -510,30 +512,6 @@ pub async fn add_link(
     Ok(())
 }
 
-/// Links from and to a ticket: (link type, other ticket id, whether it points outwards).
-pub async fn links(
-    conn: &mut AnyConnection,
-    ticket_id: i64,
-) -> Result<Vec<(String, i64, bool)>, StoreError> {
-    let outgoing: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT link_type, target_id FROM ticket_links WHERE ticket_id = $1 ORDER BY created_at",
-    )
-    .bind(ticket_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let incoming: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT link_type, ticket_id FROM ticket_links WHERE target_id = $1 ORDER BY created_at",
-    )
-    .bind(ticket_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(outgoing
-        .into_iter()
-        .map(|(kind, id)| (kind, id, true))
-        .chain(incoming.into_iter().map(|(kind, id)| (kind, id, false)))
-        .collect())
-}
-
 pub async fn add_escalation(
     conn: &mut AnyConnection,
     ticket_id: i64,
@@ -949,6 +927,127 @@ pub async fn active_children(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// What a ticket's view shows besides its own row, read for many tickets at once.
+#[derive(Debug, Clone, Default)]
+pub struct Related {
+    /// Tags, sorted.
+    pub tags: Vec<String>,
+    /// Watchers' e-mail addresses, sorted.
+    pub watchers: Vec<String>,
+    /// `(link type, other ticket's type, its number, outgoing)`: outgoing links first, each
+    /// side in the order the links were made.
+    pub links: Vec<(String, String, i64, bool)>,
+    /// Children's `(type, number)`, oldest first.
+    pub children: Vec<(String, i64)>,
+}
+
+/// [`Related`] for each of `ids` (tickets with nothing related get the default), in a fixed
+/// number of statements whatever the number of tickets.
+pub async fn related_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Related>, StoreError> {
+    let mut related: HashMap<i64, Related> =
+        ids.iter().map(|id| (*id, Related::default())).collect();
+    if ids.is_empty() {
+        return Ok(related);
+    }
+    let listed = crate::accounts::placeholders(1, ids.len());
+    let tags: Vec<(i64, String)> = bind_ids(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT ticket_id, tag FROM ticket_tags WHERE ticket_id IN ({listed}) ORDER BY tag"
+        ))),
+        ids,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, tag) in tags {
+        related.entry(id).or_default().tags.push(tag);
+    }
+    let watchers: Vec<(i64, String)> = bind_ids(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT w.ticket_id, u.email FROM ticket_watchers w JOIN users u ON u.id = w.user_id \
+             WHERE w.ticket_id IN ({listed}) ORDER BY u.email"
+        ))),
+        ids,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, email) in watchers {
+        related.entry(id).or_default().watchers.push(email);
+    }
+    for (this, other, outgoing) in [
+        ("ticket_id", "target_id", true),
+        ("target_id", "ticket_id", false),
+    ] {
+        let links: Vec<(i64, String, String, i64)> = bind_ids(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT l.{this}, l.link_type, o.ticket_type, o.number FROM ticket_links l \
+                 JOIN tickets o ON o.id = l.{other} WHERE l.{this} IN ({listed}) ORDER BY l.created_at"
+            ))),
+            ids,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, link_type, ticket_type, number) in links {
+            related
+                .entry(id)
+                .or_default()
+                .links
+                .push((link_type, ticket_type, number, outgoing));
+        }
+    }
+    let children: Vec<(i64, String, i64)> = bind_ids(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT parent_id, ticket_type, number FROM tickets WHERE parent_id IN ({listed}) ORDER BY id"
+        ))),
+        ids,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, ticket_type, number) in children {
+        related
+            .entry(id)
+            .or_default()
+            .children
+            .push((ticket_type, number));
+    }
+    Ok(related)
+}
+
+/// `(id, type, number)` of the tickets `ids`.
+pub async fn numbers_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, (String, i64)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, String, i64)> = bind_ids(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, ticket_type, number FROM tickets WHERE id IN ({})",
+            crate::accounts::placeholders(1, ids.len())
+        ))),
+        ids,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, ticket_type, number)| (id, (ticket_type, number)))
+        .collect())
+}
+
+fn bind_ids<'q, T>(
+    mut query: sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments>,
+    ids: &[i64],
+) -> sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments> {
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query
 }
 
 /// Numbers of a ticket's children: (type, number).
