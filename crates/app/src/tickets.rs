@@ -1677,11 +1677,12 @@ impl App {
         Ok(SearchPage { items, next_cursor })
     }
 
-    /// How many visible tickets match a query.
+    /// How many visible tickets match a query, counting no further than `limit`.
     pub async fn count_tickets(
         &self,
         principal: &Principal,
         query: &Query,
+        limit: i64,
     ) -> Result<i64, AppError> {
         let mut conn = self.db().reader().await?;
         Ok(search::count(
@@ -1693,6 +1694,7 @@ impl App {
                 me: principal.user_id,
                 now: now_ms(),
             },
+            limit,
         )
         .await?)
     }

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Change, record, snapshot};
 use crate::{App, AppError, Principal, now_ms};
 
+/// How far a queue's live count goes: beyond it a queue shows "1000+", since counting every
+/// one of a million matching tickets on each page view would cost more than the page.
+pub const QUEUE_COUNT_LIMIT: i64 = 1_000;
+
 /// A queue with its live count.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Queue {
@@ -16,7 +20,10 @@ pub struct Queue {
     pub name: String,
     /// The query it shows, in the search language.
     pub query: String,
+    /// How many tickets it holds, up to [`QUEUE_COUNT_LIMIT`].
     pub count: i64,
+    /// Whether it holds more than [`QUEUE_COUNT_LIMIT`] tickets (`count` stopped there).
+    pub more: bool,
     /// Whether everyone sees it (shared) or only its owner.
     pub shared: bool,
 }
@@ -151,12 +158,15 @@ impl App {
         for (id, name, text, shared) in definitions {
             let parsed = query::parse(&text)
                 .map_err(|e| AppError::Internal(format!("queue `{name}`: {e}")))?;
-            let count = self.count_tickets(principal, &parsed).await?;
+            let counted = self
+                .count_tickets(principal, &parsed, QUEUE_COUNT_LIMIT + 1)
+                .await?;
             queues.push(Queue {
                 id,
                 name,
                 query: text,
-                count,
+                count: counted.min(QUEUE_COUNT_LIMIT),
+                more: counted > QUEUE_COUNT_LIMIT,
                 shared,
             });
         }

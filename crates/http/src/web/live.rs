@@ -160,6 +160,7 @@ async fn events(
             if wanted.as_ref().is_some_and(|n| *n != event.number) {
                 return None;
             }
+            let mut kind = event.kind.as_str();
             if !viewer.role.is_staff() {
                 let after = seen.load(Ordering::Relaxed);
                 let fresh = app
@@ -167,13 +168,18 @@ async fn events(
                     .await
                     .ok()?;
                 seen.store(fresh.last()?.id, Ordering::Relaxed);
+                // The event may be an internal note's while what the customer finds new is a
+                // later change: name it by what they can read, so a note is never announced.
+                if kind == "comment" && !fresh.iter().any(|entry| entry.kind == "comment") {
+                    kind = "updated";
+                }
             } else if viewer.organization_filter().is_some() {
                 // An agent limited to some organizations hears only about their tickets.
                 app.ticket(&viewer, &event.number).await.ok()?;
             }
             let data = serde_json::to_string(&Changed {
                 number: &event.number,
-                kind: &event.kind,
+                kind,
                 actor: &event.actor,
             })
             .ok()?;

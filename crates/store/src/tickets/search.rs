@@ -639,20 +639,26 @@ async fn with_snippets(
         .collect())
 }
 
-/// How many tickets match, e.g. for a queue's live count.
+/// How many tickets match, counting no further than `limit`, e.g. for a queue's live count:
+/// past the limit an exact figure would cost a visit to every matching ticket.
 pub async fn count(
     conn: &mut AnyConnection,
     backend: Backend,
     query: &Query,
     visibility: &Visibility,
     asker: Asker,
+    limit: i64,
 ) -> Result<i64, StoreError> {
     let mut sql = Sql {
         text: String::new(),
         binds: Vec::new(),
     };
     from_where(&mut sql, backend, query, visibility, asker);
-    sql.text = format!("SELECT COUNT(*){}", sql.text);
+    let limit = sql.int(limit);
+    sql.text = format!(
+        "SELECT COUNT(*) FROM (SELECT 1{} LIMIT {limit}) counted",
+        sql.text
+    );
     let (count,): (i64,) = sql.query_as().fetch_one(conn).await?;
     Ok(count)
 }
