@@ -503,40 +503,29 @@ async fn views(conn: &mut Conn, rows: Vec<TicketRow>) -> Result<Vec<Ticket>, App
     let mut slas = crate::sla::ticket_sla_views(conn, &activity).await?;
     let mut views = Vec::with_capacity(rows.len());
     for (row, status) in rows.into_iter().zip(statuses) {
-        let store::Related {
-            tags,
-            watchers,
-            links,
-            children,
-        } = related.remove(&row.id).unwrap_or_default();
-        let links = links
-            .into_iter()
-            .map(|(link_type, kind, number, outgoing)| Link {
-                link_type,
-                target: number_of(&kind, number),
-                direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
-            })
-            .collect();
-        let children = children
-            .into_iter()
-            .map(|(kind, number)| number_of(&kind, number))
-            .collect();
-        let parent = number_at(row.parent_id);
-        let merged_into = number_at(row.merged_into_id);
-        let sla = slas.remove(&row.id);
-        views.push(ticket_view(
-            row,
-            status,
-            TicketParts {
-                tags,
-                watchers,
-                links,
-                children,
-                parent,
-                merged_into,
-                sla,
-            },
-        )?);
+        let related = related.remove(&row.id).unwrap_or_default();
+        let parts = TicketParts {
+            tags: related.tags,
+            watchers: related.watchers,
+            links: related
+                .links
+                .into_iter()
+                .map(|(link_type, kind, number, outgoing)| Link {
+                    link_type,
+                    target: number_of(&kind, number),
+                    direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
+                })
+                .collect(),
+            children: related
+                .children
+                .into_iter()
+                .map(|(kind, number)| number_of(&kind, number))
+                .collect(),
+            parent: number_at(row.parent_id),
+            merged_into: number_at(row.merged_into_id),
+            sla: slas.remove(&row.id),
+        };
+        views.push(ticket_view(row, status, parts)?);
     }
     Ok(views)
 }
@@ -557,15 +546,6 @@ fn ticket_view(
     status: TicketStatus,
     parts: TicketParts,
 ) -> Result<Ticket, AppError> {
-    let TicketParts {
-        tags,
-        watchers,
-        links,
-        children,
-        parent,
-        merged_into,
-        sla,
-    } = parts;
     let corrupt =
         |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
     Ok(Ticket {
@@ -604,16 +584,16 @@ fn ticket_view(
             (Some(id), Some(email), Some(name)) => Some(Person { id, email, name }),
             _ => None,
         },
-        watchers,
-        tags,
+        watchers: parts.watchers,
+        tags: parts.tags,
         custom: serde_json::from_str(&row.custom).unwrap_or_else(|_| serde_json::json!({})),
         source: row.source.parse().map_err(|_| corrupt("source"))?,
-        merged_into,
-        parent,
-        children,
-        links,
+        merged_into: parts.merged_into,
+        parent: parts.parent,
+        children: parts.children,
+        links: parts.links,
         time_spent_minutes: row.time_spent_minutes,
-        sla,
+        sla: parts.sla,
         first_response_at: row.first_response_at.map(timestamp),
         resolved_at: row.resolved_at.map(timestamp),
         closed_at: row.closed_at.map(timestamp),

@@ -355,9 +355,10 @@ impl App {
     }
 
     /// Removes a member, named by id or e-mail address, from a group (admins); removing
-    /// someone who is not a member changes nothing and records nothing. Open tickets of the group assigned to them stay assigned, as
-    /// in Zammad and RT: the assignee is only checked against the group when it is set or
-    /// the ticket changes group, so whoever took a ticket can finish it or hand it on.
+    /// someone who is not a member changes nothing and records nothing. Open tickets of the
+    /// group assigned to them stay assigned, as in Zammad and RT: the assignee is only checked
+    /// against the group when it is set or the ticket changes group, so whoever took a ticket
+    /// can finish it or hand it on.
     pub async fn remove_group_member(
         &self,
         principal: &Principal,
