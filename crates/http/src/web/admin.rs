@@ -261,19 +261,34 @@ fn user_page(
     form: UserForm,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    principal.require_admin()?;
-    let mut c = Chrome::new(
+    let title = format!("{}: {}", Lang.t("admin.user.edit"), form.user.email);
+    let has_errors = !form.errors.is_empty();
+    form_page(
         principal,
-        format!("{}: {}", Lang.t("admin.user.edit"), form.user.email),
-    );
-    if !form.errors.is_empty() {
+        title,
+        has_errors,
+        "users",
+        Section::EditUser(Box::new(form)),
+        status,
+    )
+}
+
+/// An admin page holding one form, titled `title`, with a notice when the form came back
+/// with mistakes.
+fn form_page(
+    principal: &Principal,
+    title: String,
+    has_errors: bool,
+    tab: &'static str,
+    section: Section,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    principal.require_admin()?;
+    let mut c = Chrome::new(principal, title);
+    if has_errors {
         c.notice = Some(Lang.t("form.fix_errors").to_owned());
     }
-    let page = AdminPage {
-        c,
-        tab: "users",
-        section: Section::EditUser(Box::new(form)),
-    };
+    let page = AdminPage { c, tab, section };
     Ok((status, render(&page)).into_response())
 }
 
@@ -609,24 +624,14 @@ fn template_page(
     form: TemplateForm,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    principal.require_admin()?;
-    let mut c = Chrome::new(
-        principal,
-        format!(
-            "{}: {}",
-            Lang.t("admin.mail.edit"),
-            Lang.label("notice", form.current.notice.as_str())
-        ),
+    let title = format!(
+        "{}: {}",
+        Lang.t("admin.mail.edit"),
+        Lang.label("notice", form.current.notice.as_str())
     );
-    if !form.errors.is_empty() {
-        c.notice = Some(Lang.t("form.fix_errors").to_owned());
-    }
-    let page = AdminPage {
-        c,
-        tab: "mail",
-        section: Section::EditMailTemplate(Box::new(form)),
-    };
-    Ok((status, render(&page)).into_response())
+    let has_errors = !form.errors.is_empty();
+    let section = Section::EditMailTemplate(Box::new(form));
+    form_page(principal, title, has_errors, "mail", section, status)
 }
 
 async fn edit_mail_template(
