@@ -25,8 +25,9 @@ use crate::audit::{Change, record, snapshot};
 use crate::auth::principal_for;
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    NewComment, NewTicket, ValidComment, ValidTicket, can_see, find_visible, insert_comment,
-    insert_ticket, number_of, timeline, validate_comment, validate_ticket,
+    NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see, find_visible,
+    insert_comment, insert_ticket, number_of, resolve_ticket, timeline, validate_comment,
+    validate_ticket, write_ticket,
 };
 use crate::{App, AppError, Principal, Via, now_ms, timestamp};
 
@@ -238,10 +239,14 @@ enum Plan {
         comment: ValidComment,
     },
     /// A new ticket.
-    Ticket {
-        author: Author,
-        ticket: Box<ValidTicket>,
-    },
+    Ticket { author: Author, ticket: TicketDraft },
+}
+
+/// A new ticket from mail, resolved on a reader when its sender is known; a new customer's
+/// ticket can only be resolved in the write that adds their account.
+enum TicketDraft {
+    Resolved(Box<ResolvedTicket>),
+    ForNewCustomer(Box<ValidTicket>),
 }
 
 /// Who a ticket or comment from mail is written as.
@@ -347,14 +352,15 @@ impl App {
     async fn deliver(&self, delivery: Delivery) -> Result<IngestOutcome, AppError> {
         let delivery = std::sync::Arc::new(delivery);
         let now = now_ms();
-        let planned = {
-            let mut conn = self.db().reader().await?;
-            plan(&mut conn, &delivery, &self.config().mail, now).await
-        };
-        let attempt = match planned {
-            Ok(plan) => self.write_delivery(&delivery, plan, now).await,
-            Err(failure) => Err(failure),
-        };
+        let mut attempt = self.plan_and_write(&delivery, now).await;
+        if matches!(
+            attempt,
+            Err(IngestFailure::Failed(AppError::Conflict { .. }))
+        ) {
+            // A delivery running at the same time added what this one planned to add (the
+            // account of a new sender who sent two messages at once): plan again.
+            attempt = self.plan_and_write(&delivery, now).await;
+        }
         let attempt = match attempt {
             // The message cannot become a ticket or comment (a rule refused it); keep it in
             // quarantine with the reason rather than losing it or retrying forever.
@@ -380,6 +386,19 @@ impl App {
         };
         let row = row.ok_or(AppError::NotFound("mail"))?;
         outcome_of(&mut conn, &row, duplicate).await
+    }
+
+    /// Plans a delivery on a reader, then writes it; returns the record's id.
+    async fn plan_and_write(
+        &self,
+        delivery: &std::sync::Arc<Delivery>,
+        now: i64,
+    ) -> Result<i64, IngestFailure> {
+        let plan = {
+            let mut conn = self.db().reader().await?;
+            plan(&mut conn, delivery, &self.config().mail, now).await?
+        };
+        self.write_delivery(delivery, plan, now).await
     }
 
     /// Writes what a plan adds and the message's record in one transaction; returns the
@@ -693,7 +712,14 @@ async fn carry_out(
         }
         Plan::Ticket { author, ticket } => {
             let principal = author.principal(conn, now).await?;
-            let ticket_id = insert_ticket(conn, backend, &principal, *ticket, notify, now).await?;
+            let ticket_id = match ticket {
+                TicketDraft::Resolved(resolved) => {
+                    write_ticket(conn, backend, &principal, *resolved, notify, now).await?
+                }
+                TicketDraft::ForNewCustomer(valid) => {
+                    insert_ticket(conn, backend, &principal, *valid, notify, now).await?
+                }
+            };
             Ok(Routed {
                 status: "ticket",
                 reason: None,
@@ -891,9 +917,16 @@ async fn route(
             parent: None,
         },
     )?;
+    let draft = if author.new_customer.is_some() {
+        TicketDraft::ForNewCustomer(Box::new(ticket))
+    } else {
+        TicketDraft::Resolved(Box::new(
+            resolve_ticket(conn, principal, ticket, now).await?,
+        ))
+    };
     Ok(Plan::Ticket {
         author,
-        ticket: Box::new(ticket),
+        ticket: draft,
     })
 }
 

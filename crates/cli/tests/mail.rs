@@ -937,6 +937,137 @@ Message-ID: <lmtp-1-{domain}>\r\nFrom: carol@{domain}\r\nSubject: Via LMTP\r\n\r
 );
 
 dual_backend_test!(
+    a_new_senders_simultaneous_messages_all_become_tickets,
+    |backend: Backend| async move {
+        let server = desk(backend, MailSettings::default()).await;
+        let deliveries = (0..8).map(|n| {
+            let app = server.app.clone();
+            let raw = format!(
+                "Message-ID: <burst-{n}@acme.example>\r\nFrom: New <new.person@acme.example>\r\nSubject: Burst {n}\r\n\r\nBody\r\n"
+            );
+            tokio::spawn(async move { app.ingest_mail(raw.into_bytes()).await })
+        });
+        for delivery in futures::future::join_all(deliveries).await {
+            let outcome = delivery.unwrap().unwrap();
+            assert!(outcome.ticket.is_some(), "{outcome:?}");
+        }
+        let users = server.admin().get("/api/v1/users?limit=100").await;
+        let senders = users.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["email"] == "new.person@acme.example")
+            .count();
+        assert_eq!(senders, 1, "{}", users.text);
+    }
+);
+
+dual_backend_test!(
+    serve_reads_and_sends_mail_over_tls,
+    |backend: Backend| async move {
+        let (Some(imap_url), Some(imaps_url), Some(smtp_tls_url), Some(maildir), Some(ca)) = (
+            service("OPSDESK_TEST_IMAP_URL"),
+            service("OPSDESK_TEST_IMAPS_URL"),
+            service("OPSDESK_TEST_SMTP_TLS_URL"),
+            service("OPSDESK_TEST_SMTP_MAILDIR"),
+            service("OPSDESK_TEST_TLS_CA"),
+        ) else {
+            return;
+        };
+        // The test CA is not trusted by this process, so a TLS mailbox must be refused.
+        let Err(untrusted) = opsdesk_mail::imap::Mailbox::from_url(&imaps_url, None)
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("a server certificate from an unknown CA was accepted");
+        };
+        assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
+
+        let db = TestDb::new(backend).await;
+        let app = opsdesk_app::App::new(db.open().await, AppConfig::default()).unwrap();
+        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+        app.create_organization(
+            &Principal::system("test"),
+            NewOrganization {
+                name: "Acme".into(),
+                domain: Some(domain.clone()),
+                ..NewOrganization::default()
+            },
+        )
+        .await
+        .unwrap();
+        let carol = format!("carol@{domain}");
+        let implicit = format!("t{}", uuid::Uuid::new_v4().simple());
+        let starttls = format!("t{}", uuid::Uuid::new_v4().simple());
+        let mut imap = opsdesk_mail::imap::Mailbox::from_url(&imap_url, None)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        for (folder, subject) in [(&implicit, "Over IMAPS"), (&starttls, "Over STARTTLS")] {
+            let raw = format!(
+                "Message-ID: <{folder}-{domain}>\r\nFrom: Carol <{carol}>\r\nSubject: {subject}\r\n\r\nBody\r\n"
+            );
+            imap.create(folder).await.unwrap();
+            imap.append(folder, None, None, raw.as_bytes())
+                .await
+                .unwrap();
+        }
+
+        // The server trusts the test CA the standard way (SSL_CERT_FILE); notifications go
+        // through a relay that requires STARTTLS and authentication.
+        let config = db.data_dir.with_file_name("opsdesk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[mail]\nimap_poll_secs = 1\nsmtp_url = \"{smtp_tls_url}\"\nfrom = \"Desk <support@desk.test>\"\n\
+             [[mail.imap]]\nurl = \"{imaps_url}/{implicit}\"\n\
+             [[mail.imap]]\nurl = \"{imap_url}/{starttls}?tls=starttls\"\n"
+            ),
+        )
+        .unwrap();
+        let mut args = db.cli_args();
+        args.extend(["--config".to_owned(), config.display().to_string()]);
+        let _server = opsdesk_testkit::ServerProcess::start_with_env(
+            env!("CARGO_BIN_EXE_opsdesk"),
+            &args,
+            &[("SSL_CERT_FILE", ca.as_str())],
+        )
+        .await;
+
+        let system = Principal::system("test");
+        let filed = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            app.search_tickets(&system, "", None, 10)
+                .await
+                .unwrap()
+                .items
+                .len()
+                == 2
+        })
+        .await;
+        assert!(filed, "the mail was not read from both mailboxes");
+        let admin = Principal::system("test");
+        let found = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            received(&maildir, &carol).len() >= 2
+        })
+        .await;
+        assert!(
+            found,
+            "{:?}",
+            app.jobs(&admin, None, i64::MAX, 10).await.unwrap()
+        );
+        let mail = wait_for_mail(&maildir, &carol, 2).await;
+        let mut subjects: Vec<&str> = mail
+            .iter()
+            .filter_map(|(_, m)| m.subject.split_once("] ").map(|(_, title)| title))
+            .collect();
+        subjects.sort();
+        assert_eq!(subjects, ["Over IMAPS", "Over STARTTLS"]);
+    }
+);
+
+dual_backend_test!(
     the_mail_api_guards_what_it_shows,
     |backend: Backend| async move {
         let server = desk(backend, MailSettings::default()).await;
