@@ -955,64 +955,38 @@ pub async fn related_many(
         return Ok(related);
     }
     let listed = crate::accounts::placeholders(1, ids.len());
-    let tags: Vec<(i64, String)> = bind_ids(
+    // One statement for all five kinds: each costs a round trip to the connection.
+    let rows: Vec<(String, i64, String, String, i64, i64)> = bind_ids(
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT ticket_id, tag FROM ticket_tags WHERE ticket_id IN ({listed}) ORDER BY tag"
+            "SELECT 'tag' AS kind, ticket_id, tag AS name, '' AS other_type, 0 AS number, \
+             0 AS seq FROM ticket_tags WHERE ticket_id IN ({listed}) \
+             UNION ALL SELECT 'watcher', w.ticket_id, u.email, '', 0, 0 FROM ticket_watchers w \
+             JOIN users u ON u.id = w.user_id WHERE w.ticket_id IN ({listed}) \
+             UNION ALL SELECT 'out', l.ticket_id, l.link_type, o.ticket_type, o.number, l.created_at \
+             FROM ticket_links l JOIN tickets o ON o.id = l.target_id WHERE l.ticket_id IN ({listed}) \
+             UNION ALL SELECT 'in', l.target_id, l.link_type, o.ticket_type, o.number, l.created_at \
+             FROM ticket_links l JOIN tickets o ON o.id = l.ticket_id WHERE l.target_id IN ({listed}) \
+             UNION ALL SELECT 'child', parent_id, '', ticket_type, number, id FROM tickets \
+             WHERE parent_id IN ({listed}) \
+             ORDER BY 1, 6, 3"
         ))),
         ids,
     )
     .fetch_all(&mut *conn)
     .await?;
-    for (id, tag) in tags {
-        related.entry(id).or_default().tags.push(tag);
-    }
-    let watchers: Vec<(i64, String)> = bind_ids(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT w.ticket_id, u.email FROM ticket_watchers w JOIN users u ON u.id = w.user_id \
-             WHERE w.ticket_id IN ({listed}) ORDER BY u.email"
-        ))),
-        ids,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for (id, email) in watchers {
-        related.entry(id).or_default().watchers.push(email);
-    }
-    for (this, other, outgoing) in [
-        ("ticket_id", "target_id", true),
-        ("target_id", "ticket_id", false),
-    ] {
-        let links: Vec<(i64, String, String, i64)> = bind_ids(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT l.{this}, l.link_type, o.ticket_type, o.number FROM ticket_links l \
-                 JOIN tickets o ON o.id = l.{other} WHERE l.{this} IN ({listed}) ORDER BY l.created_at"
-            ))),
-            ids,
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        for (id, link_type, ticket_type, number) in links {
-            related
-                .entry(id)
-                .or_default()
-                .links
-                .push((link_type, ticket_type, number, outgoing));
+    for (kind, id, name, other_type, number, _) in rows {
+        let entry = related.entry(id).or_default();
+        match kind.as_str() {
+            "tag" => entry.tags.push(name),
+            "watcher" => entry.watchers.push(name),
+            "out" => entry.links.push((name, other_type, number, true)),
+            "in" => entry.links.push((name, other_type, number, false)),
+            _ => entry.children.push((other_type, number)),
         }
     }
-    let children: Vec<(i64, String, i64)> = bind_ids(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT parent_id, ticket_type, number FROM tickets WHERE parent_id IN ({listed}) ORDER BY id"
-        ))),
-        ids,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for (id, ticket_type, number) in children {
-        related
-            .entry(id)
-            .or_default()
-            .children
-            .push((ticket_type, number));
+    for entry in related.values_mut() {
+        // Stable: each side keeps the order its links were made in.
+        entry.links.sort_by_key(|(_, _, _, outgoing)| !outgoing);
     }
     Ok(related)
 }
