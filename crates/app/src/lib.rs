@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+mod catalog;
 mod clock;
 mod error;
 pub mod jobs;

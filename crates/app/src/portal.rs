@@ -71,7 +71,10 @@ impl App {
     ) -> Result<Vec<CategoryQuestion>, AppError> {
         let mut conn = self.db().reader().await?;
         let category_id = match category {
-            Some(path) => Some(category_by_path(&mut conn, path).await?),
+            Some(path) => {
+                let catalog = crate::catalog::current(&mut conn).await?;
+                Some(category_by_path(&catalog, path)?)
+            }
             None => None,
         };
         Ok(store::questions(&mut conn)
@@ -101,7 +104,8 @@ impl App {
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
-                    let category_id = category_by_path(conn, &input.category).await?;
+                    let catalog = crate::catalog::current(conn).await?;
+                    let category_id = category_by_path(&catalog, &input.category)?;
                     let created: CategoryQuestion =
                         store::insert_question(conn, category_id, &question, input.required, now)
                             .await?

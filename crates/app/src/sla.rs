@@ -3,7 +3,6 @@
 //! exactly once, the compliance report, and the admin API for calendars and policies.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use opsdesk_domain::sla::{
     BusinessCalendar, CalendarSpec, ClockKind, Coverage, Crossing, PolicySpec, Targets,
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::audit::{Change, record, snapshot};
+use crate::catalog::Catalog;
 use crate::{App, AppError, Principal, now_ms, timestamp};
 
 /// The ticket facts SLAs depend on.
@@ -136,26 +136,6 @@ fn refresh(row: &mut TicketSlaRow, calendar: &BusinessCalendar) -> Result<(), Ap
     Ok(())
 }
 
-async fn calendar(conn: &mut Conn, id: i64) -> Result<BusinessCalendar, AppError> {
-    let row = store::get_calendar(conn, id)
-        .await?
-        .ok_or(AppError::NotFound("calendar"))?;
-    let spec: CalendarSpec = serde_json::from_str(&row.spec)
-        .map_err(|e| AppError::Internal(format!("calendar {id}: {e}")))?;
-    BusinessCalendar::try_from(spec).map_err(|e| AppError::Internal(format!("calendar {id}: {e}")))
-}
-
-async fn policies(conn: &mut Conn) -> Result<Vec<((i64, i64), PolicySpec)>, AppError> {
-    let mut parsed = Vec::new();
-    for row in store::policies(conn).await? {
-        match serde_json::from_str::<PolicySpec>(&row.spec) {
-            Ok(spec) => parsed.push(((row.id, row.calendar_id), spec)),
-            Err(error) => tracing::error!(policy = row.id, %error, "unreadable SLA policy skipped"),
-        }
-    }
-    Ok(parsed)
-}
-
 /// The first policy, in order, that covers the ticket: its (policy, calendar) ids, its
 /// definition and the targets it gives the ticket.
 fn covering<'a>(
@@ -177,13 +157,6 @@ fn warnings_text(spec: &PolicySpec) -> String {
         .join(",")
 }
 
-async fn policy_spec(conn: &mut Conn, id: Option<i64>) -> Result<Option<PolicySpec>, AppError> {
-    let Some(id) = id else { return Ok(None) };
-    Ok(store::get_policy(conn, id)
-        .await?
-        .and_then(|row| serde_json::from_str(&row.spec).ok()))
-}
-
 /// Whether the ticket's clocks stand still under `policy`.
 fn is_paused(facts: &SlaFacts, policy: Option<&PolicySpec>) -> bool {
     facts.status == TicketStatus::Pending
@@ -199,7 +172,8 @@ pub(crate) async fn on_ticket_created(
     facts: &SlaFacts,
     now: i64,
 ) -> Result<(), AppError> {
-    if let Some(clocks) = new_clocks(conn, facts, now).await? {
+    let catalog = crate::catalog::current(conn).await?;
+    if let Some(clocks) = new_clocks(&catalog, facts, now)? {
         save_clocks(conn, &clocks).await?;
     }
     Ok(())
@@ -211,14 +185,14 @@ pub(crate) async fn save_clocks(conn: &mut Conn, clocks: &TicketSlaRow) -> Resul
 }
 
 /// The clocks of a new ticket under the first policy that covers it, started at `now`, or
-/// `None` when no policy does. Reads only.
-pub(crate) async fn new_clocks(
-    conn: &mut Conn,
+/// `None` when no policy does.
+pub(crate) fn new_clocks(
+    catalog: &Catalog,
     facts: &SlaFacts,
     now: i64,
 ) -> Result<Option<TicketSlaRow>, AppError> {
-    let policies = policies(conn).await?;
-    let Some(((policy_id, calendar_id), spec, targets)) = covering(&policies, &facts.coverage())
+    let Some(((policy_id, calendar_id), spec, targets)) =
+        covering(catalog.policies(), &facts.coverage())
     else {
         return Ok(None);
     };
@@ -230,15 +204,15 @@ pub(crate) async fn new_clocks(
         targets,
         start,
     );
-    let calendar = calendar(conn, calendar_id).await?;
+    let calendar = catalog.calendar(calendar_id)?;
     if is_paused(facts, Some(spec)) {
         for kind in ClockKind::ALL {
             let mut clock = clock_of(&row, kind);
-            clock.pause(&calendar, start).map_err(invalid_time)?;
+            clock.pause(calendar, start).map_err(invalid_time)?;
             set_clock(&mut row, kind, &clock);
         }
     }
-    refresh(&mut row, &calendar)?;
+    refresh(&mut row, calendar)?;
     Ok(Some(row))
 }
 
@@ -303,23 +277,22 @@ pub(crate) async fn on_ticket_changed(
     };
     let at = timestamp(now);
     let original = row.clone();
-    if before.coverage() != after.coverage() {
-        let policies = policies(conn).await?;
-        if let Some(((policy_id, calendar_id), spec, targets)) =
-            covering(&policies, &after.coverage())
-        {
-            // Targets count from creation: the time already used stays; only the goal moves.
-            row.response_target = targets.response_seconds;
-            row.resolution_target = targets.resolution_seconds;
-            row.policy_id = Some(policy_id);
-            row.calendar_id = calendar_id;
-            row.policy_name = spec.name.clone();
-            row.warnings = warnings_text(spec);
-        }
+    let catalog = crate::catalog::current(conn).await?;
+    if before.coverage() != after.coverage()
+        && let Some(((policy_id, calendar_id), spec, targets)) =
+            covering(catalog.policies(), &after.coverage())
+    {
+        // Targets count from creation: the time already used stays; only the goal moves.
+        row.response_target = targets.response_seconds;
+        row.resolution_target = targets.resolution_seconds;
+        row.policy_id = Some(policy_id);
+        row.calendar_id = calendar_id;
+        row.policy_name = spec.name.clone();
+        row.warnings = warnings_text(spec);
     }
-    let calendar = calendar(conn, row.calendar_id).await?;
-    let policy = policy_spec(conn, row.policy_id).await?;
-    let running = after.is_active() && !is_paused(after, policy.as_ref());
+    let calendar = catalog.calendar(row.calendar_id)?;
+    let policy = row.policy_id.and_then(|id| catalog.policy(id));
+    let running = after.is_active() && !is_paused(after, policy);
     for kind in ClockKind::ALL {
         let mut clock = clock_of(&row, kind);
         let reopened = kind == ClockKind::Resolution
@@ -332,13 +305,13 @@ pub(crate) async fn on_ticket_changed(
             && after.status == TicketStatus::Resolved
             && clock.met_at.is_none()
         {
-            clock.meet(&calendar, at).map_err(invalid_time)?;
+            clock.meet(calendar, at).map_err(invalid_time)?;
         } else {
-            clock.pause(&calendar, at).map_err(invalid_time)?;
+            clock.pause(calendar, at).map_err(invalid_time)?;
         }
         set_clock(&mut row, kind, &clock);
     }
-    refresh(&mut row, &calendar)?;
+    refresh(&mut row, calendar)?;
     if row != original {
         store::save_ticket_sla(conn, &row).await?;
     }
@@ -358,12 +331,11 @@ pub(crate) async fn on_first_response(
     if clock.met_at.is_some() {
         return Ok(());
     }
-    let calendar = calendar(conn, row.calendar_id).await?;
-    clock
-        .meet(&calendar, timestamp(now))
-        .map_err(invalid_time)?;
+    let catalog = crate::catalog::current(conn).await?;
+    let calendar = catalog.calendar(row.calendar_id)?;
+    clock.meet(calendar, timestamp(now)).map_err(invalid_time)?;
     set_clock(&mut row, ClockKind::Response, &clock);
-    refresh(&mut row, &calendar)?;
+    refresh(&mut row, calendar)?;
     store::save_ticket_sla(conn, &row).await?;
     Ok(())
 }
@@ -414,17 +386,17 @@ pub(crate) async fn ticket_sla_views(
 ) -> Result<HashMap<i64, TicketSla>, AppError> {
     let ids: Vec<i64> = tickets.iter().map(|(id, _)| *id).collect();
     let rows = store::ticket_slas(conn, &ids).await?;
-    let mut calendars: HashMap<i64, BusinessCalendar> = HashMap::new();
-    let now = jiff::Timestamp::now();
     let mut views = HashMap::with_capacity(rows.len());
+    if rows.is_empty() {
+        return Ok(views);
+    }
+    let catalog = crate::catalog::current(conn).await?;
+    let now = jiff::Timestamp::now();
     for row in rows {
         let active = tickets
             .iter()
             .any(|(id, active)| *id == row.ticket_id && *active);
-        if let Entry::Vacant(entry) = calendars.entry(row.calendar_id) {
-            entry.insert(calendar(conn, row.calendar_id).await?);
-        }
-        let calendar = &calendars[&row.calendar_id];
+        let calendar = catalog.calendar(row.calendar_id)?;
         views.insert(row.ticket_id, sla_view(&row, calendar, active, now)?);
     }
     Ok(views)
@@ -511,12 +483,11 @@ impl App {
     /// The SLA policies in force and their calendars.
     pub async fn sla_rules(&self) -> Result<SlaRules, AppError> {
         let mut conn = self.db().reader().await?;
-        let policies = policies(&mut conn).await?;
+        let catalog = crate::catalog::current(&mut conn).await?;
+        let policies = catalog.policies().to_vec();
         let mut calendars = HashMap::new();
         for &((_, calendar_id), _) in &policies {
-            if let Entry::Vacant(slot) = calendars.entry(calendar_id) {
-                slot.insert(calendar(&mut conn, calendar_id).await?);
-            }
+            calendars.insert(calendar_id, catalog.calendar(calendar_id)?.clone());
         }
         Ok(SlaRules {
             policies,
@@ -1058,10 +1029,14 @@ fn raise_due(
 
 async fn sweep(conn: &mut Conn, backend: Backend, now: i64) -> Result<usize, AppError> {
     let due = store::due_checks(conn, backend, now, SLA_SWEEP_BATCH).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let catalog = crate::catalog::current(conn).await?;
     let mut raised = 0;
     for before in due {
-        let calendar = calendar(conn, before.calendar_id).await?;
-        let (after, crossings) = raise_due(&before, &calendar, now)?;
+        let calendar = catalog.calendar(before.calendar_id)?;
+        let (after, crossings) = raise_due(&before, calendar, now)?;
         if !store::record_raised(conn, &before, &after).await? {
             continue;
         }

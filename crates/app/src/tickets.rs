@@ -13,9 +13,9 @@ use std::str::FromStr;
 use opsdesk_domain::account::{Email, Role};
 use opsdesk_domain::query::{self, Query};
 use opsdesk_domain::ticket::{
-    CustomFieldDefinition, Impact, Lifecycle, LinkType, PendingReason, Priority, PriorityMatrix,
-    ResolutionCode, ResolutionNote, Source, StatusChange, Tag, TicketNumber, TicketStatus,
-    TicketType, Title, Urgency, on_customer_reply, transition,
+    Impact, Lifecycle, LinkType, PendingReason, Priority, ResolutionCode, ResolutionNote, Source,
+    StatusChange, Tag, TicketNumber, TicketStatus, TicketType, Title, Urgency, on_customer_reply,
+    transition,
 };
 use opsdesk_store::sla::TicketSlaRow;
 use opsdesk_store::tickets::search::{self, Asker, Cursor, Visibility};
@@ -24,6 +24,7 @@ use opsdesk_store::{Backend, Conn, accounts};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Change, record, snapshot};
+use crate::catalog::Catalog;
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
 pub use attachments::{Attachment, served_content_type};
@@ -616,40 +617,24 @@ async fn user_by_email(
         .ok_or_else(|| AppError::invalid(field, format!("no user has the address {email}")))
 }
 
-async fn group_by_name(conn: &mut Conn, name: &str) -> Result<store::GroupRow, AppError> {
-    store::find_group(conn, name)
-        .await?
+fn group_by_name(catalog: &Catalog, name: &str) -> Result<store::GroupRow, AppError> {
+    catalog
+        .group(name)
+        .cloned()
         .ok_or_else(|| AppError::invalid("group", format!("no group is called `{name}`")))
 }
 
-pub(crate) async fn category_by_path(conn: &mut Conn, path: &str) -> Result<i64, AppError> {
-    let all = store::categories(conn).await?;
+pub(crate) fn category_by_path(catalog: &Catalog, path: &str) -> Result<i64, AppError> {
     let mut parent: Option<i64> = None;
     for part in path.split('/').map(str::trim) {
-        let found = all
+        let found = catalog
+            .categories()
             .iter()
             .find(|c| c.parent_id == parent && c.name.eq_ignore_ascii_case(part))
             .ok_or_else(|| AppError::invalid("category", format!("no category `{path}`")))?;
         parent = Some(found.id);
     }
     parent.ok_or_else(|| AppError::invalid("category", "must not be empty"))
-}
-
-/// The priority matrix of an organization: its override, or the ITIL default.
-async fn matrix_for(
-    conn: &mut Conn,
-    organization: Option<i64>,
-) -> Result<PriorityMatrix, AppError> {
-    let Some(id) = organization else {
-        return Ok(PriorityMatrix::ITIL);
-    };
-    let cells = accounts::get_organization(conn, id)
-        .await?
-        .and_then(|org| org.priority_matrix)
-        .and_then(|json| serde_json::from_str::<BTreeMap<String, String>>(&json).ok());
-    Ok(cells
-        .and_then(|cells| PriorityMatrix::try_from(cells).ok())
-        .unwrap_or(PriorityMatrix::ITIL))
 }
 
 /// Resolves a parent reference: a visible, active ticket that is not itself a child (major
@@ -733,17 +718,13 @@ async fn watcher_ids(conn: &mut Conn, emails: &[String]) -> Result<Vec<i64>, App
 }
 
 /// Validates custom values against the admin's definitions; `required` is checked on create.
-async fn check_custom(
-    conn: &mut Conn,
+fn check_custom(
+    catalog: &Catalog,
     values: &BTreeMap<String, serde_json::Value>,
     base: serde_json::Map<String, serde_json::Value>,
     creating: bool,
 ) -> Result<String, AppError> {
-    let definitions: Vec<CustomFieldDefinition> = store::custom_fields(conn)
-        .await?
-        .into_iter()
-        .filter_map(|(_, json)| serde_json::from_str(&json).ok())
-        .collect();
+    let definitions = catalog.custom_fields();
     let mut errors = Vec::new();
     let mut result = base;
     for (key, value) in values {
@@ -935,8 +916,9 @@ pub(crate) async fn resolve_ticket(
             "the requester belongs to an organization you do not serve",
         ));
     }
+    let catalog = crate::catalog::current(conn).await?;
     let group = match &input.group {
-        Some(name) => Some(group_by_name(conn, name).await?),
+        Some(name) => Some(group_by_name(&catalog, name)?),
         None => None,
     };
     let group_id = group.as_ref().map(|g| g.id);
@@ -945,13 +927,13 @@ pub(crate) async fn resolve_ticket(
         None => None,
     };
     let category_id = match &input.category {
-        Some(path) => Some(category_by_path(conn, path).await?),
+        Some(path) => Some(category_by_path(&catalog, path)?),
         None => None,
     };
-    let custom = check_custom(conn, &input.custom, serde_json::Map::new(), true).await?;
+    let custom = check_custom(&catalog, &input.custom, serde_json::Map::new(), true)?;
     let watchers = watcher_ids(conn, &input.watchers).await?;
-    let priority = matrix_for(conn, requester.organization_id)
-        .await?
+    let priority = catalog
+        .matrix(requester.organization_id)
         .priority(impact, urgency);
     let parent_id = match &input.parent {
         Some(parent) => Some(check_parent(conn, principal, parent, None).await?),
@@ -989,7 +971,7 @@ pub(crate) async fn resolve_ticket(
         status: TicketStatus::New,
         pending_reason: None,
     };
-    let clocks = crate::sla::new_clocks(conn, &facts, now).await?;
+    let clocks = crate::sla::new_clocks(&catalog, &facts, now)?;
     let snapshot = serde_json::json!({
         "type": fields.ticket_type, "title": fields.title, "description": fields.description,
         "status": fields.status, "impact": fields.impact, "urgency": fields.urgency,
@@ -1750,6 +1732,7 @@ async fn apply_patch(
         return Err(AppError::Stale);
     }
     let before = view(conn, row.clone()).await?;
+    let catalog = crate::catalog::current(conn).await?;
     let mut fields = fields_of(&row);
     let mut errors = Vec::new();
     let mut changed: Vec<&'static str> = Vec::new();
@@ -1807,7 +1790,7 @@ async fn apply_patch(
         fields.impact.parse::<Impact>(),
         fields.urgency.parse::<Urgency>(),
     ) {
-        let matrix = matrix_for(conn, fields.organization_id).await?;
+        let matrix = catalog.matrix(fields.organization_id);
         fields.priority = i64::from(matrix.priority(impact, urgency).rank());
     }
     if let Some(change) = status_change {
@@ -1825,7 +1808,7 @@ async fn apply_patch(
     }
     if let Some(group) = &patch.group {
         let new_group = match group {
-            Some(name) => Some(group_by_name(conn, name).await?),
+            Some(name) => Some(group_by_name(&catalog, name)?),
             None => None,
         };
         let new_id = new_group.as_ref().map(|g| g.id);
@@ -1875,7 +1858,7 @@ async fn apply_patch(
     }
     if let Some(category) = &patch.category {
         fields.category_id = match category {
-            Some(path) => Some(category_by_path(conn, path).await?),
+            Some(path) => Some(category_by_path(&catalog, path)?),
             None => None,
         };
         changed.push("category");
@@ -1883,7 +1866,7 @@ async fn apply_patch(
     if let Some(custom) = &patch.custom {
         let base = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&row.custom)
             .unwrap_or_default();
-        fields.custom = check_custom(conn, custom, base, false).await?;
+        fields.custom = check_custom(&catalog, custom, base, false)?;
         changed.push("custom");
     }
     if let Some(tags) = &tags {

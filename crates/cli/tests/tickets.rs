@@ -1059,3 +1059,53 @@ dual_backend_test!(
         assert_eq!(actions, ["created", "member_added", "member_removed"]);
     }
 );
+
+dual_backend_test!(
+    catalog_changes_from_another_node_apply_at_once,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        let admin = server.admin();
+        let created = admin
+            .post("/api/v1/tickets", ticket("carol@acme.example", "Before"))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["priority"], "P2");
+
+        // Another node (here: a plain connection) renames a group and gives Acme its own
+        // priority matrix; this node's copy of the catalog must not answer from before.
+        let mut other_node = server.db.connect().await;
+        sqlx::query("UPDATE groups SET name = 'Front Desk' WHERE name = 'Service Desk'")
+            .execute(&mut other_node)
+            .await
+            .unwrap();
+        let every_cell_p5: serde_json::Map<String, Value> = ["high", "medium", "low"]
+            .iter()
+            .flat_map(|impact| {
+                ["high", "medium", "low"]
+                    .iter()
+                    .map(move |urgency| (format!("{impact}/{urgency}"), json!("P5")))
+            })
+            .collect();
+        sqlx::query("UPDATE organizations SET priority_matrix = $1 WHERE id = $2")
+            .bind(Value::Object(every_cell_p5).to_string())
+            .bind(acme)
+            .execute(&mut other_node)
+            .await
+            .unwrap();
+
+        let stale = admin
+            .post("/api/v1/tickets", ticket("carol@acme.example", "Old name"))
+            .await;
+        assert_eq!(stale.status, 422, "{}", stale.text);
+        assert_eq!(stale.body["errors"][0]["field"], "group");
+        let mut renamed = ticket("carol@acme.example", "New name");
+        renamed["group"] = json!("front desk");
+        let created = admin.post("/api/v1/tickets", renamed).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["group"]["name"], "Front Desk");
+        assert_eq!(created.body["priority"], "P5", "Acme's new matrix applies");
+    }
+);

@@ -17,6 +17,7 @@ mod migrate;
 pub mod accounts;
 pub mod audit;
 pub mod bulk;
+pub mod catalog;
 pub mod jobs;
 pub mod mail;
 pub mod monitors;

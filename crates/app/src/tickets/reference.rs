@@ -399,7 +399,8 @@ impl App {
                 Box::pin(async move {
                     let parent = match &input.parent {
                         Some(path) => {
-                            Some(super::category_by_path(conn, path).await.map_err(|_| {
+                            let catalog = crate::catalog::current(conn).await?;
+                            Some(super::category_by_path(&catalog, path).map_err(|_| {
                                 AppError::invalid("parent", format!("no category `{path}`"))
                             })?)
                         }
