@@ -418,12 +418,22 @@ async fn snippets(
     match backend {
         Backend::Sqlite => {
             let matched = sql.text(fts5_query(text, customer, &[]));
+            let (low, high) = (
+                ids.iter().min().copied().unwrap_or(0),
+                ids.iter().max().copied().unwrap_or(0),
+            );
+            let (low, high) = (sql.int(low), sql.int(high));
             let listed = sql.list(ids, |sql, id| sql.int(*id));
             // Customers get a snippet of the description only; staff the best column.
             let column = if customer { 1 } else { -1 };
+            // The index walks the matches between the page's lowest and highest id once; the
+            // list only filters (`+rowid`). Given the list itself, it would look every id up
+            // on its own, setting the whole query up again each time: ten times slower for a
+            // page of 50 among many matches.
             sql.text = format!(
                 "SELECT rowid, snippet(ticket_search, {column}, '«', '»', '…', 16) \
-                 FROM ticket_search WHERE ticket_search MATCH {matched} AND rowid IN ({listed})"
+                 FROM ticket_search WHERE ticket_search MATCH {matched} \
+                 AND rowid >= {low} AND rowid <= {high} AND +rowid IN ({listed})"
             );
         }
         Backend::Postgres => {
