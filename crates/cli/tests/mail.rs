@@ -803,25 +803,33 @@ Final-Recipient: rfc822; {carol}\r\nAction: failed\r\n\r\n--r\r\nContent-Type: t
     }
 );
 
+/// A database for an `opsdesk serve` process of the test's own, an application on it to look
+/// at the results, and the domain of its one organization (unique to the test, since the
+/// mail servers are shared).
+async fn database_for_serve(backend: Backend) -> (TestDb, opsdesk_app::App, String) {
+    let db = TestDb::new(backend).await;
+    let app = opsdesk_app::App::new(db.open().await, AppConfig::default()).unwrap();
+    let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+    app.create_organization(
+        &Principal::system("test"),
+        NewOrganization {
+            name: "Acme".into(),
+            domain: Some(domain.clone()),
+            ..NewOrganization::default()
+        },
+    )
+    .await
+    .unwrap();
+    (db, app, domain)
+}
+
 dual_backend_test!(
     serve_reads_imap_mailboxes_and_lmtp,
     |backend: Backend| async move {
         let Some(imap_url) = service("OPSDESK_TEST_IMAP_URL") else {
             return;
         };
-        let db = TestDb::new(backend).await;
-        let app = opsdesk_app::App::new(db.open().await, AppConfig::default()).unwrap();
-        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
-        app.create_organization(
-            &Principal::system("test"),
-            NewOrganization {
-                name: "Acme".into(),
-                domain: Some(domain.clone()),
-                ..NewOrganization::default()
-            },
-        )
-        .await
-        .unwrap();
+        let (db, app, domain) = database_for_serve(backend).await;
 
         // A folder of this test's own in the shared test mailbox, with two messages waiting.
         let folder = format!("t{}", uuid::Uuid::new_v4().simple());
@@ -984,19 +992,7 @@ dual_backend_test!(
         };
         assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
 
-        let db = TestDb::new(backend).await;
-        let app = opsdesk_app::App::new(db.open().await, AppConfig::default()).unwrap();
-        let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
-        app.create_organization(
-            &Principal::system("test"),
-            NewOrganization {
-                name: "Acme".into(),
-                domain: Some(domain.clone()),
-                ..NewOrganization::default()
-            },
-        )
-        .await
-        .unwrap();
+        let (db, app, domain) = database_for_serve(backend).await;
         let carol = format!("carol@{domain}");
         let implicit = format!("t{}", uuid::Uuid::new_v4().simple());
         let starttls = format!("t{}", uuid::Uuid::new_v4().simple());

@@ -30,6 +30,18 @@ async fn desk(backend: Backend) -> (TestServer, i64, i64) {
     (server, acme, globex)
 }
 
+/// A priority matrix that gives every impact × urgency the same priority.
+fn every_cell(priority: &str) -> serde_json::Map<String, Value> {
+    ["high", "medium", "low"]
+        .iter()
+        .flat_map(|impact| {
+            ["high", "medium", "low"]
+                .iter()
+                .map(move |urgency| (format!("{impact}/{urgency}"), json!(priority)))
+        })
+        .collect()
+}
+
 fn ticket(requester: &str, title: &str) -> Value {
     json!({"type": "incident", "title": title, "description": "Paper jam in tray 2 on the third floor",
            "impact": "medium", "urgency": "high", "requester": requester, "group": "Service Desk"})
@@ -832,14 +844,7 @@ dual_backend_test!(
             format!("Resolved with its parent {parent_number}.")
         );
 
-        let matrix: serde_json::Map<String, Value> = ["high", "medium", "low"]
-            .iter()
-            .flat_map(|impact| {
-                ["high", "medium", "low"]
-                    .iter()
-                    .map(move |urgency| (format!("{impact}/{urgency}"), json!("P1")))
-            })
-            .collect();
+        let matrix = every_cell("P1");
         let patched = admin
             .patch(
                 &format!("/api/v1/organizations/{acme}"),
@@ -1081,16 +1086,8 @@ dual_backend_test!(
             .execute(&mut other_node)
             .await
             .unwrap();
-        let every_cell_p5: serde_json::Map<String, Value> = ["high", "medium", "low"]
-            .iter()
-            .flat_map(|impact| {
-                ["high", "medium", "low"]
-                    .iter()
-                    .map(move |urgency| (format!("{impact}/{urgency}"), json!("P5")))
-            })
-            .collect();
         sqlx::query("UPDATE organizations SET priority_matrix = $1 WHERE id = $2")
-            .bind(Value::Object(every_cell_p5).to_string())
+            .bind(Value::Object(every_cell("P5")).to_string())
             .bind(acme)
             .execute(&mut other_node)
             .await
