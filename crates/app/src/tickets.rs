@@ -1008,8 +1008,7 @@ pub(crate) async fn write_ticket(
         mut snapshot,
     } = ticket;
     let actor = principal.audit_label();
-    let number = store::next_number(conn, &fields.ticket_type).await?;
-    let id = store::insert(conn, number, &fields, now).await?;
+    let (id, number) = store::insert(conn, backend, &fields, now).await?;
     store::add_tags(conn, id, &tags).await?;
     store::add_watchers(conn, id, &watchers).await?;
     store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;

@@ -1106,3 +1106,40 @@ dual_backend_test!(
         assert_eq!(created.body["priority"], "P5", "Acme's new matrix applies");
     }
 );
+
+dual_backend_test!(
+    numbers_stay_unique_and_gap_free_across_nodes,
+    |backend: Backend| async move {
+        let (server, acme, _) = desk(backend).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        // A second node on the same database (PostgreSQL deployments run several).
+        let other_node =
+            opsdesk_app::App::new(server.db.open().await, opsdesk_app::AppConfig::default())
+                .unwrap();
+        let system = opsdesk_app::Principal::system("test");
+        let creations = (0..40).map(|n| {
+            let app = if n % 2 == 0 {
+                server.app.clone()
+            } else {
+                other_node.clone()
+            };
+            let system = system.clone();
+            tokio::spawn(async move {
+                let ticket: opsdesk_app::tickets::NewTicket =
+                    serde_json::from_value(ticket("carol@acme.example", &format!("Burst {n}")))
+                        .unwrap();
+                app.create_ticket(&system, ticket).await
+            })
+        });
+        let mut numbers: Vec<String> = futures::future::join_all(creations)
+            .await
+            .into_iter()
+            .map(|created| created.unwrap().unwrap().number)
+            .collect();
+        numbers.sort_by_key(|n| n["INC-".len()..].parse::<u32>().unwrap());
+        let expected: Vec<String> = (1..=40).map(|n| format!("INC-{n}")).collect();
+        assert_eq!(numbers, expected);
+    }
+);

@@ -91,18 +91,6 @@ pub struct TicketFields {
     pub closed_at: Option<i64>,
 }
 
-/// Takes the next number for a ticket type. The row lock held until commit keeps numbers
-/// unique and gap-free across nodes.
-pub async fn next_number(conn: &mut AnyConnection, ticket_type: &str) -> Result<i64, StoreError> {
-    let (number,): (i64,) = sqlx::query_as(
-        "UPDATE ticket_counters SET last_number = last_number + 1 WHERE ticket_type = $1 RETURNING last_number",
-    )
-    .bind(ticket_type)
-    .fetch_one(conn)
-    .await?;
-    Ok(number)
-}
-
 /// The stored fields in the order both `insert` and `update` bind them, as `$1`…`$21`.
 const FIELD_COLUMNS: [&str; 21] = [
     "ticket_type",
@@ -128,10 +116,10 @@ const FIELD_COLUMNS: [&str; 21] = [
     "parent_id",
 ];
 
-type IdQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Any, (i64,), sqlx::any::AnyArguments>;
+type RowQuery<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>;
 
 /// Binds the fields in [`FIELD_COLUMNS`] order.
-fn bind_fields<'q>(query: IdQuery<'q>, fields: &'q TicketFields) -> IdQuery<'q> {
+fn bind_fields<'q, O>(query: RowQuery<'q, O>, fields: &'q TicketFields) -> RowQuery<'q, O> {
     query
         .bind(&fields.ticket_type)
         .bind(&fields.title)
@@ -156,23 +144,38 @@ fn bind_fields<'q>(query: IdQuery<'q>, fields: &'q TicketFields) -> IdQuery<'q> 
         .bind(fields.parent_id)
 }
 
+/// Inserts a new ticket with the next number of its type; returns its `(id, number)`.
 pub async fn insert(
     conn: &mut AnyConnection,
-    number: i64,
+    backend: Backend,
     fields: &TicketFields,
     now: i64,
-) -> Result<i64, StoreError> {
-    let sql = format!(
-        "INSERT INTO tickets ({}, number, created_at, updated_at) VALUES ({}, $22, $23, $23) RETURNING id",
-        FIELD_COLUMNS.join(", "),
-        (1..=FIELD_COLUMNS.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+) -> Result<(i64, i64), StoreError> {
+    let columns = FIELD_COLUMNS.join(", ");
+    // `$1` is the ticket type.
+    let values = (1..=FIELD_COLUMNS.len())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match backend {
+        // The number is read from the type's counter in the same statement, and a trigger
+        // moves the counter on (migration 0020): one round trip instead of two. SQLite has a
+        // single writer, so nothing can take the same number in between.
+        Backend::Sqlite => format!(
+            "INSERT INTO tickets ({columns}, number, created_at, updated_at) VALUES ({values}, \
+             (SELECT last_number + 1 FROM ticket_counters WHERE ticket_type = $1), $22, $22) \
+             RETURNING id, number"
+        ),
+        // The counter's row lock puts concurrent creations of one type in order.
+        Backend::Postgres => format!(
+            "WITH next AS (UPDATE ticket_counters SET last_number = last_number + 1 \
+             WHERE ticket_type = $1 RETURNING last_number) \
+             INSERT INTO tickets ({columns}, number, created_at, updated_at) \
+             SELECT {values}, next.last_number, $22, $22 FROM next RETURNING id, number"
+        ),
+    };
     let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
-    let (id,) = query.bind(number).bind(now).fetch_one(conn).await?;
-    Ok(id)
+    Ok(query.bind(now).fetch_one(conn).await?)
 }
 
 /// Writes all fields if the ticket is still at `expected_version`; `false` when it is not.
@@ -194,7 +197,7 @@ pub async fn update(
         assignments.join(", ")
     );
     let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
-    let updated = query
+    let updated: Option<(i64,)> = query
         .bind(now)
         .bind(id)
         .bind(expected_version)
