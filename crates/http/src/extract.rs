@@ -236,6 +236,13 @@ impl ListParams {
         };
         Ok((after, limit))
     }
+
+    /// For lists newest first: the position before which to list (no cursor: from the
+    /// newest), and the page size.
+    pub fn resolve_newest_first(&self) -> Result<(i64, i64), ApiError> {
+        let (before, limit) = self.resolve()?;
+        Ok((if before == 0 { i64::MAX } else { before }, limit))
+    }
 }
 
 /// One page of a list.

@@ -81,8 +81,7 @@ async fn list_jobs(
         cursor: filter.cursor,
         limit: filter.limit,
     }
-    .resolve()?;
-    let before = if before == 0 { i64::MAX } else { before };
+    .resolve_newest_first()?;
     let items = state
         .app
         .jobs(&principal, filter.status.as_deref(), before, limit + 1)

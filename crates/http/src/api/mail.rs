@@ -48,8 +48,7 @@ async fn quarantine(
         cursor: filter.cursor,
         limit: filter.limit,
     }
-    .resolve()?;
-    let before = if before == 0 { i64::MAX } else { before };
+    .resolve_newest_first()?;
     let items = state
         .app
         .quarantined_mail(&principal, before, limit + 1)
