@@ -166,24 +166,6 @@ fn is_paused(facts: &SlaFacts, policy: Option<&PolicySpec>) -> bool {
             .is_some_and(|reason| policy.is_some_and(|p| p.pauses_for(reason)))
 }
 
-/// Starts the clocks of a new ticket under the first policy that covers it.
-pub(crate) async fn on_ticket_created(
-    conn: &mut Conn,
-    facts: &SlaFacts,
-    now: i64,
-) -> Result<(), AppError> {
-    let catalog = crate::catalog::current(conn).await?;
-    if let Some(clocks) = new_clocks(&catalog, facts, now)? {
-        save_clocks(conn, &clocks).await?;
-    }
-    Ok(())
-}
-
-/// Stores a ticket's clocks.
-pub(crate) async fn save_clocks(conn: &mut Conn, clocks: &TicketSlaRow) -> Result<(), AppError> {
-    Ok(store::save_ticket_sla(conn, clocks).await?)
-}
-
 /// The clocks of a new ticket under the first policy that covers it, started at `now`, or
 /// `None` when no policy does.
 pub(crate) fn new_clocks(
@@ -264,20 +246,23 @@ fn started_clocks(
 /// time already used when the ticket reopens.
 pub(crate) async fn on_ticket_changed(
     conn: &mut Conn,
+    catalog: &Catalog,
     before: &SlaFacts,
     after: &SlaFacts,
     now: i64,
 ) -> Result<(), AppError> {
     let Some(mut row) = store::ticket_sla(conn, after.ticket_id).await? else {
         // A ticket no policy covered may be covered now (its priority changed).
-        if before.coverage() != after.coverage() && after.is_active() {
-            on_ticket_created(conn, after, now).await?;
+        if before.coverage() != after.coverage()
+            && after.is_active()
+            && let Some(clocks) = new_clocks(catalog, after, now)?
+        {
+            store::save_ticket_sla(conn, &clocks).await?;
         }
         return Ok(());
     };
     let at = timestamp(now);
     let original = row.clone();
-    let catalog = crate::catalog::current(conn).await?;
     if before.coverage() != after.coverage()
         && let Some(((policy_id, calendar_id), spec, targets)) =
             covering(catalog.policies(), &after.coverage())

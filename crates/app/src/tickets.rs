@@ -1151,8 +1151,15 @@ pub(crate) async fn insert_comment(
         let reopened_row = store::get(conn, row.id)
             .await?
             .ok_or(AppError::NotFound("ticket"))?;
-        crate::sla::on_ticket_changed(conn, &facts_of(&current)?, &facts_of(&reopened_row)?, now)
-            .await?;
+        let catalog = crate::catalog::current(conn).await?;
+        crate::sla::on_ticket_changed(
+            conn,
+            &catalog,
+            &facts_of(&current)?,
+            &facts_of(&reopened_row)?,
+            now,
+        )
+        .await?;
         timeline(
             conn,
             row.id,
@@ -1503,8 +1510,10 @@ impl App {
                     let closed_row = store::get(conn, source.id)
                         .await?
                         .ok_or(AppError::NotFound("ticket"))?;
+                    let catalog = crate::catalog::current(conn).await?;
                     crate::sla::on_ticket_changed(
                         conn,
+                        &catalog,
                         &facts_of(&source)?,
                         &facts_of(&closed_row)?,
                         now,
@@ -1898,7 +1907,8 @@ async fn apply_patch(
     let updated = store::get(conn, row.id)
         .await?
         .ok_or(AppError::NotFound("ticket"))?;
-    crate::sla::on_ticket_changed(conn, &facts_of(&row)?, &facts_of(&updated)?, now).await?;
+    crate::sla::on_ticket_changed(conn, &catalog, &facts_of(&row)?, &facts_of(&updated)?, now)
+        .await?;
     if updated.status == TicketStatus::Resolved.as_str() && row.status != updated.status {
         resolve_children(conn, backend, principal, &updated, now).await?;
     }

@@ -393,15 +393,6 @@ pub struct NewTemplate<'a> {
     pub updated_by: &'a str,
 }
 
-/// Every stored template (one per notice at most, so a handful of rows).
-pub async fn templates(conn: &mut AnyConnection) -> Result<Vec<TemplateRow>, StoreError> {
-    Ok(sqlx::query_as(sql!(
-        "SELECT {TEMPLATE_COLUMNS} FROM mail_templates ORDER BY notice"
-    ))
-    .fetch_all(conn)
-    .await?)
-}
-
 /// The stored template of `notice`, if admins replaced the built-in one.
 pub async fn template(
     conn: &mut AnyConnection,

@@ -267,15 +267,6 @@ pub async fn find_by_number(
     Ok(row.map(|(id,)| id))
 }
 
-pub async fn tags(conn: &mut AnyConnection, ticket_id: i64) -> Result<Vec<String>, StoreError> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
-            .bind(ticket_id)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().map(|(tag,)| tag).collect())
-}
-
 /// Replaces a ticket's tags.
 pub async fn set_tags(
     conn: &mut AnyConnection,
@@ -646,18 +637,6 @@ pub async fn groups(conn: &mut AnyConnection) -> Result<Vec<GroupRow>, StoreErro
         "SELECT id, name, tier, description, created_at FROM groups ORDER BY tier, name",
     )
     .fetch_all(conn)
-    .await?)
-}
-
-pub async fn find_group(
-    conn: &mut AnyConnection,
-    name: &str,
-) -> Result<Option<GroupRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, tier, description, created_at FROM groups WHERE lower(name) = lower($1)",
-    )
-    .bind(name)
-    .fetch_optional(conn)
     .await?)
 }
 
