@@ -69,9 +69,11 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let agent = session(&server, "ann@msp.example").await;
-    let customer = session(&server, "carol@acme.example").await;
-    let admin = session(&server, "root@msp.example").await;
+    let agent = server.signed_in_client("ann@msp.example", PASSWORD).await;
+    let customer = server
+        .signed_in_client("carol@acme.example", PASSWORD)
+        .await;
+    let admin = server.signed_in_client("root@msp.example", PASSWORD).await;
     // Even numbers belong to Acme, so the customer may open this one.
     let middle = (tickets / 2) & !1;
     let pages: Vec<(&reqwest::Client, String)> = vec![
@@ -157,38 +159,4 @@ async fn seed(
         .await
         .unwrap();
     sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
-}
-
-/// A cookie-keeping client signed in through the sign-in form.
-async fn session(server: &TestServer, email: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let form = client
-        .get(format!("{}/login", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = form
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
-    let signed_in = client
-        .post(format!("{}/login", server.url))
-        .form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(signed_in.status().is_success());
-    client
 }

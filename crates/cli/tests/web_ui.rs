@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use opsdesk_testkit::{Backend, TestServer, dual_backend_test, eventually};
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test, eventually, page_csrf_token};
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -447,41 +447,9 @@ async fn a_customer_cannot_open_another_organizations_ticket() {
     server.stop();
 }
 
-/// The value of the page's CSRF token (the `csrf-token` meta element).
-fn page_token(page: &str) -> String {
-    page.split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned()
-}
-
 /// Signs in through the form with a plain HTTP client; returns it and the page's CSRF token.
 async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, String) {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let form = client
-        .get(format!("{}/login", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let login_token = page_token(&form);
-    let signed_in = client
-        .post(format!("{}/login", server.url))
-        .form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("csrf_token", &login_token),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(signed_in.status().is_success(), "{}", signed_in.status());
+    let client = server.signed_in_client(email, PASSWORD).await;
     let page = client
         .get(format!("{}/portal", server.url))
         .send()
@@ -490,7 +458,7 @@ async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, Str
         .text()
         .await
         .unwrap();
-    (client, page_token(&page))
+    (client, page_csrf_token(&page))
 }
 
 dual_backend_test!(
@@ -575,7 +543,7 @@ dual_backend_test!(
             .text()
             .await
             .unwrap();
-        let login_token = page_token(&form);
+        let login_token = page_csrf_token(&form);
         let mut with_token = credentials.to_vec();
         with_token.push(("csrf_token", &login_token));
         let login = browser

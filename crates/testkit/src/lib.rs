@@ -270,6 +270,39 @@ impl TestServer {
         }
     }
 
+    /// A cookie-keeping HTTP client signed in as `email` through the sign-in form, as a
+    /// browser would be.
+    pub async fn signed_in_client(&self, email: &str, password: &str) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let form = client
+            .get(format!("{}/login", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let signed_in = client
+            .post(format!("{}/login", self.url))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &page_csrf_token(&form)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            signed_in.status().is_success(),
+            "signing in as {email}: {}",
+            signed_in.status()
+        );
+        client
+    }
+
     /// Creates an organization and returns its id.
     pub async fn organization(&self, name: &str) -> i64 {
         self.app
@@ -422,6 +455,15 @@ impl Client {
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.request(reqwest::Method::DELETE, path)).await
     }
+}
+
+/// The CSRF token a page of the web UI carries (its `csrf-token` meta element).
+pub fn page_csrf_token(page: &str) -> String {
+    page.split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
 }
 
 /// An `opsdesk` process started from the built binary, killed when dropped.
