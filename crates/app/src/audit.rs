@@ -1,7 +1,7 @@
 //! Recording changes (audit entry plus the events they raise) and reading the log back.
 
 use opsdesk_domain::audit::{ChainBreak, GENESIS_HASH, verify_chain};
-use opsdesk_store::{Conn, audit as store};
+use opsdesk_store::{Batch, Conn, audit as store};
 use serde::Serialize;
 
 use crate::{App, AppError, Principal, timestamp, webhooks};
@@ -31,11 +31,23 @@ pub(crate) fn snapshot(value: &impl Serialize) -> Option<serde_json::Value> {
 /// Appends the audit entry for `change` and queues the webhook deliveries it triggers, in the
 /// caller's transaction.
 pub(crate) async fn record(conn: &mut Conn, change: &Change<'_>, now: i64) -> Result<(), AppError> {
+    record_with(conn, Batch::new(conn), change, now).await
+}
+
+/// [`record`], running `batch` (the change's other rows) in the same round trip as the audit
+/// entry.
+pub(crate) async fn record_with(
+    conn: &mut Conn,
+    mut batch: Batch,
+    change: &Change<'_>,
+    now: i64,
+) -> Result<(), AppError> {
     let before = change.before.as_ref().map(ToString::to_string);
     let after = change.after.as_ref().map(ToString::to_string);
     let entity_id = change.entity_id.to_string();
     store::append(
         conn,
+        &mut batch,
         &store::NewAuditEntry {
             at: now,
             actor: change.actor,
@@ -53,7 +65,8 @@ pub(crate) async fn record(conn: &mut Conn, change: &Change<'_>, now: i64) -> Re
         "actor": change.actor,
         "data": change.after.as_ref().or(change.before.as_ref()),
     });
-    webhooks::enqueue_deliveries(conn, &change.event(), &payload, now).await
+    webhooks::queue_deliveries(&mut batch, &change.event(), &payload, now);
+    Ok(batch.run(conn).await?)
 }
 
 /// An audit entry as the API shows it.

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use opsdesk_store::Conn;
 use opsdesk_store::jobs::{self as store, JobRow};
+use opsdesk_store::{Batch, Conn};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -97,6 +97,19 @@ pub(crate) async fn enqueue(
         now,
     )
     .await?)
+}
+
+/// Adds a job to `batch`; it is queued when the batch runs, and runs after that
+/// transaction commits.
+pub(crate) fn queue(batch: &mut Batch, kind: JobKind, payload: &serde_json::Value, now: i64) {
+    store::queue(
+        batch,
+        kind.as_str(),
+        &payload.to_string(),
+        now,
+        DEFAULT_MAX_ATTEMPTS,
+        now,
+    );
 }
 
 /// A job as admins see it.

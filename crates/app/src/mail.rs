@@ -17,7 +17,7 @@ use opsdesk_domain::ticket::{TicketNumber, Title};
 use opsdesk_mail::{InboundMessage, OutboundMail, ParseError};
 use opsdesk_store::mail::{self as store, MailRow, NewAttachment, NewMail};
 use opsdesk_store::tickets::{self as ticket_store, TicketRow};
-use opsdesk_store::{Backend, Conn, StoreError, accounts};
+use opsdesk_store::{Backend, Batch, Conn, StoreError, accounts};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -106,18 +106,18 @@ impl std::str::FromStr for Notice {
     }
 }
 
-/// Queues a notification in the caller's transaction.
-pub(crate) async fn enqueue_notice(
-    conn: &mut Conn,
+/// Adds a notification to `batch`.
+pub(crate) fn queue_notice(
+    batch: &mut Batch,
     notice: Notice,
     ticket_id: i64,
     comment_id: Option<i64>,
     now: i64,
-) -> Result<i64, AppError> {
+) {
     let payload = serde_json::json!({
         "notice": notice.as_str(), "ticket_id": ticket_id, "comment_id": comment_id,
     });
-    jobs::enqueue(conn, JobKind::MailNotification, &payload, now).await
+    jobs::queue(batch, JobKind::MailNotification, &payload, now);
 }
 
 /// What became of a received message.
@@ -943,8 +943,9 @@ async fn record_bounce(
     };
     let ticket_id = bounced.as_ref().and_then(|row| row.ticket_id);
     if let (Some(ticket_id), Some(row)) = (ticket_id, &bounced) {
+        let mut batch = Batch::new(conn);
         timeline(
-            conn,
+            &mut batch,
             ticket_id,
             now,
             "system:mail",
@@ -953,8 +954,8 @@ async fn record_bounce(
             serde_json::json!({
                 "recipient": row.address, "message_id": row.message_id, "report": report,
             }),
-        )
-        .await?;
+        );
+        batch.run(conn).await?;
     }
     Ok(Routed {
         status: "bounce",

@@ -19,7 +19,7 @@ use opsdesk_store::monitors::{
     self as store, CheckUpdate, MaintenanceRow, MonitorConfig, MonitorRow, OutageRow,
     StoredMaintenance, Tally,
 };
-use opsdesk_store::{Conn, tickets as ticket_store};
+use opsdesk_store::{Batch, Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Change, record, snapshot};
@@ -1795,16 +1795,17 @@ async fn note_failures(
     if let Some(error) = error {
         body.push_str(&format!("; last error: {error}"));
     }
+    let mut batch = Batch::new(conn);
     crate::tickets::timeline(
-        conn,
+        &mut batch,
         ticket_id,
         now,
         "system:monitor",
         "monitor_failures",
         false,
         serde_json::json!({ "body": body }),
-    )
-    .await?;
+    );
+    batch.run(conn).await?;
     store::note_failures(conn, outage.id, now, outage.failures, error).await?;
     Ok(())
 }

@@ -10,11 +10,11 @@ use opsdesk_domain::sla::{
 };
 use opsdesk_domain::ticket::{Priority, TicketStatus, TicketType};
 use opsdesk_store::sla::{self as store, TicketSlaRow};
-use opsdesk_store::{Backend, Conn};
+use opsdesk_store::{Backend, Batch, Conn};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Change, record, record_with, snapshot};
 use crate::catalog::Catalog;
 use crate::{App, AppError, Principal, now_ms, timestamp};
 
@@ -257,7 +257,7 @@ pub(crate) async fn on_ticket_changed(
             && after.is_active()
             && let Some(clocks) = new_clocks(catalog, after, now)?
         {
-            store::save_ticket_sla(conn, &clocks).await?;
+            save(conn, &clocks).await?;
         }
         return Ok(());
     };
@@ -298,9 +298,16 @@ pub(crate) async fn on_ticket_changed(
     }
     refresh(&mut row, calendar)?;
     if row != original {
-        store::save_ticket_sla(conn, &row).await?;
+        save(conn, &row).await?;
     }
     Ok(())
+}
+
+/// Writes a ticket's clocks, replacing any it had, in one round trip.
+async fn save(conn: &mut Conn, row: &TicketSlaRow) -> Result<(), AppError> {
+    let mut batch = Batch::new(conn);
+    store::save_ticket_sla(&mut batch, row);
+    Ok(batch.run(conn).await?)
 }
 
 /// An agent's first public reply meets the response target.
@@ -321,7 +328,7 @@ pub(crate) async fn on_first_response(
     clock.meet(calendar, timestamp(now)).map_err(invalid_time)?;
     set_clock(&mut row, ClockKind::Response, &clock);
     refresh(&mut row, calendar)?;
-    store::save_ticket_sla(conn, &row).await?;
+    save(conn, &row).await?;
     Ok(())
 }
 
@@ -1034,18 +1041,19 @@ async fn sweep(conn: &mut Conn, backend: Backend, now: i64) -> Result<usize, App
             let data = serde_json::json!({
                 "clock": kind.as_str(), "percent": crossing.percent, "at": timestamp(ms(crossing.at)),
             });
+            let mut batch = Batch::new(conn);
             opsdesk_store::tickets::add_timeline(
-                conn,
+                &mut batch,
                 before.ticket_id,
                 now,
                 "system:sla",
                 event,
                 false,
                 &data.to_string(),
-            )
-            .await?;
-            record(
+            );
+            record_with(
                 conn,
+                batch,
                 &Change {
                     actor: "system:sla",
                     entity: "ticket",

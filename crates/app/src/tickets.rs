@@ -20,10 +20,10 @@ use opsdesk_domain::ticket::{
 use opsdesk_store::sla::TicketSlaRow;
 use opsdesk_store::tickets::search::{self, Asker, Cursor, Visibility};
 use opsdesk_store::tickets::{self as store, TicketFields, TicketRow};
-use opsdesk_store::{Backend, Conn, accounts};
+use opsdesk_store::{Backend, Batch, Conn, accounts};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Change, record_with, snapshot};
 use crate::catalog::Catalog;
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
@@ -761,18 +761,25 @@ fn check_custom(
     }
 }
 
-/// Appends a timeline entry.
-pub(crate) async fn timeline(
-    conn: &mut Conn,
+/// Adds a timeline entry to `batch`.
+pub(crate) fn timeline(
+    batch: &mut Batch,
     ticket_id: i64,
     now: i64,
     actor: &str,
     kind: &str,
     public: bool,
     data: serde_json::Value,
-) -> Result<(), AppError> {
-    store::add_timeline(conn, ticket_id, now, actor, kind, public, &data.to_string()).await?;
-    Ok(())
+) {
+    store::add_timeline(
+        batch,
+        ticket_id,
+        now,
+        actor,
+        kind,
+        public,
+        &data.to_string(),
+    );
 }
 
 fn visibility_of(principal: &Principal) -> Visibility {
@@ -1009,16 +1016,19 @@ pub(crate) async fn write_ticket(
     } = ticket;
     let actor = principal.audit_label();
     let (id, number) = store::insert(conn, backend, &fields, now).await?;
-    store::add_tags(conn, id, &tags).await?;
-    store::add_watchers(conn, id, &watchers).await?;
-    store::index_ticket(conn, backend, id, &fields.title, &fields.description).await?;
+    // Everything else this ticket adds goes to the database in one round trip with its audit
+    // entry.
+    let mut batch = Batch::for_backend(backend);
+    store::add_tags(&mut batch, id, &tags);
+    store::add_watchers(&mut batch, id, &watchers);
+    store::index_ticket(&mut batch, id, &fields.title, &fields.description);
     if let Some(mut clocks) = clocks {
         clocks.ticket_id = id;
-        opsdesk_store::sla::insert_ticket_sla(conn, &clocks).await?;
+        opsdesk_store::sla::insert_ticket_sla(&mut batch, &clocks);
     }
     let number = number_of(&fields.ticket_type, number);
     timeline(
-        conn,
+        &mut batch,
         id,
         now,
         &actor,
@@ -1027,8 +1037,16 @@ pub(crate) async fn write_ticket(
         serde_json::json!({
             "number": number, "priority": snapshot["priority"], "source": fields.source,
         }),
-    )
-    .await?;
+    );
+    if notify {
+        crate::mail::queue_notice(
+            &mut batch,
+            crate::mail::Notice::Acknowledgement,
+            id,
+            None,
+            now,
+        );
+    }
     snapshot["id"] = id.into();
     snapshot["number"] = number.into();
     let change = Change {
@@ -1039,11 +1057,7 @@ pub(crate) async fn write_ticket(
         before: None,
         after: Some(snapshot),
     };
-    record(conn, &change, now).await?;
-    if notify {
-        crate::mail::enqueue_notice(conn, crate::mail::Notice::Acknowledgement, id, None, now)
-            .await?;
-    }
+    record_with(conn, batch, &change, now).await?;
     Ok(id)
 }
 
@@ -1135,12 +1149,20 @@ pub(crate) async fn insert_comment(
     if first_response.is_some() {
         crate::sla::on_first_response(conn, row.id, now).await?;
     }
-    store::index_comment(conn, backend, row.id, &body, public).await?;
+    let mut batch = Batch::for_backend(backend);
+    store::index_comment(&mut batch, row.id, &body, public);
     let kind = if public { "comment" } else { "note" };
-    timeline(conn, row.id, now, &actor, kind, public, serde_json::json!({
-        "comment_id": id, "body": body, "author": principal.email, "time_spent_minutes": minutes,
-    }))
-    .await?;
+    timeline(
+        &mut batch,
+        row.id,
+        now,
+        &actor,
+        kind,
+        public,
+        serde_json::json!({
+            "comment_id": id, "body": body, "author": principal.email, "time_spent_minutes": minutes,
+        }),
+    );
     if customer && let Some(reopened) = on_customer_reply(&lifecycle_of(&row)?) {
         let current = store::get(conn, row.id)
             .await?
@@ -1161,7 +1183,7 @@ pub(crate) async fn insert_comment(
         )
         .await?;
         timeline(
-            conn,
+            &mut batch,
             row.id,
             now,
             &actor,
@@ -1170,8 +1192,7 @@ pub(crate) async fn insert_comment(
             serde_json::json!({
                 "from": row.status, "to": fields.status, "because": "the requester replied",
             }),
-        )
-        .await?;
+        );
     }
     let comment = Comment {
         id,
@@ -1190,11 +1211,16 @@ pub(crate) async fn insert_comment(
         before: None,
         after: snapshot(&comment),
     };
-    record(conn, &change, now).await?;
     if notify && public && !customer {
-        crate::mail::enqueue_notice(conn, crate::mail::Notice::Reply, row.id, Some(id), now)
-            .await?;
+        crate::mail::queue_notice(
+            &mut batch,
+            crate::mail::Notice::Reply,
+            row.id,
+            Some(id),
+            now,
+        );
     }
+    record_with(conn, batch, &change, now).await?;
     Ok(comment)
 }
 
@@ -1277,8 +1303,10 @@ impl App {
                         apply_patch(conn, backend, &principal, row, expected_version, patch, now)
                             .await?;
                     if notify && !was_resolved && ticket.status == TicketStatus::Resolved {
+                        let mut batch = Batch::for_backend(backend);
                         let notice = crate::mail::Notice::Resolution;
-                        crate::mail::enqueue_notice(conn, notice, ticket.id, None, now).await?;
+                        crate::mail::queue_notice(&mut batch, notice, ticket.id, None, now);
+                        batch.run(conn).await?;
                     }
                     Ok::<_, AppError>(ticket)
                 })
@@ -1416,13 +1444,13 @@ impl App {
                     store::add_link(conn, row.id, other.id, link_type.as_str(), now).await?;
                     store::touch(conn, row.id, now, None, 0).await?;
                     let target_number = number_of(&other.ticket_type, other.number);
-                    timeline(conn, row.id, now, &actor, "linked", false, serde_json::json!({
+                    let mut batch = Batch::new(conn);
+                    timeline(&mut batch, row.id, now, &actor, "linked", false, serde_json::json!({
                         "type": link_type.as_str(), "target": target_number,
-                    }))
-                    .await?;
+                    }));
                     let linked = store::get(conn, row.id).await?.ok_or(AppError::NotFound("ticket"))?;
                     let after = view(conn, linked).await?;
-                    record(conn, &Change {
+                    record_with(conn, batch, &Change {
                         actor: &actor,
                         entity: "ticket",
                         entity_id: row.id,
@@ -1487,15 +1515,14 @@ impl App {
                     }
                     let moved = store::comments(conn, source.id, false).await?;
                     store::move_comments(conn, source.id, target.id).await?;
+                    let mut batch = Batch::for_backend(backend);
                     for comment in &moved {
                         store::index_comment(
-                            conn,
-                            backend,
+                            &mut batch,
                             target.id,
                             &comment.body,
                             comment.public != 0,
-                        )
-                        .await?;
+                        );
                     }
                     let before = view(conn, source.clone()).await?;
                     let mut fields = fields_of(&source);
@@ -1537,17 +1564,16 @@ impl App {
                         number_of(&target.ticket_type, target.number),
                     );
                     timeline(
-                        conn,
+                        &mut batch,
                         source.id,
                         now,
                         &actor,
                         "merged",
                         true,
                         serde_json::json!({"into": target_number}),
-                    )
-                    .await?;
+                    );
                     timeline(
-                        conn,
+                        &mut batch,
                         target.id,
                         now,
                         &actor,
@@ -1556,8 +1582,7 @@ impl App {
                         serde_json::json!({
                             "from": source_number, "comments_moved": moved.len(),
                         }),
-                    )
-                    .await?;
+                    );
                     let merged = store::get(conn, target.id)
                         .await?
                         .ok_or(AppError::NotFound("ticket"))?;
@@ -1565,8 +1590,9 @@ impl App {
                         .await?
                         .ok_or(AppError::NotFound("ticket"))?;
                     let after = view(conn, closed_source).await?;
-                    record(
+                    record_with(
                         conn,
+                        batch,
                         &Change {
                             actor: &actor,
                             entity: "ticket",
@@ -1744,6 +1770,8 @@ async fn apply_patch(
     let mut fields = fields_of(&row);
     let mut errors = Vec::new();
     let mut changed: Vec<&'static str> = Vec::new();
+    // The timeline entries go to the database with the audit entry, in one round trip.
+    let mut batch = Batch::for_backend(backend);
 
     if let Some(kind) = &patch.ticket_type
         && kind != &row.ticket_type
@@ -1808,11 +1836,18 @@ async fn apply_patch(
             message: e.to_string(),
         })?;
         apply_lifecycle(&mut fields, &next, now);
-        timeline(conn, row.id, now, actor, "status_changed", true, serde_json::json!({
-            "from": row.status, "to": fields.status, "pending_reason": fields.pending_reason,
-            "resolution_code": fields.resolution_code, "resolution_note": fields.resolution_note,
-        }))
-        .await?;
+        timeline(
+            &mut batch,
+            row.id,
+            now,
+            actor,
+            "status_changed",
+            true,
+            serde_json::json!({
+                "from": row.status, "to": fields.status, "pending_reason": fields.pending_reason,
+                "resolution_code": fields.resolution_code, "resolution_note": fields.resolution_note,
+            }),
+        );
     }
     if let Some(group) = &patch.group {
         let new_group = match group {
@@ -1823,10 +1858,17 @@ async fn apply_patch(
         if new_id != row.group_id {
             let reason = patch.escalation_reason.clone().unwrap_or_default();
             store::add_escalation(conn, row.id, row.group_id, new_id, actor, &reason, now).await?;
-            timeline(conn, row.id, now, actor, "escalated", false, serde_json::json!({
-                "from": row.group_name, "to": new_group.as_ref().map(|g| g.name.clone()), "reason": reason,
-            }))
-            .await?;
+            timeline(
+                &mut batch,
+                row.id,
+                now,
+                actor,
+                "escalated",
+                false,
+                serde_json::json!({
+                    "from": row.group_name, "to": new_group.as_ref().map(|g| g.name.clone()), "reason": reason,
+                }),
+            );
             fields.group_id = new_id;
             // The assignee stays only if they also work in the new group.
             if let (Some(assignee), Some(group)) = (fields.assignee_id, new_id)
@@ -1844,7 +1886,7 @@ async fn apply_patch(
         if new_assignee != row.assignee_id {
             fields.assignee_id = new_assignee;
             timeline(
-                conn,
+                &mut batch,
                 row.id,
                 now,
                 actor,
@@ -1853,8 +1895,7 @@ async fn apply_patch(
                 serde_json::json!({
                     "from": row.assignee_email, "to": assignee,
                 }),
-            )
-            .await?;
+            );
         }
     }
     if let Some(parent) = &patch.parent {
@@ -1877,32 +1918,34 @@ async fn apply_patch(
         fields.custom = check_custom(&catalog, custom, base, false)?;
         changed.push("custom");
     }
+    // Read back by the view below, so written now.
+    let mut lists = Batch::for_backend(backend);
     if let Some(tags) = &tags {
-        store::set_tags(conn, row.id, tags).await?;
+        store::set_tags(&mut lists, row.id, tags);
         changed.push("tags");
     }
     if let Some(watchers) = &patch.watchers {
         let ids = watcher_ids(conn, watchers).await?;
-        store::set_watchers(conn, row.id, &ids).await?;
+        store::set_watchers(&mut lists, row.id, &ids);
         changed.push("watchers");
     }
+    lists.run(conn).await?;
     if !store::update(conn, row.id, row.version, &fields, now).await? {
         return Err(AppError::Stale);
     }
     if patch.title.is_some() || patch.description.is_some() {
-        store::reindex_text(conn, backend, row.id, &fields.title, &fields.description).await?;
+        store::reindex_text(&mut batch, row.id, &fields.title, &fields.description);
     }
     if !changed.is_empty() {
         timeline(
-            conn,
+            &mut batch,
             row.id,
             now,
             actor,
             "updated",
             true,
             serde_json::json!({"fields": changed}),
-        )
-        .await?;
+        );
     }
     let updated = store::get(conn, row.id)
         .await?
@@ -1913,8 +1956,9 @@ async fn apply_patch(
         resolve_children(conn, backend, principal, &updated, now).await?;
     }
     let after = view(conn, updated).await?;
-    record(
+    record_with(
         conn,
+        batch,
         &Change {
             actor,
             entity: "ticket",

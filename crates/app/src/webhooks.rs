@@ -2,14 +2,14 @@
 //! POSTs delivered through the job outbox.
 
 use hmac::{Hmac, Mac};
-use opsdesk_store::Conn;
+use opsdesk_store::Batch;
 use opsdesk_store::webhooks::{self as store, WebhookRow};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::audit::{Change, record, snapshot};
 use crate::clock::random_secret;
-use crate::jobs::{JobKind, enqueue};
+use crate::jobs::{DEFAULT_MAX_ATTEMPTS, JobKind};
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
 /// A webhook as admins see it. The signing secret is shown once, at creation.
@@ -49,18 +49,21 @@ pub struct NewWebhook {
     pub events: Vec<String>,
 }
 
-/// Queues one delivery per webhook subscribed to `event`, in the caller's transaction.
-pub(crate) async fn enqueue_deliveries(
-    conn: &mut Conn,
+/// Adds to `batch` one delivery per webhook subscribed to `event`.
+pub(crate) fn queue_deliveries(
+    batch: &mut Batch,
     event: &str,
     payload: &serde_json::Value,
     now: i64,
-) -> Result<(), AppError> {
-    for hook in store::subscribers(conn, event).await? {
-        let job = serde_json::json!({ "webhook_id": hook.id, "body": payload });
-        enqueue(conn, JobKind::WebhookDelivery, &job, now).await?;
-    }
-    Ok(())
+) {
+    store::queue_deliveries(
+        batch,
+        JobKind::WebhookDelivery.as_str(),
+        event,
+        &payload.to_string(),
+        DEFAULT_MAX_ATTEMPTS,
+        now,
+    );
 }
 
 fn signature(secret: &str, body: &[u8]) -> Result<String, String> {

@@ -3,6 +3,7 @@
 use opsdesk_domain::audit::{AuditFields, StoredEntry, chain_hash};
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
 use crate::error::StoreError;
 
 /// One change to append.
@@ -17,10 +18,13 @@ pub struct NewAuditEntry<'a> {
     pub after: Option<&'a str>,
 }
 
-/// Appends an entry in the caller's transaction. Bumping the head row first locks it until
-/// commit, so concurrent writers (several nodes on PostgreSQL) chain one after another.
+/// Appends an entry in the caller's transaction: takes the next place in the chain now and
+/// adds the entry itself to `batch`, which the caller runs before committing. Bumping the head
+/// row locks it until commit, so concurrent writers (several nodes on PostgreSQL) chain one
+/// after another.
 pub async fn append(
     conn: &mut AnyConnection,
+    batch: &mut Batch,
     entry: &NewAuditEntry<'_>,
 ) -> Result<i64, StoreError> {
     let (seq, previous): (i64, String) =
@@ -40,23 +44,22 @@ pub async fn append(
             after: entry.after,
         },
     );
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, entity, entity_id, action, before, after, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(entry.at)
-    .bind(entry.actor)
-    .bind(entry.entity)
-    .bind(entry.entity_id)
-    .bind(entry.action)
-    .bind(entry.before)
-    .bind(entry.after)
-    .bind(&previous)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    // The `audit_log_moves_head` trigger now sets the head's hash to this entry's.
+    // The `audit_log_moves_head` trigger sets the head's hash to this entry's.
+    batch
+        .push(
+            "INSERT INTO audit_log (seq, at, actor, entity, entity_id, action, before, after, \
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(seq)
+        .bind(entry.at)
+        .bind(entry.actor)
+        .bind(entry.entity)
+        .bind(entry.entity_id)
+        .bind(entry.action)
+        .bind(entry.before)
+        .bind(entry.after)
+        .bind(previous)
+        .bind(hash);
     Ok(seq)
 }
 

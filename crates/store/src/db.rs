@@ -2,7 +2,8 @@
 //!
 //! SQLite allows one writer at a time, so every write goes to one task that owns the only
 //! writing connection. That task commits whatever commands are waiting in one transaction
-//! (group commit), each inside its own savepoint so a failing command rolls back alone.
+//! (group commit), each inside its own savepoint so a failing command rolls back alone, and
+//! rebuilds the search entries the group changed just before it commits.
 //! Readers use a separate pool and never wait for writers (WAL). On PostgreSQL each write
 //! is an ordinary transaction on a pooled connection.
 
@@ -20,12 +21,24 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
 use crate::migrate;
+use crate::tickets::search::REBUILD_STALE_ENTRIES;
 
 /// Which database engine is behind a [`Db`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The engine `conn` talks to.
+    pub fn of(conn: &AnyConnection) -> Self {
+        if conn.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
 }
 
 /// How to open the database.
@@ -250,10 +263,31 @@ fn spawn_sqlite_writer(
             if let Some(cpu) = core_affinity::get_core_ids().and_then(|cpus| cpus.last().copied()) {
                 core_affinity::set_for_current(cpu);
             }
+            batch_scheduling();
             runtime.block_on(run_sqlite_writer(pool, queue, group));
         })?;
     Ok(())
 }
+
+/// Puts the calling thread, and the threads it starts from then on, under `SCHED_BATCH`.
+///
+/// A thread woken under the default policy usually preempts the one that woke it. The
+/// connection's thread sends each statement's result as it finishes, so the writer woke, and
+/// took the CPU back, once per statement of a multi-statement batch. A batch-scheduled writer
+/// waits until the connection's thread blocks, and collects every result in one turn.
+#[cfg(target_os = "linux")]
+fn batch_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `sched_setscheduler` with pid 0 changes only the calling thread, and `param`
+    // is a valid, initialised `sched_param` that outlives the call.
+    let status = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if status != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "SCHED_BATCH refused");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn batch_scheduling() {}
 
 async fn run_sqlite_writer(pool: AnyPool, mut queue: mpsc::Receiver<QueuedWrite>, group: usize) {
     let mut batch = Vec::with_capacity(group);
@@ -311,12 +345,11 @@ async fn commit_batch(
         } else {
             "ROLLBACK TO command; RELEASE command"
         };
-        let then = if index + 1 == count {
-            "COMMIT"
+        next_step = if index + 1 == count {
+            format!("{finish}; {REBUILD_STALE_ENTRIES}; COMMIT")
         } else {
-            "SAVEPOINT command"
+            format!("{finish}; SAVEPOINT command")
         };
-        next_step = format!("{finish}; {then}");
     }
     if outcome.is_ok() {
         outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(next_step))

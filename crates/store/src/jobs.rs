@@ -4,6 +4,7 @@
 
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
 use crate::db::Backend;
 use crate::error::StoreError;
 
@@ -48,6 +49,27 @@ pub async fn enqueue(
     .fetch_one(conn)
     .await?;
     Ok(id)
+}
+
+/// Adds a job to `batch`, for when its id is not needed: it is queued when the batch runs.
+pub fn queue(
+    batch: &mut Batch,
+    kind: &str,
+    payload: &str,
+    run_at: i64,
+    max_attempts: i64,
+    now: i64,
+) {
+    batch
+        .push(
+            "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, created_at, updated_at) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, $5)",
+        )
+        .bind(kind)
+        .bind(payload)
+        .bind(max_attempts)
+        .bind(run_at)
+        .bind(now);
 }
 
 /// Whether [`claim`] would find a job now. A read, so a node woken with nothing to do does

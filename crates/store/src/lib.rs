@@ -10,6 +10,7 @@ macro_rules! sql {
     ($($arg:tt)*) => { sqlx::AssertSqlSafe(format!($($arg)*)) };
 }
 
+mod batch;
 mod db;
 mod error;
 mod migrate;
@@ -26,6 +27,7 @@ pub mod sla;
 pub mod tickets;
 pub mod webhooks;
 
+pub use batch::{Batch, Binder};
 pub use db::{Backend, Db, DbOptions, WriteFuture};
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

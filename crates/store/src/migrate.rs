@@ -23,7 +23,7 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement");
+const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement", 21 "0021_search_index_at_commit");
 const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version");
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock makes nodes starting together

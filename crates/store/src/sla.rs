@@ -2,6 +2,7 @@
 
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
 use crate::db::Backend;
 use crate::error::StoreError;
 
@@ -229,49 +230,40 @@ pub async fn ticket_slas(
 }
 
 /// Writes a ticket's clocks (insert or replace).
-pub async fn save_ticket_sla(
-    conn: &mut AnyConnection,
-    row: &TicketSlaRow,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM ticket_sla WHERE ticket_id = $1")
-        .bind(row.ticket_id)
-        .execute(&mut *conn)
-        .await?;
-    insert_ticket_sla(conn, row).await
+pub fn save_ticket_sla(batch: &mut Batch, row: &TicketSlaRow) {
+    batch
+        .push("DELETE FROM ticket_sla WHERE ticket_id = $1")
+        .bind(row.ticket_id);
+    insert_ticket_sla(batch, row);
 }
 
 /// Writes the clocks of a ticket that has none yet.
-pub async fn insert_ticket_sla(
-    conn: &mut AnyConnection,
-    row: &TicketSlaRow,
-) -> Result<(), StoreError> {
-    sqlx::query(sql!(
-        "INSERT INTO ticket_sla ({SLA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, $17, $18, $19, $20)"
-    ))
-    .bind(row.ticket_id)
-    .bind(row.policy_id)
-    .bind(&row.policy_name)
-    .bind(row.calendar_id)
-    .bind(&row.warnings)
-    .bind(row.response_target)
-    .bind(row.response_elapsed)
-    .bind(row.response_running_since)
-    .bind(row.response_met_at)
-    .bind(row.response_raised)
-    .bind(row.response_due_at)
-    .bind(row.response_breached)
-    .bind(row.resolution_target)
-    .bind(row.resolution_elapsed)
-    .bind(row.resolution_running_since)
-    .bind(row.resolution_met_at)
-    .bind(row.resolution_raised)
-    .bind(row.resolution_due_at)
-    .bind(row.resolution_breached)
-    .bind(row.next_check_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+pub fn insert_ticket_sla(batch: &mut Batch, row: &TicketSlaRow) {
+    batch
+        .push(&format!(
+            "INSERT INTO ticket_sla ({SLA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        ))
+        .bind(row.ticket_id)
+        .bind(row.policy_id)
+        .bind(&row.policy_name)
+        .bind(row.calendar_id)
+        .bind(&row.warnings)
+        .bind(row.response_target)
+        .bind(row.response_elapsed)
+        .bind(row.response_running_since)
+        .bind(row.response_met_at)
+        .bind(row.response_raised)
+        .bind(row.response_due_at)
+        .bind(row.response_breached)
+        .bind(row.resolution_target)
+        .bind(row.resolution_elapsed)
+        .bind(row.resolution_running_since)
+        .bind(row.resolution_met_at)
+        .bind(row.resolution_raised)
+        .bind(row.resolution_due_at)
+        .bind(row.resolution_breached)
+        .bind(row.next_check_at);
 }
 
 /// Records raised levels and the next check, only if nobody raised them meanwhile; `false`

@@ -2,6 +2,8 @@
 
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
+use crate::db::Backend;
 use crate::error::StoreError;
 
 /// A registered webhook. `events` is a comma-separated list of event names.
@@ -55,20 +57,40 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<WebhookRow>
     )
 }
 
-/// Active webhooks subscribed to `event`.
-pub async fn subscribers(
-    conn: &mut AnyConnection,
+/// Adds to `batch` a `kind` job for every active webhook subscribed to `event` (by name or
+/// by `*`), each carrying the webhook's id and `body`. One statement, whatever the number of
+/// webhooks, and none of them read beforehand.
+pub fn queue_deliveries(
+    batch: &mut Batch,
+    kind: &str,
     event: &str,
-) -> Result<Vec<WebhookRow>, StoreError> {
-    let all: Vec<WebhookRow> = sqlx::query_as(sql!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE active = 1 ORDER BY id"
-    ))
-    .fetch_all(conn)
-    .await?;
-    Ok(all
-        .into_iter()
-        .filter(|hook| hook.events.split(',').any(|e| e == event || e == "*"))
-        .collect())
+    body: &str,
+    max_attempts: i64,
+    now: i64,
+) {
+    let (payload, subscribed) = match batch.backend() {
+        Backend::Sqlite => (
+            "json_object('webhook_id', id, 'body', json($2))",
+            "instr(',' || events || ',', ',' || $3 || ',') > 0 \
+             OR instr(',' || events || ',', ',*,') > 0",
+        ),
+        Backend::Postgres => (
+            "json_build_object('webhook_id', id, 'body', $2::json)::text",
+            "strpos(',' || events || ',', ',' || $3 || ',') > 0 \
+             OR strpos(',' || events || ',', ',*,') > 0",
+        ),
+    };
+    batch
+        .push(&format!(
+            "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, created_at, updated_at) \
+             SELECT $1, {payload}, 'queued', $4, $5, $5, $5 FROM webhooks \
+             WHERE active = 1 AND ({subscribed}) ORDER BY id"
+        ))
+        .bind(kind)
+        .bind(body)
+        .bind(event)
+        .bind(max_attempts)
+        .bind(now);
 }
 
 pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {

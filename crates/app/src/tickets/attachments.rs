@@ -2,12 +2,13 @@
 //! browser never runs them.
 
 use opsdesk_domain::account::Role;
+use opsdesk_store::Batch;
 use opsdesk_store::tickets as store;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{find_visible, number_of, timeline};
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Change, record_with, snapshot};
 use crate::{App, AppError, Principal, now_ms, timestamp};
 
 /// An attachment's metadata as the API shows it.
@@ -130,11 +131,11 @@ impl App {
                     .await?;
                     store::touch(conn, ticket.id, now, None, 0).await?;
                     let attachment = view(row, &number);
-                    timeline(conn, ticket.id, now, &actor, "attachment", public, serde_json::json!({
+                    let mut batch = Batch::new(conn);
+                    timeline(&mut batch, ticket.id, now, &actor, "attachment", public, serde_json::json!({
                         "attachment_id": attachment.id, "filename": attachment.filename, "size": attachment.size,
-                    }))
-                    .await?;
-                    record(conn, &Change {
+                    }));
+                    record_with(conn, batch, &Change {
                         actor: &actor,
                         entity: "attachment",
                         entity_id: attachment.id,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
 use crate::db::Backend;
 use crate::error::StoreError;
 
@@ -268,50 +269,34 @@ pub async fn find_by_number(
 }
 
 /// Replaces a ticket's tags.
-pub async fn set_tags(
-    conn: &mut AnyConnection,
-    ticket_id: i64,
-    tags: &[String],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1")
-        .bind(ticket_id)
-        .execute(&mut *conn)
-        .await?;
-    add_tags(conn, ticket_id, tags).await
+pub fn set_tags(batch: &mut Batch, ticket_id: i64, tags: &[String]) {
+    batch
+        .push("DELETE FROM ticket_tags WHERE ticket_id = $1")
+        .bind(ticket_id);
+    add_tags(batch, ticket_id, tags);
 }
 
 /// Adds tags to a ticket that has none of them yet (a new ticket), in one statement.
-pub async fn add_tags(
-    conn: &mut AnyConnection,
-    ticket_id: i64,
-    tags: &[String],
-) -> Result<(), StoreError> {
-    insert_ticket_pairs(conn, "ticket_tags (ticket_id, tag)", ticket_id, tags).await
+pub fn add_tags(batch: &mut Batch, ticket_id: i64, tags: &[String]) {
+    if tags.is_empty() {
+        return;
+    }
+    let sql = match batch.backend() {
+        Backend::Sqlite => {
+            "INSERT INTO ticket_tags (ticket_id, tag) SELECT $1, value FROM json_each($2)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO ticket_tags (ticket_id, tag) \
+             SELECT $1, value FROM json_array_elements_text($2::json)"
+        }
+    };
+    batch.push(sql).bind(ticket_id).bind(json_array(tags));
 }
 
-/// Inserts `(ticket_id, value)` for every value in one multi-row statement.
-async fn insert_ticket_pairs<T>(
-    conn: &mut AnyConnection,
-    table: &str,
-    ticket_id: i64,
-    values: &[T],
-) -> Result<(), StoreError>
-where
-    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + Sync + 'static,
-{
-    if values.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..values.len())
-        .map(|n| format!("($1, ${})", n + 2))
-        .collect();
-    let sql = format!("INSERT INTO {table} VALUES {}", rows.join(", "));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket_id);
-    for value in values {
-        query = query.bind(value.clone());
-    }
-    query.execute(conn).await?;
-    Ok(())
+/// The list as a JSON array, one bound value however long the list is, so the statement's
+/// text (and its cached preparation) stays the same.
+fn json_array<T: Clone + Into<serde_json::Value>>(values: &[T]) -> String {
+    serde_json::Value::from(values.to_vec()).to_string()
 }
 
 /// Watchers' user ids and e-mail addresses.
@@ -329,31 +314,28 @@ pub async fn watchers(
 }
 
 /// Replaces a ticket's watchers.
-pub async fn set_watchers(
-    conn: &mut AnyConnection,
-    ticket_id: i64,
-    users: &[i64],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM ticket_watchers WHERE ticket_id = $1")
-        .bind(ticket_id)
-        .execute(&mut *conn)
-        .await?;
-    add_watchers(conn, ticket_id, users).await
+pub fn set_watchers(batch: &mut Batch, ticket_id: i64, users: &[i64]) {
+    batch
+        .push("DELETE FROM ticket_watchers WHERE ticket_id = $1")
+        .bind(ticket_id);
+    add_watchers(batch, ticket_id, users);
 }
 
 /// Adds watchers to a ticket that has none of them yet (a new ticket), in one statement.
-pub async fn add_watchers(
-    conn: &mut AnyConnection,
-    ticket_id: i64,
-    users: &[i64],
-) -> Result<(), StoreError> {
-    insert_ticket_pairs(
-        conn,
-        "ticket_watchers (ticket_id, user_id)",
-        ticket_id,
-        users,
-    )
-    .await
+pub fn add_watchers(batch: &mut Batch, ticket_id: i64, users: &[i64]) {
+    if users.is_empty() {
+        return;
+    }
+    let sql = match batch.backend() {
+        Backend::Sqlite => {
+            "INSERT INTO ticket_watchers (ticket_id, user_id) SELECT $1, value FROM json_each($2)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO ticket_watchers (ticket_id, user_id) \
+             SELECT $1, value::bigint FROM json_array_elements_text($2::json)"
+        }
+    };
+    batch.push(sql).bind(ticket_id).bind(json_array(users));
 }
 
 /// A comment: a public reply or an internal note.
@@ -445,27 +427,26 @@ pub struct TimelineRow {
     pub data: String,
 }
 
-pub async fn add_timeline(
-    conn: &mut AnyConnection,
+pub fn add_timeline(
+    batch: &mut Batch,
     ticket_id: i64,
     at: i64,
     actor: &str,
     kind: &str,
     public: bool,
     data: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO timeline (ticket_id, at, actor, kind, public, data) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(ticket_id)
-    .bind(at)
-    .bind(actor)
-    .bind(kind)
-    .bind(i64::from(public))
-    .bind(data)
-    .execute(conn)
-    .await?;
-    Ok(())
+) {
+    batch
+        .push(
+            "INSERT INTO timeline (ticket_id, at, actor, kind, public, data) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ticket_id)
+        .bind(at)
+        .bind(actor)
+        .bind(kind)
+        .bind(i64::from(public))
+        .bind(data);
 }
 
 /// A ticket's timeline after entry `after`; `public_only` for requesters.
@@ -531,75 +512,49 @@ pub async fn add_escalation(
 }
 
 /// Adds a ticket to the full-text index.
-pub async fn index_ticket(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    id: i64,
-    title: &str,
-    description: &str,
-) -> Result<(), StoreError> {
-    let sql = match backend {
-        // The status token is read from the ticket row so it cannot disagree with it.
-        Backend::Sqlite => {
-            "INSERT INTO ticket_search (rowid, title, description, conversation, notes, facets) \
-             SELECT $1, $2, $3, '', '', 'status' || status FROM tickets WHERE id = $1"
-        }
+pub fn index_ticket(batch: &mut Batch, id: i64, title: &str, description: &str) {
+    match batch.backend() {
+        Backend::Sqlite => search::mark_stale(batch, id),
         Backend::Postgres => {
-            "INSERT INTO ticket_search (ticket_id, title, description) VALUES ($1, $2, $3)"
+            batch
+                .push(
+                    "INSERT INTO ticket_search (ticket_id, title, description) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(title)
+                .bind(description);
         }
-    };
-    sqlx::query(sql)
-        .bind(id)
-        .bind(title)
-        .bind(description)
-        .execute(conn)
-        .await?;
-    Ok(())
+    }
 }
 
 /// Replaces the title and description in the index.
-pub async fn reindex_text(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    id: i64,
-    title: &str,
-    description: &str,
-) -> Result<(), StoreError> {
-    let sql = match backend {
-        Backend::Sqlite => "UPDATE ticket_search SET title = $1, description = $2 WHERE rowid = $3",
+pub fn reindex_text(batch: &mut Batch, id: i64, title: &str, description: &str) {
+    match batch.backend() {
+        Backend::Sqlite => search::mark_stale(batch, id),
         Backend::Postgres => {
-            "UPDATE ticket_search SET title = $1, description = $2 WHERE ticket_id = $3"
+            batch
+                .push("UPDATE ticket_search SET title = $1, description = $2 WHERE ticket_id = $3")
+                .bind(title)
+                .bind(description)
+                .bind(id);
         }
-    };
-    sqlx::query(sql)
-        .bind(title)
-        .bind(description)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    }
 }
 
-/// Appends a comment to the index: public replies to `conversation`, notes to `notes`.
-pub async fn index_comment(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    id: i64,
-    body: &str,
-    public: bool,
-) -> Result<(), StoreError> {
-    let column = if public { "conversation" } else { "notes" };
-    let key = match backend {
-        Backend::Sqlite => "rowid",
-        Backend::Postgres => "ticket_id",
-    };
-    let sql = format!("UPDATE ticket_search SET {column} = {column} || ' ' || $1 WHERE {key} = $2");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(body)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Adds a comment to the index: public replies to `conversation`, notes to `notes`.
+pub fn index_comment(batch: &mut Batch, id: i64, body: &str, public: bool) {
+    match batch.backend() {
+        Backend::Sqlite => search::mark_stale(batch, id),
+        Backend::Postgres => {
+            let column = if public { "conversation" } else { "notes" };
+            batch
+                .push(&format!(
+                    "UPDATE ticket_search SET {column} = {column} || ' ' || $1 WHERE ticket_id = $2"
+                ))
+                .bind(body)
+                .bind(id);
+        }
+    }
 }
 
 /// A support group (a tier or team).

@@ -11,8 +11,32 @@ use opsdesk_domain::query::{
 use opsdesk_domain::ticket::TicketStatus;
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
 use crate::db::Backend;
 use crate::error::StoreError;
+
+/// Lists a ticket whose SQLite index entry the writer rebuilds before it commits (migration
+/// 0021 says why the entry is not written at once).
+pub(crate) fn mark_stale(batch: &mut Batch, ticket_id: i64) {
+    batch
+        .push("INSERT OR IGNORE INTO ticket_search_stale (ticket_id) VALUES ($1)")
+        .bind(ticket_id);
+}
+
+/// Rebuilds the SQLite index entries of the tickets listed as stale from their rows: title,
+/// description, public replies, internal notes and the status token. The writer runs it just
+/// before each commit, so every commit adds at most one FTS5 segment.
+pub(crate) const REBUILD_STALE_ENTRIES: &str = "\
+    DELETE FROM ticket_search WHERE rowid IN (SELECT ticket_id FROM ticket_search_stale); \
+    INSERT INTO ticket_search (rowid, title, description, conversation, notes, facets) \
+    SELECT t.id, t.title, t.description, \
+        coalesce((SELECT group_concat(c.body, ' ' ORDER BY c.id) FROM comments c \
+                  WHERE c.ticket_id = t.id AND c.public = 1), ''), \
+        coalesce((SELECT group_concat(c.body, ' ' ORDER BY c.id) FROM comments c \
+                  WHERE c.ticket_id = t.id AND c.public = 0), ''), \
+        'status' || t.status \
+    FROM ticket_search_stale s JOIN tickets t ON t.id = s.ticket_id; \
+    DELETE FROM ticket_search_stale";
 
 /// Which tickets a searcher may see.
 #[derive(Debug, Clone)]
@@ -707,11 +731,12 @@ mod tests {
         Ok(())
     }
 
-    #[tokio::test]
-    async fn ranked_windows_page_through_every_match_once_newest_windows_first()
-    -> Result<(), Box<dyn std::error::Error>> {
+    /// A scratch SQLite database in its own folder.
+    async fn scratch_db(
+        name: &str,
+    ) -> Result<(crate::db::Db, std::path::PathBuf), Box<dyn std::error::Error>> {
         let dir = std::env::temp_dir().join(format!(
-            "opsdesk-rank-windows-{}-{}",
+            "opsdesk-{name}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
@@ -719,6 +744,105 @@ mod tests {
         ));
         std::fs::create_dir_all(&dir)?;
         let db = crate::db::Db::open_sqlite(&dir, &crate::db::DbOptions::default()).await?;
+        Ok((db, dir))
+    }
+
+    /// Ticket 1's index entry: title, conversation, notes, facets.
+    async fn entry(
+        conn: &mut AnyConnection,
+    ) -> Result<(String, String, String, String), sqlx::Error> {
+        sqlx::query_as(
+            "SELECT title, conversation, notes, facets FROM ticket_search WHERE rowid = 1",
+        )
+        .fetch_one(conn)
+        .await
+    }
+
+    #[tokio::test]
+    async fn an_entry_changed_several_times_before_a_commit_holds_every_change()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (db, dir) = scratch_db("search-at-commit").await?;
+        // Created, commented on, noted, retitled and opened in one transaction: the entry
+        // is written once, at commit, from the rows as they are then.
+        db.write(|conn| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    "INSERT INTO users (id, email, name, role, created_at, updated_at) \
+                     VALUES (1, 'ann@example.com', 'Ann', 'admin', 0, 0); \
+                     INSERT INTO tickets (id, ticket_type, number, title, description, status, \
+                     impact, urgency, priority, requester_id, custom, source, created_at, updated_at) \
+                     VALUES (1, 'incident', 1, 'Printer jam', 'paper', 'new', 'low', 'low', 5, 1, \
+                     '{}', 'api', 0, 0)",
+                )
+                .execute(&mut *conn)
+                .await?;
+                let mut batch = Batch::for_backend(Backend::Sqlite);
+                crate::tickets::index_ticket(&mut batch, 1, "Printer jam", "paper");
+                batch.run(&mut *conn).await?;
+                for (body, public) in [("toner smudge", true), ("vendor escalation", false)] {
+                    crate::tickets::insert_comment(&mut *conn, 1, Some(1), body, public, 0, 0).await?;
+                    let mut batch = Batch::for_backend(Backend::Sqlite);
+                    crate::tickets::index_comment(&mut batch, 1, body, public);
+                    batch.run(&mut *conn).await?;
+                }
+                sqlx::raw_sql("UPDATE tickets SET title = 'Scanner jam', status = 'open' WHERE id = 1")
+                    .execute(&mut *conn)
+                    .await?;
+                let mut batch = Batch::for_backend(Backend::Sqlite);
+                crate::tickets::reindex_text(&mut batch, 1, "Scanner jam", "paper");
+                batch.run(&mut *conn).await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+        let mut conn = db.reader().await?;
+        let (title, conversation, notes, facets) = entry(&mut conn).await?;
+        assert_eq!(title, "Scanner jam");
+        assert!(conversation.contains("toner smudge"), "{conversation}");
+        assert!(notes.contains("vendor escalation"), "{notes}");
+        assert!(
+            !conversation.contains("vendor"),
+            "notes stay out of the conversation"
+        );
+        assert_eq!(facets, "statusopen");
+        let (stale,): (i64,) = sqlx::query_as("SELECT count(*) FROM ticket_search_stale")
+            .fetch_one(&mut *conn)
+            .await?;
+        assert_eq!(stale, 0);
+        drop(conn);
+        // A later status change alone rewrites the entry with the rest intact.
+        db.write(|conn| {
+            Box::pin(async move {
+                sqlx::raw_sql("UPDATE tickets SET status = 'resolved' WHERE id = 1")
+                    .execute(conn)
+                    .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+        let mut conn = db.reader().await?;
+        let (title, conversation, _, facets) = entry(&mut conn).await?;
+        assert_eq!(
+            (title.as_str(), facets.as_str()),
+            ("Scanner jam", "statusresolved")
+        );
+        assert!(conversation.contains("toner smudge"));
+        let (matches,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM ticket_search WHERE ticket_search MATCH 'scanner'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        assert_eq!(matches, 1);
+        drop(conn);
+        db.close().await;
+        std::fs::remove_dir_all(dir)?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn ranked_windows_page_through_every_match_once_newest_windows_first()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (db, dir) = scratch_db("rank-windows").await?;
         db.write(|conn| {
             Box::pin(async move {
                 sqlx::raw_sql(
@@ -742,7 +866,9 @@ mod tests {
                     .bind(status)
                     .execute(&mut *conn)
                     .await?;
-                    crate::tickets::index_ticket(conn, Backend::Sqlite, id, &title, "paper").await?;
+                    let mut batch = crate::Batch::for_backend(Backend::Sqlite);
+                    crate::tickets::index_ticket(&mut batch, id, &title, "paper");
+                    batch.run(conn).await?;
                 }
                 Ok::<_, StoreError>(())
             })
