@@ -511,7 +511,7 @@ pub async fn add_escalation(
     Ok(())
 }
 
-/// Adds a ticket to the full-text index.
+/// Adds a ticket to the full-text index (on SQLite, from its row when the writer commits).
 pub fn index_ticket(batch: &mut Batch, id: i64, title: &str, description: &str) {
     match batch.backend() {
         Backend::Sqlite => search::mark_stale(batch, id),
