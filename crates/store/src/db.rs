@@ -384,24 +384,29 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A new SQLite database in a folder of its own under the system's temporary folder.
+#[cfg(test)]
+pub(crate) async fn scratch_db(
+    name: &str,
+) -> Result<(Db, std::path::PathBuf), Box<dyn std::error::Error>> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("opsdesk-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = Db::open_sqlite(&dir, &DbOptions::default()).await?;
+    Ok((db, dir))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{Db, DbOptions};
+    use super::scratch_db;
     use crate::error::StoreError;
 
     #[tokio::test]
     async fn a_failing_command_rolls_back_alone_and_its_group_commits() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "opsdesk-group-commit-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::open_sqlite(&dir, &DbOptions::default()).await.unwrap();
+        let (db, dir) = scratch_db("group-commit").await.unwrap();
         db.write(|conn| {
             Box::pin(async move {
                 sqlx::query("CREATE TABLE numbers (n INTEGER NOT NULL)")

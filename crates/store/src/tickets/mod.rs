@@ -268,35 +268,77 @@ pub async fn find_by_number(
     Ok(row.map(|(id,)| id))
 }
 
+/// A table of one list per ticket: its tags or its watchers.
+struct TicketList {
+    table: &'static str,
+    column: &'static str,
+    /// A JSON array element as the column's PostgreSQL type.
+    postgres_value: &'static str,
+}
+
+const TAGS: TicketList = TicketList {
+    table: "ticket_tags",
+    column: "tag",
+    postgres_value: "value",
+};
+
+const WATCHERS: TicketList = TicketList {
+    table: "ticket_watchers",
+    column: "user_id",
+    postgres_value: "value::bigint",
+};
+
+impl TicketList {
+    fn replace<T: Clone + Into<serde_json::Value>>(
+        &self,
+        batch: &mut Batch,
+        ticket_id: i64,
+        values: &[T],
+    ) {
+        batch
+            .push(&format!("DELETE FROM {} WHERE ticket_id = $1", self.table))
+            .bind(ticket_id);
+        self.add(batch, ticket_id, values);
+    }
+
+    /// One statement, with the values as one JSON array, so the statement's text (and its
+    /// cached preparation) stays the same however many there are.
+    fn add<T: Clone + Into<serde_json::Value>>(
+        &self,
+        batch: &mut Batch,
+        ticket_id: i64,
+        values: &[T],
+    ) {
+        if values.is_empty() {
+            return;
+        }
+        let Self {
+            table,
+            column,
+            postgres_value,
+        } = self;
+        let rows = match batch.backend() {
+            Backend::Sqlite => "SELECT $1, value FROM json_each($2)".to_owned(),
+            Backend::Postgres => {
+                format!("SELECT $1, {postgres_value} FROM json_array_elements_text($2::json)")
+            }
+        };
+        let values = serde_json::Value::from(values.to_vec()).to_string();
+        batch
+            .push(&format!("INSERT INTO {table} (ticket_id, {column}) {rows}"))
+            .bind(ticket_id)
+            .bind(values);
+    }
+}
+
 /// Replaces a ticket's tags.
 pub fn set_tags(batch: &mut Batch, ticket_id: i64, tags: &[String]) {
-    batch
-        .push("DELETE FROM ticket_tags WHERE ticket_id = $1")
-        .bind(ticket_id);
-    add_tags(batch, ticket_id, tags);
+    TAGS.replace(batch, ticket_id, tags);
 }
 
-/// Adds tags to a ticket that has none of them yet (a new ticket), in one statement.
+/// Adds tags to a ticket that has none of them yet (a new ticket).
 pub fn add_tags(batch: &mut Batch, ticket_id: i64, tags: &[String]) {
-    if tags.is_empty() {
-        return;
-    }
-    let sql = match batch.backend() {
-        Backend::Sqlite => {
-            "INSERT INTO ticket_tags (ticket_id, tag) SELECT $1, value FROM json_each($2)"
-        }
-        Backend::Postgres => {
-            "INSERT INTO ticket_tags (ticket_id, tag) \
-             SELECT $1, value FROM json_array_elements_text($2::json)"
-        }
-    };
-    batch.push(sql).bind(ticket_id).bind(json_array(tags));
-}
-
-/// The list as a JSON array, one bound value however long the list is, so the statement's
-/// text (and its cached preparation) stays the same.
-fn json_array<T: Clone + Into<serde_json::Value>>(values: &[T]) -> String {
-    serde_json::Value::from(values.to_vec()).to_string()
+    TAGS.add(batch, ticket_id, tags);
 }
 
 /// Watchers' user ids and e-mail addresses.
@@ -315,27 +357,12 @@ pub async fn watchers(
 
 /// Replaces a ticket's watchers.
 pub fn set_watchers(batch: &mut Batch, ticket_id: i64, users: &[i64]) {
-    batch
-        .push("DELETE FROM ticket_watchers WHERE ticket_id = $1")
-        .bind(ticket_id);
-    add_watchers(batch, ticket_id, users);
+    WATCHERS.replace(batch, ticket_id, users);
 }
 
-/// Adds watchers to a ticket that has none of them yet (a new ticket), in one statement.
+/// Adds watchers to a ticket that has none of them yet (a new ticket).
 pub fn add_watchers(batch: &mut Batch, ticket_id: i64, users: &[i64]) {
-    if users.is_empty() {
-        return;
-    }
-    let sql = match batch.backend() {
-        Backend::Sqlite => {
-            "INSERT INTO ticket_watchers (ticket_id, user_id) SELECT $1, value FROM json_each($2)"
-        }
-        Backend::Postgres => {
-            "INSERT INTO ticket_watchers (ticket_id, user_id) \
-             SELECT $1, value::bigint FROM json_array_elements_text($2::json)"
-        }
-    };
-    batch.push(sql).bind(ticket_id).bind(json_array(users));
+    WATCHERS.add(batch, ticket_id, users);
 }
 
 /// A comment: a public reply or an internal note.

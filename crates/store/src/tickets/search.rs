@@ -731,22 +731,6 @@ mod tests {
         Ok(())
     }
 
-    /// A scratch SQLite database in its own folder.
-    async fn scratch_db(
-        name: &str,
-    ) -> Result<(crate::db::Db, std::path::PathBuf), Box<dyn std::error::Error>> {
-        let dir = std::env::temp_dir().join(format!(
-            "opsdesk-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let db = crate::db::Db::open_sqlite(&dir, &crate::db::DbOptions::default()).await?;
-        Ok((db, dir))
-    }
-
     /// Ticket 1's index entry: title, conversation, notes, facets.
     async fn entry(
         conn: &mut AnyConnection,
@@ -761,7 +745,7 @@ mod tests {
     #[tokio::test]
     async fn an_entry_changed_several_times_before_a_commit_holds_every_change()
     -> Result<(), Box<dyn std::error::Error>> {
-        let (db, dir) = scratch_db("search-at-commit").await?;
+        let (db, dir) = crate::db::scratch_db("search-at-commit").await?;
         // Created, commented on, noted, retitled and opened in one transaction: the entry
         // is written once, at commit, from the rows as they are then.
         db.write(|conn| {
@@ -842,7 +826,7 @@ mod tests {
     #[tokio::test]
     async fn ranked_windows_page_through_every_match_once_newest_windows_first()
     -> Result<(), Box<dyn std::error::Error>> {
-        let (db, dir) = scratch_db("rank-windows").await?;
+        let (db, dir) = crate::db::scratch_db("rank-windows").await?;
         db.write(|conn| {
             Box::pin(async move {
                 sqlx::raw_sql(
