@@ -100,3 +100,68 @@ pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreErro
         .await?;
     Ok(result.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deliveries_go_to_active_webhooks_subscribed_by_name_or_star()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (db, dir) = crate::db::scratch_db("webhook-deliveries").await?;
+        let queued: Vec<(i64, String)> = db
+            .write(|conn| {
+                Box::pin(async move {
+                    for events in [
+                        "user.created",
+                        "*",
+                        "ticket.created,user.created",
+                        "user.created_by_import",
+                        "ticket.created",
+                    ] {
+                        insert(&mut *conn, "https://hooks.example/", "s", events, 0).await?;
+                    }
+                    let inactive =
+                        insert(&mut *conn, "https://hooks.example/", "s", "user.created", 0)
+                            .await?;
+                    sqlx::query("UPDATE webhooks SET active = 0 WHERE id = $1")
+                        .bind(inactive.id)
+                        .execute(&mut *conn)
+                        .await?;
+                    let mut batch = Batch::new(conn);
+                    queue_deliveries(
+                        &mut batch,
+                        "webhook_delivery",
+                        "user.created",
+                        r#"{"n":1}"#,
+                        8,
+                        0,
+                    );
+                    batch.run(&mut *conn).await?;
+                    Ok::<_, StoreError>(
+                        sqlx::query_as("SELECT id, payload FROM jobs ORDER BY id")
+                            .fetch_all(&mut *conn)
+                            .await?,
+                    )
+                })
+            })
+            .await?;
+        let hooks: Vec<serde_json::Value> = queued
+            .iter()
+            .map(|(_, payload)| serde_json::from_str(payload))
+            .collect::<Result<_, _>>()?;
+        let ids: Vec<i64> = hooks
+            .iter()
+            .filter_map(|p| p["webhook_id"].as_i64())
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert!(
+            hooks
+                .iter()
+                .all(|p| p["body"] == serde_json::json!({"n": 1}))
+        );
+        db.close().await;
+        std::fs::remove_dir_all(dir)?;
+        Ok(())
+    }
+}
