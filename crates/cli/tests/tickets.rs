@@ -6,7 +6,9 @@
 use opsdesk_testkit::{Backend, TestServer, dual_backend_test};
 use serde_json::{Value, json};
 
-async fn desk(backend: Backend) -> (TestServer, i64, i64) {
+/// A service desk: organizations Acme and Globex, agents Ann (tier 1, "Service Desk") and Bob
+/// (tier 2, "Infrastructure"), and Carol, a customer of Acme, whose API token comes last.
+async fn desk(backend: Backend) -> (TestServer, i64, i64, String) {
     let server = TestServer::start(backend).await;
     let acme = server.organization("Acme").await;
     let globex = server.organization("Globex").await;
@@ -27,7 +29,10 @@ async fn desk(backend: Backend) -> (TestServer, i64, i64) {
         )
         .await;
     assert_eq!(tier2.status, 201, "{}", tier2.text);
-    (server, acme, globex)
+    let carol = server
+        .user("carol@acme.example", "customer", Some(acme), &[])
+        .await;
+    (server, acme, globex, carol)
 }
 
 /// A priority matrix that gives every impact × urgency the same priority.
@@ -48,12 +53,8 @@ fn ticket(requester: &str, title: &str) -> Value {
 }
 
 dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
-    let (server, acme, _) = desk(backend).await;
-    let carol = server.client(
-        &server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await,
-    );
+    let (server, _, _, carol) = desk(backend).await;
+    let carol = server.client(&carol);
     let ann = server.client(&server.token_for("ann@msp.example").await);
 
     let created = carol
@@ -222,12 +223,8 @@ dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
 dual_backend_test!(
     organizations_and_roles_limit_what_is_seen,
     |backend: Backend| async move {
-        let (server, acme, globex) = desk(backend).await;
-        let carol = server.client(
-            &server
-                .user("carol@acme.example", "customer", Some(acme), &[])
-                .await,
-        );
+        let (server, acme, globex, carol) = desk(backend).await;
+        let carol = server.client(&carol);
         let dave = server.client(
             &server
                 .user("dave@acme.example", "customer", Some(acme), &[])
@@ -341,10 +338,7 @@ dual_backend_test!(
 );
 
 dual_backend_test!(escalation_links_and_merge, |backend: Backend| async move {
-    let (server, acme, _) = desk(backend).await;
-    server
-        .user("carol@acme.example", "customer", Some(acme), &[])
-        .await;
+    let (server, _, _, _) = desk(backend).await;
     let admin = server.admin();
     let first = admin
         .post("/api/v1/tickets", ticket("carol@acme.example", "VPN down"))
@@ -438,10 +432,7 @@ dual_backend_test!(escalation_links_and_merge, |backend: Backend| async move {
 dual_backend_test!(
     search_language_filters_and_errors,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await;
+        let (server, _, _, _) = desk(backend).await;
         let admin = server.admin();
         for (title, impact, urgency) in [
             ("Printer jam in tray 2", "high", "high"),
@@ -568,10 +559,7 @@ dual_backend_test!(
 dual_backend_test!(
     custom_fields_categories_macros_and_bulk,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await;
+        let (server, _, _, _) = desk(backend).await;
         let admin = server.admin();
         assert_eq!(
             admin
@@ -685,12 +673,8 @@ async fn upload(
 dual_backend_test!(
     attachments_are_stored_apart_and_served_safely,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        let carol = server.client(
-            &server
-                .user("carol@acme.example", "customer", Some(acme), &[])
-                .await,
-        );
+        let (server, acme, _, carol) = desk(backend).await;
+        let carol = server.client(&carol);
         let admin = server.admin();
         let created = admin
             .post(
@@ -793,12 +777,8 @@ dual_backend_test!(
 dual_backend_test!(
     major_incidents_matrices_and_shared_visibility,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        let carol = server.client(
-            &server
-                .user("carol@acme.example", "customer", Some(acme), &[])
-                .await,
-        );
+        let (server, acme, _, carol) = desk(backend).await;
+        let carol = server.client(&carol);
         let dave = server.client(
             &server
                 .user("dave@acme.example", "customer", Some(acme), &[])
@@ -891,10 +871,7 @@ dual_backend_test!(
 dual_backend_test!(
     resolved_tickets_close_automatically,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await;
+        let (server, _, _, _) = desk(backend).await;
         let admin = server.admin();
         let created = admin
             .post("/api/v1/tickets", ticket("carol@acme.example", "Old issue"))
@@ -943,10 +920,7 @@ async fn queue_count(client: &opsdesk_testkit::Client, name: &str) -> Option<i64
 dual_backend_test!(
     admins_change_who_works_in_a_group,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await;
+        let (server, _, _, _) = desk(backend).await;
         let admin = server.admin();
         let ann = server.client(&server.token_for("ann@msp.example").await);
         let bob = server.client(&server.token_for("bob@msp.example").await);
@@ -1068,10 +1042,7 @@ dual_backend_test!(
 dual_backend_test!(
     catalog_changes_from_another_node_apply_at_once,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await;
+        let (server, acme, _, _) = desk(backend).await;
         let admin = server.admin();
         let created = admin
             .post("/api/v1/tickets", ticket("carol@acme.example", "Before"))
@@ -1110,10 +1081,7 @@ dual_backend_test!(
 dual_backend_test!(
     numbers_stay_unique_and_gap_free_across_nodes,
     |backend: Backend| async move {
-        let (server, acme, _) = desk(backend).await;
-        server
-            .user("carol@acme.example", "customer", Some(acme), &[])
-            .await;
+        let (server, _, _, _) = desk(backend).await;
         // A second node on the same database (PostgreSQL deployments run several).
         let other_node =
             opsdesk_app::App::new(server.db.open().await, opsdesk_app::AppConfig::default())
