@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
+use opsdesk_store::Batch;
 use opsdesk_store::jobs::{self as store, JobRow};
-use opsdesk_store::{Batch, Conn};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -79,24 +79,6 @@ pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
         .max(1)
         .saturating_mul(1 << doublings.min(20))
         .min(3_600_000)
-}
-
-/// Queues a job in the caller's transaction; it runs after that transaction commits.
-pub(crate) async fn enqueue(
-    conn: &mut Conn,
-    kind: JobKind,
-    payload: &serde_json::Value,
-    now: i64,
-) -> Result<i64, AppError> {
-    Ok(store::enqueue(
-        conn,
-        kind.as_str(),
-        &payload.to_string(),
-        now,
-        DEFAULT_MAX_ATTEMPTS,
-        now,
-    )
-    .await?)
 }
 
 /// Adds a job to `batch`; it is queued when the batch runs, and runs after that

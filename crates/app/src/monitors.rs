@@ -1732,13 +1732,14 @@ async fn evaluate(
         _ => None,
     };
     if let Some(outage) = outage {
-        jobs::enqueue(
-            conn,
+        let mut batch = Batch::new(conn);
+        jobs::queue(
+            &mut batch,
             JobKind::MonitorOutage,
             &serde_json::json!({"outage_id": outage}),
             now,
-        )
-        .await?;
+        );
+        batch.run(conn).await?;
     }
     let latency = outcome.and_then(|o| o.latency_ms);
     store::insert_result(

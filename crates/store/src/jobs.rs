@@ -28,30 +28,7 @@ pub struct JobRow {
 const JOB_COLUMNS: &str = "id, kind, payload, status, attempts, max_attempts, run_at, \
      locked_until, locked_by, last_error, created_at, updated_at";
 
-/// Queues a job in the caller's transaction.
-pub async fn enqueue(
-    conn: &mut AnyConnection,
-    kind: &str,
-    payload: &str,
-    run_at: i64,
-    max_attempts: i64,
-    now: i64,
-) -> Result<i64, StoreError> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', $3, $4, $5, $5) RETURNING id",
-    )
-    .bind(kind)
-    .bind(payload)
-    .bind(max_attempts)
-    .bind(run_at)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
-}
-
-/// Adds a job to `batch`, for when its id is not needed: it is queued when the batch runs.
+/// Adds a job to `batch`; it is queued in the caller's transaction when the batch runs.
 pub fn queue(
     batch: &mut Batch,
     kind: &str,
