@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use opsdesk_testkit::{Backend, TestServer, dual_backend_test, eventually, page_csrf_token};
+use opsdesk_testkit::{
+    Backend, TestServer, dual_backend_test, eventually, page_csrf_token, page_text,
+};
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -450,14 +452,7 @@ async fn a_customer_cannot_open_another_organizations_ticket() {
 /// Signs in through the form with a plain HTTP client; returns it and the page's CSRF token.
 async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, String) {
     let client = server.signed_in_client(email, PASSWORD).await;
-    let page = client
-        .get(format!("{}/portal", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&client, format!("{}/portal", server.url)).await;
     (client, page_csrf_token(&page))
 }
 
@@ -535,14 +530,7 @@ dual_backend_test!(
             .await
             .unwrap();
         assert_eq!(forged_login.status(), 403);
-        let form = browser
-            .get(format!("{}/login", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let form = page_text(&browser, format!("{}/login", server.url)).await;
         let login_token = page_csrf_token(&form);
         let mut with_token = credentials.to_vec();
         with_token.push(("csrf_token", &login_token));
@@ -799,14 +787,7 @@ dual_backend_test!(
             .await;
         let number = created.body["number"].as_str().unwrap().to_owned();
         let (agent, token) = http_session(&server, "ann@msp.example").await;
-        let page = agent
-            .get(format!("{}/tickets/{number}", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&agent, format!("{}/tickets/{number}", server.url)).await;
         let version = page
             .split("name=\"version\" value=\"")
             .nth(1)
@@ -1196,14 +1177,7 @@ dual_backend_test!(
                 ("html", "<h1>{{title}}</h1>".to_owned()),
             ]
         };
-        let list = client
-            .get(format!("{url}/admin/mail"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let list = page_text(&client, format!("{url}/admin/mail")).await;
         assert!(
             list.contains("Acknowledgement (a ticket is opened)"),
             "{list}"
@@ -1322,14 +1296,7 @@ dual_backend_test!(
                 .collect::<Vec<_>>()
         };
 
-        let page = client
-            .get(format!("{}/admin/groups", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&client, format!("{}/admin/groups", server.url)).await;
         let select = format!("id=\"add-member-{}\"", group["id"]);
         assert!(
             page.contains(&format!(
@@ -1427,14 +1394,11 @@ dual_backend_test!(
                     .unwrap()
             }
         };
-        let edit = client
-            .get(format!("{}/admin/mail/acknowledgement", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let edit = page_text(
+            &client,
+            format!("{}/admin/mail/acknowledgement", server.url),
+        )
+        .await;
         assert!(
             edit.contains("formaction=\"/admin/mail/acknowledgement/preview\""),
             "the edit form offers a preview: {edit}"

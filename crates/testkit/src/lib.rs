@@ -277,14 +277,7 @@ impl TestServer {
             .cookie_store(true)
             .build()
             .unwrap();
-        let form = client
-            .get(format!("{}/login", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let form = page_text(&client, format!("{}/login", self.url)).await;
         let signed_in = client
             .post(format!("{}/login", self.url))
             .form(&[
@@ -455,6 +448,11 @@ impl Client {
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.request(reqwest::Method::DELETE, path)).await
     }
+}
+
+/// The body of the page at `url`, fetched with `client` (its cookies included).
+pub async fn page_text(client: &reqwest::Client, url: String) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// The CSRF token a page of the web UI carries (its `csrf-token` meta element).
