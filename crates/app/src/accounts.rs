@@ -8,6 +8,7 @@ use opsdesk_store::Conn;
 use opsdesk_store::accounts::{self as store, NewUser, OrganizationRow, UserRow, UserUpdate};
 use serde::{Deserialize, Serialize};
 
+use crate::Precondition;
 use crate::audit::{Change, record, snapshot};
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
@@ -335,9 +336,10 @@ impl App {
         &self,
         principal: &Principal,
         id: i64,
-        expected_version: Option<i64>,
+        expected_version: impl Into<Precondition>,
         patch: OrganizationPatch,
     ) -> Result<Organization, AppError> {
+        let expected_version: Precondition = expected_version.into();
         principal.require_admin()?;
         let mut errors = Vec::new();
         let name = patch
@@ -363,10 +365,7 @@ impl App {
                         .await?
                         .map(Organization::from)
                         .ok_or(AppError::NotFound("organization"))?;
-                    let version = expected_version.unwrap_or(before.version);
-                    if version != before.version {
-                        return Err(AppError::Stale);
-                    }
+                    let version = expected_version.check(before.version)?;
                     let name = name.unwrap_or_else(|| before.name.clone());
                     let domain = domain.unwrap_or_else(|| before.domain.clone());
                     let row = store::update_organization(
@@ -395,7 +394,7 @@ impl App {
                         after: snapshot(&after),
                     };
                     record(conn, &change, now).await?;
-                    Ok(after)
+                    Ok::<_, AppError>(after)
                 })
             })
             .await?;
@@ -522,9 +521,10 @@ impl App {
         &self,
         principal: &Principal,
         id: i64,
-        expected_version: Option<i64>,
+        expected_version: impl Into<Precondition>,
         patch: UserPatch,
     ) -> Result<User, AppError> {
+        let expected_version: Precondition = expected_version.into();
         principal.require_admin()?;
         let mut errors = Vec::new();
         let name = patch
@@ -552,10 +552,7 @@ impl App {
                         .await?
                         .ok_or(AppError::NotFound("user"))?;
                     let before = user_view(conn, row).await?;
-                    let version = expected_version.unwrap_or(before.version);
-                    if version != before.version {
-                        return Err(AppError::Stale);
-                    }
+                    let version = expected_version.check(before.version)?;
                     let role = role.unwrap_or(before.role);
                     let active = patch.active.unwrap_or(before.active);
                     if own_id == Some(id) && (role != Role::Admin || !active) {

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod metrics;
 pub mod monitors;
 pub mod portal;
+mod precondition;
 pub mod sla;
 pub mod status_page;
 pub mod tickets;
@@ -26,6 +27,7 @@ pub use authz::{Principal, Via};
 pub use clock::{now_ms, timestamp};
 pub use error::{AppError, FieldError};
 pub use opsdesk_store::{Backend, Db, DbOptions, StoreError};
+pub use precondition::Precondition;
 
 /// Settings the use cases need.
 #[derive(Debug, Clone)]

@@ -22,6 +22,7 @@ use opsdesk_store::monitors::{
 use opsdesk_store::{Batch, Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
 
+use crate::Precondition;
 use crate::audit::{Change, record, snapshot};
 use crate::jobs::{self, JobError, JobKind};
 use crate::tickets::{NewTicket, TicketPatch};
@@ -886,9 +887,10 @@ impl App {
         &self,
         principal: &Principal,
         id: i64,
-        expected_version: Option<i64>,
+        expected_version: impl Into<Precondition>,
         patch: MonitorPatch,
     ) -> Result<Monitor, AppError> {
+        let expected_version: Precondition = expected_version.into();
         principal.require_staff()?;
         let actor = principal.audit_label();
         let principal = principal.clone();
@@ -898,9 +900,7 @@ impl App {
             .write(move |conn| {
                 Box::pin(async move {
                     let row = visible(conn, &principal, id).await?;
-                    if expected_version.is_some_and(|v| v != row.version) {
-                        return Err(AppError::Stale);
-                    }
+                    expected_version.check(row.version)?;
                     let kind = kind_of(&row)?;
                     let mut incident: IncidentSettings =
                         serde_json::from_str(&row.incident).unwrap_or_default();

@@ -14,6 +14,7 @@ use opsdesk_store::{Backend, Batch, Conn};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::Precondition;
 use crate::audit::{Change, record, record_with, snapshot};
 use crate::catalog::Catalog;
 use crate::{App, AppError, Principal, now_ms, timestamp};
@@ -731,9 +732,10 @@ impl App {
         &self,
         principal: &Principal,
         id: i64,
-        expected: Option<i64>,
+        expected: impl Into<Precondition>,
         input: CalendarInput,
     ) -> Result<Calendar, AppError> {
+        let expected: Precondition = expected.into();
         principal.require_admin()?;
         let (name, spec) = parse_calendar(&input)?;
         let actor = principal.audit_label();
@@ -742,7 +744,7 @@ impl App {
             .write(move |conn| {
                 Box::pin(async move {
                     let before = calendar_record(conn, id).await?;
-                    let version = expected.unwrap_or(before.version);
+                    let version = expected.check(before.version)?;
                     let after = store::update_calendar(conn, id, version, &name, &spec, now)
                         .await?
                         .map(calendar_view)
@@ -822,9 +824,10 @@ impl App {
         &self,
         principal: &Principal,
         id: i64,
-        expected: Option<i64>,
+        expected: impl Into<Precondition>,
         input: PolicyInput,
     ) -> Result<Policy, AppError> {
+        let expected: Precondition = expected.into();
         principal.require_admin()?;
         let spec = parse_policy(&input)?;
         let actor = principal.audit_label();
@@ -834,7 +837,7 @@ impl App {
                 Box::pin(async move {
                     let before = policy_record(conn, id).await?;
                     check_policy_calendar(conn, &input).await?;
-                    let version = expected.unwrap_or(before.version);
+                    let version = expected.check(before.version)?;
                     let after = store::update_policy(
                         conn,
                         id,

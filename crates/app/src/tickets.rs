@@ -23,6 +23,7 @@ use opsdesk_store::tickets::{self as store, TicketFields, TicketRow};
 use opsdesk_store::{Backend, Batch, Conn, accounts};
 use serde::{Deserialize, Serialize};
 
+use crate::Precondition;
 use crate::audit::{Change, record_with, snapshot};
 use crate::catalog::Catalog;
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
@@ -1283,9 +1284,10 @@ impl App {
         &self,
         principal: &Principal,
         reference: &str,
-        expected_version: Option<i64>,
+        expected_version: impl Into<Precondition>,
         patch: TicketPatch,
     ) -> Result<Ticket, AppError> {
+        let expected_version: Precondition = expected_version.into();
         principal.require_staff()?;
         let publisher = principal.clone();
         let principal = principal.clone();
@@ -1719,7 +1721,7 @@ impl App {
                             backend,
                             &Principal::system(&format!("auto-close after {after_days} days")),
                             row,
-                            None,
+                            Precondition::Any,
                             patch,
                             now,
                         )
@@ -1754,17 +1756,13 @@ async fn apply_patch(
     backend: Backend,
     principal: &Principal,
     row: TicketRow,
-    expected_version: Option<i64>,
+    expected_version: Precondition,
     patch: TicketPatch,
     now: i64,
 ) -> Result<Ticket, AppError> {
     let actor_label = principal.audit_label();
     let actor = actor_label.as_str();
-    if let Some(version) = expected_version
-        && version != row.version
-    {
-        return Err(AppError::Stale);
-    }
+    expected_version.check(row.version)?;
     let before = view(conn, row.clone()).await?;
     let catalog = crate::catalog::current(conn).await?;
     let mut fields = fields_of(&row);
@@ -2041,7 +2039,13 @@ async fn resolve_children(
             ..TicketPatch::default()
         };
         Box::pin(apply_patch(
-            conn, backend, principal, child, None, patch, now,
+            conn,
+            backend,
+            principal,
+            child,
+            Precondition::Any,
+            patch,
+            now,
         ))
         .await?;
     }

@@ -81,6 +81,48 @@ dual_backend_test!(
             current.body["name"], "Acme Ltd",
             "a stale write must overwrite nothing"
         );
+        let current_etag = current.header("etag").unwrap().to_owned();
+
+        // Strong comparison: a weak tag never satisfies If-Match, even for the current version.
+        let weak = admin
+            .patch(
+                &format!("/api/v1/organizations/{acme_id}"),
+                json!({"name": "Weakly Matched"}),
+                Some(&format!("W/{current_etag}")),
+            )
+            .await;
+        assert_eq!(weak.status, 412, "{}", weak.text);
+
+        // A list matches when any of its tags does.
+        let listed = admin
+            .patch(
+                &format!("/api/v1/organizations/{acme_id}"),
+                json!({"name": "Acme Group"}),
+                Some(&format!("{etag}, {current_etag}")),
+            )
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+
+        // `*` matches whatever version is current.
+        let any = admin
+            .patch(
+                &format!("/api/v1/organizations/{acme_id}"),
+                json!({"name": "Acme Holdings"}),
+                Some("*"),
+            )
+            .await;
+        assert_eq!(any.status, 200, "{}", any.text);
+        assert_eq!(any.body["name"], "Acme Holdings");
+
+        // ... but there must be a record to match.
+        let missing = admin
+            .patch(
+                "/api/v1/organizations/999999",
+                json!({"name": "Nobody"}),
+                Some("*"),
+            )
+            .await;
+        assert_eq!(missing.status, 404, "{}", missing.text);
     }
 );
 

@@ -739,3 +739,72 @@ dual_backend_test!(
         );
     }
 );
+
+#[test]
+fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(BIN)
+        .args(["migrate", "--data-dir"])
+        .arg(folder.path())
+        .env("OPSDESK_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("applied migration"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "a log read by a machine has no ANSI escapes: {log}"
+    );
+}
+
+dual_backend_test!(
+    a_database_from_any_earlier_release_upgrades_and_starts,
+    |backend: Backend| async move {
+        let store_backend = match backend {
+            Backend::Sqlite => opsdesk_store::Backend::Sqlite,
+            Backend::Postgres => opsdesk_store::Backend::Postgres,
+        };
+        let versions = opsdesk_store::migration_versions(store_backend);
+        let (oldest, newest) = (versions[0], versions[versions.len() - 1]);
+        for &version in &versions[..versions.len() - 1] {
+            let db = TestDb::new(backend).await;
+            let mut conn = db.connect().await;
+            opsdesk_store::migrate_until(&mut conn, store_backend, version)
+                .await
+                .unwrap();
+            if version == oldest {
+                // A record written by the oldest schema must come through every upgrade.
+                sqlx::query(
+                    "INSERT INTO organizations (name, domain, created_at, updated_at) \
+                     VALUES ('Initech', 'initech.example', 0, 0)",
+                )
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            drop(conn);
+
+            let server = ServerProcess::start(BIN, &db.cli_args()).await;
+            let token = cli_admin(&db, "admin@example.com");
+            let admin = client(&server.url, &token);
+            let organizations = all_items(&admin, "/api/v1/organizations", "").await;
+            if version == oldest {
+                assert_eq!(organizations.len(), 1, "{organizations:?}");
+                assert_eq!(organizations[0]["name"], "Initech");
+            }
+            let created = admin
+                .post(
+                    "/api/v1/tickets",
+                    json!({"type": "incident", "title": "After the upgrade",
+                           "impact": "low", "urgency": "low"}),
+                )
+                .await;
+            assert_eq!(
+                created.status, 201,
+                "a database at migration {version} upgraded to {newest} takes writes: {}",
+                created.text
+            );
+        }
+    }
+);

@@ -95,6 +95,23 @@ dual_backend_test!(the_whole_lifecycle, |backend: Backend| async move {
         )
         .await;
     assert_eq!(stale.status, 412);
+    let current_etag = assigned.header("etag").unwrap().to_owned();
+    let weak = ann
+        .patch(
+            "/api/v1/tickets/INC-1",
+            json!({"title": "Weak"}),
+            Some(&format!("W/{current_etag}")),
+        )
+        .await;
+    assert_eq!(weak.status, 412, "a weak tag never satisfies If-Match");
+    let any = ann
+        .patch(
+            "/api/v1/tickets/INC-1",
+            json!({"urgency": "high"}),
+            Some("*"),
+        )
+        .await;
+    assert_eq!(any.status, 200, "{}", any.text);
 
     let not_member = ann
         .patch(

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
-use opsdesk_app::{AppError, FieldError, Principal, Via};
+use opsdesk_app::{AppError, FieldError, Precondition, Principal, Via};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -179,26 +179,36 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Stri
         .map(|(_, value)| value.to_owned())
 }
 
-/// The version named by `If-Match`, if sent. A value that is not one of our ETags can
-/// never match, so it is treated as stale.
-pub(crate) struct IfMatch(pub Option<i64>);
+/// The `If-Match` condition of an update (RFC 9110 §13.1.1): absent or `*` accepts any
+/// current version; otherwise the record must be at one of the listed versions. Comparison
+/// is strong, so a weak tag (`W/"v3"`) or a tag that is not one of ours matches nothing.
+pub(crate) struct IfMatch(pub Precondition);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::IF_MATCH) else {
-            return Ok(IfMatch(None));
-        };
-        let version = value
-            .to_str()
-            .ok()
-            .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-            .and_then(|v| v.strip_prefix('v'))
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or(AppError::Stale)?;
-        Ok(IfMatch(Some(version)))
+        let mut values = parts.headers.get_all(header::IF_MATCH).iter().peekable();
+        if values.peek().is_none() {
+            return Ok(IfMatch(Precondition::Any));
+        }
+        let mut tags = Vec::new();
+        for value in values {
+            let value = value.to_str().map_err(|_| AppError::Stale)?;
+            for tag in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if tag == "*" {
+                    return Ok(IfMatch(Precondition::Any));
+                }
+                tags.extend(strong_version(tag));
+            }
+        }
+        Ok(IfMatch(Precondition::OneOf(tags)))
     }
+}
+
+/// The version in one of our strong entity tags (`"v3"`); `None` for weak or foreign tags.
+fn strong_version(tag: &str) -> Option<i64> {
+    tag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
 }
 
 /// The ETag for a record at `version`.
@@ -294,6 +304,14 @@ mod tests {
             }
             _ => None,
         }
+    }
+
+    #[test]
+    fn only_strong_tags_of_ours_name_a_version() {
+        assert_eq!(strong_version("\"v12\""), Some(12));
+        assert_eq!(strong_version("W/\"v12\""), None);
+        assert_eq!(strong_version("\"12\""), None);
+        assert_eq!(strong_version("v12"), None);
     }
 
     #[test]

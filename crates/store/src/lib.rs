@@ -30,4 +30,5 @@ pub mod webhooks;
 pub use batch::{Batch, Binder};
 pub use db::{Backend, Db, DbOptions, WriteFuture};
 pub use error::StoreError;
+pub use migrate::{migration_versions, run_until as migrate_until};
 pub use sqlx::AnyConnection as Conn;

@@ -29,10 +29,24 @@ const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0
 /// Brings the schema up to date. On PostgreSQL an advisory lock makes nodes starting together
 /// take turns; the SQLite caller holds the only writing connection.
 pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    let migrations = match backend {
-        Backend::Sqlite => SQLITE,
-        Backend::Postgres => POSTGRES,
-    };
+    run_until(conn, backend, i64::MAX).await
+}
+
+/// The versions of the migrations this build carries for `backend`, oldest first.
+pub fn migration_versions(backend: Backend) -> Vec<i64> {
+    migrations_of(backend).iter().map(|m| m.version).collect()
+}
+
+/// Applies the migrations up to and including version `last`, leaving the schema as an
+/// older opsdesk left it: upgrade tests start from there.
+pub async fn run_until(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    last: i64,
+) -> Result<(), StoreError> {
+    let migrations = migrations_of(backend);
+    let count = migrations.partition_point(|m| m.version <= last);
+    let migrations = migrations.get(..count).unwrap_or(migrations);
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_lock(7320151)")
             .execute(&mut *conn)
@@ -45,6 +59,13 @@ pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<()
             .await?;
     }
     result
+}
+
+fn migrations_of(backend: Backend) -> &'static [Migration] {
+    match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    }
 }
 
 async fn apply(conn: &mut AnyConnection, migrations: &[Migration]) -> Result<(), StoreError> {
@@ -122,4 +143,46 @@ fn now_ms() -> i64 {
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checksums of the migrations that are on `main`: a released migration is never edited,
+    /// because databases that already applied it would refuse to start.
+    const RELEASED: &str = include_str!("../migrations/released.sha256");
+
+    #[test]
+    fn released_migrations_are_unchanged_and_every_migration_is_listed() {
+        let released: Vec<(&str, &str)> = RELEASED
+            .lines()
+            .filter_map(|line| line.split_once("  "))
+            .collect();
+        let mut faults = Vec::new();
+        for (dialect, migrations) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            for pair in migrations.windows(2) {
+                if let [earlier, later] = pair
+                    && earlier.version >= later.version
+                {
+                    faults.push(format!("{dialect}/{} is out of order", later.name));
+                }
+            }
+            for migration in migrations {
+                let path = format!("{dialect}/{}.sql", migration.name);
+                match released.iter().find(|(_, file)| *file == path) {
+                    None => faults.push(format!(
+                        "{path} is not in migrations/released.sha256: append its sha256sum line"
+                    )),
+                    Some((checksum, _)) if *checksum != checksum_of(migration.sql) => {
+                        faults.push(format!(
+                            "{path} was edited after release: restore it and add a new migration"
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        assert!(faults.is_empty(), "{}", faults.join("\n"));
+    }
 }

@@ -116,7 +116,12 @@ impl TestDb {
         sqlx::any::install_default_drivers();
         let url = match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("opsdesk.db").display()),
+            None => {
+                // Created when missing, so that a test can lay down an old schema itself.
+                std::fs::create_dir_all(&self.data_dir).unwrap();
+                let file = self.data_dir.join("opsdesk.db");
+                format!("sqlite://{}?mode=rwc", file.display())
+            }
         };
         sqlx::AnyConnection::connect(&url).await.unwrap()
     }
