@@ -23,22 +23,36 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement", 21 "0021_search_index_at_commit");
-const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version");
+const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement", 21 "0021_search_index_at_commit", 22 "0022_one_attachment_store");
+const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 22 "0022_one_attachment_store");
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock makes nodes starting together
 /// take turns; the SQLite caller holds the only writing connection.
 pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    migrate_to(conn, backend, i64::MAX).await
+}
+
+/// Brings the schema up to migration `version` and no further; tests use it to build a
+/// database as an older release left it, then upgrade it with [`Db::open`](crate::Db::open).
+pub async fn migrate_to(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    version: i64,
+) -> Result<(), StoreError> {
     let migrations = match backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
     };
+    let migrations = &migrations[..migrations.partition_point(|m| m.version <= version)];
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_lock(7320151)")
             .execute(&mut *conn)
             .await?;
     }
-    let result = apply(conn, migrations).await;
+    let mut result = apply(conn, migrations).await;
+    if result.is_ok() && version >= 22 {
+        result = crate::attachments::hash_moved_mail_files(conn).await;
+    }
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_unlock(7320151)")
             .execute(&mut *conn)
