@@ -51,7 +51,8 @@ pub struct NewAttachment<'a> {
 /// Where a file came from.
 #[derive(Debug, Clone)]
 pub enum Origin<'a> {
-    Upload,
+    /// Uploaded, on its own or for a comment.
+    Upload { comment_id: Option<i64> },
     Mail {
         mail_id: i64,
         comment_id: Option<i64>,
@@ -68,7 +69,7 @@ pub async fn insert(
 ) -> Result<AttachmentRow, StoreError> {
     keep_content(conn, file.sha256, file.content).await?;
     let (source, mail_id, comment_id, content_id, inline) = match &file.origin {
-        Origin::Upload => ("upload", None, None, None, false),
+        Origin::Upload { comment_id } => ("upload", None, *comment_id, None, false),
         Origin::Mail {
             mail_id,
             comment_id,
@@ -116,6 +117,19 @@ async fn keep_content(
             .await?;
     }
     Ok(())
+}
+
+/// The ticket and visibility (`public`) of comment `id`, for a file to be attached to it.
+pub async fn comment_of(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(i64, bool)>, StoreError> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT ticket_id, public FROM comments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(ticket_id, public)| (ticket_id, public != 0)))
 }
 
 /// A ticket's files, uploaded and mailed, in arrival order; `public_only` leaves out the

@@ -35,8 +35,9 @@ pub struct Attachment {
     /// Whether the requester sees it (attachments of internal notes are staff-only).
     pub public: bool,
     pub source: AttachmentSource,
-    /// The comment it came with: the reply or note a mail became. None for uploads and for
-    /// the files of the mail that opened the ticket (they belong to its description).
+    /// The comment it belongs to: the reply a mail became, or the comment it was uploaded
+    /// for. None for files uploaded on their own and for those of the mail that opened the
+    /// ticket (they belong to its description).
     pub comment_id: Option<i64>,
     /// The mail it came with (its original is downloadable as `.eml` by staff).
     pub mail_id: Option<i64>,
@@ -215,7 +216,8 @@ pub(crate) fn files_of_entry(
         .iter()
         .filter(|file| match kind {
             "comment" | "note" => comment.is_some() && file.comment_id == comment,
-            "attachment" => Some(file.id) == upload,
+            // An upload for a comment is shown with the comment.
+            "attachment" => Some(file.id) == upload && file.comment_id.is_none(),
             "created" => {
                 file.comment_id.is_none() && opening_mail.is_some() && file.mail_id == opening_mail
             }
@@ -226,7 +228,9 @@ pub(crate) fn files_of_entry(
 }
 
 impl App {
-    /// Attaches a file to a ticket. Customers' files are public; staff choose.
+    /// Attaches a file to a ticket, or to one of its comments (`comment`). Customers' files
+    /// are public; staff choose, except that a file of an internal note is staff-only.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_attachment(
         &self,
         principal: &Principal,
@@ -235,6 +239,7 @@ impl App {
         content_type: Option<&str>,
         content: Vec<u8>,
         public: bool,
+        comment: Option<i64>,
     ) -> Result<Attachment, AppError> {
         if content.is_empty() {
             return Err(AppError::invalid("body", "the file is empty"));
@@ -260,6 +265,24 @@ impl App {
                 Box::pin(async move {
                     let ticket = find_visible(conn, &principal, &reference).await?;
                     let number = number_of(&ticket.ticket_type, ticket.number);
+                    let public = match comment {
+                        None => public,
+                        Some(id) => match store::comment_of(conn, id).await? {
+                            // A requester cannot name a note: it does not exist for them.
+                            Some((ticket_id, note_public))
+                                if ticket_id == ticket.id
+                                    && (note_public || principal.role != Role::Customer) =>
+                            {
+                                public && note_public
+                            }
+                            _ => {
+                                return Err(AppError::invalid(
+                                    "comment",
+                                    "no such comment on this ticket",
+                                ));
+                            }
+                        },
+                    };
                     let new = NewAttachment {
                         ticket_id: ticket.id,
                         filename: &filename,
@@ -268,7 +291,9 @@ impl App {
                         content: &content,
                         public,
                         uploaded_by: principal.user_id,
-                        origin: Origin::Upload,
+                        origin: Origin::Upload {
+                            comment_id: comment,
+                        },
                     };
                     let row = store::insert(conn, &new, now).await?;
                     ticket_store::touch(conn, ticket.id, now, None, 0).await?;

@@ -48,8 +48,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 struct UploadParams {
     /// The file's name; folders and unsafe characters are removed.
     filename: String,
-    /// Whether the requester sees it (staff only; customers' files are always public).
+    /// Whether the requester sees it (staff only; customers' files are always public, the
+    /// files of internal notes never).
     public: Option<bool>,
+    /// The comment (id) the file belongs to; it is listed next to it.
+    comment: Option<i64>,
 }
 
 /// Attaches a file: the request body is the file, its `Content-Type` the file's type.
@@ -89,6 +92,7 @@ async fn upload_attachment(
             content_type,
             body.to_vec(),
             params.public.unwrap_or(true),
+            params.comment,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(attachment)))
