@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use opsdesk_app::accounts::NewOrganization;
 use opsdesk_app::mail::{IngestOutcome, MailSettings};
+use opsdesk_app::tickets::AttachmentSource;
 use opsdesk_app::{AppConfig, Principal};
 use opsdesk_testkit::{Backend, TestDb, TestServer, dual_backend_test};
 
@@ -1795,5 +1796,175 @@ dual_backend_test!(
             .get(&format!("/api/v1/mail/{}/original", opened.mail_id))
             .await;
         assert_eq!(original.text.as_bytes(), raw.as_slice());
+    }
+);
+
+dual_backend_test!(
+    a_quarantined_messages_files_are_filed_when_it_is_reprocessed,
+    |backend: Backend| async move {
+        let server = desk_with_frank(backend, 10 * 1024 * 1024).await;
+        let ann = server.client(&server.token_for("ann@desk.example").await);
+        let held = server
+            .app
+            .ingest_mail(mail_with_file(
+                "Message-ID: <stranger-1@globex.example>\r\nFrom: Gil <gil@globex.example>\r\n\
+                 Subject: Badge reader\r\n",
+                "The reader rejects my badge.",
+                "badge.jpg",
+                b"not really a jpeg",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(held.status, "quarantined", "{held:?}");
+        organization(&server, "Globex", "globex.example").await;
+        let done = ann
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/reprocess", held.mail_id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(done.body["status"], "ticket", "{}", done.text);
+        let number = done.body["ticket"].as_str().unwrap();
+        let listed = ann.get(&format!("/api/v1/tickets/{number}/attachments")).await;
+        assert_eq!(names(&listed.body), ["badge.jpg"]);
+        assert_eq!(listed.body[0]["mail_id"], held.mail_id);
+    }
+);
+
+/// The engine behind a test database, as the store names it.
+fn store_backend(backend: Backend) -> opsdesk_store::Backend {
+    match backend {
+        Backend::Sqlite => opsdesk_store::Backend::Sqlite,
+        Backend::Postgres => opsdesk_store::Backend::Postgres,
+    }
+}
+
+dual_backend_test!(
+    migration_0022_moves_mail_attachments_into_the_one_store,
+    |backend: Backend| async move {
+        // A database as release 0021 left it, with mail files in `mail_attachments`.
+        let db = TestDb::new(backend).await;
+        if backend == Backend::Sqlite {
+            std::fs::create_dir_all(&db.data_dir).unwrap();
+            std::fs::File::create(db.data_dir.join("opsdesk.db")).unwrap();
+        }
+        let mut conn = db.connect().await;
+        opsdesk_store::migrate_to(&mut conn, store_backend(backend), 21)
+            .await
+            .unwrap();
+        let scan = b"%PDF-1.4 blank page".to_vec();
+        sqlx::raw_sql(
+            // Ids of people well above those the new release hands out (PostgreSQL's identity
+            // sequences do not see explicit ids).
+            "INSERT INTO organizations (id, name, domain, created_at, updated_at) \
+                 VALUES (1001, 'Acme', 'acme.example', 0, 0);
+             INSERT INTO users (id, email, name, role, organization_id, created_at, updated_at) \
+                 VALUES (1001, 'frank@acme.example', 'Frank', 'customer', 1001, 0, 0);
+             INSERT INTO tickets (id, ticket_type, number, title, description, status, impact, \
+                 urgency, priority, requester_id, organization_id, source, created_at, updated_at) \
+                 VALUES (1, 'incident', 1, 'Scanner', 'Blank pages', 'open', 'medium', 'medium', \
+                 3, 1001, 1001, 'email', 0, 0);
+             INSERT INTO comments (id, ticket_id, author_id, body, public, created_at) \
+                 VALUES (1, 1, 1001, 'The log', 1, 10), (2, 1, NULL, 'Vendor quote', 0, 20);
+             INSERT INTO mail_messages (id, direction, dedup_key, ticket_id, comment_id, address, \
+                 subject, status, created_at, updated_at) VALUES \
+                 (1, 'in', 'mid:1', 1, NULL, 'frank@acme.example', 'Scanner', 'ticket', 5, 5), \
+                 (2, 'in', 'mid:2', 1, 1, 'frank@acme.example', 'Re: Scanner', 'comment', 10, 10), \
+                 (3, 'in', 'mid:3', 1, 2, 'vendor@supplier.example', 'Quote', 'comment', 20, 20), \
+                 (4, 'in', 'mid:4', NULL, NULL, 'gil@globex.example', 'Badge', 'quarantined', 30, 30);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let files: [(i64, Option<i64>, &str, &[u8], Option<&str>, i64); 5] = [
+            (1, Some(1), "scan.pdf", &scan, None, 0),
+            (2, Some(1), "scanner.log", b"page 1: blank", None, 0),
+            (2, Some(1), "again.pdf", &scan, Some("again@acme.example"), 1),
+            (3, Some(1), "quote.pdf", b"%PDF quote", None, 0),
+            (4, None, "badge.jpg", b"not a jpeg", None, 0),
+        ];
+        for (mail_id, ticket_id, filename, data, content_id, inline) in files {
+            sqlx::query(
+                "INSERT INTO mail_attachments (mail_id, ticket_id, filename, content_type, \
+                 content_id, inline, size, data) VALUES ($1, $2, $3, 'application/pdf', $4, $5, $6, $7)",
+            )
+            .bind(mail_id)
+            .bind(ticket_id)
+            .bind(filename)
+            .bind(content_id)
+            .bind(inline)
+            .bind(data.len() as i64)
+            .bind(data.to_vec())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        drop(conn);
+
+        // The new release opens it.
+        let server = TestServer::start_on(db, opsdesk_http::HttpConfig::default()).await;
+        let staff = Principal::system("test");
+        let moved = server.app.attachments(&staff, "INC-1").await.unwrap();
+        let summary: Vec<(&str, bool, Option<i64>, Option<i64>, Option<&str>, bool)> = moved
+            .iter()
+            .map(|f| {
+                (
+                    f.filename.as_str(),
+                    f.public,
+                    f.comment_id,
+                    f.mail_id,
+                    f.content_id.as_deref(),
+                    f.inline,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("scan.pdf", true, None, Some(1), None, false),
+                ("scanner.log", true, Some(1), Some(2), None, false),
+                ("again.pdf", true, Some(1), Some(2), Some("again@acme.example"), true),
+                ("quote.pdf", false, Some(2), Some(3), None, false),
+            ],
+            "the quarantined message's file stays in its original until re-processed"
+        );
+        assert!(moved.iter().all(|f| f.source == AttachmentSource::Mail));
+        assert_eq!(moved[1].size, 13);
+        let (_, bytes) = server.app.attachment(&staff, moved[1].id).await.unwrap();
+        assert_eq!(bytes, b"page 1: blank");
+
+        // Keyed by content like an upload: the same bytes uploaded now are the same blob.
+        let uploaded = server
+            .app
+            .add_attachment(&staff, "INC-1", "scan.pdf", None, scan.clone(), true, None)
+            .await
+            .unwrap();
+        assert_eq!(moved[0].sha256, uploaded.sha256);
+        assert_eq!(moved[2].sha256, uploaded.sha256);
+        let mut conn = server.db.connect().await;
+        let (blobs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM attachment_blobs")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(blobs, 3, "scan, log and quote, each once");
+        assert!(
+            sqlx::query("SELECT 1 FROM mail_attachments")
+                .fetch_optional(&mut conn)
+                .await
+                .is_err(),
+            "the old table is gone"
+        );
+
+        // Frank sees the files of his messages, not those of the internal note.
+        let frank = server.client(&server.token_for("frank@acme.example").await);
+        let his = frank.get("/api/v1/tickets/INC-1/attachments").await;
+        assert_eq!(his.status, 200, "{}", his.text);
+        assert_eq!(
+            names(&his.body),
+            ["scan.pdf", "scanner.log", "again.pdf", "scan.pdf"]
+        );
+        let quote = format!("/api/v1/attachments/{}", moved[3].id);
+        assert_eq!(frank.get(&quote).await.status, 404);
+        assert_eq!(server.admin().get(&quote).await.text, "%PDF quote");
     }
 );
