@@ -25,9 +25,9 @@ use crate::audit::{Change, record, snapshot};
 use crate::auth::principal_for;
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    MailFile, MailFiles, NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket,
-    can_see, insert_comment, insert_ticket, keep_mail_files, number_of, resolve_ticket,
-    timeline, validate_comment, validate_ticket, write_ticket,
+    MailFile, MailFiles, NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see,
+    insert_comment, insert_ticket, keep_mail_files, number_of, resolve_ticket, timeline,
+    validate_comment, validate_ticket, write_ticket,
 };
 use crate::{App, AppError, Principal, Via, now_ms, timestamp};
 

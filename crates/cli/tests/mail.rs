@@ -185,11 +185,7 @@ dual_backend_test!(
             files[0].content_id.as_deref(),
             Some("screenshot-1@acme.example")
         );
-        let (_, bytes) = server
-            .app
-            .attachment(&system, files[0].id)
-            .await
-            .unwrap();
+        let (_, bytes) = server.app.attachment(&system, files[0].id).await.unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
 
         // Automatic mail is recorded, joins the ticket it concerns, and opens nothing.
@@ -1630,7 +1626,9 @@ dual_backend_test!(
         let note_id = note.body["id"].as_i64().unwrap();
         let quote = upload(
             &ann,
-            &format!("/api/v1/tickets/INC-1/attachments?filename=quote.pdf&public=true&comment={note_id}"),
+            &format!(
+                "/api/v1/tickets/INC-1/attachments?filename=quote.pdf&public=true&comment={note_id}"
+            ),
             b"%PDF quote".to_vec(),
         )
         .await;
@@ -1700,7 +1698,11 @@ dual_backend_test!(
         assert_eq!(frank.get(&quote_url).await.status, 404);
         assert_eq!(ann.get(&quote_url).await.status, 200);
         let his_timeline = frank.get("/api/v1/tickets/INC-1/timeline").await;
-        assert!(!his_timeline.text.contains("quote.pdf"), "{}", his_timeline.text);
+        assert!(
+            !his_timeline.text.contains("quote.pdf"),
+            "{}",
+            his_timeline.text
+        );
         let log = frank
             .get(&format!("/api/v1/attachments/{}", files[1]["id"]))
             .await;
@@ -1728,9 +1730,14 @@ dual_backend_test!(
         let quote_link = format!("href=\"{quote_url}\"");
         assert!(console.contains(&scanner_log), "{console}");
         assert!(console.contains(&quote_link), "{console}");
-        assert!(console.contains("scanner.log</a> <span class=\"size\">(28 B)</span>"), "{console}");
+        assert!(
+            console.contains("scanner.log</a> <span class=\"size\">(28 B)</span>"),
+            "{console}"
+        );
         let portal = opsdesk_testkit::page_text(
-            &server.signed_in_client("frank@acme.example", password).await,
+            &server
+                .signed_in_client("frank@acme.example", password)
+                .await,
             format!("{}/portal/tickets/INC-1", server.url),
         )
         .await;
@@ -1758,7 +1765,9 @@ dual_backend_test!(
         let number = opened.ticket.unwrap();
 
         // The same limit as an upload: the file is not kept, the message is.
-        let listed = ann.get(&format!("/api/v1/tickets/{number}/attachments")).await;
+        let listed = ann
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
         assert_eq!(listed.body, serde_json::json!([]));
         let refused = upload(
             &ann,
@@ -1789,7 +1798,9 @@ dual_backend_test!(
                 &serde_json::json!(false),
             )
         );
-        let his = frank.get(&format!("/api/v1/tickets/{number}/timeline")).await;
+        let his = frank
+            .get(&format!("/api/v1/tickets/{number}/timeline"))
+            .await;
         assert!(!his.text.contains("attachment_skipped"), "{}", his.text);
         // Staff still have it, in the message as received.
         let original = ann
@@ -1825,7 +1836,9 @@ dual_backend_test!(
             .await;
         assert_eq!(done.body["status"], "ticket", "{}", done.text);
         let number = done.body["ticket"].as_str().unwrap();
-        let listed = ann.get(&format!("/api/v1/tickets/{number}/attachments")).await;
+        let listed = ann
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
         assert_eq!(names(&listed.body), ["badge.jpg"]);
         assert_eq!(listed.body[0]["mail_id"], held.mail_id);
     }
@@ -1876,12 +1889,19 @@ dual_backend_test!(
         .execute(&mut conn)
         .await
         .unwrap();
-        let files: [(i64, Option<i64>, &str, &[u8], Option<&str>, i64); 5] = [
-            (1, Some(1), "scan.pdf", &scan, None, 0),
-            (2, Some(1), "scanner.log", b"page 1: blank", None, 0),
-            (2, Some(1), "again.pdf", &scan, Some("again@acme.example"), 1),
-            (3, Some(1), "quote.pdf", b"%PDF quote", None, 0),
-            (4, None, "badge.jpg", b"not a jpeg", None, 0),
+        let files = [
+            (1, Some(1), "scan.pdf", scan.as_slice(), None, 0),
+            (2, Some(1), "scanner.log", &b"page 1: blank"[..], None, 0),
+            (
+                2,
+                Some(1),
+                "again.pdf",
+                scan.as_slice(),
+                Some("again@acme.example"),
+                1,
+            ),
+            (3, Some(1), "quote.pdf", &b"%PDF quote"[..], None, 0),
+            (4, None, "badge.jpg", &b"not a jpeg"[..], None, 0),
         ];
         for (mail_id, ticket_id, filename, data, content_id, inline) in files {
             sqlx::query(
@@ -1905,7 +1925,7 @@ dual_backend_test!(
         let server = TestServer::start_on(db, opsdesk_http::HttpConfig::default()).await;
         let staff = Principal::system("test");
         let moved = server.app.attachments(&staff, "INC-1").await.unwrap();
-        let summary: Vec<(&str, bool, Option<i64>, Option<i64>, Option<&str>, bool)> = moved
+        let summary: Vec<_> = moved
             .iter()
             .map(|f| {
                 (
@@ -1923,7 +1943,14 @@ dual_backend_test!(
             [
                 ("scan.pdf", true, None, Some(1), None, false),
                 ("scanner.log", true, Some(1), Some(2), None, false),
-                ("again.pdf", true, Some(1), Some(2), Some("again@acme.example"), true),
+                (
+                    "again.pdf",
+                    true,
+                    Some(1),
+                    Some(2),
+                    Some("again@acme.example"),
+                    true
+                ),
                 ("quote.pdf", false, Some(2), Some(3), None, false),
             ],
             "the quarantined message's file stays in its original until re-processed"

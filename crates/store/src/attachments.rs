@@ -190,12 +190,12 @@ pub(crate) async fn hash_moved_mail_files(conn: &mut AnyConnection) -> Result<()
     .await?;
     for (key,) in moved {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let Some(bytes) = content(&mut *tx, &key).await? else {
+        let Some(bytes) = content(&mut tx, &key).await? else {
             continue;
         };
         let digest = Sha256::digest(&bytes);
         let sha256: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        keep_content(&mut *tx, &sha256, &bytes).await?;
+        keep_content(&mut tx, &sha256, &bytes).await?;
         sqlx::query("UPDATE attachments SET sha256 = $1 WHERE sha256 = $2")
             .bind(&sha256)
             .bind(&key)

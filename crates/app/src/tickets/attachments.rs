@@ -211,7 +211,9 @@ pub(crate) fn files_of_entry(
     files: &[Attachment],
 ) -> Vec<Attachment> {
     let comment = data.get("comment_id").and_then(serde_json::Value::as_i64);
-    let upload = data.get("attachment_id").and_then(serde_json::Value::as_i64);
+    let upload = data
+        .get("attachment_id")
+        .and_then(serde_json::Value::as_i64);
     files
         .iter()
         .filter(|file| match kind {
