@@ -449,3 +449,23 @@ async fn update(
         .await?;
     Ok(back_to(&number, "controls"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::size_label;
+
+    #[test]
+    fn file_sizes_read_as_people_say_them() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KB"),
+            (1536, "1.5 KB"),
+            (10 * 1024 * 1024, "10.0 MB"),
+            (3 * 1024 * 1024 * 1024, "3.0 GB"),
+        ];
+        for (bytes, label) in cases {
+            assert_eq!(size_label(bytes), label, "{bytes} bytes");
+        }
+    }
+}
