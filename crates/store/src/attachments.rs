@@ -172,40 +172,54 @@ pub async fn content(
     Ok(row.map(|(content,)| content))
 }
 
-/// The key migration 0022 gives mail files on SQLite, which has no SHA-256 in SQL; each is
+/// The keys migration 0022 gives mail files on SQLite, which has no SHA-256 in SQL:
+/// `mail-attachment:<old id>`, all below `mail-attachment;` (`;` follows `:`). Each is
 /// replaced by the content's hash the first time the schema is brought up to date.
-const MOVED_PREFIX: &str = "mail-attachment:";
+const MOVED_KEYS: (&str, &str) = ("mail-attachment:", "mail-attachment;");
 
 /// Gives the files migration 0022 moved from the old mail store their content's SHA-256 as
-/// key (merging them with identical files). Idempotent; a no-op once done.
+/// key (merging them with identical files). Idempotent, and once done a single look-up on the
+/// blobs' primary key.
 pub(crate) async fn hash_moved_mail_files(conn: &mut AnyConnection) -> Result<(), StoreError> {
     use sha2::{Digest, Sha256};
     // A range on the primary key rather than LIKE, which SQLite would not serve by index.
-    let moved: Vec<(String,)> = sqlx::query_as(
-        "SELECT sha256 FROM attachment_blobs WHERE sha256 >= $1 AND sha256 < $2 ORDER BY sha256",
+    let pending: Option<(String,)> = sqlx::query_as(
+        "SELECT sha256 FROM attachment_blobs WHERE sha256 >= $1 AND sha256 < $2 LIMIT 1",
     )
-    .bind(MOVED_PREFIX)
-    .bind("mail-attachment;")
-    .fetch_all(&mut *conn)
+    .bind(MOVED_KEYS.0)
+    .bind(MOVED_KEYS.1)
+    .fetch_optional(&mut *conn)
     .await?;
-    for (key,) in moved {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    if pending.is_none() {
+        return Ok(());
+    }
+    // One transaction: one commit (fsync) for them all, and a crash redoes the lot. Each
+    // moved file has a key of its own, so files and keys pair one to one.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let moved: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, sha256 FROM attachments WHERE sha256 >= $1 AND sha256 < $2 ORDER BY id",
+    )
+    .bind(MOVED_KEYS.0)
+    .bind(MOVED_KEYS.1)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, key) in moved {
         let Some(bytes) = content(&mut tx, &key).await? else {
             continue;
         };
         let digest = Sha256::digest(&bytes);
         let sha256: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
         keep_content(&mut tx, &sha256, &bytes).await?;
-        sqlx::query("UPDATE attachments SET sha256 = $1 WHERE sha256 = $2")
+        sqlx::query("UPDATE attachments SET sha256 = $1 WHERE id = $2")
             .bind(&sha256)
-            .bind(&key)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM attachment_blobs WHERE sha256 = $1")
             .bind(&key)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(())
 }
