@@ -50,6 +50,7 @@ pub async fn migrate_to(
             .await?;
     }
     let mut result = apply(conn, migrations).await;
+    // SQLite cannot hash in SQL: the files 0022 moved are given their SHA-256 key here.
     if result.is_ok() && version >= 22 {
         result = crate::attachments::hash_moved_mail_files(conn).await;
     }
