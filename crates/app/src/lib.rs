@@ -46,6 +46,9 @@ pub struct AppConfig {
     pub auto_close_days: u32,
     /// The mail channel: notifications relay, templates, sender rules.
     pub mail: mail::MailSettings,
+    /// Largest file kept as an attachment, uploaded or mailed, in bytes (the server sets it
+    /// to its request body limit). A larger mailed file stays in the original message only.
+    pub max_attachment_bytes: usize,
 }
 
 impl Default for AppConfig {
@@ -58,6 +61,7 @@ impl Default for AppConfig {
             sla_sweep_interval_ms: 1_000,
             auto_close_days: 7,
             mail: mail::MailSettings::default(),
+            max_attachment_bytes: 10 * 1024 * 1024,
         }
     }
 }

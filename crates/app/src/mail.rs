@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use opsdesk_domain::account::Role;
 use opsdesk_domain::ticket::{TicketNumber, Title};
 use opsdesk_mail::{InboundMessage, OutboundMail, ParseError};
-use opsdesk_store::mail::{self as store, MailRow, NewAttachment, NewMail};
+use opsdesk_store::mail::{self as store, MailRow, NewMail};
 use opsdesk_store::tickets::{self as ticket_store, TicketRow};
 use opsdesk_store::{Backend, Batch, Conn, StoreError, accounts};
 use serde::Serialize;
@@ -25,9 +25,9 @@ use crate::audit::{Change, record, snapshot};
 use crate::auth::principal_for;
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see, find_visible,
-    insert_comment, insert_ticket, number_of, resolve_ticket, timeline, validate_comment,
-    validate_ticket, write_ticket,
+    MailFile, MailFiles, NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see,
+    insert_comment, insert_ticket, keep_mail_files, number_of, resolve_ticket, timeline,
+    validate_comment, validate_ticket, write_ticket,
 };
 use crate::{App, AppError, Principal, Via, now_ms, timestamp};
 
@@ -167,34 +167,6 @@ impl From<MailRow> for MailRecord {
     }
 }
 
-/// A file that came by mail with a ticket's messages.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MailAttachment {
-    pub id: i64,
-    /// The mail record it came with (its original is downloadable as `.eml`).
-    pub mail_id: i64,
-    pub filename: String,
-    pub content_type: String,
-    /// For inline images: the `cid:` the message's HTML refers to.
-    pub content_id: Option<String>,
-    pub inline: bool,
-    pub size: i64,
-}
-
-impl From<store::AttachmentRow> for MailAttachment {
-    fn from(row: store::AttachmentRow) -> Self {
-        Self {
-            id: row.id,
-            mail_id: row.mail_id,
-            filename: row.filename,
-            content_type: row.content_type,
-            content_id: row.content_id,
-            inline: row.inline != 0,
-            size: row.size,
-        }
-    }
-}
-
 /// Everything the write needs from the message, computed before it starts.
 struct Delivery {
     parsed: Result<InboundMessage, ParseError>,
@@ -210,6 +182,16 @@ struct Routed {
     reason: Option<String>,
     ticket_id: Option<i64>,
     comment_id: Option<i64>,
+    /// Set when the message joined the conversation (opened the ticket or became a
+    /// comment): its files are kept on the ticket.
+    conversation: Option<Conversation>,
+}
+
+/// Who wrote a message that joined a ticket's conversation, and who may see it.
+struct Conversation {
+    /// Whether the requester sees the message, hence its files.
+    public: bool,
+    sender: Option<i64>,
 }
 
 impl Routed {
@@ -219,6 +201,7 @@ impl Routed {
             reason: Some(reason.into()),
             ticket_id: None,
             comment_id: None,
+            conversation: None,
         }
     }
 }
@@ -412,11 +395,12 @@ impl App {
         let delivery = delivery.clone();
         let backend = self.db().backend();
         let notify = self.notifications_enabled();
+        let limit = self.config().max_attachment_bytes;
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
                     let routed = carry_out(conn, backend, plan, notify, now).await?;
-                    record_delivery(conn, &delivery, &routed, now).await
+                    record_delivery(conn, &delivery, &routed, limit, now).await
                 })
             })
             .await
@@ -496,45 +480,6 @@ impl App {
         store::raw(&mut conn, id)
             .await?
             .ok_or(AppError::NotFound("mail"))
-    }
-
-    /// The files that came by mail with a ticket, for whoever may see the ticket.
-    pub async fn ticket_attachments(
-        &self,
-        principal: &Principal,
-        reference: &str,
-    ) -> Result<Vec<MailAttachment>, AppError> {
-        let mut conn = self.db().reader().await?;
-        let ticket = find_visible(&mut conn, principal, reference).await?;
-        Ok(store::ticket_attachments(&mut conn, ticket.id)
-            .await?
-            .into_iter()
-            .map(MailAttachment::from)
-            .collect())
-    }
-
-    /// One attachment with its bytes, for whoever may see its ticket.
-    pub async fn mail_attachment(
-        &self,
-        principal: &Principal,
-        id: i64,
-    ) -> Result<(MailAttachment, Vec<u8>), AppError> {
-        let mut conn = self.db().reader().await?;
-        let (row, data) = store::attachment(&mut conn, id)
-            .await?
-            .ok_or(AppError::NotFound("attachment"))?;
-        let ticket = match row.ticket_id {
-            Some(ticket_id) => ticket_store::get(&mut conn, ticket_id).await?,
-            None => None,
-        };
-        let visible = match &ticket {
-            Some(ticket) => can_see(&mut conn, principal, ticket).await?,
-            None => principal.role == Role::Admin,
-        };
-        if !visible {
-            return Err(AppError::NotFound("attachment"));
-        }
-        Ok((MailAttachment::from(row), data))
     }
 
     /// Sends one queued notification (the `mail.notification` job).
@@ -708,6 +653,10 @@ async fn carry_out(
                 reason: None,
                 ticket_id: Some(ticket_id),
                 comment_id: Some(comment.id),
+                conversation: Some(Conversation {
+                    public: comment.public,
+                    sender: principal.user_id,
+                }),
             })
         }
         Plan::Ticket { author, ticket } => {
@@ -725,6 +674,10 @@ async fn carry_out(
                 reason: None,
                 ticket_id: Some(ticket_id),
                 comment_id: None,
+                conversation: Some(Conversation {
+                    public: true,
+                    sender: principal.user_id,
+                }),
             })
         }
     }
@@ -735,6 +688,7 @@ async fn record_delivery(
     conn: &mut Conn,
     delivery: &Delivery,
     routed: &Routed,
+    limit: usize,
     now: i64,
 ) -> Result<i64, IngestFailure> {
     if let Some(id) = delivery.existing {
@@ -748,7 +702,8 @@ async fn record_delivery(
             now,
         )
         .await?;
-        store::set_attachments_ticket(conn, id, routed.ticket_id).await?;
+        // A quarantined message kept no files: they are filed now that it has a ticket.
+        keep_files(conn, delivery, routed, id, limit, now).await?;
         return Ok(id);
     }
     let (address, subject, message_id, html) = match &delivery.parsed {
@@ -779,19 +734,45 @@ async fn record_delivery(
         Err(StoreError::Duplicate(_)) => return Err(IngestFailure::AlreadyIngested),
         Err(other) => return Err(other.into()),
     };
-    if let Ok(message) = &delivery.parsed {
-        for attachment in &message.attachments {
-            let new = NewAttachment {
-                filename: &attachment.filename,
-                content_type: &attachment.content_type,
-                content_id: attachment.content_id.as_deref(),
-                inline: attachment.inline,
-                data: &attachment.data,
-            };
-            store::insert_attachment(conn, id, routed.ticket_id, &new).await?;
-        }
-    }
+    keep_files(conn, delivery, routed, id, limit, now).await?;
     Ok(id)
+}
+
+/// Files the attachments of a message that joined a ticket's conversation with the ticket's
+/// other attachments, next to the comment it became. Auto-replies, bounces and quarantined
+/// mail keep theirs in the original message only.
+async fn keep_files(
+    conn: &mut Conn,
+    delivery: &Delivery,
+    routed: &Routed,
+    mail_id: i64,
+    limit: usize,
+    now: i64,
+) -> Result<(), AppError> {
+    let (Ok(message), Some(ticket_id), Some(conversation)) =
+        (&delivery.parsed, routed.ticket_id, &routed.conversation)
+    else {
+        return Ok(());
+    };
+    let files: Vec<MailFile<'_>> = message
+        .attachments
+        .iter()
+        .map(|file| MailFile {
+            filename: &file.filename,
+            content_type: &file.content_type,
+            content_id: file.content_id.as_deref(),
+            inline: file.inline,
+            data: &file.data,
+        })
+        .collect();
+    let target = MailFiles {
+        ticket_id,
+        mail_id,
+        comment_id: routed.comment_id,
+        public: conversation.public,
+        sender: conversation.sender,
+    };
+    keep_mail_files(conn, &target, &files, limit, now).await
 }
 
 async fn outcome_of(
@@ -833,6 +814,7 @@ async fn route(
             )),
             ticket_id: None,
             comment_id: None,
+            conversation: None,
         });
     }
     // Auto-replies and bounces: recorded against the ticket they concern, never answered.
@@ -849,6 +831,7 @@ async fn route(
                 reason: Some(kind.as_str().to_owned()),
                 ticket_id: thread_ticket(conn, message).await?.map(|row| row.id),
                 comment_id: None,
+                conversation: None,
             });
         }
         None => {}
@@ -965,6 +948,7 @@ async fn record_bounce(
         }),
         ticket_id,
         comment_id: None,
+        conversation: None,
     })
 }
 

@@ -28,7 +28,8 @@ use crate::audit::{Change, record_with, snapshot};
 use crate::catalog::Catalog;
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
-pub use attachments::{Attachment, served_content_type};
+pub use attachments::{Attachment, AttachmentSource, served_content_type};
+pub(crate) use attachments::{MailFile, MailFiles, keep_mail_files};
 pub use reference::{
     Category, Group, GroupMember, Macro, Membership, NewCategory, NewCustomField, NewGroup,
     NewMacro,
@@ -263,13 +264,16 @@ pub struct TimelineEntry {
     #[schema(value_type = String, format = DateTime)]
     pub at: jiff::Timestamp,
     pub actor: String,
-    /// `created`, `status_changed`, `updated`, `comment`, `note`, `escalated`, `assigned`,
-    /// `linked`, `merged`, `reopened`.
+    /// `created`, `status_changed`, `updated`, `comment`, `note`, `attachment`,
+    /// `attachment_skipped`, `escalated`, `assigned`, `linked`, `merged`, `reopened`.
     pub kind: String,
     /// Whether the requester sees this entry.
     pub public: bool,
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
+    /// The files of the message this entry shows, as the requester may see them: a reply's
+    /// or note's mailed files, an upload, the files of the mail that opened the ticket.
+    pub attachments: Vec<Attachment>,
 }
 
 mod double_option {
@@ -1402,15 +1406,36 @@ impl App {
         let row = find_visible(&mut conn, principal, reference).await?;
         let public_only = principal.role == Role::Customer;
         let rows = store::timeline(&mut conn, row.id, public_only, after, limit).await?;
+        let number = number_of(&row.ticket_type, row.number);
+        let files: Vec<Attachment> =
+            opsdesk_store::attachments::of_ticket(&mut conn, row.id, public_only)
+                .await?
+                .into_iter()
+                .map(|file| attachments::view(file, &number))
+                .collect();
+        let opening_mail = if files.iter().any(|file| file.mail_id.is_some()) {
+            opsdesk_store::mail::opening_message(&mut conn, row.id).await?
+        } else {
+            None
+        };
         Ok(rows
             .into_iter()
-            .map(|entry| TimelineEntry {
-                id: entry.id,
-                at: timestamp(entry.at),
-                actor: entry.actor,
-                kind: entry.kind,
-                public: entry.public != 0,
-                data: serde_json::from_str(&entry.data).unwrap_or(serde_json::Value::Null),
+            .map(|entry| {
+                let data = serde_json::from_str(&entry.data).unwrap_or(serde_json::Value::Null);
+                TimelineEntry {
+                    id: entry.id,
+                    at: timestamp(entry.at),
+                    actor: entry.actor,
+                    attachments: attachments::files_of_entry(
+                        &entry.kind,
+                        &data,
+                        opening_mail,
+                        &files,
+                    ),
+                    kind: entry.kind,
+                    public: entry.public != 0,
+                    data,
+                }
             })
             .collect())
     }

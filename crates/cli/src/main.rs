@@ -428,6 +428,8 @@ fn app_config(config: &Config) -> AppConfig {
             accept_unknown_senders: config.mail.accept_unknown_senders,
             max_per_sender_per_hour: config.mail.max_per_sender_per_hour,
         },
+        // One limit for every file: what an upload may be, a mailed file may be.
+        max_attachment_bytes: config.max_body_bytes,
     }
 }
 

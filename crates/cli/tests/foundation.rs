@@ -770,7 +770,7 @@ dual_backend_test!(
         for &version in &versions[..versions.len() - 1] {
             let db = TestDb::new(backend).await;
             let mut conn = db.connect().await;
-            opsdesk_store::migrate_until(&mut conn, store_backend, version)
+            opsdesk_store::migrate_to(&mut conn, store_backend, version)
                 .await
                 .unwrap();
             if version == oldest {

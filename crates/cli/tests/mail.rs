@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use opsdesk_app::accounts::NewOrganization;
 use opsdesk_app::mail::{IngestOutcome, MailSettings};
+use opsdesk_app::tickets::AttachmentSource;
 use opsdesk_app::{AppConfig, Principal};
 use opsdesk_testkit::{Backend, TestDb, TestServer, dual_backend_test};
 
@@ -172,7 +173,7 @@ dual_backend_test!(
         let apple_number = apple.items[0].ticket.number.clone();
         let files = server
             .app
-            .ticket_attachments(&system, &apple_number)
+            .attachments(&system, &apple_number)
             .await
             .unwrap();
         assert_eq!(files.len(), 1);
@@ -184,11 +185,7 @@ dual_backend_test!(
             files[0].content_id.as_deref(),
             Some("screenshot-1@acme.example")
         );
-        let (_, bytes) = server
-            .app
-            .mail_attachment(&system, files[0].id)
-            .await
-            .unwrap();
+        let (_, bytes) = server.app.attachment(&system, files[0].id).await.unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
 
         // Automatic mail is recorded, joins the ticket it concerns, and opens nothing.
@@ -238,16 +235,16 @@ dual_backend_test!(
         // The last write of the ingest (the attachment) fails, as a crash there would.
         let (install, remove) = match backend {
             Backend::Sqlite => (
-                "CREATE TRIGGER fail_attachment BEFORE INSERT ON mail_attachments \
+                "CREATE TRIGGER fail_attachment BEFORE INSERT ON attachments \
              BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
                 "DROP TRIGGER fail_attachment",
             ),
             Backend::Postgres => (
                 "CREATE FUNCTION fail_attachment() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$; \
-             CREATE TRIGGER fail_attachment BEFORE INSERT ON mail_attachments \
+             CREATE TRIGGER fail_attachment BEFORE INSERT ON attachments \
              FOR EACH ROW EXECUTE FUNCTION fail_attachment()",
-                "DROP TRIGGER fail_attachment ON mail_attachments",
+                "DROP TRIGGER fail_attachment ON attachments",
             ),
         };
         sqlx::raw_sql(install).execute(&mut conn).await.unwrap();
@@ -279,7 +276,7 @@ dual_backend_test!(
         assert_eq!(ticket_count(&server).await, 1);
         let files = server
             .app
-            .ticket_attachments(
+            .attachments(
                 &Principal::system("test"),
                 retried.ticket.as_deref().unwrap(),
             )
@@ -390,9 +387,19 @@ dual_backend_test!(
 
 /// A message with an attachment of `size` bytes, built here rather than kept in the corpus.
 fn message_with_attachment(size: usize) -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
-    let mut encoded = Vec::with_capacity(size * 4 / 3 + size / 38 + 8);
+    mail_with_file(
+        "Message-ID: <big-1@acme.example>\r\nFrom: Carol <carol@acme.example>\r\nSubject: Crash dump\r\n",
+        "The dump is attached.",
+        "core.dmp",
+        &data,
+    )
+}
+
+/// A message with `headers` (From, Subject, threading), a text part and one attached file.
+fn mail_with_file(headers: &str, text: &str, filename: &str, data: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = Vec::with_capacity(data.len() * 4 / 3 + data.len() / 38 + 8);
     for (n, chunk) in data.chunks(3).enumerate() {
         let b = [
             chunk[0],
@@ -411,12 +418,14 @@ fn message_with_attachment(size: usize) -> Vec<u8> {
             encoded.extend_from_slice(b"\r\n");
         }
     }
-    let mut raw = b"Message-ID: <big-1@acme.example>\r\nFrom: Carol <carol@acme.example>\r\n\
-Subject: Crash dump\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
---b\r\nContent-Type: text/plain\r\n\r\nThe dump is attached.\r\n--b\r\n\
-Content-Type: application/octet-stream; name=\"core.dmp\"\r\nContent-Disposition: attachment; filename=\"core.dmp\"\r\n\
+    let mut raw = format!(
+        "{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\n{text}\r\n--b\r\n\
+Content-Type: application/octet-stream; name=\"{filename}\"\r\n\
+Content-Disposition: attachment; filename=\"{filename}\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\n"
-        .to_vec();
+    )
+    .into_bytes();
     raw.extend_from_slice(&encoded);
     raw.extend_from_slice(b"\r\n--b--\r\n");
     raw
@@ -428,6 +437,9 @@ fn pipe(args: &[String], stdin: &[u8]) -> (i32, String, String) {
         .args(["mail", "ingest"])
         .args(args)
         .env_remove("OPSDESK_CONFIG")
+        // Files up to 32 MiB are kept as attachments (the upload limit), so that a large
+        // mailed file is seen whole.
+        .env("OPSDESK_MAX_BODY_BYTES", (32 * 1024 * 1024).to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -467,7 +479,7 @@ dual_backend_test!(
         assert_eq!(outcome["status"], "ticket", "{out}");
         let files = server
             .app
-            .ticket_attachments(
+            .attachments(
                 &Principal::system("test"),
                 outcome["ticket"].as_str().unwrap(),
             )
@@ -480,7 +492,7 @@ dual_backend_test!(
         );
         let (_, bytes) = server
             .app
-            .mail_attachment(&Principal::system("test"), files[0].id)
+            .attachment(&Principal::system("test"), files[0].id)
             .await
             .unwrap();
         assert!(
@@ -1099,7 +1111,7 @@ dual_backend_test!(
             )
             .await
             .unwrap();
-        let files = server.app.ticket_attachments(&erin, &number).await.unwrap();
+        let files = server.app.attachments(&erin, &number).await.unwrap();
         assert_eq!(files.len(), 1);
         let globex = server.organization("Globex").await;
         let outsider = server.client(
@@ -1108,7 +1120,7 @@ dual_backend_test!(
                 .await,
         );
         let hidden = outsider
-            .get(&format!("/api/v1/mail/attachments/{}", files[0].id))
+            .get(&format!("/api/v1/attachments/{}", files[0].id))
             .await;
         assert_eq!(hidden.status, 404);
         assert_eq!(outsider.get("/api/v1/mail/quarantine").await.status, 403);
@@ -1121,19 +1133,30 @@ dual_backend_test!(
         );
 
         let listed = admin
-            .get(&format!("/api/v1/tickets/{number}/mail-attachments"))
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
             .await;
         assert_eq!(listed.status, 200, "{}", listed.text);
         assert_eq!(listed.body[0]["filename"], "screenshot.png");
+        assert_eq!(listed.body[0]["source"], "mail");
+        assert_eq!(listed.body[0]["content_id"], "screenshot-1@acme.example");
+        assert_eq!(
+            admin
+                .get(&format!("/api/v1/tickets/{number}/mail-attachments"))
+                .await
+                .status,
+            404,
+            "one list for every file"
+        );
         let file = admin
-            .get(&format!("/api/v1/mail/attachments/{}", files[0].id))
+            .get(&format!("/api/v1/attachments/{}", files[0].id))
             .await;
         assert_eq!(file.status, 200);
         assert_eq!(file.header("content-type"), Some("image/png"));
         assert_eq!(
             file.header("content-disposition"),
-            Some("attachment; filename=\"screenshot.png\"")
+            Some("attachment; filename=\"screenshot.png\"; filename*=UTF-8''screenshot.png")
         );
+        assert_eq!(file.header("x-content-type-options"), Some("nosniff"));
         let eml = admin
             .get(&format!("/api/v1/mail/{}/original", apple.mail_id))
             .await;
@@ -1501,5 +1524,474 @@ dual_backend_test!(
             "{}",
             ack.text
         );
+    }
+);
+
+/// A desk whose Acme customer Frank (who signs in) writes in by mail, and an admin, Ann, who
+/// works in the web console; both are signed-in browsers as well as API clients.
+async fn desk_with_frank(backend: Backend, max_attachment_bytes: usize) -> TestServer {
+    let server = TestServer::start_with(
+        TestDb::new(backend).await,
+        opsdesk_http::HttpConfig {
+            max_body_bytes: max_attachment_bytes,
+            ..opsdesk_http::HttpConfig::default()
+        },
+        AppConfig {
+            max_attachment_bytes,
+            ..AppConfig::default()
+        },
+    )
+    .await;
+    let acme = server
+        .app
+        .create_organization(
+            &Principal::system("test"),
+            NewOrganization {
+                name: "Acme".into(),
+                domain: Some("acme.example".into()),
+                ..NewOrganization::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    server
+        .user("frank@acme.example", "customer", Some(acme), &[])
+        .await;
+    server.user("ann@desk.example", "admin", None, &[]).await;
+    server
+}
+
+async fn upload(
+    client: &opsdesk_testkit::Client,
+    path: &str,
+    body: Vec<u8>,
+) -> opsdesk_testkit::Reply {
+    let request = client
+        .request(reqwest::Method::POST, path)
+        .header("content-type", "application/octet-stream")
+        .body(body);
+    client.send(request).await
+}
+
+fn names(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["filename"].as_str().unwrap())
+        .collect()
+}
+
+dual_backend_test!(
+    mailed_files_are_listed_with_uploads_next_to_their_messages,
+    |backend: Backend| async move {
+        let server = desk_with_frank(backend, 10 * 1024 * 1024).await;
+        let ann = server.client(&server.token_for("ann@desk.example").await);
+        let frank = server.client(&server.token_for("frank@acme.example").await);
+
+        // Frank opens INC-1 by mail with a scan, and replies by mail with a log.
+        let opened = ingest(&server, "thunderbird_attachment.eml").await;
+        assert_eq!(opened.ticket.as_deref(), Some("INC-1"), "{opened:?}");
+        let reply = server
+            .app
+            .ingest_mail(mail_with_file(
+                "Message-ID: <reply-1@acme.example>\r\nFrom: Frank Miller <frank@acme.example>\r\n\
+                 Subject: Re: Invoice scanner saves blank pages\r\n\
+                 In-Reply-To: <8c1d2e3f-aaaa-bbbb-cccc-0123456789ab@acme.example>\r\n",
+                "Here is the scanner's log.",
+                "scanner.log",
+                b"page 1: blank\npage 2: blank\n",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, "comment", "{reply:?}");
+        let reply_comment = reply.comment_id.unwrap();
+
+        // Ann uploads a driver for Frank, and a quote on an internal note, asking for it to be
+        // public: a note's file is staff-only all the same.
+        let driver = upload(
+            &ann,
+            "/api/v1/tickets/INC-1/attachments?filename=driver.zip",
+            b"PK driver".to_vec(),
+        )
+        .await;
+        assert_eq!(driver.status, 201, "{}", driver.text);
+        let note = ann
+            .post(
+                "/api/v1/tickets/INC-1/comments",
+                serde_json::json!({"body": "Vendor quotes 400 EUR for a new scanner.", "public": false}),
+            )
+            .await;
+        assert_eq!(note.status, 201, "{}", note.text);
+        let note_id = note.body["id"].as_i64().unwrap();
+        let quote = upload(
+            &ann,
+            &format!(
+                "/api/v1/tickets/INC-1/attachments?filename=quote.pdf&public=true&comment={note_id}"
+            ),
+            b"%PDF quote".to_vec(),
+        )
+        .await;
+        assert_eq!(quote.status, 201, "{}", quote.text);
+        assert_eq!(quote.body["public"], false, "{}", quote.text);
+
+        // One list, in arrival order, each file with where it came from and its message.
+        let listed = ann.get("/api/v1/tickets/INC-1/attachments").await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(
+            names(&listed.body),
+            ["sample scan.pdf", "scanner.log", "driver.zip", "quote.pdf"]
+        );
+        let files = listed.body.as_array().unwrap();
+        let origins: Vec<(&str, Option<i64>, Option<i64>)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f["source"].as_str().unwrap(),
+                    f["comment_id"].as_i64(),
+                    f["mail_id"].as_i64(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                ("mail", None, Some(opened.mail_id)),
+                ("mail", Some(reply_comment), Some(reply.mail_id)),
+                ("upload", None, None),
+                ("upload", Some(note_id), None),
+            ]
+        );
+
+        // The timeline shows each file next to the message that brought it.
+        let timeline = ann.get("/api/v1/tickets/INC-1/timeline").await;
+        assert_eq!(timeline.status, 200, "{}", timeline.text);
+        let beside: Vec<(String, Vec<&str>)> = timeline.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| !entry["attachments"].as_array().unwrap().is_empty())
+            .map(|entry| {
+                (
+                    entry["kind"].as_str().unwrap().to_owned(),
+                    names(&entry["attachments"]),
+                )
+            })
+            .collect();
+        assert_eq!(
+            beside,
+            [
+                ("created".to_owned(), vec!["sample scan.pdf"]),
+                ("comment".to_owned(), vec!["scanner.log"]),
+                ("attachment".to_owned(), vec!["driver.zip"]),
+                ("note".to_owned(), vec!["quote.pdf"]),
+            ]
+        );
+
+        // Frank sees every file but the note's, by no route.
+        let his = frank.get("/api/v1/tickets/INC-1/attachments").await;
+        assert_eq!(
+            names(&his.body),
+            ["sample scan.pdf", "scanner.log", "driver.zip"]
+        );
+        let quote_url = format!("/api/v1/attachments/{}", quote.body["id"]);
+        assert_eq!(frank.get(&quote_url).await.status, 404);
+        assert_eq!(ann.get(&quote_url).await.status, 200);
+        let his_timeline = frank.get("/api/v1/tickets/INC-1/timeline").await;
+        assert!(
+            !his_timeline.text.contains("quote.pdf"),
+            "{}",
+            his_timeline.text
+        );
+        let log = frank
+            .get(&format!("/api/v1/attachments/{}", files[1]["id"]))
+            .await;
+        assert_eq!(log.status, 200);
+        assert_eq!(log.text, "page 1: blank\npage 2: blank\n");
+        assert_eq!(log.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(
+            log.header("content-security-policy"),
+            Some("sandbox; default-src 'none'")
+        );
+        assert!(
+            log.header("content-disposition")
+                .unwrap()
+                .starts_with("attachment;")
+        );
+
+        // The pages: Ann's console and Frank's portal link the files beside their messages.
+        let password = "correct horse battery staple";
+        let console = opsdesk_testkit::page_text(
+            &server.signed_in_client("ann@desk.example", password).await,
+            format!("{}/tickets/INC-1", server.url),
+        )
+        .await;
+        let scanner_log = format!("href=\"/api/v1/attachments/{}\"", files[1]["id"]);
+        let quote_link = format!("href=\"{quote_url}\"");
+        assert!(console.contains(&scanner_log), "{console}");
+        assert!(console.contains(&quote_link), "{console}");
+        assert!(
+            console.contains("scanner.log</a> <span class=\"size\">(28 B)</span>"),
+            "{console}"
+        );
+        let portal = opsdesk_testkit::page_text(
+            &server
+                .signed_in_client("frank@acme.example", password)
+                .await,
+            format!("{}/portal/tickets/INC-1", server.url),
+        )
+        .await;
+        assert!(portal.contains(&scanner_log), "{portal}");
+        assert!(!portal.contains("quote.pdf"), "{portal}");
+    }
+);
+
+dual_backend_test!(
+    a_mailed_file_over_the_upload_limit_stays_in_the_original,
+    |backend: Backend| async move {
+        let server = desk_with_frank(backend, 1024).await;
+        let ann = server.client(&server.token_for("ann@desk.example").await);
+        let frank = server.client(&server.token_for("frank@acme.example").await);
+        let big = vec![b'x'; 2048];
+        let raw = mail_with_file(
+            "Message-ID: <big-2@acme.example>\r\nFrom: Frank Miller <frank@acme.example>\r\n\
+             Subject: Crash dump\r\n",
+            "The dump is attached.",
+            "core.dmp",
+            &big,
+        );
+        let opened = server.app.ingest_mail(raw.clone()).await.unwrap();
+        assert_eq!(opened.status, "ticket", "{opened:?}");
+        let number = opened.ticket.unwrap();
+
+        // The same limit as an upload: the file is not kept, the message is.
+        let listed = ann
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        assert_eq!(listed.body, serde_json::json!([]));
+        let refused = upload(
+            &ann,
+            &format!("/api/v1/tickets/{number}/attachments?filename=core.dmp"),
+            big.clone(),
+        )
+        .await;
+        assert_eq!(refused.status, 413, "{}", refused.text);
+        let timeline = ann.get(&format!("/api/v1/tickets/{number}/timeline")).await;
+        let skipped: Vec<&serde_json::Value> = timeline.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["kind"] == "attachment_skipped")
+            .collect();
+        assert_eq!(skipped.len(), 1, "{}", timeline.text);
+        assert_eq!(
+            (
+                &skipped[0]["data"]["filename"],
+                &skipped[0]["data"]["size"],
+                &skipped[0]["data"]["limit"],
+                &skipped[0]["public"],
+            ),
+            (
+                &serde_json::json!("core.dmp"),
+                &serde_json::json!(2048),
+                &serde_json::json!(1024),
+                &serde_json::json!(false),
+            )
+        );
+        let his = frank
+            .get(&format!("/api/v1/tickets/{number}/timeline"))
+            .await;
+        assert!(!his.text.contains("attachment_skipped"), "{}", his.text);
+        // Staff still have it, in the message as received.
+        let original = ann
+            .get(&format!("/api/v1/mail/{}/original", opened.mail_id))
+            .await;
+        assert_eq!(original.text.as_bytes(), raw.as_slice());
+    }
+);
+
+dual_backend_test!(
+    a_quarantined_messages_files_are_filed_when_it_is_reprocessed,
+    |backend: Backend| async move {
+        let server = desk_with_frank(backend, 10 * 1024 * 1024).await;
+        let ann = server.client(&server.token_for("ann@desk.example").await);
+        let held = server
+            .app
+            .ingest_mail(mail_with_file(
+                "Message-ID: <stranger-1@globex.example>\r\nFrom: Gil <gil@globex.example>\r\n\
+                 Subject: Badge reader\r\n",
+                "The reader rejects my badge.",
+                "badge.jpg",
+                b"not really a jpeg",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(held.status, "quarantined", "{held:?}");
+        organization(&server, "Globex", "globex.example").await;
+        let done = ann
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/reprocess", held.mail_id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(done.body["status"], "ticket", "{}", done.text);
+        let number = done.body["ticket"].as_str().unwrap();
+        let listed = ann
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        assert_eq!(names(&listed.body), ["badge.jpg"]);
+        assert_eq!(listed.body[0]["mail_id"], held.mail_id);
+    }
+);
+
+/// The engine behind a test database, as the store names it.
+fn store_backend(backend: Backend) -> opsdesk_store::Backend {
+    match backend {
+        Backend::Sqlite => opsdesk_store::Backend::Sqlite,
+        Backend::Postgres => opsdesk_store::Backend::Postgres,
+    }
+}
+
+dual_backend_test!(
+    migration_0022_moves_mail_attachments_into_the_one_store,
+    |backend: Backend| async move {
+        // A database as release 0021 left it, with mail files in `mail_attachments`.
+        let db = TestDb::new(backend).await;
+        if backend == Backend::Sqlite {
+            std::fs::create_dir_all(&db.data_dir).unwrap();
+            std::fs::File::create(db.data_dir.join("opsdesk.db")).unwrap();
+        }
+        let mut conn = db.connect().await;
+        opsdesk_store::migrate_to(&mut conn, store_backend(backend), 21)
+            .await
+            .unwrap();
+        let scan = b"%PDF-1.4 blank page".to_vec();
+        sqlx::raw_sql(
+            // Ids of people well above those the new release hands out (PostgreSQL's identity
+            // sequences do not see explicit ids).
+            "INSERT INTO organizations (id, name, domain, created_at, updated_at) \
+                 VALUES (1001, 'Acme', 'acme.example', 0, 0);
+             INSERT INTO users (id, email, name, role, organization_id, created_at, updated_at) \
+                 VALUES (1001, 'frank@acme.example', 'Frank', 'customer', 1001, 0, 0);
+             INSERT INTO tickets (id, ticket_type, number, title, description, status, impact, \
+                 urgency, priority, requester_id, organization_id, source, created_at, updated_at) \
+                 VALUES (1, 'incident', 1, 'Scanner', 'Blank pages', 'open', 'medium', 'medium', \
+                 3, 1001, 1001, 'email', 0, 0);
+             INSERT INTO comments (id, ticket_id, author_id, body, public, created_at) \
+                 VALUES (1, 1, 1001, 'The log', 1, 10), (2, 1, NULL, 'Vendor quote', 0, 20);
+             INSERT INTO mail_messages (id, direction, dedup_key, ticket_id, comment_id, address, \
+                 subject, status, created_at, updated_at) VALUES \
+                 (1, 'in', 'mid:1', 1, NULL, 'frank@acme.example', 'Scanner', 'ticket', 5, 5), \
+                 (2, 'in', 'mid:2', 1, 1, 'frank@acme.example', 'Re: Scanner', 'comment', 10, 10), \
+                 (3, 'in', 'mid:3', 1, 2, 'vendor@supplier.example', 'Quote', 'comment', 20, 20), \
+                 (4, 'in', 'mid:4', NULL, NULL, 'gil@globex.example', 'Badge', 'quarantined', 30, 30);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let files = [
+            (1, Some(1), "scan.pdf", scan.as_slice(), None, 0),
+            (2, Some(1), "scanner.log", &b"page 1: blank"[..], None, 0),
+            (
+                2,
+                Some(1),
+                "again.pdf",
+                scan.as_slice(),
+                Some("again@acme.example"),
+                1,
+            ),
+            (3, Some(1), "quote.pdf", &b"%PDF quote"[..], None, 0),
+            (4, None, "badge.jpg", &b"not a jpeg"[..], None, 0),
+        ];
+        for (mail_id, ticket_id, filename, data, content_id, inline) in files {
+            sqlx::query(
+                "INSERT INTO mail_attachments (mail_id, ticket_id, filename, content_type, \
+                 content_id, inline, size, data) VALUES ($1, $2, $3, 'application/pdf', $4, $5, $6, $7)",
+            )
+            .bind(mail_id)
+            .bind(ticket_id)
+            .bind(filename)
+            .bind(content_id)
+            .bind(inline)
+            .bind(data.len() as i64)
+            .bind(data.to_vec())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        drop(conn);
+
+        // The new release opens it.
+        let server = TestServer::start_on(db, opsdesk_http::HttpConfig::default()).await;
+        let staff = Principal::system("test");
+        let moved = server.app.attachments(&staff, "INC-1").await.unwrap();
+        let summary: Vec<_> = moved
+            .iter()
+            .map(|f| {
+                (
+                    f.filename.as_str(),
+                    f.public,
+                    f.comment_id,
+                    f.mail_id,
+                    f.content_id.as_deref(),
+                    f.inline,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("scan.pdf", true, None, Some(1), None, false),
+                ("scanner.log", true, Some(1), Some(2), None, false),
+                (
+                    "again.pdf",
+                    true,
+                    Some(1),
+                    Some(2),
+                    Some("again@acme.example"),
+                    true
+                ),
+                ("quote.pdf", false, Some(2), Some(3), None, false),
+            ],
+            "the quarantined message's file stays in its original until re-processed"
+        );
+        assert!(moved.iter().all(|f| f.source == AttachmentSource::Mail));
+        assert_eq!(moved[1].size, 13);
+        let (_, bytes) = server.app.attachment(&staff, moved[1].id).await.unwrap();
+        assert_eq!(bytes, b"page 1: blank");
+
+        // Keyed by content like an upload: the same bytes uploaded now are the same blob.
+        let uploaded = server
+            .app
+            .add_attachment(&staff, "INC-1", "scan.pdf", None, scan.clone(), true, None)
+            .await
+            .unwrap();
+        assert_eq!(moved[0].sha256, uploaded.sha256);
+        assert_eq!(moved[2].sha256, uploaded.sha256);
+        let mut conn = server.db.connect().await;
+        let (blobs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM attachment_blobs")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(blobs, 3, "scan, log and quote, each once");
+        assert!(
+            sqlx::query("SELECT 1 FROM mail_attachments")
+                .fetch_optional(&mut conn)
+                .await
+                .is_err(),
+            "the old table is gone"
+        );
+
+        // Frank sees the files of his messages, not those of the internal note.
+        let frank = server.client(&server.token_for("frank@acme.example").await);
+        let his = frank.get("/api/v1/tickets/INC-1/attachments").await;
+        assert_eq!(his.status, 200, "{}", his.text);
+        assert_eq!(
+            names(&his.body),
+            ["scan.pdf", "scanner.log", "again.pdf", "scan.pdf"]
+        );
+        let quote = format!("/api/v1/attachments/{}", moved[3].id);
+        assert_eq!(frank.get(&quote).await.status, 404);
+        assert_eq!(server.admin().get(&quote).await.text, "%PDF quote");
     }
 );

@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 
 pub mod accounts;
+pub mod attachments;
 pub mod audit;
 pub mod bulk;
 pub mod catalog;
@@ -30,5 +31,5 @@ pub mod webhooks;
 pub use batch::{Batch, Binder};
 pub use db::{Backend, Db, DbOptions, WriteFuture};
 pub use error::StoreError;
-pub use migrate::{migration_versions, run_until as migrate_until};
+pub use migrate::{migrate_to, migration_versions};
 pub use sqlx::AnyConnection as Conn;

@@ -1,5 +1,6 @@
 //! Mail received and sent: the record that makes ingest exactly-once (unique `dedup_key`),
-//! threads replies by Message-ID, keeps attachments and holds the quarantine.
+//! threads replies by Message-ID and holds the quarantine; the files a message brings are
+//! kept with the ticket's other attachments ([`crate::attachments`]).
 
 use sqlx::AnyConnection;
 
@@ -42,29 +43,6 @@ pub struct NewMail<'a> {
     /// Sanitized HTML of an inbound message.
     pub html: Option<&'a str>,
     pub raw: Option<&'a [u8]>,
-}
-
-/// An attachment to keep with a message.
-#[derive(Debug, Clone)]
-pub struct NewAttachment<'a> {
-    pub filename: &'a str,
-    pub content_type: &'a str,
-    pub content_id: Option<&'a str>,
-    pub inline: bool,
-    pub data: &'a [u8],
-}
-
-/// An attachment's description (without its bytes).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AttachmentRow {
-    pub id: i64,
-    pub mail_id: i64,
-    pub ticket_id: Option<i64>,
-    pub filename: String,
-    pub content_type: String,
-    pub content_id: Option<String>,
-    pub inline: i64,
-    pub size: i64,
 }
 
 /// The record for `dedup_key`, if this message was seen before.
@@ -266,78 +244,19 @@ pub async fn count_from(
     Ok(count)
 }
 
-/// Keeps one attachment of message `mail_id`.
-pub async fn insert_attachment(
-    conn: &mut AnyConnection,
-    mail_id: i64,
-    ticket_id: Option<i64>,
-    attachment: &NewAttachment<'_>,
-) -> Result<i64, StoreError> {
-    let size = i64::try_from(attachment.data.len()).unwrap_or(i64::MAX);
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO mail_attachments (mail_id, ticket_id, filename, content_type, content_id, \
-         inline, size, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(mail_id)
-    .bind(ticket_id)
-    .bind(attachment.filename)
-    .bind(attachment.content_type)
-    .bind(attachment.content_id)
-    .bind(i64::from(attachment.inline))
-    .bind(size)
-    .bind(attachment.data.to_vec())
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
-}
-
-/// Points a message's attachments at the ticket it finally joined (after re-processing).
-pub async fn set_attachments_ticket(
-    conn: &mut AnyConnection,
-    mail_id: i64,
-    ticket_id: Option<i64>,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mail_attachments SET ticket_id = $1 WHERE mail_id = $2")
-        .bind(ticket_id)
-        .bind(mail_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-const ATTACHMENT_COLUMNS: &str =
-    "id, mail_id, ticket_id, filename, content_type, content_id, inline, size";
-
-/// A ticket's attachments, in arrival order.
-pub async fn ticket_attachments(
+/// The inbound message that opened ticket `ticket_id`, if mail opened it.
+pub async fn opening_message(
     conn: &mut AnyConnection,
     ticket_id: i64,
-) -> Result<Vec<AttachmentRow>, StoreError> {
-    Ok(sqlx::query_as(sql!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM mail_attachments WHERE ticket_id = $1 ORDER BY id"
-    ))
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM mail_messages WHERE ticket_id = $1 AND direction = 'in' \
+         AND status = 'ticket' ORDER BY id LIMIT 1",
+    )
     .bind(ticket_id)
-    .fetch_all(conn)
-    .await?)
-}
-
-/// One attachment with its bytes.
-pub async fn attachment(
-    conn: &mut AnyConnection,
-    id: i64,
-) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
-    let row: Option<AttachmentRow> = sqlx::query_as(sql!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM mail_attachments WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let (data,): (Vec<u8>,) = sqlx::query_as("SELECT data FROM mail_attachments WHERE id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await?;
-    Ok(Some((row, data)))
+    Ok(row.map(|(id,)| id))
 }
 
 /// The original bytes of an inbound message.

@@ -1,15 +1,27 @@
-//! Attachments: files on tickets, stored apart from the ticket rows, served so that a
-//! browser never runs them.
+//! Attachments: files on tickets, uploaded or brought by mail, in one store apart from the
+//! ticket rows, listed next to the message that brought them and served so that a browser
+//! never runs them.
 
 use opsdesk_domain::account::Role;
-use opsdesk_store::Batch;
-use opsdesk_store::tickets as store;
+use opsdesk_store::attachments::{self as store, NewAttachment, Origin};
+use opsdesk_store::tickets as ticket_store;
+use opsdesk_store::{Batch, Conn};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{find_visible, number_of, timeline};
 use crate::audit::{Change, record_with, snapshot};
 use crate::{App, AppError, Principal, now_ms, timestamp};
+
+/// Where a file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentSource {
+    /// Uploaded through the API or the web.
+    Upload,
+    /// Brought by an inbound mail.
+    Mail,
+}
 
 /// An attachment's metadata as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -22,6 +34,17 @@ pub struct Attachment {
     pub sha256: String,
     /// Whether the requester sees it (attachments of internal notes are staff-only).
     pub public: bool,
+    pub source: AttachmentSource,
+    /// The comment it belongs to: the reply a mail became, or the comment it was uploaded
+    /// for. None for files uploaded on their own and for those of the mail that opened the
+    /// ticket (they belong to its description).
+    pub comment_id: Option<i64>,
+    /// The mail it came with (its original is downloadable as `.eml` by staff).
+    pub mail_id: Option<i64>,
+    /// For a mail's inline images: the `cid:` the message's HTML refers to.
+    pub content_id: Option<String>,
+    /// Whether the mail showed it inline rather than as an attachment.
+    pub inline: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
 }
@@ -84,7 +107,7 @@ pub fn served_content_type(stored: &str) -> &str {
     }
 }
 
-fn view(row: store::AttachmentRow, ticket: &str) -> Attachment {
+pub(crate) fn view(row: store::AttachmentRow, ticket: &str) -> Attachment {
     Attachment {
         id: row.id,
         ticket: ticket.to_owned(),
@@ -93,12 +116,123 @@ fn view(row: store::AttachmentRow, ticket: &str) -> Attachment {
         size: row.size,
         sha256: row.sha256,
         public: row.public != 0,
+        source: if row.source == "mail" {
+            AttachmentSource::Mail
+        } else {
+            AttachmentSource::Upload
+        },
+        comment_id: row.comment_id,
+        mail_id: row.mail_id,
+        content_id: row.content_id,
+        inline: row.inline != 0,
         created_at: timestamp(row.created_at),
     }
 }
 
+/// A file a mail brought, as the parser found it.
+pub(crate) struct MailFile<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub content_id: Option<&'a str>,
+    pub inline: bool,
+    pub data: &'a [u8],
+}
+
+/// Where the files of one mail go: its ticket, the comment it became, and who may see them.
+pub(crate) struct MailFiles {
+    pub ticket_id: i64,
+    pub mail_id: i64,
+    pub comment_id: Option<i64>,
+    pub public: bool,
+    pub sender: Option<i64>,
+}
+
+/// Keeps the files a mail brought with the ticket's other attachments, in the caller's
+/// transaction. A file over `limit` bytes (the upload limit) is not kept: a staff-only
+/// `attachment_skipped` timeline entry names it, and it stays in the original message.
+pub(crate) async fn keep_mail_files(
+    conn: &mut Conn,
+    target: &MailFiles,
+    files: &[MailFile<'_>],
+    limit: usize,
+    now: i64,
+) -> Result<(), AppError> {
+    let mut skipped = Batch::new(conn);
+    for file in files {
+        let filename = sanitize_filename(file.filename);
+        if file.data.len() > limit {
+            timeline(
+                &mut skipped,
+                target.ticket_id,
+                now,
+                "system:mail",
+                "attachment_skipped",
+                false,
+                serde_json::json!({
+                    "filename": filename, "size": file.data.len(), "limit": limit,
+                    "mail_id": target.mail_id, "comment_id": target.comment_id,
+                    "reason": "larger than the attachment limit; it stays in the original message",
+                }),
+            );
+            continue;
+        }
+        if file.data.is_empty() {
+            continue;
+        }
+        let content_type = sanitize_content_type(Some(file.content_type));
+        let sha256 = hex::encode(Sha256::digest(file.data));
+        let new = NewAttachment {
+            ticket_id: target.ticket_id,
+            filename: &filename,
+            content_type: &content_type,
+            sha256: &sha256,
+            content: file.data,
+            public: target.public,
+            uploaded_by: target.sender,
+            origin: Origin::Mail {
+                mail_id: target.mail_id,
+                comment_id: target.comment_id,
+                content_id: file.content_id,
+                inline: file.inline,
+            },
+        };
+        store::insert(conn, &new, now).await?;
+    }
+    skipped.run(conn).await?;
+    Ok(())
+}
+
+/// Hands each timeline entry the files of the message it shows: a comment's files, an
+/// upload's file, and (on `created`) the files of the mail that opened the ticket.
+pub(crate) fn files_of_entry(
+    kind: &str,
+    data: &serde_json::Value,
+    opening_mail: Option<i64>,
+    files: &[Attachment],
+) -> Vec<Attachment> {
+    let comment = data.get("comment_id").and_then(serde_json::Value::as_i64);
+    let upload = data
+        .get("attachment_id")
+        .and_then(serde_json::Value::as_i64);
+    files
+        .iter()
+        .filter(|file| match kind {
+            "comment" | "note" => comment.is_some() && file.comment_id == comment,
+            // An upload for a comment is shown with the comment.
+            "attachment" => Some(file.id) == upload && file.comment_id.is_none(),
+            "created" => {
+                file.comment_id.is_none() && opening_mail.is_some() && file.mail_id == opening_mail
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect()
+}
+
 impl App {
-    /// Attaches a file to a ticket. Customers' files are public; staff choose.
+    /// Attaches a file to a ticket, or to one of its comments (`comment`). Customers' files
+    /// are public; staff choose, except that a file of an internal note is staff-only.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_attachment(
         &self,
         principal: &Principal,
@@ -107,9 +241,17 @@ impl App {
         content_type: Option<&str>,
         content: Vec<u8>,
         public: bool,
+        comment: Option<i64>,
     ) -> Result<Attachment, AppError> {
         if content.is_empty() {
             return Err(AppError::invalid("body", "the file is empty"));
+        }
+        let limit = self.config().max_attachment_bytes;
+        if content.len() > limit {
+            return Err(AppError::invalid(
+                "body",
+                format!("the file is larger than the attachment limit of {limit} bytes"),
+            ));
         }
         let public = public || principal.role == Role::Customer;
         let filename = sanitize_filename(filename);
@@ -125,11 +267,38 @@ impl App {
                 Box::pin(async move {
                     let ticket = find_visible(conn, &principal, &reference).await?;
                     let number = number_of(&ticket.ticket_type, ticket.number);
-                    let row = store::insert_attachment(
-                        conn, ticket.id, &filename, &content_type, &sha256, &content, public, principal.user_id, now,
-                    )
-                    .await?;
-                    store::touch(conn, ticket.id, now, None, 0).await?;
+                    let public = match comment {
+                        None => public,
+                        Some(id) => match store::comment_of(conn, id).await? {
+                            // A requester cannot name a note: it does not exist for them.
+                            Some((ticket_id, note_public))
+                                if ticket_id == ticket.id
+                                    && (note_public || principal.role != Role::Customer) =>
+                            {
+                                public && note_public
+                            }
+                            _ => {
+                                return Err(AppError::invalid(
+                                    "comment",
+                                    "no such comment on this ticket",
+                                ));
+                            }
+                        },
+                    };
+                    let new = NewAttachment {
+                        ticket_id: ticket.id,
+                        filename: &filename,
+                        content_type: &content_type,
+                        sha256: &sha256,
+                        content: &content,
+                        public,
+                        uploaded_by: principal.user_id,
+                        origin: Origin::Upload {
+                            comment_id: comment,
+                        },
+                    };
+                    let row = store::insert(conn, &new, now).await?;
+                    ticket_store::touch(conn, ticket.id, now, None, 0).await?;
                     let attachment = view(row, &number);
                     let mut batch = Batch::new(conn);
                     timeline(&mut batch, ticket.id, now, &actor, "attachment", public, serde_json::json!({
@@ -152,7 +321,8 @@ impl App {
         Ok(attachment)
     }
 
-    /// A ticket's attachments; requesters see the public ones.
+    /// A ticket's attachments, uploaded and mailed, in arrival order, each with the comment
+    /// it came with; requesters see the public ones.
     pub async fn attachments(
         &self,
         principal: &Principal,
@@ -162,7 +332,7 @@ impl App {
         let ticket = find_visible(&mut conn, principal, reference).await?;
         let number = number_of(&ticket.ticket_type, ticket.number);
         let public_only = principal.role == Role::Customer;
-        Ok(store::attachments(&mut conn, ticket.id, public_only)
+        Ok(store::of_ticket(&mut conn, ticket.id, public_only)
             .await?
             .into_iter()
             .map(|row| view(row, &number))
@@ -176,7 +346,7 @@ impl App {
         id: i64,
     ) -> Result<(Attachment, Vec<u8>), AppError> {
         let mut conn = self.db().reader().await?;
-        let row = store::attachment(&mut conn, id)
+        let row = store::get(&mut conn, id)
             .await?
             .ok_or(AppError::NotFound("attachment"))?;
         let ticket = find_visible(&mut conn, principal, &row.ticket_id.to_string())
@@ -185,7 +355,7 @@ impl App {
         if principal.role == Role::Customer && row.public == 0 {
             return Err(AppError::NotFound("attachment"));
         }
-        let content = store::attachment_content(&mut conn, &row.sha256)
+        let content = store::content(&mut conn, &row.sha256)
             .await?
             .ok_or(AppError::NotFound("attachment"))?;
         Ok((

@@ -1,13 +1,13 @@
-//! The mail channel's API: the quarantine and the notification templates (admins), original
-//! messages as `.eml`, and the attachments that came with a ticket's mail.
+//! The mail channel's API: the quarantine and the notification templates (admins), and
+//! original messages as `.eml`. The files a message brings are the ticket's attachments
+//! (`/api/v1/tickets/{id}/attachments`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::mail::{
-    IngestOutcome, MailAttachment, MailRecord, MailTemplate, PreviewRequest, RenderedMail,
-    TemplateText,
+    IngestOutcome, MailRecord, MailTemplate, PreviewRequest, RenderedMail, TemplateText,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,8 +22,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(quarantine))
         .routes(routes!(reprocess))
         .routes(routes!(original))
-        .routes(routes!(ticket_attachments))
-        .routes(routes!(download_attachment))
         .routes(routes!(list_templates))
         .routes(routes!(get_template, save_template, revert_template))
         .routes(routes!(preview_template))
@@ -105,33 +103,6 @@ async fn original(
         "message/rfc822",
         &format!("message-{id}.eml"),
         raw,
-    ))
-}
-
-/// The files that came by mail with a ticket.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/mail-attachments", tag = "mail",
-    responses((status = 200, body = Vec<MailAttachment>), (status = 404, body = Problem)))]
-async fn ticket_attachments(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<MailAttachment>>, ApiError> {
-    Ok(Json(state.app.ticket_attachments(&principal, &id).await?))
-}
-
-/// Downloads one attachment.
-#[utoipa::path(get, path = "/api/v1/mail/attachments/{id}", tag = "mail",
-    responses((status = 200, content_type = "application/octet-stream", body = String), (status = 404, body = Problem)))]
-async fn download_attachment(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
-    let (attachment, bytes) = state.app.mail_attachment(&principal, id).await?;
-    Ok(download(
-        &attachment.content_type,
-        &attachment.filename,
-        bytes,
     ))
 }
 

@@ -48,14 +48,18 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 struct UploadParams {
     /// The file's name; folders and unsafe characters are removed.
     filename: String,
-    /// Whether the requester sees it (staff only; customers' files are always public).
+    /// Whether the requester sees it (staff only; customers' files are always public, the
+    /// files of internal notes never).
     public: Option<bool>,
+    /// The comment (id) the file belongs to; it is listed next to it.
+    comment: Option<i64>,
 }
 
 /// Attaches a file: the request body is the file, its `Content-Type` the file's type.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/attachments", tag = "tickets", params(UploadParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Attachment), (status = 413, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = Attachment), (status = 413, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
 async fn upload_attachment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -88,12 +92,16 @@ async fn upload_attachment(
             content_type,
             body.to_vec(),
             params.public.unwrap_or(true),
+            params.comment,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(attachment)))
 }
 
-/// A ticket's attachments.
+/// A ticket's files in arrival order: uploads and the files mail brought, each with its
+/// `source`, the comment it came with (`comment_id`) and, for mail, `mail_id` and the
+/// `content_id` of inline images. Requesters see only the public ones: never those of an
+/// internal note.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments", tag = "tickets",
     responses((status = 200, body = Vec<Attachment>), (status = 404, body = Problem)))]
 async fn list_attachments(
@@ -104,8 +112,9 @@ async fn list_attachments(
     Ok(Json(state.app.attachments(&principal, &id).await?))
 }
 
-/// Downloads an attachment. Always as a download (`Content-Disposition: attachment`), with
-/// a content type that cannot run in the browser, in a sandbox.
+/// Downloads an attachment, uploaded or mailed. Always as a download
+/// (`Content-Disposition: attachment`), with a content type that cannot run in the browser,
+/// `nosniff`, in a sandbox. A requester gets 404 for a staff-only file.
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "tickets",
     responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = Problem)))]
 async fn download_attachment(
@@ -147,6 +156,7 @@ async fn download_attachment(
             header::CONTENT_SECURITY_POLICY,
             "sandbox; default-src 'none'".to_owned(),
         ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);

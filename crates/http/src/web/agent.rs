@@ -7,7 +7,9 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use opsdesk_app::tickets::{Macro, NewComment, Queue, Ticket, TicketPatch, TimelineEntry};
+use opsdesk_app::tickets::{
+    Attachment, Macro, NewComment, Queue, Ticket, TicketPatch, TimelineEntry,
+};
 use opsdesk_app::{AppError, Principal};
 use opsdesk_domain::account::Role;
 use opsdesk_domain::ticket::{Impact, PendingReason, TicketStatus};
@@ -217,6 +219,40 @@ pub(crate) struct Item {
     pub public: bool,
     pub body: Option<String>,
     pub detail: String,
+    /// The files of the message this entry shows, as download links.
+    pub files: Vec<FileLink>,
+}
+
+/// A file next to the message that brought it.
+pub(crate) struct FileLink {
+    pub href: String,
+    pub filename: String,
+    pub size: String,
+}
+
+impl From<&Attachment> for FileLink {
+    fn from(file: &Attachment) -> Self {
+        FileLink {
+            href: format!("/api/v1/attachments/{}", file.id),
+            filename: file.filename.clone(),
+            size: size_label(file.size),
+        }
+    }
+}
+
+/// A file size as people read it: `512 B`, `3.4 KB`, `12.0 MB` (powers of 1,024).
+pub(crate) fn size_label(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1024 {
+        return format!("{} B", bytes.max(0));
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 impl From<TimelineEntry> for Item {
@@ -237,8 +273,12 @@ impl From<TimelineEntry> for Item {
                 .filter(|(key, _)| {
                     !matches!(
                         key.as_str(),
-                        "body" | "author" | "comment_id" | "description"
+                        "body" | "author" | "comment_id" | "description" | "attachment_id"
                     )
+                })
+                // A file shown as a link needs no name and size in words as well.
+                .filter(|(key, _)| {
+                    entry.attachments.is_empty() || !matches!(key.as_str(), "filename" | "size")
                 })
                 // Empty values (no time spent, no note) say nothing.
                 .filter(|(_, value)| !value.is_null() && **value != serde_json::json!(0))
@@ -251,6 +291,7 @@ impl From<TimelineEntry> for Item {
             None => String::new(),
         };
         Item {
+            files: entry.attachments.iter().map(FileLink::from).collect(),
             at: super::i18n::when(&entry.at),
             who,
             kind: entry.kind,
@@ -407,4 +448,24 @@ async fn update(
         .update_ticket(&form.principal, &number, Some(version), patch)
         .await?;
     Ok(back_to(&number, "controls"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_label;
+
+    #[test]
+    fn file_sizes_read_as_people_say_them() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KB"),
+            (1536, "1.5 KB"),
+            (10 * 1024 * 1024, "10.0 MB"),
+            (3 * 1024 * 1024 * 1024, "3.0 GB"),
+        ];
+        for (bytes, label) in cases {
+            assert_eq!(size_label(bytes), label, "{bytes} bytes");
+        }
+    }
 }
