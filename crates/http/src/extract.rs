@@ -1,5 +1,5 @@
-//! Request extractors: JSON bodies whose errors name the field, the authenticated
-//! principal, `If-Match` versions and pagination parameters.
+//! Request extractors: JSON bodies and query strings whose errors name the field, the
+//! authenticated principal, `If-Match` versions and pagination parameters.
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
@@ -90,6 +90,37 @@ fn not_json(error: &serde_json::Error) -> ApiError {
         detail: format!("the body is not valid JSON: {error}"),
         errors: Vec::new(),
     }
+}
+
+/// A query string. A parameter that is unknown, missing, of the wrong type or repeated is 422
+/// naming it in `errors[].field`, as a JSON body's fields are: the URL was understood, one of
+/// its values was not acceptable.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(pairs).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = if path == "." {
+            unknown_field(&message).unwrap_or_else(|| "query".to_owned())
+        } else {
+            path
+        };
+        ApiError::App(AppError::invalid(field, message))
+    })
 }
 
 /// serde names an unknown or missing field only in its message; pull it out for `field`.
@@ -213,6 +244,7 @@ pub(crate) struct ListParams {
     /// Where the previous page ended (its `next_cursor`).
     pub cursor: Option<String>,
     /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -229,10 +261,7 @@ impl ListParams {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 0)
-                .ok_or_else(|| ApiError::BadRequest {
-                    detail: "the cursor is not one this API handed out".into(),
-                    errors: vec![FieldError::new("cursor", "invalid cursor")],
-                })?,
+                .ok_or_else(|| AppError::invalid("cursor", "not a cursor this API handed out"))?,
         };
         Ok((after, limit))
     }
@@ -294,6 +323,32 @@ mod tests {
             }
             _ => None,
         }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filter {
+        limit: Option<i64>,
+        name: String,
+    }
+
+    fn query_field_of(query: &str) -> Option<String> {
+        match parse_query::<Filter>(query) {
+            Err(ApiError::App(AppError::Invalid(errors))) => {
+                errors.first().map(|e| e.field.clone())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        assert!(parse_query::<Filter>("name=a&limit=5").is_ok());
+        assert_eq!(query_field_of("name=a&limit=x").as_deref(), Some("limit"));
+        assert_eq!(query_field_of("name=a&colour=red").as_deref(), Some("colour"));
+        assert_eq!(query_field_of("limit=5").as_deref(), Some("name"));
+        assert_eq!(query_field_of("name=a&name=b").as_deref(), Some("name"));
     }
 
     #[test]

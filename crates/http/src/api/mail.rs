@@ -2,7 +2,7 @@
 //! messages as `.eml`, and the attachments that came with a ticket's mail.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::mail::{
@@ -13,8 +13,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, ListParams, Page};
+use crate::extract::{ApiQuery, ApiJson, Auth, ListParams, Page};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -33,16 +32,18 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct QuarantineFilter {
     cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// Mail that could not be parsed or routed, newest first, with the reason (admins).
 #[utoipa::path(get, path = "/api/v1/mail/quarantine", tag = "mail", params(QuarantineFilter),
-    responses((status = 200, body = Page<MailRecord>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<MailRecord>)))]
 async fn quarantine(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(filter): Query<QuarantineFilter>,
+    ApiQuery(filter): ApiQuery<QuarantineFilter>,
 ) -> Result<Json<Page<MailRecord>>, ApiError> {
     let (before, limit) = ListParams {
         cursor: filter.cursor,
@@ -58,7 +59,7 @@ async fn quarantine(
 
 /// Routes a quarantined message again, e.g. after mapping its sender's domain (admins).
 #[utoipa::path(post, path = "/api/v1/mail/quarantine/{id}/reprocess", tag = "mail",
-    responses((status = 200, body = IngestOutcome), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = IngestOutcome)))]
 async fn reprocess(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -94,7 +95,7 @@ fn download(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
 
 /// A received message as it arrived, as an `.eml` file (staff who may see its ticket).
 #[utoipa::path(get, path = "/api/v1/mail/{id}/original", tag = "mail",
-    responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "message/rfc822", body = String)))]
 async fn original(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -110,7 +111,7 @@ async fn original(
 
 /// The files that came by mail with a ticket.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/mail-attachments", tag = "mail",
-    responses((status = 200, body = Vec<MailAttachment>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<MailAttachment>)))]
 async fn ticket_attachments(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -121,7 +122,7 @@ async fn ticket_attachments(
 
 /// Downloads one attachment.
 #[utoipa::path(get, path = "/api/v1/mail/attachments/{id}", tag = "mail",
-    responses((status = 200, content_type = "application/octet-stream", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "application/octet-stream", body = String)))]
 async fn download_attachment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -138,7 +139,7 @@ async fn download_attachment(
 /// Every notice's template as it is sent now, with where it comes from: `custom` (saved
 /// here), `templates_dir` (files on the server) or `built_in` (admins).
 #[utoipa::path(get, path = "/api/v1/mail/templates", tag = "mail",
-    responses((status = 200, body = Vec<MailTemplate>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<MailTemplate>)))]
 async fn list_templates(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -148,7 +149,7 @@ async fn list_templates(
 
 /// One notice's template: `acknowledgement`, `reply` or `resolution` (admins).
 #[utoipa::path(get, path = "/api/v1/mail/templates/{notice}", tag = "mail",
-    responses((status = 200, body = MailTemplate), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = MailTemplate)))]
 async fn get_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -162,8 +163,7 @@ async fn get_template(
 /// with 422 naming `subject`, `text` or `html` (admins).
 #[utoipa::path(put, path = "/api/v1/mail/templates/{notice}", tag = "mail",
     request_body = TemplateText,
-    responses((status = 200, body = MailTemplate), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = MailTemplate)))]
 async fn save_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -180,7 +180,7 @@ async fn save_template(
 
 /// Reverts a notice to the server's files or the built-in text (admins).
 #[utoipa::path(delete, path = "/api/v1/mail/templates/{notice}", tag = "mail",
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn revert_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -194,8 +194,7 @@ async fn revert_template(
 /// template in use, against `ticket` or sample values (admins).
 #[utoipa::path(post, path = "/api/v1/mail/templates/{notice}/preview", tag = "mail",
     request_body = PreviewRequest,
-    responses((status = 200, body = RenderedMail), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = RenderedMail)))]
 async fn preview_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
