@@ -82,7 +82,45 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     deserializer.end().map_err(|error| not_json(&error))?;
+    // Only an escaped `\u0000` can put NUL in a JSON string; look closer only then.
+    if bytes.windows(6).any(|window| window == br"\u0000")
+        && let Ok(whole) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_at(&whole, ".")
+    {
+        return Err(AppError::invalid(field, NUL_REFUSED).into());
+    }
     Ok(value)
+}
+
+/// Text never needs NUL, and PostgreSQL cannot store it: it is refused at the edge, on every
+/// backend alike, instead of failing deep in the database.
+const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
+
+/// The path (`a.b[2]`, as serde_path_to_error writes it) of the first string or key in
+/// `value` that contains NUL.
+fn nul_at(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path == "." {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
+            let prefix = if path == "." { "" } else { path };
+            nul_at(item, &format!("{prefix}[{index}]"))
+        }),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(key))
+            } else {
+                nul_at(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn not_json(error: &serde_json::Error) -> ApiError {
@@ -110,6 +148,11 @@ where
 }
 
 fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        return Err(AppError::invalid(name, NUL_REFUSED).into());
+    }
     let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(pairs).map_err(|error| {
         let path = error.path().to_string();
@@ -239,6 +282,7 @@ pub(crate) fn etag(version: i64) -> String {
 
 /// `?cursor=&limit=` on every list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
     /// Where the previous page ended (its `next_cursor`).
@@ -349,6 +393,21 @@ mod tests {
         assert_eq!(query_field_of("name=a&colour=red").as_deref(), Some("colour"));
         assert_eq!(query_field_of("limit=5").as_deref(), Some("name"));
         assert_eq!(query_field_of("name=a&name=b").as_deref(), Some("name"));
+        assert_eq!(query_field_of("name=a%00b").as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn nul_is_refused_naming_the_field() {
+        assert_eq!(
+            field_of(r#"{"name":"a\u0000","nested":{"count":1}}"#).as_deref(),
+            Some("name")
+        );
+        let value = serde_json::json!({"a": [{"b": "x"}, {"b": "y\u{0}"}], "c": {"d\u{0}": 1}});
+        assert_eq!(nul_at(&value, ".").as_deref(), Some("a[1].b"));
+        let keys = serde_json::json!({"c": {"d\u{0}": 1}});
+        assert_eq!(nul_at(&keys, ".").as_deref(), Some("c.d\u{0}"));
+        // An escaped backslash before `u0000` is text, not NUL.
+        assert!(parse_json::<Sample>(br#"{"name":"a\\u0000","nested":{"count":1}}"#).is_ok());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditFilter {
     /// Only entries about this kind of record (`user`, `organization`, …).
@@ -62,6 +63,7 @@ async fn audit_log(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct JobFilter {
     /// `queued`, `running`, `done` or `dead`.

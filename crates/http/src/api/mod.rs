@@ -14,7 +14,7 @@ mod tickets;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::{Content, Header, Ref, RefOr, Required};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -213,6 +213,7 @@ fn declare_problems(openapi: &mut utoipa::openapi::OpenApi) {
         for (method, operation) in operations {
             if let Some(operation) = operation {
                 attach_problems(method, operation, secured_by_default);
+                never_null_in_url(operation);
             }
         }
     }
@@ -294,5 +295,21 @@ fn attach_problems(method: &str, operation: &mut Operation, secured_by_default: 
                 problem.name
             ))),
         );
+    }
+}
+
+/// An optional query parameter or header is absent, never `null`: the URL has no way to say
+/// null. utoipa describes an `Option<T>` field as `[T, "null"]`; keep only `T`.
+fn never_null_in_url(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema
+            && let SchemaType::Array(types) = &object.schema_type
+        {
+            let types: Vec<Type> = types.iter().filter(|t| **t != Type::Null).cloned().collect();
+            object.schema_type = match types.as_slice() {
+                [one] => SchemaType::Type(one.clone()),
+                _ => SchemaType::Array(types),
+            };
+        }
     }
 }

@@ -135,6 +135,7 @@ async fn delete_monitor(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Range {
     /// Start (RFC 3339); default 24 hours before `to`.
@@ -190,6 +191,7 @@ async fn create_maintenance(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MaintenanceFilter {
     /// Only windows covering this monitor: its own, its tags' and those for every monitor.

@@ -38,6 +38,7 @@ async fn create_question(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct QuestionFilter {
     /// A category path: only its questions.

@@ -145,6 +145,7 @@ async fn delete_policy(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ReportParams {
     /// Tickets created at or after this instant (RFC 3339) or date (`YYYY-MM-DD`).

@@ -43,6 +43,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UploadParams {
     /// The file's name; folders and unsafe characters are removed.
@@ -167,6 +168,7 @@ async fn create_ticket(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SearchParams {
     /// A query, e.g. `status:open,pending priority:P1,P2 group:"Service Desk" assignee:me printer jam`.
