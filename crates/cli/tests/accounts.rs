@@ -150,7 +150,7 @@ dual_backend_test!(lists_paginate_with_cursors, |backend: Backend| async move {
     assert_eq!(admin.get("/api/v1/organizations?limit=0").await.status, 422);
     assert_eq!(
         admin.get("/api/v1/organizations?cursor=abc").await.status,
-        400
+        422
     );
 });
 

@@ -520,20 +520,45 @@ dual_backend_test!(
         let outside = server.anonymous().get("/no/such/page").await;
         assert_problem(&outside, 404, "unknown route");
 
-        // Requests axum itself refuses answer in the same format as everything else.
-        for (what, path) in [
-            ("an id that is not a number", "/api/v1/organizations/abc"),
+        // A path segment of the wrong type is malformed, in the same format as everything else.
+        let not_a_number = admin.get("/api/v1/organizations/abc").await;
+        assert_problem(&not_a_number, 400, "an id that is not a number");
+        let nul = admin.get("/api/v1/tickets/a%00b").await;
+        assert_problem(&nul, 400, "a NUL character in the path");
+        // A query parameter that is unknown, of the wrong type, out of range or not a cursor
+        // is 422 naming it, as a JSON body's fields are.
+        for (what, path, field) in [
             (
                 "a limit that is not a number",
                 "/api/v1/organizations?limit=abc",
+                "limit",
+            ),
+            (
+                "a limit out of range",
+                "/api/v1/organizations?limit=0",
+                "limit",
             ),
             (
                 "an unknown query parameter",
                 "/api/v1/organizations?colour=red",
+                "colour",
             ),
+            (
+                "a cursor this API did not hand out",
+                "/api/v1/organizations?cursor=abc",
+                "cursor",
+            ),
+            ("a NUL character in a query", "/api/v1/tickets?q=a%00b", "q"),
         ] {
-            assert_problem(&admin.get(path).await, 400, what);
+            let reply = admin.get(path).await;
+            assert_problem(&reply, 422, what);
+            assert_eq!(reply.body["errors"][0]["field"], field, "{what}");
         }
+        let nul_in_body = admin
+            .post("/api/v1/organizations", json!({"name": "Ini\u{0}tech"}))
+            .await;
+        assert_problem(&nul_in_body, 422, "a NUL character in a body");
+        assert_eq!(nul_in_body.body["errors"][0]["field"], "name");
         let wrong_method = admin.delete("/api/v1/organizations").await;
         assert_problem(&wrong_method, 405, "a method the route lacks");
         assert!(

@@ -537,7 +537,8 @@ dual_backend_test!(
         let malformed = admin
             .get("/api/v1/tickets?q=status:open%20prority:P1")
             .await;
-        assert_eq!(malformed.status, 400);
+        assert_eq!(malformed.status, 422);
+        assert_eq!(malformed.body["errors"][0]["field"], "q");
         assert_eq!(
             malformed.header("content-type"),
             Some("application/problem+json")

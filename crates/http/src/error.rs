@@ -167,8 +167,10 @@ fn app_problem(error: AppError) -> Response {
             }
             response
         }
+        // A search query that does not parse is an unacceptable value of `q`, answered like
+        // every other invalid query parameter.
         AppError::QueryError { position, message } => problem(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-query",
             "Invalid search query",
             message.clone(),

@@ -1,5 +1,5 @@
-//! Request extractors: JSON bodies whose errors name the field, the authenticated
-//! principal, `If-Match` versions and pagination parameters.
+//! Request extractors: JSON bodies and query strings whose errors name the field, the
+//! authenticated principal, `If-Match` versions and pagination parameters.
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
@@ -82,7 +82,45 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     deserializer.end().map_err(|error| not_json(&error))?;
+    // Only an escaped `\u0000` can put NUL in a JSON string; look closer only then.
+    if bytes.windows(6).any(|window| window == br"\u0000")
+        && let Ok(whole) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_at(&whole, ".")
+    {
+        return Err(AppError::invalid(field, NUL_REFUSED).into());
+    }
     Ok(value)
+}
+
+/// Text never needs NUL, and PostgreSQL cannot store it: it is refused at the edge, on every
+/// backend alike, instead of failing deep in the database.
+const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
+
+/// The path (`a.b[2]`, as serde_path_to_error writes it) of the first string or key in
+/// `value` that contains NUL.
+fn nul_at(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path == "." {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
+            let prefix = if path == "." { "" } else { path };
+            nul_at(item, &format!("{prefix}[{index}]"))
+        }),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(key))
+            } else {
+                nul_at(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn not_json(error: &serde_json::Error) -> ApiError {
@@ -90,6 +128,42 @@ fn not_json(error: &serde_json::Error) -> ApiError {
         detail: format!("the body is not valid JSON: {error}"),
         errors: Vec::new(),
     }
+}
+
+/// A query string. A parameter that is unknown, missing, of the wrong type or repeated is 422
+/// naming it in `errors[].field`, as a JSON body's fields are: the URL was understood, one of
+/// its values was not acceptable.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        return Err(AppError::invalid(name, NUL_REFUSED).into());
+    }
+    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(pairs).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = if path == "." {
+            unknown_field(&message).unwrap_or_else(|| "query".to_owned())
+        } else {
+            path
+        };
+        ApiError::App(AppError::invalid(field, message))
+    })
 }
 
 /// serde names an unknown or missing field only in its message; pull it out for `field`.
@@ -218,11 +292,13 @@ pub(crate) fn etag(version: i64) -> String {
 
 /// `?cursor=&limit=` on every list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
     /// Where the previous page ended (its `next_cursor`).
     pub cursor: Option<String>,
     /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -239,10 +315,7 @@ impl ListParams {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 0)
-                .ok_or_else(|| ApiError::BadRequest {
-                    detail: "the cursor is not one this API handed out".into(),
-                    errors: vec![FieldError::new("cursor", "invalid cursor")],
-                })?,
+                .ok_or_else(|| AppError::invalid("cursor", "not a cursor this API handed out"))?,
         };
         Ok((after, limit))
     }
@@ -304,6 +377,50 @@ mod tests {
             }
             _ => None,
         }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filter {
+        limit: Option<i64>,
+        name: String,
+    }
+
+    fn query_field_of(query: &str) -> Option<String> {
+        match parse_query::<Filter>(query) {
+            Err(ApiError::App(AppError::Invalid(errors))) => {
+                errors.first().map(|e| e.field.clone())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        assert!(parse_query::<Filter>("name=a&limit=5").is_ok());
+        assert_eq!(query_field_of("name=a&limit=x").as_deref(), Some("limit"));
+        assert_eq!(
+            query_field_of("name=a&colour=red").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(query_field_of("limit=5").as_deref(), Some("name"));
+        assert_eq!(query_field_of("name=a&name=b").as_deref(), Some("name"));
+        assert_eq!(query_field_of("name=a%00b").as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn nul_is_refused_naming_the_field() {
+        assert_eq!(
+            field_of(r#"{"name":"a\u0000","nested":{"count":1}}"#).as_deref(),
+            Some("name")
+        );
+        let value = serde_json::json!({"a": [{"b": "x"}, {"b": "y\u{0}"}], "c": {"d\u{0}": 1}});
+        assert_eq!(nul_at(&value, ".").as_deref(), Some("a[1].b"));
+        let keys = serde_json::json!({"c": {"d\u{0}": 1}});
+        assert_eq!(nul_at(&keys, ".").as_deref(), Some("c.d\u{0}"));
+        // An escaped backslash before `u0000` is text, not NUL.
+        assert!(parse_json::<Sample>(br#"{"name":"a\\u0000","nested":{"count":1}}"#).is_ok());
     }
 
     #[test]

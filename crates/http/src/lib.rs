@@ -46,7 +46,7 @@ pub(crate) struct AppState {
 
 /// The whole HTTP surface as one router.
 pub fn router(app: App, config: HttpConfig) -> Router {
-    let (api, openapi) = api::routes().split_for_parts();
+    let (api, openapi) = api::router_and_document();
     let openapi = openapi
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
@@ -66,7 +66,7 @@ pub fn router(app: App, config: HttpConfig) -> Router {
 
 /// The OpenAPI document, for `opsdesk openapi` and tests.
 pub fn openapi_json() -> String {
-    let (_, openapi) = api::routes().split_for_parts();
+    let (_, openapi) = api::router_and_document();
     openapi.to_pretty_json().unwrap_or_default()
 }
 

@@ -28,6 +28,7 @@ pub(crate) fn wrap(router: Router, state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(plain_rejections_as_problems))
+        .layer(middleware::from_fn(refuse_nul_in_path))
         .layer(middleware::from_fn_with_state(state, record_metrics))
         .layer(DefaultBodyLimit::max(limit))
         .layer(
@@ -125,4 +126,18 @@ async fn plain_rejections_as_problems(request: Request, next: Next) -> Response 
     let (new_parts, new_body) = replacement.into_parts();
     parts.headers.extend(new_parts.headers);
     Response::from_parts(parts, new_body)
+}
+
+/// A path with an encoded NUL (`%00`) names nothing here, and PostgreSQL cannot even compare
+/// such text: it is malformed, on every backend alike.
+async fn refuse_nul_in_path(request: Request, next: Next) -> Response {
+    let path = request.uri().path().as_bytes();
+    if path.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+        return ApiError::BadRequest {
+            detail: "the path contains an encoded NUL character (%00)".into(),
+            errors: Vec::new(),
+        }
+        .into_response();
+    }
+    next.run(request).await
 }

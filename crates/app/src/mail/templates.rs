@@ -73,12 +73,27 @@ pub struct MailTemplate {
     pub notice: Notice,
     pub source: TemplateSource,
     #[serde(flatten)]
+    #[schema(schema_with = template_parts)]
     pub template: TemplateText,
     /// When an admin saved it (custom templates only).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<jiff::Timestamp>,
     /// Who saved it (custom templates only).
     pub updated_by: Option<String>,
+}
+
+/// The schema of [`TemplateText`] as flattened into [`MailTemplate`]: the same three parts,
+/// but without refusing other properties, since the template's own fields sit beside them.
+fn template_parts() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    match <TemplateText as utoipa::PartialSchema>::schema() {
+        RefOr::T(Schema::Object(mut object)) => {
+            object.additional_properties = None;
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
+    }
 }
 
 impl MailTemplate {

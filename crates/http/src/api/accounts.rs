@@ -1,7 +1,7 @@
 //! Who is signed in, organizations, users and API tokens.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::accounts::{
@@ -12,8 +12,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, IfMatch, ListParams, Page, etag};
+use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch, ListParams, Page, etag};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -34,14 +33,14 @@ pub(crate) fn tagged<T: serde::Serialize>(status: StatusCode, version: i64, body
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
-    responses((status = 200, body = User), (status = 401, body = Problem)))]
+    responses((status = 200, body = User)))]
 async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<User>, ApiError> {
     Ok(Json(state.app.me(&principal).await?))
 }
 
 /// Creates an organization (admins).
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "accounts", request_body = NewOrganization,
-    responses((status = 201, body = Organization), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Organization)))]
 async fn create_organization(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -61,7 +60,7 @@ async fn create_organization(
 async fn list_organizations(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<Organization>>, ApiError> {
     let (after, limit) = params.resolve()?;
     let items = state
@@ -73,7 +72,7 @@ async fn list_organizations(
 
 /// One organization.
 #[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "accounts",
-    responses((status = 200, body = Organization), (status = 404, body = Problem)))]
+    responses((status = 200, body = Organization)))]
 async fn get_organization(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -85,7 +84,7 @@ async fn get_organization(
 
 /// Changes an organization (admins). Send `If-Match` with the ETag you read.
 #[utoipa::path(patch, path = "/api/v1/organizations/{id}", tag = "accounts", request_body = OrganizationPatch,
-    responses((status = 200, body = Organization), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Organization)))]
 async fn update_organization(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -102,7 +101,7 @@ async fn update_organization(
 
 /// Creates a user (admins).
 #[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = NewUserInput,
-    responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = User)))]
 async fn create_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -114,11 +113,11 @@ async fn create_user(
 
 /// Users the caller may see (staff).
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", params(ListParams),
-    responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<User>)))]
 async fn list_users(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<User>>, ApiError> {
     let (after, limit) = params.resolve()?;
     let items = state.app.users(&principal, after, limit + 1).await?;
@@ -127,7 +126,7 @@ async fn list_users(
 
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts",
-    responses((status = 200, body = User), (status = 404, body = Problem)))]
+    responses((status = 200, body = User)))]
 async fn get_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -139,7 +138,7 @@ async fn get_user(
 
 /// Changes a user (admins). Send `If-Match` with the ETag you read.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "accounts", request_body = UserPatch,
-    responses((status = 200, body = User), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = User)))]
 async fn update_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -165,7 +164,7 @@ struct NewToken {
 
 /// Creates an API token. The secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = 422, body = Problem)))]
+    responses((status = 201, body = CreatedToken)))]
 async fn create_token(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -191,7 +190,7 @@ async fn list_tokens(
 
 /// Revokes a token at once.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts",
-    responses((status = 200, body = ApiToken), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = ApiToken)))]
 async fn revoke_token(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -1,7 +1,7 @@
 //! Administration: the audit log, the job outbox (with its dead letters) and webhooks.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::jobs::Job;
@@ -10,8 +10,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, ListParams, Page};
+use crate::extract::{ApiJson, ApiQuery, Auth, ListParams, Page};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -24,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditFilter {
     /// Only entries about this kind of record (`user`, `organization`, …).
@@ -31,16 +31,18 @@ struct AuditFilter {
     /// Only entries about this record.
     entity_id: Option<String>,
     cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// The audit log, oldest first (admins).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditFilter),
-    responses((status = 200, body = Page<AuditEntry>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<AuditEntry>)))]
 async fn audit_log(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(filter): Query<AuditFilter>,
+    ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let (after, limit) = ListParams {
         cursor: filter.cursor,
@@ -61,21 +63,24 @@ async fn audit_log(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct JobFilter {
     /// `queued`, `running`, `done` or `dead`.
     status: Option<String>,
     cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// Jobs in the outbox, newest first (admins). `?status=dead` lists the dead letters.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "admin", params(JobFilter),
-    responses((status = 200, body = Page<Job>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<Job>)))]
 async fn list_jobs(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(filter): Query<JobFilter>,
+    ApiQuery(filter): ApiQuery<JobFilter>,
 ) -> Result<Json<Page<Job>>, ApiError> {
     let (before, limit) = ListParams {
         cursor: filter.cursor,
@@ -91,7 +96,7 @@ async fn list_jobs(
 
 /// Sends a dead job back to the queue (admins).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "admin",
-    responses((status = 200, body = Job), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Job)))]
 async fn retry_job(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -102,7 +107,7 @@ async fn retry_job(
 
 /// Registers a webhook (admins). The signing secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "admin", request_body = NewWebhook,
-    responses((status = 201, body = Webhook), (status = 422, body = Problem)))]
+    responses((status = 201, body = Webhook)))]
 async fn create_webhook(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -125,7 +130,7 @@ async fn list_webhooks(
 
 /// Removes a webhook (admins).
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "admin",
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_webhook(
     State(state): State<AppState>,
     Auth(principal): Auth,

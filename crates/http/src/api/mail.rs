@@ -3,7 +3,7 @@
 //! (`/api/v1/tickets/{id}/attachments`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::mail::{
@@ -13,8 +13,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, ListParams, Page};
+use crate::extract::{ApiJson, ApiQuery, Auth, ListParams, Page};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -28,19 +27,22 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct QuarantineFilter {
     cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// Mail that could not be parsed or routed, newest first, with the reason (admins).
 #[utoipa::path(get, path = "/api/v1/mail/quarantine", tag = "mail", params(QuarantineFilter),
-    responses((status = 200, body = Page<MailRecord>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<MailRecord>)))]
 async fn quarantine(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(filter): Query<QuarantineFilter>,
+    ApiQuery(filter): ApiQuery<QuarantineFilter>,
 ) -> Result<Json<Page<MailRecord>>, ApiError> {
     let (before, limit) = ListParams {
         cursor: filter.cursor,
@@ -56,7 +58,7 @@ async fn quarantine(
 
 /// Routes a quarantined message again, e.g. after mapping its sender's domain (admins).
 #[utoipa::path(post, path = "/api/v1/mail/quarantine/{id}/reprocess", tag = "mail",
-    responses((status = 200, body = IngestOutcome), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = IngestOutcome)))]
 async fn reprocess(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -92,7 +94,7 @@ fn download(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
 
 /// A received message as it arrived, as an `.eml` file (staff who may see its ticket).
 #[utoipa::path(get, path = "/api/v1/mail/{id}/original", tag = "mail",
-    responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "message/rfc822", body = String)))]
 async fn original(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -109,7 +111,7 @@ async fn original(
 /// Every notice's template as it is sent now, with where it comes from: `custom` (saved
 /// here), `templates_dir` (files on the server) or `built_in` (admins).
 #[utoipa::path(get, path = "/api/v1/mail/templates", tag = "mail",
-    responses((status = 200, body = Vec<MailTemplate>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<MailTemplate>)))]
 async fn list_templates(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -119,7 +121,7 @@ async fn list_templates(
 
 /// One notice's template: `acknowledgement`, `reply` or `resolution` (admins).
 #[utoipa::path(get, path = "/api/v1/mail/templates/{notice}", tag = "mail",
-    responses((status = 200, body = MailTemplate), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = MailTemplate)))]
 async fn get_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -133,8 +135,7 @@ async fn get_template(
 /// with 422 naming `subject`, `text` or `html` (admins).
 #[utoipa::path(put, path = "/api/v1/mail/templates/{notice}", tag = "mail",
     request_body = TemplateText,
-    responses((status = 200, body = MailTemplate), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = MailTemplate)))]
 async fn save_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -151,7 +152,7 @@ async fn save_template(
 
 /// Reverts a notice to the server's files or the built-in text (admins).
 #[utoipa::path(delete, path = "/api/v1/mail/templates/{notice}", tag = "mail",
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn revert_template(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -165,8 +166,7 @@ async fn revert_template(
 /// template in use, against `ticket` or sample values (admins).
 #[utoipa::path(post, path = "/api/v1/mail/templates/{notice}/preview", tag = "mail",
     request_body = PreviewRequest,
-    responses((status = 200, body = RenderedMail), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = RenderedMail)))]
 async fn preview_template(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -2,7 +2,7 @@
 //! heartbeat ping URLs (no login: the secret in the URL is the credential).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
@@ -15,8 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::tagged;
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, IfMatch, ListParams, Page};
+use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch, ListParams, Page};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -53,7 +52,7 @@ fn absolute(mut monitor: Monitor, headers: &HeaderMap) -> Monitor {
 /// `expected`, `resolver`, `count`, `max_loss_percent`) sit beside the common fields.
 /// Heartbeats answer with their secret `ping_url`.
 #[utoipa::path(post, path = "/api/v1/monitors", tag = "monitoring", request_body = NewMonitor,
-    responses((status = 201, body = Monitor), (status = 422, body = Problem)))]
+    responses((status = 201, body = Monitor)))]
 async fn create_monitor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -75,7 +74,7 @@ async fn list_monitors(
     State(state): State<AppState>,
     Auth(principal): Auth,
     headers: HeaderMap,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<Monitor>>, ApiError> {
     let (after, limit) = params.resolve()?;
     let items = state.app.monitors(&principal, after, limit + 1).await?;
@@ -86,7 +85,7 @@ async fn list_monitors(
 /// A monitor with its status (`up`, `down`, `pending`, `paused`, `maintenance`,
 /// `unreachable`), last check, 24-hour uptime and open incident.
 #[utoipa::path(get, path = "/api/v1/monitors/{id}", tag = "monitoring",
-    responses((status = 200, body = Monitor), (status = 404, body = Problem)))]
+    responses((status = 200, body = Monitor)))]
 async fn get_monitor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -103,7 +102,7 @@ async fn get_monitor(
 
 /// Changes a monitor (staff); `If-Match` guards against lost updates.
 #[utoipa::path(patch, path = "/api/v1/monitors/{id}", tag = "monitoring", request_body = MonitorPatch,
-    responses((status = 200, body = Monitor), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Monitor)))]
 async fn update_monitor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -125,7 +124,7 @@ async fn update_monitor(
 
 /// Deletes a monitor and its history (staff); incidents it opened stay.
 #[utoipa::path(delete, path = "/api/v1/monitors/{id}", tag = "monitoring",
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_monitor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -136,6 +135,7 @@ async fn delete_monitor(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Range {
     /// Start (RFC 3339); default 24 hours before `to`.
@@ -152,12 +152,12 @@ fn parse_time(field: &str, value: &str) -> Result<jiff::Timestamp, AppError> {
 
 /// Uptime percentage (maintenance excluded) and hourly response times over a range.
 #[utoipa::path(get, path = "/api/v1/monitors/{id}/uptime", tag = "monitoring", params(Range),
-    responses((status = 200, body = Uptime), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Uptime)))]
 async fn monitor_uptime(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<i64>,
-    Query(range): Query<Range>,
+    ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Uptime>, ApiError> {
     let to = match &range.to {
         Some(to) => parse_time("to", to)?,
@@ -180,7 +180,7 @@ struct Created {
 /// Adds a maintenance window for one monitor (staff) or all (admins): alerts are held and
 /// the time does not count against uptime.
 #[utoipa::path(post, path = "/api/v1/maintenance-windows", tag = "monitoring", request_body = NewMaintenance,
-    responses((status = 201, body = Created), (status = 422, body = Problem)))]
+    responses((status = 201, body = Created)))]
 async fn create_maintenance(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -191,6 +191,7 @@ async fn create_maintenance(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MaintenanceFilter {
     /// Only windows covering this monitor: its own, its tags' and those for every monitor.
@@ -198,17 +199,18 @@ struct MaintenanceFilter {
     /// Only windows for this tag.
     tag: Option<String>,
     cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// Maintenance windows, in id order (staff); those for monitors you do not see are left out.
 #[utoipa::path(get, path = "/api/v1/maintenance-windows", tag = "monitoring", params(MaintenanceFilter),
-    responses((status = 200, body = Page<Maintenance>), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<Maintenance>)))]
 async fn list_maintenance(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(filter): Query<MaintenanceFilter>,
+    ApiQuery(filter): ApiQuery<MaintenanceFilter>,
 ) -> Result<Json<Page<Maintenance>>, ApiError> {
     let (after, limit) = ListParams {
         cursor: filter.cursor,
@@ -232,7 +234,7 @@ async fn list_maintenance(
 
 /// One maintenance window (staff), with whether it is in force now.
 #[utoipa::path(get, path = "/api/v1/maintenance-windows/{id}", tag = "monitoring",
-    responses((status = 200, body = Maintenance), (status = 404, body = Problem)))]
+    responses((status = 200, body = Maintenance)))]
 async fn get_maintenance(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -244,7 +246,7 @@ async fn get_maintenance(
 /// Deletes a maintenance window (staff for one monitor's, admins for a tag's or every
 /// monitor's): the alerts it held go out from the next check.
 #[utoipa::path(delete, path = "/api/v1/maintenance-windows/{id}", tag = "monitoring",
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_maintenance(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -256,7 +258,7 @@ async fn delete_maintenance(
 
 /// A heartbeat ping: the job finished well. GET or POST, no login.
 #[utoipa::path(method(get, post), path = "/ping/{token}", tag = "monitoring", security(()),
-    responses((status = 200, description = "recorded"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "recorded")))]
 async fn ping(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -271,7 +273,7 @@ async fn ping(
 /// A heartbeat signal: `start` (the job began), `fail`, or the job's exit code (0 is
 /// success). GET or POST, no login.
 #[utoipa::path(method(get, post), path = "/ping/{token}/{signal}", tag = "monitoring", security(()),
-    responses((status = 200, description = "recorded"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "recorded")))]
 async fn ping_signal(
     State(state): State<AppState>,
     Path((token, signal)): Path<(String, String)>,

@@ -1,15 +1,14 @@
 //! The portal's diagnostic questions per category, kept by admins.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -21,7 +20,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Adds a question the portal asks when a ticket is opened in the category (admins).
 #[utoipa::path(post, path = "/api/v1/category-questions", tag = "reference",
     request_body = NewCategoryQuestion,
-    responses((status = 201, body = CategoryQuestion), (status = 422, body = Problem)))]
+    responses((status = 201, body = CategoryQuestion)))]
 async fn create_question(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -39,6 +38,7 @@ async fn create_question(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct QuestionFilter {
     /// A category path: only its questions.
@@ -51,7 +51,7 @@ struct QuestionFilter {
 async fn list_questions(
     State(state): State<AppState>,
     Auth(_principal): Auth,
-    Query(filter): Query<QuestionFilter>,
+    ApiQuery(filter): ApiQuery<QuestionFilter>,
 ) -> Result<Json<Vec<CategoryQuestion>>, ApiError> {
     Ok(Json(
         state
@@ -63,7 +63,7 @@ async fn list_questions(
 
 /// Removes a diagnostic question (admins); answers on existing tickets stay.
 #[utoipa::path(delete, path = "/api/v1/category-questions/{id}", tag = "reference",
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_question(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -35,7 +35,7 @@ struct SignedIn {
 }
 
 /// Signs in and sets the session cookie. Repeated failures are rate limited (429).
-#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials, security(()),
     responses((status = 200, body = SignedIn), (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn login(
     State(state): State<AppState>,
@@ -64,7 +64,7 @@ async fn login(
 }
 
 /// Signs out: ends the session and clears the cookie.
-#[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(()), responses((status = 204)))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let session = headers
         .get_all(header::COOKIE)

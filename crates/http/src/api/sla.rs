@@ -1,7 +1,7 @@
 //! SLA administration (calendars, policies) and the compliance report.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
@@ -11,8 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::tagged;
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, IfMatch};
+use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -26,7 +25,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// Creates a business calendar (admins): time zone, weekly hours, holidays, or 24×7.
 #[utoipa::path(post, path = "/api/v1/calendars", tag = "sla", request_body = CalendarInput,
-    responses((status = 201, body = Calendar), (status = 422, body = Problem)))]
+    responses((status = 201, body = Calendar)))]
 async fn create_calendar(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -46,7 +45,7 @@ async fn list_calendars(
 }
 
 /// One calendar.
-#[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "sla", responses((status = 200, body = Calendar), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "sla", responses((status = 200, body = Calendar)))]
 async fn get_calendar(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -58,7 +57,7 @@ async fn get_calendar(
 
 /// Replaces a calendar (admins). Send `If-Match` with the ETag you read.
 #[utoipa::path(patch, path = "/api/v1/calendars/{id}", tag = "sla", request_body = CalendarInput,
-    responses((status = 200, body = Calendar), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Calendar)))]
 async fn update_calendar(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -74,7 +73,7 @@ async fn update_calendar(
 }
 
 /// Deletes a calendar no policy or ticket uses (admins).
-#[utoipa::path(delete, path = "/api/v1/calendars/{id}", tag = "sla", responses((status = 204), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/calendars/{id}", tag = "sla", responses((status = 204)))]
 async fn delete_calendar(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -86,7 +85,7 @@ async fn delete_calendar(
 
 /// Creates an SLA policy (admins).
 #[utoipa::path(post, path = "/api/v1/sla-policies", tag = "sla", request_body = PolicyInput,
-    responses((status = 201, body = Policy), (status = 422, body = Problem)))]
+    responses((status = 201, body = Policy)))]
 async fn create_policy(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -106,7 +105,7 @@ async fn list_policies(
 }
 
 /// One SLA policy.
-#[utoipa::path(get, path = "/api/v1/sla-policies/{id}", tag = "sla", responses((status = 200, body = Policy), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/sla-policies/{id}", tag = "sla", responses((status = 200, body = Policy)))]
 async fn get_policy(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -119,7 +118,7 @@ async fn get_policy(
 /// Replaces an SLA policy (admins). Tickets already under it keep their targets until their
 /// priority, type, organization or category changes.
 #[utoipa::path(patch, path = "/api/v1/sla-policies/{id}", tag = "sla", request_body = PolicyInput,
-    responses((status = 200, body = Policy), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Policy)))]
 async fn update_policy(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -135,7 +134,7 @@ async fn update_policy(
 }
 
 /// Deletes an SLA policy (admins).
-#[utoipa::path(delete, path = "/api/v1/sla-policies/{id}", tag = "sla", responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/sla-policies/{id}", tag = "sla", responses((status = 204)))]
 async fn delete_policy(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -146,6 +145,7 @@ async fn delete_policy(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ReportParams {
     /// Tickets created at or after this instant (RFC 3339) or date (`YYYY-MM-DD`).
@@ -182,11 +182,11 @@ fn csv_field(text: &str) -> String {
 /// SLA compliance: met and breached counts and percentages for response and resolution, for
 /// tickets created in a period (admins). `format=csv` for a spreadsheet.
 #[utoipa::path(get, path = "/api/v1/reports/sla", tag = "sla", params(ReportParams),
-    responses((status = 200, body = Vec<ComplianceLine>), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<ComplianceLine>)))]
 async fn sla_report(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(params): Query<ReportParams>,
+    ApiQuery(params): ApiQuery<ReportParams>,
 ) -> Result<Response, ApiError> {
     let (from, to) = (instant("from", &params.from)?, instant("to", &params.to)?);
     let lines = state

@@ -11,7 +11,6 @@ use opsdesk_app::status_page::StatusPage;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -22,7 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// The status page as JSON: components, 90-day uptime, open outages, maintenance.
 #[utoipa::path(get, path = "/api/v1/status/{organization_id}", tag = "monitoring", security(()),
-    responses((status = 200, body = StatusPage), (status = 404, body = Problem)))]
+    responses((status = 200, body = StatusPage)))]
 async fn status_json(
     State(state): State<AppState>,
     Path(organization_id): Path<i64>,
@@ -32,7 +31,7 @@ async fn status_json(
 
 /// The status page as HTML.
 #[utoipa::path(get, path = "/status/{organization_id}", tag = "monitoring", security(()),
-    responses((status = 200, content_type = "text/html"), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "text/html")))]
 async fn status_html(
     State(state): State<AppState>,
     Path(organization_id): Path<i64>,

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::tickets::{
@@ -17,8 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::tagged;
-use crate::error::Problem;
-use crate::extract::{ApiJson, Auth, IfMatch, ListParams, Page};
+use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch, ListParams, Page};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -44,6 +43,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UploadParams {
     /// The file's name; folders and unsafe characters are removed.
@@ -58,13 +58,12 @@ struct UploadParams {
 /// Attaches a file: the request body is the file, its `Content-Type` the file's type.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/attachments", tag = "tickets", params(UploadParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Attachment), (status = 413, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = Attachment)))]
 async fn upload_attachment(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    Query(params): Query<UploadParams>,
+    ApiQuery(params): ApiQuery<UploadParams>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Attachment>), ApiError> {
@@ -103,7 +102,7 @@ async fn upload_attachment(
 /// `content_id` of inline images. Requesters see only the public ones: never those of an
 /// internal note.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments", tag = "tickets",
-    responses((status = 200, body = Vec<Attachment>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<Attachment>)))]
 async fn list_attachments(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -116,7 +115,7 @@ async fn list_attachments(
 /// (`Content-Disposition: attachment`), with a content type that cannot run in the browser,
 /// `nosniff`, in a sandbox. A requester gets 404 for a staff-only file.
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "tickets",
-    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "application/octet-stream")))]
 async fn download_attachment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -167,7 +166,7 @@ async fn download_attachment(
 
 /// Opens a ticket. Priority follows from impact × urgency (ITIL matrix).
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
-    responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
+    responses((status = 201, body = Ticket)))]
 async fn create_ticket(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -178,22 +177,25 @@ async fn create_ticket(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SearchParams {
     /// A query, e.g. `status:open,pending priority:P1,P2 group:"Service Desk" assignee:me printer jam`.
     q: Option<String>,
     cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// Searches tickets: filters and full text in one query language. A malformed query is a
-/// 400 naming the position of the error.
+/// 422 naming `q` and the position of the error.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(SearchParams),
-    responses((status = 200, body = Page<TicketHit>), (status = 400, body = Problem)))]
+    responses((status = 200, body = Page<TicketHit>)))]
 async fn search_tickets(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(params): Query<SearchParams>,
+    ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<Page<TicketHit>>, ApiError> {
     let (_, limit) = ListParams {
         cursor: None,
@@ -217,7 +219,7 @@ async fn search_tickets(
 
 /// A ticket by id or number (`INC-1042`), with its ETag.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets",
-    responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
+    responses((status = 200, body = Ticket)))]
 async fn get_ticket(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -230,7 +232,7 @@ async fn get_ticket(
 /// Changes a ticket (staff). Send `If-Match` with the ETag you read; a stale one gets 412.
 /// Illegal status transitions get 409.
 #[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch,
-    responses((status = 200, body = Ticket), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Ticket)))]
 async fn update_ticket(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -247,7 +249,7 @@ async fn update_ticket(
 
 /// Adds a public reply or (staff) an internal note.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "tickets", request_body = NewComment,
-    responses((status = 201, body = Comment), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Comment)))]
 async fn add_comment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -262,12 +264,12 @@ async fn add_comment(
 
 /// The ticket's history, oldest first. Requesters see the public part only.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", tag = "tickets", params(ListParams),
-    responses((status = 200, body = Page<TimelineEntry>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Page<TimelineEntry>)))]
 async fn ticket_timeline(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<TimelineEntry>>, ApiError> {
     let (after, limit) = params.resolve()?;
     let items = state
@@ -289,7 +291,7 @@ struct NewLink {
 
 /// Relates this ticket to another (staff).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/links", tag = "tickets", request_body = NewLink,
-    responses((status = 201, body = Ticket), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Ticket)))]
 async fn link_ticket(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -312,7 +314,7 @@ struct MergeInto {
 
 /// Merges this ticket into another (staff); returns the target.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/merge", tag = "tickets", request_body = MergeInto,
-    responses((status = 200, body = Ticket), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Ticket)))]
 async fn merge_ticket(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -325,7 +327,7 @@ async fn merge_ticket(
 
 /// Applies a canned response to a ticket (staff).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/macros/{macro_id}", tag = "tickets",
-    responses((status = 201, body = Comment), (status = 404, body = Problem)))]
+    responses((status = 201, body = Comment)))]
 async fn apply_macro(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -363,7 +365,7 @@ async fn bulk_update(
 
 /// Creates a support group (admins).
 #[utoipa::path(post, path = "/api/v1/groups", tag = "reference", request_body = NewGroup,
-    responses((status = 201, body = Group), (status = 409, body = Problem)))]
+    responses((status = 201, body = Group)))]
 async fn create_group(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -386,7 +388,7 @@ async fn list_groups(
 
 /// A group's members (staff).
 #[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "reference",
-    responses((status = 200, body = Vec<GroupMember>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<GroupMember>)))]
 async fn list_group_members(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -399,8 +401,7 @@ async fn list_group_members(
 /// added, 200 when already a member. A customer or an unknown user is refused with 422
 /// naming `user`.
 #[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user}", tag = "reference",
-    responses((status = 201, body = GroupMember), (status = 200, body = GroupMember),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = GroupMember), (status = 200, body = GroupMember)))]
 async fn add_group_member(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -418,8 +419,7 @@ async fn add_group_member(
 /// Removes a member, named by id or e-mail address, from a group (admins); removing someone
 /// who is not a member succeeds too. Tickets assigned to them stay assigned.
 #[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user}", tag = "reference",
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 204)))]
 async fn remove_group_member(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -431,7 +431,7 @@ async fn remove_group_member(
 
 /// Creates a category or subcategory (admins).
 #[utoipa::path(post, path = "/api/v1/categories", tag = "reference", request_body = NewCategory,
-    responses((status = 201, body = Category), (status = 409, body = Problem)))]
+    responses((status = 201, body = Category)))]
 async fn create_category(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -454,7 +454,7 @@ async fn list_categories(
 
 /// Defines a custom ticket field (admins).
 #[utoipa::path(post, path = "/api/v1/custom-fields", tag = "reference", request_body = NewCustomField,
-    responses((status = 201, body = NewCustomField), (status = 422, body = Problem)))]
+    responses((status = 201, body = NewCustomField)))]
 async fn create_custom_field(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -477,7 +477,7 @@ async fn list_custom_fields(
 
 /// Creates a canned response (admins).
 #[utoipa::path(post, path = "/api/v1/macros", tag = "reference", request_body = NewMacro,
-    responses((status = 201, body = Macro), (status = 422, body = Problem)))]
+    responses((status = 201, body = Macro)))]
 async fn create_macro(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -509,7 +509,7 @@ async fn list_queues(
 
 /// Saves a view (a named query); shared views are for admins to create.
 #[utoipa::path(post, path = "/api/v1/views", tag = "tickets", request_body = NewView,
-    responses((status = 201, body = SavedView), (status = 400, body = Problem)))]
+    responses((status = 201, body = SavedView)))]
 async fn create_view(
     State(state): State<AppState>,
     Auth(principal): Auth,
