@@ -31,8 +31,6 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
-    /// `If-Match` is required for this update and was missing.
-    PreconditionRequired,
     NotFound,
 }
 
@@ -67,22 +65,19 @@ pub(crate) fn problem(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::BadRequest { detail, errors } => {
-                problem(StatusCode::BAD_REQUEST, "bad-request", "Malformed request", detail, errors)
-            }
+            ApiError::BadRequest { detail, errors } => problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Malformed request",
+                detail,
+                errors,
+            ),
             ApiError::PayloadTooLarge { limit } => problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Request body too large",
                 format!("the request body exceeds the limit of {limit} bytes"),
                 Vec::new(),
-            ),
-            ApiError::PreconditionRequired => problem(
-                StatusCode::PRECONDITION_REQUIRED,
-                "precondition-required",
-                "If-Match required",
-                "send the ETag you last read in an If-Match header so that concurrent edits are not lost".into(),
-                vec![FieldError::new("If-Match", "header missing")],
             ),
             ApiError::NotFound => problem(
                 StatusCode::NOT_FOUND,
