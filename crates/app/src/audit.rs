@@ -1,7 +1,7 @@
 //! Recording changes (audit entry plus the events they raise) and reading the log back.
 
 use opsdesk_domain::audit::{ChainBreak, GENESIS_HASH, verify_chain};
-use opsdesk_store::{Batch, Conn, audit as store};
+use opsdesk_store::{Backend, Batch, Conn, audit as store};
 use serde::Serialize;
 
 use crate::{App, AppError, Principal, timestamp, webhooks};
@@ -42,6 +42,13 @@ pub(crate) async fn record_with(
     change: &Change<'_>,
     now: i64,
 ) -> Result<(), AppError> {
+    let payload = serde_json::json!({
+        "event": change.event(),
+        "at": timestamp(now),
+        "actor": change.actor,
+        "data": change.after.as_ref().or(change.before.as_ref()),
+    });
+    webhooks::queue_deliveries(&mut batch, &change.event(), &payload, now);
     let before = change.before.as_ref().map(ToString::to_string);
     let after = change.after.as_ref().map(ToString::to_string);
     let entity_id = change.entity_id.to_string();
@@ -59,13 +66,6 @@ pub(crate) async fn record_with(
         },
     )
     .await?;
-    let payload = serde_json::json!({
-        "event": change.event(),
-        "at": timestamp(now),
-        "actor": change.actor,
-        "data": change.after.as_ref().or(change.before.as_ref()),
-    });
-    webhooks::queue_deliveries(&mut batch, &change.event(), &payload, now);
     Ok(batch.run(conn).await?)
 }
 
@@ -92,6 +92,24 @@ pub struct Verified {
 }
 
 impl App {
+    /// Chains every audit entry committed so far that waits to be chained (PostgreSQL, see
+    /// [`store::append`]).
+    pub(crate) async fn seal_audit(&self) -> Result<(), AppError> {
+        const BATCH: i32 = 5_000;
+        if self.db().backend() == Backend::Sqlite {
+            return Ok(());
+        }
+        loop {
+            let sealed = self
+                .db()
+                .write(|conn| Box::pin(async move { store::seal(conn, BATCH).await }))
+                .await?;
+            if sealed < i64::from(BATCH) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Audit entries after `after_seq`, optionally for one record (admins only).
     pub async fn audit_entries(
         &self,
@@ -102,6 +120,7 @@ impl App {
         entity_id: Option<&str>,
     ) -> Result<Vec<AuditEntry>, AppError> {
         principal.require_admin()?;
+        self.seal_audit().await?;
         let mut conn = self.db().reader().await?;
         let rows = store::list(&mut conn, after_seq, limit, entity, entity_id).await?;
         Ok(rows
@@ -123,6 +142,7 @@ impl App {
     /// Checks the whole chain page by page. `Ok(Err(_))` names the first bad entry.
     pub async fn verify_audit_chain(&self) -> Result<Result<Verified, ChainBreak>, AppError> {
         const PAGE: i64 = 5_000;
+        self.seal_audit().await?;
         let mut conn = self.db().reader().await?;
         let (head_seq, head_hash) = store::head(&mut conn).await?;
         let mut previous = GENESIS_HASH.to_owned();

@@ -207,6 +207,10 @@ impl App {
             if *shutdown.borrow() {
                 return;
             }
+            // Woken after writes, the runner also chains the audit entries they added.
+            if let Err(error) = self.seal_audit().await {
+                tracing::warn!(%error, "audit entries could not be chained");
+            }
             let ran = match self.run_job_batch().await {
                 Ok(ran) => ran,
                 Err(error) => {

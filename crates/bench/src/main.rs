@@ -72,6 +72,10 @@ enum Scenario {
         tickets: usize,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// After each run, run `pgbench` (TPC-B, as many clients, 10 s) on the same PostgreSQL
+        /// server, to compare creation with what the server itself sustains.
+        #[arg(long, requires = "postgres")]
+        pgbench: bool,
     },
     /// Fills a database with a large generated desk (straight into the tables).
     Load {
@@ -120,7 +124,8 @@ async fn main() -> anyhow::Result<()> {
             clients,
             tickets,
             runs,
-        } => create(&target, clients, tickets, runs).await,
+            pgbench,
+        } => create(&target, clients, tickets, runs, pgbench).await,
         Scenario::Load {
             target,
             database,
@@ -372,6 +377,7 @@ async fn create(
     clients: usize,
     tickets: usize,
     runs: usize,
+    with_pgbench: bool,
 ) -> anyhow::Result<()> {
     let backend = if target.postgres.is_some() {
         "PostgreSQL"
@@ -382,6 +388,7 @@ async fn create(
     let mut rates = Vec::new();
     let mut p50s = Vec::new();
     let mut p99s = Vec::new();
+    let mut ceilings = Vec::new();
     for run in 1..=runs {
         let scratch = Scratch::new(target.postgres.as_deref()).await?;
         let mut generator = Generator::new(target.seed, Scale::DEMO);
@@ -410,6 +417,14 @@ async fn create(
         p99s.push(ms(p99));
         drop(server);
         scratch.remove().await?;
+        if let (true, Some(postgres)) = (with_pgbench, &target.postgres) {
+            let tps = pgbench(postgres, clients).await?;
+            println!(
+                "  pgbench: {tps:.0} transactions/s; creation is {:.2} of it",
+                rate / tps
+            );
+            ceilings.push(tps);
+        }
     }
     println!(
         "create median over {runs} runs: {:.0} tickets/s, p50 {:.1} ms, p99 {:.1} ms (target ≥ 3000/s on SQLite)",
@@ -417,7 +432,46 @@ async fn create(
         median(&mut p50s),
         median(&mut p99s)
     );
+    if !ceilings.is_empty() {
+        println!(
+            "pgbench median: {:.0} transactions/s (target on PostgreSQL: creation ≥ half of it)",
+            median(&mut ceilings)
+        );
+    }
     Ok(())
+}
+
+/// Transactions per second `pgbench` (TPC-B, scale 1, `clients` clients, 10 s) sustains on a
+/// fresh database of the PostgreSQL server at `server`.
+async fn pgbench(server: &str, clients: usize) -> anyhow::Result<f64> {
+    let scratch = Scratch::new(Some(server)).await?;
+    let Location::Postgres(url) = &scratch.location else {
+        bail!("pgbench needs a PostgreSQL database");
+    };
+    let run = |args: &[&str]| -> anyhow::Result<String> {
+        let output = Command::new("pgbench")
+            .args(args)
+            .arg(url)
+            .output()
+            .context("cannot run pgbench (Debian: apt install postgresql-client)")?;
+        if !output.status.success() {
+            bail!(
+                "pgbench failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    run(&["-i", "-q"])?;
+    let clients = clients.to_string();
+    let report = run(&["-c", &clients, "-j", "2", "-T", "10"])?;
+    scratch.remove().await?;
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .context("pgbench printed no tps line")
 }
 
 /// Posts every body, `clients` at a time; returns the wall time and each request's latency.

@@ -676,6 +676,61 @@ dual_backend_test!(
     }
 );
 
+dual_backend_test!(
+    the_audit_chain_written_by_the_database_verifies_for_any_text,
+    |backend: Backend| async move {
+        use opsdesk_domain::audit::{GENESIS_HASH, verify_chain};
+        use opsdesk_store::{Batch, StoreError, audit};
+
+        let test_db = TestDb::new(backend).await;
+        let db = test_db.open().await;
+        let texts = [
+            None,
+            Some(String::new()),
+            Some("plain".to_owned()),
+            Some("Grüße — 日本語 🎉 'quoted' \\ back\\slash".to_owned()),
+            Some("x".repeat(70_000)),
+        ];
+        // Concurrent appends, so that on PostgreSQL writers on several connections chain
+        // one after another.
+        let writes = (0..40_i64).map(|n| {
+            let before = texts[n as usize % texts.len()].clone();
+            let after = texts[(n as usize / texts.len()) % texts.len()].clone();
+            db.write(move |conn| {
+                Box::pin(async move {
+                    let mut batch = Batch::new(conn);
+                    let entry = audit::NewAuditEntry {
+                        at: -n * 1_000_000_007,
+                        actor: "user:ü",
+                        entity: "ticket",
+                        entity_id: &n.to_string(),
+                        action: "updated",
+                        before: before.as_deref(),
+                        after: after.as_deref(),
+                    };
+                    audit::append(conn, &mut batch, &entry).await?;
+                    batch.run(conn).await?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+        });
+        for written in futures::future::join_all(writes).await {
+            written.unwrap();
+        }
+        db.write(|conn| Box::pin(async move { audit::seal(conn, 30).await }))
+            .await
+            .unwrap();
+        db.write(|conn| Box::pin(async move { audit::seal(conn, 30).await }))
+            .await
+            .unwrap();
+        let mut conn = db.reader().await.unwrap();
+        let entries = audit::list(&mut conn, 0, 1_000, None, None).await.unwrap();
+        assert_eq!(entries.len(), 40);
+        let head = verify_chain(GENESIS_HASH, &entries).unwrap();
+        assert_eq!(audit::head(&mut conn).await.unwrap(), (40, head));
+    }
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_data_dir_refuses_a_second_server_but_not_the_cli() {
     let db = TestDb::new(Backend::Sqlite).await;
@@ -807,6 +862,14 @@ dual_backend_test!(
                 .execute(&mut conn)
                 .await
                 .unwrap();
+            } else {
+                // Ticket numbers carry on from where the older schema left them.
+                sqlx::query(
+                    "UPDATE ticket_counters SET last_number = 41 WHERE ticket_type = 'incident'",
+                )
+                .execute(&mut conn)
+                .await
+                .unwrap();
             }
             drop(conn);
 
@@ -830,6 +893,12 @@ dual_backend_test!(
                 "a database at migration {version} upgraded to {newest} takes writes: {}",
                 created.text
             );
+            if version != oldest {
+                assert_eq!(
+                    created.body["number"], "INC-42",
+                    "after migration {version}"
+                );
+            }
         }
     }
 );

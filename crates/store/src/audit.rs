@@ -4,6 +4,7 @@ use opsdesk_domain::audit::{AuditFields, StoredEntry, chain_hash};
 use sqlx::AnyConnection;
 
 use crate::batch::Batch;
+use crate::db::Backend;
 use crate::error::StoreError;
 
 /// One change to append.
@@ -18,15 +19,31 @@ pub struct NewAuditEntry<'a> {
     pub after: Option<&'a str>,
 }
 
-/// Appends an entry in the caller's transaction: takes the next place in the chain now and
-/// adds the entry itself to `batch`, which the caller runs before committing. Bumping the head
-/// row locks it until commit, so concurrent writers (several nodes on PostgreSQL) chain one
-/// after another.
+/// Appends an entry in the caller's transaction, adding its insert to `batch`.
+///
+/// On SQLite this takes the next place in the chain now: the single writer is the only
+/// appender. On PostgreSQL the entry waits in `audit_pending` for [`seal`], so that changes on
+/// several connections and nodes do not wait for each other's commits (migration 0023).
 pub async fn append(
     conn: &mut AnyConnection,
     batch: &mut Batch,
     entry: &NewAuditEntry<'_>,
-) -> Result<i64, StoreError> {
+) -> Result<(), StoreError> {
+    if batch.backend() == Backend::Postgres {
+        batch
+            .push(
+                "INSERT INTO audit_pending (at, actor, entity, entity_id, action, before, after) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(entry.at)
+            .bind(entry.actor)
+            .bind(entry.entity)
+            .bind(entry.entity_id)
+            .bind(entry.action)
+            .bind(entry.before)
+            .bind(entry.after);
+        return Ok(());
+    }
     let (seq, previous): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *conn)
@@ -60,7 +77,20 @@ pub async fn append(
         .bind(entry.after)
         .bind(previous)
         .bind(hash);
-    Ok(seq)
+    Ok(())
+}
+
+/// Chains up to `max_entries` entries waiting in `audit_pending` (PostgreSQL) in the order
+/// they were added; returns how many it chained. Nothing waits on SQLite.
+pub async fn seal(conn: &mut AnyConnection, max_entries: i32) -> Result<i64, StoreError> {
+    if Backend::of(conn) == Backend::Sqlite {
+        return Ok(0);
+    }
+    let (sealed,): (i32,) = sqlx::query_as("SELECT audit_seal($1)")
+        .bind(max_entries)
+        .fetch_one(conn)
+        .await?;
+    Ok(i64::from(sealed))
 }
 
 #[derive(sqlx::FromRow)]

@@ -3,8 +3,9 @@
 //! On SQLite every statement is a round trip to the connection's own thread, and on the
 //! single writer those hand-offs, not the statements, were most of a write's cost. A
 //! [`Batch`] collects the statements of one change whose values are already known and sends
-//! them as one multi-statement query: one round trip. On PostgreSQL, whose protocol takes one
-//! statement per prepared query, they run one after another.
+//! them as one multi-statement query: one round trip. PostgreSQL's protocol takes one statement
+//! per prepared query, so there consecutive inserts become one statement of data-modifying
+//! `WITH` clauses, and other statements run on their own, in order.
 
 use sqlx::any::AnyArguments;
 use sqlx::error::BoxDynError;
@@ -16,18 +17,65 @@ use crate::error::StoreError;
 /// Statements to run together, in order, inside the caller's transaction.
 pub struct Batch {
     backend: Backend,
-    /// SQLite: one entry holding every statement; PostgreSQL: one entry per statement.
-    statements: Vec<(String, AnyArguments)>,
+    /// SQLite: one entry holding every statement. PostgreSQL: one entry per statement sent,
+    /// which may hold several inserts.
+    statements: Vec<Statement>,
     bind_error: Option<BoxDynError>,
+}
+
+/// What is sent to the database as one statement.
+#[derive(Default)]
+struct Statement {
+    /// The statements it is made of, with placeholders numbered across all of them.
+    parts: Vec<String>,
+    arguments: AnyArguments,
+    /// For a PostgreSQL statement made of inserts only: the tables they insert into, each
+    /// with whether it has an `ON CONFLICT` clause. `None` for any other statement.
+    inserts: Option<Vec<(String, bool)>>,
+}
+
+impl Statement {
+    /// Whether `insert` may join this statement as one more `WITH` clause. All clauses of a
+    /// statement see the database as it was before the statement, so only inserts join, and
+    /// an upsert only where no other clause inserts into its table.
+    fn takes(&self, insert: &(String, bool)) -> bool {
+        self.inserts.as_ref().is_some_and(|inserts| {
+            inserts
+                .iter()
+                .all(|(table, upsert)| *table != insert.0 || !(*upsert || insert.1))
+        })
+    }
+
+    fn sql(&self) -> String {
+        match self.parts.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, clauses)) => {
+                let clauses: Vec<String> = clauses
+                    .iter()
+                    .enumerate()
+                    .map(|(n, clause)| format!("s{n} AS ({clause})"))
+                    .collect();
+                format!("WITH {} {last}", clauses.join(", "))
+            }
+            None => String::new(),
+        }
+    }
+}
+
+/// The table `sql` inserts into and whether it has an `ON CONFLICT` clause, if it is an
+/// `INSERT INTO` statement.
+fn insert_target(sql: &str) -> Option<(String, bool)> {
+    let rest = sql.trim_start().strip_prefix("INSERT INTO ")?;
+    let table = rest
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .filter(|table| !table.is_empty())?;
+    Some((table.to_owned(), sql.contains("ON CONFLICT")))
 }
 
 impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sql: Vec<&str> = self
-            .statements
-            .iter()
-            .map(|(sql, _)| sql.as_str())
-            .collect();
+        let sql: Vec<String> = self.statements.iter().map(Statement::sql).collect();
         f.debug_struct("Batch")
             .field("backend", &self.backend)
             .field("sql", &sql)
@@ -78,25 +126,30 @@ impl Batch {
     /// returned [`Binder`] takes in order. `sql` must not hold `$` followed by a digit
     /// anywhere but in placeholders.
     pub fn push(&mut self, sql: &str) -> Binder<'_> {
-        match self.backend {
-            Backend::Sqlite => {
-                if self.statements.is_empty() {
-                    self.statements
-                        .push((String::new(), AnyArguments::default()));
-                }
-                let (combined, arguments) = &mut self.statements[0];
-                if !combined.is_empty() {
-                    combined.push_str(";\n");
-                }
-                combined.push_str(&shift_placeholders(sql, arguments.len()));
-            }
-            Backend::Postgres => self
-                .statements
-                .push((sql.to_owned(), AnyArguments::default())),
+        let insert = match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => insert_target(sql),
+        };
+        let joins_last = match (self.backend, self.statements.last()) {
+            (_, None) => false,
+            (Backend::Sqlite, Some(_)) => true,
+            (Backend::Postgres, Some(last)) => insert.as_ref().is_some_and(|i| last.takes(i)),
+        };
+        match (joins_last, insert, self.statements.last_mut()) {
+            (true, Some(insert), Some(last)) => last.inserts.get_or_insert_default().push(insert),
+            (true, _, _) => {}
+            (false, insert, _) => self.statements.push(Statement {
+                inserts: insert.map(|insert| vec![insert]),
+                ..Statement::default()
+            }),
         }
         let last = self.statements.len() - 1;
+        let statement = &mut self.statements[last];
+        statement
+            .parts
+            .push(shift_placeholders(sql, statement.arguments.len()));
         Binder {
-            arguments: &mut self.statements[last].1,
+            arguments: &mut statement.arguments,
             bind_error: &mut self.bind_error,
         }
     }
@@ -106,8 +159,12 @@ impl Batch {
         if let Some(error) = self.bind_error {
             return Err(StoreError::Sql(sqlx::Error::Encode(error)));
         }
-        for (sql, arguments) in self.statements {
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
+        for statement in self.statements {
+            let sql = match self.backend {
+                Backend::Sqlite => statement.parts.join(";\n"),
+                Backend::Postgres => statement.sql(),
+            };
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), statement.arguments)
                 .execute(&mut *conn)
                 .await?;
         }
@@ -140,8 +197,55 @@ fn shift_placeholders(sql: &str, offset: usize) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::shift_placeholders;
+    use super::{Batch, shift_placeholders};
+    use crate::db::Backend;
     use proptest::prelude::*;
+    use sqlx::Arguments;
+
+    fn sent(batch: &Batch) -> Vec<String> {
+        batch.statements.iter().map(super::Statement::sql).collect()
+    }
+
+    #[test]
+    fn postgres_sends_consecutive_inserts_as_one_statement_and_the_rest_alone() {
+        let mut batch = Batch::for_backend(Backend::Postgres);
+        batch.push("INSERT INTO a (x) VALUES ($1)").bind(1_i64);
+        batch.push("INSERT INTO b (x) SELECT $1").bind(2_i64);
+        batch.push("INSERT INTO a (x) VALUES ($1)").bind(3_i64);
+        batch.push("DELETE FROM c WHERE x = $1").bind(4_i64);
+        batch
+            .push("INSERT INTO c (x) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(5_i64);
+        batch.push("INSERT INTO c(x) VALUES ($1)").bind(6_i64);
+        batch.push("INSERT INTO d (x) VALUES ($1)").bind(7_i64);
+        assert_eq!(
+            sent(&batch),
+            [
+                "WITH s0 AS (INSERT INTO a (x) VALUES ($1)), s1 AS (INSERT INTO b (x) SELECT $2) \
+                 INSERT INTO a (x) VALUES ($3)",
+                "DELETE FROM c WHERE x = $1",
+                "INSERT INTO c (x) VALUES ($1) ON CONFLICT DO NOTHING",
+                "WITH s0 AS (INSERT INTO c(x) VALUES ($1)) INSERT INTO d (x) VALUES ($2)",
+            ]
+        );
+        let values: Vec<usize> = batch.statements.iter().map(|s| s.arguments.len()).collect();
+        assert_eq!(values, [3, 1, 1, 2]);
+    }
+
+    #[test]
+    fn sqlite_sends_every_statement_at_once() {
+        let mut batch = Batch::for_backend(Backend::Sqlite);
+        batch.push("INSERT INTO a (x) VALUES ($1)").bind(1_i64);
+        batch.push("DELETE FROM a WHERE x = $1").bind(2_i64);
+        assert_eq!(batch.statements.len(), 1);
+        assert_eq!(
+            batch.statements[0].parts,
+            [
+                "INSERT INTO a (x) VALUES ($1)",
+                "DELETE FROM a WHERE x = $2"
+            ]
+        );
+    }
 
     #[test]
     fn placeholders_move_by_the_offset_and_nothing_else_changes() {

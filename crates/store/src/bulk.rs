@@ -74,9 +74,20 @@ pub async fn next_ids(conn: &mut AnyConnection) -> Result<NextIds, StoreError> {
         .fetch_one(&mut *conn)
         .await?;
     let counters: Vec<(String, i64)> =
-        sqlx::query_as("SELECT ticket_type, last_number + 1 FROM ticket_counters")
+        match Backend::of(conn) {
+            Backend::Sqlite => {
+                sqlx::query_as("SELECT ticket_type, last_number + 1 FROM ticket_counters")
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+            // One sequence per type (migration 0023); `last_value` is NULL until first used.
+            Backend::Postgres => sqlx::query_as(
+                "SELECT substr(sequencename, 15), COALESCE(last_value, 0) + 1 FROM pg_sequences \
+                 WHERE schemaname = current_schema() AND sequencename LIKE 'ticket\\_number\\_%'",
+            )
             .fetch_all(&mut *conn)
-            .await?;
+            .await?,
+        };
     let number = |kind: &str| {
         counters
             .iter()
@@ -339,25 +350,39 @@ pub async fn insert_tickets(
     .await
 }
 
-/// Moves ticket counters past the loaded numbers and, on PostgreSQL, the identity
-/// sequences past the loaded ids.
+/// Moves the ticket numbers' counters (SQLite) or sequences (PostgreSQL) past the loaded
+/// numbers and, on PostgreSQL, the identity sequences past the loaded ids.
 pub async fn finish(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE ticket_counters SET last_number = \
-         (SELECT COALESCE(MAX(number), 0) FROM tickets WHERE tickets.ticket_type = ticket_counters.ticket_type) \
-         WHERE last_number < \
-         (SELECT COALESCE(MAX(number), 0) FROM tickets WHERE tickets.ticket_type = ticket_counters.ticket_type)",
-    )
-    .execute(&mut *conn)
-    .await?;
-    if backend == Backend::Postgres {
-        for table in ["tickets", "comments"] {
-            sqlx::query(sql!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
-                 (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
-            ))
+    match backend {
+        Backend::Sqlite => {
+            sqlx::query(
+                "UPDATE ticket_counters SET last_number = \
+                 (SELECT COALESCE(MAX(number), 0) FROM tickets WHERE tickets.ticket_type = ticket_counters.ticket_type) \
+                 WHERE last_number < \
+                 (SELECT COALESCE(MAX(number), 0) FROM tickets WHERE tickets.ticket_type = ticket_counters.ticket_type)",
+            )
             .execute(&mut *conn)
             .await?;
+        }
+        Backend::Postgres => {
+            for ticket_type in ["incident", "service_request", "problem"] {
+                sqlx::query(sql!(
+                    "SELECT setval('ticket_number_{ticket_type}', \
+                     GREATEST((SELECT MAX(number) FROM tickets WHERE ticket_type = '{ticket_type}'), \
+                              (SELECT last_value FROM ticket_number_{ticket_type}))) \
+                     WHERE EXISTS (SELECT 1 FROM tickets WHERE ticket_type = '{ticket_type}')"
+                ))
+                .execute(&mut *conn)
+                .await?;
+            }
+            for table in ["tickets", "comments"] {
+                sqlx::query(sql!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                     (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                ))
+                .execute(&mut *conn)
+                .await?;
+            }
         }
     }
     // Fresh statistics, so the planner sees the loaded volume at once.

@@ -24,7 +24,7 @@ macro_rules! migrations {
 }
 
 const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement", 21 "0021_search_index_at_commit", 22 "0022_one_attachment_store");
-const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 22 "0022_one_attachment_store");
+const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 22 "0022_one_attachment_store", 23 "0023_creation_takes_no_row_lock_early");
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock makes nodes starting together
 /// take turns; the SQLite caller holds the only writing connection.

@@ -167,12 +167,10 @@ pub async fn insert(
              (SELECT last_number + 1 FROM ticket_counters WHERE ticket_type = $1), $22, $22) \
              RETURNING id, number"
         ),
-        // The counter's row lock puts concurrent creations of one type in order.
+        // One sequence per type (migration 0023): taking a number locks nothing.
         Backend::Postgres => format!(
-            "WITH next AS (UPDATE ticket_counters SET last_number = last_number + 1 \
-             WHERE ticket_type = $1 RETURNING last_number) \
-             INSERT INTO tickets ({columns}, number, created_at, updated_at) \
-             SELECT {values}, next.last_number, $22, $22 FROM next RETURNING id, number"
+            "INSERT INTO tickets ({columns}, number, created_at, updated_at) VALUES ({values}, \
+             nextval(('ticket_number_' || $1)::regclass), $22, $22) RETURNING id, number"
         ),
     };
     let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
