@@ -1230,12 +1230,11 @@ pub(crate) async fn insert_comment(
 }
 
 /// The outcome of one ticket in a bulk update.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct BulkOutcome {
+    /// The ticket as the request named it.
     pub ticket: String,
-    pub status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub result: Result<(), AppError>,
 }
 
 impl App {
@@ -1339,24 +1338,13 @@ impl App {
         }
         let mut outcomes = Vec::with_capacity(references.len());
         for reference in references {
-            let outcome = self
+            let result = self
                 .update_ticket(principal, &reference, None, patch.clone())
-                .await;
+                .await
+                .map(|_| ());
             outcomes.push(BulkOutcome {
                 ticket: reference,
-                status: if outcome.is_ok() {
-                    200
-                } else {
-                    error_status(outcome.as_ref().err())
-                },
-                error: outcome.err().map(|e| match e {
-                    AppError::Invalid(errors) => errors
-                        .iter()
-                        .map(|e| format!("{}: {}", e.field, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    other => other.to_string(),
-                }),
+                result,
             });
         }
         Ok(outcomes)
@@ -1761,17 +1749,6 @@ impl App {
             self.wake_jobs();
         }
         Ok(closed)
-    }
-}
-
-fn error_status(error: Option<&AppError>) -> u16 {
-    match error {
-        Some(AppError::NotFound(_)) => 404,
-        Some(AppError::Invalid(_)) => 422,
-        Some(AppError::Conflict { .. }) => 409,
-        Some(AppError::Stale) => 412,
-        Some(AppError::Forbidden(_)) => 403,
-        _ => 500,
     }
 }
 

@@ -827,7 +827,8 @@ dual_backend_test!(
             }
         };
         let stale = save(version).await;
-        assert_eq!(stale.status(), 409);
+        // The same status the API gives a stale `If-Match`: one table for both channels.
+        assert_eq!(stale.status(), 412);
         assert!(
             stale
                 .text()

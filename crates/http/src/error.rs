@@ -91,98 +91,109 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn app_problem(error: AppError) -> Response {
-    let detail = error.to_string();
-    match error {
+/// How an application error is answered, on the API and in the web UI alike.
+pub(crate) struct ErrorClass {
+    pub status: StatusCode,
+    /// The fragment of the problem type URI: a stable code clients may match on.
+    pub code: &'static str,
+    pub title: &'static str,
+}
+
+/// The one table from application errors to HTTP.
+pub(crate) fn class_of(error: &AppError) -> ErrorClass {
+    let (status, code, title) = match error {
         AppError::Unauthenticated(_) => {
-            let mut response = problem(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "Not signed in",
-                detail,
-                Vec::new(),
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"opsdesk\""),
-            );
-            response
+            (StatusCode::UNAUTHORIZED, "unauthenticated", "Not signed in")
         }
-        AppError::Forbidden(_) => problem(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Not allowed",
-            detail,
-            Vec::new(),
-        ),
-        AppError::NotFound(_) => problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            detail,
-            Vec::new(),
-        ),
-        AppError::Invalid(errors) => {
-            let detail = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid input",
-                detail,
-                errors,
-            )
-        }
-        AppError::Conflict { field, .. } => {
-            let errors = field
-                .map(|field| vec![FieldError::new(field, &detail)])
-                .unwrap_or_default();
-            problem(StatusCode::CONFLICT, "conflict", "Conflict", detail, errors)
-        }
-        AppError::Stale => problem(
+        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+        AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input"),
+        AppError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+        // Whether the version came in `If-Match` (API) or in a form (web UI), the change was
+        // based on a version that is no longer current.
+        AppError::Stale => (
             StatusCode::PRECONDITION_FAILED,
             "stale",
             "Changed by someone else",
-            detail,
-            Vec::new(),
         ),
-        AppError::RateLimited { retry_after_secs } => {
-            let mut response = problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many attempts",
-                detail,
-                Vec::new(),
-            );
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
-        }
+        AppError::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many attempts",
+        ),
         // A search query that does not parse is an unacceptable value of `q`, answered like
         // every other invalid query parameter.
-        AppError::QueryError { position, message } => problem(
+        AppError::QueryError { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-query",
             "Invalid search query",
-            message.clone(),
+        ),
+        AppError::Internal(_) | AppError::Store(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        ),
+    };
+    ErrorClass {
+        status,
+        code,
+        title,
+    }
+}
+
+/// What an error says about itself, for a person to read: each invalid field, or the message.
+pub(crate) fn error_detail(error: &AppError) -> String {
+    match error {
+        AppError::Invalid(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn app_problem(error: AppError) -> Response {
+    let class = class_of(&error);
+    let mut detail = error_detail(&error);
+    let mut headers = Vec::new();
+    let errors = match error {
+        AppError::Invalid(errors) => errors,
+        AppError::Conflict {
+            field: Some(field), ..
+        } => vec![FieldError::new(field, &detail)],
+        AppError::QueryError { position, message } => {
+            detail = message;
             vec![FieldError::new(
                 "q",
-                format!("position {position}: {message}"),
-            )],
-        ),
+                format!("position {position}: {detail}"),
+            )]
+        }
+        AppError::Unauthenticated(_) => {
+            headers.push((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"opsdesk\""),
+            ));
+            Vec::new()
+        }
+        AppError::RateLimited { retry_after_secs } => {
+            headers.extend(
+                HeaderValue::from_str(&retry_after_secs.max(1).to_string())
+                    .ok()
+                    .map(|value| (header::RETRY_AFTER, value)),
+            );
+            Vec::new()
+        }
         AppError::Internal(_) | AppError::Store(_) => {
             tracing::error!(error = %detail, "request failed");
-            problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "something went wrong on our side; the request id in the x-request-id header helps find it in the log".into(),
-                Vec::new(),
-            )
+            detail = "something went wrong on our side; the request id in the x-request-id \
+                      header helps find it in the log"
+                .into();
+            Vec::new()
         }
-    }
+        _ => Vec::new(),
+    };
+    let mut response = problem(class.status, class.code, class.title, detail, errors);
+    response.headers_mut().extend(headers);
+    response
 }

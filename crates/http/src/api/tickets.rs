@@ -12,7 +12,7 @@ use opsdesk_app::tickets::{
     NewCustomField, NewGroup, NewMacro, NewTicket, NewView, Queue, SavedView, Ticket, TicketHit,
     TicketPatch, TimelineEntry, served_content_type,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -349,18 +349,44 @@ struct BulkRequest {
 
 /// Applies one change to many tickets (staff); each ticket succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/v1/tickets/bulk", tag = "tickets", request_body = BulkRequest,
-    responses((status = 200, body = Vec<BulkOutcome>)))]
+    responses((status = 200, body = Vec<BulkResult>)))]
 async fn bulk_update(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiJson(request): ApiJson<BulkRequest>,
-) -> Result<Json<Vec<BulkOutcome>>, ApiError> {
-    Ok(Json(
-        state
-            .app
-            .bulk_update(&principal, request.tickets, request.patch)
-            .await?,
-    ))
+) -> Result<Json<Vec<BulkResult>>, ApiError> {
+    let outcomes = state
+        .app
+        .bulk_update(&principal, request.tickets, request.patch)
+        .await?;
+    Ok(Json(outcomes.into_iter().map(BulkResult::from).collect()))
+}
+
+/// The outcome of one ticket in a bulk update: the status a single update would have had.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BulkOutcome)]
+struct BulkResult {
+    ticket: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl From<BulkOutcome> for BulkResult {
+    fn from(outcome: BulkOutcome) -> Self {
+        let (status, error) = match &outcome.result {
+            Ok(()) => (200, None),
+            Err(error) => (
+                crate::error::class_of(error).status.as_u16(),
+                Some(crate::error::error_detail(error)),
+            ),
+        };
+        Self {
+            ticket: outcome.ticket,
+            status,
+            error,
+        }
+    }
 }
 
 /// Creates a support group (admins).

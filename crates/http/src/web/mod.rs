@@ -112,32 +112,17 @@ impl IntoResponse for WebError {
             WebError::App(error) => error,
         };
         let l = Lang;
-        let (status, message) = match &error {
-            AppError::NotFound(_) => (StatusCode::NOT_FOUND, l.t("error.not_found").to_owned()),
-            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, l.t("error.forbidden").to_owned()),
-            AppError::Invalid(errors) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            AppError::Stale => (StatusCode::CONFLICT, l.t("error.stale").to_owned()),
-            AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
-            AppError::QueryError { message, .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
-            }
-            AppError::RateLimited { .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                l.t("error.rate_limited").to_owned(),
-            ),
+        let status = crate::error::class_of(&error).status;
+        let message = match &error {
+            AppError::NotFound(_) => l.t("error.not_found").to_owned(),
+            AppError::Forbidden(_) => l.t("error.forbidden").to_owned(),
+            AppError::Stale => l.t("error.stale").to_owned(),
+            AppError::RateLimited { .. } => l.t("error.rate_limited").to_owned(),
+            AppError::Invalid(_) | AppError::Conflict { .. } => crate::error::error_detail(&error),
+            AppError::QueryError { message, .. } => message.clone(),
             other => {
                 tracing::error!(error = %other, "page failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    l.t("error.internal").to_owned(),
-                )
+                l.t("error.internal").to_owned()
             }
         };
         let page = ErrorPage {
