@@ -95,6 +95,7 @@ impl Db {
     /// Opens (creating if needed) the SQLite database file `opsdesk.db` in `data_dir`.
     pub async fn open_sqlite(data_dir: &Path, options: &DbOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        crate::tickets::register_ranking();
         let file = data_dir.join("opsdesk.db");
         let location = file.display().to_string();
         let open_error = |source| StoreError::Open {

@@ -1,7 +1,10 @@
 //! Tickets and what hangs off them: tags, watchers, comments, the timeline, links,
 //! escalations; plus the reference data they use (groups, categories, custom fields, macros).
 
+mod rank;
 pub mod search;
+
+pub use rank::register_on_new_connections as register_ranking;
 
 use std::collections::HashMap;
 

@@ -397,7 +397,7 @@ fn from_where(
                 sql.text
                     .push_str(" FROM ticket_search s JOIN tickets t ON t.id = s.rowid");
                 clauses.push(format!("ticket_search MATCH {matched}"));
-                Some("s.rank".to_owned())
+                Some(rank_expression(customer))
             }
             Backend::Postgres => {
                 let text = sql.text(websearch_query(&query.text));
@@ -425,6 +425,14 @@ fn from_where(
         sql.text.push_str(&clauses.join(" AND "));
     }
     rank
+}
+
+/// The relevance of a full-text match on SQLite (lower is better): bm25, with the documents
+/// holding each phrase counted once in a while rather than at every query (see `rank.rs`).
+/// Staff and customers match their words in different columns, so they keep apart counts.
+fn rank_expression(customer: bool) -> String {
+    let scope = if customer { "customer" } else { "staff" };
+    format!("opsdesk_rank(ticket_search, '{scope}')")
 }
 
 /// Snippets of the matching text for the tickets `ids` of one page. Computed apart from the
@@ -607,10 +615,8 @@ async fn ranked_page_from_index(
         };
         let text = sql.text(matched.clone());
         let (low, high) = (sql.int(oldest.unwrap_or(i64::MIN)), sql.int(newest));
-        // bm25 first counts, over the whole index, the documents holding each phrase of the
-        // MATCH: for a status token that is a fifth of all tickets or more, which cost more
-        // than ranking the window itself. So the window's matches (status included) are
-        // picked apart, and only the words rank them; a status says nothing of relevance.
+        // Only the words rank the window's matches (which the status picks apart): a status
+        // says nothing of relevance, and counting its documents once cost more than ranking.
         let ranked = if groups.is_empty() {
             format!("{text} AND rowid >= {low} AND rowid <= {high}")
         } else {
@@ -631,10 +637,11 @@ async fn ranked_page_from_index(
             })
             .collect();
         sql.text = format!(
-            "SELECT t.id, t.created_at FROM (SELECT rowid, rank FROM ticket_search \
+            "SELECT t.id, t.created_at FROM (SELECT rowid, {} AS score FROM ticket_search \
              WHERE ticket_search MATCH {ranked} \
-             ORDER BY rank, rowid LIMIT {want} OFFSET {within}) s \
-             JOIN tickets t ON t.id = s.rowid WHERE TRUE{} ORDER BY s.rank, t.id",
+             ORDER BY score, rowid LIMIT {want} OFFSET {within}) s \
+             JOIN tickets t ON t.id = s.rowid WHERE TRUE{} ORDER BY s.score, t.id",
+            rank_expression(false),
             statuses.concat()
         );
         let found: Vec<(i64, i64)> = sql.query_as().fetch_all(&mut *conn).await?;
