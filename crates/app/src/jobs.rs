@@ -27,33 +27,15 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Attempts before a job is declared dead.
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 
-/// What a job does. Stored as its `kind` string with a JSON payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// POST an event to one webhook.
-    WebhookDelivery,
-    /// Open, or resolve, the incident of a monitor's outage.
-    MonitorOutage,
-    /// Send one mail notification (acknowledgement, reply, resolution).
-    MailNotification,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::WebhookDelivery => "webhook.delivery",
-            JobKind::MonitorOutage => "monitor.outage",
-            JobKind::MailNotification => "mail.notification",
-        }
-    }
-
-    fn parse(kind: &str) -> Option<Self> {
-        match kind {
-            "webhook.delivery" => Some(JobKind::WebhookDelivery),
-            "monitor.outage" => Some(JobKind::MonitorOutage),
-            "mail.notification" => Some(JobKind::MailNotification),
-            _ => None,
-        }
+opsdesk_domain::string_enum! {
+    /// What a job does. Stored as its `kind` string with a JSON payload.
+    pub enum JobKind as "job kind" {
+        /// POST an event to one webhook.
+        WebhookDelivery => "webhook.delivery",
+        /// Open, or resolve, the incident of a monitor's outage.
+        MonitorOutage => "monitor.outage",
+        /// Send one mail notification (acknowledgement, reply, resolution).
+        MailNotification => "mail.notification",
     }
 }
 
@@ -256,8 +238,8 @@ impl App {
     }
 
     async fn run_job(&self, job: JobRow) {
-        let outcome = match JobKind::parse(&job.kind) {
-            Some(kind) => {
+        let outcome = match job.kind.parse::<JobKind>() {
+            Ok(kind) => {
                 let work = tokio::time::timeout(HANDLER_TIMEOUT, self.perform(kind, &job));
                 match self.while_leased(job.id, work).await {
                     Ok(outcome) => outcome,
@@ -267,7 +249,7 @@ impl App {
                     ))),
                 }
             }
-            None => Err(JobError::Failed(format!("unknown job kind `{}`", job.kind))),
+            Err(unknown) => Err(JobError::Failed(unknown.to_string())),
         };
         let node = self.config().node_name.clone();
         let now = now_ms();

@@ -69,40 +69,17 @@ impl Default for MailSettings {
     }
 }
 
-/// Which notification to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Notice {
-    /// A new ticket was opened for the requester.
-    Acknowledgement,
-    /// An agent replied publicly.
-    Reply,
-    /// The ticket was resolved.
-    Resolution,
-}
-
-impl Notice {
-    /// Every notice, in the order admins see them.
-    pub const ALL: [Notice; 3] = [Notice::Acknowledgement, Notice::Reply, Notice::Resolution];
-
-    /// The template name and job payload value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Notice::Acknowledgement => "acknowledgement",
-            Notice::Reply => "reply",
-            Notice::Resolution => "resolution",
-        }
-    }
-}
-
-impl std::str::FromStr for Notice {
-    type Err = ();
-
-    fn from_str(value: &str) -> Result<Self, ()> {
-        Notice::ALL
-            .into_iter()
-            .find(|notice| notice.as_str() == value)
-            .ok_or(())
+opsdesk_domain::string_enum! {
+    /// Which notification to send: the template's name and the job payload's value.
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Notice as "notice" {
+        /// A new ticket was opened for the requester.
+        Acknowledgement => "acknowledgement",
+        /// An agent replied publicly.
+        Reply => "reply",
+        /// The ticket was resolved.
+        Resolution => "resolution",
     }
 }
 

@@ -3,13 +3,10 @@
 //! its further failures are worth a note on the incident, and heartbeat (dead man's switch)
 //! status. Pure: callers pass `now` and every observation in.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::CronSchedule;
-use crate::ticket::{ParseValueError, string_enum};
+use crate::string_enum;
 
 string_enum! {
     /// How a monitor checks its target.

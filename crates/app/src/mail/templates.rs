@@ -441,7 +441,7 @@ fn escape_html(text: &str) -> String {
 /// A notice named in a request; an unknown one is absent.
 fn notice_named(name: &str) -> Result<Notice, AppError> {
     name.parse()
-        .map_err(|()| AppError::NotFound("mail template"))
+        .map_err(|_| AppError::NotFound("mail template"))
 }
 
 impl App {
@@ -454,7 +454,7 @@ impl App {
         let dir = self.config().mail.templates_dir.as_deref();
         let mut conn = self.db().reader().await?;
         let mut templates = Vec::with_capacity(Notice::ALL.len());
-        for notice in Notice::ALL {
+        for &notice in Notice::ALL {
             templates.push(effective(&mut conn, dir, notice).await?);
         }
         Ok(templates)
@@ -661,7 +661,7 @@ mod tests {
 
     #[test]
     fn built_in_templates_pass_their_own_check() {
-        for notice in Notice::ALL {
+        for &notice in Notice::ALL {
             let [subject, text, html] = built_in(notice).map(str::to_owned);
             assert!(
                 validated(TemplateText {
