@@ -12,12 +12,11 @@ use tokio::sync::watch;
 
 use crate::{App, AppError, Principal, now_ms, timestamp};
 
-/// How long a claimed job stays ours unless renewed. Short, so the jobs of a node that died
-/// pass to the others within seconds; a running handler renews it every `RENEW_EVERY`.
+/// How long a claimed job stays ours unless renewed; a running handler renews it every
+/// `RENEW_EVERY`. The jobs of a node that died pass to the others sooner, once its liveness
+/// row goes stale.
 const LEASE_MS: i64 = 15_000;
 const RENEW_EVERY: Duration = Duration::from_secs(5);
-/// How soon a job that found its resource held by another job looks again.
-const BUSY_RETRY_MS: i64 = 1_000;
 /// A handler running longer than this is cut off and counts as a failed attempt.
 const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Jobs claimed per round and run concurrently.
@@ -36,21 +35,6 @@ opsdesk_domain::string_enum! {
         MonitorOutage => "monitor.outage",
         /// Send one mail notification (acknowledgement, reply, resolution).
         MailNotification => "mail.notification",
-    }
-}
-
-/// Why a job did not finish.
-#[derive(Debug)]
-pub(crate) enum JobError {
-    /// It failed: it retries with backoff, and the attempt counts.
-    Failed(String),
-    /// Another running job holds what it needs: it waits its turn without spending an attempt.
-    Busy(String),
-}
-
-impl From<String> for JobError {
-    fn from(error: String) -> Self {
-        JobError::Failed(error)
     }
 }
 
@@ -214,20 +198,21 @@ impl App {
     /// Claims and runs one batch of due jobs; returns how many ran.
     pub async fn run_job_batch(&self) -> Result<usize, AppError> {
         let now = now_ms();
+        let node = self.config().node_name.clone();
         {
             let mut conn = self.db().reader().await?;
-            if !store::any_claimable(&mut conn, now).await? {
+            if !store::any_claimable(&mut conn, &node, now).await? {
                 return Ok(0);
             }
         }
-        let node = self.config().node_name.clone();
         let backend = self.db().backend();
         let claimed = self
             .db()
             .write(move |conn| {
-                Box::pin(
-                    async move { store::claim(conn, backend, &node, now, LEASE_MS, BATCH).await },
-                )
+                Box::pin(async move {
+                    crate::nodes::renew(conn, &node, now).await?;
+                    store::claim(conn, backend, &node, now, LEASE_MS, BATCH).await
+                })
             })
             .await?;
         let count = claimed.len();
@@ -243,18 +228,15 @@ impl App {
                 let work = tokio::time::timeout(HANDLER_TIMEOUT, self.perform(kind, &job));
                 match self.while_leased(job.id, work).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(JobError::Failed(format!(
-                        "timed out after {} s",
-                        HANDLER_TIMEOUT.as_secs()
-                    ))),
+                    Err(_) => Err(format!("timed out after {} s", HANDLER_TIMEOUT.as_secs())),
                 }
             }
-            Err(unknown) => Err(JobError::Failed(unknown.to_string())),
+            Err(unknown) => Err(unknown.to_string()),
         };
         let node = self.config().node_name.clone();
         let now = now_ms();
         let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
-        let failed = matches!(outcome, Err(JobError::Failed(_)));
+        let failed = outcome.is_err();
         let retry_base_ms = self.config().job_retry_base_ms;
         let settled = self
             .db()
@@ -262,11 +244,7 @@ impl App {
                 Box::pin(async move {
                     match outcome {
                         Ok(()) => store::complete(conn, id, &node, now).await,
-                        Err(JobError::Busy(reason)) => {
-                            tracing::debug!(job = id, %reason, "job waits its turn");
-                            store::postpone(conn, id, &node, now + BUSY_RETRY_MS, now).await
-                        }
-                        Err(JobError::Failed(error)) => {
+                        Err(error) => {
                             let retry_at = (attempts < max_attempts).then(|| now + backoff_ms(attempts, retry_base_ms));
                             if retry_at.is_none() {
                                 tracing::error!(job = id, %error, "job is dead after {attempts} attempts");
@@ -323,13 +301,13 @@ impl App {
         }
     }
 
-    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), JobError> {
+    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), String> {
         let payload: serde_json::Value =
             serde_json::from_str(&job.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
         match kind {
-            JobKind::WebhookDelivery => Ok(self.deliver_webhook(job.id, &payload).await?),
-            JobKind::MonitorOutage => self.sync_outage_incident(job.id, &payload).await,
-            JobKind::MailNotification => Ok(self.send_notice(job.id, &payload).await?),
+            JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
+            JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,
+            JobKind::MailNotification => self.send_notice(job.id, &payload).await,
         }
     }
 }

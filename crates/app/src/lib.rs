@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod monitors;
+mod nodes;
 pub mod portal;
 mod precondition;
 pub mod sla;

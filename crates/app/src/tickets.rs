@@ -1303,17 +1303,13 @@ impl App {
             .write(move |conn| {
                 Box::pin(async move {
                     let row = find_visible(conn, &principal, &reference).await?;
-                    let was_resolved = row.status == TicketStatus::Resolved.as_str();
-                    let ticket =
-                        apply_patch(conn, backend, &principal, row, expected_version, patch, now)
-                            .await?;
-                    if notify && !was_resolved && ticket.status == TicketStatus::Resolved {
-                        let mut batch = Batch::for_backend(backend);
-                        let notice = crate::mail::Notice::Resolution;
-                        crate::mail::queue_notice(&mut batch, notice, ticket.id, None, now);
-                        batch.run(conn).await?;
-                    }
-                    Ok::<_, AppError>(ticket)
+                    let change = TicketChange {
+                        backend,
+                        principal: &principal,
+                        notify,
+                        now,
+                    };
+                    patch_ticket(conn, &change, row, expected_version, patch).await
                 })
             })
             .await?;
@@ -1750,6 +1746,45 @@ impl App {
         }
         Ok(closed)
     }
+}
+
+/// Who changes a ticket inside the caller's transaction, and how.
+pub(crate) struct TicketChange<'a> {
+    pub backend: Backend,
+    pub principal: &'a Principal,
+    /// Whether the change may queue notifications.
+    pub notify: bool,
+    pub now: i64,
+}
+
+/// Applies `patch` to ticket `row` in the caller's transaction and queues the resolution
+/// notice when it resolves the ticket.
+pub(crate) async fn patch_ticket(
+    conn: &mut Conn,
+    change: &TicketChange<'_>,
+    row: TicketRow,
+    expected_version: Precondition,
+    patch: TicketPatch,
+) -> Result<Ticket, AppError> {
+    let was_resolved = row.status == TicketStatus::Resolved.as_str();
+    let (backend, now) = (change.backend, change.now);
+    let ticket = apply_patch(
+        conn,
+        backend,
+        change.principal,
+        row,
+        expected_version,
+        patch,
+        now,
+    )
+    .await?;
+    if change.notify && !was_resolved && ticket.status == TicketStatus::Resolved {
+        let mut batch = Batch::for_backend(backend);
+        let notice = crate::mail::Notice::Resolution;
+        crate::mail::queue_notice(&mut batch, notice, ticket.id, None, now);
+        batch.run(conn).await?;
+    }
+    Ok(ticket)
 }
 
 /// Applies a patch inside a write transaction and records what changed.

@@ -586,12 +586,20 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             secure_cookies: config.secure_cookies,
         },
     );
+    app.join_nodes()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot register this node: {e}"))?;
     let (stop_workers, workers_stopped) = watch::channel(false);
     let mut workers = vec![tokio::spawn({
         let app = app.clone();
         let stopped = workers_stopped.clone();
-        async move { app.run_jobs(stopped).await }
+        async move { app.keep_node_alive(stopped).await }
     })];
+    workers.push(tokio::spawn({
+        let app = app.clone();
+        let stopped = workers_stopped.clone();
+        async move { app.run_jobs(stopped).await }
+    }));
     workers.push(tokio::spawn({
         let app = app.clone();
         let interval = std::time::Duration::from_millis(config.sla_sweep_interval_ms.max(100));

@@ -930,6 +930,131 @@ async fn two_nodes_share_the_checks_and_a_survivor_takes_over_without_duplicates
     drop(south);
 }
 
+/// The incidents of `ids`' open outages, one per monitor once every incident is linked.
+async fn open_incidents(client: &Client, ids: &[i64]) -> Vec<Option<String>> {
+    let mut open = Vec::with_capacity(ids.len());
+    for id in ids {
+        open.push(
+            monitor(client, *id).await["open_incident"]
+                .as_str()
+                .map(str::to_owned),
+        );
+    }
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_no_monitor_waiting_and_no_outage_with_two_incidents() {
+    if postgres_url().is_none() {
+        return;
+    }
+    const MONITORS: usize = 20;
+    const ROUNDS: usize = 3;
+    // Well inside what a person waits for, and well below a check's 10 s timeout: a dead
+    // node's claims must not be waited out.
+    const RECOVERY: Duration = Duration::from_secs(15);
+    let db = TestDb::new(Backend::Postgres).await;
+    let token = cli_admin(&db);
+    let south =
+        ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "south")]).await;
+    let client = |url: &str| Client {
+        base: url.to_owned(),
+        token: Some(token.clone()),
+        http: reqwest::Client::new(),
+    };
+    let south_api = client(&south.url);
+    let target = Target::start().await;
+    let mut ids = Vec::new();
+    for n in 0..MONITORS {
+        // The default 10 s timeout: a check's claim may outlive a dead node by that much.
+        ids.push(
+            create(
+                &south_api,
+                json!({"name": format!("Service {n}"), "kind": "http", "target": target.url,
+                       "interval_s": 1}),
+            )
+            .await,
+        );
+    }
+    let mut linked: Vec<String> = Vec::new();
+    for round in 1..=ROUNDS {
+        let mut north =
+            ServerProcess::start_with_env(BIN, &db.cli_args(), &[("OPSDESK_NODE_NAME", "north")])
+                .await;
+        for id in &ids {
+            wait_for_status(&south_api, *id, "up").await;
+        }
+        target.set(DOWN);
+        // Every monitor's outage has its incident; north is killed right then, while it
+        // may still be checking, recording or finishing incident work.
+        let opened = eventually(Duration::from_secs(60), || async {
+            open_incidents(&south_api, &ids)
+                .await
+                .iter()
+                .all(Option::is_some)
+        })
+        .await;
+        assert!(
+            opened,
+            "round {round}: not every monitor opened its incident"
+        );
+        north.kill();
+        let open: Vec<String> = open_incidents(&south_api, &ids)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut distinct = open.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), MONITORS, "round {round}: {open:?}");
+        linked.extend(open);
+        target.set(UP);
+
+        let started = tokio::time::Instant::now();
+        let recovered = eventually(RECOVERY, || async {
+            let mut up = true;
+            for id in &ids {
+                up &= monitor(&south_api, *id).await["status"] == "up";
+            }
+            up && monitor_incidents(&south_api)
+                .await
+                .iter()
+                .all(|t| t["status"] == "resolved")
+        })
+        .await;
+        let mut waiting = Vec::new();
+        for id in &ids {
+            let m = monitor(&south_api, *id).await;
+            if m["status"] != "up" || m.get("open_incident").is_some() {
+                waiting.push(m);
+            }
+        }
+        let unresolved: Vec<Value> = monitor_incidents(&south_api)
+            .await
+            .into_iter()
+            .filter(|t| t["status"] != "resolved")
+            .collect();
+        assert!(
+            recovered,
+            "round {round}: not recovered {:?} after north died: monitors {waiting:?}, \
+             incidents {unresolved:?}",
+            started.elapsed()
+        );
+        // One incident per outage: every incident is one a monitor showed as its own.
+        let incidents = monitor_incidents(&south_api).await;
+        let strays: Vec<&Value> = incidents
+            .iter()
+            .filter(|t| !linked.iter().any(|n| t["number"] == n.as_str()))
+            .collect();
+        assert!(
+            strays.is_empty(),
+            "round {round}: incidents of no outage: {strays:?}"
+        );
+    }
+    drop(south);
+}
+
 dual_backend_test!(
     maintenance_dependencies_and_the_public_status_page,
     |backend: Backend| async move {

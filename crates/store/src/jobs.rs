@@ -51,19 +51,31 @@ pub fn queue(
 
 /// Whether [`claim`] would find a job now. A read, so a node woken with nothing to do does
 /// not take the writer.
-pub async fn any_claimable(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
-    let found: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $1) \
-         OR (status = 'running' AND locked_until < $1) LIMIT 1",
-    )
+pub async fn any_claimable(
+    conn: &mut AnyConnection,
+    node: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let lapsed = lapsed("$2", "$1");
+    let found: Option<(i64,)> = sqlx::query_as(sql!(
+        "SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $1) OR {lapsed} LIMIT 1"
+    ))
     .bind(now)
+    .bind(node)
     .fetch_optional(conn)
     .await?;
     Ok(found.is_some())
 }
 
+/// The SQL condition that a job is running under a lease that lapsed at `now`: it ran out,
+/// or its node, another than `node`, stopped renewing its row (it died mid-run).
+fn lapsed(node: &str, now: &str) -> String {
+    let gone = crate::nodes::holder_gone("locked_by", node, now);
+    format!("(status = 'running' AND (locked_until < {now} OR {gone}))")
+}
+
 /// Leases up to `limit` due jobs to `node` until `now + lease_ms`, counting an attempt each.
-/// Jobs whose lease expired (their node died mid-run) are taken over.
+/// Jobs whose lease lapsed are taken over.
 pub async fn claim(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -78,11 +90,12 @@ pub async fn claim(
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let lapsed = lapsed("$2", "$3");
     let sql = format!(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $1, \
          locked_by = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM jobs \
-             WHERE (status = 'queued' AND run_at <= $3) OR (status = 'running' AND locked_until < $3) \
+             WHERE (status = 'queued' AND run_at <= $3) OR {lapsed} \
              ORDER BY run_at LIMIT $4 {locking}) \
          RETURNING {JOB_COLUMNS}"
     );
@@ -125,27 +138,6 @@ pub async fn renew(
         "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND status = 'running' AND locked_by = $3",
     )
     .bind(until)
-    .bind(id)
-    .bind(node)
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// Queues a leased job again at `run_at` without spending the attempt its claim counted.
-pub async fn postpone(
-    conn: &mut AnyConnection,
-    id: i64,
-    node: &str,
-    run_at: i64,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let result = sqlx::query(
-        "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = $1, \
-         locked_until = NULL, updated_at = $2 WHERE id = $3 AND status = 'running' AND locked_by = $4",
-    )
-    .bind(run_at)
-    .bind(now)
     .bind(id)
     .bind(node)
     .execute(conn)

@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod jobs;
 pub mod mail;
 pub mod monitors;
+pub mod nodes;
 pub mod portal;
 pub mod sla;
 pub mod tickets;

@@ -233,8 +233,9 @@ pub async fn list(
 }
 
 /// Leases up to `limit` due, unpaused monitors to `node` until their check's timeout plus
-/// `slack_ms` has passed. A lease still held by another node means its check may be running
-/// there; a lapsed one (its node died) is taken over.
+/// `slack_ms` has passed. A lease still held by another live node means its check may be
+/// running there; one that ran out, or whose node stopped renewing its row (it died), is
+/// taken over.
 pub async fn claim_due(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -247,10 +248,12 @@ pub async fn claim_due(
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let gone = crate::nodes::holder_gone("lease_owner", "$1", "$3");
     Ok(sqlx::query_as(sql!(
         "UPDATE monitors SET lease_owner = $1, lease_until = $3 + timeout_s * 1000 + $2 \
          WHERE id IN (SELECT id FROM monitors \
-             WHERE next_check_at <= $3 AND paused = 0 AND (lease_until IS NULL OR lease_until < $3) \
+             WHERE next_check_at <= $3 AND paused = 0 \
+             AND (lease_until IS NULL OR lease_until < $3 OR {gone}) \
              ORDER BY next_check_at LIMIT $4 {locking}) \
          RETURNING {COLUMNS}"
     ))
@@ -511,57 +514,41 @@ pub async fn outage(conn: &mut AnyConnection, id: i64) -> Result<Option<OutageRo
     .await?)
 }
 
-/// Links an outage to the incident opened for it, unless it already has one.
+/// Links an outage to the incident opened for it unless it already has one; returns
+/// whether it did.
 pub async fn link_ticket(
     conn: &mut AnyConnection,
     outage_id: i64,
     ticket_id: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE monitor_outages SET ticket_id = $1 WHERE id = $2 AND ticket_id IS NULL")
-        .bind(ticket_id)
-        .bind(outage_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Gives the outage's incident work to job `job_id`; `false` if another running job has it.
-pub async fn claim_outage(
-    conn: &mut AnyConnection,
-    outage_id: i64,
-    job_id: i64,
-    now: i64,
 ) -> Result<bool, StoreError> {
-    // The claim lives as long as its job's lease: a claim whose job finished, failed or lost
-    // its node is free, so no separate timeout can outlast a dead node.
     let result = sqlx::query(
-        "UPDATE monitor_outages SET claimed_by_job = $1 \
-         WHERE id = $2 AND (claimed_by_job IS NULL OR claimed_by_job = $1 OR NOT EXISTS ( \
-             SELECT 1 FROM jobs WHERE jobs.id = monitor_outages.claimed_by_job \
-             AND jobs.status = 'running' AND jobs.locked_until >= $3))",
+        "UPDATE monitor_outages SET ticket_id = $1 WHERE id = $2 AND ticket_id IS NULL",
     )
-    .bind(job_id)
+    .bind(ticket_id)
     .bind(outage_id)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
-/// Hands the outage's incident work back, if job `job_id` still holds it.
-pub async fn release_outage(
+/// One outage, locked until the caller's transaction ends, so that the work on its incident
+/// runs one transaction at a time (SQLite's single writer already does that). A row lock
+/// lives no longer than its connection: a node that dies mid-work holds nobody up.
+pub async fn lock_outage(
     conn: &mut AnyConnection,
-    outage_id: i64,
-    job_id: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE monitor_outages SET claimed_by_job = NULL WHERE id = $1 AND claimed_by_job = $2",
-    )
-    .bind(outage_id)
-    .bind(job_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    backend: Backend,
+    id: i64,
+) -> Result<Option<OutageRow>, StoreError> {
+    let locking = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    Ok(sqlx::query_as(sql!(
+        "SELECT {OUTAGE_COLUMNS} FROM monitor_outages WHERE id = $1{locking}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Records whether the outage's incident is resolved (or its recovery noted).

@@ -218,6 +218,12 @@ impl TestServer {
         tokio::spawn(opsdesk_http::serve(listener, router, async move {
             let _ = server_stopped.wait_for(|stop| *stop).await;
         }));
+        app.join_nodes().await.unwrap();
+        tokio::spawn({
+            let app = app.clone();
+            let stopped = stopped.clone();
+            async move { app.keep_node_alive(stopped).await }
+        });
         let scheduler = opsdesk_monitor::Scheduler::new(
             app.clone(),
             opsdesk_monitor::SchedulerConfig {
