@@ -863,10 +863,14 @@ dual_backend_test!(
                 .await
                 .unwrap();
             } else {
-                // Ticket numbers carry on from where the older schema left them.
-                sqlx::query(
-                    "UPDATE ticket_counters SET last_number = 41 WHERE ticket_type = 'incident'",
-                )
+                // Ticket numbers carry on from where the older schema left them: a counter
+                // row, or on PostgreSQL from migration 23 a sequence.
+                let numbered_by_sequence = backend == Backend::Postgres && version >= 23;
+                sqlx::query(if numbered_by_sequence {
+                    "SELECT setval('ticket_number_incident', 41)"
+                } else {
+                    "UPDATE ticket_counters SET last_number = 41 WHERE ticket_type = 'incident'"
+                })
                 .execute(&mut conn)
                 .await
                 .unwrap();
