@@ -85,13 +85,23 @@ struct Inner {
     smtp: Option<opsdesk_mail::SmtpSender>,
 }
 
+opsdesk_domain::string_enum! {
+    /// What happened to a ticket, as live views announce it.
+    pub enum TicketEventKind as "ticket event" {
+        Created => "created",
+        Updated => "updated",
+        Comment => "comment",
+        Linked => "linked",
+        Merged => "merged",
+    }
+}
+
 /// A ticket changed: what live views (server-sent events) listen to. Delivered after commit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TicketEvent {
     pub ticket_id: i64,
     pub number: String,
-    /// `created`, `updated`, `comment`, `linked`, `merged`.
-    pub kind: String,
+    pub kind: TicketEventKind,
     pub actor: String,
 }
 
@@ -141,12 +151,18 @@ impl App {
         self.inner.events.subscribe()
     }
 
-    pub(crate) fn publish(&self, ticket_id: i64, number: &str, kind: &str, principal: &Principal) {
+    pub(crate) fn publish(
+        &self,
+        ticket_id: i64,
+        number: &str,
+        kind: TicketEventKind,
+        principal: &Principal,
+    ) {
         // No receivers is normal (nobody is watching); that is the only error `send` has.
         let _ = self.inner.events.send(TicketEvent {
             ticket_id,
             number: number.to_owned(),
-            kind: kind.to_owned(),
+            kind,
             actor: principal.email.clone(),
         });
     }

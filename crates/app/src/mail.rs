@@ -97,6 +97,26 @@ pub(crate) fn queue_notice(
     jobs::queue(batch, JobKind::MailNotification, &payload, now);
 }
 
+opsdesk_domain::string_enum! {
+    /// What became of a received message, as its record's `status` says.
+    pub enum MailStatus as "mail status" {
+        /// Received, not routed yet.
+        Queued => "queued",
+        /// Opened a ticket.
+        Ticket => "ticket",
+        /// Joined a ticket's conversation.
+        Comment => "comment",
+        /// An out-of-office or similar automatic reply, never answered.
+        AutoReply => "auto_reply",
+        /// A delivery report about a notification.
+        Bounce => "bounce",
+        /// Too many messages from its sender.
+        RateLimited => "rate_limited",
+        /// Could not be routed; waits for an admin.
+        Quarantined => "quarantined",
+    }
+}
+
 /// What became of a received message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IngestOutcome {
@@ -155,7 +175,7 @@ struct Delivery {
 
 /// How a message was routed, as its record says.
 struct Routed {
-    status: &'static str,
+    status: MailStatus,
     reason: Option<String>,
     ticket_id: Option<i64>,
     comment_id: Option<i64>,
@@ -174,7 +194,7 @@ struct Conversation {
 impl Routed {
     fn quarantine(reason: impl Into<String>) -> Self {
         Self {
-            status: "quarantined",
+            status: MailStatus::Quarantined,
             reason: Some(reason.into()),
             ticket_id: None,
             comment_id: None,
@@ -392,13 +412,16 @@ impl App {
     ) -> Result<Vec<MailRecord>, AppError> {
         principal.require_admin()?;
         let mut conn = self.db().reader().await?;
-        Ok(
-            store::list_by_status(&mut conn, "quarantined", before, limit.clamp(1, 501))
-                .await?
-                .into_iter()
-                .map(MailRecord::from)
-                .collect(),
+        Ok(store::list_by_status(
+            &mut conn,
+            MailStatus::Quarantined.as_str(),
+            before,
+            limit.clamp(1, 501),
         )
+        .await?
+        .into_iter()
+        .map(MailRecord::from)
+        .collect())
     }
 
     /// Runs a quarantined message through routing again, e.g. after its sender's domain was
@@ -416,7 +439,7 @@ impl App {
                 .ok_or(AppError::NotFound("mail"))?;
             (row, store::raw(&mut conn, id).await?.unwrap_or_default())
         };
-        if row.status != "quarantined" {
+        if row.status != MailStatus::Quarantined.as_str() {
             return Err(AppError::Conflict {
                 field: None,
                 message: format!(
@@ -626,7 +649,7 @@ async fn carry_out(
             let comment =
                 insert_comment(conn, backend, &principal, row, comment, notify, now).await?;
             Ok(Routed {
-                status: "comment",
+                status: MailStatus::Comment,
                 reason: None,
                 ticket_id: Some(ticket_id),
                 comment_id: Some(comment.id),
@@ -647,7 +670,7 @@ async fn carry_out(
                 }
             };
             Ok(Routed {
-                status: "ticket",
+                status: MailStatus::Ticket,
                 reason: None,
                 ticket_id: Some(ticket_id),
                 comment_id: None,
@@ -672,7 +695,7 @@ async fn record_delivery(
         store::set_outcome(
             conn,
             id,
-            routed.status,
+            routed.status.as_str(),
             routed.reason.as_deref(),
             routed.ticket_id,
             routed.comment_id,
@@ -700,7 +723,7 @@ async fn record_delivery(
         comment_id: routed.comment_id,
         address,
         subject,
-        status: routed.status,
+        status: routed.status.as_str(),
         reason: routed.reason.as_deref(),
         html,
         raw: Some(&delivery.raw),
@@ -784,7 +807,7 @@ async fn route(
     let sent = store::count_from(conn, &message.from.address, now - RATE_WINDOW_MS).await?;
     if sent >= settings.max_per_sender_per_hour {
         return recorded_as(Routed {
-            status: "rate_limited",
+            status: MailStatus::RateLimited,
             reason: Some(format!(
                 "more than {} messages from this sender in an hour",
                 settings.max_per_sender_per_hour
@@ -804,7 +827,7 @@ async fn route(
         }
         Some(kind) => {
             return recorded_as(Routed {
-                status: "auto_reply",
+                status: MailStatus::AutoReply,
                 reason: Some(kind.as_str().to_owned()),
                 ticket_id: thread_ticket(conn, message).await?.map(|row| row.id),
                 comment_id: None,
@@ -918,7 +941,7 @@ async fn record_bounce(
         batch.run(conn).await?;
     }
     Ok(Routed {
-        status: "bounce",
+        status: MailStatus::Bounce,
         reason: Some(match &bounced {
             Some(row) => format!("bounce of the notification to {}", row.address),
             None => "bounce of a message opsdesk did not send".to_owned(),

@@ -1416,7 +1416,7 @@ impl App {
 struct IncidentEvent {
     ticket_id: i64,
     number: String,
-    kind: &'static str,
+    kind: crate::TicketEventKind,
 }
 
 /// The work of [`App::sync_outage_incident`], in one transaction that holds the outage's
@@ -1479,7 +1479,7 @@ async fn reconcile_outage(
             let (backend, principal) = (change.backend, change.principal);
             let id =
                 insert_ticket(conn, backend, principal, valid, change.notify, change.now).await?;
-            events.push(IncidentEvent::of(conn, id, "created").await?);
+            events.push(IncidentEvent::of(conn, id, crate::TicketEventKind::Created).await?);
             id
         }
     };
@@ -1501,7 +1501,9 @@ async fn reconcile_outage(
                     ..Default::default()
                 };
                 patch_ticket(conn, change, row, Precondition::Any, patch).await?;
-                events.push(IncidentEvent::of(conn, ticket_id, "updated").await?);
+                events.push(
+                    IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Updated).await?,
+                );
             }
             note(
                 conn,
@@ -1510,7 +1512,7 @@ async fn reconcile_outage(
                 format!("{} is down again.", monitor.name),
             )
             .await?;
-            events.push(IncidentEvent::of(conn, ticket_id, "comment").await?);
+            events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Comment).await?);
             store::mark_ticket_resolved(conn, outage_id, false).await?;
         }
         return Ok(events);
@@ -1534,17 +1536,21 @@ async fn reconcile_outage(
             ..Default::default()
         };
         patch_ticket(conn, change, row, Precondition::Any, patch).await?;
-        events.push(IncidentEvent::of(conn, ticket_id, "updated").await?);
+        events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Updated).await?);
     } else if open {
         note(conn, change, ticket_id, recovery).await?;
-        events.push(IncidentEvent::of(conn, ticket_id, "comment").await?);
+        events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Comment).await?);
     }
     store::mark_ticket_resolved(conn, outage_id, true).await?;
     Ok(events)
 }
 
 impl IncidentEvent {
-    async fn of(conn: &mut Conn, ticket_id: i64, kind: &'static str) -> Result<Self, AppError> {
+    async fn of(
+        conn: &mut Conn,
+        ticket_id: i64,
+        kind: crate::TicketEventKind,
+    ) -> Result<Self, AppError> {
         let row = incident_row(conn, ticket_id).await?;
         Ok(Self {
             ticket_id,

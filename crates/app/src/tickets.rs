@@ -1271,7 +1271,12 @@ impl App {
                 .ok_or(AppError::NotFound("ticket"))?;
             view(&mut conn, row).await?
         };
-        self.publish(ticket.id, &ticket.number, "created", principal);
+        self.publish(
+            ticket.id,
+            &ticket.number,
+            crate::TicketEventKind::Created,
+            principal,
+        );
         Ok(ticket)
     }
 
@@ -1314,7 +1319,12 @@ impl App {
             })
             .await?;
         self.wake_jobs();
-        self.publish(ticket.id, &ticket.number, "updated", &publisher);
+        self.publish(
+            ticket.id,
+            &ticket.number,
+            crate::TicketEventKind::Updated,
+            &publisher,
+        );
         Ok(ticket)
     }
 
@@ -1374,7 +1384,12 @@ impl App {
             })
             .await?;
         self.wake_jobs();
-        self.publish(ticket_id, &comment.ticket, "comment", &publisher);
+        self.publish(
+            ticket_id,
+            &comment.ticket,
+            crate::TicketEventKind::Comment,
+            &publisher,
+        );
         Ok(comment)
     }
 
@@ -1475,7 +1490,12 @@ impl App {
             })
             .await?;
         self.wake_jobs();
-        self.publish(ticket.id, &ticket.number, "linked", &publisher);
+        self.publish(
+            ticket.id,
+            &ticket.number,
+            crate::TicketEventKind::Linked,
+            &publisher,
+        );
         Ok(ticket)
     }
 
@@ -1621,8 +1641,18 @@ impl App {
             .await?;
         self.wake_jobs();
         let (ticket, source) = ticket;
-        self.publish(source.id, &source.number, "merged", &publisher);
-        self.publish(ticket.id, &ticket.number, "merged", &publisher);
+        self.publish(
+            source.id,
+            &source.number,
+            crate::TicketEventKind::Merged,
+            &publisher,
+        );
+        self.publish(
+            ticket.id,
+            &ticket.number,
+            crate::TicketEventKind::Merged,
+            &publisher,
+        );
         Ok(ticket)
     }
 

@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use futures::Stream;
 use futures::StreamExt;
-use opsdesk_app::now_ms;
+use opsdesk_app::{TicketEventKind, now_ms};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
@@ -123,7 +123,7 @@ struct EventFilter {
 #[derive(Serialize)]
 struct Changed<'a> {
     number: &'a str,
-    kind: &'a str,
+    kind: TicketEventKind,
     actor: &'a str,
 }
 
@@ -160,7 +160,7 @@ async fn events(
             if wanted.as_ref().is_some_and(|n| *n != event.number) {
                 return None;
             }
-            let mut kind = event.kind.as_str();
+            let mut kind = event.kind;
             if !viewer.role.is_staff() {
                 let after = seen.load(Ordering::Relaxed);
                 let fresh = app
@@ -170,8 +170,10 @@ async fn events(
                 seen.store(fresh.last()?.id, Ordering::Relaxed);
                 // The event may be an internal note's while what the customer finds new is a
                 // later change: name it by what they can read, so a note is never announced.
-                if kind == "comment" && !fresh.iter().any(|entry| entry.kind == "comment") {
-                    kind = "updated";
+                if kind == TicketEventKind::Comment
+                    && !fresh.iter().any(|entry| entry.kind == "comment")
+                {
+                    kind = TicketEventKind::Updated;
                 }
             } else if viewer.organization_filter().is_some() {
                 // An agent limited to some organizations hears only about their tickets.
