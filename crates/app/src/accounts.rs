@@ -216,7 +216,7 @@ async fn hash_password(password: Option<String>) -> Result<Option<String>, AppEr
     check_password(&password).map_err(|e| AppError::invalid("password", e))?;
     let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
         .await
-        .map_err(|e| AppError::Internal(format!("password hashing stopped: {e}")))??;
+        .map_err(|e| AppError::internal("password hashing stopped", e))??;
     Ok(Some(hash))
 }
 
@@ -229,7 +229,7 @@ async fn user_view(conn: &mut Conn, row: UserRow) -> Result<User, AppError> {
     let role = row
         .role
         .parse()
-        .map_err(|e| AppError::Internal(format!("user {}: {e}", row.id)))?;
+        .map_err(|e| AppError::internal(format!("user {}", row.id), e))?;
     Ok(User {
         id: row.id,
         email: row.email,
@@ -652,6 +652,6 @@ fn check_matrix(matrix: Option<&BTreeMap<String, String>>) -> Result<Option<Stri
     let parsed = PriorityMatrix::try_from(cells.clone())
         .map_err(|e| AppError::invalid("priority_matrix", e))?;
     let json = serde_json::to_string(&BTreeMap::from(parsed))
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal("serialising a priority matrix", e))?;
     Ok(Some(json))
 }

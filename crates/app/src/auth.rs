@@ -23,13 +23,13 @@ const TOKEN_TOUCH_INTERVAL_MS: i64 = 60_000;
 pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
     let mut salt_bytes = [0_u8; 16];
     getrandom::fill(&mut salt_bytes)
-        .map_err(|e| AppError::Internal(format!("no randomness available: {e}")))?;
+        .map_err(|e| AppError::internal("no randomness available", e.to_string()))?;
     let salt = SaltString::encode_b64(&salt_bytes)
-        .map_err(|e| AppError::Internal(format!("salt encoding failed: {e}")))?;
+        .map_err(|e| AppError::internal("salt encoding failed", e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| AppError::internal("password hashing failed", e.to_string()))
 }
 
 /// A hash to check wrong e-mail addresses against, so that an unknown address costs as much
@@ -116,7 +116,7 @@ impl LoginThrottle {
         let windows = self
             .windows
             .lock()
-            .map_err(|_| AppError::Internal("throttle poisoned".into()))?;
+            .map_err(|_| AppError::broken("throttle poisoned"))?;
         match windows.get(&address) {
             Some((window, failures)) if *window == minute && *failures >= self.per_minute => {
                 Err(AppError::RateLimited {
@@ -154,7 +154,7 @@ pub(crate) async fn principal_for(
     let role: Role = user
         .role
         .parse()
-        .map_err(|e| AppError::Internal(format!("user {}: {e}", user.id)))?;
+        .map_err(|e| AppError::internal(format!("user {}", user.id), e))?;
     let agent_organizations = if role == Role::Agent {
         store::agent_organizations(conn, user.id).await?
     } else {
@@ -252,7 +252,7 @@ impl App {
         let attempt = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || password_matches(&attempt, &stored))
             .await
-            .map_err(|e| AppError::Internal(format!("password check stopped: {e}")))?;
+            .map_err(|e| AppError::internal("password check stopped", e))?;
         let user_id = user.id;
         if !matches || user.active == 0 {
             self.inner.login_throttle.record_failure(client, now);

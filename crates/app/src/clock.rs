@@ -12,7 +12,7 @@ pub fn timestamp(ms: i64) -> jiff::Timestamp {
 pub(crate) fn random_secret() -> Result<String, crate::AppError> {
     let mut bytes = [0_u8; 32];
     getrandom::fill(&mut bytes)
-        .map_err(|e| crate::AppError::Internal(format!("no randomness available: {e}")))?;
+        .map_err(|e| crate::AppError::internal("no randomness available", e.to_string()))?;
     Ok(hex::encode(bytes))
 }
 

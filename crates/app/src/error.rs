@@ -49,13 +49,37 @@ pub enum AppError {
     /// A search query that does not parse; `position` is the character where it goes wrong.
     #[error("{message}")]
     QueryError { position: usize, message: String },
-    #[error("{0}")]
-    Internal(String),
+    /// Something failed on our side: `context` says what was being done, `source` why.
+    #[error("{context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error(transparent)]
     Store(StoreError),
 }
 
+/// Any error, kept as the source of an internal one.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl AppError {
+    /// An internal error caused by `source` while doing what `context` says.
+    pub fn internal(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An internal error with no error behind it: something that must hold did not.
+    pub fn broken(context: impl Into<String>) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
     /// A single invalid field.
     pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
         AppError::Invalid(vec![FieldError::new(field, message)])

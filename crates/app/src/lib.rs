@@ -112,12 +112,12 @@ impl App {
             .timeout(std::time::Duration::from_secs(10))
             .user_agent(concat!("opsdesk/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| AppError::Internal(format!("HTTP client: {e}")))?;
+            .map_err(|e| AppError::internal("HTTP client", e))?;
         let login_throttle = auth::LoginThrottle::new(config.login_attempts_per_minute);
         let smtp = match &config.mail.smtp_url {
             Some(url) => Some(
                 opsdesk_mail::SmtpSender::new(url)
-                    .map_err(|e| AppError::Internal(format!("mail.smtp_url: {e}")))?,
+                    .map_err(|e| AppError::internal("mail.smtp_url", e))?,
             ),
             None => None,
         };

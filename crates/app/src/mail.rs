@@ -325,7 +325,7 @@ impl App {
             }
         })
         .await
-        .map_err(|e| AppError::Internal(format!("mail parser stopped: {e}")))?;
+        .map_err(|e| AppError::internal("mail parser stopped", e))?;
         self.deliver(delivery).await
     }
 
@@ -345,7 +345,7 @@ impl App {
             // The message cannot become a ticket or comment (a rule refused it); keep it in
             // quarantine with the reason rather than losing it or retrying forever.
             Err(IngestFailure::Failed(refused))
-                if !matches!(refused, AppError::Store(_) | AppError::Internal(_)) =>
+                if !matches!(refused, AppError::Store(_) | AppError::Internal { .. }) =>
             {
                 let quarantine = Plan::Record(Routed::quarantine(refused.to_string()));
                 self.write_delivery(&delivery, quarantine, now).await
@@ -455,7 +455,7 @@ impl App {
             existing: Some(row.id),
         })
         .await
-        .map_err(|e| AppError::Internal(format!("mail parser stopped: {e}")))?;
+        .map_err(|e| AppError::internal("mail parser stopped", e))?;
         self.deliver(delivery).await
     }
 

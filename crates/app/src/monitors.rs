@@ -507,7 +507,7 @@ fn monitor_tags(tags: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
 fn kind_of(row: &MonitorRow) -> Result<MonitorKind, AppError> {
     row.kind
         .parse()
-        .map_err(|_| AppError::Internal(format!("monitor {} has an invalid kind", row.id)))
+        .map_err(|_| AppError::broken(format!("monitor {} has an invalid kind", row.id)))
 }
 
 fn check_state(row: &MonitorRow) -> CheckState {
@@ -785,7 +785,7 @@ impl App {
             kind: kind.as_str().to_owned(),
             target: input.target.trim().to_owned(),
             settings: serde_json::to_string(&input.settings)
-                .map_err(|e| AppError::Internal(e.to_string()))?,
+                .map_err(|e| AppError::internal("serialising a monitor's settings", e))?,
             // A scheduled heartbeat has no period.
             interval_s: if cron.is_some() {
                 0
@@ -800,7 +800,7 @@ impl App {
                 .clone()
                 .unwrap_or_else(|| principal.email.clone()),
             incident: serde_json::to_string(&incident)
-                .map_err(|e| AppError::Internal(e.to_string()))?,
+                .map_err(|e| AppError::internal("serialising a monitor's incident", e))?,
             depends_on: input.depends_on,
             cron,
             timezone,
@@ -953,14 +953,16 @@ impl App {
                             .target
                             .map(|t| t.trim().to_owned())
                             .unwrap_or_else(|| row.target.clone()),
-                        settings: serde_json::to_string(&settings)
-                            .map_err(|e| AppError::Internal(e.to_string()))?,
+                        settings: serde_json::to_string(&settings).map_err(|e| {
+                            AppError::internal("serialising a monitor's settings", e)
+                        })?,
                         interval_s,
                         timeout_s: patch.timeout_s.unwrap_or(row.timeout_s),
                         retries: patch.retries.unwrap_or(row.retries),
                         recover_after: patch.recover_after.unwrap_or(row.recover_after),
-                        incident: serde_json::to_string(&incident)
-                            .map_err(|e| AppError::Internal(e.to_string()))?,
+                        incident: serde_json::to_string(&incident).map_err(|e| {
+                            AppError::internal("serialising a monitor's incident", e)
+                        })?,
                         requester,
                         depends_on: patch.depends_on.or(row.depends_on),
                         cron,
@@ -1695,9 +1697,7 @@ async fn evaluate(
             (row.next_check_at.saturating_add(row.interval_s * 1000)).max(now),
         ),
         (_, None) => {
-            return Err(AppError::Internal(
-                "a probe result without an outcome".to_owned(),
-            ));
+            return Err(AppError::broken("a probe result without an outcome"));
         }
     };
     let state = before.observe(ok, thresholds(row));

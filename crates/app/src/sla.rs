@@ -54,7 +54,8 @@ fn ms(t: jiff::Timestamp) -> i64 {
 }
 
 fn invalid_time(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(format!("SLA time arithmetic failed: {e}"))
+    // The SLA calendar's errors are plain messages; the message is the cause.
+    AppError::internal("SLA time arithmetic failed", e.to_string())
 }
 
 fn clock_of(row: &TicketSlaRow, kind: ClockKind) -> TrackedClock {
@@ -578,8 +579,8 @@ fn parse_calendar(input: &CalendarInput) -> Result<(String, String), AppError> {
         always_open: input.always_open,
     };
     let calendar = BusinessCalendar::try_from(spec).map_err(|e| AppError::invalid("hours", e))?;
-    let json =
-        serde_json::to_string(calendar.spec()).map_err(|e| AppError::Internal(e.to_string()))?;
+    let json = serde_json::to_string(calendar.spec())
+        .map_err(|e| AppError::internal("serialising a calendar", e))?;
     Ok((name, json))
 }
 
@@ -587,7 +588,7 @@ fn parse_policy(input: &PolicyInput) -> Result<String, AppError> {
     let spec: PolicySpec =
         serde_json::from_value(input.spec.clone()).map_err(|e| AppError::invalid("spec", e))?;
     spec.validate().map_err(|e| AppError::invalid("spec", e))?;
-    serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.to_string()))
+    serde_json::to_string(&spec).map_err(|e| AppError::internal("serialising a calendar", e))
 }
 
 /// One row of the compliance report.

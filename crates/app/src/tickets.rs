@@ -307,8 +307,7 @@ where
 }
 
 fn lifecycle_of(row: &TicketRow) -> Result<Lifecycle, AppError> {
-    let corrupt =
-        |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    let corrupt = |what: &str| AppError::broken(format!("ticket {} has an invalid {what}", row.id));
     let resolution = || -> Result<(ResolutionCode, Option<ResolutionNote>), AppError> {
         let code = ResolutionCode::parse(row.resolution_code.as_deref().unwrap_or(""))
             .map_err(|_| corrupt("resolution"))?;
@@ -396,8 +395,7 @@ fn fields_of(row: &TicketRow) -> TicketFields {
 
 /// What the SLA rules look at in a stored ticket.
 fn facts_of(row: &TicketRow) -> Result<crate::sla::SlaFacts, AppError> {
-    let corrupt =
-        |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    let corrupt = |what: &str| AppError::broken(format!("ticket {} has an invalid {what}", row.id));
     Ok(crate::sla::SlaFacts {
         ticket_id: row.id,
         organization: row.organization_id,
@@ -476,7 +474,7 @@ async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
     let mut views = views(conn, vec![row]).await?;
     views
         .pop()
-        .ok_or_else(|| AppError::Internal("a ticket view went missing".into()))
+        .ok_or_else(|| AppError::broken("a ticket view went missing"))
 }
 
 /// The views of `rows`, in their order, reading what hangs off them for all rows at once.
@@ -498,7 +496,7 @@ async fn views(conn: &mut Conn, rows: Vec<TicketRow>) -> Result<Vec<Ticket>, App
         let status: TicketStatus = row
             .status
             .parse()
-            .map_err(|_| AppError::Internal(format!("ticket {} has an invalid status", row.id)))?;
+            .map_err(|_| AppError::broken(format!("ticket {} has an invalid status", row.id)))?;
         statuses.push(status);
     }
     let activity: Vec<(i64, bool)> = ids
@@ -552,8 +550,7 @@ fn ticket_view(
     status: TicketStatus,
     parts: TicketParts,
 ) -> Result<Ticket, AppError> {
-    let corrupt =
-        |what: &str| AppError::Internal(format!("ticket {} has an invalid {what}", row.id));
+    let corrupt = |what: &str| AppError::broken(format!("ticket {} has an invalid {what}", row.id));
     Ok(Ticket {
         id: row.id,
         number: number_of(&row.ticket_type, row.number),
@@ -1560,7 +1557,7 @@ impl App {
                     fields.merged_into_id = Some(target.id);
                     let closed = Lifecycle::Closed {
                         resolution: ResolutionCode::parse("merged")
-                            .map_err(|e| AppError::Internal(e.to_string()))?,
+                            .map_err(|e| AppError::internal("the `merged` resolution", e))?,
                         note: None,
                     };
                     apply_lifecycle(&mut fields, &closed, now);

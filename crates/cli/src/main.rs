@@ -361,7 +361,8 @@ fn explain(error: AppError) -> anyhow::Error {
                 .collect::<Vec<_>>()
                 .join("\n       ")
         ),
-        other => anyhow::anyhow!("{other}"),
+        // Keeps the chain of causes, which `{:#}` prints.
+        other => anyhow::Error::new(other),
     }
 }
 

@@ -128,7 +128,7 @@ pub(crate) fn class_of(error: &AppError) -> ErrorClass {
             "invalid-query",
             "Invalid search query",
         ),
-        AppError::Internal(_) | AppError::Store(_) => (
+        AppError::Internal { .. } | AppError::Store(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "Internal error",
@@ -153,8 +153,21 @@ pub(crate) fn error_detail(error: &AppError) -> String {
     }
 }
 
+/// An error and every error behind it, for the log: `what failed: because: because`.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn app_problem(error: AppError) -> Response {
     let class = class_of(&error);
+    let chain = error_chain(&error);
     let mut detail = error_detail(&error);
     let mut headers = Vec::new();
     let errors = match error {
@@ -184,8 +197,8 @@ fn app_problem(error: AppError) -> Response {
             );
             Vec::new()
         }
-        AppError::Internal(_) | AppError::Store(_) => {
-            tracing::error!(error = %detail, "request failed");
+        AppError::Internal { .. } | AppError::Store(_) => {
+            tracing::error!(error = %chain, "request failed");
             detail = "something went wrong on our side; the request id in the x-request-id \
                       header helps find it in the log"
                 .into();
@@ -196,4 +209,27 @@ fn app_problem(error: AppError) -> Response {
     let mut response = problem(class.status, class.code, class.title, detail, errors);
     response.headers_mut().extend(headers);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{class_of, error_chain};
+    use opsdesk_app::AppError;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_for_the_log_and_answers_500() {
+        let cause = std::io::Error::other("disk on fire");
+        let error = AppError::internal("reading the template", cause);
+        assert_eq!(error_chain(&error), "reading the template: disk on fire");
+        assert_eq!(class_of(&error).status.as_u16(), 500);
+        assert_eq!(
+            error_chain(&AppError::broken("a view went missing")),
+            "a view went missing"
+        );
+    }
+
+    #[test]
+    fn a_stale_version_is_412_on_every_channel() {
+        assert_eq!(class_of(&AppError::Stale).status.as_u16(), 412);
+    }
 }

@@ -91,7 +91,7 @@ pub async fn load(
 }
 
 fn missing(what: &str, name: &str) -> AppError {
-    AppError::Internal(format!("generated {what} `{name}` is not in the database"))
+    AppError::broken(format!("generated {what} `{name}` is not in the database"))
 }
 
 /// One generated ticket as rows, its events spread after its creation time. With `sla`

@@ -144,7 +144,7 @@ pub async fn load_demo(app: &App, seed: u64, tickets: usize) -> Result<Option<De
 fn random_password() -> Result<String, AppError> {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes)
-        .map_err(|e| AppError::Internal(format!("no randomness for the demo password: {e}")))?;
+        .map_err(|e| AppError::internal("no randomness for the demo password", e.to_string()))?;
     Ok(hex::encode(bytes))
 }
 

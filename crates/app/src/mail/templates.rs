@@ -257,10 +257,10 @@ async fn file_part(
     match tokio::fs::read_to_string(&path).await {
         Ok(custom) => Ok(Some(custom)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AppError::Internal(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(AppError::internal(
+            format!("cannot read {}", path.display()),
+            e,
+        )),
     }
 }
 

@@ -443,11 +443,12 @@ impl App {
         input: NewCustomField,
     ) -> Result<serde_json::Value, AppError> {
         principal.require_admin()?;
-        let raw = serde_json::to_value(&input).map_err(|e| AppError::Internal(e.to_string()))?;
+        let raw = serde_json::to_value(&input)
+            .map_err(|e| AppError::internal("serialising a custom field", e))?;
         let definition: CustomFieldDefinition =
             serde_json::from_value(raw).map_err(|e| AppError::invalid("kind", e))?;
-        let json =
-            serde_json::to_value(&definition).map_err(|e| AppError::Internal(e.to_string()))?;
+        let json = serde_json::to_value(&definition)
+            .map_err(|e| AppError::internal("serialising a custom field", e))?;
         let actor = principal.audit_label();
         let now = now_ms();
         self.db()

@@ -157,7 +157,7 @@ impl App {
         let mut queues = Vec::with_capacity(definitions.len());
         for (id, name, text, shared) in definitions {
             let parsed = query::parse(&text)
-                .map_err(|e| AppError::Internal(format!("queue `{name}`: {e}")))?;
+                .map_err(|e| AppError::internal(format!("queue `{name}`"), e))?;
             let counted = self
                 .count_tickets(principal, &parsed, QUEUE_COUNT_LIMIT + 1)
                 .await?;

@@ -42,7 +42,8 @@ async fn status_html(
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=30"),
         ],
-        render(&page).map_err(|e| opsdesk_app::AppError::Internal(format!("status page: {e}")))?,
+        render(&page)
+            .map_err(|e| opsdesk_app::AppError::internal("rendering the status page", e))?,
     )
         .into_response())
 }
