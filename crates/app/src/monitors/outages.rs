@@ -1,0 +1,217 @@
+//! Outages into incidents: one incident per outage, opened, updated and resolved once.
+
+use super::*;
+
+impl App {
+    /// Brings an outage's incident in line with the outage: opens it once, and resolves
+    /// (or notes) it once the outage has ended. Run from the job outbox; safe to repeat.
+    pub(crate) async fn sync_outage_incident(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<(), String> {
+        let outage_id = payload
+            .get("outage_id")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| "payload has no outage_id".to_owned())?;
+        let system = Principal::system("monitor");
+        let writer = system.clone();
+        let backend = self.db().backend();
+        let notify = self.notifications_enabled();
+        let now = now_ms();
+        let events = self
+            .db()
+            .write(move |conn| {
+                Box::pin(async move {
+                    let change = TicketChange {
+                        backend,
+                        principal: &writer,
+                        notify,
+                        now,
+                    };
+                    reconcile_outage(conn, &change, outage_id).await
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if !events.is_empty() {
+            self.wake_jobs();
+        }
+        for event in events {
+            self.publish(event.ticket_id, &event.number, event.kind, &system);
+        }
+        Ok(())
+    }
+}
+
+/// A change made to an incident, announced once its transaction has committed.
+pub(super) struct IncidentEvent {
+    ticket_id: i64,
+    number: String,
+    kind: crate::TicketEventKind,
+}
+
+/// The work of [`App::sync_outage_incident`], in one transaction that holds the outage's
+/// row lock: an incident is created and linked, reopened or resolved together with the
+/// outage's record of it, so a job that dies halfway leaves nothing half done (no incident
+/// left unlinked for another job to duplicate, no `ticket_resolved` that disagrees with the
+/// incident), and the jobs of one outage wait only for each other's transactions.
+pub(super) async fn reconcile_outage(
+    conn: &mut Conn,
+    change: &TicketChange<'_>,
+    outage_id: i64,
+) -> Result<Vec<IncidentEvent>, AppError> {
+    let Some(outage) = store::lock_outage(conn, change.backend, outage_id).await? else {
+        return Ok(Vec::new()); // its monitor was deleted
+    };
+    let Some(monitor) = store::get(conn, outage.monitor_id).await? else {
+        return Ok(Vec::new());
+    };
+    let incident: IncidentSettings = serde_json::from_str(&monitor.incident).unwrap_or_default();
+    let mut events = Vec::new();
+    let tag = format!("monitor-outage-{outage_id}");
+    // Earlier versions created the incident and linked it in two transactions; the tag finds
+    // one a crash left unlinked.
+    let found = match outage.ticket_id {
+        Some(id) => Some(id),
+        None => store::ticket_with_tag(conn, &tag).await?,
+    };
+    let ticket_id = match found {
+        Some(id) => id,
+        None => {
+            let error = outage
+                .first_error
+                .clone()
+                .unwrap_or_else(|| "no answer".to_owned());
+            let valid = validate_ticket(
+                change.principal,
+                NewTicket {
+                    ticket_type: "incident".to_owned(),
+                    title: format!("{} is down", monitor.name),
+                    description: format!(
+                        "Monitor \"{}\" ({} {}) is down since {}.\n\nFirst failure: {error}",
+                        monitor.name,
+                        monitor.kind,
+                        monitor.target,
+                        timestamp(outage.started_at)
+                    ),
+                    impact: incident.impact.clone(),
+                    urgency: incident.urgency.clone(),
+                    requester: Some(monitor.requester.clone()),
+                    group: incident.group.clone(),
+                    assignee: None,
+                    category: incident.category.clone(),
+                    tags: vec!["monitor".to_owned(), tag],
+                    watchers: Vec::new(),
+                    custom: Default::default(),
+                    source: Some("monitor".to_owned()),
+                    parent: None,
+                },
+            )?;
+            let (backend, principal) = (change.backend, change.principal);
+            let id =
+                insert_ticket(conn, backend, principal, valid, change.notify, change.now).await?;
+            events.push(IncidentEvent::of(conn, id, crate::TicketEventKind::Created).await?);
+            id
+        }
+    };
+    // The outage row is locked, so this links; the condition keeps a second incident from
+    // ever being committed should two jobs get here all the same.
+    if outage.ticket_id.is_none() && !store::link_ticket(conn, outage_id, ticket_id).await? {
+        return Err(AppError::Conflict {
+            field: None,
+            message: format!("outage {outage_id} already has an incident"),
+        });
+    }
+    let Some(ended_at) = outage.ended_at else {
+        if outage.ticket_resolved != 0 {
+            // Down again soon after recovering: the same incident goes back to work.
+            let row = incident_row(conn, ticket_id).await?;
+            if row.status == "resolved" {
+                let patch = TicketPatch {
+                    status: Some("open".to_owned()),
+                    ..Default::default()
+                };
+                patch_ticket(conn, change, row, Precondition::Any, patch).await?;
+                events.push(
+                    IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Updated).await?,
+                );
+            }
+            note(
+                conn,
+                change,
+                ticket_id,
+                format!("{} is down again.", monitor.name),
+            )
+            .await?;
+            events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Comment).await?);
+            store::mark_ticket_resolved(conn, outage_id, false).await?;
+        }
+        return Ok(events);
+    };
+    if outage.ticket_resolved != 0 {
+        return Ok(events);
+    }
+    let row = incident_row(conn, ticket_id).await?;
+    let minutes = (ended_at - outage.started_at) / 60_000;
+    let seconds = (ended_at - outage.started_at) / 1000 % 60;
+    let recovery = format!(
+        "{} is back up after {minutes} min {seconds} s ({} failed checks).",
+        monitor.name, outage.failures
+    );
+    let open = !matches!(row.status.as_str(), "resolved" | "closed");
+    if open && incident.resolve {
+        let patch = TicketPatch {
+            status: Some("resolved".to_owned()),
+            resolution_code: Some("fixed".to_owned()),
+            resolution_note: Some(recovery),
+            ..Default::default()
+        };
+        patch_ticket(conn, change, row, Precondition::Any, patch).await?;
+        events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Updated).await?);
+    } else if open {
+        note(conn, change, ticket_id, recovery).await?;
+        events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Comment).await?);
+    }
+    store::mark_ticket_resolved(conn, outage_id, true).await?;
+    Ok(events)
+}
+
+impl IncidentEvent {
+    async fn of(
+        conn: &mut Conn,
+        ticket_id: i64,
+        kind: crate::TicketEventKind,
+    ) -> Result<Self, AppError> {
+        let row = incident_row(conn, ticket_id).await?;
+        Ok(Self {
+            ticket_id,
+            number: number_of(&row.ticket_type, row.number),
+            kind,
+        })
+    }
+}
+
+pub(super) async fn incident_row(conn: &mut Conn, ticket_id: i64) -> Result<TicketRow, AppError> {
+    ticket_store::get(conn, ticket_id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))
+}
+
+/// Adds a staff-only note to the incident.
+pub(super) async fn note(
+    conn: &mut Conn,
+    change: &TicketChange<'_>,
+    ticket_id: i64,
+    body: String,
+) -> Result<(), AppError> {
+    let row = incident_row(conn, ticket_id).await?;
+    let comment = NewComment {
+        body,
+        public: false,
+        time_spent_minutes: None,
+    };
+    let valid = validate_comment(change.principal, comment)?;
+    let (backend, principal, notify) = (change.backend, change.principal, change.notify);
+    insert_comment(conn, backend, principal, row, valid, notify, change.now).await?;
+    Ok(())
+}
