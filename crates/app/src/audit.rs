@@ -6,19 +6,92 @@ use serde::Serialize;
 
 use crate::{App, AppError, Principal, timestamp, webhooks};
 
-/// One change to one record, as the audit log and webhooks see it.
-pub(crate) struct Change<'a> {
-    pub actor: &'a str,
-    pub entity: &'static str,
+opsdesk_domain::string_enum! {
+    /// The kinds of record the audit log and webhooks name.
+    pub enum Entity as "audit entity" {
+        Ticket => "ticket",
+        Comment => "comment",
+        Attachment => "attachment",
+        Organization => "organization",
+        Group => "group",
+        Category => "category",
+        CategoryQuestion => "category_question",
+        CustomField => "custom_field",
+        Macro => "macro",
+        SavedView => "saved_view",
+        User => "user",
+        ApiToken => "api_token",
+        MailTemplate => "mail_template",
+        Calendar => "calendar",
+        SlaPolicy => "sla_policy",
+        Monitor => "monitor",
+        MaintenanceWindow => "maintenance_window",
+        Webhook => "webhook",
+    }
+}
+
+opsdesk_domain::string_enum! {
+    /// What happened to a record.
+    pub enum Action as "audit action" {
+        Created => "created",
+        Updated => "updated",
+        Deleted => "deleted",
+        Linked => "linked",
+        Merged => "merged",
+        Revoked => "revoked",
+        SlaWarning => "sla_warning",
+        SlaBreached => "sla_breached",
+    }
+}
+
+/// One change to one record, as the audit log and webhooks see it: the record before and
+/// after, as JSON snapshots.
+pub(crate) struct Event {
+    pub entity: Entity,
     pub entity_id: i64,
-    pub action: &'static str,
+    pub action: Action,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
 }
 
-impl Change<'_> {
+impl Event {
+    pub fn created(entity: Entity, entity_id: i64, after: &impl Serialize) -> Self {
+        Self {
+            entity,
+            entity_id,
+            action: Action::Created,
+            before: None,
+            after: snapshot(after),
+        }
+    }
+
+    pub fn updated(
+        entity: Entity,
+        entity_id: i64,
+        before: &impl Serialize,
+        after: &impl Serialize,
+    ) -> Self {
+        Self {
+            entity,
+            entity_id,
+            action: Action::Updated,
+            before: snapshot(before),
+            after: snapshot(after),
+        }
+    }
+
+    pub fn deleted(entity: Entity, entity_id: i64, before: &impl Serialize) -> Self {
+        Self {
+            entity,
+            entity_id,
+            action: Action::Deleted,
+            before: snapshot(before),
+            after: None,
+        }
+    }
+
     /// The webhook event this change raises, e.g. `organization.created`.
-    fn event(&self) -> String {
+    fn name(&self) -> String {
         format!("{}.{}", self.entity, self.action)
     }
 }
@@ -28,45 +101,74 @@ pub(crate) fn snapshot(value: &impl Serialize) -> Option<serde_json::Value> {
     serde_json::to_value(value).ok()
 }
 
-/// Appends the audit entry for `change` and queues the webhook deliveries it triggers, in the
-/// caller's transaction.
-pub(crate) async fn record(conn: &mut Conn, change: &Change<'_>, now: i64) -> Result<(), AppError> {
-    record_with(conn, Batch::new(conn), change, now).await
-}
-
-/// [`record`], running `batch` (the change's other rows) in the same round trip as the audit
-/// entry.
-pub(crate) async fn record_with(
+/// Appends the audit entry for `event` by `actor` and queues the webhook deliveries it
+/// triggers, running `batch` (the change's other rows) in the same round trip. Use cases call
+/// it through [`Tx::record`](crate::change::Tx::record).
+pub(crate) async fn record_event(
     conn: &mut Conn,
     mut batch: Batch,
-    change: &Change<'_>,
+    event: &Event,
+    actor: &str,
     now: i64,
 ) -> Result<(), AppError> {
+    let name = event.name();
     let payload = serde_json::json!({
-        "event": change.event(),
+        "event": name,
         "at": timestamp(now),
-        "actor": change.actor,
-        "data": change.after.as_ref().or(change.before.as_ref()),
+        "actor": actor,
+        "data": event.after.as_ref().or(event.before.as_ref()),
     });
-    webhooks::queue_deliveries(&mut batch, &change.event(), &payload, now);
-    let before = change.before.as_ref().map(ToString::to_string);
-    let after = change.after.as_ref().map(ToString::to_string);
-    let entity_id = change.entity_id.to_string();
+    webhooks::queue_deliveries(&mut batch, &name, &payload, now);
+    let before = event.before.as_ref().map(ToString::to_string);
+    let after = event.after.as_ref().map(ToString::to_string);
+    let entity_id = event.entity_id.to_string();
     store::append(
         conn,
         &mut batch,
         &store::NewAuditEntry {
             at: now,
-            actor: change.actor,
-            entity: change.entity,
+            actor,
+            entity: event.entity.as_str(),
             entity_id: &entity_id,
-            action: change.action,
+            action: event.action.as_str(),
             before: before.as_deref(),
             after: after.as_deref(),
         },
     )
     .await?;
     Ok(batch.run(conn).await?)
+}
+
+/// Transitional: the hand-written audit change that [`Event`] replaces.
+pub(crate) struct Change<'a> {
+    pub actor: &'a str,
+    pub entity: &'static str,
+    pub entity_id: i64,
+    pub action: &'static str,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Transitional: [`record_event`] for a [`Change`].
+pub(crate) async fn record(conn: &mut Conn, change: &Change<'_>, now: i64) -> Result<(), AppError> {
+    record_with(conn, Batch::new(conn), change, now).await
+}
+
+/// Transitional: [`record_event`] for a [`Change`].
+pub(crate) async fn record_with(
+    conn: &mut Conn,
+    batch: Batch,
+    change: &Change<'_>,
+    now: i64,
+) -> Result<(), AppError> {
+    let event = Event {
+        entity: change.entity.parse().map_err(|e| AppError::internal("audit entity", e))?,
+        entity_id: change.entity_id,
+        action: change.action.parse().map_err(|e| AppError::internal("audit action", e))?,
+        before: change.before.clone(),
+        after: change.after.clone(),
+    };
+    record_event(conn, batch, &event, change.actor, now).await
 }
 
 /// An audit entry as the API shows it.

@@ -1,11 +1,72 @@
-/// Milliseconds since the Unix epoch, the unit every stored time uses.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
+//! Time and secrets. The application reads the time only from its [`Clock`], so tests can
+//! move it instead of waiting.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use jiff::{SignedDuration, Timestamp};
+
+/// Where the application reads the time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
 }
 
-/// A stored time as a timestamp (RFC 3339 when serialised).
-pub fn timestamp(ms: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+/// The system's clock: what every running server uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods, reason = "the one place that reads the system time")]
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that stands still until it is moved: tests set it and move it forward to see
+/// what a server does minutes or days later. Clones share one time.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    ms: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock showing `at`.
+    pub fn starting_at(at: Timestamp) -> Self {
+        Self {
+            ms: Arc::new(AtomicI64::new(at.as_millisecond())),
+        }
+    }
+
+    /// Moves the clock forward by `by` (or back, if negative).
+    pub fn advance(&self, by: SignedDuration) {
+        let by_ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.ms.fetch_add(by_ms, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `at`.
+    pub fn set(&self, at: Timestamp) {
+        self.ms.store(at.as_millisecond(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        timestamp(self.ms.load(Ordering::SeqCst))
+    }
+}
+
+/// Transitional: the system time in stored milliseconds.
+pub fn now_ms() -> i64 {
+    SystemClock.now().as_millisecond()
+}
+
+/// The clock an [`App`](crate::App) reads, shared with the workers it runs.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// A stored time (milliseconds since the Unix epoch, the unit every stored time uses) as a
+/// timestamp (RFC 3339 when serialised).
+pub fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// 32 random bytes as hex: secrets for tokens, sessions and CSRF.

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 mod catalog;
+mod change;
 mod clock;
 mod error;
 pub mod jobs;
@@ -25,7 +26,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 pub use authz::{Principal, Via};
-pub use clock::{now_ms, timestamp};
+pub use clock::{now_ms, Clock, ManualClock, SharedClock, SystemClock, timestamp};
 pub use error::{AppError, FieldError};
 pub use opsdesk_store::{Backend, Db, DbOptions, StoreError};
 pub use precondition::Precondition;
@@ -76,6 +77,7 @@ pub struct App {
 struct Inner {
     db: Db,
     config: AppConfig,
+    clock: SharedClock,
     metrics: metrics::Metrics,
     login_throttle: auth::LoginThrottle,
     jobs_waker: tokio::sync::Notify,
@@ -106,8 +108,13 @@ pub struct TicketEvent {
 }
 
 impl App {
-    /// Builds the application on an open database.
+    /// Builds the application on an open database, on the system's clock.
     pub fn new(db: Db, config: AppConfig) -> Result<Self, AppError> {
+        Self::with_clock(db, config, Arc::new(SystemClock))
+    }
+
+    /// Builds the application reading the time from `clock` (tests pass a [`ManualClock`]).
+    pub fn with_clock(db: Db, config: AppConfig, clock: SharedClock) -> Result<Self, AppError> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .user_agent(concat!("opsdesk/", env!("CARGO_PKG_VERSION")))
@@ -125,6 +132,7 @@ impl App {
             inner: Arc::new(Inner {
                 db,
                 config,
+                clock,
                 metrics: metrics::Metrics::default(),
                 login_throttle,
                 jobs_waker: tokio::sync::Notify::new(),
@@ -138,6 +146,21 @@ impl App {
     /// The database, for readiness checks and closing.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The current time on the application's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The current time in stored milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.now().as_millisecond()
+    }
+
+    /// The application's clock, for the workers that run beside it.
+    pub fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
     }
 
     /// The settings this application runs with.

@@ -10,14 +10,15 @@ use opsdesk_domain::sla::{
 };
 use opsdesk_domain::ticket::{Priority, TicketStatus, TicketType};
 use opsdesk_store::sla::{self as store, TicketSlaRow};
-use opsdesk_store::{Backend, Batch, Conn};
+use opsdesk_store::{Batch, Conn};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::Precondition;
-use crate::audit::{Change, record, record_with, snapshot};
+use crate::audit::{Action, Entity, Event};
+use crate::change::{Need, Tx};
 use crate::catalog::Catalog;
-use crate::{App, AppError, Principal, now_ms, timestamp};
+use crate::{App, AppError, Principal, timestamp};
 
 /// The ticket facts SLAs depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,10 +374,11 @@ pub struct TicketSla {
 }
 
 /// The SLA part of the views of `tickets` (`(id, whether the ticket is active)`), for those
-/// that have clocks; each calendar is read once.
+/// that have clocks, at `now`; each calendar is read once.
 pub(crate) async fn ticket_sla_views(
     conn: &mut Conn,
     tickets: &[(i64, bool)],
+    now: i64,
 ) -> Result<HashMap<i64, TicketSla>, AppError> {
     let ids: Vec<i64> = tickets.iter().map(|(id, _)| *id).collect();
     let rows = store::ticket_slas(conn, &ids).await?;
@@ -385,7 +387,7 @@ pub(crate) async fn ticket_sla_views(
         return Ok(views);
     }
     let catalog = crate::catalog::current(conn).await?;
-    let now = jiff::Timestamp::now();
+    let now = timestamp(now);
     for row in rows {
         let active = tickets
             .iter()
@@ -613,14 +615,13 @@ fn percent(met: i64, breached: i64) -> Option<f64> {
 
 /// The records admins edit here, as the audit log names them.
 trait SlaRecord: Serialize {
-    /// The audit log's entity name.
-    const ENTITY: &'static str;
+    const ENTITY: Entity;
 
     fn id(&self) -> i64;
 }
 
 impl SlaRecord for Calendar {
-    const ENTITY: &'static str = "calendar";
+    const ENTITY: Entity = Entity::Calendar;
 
     fn id(&self) -> i64 {
         self.id
@@ -628,44 +629,23 @@ impl SlaRecord for Calendar {
 }
 
 impl SlaRecord for Policy {
-    const ENTITY: &'static str = "sla_policy";
+    const ENTITY: Entity = Entity::SlaPolicy;
 
     fn id(&self) -> i64 {
         self.id
     }
 }
 
-/// An admin's change to a calendar or policy.
-enum Edit<'a, R> {
-    Created(&'a R),
-    Updated { before: &'a R, after: &'a R },
-    Deleted(&'a R),
+fn created_event<R: SlaRecord>(after: &R) -> Event {
+    Event::created(R::ENTITY, after.id(), after)
 }
 
-impl<R: SlaRecord> Edit<'_, R> {
-    /// Writes the change's audit entry (and webhook events) in the caller's transaction.
-    async fn record(self, conn: &mut Conn, actor: &str, now: i64) -> Result<(), AppError> {
-        let (action, entity_id, before, after) = match self {
-            Edit::Created(after) => ("created", after.id(), None, snapshot(after)),
-            Edit::Updated { before, after } => {
-                ("updated", after.id(), snapshot(before), snapshot(after))
-            }
-            Edit::Deleted(before) => ("deleted", before.id(), snapshot(before), None),
-        };
-        record(
-            conn,
-            &Change {
-                actor,
-                entity: R::ENTITY,
-                entity_id,
-                action,
-                before,
-                after,
-            },
-            now,
-        )
-        .await
-    }
+fn updated_event<R: SlaRecord>(before: &R, after: &R) -> Event {
+    Event::updated(R::ENTITY, after.id(), before, after)
+}
+
+fn deleted_event<R: SlaRecord>(before: &R) -> Event {
+    Event::deleted(R::ENTITY, before.id(), before)
 }
 
 async fn calendar_record(conn: &mut Conn, id: i64) -> Result<Calendar, AppError> {
@@ -711,20 +691,16 @@ impl App {
         principal: &Principal,
         input: CalendarInput,
     ) -> Result<Calendar, AppError> {
-        principal.require_admin()?;
         let (name, spec) = parse_calendar(&input)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let created =
-                        calendar_view(store::insert_calendar(conn, &name, &spec, now).await?);
-                    Edit::Created(&created).record(conn, &actor, now).await?;
-                    Ok(created)
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let created =
+                    calendar_view(store::insert_calendar(tx.conn, &name, &spec, tx.now).await?);
+                tx.record(created_event(&created)).await?;
+                Ok(created)
             })
-            .await
+        })
+        .await
     }
 
     /// Replaces a calendar. Running clocks keep the time they used; due dates follow the new
@@ -737,49 +713,36 @@ impl App {
         input: CalendarInput,
     ) -> Result<Calendar, AppError> {
         let expected: Precondition = expected.into();
-        principal.require_admin()?;
         let (name, spec) = parse_calendar(&input)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let before = calendar_record(conn, id).await?;
-                    let version = expected.check(before.version)?;
-                    let after = store::update_calendar(conn, id, version, &name, &spec, now)
-                        .await?
-                        .map(calendar_view)
-                        .ok_or(AppError::Stale)?;
-                    Edit::Updated {
-                        before: &before,
-                        after: &after,
-                    }
-                    .record(conn, &actor, now)
-                    .await?;
-                    Ok(after)
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = calendar_record(tx.conn, id).await?;
+                let version = expected.check(before.version)?;
+                let after = store::update_calendar(tx.conn, id, version, &name, &spec, tx.now)
+                    .await?
+                    .map(calendar_view)
+                    .ok_or(AppError::Stale)?;
+                tx.record(updated_event(&before, &after)).await?;
+                Ok(after)
             })
-            .await
+        })
+        .await
     }
 
     pub async fn delete_calendar(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
-        principal.require_admin()?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let before = calendar_record(conn, id).await?;
-                    if !store::delete_calendar(conn, id).await? {
-                        return Err(AppError::Conflict {
-                            field: None,
-                            message: "the calendar is used by a policy or a ticket's SLA".into(),
-                        });
-                    }
-                    Edit::Deleted(&before).record(conn, &actor, now).await
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = calendar_record(tx.conn, id).await?;
+                if !store::delete_calendar(tx.conn, id).await? {
+                    return Err(AppError::Conflict {
+                        field: None,
+                        message: "the calendar is used by a policy or a ticket's SLA".into(),
+                    });
+                }
+                tx.record(deleted_event(&before)).await
             })
-            .await
+        })
+        .await
     }
 
     pub async fn sla_policies(&self, principal: &Principal) -> Result<Vec<Policy>, AppError> {
@@ -802,23 +765,19 @@ impl App {
         principal: &Principal,
         input: PolicyInput,
     ) -> Result<Policy, AppError> {
-        principal.require_admin()?;
         let spec = parse_policy(&input)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    check_policy_calendar(conn, &input).await?;
-                    let created = policy_view(
-                        store::insert_policy(conn, input.position, input.calendar_id, &spec, now)
-                            .await?,
-                    );
-                    Edit::Created(&created).record(conn, &actor, now).await?;
-                    Ok(created)
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                check_policy_calendar(tx.conn, &input).await?;
+                let created = policy_view(
+                    store::insert_policy(tx.conn, input.position, input.calendar_id, &spec, tx.now)
+                        .await?,
+                );
+                tx.record(created_event(&created)).await?;
+                Ok(created)
             })
-            .await
+        })
+        .await
     }
 
     pub async fn update_sla_policy(
@@ -829,68 +788,47 @@ impl App {
         input: PolicyInput,
     ) -> Result<Policy, AppError> {
         let expected: Precondition = expected.into();
-        principal.require_admin()?;
         let spec = parse_policy(&input)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let before = policy_record(conn, id).await?;
-                    check_policy_calendar(conn, &input).await?;
-                    let version = expected.check(before.version)?;
-                    let after = store::update_policy(
-                        conn,
-                        id,
-                        version,
-                        input.position,
-                        input.calendar_id,
-                        &spec,
-                        now,
-                    )
-                    .await?
-                    .map(policy_view)
-                    .ok_or(AppError::Stale)?;
-                    Edit::Updated {
-                        before: &before,
-                        after: &after,
-                    }
-                    .record(conn, &actor, now)
-                    .await?;
-                    Ok(after)
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = policy_record(tx.conn, id).await?;
+                check_policy_calendar(tx.conn, &input).await?;
+                let version = expected.check(before.version)?;
+                let after = store::update_policy(
+                    tx.conn,
+                    id,
+                    version,
+                    input.position,
+                    input.calendar_id,
+                    &spec,
+                    tx.now,
+                )
+                .await?
+                .map(policy_view)
+                .ok_or(AppError::Stale)?;
+                tx.record(updated_event(&before, &after)).await?;
+                Ok(after)
             })
-            .await
+        })
+        .await
     }
 
     pub async fn delete_sla_policy(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
-        principal.require_admin()?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let before = policy_record(conn, id).await?;
-                    store::delete_policy(conn, id).await?;
-                    Edit::Deleted(&before).record(conn, &actor, now).await
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = policy_record(tx.conn, id).await?;
+                store::delete_policy(tx.conn, id).await?;
+                tx.record(deleted_event(&before)).await
             })
-            .await
+        })
+        .await
     }
 
     /// Raises the warnings and breaches that are due, each exactly once (also with several
     /// nodes: a conditional update decides who records it). Returns how many were raised.
     pub async fn sweep_sla(&self) -> Result<usize, AppError> {
-        let backend = self.db().backend();
-        let now = now_ms();
-        let raised = self
-            .db()
-            .write(move |conn| Box::pin(async move { sweep(conn, backend, now).await }))
-            .await?;
-        if raised > 0 {
-            self.wake_jobs();
-        }
-        Ok(raised)
+        self.system_change("sla", |mut tx| Box::pin(async move { sweep(&mut tx).await }))
+            .await
     }
 
     /// Runs the SLA sweeper every `interval` until `shutdown` turns true, and about once a
@@ -931,15 +869,13 @@ impl App {
                 tracing::info!(closed, "closed tickets resolved more than {days} days ago");
             }
         }
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    opsdesk_store::accounts::delete_expired_sessions(conn, now).await
-                })
+        self.system_change("housekeeping", |tx| {
+            Box::pin(async move {
+                opsdesk_store::accounts::delete_expired_sessions(tx.conn, tx.now).await?;
+                Ok(())
             })
-            .await?;
-        Ok(())
+        })
+        .await
     }
 
     /// Met and breached counts and compliance for tickets created in `[from, to)`, grouped
@@ -1023,52 +959,47 @@ fn raise_due(
     Ok((after, crossings))
 }
 
-async fn sweep(conn: &mut Conn, backend: Backend, now: i64) -> Result<usize, AppError> {
-    let due = store::due_checks(conn, backend, now, SLA_SWEEP_BATCH).await?;
+async fn sweep(tx: &mut Tx<'_>) -> Result<usize, AppError> {
+    let now = tx.now;
+    let due = store::due_checks(tx.conn, tx.backend, now, SLA_SWEEP_BATCH).await?;
     if due.is_empty() {
         return Ok(0);
     }
-    let catalog = crate::catalog::current(conn).await?;
+    let catalog = crate::catalog::current(tx.conn).await?;
     let mut raised = 0;
     for before in due {
         let calendar = catalog.calendar(before.calendar_id)?;
         let (after, crossings) = raise_due(&before, calendar, now)?;
-        if !store::record_raised(conn, &before, &after).await? {
+        if !store::record_raised(tx.conn, &before, &after).await? {
             continue;
         }
         for (kind, crossing) in crossings {
-            let (event, action) = if crossing.percent == 100 {
-                ("sla_breached", "sla_breached")
+            let action = if crossing.percent == 100 {
+                Action::SlaBreached
             } else {
-                ("sla_warning", "sla_warning")
+                Action::SlaWarning
             };
             let data = serde_json::json!({
                 "clock": kind.as_str(), "percent": crossing.percent, "at": timestamp(ms(crossing.at)),
             });
-            let mut batch = Batch::new(conn);
+            let mut batch = tx.batch();
             opsdesk_store::tickets::add_timeline(
                 &mut batch,
                 before.ticket_id,
                 now,
-                "system:sla",
-                event,
+                tx.actor,
+                action.as_str(),
                 false,
                 &data.to_string(),
             );
-            record_with(
-                conn,
-                batch,
-                &Change {
-                    actor: "system:sla",
-                    entity: "ticket",
-                    entity_id: before.ticket_id,
-                    action,
-                    before: None,
-                    after: Some(data),
-                },
-                now,
-            )
-            .await?;
+            let event = Event {
+                entity: Entity::Ticket,
+                entity_id: before.ticket_id,
+                action,
+                before: None,
+                after: Some(data),
+            };
+            tx.record_with(batch, event).await?;
             raised += 1;
         }
     }

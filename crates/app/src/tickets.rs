@@ -269,7 +269,7 @@ async fn views(conn: &mut Conn, rows: Vec<TicketRow>) -> Result<Vec<Ticket>, App
         .zip(&statuses)
         .map(|(id, status)| (*id, status.is_active()))
         .collect();
-    let mut slas = crate::sla::ticket_sla_views(conn, &activity).await?;
+    let mut slas = crate::sla::ticket_sla_views(conn, &activity, now_ms()).await?;
     let mut views = Vec::with_capacity(rows.len());
     for (row, status) in rows.into_iter().zip(statuses) {
         let related = related.remove(&row.id).unwrap_or_default();
