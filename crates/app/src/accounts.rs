@@ -9,8 +9,9 @@ use opsdesk_store::accounts::{self as store, NewUser, OrganizationRow, UserRow, 
 use serde::{Deserialize, Serialize};
 
 use crate::Precondition;
-use crate::audit::{Change, record, snapshot};
-use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
+use crate::audit::{Entity, Event};
+use crate::change::Need;
+use crate::{App, AppError, FieldError, Principal, timestamp};
 
 /// A client company or department, as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -269,39 +270,32 @@ impl App {
         errors_or(errors, ())?;
         let matrix = check_matrix(input.priority_matrix.as_ref())?;
         let customers_see_all = input.customers_see_all;
-        let actor = principal.audit_label();
-        let now = now_ms();
         let organization = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Admin, move |mut tx| {
                 Box::pin(async move {
-                    let row =
-                        store::insert_organization(conn, &name, domain.as_deref(), now).await?;
+                    let row = store::insert_organization(tx.conn, &name, domain.as_deref(), tx.now)
+                        .await?;
                     store::set_organization_settings(
-                        conn,
+                        tx.conn,
                         row.id,
                         matrix.as_deref(),
                         customers_see_all,
                     )
                     .await?;
-                    let row = store::get_organization(conn, row.id)
+                    let row = store::get_organization(tx.conn, row.id)
                         .await?
                         .ok_or(AppError::NotFound("organization"))?;
                     let organization = Organization::from(row);
-                    let change = Change {
-                        actor: &actor,
-                        entity: "organization",
-                        entity_id: organization.id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&organization),
-                    };
-                    record(conn, &change, now).await?;
+                    tx.record(Event::created(
+                        Entity::Organization,
+                        organization.id,
+                        &organization,
+                    ))
+                    .await?;
                     Ok::<_, AppError>(organization)
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(organization)
     }
 
@@ -339,8 +333,8 @@ impl App {
         expected_version: impl Into<Precondition>,
         patch: OrganizationPatch,
     ) -> Result<Organization, AppError> {
-        let expected_version: Precondition = expected_version.into();
         principal.require_admin()?;
+        let expected_version: Precondition = expected_version.into();
         let mut errors = Vec::new();
         let name = patch
             .name
@@ -355,13 +349,10 @@ impl App {
             None => None,
         };
         let customers_see_all = patch.customers_see_all;
-        let actor = principal.audit_label();
-        let now = now_ms();
         let updated = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Admin, move |mut tx| {
                 Box::pin(async move {
-                    let before = store::get_organization(conn, id)
+                    let before = store::get_organization(tx.conn, id)
                         .await?
                         .map(Organization::from)
                         .ok_or(AppError::NotFound("organization"))?;
@@ -369,36 +360,29 @@ impl App {
                     let name = name.unwrap_or_else(|| before.name.clone());
                     let domain = domain.unwrap_or_else(|| before.domain.clone());
                     let row = store::update_organization(
-                        conn,
+                        tx.conn,
                         id,
                         version,
                         &name,
                         domain.as_deref(),
-                        now,
+                        tx.now,
                     )
                     .await?
                     .ok_or(AppError::Stale)?;
                     let matrix = matrix.unwrap_or_else(|| row.priority_matrix.clone());
                     let see_all = customers_see_all.unwrap_or(before.customers_see_all);
-                    store::set_organization_settings(conn, id, matrix.as_deref(), see_all).await?;
-                    let row = store::get_organization(conn, id)
+                    store::set_organization_settings(tx.conn, id, matrix.as_deref(), see_all)
+                        .await?;
+                    let row = store::get_organization(tx.conn, id)
                         .await?
                         .ok_or(AppError::NotFound("organization"))?;
                     let after = Organization::from(row);
-                    let change = Change {
-                        actor: &actor,
-                        entity: "organization",
-                        entity_id: id,
-                        action: "updated",
-                        before: snapshot(&before),
-                        after: snapshot(&after),
-                    };
-                    record(conn, &change, now).await?;
+                    tx.record(Event::updated(Entity::Organization, id, &before, &after))
+                        .await?;
                     Ok::<_, AppError>(after)
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(updated)
     }
 
@@ -429,15 +413,12 @@ impl App {
         };
         errors_or(errors, ())?;
         let password_hash = hash_password(input.password).await?;
-        let actor = principal.audit_label();
-        let now = now_ms();
         let user = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Admin, move |mut tx| {
                 Box::pin(async move {
                     let organization_id = match &input.organization {
                         Some(reference) => {
-                            Some(resolve_organization(conn, "organization", reference).await?)
+                            Some(resolve_organization(tx.conn, "organization", reference).await?)
                         }
                         None => None,
                     };
@@ -446,7 +427,7 @@ impl App {
                     for (index, reference) in input.organizations.iter().enumerate() {
                         limits.push(
                             resolve_organization(
-                                conn,
+                                tx.conn,
                                 &format!("organizations[{index}]"),
                                 reference,
                             )
@@ -454,7 +435,7 @@ impl App {
                         );
                     }
                     let row = store::insert_user(
-                        conn,
+                        tx.conn,
                         &NewUser {
                             email: email.as_str(),
                             name: &name,
@@ -462,25 +443,17 @@ impl App {
                             organization_id,
                             password_hash: password_hash.as_deref(),
                         },
-                        now,
+                        tx.now,
                     )
                     .await?;
-                    store::set_agent_organizations(conn, row.id, &limits).await?;
-                    let user = user_view(conn, row).await?;
-                    let change = Change {
-                        actor: &actor,
-                        entity: "user",
-                        entity_id: user.id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&user),
-                    };
-                    record(conn, &change, now).await?;
+                    store::set_agent_organizations(tx.conn, row.id, &limits).await?;
+                    let user = user_view(tx.conn, row).await?;
+                    tx.record(Event::created(Entity::User, user.id, &user))
+                        .await?;
                     Ok::<_, AppError>(user)
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(user)
     }
 
@@ -524,8 +497,8 @@ impl App {
         expected_version: impl Into<Precondition>,
         patch: UserPatch,
     ) -> Result<User, AppError> {
-        let expected_version: Precondition = expected_version.into();
         principal.require_admin()?;
+        let expected_version: Precondition = expected_version.into();
         let mut errors = Vec::new();
         let name = patch
             .name
@@ -541,17 +514,14 @@ impl App {
         };
         errors_or(errors, ())?;
         let password_hash = hash_password(patch.password).await?;
-        let actor = principal.audit_label();
         let own_id = principal.user_id;
-        let now = now_ms();
         let updated = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Admin, move |mut tx| {
                 Box::pin(async move {
-                    let row = store::get_user(conn, id)
+                    let row = store::get_user(tx.conn, id)
                         .await?
                         .ok_or(AppError::NotFound("user"))?;
-                    let before = user_view(conn, row).await?;
+                    let before = user_view(tx.conn, row).await?;
                     let version = expected_version.check(before.version)?;
                     let role = role.unwrap_or(before.role);
                     let active = patch.active.unwrap_or(before.active);
@@ -564,7 +534,7 @@ impl App {
                     }
                     let organization_id = match &patch.organization {
                         Some(Some(reference)) => {
-                            Some(resolve_organization(conn, "organization", reference).await?)
+                            Some(resolve_organization(tx.conn, "organization", reference).await?)
                         }
                         Some(None) => None,
                         None => before.organization_id,
@@ -576,7 +546,7 @@ impl App {
                             for (index, reference) in references.iter().enumerate() {
                                 ids.push(
                                     resolve_organization(
-                                        conn,
+                                        tx.conn,
                                         &format!("organizations[{index}]"),
                                         reference,
                                     )
@@ -595,7 +565,7 @@ impl App {
                     }
                     let name = name.unwrap_or_else(|| before.name.clone());
                     let row = store::update_user(
-                        conn,
+                        tx.conn,
                         id,
                         version,
                         &UserUpdate {
@@ -605,29 +575,21 @@ impl App {
                             active,
                             password_hash: password_hash.as_deref(),
                         },
-                        now,
+                        tx.now,
                     )
                     .await?
                     .ok_or(AppError::Stale)?;
-                    store::set_agent_organizations(conn, id, &limits).await?;
+                    store::set_agent_organizations(tx.conn, id, &limits).await?;
                     if password_hash.is_some() || !active {
-                        store::delete_user_sessions(conn, id).await?;
+                        store::delete_user_sessions(tx.conn, id).await?;
                     }
-                    let after = user_view(conn, row).await?;
-                    let change = Change {
-                        actor: &actor,
-                        entity: "user",
-                        entity_id: id,
-                        action: "updated",
-                        before: snapshot(&before),
-                        after: snapshot(&after),
-                    };
-                    record(conn, &change, now).await?;
+                    let after = user_view(tx.conn, row).await?;
+                    tx.record(Event::updated(Entity::User, id, &before, &after))
+                        .await?;
                     Ok(after)
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(updated)
     }
 

@@ -162,9 +162,15 @@ pub(crate) async fn record_with(
     now: i64,
 ) -> Result<(), AppError> {
     let event = Event {
-        entity: change.entity.parse().map_err(|e| AppError::internal("audit entity", e))?,
+        entity: change
+            .entity
+            .parse()
+            .map_err(|e| AppError::internal("audit entity", e))?,
         entity_id: change.entity_id,
-        action: change.action.parse().map_err(|e| AppError::internal("audit action", e))?,
+        action: change
+            .action
+            .parse()
+            .map_err(|e| AppError::internal("audit action", e))?,
         before: change.before.clone(),
         after: change.after.clone(),
     };

@@ -11,9 +11,10 @@ use opsdesk_store::Conn;
 use opsdesk_store::accounts::{self as store, TokenRow, UserRow};
 use serde::Serialize;
 
-use crate::audit::{Change, record};
+use crate::audit::{Action, Entity, Event};
+use crate::change::Need;
 use crate::clock::{random_secret, secret_hash};
-use crate::{App, AppError, Principal, Via, now_ms, timestamp};
+use crate::{App, AppError, Principal, Via, timestamp};
 
 /// Prefix that makes opsdesk tokens recognisable to secret scanners and people.
 const TOKEN_PREFIX: &str = "odk_";
@@ -192,17 +193,15 @@ impl App {
         }
         let principal = principal_for(&mut conn, &user, Via::Token { token_id: token.id }).await?;
         drop(conn);
-        let now = now_ms();
         if token
             .last_used_at
-            .is_none_or(|used| now - used > TOKEN_TOUCH_INTERVAL_MS)
+            .is_none_or(|used| self.now_ms() - used > TOKEN_TOUCH_INTERVAL_MS)
         {
             let token_id = token.id;
-            self.db()
-                .write(move |conn| {
-                    Box::pin(async move { store::touch_token(conn, token_id, now).await })
-                })
-                .await?;
+            self.system_change("token use", move |tx| {
+                Box::pin(async move { Ok(store::touch_token(tx.conn, token_id, tx.now).await?) })
+            })
+            .await?;
         }
         Ok(principal)
     }
@@ -212,9 +211,10 @@ impl App {
         let rejected =
             || AppError::Unauthenticated("the session has expired; sign in again".into());
         let mut conn = self.db().reader().await?;
-        let (user, csrf_token) = store::find_session(&mut conn, &secret_hash(secret), now_ms())
-            .await?
-            .ok_or_else(rejected)?;
+        let (user, csrf_token) =
+            store::find_session(&mut conn, &secret_hash(secret), self.now_ms())
+                .await?
+                .ok_or_else(rejected)?;
         if user.active == 0 {
             return Err(rejected());
         }
@@ -229,7 +229,7 @@ impl App {
         password: &str,
         client: IpAddr,
     ) -> Result<Session, AppError> {
-        let now = now_ms();
+        let now = self.now_ms();
         self.inner.login_throttle.check(client, now)?;
         let email = Email::parse(email).map_err(|_| invalid_credentials())?;
         let user = {
@@ -259,13 +259,15 @@ impl App {
             let failures = user.failed_logins + 1;
             let locked_until = lockout_seconds(u32::try_from(failures).unwrap_or(u32::MAX))
                 .map(|secs| now + secs * 1000);
-            self.db()
-                .write(move |conn| {
-                    Box::pin(async move {
-                        store::record_login_failure(conn, user_id, failures, locked_until).await
-                    })
+            self.system_change("sign-in", move |tx| {
+                Box::pin(async move {
+                    Ok(
+                        store::record_login_failure(tx.conn, user_id, failures, locked_until)
+                            .await?,
+                    )
                 })
-                .await?;
+            })
+            .await?;
             return Err(invalid_credentials());
         }
         let session = Session {
@@ -278,24 +280,23 @@ impl App {
             session.csrf_token.clone(),
             session.expires_at_ms,
         );
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    store::clear_login_failures(conn, user_id).await?;
-                    store::insert_session(conn, &hash, user_id, &csrf, now, expires).await
-                })
+        self.system_change("sign-in", move |tx| {
+            Box::pin(async move {
+                store::clear_login_failures(tx.conn, user_id).await?;
+                Ok(store::insert_session(tx.conn, &hash, user_id, &csrf, tx.now, expires).await?)
             })
-            .await?;
+        })
+        .await?;
         Ok(session)
     }
 
     /// Ends a browser session.
     pub async fn logout(&self, session_secret: &str) -> Result<(), AppError> {
         let hash = secret_hash(session_secret);
-        self.db()
-            .write(move |conn| Box::pin(async move { store::delete_session(conn, &hash).await }))
-            .await?;
-        Ok(())
+        self.system_change("sign-out", move |tx| {
+            Box::pin(async move { Ok(store::delete_session(tx.conn, &hash).await?) })
+        })
+        .await
     }
 
     /// Creates an API token for the user with `email`. Admins (and the system) may create
@@ -323,28 +324,17 @@ impl App {
         }
         let secret = format!("{TOKEN_PREFIX}{}", random_secret()?);
         let hash = secret_hash(&secret);
-        let actor = principal.audit_label();
-        let now = now_ms();
         let token = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Anyone, move |mut tx| {
                 Box::pin(async move {
-                    let row = store::insert_token(conn, owner.id, &name, &hash, now).await?;
+                    let row = store::insert_token(tx.conn, owner.id, &name, &hash, tx.now).await?;
                     let token = ApiToken::from(row);
-                    let change = Change {
-                        actor: &actor,
-                        entity: "api_token",
-                        entity_id: token.id,
-                        action: "created",
-                        before: None,
-                        after: crate::audit::snapshot(&token),
-                    };
-                    record(conn, &change, now).await?;
+                    tx.record(Event::created(Entity::ApiToken, token.id, &token))
+                        .await?;
                     Ok::<_, AppError>(token)
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(CreatedToken { token, secret })
     }
 
@@ -367,18 +357,15 @@ impl App {
         principal: &Principal,
         token_id: i64,
     ) -> Result<ApiToken, AppError> {
-        let actor = principal.audit_label();
         let (is_admin, user_id) = (principal.role == Role::Admin, principal.user_id);
-        let now = now_ms();
         let revoked = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Anyone, move |mut tx| {
                 Box::pin(async move {
-                    let before = store::get_token(conn, token_id)
+                    let before = store::get_token(tx.conn, token_id)
                         .await?
                         .filter(|token| is_admin || Some(token.user_id) == user_id)
                         .ok_or(AppError::NotFound("token"))?;
-                    if !store::revoke_token(conn, token_id, now).await? {
+                    if !store::revoke_token(tx.conn, token_id, tx.now).await? {
                         return Err(AppError::Conflict {
                             field: None,
                             message: "the token is already revoked".into(),
@@ -386,23 +373,21 @@ impl App {
                     }
                     let before = ApiToken::from(before);
                     let after = ApiToken {
-                        revoked_at: Some(timestamp(now)),
+                        revoked_at: Some(timestamp(tx.now)),
                         ..before.clone()
                     };
-                    let change = Change {
-                        actor: &actor,
-                        entity: "api_token",
+                    tx.record(Event {
+                        entity: Entity::ApiToken,
                         entity_id: token_id,
-                        action: "revoked",
+                        action: Action::Revoked,
                         before: crate::audit::snapshot(&before),
                         after: crate::audit::snapshot(&after),
-                    };
-                    record(conn, &change, now).await?;
+                    })
+                    .await?;
                     Ok(after)
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(revoked)
     }
 }

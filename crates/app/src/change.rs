@@ -2,7 +2,7 @@
 //! use case in one transaction with a [`Tx`] (the connection, who acts, and when), and after
 //! the commit wakes the job runner for the mail and webhooks the change queued.
 
-use opsdesk_store::{Backend, Batch, Conn, WriteFuture};
+use opsdesk_store::{Backend, Batch, Conn, StoreError, WriteFuture};
 
 use crate::audit::{self, Event};
 use crate::{App, AppError, Principal};
@@ -70,6 +70,22 @@ impl App {
     where
         T: Send + 'static,
         F: for<'c> FnOnce(Tx<'c>) -> WriteFuture<'c, T, AppError> + Send + 'static,
+    {
+        self.change_failing_with(principal, need, work).await
+    }
+
+    /// [`App::change`] for a use case with its own error type (mail ingest tells a message
+    /// seen before from a failure).
+    pub(crate) async fn change_failing_with<T, E, F>(
+        &self,
+        principal: &Principal,
+        need: Need,
+        work: F,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<AppError> + From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(Tx<'c>) -> WriteFuture<'c, T, E> + Send + 'static,
     {
         need.check(principal)?;
         let principal = principal.clone();

@@ -16,7 +16,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "the one place that reads the system time")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the system time"
+    )]
     fn now(&self) -> Timestamp {
         Timestamp::now()
     }

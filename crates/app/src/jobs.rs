@@ -10,7 +10,8 @@ use opsdesk_store::jobs::{self as store, JobRow};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::{App, AppError, Principal, now_ms, timestamp};
+use crate::change::Need;
+use crate::{App, AppError, Principal, timestamp};
 
 /// How long a claimed job stays ours unless renewed; a running handler renews it every
 /// `RENEW_EVERY`. The jobs of a node that died pass to the others sooner, once its liveness
@@ -131,16 +132,13 @@ impl App {
 
     /// Sends a dead job back to the queue (admins only).
     pub async fn retry_job(&self, principal: &Principal, id: i64) -> Result<Job, AppError> {
-        principal.require_admin()?;
-        let now = now_ms();
         let job = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Admin, move |tx| {
                 Box::pin(async move {
-                    let found = store::get(conn, id)
+                    let found = store::get(tx.conn, id)
                         .await?
                         .ok_or(AppError::NotFound("job"))?;
-                    if !store::retry_dead(conn, id, now).await? {
+                    if !store::retry_dead(tx.conn, id, tx.now).await? {
                         return Err(AppError::Conflict {
                             field: None,
                             message: format!(
@@ -149,14 +147,13 @@ impl App {
                             ),
                         });
                     }
-                    store::get(conn, id)
+                    store::get(tx.conn, id)
                         .await?
                         .map(Job::from)
                         .ok_or(AppError::NotFound("job"))
                 })
             })
             .await?;
-        self.wake_jobs();
         Ok(job)
     }
 
@@ -197,15 +194,15 @@ impl App {
 
     /// Claims and runs one batch of due jobs; returns how many ran.
     pub async fn run_job_batch(&self) -> Result<usize, AppError> {
-        let now = now_ms();
         let node = self.config().node_name.clone();
         {
             let mut conn = self.db().reader().await?;
-            if !store::any_claimable(&mut conn, &node, now).await? {
+            if !store::any_claimable(&mut conn, &node, self.now_ms()).await? {
                 return Ok(0);
             }
         }
         let backend = self.db().backend();
+        let now = self.now_ms();
         let claimed = self
             .db()
             .write(move |conn| {
@@ -234,10 +231,10 @@ impl App {
             Err(unknown) => Err(unknown.to_string()),
         };
         let node = self.config().node_name.clone();
-        let now = now_ms();
         let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
         let failed = outcome.is_err();
         let retry_base_ms = self.config().job_retry_base_ms;
+        let now = self.now_ms();
         let settled = self
             .db()
             .write(move |conn| {
@@ -277,7 +274,7 @@ impl App {
             loop {
                 ticks.tick().await;
                 let node = self.config().node_name.clone();
-                let until = now_ms() + LEASE_MS;
+                let until = self.now_ms() + LEASE_MS;
                 let renewed = self
                     .db()
                     .write(move |conn| {

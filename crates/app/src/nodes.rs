@@ -8,7 +8,7 @@ use opsdesk_store::nodes as store;
 use opsdesk_store::{Conn, StoreError};
 use tokio::sync::watch;
 
-use crate::{App, AppError, now_ms};
+use crate::{App, AppError};
 
 /// How long a renewal keeps the node's leases; several renewals fit in it, so a slow
 /// database write does not make a live node look dead.
@@ -26,7 +26,7 @@ impl App {
     /// names are unique among running nodes). Call before running the scheduler and jobs.
     pub async fn join_nodes(&self) -> Result<(), AppError> {
         let name = self.config().node_name.clone();
-        let now = now_ms();
+        let now = self.now_ms();
         self.db()
             .write(move |conn| {
                 Box::pin(async move {
@@ -49,7 +49,7 @@ impl App {
                 return;
             }
             let name = self.config().node_name.clone();
-            let now = now_ms();
+            let now = self.now_ms();
             let renewed = self
                 .db()
                 .write(move |conn| {

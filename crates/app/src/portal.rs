@@ -5,9 +5,10 @@
 use opsdesk_store::portal as store;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Entity, Event};
+use crate::change::Need;
 use crate::tickets::{NewTicket, Ticket, category_by_path};
-use crate::{App, AppError, FieldError, Principal, now_ms};
+use crate::{App, AppError, FieldError, Principal};
 
 /// Longest question and longest answer, in characters.
 const MAX_QUESTION_CHARS: usize = 300;
@@ -99,34 +100,24 @@ impl App {
                 format!("must be 1 to {MAX_QUESTION_CHARS} characters"),
             ));
         }
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let catalog = crate::catalog::current(conn).await?;
-                    let category_id = category_by_path(&catalog, &input.category)?;
-                    let created: CategoryQuestion =
-                        store::insert_question(conn, category_id, &question, input.required, now)
-                            .await?
-                            .into();
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "category_question",
-                            entity_id: created.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&created),
-                        },
-                        now,
-                    )
-                    .await?;
-                    Ok(created)
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let catalog = crate::catalog::current(tx.conn).await?;
+                let category_id = category_by_path(&catalog, &input.category)?;
+                let created: CategoryQuestion =
+                    store::insert_question(tx.conn, category_id, &question, input.required, tx.now)
+                        .await?
+                        .into();
+                tx.record(Event::created(
+                    Entity::CategoryQuestion,
+                    created.id,
+                    &created,
+                ))
+                .await?;
+                Ok(created)
             })
-            .await
+        })
+        .await
     }
 
     /// Removes a diagnostic question (admins). Answers already on tickets stay there.
@@ -135,33 +126,18 @@ impl App {
         principal: &Principal,
         id: i64,
     ) -> Result<(), AppError> {
-        principal.require_admin()?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let existing: CategoryQuestion = store::get_question(conn, id)
-                        .await?
-                        .ok_or(AppError::NotFound("question"))?
-                        .into();
-                    store::delete_question(conn, id).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "category_question",
-                            entity_id: id,
-                            action: "deleted",
-                            before: snapshot(&existing),
-                            after: None,
-                        },
-                        now,
-                    )
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let existing: CategoryQuestion = store::get_question(tx.conn, id)
+                    .await?
+                    .ok_or(AppError::NotFound("question"))?
+                    .into();
+                store::delete_question(tx.conn, id).await?;
+                tx.record(Event::deleted(Entity::CategoryQuestion, id, &existing))
                     .await
-                })
             })
-            .await
+        })
+        .await
     }
 
     /// Opens a ticket from the portal's guided form: every required question of the

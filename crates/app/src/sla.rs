@@ -16,8 +16,8 @@ use tokio::sync::watch;
 
 use crate::Precondition;
 use crate::audit::{Action, Entity, Event};
-use crate::change::{Need, Tx};
 use crate::catalog::Catalog;
+use crate::change::{Need, Tx};
 use crate::{App, AppError, Principal, timestamp};
 
 /// The ticket facts SLAs depend on.
@@ -691,6 +691,7 @@ impl App {
         principal: &Principal,
         input: CalendarInput,
     ) -> Result<Calendar, AppError> {
+        principal.require_admin()?;
         let (name, spec) = parse_calendar(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
@@ -712,6 +713,7 @@ impl App {
         expected: impl Into<Precondition>,
         input: CalendarInput,
     ) -> Result<Calendar, AppError> {
+        principal.require_admin()?;
         let expected: Precondition = expected.into();
         let (name, spec) = parse_calendar(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
@@ -765,6 +767,7 @@ impl App {
         principal: &Principal,
         input: PolicyInput,
     ) -> Result<Policy, AppError> {
+        principal.require_admin()?;
         let spec = parse_policy(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
@@ -787,6 +790,7 @@ impl App {
         expected: impl Into<Precondition>,
         input: PolicyInput,
     ) -> Result<Policy, AppError> {
+        principal.require_admin()?;
         let expected: Precondition = expected.into();
         let spec = parse_policy(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
@@ -827,8 +831,10 @@ impl App {
     /// Raises the warnings and breaches that are due, each exactly once (also with several
     /// nodes: a conditional update decides who records it). Returns how many were raised.
     pub async fn sweep_sla(&self) -> Result<usize, AppError> {
-        self.system_change("sla", |mut tx| Box::pin(async move { sweep(&mut tx).await }))
-            .await
+        self.system_change("sla", |mut tx| {
+            Box::pin(async move { sweep(&mut tx).await })
+        })
+        .await
     }
 
     /// Runs the SLA sweeper every `interval` until `shutdown` turns true, and about once a

@@ -9,7 +9,7 @@ use opsdesk_store::monitors as store;
 use serde::Serialize;
 
 use crate::monitors::{current_status, maintenance_window};
-use crate::{App, AppError, now_ms, timestamp};
+use crate::{App, AppError, timestamp};
 
 /// Days of uptime bars.
 const DAYS: i64 = 90;
@@ -69,7 +69,7 @@ impl App {
         let organization = accounts::get_organization(&mut conn, organization_id)
             .await?
             .ok_or(AppError::NotFound("status page"))?;
-        let now = now_ms();
+        let now = self.now_ms();
         let today = now / DAY_MS * DAY_MS;
         let from = today - (DAYS - 1) * DAY_MS;
         let rows = store::list(&mut conn, Some(&[organization_id]), 0, MAX_COMPONENTS).await?;

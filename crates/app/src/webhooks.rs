@@ -7,10 +7,11 @@ use opsdesk_store::webhooks::{self as store, WebhookRow};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Entity, Event};
+use crate::change::Need;
 use crate::clock::random_secret;
 use crate::jobs::{DEFAULT_MAX_ATTEMPTS, JobKind};
-use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
+use crate::{App, AppError, FieldError, Principal, timestamp};
 
 /// A webhook as admins see it. The signing secret is shown once, at creation.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -107,26 +108,16 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let secret = random_secret()?;
-        let actor = principal.audit_label();
-        let now = now_ms();
         let events = input.events.join(",");
         let url = input.url;
         let mut hook = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Admin, move |mut tx| {
                 Box::pin(async move {
-                    let row = store::insert(conn, &url, &secret, &events, now).await?;
+                    let row = store::insert(tx.conn, &url, &secret, &events, tx.now).await?;
                     let secret = row.secret.clone();
                     let hook = Webhook::from(row);
-                    let change = Change {
-                        actor: &actor,
-                        entity: "webhook",
-                        entity_id: hook.id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&hook),
-                    };
-                    record(conn, &change, now).await?;
+                    tx.record(Event::created(Entity::Webhook, hook.id, &hook))
+                        .await?;
                     Ok::<_, AppError>(Webhook {
                         secret: Some(secret),
                         ..hook
@@ -151,28 +142,17 @@ impl App {
     }
 
     pub async fn delete_webhook(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
-        principal.require_admin()?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let before = store::get(conn, id)
-                        .await?
-                        .ok_or(AppError::NotFound("webhook"))?;
-                    store::delete(conn, id).await?;
-                    let change = Change {
-                        actor: &actor,
-                        entity: "webhook",
-                        entity_id: id,
-                        action: "deleted",
-                        before: snapshot(&Webhook::from(before)),
-                        after: None,
-                    };
-                    record(conn, &change, now).await
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = store::get(tx.conn, id)
+                    .await?
+                    .ok_or(AppError::NotFound("webhook"))?;
+                store::delete(tx.conn, id).await?;
+                tx.record(Event::deleted(Entity::Webhook, id, &Webhook::from(before)))
+                    .await
             })
-            .await
+        })
+        .await
     }
 
     /// Performs one delivery job. Any non-2xx answer is a failure, retried with backoff.

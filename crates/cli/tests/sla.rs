@@ -4,9 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use opsdesk_app::{App, AppConfig, Db, DbOptions};
+use opsdesk_app::{App, AppConfig, Db, DbOptions, ManualClock};
 use opsdesk_testkit::{Backend, TestDb, TestServer, dual_backend_test, eventually};
 use serde_json::{Value, json};
 
@@ -18,10 +19,16 @@ fn fast_sweeps() -> AppConfig {
 }
 
 async fn server(backend: Backend) -> TestServer {
-    let server = TestServer::start_with(
+    server_on(backend, Arc::new(opsdesk_app::SystemClock)).await
+}
+
+/// A server reading the time from `clock`, with a customer of Acme.
+async fn server_on(backend: Backend, clock: opsdesk_app::SharedClock) -> TestServer {
+    let server = TestServer::start_on_clock(
         TestDb::new(backend).await,
         opsdesk_http::HttpConfig::default(),
         fast_sweeps(),
+        clock,
     )
     .await;
     let acme = server.organization("Acme").await;
@@ -144,7 +151,8 @@ dual_backend_test!(
 dual_backend_test!(
     pauses_resumes_reopens_and_retargets,
     |backend: Backend| async move {
-        let server = server(backend).await;
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let server = server_on(backend, Arc::new(clock.clone())).await;
         let admin = server.admin();
         let created = admin
             .post("/api/v1/tickets", ticket("medium", "medium"))
@@ -153,7 +161,7 @@ dual_backend_test!(
         let path = format!("/api/v1/tickets/{number}");
         assert_eq!(created.body["priority"], "P3");
         // Business time is counted in whole seconds: let some pass so "time used" is visible.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.advance(jiff::SignedDuration::from_secs(5));
 
         let pending = admin
             .patch(
@@ -172,6 +180,8 @@ dual_backend_test!(
             pending.body["sla"]["resolution_due_at"].is_null(),
             "a paused clock is not due"
         );
+        // Paused for 30 s.
+        clock.advance(jiff::SignedDuration::from_secs(30));
         let change = admin
             .patch(
                 &path,
@@ -237,8 +247,9 @@ dual_backend_test!(
 dual_backend_test!(
     warnings_and_breaches_are_raised_once,
     |backend: Backend| async move {
-        let server = server(backend).await;
-        tight_policy(&server, 1, 2).await;
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let server = server_on(backend, Arc::new(clock.clone())).await;
+        tight_policy(&server, 60, 120).await;
         let created = server
             .admin()
             .post("/api/v1/tickets", ticket("low", "medium"))
@@ -246,26 +257,47 @@ dual_backend_test!(
         assert_eq!(created.body["priority"], "P4");
         assert_eq!(created.body["sla"]["policy"], "Tight");
         let number = created.body["number"].as_str().unwrap().to_owned();
-
-        let all_raised = eventually(Duration::from_secs(20), || async {
-            timeline_kinds(&server, &number).await.len() >= 4
-        })
-        .await;
-        assert!(all_raised, "{:?}", timeline_kinds(&server, &number).await);
-        // Several more sweeps run; nothing is raised twice.
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let mut raised = timeline_kinds(&server, &number).await;
-        raised.sort();
-        let expected: Vec<(String, String)> = [
-            ("sla_breached", "resolution"),
-            ("sla_breached", "response"),
-            ("sla_warning", "resolution"),
-            ("sla_warning", "response"),
-        ]
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-        assert_eq!(raised, expected);
+        let pairs = |raised: &[(&str, &str)]| -> Vec<(String, String)> {
+            let mut pairs: Vec<(String, String)> = raised
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect();
+            pairs.sort();
+            pairs
+        };
+        // Each step moves the clock past one crossing and sweeps (the server's own sweeper
+        // may get there first); a crossing is raised at its step, and never again.
+        let steps: [(i64, &[(&str, &str)]); 4] = [
+            (29, &[]),
+            (31, &[("sla_warning", "response")]),
+            (
+                61,
+                &[
+                    ("sla_warning", "response"),
+                    ("sla_breached", "response"),
+                    ("sla_warning", "resolution"),
+                ],
+            ),
+            (
+                121,
+                &[
+                    ("sla_warning", "response"),
+                    ("sla_breached", "response"),
+                    ("sla_warning", "resolution"),
+                    ("sla_breached", "resolution"),
+                ],
+            ),
+        ];
+        let start: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
+        for (seconds, expected) in steps {
+            clock.set(start + jiff::SignedDuration::from_secs(seconds));
+            for _ in 0..3 {
+                server.app.sweep_sla().await.unwrap();
+            }
+            let mut raised = timeline_kinds(&server, &number).await;
+            raised.sort();
+            assert_eq!(raised, pairs(expected), "after {seconds} s");
+        }
 
         let ticket = server
             .admin()

@@ -9,7 +9,21 @@ use serde_json::{Value, json};
 /// A service desk: organizations Acme and Globex, agents Ann (tier 1, "Service Desk") and Bob
 /// (tier 2, "Infrastructure"), and Carol, a customer of Acme, whose API token comes last.
 async fn desk(backend: Backend) -> (TestServer, i64, i64, String) {
-    let server = TestServer::start(backend).await;
+    desk_on(backend, std::sync::Arc::new(opsdesk_app::SystemClock)).await
+}
+
+/// [`desk`] on a server reading the time from `clock`.
+async fn desk_on(
+    backend: Backend,
+    clock: opsdesk_app::SharedClock,
+) -> (TestServer, i64, i64, String) {
+    let server = TestServer::start_on_clock(
+        opsdesk_testkit::TestDb::new(backend).await,
+        opsdesk_http::HttpConfig::default(),
+        opsdesk_app::AppConfig::default(),
+        clock,
+    )
+    .await;
     let acme = server.organization("Acme").await;
     let globex = server.organization("Globex").await;
     let admin = server.admin();
@@ -889,7 +903,8 @@ dual_backend_test!(
 dual_backend_test!(
     resolved_tickets_close_automatically,
     |backend: Backend| async move {
-        let (server, _, _, _) = desk(backend).await;
+        let clock = opsdesk_app::ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let (server, _, _, _) = desk_on(backend, std::sync::Arc::new(clock.clone())).await;
         let admin = server.admin();
         let created = admin
             .post("/api/v1/tickets", ticket("carol@acme.example", "Old issue"))
@@ -902,13 +917,14 @@ dual_backend_test!(
                 None,
             )
             .await;
+        clock.advance(jiff::SignedDuration::from_hours(7 * 24 - 1));
         assert_eq!(
-            server.app.close_resolved_tickets(30).await.unwrap(),
+            server.app.close_resolved_tickets(7).await.unwrap(),
             0,
-            "resolved just now: not due"
+            "resolved an hour less than 7 days ago: not due"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(server.app.close_resolved_tickets(0).await.unwrap(), 1);
+        clock.advance(jiff::SignedDuration::from_hours(2));
+        assert_eq!(server.app.close_resolved_tickets(7).await.unwrap(), 1);
         let closed = admin.get(&format!("/api/v1/tickets/{number}")).await;
         assert_eq!(closed.body["status"], "closed");
         let timeline = admin

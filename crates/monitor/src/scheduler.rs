@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opsdesk_app::monitors::{CheckResult, DueCheck};
-use opsdesk_app::{App, now_ms};
+use opsdesk_app::{App, Clock};
 use opsdesk_domain::monitor::MonitorKind;
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -152,7 +152,7 @@ impl Scheduler {
             return 0;
         }
         match self.app.next_monitor_due().await {
-            Ok(Some(due)) if due <= now_ms() => {}
+            Ok(Some(due)) if due <= self.app.now_ms() => {}
             Ok(_) => return 0,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the monitor schedule");
@@ -166,7 +166,7 @@ impl Scheduler {
                 return 0;
             }
         };
-        let claimed_at = now_ms();
+        let claimed_at = self.app.now_ms();
         let count = checks.len();
         for check in checks {
             self.stats.lag(claimed_at - check.due_at);
@@ -176,8 +176,9 @@ impl Scheduler {
             let prober = self.prober.clone();
             let results = results.clone();
             let stats = self.stats.clone();
+            let clock = self.app.clock();
             tokio::spawn(async move {
-                let result = run_check(&prober, check).await;
+                let result = run_check(&prober, check, clock.as_ref()).await;
                 stats.checks.fetch_add(1, Ordering::Relaxed);
                 // The recorder only stops after every sender is gone.
                 let _ = results.send(result).await;
@@ -188,7 +189,7 @@ impl Scheduler {
     }
 }
 
-async fn run_check(prober: &Prober, check: DueCheck) -> CheckResult {
+async fn run_check(prober: &Prober, check: DueCheck, clock: &dyn Clock) -> CheckResult {
     let outcome = match check.kind {
         // A heartbeat's status comes from its pings; the app works it out when recording.
         MonitorKind::Heartbeat => None,
@@ -204,7 +205,7 @@ async fn run_check(prober: &Prober, check: DueCheck) -> CheckResult {
     CheckResult {
         monitor_id: check.monitor_id,
         state_version: check.state_version,
-        at: now_ms(),
+        at: clock.now().as_millisecond(),
         outcome,
     }
 }

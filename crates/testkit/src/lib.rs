@@ -202,12 +202,24 @@ impl TestServer {
     /// Starts on `db` with application settings of the test's choosing (the node name is
     /// always made unique).
     pub async fn start_with(db: TestDb, http: opsdesk_http::HttpConfig, config: AppConfig) -> Self {
-        let app = App::new(
+        Self::start_on_clock(db, http, config, std::sync::Arc::new(opsdesk_app::SystemClock)).await
+    }
+
+    /// Starts reading the time from `clock`: a test holding a [`opsdesk_app::ManualClock`]
+    /// moves it to see what the server does later, without waiting.
+    pub async fn start_on_clock(
+        db: TestDb,
+        http: opsdesk_http::HttpConfig,
+        config: AppConfig,
+        clock: opsdesk_app::SharedClock,
+    ) -> Self {
+        let app = App::with_clock(
             db.open().await,
             AppConfig {
                 node_name: format!("test-{}", uuid::Uuid::new_v4().simple()),
                 ..config
             },
+            clock,
         )
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

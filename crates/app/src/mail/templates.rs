@@ -12,9 +12,10 @@ use opsdesk_store::tickets::TicketRow;
 use serde::{Deserialize, Serialize};
 
 use super::Notice;
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Entity, Event};
+use crate::change::Need;
 use crate::tickets::{find_visible, number_of};
-use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
+use crate::{App, AppError, FieldError, Principal, timestamp};
 
 /// The names a template may use between `{{` and `}}`.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -488,45 +489,34 @@ impl App {
         principal.require_admin()?;
         let notice = notice_named(notice)?;
         let template = validated(template)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let before = store::template(conn, notice.as_str())
-                        .await?
-                        .map(|row| MailTemplate::from_row(notice, row));
-                    let row = store::save_template(
-                        conn,
-                        &NewTemplate {
-                            notice: notice.as_str(),
-                            subject: &template.subject,
-                            text_part: &template.text,
-                            html_part: &template.html,
-                            updated_by: &actor,
-                        },
-                        now,
-                    )
-                    .await?;
-                    let id = row.id;
-                    let saved = MailTemplate::from_row(notice, row);
-                    let change = Change {
-                        actor: &actor,
-                        entity: "mail_template",
-                        entity_id: id,
-                        action: if before.is_some() {
-                            "updated"
-                        } else {
-                            "created"
-                        },
-                        before: before.as_ref().and_then(snapshot),
-                        after: snapshot(&saved),
-                    };
-                    record(conn, &change, now).await?;
-                    Ok(saved)
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = store::template(tx.conn, notice.as_str())
+                    .await?
+                    .map(|row| MailTemplate::from_row(notice, row));
+                let row = store::save_template(
+                    tx.conn,
+                    &NewTemplate {
+                        notice: notice.as_str(),
+                        subject: &template.subject,
+                        text_part: &template.text,
+                        html_part: &template.html,
+                        updated_by: tx.actor,
+                    },
+                    tx.now,
+                )
+                .await?;
+                let id = row.id;
+                let saved = MailTemplate::from_row(notice, row);
+                let event = match &before {
+                    Some(before) => Event::updated(Entity::MailTemplate, id, before, &saved),
+                    None => Event::created(Entity::MailTemplate, id, &saved),
+                };
+                tx.record(event).await?;
+                Ok(saved)
             })
-            .await
+        })
+        .await
     }
 
     /// Drops the admins' template for a notice, so the file or built-in one is used again
@@ -538,28 +528,22 @@ impl App {
     ) -> Result<(), AppError> {
         principal.require_admin()?;
         let notice = notice_named(notice)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let Some(row) = store::template(conn, notice.as_str()).await? else {
-                        return Ok(());
-                    };
-                    store::delete_template(conn, notice.as_str()).await?;
-                    let id = row.id;
-                    let change = Change {
-                        actor: &actor,
-                        entity: "mail_template",
-                        entity_id: id,
-                        action: "deleted",
-                        before: snapshot(&MailTemplate::from_row(notice, row)),
-                        after: None,
-                    };
-                    record(conn, &change, now).await
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let Some(row) = store::template(tx.conn, notice.as_str()).await? else {
+                    return Ok(());
+                };
+                store::delete_template(tx.conn, notice.as_str()).await?;
+                let id = row.id;
+                tx.record(Event::deleted(
+                    Entity::MailTemplate,
+                    id,
+                    &MailTemplate::from_row(notice, row),
+                ))
+                .await
             })
-            .await
+        })
+        .await
     }
 
     /// Renders a notice as it would be sent: the draft in `request` (checked like a save)

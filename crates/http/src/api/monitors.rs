@@ -161,7 +161,7 @@ async fn monitor_uptime(
 ) -> Result<Json<Uptime>, ApiError> {
     let to = match &range.to {
         Some(to) => parse_time("to", to)?,
-        None => jiff::Timestamp::now(),
+        None => state.app.now(),
     };
     let from = match &range.from {
         Some(from) => parse_time("from", from)?,

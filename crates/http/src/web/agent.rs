@@ -54,8 +54,9 @@ pub(crate) struct Row {
     pub sla: Vec<Countdown>,
 }
 
-impl From<&Ticket> for Row {
-    fn from(t: &Ticket) -> Self {
+impl Row {
+    /// `t` as a list row, its countdowns as of `now`.
+    pub(crate) fn of(t: &Ticket, now: jiff::Timestamp) -> Self {
         Row {
             number: t.number.clone(),
             title: t.title.clone(),
@@ -74,7 +75,7 @@ impl From<&Ticket> for Row {
                 .map(|a| a.email.clone())
                 .unwrap_or_default(),
             updated: super::i18n::when(&t.updated_at),
-            sla: Countdown::of_ticket(t),
+            sla: Countdown::of_ticket(t, now),
         }
     }
 }
@@ -132,7 +133,7 @@ async fn list(
         Ok(page) => (
             page.items
                 .iter()
-                .map(|hit| Row::from(&hit.ticket))
+                .map(|hit| Row::of(&hit.ticket, state.app.now()))
                 .collect(),
             page.next_cursor,
             None,
@@ -351,8 +352,8 @@ async fn show(
     let mut agents: Vec<String> = groups.iter().flat_map(|g| g.members.clone()).collect();
     agents.sort();
     agents.dedup();
-    let replying = state.presence.others(&t.number, &principal.email);
-    let sla = Countdown::of_ticket(&t);
+    let replying = state.presence.others(&t.number, &principal.email, state.app.now_ms());
+    let sla = Countdown::of_ticket(&t, state.app.now());
     let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
     Ok(render(&TicketPage {
         c,

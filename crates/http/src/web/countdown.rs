@@ -65,12 +65,12 @@ struct Facts {
 }
 
 impl Countdown {
-    /// A ticket's countdowns as of now; none when no policy covers it.
-    pub(crate) fn of_ticket(ticket: &Ticket) -> Vec<Countdown> {
+    /// A ticket's countdowns as of `now`; none when no policy covers it.
+    pub(crate) fn of_ticket(ticket: &Ticket, now: jiff::Timestamp) -> Vec<Countdown> {
         ticket
             .sla
             .as_ref()
-            .map(|sla| Countdown::of(sla, jiff::Timestamp::now()))
+            .map(|sla| Countdown::of(sla, now))
             .unwrap_or_default()
     }
 

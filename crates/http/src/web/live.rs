@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use futures::Stream;
 use futures::StreamExt;
-use opsdesk_app::{TicketEventKind, now_ms};
+use opsdesk_app::TicketEventKind;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
@@ -58,9 +58,9 @@ impl Default for Presence {
 }
 
 impl Presence {
-    /// Records that `email` is replying to ticket `number` and tells the ticket's watchers.
-    pub(crate) fn announce(&self, number: &str, email: &str) {
-        let now = now_ms();
+    /// Records that `email` is replying to ticket `number` at `now` and tells the ticket's
+    /// watchers.
+    pub(crate) fn announce(&self, number: &str, email: &str, now: i64) {
         if let Ok(mut table) = self.replying.lock() {
             if table.len() >= MAX_TRACKED && !table.contains_key(number) {
                 table.retain(|_, who| {
@@ -83,9 +83,8 @@ impl Presence {
         });
     }
 
-    /// Others replying to ticket `number` now.
-    pub(crate) fn others(&self, number: &str, me: &str) -> Vec<String> {
-        let now = now_ms();
+    /// Others replying to ticket `number` at `now`.
+    pub(crate) fn others(&self, number: &str, me: &str, now: i64) -> Vec<String> {
         self.replying
             .lock()
             .map(|table| {
@@ -110,7 +109,7 @@ async fn replying(
 ) -> Result<StatusCode, ApiError> {
     principal.require_staff()?;
     let ticket = state.app.ticket(&principal, &number).await?;
-    state.presence.announce(&ticket.number, &principal.email);
+    state.presence.announce(&ticket.number, &principal.email, state.app.now_ms());
     Ok(StatusCode::NO_CONTENT)
 }
 

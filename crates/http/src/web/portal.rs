@@ -48,7 +48,7 @@ async fn home(
         rows: page
             .items
             .iter()
-            .map(|hit| Row::from(&hit.ticket))
+            .map(|hit| Row::of(&hit.ticket, state.app.now()))
             .collect(),
     }))
 }
