@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 pub use authz::{Principal, Via};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, now_ms, timestamp};
-pub use error::{AppError, FieldError};
+pub use error::{AppError, FieldError, error_chain};
 pub use opsdesk_store::{Backend, Db, DbOptions, StoreError};
 pub use precondition::Precondition;
 

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opsdesk_app::{AppError, FieldError};
+use opsdesk_app::{AppError, FieldError, error_chain};
 use serde::Serialize;
 
 /// The body of every error response.
@@ -151,18 +151,6 @@ pub(crate) fn error_detail(error: &AppError) -> String {
             .join("; "),
         other => other.to_string(),
     }
-}
-
-/// An error and every error behind it, for the log: `what failed: because: because`.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn app_problem(error: AppError) -> Response {

@@ -120,7 +120,7 @@ impl Prober {
         if let Some(body) = &settings.body {
             request = request.body(body.clone());
         }
-        let mut response = request.send().await.map_err(|e| describe_reqwest(&e))?;
+        let mut response = request.send().await.map_err(|e| opsdesk_app::error_chain(&e))?;
         let status = response.status().as_u16();
         let expected = if settings.expected_status.is_empty() {
             (200..300).contains(&status)
@@ -134,7 +134,7 @@ impl Prober {
             return Ok(());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| describe_reqwest(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| opsdesk_app::error_chain(&e))? {
             body.extend_from_slice(&chunk);
             if body.len() >= MAX_BODY_BYTES {
                 body.truncate(MAX_BODY_BYTES);
@@ -209,18 +209,6 @@ impl Prober {
         }
         Ok(())
     }
-}
-
-fn describe_reqwest(error: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn tcp(target: &str) -> Result<TcpStream, String> {

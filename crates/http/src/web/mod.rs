@@ -121,7 +121,7 @@ impl IntoResponse for WebError {
             AppError::Invalid(_) | AppError::Conflict { .. } => crate::error::error_detail(&error),
             AppError::QueryError { message, .. } => message.clone(),
             other => {
-                tracing::error!(error = %crate::error::error_chain(other), "page failed");
+                tracing::error!(error = %opsdesk_app::error_chain(other), "page failed");
                 l.t("error.internal").to_owned()
             }
         };
