@@ -1,0 +1,143 @@
+//! Raising warnings and breaches as they come due, and the housekeeping beside it.
+
+use super::*;
+
+impl App {
+    /// Raises the warnings and breaches that are due, each exactly once (also with several
+    /// nodes: a conditional update decides who records it). Returns how many were raised.
+    pub async fn sweep_sla(&self) -> Result<usize, AppError> {
+        self.system_change("sla", |mut tx| {
+            Box::pin(async move { sweep(&mut tx).await })
+        })
+        .await
+    }
+
+    /// Runs the SLA sweeper every `interval` until `shutdown` turns true, and about once a
+    /// minute the housekeeping: closing long-resolved tickets, dropping expired sessions.
+    pub async fn run_sla(
+        &self,
+        interval: std::time::Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut last_housekeeping: Option<std::time::Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(error) = self.sweep_sla().await {
+                tracing::warn!(%error, "SLA sweep failed");
+            }
+            if last_housekeeping.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60))
+            {
+                last_housekeeping = Some(std::time::Instant::now());
+                if let Err(error) = self.housekeeping().await {
+                    tracing::warn!(%error, "housekeeping failed");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Closes tickets resolved longer than `auto_close_days` ago and deletes expired sessions.
+    pub async fn housekeeping(&self) -> Result<(), AppError> {
+        let days = self.config().auto_close_days;
+        if days > 0 {
+            let closed = self.close_resolved_tickets(days).await?;
+            if closed > 0 {
+                tracing::info!(closed, "closed tickets resolved more than {days} days ago");
+            }
+        }
+        self.system_change("housekeeping", |tx| {
+            Box::pin(async move {
+                opsdesk_store::accounts::delete_expired_sessions(tx.conn, tx.now).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+/// Most due tickets one sweep handles; the rest wait for the next sweep.
+pub const SLA_SWEEP_BATCH: i64 = 500;
+
+/// The clocks after raising every level crossed by `now`, and those crossings in order.
+pub(super) fn raise_due(
+    before: &TicketSlaRow,
+    calendar: &BusinessCalendar,
+    now: i64,
+) -> Result<(TicketSlaRow, Vec<(ClockKind, Crossing)>), AppError> {
+    let warnings = warnings_of(before);
+    let mut after = before.clone();
+    let mut crossings = Vec::new();
+    for kind in ClockKind::ALL {
+        let mut clock = clock_of(before, kind);
+        for crossing in clock
+            .crossings_due(calendar, &warnings, timestamp(now))
+            .map_err(invalid_time)?
+        {
+            clock.raised = crossing.level;
+            crossings.push((kind, crossing));
+        }
+        set_clock(&mut after, kind, &clock);
+    }
+    for (kind, crossing) in &crossings {
+        if crossing.percent == 100 {
+            match kind {
+                ClockKind::Response => after.response_breached = 1,
+                ClockKind::Resolution => after.resolution_breached = 1,
+            }
+        }
+    }
+    refresh(&mut after, calendar)?;
+    Ok((after, crossings))
+}
+
+async fn sweep(tx: &mut Tx<'_>) -> Result<usize, AppError> {
+    let now = tx.now;
+    let due = store::due_checks(tx.conn, tx.backend, now, SLA_SWEEP_BATCH).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let catalog = crate::catalog::current(tx.conn).await?;
+    let mut raised = 0;
+    for before in due {
+        let calendar = catalog.calendar(before.calendar_id)?;
+        let (after, crossings) = raise_due(&before, calendar, now)?;
+        if !store::record_raised(tx.conn, &before, &after).await? {
+            continue;
+        }
+        for (kind, crossing) in crossings {
+            let action = if crossing.percent == 100 {
+                Action::SlaBreached
+            } else {
+                Action::SlaWarning
+            };
+            let data = serde_json::json!({
+                "clock": kind.as_str(), "percent": crossing.percent, "at": timestamp(ms(crossing.at)),
+            });
+            let mut batch = tx.batch();
+            opsdesk_store::tickets::add_timeline(
+                &mut batch,
+                before.ticket_id,
+                now,
+                tx.actor,
+                action.as_str(),
+                false,
+                &data.to_string(),
+            );
+            let event = Event {
+                entity: Entity::Ticket,
+                entity_id: before.ticket_id,
+                action,
+                before: None,
+                after: Some(data),
+            };
+            tx.record_with(batch, event).await?;
+            raised += 1;
+        }
+    }
+    Ok(raised)
+}
