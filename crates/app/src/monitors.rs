@@ -36,10 +36,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Precondition;
 use crate::audit::{Change, record, snapshot};
+use crate::change::{Need, Tx};
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    NewComment, NewTicket, TicketChange, TicketPatch, insert_comment, insert_ticket, number_of,
-    patch_ticket, validate_comment, validate_ticket,
+    NewComment, NewTicket, TicketPatch, insert_comment, insert_ticket, number_of, patch_ticket,
+    validate_comment, validate_ticket,
 };
 use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
 
