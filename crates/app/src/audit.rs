@@ -38,6 +38,8 @@ opsdesk_domain::string_enum! {
         Deleted => "deleted",
         Linked => "linked",
         Merged => "merged",
+        MemberAdded => "member_added",
+        MemberRemoved => "member_removed",
         Revoked => "revoked",
         SlaWarning => "sla_warning",
         SlaBreached => "sla_breached",

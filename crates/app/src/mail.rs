@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Change, record, snapshot};
 use crate::auth::principal_for;
+use crate::change::Tx;
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
     MailFile, MailFiles, NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see,
@@ -646,8 +647,16 @@ async fn carry_out(
             let row = ticket_store::get(conn, ticket_id)
                 .await?
                 .ok_or(AppError::NotFound("ticket"))?;
-            let comment =
-                insert_comment(conn, backend, &principal, row, comment, notify, now).await?;
+            let actor = principal.audit_label();
+            let mut tx = Tx {
+                conn,
+                backend,
+                principal: &principal,
+                actor: &actor,
+                now,
+                notify,
+            };
+            let comment = insert_comment(&mut tx, row, comment).await?;
             Ok(Routed {
                 status: MailStatus::Comment,
                 reason: None,
@@ -661,13 +670,18 @@ async fn carry_out(
         }
         Plan::Ticket { author, ticket } => {
             let principal = author.principal(conn, now).await?;
+            let actor = principal.audit_label();
+            let mut tx = Tx {
+                conn,
+                backend,
+                principal: &principal,
+                actor: &actor,
+                now,
+                notify,
+            };
             let ticket_id = match ticket {
-                TicketDraft::Resolved(resolved) => {
-                    write_ticket(conn, backend, &principal, *resolved, notify, now).await?
-                }
-                TicketDraft::ForNewCustomer(valid) => {
-                    insert_ticket(conn, backend, &principal, *valid, notify, now).await?
-                }
+                TicketDraft::Resolved(resolved) => write_ticket(&mut tx, *resolved).await?,
+                TicketDraft::ForNewCustomer(valid) => insert_ticket(&mut tx, *valid).await?,
             };
             Ok(Routed {
                 status: MailStatus::Ticket,

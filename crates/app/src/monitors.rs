@@ -31,17 +31,18 @@ use opsdesk_store::monitors::{
     StoredMaintenance, Tally,
 };
 use opsdesk_store::tickets::TicketRow;
-use opsdesk_store::{Batch, Conn, tickets as ticket_store};
+use opsdesk_store::{Conn, tickets as ticket_store};
 use serde::{Deserialize, Serialize};
 
 use crate::Precondition;
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Entity, Event};
+use crate::change::{Need, Tx};
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
-    NewComment, NewTicket, TicketChange, TicketPatch, insert_comment, insert_ticket, number_of,
-    patch_ticket, validate_comment, validate_ticket,
+    NewComment, NewTicket, TicketPatch, insert_comment, insert_ticket, number_of, patch_ticket,
+    validate_comment, validate_ticket,
 };
-use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
+use crate::{App, AppError, FieldError, Principal, timestamp};
 
 /// Shortest check interval.
 const MIN_INTERVAL_S: i64 = 1;

@@ -26,13 +26,14 @@ use opsdesk_domain::ticket::{
 use opsdesk_store::sla::TicketSlaRow;
 use opsdesk_store::tickets::search::{self, Asker, Cursor, Visibility};
 use opsdesk_store::tickets::{self as store, TicketFields, TicketRow};
-use opsdesk_store::{Backend, Batch, Conn, accounts};
+use opsdesk_store::{Batch, Conn, accounts};
 use serde::{Deserialize, Serialize};
 
 use crate::Precondition;
-use crate::audit::{Change, record_with, snapshot};
+use crate::audit::{Action, Entity, Event, snapshot};
 use crate::catalog::Catalog;
-use crate::{App, AppError, FieldError, Principal, now_ms, timestamp};
+use crate::change::{Need, Tx};
+use crate::{App, AppError, FieldError, Principal, timestamp};
 
 pub use attachments::{Attachment, AttachmentSource, served_content_type};
 pub(crate) use attachments::{MailFile, MailFiles, keep_mail_files};
@@ -51,7 +52,7 @@ pub use model::{
     TicketPatch, TimelineEntry,
 };
 pub use update::BulkOutcome;
-pub(crate) use update::{TicketChange, patch_ticket};
+pub(crate) use update::patch_ticket;
 
 fn priority_from_rank(rank: i64) -> Priority {
     Priority::ALL
@@ -130,6 +131,45 @@ fn apply_lifecycle(fields: &mut TicketFields, lifecycle: &Lifecycle, now: i64) {
             fields.closed_at = None;
         }
     }
+}
+
+/// Writes ticket `row`'s new `fields`, moved to `lifecycle` when given (a caller that shows the
+/// new status before writing has applied it already), reads the ticket back and lets its SLA
+/// clocks follow. `catalog` is the caller's when it has loaded one. Stale if the ticket
+/// changed since `row` was read.
+async fn save_ticket(
+    tx: &mut Tx<'_>,
+    row: &TicketRow,
+    mut fields: TicketFields,
+    lifecycle: Option<&Lifecycle>,
+    catalog: Option<&Catalog>,
+) -> Result<TicketRow, AppError> {
+    if let Some(lifecycle) = lifecycle {
+        apply_lifecycle(&mut fields, lifecycle, tx.now);
+    }
+    if !store::update(tx.conn, row.id, row.version, &fields, tx.now).await? {
+        return Err(AppError::Stale);
+    }
+    let saved = store::get(tx.conn, row.id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    let loaded;
+    let catalog = match catalog {
+        Some(catalog) => catalog,
+        None => {
+            loaded = crate::catalog::current(tx.conn).await?;
+            &*loaded
+        }
+    };
+    crate::sla::on_ticket_changed(
+        tx.conn,
+        catalog,
+        &facts_of(row)?,
+        &facts_of(&saved)?,
+        tx.now,
+    )
+    .await?;
+    Ok(saved)
 }
 
 fn fields_of(row: &TicketRow) -> TicketFields {
@@ -235,15 +275,17 @@ pub(crate) async fn resolve_reference(conn: &mut Conn, reference: &str) -> Resul
         .ok_or(AppError::NotFound("ticket"))
 }
 
-async fn view(conn: &mut Conn, row: TicketRow) -> Result<Ticket, AppError> {
-    let mut views = views(conn, vec![row]).await?;
+/// The view of `row`, its SLA as it stands at `now`.
+async fn view(conn: &mut Conn, row: TicketRow, now: i64) -> Result<Ticket, AppError> {
+    let mut views = views(conn, vec![row], now).await?;
     views
         .pop()
         .ok_or_else(|| AppError::broken("a ticket view went missing"))
 }
 
-/// The views of `rows`, in their order, reading what hangs off them for all rows at once.
-async fn views(conn: &mut Conn, rows: Vec<TicketRow>) -> Result<Vec<Ticket>, AppError> {
+/// The views of `rows`, in their order, reading what hangs off them for all rows at once;
+/// their SLAs as they stand at `now`.
+async fn views(conn: &mut Conn, rows: Vec<TicketRow>, now: i64) -> Result<Vec<Ticket>, AppError> {
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let mut related = store::related_many(conn, &ids).await?;
     let referenced: Vec<i64> = rows
@@ -269,7 +311,7 @@ async fn views(conn: &mut Conn, rows: Vec<TicketRow>) -> Result<Vec<Ticket>, App
         .zip(&statuses)
         .map(|(id, status)| (*id, status.is_active()))
         .collect();
-    let mut slas = crate::sla::ticket_sla_views(conn, &activity, now_ms()).await?;
+    let mut slas = crate::sla::ticket_sla_views(conn, &activity, now).await?;
     let mut views = Vec::with_capacity(rows.len());
     for (row, status) in rows.into_iter().zip(statuses) {
         let related = related.remove(&row.id).unwrap_or_default();
@@ -588,7 +630,7 @@ impl App {
     pub async fn ticket(&self, principal: &Principal, reference: &str) -> Result<Ticket, AppError> {
         let mut conn = self.db().reader().await?;
         let row = find_visible(&mut conn, principal, reference).await?;
-        view(&mut conn, row).await
+        view(&mut conn, row, self.now_ms()).await
     }
 
     /// A ticket's history; requesters see public entries only.

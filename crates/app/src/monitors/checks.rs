@@ -6,15 +6,14 @@ impl App {
     /// Leases up to `limit` due checks to this node (the scheduler's side).
     pub async fn claim_monitor_checks(&self, limit: i64) -> Result<Vec<DueCheck>, AppError> {
         let node = self.config().node_name.clone();
-        let backend = self.db().backend();
-        let now = now_ms();
         let rows = self
-            .db()
-            .write(move |conn| {
+            .system_change("monitor", move |tx| {
                 Box::pin(async move {
-                    crate::nodes::renew(conn, &node, now).await?;
-                    Ok::<_, AppError>(
-                        store::claim_due(conn, backend, &node, now, LEASE_SLACK_MS, limit).await?,
+                    crate::nodes::renew(tx.conn, &node, tx.now).await?;
+                    let (backend, now) = (tx.backend, tx.now);
+                    Ok(
+                        store::claim_due(tx.conn, backend, &node, now, LEASE_SLACK_MS, limit)
+                            .await?,
                     )
                 })
             })
@@ -48,36 +47,29 @@ impl App {
     /// lease was lost, or that raced another, is dropped).
     pub async fn record_checks(&self, results: Vec<CheckResult>) -> Result<usize, AppError> {
         let node = self.config().node_name.clone();
-        let now = now_ms();
-        let (recorded, outage_work) = self
-            .db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (mut recorded, mut outage_work) = (0, false);
-                    for result in &results {
-                        let written = record_one(conn, result, Some(&node), now).await?;
-                        recorded += usize::from(written != Recorded::Stale);
-                        outage_work |= written == Recorded::WithOutageJob;
-                    }
-                    Ok::<_, AppError>((recorded, outage_work))
-                })
+        self.system_change("monitor", move |mut tx| {
+            Box::pin(async move {
+                let mut recorded = 0;
+                for result in &results {
+                    let written = record_one(&mut tx, result, Some(&node)).await?;
+                    recorded += usize::from(written != Recorded::Stale);
+                }
+                Ok(recorded)
             })
-            .await?;
-        if outage_work {
-            self.wake_jobs();
-        }
-        Ok(recorded)
+        })
+        .await
     }
 
     /// Rolls raw results older than `keep_days` up into hourly figures.
     pub async fn roll_up_monitor_results(&self, keep_days: i64) -> Result<u64, AppError> {
         let hour = 3_600_000;
-        let before = (now_ms() - keep_days.max(1) * 86_400_000) / hour * hour;
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move { Ok::<_, AppError>(store::roll_up(conn, before).await?) })
+        self.system_change("monitor", move |tx| {
+            Box::pin(async move {
+                let before = (tx.now - keep_days.max(1) * 86_400_000) / hour * hour;
+                Ok(store::roll_up(tx.conn, before).await?)
             })
-            .await
+        })
+        .await
     }
 }
 
@@ -86,10 +78,8 @@ impl App {
 pub(super) enum Recorded {
     /// Nothing: another write changed the monitor first, so the result was stale.
     Stale,
-    /// The monitor's new state (and the result).
+    /// The monitor's new state (and the result, and the outage job it may queue).
     State,
-    /// The new state and an outage job, which the job runner should be woken for.
-    WithOutageJob,
 }
 
 impl Recorded {
@@ -98,14 +88,13 @@ impl Recorded {
     }
 }
 
-/// Records one result in the caller's transaction. See [`evaluate`].
+/// Records one result in the change's transaction. See [`evaluate`].
 pub(super) async fn record_one(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     result: &CheckResult,
     node: Option<&str>,
-    now: i64,
 ) -> Result<Recorded, AppError> {
-    let Some(row) = store::get(conn, result.monitor_id).await? else {
+    let Some(row) = store::get(tx.conn, result.monitor_id).await? else {
         return Ok(Recorded::Stale);
     };
     if row.state_version != result.state_version || row.paused != 0 {
@@ -117,13 +106,12 @@ pub(super) async fn record_one(
         updated.last_latency_ms = outcome.latency_ms;
         updated.last_error.clone_from(&outcome.error);
     }
-    let maintenance = in_maintenance(conn, row.id, now).await?;
+    let maintenance = in_maintenance(tx.conn, row.id, tx.now).await?;
     evaluate(
-        conn,
+        tx,
         &updated,
         row.state_version,
         node,
-        now,
         result.outcome.as_ref(),
         maintenance,
     )
@@ -135,14 +123,14 @@ pub(super) async fn record_one(
 /// outage and queues its incident job in the same transaction. `maintenance` says whether
 /// a window holds the monitor's alerts now.
 pub(super) async fn evaluate(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     row: &MonitorRow,
     state_version: i64,
     node: Option<&str>,
-    now: i64,
     outcome: Option<&ProbeOutcome>,
     maintenance: bool,
 ) -> Result<Recorded, AppError> {
+    let now = tx.now;
     let kind = kind_of(row)?;
     let before = check_state(row);
     let (ok, error, next_check_at) = match (kind, outcome) {
@@ -175,7 +163,7 @@ pub(super) async fn evaluate(
                 let mut update = update_from(row, &before);
                 update.next_check_at = next;
                 let written =
-                    store::update_state(conn, row.id, state_version, node, &update, now).await?;
+                    store::update_state(tx.conn, row.id, state_version, node, &update, now).await?;
                 return Ok(Recorded::state_written(written));
             }
             (hb != HeartbeatStatus::Down, error, next)
@@ -194,7 +182,7 @@ pub(super) async fn evaluate(
     let suppression = Suppression {
         maintenance,
         dependency_down: match row.depends_on {
-            Some(dep) => store::get(conn, dep)
+            Some(dep) => store::get(tx.conn, dep)
                 .await?
                 .is_some_and(|d| d.up == Some(0) && d.paused == 0),
             None => false,
@@ -211,48 +199,48 @@ pub(super) async fn evaluate(
         update.open_outage_id = None;
     }
     // The conditional update comes first: if another write got there, nothing else happens.
-    if !store::update_state(conn, row.id, state_version, node, &update, now).await? {
+    if !store::update_state(tx.conn, row.id, state_version, node, &update, now).await? {
         return Ok(Recorded::Stale);
     }
     let outage = match (action, row.open_outage_id) {
         (Alert::Open, _) => {
             let period = ping_schedule(row).map_or(0, |s| s.period_near(now));
             let window = i64::from(FLAP_WINDOW).saturating_mul(period);
-            let outage = match store::recent_outage(conn, row.id, now - window).await? {
+            let outage = match store::recent_outage(tx.conn, row.id, now - window).await? {
                 Some(previous) => {
-                    store::reopen_outage(conn, previous.id).await?;
+                    store::reopen_outage(tx.conn, previous.id).await?;
                     previous.id
                 }
-                None => store::open_outage(conn, row.id, now, error.as_deref()).await?,
+                None => store::open_outage(tx.conn, row.id, now, error.as_deref()).await?,
             };
-            store::set_open_outage(conn, row.id, Some(outage)).await?;
+            store::set_open_outage(tx.conn, row.id, Some(outage)).await?;
             Some(outage)
         }
         (Alert::Resolve, Some(outage)) => {
-            store::end_outage(conn, outage, now).await?;
+            store::end_outage(tx.conn, outage, now).await?;
             Some(outage)
         }
         (Alert::Hold, Some(outage)) if !ok => {
-            if let Some(outage) = store::count_failure(conn, outage).await? {
-                note_failures(conn, &outage, now, error.as_deref()).await?;
+            if let Some(outage) = store::count_failure(tx.conn, outage).await? {
+                note_failures(tx, &outage, error.as_deref()).await?;
             }
             None
         }
         _ => None,
     };
     if let Some(outage) = outage {
-        let mut batch = Batch::new(conn);
+        let mut batch = tx.batch();
         jobs::queue(
             &mut batch,
             JobKind::MonitorOutage,
             &serde_json::json!({"outage_id": outage}),
             now,
         );
-        batch.run(conn).await?;
+        batch.run(tx.conn).await?;
     }
     let latency = outcome.and_then(|o| o.latency_ms);
     store::insert_result(
-        conn,
+        tx.conn,
         row.id,
         now,
         ok,
@@ -261,22 +249,18 @@ pub(super) async fn evaluate(
         suppression.maintenance,
     )
     .await?;
-    Ok(if outage.is_some() {
-        Recorded::WithOutageJob
-    } else {
-        Recorded::State
-    })
+    Ok(Recorded::State)
 }
 
 /// Notes the outage's failures on its incident's timeline, staff only, when [`FailureNotes`]
 /// says one is due. Nothing before the incident job has linked the incident (its description
 /// reports the first error) or once it has resolved it.
 pub(super) async fn note_failures(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     outage: &OutageRow,
-    now: i64,
     error: Option<&str>,
 ) -> Result<(), AppError> {
+    let now = tx.now;
     let Some(ticket_id) = outage.ticket_id else {
         return Ok(());
     };
@@ -305,17 +289,17 @@ pub(super) async fn note_failures(
     if let Some(error) = error {
         body.push_str(&format!("; last error: {error}"));
     }
-    let mut batch = Batch::new(conn);
+    let mut batch = tx.batch();
     crate::tickets::timeline(
         &mut batch,
         ticket_id,
         now,
-        "system:monitor",
+        tx.actor,
         "monitor_failures",
         false,
         serde_json::json!({ "body": body }),
     );
-    batch.run(conn).await?;
-    store::note_failures(conn, outage.id, now, outage.failures, error).await?;
+    batch.run(tx.conn).await?;
+    store::note_failures(tx.conn, outage.id, now, outage.failures, error).await?;
     Ok(())
 }

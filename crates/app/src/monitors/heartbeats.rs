@@ -17,12 +17,11 @@ impl App {
         let token = token.to_owned();
         for attempt in 1..=WRITE_ATTEMPTS {
             let token = token.clone();
-            let now = now_ms();
             let written = self
-                .db()
-                .write(move |conn| {
+                .system_change("monitor", move |mut tx| {
                     Box::pin(async move {
-                        let pinged = store::by_token(conn, &token, now)
+                        let now = tx.now;
+                        let pinged = store::by_token(tx.conn, &token, now)
                             .await?
                             .ok_or(AppError::NotFound("heartbeat"))?;
                         let row = pinged.monitor;
@@ -33,7 +32,7 @@ impl App {
                             Ping::Fail => "fail",
                         };
                         store::insert_ping(
-                            conn,
+                            tx.conn,
                             row.id,
                             now,
                             kind,
@@ -49,7 +48,7 @@ impl App {
                         if row.paused != 0 {
                             let update = update_from(&updated, &check_state(&row));
                             let written = store::update_state(
-                                conn,
+                                tx.conn,
                                 row.id,
                                 row.state_version,
                                 None,
@@ -57,17 +56,16 @@ impl App {
                                 now,
                             )
                             .await?;
-                            return Ok::<_, AppError>(Recorded::state_written(written));
+                            return Ok(Recorded::state_written(written));
                         }
                         // Most pings fall in no window, as the lookup has already told.
                         let maintenance = pinged.spanning_windows > 0
-                            && in_maintenance(conn, row.id, now).await?;
+                            && in_maintenance(tx.conn, row.id, now).await?;
                         evaluate(
-                            conn,
+                            &mut tx,
                             &updated,
                             row.state_version,
                             None,
-                            now,
                             None,
                             maintenance,
                         )
@@ -75,9 +73,6 @@ impl App {
                     })
                 })
                 .await?;
-            if written == Recorded::WithOutageJob {
-                self.wake_jobs();
-            }
             if written != Recorded::Stale {
                 return Ok(());
             }

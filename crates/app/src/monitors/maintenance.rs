@@ -234,33 +234,18 @@ impl App {
         principal: &Principal,
         input: NewMaintenance,
     ) -> Result<i64, AppError> {
-        principal.require_staff()?;
-        let window = maintenance_row(&input)?;
-        let principal = principal.clone();
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_maintenance_access(conn, &principal, &window).await?;
-                    let id = store::insert_maintenance(conn, &window, now).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "maintenance_window",
-                            entity_id: id,
-                            action: "created",
-                            before: None,
-                            after: Some(maintenance_snapshot(&window)),
-                        },
-                        now,
-                    )
+        self.change(principal, Need::Staff, move |mut tx| {
+            Box::pin(async move {
+                let window = maintenance_row(&input)?;
+                require_maintenance_access(tx.conn, tx.principal, &window).await?;
+                let id = store::insert_maintenance(tx.conn, &window, tx.now).await?;
+                let snapshot = maintenance_snapshot(&window);
+                tx.record(Event::created(Entity::MaintenanceWindow, id, &snapshot))
                     .await?;
-                    Ok::<_, AppError>(id)
-                })
+                Ok(id)
             })
-            .await
+        })
+        .await
     }
 
     /// Maintenance windows after id `after`, in id order (staff). Windows for monitors the
@@ -292,7 +277,7 @@ impl App {
             covering: query.monitor_id,
             tag: tag.as_deref(),
         };
-        let now = now_ms();
+        let now = self.now_ms();
         Ok(store::list_maintenance(&mut conn, &filter, after, limit)
             .await?
             .into_iter()
@@ -310,39 +295,23 @@ impl App {
         principal.require_staff()?;
         let mut conn = self.db().reader().await?;
         let stored = visible_maintenance(&mut conn, principal, id).await?;
-        Ok(Maintenance::from_stored(stored, now_ms()))
+        Ok(Maintenance::from_stored(stored, self.now_ms()))
     }
 
     /// Deletes a maintenance window: alerts it held go out from the next check. Who may
     /// delete a window is who may create it.
     pub async fn delete_maintenance(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
-        principal.require_staff()?;
-        let actor = principal.audit_label();
-        let principal = principal.clone();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let stored = visible_maintenance(conn, &principal, id).await?;
-                    require_maintenance_access(conn, &principal, &stored.window).await?;
-                    store::delete_maintenance(conn, id).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "maintenance_window",
-                            entity_id: id,
-                            action: "deleted",
-                            before: Some(maintenance_snapshot(&stored.window)),
-                            after: None,
-                        },
-                        now,
-                    )
-                    .await?;
-                    Ok::<_, AppError>(())
-                })
+        self.change(principal, Need::Staff, move |mut tx| {
+            Box::pin(async move {
+                let stored = visible_maintenance(tx.conn, tx.principal, id).await?;
+                require_maintenance_access(tx.conn, tx.principal, &stored.window).await?;
+                store::delete_maintenance(tx.conn, id).await?;
+                let snapshot = maintenance_snapshot(&stored.window);
+                tx.record(Event::deleted(Entity::MaintenanceWindow, id, &snapshot))
+                    .await
             })
-            .await
+        })
+        .await
     }
 }
 

@@ -2,6 +2,71 @@
 
 use super::*;
 
+/// A new monitor's configuration and tags, checked; every problem names its field.
+fn new_monitor(
+    principal: &Principal,
+    input: NewMonitor,
+) -> Result<(MonitorConfig, MonitorKind, Vec<String>), AppError> {
+    let kind: MonitorKind = input
+        .kind
+        .parse()
+        .map_err(|e| AppError::invalid("kind", e))?;
+    let heartbeat = kind == MonitorKind::Heartbeat;
+    if input.schedule.is_some() && input.interval_s.is_some() {
+        return Err(AppError::invalid(
+            "schedule",
+            "give either interval_s or schedule, not both",
+        ));
+    }
+    let cron = input.schedule.map(|s| s.trim().to_owned());
+    // A schedule without a zone is read in UTC; a zone without a schedule is refused.
+    let timezone = match (&cron, input.timezone) {
+        (Some(_), None) => Some(DEFAULT_TIMEZONE.to_owned()),
+        (_, zone) => zone.map(|z| z.trim().to_owned()),
+    };
+    let incident = input.incident.unwrap_or_default();
+    let config = MonitorConfig {
+        organization_id: input.organization_id,
+        name: input.name.trim().to_owned(),
+        kind: kind.as_str().to_owned(),
+        target: input.target.trim().to_owned(),
+        settings: serde_json::to_string(&input.settings)
+            .map_err(|e| AppError::internal("serialising a monitor's settings", e))?,
+        // A scheduled heartbeat has no period.
+        interval_s: if cron.is_some() {
+            0
+        } else {
+            input.interval_s.unwrap_or(60)
+        },
+        timeout_s: input.timeout_s.unwrap_or(10),
+        retries: input.retries.unwrap_or(1),
+        recover_after: input.recover_after.unwrap_or(1),
+        requester: incident
+            .requester
+            .clone()
+            .unwrap_or_else(|| principal.email.clone()),
+        incident: serde_json::to_string(&incident)
+            .map_err(|e| AppError::internal("serialising a monitor's incident", e))?,
+        depends_on: input.depends_on,
+        cron,
+        timezone,
+        grace_s: input.grace_s.unwrap_or(if heartbeat { 60 } else { 0 }),
+        paused: input.paused,
+    };
+    let mut errors = validate(&config, kind, &input.settings);
+    let tags = monitor_tags(&input.tags, &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    if !principal.can_see_organization(config.organization_id) {
+        return Err(AppError::invalid(
+            "organization_id",
+            "not an organization you serve",
+        ));
+    }
+    Ok((config, kind, tags))
+}
+
 impl App {
     /// Adds a monitor (staff). Heartbeats get a secret ping URL.
     pub async fn create_monitor(
@@ -9,103 +74,33 @@ impl App {
         principal: &Principal,
         input: NewMonitor,
     ) -> Result<Monitor, AppError> {
-        principal.require_staff()?;
-        let kind: MonitorKind = input
-            .kind
-            .parse()
-            .map_err(|e| AppError::invalid("kind", e))?;
-        let heartbeat = kind == MonitorKind::Heartbeat;
-        if input.schedule.is_some() && input.interval_s.is_some() {
-            return Err(AppError::invalid(
-                "schedule",
-                "give either interval_s or schedule, not both",
-            ));
-        }
-        let cron = input.schedule.map(|s| s.trim().to_owned());
-        // A schedule without a zone is read in UTC; a zone without a schedule is refused.
-        let timezone = match (&cron, input.timezone) {
-            (Some(_), None) => Some(DEFAULT_TIMEZONE.to_owned()),
-            (_, zone) => zone.map(|z| z.trim().to_owned()),
-        };
-        let incident = input.incident.unwrap_or_default();
-        let config = MonitorConfig {
-            organization_id: input.organization_id,
-            name: input.name.trim().to_owned(),
-            kind: kind.as_str().to_owned(),
-            target: input.target.trim().to_owned(),
-            settings: serde_json::to_string(&input.settings)
-                .map_err(|e| AppError::internal("serialising a monitor's settings", e))?,
-            // A scheduled heartbeat has no period.
-            interval_s: if cron.is_some() {
-                0
-            } else {
-                input.interval_s.unwrap_or(60)
-            },
-            timeout_s: input.timeout_s.unwrap_or(10),
-            retries: input.retries.unwrap_or(1),
-            recover_after: input.recover_after.unwrap_or(1),
-            requester: incident
-                .requester
-                .clone()
-                .unwrap_or_else(|| principal.email.clone()),
-            incident: serde_json::to_string(&incident)
-                .map_err(|e| AppError::internal("serialising a monitor's incident", e))?,
-            depends_on: input.depends_on,
-            cron,
-            timezone,
-            grace_s: input.grace_s.unwrap_or(if heartbeat { 60 } else { 0 }),
-            paused: input.paused,
-        };
-        let mut errors = validate(&config, kind, &input.settings);
-        let tags = monitor_tags(&input.tags, &mut errors);
-        if !errors.is_empty() {
-            return Err(AppError::Invalid(errors));
-        }
-        if !principal.can_see_organization(config.organization_id) {
-            return Err(AppError::invalid(
-                "organization_id",
-                "not an organization you serve",
-            ));
-        }
-        let token = heartbeat.then(|| uuid::Uuid::new_v4().to_string());
-        let actor = principal.audit_label();
-        let now = now_ms();
         let row = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Staff, move |mut tx| {
                 Box::pin(async move {
-                    check_dependency(conn, config.depends_on, None).await?;
+                    let now = tx.now;
+                    let (config, kind, tags) = new_monitor(tx.principal, input)?;
+                    let heartbeat = kind == MonitorKind::Heartbeat;
+                    let token = heartbeat.then(|| uuid::Uuid::new_v4().to_string());
+                    check_dependency(tx.conn, config.depends_on, None).await?;
                     // Heartbeats are evaluated once their first ping sets a deadline.
                     let first = if heartbeat { i64::MAX } else { now };
-                    let id = store::insert(conn, &config, token.as_deref(), first, now).await?;
-                    store::set_tags(conn, id, &tags).await?;
+                    let id = store::insert(tx.conn, &config, token.as_deref(), first, now).await?;
+                    store::set_tags(tx.conn, id, &tags).await?;
                     if !heartbeat {
                         let due = now + jitter_ms(id, config.interval_s);
-                        store::set_next_check(conn, id, due).await?;
+                        store::set_next_check(tx.conn, id, due).await?;
                     }
-                    let row = store::get(conn, id)
+                    let row = store::get(tx.conn, id)
                         .await?
                         .ok_or(AppError::NotFound("monitor"))?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "monitor",
-                            entity_id: id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&config_snapshot(&row)),
-                        },
-                        now,
-                    )
-                    .await?;
-                    Ok::<_, AppError>(row)
+                    tx.record(Event::created(Entity::Monitor, id, &config_snapshot(&row)))
+                        .await?;
+                    Ok(row)
                 })
             })
             .await?;
-        self.wake_jobs();
         let mut conn = self.db().reader().await?;
-        view(&mut conn, row, now).await
+        view(&mut conn, row, self.now_ms()).await
     }
 
     /// One monitor with its status.
@@ -113,7 +108,7 @@ impl App {
         principal.require_staff()?;
         let mut conn = self.db().reader().await?;
         let row = visible(&mut conn, principal, id).await?;
-        view(&mut conn, row, now_ms()).await
+        view(&mut conn, row, self.now_ms()).await
     }
 
     /// Monitors after id `after`, in id order.
@@ -127,7 +122,7 @@ impl App {
         let mut conn = self.db().reader().await?;
         let filter = principal.organization_filter();
         let rows = store::list(&mut conn, filter.as_deref(), after, limit).await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             items.push(view(&mut conn, row, now).await?);
@@ -144,15 +139,11 @@ impl App {
         patch: MonitorPatch,
     ) -> Result<Monitor, AppError> {
         let expected_version: Precondition = expected_version.into();
-        principal.require_staff()?;
-        let actor = principal.audit_label();
-        let principal = principal.clone();
-        let now = now_ms();
         let row = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Staff, move |mut tx| {
                 Box::pin(async move {
-                    let row = visible(conn, &principal, id).await?;
+                    let now = tx.now;
+                    let row = visible(tx.conn, tx.principal, id).await?;
                     expected_version.check(row.version)?;
                     let kind = kind_of(&row)?;
                     let mut incident: IncidentSettings =
@@ -224,9 +215,9 @@ impl App {
                     if !errors.is_empty() {
                         return Err(AppError::Invalid(errors));
                     }
-                    check_dependency(conn, config.depends_on, Some(id)).await?;
+                    check_dependency(tx.conn, config.depends_on, Some(id)).await?;
                     if let Some(tags) = &tags {
-                        store::set_tags(conn, id, tags).await?;
+                        store::set_tags(tx.conn, id, tags).await?;
                     }
                     // A changed interval or an unpaused monitor is checked soon, not after
                     // the old interval; a heartbeat is re-evaluated against its new period or
@@ -237,64 +228,40 @@ impl App {
                         row.next_check_at
                             .min(now + jitter_ms(id, config.interval_s))
                     };
-                    if !store::update_config(conn, id, row.version, &config, next, now).await? {
+                    if !store::update_config(tx.conn, id, row.version, &config, next, now).await? {
                         return Err(AppError::Stale);
                     }
-                    let after = store::get(conn, id)
+                    let after = store::get(tx.conn, id)
                         .await?
                         .ok_or(AppError::NotFound("monitor"))?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "monitor",
-                            entity_id: id,
-                            action: "updated",
-                            before: snapshot(&config_snapshot(&row)),
-                            after: snapshot(&config_snapshot(&after)),
-                        },
-                        now,
-                    )
+                    let (before_config, after_config) =
+                        (config_snapshot(&row), config_snapshot(&after));
+                    tx.record(Event::updated(
+                        Entity::Monitor,
+                        id,
+                        &before_config,
+                        &after_config,
+                    ))
                     .await?;
                     Ok(after)
                 })
             })
             .await?;
-        self.wake_jobs();
         let mut conn = self.db().reader().await?;
-        view(&mut conn, row, now).await
+        view(&mut conn, row, self.now_ms()).await
     }
 
     /// Deletes a monitor and its history (staff). Incidents it opened stay.
     pub async fn delete_monitor(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
-        principal.require_staff()?;
-        let actor = principal.audit_label();
-        let principal = principal.clone();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = visible(conn, &principal, id).await?;
-                    store::delete(conn, id).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "monitor",
-                            entity_id: id,
-                            action: "deleted",
-                            before: snapshot(&config_snapshot(&row)),
-                            after: None,
-                        },
-                        now,
-                    )
-                    .await?;
-                    Ok::<_, AppError>(())
-                })
+        self.change(principal, Need::Staff, move |mut tx| {
+            Box::pin(async move {
+                let row = visible(tx.conn, tx.principal, id).await?;
+                store::delete(tx.conn, id).await?;
+                tx.record(Event::deleted(Entity::Monitor, id, &config_snapshot(&row)))
+                    .await
             })
-            .await?;
-        self.wake_jobs();
-        Ok(())
+        })
+        .await
     }
 
     /// Uptime and hourly response times of a monitor over `[from, to)`.

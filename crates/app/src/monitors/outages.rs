@@ -14,28 +14,12 @@ impl App {
             .and_then(serde_json::Value::as_i64)
             .ok_or_else(|| "payload has no outage_id".to_owned())?;
         let system = Principal::system("monitor");
-        let writer = system.clone();
-        let backend = self.db().backend();
-        let notify = self.notifications_enabled();
-        let now = now_ms();
         let events = self
-            .db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let change = TicketChange {
-                        backend,
-                        principal: &writer,
-                        notify,
-                        now,
-                    };
-                    reconcile_outage(conn, &change, outage_id).await
-                })
+            .change(&system, Need::Anyone, move |mut tx| {
+                Box::pin(async move { reconcile_outage(&mut tx, outage_id).await })
             })
             .await
             .map_err(|e| e.to_string())?;
-        if !events.is_empty() {
-            self.wake_jobs();
-        }
         for event in events {
             self.publish(event.ticket_id, &event.number, event.kind, &system);
         }
@@ -56,14 +40,13 @@ pub(super) struct IncidentEvent {
 /// left unlinked for another job to duplicate, no `ticket_resolved` that disagrees with the
 /// incident), and the jobs of one outage wait only for each other's transactions.
 pub(super) async fn reconcile_outage(
-    conn: &mut Conn,
-    change: &TicketChange<'_>,
+    tx: &mut Tx<'_>,
     outage_id: i64,
 ) -> Result<Vec<IncidentEvent>, AppError> {
-    let Some(outage) = store::lock_outage(conn, change.backend, outage_id).await? else {
+    let Some(outage) = store::lock_outage(tx.conn, tx.backend, outage_id).await? else {
         return Ok(Vec::new()); // its monitor was deleted
     };
-    let Some(monitor) = store::get(conn, outage.monitor_id).await? else {
+    let Some(monitor) = store::get(tx.conn, outage.monitor_id).await? else {
         return Ok(Vec::new());
     };
     let incident: IncidentSettings = serde_json::from_str(&monitor.incident).unwrap_or_default();
@@ -73,7 +56,7 @@ pub(super) async fn reconcile_outage(
     // one a crash left unlinked.
     let found = match outage.ticket_id {
         Some(id) => Some(id),
-        None => store::ticket_with_tag(conn, &tag).await?,
+        None => store::ticket_with_tag(tx.conn, &tag).await?,
     };
     let ticket_id = match found {
         Some(id) => id,
@@ -83,7 +66,7 @@ pub(super) async fn reconcile_outage(
                 .clone()
                 .unwrap_or_else(|| "no answer".to_owned());
             let valid = validate_ticket(
-                change.principal,
+                tx.principal,
                 NewTicket {
                     ticket_type: "incident".to_owned(),
                     title: format!("{} is down", monitor.name),
@@ -107,16 +90,14 @@ pub(super) async fn reconcile_outage(
                     parent: None,
                 },
             )?;
-            let (backend, principal) = (change.backend, change.principal);
-            let id =
-                insert_ticket(conn, backend, principal, valid, change.notify, change.now).await?;
-            events.push(IncidentEvent::of(conn, id, crate::TicketEventKind::Created).await?);
+            let id = insert_ticket(tx, valid).await?;
+            events.push(IncidentEvent::of(tx.conn, id, crate::TicketEventKind::Created).await?);
             id
         }
     };
     // The outage row is locked, so this links; the condition keeps a second incident from
     // ever being committed should two jobs get here all the same.
-    if outage.ticket_id.is_none() && !store::link_ticket(conn, outage_id, ticket_id).await? {
+    if outage.ticket_id.is_none() && !store::link_ticket(tx.conn, outage_id, ticket_id).await? {
         return Err(AppError::Conflict {
             field: None,
             message: format!("outage {outage_id} already has an incident"),
@@ -125,33 +106,29 @@ pub(super) async fn reconcile_outage(
     let Some(ended_at) = outage.ended_at else {
         if outage.ticket_resolved != 0 {
             // Down again soon after recovering: the same incident goes back to work.
-            let row = incident_row(conn, ticket_id).await?;
+            let row = incident_row(tx.conn, ticket_id).await?;
             if row.status == "resolved" {
                 let patch = TicketPatch {
                     status: Some("open".to_owned()),
                     ..Default::default()
                 };
-                patch_ticket(conn, change, row, Precondition::Any, patch).await?;
+                patch_ticket(tx, row, Precondition::Any, patch).await?;
                 events.push(
-                    IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Updated).await?,
+                    IncidentEvent::of(tx.conn, ticket_id, crate::TicketEventKind::Updated).await?,
                 );
             }
-            note(
-                conn,
-                change,
-                ticket_id,
-                format!("{} is down again.", monitor.name),
-            )
-            .await?;
-            events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Comment).await?);
-            store::mark_ticket_resolved(conn, outage_id, false).await?;
+            note(tx, ticket_id, format!("{} is down again.", monitor.name)).await?;
+            events.push(
+                IncidentEvent::of(tx.conn, ticket_id, crate::TicketEventKind::Comment).await?,
+            );
+            store::mark_ticket_resolved(tx.conn, outage_id, false).await?;
         }
         return Ok(events);
     };
     if outage.ticket_resolved != 0 {
         return Ok(events);
     }
-    let row = incident_row(conn, ticket_id).await?;
+    let row = incident_row(tx.conn, ticket_id).await?;
     let minutes = (ended_at - outage.started_at) / 60_000;
     let seconds = (ended_at - outage.started_at) / 1000 % 60;
     let recovery = format!(
@@ -166,13 +143,13 @@ pub(super) async fn reconcile_outage(
             resolution_note: Some(recovery),
             ..Default::default()
         };
-        patch_ticket(conn, change, row, Precondition::Any, patch).await?;
-        events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Updated).await?);
+        patch_ticket(tx, row, Precondition::Any, patch).await?;
+        events.push(IncidentEvent::of(tx.conn, ticket_id, crate::TicketEventKind::Updated).await?);
     } else if open {
-        note(conn, change, ticket_id, recovery).await?;
-        events.push(IncidentEvent::of(conn, ticket_id, crate::TicketEventKind::Comment).await?);
+        note(tx, ticket_id, recovery).await?;
+        events.push(IncidentEvent::of(tx.conn, ticket_id, crate::TicketEventKind::Comment).await?);
     }
-    store::mark_ticket_resolved(conn, outage_id, true).await?;
+    store::mark_ticket_resolved(tx.conn, outage_id, true).await?;
     Ok(events)
 }
 
@@ -198,20 +175,14 @@ pub(super) async fn incident_row(conn: &mut Conn, ticket_id: i64) -> Result<Tick
 }
 
 /// Adds a staff-only note to the incident.
-pub(super) async fn note(
-    conn: &mut Conn,
-    change: &TicketChange<'_>,
-    ticket_id: i64,
-    body: String,
-) -> Result<(), AppError> {
-    let row = incident_row(conn, ticket_id).await?;
+pub(super) async fn note(tx: &mut Tx<'_>, ticket_id: i64, body: String) -> Result<(), AppError> {
+    let row = incident_row(tx.conn, ticket_id).await?;
     let comment = NewComment {
         body,
         public: false,
         time_spent_minutes: None,
     };
-    let valid = validate_comment(change.principal, comment)?;
-    let (backend, principal, notify) = (change.backend, change.principal, change.notify);
-    insert_comment(conn, backend, principal, row, valid, notify, change.now).await?;
+    let valid = validate_comment(tx.principal, comment)?;
+    insert_comment(tx, row, valid).await?;
     Ok(())
 }

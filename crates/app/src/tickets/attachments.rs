@@ -10,8 +10,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{find_visible, number_of, timeline};
-use crate::audit::{Change, record_with, snapshot};
-use crate::{App, AppError, Principal, now_ms, timestamp};
+use crate::audit::{Entity, Event};
+use crate::change::Need;
+use crate::{App, AppError, Principal, timestamp};
 
 /// Where a file came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -257,68 +258,64 @@ impl App {
         let filename = sanitize_filename(filename);
         let content_type = sanitize_content_type(content_type);
         let sha256 = hex::encode(Sha256::digest(&content));
-        let actor = principal.audit_label();
-        let principal = principal.clone();
         let reference = reference.to_owned();
-        let now = now_ms();
-        let attachment = self
-            .db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let ticket = find_visible(conn, &principal, &reference).await?;
-                    let number = number_of(&ticket.ticket_type, ticket.number);
-                    let public = match comment {
-                        None => public,
-                        Some(id) => match store::comment_of(conn, id).await? {
-                            // A requester cannot name a note: it does not exist for them.
-                            Some((ticket_id, note_public))
-                                if ticket_id == ticket.id
-                                    && (note_public || principal.role != Role::Customer) =>
-                            {
-                                public && note_public
-                            }
-                            _ => {
-                                return Err(AppError::invalid(
-                                    "comment",
-                                    "no such comment on this ticket",
-                                ));
-                            }
-                        },
-                    };
-                    let new = NewAttachment {
-                        ticket_id: ticket.id,
-                        filename: &filename,
-                        content_type: &content_type,
-                        sha256: &sha256,
-                        content: &content,
-                        public,
-                        uploaded_by: principal.user_id,
-                        origin: Origin::Upload {
-                            comment_id: comment,
-                        },
-                    };
-                    let row = store::insert(conn, &new, now).await?;
-                    ticket_store::touch(conn, ticket.id, now, None, 0).await?;
-                    let attachment = view(row, &number);
-                    let mut batch = Batch::new(conn);
-                    timeline(&mut batch, ticket.id, now, &actor, "attachment", public, serde_json::json!({
-                        "attachment_id": attachment.id, "filename": attachment.filename, "size": attachment.size,
-                    }));
-                    record_with(conn, batch, &Change {
-                        actor: &actor,
-                        entity: "attachment",
-                        entity_id: attachment.id,
-                        action: "created",
-                        before: None,
-                        after: snapshot(&attachment),
-                    }, now)
-                    .await?;
-                    Ok::<_, AppError>(attachment)
-                })
+        self.change(principal, Need::Anyone, move |mut tx| {
+            Box::pin(async move {
+                let now = tx.now;
+                let ticket = find_visible(tx.conn, tx.principal, &reference).await?;
+                let number = number_of(&ticket.ticket_type, ticket.number);
+                let public = match comment {
+                    None => public,
+                    Some(id) => match store::comment_of(tx.conn, id).await? {
+                        // A requester cannot name a note: it does not exist for them.
+                        Some((ticket_id, note_public))
+                            if ticket_id == ticket.id
+                                && (note_public || tx.principal.role != Role::Customer) =>
+                        {
+                            public && note_public
+                        }
+                        _ => {
+                            return Err(AppError::invalid(
+                                "comment",
+                                "no such comment on this ticket",
+                            ));
+                        }
+                    },
+                };
+                let new = NewAttachment {
+                    ticket_id: ticket.id,
+                    filename: &filename,
+                    content_type: &content_type,
+                    sha256: &sha256,
+                    content: &content,
+                    public,
+                    uploaded_by: tx.principal.user_id,
+                    origin: Origin::Upload {
+                        comment_id: comment,
+                    },
+                };
+                let row = store::insert(tx.conn, &new, now).await?;
+                ticket_store::touch(tx.conn, ticket.id, now, None, 0).await?;
+                let attachment = view(row, &number);
+                let mut batch = tx.batch();
+                timeline(
+                    &mut batch,
+                    ticket.id,
+                    now,
+                    tx.actor,
+                    "attachment",
+                    public,
+                    serde_json::json!({
+                        "attachment_id": attachment.id, "filename": attachment.filename,
+                        "size": attachment.size,
+                    }),
+                );
+                let event = Event::created(Entity::Attachment, attachment.id, &attachment);
+                tx.record_with(batch, event).await?;
+                Ok(attachment)
             })
-            .await?;
-        self.wake_jobs();
-        Ok(attachment)
+        })
+        .await
     }
 
     /// A ticket's attachments, uploaded and mailed, in arrival order, each with the comment

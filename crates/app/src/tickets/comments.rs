@@ -45,46 +45,50 @@ pub(crate) fn validate_comment(
     })
 }
 
-/// Writes a validated comment on ticket `row` in the caller's transaction: the comment, its
-/// timeline and audit entries, the first response it may be, the reopening a requester's
-/// reply causes, and (when `notify`) the notification an agent's public reply sends.
+/// Writes a validated comment on ticket `row`: the comment, its timeline and audit entries,
+/// the first response it may be, the reopening a requester's reply causes, and (when the
+/// change may notify) the notification an agent's public reply sends.
 pub(crate) async fn insert_comment(
-    conn: &mut Conn,
-    backend: Backend,
-    principal: &Principal,
+    tx: &mut Tx<'_>,
     row: TicketRow,
     comment: ValidComment,
-    notify: bool,
-    now: i64,
 ) -> Result<Comment, AppError> {
     let ValidComment {
         body,
         public,
         minutes,
     } = comment;
+    let (principal, actor, now) = (tx.principal, tx.actor, tx.now);
     let customer = principal.role == Role::Customer;
-    let actor = principal.audit_label();
     if row.merged_into_id.is_some() {
         return Err(AppError::Conflict {
             field: None,
             message: "this ticket was merged; comment on the ticket it was merged into".into(),
         });
     }
-    let id =
-        store::insert_comment(conn, row.id, principal.user_id, &body, public, minutes, now).await?;
+    let id = store::insert_comment(
+        tx.conn,
+        row.id,
+        principal.user_id,
+        &body,
+        public,
+        minutes,
+        now,
+    )
+    .await?;
     let first_response = (public && !customer).then_some(now);
-    store::touch(conn, row.id, now, first_response, minutes).await?;
+    store::touch(tx.conn, row.id, now, first_response, minutes).await?;
     if first_response.is_some() {
-        crate::sla::on_first_response(conn, row.id, now).await?;
+        crate::sla::on_first_response(tx.conn, row.id, now).await?;
     }
-    let mut batch = Batch::for_backend(backend);
+    let mut batch = tx.batch();
     store::index_comment(&mut batch, row.id, &body, public);
     let kind = if public { "comment" } else { "note" };
     timeline(
         &mut batch,
         row.id,
         now,
-        &actor,
+        actor,
         kind,
         public,
         serde_json::json!({
@@ -92,33 +96,21 @@ pub(crate) async fn insert_comment(
         }),
     );
     if customer && let Some(reopened) = on_customer_reply(&lifecycle_of(&row)?) {
-        let current = store::get(conn, row.id)
+        // Read again: the comment has just touched it.
+        let current = store::get(tx.conn, row.id)
             .await?
             .ok_or(AppError::NotFound("ticket"))?;
-        let mut fields = fields_of(&current);
-        apply_lifecycle(&mut fields, &reopened, now);
-        store::update(conn, row.id, current.version, &fields, now).await?;
-        let reopened_row = store::get(conn, row.id)
-            .await?
-            .ok_or(AppError::NotFound("ticket"))?;
-        let catalog = crate::catalog::current(conn).await?;
-        crate::sla::on_ticket_changed(
-            conn,
-            &catalog,
-            &facts_of(&current)?,
-            &facts_of(&reopened_row)?,
-            now,
-        )
-        .await?;
+        let fields = fields_of(&current);
+        let saved = save_ticket(tx, &current, fields, Some(&reopened), None).await?;
         timeline(
             &mut batch,
             row.id,
             now,
-            &actor,
+            actor,
             "reopened",
             true,
             serde_json::json!({
-                "from": row.status, "to": fields.status, "because": "the requester replied",
+                "from": row.status, "to": saved.status, "because": "the requester replied",
             }),
         );
     }
@@ -131,15 +123,7 @@ pub(crate) async fn insert_comment(
         time_spent_minutes: minutes,
         created_at: timestamp(now),
     };
-    let change = Change {
-        actor: &actor,
-        entity: "comment",
-        entity_id: id,
-        action: "created",
-        before: None,
-        after: snapshot(&comment),
-    };
-    if notify && public && !customer {
+    if tx.notify && public && !customer {
         crate::mail::queue_notice(
             &mut batch,
             crate::mail::Notice::Reply,
@@ -148,7 +132,8 @@ pub(crate) async fn insert_comment(
             now,
         );
     }
-    record_with(conn, batch, &change, now).await?;
+    tx.record_with(batch, Event::created(Entity::Comment, id, &comment))
+        .await?;
     Ok(comment)
 }
 
@@ -162,30 +147,22 @@ impl App {
         input: NewComment,
     ) -> Result<Comment, AppError> {
         let valid = validate_comment(principal, input)?;
-        let publisher = principal.clone();
-        let principal = principal.clone();
         let reference = reference.to_owned();
-        let backend = self.db().backend();
-        let notify = self.notifications_enabled();
-        let now = now_ms();
         let (comment, ticket_id) = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Anyone, move |mut tx| {
                 Box::pin(async move {
-                    let row = find_visible(conn, &principal, &reference).await?;
+                    let row = find_visible(tx.conn, tx.principal, &reference).await?;
                     let ticket_id = row.id;
-                    let comment =
-                        insert_comment(conn, backend, &principal, row, valid, notify, now).await?;
-                    Ok::<_, AppError>((comment, ticket_id))
+                    let comment = insert_comment(&mut tx, row, valid).await?;
+                    Ok((comment, ticket_id))
                 })
             })
             .await?;
-        self.wake_jobs();
         self.publish(
             ticket_id,
             &comment.ticket,
             crate::TicketEventKind::Comment,
-            &publisher,
+            principal,
         );
         Ok(comment)
     }

@@ -183,16 +183,9 @@ pub(crate) async fn resolve_ticket(
     })
 }
 
-/// Writes a resolved ticket with its SLA clocks, timeline, audit entry and (when `notify`) the
-/// acknowledgement to its requester, in the caller's transaction; returns its id.
-pub(crate) async fn write_ticket(
-    conn: &mut Conn,
-    backend: Backend,
-    principal: &Principal,
-    ticket: ResolvedTicket,
-    notify: bool,
-    now: i64,
-) -> Result<i64, AppError> {
+/// Writes a resolved ticket with its SLA clocks, timeline, audit entry and (when the change
+/// may notify) the acknowledgement to its requester; returns its id.
+pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Result<i64, AppError> {
     let ResolvedTicket {
         fields,
         tags,
@@ -200,11 +193,11 @@ pub(crate) async fn write_ticket(
         clocks,
         mut snapshot,
     } = ticket;
-    let actor = principal.audit_label();
-    let (id, number) = store::insert(conn, backend, &fields, now).await?;
+    let now = tx.now;
+    let (id, number) = store::insert(tx.conn, tx.backend, &fields, now).await?;
     // Everything else this ticket adds goes to the database in one round trip with its audit
     // entry.
-    let mut batch = Batch::for_backend(backend);
+    let mut batch = tx.batch();
     store::add_tags(&mut batch, id, &tags);
     store::add_watchers(&mut batch, id, &watchers);
     store::index_ticket(&mut batch, id, &fields.title, &fields.description);
@@ -217,14 +210,14 @@ pub(crate) async fn write_ticket(
         &mut batch,
         id,
         now,
-        &actor,
+        tx.actor,
         "created",
         true,
         serde_json::json!({
             "number": number, "priority": snapshot["priority"], "source": fields.source,
         }),
     );
-    if notify {
+    if tx.notify {
         crate::mail::queue_notice(
             &mut batch,
             crate::mail::Notice::Acknowledgement,
@@ -235,29 +228,15 @@ pub(crate) async fn write_ticket(
     }
     snapshot["id"] = id.into();
     snapshot["number"] = number.into();
-    let change = Change {
-        actor: &actor,
-        entity: "ticket",
-        entity_id: id,
-        action: "created",
-        before: None,
-        after: Some(snapshot),
-    };
-    record_with(conn, batch, &change, now).await?;
+    tx.record_with(batch, Event::created(Entity::Ticket, id, &snapshot))
+        .await?;
     Ok(id)
 }
 
-/// Resolves and writes a validated ticket in the caller's transaction; returns its id.
-pub(crate) async fn insert_ticket(
-    conn: &mut Conn,
-    backend: Backend,
-    principal: &Principal,
-    ticket: ValidTicket,
-    notify: bool,
-    now: i64,
-) -> Result<i64, AppError> {
-    let resolved = resolve_ticket(conn, principal, ticket, now).await?;
-    write_ticket(conn, backend, principal, resolved, notify, now).await
+/// Resolves and writes a validated ticket; returns its id.
+pub(crate) async fn insert_ticket(tx: &mut Tx<'_>, ticket: ValidTicket) -> Result<i64, AppError> {
+    let resolved = resolve_ticket(tx.conn, tx.principal, ticket, tx.now).await?;
+    write_ticket(tx, resolved).await
 }
 
 impl App {
@@ -268,31 +247,26 @@ impl App {
         input: NewTicket,
     ) -> Result<Ticket, AppError> {
         let valid = validate_ticket(principal, input)?;
-        let now = now_ms();
+        let now = self.now_ms();
         // The lookups run on a reader and the read-back after the commit, so the single
         // writer (on SQLite) spends its turn only on the rows this ticket adds.
         let resolved = {
             let mut conn = self.db().reader().await?;
             resolve_ticket(&mut conn, principal, valid, now).await?
         };
-        let writer = principal.clone();
-        let backend = self.db().backend();
-        let notify = self.notifications_enabled();
         let id = self
-            .db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    write_ticket(conn, backend, &writer, resolved, notify, now).await
-                })
+            .change(principal, Need::Anyone, move |mut tx| {
+                // The ticket opens when its SLA clocks start, as planned on the reader.
+                tx.now = now;
+                Box::pin(async move { write_ticket(&mut tx, resolved).await })
             })
             .await?;
-        self.wake_jobs();
         let ticket = {
             let mut conn = self.db().reader().await?;
             let row = store::get(&mut conn, id)
                 .await?
                 .ok_or(AppError::NotFound("ticket"))?;
-            view(&mut conn, row).await?
+            view(&mut conn, row, self.now_ms()).await?
         };
         self.publish(
             ticket.id,

@@ -17,6 +17,7 @@ impl App {
         })?;
         let cursor = decode_cursor(cursor)?;
         let visibility = visibility_of(principal);
+        let now = self.now_ms();
         let mut conn = self.db().reader().await?;
         let hits = search::search(
             &mut conn,
@@ -25,7 +26,7 @@ impl App {
             &visibility,
             Asker {
                 me: principal.user_id,
-                now: now_ms(),
+                now,
             },
             cursor,
             limit + 1,
@@ -49,7 +50,7 @@ impl App {
         };
         let ids: Vec<i64> = hits.iter().map(|hit| hit.id).collect();
         let rows = store::get_many(&mut conn, &ids).await?;
-        let tickets = views(&mut conn, rows).await?;
+        let tickets = views(&mut conn, rows, now).await?;
         let items = tickets
             .into_iter()
             .zip(hits)
@@ -76,7 +77,7 @@ impl App {
             &visibility_of(principal),
             Asker {
                 me: principal.user_id,
-                now: now_ms(),
+                now: self.now_ms(),
             },
             limit,
         )

@@ -9,8 +9,9 @@ use opsdesk_store::tickets as store;
 use serde::{Deserialize, Serialize};
 
 use super::{Comment, NewComment, find_visible, user_by_email};
-use crate::audit::{Change, record, snapshot};
-use crate::{App, AppError, FieldError, Principal, now_ms};
+use crate::audit::{Action, Entity, Event, snapshot};
+use crate::change::{Need, Tx};
+use crate::{App, AppError, FieldError, Principal};
 
 /// A support group: a tier or team that tickets are routed to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -178,26 +179,19 @@ async fn user_by_reference(conn: &mut Conn, reference: &str) -> Result<UserRow, 
 
 /// Records a change of a group's members: the group before and after.
 async fn record_membership(
-    conn: &mut Conn,
-    actor: &str,
-    action: &'static str,
+    tx: &mut Tx<'_>,
+    action: Action,
     before: Group,
     row: store::GroupRow,
-    now: i64,
 ) -> Result<(), AppError> {
-    let after = group_view(conn, row).await?;
-    record(
-        conn,
-        &Change {
-            actor,
-            entity: "group",
-            entity_id: after.id,
-            action,
-            before: snapshot(&before),
-            after: snapshot(&after),
-        },
-        now,
-    )
+    let after = group_view(tx.conn, row).await?;
+    tx.record(Event {
+        entity: Entity::Group,
+        entity_id: after.id,
+        action,
+        before: snapshot(&before),
+        after: snapshot(&after),
+    })
     .await
 }
 
@@ -243,49 +237,34 @@ impl App {
         principal: &Principal,
         input: NewGroup,
     ) -> Result<Group, AppError> {
-        principal.require_admin()?;
-        let name = check_name("name", &input.name)?;
-        if !(1..=9).contains(&input.tier) {
-            return Err(AppError::invalid("tier", "must be between 1 and 9"));
-        }
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut members = Vec::new();
-                    for (index, email) in input.members.iter().enumerate() {
-                        let user = user_by_email(conn, &format!("members[{index}]"), email).await?;
-                        if user.role == Role::Customer.as_str() {
-                            return Err(AppError::invalid(
-                                format!("members[{index}]"),
-                                "groups are made of agents",
-                            ));
-                        }
-                        members.push(user.id);
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let name = check_name("name", &input.name)?;
+                if !(1..=9).contains(&input.tier) {
+                    return Err(AppError::invalid("tier", "must be between 1 and 9"));
+                }
+                let mut members = Vec::new();
+                for (index, email) in input.members.iter().enumerate() {
+                    let user = user_by_email(tx.conn, &format!("members[{index}]"), email).await?;
+                    if user.role == Role::Customer.as_str() {
+                        return Err(AppError::invalid(
+                            format!("members[{index}]"),
+                            "groups are made of agents",
+                        ));
                     }
-                    let row =
-                        store::insert_group(conn, &name, input.tier, input.description.trim(), now)
-                            .await?;
-                    store::set_group_members(conn, row.id, &members).await?;
-                    let group = group_view(conn, row).await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "group",
-                            entity_id: group.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&group),
-                        },
-                        now,
-                    )
+                    members.push(user.id);
+                }
+                let description = input.description.trim();
+                let row =
+                    store::insert_group(tx.conn, &name, input.tier, description, tx.now).await?;
+                store::set_group_members(tx.conn, row.id, &members).await?;
+                let group = group_view(tx.conn, row).await?;
+                tx.record(Event::created(Entity::Group, group.id, &group))
                     .await?;
-                    Ok(group)
-                })
+                Ok(group)
             })
-            .await
+        })
+        .await
     }
 
     /// Groups by tier (staff).
@@ -323,35 +302,31 @@ impl App {
         group_id: i64,
         user: &str,
     ) -> Result<Membership, AppError> {
-        principal.require_admin()?;
         let user = user.to_owned();
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = existing_group(conn, group_id).await?;
-                    let user = user_by_reference(conn, &user).await?;
-                    if user.role == Role::Customer.as_str() {
-                        return Err(AppError::invalid("user", "groups are made of agents"));
-                    }
-                    let before = group_view(conn, row.clone()).await?;
-                    let added = store::add_group_member(conn, group_id, user.id).await?;
-                    if added {
-                        record_membership(conn, &actor, "member_added", before, row, now).await?;
-                    }
-                    Ok(Membership {
-                        member: GroupMember {
-                            id: user.id,
-                            email: user.email,
-                            name: user.name,
-                            role: user.role,
-                        },
-                        added,
-                    })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let row = existing_group(tx.conn, group_id).await?;
+                let user = user_by_reference(tx.conn, &user).await?;
+                if user.role == Role::Customer.as_str() {
+                    return Err(AppError::invalid("user", "groups are made of agents"));
+                }
+                let before = group_view(tx.conn, row.clone()).await?;
+                let added = store::add_group_member(tx.conn, group_id, user.id).await?;
+                if added {
+                    record_membership(&mut tx, Action::MemberAdded, before, row).await?;
+                }
+                Ok(Membership {
+                    member: GroupMember {
+                        id: user.id,
+                        email: user.email,
+                        name: user.name,
+                        role: user.role,
+                    },
+                    added,
                 })
             })
-            .await
+        })
+        .await
     }
 
     /// Removes a member, named by id or e-mail address, from a group (admins); removing
@@ -365,24 +340,20 @@ impl App {
         group_id: i64,
         user: &str,
     ) -> Result<(), AppError> {
-        principal.require_admin()?;
         let user = user.to_owned();
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = existing_group(conn, group_id).await?;
-                    let user = user_by_reference(conn, &user).await?;
-                    let before = group_view(conn, row.clone()).await?;
-                    let removed = store::remove_group_member(conn, group_id, user.id).await?;
-                    if removed {
-                        record_membership(conn, &actor, "member_removed", before, row, now).await?;
-                    }
-                    Ok(())
-                })
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let row = existing_group(tx.conn, group_id).await?;
+                let user = user_by_reference(tx.conn, &user).await?;
+                let before = group_view(tx.conn, row.clone()).await?;
+                let removed = store::remove_group_member(tx.conn, group_id, user.id).await?;
+                if removed {
+                    record_membership(&mut tx, Action::MemberRemoved, before, row).await?;
+                }
+                Ok(())
             })
-            .await
+        })
+        .await
     }
 
     pub async fn create_category(
@@ -390,45 +361,30 @@ impl App {
         principal: &Principal,
         input: NewCategory,
     ) -> Result<Category, AppError> {
-        principal.require_admin()?;
-        let name = check_name("name", &input.name)?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let parent = match &input.parent {
-                        Some(path) => {
-                            let catalog = crate::catalog::current(conn).await?;
-                            Some(super::category_by_path(&catalog, path).map_err(|_| {
-                                AppError::invalid("parent", format!("no category `{path}`"))
-                            })?)
-                        }
-                        None => None,
-                    };
-                    let row = store::insert_category(conn, &name, parent, now).await?;
-                    let all = category_views(store::categories(conn).await?);
-                    let category = all
-                        .into_iter()
-                        .find(|c| c.id == row.id)
-                        .ok_or(AppError::NotFound("category"))?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "category",
-                            entity_id: category.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&category),
-                        },
-                        now,
-                    )
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let name = check_name("name", &input.name)?;
+                let parent = match &input.parent {
+                    Some(path) => {
+                        let catalog = crate::catalog::current(tx.conn).await?;
+                        Some(super::category_by_path(&catalog, path).map_err(|_| {
+                            AppError::invalid("parent", format!("no category `{path}`"))
+                        })?)
+                    }
+                    None => None,
+                };
+                let row = store::insert_category(tx.conn, &name, parent, tx.now).await?;
+                let all = category_views(store::categories(tx.conn).await?);
+                let category = all
+                    .into_iter()
+                    .find(|c| c.id == row.id)
+                    .ok_or(AppError::NotFound("category"))?;
+                tx.record(Event::created(Entity::Category, category.id, &category))
                     .await?;
-                    Ok(category)
-                })
+                Ok(category)
             })
-            .await
+        })
+        .await
     }
 
     /// The category tree, as a flat list with paths (everyone signed in).
@@ -442,42 +398,23 @@ impl App {
         principal: &Principal,
         input: NewCustomField,
     ) -> Result<serde_json::Value, AppError> {
-        principal.require_admin()?;
-        let raw = serde_json::to_value(&input)
-            .map_err(|e| AppError::internal("serialising a custom field", e))?;
-        let definition: CustomFieldDefinition =
-            serde_json::from_value(raw).map_err(|e| AppError::invalid("kind", e))?;
-        let json = serde_json::to_value(&definition)
-            .map_err(|e| AppError::internal("serialising a custom field", e))?;
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let id = store::insert_custom_field(
-                        conn,
-                        definition.key().as_str(),
-                        &json.to_string(),
-                        now,
-                    )
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let raw = serde_json::to_value(&input)
+                    .map_err(|e| AppError::internal("serialising a custom field", e))?;
+                let definition: CustomFieldDefinition =
+                    serde_json::from_value(raw).map_err(|e| AppError::invalid("kind", e))?;
+                let json = serde_json::to_value(&definition)
+                    .map_err(|e| AppError::internal("serialising a custom field", e))?;
+                let key = definition.key().as_str();
+                let id =
+                    store::insert_custom_field(tx.conn, key, &json.to_string(), tx.now).await?;
+                tx.record(Event::created(Entity::CustomField, id, &json))
                     .await?;
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "custom_field",
-                            entity_id: id,
-                            action: "created",
-                            before: None,
-                            after: Some(json.clone()),
-                        },
-                        now,
-                    )
-                    .await?;
-                    Ok(json)
-                })
+                Ok(json)
             })
-            .await
+        })
+        .await
     }
 
     /// Custom field definitions (everyone signed in: forms need them).
@@ -495,54 +432,39 @@ impl App {
         principal: &Principal,
         input: NewMacro,
     ) -> Result<Macro, AppError> {
-        principal.require_admin()?;
-        let name = check_name("name", &input.name)?;
-        if input.body.trim().is_empty() {
-            return Err(AppError::invalid("body", "must not be empty"));
-        }
-        if let Some(status) = &input.set_status
-            && !matches!(
-                status.parse::<TicketStatus>(),
-                Ok(TicketStatus::Open | TicketStatus::Closed | TicketStatus::Cancelled)
-            )
-        {
-            return Err(AppError::Invalid(vec![FieldError::new(
-                "set_status",
-                "a macro may set open, closed or cancelled (pending and resolved need a reason or code)",
-            )]));
-        }
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = store::insert_macro(
-                        conn,
-                        &name,
-                        input.body.trim(),
-                        input.public,
-                        input.set_status.as_deref(),
-                        now,
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let name = check_name("name", &input.name)?;
+                if input.body.trim().is_empty() {
+                    return Err(AppError::invalid("body", "must not be empty"));
+                }
+                if let Some(status) = &input.set_status
+                    && !matches!(
+                        status.parse::<TicketStatus>(),
+                        Ok(TicketStatus::Open | TicketStatus::Closed | TicketStatus::Cancelled)
                     )
+                {
+                    return Err(AppError::Invalid(vec![FieldError::new(
+                        "set_status",
+                        "a macro may set open, closed or cancelled (pending and resolved need a reason or code)",
+                    )]));
+                }
+                let row = store::insert_macro(
+                    tx.conn,
+                    &name,
+                    input.body.trim(),
+                    input.public,
+                    input.set_status.as_deref(),
+                    tx.now,
+                )
+                .await?;
+                let created = macro_view(row);
+                tx.record(Event::created(Entity::Macro, created.id, &created))
                     .await?;
-                    let created = macro_view(row);
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "macro",
-                            entity_id: created.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&created),
-                        },
-                        now,
-                    )
-                    .await?;
-                    Ok(created)
-                })
+                Ok(created)
             })
-            .await
+        })
+        .await
     }
 
     pub async fn macros(&self, principal: &Principal) -> Result<Vec<Macro>, AppError> {
@@ -570,7 +492,7 @@ impl App {
                 .await?
                 .ok_or(AppError::NotFound("macro"))?;
             let row = find_visible(&mut conn, principal, reference).await?;
-            (canned, super::view(&mut conn, row).await?)
+            (canned, super::view(&mut conn, row, self.now_ms()).await?)
         };
         let agent_name = {
             let mut conn = self.db().reader().await?;

@@ -20,34 +20,20 @@ impl App {
         patch: TicketPatch,
     ) -> Result<Ticket, AppError> {
         let expected_version: Precondition = expected_version.into();
-        principal.require_staff()?;
-        let publisher = principal.clone();
-        let principal = principal.clone();
         let reference = reference.to_owned();
-        let backend = self.db().backend();
-        let notify = self.notifications_enabled();
-        let now = now_ms();
         let ticket = self
-            .db()
-            .write(move |conn| {
+            .change(principal, Need::Staff, move |mut tx| {
                 Box::pin(async move {
-                    let row = find_visible(conn, &principal, &reference).await?;
-                    let change = TicketChange {
-                        backend,
-                        principal: &principal,
-                        notify,
-                        now,
-                    };
-                    patch_ticket(conn, &change, row, expected_version, patch).await
+                    let row = find_visible(tx.conn, tx.principal, &reference).await?;
+                    patch_ticket(&mut tx, row, expected_version, patch).await
                 })
             })
             .await?;
-        self.wake_jobs();
         self.publish(
             ticket.id,
             &ticket.number,
             crate::TicketEventKind::Updated,
-            &publisher,
+            principal,
         );
         Ok(ticket)
     }
@@ -82,105 +68,65 @@ impl App {
 
     /// Closes tickets resolved more than `after_days` ago. Returns how many were closed.
     pub async fn close_resolved_tickets(&self, after_days: u32) -> Result<usize, AppError> {
-        let now = now_ms();
-        let cutoff = now - i64::from(after_days) * 86_400_000;
-        let backend = self.db().backend();
-        let closed = self
-            .db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let ids = store::resolved_before(conn, cutoff, 200).await?;
-                    let mut closed = 0;
-                    for id in ids {
-                        let Some(row) = store::get(conn, id).await? else {
-                            continue;
-                        };
-                        let patch = TicketPatch {
-                            status: Some("closed".into()),
-                            ..TicketPatch::default()
-                        };
-                        apply_patch(
-                            conn,
-                            backend,
-                            &Principal::system(&format!("auto-close after {after_days} days")),
-                            row,
-                            Precondition::Any,
-                            patch,
-                            now,
-                        )
-                        .await?;
-                        closed += 1;
-                    }
-                    Ok::<_, AppError>(closed)
-                })
+        let closer = Principal::system(&format!("auto-close after {after_days} days"));
+        self.change(&closer, Need::Anyone, move |mut tx| {
+            Box::pin(async move {
+                let cutoff = tx.now - i64::from(after_days) * 86_400_000;
+                let ids = store::resolved_before(tx.conn, cutoff, 200).await?;
+                let mut closed = 0;
+                for id in ids {
+                    let Some(row) = store::get(tx.conn, id).await? else {
+                        continue;
+                    };
+                    let patch = TicketPatch {
+                        status: Some("closed".into()),
+                        ..TicketPatch::default()
+                    };
+                    apply_patch(&mut tx, row, Precondition::Any, patch).await?;
+                    closed += 1;
+                }
+                Ok(closed)
             })
-            .await?;
-        if closed > 0 {
-            self.wake_jobs();
-        }
-        Ok(closed)
+        })
+        .await
     }
-}
-
-/// Who changes a ticket inside the caller's transaction, and how.
-pub(crate) struct TicketChange<'a> {
-    pub backend: Backend,
-    pub principal: &'a Principal,
-    /// Whether the change may queue notifications.
-    pub notify: bool,
-    pub now: i64,
 }
 
 /// Applies `patch` to ticket `row` in the caller's transaction and queues the resolution
 /// notice when it resolves the ticket.
 pub(crate) async fn patch_ticket(
-    conn: &mut Conn,
-    change: &TicketChange<'_>,
+    tx: &mut Tx<'_>,
     row: TicketRow,
     expected_version: Precondition,
     patch: TicketPatch,
 ) -> Result<Ticket, AppError> {
     let was_resolved = row.status == TicketStatus::Resolved.as_str();
-    let (backend, now) = (change.backend, change.now);
-    let ticket = apply_patch(
-        conn,
-        backend,
-        change.principal,
-        row,
-        expected_version,
-        patch,
-        now,
-    )
-    .await?;
-    if change.notify && !was_resolved && ticket.status == TicketStatus::Resolved {
-        let mut batch = Batch::for_backend(backend);
+    let ticket = apply_patch(tx, row, expected_version, patch).await?;
+    if tx.notify && !was_resolved && ticket.status == TicketStatus::Resolved {
+        let mut batch = tx.batch();
         let notice = crate::mail::Notice::Resolution;
-        crate::mail::queue_notice(&mut batch, notice, ticket.id, None, now);
-        batch.run(conn).await?;
+        crate::mail::queue_notice(&mut batch, notice, ticket.id, None, tx.now);
+        batch.run(tx.conn).await?;
     }
     Ok(ticket)
 }
 
-/// Applies a patch inside a write transaction and records what changed.
+/// Applies a patch in the change's transaction and records what changed.
 pub(super) async fn apply_patch(
-    conn: &mut Conn,
-    backend: Backend,
-    principal: &Principal,
+    tx: &mut Tx<'_>,
     row: TicketRow,
     expected_version: Precondition,
     patch: TicketPatch,
-    now: i64,
 ) -> Result<Ticket, AppError> {
-    let actor_label = principal.audit_label();
-    let actor = actor_label.as_str();
+    let (actor, now) = (tx.actor, tx.now);
     expected_version.check(row.version)?;
-    let before = view(conn, row.clone()).await?;
-    let catalog = crate::catalog::current(conn).await?;
+    let before = view(tx.conn, row.clone(), now).await?;
+    let catalog = crate::catalog::current(tx.conn).await?;
     let mut fields = fields_of(&row);
     let mut errors = Vec::new();
     let mut changed: Vec<&'static str> = Vec::new();
     // The timeline entries go to the database with the audit entry, in one round trip.
-    let mut batch = Batch::for_backend(backend);
+    let mut batch = tx.batch();
 
     if let Some(kind) = &patch.ticket_type
         && kind != &row.ticket_type
@@ -244,6 +190,7 @@ pub(super) async fn apply_patch(
             field: Some("status".into()),
             message: e.to_string(),
         })?;
+        // Applied now, not when the ticket is saved, so the timeline shows the new status.
         apply_lifecycle(&mut fields, &next, now);
         timeline(
             &mut batch,
@@ -266,7 +213,8 @@ pub(super) async fn apply_patch(
         let new_id = new_group.as_ref().map(|g| g.id);
         if new_id != row.group_id {
             let reason = patch.escalation_reason.clone().unwrap_or_default();
-            store::add_escalation(conn, row.id, row.group_id, new_id, actor, &reason, now).await?;
+            store::add_escalation(tx.conn, row.id, row.group_id, new_id, actor, &reason, now)
+                .await?;
             timeline(
                 &mut batch,
                 row.id,
@@ -281,7 +229,9 @@ pub(super) async fn apply_patch(
             fields.group_id = new_id;
             // The assignee stays only if they also work in the new group.
             if let (Some(assignee), Some(group)) = (fields.assignee_id, new_id)
-                && !store::user_groups(conn, assignee).await?.contains(&group)
+                && !store::user_groups(tx.conn, assignee)
+                    .await?
+                    .contains(&group)
             {
                 fields.assignee_id = None;
             }
@@ -289,7 +239,7 @@ pub(super) async fn apply_patch(
     }
     if let Some(assignee) = &patch.assignee {
         let new_assignee = match assignee {
-            Some(email) => Some(check_assignee(conn, email, fields.group_id).await?),
+            Some(email) => Some(check_assignee(tx.conn, email, fields.group_id).await?),
             None => None,
         };
         if new_assignee != row.assignee_id {
@@ -309,7 +259,9 @@ pub(super) async fn apply_patch(
     }
     if let Some(parent) = &patch.parent {
         fields.parent_id = match parent {
-            Some(reference) => Some(check_parent(conn, principal, reference, Some(row.id)).await?),
+            Some(reference) => {
+                Some(check_parent(tx.conn, tx.principal, reference, Some(row.id)).await?)
+            }
             None => None,
         };
         changed.push("parent");
@@ -328,20 +280,17 @@ pub(super) async fn apply_patch(
         changed.push("custom");
     }
     // Read back by the view below, so written now.
-    let mut lists = Batch::for_backend(backend);
+    let mut lists = tx.batch();
     if let Some(tags) = &tags {
         store::set_tags(&mut lists, row.id, tags);
         changed.push("tags");
     }
     if let Some(watchers) = &patch.watchers {
-        let ids = watcher_ids(conn, watchers).await?;
+        let ids = watcher_ids(tx.conn, watchers).await?;
         store::set_watchers(&mut lists, row.id, &ids);
         changed.push("watchers");
     }
-    lists.run(conn).await?;
-    if !store::update(conn, row.id, row.version, &fields, now).await? {
-        return Err(AppError::Stale);
-    }
+    lists.run(tx.conn).await?;
     if patch.title.is_some() || patch.description.is_some() {
         store::reindex_text(&mut batch, row.id, &fields.title, &fields.description);
     }
@@ -356,27 +305,14 @@ pub(super) async fn apply_patch(
             serde_json::json!({"fields": changed}),
         );
     }
-    let updated = store::get(conn, row.id)
-        .await?
-        .ok_or(AppError::NotFound("ticket"))?;
-    crate::sla::on_ticket_changed(conn, &catalog, &facts_of(&row)?, &facts_of(&updated)?, now)
-        .await?;
+    let updated = save_ticket(tx, &row, fields, None, Some(&catalog)).await?;
     if updated.status == TicketStatus::Resolved.as_str() && row.status != updated.status {
-        resolve_children(conn, backend, principal, &updated, now).await?;
+        resolve_children(tx, &updated).await?;
     }
-    let after = view(conn, updated).await?;
-    record_with(
-        conn,
+    let after = view(tx.conn, updated, now).await?;
+    tx.record_with(
         batch,
-        &Change {
-            actor,
-            entity: "ticket",
-            entity_id: row.id,
-            action: "updated",
-            before: snapshot(&before),
-            after: snapshot(&after),
-        },
-        now,
+        Event::updated(Entity::Ticket, row.id, &before, &after),
     )
     .await?;
     Ok(after)
@@ -430,16 +366,10 @@ pub(super) fn parse_status_change(
 }
 
 /// Resolving a major incident resolves its open children, each with a note saying why.
-pub(super) async fn resolve_children(
-    conn: &mut Conn,
-    backend: Backend,
-    principal: &Principal,
-    parent: &TicketRow,
-    now: i64,
-) -> Result<(), AppError> {
+pub(super) async fn resolve_children(tx: &mut Tx<'_>, parent: &TicketRow) -> Result<(), AppError> {
     let parent_number = number_of(&parent.ticket_type, parent.number);
-    for child_id in store::active_children(conn, parent.id).await? {
-        let Some(child) = store::get(conn, child_id).await? else {
+    for child_id in store::active_children(tx.conn, parent.id).await? {
+        let Some(child) = store::get(tx.conn, child_id).await? else {
             continue;
         };
         let note = format!("Resolved with its parent {parent_number}.");
@@ -449,16 +379,7 @@ pub(super) async fn resolve_children(
             resolution_note: Some(note),
             ..TicketPatch::default()
         };
-        Box::pin(apply_patch(
-            conn,
-            backend,
-            principal,
-            child,
-            Precondition::Any,
-            patch,
-            now,
-        ))
-        .await?;
+        Box::pin(apply_patch(tx, child, Precondition::Any, patch)).await?;
     }
     Ok(())
 }

@@ -5,8 +5,9 @@ use opsdesk_domain::query;
 use opsdesk_store::tickets as store;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Change, record, snapshot};
-use crate::{App, AppError, Principal, now_ms};
+use crate::audit::{Entity, Event};
+use crate::change::Need;
+use crate::{App, AppError, Principal};
 
 /// How far a queue's live count goes: beyond it a queue shows "1000+", since counting every
 /// one of a million matching tickets on each page view would cost more than the page.
@@ -58,53 +59,38 @@ impl App {
         principal: &Principal,
         input: NewView,
     ) -> Result<SavedView, AppError> {
-        principal.require_staff()?;
-        if input.shared {
-            principal.require_admin()?;
-        }
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::invalid("name", "must be 1 to 100 characters"));
-        }
-        let parsed = query::parse(&input.query).map_err(|e| AppError::QueryError {
-            position: e.position(),
-            message: e.to_string(),
-        })?;
-        let query_text = parsed.to_string();
-        let owner = if input.shared {
-            None
-        } else {
-            principal.user_id
-        };
-        let actor = principal.audit_label();
-        let now = now_ms();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = store::insert_view(conn, &name, &query_text, owner, now).await?;
-                    let view = SavedView {
-                        id: row.id,
-                        name: row.name,
-                        query: row.query,
-                        shared: row.owner_id.is_none(),
-                    };
-                    record(
-                        conn,
-                        &Change {
-                            actor: &actor,
-                            entity: "saved_view",
-                            entity_id: view.id,
-                            action: "created",
-                            before: None,
-                            after: snapshot(&view),
-                        },
-                        now,
-                    )
+        self.change(principal, Need::Staff, move |mut tx| {
+            Box::pin(async move {
+                if input.shared {
+                    tx.principal.require_admin()?;
+                }
+                let name = input.name.trim().to_owned();
+                if name.is_empty() || name.chars().count() > 100 {
+                    return Err(AppError::invalid("name", "must be 1 to 100 characters"));
+                }
+                let parsed = query::parse(&input.query).map_err(|e| AppError::QueryError {
+                    position: e.position(),
+                    message: e.to_string(),
+                })?;
+                let owner = if input.shared {
+                    None
+                } else {
+                    tx.principal.user_id
+                };
+                let row =
+                    store::insert_view(tx.conn, &name, &parsed.to_string(), owner, tx.now).await?;
+                let view = SavedView {
+                    id: row.id,
+                    name: row.name,
+                    query: row.query,
+                    shared: row.owner_id.is_none(),
+                };
+                tx.record(Event::created(Entity::SavedView, view.id, &view))
                     .await?;
-                    Ok(view)
-                })
+                Ok(view)
             })
-            .await
+        })
+        .await
     }
 
     /// The principal's queues with live counts: built-in ones, then saved views.
