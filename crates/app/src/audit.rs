@@ -141,44 +141,6 @@ pub(crate) async fn record_event(
     Ok(batch.run(conn).await?)
 }
 
-/// Transitional: the hand-written audit change that [`Event`] replaces.
-pub(crate) struct Change<'a> {
-    pub actor: &'a str,
-    pub entity: &'static str,
-    pub entity_id: i64,
-    pub action: &'static str,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-/// Transitional: [`record_event`] for a [`Change`].
-pub(crate) async fn record(conn: &mut Conn, change: &Change<'_>, now: i64) -> Result<(), AppError> {
-    record_with(conn, Batch::new(conn), change, now).await
-}
-
-/// Transitional: [`record_event`] for a [`Change`].
-pub(crate) async fn record_with(
-    conn: &mut Conn,
-    batch: Batch,
-    change: &Change<'_>,
-    now: i64,
-) -> Result<(), AppError> {
-    let event = Event {
-        entity: change
-            .entity
-            .parse()
-            .map_err(|e| AppError::internal("audit entity", e))?,
-        entity_id: change.entity_id,
-        action: change
-            .action
-            .parse()
-            .map_err(|e| AppError::internal("audit action", e))?,
-        before: change.before.clone(),
-        after: change.after.clone(),
-    };
-    record_event(conn, batch, &event, change.actor, now).await
-}
-
 /// An audit entry as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {

@@ -41,6 +41,19 @@ pub(crate) struct Tx<'c> {
 }
 
 impl Tx<'_> {
+    /// This change, carried on by `principal` (named `actor` in the audit log): mail ingest
+    /// writes a message's ticket or comment as its sender.
+    pub fn on_behalf_of<'p>(&'p mut self, principal: &'p Principal, actor: &'p str) -> Tx<'p> {
+        Tx {
+            conn: &mut *self.conn,
+            backend: self.backend,
+            principal,
+            actor,
+            now: self.now,
+            notify: self.notify,
+        }
+    }
+
     /// A batch for rows that go to the database together with the audit entry.
     pub fn batch(&self) -> Batch {
         Batch::for_backend(self.backend)

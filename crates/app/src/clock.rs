@@ -58,11 +58,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// Transitional: the system time in stored milliseconds.
-pub fn now_ms() -> i64 {
-    SystemClock.now().as_millisecond()
-}
-
 /// The clock an [`App`](crate::App) reads, shared with the workers it runs.
 pub type SharedClock = Arc<dyn Clock>;
 

@@ -26,7 +26,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 pub use authz::{Principal, Via};
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock, now_ms, timestamp};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, timestamp};
 pub use error::{AppError, FieldError, error_chain};
 pub use opsdesk_store::{Backend, Db, DbOptions, StoreError};
 pub use precondition::Precondition;

@@ -17,20 +17,20 @@ use opsdesk_domain::ticket::{TicketNumber, Title};
 use opsdesk_mail::{InboundMessage, OutboundMail, ParseError};
 use opsdesk_store::mail::{self as store, MailRow, NewMail};
 use opsdesk_store::tickets::{self as ticket_store, TicketRow};
-use opsdesk_store::{Backend, Batch, Conn, StoreError, accounts};
+use opsdesk_store::{Batch, Conn, StoreError, accounts};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Entity, Event};
 use crate::auth::principal_for;
-use crate::change::Tx;
+use crate::change::{Need, Tx};
 use crate::jobs::{self, JobKind};
 use crate::tickets::{
     MailFile, MailFiles, NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see,
     insert_comment, insert_ticket, keep_mail_files, number_of, resolve_ticket, timeline,
     validate_comment, validate_ticket, write_ticket,
 };
-use crate::{App, AppError, Principal, Via, now_ms, timestamp};
+use crate::{App, AppError, Principal, Via, timestamp};
 
 /// Window of the per-sender rate limit.
 const RATE_WINDOW_MS: i64 = 3_600_000;
@@ -240,11 +240,11 @@ struct Author {
 
 impl Author {
     /// The principal to write as, adding the sender's account first when it is new.
-    async fn principal(self, conn: &mut Conn, now: i64) -> Result<Principal, AppError> {
+    async fn principal(self, tx: &mut Tx<'_>) -> Result<Principal, AppError> {
         match self.new_customer {
             Some(customer) => {
-                let user = add_customer(conn, &customer, now).await?;
-                principal_for(conn, &user, Via::Mail).await
+                let user = add_customer(tx, &customer).await?;
+                principal_for(tx.conn, &user, Via::Mail).await
             }
             None => Ok(self.principal),
         }
@@ -332,7 +332,7 @@ impl App {
 
     async fn deliver(&self, delivery: Delivery) -> Result<IngestOutcome, AppError> {
         let delivery = std::sync::Arc::new(delivery);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut attempt = self.plan_and_write(&delivery, now).await;
         if matches!(
             attempt,
@@ -349,16 +349,13 @@ impl App {
                 if !matches!(refused, AppError::Store(_) | AppError::Internal { .. }) =>
             {
                 let quarantine = Plan::Record(Routed::quarantine(refused.to_string()));
-                self.write_delivery(&delivery, quarantine, now).await
+                self.write_delivery(&delivery, quarantine).await
             }
             other => other,
         };
         let mut conn = self.db().reader().await?;
         let (row, duplicate) = match attempt {
-            Ok(mail_id) => {
-                self.wake_jobs();
-                (store::get(&mut conn, mail_id).await?, false)
-            }
+            Ok(mail_id) => (store::get(&mut conn, mail_id).await?, false),
             Err(IngestFailure::AlreadyIngested) => (
                 store::find_by_key(&mut conn, &delivery.dedup_key).await?,
                 true,
@@ -379,7 +376,7 @@ impl App {
             let mut conn = self.db().reader().await?;
             plan(&mut conn, delivery, &self.config().mail, now).await?
         };
-        self.write_delivery(delivery, plan, now).await
+        self.write_delivery(delivery, plan).await
     }
 
     /// Writes what a plan adds and the message's record in one transaction; returns the
@@ -388,20 +385,16 @@ impl App {
         &self,
         delivery: &std::sync::Arc<Delivery>,
         plan: Plan,
-        now: i64,
     ) -> Result<i64, IngestFailure> {
         let delivery = delivery.clone();
-        let backend = self.db().backend();
-        let notify = self.notifications_enabled();
         let limit = self.config().max_attachment_bytes;
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let routed = carry_out(conn, backend, plan, notify, now).await?;
-                    record_delivery(conn, &delivery, &routed, limit, now).await
-                })
+        self.change_failing_with(&Principal::system("mail"), Need::Anyone, move |mut tx| {
+            Box::pin(async move {
+                let routed = carry_out(&mut tx, plan).await?;
+                record_delivery(tx.conn, &delivery, &routed, limit, tx.now).await
             })
-            .await
+        })
+        .await
     }
 
     /// Quarantined messages, newest first (admins only).
@@ -561,35 +554,33 @@ impl App {
         let recipient = ticket.requester_email.clone();
         let subject = mail.subject.clone();
         let queued_id = message_id.clone();
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move {
-                    let record = NewMail {
-                        direction: "out",
-                        dedup_key: &store::outbound_key(&queued_id),
-                        message_id: Some(&queued_id),
-                        ticket_id: Some(ticket_id),
-                        comment_id,
-                        address: &recipient,
-                        subject: &subject,
-                        status: "queued",
-                        reason: Some(notice.as_str()),
-                        html: None,
-                        raw: None,
-                    };
-                    // Already there when an earlier attempt recorded it, then failed to send.
-                    store::insert_if_absent(conn, &record, now_ms()).await
-                })
+        self.system_change("mail", move |tx| {
+            Box::pin(async move {
+                let record = NewMail {
+                    direction: "out",
+                    dedup_key: &store::outbound_key(&queued_id),
+                    message_id: Some(&queued_id),
+                    ticket_id: Some(ticket_id),
+                    comment_id,
+                    address: &recipient,
+                    subject: &subject,
+                    status: "queued",
+                    reason: Some(notice.as_str()),
+                    html: None,
+                    raw: None,
+                };
+                // Already there when an earlier attempt recorded it, then failed to send.
+                Ok(store::insert_if_absent(tx.conn, &record, tx.now).await?)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         smtp.send(&mail).await.map_err(|e| e.to_string())?;
-        self.db()
-            .write(move |conn| {
-                Box::pin(async move { store::mark_sent(conn, &message_id, now_ms()).await })
-            })
-            .await
-            .map_err(|e| e.to_string())
+        self.system_change("mail", move |tx| {
+            Box::pin(async move { Ok(store::mark_sent(tx.conn, &message_id, tx.now).await?) })
+        })
+        .await
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -624,39 +615,24 @@ async fn plan(
 }
 
 /// Writes what a plan adds (a ticket, a comment, a bounce on a ticket's timeline).
-async fn carry_out(
-    conn: &mut Conn,
-    backend: Backend,
-    plan: Plan,
-    notify: bool,
-    now: i64,
-) -> Result<Routed, AppError> {
+async fn carry_out(tx: &mut Tx<'_>, plan: Plan) -> Result<Routed, AppError> {
     match plan {
         Plan::Record(routed) => Ok(routed),
-        Plan::Bounce { bounced, report } => {
-            record_bounce(conn, bounced.as_deref(), &report, now).await
-        }
+        Plan::Bounce { bounced, report } => record_bounce(tx, bounced.as_deref(), &report).await,
         Plan::Comment {
             author,
             ticket_id,
             comment,
         } => {
-            let principal = author.principal(conn, now).await?;
+            let principal = author.principal(tx).await?;
             // Read again inside the write: since planning, the ticket may have been resolved
             // (a customer's reply reopens it) or merged (the comment is refused).
-            let row = ticket_store::get(conn, ticket_id)
+            let row = ticket_store::get(tx.conn, ticket_id)
                 .await?
                 .ok_or(AppError::NotFound("ticket"))?;
             let actor = principal.audit_label();
-            let mut tx = Tx {
-                conn,
-                backend,
-                principal: &principal,
-                actor: &actor,
-                now,
-                notify,
-            };
-            let comment = insert_comment(&mut tx, row, comment).await?;
+            let comment =
+                insert_comment(&mut tx.on_behalf_of(&principal, &actor), row, comment).await?;
             Ok(Routed {
                 status: MailStatus::Comment,
                 reason: None,
@@ -669,19 +645,12 @@ async fn carry_out(
             })
         }
         Plan::Ticket { author, ticket } => {
-            let principal = author.principal(conn, now).await?;
+            let principal = author.principal(tx).await?;
             let actor = principal.audit_label();
-            let mut tx = Tx {
-                conn,
-                backend,
-                principal: &principal,
-                actor: &actor,
-                now,
-                notify,
-            };
+            let mut sender = tx.on_behalf_of(&principal, &actor);
             let ticket_id = match ticket {
-                TicketDraft::Resolved(resolved) => write_ticket(&mut tx, *resolved).await?,
-                TicketDraft::ForNewCustomer(valid) => insert_ticket(&mut tx, *valid).await?,
+                TicketDraft::Resolved(resolved) => write_ticket(&mut sender, *resolved).await?,
+                TicketDraft::ForNewCustomer(valid) => insert_ticket(&mut sender, *valid).await?,
             };
             Ok(Routed {
                 status: MailStatus::Ticket,
@@ -929,30 +898,31 @@ async fn route(
 
 /// Marks the notification a delivery report concerns as bounced, on its ticket's timeline.
 async fn record_bounce(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     bounced_message_id: Option<&str>,
     report: &str,
-    now: i64,
 ) -> Result<Routed, AppError> {
     let bounced = match bounced_message_id {
-        Some(id) => store::set_outbound_status(conn, id, "bounced", Some(report), now).await?,
+        Some(id) => {
+            store::set_outbound_status(tx.conn, id, "bounced", Some(report), tx.now).await?
+        }
         None => None,
     };
     let ticket_id = bounced.as_ref().and_then(|row| row.ticket_id);
     if let (Some(ticket_id), Some(row)) = (ticket_id, &bounced) {
-        let mut batch = Batch::new(conn);
+        let mut batch = tx.batch();
         timeline(
             &mut batch,
             ticket_id,
-            now,
-            "system:mail",
+            tx.now,
+            tx.actor,
             "mail_bounced",
             false,
             serde_json::json!({
                 "recipient": row.address, "message_id": row.message_id, "report": report,
             }),
         );
-        batch.run(conn).await?;
+        batch.run(tx.conn).await?;
     }
     Ok(Routed {
         status: MailStatus::Bounce,
@@ -1008,15 +978,14 @@ async fn sender(
 /// Adds the account of a customer whose first message arrived, unless a delivery running at
 /// the same time added it first; returns the account.
 async fn add_customer(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     customer: &NewCustomer,
-    now: i64,
 ) -> Result<accounts::UserRow, AppError> {
-    if let Some(user) = accounts::find_user_by_email(conn, &customer.email).await? {
+    if let Some(user) = accounts::find_user_by_email(tx.conn, &customer.email).await? {
         return Ok(user);
     }
     let user = accounts::insert_user(
-        conn,
+        tx.conn,
         &accounts::NewUser {
             email: &customer.email,
             name: &customer.name,
@@ -1024,21 +993,15 @@ async fn add_customer(
             organization_id: Some(customer.organization_id),
             password_hash: None,
         },
-        now,
+        tx.now,
     )
     .await?;
-    let change = Change {
-        actor: "system:mail",
-        entity: "user",
-        entity_id: user.id,
-        action: "created",
-        before: None,
-        after: snapshot(&serde_json::json!({
-            "email": user.email, "name": user.name, "role": user.role,
-            "organization_id": user.organization_id, "because": "first message from this address",
-        })),
-    };
-    record(conn, &change, now).await?;
+    let added = serde_json::json!({
+        "email": user.email, "name": user.name, "role": user.role,
+        "organization_id": user.organization_id, "because": "first message from this address",
+    });
+    tx.record(Event::created(Entity::User, user.id, &added))
+        .await?;
     Ok(user)
 }
 

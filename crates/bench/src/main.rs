@@ -680,7 +680,7 @@ async fn sla(
     use opsdesk_store::sla::{due_checks, explain_due_checks};
 
     let app = location.open().await?;
-    let swept_at = opsdesk_app::now_ms();
+    let swept_at = app.now_ms();
     bulk_load(&app, target.seed, open, Desk::OpenUnderSla { swept_at }).await?;
     let measured_at = swept_at + SWEEPER_BEHIND_MS;
     let db = app.db().clone();

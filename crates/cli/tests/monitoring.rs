@@ -335,7 +335,15 @@ dual_backend_test!(
 dual_backend_test!(
     a_silent_heartbeat_goes_down_and_a_ping_brings_it_back,
     |backend: Backend| async move {
-        let server = TestServer::start(backend).await;
+        // The server's clock stands still until the test moves it: silence is made, not waited for.
+        let clock = opsdesk_app::ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let server = TestServer::start_on_clock(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+            opsdesk_app::AppConfig::default(),
+            Arc::new(clock.clone()),
+        )
+        .await;
         let admin = server.admin();
         let created = admin
             .post(
@@ -379,6 +387,7 @@ dual_backend_test!(
         assert_eq!(bad.status(), 422);
 
         // Silence past period and grace: down, with one incident.
+        clock.advance(jiff::SignedDuration::from_secs(4));
         let down = wait_for_status(&admin, id, "down").await;
         assert_eq!(down["heartbeat"], "down", "{down}");
         let opened = eventually(WAIT, || async {
@@ -426,6 +435,7 @@ dual_backend_test!(
                 .status(),
             200
         );
+        clock.advance(jiff::SignedDuration::from_secs(2));
         let stuck = wait_for_status(&admin, id, "down").await;
         assert!(
             stuck["last_error"]
@@ -468,7 +478,7 @@ dual_backend_test!(
             .unwrap();
         let local = due.in_tz("Europe/London").unwrap();
         assert_eq!((local.hour(), local.minute()), (3, 0), "{pinged}");
-        let ahead = due.as_second() - jiff::Timestamp::now().as_second();
+        let ahead = due.as_second() - server.app.now().as_second();
         assert!((0..=25 * 3600).contains(&ahead), "{pinged}");
         assert!(pinged.get("late_by_s").is_none(), "{pinged}");
 
@@ -1085,7 +1095,7 @@ dual_backend_test!(
         for id in [gateway, shop, batch] {
             wait_for_status(&admin, id, "up").await;
         }
-        let now = jiff::Timestamp::now();
+        let now = server.app.now();
         let window = admin
             .post(
                 "/api/v1/maintenance-windows",
@@ -1173,7 +1183,7 @@ dual_backend_test!(
         wait_for_status(&admin, website, "up").await;
 
         // Every minute for an hour: in force now, whatever the time.
-        let started = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2);
+        let started = server.app.now() - jiff::SignedDuration::from_mins(2);
         let window = admin
             .post(
                 "/api/v1/maintenance-windows",
@@ -1211,7 +1221,7 @@ dual_backend_test!(
             .await;
         assert_eq!(uptime.body["uptime_percent"], 100.0, "{}", uptime.text);
 
-        let now = jiff::Timestamp::now().to_string();
+        let now = server.app.now().to_string();
         for (body, field) in [
             (
                 json!({"tag": "database", "monitor_id": website, "starts_at": now,
@@ -1295,7 +1305,7 @@ dual_backend_test!(
         .await;
         wait_for_status(&admin, shop, "up").await;
 
-        let now = jiff::Timestamp::now();
+        let now = server.app.now();
         let hour_later = (now + jiff::SignedDuration::from_hours(1)).to_string();
         let mut windows = Vec::new();
         for body in [

@@ -53,7 +53,7 @@ pub async fn load(
         )
     };
     let backend = app.db().backend();
-    let now = opsdesk_app::now_ms();
+    let now = app.now_ms();
     let mut loaded = 0;
     while loaded < tickets {
         let count = BATCH.min(tickets - loaded);

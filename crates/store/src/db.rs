@@ -387,6 +387,10 @@ fn redact(url: &str) -> String {
 
 /// A new SQLite database in a folder of its own under the system's temporary folder.
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a unique folder name, not a time anything reads"
+)]
 pub(crate) async fn scratch_db(
     name: &str,
 ) -> Result<(Db, std::path::PathBuf), Box<dyn std::error::Error>> {
