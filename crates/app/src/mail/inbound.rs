@@ -1,169 +1,32 @@
-//! The mail channel's use cases. Inbound: one path for every delivery (pipe, IMAP, LMTP)
-//! that decides on a reader what the message becomes, then records the message and the
-//! ticket or comment it becomes in ONE transaction, keyed by its Message-ID (or content
-//! hash), so a redelivery or a retry after a crash changes nothing.
-//! Outbound: notifications queued in the transaction of the change and sent by the job runner.
-
-mod templates;
-
-pub use templates::{
-    MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource, TemplateText,
-};
-
-use std::path::PathBuf;
+//! Inbound mail: one path for every delivery (pipe, IMAP, LMTP) that decides on a reader
+//! what the message becomes, then records the message and the ticket or comment it becomes in
+//! one transaction.
 
 use opsdesk_domain::account::Role;
 use opsdesk_domain::ticket::{TicketNumber, Title};
-use opsdesk_mail::{InboundMessage, OutboundMail, ParseError};
+use opsdesk_mail::{InboundMessage, ParseError};
 use opsdesk_store::mail::{self as store, MailRow, NewMail};
 use opsdesk_store::tickets::{self as ticket_store, TicketRow};
-use opsdesk_store::{Batch, Conn, StoreError, accounts};
-use serde::Serialize;
+use opsdesk_store::{Conn, StoreError, accounts};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Entity, Event};
 use crate::auth::principal_for;
 use crate::change::{Need, Tx};
-use crate::jobs::{self, JobKind};
 use crate::tickets::{
     MailFile, MailFiles, NewComment, NewTicket, ResolvedTicket, ValidComment, ValidTicket, can_see,
     insert_comment, insert_ticket, keep_mail_files, number_of, resolve_ticket, timeline,
     validate_comment, validate_ticket, write_ticket,
 };
-use crate::{App, AppError, Principal, Via, timestamp};
+use crate::{App, AppError, Principal, Via};
+
+use super::{IngestOutcome, MailSettings, MailStatus};
 
 /// Window of the per-sender rate limit.
 const RATE_WINDOW_MS: i64 = 3_600_000;
-/// Message-IDs put in the References header of a notification.
-const MAX_THREAD_REFERENCES: i64 = 20;
+
 /// Merges followed from a ticket to the one it was merged into.
 const MAX_MERGE_HOPS: usize = 5;
-
-/// Mail settings the use cases need.
-#[derive(Debug, Clone)]
-pub struct MailSettings {
-    /// `smtp://…` / `smtps://…` relay for notifications; none sends no notifications.
-    pub smtp_url: Option<String>,
-    /// The From of notifications, e.g. `Service desk <support@example.com>`; its domain
-    /// also names opsdesk's Message-IDs.
-    pub from: String,
-    /// Folder with `acknowledgement.subject|txt|html` (and `reply`, `resolution`) files that
-    /// replace the built-in notification templates; templates admins save in opsdesk take
-    /// precedence over these files.
-    pub templates_dir: Option<PathBuf>,
-    /// Unknown senders become customers of the organization whose `domain` matches theirs;
-    /// when false (or no organization matches) their mail is quarantined.
-    pub accept_unknown_senders: bool,
-    /// Messages accepted from one address per hour; the rest are recorded, not processed.
-    pub max_per_sender_per_hour: i64,
-}
-
-impl Default for MailSettings {
-    fn default() -> Self {
-        Self {
-            smtp_url: None,
-            from: "opsdesk <opsdesk@localhost.localdomain>".to_owned(),
-            templates_dir: None,
-            accept_unknown_senders: true,
-            max_per_sender_per_hour: 60,
-        }
-    }
-}
-
-opsdesk_domain::string_enum! {
-    /// Which notification to send: the template's name and the job payload's value.
-    #[derive(utoipa::ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    pub enum Notice as "notice" {
-        /// A new ticket was opened for the requester.
-        Acknowledgement => "acknowledgement",
-        /// An agent replied publicly.
-        Reply => "reply",
-        /// The ticket was resolved.
-        Resolution => "resolution",
-    }
-}
-
-/// Adds a notification to `batch`.
-pub(crate) fn queue_notice(
-    batch: &mut Batch,
-    notice: Notice,
-    ticket_id: i64,
-    comment_id: Option<i64>,
-    now: i64,
-) {
-    let payload = serde_json::json!({
-        "notice": notice.as_str(), "ticket_id": ticket_id, "comment_id": comment_id,
-    });
-    jobs::queue(batch, JobKind::MailNotification, &payload, now);
-}
-
-opsdesk_domain::string_enum! {
-    /// What became of a received message, as its record's `status` says.
-    pub enum MailStatus as "mail status" {
-        /// Received, not routed yet.
-        Queued => "queued",
-        /// Opened a ticket.
-        Ticket => "ticket",
-        /// Joined a ticket's conversation.
-        Comment => "comment",
-        /// An out-of-office or similar automatic reply, never answered.
-        AutoReply => "auto_reply",
-        /// A delivery report about a notification.
-        Bounce => "bounce",
-        /// Too many messages from its sender.
-        RateLimited => "rate_limited",
-        /// Could not be routed; waits for an admin.
-        Quarantined => "quarantined",
-    }
-}
-
-/// What became of a received message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct IngestOutcome {
-    /// The mail record's id.
-    pub mail_id: i64,
-    /// `ticket` (opened one), `comment` (joined one), `auto_reply`, `bounce`, `rate_limited`
-    /// or `quarantined`.
-    pub status: String,
-    /// True when this message had been received before; nothing new was written.
-    pub duplicate: bool,
-    /// The ticket's number, when the message belongs to one.
-    pub ticket: Option<String>,
-    pub comment_id: Option<i64>,
-    /// Why the message was quarantined, rate limited or not answered.
-    pub reason: Option<String>,
-}
-
-/// A received message as admins see it in the quarantine.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MailRecord {
-    pub id: i64,
-    pub message_id: Option<String>,
-    /// The sender.
-    pub address: String,
-    pub subject: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub ticket_id: Option<i64>,
-    #[schema(value_type = String, format = DateTime)]
-    pub received_at: jiff::Timestamp,
-}
-
-impl From<MailRow> for MailRecord {
-    fn from(row: MailRow) -> Self {
-        Self {
-            id: row.id,
-            message_id: row.message_id,
-            address: row.address,
-            subject: row.subject,
-            status: row.status,
-            reason: row.reason,
-            ticket_id: row.ticket_id,
-            received_at: timestamp(row.created_at),
-        }
-    }
-}
 
 /// Everything the write needs from the message, computed before it starts.
 struct Delivery {
@@ -302,9 +165,39 @@ impl From<StoreError> for IngestFailure {
 }
 
 impl App {
-    /// Whether changes queue mail notifications (an SMTP relay is configured).
-    pub(crate) fn notifications_enabled(&self) -> bool {
-        self.inner.smtp.is_some()
+    /// Runs a quarantined message through routing again, e.g. after its sender's domain was
+    /// given to an organization (admins only).
+    pub async fn reprocess_mail(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<IngestOutcome, AppError> {
+        principal.require_admin()?;
+        let (row, raw) = {
+            let mut conn = self.db().reader().await?;
+            let row = store::get(&mut conn, id)
+                .await?
+                .ok_or(AppError::NotFound("mail"))?;
+            (row, store::raw(&mut conn, id).await?.unwrap_or_default())
+        };
+        if row.status != MailStatus::Quarantined.as_str() {
+            return Err(AppError::Conflict {
+                field: None,
+                message: format!(
+                    "only quarantined mail can be re-processed; this one is {}",
+                    row.status
+                ),
+            });
+        }
+        let delivery = tokio::task::spawn_blocking(move || Delivery {
+            parsed: opsdesk_mail::parse(&raw),
+            raw,
+            dedup_key: row.dedup_key,
+            existing: Some(row.id),
+        })
+        .await
+        .map_err(|e| AppError::internal("mail parser stopped", e))?;
+        self.deliver(delivery).await
     }
 
     /// Receives one raw RFC 5322 message from any inbound path. Redelivering a message that
@@ -396,200 +289,6 @@ impl App {
         })
         .await
     }
-
-    /// Quarantined messages, newest first (admins only).
-    pub async fn quarantined_mail(
-        &self,
-        principal: &Principal,
-        before: i64,
-        limit: i64,
-    ) -> Result<Vec<MailRecord>, AppError> {
-        principal.require_admin()?;
-        let mut conn = self.db().reader().await?;
-        Ok(store::list_by_status(
-            &mut conn,
-            MailStatus::Quarantined.as_str(),
-            before,
-            limit.clamp(1, 501),
-        )
-        .await?
-        .into_iter()
-        .map(MailRecord::from)
-        .collect())
-    }
-
-    /// Runs a quarantined message through routing again, e.g. after its sender's domain was
-    /// given to an organization (admins only).
-    pub async fn reprocess_mail(
-        &self,
-        principal: &Principal,
-        id: i64,
-    ) -> Result<IngestOutcome, AppError> {
-        principal.require_admin()?;
-        let (row, raw) = {
-            let mut conn = self.db().reader().await?;
-            let row = store::get(&mut conn, id)
-                .await?
-                .ok_or(AppError::NotFound("mail"))?;
-            (row, store::raw(&mut conn, id).await?.unwrap_or_default())
-        };
-        if row.status != MailStatus::Quarantined.as_str() {
-            return Err(AppError::Conflict {
-                field: None,
-                message: format!(
-                    "only quarantined mail can be re-processed; this one is {}",
-                    row.status
-                ),
-            });
-        }
-        let delivery = tokio::task::spawn_blocking(move || Delivery {
-            parsed: opsdesk_mail::parse(&raw),
-            raw,
-            dedup_key: row.dedup_key,
-            existing: Some(row.id),
-        })
-        .await
-        .map_err(|e| AppError::internal("mail parser stopped", e))?;
-        self.deliver(delivery).await
-    }
-
-    /// The original message as received (`.eml`), for staff who may see its ticket, and for
-    /// admins when it has none.
-    pub async fn mail_original(&self, principal: &Principal, id: i64) -> Result<Vec<u8>, AppError> {
-        principal.require_staff()?;
-        let mut conn = self.db().reader().await?;
-        let row = store::get(&mut conn, id)
-            .await?
-            .ok_or(AppError::NotFound("mail"))?;
-        let visible = match row.ticket_id {
-            Some(ticket_id) => match ticket_store::get(&mut conn, ticket_id).await? {
-                Some(ticket) => can_see(&mut conn, principal, &ticket).await?,
-                None => false,
-            },
-            None => principal.role == Role::Admin,
-        };
-        if !visible {
-            return Err(AppError::NotFound("mail"));
-        }
-        store::raw(&mut conn, id)
-            .await?
-            .ok_or(AppError::NotFound("mail"))
-    }
-
-    /// Sends one queued notification (the `mail.notification` job).
-    pub(crate) async fn send_notice(
-        &self,
-        job_id: i64,
-        payload: &serde_json::Value,
-    ) -> Result<(), String> {
-        // Notifications queued while a relay was configured are dropped if it was removed.
-        let Some(smtp) = &self.inner.smtp else {
-            return Ok(());
-        };
-        let notice = payload["notice"]
-            .as_str()
-            .and_then(|name| name.parse::<Notice>().ok())
-            .ok_or("payload has no known `notice`")?;
-        let ticket_id = payload["ticket_id"]
-            .as_i64()
-            .ok_or("payload has no `ticket_id`")?;
-        let comment_id = payload["comment_id"].as_i64();
-        let settings = &self.config().mail;
-        let (ticket, comment, thread, template) = {
-            let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
-            let Some(ticket) = ticket_store::get(&mut conn, ticket_id)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
-                return Ok(());
-            };
-            let comment = match comment_id {
-                Some(id) => ticket_store::comment_body(&mut conn, id)
-                    .await
-                    .map_err(|e| e.to_string())?,
-                None => None,
-            };
-            let thread = store::thread(&mut conn, ticket_id, MAX_THREAD_REFERENCES)
-                .await
-                .map_err(|e| e.to_string())?;
-            let template =
-                templates::effective(&mut conn, settings.templates_dir.as_deref(), notice)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            (ticket, comment, thread, template)
-        };
-        let domain = settings
-            .from
-            .rsplit_once('@')
-            .map_or("localhost", |(_, d)| d.trim_end_matches('>'));
-        // Derived from the job, so a retry after a lost acknowledgement reuses the same id
-        // and the recipient's client shows one message.
-        let message_id = format!("opsdesk.{job_id}.{ticket_id}@{domain}");
-        let rendered = templates::render(
-            &template.template,
-            &templates::Values::of(&ticket, comment.as_deref()),
-        );
-        let in_reply_to = thread
-            .iter()
-            .rev()
-            .find(|(_, direction)| direction == "in")
-            .or(thread.last())
-            .map(|(id, _)| id.clone());
-        let mail = OutboundMail {
-            from: settings.from.clone(),
-            to: format!(
-                "{} <{}>",
-                quote_name(&ticket.requester_name),
-                ticket.requester_email
-            ),
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            message_id: message_id.clone(),
-            in_reply_to,
-            references: thread.into_iter().map(|(id, _)| id).collect(),
-        };
-        // Committed before the relay sees the message: a reply or bounce can arrive as soon
-        // as it is sent, and must find the Message-ID it refers to.
-        let recipient = ticket.requester_email.clone();
-        let subject = mail.subject.clone();
-        let queued_id = message_id.clone();
-        self.system_change("mail", move |tx| {
-            Box::pin(async move {
-                let record = NewMail {
-                    direction: "out",
-                    dedup_key: &store::outbound_key(&queued_id),
-                    message_id: Some(&queued_id),
-                    ticket_id: Some(ticket_id),
-                    comment_id,
-                    address: &recipient,
-                    subject: &subject,
-                    status: "queued",
-                    reason: Some(notice.as_str()),
-                    html: None,
-                    raw: None,
-                };
-                // Already there when an earlier attempt recorded it, then failed to send.
-                Ok(store::insert_if_absent(tx.conn, &record, tx.now).await?)
-            })
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        smtp.send(&mail).await.map_err(|e| e.to_string())?;
-        self.system_change("mail", move |tx| {
-            Box::pin(async move { Ok(store::mark_sent(tx.conn, &message_id, tx.now).await?) })
-        })
-        .await
-        .map_err(|e| e.to_string())
-    }
-}
-
-fn quote_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
-        .collect();
-    format!("\"{cleaned}\"")
 }
 
 /// Decides what a delivery becomes, reading only.

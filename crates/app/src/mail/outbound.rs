@@ -1,0 +1,146 @@
+//! Outbound mail: notifications queued in the transaction of the change and sent by the
+//! job runner.
+
+use opsdesk_mail::OutboundMail;
+use opsdesk_store::Batch;
+use opsdesk_store::mail::{self as store, NewMail};
+use opsdesk_store::tickets as ticket_store;
+
+use crate::App;
+use crate::jobs::{self, JobKind};
+
+use super::{Notice, templates};
+
+/// Message-IDs put in the References header of a notification.
+const MAX_THREAD_REFERENCES: i64 = 20;
+
+/// Adds a notification to `batch`.
+pub(crate) fn queue_notice(
+    batch: &mut Batch,
+    notice: Notice,
+    ticket_id: i64,
+    comment_id: Option<i64>,
+    now: i64,
+) {
+    let payload = serde_json::json!({
+        "notice": notice.as_str(), "ticket_id": ticket_id, "comment_id": comment_id,
+    });
+    jobs::queue(batch, JobKind::MailNotification, &payload, now);
+}
+
+impl App {
+    /// Sends one queued notification (the `mail.notification` job).
+    pub(crate) async fn send_notice(
+        &self,
+        job_id: i64,
+        payload: &serde_json::Value,
+    ) -> Result<(), String> {
+        // Notifications queued while a relay was configured are dropped if it was removed.
+        let Some(smtp) = &self.inner.smtp else {
+            return Ok(());
+        };
+        let notice = payload["notice"]
+            .as_str()
+            .and_then(|name| name.parse::<Notice>().ok())
+            .ok_or("payload has no known `notice`")?;
+        let ticket_id = payload["ticket_id"]
+            .as_i64()
+            .ok_or("payload has no `ticket_id`")?;
+        let comment_id = payload["comment_id"].as_i64();
+        let settings = &self.config().mail;
+        let (ticket, comment, thread, template) = {
+            let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
+            let Some(ticket) = ticket_store::get(&mut conn, ticket_id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(());
+            };
+            let comment = match comment_id {
+                Some(id) => ticket_store::comment_body(&mut conn, id)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                None => None,
+            };
+            let thread = store::thread(&mut conn, ticket_id, MAX_THREAD_REFERENCES)
+                .await
+                .map_err(|e| e.to_string())?;
+            let template =
+                templates::effective(&mut conn, settings.templates_dir.as_deref(), notice)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            (ticket, comment, thread, template)
+        };
+        let domain = settings
+            .from
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d.trim_end_matches('>'));
+        // Derived from the job, so a retry after a lost acknowledgement reuses the same id
+        // and the recipient's client shows one message.
+        let message_id = format!("opsdesk.{job_id}.{ticket_id}@{domain}");
+        let rendered = templates::render(
+            &template.template,
+            &templates::Values::of(&ticket, comment.as_deref()),
+        );
+        let in_reply_to = thread
+            .iter()
+            .rev()
+            .find(|(_, direction)| direction == "in")
+            .or(thread.last())
+            .map(|(id, _)| id.clone());
+        let mail = OutboundMail {
+            from: settings.from.clone(),
+            to: format!(
+                "{} <{}>",
+                quote_name(&ticket.requester_name),
+                ticket.requester_email
+            ),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            message_id: message_id.clone(),
+            in_reply_to,
+            references: thread.into_iter().map(|(id, _)| id).collect(),
+        };
+        // Committed before the relay sees the message: a reply or bounce can arrive as soon
+        // as it is sent, and must find the Message-ID it refers to.
+        let recipient = ticket.requester_email.clone();
+        let subject = mail.subject.clone();
+        let queued_id = message_id.clone();
+        self.system_change("mail", move |tx| {
+            Box::pin(async move {
+                let record = NewMail {
+                    direction: "out",
+                    dedup_key: &store::outbound_key(&queued_id),
+                    message_id: Some(&queued_id),
+                    ticket_id: Some(ticket_id),
+                    comment_id,
+                    address: &recipient,
+                    subject: &subject,
+                    status: "queued",
+                    reason: Some(notice.as_str()),
+                    html: None,
+                    raw: None,
+                };
+                // Already there when an earlier attempt recorded it, then failed to send.
+                Ok(store::insert_if_absent(tx.conn, &record, tx.now).await?)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        smtp.send(&mail).await.map_err(|e| e.to_string())?;
+        self.system_change("mail", move |tx| {
+            Box::pin(async move { Ok(store::mark_sent(tx.conn, &message_id, tx.now).await?) })
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn quote_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+        .collect();
+    format!("\"{cleaned}\"")
+}
