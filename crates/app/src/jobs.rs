@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::change::Need;
-use crate::{App, AppError, Principal, timestamp};
+use crate::{App, AppError, Principal, error_chain, timestamp};
 
 /// How long a claimed job stays ours unless renewed; a running handler renews it every
 /// `RENEW_EVERY`. The jobs of a node that died pass to the others sooner, once its liveness
@@ -95,6 +95,47 @@ impl From<JobRow> for Job {
             payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
             created_at: timestamp(row.created_at),
             updated_at: timestamp(row.updated_at),
+        }
+    }
+}
+
+/// Why a job's run failed. Its text, causes included, is kept on the job for admins.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JobError {
+    /// The payload is not what the job's kind needs.
+    #[error("payload: {0}")]
+    Payload(String),
+    /// The application could not do its part (the database, a template).
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// Another system could not be reached or refused the work (a webhook's URL, the relay).
+    #[error("{what}")]
+    Remote {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Another system answered, with a failure.
+    #[error("{0}")]
+    Refused(String),
+    #[error("timed out after {0} s")]
+    TimedOut(u64),
+}
+
+impl From<opsdesk_store::StoreError> for JobError {
+    fn from(error: opsdesk_store::StoreError) -> Self {
+        JobError::App(error.into())
+    }
+}
+
+impl JobError {
+    pub(crate) fn remote(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        JobError::Remote {
+            what: what.into(),
+            source: Box::new(source),
         }
     }
 }
@@ -225,10 +266,10 @@ impl App {
                 let work = tokio::time::timeout(HANDLER_TIMEOUT, self.perform(kind, &job));
                 match self.while_leased(job.id, work).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(format!("timed out after {} s", HANDLER_TIMEOUT.as_secs())),
+                    Err(_) => Err(JobError::TimedOut(HANDLER_TIMEOUT.as_secs())),
                 }
             }
-            Err(unknown) => Err(unknown.to_string()),
+            Err(unknown) => Err(JobError::Payload(unknown.to_string())),
         };
         let node = self.config().node_name.clone();
         let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
@@ -248,7 +289,7 @@ impl App {
                             } else {
                                 tracing::warn!(job = id, %error, attempt = attempts, "job failed; will retry");
                             }
-                            store::fail(conn, id, &node, &error, retry_at, now).await
+                            store::fail(conn, id, &node, &error_chain(&error), retry_at, now).await
                         }
                     }
                 })
@@ -298,9 +339,9 @@ impl App {
         }
     }
 
-    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), String> {
-        let payload: serde_json::Value =
-            serde_json::from_str(&job.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+    async fn perform(&self, kind: JobKind, job: &JobRow) -> Result<(), JobError> {
+        let payload: serde_json::Value = serde_json::from_str(&job.payload)
+            .map_err(|e| JobError::Payload(format!("not JSON: {e}")))?;
         match kind {
             JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
             JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,

@@ -10,7 +10,7 @@ use sha2::Sha256;
 use crate::audit::{Entity, Event};
 use crate::change::Need;
 use crate::clock::random_secret;
-use crate::jobs::{DEFAULT_MAX_ATTEMPTS, JobKind};
+use crate::jobs::{DEFAULT_MAX_ATTEMPTS, JobError, JobKind};
 use crate::{App, AppError, FieldError, Principal, timestamp};
 
 /// A webhook as admins see it. The signing secret is shown once, at creation.
@@ -67,8 +67,9 @@ pub(crate) fn queue_deliveries(
     );
 }
 
-fn signature(secret: &str, body: &[u8]) -> Result<String, String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| e.to_string())?;
+fn signature(secret: &str, body: &[u8]) -> Result<String, AppError> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|e| AppError::internal("webhook signing key", e))?;
     mac.update(body);
     Ok(format!(
         "sha256={}",
@@ -160,16 +161,14 @@ impl App {
         &self,
         job_id: i64,
         payload: &serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), JobError> {
         let hook_id = payload
             .get("webhook_id")
             .and_then(serde_json::Value::as_i64)
-            .ok_or("payload has no webhook_id")?;
+            .ok_or_else(|| JobError::Payload("no webhook_id".into()))?;
         let hook = {
-            let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
-            store::get(&mut conn, hook_id)
-                .await
-                .map_err(|e| e.to_string())?
+            let mut conn = self.db().reader().await?;
+            store::get(&mut conn, hook_id).await?
         };
         // A webhook deleted since the event has nobody left to tell.
         let Some(hook) = hook else { return Ok(()) };
@@ -195,11 +194,15 @@ impl App {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("POST {}: {e}", hook.url))?;
+            .map_err(|e| JobError::remote(format!("POST {}", hook.url), e))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("POST {} answered {}", hook.url, response.status()))
+            Err(JobError::Refused(format!(
+                "POST {} answered {}",
+                hook.url,
+                response.status()
+            )))
         }
     }
 }

@@ -7,7 +7,7 @@ use opsdesk_store::mail::{self as store, NewMail};
 use opsdesk_store::tickets as ticket_store;
 
 use crate::App;
-use crate::jobs::{self, JobKind};
+use crate::jobs::{self, JobError, JobKind};
 
 use super::{Notice, templates};
 
@@ -34,7 +34,7 @@ impl App {
         &self,
         job_id: i64,
         payload: &serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), JobError> {
         // Notifications queued while a relay was configured are dropped if it was removed.
         let Some(smtp) = &self.inner.smtp else {
             return Ok(());
@@ -42,33 +42,24 @@ impl App {
         let notice = payload["notice"]
             .as_str()
             .and_then(|name| name.parse::<Notice>().ok())
-            .ok_or("payload has no known `notice`")?;
+            .ok_or_else(|| JobError::Payload("no known `notice`".into()))?;
         let ticket_id = payload["ticket_id"]
             .as_i64()
-            .ok_or("payload has no `ticket_id`")?;
+            .ok_or_else(|| JobError::Payload("no `ticket_id`".into()))?;
         let comment_id = payload["comment_id"].as_i64();
         let settings = &self.config().mail;
         let (ticket, comment, thread, template) = {
-            let mut conn = self.db().reader().await.map_err(|e| e.to_string())?;
-            let Some(ticket) = ticket_store::get(&mut conn, ticket_id)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
+            let mut conn = self.db().reader().await?;
+            let Some(ticket) = ticket_store::get(&mut conn, ticket_id).await? else {
                 return Ok(());
             };
             let comment = match comment_id {
-                Some(id) => ticket_store::comment_body(&mut conn, id)
-                    .await
-                    .map_err(|e| e.to_string())?,
+                Some(id) => ticket_store::comment_body(&mut conn, id).await?,
                 None => None,
             };
-            let thread = store::thread(&mut conn, ticket_id, MAX_THREAD_REFERENCES)
-                .await
-                .map_err(|e| e.to_string())?;
+            let thread = store::thread(&mut conn, ticket_id, MAX_THREAD_REFERENCES).await?;
             let template =
-                templates::effective(&mut conn, settings.templates_dir.as_deref(), notice)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                templates::effective(&mut conn, settings.templates_dir.as_deref(), notice).await?;
             (ticket, comment, thread, template)
         };
         let domain = settings
@@ -126,14 +117,15 @@ impl App {
                 Ok(store::insert_if_absent(tx.conn, &record, tx.now).await?)
             })
         })
-        .await
-        .map_err(|e| e.to_string())?;
-        smtp.send(&mail).await.map_err(|e| e.to_string())?;
+        .await?;
+        smtp.send(&mail)
+            .await
+            .map_err(|e| JobError::remote("sending through the relay", e))?;
         self.system_change("mail", move |tx| {
             Box::pin(async move { Ok(store::mark_sent(tx.conn, &message_id, tx.now).await?) })
         })
-        .await
-        .map_err(|e| e.to_string())
+        .await?;
+        Ok(())
     }
 }
 

@@ -8,18 +8,17 @@ impl App {
     pub(crate) async fn sync_outage_incident(
         &self,
         payload: &serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::jobs::JobError> {
         let outage_id = payload
             .get("outage_id")
             .and_then(serde_json::Value::as_i64)
-            .ok_or_else(|| "payload has no outage_id".to_owned())?;
+            .ok_or_else(|| crate::jobs::JobError::Payload("no outage_id".into()))?;
         let system = Principal::system("monitor");
         let events = self
             .change(&system, Need::Anyone, move |mut tx| {
                 Box::pin(async move { reconcile_outage(&mut tx, outage_id).await })
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         for event in events {
             self.publish(event.ticket_id, &event.number, event.kind, &system);
         }
