@@ -120,7 +120,10 @@ impl Prober {
         if let Some(body) = &settings.body {
             request = request.body(body.clone());
         }
-        let mut response = request.send().await.map_err(|e| opsdesk_app::error_chain(&e))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| opsdesk_app::error_chain(&e))?;
         let status = response.status().as_u16();
         let expected = if settings.expected_status.is_empty() {
             (200..300).contains(&status)
@@ -134,7 +137,11 @@ impl Prober {
             return Ok(());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| opsdesk_app::error_chain(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| opsdesk_app::error_chain(&e))?
+        {
             body.extend_from_slice(&chunk);
             if body.len() >= MAX_BODY_BYTES {
                 body.truncate(MAX_BODY_BYTES);

@@ -143,7 +143,10 @@ fn checksum_of(sql: &str) -> String {
 
 /// When a migration was applied: a fact about the database file, recorded before any
 /// application (and its clock) exists.
-#[allow(clippy::disallowed_methods, reason = "migrations run before the application's clock")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "migrations run before the application's clock"
+)]
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

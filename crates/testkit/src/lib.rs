@@ -202,7 +202,13 @@ impl TestServer {
     /// Starts on `db` with application settings of the test's choosing (the node name is
     /// always made unique).
     pub async fn start_with(db: TestDb, http: opsdesk_http::HttpConfig, config: AppConfig) -> Self {
-        Self::start_on_clock(db, http, config, std::sync::Arc::new(opsdesk_app::SystemClock)).await
+        Self::start_on_clock(
+            db,
+            http,
+            config,
+            std::sync::Arc::new(opsdesk_app::SystemClock),
+        )
+        .await
     }
 
     /// Starts reading the time from `clock`: a test holding a [`opsdesk_app::ManualClock`]

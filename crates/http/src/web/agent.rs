@@ -352,7 +352,9 @@ async fn show(
     let mut agents: Vec<String> = groups.iter().flat_map(|g| g.members.clone()).collect();
     agents.sort();
     agents.dedup();
-    let replying = state.presence.others(&t.number, &principal.email, state.app.now_ms());
+    let replying = state
+        .presence
+        .others(&t.number, &principal.email, state.app.now_ms());
     let sla = Countdown::of_ticket(&t, state.app.now());
     let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
     Ok(render(&TicketPage {

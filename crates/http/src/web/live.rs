@@ -109,7 +109,9 @@ async fn replying(
 ) -> Result<StatusCode, ApiError> {
     principal.require_staff()?;
     let ticket = state.app.ticket(&principal, &number).await?;
-    state.presence.announce(&ticket.number, &principal.email, state.app.now_ms());
+    state
+        .presence
+        .announce(&ticket.number, &principal.email, state.app.now_ms());
     Ok(StatusCode::NO_CONTENT)
 }
 
