@@ -120,7 +120,7 @@ async fn dashboard(
         .groups(&p)
         .await?
         .into_iter()
-        .filter(|g| g.members.iter().any(|m| *m == p.email))
+        .filter(|g| g.members.contains(&p.email))
         .map(|g| quoted(&g.name))
         .collect();
     let today = state.app.now().strftime("%Y-%m-%d").to_string();

@@ -934,16 +934,13 @@ async fn create_maintenance(
     if starts_at.is_none() && !errors.iter().any(|e| e.field == "starts_at") {
         errors.push(FieldError::new("starts_at", Lang.t("form.required")));
     }
-    let recurrence = match form.opt("schedule") {
-        Some(schedule) => Some(NewRecurrence {
-            schedule,
-            timezone: form.opt("timezone"),
-            duration_s: number::<i64>(&form, "duration_minutes", &mut errors)
-                .unwrap_or(0)
-                .saturating_mul(60),
-        }),
-        None => None,
-    };
+    let recurrence = form.opt("schedule").map(|schedule| NewRecurrence {
+        schedule,
+        timezone: form.opt("timezone"),
+        duration_s: number::<i64>(&form, "duration_minutes", &mut errors)
+            .unwrap_or(0)
+            .saturating_mul(60),
+    });
     let input = NewMaintenance {
         monitor_id: number(&form, "monitor_id", &mut errors),
         tag: form.opt("tag"),
