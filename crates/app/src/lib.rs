@@ -10,6 +10,7 @@ pub mod authz;
 mod catalog;
 mod change;
 mod clock;
+pub mod dashboard;
 mod error;
 pub mod jobs;
 pub mod mail;

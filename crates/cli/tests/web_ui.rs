@@ -1454,3 +1454,287 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+/// A local HTTP target answering 200 until it is stopped; then connections are refused.
+struct Target {
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Target {
+    async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let mut read = 0;
+                    while !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                    let reply =
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        Self { url, server }
+    }
+
+    /// Closes the listening socket: checks now fail with "connection refused".
+    async fn stop(self) {
+        self.server.abort();
+        let _ = self.server.await;
+    }
+}
+
+/// Reloads `url` until the element at `css` shows `needle`.
+async fn reload_until(browser: &Client, url: &str, css: &str, needle: &str) {
+    let found = eventually(WAIT, || async {
+        browser.goto(url).await.unwrap();
+        match browser.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.is_ok_and(|t| t.contains(needle)),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let shown = match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => "(absent)".into(),
+    };
+    assert!(
+        found,
+        "`{css}` on {url} never showed {needle:?}; it shows {shown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_a_monitor_sees_it_go_down_and_opens_its_incident_from_the_dashboard() {
+    let Some(binary) = chromedriver() else { return };
+    let server = desk().await;
+    let target = Target::start().await;
+    let driver = Driver::start(&binary).await;
+    let (admin, _profile) = driver.browser().await;
+    sign_in(&admin, &server, "root@msp.example").await;
+
+    // The monitor is made through the form, checked every second.
+    click(&admin, "nav a[href='/monitors']").await;
+    click(&admin, "#new-http").await;
+    type_into(&admin, "#name", "Shop front").await;
+    type_into(&admin, "#target", &target.url).await;
+    let interval = admin.find(Locator::Css("#interval_s")).await.unwrap();
+    interval.clear().await.unwrap();
+    interval.send_keys("1").await.unwrap();
+    click(&admin, "#save-monitor").await;
+    wait_for_text(&admin, "h1", "Shop front").await;
+    let page = admin.current_url().await.unwrap();
+    let id = page.path().rsplit('/').next().unwrap().to_owned();
+    assert!(id.parse::<i64>().is_ok(), "{page}");
+    reload_until(&admin, page.as_str(), "#monitor-state", "Up").await;
+
+    // The target stops: the list shows the monitor down, its page the outage's incident.
+    target.stop().await;
+    let list = format!("{}/monitors", server.url);
+    reload_until(&admin, &list, &format!("tr[data-monitor='{id}']"), "Down").await;
+    reload_until(&admin, &list, &format!("tr[data-monitor='{id}']"), "INC-").await;
+    screenshot(&admin, "monitors").await;
+    reload_until(&admin, page.as_str(), "table.outages", "INC-").await;
+    screenshot(&admin, "monitor").await;
+
+    // The dashboard lists it among the monitors down and today's monitor incidents.
+    click(&admin, "nav a[href='/dashboard']").await;
+    wait_for_text(&admin, "#card-down", "Shop front").await;
+    wait_for_text(&admin, "#card-monitor-incidents", "Shop front is down").await;
+    screenshot(&admin, "dashboard").await;
+    click(&admin, "#card-monitor-incidents li a").await;
+    wait_for_text(&admin, "h1", "Shop front is down").await;
+    assert!(
+        admin
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/tickets/INC-")
+    );
+    admin.close().await.unwrap();
+    server.stop();
+}
+
+dual_backend_test!(
+    monitoring_pages_are_for_staff_escape_names_and_their_forms_need_the_csrf_token,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let admin = server.admin();
+        let created = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "<script>alert(1)</script>", "kind": "http",
+                       "target": "http://127.0.0.1:9/", "paused": true}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.body["id"].as_i64().unwrap();
+        let heartbeat = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "Nightly backup", "kind": "heartbeat", "interval_s": 86400}),
+            )
+            .await;
+        assert_eq!(heartbeat.status, 201, "{}", heartbeat.text);
+        let beat = heartbeat.body["id"].as_i64().unwrap();
+
+        let (client, token) = http_session(&server, "ann@msp.example").await;
+        let mut pages = vec![
+            "/dashboard".to_owned(),
+            "/monitors".to_owned(),
+            format!("/monitors/{id}"),
+            format!("/monitors/{id}/edit"),
+            format!("/monitors/{beat}"),
+            "/maintenance".to_owned(),
+        ];
+        for kind in ["http", "tcp", "icmp", "dns", "tls", "heartbeat"] {
+            pages.push(format!("/monitors/new?kind={kind}"));
+        }
+        for page in &pages {
+            let reply = client
+                .get(format!("{}{page}", server.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200, "{page}");
+            let html = reply.text().await.unwrap();
+            assert!(!html.contains("<script>alert"), "{page} must escape names");
+        }
+        let list = page_text(&client, format!("{}/monitors", server.url)).await;
+        assert!(
+            list.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{list}"
+        );
+        assert!(list.contains("<svg class=\"chart\""), "{list}");
+        assert!(!list.contains("style="), "no inline styles under the CSP");
+        let beat_page = page_text(&client, format!("{}/monitors/{beat}", server.url)).await;
+        assert!(beat_page.contains("curl -fsS"), "{beat_page}");
+        assert!(beat_page.contains("/ping/"), "{beat_page}");
+
+        // Customers are refused every page.
+        let (customer, _) = http_session(&server, "carol@acme.example").await;
+        for page in &pages {
+            let reply = customer
+                .get(format!("{}{page}", server.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 403, "{page}");
+        }
+
+        // Forms need the session's token.
+        let fields = vec![
+            ("kind", "http"),
+            ("name", "Shop front"),
+            ("target", "http://127.0.0.1:9/health"),
+            ("interval_s", "60"),
+            ("impact", "medium"),
+            ("urgency", "high"),
+            ("paused", "on"),
+        ];
+        let forged = client
+            .post(format!("{}/monitors/new", server.url))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let mut wrong = fields.clone();
+        wrong[2] = ("target", "ftp://example.com");
+        wrong.push(("csrf_token", &token));
+        let refused = client
+            .post(format!("{}/monitors/new", server.url))
+            .form(&wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let html = refused.text().await.unwrap();
+        assert!(
+            html.contains("must be an http:// or https:// URL"),
+            "{html}"
+        );
+        assert!(
+            html.contains("value=\"Shop front\""),
+            "what was typed stays"
+        );
+        let mut signed = fields.clone();
+        signed.push(("csrf_token", &token));
+        let saved = client
+            .post(format!("{}/monitors/new", server.url))
+            .form(&signed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 200);
+        assert!(
+            saved.url().path().starts_with("/monitors/"),
+            "{}",
+            saved.url()
+        );
+
+        let resume = client
+            .post(format!("{}/monitors/{id}/pause", server.url))
+            .form(&[("paused", "false")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resume.status(), 403);
+        let resume = client
+            .post(format!("{}/monitors/{id}/pause", server.url))
+            .form(&[("paused", "false"), ("csrf_token", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resume.status(), 200);
+        let monitor = admin.get(&format!("/api/v1/monitors/{id}")).await;
+        assert_eq!(monitor.body["paused"], false, "{}", monitor.text);
+
+        // Maintenance windows: created and deleted through the forms, with the token.
+        let window = [
+            ("monitor_id", id.to_string()),
+            ("starts_at", "2030-01-01T00:00".to_owned()),
+            ("ends_at", "2030-01-01T02:00".to_owned()),
+            ("reason", "Database upgrade".to_owned()),
+        ];
+        let forged = client
+            .post(format!("{}/maintenance", server.url))
+            .form(&window)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let mut with_token = window.to_vec();
+        with_token.push(("csrf_token", token.clone()));
+        let listed = client
+            .post(format!("{}/maintenance", server.url))
+            .form(&with_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), 200);
+        assert!(listed.text().await.unwrap().contains("Database upgrade"));
+        let windows = admin.get("/api/v1/maintenance-windows").await;
+        let window_id = windows.body["items"][0]["id"].as_i64().unwrap();
+        let deleted = client
+            .post(format!("{}/maintenance/{window_id}/delete", server.url))
+            .form(&[("csrf_token", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 200);
+        let windows = admin.get("/api/v1/maintenance-windows").await;
+        assert_eq!(windows.body["items"].as_array().unwrap().len(), 0);
+        server.stop();
+    }
+);

@@ -35,6 +35,27 @@
     });
   }
 
+  // The dashboard redraws itself from the server when tickets change, at most every two
+  // seconds; without this script it is a plain page.
+  var dashboard = document.getElementById("dashboard");
+  if (window.EventSource && window.DOMParser && dashboard && dashboard.hasAttribute("data-live-dashboard")) {
+    var pending = null;
+    new EventSource("/events").addEventListener("changed", function () {
+      if (pending) { return; }
+      pending = setTimeout(function () {
+        fetch(window.location.href, { credentials: "same-origin" })
+          .then(function (response) { return response.ok ? response.text() : null; })
+          .then(function (html) {
+            pending = null;
+            if (!html) { return; }
+            var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("dashboard");
+            if (fresh) { dashboard.innerHTML = fresh.innerHTML; }
+          })
+          .catch(function () { pending = null; });
+      }, 2000);
+    });
+  }
+
   // Tell other agents we are replying, at most every ten seconds while typing.
   var composer = document.getElementById("composer");
   if (composer && composer.getAttribute("data-replying")) {

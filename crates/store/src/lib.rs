@@ -20,6 +20,7 @@ pub mod attachments;
 pub mod audit;
 pub mod bulk;
 pub mod catalog;
+pub mod dashboard;
 pub mod jobs;
 pub mod mail;
 pub mod monitors;

@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
+pub(crate) use monitors::absolute_url;
 pub(crate) use system::system_routes;
 
 #[derive(OpenApi)]

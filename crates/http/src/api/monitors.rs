@@ -32,18 +32,23 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Makes a heartbeat's `/ping/<uuid>` absolute, on the address the client used.
 fn absolute(mut monitor: Monitor, headers: &HeaderMap) -> Monitor {
     if let Some(path) = &monitor.ping_url {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        let scheme = headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .filter(|p| *p == "https")
-            .unwrap_or("http");
-        monitor.ping_url = Some(format!("{scheme}://{host}{path}"));
+        monitor.ping_url = absolute_url(path, headers);
     }
     monitor
+}
+
+/// `path` on the address the client used (its `Host`, and `https` behind a proxy that says so).
+pub(crate) fn absolute_url(path: &str, headers: &HeaderMap) -> Option<String> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 /// Adds a monitor (staff). `kind` is `http`, `tcp`, `icmp`, `dns`, `tls` or `heartbeat`;

@@ -6,8 +6,10 @@
 mod admin;
 mod agent;
 mod countdown;
+mod dashboard;
 mod i18n;
 mod live;
+mod monitoring;
 mod portal;
 
 use std::net::SocketAddr;
@@ -38,6 +40,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(portal::routes())
         .merge(admin::routes())
         .merge(live::routes())
+        .merge(dashboard::routes())
+        .merge(monitoring::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.
