@@ -228,8 +228,15 @@ pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Res
     }
     snapshot["id"] = id.into();
     snapshot["number"] = number.into();
-    tx.record_with(batch, Event::created(Entity::Ticket, id, &snapshot))
-        .await?;
+    // The snapshot is moved, not serialised again: creation is the hot path.
+    let event = Event {
+        entity: Entity::Ticket,
+        entity_id: id,
+        action: Action::Created,
+        before: None,
+        after: Some(snapshot),
+    };
+    tx.record_with(batch, event).await?;
     Ok(id)
 }
 
