@@ -457,6 +457,23 @@ async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, Str
 }
 
 dual_backend_test!(
+    the_portal_links_the_customers_status_page,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let client = server.signed_in_client("carol@acme.example", PASSWORD).await;
+        let home = page_text(&client, format!("{}/portal", server.url)).await;
+        let link = home
+            .split("href=\"/status/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the portal links a status page");
+        let status = page_text(&client, format!("{}/status/{link}", server.url)).await;
+        assert!(status.contains("Acme"), "{status}");
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     forms_need_the_csrf_token_and_pages_carry_a_content_security_policy,
     |backend: Backend| async move {
         let server = desk_on(backend).await;

@@ -431,6 +431,8 @@ const EN: &[(&str, &str)] = &[
     ("portal.next", "Next"),
     ("portal.none", "No tickets yet."),
     ("portal.reply", "Your answer"),
+    ("portal.status", "Service status"),
+    ("portal.status.about", "Whether our services are up right now, and planned maintenance."),
     ("portal.step1", "Step 1 of 2: choose a category."),
     ("portal.step2", "Step 2 of 2: a few questions about"),
     ("portal.submit", "Send"),

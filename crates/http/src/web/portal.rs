@@ -33,6 +33,8 @@ const HOME_LIMIT: i64 = 50;
 struct HomePage {
     c: Chrome,
     rows: Vec<Row>,
+    /// The organization whose public status page the customer is shown.
+    status_page: Option<i64>,
 }
 
 async fn home(
@@ -50,6 +52,7 @@ async fn home(
             .iter()
             .map(|hit| Row::of(&hit.ticket, state.app.now()))
             .collect(),
+        status_page: principal.organization_id,
     }))
 }
 
