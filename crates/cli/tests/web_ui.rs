@@ -460,7 +460,9 @@ dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;
-        let client = server.signed_in_client("carol@acme.example", PASSWORD).await;
+        let client = server
+            .signed_in_client("carol@acme.example", PASSWORD)
+            .await;
         let home = page_text(&client, format!("{}/portal", server.url)).await;
         let link = home
             .split("href=\"/status/")

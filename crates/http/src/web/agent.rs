@@ -218,6 +218,7 @@ pub(crate) struct Item {
     pub who: String,
     pub kind: String,
     pub public: bool,
+    /// The message, as safe HTML (written in Markdown).
     pub body: Option<String>,
     pub detail: String,
     /// The files of the message this entry shows, as download links.
@@ -268,38 +269,112 @@ impl From<TimelineEntry> for Item {
                 .and_then(|(_, rest)| rest.split_once('>'))
                 .map_or_else(|| entry.actor.clone(), |(email, _)| email.to_owned())
         });
-        let detail = match data.as_object() {
-            Some(fields) => fields
-                .iter()
-                .filter(|(key, _)| {
-                    !matches!(
-                        key.as_str(),
-                        "body" | "author" | "comment_id" | "description" | "attachment_id"
-                    )
-                })
-                // A file shown as a link needs no name and size in words as well.
-                .filter(|(key, _)| {
-                    entry.attachments.is_empty() || !matches!(key.as_str(), "filename" | "size")
-                })
-                // Empty values (no time spent, no note) say nothing.
-                .filter(|(_, value)| !value.is_null() && **value != serde_json::json!(0))
-                .map(|(key, value)| match value.as_str() {
-                    Some(text) => format!("{key}: {text}"),
-                    None => format!("{key}: {value}"),
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-            None => String::new(),
-        };
+        let detail = said(&entry.kind, data).unwrap_or_else(|| fields_in_words(&entry, data));
         Item {
             files: entry.attachments.iter().map(FileLink::from).collect(),
             at: super::i18n::when(&entry.at),
             who,
             kind: entry.kind,
             public: entry.public,
-            body: text("body"),
+            body: text("body").map(|body| super::markdown::to_html(&body)),
             detail,
         }
+    }
+}
+
+/// What a change did, as a sentence after the name of who did it ("changed the status from
+/// New to Resolved (Fixed)"); `None` for entries without a sentence of their own.
+fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
+    let l = super::Lang;
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let or_none =
+        |value: Option<&str>, none: &str| value.map_or_else(|| l.t(none).to_owned(), str::to_owned);
+    let sentence = match kind {
+        "status_changed" => {
+            let mut sentence = l
+                .t("timeline.said.status")
+                .replace("{from}", &l.label("status", text("from")?))
+                .replace("{to}", &l.label("status", text("to")?));
+            if let Some(code) = text("resolution_code") {
+                sentence.push_str(&format!(" ({})", l.label("resolution", code)));
+            }
+            if let Some(reason) = text("pending_reason") {
+                sentence.push_str(&format!(" ({})", l.label("pending", reason)));
+            }
+            sentence
+        }
+        "escalated" => {
+            let mut sentence = l
+                .t("timeline.said.escalated")
+                .replace("{from}", &or_none(text("from"), "timeline.said.no_group"))
+                .replace("{to}", &or_none(text("to"), "timeline.said.no_group"));
+            if let Some(reason) = text("reason") {
+                sentence.push_str(&format!(": {reason}"));
+            }
+            sentence
+        }
+        "assigned" => match text("to") {
+            Some(to) => l.t("timeline.said.assigned").replace("{to}", to),
+            None => l.t("timeline.said.unassigned").to_owned(),
+        },
+        "updated" => {
+            let fields: Vec<&str> = data
+                .get("fields")?
+                .as_array()?
+                .iter()
+                .filter_map(|field| field.as_str())
+                .collect();
+            l.t("timeline.said.updated")
+                .replace("{fields}", &fields.join(", "))
+        }
+        "sla_warning" | "sla_breached" => {
+            let clock = l.label("sla", text("clock")?);
+            let key = if kind == "sla_warning" {
+                "timeline.said.sla_warning"
+            } else {
+                "timeline.said.sla_breached"
+            };
+            let percent = data
+                .get("percent")
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            l.t(key)
+                .replace("{clock}", &clock)
+                .replace("{percent}", &percent)
+        }
+        _ => return None,
+    };
+    Some(sentence)
+}
+
+/// The facts an entry without a sentence records, as `name: value` pairs.
+fn fields_in_words(entry: &TimelineEntry, data: &serde_json::Value) -> String {
+    match data.as_object() {
+        Some(fields) => fields
+            .iter()
+            .filter(|(key, _)| {
+                !matches!(
+                    key.as_str(),
+                    "body" | "author" | "comment_id" | "description" | "attachment_id"
+                )
+            })
+            // A file shown as a link needs no name and size in words as well.
+            .filter(|(key, _)| {
+                entry.attachments.is_empty() || !matches!(key.as_str(), "filename" | "size")
+            })
+            // Empty values (no time spent, no note) say nothing.
+            .filter(|(_, value)| !value.is_null() && **value != serde_json::json!(0))
+            .map(|(key, value)| match value.as_str() {
+                Some(text) => format!("{key}: {text}"),
+                None => format!("{key}: {value}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => String::new(),
     }
 }
 
@@ -324,6 +399,8 @@ pub(crate) async fn timeline(
 struct TicketPage {
     c: Chrome,
     t: Ticket,
+    /// The description as safe HTML (written in Markdown).
+    description: String,
     items: Vec<Item>,
     macros: Vec<Macro>,
     groups: Vec<String>,
@@ -359,6 +436,7 @@ async fn show(
     let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
     Ok(render(&TicketPage {
         c,
+        description: super::markdown::to_html(&t.description),
         items,
         macros,
         groups: groups.into_iter().map(|g| g.name).collect(),
@@ -455,7 +533,62 @@ async fn update(
 
 #[cfg(test)]
 mod tests {
-    use super::size_label;
+    use super::{said, size_label};
+    use serde_json::json;
+
+    #[test]
+    fn changes_read_as_sentences() {
+        let cases = [
+            (
+                "status_changed",
+                json!({"from": "new", "to": "resolved", "resolution_code": "fixed"}),
+                "changed the status from New to Resolved (Fixed)",
+            ),
+            (
+                "status_changed",
+                json!({"from": "open", "to": "pending", "pending_reason": "customer"}),
+                "changed the status from Open to Pending (Waiting for the customer)",
+            ),
+            (
+                "escalated",
+                json!({"from": "Service Desk", "to": "Infrastructure", "reason": "needs root"}),
+                "moved the ticket from Service Desk to Infrastructure: needs root",
+            ),
+            (
+                "escalated",
+                json!({"from": null, "to": "Infrastructure", "reason": ""}),
+                "moved the ticket from no group to Infrastructure",
+            ),
+            (
+                "assigned",
+                json!({"from": null, "to": "ann@msp.example"}),
+                "assigned the ticket to ann@msp.example",
+            ),
+            (
+                "assigned",
+                json!({"from": "ann@msp.example", "to": null}),
+                "took the ticket off its assignee",
+            ),
+            (
+                "updated",
+                json!({"fields": ["impact", "priority"]}),
+                "changed impact, priority",
+            ),
+            (
+                "sla_warning",
+                json!({"clock": "response", "percent": 75}),
+                "75 % of the Response time is used",
+            ),
+        ];
+        for (kind, data, sentence) in cases {
+            assert_eq!(
+                said(kind, &data).as_deref(),
+                Some(sentence),
+                "{kind} {data}"
+            );
+        }
+        assert_eq!(said("linked", &json!({"target": "INC-1"})), None);
+    }
 
     #[test]
     fn file_sizes_read_as_people_say_them() {

@@ -432,7 +432,10 @@ const EN: &[(&str, &str)] = &[
     ("portal.none", "No tickets yet."),
     ("portal.reply", "Your answer"),
     ("portal.status", "Service status"),
-    ("portal.status.about", "Whether our services are up right now, and planned maintenance."),
+    (
+        "portal.status.about",
+        "Whether our services are up right now, and planned maintenance.",
+    ),
     ("portal.step1", "Step 1 of 2: choose a category."),
     ("portal.step2", "Step 2 of 2: a few questions about"),
     ("portal.submit", "Send"),
@@ -512,6 +515,29 @@ const EN: &[(&str, &str)] = &[
     ("timeline.monitor_failures", "noted more failed checks"),
     ("timeline.note", "added an internal note"),
     ("timeline.reopened", "reopened"),
+    ("timeline.said.assigned", "assigned the ticket to {to}"),
+    (
+        "timeline.said.escalated",
+        "moved the ticket from {from} to {to}",
+    ),
+    ("timeline.said.no_group", "no group"),
+    (
+        "timeline.said.sla_breached",
+        "the {clock} target was missed",
+    ),
+    (
+        "timeline.said.sla_warning",
+        "{percent} % of the {clock} time is used",
+    ),
+    (
+        "timeline.said.status",
+        "changed the status from {from} to {to}",
+    ),
+    (
+        "timeline.said.unassigned",
+        "took the ticket off its assignee",
+    ),
+    ("timeline.said.updated", "changed {fields}"),
     ("timeline.staff_only", "staff only"),
     ("timeline.status_changed", "changed the status"),
     ("timeline.updated", "updated"),

@@ -9,6 +9,7 @@ mod countdown;
 mod dashboard;
 mod i18n;
 mod live;
+mod markdown;
 mod monitoring;
 mod portal;
 

@@ -179,6 +179,8 @@ async fn open_ticket(
 struct TicketPage {
     c: Chrome,
     t: Ticket,
+    /// The description as safe HTML (written in Markdown).
+    description: String,
     items: Vec<Item>,
 }
 
@@ -192,6 +194,7 @@ async fn show(
     let items = timeline(&state, &principal, &t.number).await?;
     Ok(render(&TicketPage {
         c: Chrome::new(&principal, format!("{} {}", t.number, t.title)),
+        description: super::markdown::to_html(&t.description),
         t,
         items,
     }))
