@@ -457,6 +457,94 @@ async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, Str
 }
 
 dual_backend_test!(
+    files_sent_with_a_reply_reach_the_customer_but_a_notes_do_not,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let number = server
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Printer jams", "impact": "low",
+                       "urgency": "low", "requester": "carol@acme.example"}),
+            )
+            .await
+            .body["number"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (agent, token) = http_session(&server, "ann@msp.example").await;
+        let send = |visibility: &'static str, filename: &'static str, content: &'static [u8]| {
+            let form = reqwest::multipart::Form::new()
+                .text("csrf_token", token.clone())
+                .text("visibility", visibility)
+                .text("body", format!("See **{filename}**"))
+                .part(
+                    "files",
+                    reqwest::multipart::Part::bytes(content)
+                        .file_name(filename)
+                        .mime_str("text/plain")
+                        .unwrap(),
+                )
+                // An input left empty sends an empty part: no file.
+                .part(
+                    "files",
+                    reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+                );
+            agent
+                .post(format!("{}/tickets/{number}/comment", server.url))
+                .multipart(form)
+                .send()
+        };
+        assert!(
+            send("public", "steps.txt", b"1. open tray")
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+        assert!(
+            send("note", "internal.txt", b"vendor case 42")
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+        let files = server
+            .admin()
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        assert_eq!(files.body.as_array().unwrap().len(), 2, "{}", files.text);
+
+        let carol = server
+            .signed_in_client("carol@acme.example", PASSWORD)
+            .await;
+        let page = page_text(&carol, format!("{}/portal/tickets/{number}", server.url)).await;
+        assert!(
+            page.contains("<strong>steps.txt</strong>"),
+            "Markdown renders: {page}"
+        );
+        assert!(page.contains("steps.txt"), "{page}");
+        assert!(
+            !page.contains("internal.txt"),
+            "a note's file stays with staff"
+        );
+        let href = page
+            .split("href=\"/api/v1/attachments/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a download link");
+        let download = carol
+            .get(format!("{}/api/v1/attachments/{href}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 200);
+        assert_eq!(download.bytes().await.unwrap().as_ref(), b"1. open tray");
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;

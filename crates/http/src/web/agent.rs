@@ -462,7 +462,7 @@ async fn comment(
 ) -> Result<Redirect, WebError> {
     let public = form.get("visibility") != "note" || form.principal.role == Role::Customer;
     let minutes = form.get("time_spent_minutes").parse::<i64>().ok();
-    state
+    let comment = state
         .app
         .add_comment(
             &form.principal,
@@ -474,6 +474,7 @@ async fn comment(
             },
         )
         .await?;
+    super::attach_uploads(&state, &form, &number, &comment).await?;
     Ok(back_to(&number, "timeline"))
 }
 

@@ -173,6 +173,7 @@ const EN: &[(&str, &str)] = &[
     ("bulk.status", "Set status"),
     ("bulk.unassign", "Unassign"),
     ("composer.body", "Message"),
+    ("composer.files", "Attach files"),
     ("composer.kind", "Write"),
     ("composer.macro", "Canned response"),
     ("composer.macro.apply", "Apply"),

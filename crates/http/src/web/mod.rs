@@ -176,6 +176,15 @@ where
 pub(crate) struct SignedForm {
     pub principal: Principal,
     pub fields: Vec<(String, String)>,
+    /// Files chosen in the form's file inputs (a `multipart/form-data` form).
+    pub files: Vec<UploadedFile>,
+}
+
+/// A file sent with a form.
+pub(crate) struct UploadedFile {
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub content: Vec<u8>,
 }
 
 impl SignedForm {
@@ -214,11 +223,26 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let WebUser(principal) = WebUser::from_request_parts(&mut parts, state).await?;
+        let multipart = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("multipart/form-data"));
         let request = Request::from_parts(parts, body);
-        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(request, state)
-            .await
-            .map_err(|rejection| AppError::invalid("form", rejection.body_text()))?;
-        let form = SignedForm { principal, fields };
+        let (fields, files) = if multipart {
+            multipart_fields(request, state).await?
+        } else {
+            let axum::Form(fields) =
+                axum::Form::<Vec<(String, String)>>::from_request(request, state)
+                    .await
+                    .map_err(|rejection| AppError::invalid("form", rejection.body_text()))?;
+            (fields, Vec::new())
+        };
+        let form = SignedForm {
+            principal,
+            fields,
+            files,
+        };
         let expected = match &form.principal.via {
             Via::Session { csrf_token } => csrf_token.as_str(),
             _ => "",
@@ -235,6 +259,63 @@ where
         }
         Ok(form)
     }
+}
+
+/// The text fields and the chosen files of a `multipart/form-data` form. A file input left
+/// empty sends a part with no file name and no bytes: it is no file.
+async fn multipart_fields<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<(Vec<(String, String)>, Vec<UploadedFile>), WebError> {
+    let bad = |error: axum::extract::multipart::MultipartError| {
+        WebError::App(AppError::invalid("form", error.body_text()))
+    };
+    let mut multipart = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|rejection| AppError::invalid("form", rejection.body_text()))?;
+    let (mut fields, mut files) = (Vec::new(), Vec::new());
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(str::to_owned) {
+            Some(filename) => {
+                let content_type = field.content_type().map(str::to_owned);
+                let content = field.bytes().await.map_err(bad)?.to_vec();
+                if !filename.is_empty() && !content.is_empty() {
+                    files.push(UploadedFile {
+                        filename,
+                        content_type,
+                        content,
+                    });
+                }
+            }
+            None => fields.push((name, field.text().await.map_err(bad)?)),
+        }
+    }
+    Ok((fields, files))
+}
+
+/// Files the uploads of a form with the message they came with, as public as the message.
+pub(crate) async fn attach_uploads(
+    state: &AppState,
+    form: &SignedForm,
+    number: &str,
+    comment: &opsdesk_app::tickets::Comment,
+) -> Result<(), AppError> {
+    for file in &form.files {
+        state
+            .app
+            .add_attachment(
+                &form.principal,
+                number,
+                &file.filename,
+                file.content_type.as_deref(),
+                file.content.clone(),
+                comment.public,
+                Some(comment.id),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 async fn home(user: Result<WebUser, WebError>) -> Redirect {

@@ -205,7 +205,7 @@ async fn reply(
     Path(number): Path<String>,
     form: SignedForm,
 ) -> Result<Redirect, WebError> {
-    state
+    let comment = state
         .app
         .add_comment(
             &form.principal,
@@ -217,6 +217,7 @@ async fn reply(
             },
         )
         .await?;
+    super::attach_uploads(&state, &form, &number, &comment).await?;
     Ok(Redirect::to(&format!(
         "/portal/tickets/{}#timeline",
         encode(&number)
