@@ -545,6 +545,74 @@ dual_backend_test!(
 );
 
 dual_backend_test!(
+    an_admin_reprocesses_quarantined_mail_and_sees_the_jobs,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let raw = "Message-ID: <first-1@initech.example>\r\nFrom: Peter <peter@initech.example>\r\nSubject: <b>TPS</b> reports fail\r\n\r\nThe cover sheet is missing.\r\n";
+        let held = server
+            .app
+            .ingest_mail(raw.as_bytes().to_vec())
+            .await
+            .unwrap();
+        assert_eq!(held.status, "quarantined", "{held:?}");
+        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let page = page_text(&admin, format!("{}/admin/quarantine", server.url)).await;
+        assert!(
+            page.contains("&#60;b&#62;TPS&#60;/b&#62; reports fail"),
+            "{page}"
+        );
+        let reprocess = format!("{}/admin/quarantine/{}/reprocess", server.url, held.mail_id);
+        let forged = admin
+            .post(&reprocess)
+            .form(&[("csrf_token", "nope")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let still = admin
+            .post(&reprocess)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(still.text().await.unwrap().contains("Still quarantined"));
+
+        let initech = server.organization("Initech").await;
+        let mapped = server
+            .admin()
+            .patch(
+                &format!("/api/v1/organizations/{initech}"),
+                json!({"domain": "initech.example"}),
+                None,
+            )
+            .await;
+        assert_eq!(mapped.status, 200, "{}", mapped.text);
+        let done = admin
+            .post(&reprocess)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let done = done.text().await.unwrap();
+        assert!(done.contains("Opened a ticket"), "{done}");
+        assert!(done.contains("The quarantine is empty."), "{done}");
+
+        let jobs = page_text(&admin, format!("{}/admin/jobs", server.url)).await;
+        assert!(jobs.contains("Background jobs"), "{jobs}");
+        let (agent, _) = http_session(&server, "ann@msp.example").await;
+        for path in ["/admin/quarantine", "/admin/jobs"] {
+            let refused = agent
+                .get(format!("{}{path}", server.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 403, "{path}");
+        }
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;

@@ -12,8 +12,10 @@ use opsdesk_app::accounts::{
 };
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
+use opsdesk_app::jobs::Job;
 use opsdesk_app::mail::{
-    MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource, TemplateText,
+    MailRecord, MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource,
+    TemplateText,
 };
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use opsdesk_app::tickets::{Category, Group, GroupMember, NewCategory, NewCustomField, NewGroup};
@@ -55,6 +57,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/mail/{notice}/preview", post(preview_mail_template))
         .route("/admin/mail/{notice}/revert", post(revert_mail_template))
         .route("/admin/audit", get(audit))
+        .route("/admin/quarantine", get(quarantine))
+        .route("/admin/quarantine/{id}/reprocess", post(reprocess))
+        .route("/admin/jobs", get(jobs))
+        .route("/admin/jobs/{id}/retry", post(retry_job))
 }
 
 /// Rows on one admin list page.
@@ -187,6 +193,10 @@ enum Section {
     Audit(Vec<AuditEntry>, Option<i64>),
     MailTemplates(Vec<MailTemplate>),
     EditMailTemplate(Box<TemplateForm>),
+    /// Messages waiting in the quarantine, and the outcome of the last reprocessing.
+    Quarantine(Vec<MailRecord>, Option<String>),
+    /// Jobs in the chosen status (all when empty), newest first.
+    Jobs(Vec<Job>, &'static str),
 }
 
 #[derive(Template)]
@@ -205,8 +215,13 @@ const TABS: &[&str] = &[
     "fields",
     "tokens",
     "mail",
+    "quarantine",
+    "jobs",
     "audit",
 ];
+
+/// The job statuses an admin filters by; the empty one is "all".
+const JOB_STATUSES: &[&str] = &["", "dead", "queued", "running", "done"];
 
 impl AdminPage {
     fn tabs(&self) -> &'static [&'static str] {
@@ -215,6 +230,10 @@ impl AdminPage {
 
     fn roles(&self) -> &'static [&'static str] {
         ROLES
+    }
+
+    fn job_statuses(&self) -> &'static [&'static str] {
+        JOB_STATUSES
     }
 }
 
@@ -586,6 +605,73 @@ async fn revoke_token(
 ) -> Result<Redirect, WebError> {
     state.app.revoke_token(&form.principal, id).await?;
     Ok(Redirect::to("/admin/tokens"))
+}
+
+async fn quarantine(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+) -> Result<Response, WebError> {
+    admin(&p)?;
+    let messages = state.app.quarantined_mail(&p, i64::MAX, LIMIT).await?;
+    page(&p, "quarantine", Section::Quarantine(messages, None))
+}
+
+/// Routes a quarantined message again (after, say, its sender's domain was mapped to an
+/// organization) and says what it became.
+async fn reprocess(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    admin(&form.principal)?;
+    let outcome = state.app.reprocess_mail(&form.principal, id).await?;
+    let said = match (&outcome.ticket, &outcome.reason) {
+        (Some(ticket), _) => Lang
+            .t("admin.quarantine.became")
+            .replace("{status}", &Lang.label("mail_status", &outcome.status))
+            .replace("{ticket}", ticket),
+        (None, Some(reason)) => format!("{}: {reason}", Lang.label("mail_status", &outcome.status)),
+        (None, None) => Lang.label("mail_status", &outcome.status),
+    };
+    let messages = state
+        .app
+        .quarantined_mail(&form.principal, i64::MAX, LIMIT)
+        .await?;
+    page(
+        &form.principal,
+        "quarantine",
+        Section::Quarantine(messages, Some(said)),
+    )
+}
+
+#[derive(Deserialize)]
+struct JobParams {
+    status: Option<String>,
+}
+
+async fn jobs(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+    Query(params): Query<JobParams>,
+) -> Result<Response, WebError> {
+    admin(&p)?;
+    let status = JOB_STATUSES
+        .iter()
+        .copied()
+        .find(|s| Some(*s) == params.status.as_deref())
+        .unwrap_or("");
+    let filter = Some(status).filter(|s| !s.is_empty());
+    let jobs = state.app.jobs(&p, filter, i64::MAX, LIMIT).await?;
+    page(&p, "jobs", Section::Jobs(jobs, status))
+}
+
+async fn retry_job(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state.app.retry_job(&form.principal, id).await?;
+    Ok(Redirect::to("/admin/jobs?status=dead"))
 }
 
 #[derive(Deserialize)]
