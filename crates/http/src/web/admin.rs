@@ -1,5 +1,6 @@
 //! Admin pages: users, organizations, groups and tiers, categories with the portal's
-//! diagnostic questions, custom fields, API tokens, mail templates and the audit log.
+//! diagnostic questions, custom fields, API tokens, mail templates, the mail quarantine,
+//! background jobs and the audit log.
 
 use askama::Template;
 use axum::Router;
