@@ -613,6 +613,71 @@ dual_backend_test!(
 );
 
 dual_backend_test!(
+    an_admin_edits_an_organization_with_its_priority_matrix,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let acme = server.admin().get("/api/v1/organizations").await.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "Acme")
+            .unwrap()
+            .clone();
+        let id = acme["id"].as_i64().unwrap();
+        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let url = format!("{}/admin/organizations/{id}", server.url);
+        let form = page_text(&admin, url.clone()).await;
+        assert!(form.contains("name=\"matrix.high/high\""), "{form}");
+        let version = form
+            .split("name=\"version\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        let levels = ["low", "medium", "high"];
+        let mut fields: Vec<(String, String)> = vec![
+            ("csrf_token".into(), token.clone()),
+            ("version".into(), version.clone()),
+            ("name".into(), "Acme Corp".into()),
+            ("domain".into(), "acme.example".into()),
+            ("customers_see_all".into(), "on".into()),
+        ];
+        // One cell alone is refused: a matrix has all nine.
+        let mut partial = fields.clone();
+        partial.push(("matrix.high/high".into(), "P1".into()));
+        let refused = admin.post(&url).form(&partial).send().await.unwrap();
+        assert_eq!(refused.status(), 422);
+        let refused = refused.text().await.unwrap();
+        assert!(refused.contains("class=\"field-error\""), "{refused}");
+        assert!(
+            refused.contains("value=\"Acme Corp\""),
+            "what was typed is kept"
+        );
+        for impact in levels {
+            for urgency in levels {
+                fields.push((format!("matrix.{impact}/{urgency}"), "P2".into()));
+            }
+        }
+        let saved = admin.post(&url).form(&fields).send().await.unwrap();
+        assert!(saved.status().is_success(), "{}", saved.status());
+        let after = server
+            .admin()
+            .get(&format!("/api/v1/organizations/{id}"))
+            .await;
+        assert_eq!(after.body["name"], "Acme Corp", "{}", after.text);
+        assert_eq!(after.body["customers_see_all"], true);
+        assert_eq!(after.body["priority_matrix"]["low/low"], "P2");
+        // The same form again is a save over a newer version.
+        let stale = admin.post(&url).form(&fields).send().await.unwrap();
+        assert_eq!(stale.status(), 422);
+        assert!(stale.text().await.unwrap().contains("newer version"));
+        let (agent, _) = http_session(&server, "ann@msp.example").await;
+        assert_eq!(agent.get(&url).send().await.unwrap().status(), 403);
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;
