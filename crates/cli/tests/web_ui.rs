@@ -678,6 +678,67 @@ dual_backend_test!(
 );
 
 dual_backend_test!(
+    an_admin_adds_and_removes_a_webhook_in_the_ui,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let url = format!("{}/admin/webhooks", server.url);
+        let wrong = admin
+            .post(&url)
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("url", "ftp://x"),
+                ("events", "*"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 422);
+        let added = admin
+            .post(&url)
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("url", "https://hooks.example.com/opsdesk"),
+                ("events", "ticket.created, user.updated"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(added.contains("id=\"webhook-secret\""), "{added}");
+        let hooks = server.admin().get("/api/v1/webhooks").await;
+        let hook = &hooks.body.as_array().unwrap()[0];
+        assert_eq!(hook["events"], json!(["ticket.created", "user.updated"]));
+        let listed = page_text(&admin, url.clone()).await;
+        assert!(listed.contains("https://hooks.example.com/opsdesk"));
+        assert!(
+            !listed.contains("webhook-secret"),
+            "the secret is shown once"
+        );
+        let deleted = admin
+            .post(format!("{url}/{}/delete", hook["id"]))
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(deleted.status().is_success());
+        assert!(
+            server
+                .admin()
+                .get("/api/v1/webhooks")
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;

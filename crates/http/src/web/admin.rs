@@ -23,6 +23,7 @@ use opsdesk_app::mail::{
 };
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use opsdesk_app::tickets::{Category, Group, GroupMember, NewCategory, NewCustomField, NewGroup};
+use opsdesk_app::webhooks::{NewWebhook, Webhook};
 use opsdesk_app::{AppError, FieldError, Principal};
 use opsdesk_domain::ticket::{Impact, Priority, Urgency};
 use serde::Deserialize;
@@ -68,6 +69,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/audit", get(audit))
         .route("/admin/quarantine", get(quarantine))
         .route("/admin/quarantine/{id}/reprocess", post(reprocess))
+        .route("/admin/webhooks", get(webhooks).post(create_webhook))
+        .route("/admin/webhooks/{id}/delete", post(delete_webhook))
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}/retry", post(retry_job))
 }
@@ -203,6 +206,8 @@ enum Section {
     Audit(Vec<AuditEntry>, Option<i64>),
     MailTemplates(Vec<MailTemplate>),
     EditMailTemplate(Box<TemplateForm>),
+    /// The webhooks, the secret of one just created (shown once), and a mistake in the form.
+    Webhooks(Vec<Webhook>, Option<String>, Vec<FieldError>),
     /// Messages waiting in the quarantine, and the outcome of the last reprocessing.
     Quarantine(Vec<MailRecord>, Option<String>),
     /// Jobs in the chosen status (all when empty), newest first.
@@ -226,6 +231,7 @@ const TABS: &[&str] = &[
     "tokens",
     "mail",
     "quarantine",
+    "webhooks",
     "jobs",
     "audit",
 ];
@@ -780,6 +786,59 @@ async fn reprocess(
         "quarantine",
         Section::Quarantine(messages, Some(said)),
     )
+}
+
+async fn webhooks(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+) -> Result<Response, WebError> {
+    admin(&p)?;
+    let hooks = state.app.webhooks(&p).await?;
+    page(&p, "webhooks", Section::Webhooks(hooks, None, Vec::new()))
+}
+
+/// Shows the new signing secret on the page itself, once; a mistake comes back on the form.
+async fn create_webhook(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    admin(&form.principal)?;
+    let events: Vec<String> = form
+        .get("events")
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let input = NewWebhook {
+        url: form.get("url").to_owned(),
+        events,
+    };
+    let (secret, errors) = match state.app.create_webhook(&form.principal, input).await {
+        Ok(created) => (created.secret, Vec::new()),
+        Err(AppError::Invalid(errors)) => (None, errors),
+        Err(other) => return Err(other.into()),
+    };
+    let failed = !errors.is_empty();
+    let hooks = state.app.webhooks(&form.principal).await?;
+    let mut response = page(
+        &form.principal,
+        "webhooks",
+        Section::Webhooks(hooks, secret, errors),
+    )?;
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state.app.delete_webhook(&form.principal, id).await?;
+    Ok(Redirect::to("/admin/webhooks"))
 }
 
 #[derive(Deserialize)]

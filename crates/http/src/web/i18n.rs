@@ -201,6 +201,18 @@ const EN: &[(&str, &str)] = &[
     ),
     ("admin.user.new", "New user"),
     ("admin.users", "Users"),
+    ("admin.webhook.events", "Events"),
+    (
+        "admin.webhook.events.hint",
+        "Names such as ticket.created, user.updated, separated by commas; * for all.",
+    ),
+    ("admin.webhook.new", "New webhook"),
+    ("admin.webhook.none", "No webhooks yet."),
+    (
+        "admin.webhook.secret",
+        "Signing secret (shown only now; deliveries carry an x-opsdesk-signature HMAC-SHA256 made with it):",
+    ),
+    ("admin.webhooks", "Webhooks"),
     ("admin.yes", "yes"),
     ("bulk.action", "Change"),
     ("bulk.apply", "Apply to selected"),
