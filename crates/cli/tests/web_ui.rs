@@ -739,6 +739,131 @@ dual_backend_test!(
 );
 
 dual_backend_test!(
+    an_admin_edits_an_sla_policy_and_the_ticket_follows,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let created = admin
+            .post(format!("{}/admin/sla/policies/new", server.url))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("name", "Gold"),
+                ("position", "1"),
+                ("calendar_id", "1"),
+                ("priorities", "P5"),
+                ("response.P5", "30"),
+                ("resolution.P5", "oops"),
+                ("warnings", "50"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 422, "a target that is not a number");
+        let created = admin
+            .post(format!("{}/admin/sla/policies/new", server.url))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("name", "Gold"),
+                ("position", "1"),
+                ("calendar_id", "1"),
+                ("priorities", "P5"),
+                ("response.P5", "30"),
+                ("resolution.P5", "120"),
+                ("warnings", "50"),
+                ("pause_on", "pending:customer"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success(), "{}", created.status());
+        let overview = created.text().await.unwrap();
+        assert!(overview.contains("data-policy=\"Gold\""), "{overview}");
+        let ticket = server
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Slow wiki", "impact": "low",
+                       "urgency": "low", "requester": "carol@acme.example"}),
+            )
+            .await;
+        assert_eq!(ticket.body["sla"]["policy"], "Gold", "{}", ticket.text);
+        let first_due: jiff::Timestamp = ticket.body["sla"]["response_due_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+
+        let policies = server.admin().get("/api/v1/sla-policies").await;
+        let gold = policies
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["spec"]["name"] == "Gold")
+            .unwrap()
+            .clone();
+        let url = format!("{}/admin/sla/policies/{}", server.url, gold["id"]);
+        let form = page_text(&admin, url.clone()).await;
+        assert!(
+            form.contains("name=\"response.P5\" id=\"response-P5\" value=\"30\""),
+            "{form}"
+        );
+        let version = form
+            .split("name=\"version\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        let saved = admin
+            .post(&url)
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("version", version.as_str()),
+                ("name", "Gold"),
+                ("position", "1"),
+                ("calendar_id", "1"),
+                ("priorities", "P5"),
+                ("response.P5", "90"),
+                ("resolution.P5", "240"),
+                ("warnings", "50, 80"),
+                ("pause_on", "pending:customer"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(saved.status().is_success(), "{}", saved.status());
+        // The ticket's targets follow the policy from its next change.
+        let number = ticket.body["number"].as_str().unwrap();
+        let touched = server
+            .admin()
+            .patch(
+                &format!("/api/v1/tickets/{number}"),
+                json!({"urgency": "low", "impact": "medium"}),
+                None,
+            )
+            .await;
+        assert_eq!(touched.status, 200, "{}", touched.text);
+        let touched = server
+            .admin()
+            .patch(
+                &format!("/api/v1/tickets/{number}"),
+                json!({"impact": "low"}),
+                None,
+            )
+            .await;
+        let due: jiff::Timestamp = touched.body["sla"]["response_due_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(due > first_due, "{due} after {first_due}");
+        let page = page_text(&admin, format!("{}/admin/sla", server.url)).await;
+        assert!(page.contains("Gold"));
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;

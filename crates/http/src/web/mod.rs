@@ -12,6 +12,7 @@ mod live;
 mod markdown;
 mod monitoring;
 mod portal;
+mod sla_admin;
 
 use std::net::SocketAddr;
 
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(agent::routes())
         .merge(portal::routes())
         .merge(admin::routes())
+        .merge(sla_admin::routes())
         .merge(live::routes())
         .merge(dashboard::routes())
         .merge(monitoring::routes())

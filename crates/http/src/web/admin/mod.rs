@@ -28,6 +28,14 @@ use opsdesk_app::{AppError, FieldError, Principal};
 use opsdesk_domain::ticket::{Impact, Priority, Urgency};
 use serde::Deserialize;
 
+mod operations;
+mod organizations;
+
+use operations::{
+    create_webhook, delete_webhook, jobs, quarantine, reprocess, retry_job, webhooks,
+};
+use organizations::{OrganizationForm, edit_organization, update_organization};
+
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
@@ -230,6 +238,7 @@ const TABS: &[&str] = &[
     "fields",
     "tokens",
     "mail",
+    "sla",
     "quarantine",
     "webhooks",
     "jobs",
@@ -416,134 +425,6 @@ async fn create_organization(
         .create_organization(&form.principal, input)
         .await?;
     Ok(Redirect::to("/admin/organizations"))
-}
-
-/// The organization form: what is saved, or what was typed with what is wrong with it.
-pub(super) struct OrganizationForm {
-    id: i64,
-    version: i64,
-    name: String,
-    domain: String,
-    customers_see_all: bool,
-    /// The matrix's cells as `impact/urgency` → priority; empty for the ITIL default.
-    matrix: BTreeMap<String, String>,
-    errors: Vec<FieldError>,
-}
-
-impl OrganizationForm {
-    fn of(organization: &Organization) -> Self {
-        let matrix = organization
-            .priority_matrix
-            .as_ref()
-            .and_then(|m| m.as_object())
-            .map(|cells| {
-                cells
-                    .iter()
-                    .filter_map(|(cell, p)| Some((cell.clone(), p.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            id: organization.id,
-            version: organization.version,
-            name: organization.name.clone(),
-            domain: organization.domain.clone().unwrap_or_default(),
-            customers_see_all: organization.customers_see_all,
-            matrix,
-            errors: Vec::new(),
-        }
-    }
-
-    pub(super) fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
-    }
-
-    /// The priority a cell is set to; empty when it follows the ITIL default.
-    pub(super) fn cell(&self, impact: &str, urgency: &str) -> &str {
-        self.matrix
-            .get(&format!("{impact}/{urgency}"))
-            .map_or("", String::as_str)
-    }
-
-    pub(super) fn levels(&self) -> &'static [&'static str] {
-        Impact::NAMES
-    }
-
-    pub(super) fn priorities(&self) -> &'static [&'static str] {
-        Priority::NAMES
-    }
-}
-
-async fn edit_organization(
-    State(state): State<AppState>,
-    WebUser(p): WebUser,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    admin(&p)?;
-    let organization = state.app.organization(&p, id).await?;
-    page(
-        &p,
-        "organizations",
-        Section::EditOrganization(Box::new(OrganizationForm::of(&organization))),
-    )
-}
-
-/// Saves the form; a mistake comes back on it, next to its field, with what was typed.
-async fn update_organization(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    form: SignedForm,
-) -> Result<Response, WebError> {
-    admin(&form.principal)?;
-    let mut matrix = BTreeMap::new();
-    for impact in Impact::NAMES {
-        for urgency in Urgency::NAMES {
-            let cell = format!("{impact}/{urgency}");
-            if let Some(priority) = form.opt(&format!("matrix.{cell}")) {
-                matrix.insert(cell, priority);
-            }
-        }
-    }
-    let version = form.get("version").parse::<i64>().ok();
-    let patch = OrganizationPatch {
-        name: Some(form.get("name").to_owned()),
-        domain: Some(form.opt("domain")),
-        priority_matrix: Some((!matrix.is_empty()).then(|| matrix.clone())),
-        customers_see_all: Some(form.get("customers_see_all") == "on"),
-    };
-    let errors = match state
-        .app
-        .update_organization(&form.principal, id, version, patch)
-        .await
-    {
-        Ok(_) => return Ok(Redirect::to("/admin/organizations").into_response()),
-        Err(AppError::Invalid(errors)) => errors,
-        Err(AppError::Stale) => vec![FieldError::new("name", Lang.t("admin.stale"))],
-        Err(AppError::Conflict {
-            field: Some(field),
-            message,
-        }) => vec![FieldError::new(field, message)],
-        Err(other) => return Err(other.into()),
-    };
-    let organization = state.app.organization(&form.principal, id).await?;
-    let edited = OrganizationForm {
-        name: form.get("name").to_owned(),
-        domain: form.get("domain").to_owned(),
-        customers_see_all: form.get("customers_see_all") == "on",
-        matrix,
-        errors,
-        ..OrganizationForm::of(&organization)
-    };
-    let mut response = page(
-        &form.principal,
-        "organizations",
-        Section::EditOrganization(Box::new(edited)),
-    )?;
-    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    Ok(response)
 }
 
 async fn groups(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
@@ -749,126 +630,6 @@ async fn revoke_token(
 ) -> Result<Redirect, WebError> {
     state.app.revoke_token(&form.principal, id).await?;
     Ok(Redirect::to("/admin/tokens"))
-}
-
-async fn quarantine(
-    State(state): State<AppState>,
-    WebUser(p): WebUser,
-) -> Result<Response, WebError> {
-    admin(&p)?;
-    let messages = state.app.quarantined_mail(&p, i64::MAX, LIMIT).await?;
-    page(&p, "quarantine", Section::Quarantine(messages, None))
-}
-
-/// Routes a quarantined message again (after, say, its sender's domain was mapped to an
-/// organization) and says what it became.
-async fn reprocess(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    form: SignedForm,
-) -> Result<Response, WebError> {
-    admin(&form.principal)?;
-    let outcome = state.app.reprocess_mail(&form.principal, id).await?;
-    let said = match (&outcome.ticket, &outcome.reason) {
-        (Some(ticket), _) => Lang
-            .t("admin.quarantine.became")
-            .replace("{status}", &Lang.label("mail_status", &outcome.status))
-            .replace("{ticket}", ticket),
-        (None, Some(reason)) => format!("{}: {reason}", Lang.label("mail_status", &outcome.status)),
-        (None, None) => Lang.label("mail_status", &outcome.status),
-    };
-    let messages = state
-        .app
-        .quarantined_mail(&form.principal, i64::MAX, LIMIT)
-        .await?;
-    page(
-        &form.principal,
-        "quarantine",
-        Section::Quarantine(messages, Some(said)),
-    )
-}
-
-async fn webhooks(
-    State(state): State<AppState>,
-    WebUser(p): WebUser,
-) -> Result<Response, WebError> {
-    admin(&p)?;
-    let hooks = state.app.webhooks(&p).await?;
-    page(&p, "webhooks", Section::Webhooks(hooks, None, Vec::new()))
-}
-
-/// Shows the new signing secret on the page itself, once; a mistake comes back on the form.
-async fn create_webhook(
-    State(state): State<AppState>,
-    form: SignedForm,
-) -> Result<Response, WebError> {
-    admin(&form.principal)?;
-    let events: Vec<String> = form
-        .get("events")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let input = NewWebhook {
-        url: form.get("url").to_owned(),
-        events,
-    };
-    let (secret, errors) = match state.app.create_webhook(&form.principal, input).await {
-        Ok(created) => (created.secret, Vec::new()),
-        Err(AppError::Invalid(errors)) => (None, errors),
-        Err(other) => return Err(other.into()),
-    };
-    let failed = !errors.is_empty();
-    let hooks = state.app.webhooks(&form.principal).await?;
-    let mut response = page(
-        &form.principal,
-        "webhooks",
-        Section::Webhooks(hooks, secret, errors),
-    )?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
-}
-
-async fn delete_webhook(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    form: SignedForm,
-) -> Result<Redirect, WebError> {
-    state.app.delete_webhook(&form.principal, id).await?;
-    Ok(Redirect::to("/admin/webhooks"))
-}
-
-#[derive(Deserialize)]
-struct JobParams {
-    status: Option<String>,
-}
-
-async fn jobs(
-    State(state): State<AppState>,
-    WebUser(p): WebUser,
-    Query(params): Query<JobParams>,
-) -> Result<Response, WebError> {
-    admin(&p)?;
-    let status = JOB_STATUSES
-        .iter()
-        .copied()
-        .find(|s| Some(*s) == params.status.as_deref())
-        .unwrap_or("");
-    let filter = Some(status).filter(|s| !s.is_empty());
-    let jobs = state.app.jobs(&p, filter, i64::MAX, LIMIT).await?;
-    page(&p, "jobs", Section::Jobs(jobs, status))
-}
-
-async fn retry_job(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    form: SignedForm,
-) -> Result<Redirect, WebError> {
-    state.app.retry_job(&form.principal, id).await?;
-    Ok(Redirect::to("/admin/jobs?status=dead"))
 }
 
 #[derive(Deserialize)]
