@@ -1,277 +1,6 @@
-//! Monitoring pages for staff: the monitors with their state and uptime charts (inline SVG,
-//! drawn on the server), a monitor's checks, outages and incidents, the forms creating and
-//! changing monitors of every kind, and maintenance windows.
+//! The forms that create and change monitors of every kind, and pause or resume them.
 
-use std::collections::HashMap;
-
-use askama::Template;
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use opsdesk_app::accounts::Organization;
-use opsdesk_app::dashboard::{MonitorHistory, UptimeChart};
-use opsdesk_app::monitors::{
-    IncidentSettings, Maintenance, MaintenanceQuery, Monitor, MonitorPatch, NewMaintenance,
-    NewMonitor, NewRecurrence,
-};
-use opsdesk_app::{AppError, FieldError, Principal};
-use opsdesk_domain::monitor::{MonitorKind, ProbeSettings};
-use opsdesk_domain::ticket::Impact;
-use serde::Deserialize;
-
-use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
-use crate::AppState;
-
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/monitors", get(list))
-        .route("/monitors/new", get(new_form).post(create))
-        .route("/monitors/{id}", get(show))
-        .route("/monitors/{id}/edit", get(edit_form).post(update))
-        .route("/monitors/{id}/pause", post(pause))
-        .route("/maintenance", get(maintenance).post(create_maintenance))
-        .route("/maintenance/{id}/delete", post(delete_maintenance))
-}
-
-/// Monitors, organizations and maintenance windows on one page.
-const LIMIT: i64 = 500;
-/// Height of the uptime charts, in SVG units.
-const CHART_HEIGHT: i64 = 24;
-/// Width of one bar and the gap after it.
-const BAR: i64 = 4;
-
-/// One bar of a chart.
-pub(crate) struct Bar {
-    pub x: i64,
-    pub y: i64,
-    pub height: i64,
-    pub class: &'static str,
-    pub title: String,
-}
-
-/// A small bar chart drawn as inline SVG; colours come from the stylesheet's classes.
-pub(crate) struct Chart {
-    pub width: i64,
-    pub height: i64,
-    pub label: String,
-    pub bars: Vec<Bar>,
-}
-
-/// How an uptime percentage is coloured.
-fn uptime_class(uptime: Option<f64>) -> &'static str {
-    match uptime {
-        None => "bar-none",
-        Some(u) if u >= 99.9 => "bar-good",
-        Some(u) if u >= 95.0 => "bar-fair",
-        Some(_) => "bar-bad",
-    }
-}
-
-/// An uptime percentage as pages show it; a dash without checks.
-pub(crate) fn uptime_label(uptime: Option<f64>) -> String {
-    uptime.map_or_else(|| "–".to_owned(), |u| format!("{u:.2} %"))
-}
-
-/// Bars of uptime per period: full height for a period without failures, lower the more
-/// failed, a stub where nothing was checked.
-fn uptime_chart(chart: &UptimeChart, label: String, format: &str) -> Chart {
-    let bars = chart
-        .periods
-        .iter()
-        .zip(0..)
-        .map(|(period, n)| {
-            let height = period.uptime_percent.map_or(2, |u| {
-                ((u / 100.0) * CHART_HEIGHT as f64).round().max(2.0) as i64
-            });
-            Bar {
-                x: n * BAR,
-                y: CHART_HEIGHT - height,
-                height,
-                class: uptime_class(period.uptime_percent),
-                title: format!(
-                    "{}: {}",
-                    period.at.strftime(format),
-                    uptime_label(period.uptime_percent)
-                ),
-            }
-        })
-        .collect::<Vec<_>>();
-    Chart {
-        width: bars.len() as i64 * BAR,
-        height: CHART_HEIGHT,
-        label,
-        bars,
-    }
-}
-
-/// Bars of average response time per period, scaled to the slowest.
-fn latency_chart(chart: &UptimeChart, label: String) -> Chart {
-    let slowest = chart
-        .periods
-        .iter()
-        .filter_map(|p| p.avg_latency_ms)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let bars = chart
-        .periods
-        .iter()
-        .zip(0..)
-        .map(|(period, n)| {
-            let height = period
-                .avg_latency_ms
-                .map_or(0, |ms| (ms * CHART_HEIGHT / slowest).max(1));
-            Bar {
-                x: n * BAR,
-                y: CHART_HEIGHT - height,
-                height,
-                class: "bar-latency",
-                title: format!(
-                    "{}: {}",
-                    period.at.strftime("%H:00 UTC"),
-                    period
-                        .avg_latency_ms
-                        .map_or_else(|| "–".to_owned(), |ms| format!("{ms} ms"))
-                ),
-            }
-        })
-        .collect::<Vec<_>>();
-    Chart {
-        width: bars.len() as i64 * BAR,
-        height: CHART_HEIGHT,
-        label,
-        bars,
-    }
-}
-
-/// A monitor as one row of the list.
-struct MonitorRow {
-    m: Monitor,
-    last_check: String,
-    latency: String,
-    uptime_24h: String,
-    uptime_30d: String,
-    day: Chart,
-    month: Chart,
-}
-
-#[derive(Template)]
-#[template(path = "monitors.html")]
-struct ListPage {
-    c: Chrome,
-    rows: Vec<MonitorRow>,
-    organizations: Vec<Organization>,
-    kinds: &'static [&'static str],
-}
-
-fn staff(principal: &Principal) -> Result<(), WebError> {
-    Ok(principal.require_staff()?)
-}
-
-async fn list(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
-    staff(&p)?;
-    let monitors = state.app.monitors(&p, 0, LIMIT).await?;
-    let mut uptimes = state.app.monitor_uptimes(&p, &monitors).await?;
-    let organizations = state.app.organizations(&p, 0, LIMIT).await?;
-    let l = Lang;
-    let rows = monitors
-        .into_iter()
-        .map(|m| {
-            let uptime = uptimes.remove(&m.id).unwrap_or_default();
-            MonitorRow {
-                last_check: m.last_check_at.map(|at| l.when(at)).unwrap_or_default(),
-                latency: m
-                    .last_latency_ms
-                    .map(|ms| format!("{ms} ms"))
-                    .unwrap_or_default(),
-                uptime_24h: uptime_label(uptime.day.uptime_percent),
-                uptime_30d: uptime_label(uptime.month.uptime_percent),
-                day: uptime_chart(
-                    &uptime.day,
-                    format!("{} {}", l.t("monitor.uptime_24h"), m.name),
-                    "%H:00 UTC",
-                ),
-                month: uptime_chart(
-                    &uptime.month,
-                    format!("{} {}", l.t("monitor.uptime_30d"), m.name),
-                    "%Y-%m-%d",
-                ),
-                m,
-            }
-        })
-        .collect();
-    Ok(render(&ListPage {
-        c: Chrome::new(&p, l.t("monitor.title")),
-        rows,
-        organizations,
-        kinds: MonitorKind::NAMES,
-    }))
-}
-
-/// A heartbeat's ping URL, absolute on the address the browser used.
-fn ping_url(monitor: &Monitor, headers: &HeaderMap) -> Option<String> {
-    crate::api::absolute_url(monitor.ping_url.as_deref()?, headers)
-}
-
-#[derive(Template)]
-#[template(path = "monitor.html")]
-struct MonitorPage {
-    c: Chrome,
-    m: Monitor,
-    history: MonitorHistory,
-    ping_url: Option<String>,
-    uptime_24h: String,
-    uptime_30d: String,
-    day: Chart,
-    month: Chart,
-    latency: Chart,
-    windows: Vec<Maintenance>,
-}
-
-async fn show(
-    State(state): State<AppState>,
-    WebUser(p): WebUser,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    staff(&p)?;
-    let m = state.app.monitor(&p, id).await?;
-    let history = state.app.monitor_history(&p, id).await?;
-    let uptime = state
-        .app
-        .monitor_uptimes(&p, std::slice::from_ref(&m))
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    let query = MaintenanceQuery {
-        monitor_id: Some(id),
-        tag: None,
-    };
-    let windows = state.app.maintenance_windows(&p, &query, 0, LIMIT).await?;
-    let l = Lang;
-    Ok(render(&MonitorPage {
-        c: Chrome::new(&p, format!("{}: {}", l.t("monitor.one"), m.name)),
-        ping_url: ping_url(&m, &headers),
-        uptime_24h: uptime_label(uptime.day.uptime_percent),
-        uptime_30d: uptime_label(uptime.month.uptime_percent),
-        day: uptime_chart(
-            &uptime.day,
-            l.t("monitor.uptime_24h").to_owned(),
-            "%H:00 UTC",
-        ),
-        month: uptime_chart(
-            &uptime.month,
-            l.t("monitor.uptime_30d").to_owned(),
-            "%Y-%m-%d",
-        ),
-        latency: latency_chart(&uptime.day, l.t("monitor.latency_24h").to_owned()),
-        history,
-        windows,
-        m,
-    }))
-}
+use super::*;
 
 /// The form creating or changing a monitor: what it shows (the stored monitor, defaults,
 /// or what was sent when it comes back with mistakes) and the mistakes, by field.
@@ -319,7 +48,7 @@ const MONITOR_FIELDS: &[&str] = &[
 
 /// The form field a mistake belongs to: `tags[2]` is the tags field, `incident.impact`
 /// the impact select.
-fn form_field(error: &FieldError) -> &str {
+pub(super) fn form_field(error: &FieldError) -> &str {
     let field = error.field.split('[').next().unwrap_or_default();
     field
         .strip_prefix("incident.")
@@ -457,7 +186,7 @@ fn defaults() -> HashMap<String, String> {
 }
 
 /// What the form sent, kept to show it again.
-fn values_sent(form: &SignedForm) -> HashMap<String, String> {
+pub(super) fn values_sent(form: &SignedForm) -> HashMap<String, String> {
     form.fields
         .iter()
         .filter(|(k, _)| k != "csrf_token")
@@ -509,11 +238,11 @@ async fn form_page(
 }
 
 #[derive(Deserialize)]
-struct KindParam {
+pub(super) struct KindParam {
     kind: Option<String>,
 }
 
-async fn new_form(
+pub(super) async fn new_form(
     State(state): State<AppState>,
     WebUser(p): WebUser,
     Query(param): Query<KindParam>,
@@ -536,7 +265,7 @@ async fn new_form(
 }
 
 /// A number typed into field `name`: `None` when empty, a mistake when not a number.
-fn number<T: std::str::FromStr>(
+pub(super) fn number<T: std::str::FromStr>(
     form: &SignedForm,
     name: &str,
     errors: &mut Vec<FieldError>,
@@ -623,7 +352,7 @@ fn incident_sent(form: &SignedForm, stored: Option<&IncidentSettings>) -> Incide
 }
 
 /// Mistakes of a use case that belong on the form; other errors pass through.
-fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
+pub(super) fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
     match error {
         AppError::Invalid(errors) => Ok(errors),
         AppError::Conflict {
@@ -636,7 +365,10 @@ fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
 
 /// Creates through the same use case as `POST /api/v1/monitors`; mistakes come back next
 /// to their field.
-async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+pub(super) async fn create(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
     staff(&form.principal)?;
     let kind = form.get("kind").to_owned();
     let mut errors = Vec::new();
@@ -694,7 +426,7 @@ async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Respo
     .await
 }
 
-async fn edit_form(
+pub(super) async fn edit_form(
     State(state): State<AppState>,
     WebUser(p): WebUser,
     Path(id): Path<i64>,
@@ -715,7 +447,7 @@ async fn edit_form(
 
 /// Saves the whole form through the same use case as `PATCH /api/v1/monitors/{id}`, based
 /// on the version the form showed.
-async fn update(
+pub(super) async fn update(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     form: SignedForm,
@@ -780,7 +512,7 @@ async fn update(
 }
 
 /// Pauses a running monitor or resumes a paused one.
-async fn pause(
+pub(super) async fn pause(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     form: SignedForm,
@@ -794,191 +526,4 @@ async fn pause(
         .update_monitor(&form.principal, id, None, patch)
         .await?;
     Ok(Redirect::to(&format!("/monitors/{id}")))
-}
-
-/// The maintenance form: what was sent when it comes back with mistakes, and the mistakes.
-#[derive(Default)]
-struct WindowForm {
-    values: HashMap<String, String>,
-    errors: Vec<FieldError>,
-}
-
-impl WindowForm {
-    fn v(&self, field: &str) -> &str {
-        self.values.get(field).map_or("", String::as_str)
-    }
-
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| form_field(e) == field)
-            .map(|e| e.message.as_str())
-    }
-
-    fn other_errors(&self) -> Vec<&FieldError> {
-        const FIELDS: &[&str] = &[
-            "monitor_id",
-            "tag",
-            "starts_at",
-            "ends_at",
-            "schedule",
-            "timezone",
-            "duration_minutes",
-            "reason",
-        ];
-        self.errors
-            .iter()
-            .filter(|e| !FIELDS.contains(&form_field(e)))
-            .collect()
-    }
-
-    fn selected_monitor(&self, id: &i64) -> bool {
-        self.v("monitor_id") == id.to_string()
-    }
-}
-
-/// A maintenance window as the list shows it.
-struct WindowRow {
-    w: Maintenance,
-    scope: String,
-    starts: String,
-    ends: String,
-}
-
-#[derive(Template)]
-#[template(path = "maintenance.html")]
-struct MaintenancePage {
-    c: Chrome,
-    rows: Vec<WindowRow>,
-    monitors: Vec<Monitor>,
-    form: WindowForm,
-}
-
-async fn maintenance_page(
-    state: &AppState,
-    principal: &Principal,
-    form: WindowForm,
-    status: StatusCode,
-) -> Result<Response, WebError> {
-    staff(principal)?;
-    let l = Lang;
-    let monitors = state.app.monitors(principal, 0, LIMIT).await?;
-    let names: HashMap<i64, &str> = monitors.iter().map(|m| (m.id, m.name.as_str())).collect();
-    let rows = state
-        .app
-        .maintenance_windows(principal, &MaintenanceQuery::default(), 0, LIMIT)
-        .await?
-        .into_iter()
-        .map(|w| WindowRow {
-            scope: match (w.monitor_id, &w.tag) {
-                (Some(id), _) => names
-                    .get(&id)
-                    .map_or_else(|| id.to_string(), |n| (*n).to_owned()),
-                (None, Some(tag)) => format!("{} {tag}", l.t("maintenance.tag")),
-                (None, None) => l.t("maintenance.every_monitor").to_owned(),
-            },
-            starts: l.when(w.starts_at),
-            ends: w.ends_at.map(|at| l.when(at)).unwrap_or_default(),
-            w,
-        })
-        .collect();
-    let mut c = Chrome::new(principal, l.t("maintenance.title"));
-    if !form.errors.is_empty() {
-        c.notice = Some(l.t("form.fix_errors").to_owned());
-    }
-    let page = MaintenancePage {
-        c,
-        rows,
-        monitors,
-        form,
-    };
-    Ok((status, render(&page)).into_response())
-}
-
-async fn maintenance(
-    State(state): State<AppState>,
-    WebUser(p): WebUser,
-) -> Result<Response, WebError> {
-    maintenance_page(&state, &p, WindowForm::default(), StatusCode::OK).await
-}
-
-/// A time typed into a `datetime-local` field, read as UTC.
-fn utc_time(
-    form: &SignedForm,
-    name: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<jiff::Timestamp> {
-    let text = form.get(name);
-    if text.is_empty() {
-        return None;
-    }
-    let parsed = text
-        .parse::<jiff::civil::DateTime>()
-        .ok()
-        .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| z.timestamp());
-    if parsed.is_none() {
-        errors.push(FieldError::new(name, Lang.t("maintenance.time.hint")));
-    }
-    parsed
-}
-
-/// Creates through the same use case as `POST /api/v1/maintenance-windows`.
-async fn create_maintenance(
-    State(state): State<AppState>,
-    form: SignedForm,
-) -> Result<Response, WebError> {
-    staff(&form.principal)?;
-    let mut errors = Vec::new();
-    let starts_at = utc_time(&form, "starts_at", &mut errors);
-    if starts_at.is_none() && !errors.iter().any(|e| e.field == "starts_at") {
-        errors.push(FieldError::new("starts_at", Lang.t("form.required")));
-    }
-    let recurrence = form.opt("schedule").map(|schedule| NewRecurrence {
-        schedule,
-        timezone: form.opt("timezone"),
-        duration_s: number::<i64>(&form, "duration_minutes", &mut errors)
-            .unwrap_or(0)
-            .saturating_mul(60),
-    });
-    let input = NewMaintenance {
-        monitor_id: number(&form, "monitor_id", &mut errors),
-        tag: form.opt("tag"),
-        starts_at: starts_at.unwrap_or_default(),
-        ends_at: utc_time(&form, "ends_at", &mut errors),
-        recurrence,
-        reason: form.get("reason").to_owned(),
-    };
-    if errors.is_empty() {
-        match state.app.create_maintenance(&form.principal, input).await {
-            Ok(_) => return Ok(Redirect::to("/maintenance").into_response()),
-            Err(error) => errors = form_errors(error)?,
-        }
-    }
-    let sent = WindowForm {
-        values: values_sent(&form),
-        errors: errors
-            .into_iter()
-            .map(|e| match e.field.as_str() {
-                "recurrence.duration_s" => FieldError::new("duration_minutes", e.message),
-                _ => e,
-            })
-            .collect(),
-    };
-    maintenance_page(
-        &state,
-        &form.principal,
-        sent,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
-}
-
-async fn delete_maintenance(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    form: SignedForm,
-) -> Result<Redirect, WebError> {
-    state.app.delete_maintenance(&form.principal, id).await?;
-    Ok(Redirect::to("/maintenance"))
 }
