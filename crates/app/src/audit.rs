@@ -27,6 +27,7 @@ opsdesk_domain::string_enum! {
         Monitor => "monitor",
         MaintenanceWindow => "maintenance_window",
         Webhook => "webhook",
+        Mail => "mail",
     }
 }
 

@@ -597,6 +597,42 @@ dual_backend_test!(
         assert!(done.contains("Opened a ticket"), "{done}");
         assert!(done.contains("The quarantine is empty."), "{done}");
 
+        // A second message nobody needs is discarded: out of the quarantine, still on record.
+        let spam = "Message-ID: <offer-1@spam.example>\r\nFrom: deals@spam.example\r\nSubject: Offer\r\n\r\nBuy now\r\n";
+        let spam = server
+            .app
+            .ingest_mail(spam.as_bytes().to_vec())
+            .await
+            .unwrap();
+        assert_eq!(spam.status, "quarantined");
+        let discard = format!("{}/admin/quarantine/{}/discard", server.url, spam.mail_id);
+        let discarded = admin
+            .post(&discard)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            discarded
+                .text()
+                .await
+                .unwrap()
+                .contains("The quarantine is empty.")
+        );
+        let again = server
+            .admin()
+            .post(
+                &format!("/api/v1/mail/quarantine/{}/discard", spam.mail_id),
+                json!({}),
+            )
+            .await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        let original = server
+            .admin()
+            .get(&format!("/api/v1/mail/{}/original", spam.mail_id))
+            .await;
+        assert_eq!(original.status, 200, "the message stays on record");
+
         let jobs = page_text(&admin, format!("{}/admin/jobs", server.url)).await;
         assert!(jobs.contains("Background jobs"), "{jobs}");
         let (agent, _) = http_session(&server, "ann@msp.example").await;

@@ -21,6 +21,8 @@ use opsdesk_store::mail::{self as store, MailRow};
 use opsdesk_store::tickets as ticket_store;
 use serde::Serialize;
 
+use crate::audit::{Entity, Event};
+use crate::change::Need;
 use crate::tickets::can_see;
 use crate::{App, AppError, Principal, timestamp};
 
@@ -86,6 +88,8 @@ opsdesk_domain::string_enum! {
         RateLimited => "rate_limited",
         /// Could not be routed; waits for an admin.
         Quarantined => "quarantined",
+        /// An admin took it out of the quarantine as needing nothing; kept as received.
+        Discarded => "discarded",
     }
 }
 
@@ -165,6 +169,50 @@ impl App {
 
     /// The original message as received (`.eml`), for staff who may see its ticket, and for
     /// admins when it has none.
+    /// Takes a message out of the quarantine as needing nothing (admins). The message stays
+    /// on record, as received, with why it was held.
+    pub async fn discard_mail(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<MailRecord, AppError> {
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let row = store::get(tx.conn, id)
+                    .await?
+                    .ok_or(AppError::NotFound("mail"))?;
+                if row.status != MailStatus::Quarantined.as_str() {
+                    return Err(AppError::Conflict {
+                        field: None,
+                        message: format!(
+                            "only quarantined mail can be discarded; this one is {}",
+                            row.status
+                        ),
+                    });
+                }
+                store::set_outcome(
+                    tx.conn,
+                    id,
+                    MailStatus::Discarded.as_str(),
+                    row.reason.as_deref(),
+                    None,
+                    None,
+                    tx.now,
+                )
+                .await?;
+                let before = MailRecord::from(row);
+                let after = MailRecord {
+                    status: MailStatus::Discarded.as_str().to_owned(),
+                    ..before.clone()
+                };
+                tx.record(Event::updated(Entity::Mail, id, &before, &after))
+                    .await?;
+                Ok(after)
+            })
+        })
+        .await
+    }
+
     pub async fn mail_original(&self, principal: &Principal, id: i64) -> Result<Vec<u8>, AppError> {
         principal.require_staff()?;
         let mut conn = self.db().reader().await?;

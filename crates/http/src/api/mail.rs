@@ -20,6 +20,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(quarantine))
         .routes(routes!(reprocess))
+        .routes(routes!(discard))
         .routes(routes!(original))
         .routes(routes!(list_templates))
         .routes(routes!(get_template, save_template, revert_template))
@@ -65,6 +66,17 @@ async fn reprocess(
     Path(id): Path<i64>,
 ) -> Result<Json<IngestOutcome>, ApiError> {
     Ok(Json(state.app.reprocess_mail(&principal, id).await?))
+}
+
+/// Takes a message out of the quarantine as needing nothing; it stays on record (admins).
+#[utoipa::path(post, path = "/api/v1/mail/quarantine/{id}/discard", tag = "mail",
+    responses((status = 200, body = MailRecord)))]
+async fn discard(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<MailRecord>, ApiError> {
+    Ok(Json(state.app.discard_mail(&principal, id).await?))
 }
 
 /// Bytes offered as a download, never shown inline: mail content is untrusted.

@@ -32,7 +32,7 @@ mod operations;
 mod organizations;
 
 use operations::{
-    create_webhook, delete_webhook, jobs, quarantine, reprocess, retry_job, webhooks,
+    create_webhook, delete_webhook, discard, jobs, quarantine, reprocess, retry_job, webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
 
@@ -77,6 +77,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/audit", get(audit))
         .route("/admin/quarantine", get(quarantine))
         .route("/admin/quarantine/{id}/reprocess", post(reprocess))
+        .route("/admin/quarantine/{id}/discard", post(discard))
         .route("/admin/webhooks", get(webhooks).post(create_webhook))
         .route("/admin/webhooks/{id}/delete", post(delete_webhook))
         .route("/admin/jobs", get(jobs))

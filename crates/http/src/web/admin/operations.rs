@@ -39,6 +39,16 @@ pub(super) async fn reprocess(
     )
 }
 
+/// Takes a message out of the quarantine as needing nothing.
+pub(super) async fn discard(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state.app.discard_mail(&form.principal, id).await?;
+    Ok(Redirect::to("/admin/quarantine"))
+}
+
 pub(super) async fn webhooks(
     State(state): State<AppState>,
     WebUser(p): WebUser,
