@@ -900,6 +900,59 @@ dual_backend_test!(
 );
 
 dual_backend_test!(
+    an_admin_keeps_a_business_calendar_in_a_form,
+    |backend: Backend| async move {
+        let server = desk_on(backend).await;
+        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let new = format!("{}/admin/sla/calendars/new", server.url);
+        let mut fields = vec![
+            ("csrf_token", token.clone()),
+            ("name", "London office".to_owned()),
+            ("timezone", "Mars/Olympus".to_owned()),
+            ("start.monday", "09:00".to_owned()),
+            ("end.monday", "17:30".to_owned()),
+            ("holidays", "12-25\n2026-12-28".to_owned()),
+        ];
+        let refused = admin.post(&new).form(&fields).send().await.unwrap();
+        assert_eq!(refused.status(), 422);
+        assert!(
+            refused.text().await.unwrap().contains("value=\"17:30\""),
+            "what was typed is kept"
+        );
+        fields[2].1 = "Europe/London".to_owned();
+        let saved = admin.post(&new).form(&fields).send().await.unwrap();
+        assert!(
+            saved
+                .text()
+                .await
+                .unwrap()
+                .contains("data-calendar=\"London office\"")
+        );
+        let calendars = server.admin().get("/api/v1/calendars").await;
+        let office = calendars
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "London office")
+            .unwrap()
+            .clone();
+        assert_eq!(office["spec"]["timezone"], "Europe/London", "{office}");
+        assert_eq!(office["spec"]["holidays"], json!(["12-25", "2026-12-28"]));
+        let form = page_text(
+            &admin,
+            format!("{}/admin/sla/calendars/{}", server.url, office["id"]),
+        )
+        .await;
+        assert!(
+            form.contains("name=\"end.monday\" value=\"17:30\""),
+            "{form}"
+        );
+        server.stop();
+    }
+);
+
+dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
         let server = desk_on(backend).await;

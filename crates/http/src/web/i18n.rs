@@ -179,18 +179,30 @@ const EN: &[(&str, &str)] = &[
     ("admin.sections", "Admin sections"),
     ("admin.sla", "SLA policies and calendars"),
     ("admin.sla.all_priorities", "All priorities"),
+    (
+        "admin.sla.always_open",
+        "Open around the clock (24×7; holidays still apply)",
+    ),
     ("admin.sla.back", "Other admin pages"),
     ("admin.sla.calendar", "Business calendar"),
     ("admin.sla.calendars", "Business calendars"),
-    (
-        "admin.sla.calendars.hint",
-        "Calendars (hours per weekday, holidays, time zone) are edited through the API: PUT /api/v1/calendars/{id}.",
-    ),
     ("admin.sla.definition", "Hours, holidays and time zone"),
+    ("admin.sla.end", "Until"),
+    ("admin.sla.holidays", "Holidays"),
+    (
+        "admin.sla.holidays.hint",
+        "One per line: a date (2026-12-25) or a yearly day (12-25).",
+    ),
+    ("admin.sla.hours", "Working hours"),
+    (
+        "admin.sla.hours.hint",
+        "Leave a day empty when nobody works; an end at or before the start runs past midnight.",
+    ),
     (
         "admin.sla.minutes_needed",
         "a whole number of minutes, above 0",
     ),
+    ("admin.sla.new_calendar", "New business calendar"),
     ("admin.sla.new_policy", "New SLA policy"),
     ("admin.sla.no_policies", "No policies yet."),
     ("admin.sla.number_needed", "a whole number"),
@@ -210,12 +222,15 @@ const EN: &[(&str, &str)] = &[
     ("admin.sla.position", "Position"),
     ("admin.sla.priorities", "Priorities covered"),
     ("admin.sla.priorities.hint", "None ticked: every priority."),
+    ("admin.sla.start", "From"),
     ("admin.sla.targets", "Targets in business minutes"),
     (
         "admin.sla.targets.hint",
         "Leave both empty for a priority this policy gives no SLA.",
     ),
+    ("admin.sla.timezone", "Time zone"),
     ("admin.sla.warnings", "Warn at (% of a target)"),
+    ("admin.sla.weekday", "Day"),
     (
         "admin.stale",
         "Someone saved a newer version meanwhile; open the form again to see it.",
@@ -645,6 +660,13 @@ const EN: &[(&str, &str)] = &[
     ("type.incident", "Incident"),
     ("type.problem", "Problem"),
     ("type.service_request", "Service request"),
+    ("weekday.friday", "Friday"),
+    ("weekday.monday", "Monday"),
+    ("weekday.saturday", "Saturday"),
+    ("weekday.sunday", "Sunday"),
+    ("weekday.thursday", "Thursday"),
+    ("weekday.tuesday", "Tuesday"),
+    ("weekday.wednesday", "Wednesday"),
 ];
 
 #[cfg(test)]

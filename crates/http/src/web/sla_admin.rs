@@ -7,8 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use opsdesk_app::sla::{Calendar, Policy, PolicyInput};
+use opsdesk_app::sla::{Calendar, CalendarInput, Policy, PolicyInput};
 use opsdesk_app::{AppError, FieldError, Principal};
+use opsdesk_domain::sla::WorkingHoursSpec;
 use opsdesk_domain::ticket::{PendingReason, Priority};
 use serde_json::{Value, json};
 
@@ -25,6 +26,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/admin/sla/policies/{id}",
             get(edit_policy).post(update_policy),
+        )
+        .route(
+            "/admin/sla/calendars/new",
+            get(new_calendar).post(create_calendar),
+        )
+        .route(
+            "/admin/sla/calendars/{id}",
+            get(edit_calendar).post(update_calendar),
         )
 }
 
@@ -383,6 +392,215 @@ async fn update_policy(
                 typed.version = sent;
             }
             Ok(policy_page(&form.principal, typed))
+        }
+    }
+}
+
+/// The days of the week, as calendars name them.
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// The calendar form: one working interval per weekday (empty: not a working day), the
+/// holidays one per line, the time zone, or open around the clock.
+pub(super) struct CalendarForm {
+    id: Option<i64>,
+    version: i64,
+    name: String,
+    timezone: String,
+    always_open: bool,
+    /// `(weekday, start, end)`, as typed.
+    days: Vec<(&'static str, String, String)>,
+    holidays: String,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Template)]
+#[template(path = "sla_calendar.html")]
+struct CalendarPage {
+    c: Chrome,
+    form: CalendarForm,
+}
+
+impl CalendarForm {
+    fn of(calendar: Option<&Calendar>) -> Self {
+        let spec = calendar.map_or_else(|| json!({}), |c| c.spec.clone());
+        let hours: Vec<WorkingHoursSpec> = spec
+            .get("hours")
+            .cloned()
+            .and_then(|h| serde_json::from_value(h).ok())
+            .unwrap_or_default();
+        let days = WEEKDAYS
+            .iter()
+            .map(|day| {
+                let interval = hours
+                    .iter()
+                    .find(|h| h.weekday.to_ascii_lowercase().starts_with(&day[..3]));
+                (
+                    *day,
+                    interval.map_or_else(String::new, |h| h.start.clone()),
+                    interval.map_or_else(String::new, |h| h.end.clone()),
+                )
+            })
+            .collect();
+        let holidays = spec
+            .get("holidays")
+            .and_then(Value::as_array)
+            .map(|h| {
+                h.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        Self {
+            id: calendar.map(|c| c.id),
+            version: calendar.map_or(0, |c| c.version),
+            name: calendar.map_or_else(String::new, |c| c.name.clone()),
+            timezone: spec
+                .get("timezone")
+                .and_then(Value::as_str)
+                .unwrap_or("UTC")
+                .to_owned(),
+            always_open: spec
+                .get("always_open")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            days,
+            holidays,
+            errors: Vec::new(),
+        }
+    }
+
+    fn typed(mut self, form: &SignedForm) -> Self {
+        self.name = form.get("name").to_owned();
+        self.timezone = form.get("timezone").to_owned();
+        self.always_open = form.get("always_open") == "on";
+        self.days = WEEKDAYS
+            .iter()
+            .map(|day| {
+                (
+                    *day,
+                    form.get(&format!("start.{day}")).to_owned(),
+                    form.get(&format!("end.{day}")).to_owned(),
+                )
+            })
+            .collect();
+        self.holidays = form.get("holidays").to_owned();
+        self
+    }
+
+    fn input(&self) -> CalendarInput {
+        CalendarInput {
+            name: self.name.clone(),
+            timezone: self.timezone.clone(),
+            hours: self
+                .days
+                .iter()
+                .filter(|(_, start, end)| !start.is_empty() || !end.is_empty())
+                .map(|(day, start, end)| WorkingHoursSpec {
+                    weekday: (*day).to_owned(),
+                    start: start.clone(),
+                    end: end.clone(),
+                })
+                .collect(),
+            holidays: self
+                .holidays
+                .lines()
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            always_open: self.always_open,
+        }
+    }
+
+    pub(super) fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
+fn calendar_page(principal: &Principal, form: CalendarForm) -> Response {
+    let title = if form.id.is_some() {
+        form.name.clone()
+    } else {
+        Lang.t("admin.sla.new_calendar").to_owned()
+    };
+    let failed = !form.errors.is_empty();
+    let mut response = render(&CalendarPage {
+        c: Chrome::new(principal, title),
+        form,
+    });
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+async fn new_calendar(WebUser(p): WebUser) -> Result<Response, WebError> {
+    p.require_admin()?;
+    Ok(calendar_page(&p, CalendarForm::of(None)))
+}
+
+async fn edit_calendar(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    p.require_admin()?;
+    let calendar = state.app.calendar(&p, id).await?;
+    Ok(calendar_page(&p, CalendarForm::of(Some(&calendar))))
+}
+
+async fn create_calendar(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    form.principal.require_admin()?;
+    let mut typed = CalendarForm::of(None).typed(&form);
+    match state
+        .app
+        .create_calendar(&form.principal, typed.input())
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin/sla").into_response()),
+        Err(error) => {
+            typed.errors = refusal(error)?;
+            Ok(calendar_page(&form.principal, typed))
+        }
+    }
+}
+
+async fn update_calendar(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    form.principal.require_admin()?;
+    let calendar = state.app.calendar(&form.principal, id).await?;
+    let mut typed = CalendarForm::of(Some(&calendar)).typed(&form);
+    let version = form.get("version").parse::<i64>().ok();
+    match state
+        .app
+        .update_calendar(&form.principal, id, version, typed.input())
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin/sla").into_response()),
+        Err(error) => {
+            typed.errors = refusal(error)?;
+            if let Some(sent) = version {
+                typed.version = sent;
+            }
+            Ok(calendar_page(&form.principal, typed))
         }
     }
 }
