@@ -298,21 +298,33 @@ async fn overview(
     }))
 }
 
-fn policy_page(principal: &Principal, form: PolicyForm) -> Response {
-    let title = if form.id.is_some() {
-        form.name.clone()
-    } else {
-        Lang.t("admin.sla.new_policy").to_owned()
-    };
-    let failed = !form.errors.is_empty();
-    let mut response = render(&PolicyPage {
-        c: Chrome::new(principal, title),
-        form,
-    });
+/// The title of a form page: the record's name, or what a new one is called.
+fn form_title(id: Option<i64>, name: &str, new: &str) -> String {
+    match id {
+        Some(_) => name.to_owned(),
+        None => Lang.t(new).to_owned(),
+    }
+}
+
+/// A form page, answered 422 when it comes back with mistakes.
+fn form_response(page: &impl Template, failed: bool) -> Response {
+    let mut response = render(page);
     if failed {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     response
+}
+
+fn policy_page(principal: &Principal, form: PolicyForm) -> Response {
+    let title = form_title(form.id, &form.name, "admin.sla.new_policy");
+    let failed = !form.errors.is_empty();
+    form_response(
+        &PolicyPage {
+            c: Chrome::new(principal, title),
+            form,
+        },
+        failed,
+    )
 }
 
 async fn new_policy(
@@ -530,20 +542,15 @@ impl CalendarForm {
 }
 
 fn calendar_page(principal: &Principal, form: CalendarForm) -> Response {
-    let title = if form.id.is_some() {
-        form.name.clone()
-    } else {
-        Lang.t("admin.sla.new_calendar").to_owned()
-    };
+    let title = form_title(form.id, &form.name, "admin.sla.new_calendar");
     let failed = !form.errors.is_empty();
-    let mut response = render(&CalendarPage {
-        c: Chrome::new(principal, title),
-        form,
-    });
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    response
+    form_response(
+        &CalendarPage {
+            c: Chrome::new(principal, title),
+            form,
+        },
+        failed,
+    )
 }
 
 async fn new_calendar(WebUser(p): WebUser) -> Result<Response, WebError> {
