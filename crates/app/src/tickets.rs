@@ -54,7 +54,7 @@ pub use model::{
 pub use update::BulkOutcome;
 pub(crate) use update::patch_ticket;
 
-fn priority_from_rank(rank: i64) -> Priority {
+pub(crate) fn priority_from_rank(rank: i64) -> Priority {
     Priority::ALL
         .iter()
         .find(|p| i64::from(p.rank()) == rank)

@@ -516,6 +516,104 @@ dual_backend_test!(
     }
 );
 
+dual_backend_test!(
+    editing_a_policy_or_its_calendar_retimes_the_open_tickets,
+    |backend: Backend| async move {
+        // Monday 10:00 in London (UTC in March).
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let server = server_on(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let hours: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+            .iter()
+            .map(|day| json!({"weekday": day, "start": "09:00", "end": "17:00"}))
+            .collect();
+        let office = admin
+            .post(
+                "/api/v1/calendars",
+                json!({"name": "Office", "timezone": "Europe/London", "hours": hours}),
+            )
+            .await;
+        assert_eq!(office.status, 201, "{}", office.text);
+        let spec = |response: i64, resolution: i64| {
+            json!({"position": 1, "calendar_id": office.body["id"], "spec": {
+                "name": "Office P4", "priorities": ["P4"],
+                "targets": {"P4": {"response_seconds": response, "resolution_seconds": resolution}}}})
+        };
+        let policy = admin.post("/api/v1/sla-policies", spec(3600, 7200)).await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+        let open = |title: &str| {
+            let admin = server.admin();
+            let body = json!({"type": "incident", "title": title, "impact": "low",
+                              "urgency": "medium", "requester": "carol@acme.example"});
+            async move {
+                let created = admin.post("/api/v1/tickets", body).await;
+                assert_eq!(created.body["priority"], "P4", "{}", created.text);
+                format!(
+                    "/api/v1/tickets/{}",
+                    created.body["number"].as_str().unwrap()
+                )
+            }
+        };
+        let waiting = open("VPN drops").await;
+        let answered = open("Printer offline").await;
+        let reply = admin
+            .post(
+                &format!("{answered}/comments"),
+                json!({"body": "Looking at it now.", "public": true}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        clock.advance(jiff::SignedDuration::from_secs(600));
+
+        // Tighter targets: the 10 minutes used stay, the goals move.
+        let tightened = admin
+            .patch(
+                &format!("/api/v1/sla-policies/{}", policy.body["id"]),
+                spec(1800, 3600),
+                None,
+            )
+            .await;
+        assert_eq!(tightened.status, 200, "{}", tightened.text);
+        let sla = admin.get(&waiting).await.body["sla"].clone();
+        assert_eq!(sla["remaining_business_seconds"]["response"], 1200, "{sla}");
+        assert_eq!(
+            sla["remaining_business_seconds"]["resolution"], 3000,
+            "{sla}"
+        );
+        assert_eq!(
+            time(&sla["response_due_at"]),
+            "2026-03-02T10:30:00Z".parse().unwrap()
+        );
+        let sla = admin.get(&answered).await.body["sla"].clone();
+        assert!(
+            sla["response_due_at"].is_null(),
+            "a met clock keeps its target: {sla}"
+        );
+        assert_eq!(
+            sla["remaining_business_seconds"]["resolution"], 3000,
+            "{sla}"
+        );
+
+        // Today becomes a holiday: the running clocks are due on Tuesday instead, and this
+        // morning's ten minutes no longer count as business time.
+        let holiday = admin
+            .patch(
+                &format!("/api/v1/calendars/{}", office.body["id"]),
+                json!({"name": "Office", "timezone": "Europe/London", "hours": hours,
+                       "holidays": ["2026-03-02"]}),
+                None,
+            )
+            .await;
+        assert_eq!(holiday.status, 200, "{}", holiday.text);
+        let sla = admin.get(&waiting).await.body["sla"].clone();
+        assert_eq!(
+            time(&sla["response_due_at"]),
+            "2026-03-03T09:30:00Z".parse().unwrap(),
+            "{sla}"
+        );
+    }
+);
+
 /// Two nodes sweep one PostgreSQL database: each warning and breach is still raised once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_raise_each_breach_once() {

@@ -5,233 +5,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use opsdesk_testkit::browser::{
+    Driver, WAIT, chromedriver, click, reload_until, screenshot, sign_in, type_into, wait_for_text,
+};
 use opsdesk_testkit::{
-    Backend, TestServer, dual_backend_test, eventually, page_csrf_token, page_text,
+    Backend, PASSWORD, TestServer, dual_backend_test, eventually, page_csrf_token, page_text,
 };
 use serde_json::json;
-
-const PASSWORD: &str = "correct horse battery staple";
-const WAIT: Duration = Duration::from_secs(15);
-
-/// chromedriver from OPSDESK_TEST_CHROMEDRIVER or the Debian path; `None` means skip,
-/// unless services are required, then the test fails.
-fn chromedriver() -> Option<String> {
-    let path = std::env::var("OPSDESK_TEST_CHROMEDRIVER")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/usr/bin/chromedriver".to_owned());
-    if std::path::Path::new(&path).exists() {
-        return Some(path);
-    }
-    if std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!(
-            "OPSDESK_REQUIRE_SERVICES=1 but chromedriver is missing at {path} (run .ci/setup.d/30-chromium.sh)"
-        );
-    }
-    eprintln!(
-        "skipping browser test: no chromedriver at {path}; set OPSDESK_TEST_CHROMEDRIVER or run .ci/setup.d/30-chromium.sh"
-    );
-    None
-}
-
-/// A chromedriver process for one test; killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start(binary: &str) -> Driver {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let child = Command::new(binary)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let status = format!("{url}/status");
-        let ready = eventually(WAIT, || async {
-            reqwest::get(&status)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        assert!(ready, "chromedriver did not start on port {port}");
-        Driver { child, url }
-    }
-
-    /// A fresh headless browser with a profile of its own.
-    async fn browser(&self) -> (Client, tempfile::TempDir) {
-        let profile = tempfile::tempdir().unwrap();
-        let mut options = json!({
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        });
-        if let Ok(binary) = std::env::var("OPSDESK_TEST_CHROMIUM")
-            && !binary.is_empty()
-        {
-            options["binary"] = json!(binary);
-        }
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert("goog:chromeOptions".into(), options);
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .unwrap();
-        (client, profile)
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A service desk: two customer organizations, an agent in a tier-1 group, an admin, and a
-/// printer category whose diagnostic questions the portal asks.
-async fn desk() -> TestServer {
-    desk_on(Backend::Sqlite).await
-}
-
-async fn desk_on(backend: Backend) -> TestServer {
-    let server = TestServer::start(backend).await;
-    let acme = server.organization("Acme").await;
-    let globex = server.organization("Globex").await;
-    server.user("ann@msp.example", "agent", None, &[]).await;
-    server.user("root@msp.example", "admin", None, &[]).await;
-    server
-        .user("carol@acme.example", "customer", Some(acme), &[])
-        .await;
-    server
-        .user("gus@globex.example", "customer", Some(globex), &[])
-        .await;
-    let admin = server.admin();
-    let group = admin
-        .post(
-            "/api/v1/groups",
-            json!({"name": "Service Desk", "tier": 1, "members": ["ann@msp.example"]}),
-        )
-        .await;
-    assert_eq!(group.status, 201, "{}", group.text);
-    let category = admin
-        .post("/api/v1/categories", json!({"name": "Printer"}))
-        .await;
-    assert_eq!(category.status, 201, "{}", category.text);
-    for (question, required) in [
-        ("What error message do you see?", true),
-        ("What changed recently?", false),
-    ] {
-        let created = admin
-            .post(
-                "/api/v1/category-questions",
-                json!({"category": "Printer", "question": question, "required": required}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    server
-}
-
-async fn sign_in(browser: &Client, server: &TestServer, email: &str) {
-    browser
-        .goto(&format!("{}/login", server.url))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(".signout"))
-        .await
-        .unwrap();
-}
-
-/// Waits until the element at `css` shows `needle`.
-async fn wait_for_text(browser: &Client, css: &str, needle: &str) {
-    let found = eventually(WAIT, || async {
-        match browser.find(Locator::Css(css)).await {
-            Ok(element) => element.text().await.is_ok_and(|t| t.contains(needle)),
-            Err(_) => false,
-        }
-    })
-    .await;
-    let shown = match browser.find(Locator::Css(css)).await {
-        Ok(element) => element.text().await.unwrap_or_default(),
-        Err(_) => "(absent)".into(),
-    };
-    assert!(found, "`{css}` never showed {needle:?}; it shows {shown:?}");
-}
-
-async fn click(browser: &Client, css: &str) {
-    browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn type_into(browser: &Client, css: &str, text: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-async fn screenshot(browser: &Client, name: &str) {
-    let png = browser.screenshot().await.unwrap();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_opens_agent_replies_customer_sees_agent_resolves() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     let driver = Driver::start(&binary).await;
     let (customer, _customer_profile) = driver.browser().await;
     let (agent, _agent_profile) = driver.browser().await;
@@ -367,7 +155,7 @@ async fn customer_opens_agent_replies_customer_sees_agent_resolves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markup_in_a_title_shows_as_text() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     let title = "<script>alert(1)</script>";
     let created = server
         .admin()
@@ -403,7 +191,7 @@ async fn markup_in_a_title_shows_as_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_cannot_open_another_organizations_ticket() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     let created = server
         .admin()
         .post(
@@ -449,17 +237,10 @@ async fn a_customer_cannot_open_another_organizations_ticket() {
     server.stop();
 }
 
-/// Signs in through the form with a plain HTTP client; returns it and the page's CSRF token.
-async fn http_session(server: &TestServer, email: &str) -> (reqwest::Client, String) {
-    let client = server.signed_in_client(email, PASSWORD).await;
-    let page = page_text(&client, format!("{}/portal", server.url)).await;
-    (client, page_csrf_token(&page))
-}
-
 dual_backend_test!(
     files_sent_with_a_reply_reach_the_customer_but_a_notes_do_not,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let number = server
             .admin()
             .post(
@@ -472,7 +253,7 @@ dual_backend_test!(
             .as_str()
             .unwrap()
             .to_owned();
-        let (agent, token) = http_session(&server, "ann@msp.example").await;
+        let (agent, token) = server.web_session("ann@msp.example").await;
         let send = |visibility: &'static str, filename: &'static str, content: &'static [u8]| {
             let form = reqwest::multipart::Form::new()
                 .text("csrf_token", token.clone())
@@ -547,7 +328,7 @@ dual_backend_test!(
 dual_backend_test!(
     an_admin_reprocesses_quarantined_mail_and_sees_the_jobs,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let raw = "Message-ID: <first-1@initech.example>\r\nFrom: Peter <peter@initech.example>\r\nSubject: <b>TPS</b> reports fail\r\n\r\nThe cover sheet is missing.\r\n";
         let held = server
             .app
@@ -555,7 +336,7 @@ dual_backend_test!(
             .await
             .unwrap();
         assert_eq!(held.status, "quarantined", "{held:?}");
-        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let (admin, token) = server.web_session("admin@example.com").await;
         let page = page_text(&admin, format!("{}/admin/quarantine", server.url)).await;
         assert!(
             page.contains("&#60;b&#62;TPS&#60;/b&#62; reports fail"),
@@ -635,7 +416,7 @@ dual_backend_test!(
 
         let jobs = page_text(&admin, format!("{}/admin/jobs", server.url)).await;
         assert!(jobs.contains("Background jobs"), "{jobs}");
-        let (agent, _) = http_session(&server, "ann@msp.example").await;
+        let (agent, _) = server.web_session("ann@msp.example").await;
         for path in ["/admin/quarantine", "/admin/jobs"] {
             let refused = agent
                 .get(format!("{}{path}", server.url))
@@ -651,7 +432,7 @@ dual_backend_test!(
 dual_backend_test!(
     an_admin_edits_an_organization_with_its_priority_matrix,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let acme = server.admin().get("/api/v1/organizations").await.body["items"]
             .as_array()
             .unwrap()
@@ -660,7 +441,7 @@ dual_backend_test!(
             .unwrap()
             .clone();
         let id = acme["id"].as_i64().unwrap();
-        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let (admin, token) = server.web_session("admin@example.com").await;
         let url = format!("{}/admin/organizations/{id}", server.url);
         let form = page_text(&admin, url.clone()).await;
         assert!(form.contains("name=\"matrix.high/high\""), "{form}");
@@ -707,7 +488,7 @@ dual_backend_test!(
         let stale = admin.post(&url).form(&fields).send().await.unwrap();
         assert_eq!(stale.status(), 422);
         assert!(stale.text().await.unwrap().contains("newer version"));
-        let (agent, _) = http_session(&server, "ann@msp.example").await;
+        let (agent, _) = server.web_session("ann@msp.example").await;
         assert_eq!(agent.get(&url).send().await.unwrap().status(), 403);
         server.stop();
     }
@@ -716,8 +497,8 @@ dual_backend_test!(
 dual_backend_test!(
     an_admin_adds_and_removes_a_webhook_in_the_ui,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
-        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let server = TestServer::service_desk(backend).await;
+        let (admin, token) = server.web_session("admin@example.com").await;
         let url = format!("{}/admin/webhooks", server.url);
         let wrong = admin
             .post(&url)
@@ -777,8 +558,8 @@ dual_backend_test!(
 dual_backend_test!(
     an_admin_edits_an_sla_policy_and_the_ticket_follows,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
-        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let server = TestServer::service_desk(backend).await;
+        let (admin, token) = server.web_session("admin@example.com").await;
         let created = admin
             .post(format!("{}/admin/sla/policies/new", server.url))
             .form(&[
@@ -902,8 +683,8 @@ dual_backend_test!(
 dual_backend_test!(
     an_admin_keeps_a_business_calendar_in_a_form,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
-        let (admin, token) = http_session(&server, "admin@example.com").await;
+        let server = TestServer::service_desk(backend).await;
+        let (admin, token) = server.web_session("admin@example.com").await;
         let new = format!("{}/admin/sla/calendars/new", server.url);
         let mut fields = vec![
             ("csrf_token", token.clone()),
@@ -955,7 +736,7 @@ dual_backend_test!(
 dual_backend_test!(
     the_portal_links_the_customers_status_page,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let client = server
             .signed_in_client("carol@acme.example", PASSWORD)
             .await;
@@ -974,8 +755,8 @@ dual_backend_test!(
 dual_backend_test!(
     forms_need_the_csrf_token_and_pages_carry_a_content_security_policy,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
-        let (client, token) = http_session(&server, "carol@acme.example").await;
+        let server = TestServer::service_desk(backend).await;
+        let (client, token) = server.web_session("carol@acme.example").await;
         let fields = [
             ("category", "Printer"),
             ("title", "Toner low"),
@@ -1074,7 +855,7 @@ dual_backend_test!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_see_each_other_replying() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     server.user("bob@msp.example", "agent", None, &[]).await;
     let created = server
         .admin()
@@ -1155,7 +936,7 @@ async fn next_event(
 dual_backend_test!(
     customers_live_updates_skip_internal_notes,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let system = opsdesk_app::Principal::system("test");
         let created = server
             .admin()
@@ -1166,7 +947,7 @@ dual_backend_test!(
             )
             .await;
         let number = created.body["number"].as_str().unwrap().to_owned();
-        let (customer, _) = http_session(&server, "carol@acme.example").await;
+        let (customer, _) = server.web_session("carol@acme.example").await;
         let mut events = customer
             .get(format!("{}/events?ticket={number}", server.url))
             .send()
@@ -1207,7 +988,7 @@ dual_backend_test!(
         assert_eq!(data["kind"], "updated");
 
         // Another organization's customer cannot listen to this ticket at all.
-        let (outsider, _) = http_session(&server, "gus@globex.example").await;
+        let (outsider, _) = server.web_session("gus@globex.example").await;
         let refused = outsider
             .get(format!("{}/events?ticket={number}", server.url))
             .send()
@@ -1228,7 +1009,7 @@ dual_backend_test!(
 dual_backend_test!(
     admins_keep_the_diagnostic_questions,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let admin = server.admin();
         let listed = admin
             .get("/api/v1/category-questions?category=Printer")
@@ -1291,7 +1072,7 @@ dual_backend_test!(
 dual_backend_test!(
     saving_over_a_newer_change_is_refused,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let created = server
             .admin()
             .post(
@@ -1301,7 +1082,7 @@ dual_backend_test!(
             )
             .await;
         let number = created.body["number"].as_str().unwrap().to_owned();
-        let (agent, token) = http_session(&server, "ann@msp.example").await;
+        let (agent, token) = server.web_session("ann@msp.example").await;
         let page = page_text(&agent, format!("{}/tickets/{number}", server.url)).await;
         let version = page
             .split("name=\"version\" value=\"")
@@ -1415,7 +1196,7 @@ async fn policy_for(server: &TestServer, priority: &str, response: i64, resoluti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sla_countdowns_show_breaches_in_red_and_tick_without_a_reload() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     // P4 (low impact, medium urgency) breaches at once; P5 (low, low) has a minute to reply.
     policy_for(&server, "P4", 1, 2).await;
     policy_for(&server, "P5", 60, 3600).await;
@@ -1525,7 +1306,7 @@ async fn sla_countdowns_show_breaches_in_red_and_tick_without_a_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_changes_a_users_role_through_the_form() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     let driver = Driver::start(&binary).await;
     let (admin, _profile) = driver.browser().await;
     sign_in(&admin, &server, "root@msp.example").await;
@@ -1594,7 +1375,7 @@ async fn an_admin_changes_a_users_role_through_the_form() {
 dual_backend_test!(
     the_user_form_needs_its_token_and_shows_mistakes_next_to_the_field,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let users = server.admin().get("/api/v1/users?limit=500").await;
         let id_of = |email: &str| {
             users.body["items"]
@@ -1607,7 +1388,7 @@ dual_backend_test!(
                 .unwrap()
         };
         let (ann, root) = (id_of("ann@msp.example"), id_of("root@msp.example"));
-        let (client, token) = http_session(&server, "root@msp.example").await;
+        let (client, token) = server.web_session("root@msp.example").await;
         let post = |id: i64, fields: Vec<(&'static str, String)>| {
             let (client, url) = (client.clone(), server.url.clone());
             async move {
@@ -1670,8 +1451,8 @@ dual_backend_test!(
 dual_backend_test!(
     admins_edit_mail_templates_in_a_form_that_shows_mistakes_next_to_the_part,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
-        let (client, token) = http_session(&server, "root@msp.example").await;
+        let server = TestServer::service_desk(backend).await;
+        let (client, token) = server.web_session("root@msp.example").await;
         let url = server.url.clone();
         let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
             let (client, url) = (client.clone(), url.clone());
@@ -1748,7 +1529,7 @@ dual_backend_test!(
         );
 
         // An agent does not get the page; the admin reverts to the built-in text.
-        let (agent, agent_token) = http_session(&server, "ann@msp.example").await;
+        let (agent, agent_token) = server.web_session("ann@msp.example").await;
         let denied = agent
             .get(format!("{url}/admin/mail/acknowledgement"))
             .send()
@@ -1777,7 +1558,7 @@ dual_backend_test!(
 dual_backend_test!(
     the_groups_page_adds_and_removes_members,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let group = server.admin().get("/api/v1/groups").await.body[0].clone();
         assert_eq!(group["name"], "Service Desk");
         let users = server.admin().get("/api/v1/users?limit=500").await;
@@ -1789,7 +1570,7 @@ dual_backend_test!(
             .unwrap()["id"]
             .as_i64()
             .unwrap();
-        let (client, token) = http_session(&server, "root@msp.example").await;
+        let (client, token) = server.web_session("root@msp.example").await;
         let url = format!("{}/admin/groups/{}/members", server.url, group["id"]);
         let post = |path: String, fields: Vec<(&'static str, String)>| {
             let client = client.clone();
@@ -1888,8 +1669,8 @@ dual_backend_test!(
 dual_backend_test!(
     the_mail_template_preview_fills_placeholders_and_runs_no_script,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
-        let (client, token) = http_session(&server, "root@msp.example").await;
+        let server = TestServer::service_desk(backend).await;
+        let (client, token) = server.web_session("root@msp.example").await;
         let preview = |token: String, text: &'static str| {
             let client = client.clone();
             let url = format!("{}/admin/mail/acknowledgement/preview", server.url);
@@ -2008,30 +1789,10 @@ impl Target {
     }
 }
 
-/// Reloads `url` until the element at `css` shows `needle`.
-async fn reload_until(browser: &Client, url: &str, css: &str, needle: &str) {
-    let found = eventually(WAIT, || async {
-        browser.goto(url).await.unwrap();
-        match browser.find(Locator::Css(css)).await {
-            Ok(element) => element.text().await.is_ok_and(|t| t.contains(needle)),
-            Err(_) => false,
-        }
-    })
-    .await;
-    let shown = match browser.find(Locator::Css(css)).await {
-        Ok(element) => element.text().await.unwrap_or_default(),
-        Err(_) => "(absent)".into(),
-    };
-    assert!(
-        found,
-        "`{css}` on {url} never showed {needle:?}; it shows {shown:?}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_a_monitor_sees_it_go_down_and_opens_its_incident_from_the_dashboard() {
     let Some(binary) = chromedriver() else { return };
-    let server = desk().await;
+    let server = TestServer::service_desk(Backend::Sqlite).await;
     let target = Target::start().await;
     let driver = Driver::start(&binary).await;
     let (admin, _profile) = driver.browser().await;
@@ -2083,7 +1844,7 @@ async fn an_admin_adds_a_monitor_sees_it_go_down_and_opens_its_incident_from_the
 dual_backend_test!(
     monitoring_pages_are_for_staff_escape_names_and_their_forms_need_the_csrf_token,
     |backend: Backend| async move {
-        let server = desk_on(backend).await;
+        let server = TestServer::service_desk(backend).await;
         let admin = server.admin();
         let created = admin
             .post(
@@ -2103,7 +1864,7 @@ dual_backend_test!(
         assert_eq!(heartbeat.status, 201, "{}", heartbeat.text);
         let beat = heartbeat.body["id"].as_i64().unwrap();
 
-        let (client, token) = http_session(&server, "ann@msp.example").await;
+        let (client, token) = server.web_session("ann@msp.example").await;
         let mut pages = vec![
             "/dashboard".to_owned(),
             "/monitors".to_owned(),
@@ -2137,7 +1898,7 @@ dual_backend_test!(
         assert!(beat_page.contains("/ping/"), "{beat_page}");
 
         // Customers are refused every page.
-        let (customer, _) = http_session(&server, "carol@acme.example").await;
+        let (customer, _) = server.web_session("carol@acme.example").await;
         for page in &pages {
             let reply = customer
                 .get(format!("{}{page}", server.url))

@@ -229,6 +229,46 @@ pub async fn ticket_slas(
     Ok(query.fetch_all(conn).await?)
 }
 
+/// What a set of ticket clocks is timed by.
+#[derive(Debug, Clone, Copy)]
+pub enum TimedBy {
+    Policy(i64),
+    Calendar(i64),
+}
+
+/// The clocks timed by `owner` that are not both met yet, each with its ticket's priority
+/// rank: what a change to that policy or calendar re-times.
+pub async fn unmet_clocks(
+    conn: &mut AnyConnection,
+    owner: TimedBy,
+) -> Result<Vec<(TicketSlaRow, i64)>, StoreError> {
+    let (column, id) = match owner {
+        TimedBy::Policy(id) => ("policy_id", id),
+        TimedBy::Calendar(id) => ("calendar_id", id),
+    };
+    let unmet = format!("{column} = $1 AND (response_met_at IS NULL OR resolution_met_at IS NULL)");
+    let rows: Vec<TicketSlaRow> =
+        sqlx::query_as(sql!("SELECT {SLA_COLUMNS} FROM ticket_sla WHERE {unmet}"))
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let priorities: std::collections::HashMap<i64, i64> = sqlx::query_as(sql!(
+        "SELECT id, priority FROM tickets WHERE id IN (SELECT ticket_id FROM ticket_sla WHERE {unmet})"
+    ))
+    .bind(id)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let priority = *priorities.get(&row.ticket_id)?;
+            Some((row, priority))
+        })
+        .collect())
+}
+
 /// Writes a ticket's clocks (insert or replace).
 pub fn save_ticket_sla(batch: &mut Batch, row: &TicketSlaRow) {
     batch

@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use opsdesk_app::accounts::{NewOrganization, NewUserInput, OrganizationRef};
 use opsdesk_app::{App, AppConfig, Db, DbOptions, Principal};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::watch;
+
+pub mod browser;
 
 pub use opsdesk_seed::generator;
 pub use sqlx;
@@ -50,6 +52,9 @@ macro_rules! dual_backend_test {
         }
     };
 }
+
+/// The password of every user the test servers create.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The PostgreSQL server for tests, or `None` to skip (panics when services are required).
 pub fn postgres_url() -> Option<String> {
@@ -299,6 +304,56 @@ impl TestServer {
         }
     }
 
+    /// A service desk for the web UI's tests: the customer organizations Acme (carol@) and
+    /// Globex (gus@), the agent ann@msp.example in the tier-1 group "Service Desk", the admin
+    /// root@msp.example, and a Printer category whose diagnostic questions the portal asks.
+    pub async fn service_desk(backend: Backend) -> Self {
+        let server = Self::start(backend).await;
+        let acme = server.organization("Acme").await;
+        let globex = server.organization("Globex").await;
+        server.user("ann@msp.example", "agent", None, &[]).await;
+        server.user("root@msp.example", "admin", None, &[]).await;
+        server
+            .user("carol@acme.example", "customer", Some(acme), &[])
+            .await;
+        server
+            .user("gus@globex.example", "customer", Some(globex), &[])
+            .await;
+        let admin = server.admin();
+        let group = admin
+            .post(
+                "/api/v1/groups",
+                json!({"name": "Service Desk", "tier": 1, "members": ["ann@msp.example"]}),
+            )
+            .await;
+        assert_eq!(group.status, 201, "{}", group.text);
+        let category = admin
+            .post("/api/v1/categories", json!({"name": "Printer"}))
+            .await;
+        assert_eq!(category.status, 201, "{}", category.text);
+        for (question, required) in [
+            ("What error message do you see?", true),
+            ("What changed recently?", false),
+        ] {
+            let created = admin
+                .post(
+                    "/api/v1/category-questions",
+                    json!({"category": "Printer", "question": question, "required": required}),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text);
+        }
+        server
+    }
+
+    /// Signs in through the form with a plain HTTP client; returns it and the CSRF token
+    /// the pages' forms carry.
+    pub async fn web_session(&self, email: &str) -> (reqwest::Client, String) {
+        let client = self.signed_in_client(email, PASSWORD).await;
+        let page = page_text(&client, format!("{}/portal", self.url)).await;
+        (client, page_csrf_token(&page))
+    }
+
     /// A cookie-keeping HTTP client signed in as `email` through the sign-in form, as a
     /// browser would be.
     pub async fn signed_in_client(&self, email: &str, password: &str) -> reqwest::Client {
@@ -357,7 +412,7 @@ impl TestServer {
                     role: role.into(),
                     organization: organization.map(OrganizationRef::Id),
                     organizations: limits.iter().copied().map(OrganizationRef::Id).collect(),
-                    password: Some("correct horse battery staple".into()),
+                    password: Some(PASSWORD.into()),
                 },
             )
             .await
@@ -399,7 +454,7 @@ async fn seed_admin(app: &App, email: &str) -> String {
             role: "admin".into(),
             organization: None,
             organizations: Vec::new(),
-            password: Some("correct horse battery staple".into()),
+            password: Some(PASSWORD.into()),
         },
     )
     .await

@@ -79,7 +79,7 @@ fn policy_view(row: store::PolicyRow) -> Policy {
     }
 }
 
-fn parse_calendar(input: &CalendarInput) -> Result<(String, String), AppError> {
+fn parse_calendar(input: &CalendarInput) -> Result<(String, BusinessCalendar, String), AppError> {
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::invalid("name", "must be 1 to 100 characters"));
@@ -93,14 +93,16 @@ fn parse_calendar(input: &CalendarInput) -> Result<(String, String), AppError> {
     let calendar = BusinessCalendar::try_from(spec).map_err(|e| AppError::invalid("hours", e))?;
     let json = serde_json::to_string(calendar.spec())
         .map_err(|e| AppError::internal("serialising a calendar", e))?;
-    Ok((name, json))
+    Ok((name, calendar, json))
 }
 
-fn parse_policy(input: &PolicyInput) -> Result<String, AppError> {
+fn parse_policy(input: &PolicyInput) -> Result<(PolicySpec, String), AppError> {
     let spec: PolicySpec =
         serde_json::from_value(input.spec.clone()).map_err(|e| AppError::invalid("spec", e))?;
     spec.validate().map_err(|e| AppError::invalid("spec", e))?;
-    serde_json::to_string(&spec).map_err(|e| AppError::internal("serialising a calendar", e))
+    let json = serde_json::to_string(&spec)
+        .map_err(|e| AppError::internal("serialising an SLA policy", e))?;
+    Ok((spec, json))
 }
 
 /// The records admins edit here, as the audit log names them.
@@ -152,12 +154,17 @@ async fn policy_record(conn: &mut Conn, id: i64) -> Result<Policy, AppError> {
         .ok_or(AppError::NotFound("SLA policy"))
 }
 
-/// A policy's calendar must exist.
-async fn check_policy_calendar(conn: &mut Conn, input: &PolicyInput) -> Result<(), AppError> {
-    match store::get_calendar(conn, input.calendar_id).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::invalid("calendar_id", "no such calendar")),
-    }
+/// A policy's calendar, which must exist.
+async fn policy_calendar(
+    conn: &mut Conn,
+    input: &PolicyInput,
+) -> Result<BusinessCalendar, AppError> {
+    let row = store::get_calendar(conn, input.calendar_id)
+        .await?
+        .ok_or_else(|| AppError::invalid("calendar_id", "no such calendar"))?;
+    let spec: CalendarSpec = serde_json::from_str(&row.spec)
+        .map_err(|e| AppError::internal("reading a stored calendar", e))?;
+    BusinessCalendar::try_from(spec).map_err(|e| AppError::internal("reading a stored calendar", e))
 }
 
 impl App {
@@ -182,7 +189,7 @@ impl App {
         input: CalendarInput,
     ) -> Result<Calendar, AppError> {
         principal.require_admin()?;
-        let (name, spec) = parse_calendar(&input)?;
+        let (name, _, spec) = parse_calendar(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
                 let created =
@@ -194,8 +201,8 @@ impl App {
         .await
     }
 
-    /// Replaces a calendar. Running clocks keep the time they used; due dates follow the new
-    /// hours from their next change.
+    /// Replaces a calendar. Running clocks keep the time they used; their due dates follow
+    /// the new hours at once.
     pub async fn update_calendar(
         &self,
         principal: &Principal,
@@ -205,7 +212,7 @@ impl App {
     ) -> Result<Calendar, AppError> {
         principal.require_admin()?;
         let expected: Precondition = expected.into();
-        let (name, spec) = parse_calendar(&input)?;
+        let (name, calendar, spec) = parse_calendar(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
                 let before = calendar_record(tx.conn, id).await?;
@@ -214,6 +221,7 @@ impl App {
                     .await?
                     .map(calendar_view)
                     .ok_or(AppError::Stale)?;
+                retime_clocks(tx.conn, store::TimedBy::Calendar(id), None, (id, &calendar)).await?;
                 tx.record(updated_event(&before, &after)).await?;
                 Ok(after)
             })
@@ -258,10 +266,10 @@ impl App {
         input: PolicyInput,
     ) -> Result<Policy, AppError> {
         principal.require_admin()?;
-        let spec = parse_policy(&input)?;
+        let (_, spec) = parse_policy(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
-                check_policy_calendar(tx.conn, &input).await?;
+                policy_calendar(tx.conn, &input).await?;
                 let created = policy_view(
                     store::insert_policy(tx.conn, input.position, input.calendar_id, &spec, tx.now)
                         .await?,
@@ -282,11 +290,11 @@ impl App {
     ) -> Result<Policy, AppError> {
         principal.require_admin()?;
         let expected: Precondition = expected.into();
-        let spec = parse_policy(&input)?;
+        let (policy, spec) = parse_policy(&input)?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
                 let before = policy_record(tx.conn, id).await?;
-                check_policy_calendar(tx.conn, &input).await?;
+                let calendar = policy_calendar(tx.conn, &input).await?;
                 let version = expected.check(before.version)?;
                 let after = store::update_policy(
                     tx.conn,
@@ -300,6 +308,8 @@ impl App {
                 .await?
                 .map(policy_view)
                 .ok_or(AppError::Stale)?;
+                let calendar = (input.calendar_id, &calendar);
+                retime_clocks(tx.conn, store::TimedBy::Policy(id), Some(&policy), calendar).await?;
                 tx.record(updated_event(&before, &after)).await?;
                 Ok(after)
             })

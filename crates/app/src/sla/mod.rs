@@ -310,6 +310,44 @@ pub(crate) async fn on_ticket_changed(
     Ok(())
 }
 
+/// A policy's or calendar's change reaches the open tickets it times, as when a ticket's
+/// priority changes: the time already used stays; the goals (and the policy's name, warnings
+/// and calendar) move, and the due dates follow. A clock already met keeps the target it was
+/// met against.
+pub(crate) async fn retime_clocks(
+    conn: &mut Conn,
+    owner: store::TimedBy,
+    policy: Option<&PolicySpec>,
+    calendar: (i64, &BusinessCalendar),
+) -> Result<(), AppError> {
+    let mut batch = Batch::new(conn);
+    for (mut row, priority) in store::unmet_clocks(conn, owner).await? {
+        let original = row.clone();
+        if let Some(spec) = policy {
+            let Some(targets) = spec
+                .targets
+                .get(&crate::tickets::priority_from_rank(priority))
+            else {
+                continue;
+            };
+            if row.response_met_at.is_none() {
+                row.response_target = targets.response_seconds;
+            }
+            if row.resolution_met_at.is_none() {
+                row.resolution_target = targets.resolution_seconds;
+            }
+            row.policy_name = spec.name.clone();
+            row.warnings = warnings_text(spec);
+            row.calendar_id = calendar.0;
+        }
+        refresh(&mut row, calendar.1)?;
+        if row != original {
+            store::save_ticket_sla(&mut batch, &row);
+        }
+    }
+    Ok(batch.run(conn).await?)
+}
+
 /// Writes a ticket's clocks, replacing any it had, in one round trip.
 async fn save(conn: &mut Conn, row: &TicketSlaRow) -> Result<(), AppError> {
     let mut batch = Batch::new(conn);
