@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use opsdesk_app::Principal;
 use opsdesk_testkit::{Backend, TestServer};
-use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
 const RUNS: usize = 15;
@@ -22,26 +21,26 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let server = TestServer::start(Backend::Sqlite).await;
-    let acme = server.organization("Acme").await;
-    let globex = server.organization("Globex").await;
-    server.user("ann@msp.example", "agent", None, &[]).await;
-    server.user("root@msp.example", "admin", None, &[]).await;
-    server
-        .user("carol@acme.example", "customer", Some(acme), &[])
-        .await;
-    server
-        .user("gus@globex.example", "customer", Some(globex), &[])
-        .await;
-    let group = server
-        .admin()
-        .post(
-            "/api/v1/groups",
-            json!({"name": "Service Desk", "tier": 1, "members": ["ann@msp.example"]}),
-        )
-        .await;
-    assert_eq!(group.status, 201, "{}", group.text);
-    let group_id = group.body["id"].as_i64().unwrap();
+    let server = TestServer::service_desk(Backend::Sqlite).await;
+    let admin = server.admin();
+    let id_named = |list: &serde_json::Value, name: &str| {
+        // Lists are either bare arrays or pages with `items`.
+        list.get("items")
+            .unwrap_or(list)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let organizations = admin.get("/api/v1/organizations").await.body;
+    let (acme, globex) = (
+        id_named(&organizations, "Acme"),
+        id_named(&organizations, "Globex"),
+    );
+    let group_id = id_named(&admin.get("/api/v1/groups").await.body, "Service Desk");
     let users = server
         .app
         .users(&Principal::system("bench"), 0, 100)

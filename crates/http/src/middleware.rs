@@ -23,10 +23,25 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// An unknown address: a page saying so for a browser, problem+json for everything else.
+async fn not_found(request: Request) -> Response {
+    let wants_page = !request.uri().path().starts_with("/api/")
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    if wants_page {
+        crate::web::WebError::App(opsdesk_app::AppError::NotFound("page")).into_response()
+    } else {
+        ApiError::NotFound.into_response()
+    }
+}
+
 pub(crate) fn wrap(router: Router, state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     router
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(not_found)
         .layer(middleware::from_fn(plain_rejections_as_problems))
         .layer(middleware::from_fn(refuse_nul_in_path))
         .layer(middleware::from_fn_with_state(state, record_metrics))

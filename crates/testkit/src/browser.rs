@@ -109,27 +109,9 @@ pub async fn sign_in(browser: &Client, server: &TestServer, email: &str) {
         .goto(&format!("{}/login", server.url))
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "#email", email).await;
+    type_into(browser, "#password", PASSWORD).await;
+    click(browser, "#sign-in").await;
     browser
         .wait()
         .at_most(WAIT)
@@ -138,20 +120,34 @@ pub async fn sign_in(browser: &Client, server: &TestServer, email: &str) {
         .unwrap();
 }
 
+/// The text of the element at `css`, or `(absent)`.
+pub async fn text_at(browser: &Client, css: &str) -> String {
+    match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => "(absent)".into(),
+    }
+}
+
 /// Waits until the element at `css` shows `needle`.
 pub async fn wait_for_text(browser: &Client, css: &str, needle: &str) {
     let found = eventually(WAIT, || async {
-        match browser.find(Locator::Css(css)).await {
-            Ok(element) => element.text().await.is_ok_and(|t| t.contains(needle)),
-            Err(_) => false,
-        }
+        text_at(browser, css).await.contains(needle)
     })
     .await;
-    let shown = match browser.find(Locator::Css(css)).await {
-        Ok(element) => element.text().await.unwrap_or_default(),
-        Err(_) => "(absent)".into(),
-    };
+    let shown = text_at(browser, css).await;
     assert!(found, "`{css}` never showed {needle:?}; it shows {shown:?}");
+}
+
+/// Where the link reading `text` leads.
+pub async fn link_href(browser: &Client, text: &str) -> String {
+    browser
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("the link {text:?} has no href"))
 }
 
 pub async fn click(browser: &Client, css: &str) {
@@ -187,16 +183,10 @@ pub async fn screenshot(browser: &Client, name: &str) {
 pub async fn reload_until(browser: &Client, url: &str, css: &str, needle: &str) {
     let found = eventually(WAIT, || async {
         browser.goto(url).await.unwrap();
-        match browser.find(Locator::Css(css)).await {
-            Ok(element) => element.text().await.is_ok_and(|t| t.contains(needle)),
-            Err(_) => false,
-        }
+        text_at(browser, css).await.contains(needle)
     })
     .await;
-    let shown = match browser.find(Locator::Css(css)).await {
-        Ok(element) => element.text().await.unwrap_or_default(),
-        Err(_) => "(absent)".into(),
-    };
+    let shown = text_at(browser, css).await;
     assert!(
         found,
         "`{css}` on {url} never showed {needle:?}; it shows {shown:?}"

@@ -346,6 +346,26 @@ impl TestServer {
         server
     }
 
+    /// Opens an incident through the API as the admin; returns its number.
+    pub async fn incident(
+        &self,
+        title: &str,
+        impact: &str,
+        urgency: &str,
+        requester: &str,
+    ) -> String {
+        let created = self
+            .admin()
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": title, "impact": impact, "urgency": urgency,
+                       "requester": requester}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        created.body["number"].as_str().unwrap().to_owned()
+    }
+
     /// Signs in through the form with a plain HTTP client; returns it and the CSRF token
     /// the pages' forms carry.
     pub async fn web_session(&self, email: &str) -> (reqwest::Client, String) {

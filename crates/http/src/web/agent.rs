@@ -269,7 +269,12 @@ impl From<TimelineEntry> for Item {
                 .and_then(|(_, rest)| rest.split_once('>'))
                 .map_or_else(|| entry.actor.clone(), |(email, _)| email.to_owned())
         });
-        let detail = said(&entry.kind, data).unwrap_or_else(|| fields_in_words(&entry, data));
+        // A file shown as a link needs no name and size in words as well.
+        let detail = if entry.kind == "attachment" && !entry.attachments.is_empty() {
+            String::new()
+        } else {
+            said(&entry.kind, data).unwrap_or_else(|| fields_in_words(data))
+        };
         Item {
             files: entry.attachments.iter().map(FileLink::from).collect(),
             at: super::i18n::when(&entry.at),
@@ -321,6 +326,46 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             Some(to) => l.t("timeline.said.assigned").replace("{to}", to),
             None => l.t("timeline.said.unassigned").to_owned(),
         },
+        "created" => l
+            .t("timeline.said.created")
+            .replace("{number}", text("number")?)
+            .replace("{priority}", text("priority")?)
+            .replace("{via}", &l.label("via", text("source")?)),
+        "reopened" => {
+            let mut sentence = l
+                .t("timeline.said.status")
+                .replace("{from}", &l.label("status", text("from")?))
+                .replace("{to}", &l.label("status", text("to")?));
+            if let Some(because) = text("because") {
+                sentence.push_str(&format!(" ({because})"));
+            }
+            sentence
+        }
+        "attachment" => format!(
+            "{}, {}",
+            text("filename")?,
+            size_label(data.get("size")?.as_i64()?)
+        ),
+        "attachment_skipped" => l
+            .t("timeline.said.attachment_skipped")
+            .replace("{filename}", text("filename")?)
+            .replace("{size}", &size_label(data.get("size")?.as_i64()?))
+            .replace("{limit}", &size_label(data.get("limit")?.as_i64()?)),
+        "linked" => format!("{} {}", l.label("link", text("type")?), text("target")?),
+        "merged" => match (text("into"), text("from")) {
+            (Some(into), _) => l.t("timeline.said.merged_into").replace("{number}", into),
+            (None, Some(from)) => l
+                .t("timeline.said.merged_from")
+                .replace("{number}", from)
+                .replace(
+                    "{count}",
+                    &data
+                        .get("comments_moved")
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+            (None, None) => return None,
+        },
         "updated" => {
             let fields: Vec<&str> = data
                 .get("fields")?
@@ -352,7 +397,7 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
 }
 
 /// The facts an entry without a sentence records, as `name: value` pairs.
-fn fields_in_words(entry: &TimelineEntry, data: &serde_json::Value) -> String {
+fn fields_in_words(data: &serde_json::Value) -> String {
     match data.as_object() {
         Some(fields) => fields
             .iter()
@@ -361,10 +406,6 @@ fn fields_in_words(entry: &TimelineEntry, data: &serde_json::Value) -> String {
                     key.as_str(),
                     "body" | "author" | "comment_id" | "description" | "attachment_id"
                 )
-            })
-            // A file shown as a link needs no name and size in words as well.
-            .filter(|(key, _)| {
-                entry.attachments.is_empty() || !matches!(key.as_str(), "filename" | "size")
             })
             // Empty values (no time spent, no note) say nothing.
             .filter(|(_, value)| !value.is_null() && **value != serde_json::json!(0))
@@ -385,11 +426,27 @@ pub(crate) async fn timeline(
     number: &str,
 ) -> Result<Vec<Item>, AppError> {
     const LIMIT: i64 = 500;
-    Ok(state
+    let entries = state
         .app
         .ticket_timeline(principal, number, 0, LIMIT)
-        .await?
+        .await?;
+    // A file sent with a message is shown on that message; its own "attached a file" entry
+    // would only repeat it.
+    let shown_with_messages: std::collections::HashSet<i64> = entries
+        .iter()
+        .filter(|entry| entry.kind != "attachment")
+        .flat_map(|entry| entry.attachments.iter().map(|file| file.id))
+        .collect();
+    Ok(entries
         .into_iter()
+        .filter(|entry| {
+            entry.kind != "attachment"
+                || !entry
+                    .data
+                    .get("attachment_id")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|id| shown_with_messages.contains(&id))
+        })
         .map(Item::from)
         .collect())
 }

@@ -633,9 +633,22 @@ const EN: &[(&str, &str)] = &[
     ("timeline.reopened", "reopened"),
     ("timeline.said.assigned", "assigned the ticket to {to}"),
     (
+        "timeline.said.attachment_skipped",
+        "{filename} ({size}) is over the {limit} limit; it stays in the original message",
+    ),
+    (
+        "timeline.said.created",
+        "{number} with priority {priority}, {via}",
+    ),
+    (
         "timeline.said.escalated",
         "moved the ticket from {from} to {to}",
     ),
+    (
+        "timeline.said.merged_from",
+        "{number} was merged into this ticket ({count} messages moved)",
+    ),
+    ("timeline.said.merged_into", "merged into {number}"),
     ("timeline.said.no_group", "no group"),
     (
         "timeline.said.sla_breached",
@@ -660,6 +673,11 @@ const EN: &[(&str, &str)] = &[
     ("type.incident", "Incident"),
     ("type.problem", "Problem"),
     ("type.service_request", "Service request"),
+    ("via.api", "through the API"),
+    ("via.email", "by e-mail"),
+    ("via.monitor", "by a monitor"),
+    ("via.phone", "from a phone call"),
+    ("via.web", "through the portal"),
     ("weekday.friday", "Friday"),
     ("weekday.monday", "Monday"),
     ("weekday.saturday", "Saturday"),
@@ -706,8 +724,10 @@ mod tests {
     }
 
     #[test]
-    fn every_status_level_and_link_has_a_label() {
-        use opsdesk_domain::ticket::{Impact, LinkType, PendingReason, TicketStatus, TicketType};
+    fn every_status_level_link_and_channel_has_a_label() {
+        use opsdesk_domain::ticket::{
+            Impact, LinkType, PendingReason, Source, TicketStatus, TicketType,
+        };
         let names = TicketStatus::NAMES
             .iter()
             .map(|n| format!("status.{n}"))
@@ -715,6 +735,7 @@ mod tests {
             .chain(LinkType::NAMES.iter().map(|n| format!("link.{n}")))
             .chain(PendingReason::NAMES.iter().map(|n| format!("pending.{n}")))
             .chain(TicketType::NAMES.iter().map(|n| format!("type.{n}")))
+            .chain(Source::NAMES.iter().map(|n| format!("via.{n}")))
             .chain(
                 super::super::agent::RESOLUTION_CODES
                     .iter()

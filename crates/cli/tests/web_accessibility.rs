@@ -1,0 +1,196 @@
+//! Every page of the web UI passes axe-core's WCAG 2.1 A/AA rules in a real browser, with no
+//! serious or critical violation: the sign-in page and the public status page, the portal as
+//! a customer, the agent console, monitoring and every admin page as an admin, and a form
+//! sent back with mistakes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use fantoccini::Client;
+use opsdesk_testkit::browser::{
+    Driver, accessibility_violations, axe_script, chromedriver, click, sign_in, type_into,
+    wait_for_text,
+};
+use opsdesk_testkit::{Backend, TestServer};
+use serde_json::json;
+
+/// Opens each of `pages` and collects its serious and critical violations.
+async fn audit(browser: &Client, server: &TestServer, axe: &str, pages: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for page in pages {
+        browser
+            .goto(&format!("{}{page}", server.url))
+            .await
+            .unwrap();
+        found.extend(
+            accessibility_violations(browser, axe)
+                .await
+                .into_iter()
+                .map(|v| format!("{page}: {v}")),
+        );
+    }
+    found
+}
+
+/// A desk with something on every page: a ticket with a reply, monitors of each kind with a
+/// maintenance window, an SLA policy, a quarantined mail, a webhook and a token.
+async fn furnished_desk() -> (TestServer, String, i64, i64) {
+    let server = TestServer::service_desk(Backend::Sqlite).await;
+    let admin = server.admin();
+    let acme = admin.get("/api/v1/organizations").await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Acme")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let ticket = admin
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "Printer jams on tray 2", "impact": "medium",
+                   "urgency": "medium", "requester": "carol@acme.example", "category": "Printer",
+                   "description": "## What error message do you see?\n\nPaper jam 13.B2"}),
+        )
+        .await;
+    assert_eq!(ticket.status, 201, "{}", ticket.text);
+    let number = ticket.body["number"].as_str().unwrap().to_owned();
+    let reply = admin
+        .post(
+            &format!("/api/v1/tickets/{number}/comments"),
+            json!({"body": "Please open **tray 2** and remove the sheet.", "public": true}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let monitor = admin
+        .post(
+            "/api/v1/monitors",
+            json!({"name": "Shop front", "kind": "http", "target": "http://127.0.0.1:9/",
+                   "paused": true, "organization_id": acme}),
+        )
+        .await;
+    assert_eq!(monitor.status, 201, "{}", monitor.text);
+    let monitor = monitor.body["id"].as_i64().unwrap();
+    let window = admin
+        .post(
+            "/api/v1/maintenance-windows",
+            json!({"monitor_id": monitor, "starts_at": "2030-01-01T00:00:00Z",
+                   "ends_at": "2030-01-01T02:00:00Z", "reason": "Database upgrade"}),
+        )
+        .await;
+    assert_eq!(window.status, 201, "{}", window.text);
+    let policy = admin
+        .post(
+            "/api/v1/sla-policies",
+            json!({"position": 1, "calendar_id": 1, "spec": {"name": "Planning work",
+                   "priorities": ["P5"],
+                   "targets": {"P5": {"response_seconds": 28800, "resolution_seconds": 86400}}}}),
+        )
+        .await;
+    assert_eq!(policy.status, 201, "{}", policy.text);
+    let hook = admin
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.created"]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let raw = "Message-ID: <tps-1@initech.example>\r\nFrom: peter@initech.example\r\nSubject: TPS reports\r\n\r\nHello\r\n";
+    server
+        .app
+        .ingest_mail(raw.as_bytes().to_vec())
+        .await
+        .unwrap();
+    (server, number, monitor, acme)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe_without_serious_or_critical_violations() {
+    let Some(binary) = chromedriver() else { return };
+    let Some(axe) = axe_script() else { return };
+    let (server, number, monitor, acme) = furnished_desk().await;
+    let driver = Driver::start(&binary).await;
+    let mut violations = Vec::new();
+
+    let (anonymous, _anonymous_profile) = driver.browser().await;
+    let public = ["/login".to_owned(), format!("/status/{acme}")];
+    violations.extend(audit(&anonymous, &server, &axe, &public).await);
+    anonymous.close().await.unwrap();
+
+    let (customer, _customer_profile) = driver.browser().await;
+    sign_in(&customer, &server, "carol@acme.example").await;
+    let portal = [
+        "/portal".to_owned(),
+        "/portal/new".to_owned(),
+        "/portal/new?category=Printer".to_owned(),
+        format!("/portal/tickets/{number}"),
+    ];
+    violations.extend(audit(&customer, &server, &axe, &portal).await);
+    customer.close().await.unwrap();
+
+    let (admin, _admin_profile) = driver.browser().await;
+    sign_in(&admin, &server, "root@msp.example").await;
+    let mut staff = vec![
+        "/dashboard".to_owned(),
+        "/tickets".to_owned(),
+        format!("/tickets/{number}"),
+        "/monitors".to_owned(),
+        format!("/monitors/{monitor}"),
+        format!("/monitors/{monitor}/edit"),
+        "/maintenance".to_owned(),
+        "/admin".to_owned(),
+        "/admin/users".to_owned(),
+        "/admin/users/1".to_owned(),
+        "/admin/organizations".to_owned(),
+        format!("/admin/organizations/{acme}"),
+        "/admin/groups".to_owned(),
+        "/admin/categories".to_owned(),
+        "/admin/fields".to_owned(),
+        "/admin/mail".to_owned(),
+        "/admin/mail/acknowledgement".to_owned(),
+        "/admin/tokens".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/sla".to_owned(),
+        "/admin/sla/policies/new".to_owned(),
+        "/admin/sla/calendars/new".to_owned(),
+        "/admin/sla/calendars/1".to_owned(),
+        "/admin/quarantine".to_owned(),
+        "/admin/webhooks".to_owned(),
+        "/admin/jobs".to_owned(),
+        "/no/such/page".to_owned(),
+    ];
+    for kind in ["http", "tcp", "icmp", "dns", "tls", "heartbeat"] {
+        staff.push(format!("/monitors/new?kind={kind}"));
+    }
+    violations.extend(audit(&admin, &server, &axe, &staff).await);
+
+    // A form sent back with its mistakes marked.
+    admin
+        .goto(&format!("{}/admin/sla/policies/new", server.url))
+        .await
+        .unwrap();
+    type_into(&admin, "#name", "Broken").await;
+    type_into(&admin, "#response-P1", "soon").await;
+    click(&admin, "#save-policy").await;
+    wait_for_text(&admin, "main", "minutes").await;
+    assert!(
+        admin
+            .find(fantoccini::Locator::Css(".field-error"))
+            .await
+            .is_ok()
+    );
+    violations.extend(
+        accessibility_violations(&admin, &axe)
+            .await
+            .into_iter()
+            .map(|v| format!("(policy form with mistakes): {v}")),
+    );
+    admin.close().await.unwrap();
+
+    assert!(
+        violations.is_empty(),
+        "{} violations:\n{}",
+        violations.len(),
+        violations.join("\n")
+    );
+    server.stop();
+}
