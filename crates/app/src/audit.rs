@@ -28,6 +28,7 @@ opsdesk_domain::string_enum! {
         MaintenanceWindow => "maintenance_window",
         Webhook => "webhook",
         Mail => "mail",
+        Article => "article",
     }
 }
 

@@ -13,6 +13,7 @@ mod clock;
 pub mod dashboard;
 mod error;
 pub mod jobs;
+pub mod knowledge;
 pub mod mail;
 pub mod metrics;
 pub mod monitors;

@@ -87,8 +87,15 @@ async fn main() {
         (&customer, "/portal".into()),
         (&customer, format!("/portal/tickets/INC-{middle}")),
         (&customer, "/portal/new".into()),
+        (&agent, "/dashboard".into()),
+        (&agent, "/monitors".into()),
         (&admin, "/admin/users".into()),
         (&admin, "/admin/audit".into()),
+        (&admin, "/admin/organizations".into()),
+        (&admin, "/admin/sla".into()),
+        (&admin, "/admin/quarantine".into()),
+        (&admin, "/admin/jobs".into()),
+        (&admin, "/admin/webhooks".into()),
     ];
     println!("| page | median | slowest of {RUNS} |");
     println!("|---|---|---|");

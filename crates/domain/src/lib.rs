@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod knowledge;
 pub mod monitor;
 pub mod query;
 pub mod schedule;

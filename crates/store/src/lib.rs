@@ -22,6 +22,7 @@ pub mod bulk;
 pub mod catalog;
 pub mod dashboard;
 pub mod jobs;
+pub mod knowledge;
 pub mod mail;
 pub mod monitors;
 pub mod nodes;

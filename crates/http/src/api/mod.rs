@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod knowledge;
 mod mail;
 mod monitors;
 mod portal;
@@ -71,6 +72,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(tickets::routes())
         .merge(sla::routes())
+        .merge(knowledge::routes())
         .merge(portal::routes())
         .merge(monitors::routes())
         .merge(status_page::routes())

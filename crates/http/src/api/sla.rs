@@ -115,8 +115,8 @@ async fn get_policy(
     Ok(tagged(StatusCode::OK, policy.version, policy))
 }
 
-/// Replaces an SLA policy (admins). Tickets already under it keep their targets until their
-/// priority, type, organization or category changes.
+/// Replaces an SLA policy (admins). The open tickets it covers are re-timed at once: the
+/// business time they used stays, the targets move.
 #[utoipa::path(patch, path = "/api/v1/sla-policies/{id}", tag = "sla", request_body = PolicyInput,
     responses((status = 200, body = Policy)))]
 async fn update_policy(

@@ -1,0 +1,360 @@
+//! The knowledge base through the API, on SQLite and PostgreSQL: the review workflow and
+//! who may publish, audiences, ranked search with typo correction and the log of searches
+//! that found nothing, revisions with diffs and restore, feedback that opens a task for the
+//! owner, translations, and articles drafted from and linked to tickets.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test};
+use serde_json::{Value, json};
+
+async fn desk(backend: Backend) -> (TestServer, String, String, String) {
+    let server = TestServer::service_desk(backend).await;
+    let agent = server.token_for("ann@msp.example").await;
+    let admin = server.token_for("root@msp.example").await;
+    let customer = server.token_for("carol@acme.example").await;
+    (server, agent, admin, customer)
+}
+
+const JAM: &str = "Open tray 2 and pull the sheet out slowly.\nClose the tray.\nPrint a test page.";
+
+dual_backend_test!(
+    writers_submit_approvers_publish_and_readers_find_it,
+    |backend: Backend| async move {
+        let (server, agent, admin, customer) = desk(backend).await;
+        let (agent, admin, customer) = (
+            server.client(&agent),
+            server.client(&admin),
+            server.client(&customer),
+        );
+        let created = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Clearing a paper jam", "body": JAM, "category": "Printer",
+                       "tags": ["Printer", "jam"], "audience": "public"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["status"], "draft");
+        assert_eq!(created.body["owner"], "ann@msp.example");
+        assert_eq!(created.body["tags"], json!(["jam", "printer"]));
+        let id = created.body["id"].as_i64().unwrap();
+        let path = format!("/api/v1/articles/{id}");
+        assert_eq!(
+            customer.get(&path).await.status,
+            404,
+            "drafts are for staff"
+        );
+
+        let submitted = agent
+            .patch(&path, json!({"status": "in_review"}), None)
+            .await;
+        assert_eq!(submitted.status, 200, "{}", submitted.text);
+        let refused = agent
+            .patch(&path, json!({"status": "published"}), None)
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        let skipped = admin
+            .patch(&path, json!({"status": "archived"}), None)
+            .await;
+        assert_eq!(skipped.status, 422, "{}", skipped.text);
+        let etag = submitted.header("etag").unwrap().to_owned();
+        let published = admin
+            .patch(&path, json!({"status": "published"}), Some(&etag))
+            .await;
+        assert_eq!(published.status, 200, "{}", published.text);
+        assert!(published.body["published_at"].is_string());
+        let stale = admin
+            .patch(&path, json!({"title": "Stale"}), Some(&etag))
+            .await;
+        assert_eq!(stale.status, 412);
+
+        // Readers find it, ranked, with a snippet; mistyped words are corrected.
+        let found = customer.get("/api/v1/articles?q=printer%20jam").await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        assert_eq!(found.body["items"][0]["id"], id, "{}", found.text);
+        assert!(found.body["items"][0]["score"].as_f64().unwrap() > 0.0);
+        assert!(
+            found.body["items"][0]["snippet"]
+                .as_str()
+                .unwrap()
+                .contains("tray"),
+            "{}",
+            found.text
+        );
+        let prefix = customer.get("/api/v1/articles?q=pap").await;
+        assert_eq!(
+            prefix.body["items"][0]["id"], id,
+            "prefixes match: {}",
+            prefix.text
+        );
+        let typo = customer.get("/api/v1/articles?q=pritner").await;
+        assert_eq!(typo.body["items"][0]["id"], id, "{}", typo.text);
+        assert_eq!(typo.body["corrected"], "printer", "{}", typo.text);
+        let nothing = customer
+            .get("/api/v1/articles?q=kubernetes%20ingress")
+            .await;
+        assert_eq!(nothing.body["items"], json!([]), "{}", nothing.text);
+        let misses = agent.get("/api/v1/articles/search-misses").await;
+        assert_eq!(misses.status, 200, "{}", misses.text);
+        assert_eq!(
+            misses.body[0]["query"], "kubernetes ingress",
+            "{}",
+            misses.text
+        );
+        assert_eq!(misses.body[0]["times"], 1);
+        assert_eq!(
+            customer.get("/api/v1/articles/search-misses").await.status,
+            403
+        );
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    audiences_keep_internal_and_other_organizations_articles_away,
+    |backend: Backend| async move {
+        let (server, _agent, admin, customer) = desk(backend).await;
+        let (admin, customer) = (server.client(&admin), server.client(&customer));
+        let organizations = admin.get("/api/v1/organizations").await;
+        let globex = organizations.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "Globex")
+            .unwrap()["id"]
+            .clone();
+        let publish = |body: Value| {
+            let admin = admin.clone();
+            async move {
+                let created = admin.post("/api/v1/articles", body).await;
+                assert_eq!(created.status, 201, "{}", created.text);
+                let path = format!("/api/v1/articles/{}", created.body["id"]);
+                let published = admin
+                    .patch(&path, json!({"status": "published"}), None)
+                    .await;
+                assert_eq!(published.status, 200, "{}", published.text);
+                path
+            }
+        };
+        let internal =
+            publish(json!({"title": "Printer admin password", "body": "In the vault."})).await;
+        let globex_only = publish(
+            json!({"title": "Globex printer fleet", "body": "Model list.",
+                                         "audience": "customers", "organizations": [globex]}),
+        )
+        .await;
+        let customers = publish(json!({"title": "Printer drivers", "body": "Download them.",
+                                       "audience": "customers"}))
+        .await;
+        assert_eq!(customer.get(&internal).await.status, 404);
+        assert_eq!(customer.get(&globex_only).await.status, 404);
+        assert_eq!(customer.get(&customers).await.status, 200);
+        let found = customer.get("/api/v1/articles?q=printer").await;
+        let titles: Vec<&str> = found.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, ["Printer drivers"], "{}", found.text);
+        let wrong = admin
+            .post(
+                "/api/v1/articles",
+                json!({"title": "x", "audience": "internal", "organizations": [globex]}),
+            )
+            .await;
+        assert_eq!(wrong.status, 422, "{}", wrong.text);
+        assert_eq!(wrong.body["errors"][0]["field"], "organizations");
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    revisions_are_kept_compared_and_restored,
+    |backend: Backend| async move {
+        let (server, agent, _admin, _customer) = desk(backend).await;
+        let agent = server.client(&agent);
+        let created = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Clearing a paper jam", "body": JAM}),
+            )
+            .await;
+        let path = format!("/api/v1/articles/{}", created.body["id"]);
+        let edited = agent
+            .patch(
+                &path,
+                json!({"body": JAM.replace("slowly", "gently")}),
+                None,
+            )
+            .await;
+        assert_eq!(edited.body["revision"], 2, "{}", edited.text);
+        let retagged = agent.patch(&path, json!({"tags": ["paper"]}), None).await;
+        assert_eq!(retagged.body["revision"], 2, "tags are not a new revision");
+        let revisions = agent.get(&format!("{path}/revisions")).await;
+        let numbers: Vec<i64> = revisions
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["revision"].as_i64().unwrap())
+            .collect();
+        assert_eq!(numbers, [2, 1]);
+        assert_eq!(revisions.body[0]["author"], "ann@msp.example");
+        let diff = agent.get(&format!("{path}/diff?from=1&to=2")).await;
+        assert_eq!(diff.status, 200, "{}", diff.text);
+        assert_eq!(
+            diff.body["lines"],
+            json!([
+                {"op": "removed", "line": "Open tray 2 and pull the sheet out slowly."},
+                {"op": "added", "line": "Open tray 2 and pull the sheet out gently."},
+                {"op": "same", "line": "Close the tray."},
+                {"op": "same", "line": "Print a test page."},
+            ])
+        );
+        let restored = agent
+            .post(&format!("{path}/revisions/1/restore"), json!({}))
+            .await;
+        assert_eq!(restored.status, 200, "{}", restored.text);
+        assert_eq!(restored.body["revision"], 3);
+        assert_eq!(restored.body["body"], JAM);
+        assert_eq!(
+            agent.get(&format!("{path}/diff?from=1&to=9")).await.status,
+            422
+        );
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    unhelpful_feedback_opens_a_task_for_the_owner,
+    |backend: Backend| async move {
+        let (server, agent, admin, customer) = desk(backend).await;
+        let (agent, admin, customer) = (
+            server.client(&agent),
+            server.client(&admin),
+            server.client(&customer),
+        );
+        let created = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Clearing a paper jam", "body": JAM, "audience": "public"}),
+            )
+            .await;
+        let id = created.body["id"].as_i64().unwrap();
+        let path = format!("/api/v1/articles/{id}");
+        admin
+            .patch(&path, json!({"status": "published"}), None)
+            .await;
+        let liked = customer
+            .post(&format!("{path}/feedback"), json!({"helpful": true}))
+            .await;
+        assert_eq!(liked.status, 201, "{}", liked.text);
+        assert!(liked.body["task"].is_null());
+        let disliked = customer
+            .post(
+                &format!("{path}/feedback"),
+                json!({"helpful": false, "comment": "Tray 2 has no lever on our model."}),
+            )
+            .await;
+        assert_eq!(disliked.status, 201, "{}", disliked.text);
+        assert_eq!(
+            (
+                disliked.body["helpful"].as_i64(),
+                disliked.body["unhelpful"].as_i64()
+            ),
+            (Some(1), Some(1))
+        );
+        let task = disliked.body["task"].as_str().unwrap();
+        let ticket = admin.get(&format!("/api/v1/tickets/{task}")).await;
+        assert_eq!(
+            ticket.body["assignee"]["email"], "ann@msp.example",
+            "{}",
+            ticket.text
+        );
+        assert!(
+            ticket.body["description"]
+                .as_str()
+                .unwrap()
+                .contains("no lever on our model")
+        );
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    a_resolved_ticket_becomes_a_linked_draft_and_translations_are_one_per_language,
+    |backend: Backend| async move {
+        let (server, agent, _admin, customer) = desk(backend).await;
+        let (agent, customer) = (server.client(&agent), server.client(&customer));
+        let number = server
+            .incident(
+                "VPN drops every hour",
+                "medium",
+                "medium",
+                "carol@acme.example",
+            )
+            .await;
+        let reply = agent
+            .post(
+                &format!("/api/v1/tickets/{number}/comments"),
+                json!({"body": "Update the client to 5.2; the old one renews keys wrongly.",
+                       "public": true}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let drafted = agent
+            .post(
+                &format!("/api/v1/tickets/{number}/draft-article"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(drafted.status, 201, "{}", drafted.text);
+        assert_eq!(drafted.body["title"], "VPN drops every hour");
+        assert_eq!(drafted.body["status"], "draft");
+        assert!(
+            drafted.body["body"]
+                .as_str()
+                .unwrap()
+                .contains("Update the client to 5.2"),
+            "{}",
+            drafted.text
+        );
+        let linked = agent
+            .get(&format!("/api/v1/tickets/{number}/articles"))
+            .await;
+        assert_eq!(linked.body[0]["id"], drafted.body["id"], "{}", linked.text);
+        let seen = customer
+            .get(&format!("/api/v1/tickets/{number}/articles"))
+            .await;
+        assert_eq!(seen.body, json!([]), "the customer does not see a draft");
+        let timeline = agent
+            .get(&format!("/api/v1/tickets/{number}/timeline"))
+            .await;
+        assert!(
+            timeline.text.contains("article_linked"),
+            "{}",
+            timeline.text
+        );
+
+        let german = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "VPN bricht stündlich ab", "language": "de",
+                       "translation_of": drafted.body["id"]}),
+            )
+            .await;
+        assert_eq!(german.status, 201, "{}", german.text);
+        let twice = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Noch einmal", "language": "de",
+                       "translation_of": drafted.body["id"]}),
+            )
+            .await;
+        assert_eq!(twice.status, 422, "{}", twice.text);
+        assert_eq!(twice.body["errors"][0]["field"], "language");
+        server.stop();
+    }
+);
