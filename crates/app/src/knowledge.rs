@@ -211,6 +211,9 @@ pub struct ArticleQuery {
     pub category: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Log the search for the gap report when it finds nothing; searches made while
+    /// someone types, or to suggest articles for a ticket, are not.
+    pub log_miss: bool,
 }
 
 /// Words that say nothing about a problem; searched for, they only add noise.
@@ -781,7 +784,7 @@ impl App {
                 )
             })
             .collect();
-        if items.is_empty() {
+        if items.is_empty() && query.log_miss {
             drop(conn);
             let who = match reader {
                 Reader::Staff => "staff",

@@ -32,8 +32,9 @@ async fn audit(browser: &Client, server: &TestServer, axe: &str, pages: &[String
 }
 
 /// A desk with something on every page: a ticket with a reply, monitors of each kind with a
-/// maintenance window, an SLA policy, a quarantined mail, a webhook and a token.
-async fn furnished_desk() -> (TestServer, String, i64, i64) {
+/// maintenance window, an SLA policy, a quarantined mail, a webhook and a published
+/// article with two revisions.
+async fn furnished_desk() -> (TestServer, String, i64, i64, i64) {
     let server = TestServer::service_desk(Backend::Sqlite).await;
     let admin = server.admin();
     let acme = admin.get("/api/v1/organizations").await.body["items"]
@@ -100,19 +101,41 @@ async fn furnished_desk() -> (TestServer, String, i64, i64) {
         .ingest_mail(raw.as_bytes().to_vec())
         .await
         .unwrap();
-    (server, number, monitor, acme)
+    let article = admin
+        .post(
+            "/api/v1/articles",
+            json!({"title": "Clearing a paper jam", "body": "Open tray 2.", "audience": "public",
+                   "category": "Printer"}),
+        )
+        .await;
+    assert_eq!(article.status, 201, "{}", article.text);
+    let article = article.body["id"].as_i64().unwrap();
+    let published = admin
+        .patch(
+            &format!("/api/v1/articles/{article}"),
+            json!({"body": "Open tray 2.\nPull the sheet out slowly.", "status": "published"}),
+            None,
+        )
+        .await;
+    assert_eq!(published.status, 200, "{}", published.text);
+    (server, number, monitor, acme, article)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_passes_axe_without_serious_or_critical_violations() {
     let Some(binary) = chromedriver() else { return };
     let Some(axe) = axe_script() else { return };
-    let (server, number, monitor, acme) = furnished_desk().await;
+    let (server, number, monitor, acme, article) = furnished_desk().await;
     let driver = Driver::start(&binary).await;
     let mut violations = Vec::new();
 
     let (anonymous, _anonymous_profile) = driver.browser().await;
-    let public = ["/login".to_owned(), format!("/status/{acme}")];
+    let public = [
+        "/login".to_owned(),
+        format!("/status/{acme}"),
+        "/help".to_owned(),
+        format!("/help/{article}"),
+    ];
     violations.extend(audit(&anonymous, &server, &axe, &public).await);
     anonymous.close().await.unwrap();
 
@@ -123,6 +146,8 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/portal/new".to_owned(),
         "/portal/new?category=Printer".to_owned(),
         format!("/portal/tickets/{number}"),
+        "/help?q=paper".to_owned(),
+        format!("/help/{article}"),
     ];
     violations.extend(audit(&customer, &server, &axe, &portal).await);
     customer.close().await.unwrap();
@@ -156,6 +181,12 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/quarantine".to_owned(),
         "/admin/webhooks".to_owned(),
         "/admin/jobs".to_owned(),
+        "/kb".to_owned(),
+        "/kb/new".to_owned(),
+        "/kb/new?kind=runbook".to_owned(),
+        format!("/kb/{article}"),
+        format!("/kb/{article}/edit"),
+        format!("/kb/{article}/diff?from=1&to=2"),
         "/no/such/page".to_owned(),
     ];
     for kind in ["http", "tcp", "icmp", "dns", "tls", "heartbeat"] {

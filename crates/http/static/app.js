@@ -56,6 +56,60 @@
     });
   }
 
+  // "Insert link" puts a knowledge article's Markdown link into the reply being written.
+  Array.prototype.forEach.call(document.querySelectorAll(".insert-link"), function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var body = document.getElementById("body");
+      if (!body) { return; }
+      var glue = body.value && !/\s$/.test(body.value) ? "\n" : "";
+      body.value += glue + button.getAttribute("data-insert");
+      body.focus();
+    });
+  });
+
+  // While a customer describes a problem, the help articles that may answer it.
+  var summary = document.querySelector("[data-suggest]");
+  var suggestions = document.getElementById("suggestions");
+  if (summary && suggestions && window.fetch) {
+    var list = suggestions.querySelector("ul");
+    var typed = null;
+    var asked = "";
+    summary.addEventListener("input", function () {
+      clearTimeout(typed);
+      typed = setTimeout(function () {
+        var words = summary.value.trim();
+        if (words === asked) { return; }
+        asked = words;
+        if (words.length < 3) { suggestions.hidden = true; return; }
+        fetch("/api/v1/articles?as_you_type=true&limit=5&q=" + encodeURIComponent(words),
+              { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (response) { return response.ok ? response.json() : null; })
+          .then(function (found) {
+            if (words !== asked) { return; }
+            while (list.firstChild) { list.removeChild(list.firstChild); }
+            if (!found || !found.items.length) { suggestions.hidden = true; return; }
+            found.items.forEach(function (article) {
+              var item = document.createElement("li");
+              var link = document.createElement("a");
+              link.href = "/help/" + article.id;
+              link.textContent = article.title;
+              item.appendChild(link);
+              if (article.snippet) {
+                var snippet = document.createElement("p");
+                snippet.className = "snippet";
+                snippet.textContent = article.snippet;
+                item.appendChild(snippet);
+              }
+              list.appendChild(item);
+            });
+            suggestions.hidden = false;
+          })
+          .catch(function () {});
+      }, 250);
+    });
+  }
+
   // Tell other agents we are replying, at most every ten seconds while typing.
   var composer = document.getElementById("composer");
   if (composer && composer.getAttribute("data-replying")) {

@@ -139,6 +139,25 @@ async fn keep_revision(
     Ok(())
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds an article's fields as `$1`..`$12`, in the order of [`ArticleFields`].
+fn bind_fields<'q>(query: AnyQuery<'q>, fields: &'q ArticleFields) -> AnyQuery<'q> {
+    query
+        .bind(&fields.kind)
+        .bind(&fields.title)
+        .bind(&fields.body)
+        .bind(&fields.steps)
+        .bind(fields.category_id)
+        .bind(&fields.tags)
+        .bind(&fields.audience)
+        .bind(&fields.organizations)
+        .bind(&fields.language)
+        .bind(fields.translation_of)
+        .bind(fields.owner_id)
+        .bind(fields.review_by)
+}
+
 /// Stores a new draft as revision 1; returns its id.
 pub async fn insert(
     conn: &mut AnyConnection,
@@ -146,27 +165,19 @@ pub async fn insert(
     author: i64,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO articles (kind, title, body, steps, category_id, tags, audience, \
-         organizations, status, language, translation_of, owner_id, review_by, revision, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'draft', $9, $10, $11, \
-         $12, 1, $13, $13) RETURNING id",
+    let row = bind_fields(
+        sqlx::query(
+            "INSERT INTO articles (kind, title, body, steps, category_id, tags, audience, \
+             organizations, language, translation_of, owner_id, review_by, status, revision, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             'draft', 1, $13, $13) RETURNING id",
+        ),
+        fields,
     )
-    .bind(&fields.kind)
-    .bind(&fields.title)
-    .bind(&fields.body)
-    .bind(&fields.steps)
-    .bind(fields.category_id)
-    .bind(&fields.tags)
-    .bind(&fields.audience)
-    .bind(&fields.organizations)
-    .bind(&fields.language)
-    .bind(fields.translation_of)
-    .bind(fields.owner_id)
-    .bind(fields.review_by)
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    let id: i64 = sqlx::Row::try_get(&row, 0)?;
     keep_revision(conn, id, author, now).await?;
     reindex(conn, id).await?;
     Ok(id)
@@ -184,29 +195,20 @@ pub async fn update(
     author: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let updated = sqlx::query(
-        "UPDATE articles SET kind = $1, title = $2, body = $3, steps = $4, \
-         category_id = $5, tags = $6, audience = $7, organizations = $8, language = $9, \
-         translation_of = $10, owner_id = $11, review_by = $12, status = $13, \
-         revision = CASE WHEN title <> $2 OR body <> $3 OR steps <> $4 \
-             THEN revision + 1 ELSE revision END, \
-         published_at = CASE WHEN $13 = 'published' AND status <> 'published' THEN $14 \
-             ELSE published_at END, \
-         version = version + 1, updated_at = $14 \
-         WHERE id = $15 AND version = $16",
+    let updated = bind_fields(
+        sqlx::query(
+            "UPDATE articles SET kind = $1, title = $2, body = $3, steps = $4, \
+             category_id = $5, tags = $6, audience = $7, organizations = $8, language = $9, \
+             translation_of = $10, owner_id = $11, review_by = $12, status = $13, \
+             revision = CASE WHEN title <> $2 OR body <> $3 OR steps <> $4 \
+                 THEN revision + 1 ELSE revision END, \
+             published_at = CASE WHEN $13 = 'published' AND status <> 'published' THEN $14 \
+                 ELSE published_at END, \
+             version = version + 1, updated_at = $14 \
+             WHERE id = $15 AND version = $16",
+        ),
+        fields,
     )
-    .bind(&fields.kind)
-    .bind(&fields.title)
-    .bind(&fields.body)
-    .bind(&fields.steps)
-    .bind(fields.category_id)
-    .bind(&fields.tags)
-    .bind(&fields.audience)
-    .bind(&fields.organizations)
-    .bind(&fields.language)
-    .bind(fields.translation_of)
-    .bind(fields.owner_id)
-    .bind(fields.review_by)
     .bind(status)
     .bind(now)
     .bind(id)

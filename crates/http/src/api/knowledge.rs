@@ -46,6 +46,9 @@ struct ArticleFilter {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     offset: Option<i64>,
+    /// `true` for a search made while someone types (suggestions): it is not logged among
+    /// the searches that found nothing.
+    as_you_type: Option<bool>,
 }
 
 /// Writes a new draft article or runbook (staff).
@@ -76,6 +79,7 @@ async fn list_articles(
         category: filter.category,
         limit: filter.limit.unwrap_or(20),
         offset: filter.offset.unwrap_or(0),
+        log_miss: !filter.as_you_type.unwrap_or(false),
     };
     Ok(Json(state.app.articles(&principal, &query).await?))
 }

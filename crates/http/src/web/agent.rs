@@ -351,6 +351,7 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             .replace("{filename}", text("filename")?)
             .replace("{size}", &size_label(data.get("size")?.as_i64()?))
             .replace("{limit}", &size_label(data.get("limit")?.as_i64()?)),
+        "article_linked" => text("title")?.to_owned(),
         "linked" => format!("{} {}", l.label("link", text("type")?), text("target")?),
         "merged" => match (text("into"), text("from")) {
             (Some(into), _) => l.t("timeline.said.merged_into").replace("{number}", into),
@@ -468,6 +469,10 @@ struct TicketPage {
     resolution_codes: &'static [&'static str],
     replying: Vec<String>,
     sla: Vec<Countdown>,
+    /// Articles that may answer the ticket, found from its title.
+    suggested: Vec<opsdesk_app::knowledge::ArticleHit>,
+    /// Articles recorded as having solved it.
+    solved_by: Vec<opsdesk_app::knowledge::Article>,
 }
 
 async fn show(
@@ -490,6 +495,23 @@ async fn show(
         .presence
         .others(&t.number, &principal.email, state.app.now_ms());
     let sla = Countdown::of_ticket(&t, state.app.now());
+    let solved_by = state.app.ticket_articles(&principal, &t.number).await?;
+    let suggested = state
+        .app
+        .articles(
+            &principal,
+            &opsdesk_app::knowledge::ArticleQuery {
+                text: t.title.clone(),
+                status: Some("published".into()),
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .await?
+        .items
+        .into_iter()
+        .filter(|hit| solved_by.iter().all(|a| a.id != hit.id))
+        .collect();
     let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
     Ok(render(&TicketPage {
         c,
@@ -504,6 +526,8 @@ async fn show(
         resolution_codes: RESOLUTION_CODES,
         replying,
         sla,
+        suggested,
+        solved_by,
         t,
     }))
 }

@@ -8,6 +8,7 @@ mod agent;
 mod countdown;
 mod dashboard;
 mod i18n;
+mod knowledge;
 mod live;
 mod markdown;
 mod monitoring;
@@ -42,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(portal::routes())
         .merge(admin::routes())
         .merge(sla_admin::routes())
+        .merge(knowledge::routes())
         .merge(live::routes())
         .merge(dashboard::routes())
         .merge(monitoring::routes())

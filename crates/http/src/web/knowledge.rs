@@ -1,0 +1,660 @@
+//! The knowledge base in the browser: staff write, review and publish articles and runbooks
+//! under `/kb` (with revisions, diffs and restore); everyone reads what their audience
+//! allows under `/help`, anonymous visitors the public articles, and rates them.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use opsdesk_app::knowledge::{
+    Article, ArticleHit, ArticlePatch, ArticleQuery, NewArticle, NewFeedback, Revision,
+    RevisionDiff, SearchMiss,
+};
+use opsdesk_app::tickets::Category;
+use opsdesk_app::{AppError, FieldError, Principal};
+use opsdesk_domain::knowledge::{ArticleStatus, DiffLine, RunbookStep};
+use serde::Deserialize;
+
+use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
+use crate::AppState;
+use crate::extract::{SESSION_COOKIE, cookie};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/kb", get(staff_list))
+        .route("/kb/new", get(new_form).post(create))
+        .route("/kb/{id}", get(staff_article))
+        .route("/kb/{id}/edit", get(edit_form).post(save))
+        .route("/kb/{id}/status", post(move_status))
+        .route("/kb/{id}/diff", get(diff))
+        .route("/kb/{id}/revisions/{revision}/restore", post(restore))
+        .route("/help", get(help_list))
+        .route("/help/{id}", get(help_article))
+        .route("/help/{id}/feedback", post(feedback))
+        .route("/tickets/{number}/articles", post(solved_by))
+        .route("/tickets/{number}/draft-article", post(draft_from_ticket))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListParams {
+    q: Option<String>,
+    status: Option<String>,
+    kind: Option<String>,
+    translation_of: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "kb_list.html")]
+struct ListPage {
+    c: Chrome,
+    /// `/kb` for staff, `/help` for readers.
+    base: &'static str,
+    q: String,
+    status: String,
+    items: Vec<ArticleHit>,
+    corrected: Option<String>,
+    misses: Vec<SearchMiss>,
+    statuses: &'static [&'static str],
+}
+
+/// The signed-in user, if any: `/help` is open to anonymous visitors.
+async fn reader(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let secret = cookie(headers, SESSION_COOKIE)?;
+    state.app.authenticate_session(&secret).await.ok()
+}
+
+fn query_of(params: &ListParams) -> ArticleQuery {
+    ArticleQuery {
+        text: params.q.clone().unwrap_or_default(),
+        status: params.status.clone().filter(|s| !s.is_empty()),
+        kind: params.kind.clone().filter(|k| !k.is_empty()),
+        category: None,
+        limit: 50,
+        offset: 0,
+        log_miss: true,
+    }
+}
+
+async fn staff_list(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, WebError> {
+    principal.require_staff()?;
+    let results = state.app.articles(&principal, &query_of(&params)).await?;
+    let misses = state.app.article_search_misses(&principal, 30).await?;
+    Ok(render(&ListPage {
+        c: Chrome::new(&principal, Lang.t("kb.title")),
+        base: "/kb",
+        q: params.q.unwrap_or_default(),
+        status: params.status.unwrap_or_default(),
+        items: results.items,
+        corrected: results.corrected,
+        misses: misses.into_iter().take(10).collect(),
+        statuses: ArticleStatus::NAMES,
+    }))
+}
+
+async fn help_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> Result<Response, WebError> {
+    let query = ArticleQuery {
+        status: None,
+        ..query_of(&params)
+    };
+    let principal = reader(&state, &headers).await;
+    let (c, results) = match &principal {
+        Some(principal) => (
+            Chrome::new(principal, Lang.t("help.title")),
+            state
+                .app
+                .articles(
+                    principal,
+                    &ArticleQuery {
+                        status: Some("published".into()),
+                        ..query
+                    },
+                )
+                .await?,
+        ),
+        None => (
+            Chrome::anonymous(Lang.t("help.title")),
+            state.app.public_articles(&query).await?,
+        ),
+    };
+    Ok(render(&ListPage {
+        c,
+        base: "/help",
+        q: params.q.unwrap_or_default(),
+        status: String::new(),
+        items: results.items,
+        corrected: results.corrected,
+        misses: Vec::new(),
+        statuses: &[],
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "kb_article.html")]
+struct ArticlePage {
+    c: Chrome,
+    a: Article,
+    /// The body as safe HTML (written in Markdown).
+    body: String,
+    /// Staff see the workflow, revisions and translations; readers the feedback form.
+    staff: bool,
+    revisions: Vec<Revision>,
+    translations: Vec<Article>,
+    /// The workflow steps open from here: (target status, label key).
+    moves: Vec<(&'static str, &'static str)>,
+    thanks: bool,
+}
+
+fn moves(status: ArticleStatus, admin: bool) -> Vec<(&'static str, &'static str)> {
+    use ArticleStatus::*;
+    let mut moves = Vec::new();
+    match status {
+        Draft => moves.push(("in_review", "kb.move.submit")),
+        InReview => moves.push(("draft", "kb.move.rework")),
+        Published | Archived => moves.push(("draft", "kb.move.rework")),
+    }
+    if admin {
+        match status {
+            Draft | InReview => moves.push(("published", "kb.move.publish")),
+            Published => moves.push(("archived", "kb.move.archive")),
+            Archived => {}
+        }
+    }
+    moves
+}
+
+async fn staff_article(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    principal.require_staff()?;
+    let a = state.app.article(&principal, id).await?;
+    let revisions = state.app.article_revisions(&principal, id).await?;
+    let translations = state.app.article_translations(&principal, &a).await?;
+    let admin = principal.role == opsdesk_domain::account::Role::Admin;
+    Ok(render(&ArticlePage {
+        c: Chrome::new(&principal, a.title.clone()),
+        body: super::markdown::to_html(&a.body),
+        staff: true,
+        revisions,
+        translations,
+        moves: moves(a.status, admin),
+        thanks: false,
+        a,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Thanks {
+    thanks: Option<String>,
+}
+
+async fn help_article(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(thanks): Query<Thanks>,
+) -> Result<Response, WebError> {
+    let principal = reader(&state, &headers).await;
+    let (c, a) = match &principal {
+        // Staff read the published text here too, as customers see it.
+        Some(principal) => {
+            let a = state.app.article(principal, id).await?;
+            if a.status != ArticleStatus::Published {
+                return Err(AppError::NotFound("article").into());
+            }
+            (Chrome::new(principal, a.title.clone()), a)
+        }
+        None => {
+            let a = state.app.public_article(id).await?;
+            (Chrome::anonymous(&a.title), a)
+        }
+    };
+    Ok(render(&ArticlePage {
+        c,
+        body: super::markdown::to_html(&a.body),
+        staff: false,
+        revisions: Vec::new(),
+        translations: Vec::new(),
+        moves: Vec::new(),
+        thanks: thanks.thanks.is_some(),
+        a,
+    }))
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .article_feedback(
+            &form.principal,
+            id,
+            NewFeedback {
+                helpful: form.get("helpful") == "yes",
+                comment: form.get("comment").to_owned(),
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/help/{id}?thanks=1#feedback")))
+}
+
+/// What the article form shows: the values typed and the mistakes to fix.
+struct ArticleForm {
+    id: Option<i64>,
+    version: i64,
+    kind: String,
+    title: String,
+    body: String,
+    /// One step per line: `check | command | expected`.
+    steps: String,
+    category: String,
+    tags: String,
+    audience: String,
+    organizations: String,
+    language: String,
+    translation_of: Option<i64>,
+    owner: String,
+    review_by: String,
+    categories: Vec<Category>,
+    errors: Vec<FieldError>,
+}
+
+impl ArticleForm {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
+            .map(|e| e.message.as_str())
+    }
+
+    fn audiences(&self) -> &'static [&'static str] {
+        opsdesk_domain::knowledge::Audience::NAMES
+    }
+
+    fn of(article: &Article, categories: Vec<Category>) -> Self {
+        Self {
+            id: Some(article.id),
+            version: article.version,
+            kind: article.kind.as_str().to_owned(),
+            title: article.title.clone(),
+            body: article.body.clone(),
+            steps: steps_text(&article.steps),
+            category: article.category.clone().unwrap_or_default(),
+            tags: article.tags.join(", "),
+            audience: article.audience.as_str().to_owned(),
+            organizations: article
+                .organizations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            language: article.language.clone(),
+            translation_of: article.translation_of,
+            owner: article.owner.clone(),
+            review_by: article
+                .review_by
+                .map(|t| t.to_string().chars().take(10).collect())
+                .unwrap_or_default(),
+            categories,
+            errors: Vec::new(),
+        }
+    }
+
+    fn from_fields(form: &SignedForm, id: Option<i64>, categories: Vec<Category>) -> Self {
+        Self {
+            id,
+            version: form.get("version").parse().unwrap_or_default(),
+            kind: form.get("kind").to_owned(),
+            title: form.get("title").to_owned(),
+            body: form.get("body").to_owned(),
+            steps: form.get("steps").to_owned(),
+            category: form.get("category").to_owned(),
+            tags: form.get("tags").to_owned(),
+            audience: form.get("audience").to_owned(),
+            organizations: form.get("organizations").to_owned(),
+            language: form.get("language").to_owned(),
+            translation_of: form.get("translation_of").parse().ok(),
+            owner: form.get("owner").to_owned(),
+            review_by: form.get("review_by").to_owned(),
+            categories,
+            errors: Vec::new(),
+        }
+    }
+
+    fn steps(&self) -> Vec<RunbookStep> {
+        self.steps
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let mut parts = line.split('|').map(str::trim);
+                let mut next = || parts.next().filter(|p| !p.is_empty()).map(str::to_owned);
+                RunbookStep {
+                    check: next().unwrap_or_default(),
+                    command: next(),
+                    expected: next(),
+                }
+            })
+            .collect()
+    }
+
+    fn list(text: &str) -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn organization_ids(&self) -> Result<Vec<i64>, AppError> {
+        Self::list(&self.organizations)
+            .iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| AppError::invalid("organizations", "must be organization ids"))
+            })
+            .collect()
+    }
+}
+
+fn steps_text(steps: &[RunbookStep]) -> String {
+    steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} | {} | {}",
+                s.check,
+                s.command.as_deref().unwrap_or(""),
+                s.expected.as_deref().unwrap_or("")
+            )
+            .trim_end_matches([' ', '|'])
+            .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Template)]
+#[template(path = "kb_form.html")]
+struct FormPage {
+    c: Chrome,
+    form: ArticleForm,
+}
+
+fn form_page(principal: &Principal, form: ArticleForm, status: StatusCode) -> Response {
+    let title = if form.id.is_some() {
+        form.title.clone()
+    } else {
+        Lang.t("kb.new").to_owned()
+    };
+    let mut c = Chrome::new(principal, title);
+    if !form.errors.is_empty() {
+        c.notice = Some(Lang.t("form.fix_errors").to_owned());
+    }
+    (status, render(&FormPage { c, form })).into_response()
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, WebError> {
+    principal.require_staff()?;
+    let categories = state.app.categories().await?;
+    let mut form = ArticleForm {
+        id: None,
+        version: 0,
+        kind: params.kind.unwrap_or_else(|| "article".into()),
+        title: String::new(),
+        body: String::new(),
+        steps: String::new(),
+        category: String::new(),
+        tags: String::new(),
+        audience: "internal".into(),
+        organizations: String::new(),
+        language: "en".into(),
+        translation_of: params.translation_of,
+        owner: principal.email.clone(),
+        review_by: String::new(),
+        categories,
+        errors: Vec::new(),
+    };
+    if let Some(original) = params.translation_of {
+        let original = state.app.article(&principal, original).await?;
+        form = ArticleForm {
+            id: None,
+            version: 0,
+            language: String::new(),
+            translation_of: Some(original.id),
+            ..ArticleForm::of(&original, form.categories)
+        };
+    }
+    Ok(form_page(&principal, form, StatusCode::OK))
+}
+
+/// A form's answer: to the article when saved, back to the form with its mistakes when not.
+fn saved_or_form(
+    result: Result<Article, AppError>,
+    principal: &Principal,
+    mut form: ArticleForm,
+) -> Result<Response, WebError> {
+    match result {
+        Ok(article) => Ok(Redirect::to(&format!("/kb/{}", article.id)).into_response()),
+        Err(AppError::Invalid(errors)) => {
+            form.errors = errors;
+            Ok(form_page(principal, form, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        Err(AppError::Stale) => {
+            form.errors = vec![FieldError::new("version", Lang.t("error.stale"))];
+            Ok(form_page(principal, form, StatusCode::CONFLICT))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+    let categories = state.app.categories().await?;
+    let fields = ArticleForm::from_fields(&form, None, categories);
+    let organizations = fields.organization_ids();
+    let result = match organizations {
+        Ok(organizations) => {
+            state
+                .app
+                .create_article(
+                    &form.principal,
+                    NewArticle {
+                        kind: Some(fields.kind.clone()),
+                        title: fields.title.clone(),
+                        body: fields.body.clone(),
+                        steps: fields.steps(),
+                        category: Some(fields.category.clone()).filter(|c| !c.is_empty()),
+                        tags: ArticleForm::list(&fields.tags),
+                        audience: Some(fields.audience.clone()),
+                        organizations,
+                        language: Some(fields.language.clone()).filter(|l| !l.is_empty()),
+                        translation_of: fields.translation_of,
+                        owner: Some(fields.owner.clone()).filter(|o| !o.is_empty()),
+                        review_by: Some(fields.review_by.clone()).filter(|r| !r.is_empty()),
+                    },
+                )
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    saved_or_form(result, &form.principal, fields)
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    principal.require_staff()?;
+    let article = state.app.article(&principal, id).await?;
+    let categories = state.app.categories().await?;
+    Ok(form_page(
+        &principal,
+        ArticleForm::of(&article, categories),
+        StatusCode::OK,
+    ))
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let categories = state.app.categories().await?;
+    let fields = ArticleForm::from_fields(&form, Some(id), categories);
+    let result = match fields.organization_ids() {
+        Ok(organizations) => {
+            state
+                .app
+                .update_article(
+                    &form.principal,
+                    id,
+                    opsdesk_app::Precondition::OneOf(vec![fields.version]),
+                    ArticlePatch {
+                        kind: Some(fields.kind.clone()),
+                        title: Some(fields.title.clone()),
+                        body: Some(fields.body.clone()),
+                        steps: Some(fields.steps()),
+                        category: Some(fields.category.clone()),
+                        tags: Some(ArticleForm::list(&fields.tags)),
+                        audience: Some(fields.audience.clone()),
+                        organizations: Some(organizations),
+                        language: Some(fields.language.clone()),
+                        owner: Some(fields.owner.clone()).filter(|o| !o.is_empty()),
+                        review_by: Some(fields.review_by.clone()),
+                        status: None,
+                    },
+                )
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    saved_or_form(result, &form.principal, fields)
+}
+
+async fn move_status(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .update_article(
+            &form.principal,
+            id,
+            opsdesk_app::Precondition::Any,
+            ArticlePatch {
+                status: Some(form.get("status").to_owned()),
+                ..ArticlePatch::default()
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/kb/{id}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffParams {
+    from: i64,
+    to: i64,
+}
+
+#[derive(Template)]
+#[template(path = "kb_diff.html")]
+struct DiffPage {
+    c: Chrome,
+    id: i64,
+    d: RevisionDiff,
+}
+
+impl DiffPage {
+    /// Each line with its CSS class and sign.
+    fn lines(&self) -> Vec<(&'static str, &'static str, &str)> {
+        self.d
+            .lines
+            .iter()
+            .map(|line| match line {
+                DiffLine::Same(text) => ("same", " ", text.as_str()),
+                DiffLine::Added(text) => ("added", "+", text.as_str()),
+                DiffLine::Removed(text) => ("removed", "−", text.as_str()),
+            })
+            .collect()
+    }
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(id): Path<i64>,
+    Query(range): Query<DiffParams>,
+) -> Result<Response, WebError> {
+    let d = state
+        .app
+        .article_diff(&principal, id, range.from, range.to)
+        .await?;
+    Ok(render(&DiffPage {
+        c: Chrome::new(&principal, Lang.t("kb.diff")),
+        id,
+        d,
+    }))
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    Path((id, revision)): Path<(i64, i64)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .restore_article_revision(&form.principal, id, revision)
+        .await?;
+    Ok(Redirect::to(&format!("/kb/{id}")))
+}
+
+/// "Solved by this": records the article on the ticket.
+async fn solved_by(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let article = form
+        .get("article_id")
+        .parse()
+        .map_err(|_| AppError::invalid("article_id", "must be an article id"))?;
+    state
+        .app
+        .link_article(&form.principal, &number, article)
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/tickets/{}#knowledge",
+        super::agent::encode(&number)
+    )))
+}
+
+/// Drafts an article from the ticket and opens it for editing.
+async fn draft_from_ticket(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let article = state
+        .app
+        .draft_article_from_ticket(&form.principal, &number)
+        .await?;
+    Ok(Redirect::to(&format!("/kb/{}/edit", article.id)))
+}
