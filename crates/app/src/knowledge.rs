@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use opsdesk_domain::knowledge::{
-    self as rules, ArticleKind, ArticleStatus, Audience, DiffLine, Reader, RunbookStep,
+    self as rules, ArticleKind, ArticleStatus, Audience, DiffLine, Reader, RunbookStep, StepResult,
 };
 use opsdesk_store::Conn;
 use opsdesk_store::knowledge::{self as store, ArticleFields, ArticleListing, ReaderFilter};
@@ -37,6 +37,8 @@ pub struct Article {
     pub audience: Audience,
     /// For the `customers` audience: only these organizations (ids); empty means all.
     pub organizations: Vec<i64>,
+    /// For a runbook: the monitors (ids) whose incidents offer it.
+    pub monitors: Vec<i64>,
     /// `draft`, `in_review`, `published` or `archived`.
     #[schema(value_type = String)]
     pub status: ArticleStatus,
@@ -89,6 +91,9 @@ pub struct NewArticle {
     pub audience: Option<String>,
     #[serde(default)]
     pub organizations: Vec<i64>,
+    /// For a runbook: the monitors (ids) whose incidents offer it.
+    #[serde(default)]
+    pub monitors: Vec<i64>,
     /// A language tag such as `en` (default) or `de`.
     #[serde(default)]
     pub language: Option<String>,
@@ -116,6 +121,7 @@ pub struct ArticlePatch {
     pub tags: Option<Vec<String>>,
     pub audience: Option<String>,
     pub organizations: Option<Vec<i64>>,
+    pub monitors: Option<Vec<i64>>,
     pub language: Option<String>,
     pub owner: Option<String>,
     pub review_by: Option<String>,
@@ -200,6 +206,44 @@ pub struct SearchMiss {
     pub times: i64,
     #[schema(value_type = String, format = DateTime)]
     pub last_at: jiff::Timestamp,
+}
+
+/// A runbook as followed on a ticket: its steps and the outcomes recorded so far.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TicketRunbook {
+    pub id: i64,
+    pub title: String,
+    pub steps: Vec<StepProgress>,
+}
+
+/// One runbook step on a ticket.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StepProgress {
+    /// From 1.
+    pub step: i64,
+    pub check: String,
+    pub command: Option<String>,
+    pub expected: Option<String>,
+    /// `done`, `failed` or `skipped`; absent until recorded.
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+    /// Who recorded it.
+    pub by: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Option<jiff::Timestamp>,
+}
+
+/// The outcome of one runbook step, recorded on a ticket.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStepOutcome {
+    pub article_id: i64,
+    /// The step's number, from 1.
+    pub step: i64,
+    /// `done`, `failed` or `skipped`.
+    pub outcome: String,
+    #[serde(default)]
+    pub note: String,
 }
 
 /// Which articles to list or search.
@@ -305,6 +349,7 @@ impl Article {
                 .collect(),
             audience: row.audience.parse().unwrap_or(Audience::Internal),
             organizations: ids(&row.organizations),
+            monitors: Vec::new(),
             status: row.status.parse().unwrap_or(ArticleStatus::Draft),
             language: row.language,
             translation_of: row.translation_of,
@@ -371,10 +416,25 @@ async fn load(
     reader: ReaderFilter,
     categories: &HashMap<i64, String>,
 ) -> Result<Article, AppError> {
-    store::get(conn, id, reader)
+    let mut article = store::get(conn, id, reader)
         .await?
         .map(|row| Article::from_row(row, categories))
-        .ok_or(AppError::NotFound("article"))
+        .ok_or(AppError::NotFound("article"))?;
+    article.monitors = store::monitors_of(conn, id).await?;
+    Ok(article)
+}
+
+/// Links a runbook to monitors, which must exist.
+async fn save_monitors(conn: &mut Conn, article_id: i64, monitors: &[i64]) -> Result<(), AppError> {
+    for (index, id) in monitors.iter().enumerate() {
+        if opsdesk_store::monitors::get(conn, *id).await?.is_none() {
+            return Err(AppError::invalid(
+                format!("monitors[{index}]"),
+                format!("no monitor {id}"),
+            ));
+        }
+    }
+    Ok(store::set_monitors(conn, article_id, monitors).await?)
 }
 
 /// Checks and applies the author's fields of `input` onto `article`.
@@ -442,6 +502,15 @@ fn apply(
             "only an article for customers is limited to organizations",
         ));
     }
+    if let Some(monitors) = &patch.monitors {
+        article.monitors = monitors.clone();
+    }
+    if article.kind != ArticleKind::Runbook && !article.monitors.is_empty() {
+        errors.push(FieldError::new(
+            "monitors",
+            "only a runbook is linked to monitors",
+        ));
+    }
     if let Some(language) = &patch.language {
         let valid = (2..=8).contains(&language.len())
             && language
@@ -492,6 +561,7 @@ impl App {
             tags: Vec::new(),
             audience: Audience::Internal,
             organizations: Vec::new(),
+            monitors: Vec::new(),
             status: ArticleStatus::Draft,
             language: "en".into(),
             translation_of: input.translation_of,
@@ -518,6 +588,7 @@ impl App {
                 tags: Some(input.tags),
                 audience: input.audience,
                 organizations: Some(input.organizations),
+                monitors: Some(input.monitors),
                 language: input.language,
                 owner: None,
                 review_by: input.review_by,
@@ -540,6 +611,7 @@ impl App {
                 let id = store::insert(tx.conn, &article.fields(), author, tx.now)
                     .await
                     .map_err(|e| translation_conflict(e, &article.language))?;
+                save_monitors(tx.conn, id, &article.monitors).await?;
                 let created = load(tx.conn, id, ReaderFilter::Staff, &categories).await?;
                 tx.record(Event::created(Entity::Article, id, &created))
                     .await?;
@@ -642,6 +714,9 @@ impl App {
                 .map_err(|e| translation_conflict(e, &after.language))?;
                 if !saved {
                     return Err(AppError::Stale);
+                }
+                if after.monitors != before.monitors {
+                    save_monitors(tx.conn, id, &after.monitors).await?;
                 }
                 let updated = load(tx.conn, id, ReaderFilter::Staff, &categories).await?;
                 tx.record(Event::updated(Entity::Article, id, &before, &updated))
@@ -931,27 +1006,15 @@ impl App {
         })
         .await?;
         let task = if !helpful && !comment.is_empty() {
-            let opened = self
-                .create_ticket(
-                    &Principal::system("knowledge"),
-                    NewTicket {
-                        ticket_type: "service_request".into(),
-                        title: format!("Article feedback: {}", article.title),
-                        description: format!(
-                            "A reader ({}) said article #{} did not help:\n\n> {}\n\nReview it at /kb/{}.",
-                            principal.email, article.id, comment, article.id
-                        ),
-                        impact: "low".into(),
-                        urgency: "low".into(),
-                        requester: Some(article.owner.clone()),
-                        assignee: Some(article.owner.clone()),
-                        source: Some("web".into()),
-                        tags: vec!["kb-feedback".into()],
-                        ..NewTicket::default()
-                    },
-                )
-                .await?;
-            Some(opened.number)
+            let description = format!(
+                "A reader ({}) said article #{} did not help:\n\n> {}\n\nReview it at /kb/{}.",
+                principal.email, article.id, comment, article.id
+            );
+            let title = format!("Article feedback: {}", article.title);
+            Some(
+                self.owner_task(&article.owner, title, description, "kb-feedback")
+                    .await?,
+            )
         } else {
             None
         };
@@ -961,6 +1024,147 @@ impl App {
             unhelpful: article.unhelpful,
             task,
         })
+    }
+
+    /// Opens a service request for an article's owner, assigned to them; returns its number.
+    async fn owner_task(
+        &self,
+        owner: &str,
+        title: String,
+        description: String,
+        tag: &str,
+    ) -> Result<String, AppError> {
+        let opened = self
+            .create_ticket(
+                &Principal::system("knowledge"),
+                NewTicket {
+                    ticket_type: "service_request".into(),
+                    title,
+                    description,
+                    impact: "low".into(),
+                    urgency: "low".into(),
+                    requester: Some(owner.to_owned()),
+                    assignee: Some(owner.to_owned()),
+                    source: Some("web".into()),
+                    tags: vec![tag.to_owned()],
+                    ..NewTicket::default()
+                },
+            )
+            .await?;
+        Ok(opened.number)
+    }
+
+    /// Reminds owners of the published articles whose review date has passed, once per
+    /// date, with a task each; returns how many.
+    pub async fn remind_article_reviews(&self) -> Result<usize, AppError> {
+        let due = self
+            .system_change("knowledge", |tx| {
+                Box::pin(async move { Ok(store::claim_due_reviews(tx.conn, tx.now).await?) })
+            })
+            .await?;
+        for (id, title, owner_id) in &due {
+            let owner = {
+                let mut conn = self.db().reader().await?;
+                opsdesk_store::accounts::get_user(&mut conn, *owner_id).await?
+            };
+            let Some(owner) = owner else { continue };
+            let description = format!(
+                "Article #{id} was due for review. Check it is still right, then set its next \
+                 review date at /kb/{id}/edit."
+            );
+            self.owner_task(
+                &owner.email,
+                format!("Review article: {title}"),
+                description,
+                "kb-review",
+            )
+            .await?;
+        }
+        Ok(due.len())
+    }
+
+    /// The runbooks for a ticket (those of its category and of the monitors whose outages
+    /// opened it), with the step outcomes recorded so far (staff).
+    pub async fn ticket_runbooks(
+        &self,
+        principal: &Principal,
+        ticket: &str,
+    ) -> Result<Vec<TicketRunbook>, AppError> {
+        principal.require_staff()?;
+        let found = self.ticket(principal, ticket).await?;
+        let mut conn = self.db().reader().await?;
+        runbooks_of(&mut conn, found.id, found.category.as_ref().map(|c| c.id)).await
+    }
+
+    /// Records how a runbook step went on a ticket (staff), in its timeline.
+    pub async fn record_runbook_step(
+        &self,
+        principal: &Principal,
+        ticket: &str,
+        input: NewStepOutcome,
+    ) -> Result<Vec<TicketRunbook>, AppError> {
+        principal.require_staff()?;
+        let outcome: StepResult = input
+            .outcome
+            .parse()
+            .map_err(|e| AppError::invalid("outcome", e))?;
+        let found = self.ticket(principal, ticket).await?;
+        let category = found.category.as_ref().map(|c| c.id);
+        let note = input.note.trim().to_owned();
+        self.change(principal, Need::Staff, move |mut tx| {
+            Box::pin(async move {
+                let runbooks = runbooks_of(tx.conn, found.id, category).await?;
+                let runbook = runbooks
+                    .iter()
+                    .find(|r| r.id == input.article_id)
+                    .ok_or_else(|| {
+                        AppError::invalid("article_id", "not a runbook offered on this ticket")
+                    })?;
+                if !(1..=i64::try_from(runbook.steps.len()).unwrap_or(0)).contains(&input.step) {
+                    return Err(AppError::invalid(
+                        "step",
+                        format!("the runbook has steps 1 to {}", runbook.steps.len()),
+                    ));
+                }
+                store::record_step(
+                    tx.conn,
+                    found.id,
+                    runbook.id,
+                    input.step,
+                    outcome.as_str(),
+                    &note,
+                    tx.principal.user_id,
+                    tx.now,
+                )
+                .await?;
+                let mut batch = tx.batch();
+                crate::tickets::timeline(
+                    &mut batch,
+                    found.id,
+                    tx.now,
+                    tx.actor,
+                    "runbook_step",
+                    false,
+                    serde_json::json!({
+                        "article_id": runbook.id, "title": runbook.title, "step": input.step,
+                        "outcome": outcome.as_str(), "note": note,
+                    }),
+                );
+                let event = Event {
+                    entity: Entity::Ticket,
+                    entity_id: found.id,
+                    action: crate::audit::Action::Updated,
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "ticket": found.number, "runbook": runbook.id, "step": input.step,
+                        "outcome": outcome.as_str(),
+                    })),
+                };
+                tx.record_with(batch, event).await?;
+                runbooks_of(tx.conn, found.id, category).await
+            })
+        })
+        .await
     }
 
     /// Records that an article solved a ticket (staff), in the ticket's timeline.
@@ -1094,6 +1298,44 @@ impl App {
             })
             .collect())
     }
+}
+
+/// The runbooks for a ticket with the outcomes recorded on it.
+async fn runbooks_of(
+    conn: &mut Conn,
+    ticket_id: i64,
+    category: Option<i64>,
+) -> Result<Vec<TicketRunbook>, AppError> {
+    let outcomes = store::steps_of_ticket(conn, ticket_id).await?;
+    Ok(store::runbooks_for_ticket(conn, ticket_id, category)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let steps: Vec<RunbookStep> = serde_json::from_str(&row.steps).unwrap_or_default();
+            TicketRunbook {
+                id: row.id,
+                title: row.title,
+                steps: (1..)
+                    .zip(steps)
+                    .map(|(step, s)| {
+                        let recorded = outcomes
+                            .iter()
+                            .find(|o| o.article_id == row.id && o.step == step);
+                        StepProgress {
+                            step,
+                            check: s.check,
+                            command: s.command,
+                            expected: s.expected,
+                            outcome: recorded.map(|o| o.outcome.clone()),
+                            note: recorded.map(|o| o.note.clone()).filter(|n| !n.is_empty()),
+                            by: recorded.and_then(|o| o.user_email.clone()),
+                            at: recorded.map(|o| timestamp(o.created_at)),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
 }
 
 /// A second article in one language for the same original is refused by the database.

@@ -16,6 +16,16 @@ async fn desk(backend: Backend) -> (TestServer, String, String, String) {
     (server, agent, admin, customer)
 }
 
+async fn admin_ticket_id(server: &TestServer, number: &str) -> i64 {
+    server
+        .admin()
+        .get(&format!("/api/v1/tickets/{number}"))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
 const JAM: &str = "Open tray 2 and pull the sheet out slowly.\nClose the tray.\nPrint a test page.";
 
 dual_backend_test!(
@@ -355,6 +365,176 @@ dual_backend_test!(
             .await;
         assert_eq!(twice.status, 422, "{}", twice.text);
         assert_eq!(twice.body["errors"][0]["field"], "language");
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    a_runbook_of_the_tickets_category_records_each_steps_outcome,
+    |backend: Backend| async move {
+        let (server, agent, _admin, _customer) = desk(backend).await;
+        let agent = server.client(&agent);
+        let monitor = agent
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "Print server", "kind": "tcp", "target": "127.0.0.1:9",
+                       "paused": true}),
+            )
+            .await;
+        let monitor = monitor.body["id"].as_i64().unwrap();
+        let steps = json!([
+            {"check": "Is the spooler running?", "command": "systemctl status cups",
+             "expected": "active (running)"},
+            {"check": "Restart the spooler", "command": "systemctl restart cups"},
+        ]);
+        let article = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Print queue stuck", "kind": "article", "steps": steps}),
+            )
+            .await;
+        assert_eq!(
+            article.status, 422,
+            "only runbooks have steps: {}",
+            article.text
+        );
+        let unknown = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Print queue stuck", "kind": "runbook", "steps": steps,
+                       "monitors": [monitor + 100]}),
+            )
+            .await;
+        assert_eq!(unknown.status, 422, "{}", unknown.text);
+        assert_eq!(unknown.body["errors"][0]["field"], "monitors[0]");
+        let runbook = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Print queue stuck", "kind": "runbook", "steps": steps,
+                       "category": "Printer", "monitors": [monitor]}),
+            )
+            .await;
+        assert_eq!(runbook.status, 201, "{}", runbook.text);
+        assert_eq!(runbook.body["monitors"], json!([monitor]));
+        let id = runbook.body["id"].as_i64().unwrap();
+
+        let ticket = agent
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Nothing prints", "impact": "medium",
+                       "urgency": "medium", "requester": "carol@acme.example",
+                       "category": "Printer"}),
+            )
+            .await;
+        let number = ticket.body["number"].as_str().unwrap().to_owned();
+        let offered = agent
+            .get(&format!("/api/v1/tickets/{number}/runbooks"))
+            .await;
+        assert_eq!(offered.status, 200, "{}", offered.text);
+        assert_eq!(offered.body[0]["id"], id);
+        assert!(offered.body[0]["steps"][0]["outcome"].is_null());
+
+        let path = format!("/api/v1/tickets/{number}/runbook-steps");
+        let recorded = agent
+            .post(
+                &path,
+                json!({"article_id": id, "step": 1, "outcome": "failed",
+                       "note": "inactive (dead)"}),
+            )
+            .await;
+        assert_eq!(recorded.status, 200, "{}", recorded.text);
+        let first = &recorded.body[0]["steps"][0];
+        assert_eq!(first["outcome"], "failed");
+        assert_eq!(first["note"], "inactive (dead)");
+        assert_eq!(first["by"], "ann@msp.example");
+        for (body, field) in [
+            (
+                json!({"article_id": id, "step": 3, "outcome": "done"}),
+                "step",
+            ),
+            (
+                json!({"article_id": id, "step": 1, "outcome": "maybe"}),
+                "outcome",
+            ),
+            (
+                json!({"article_id": id + 1, "step": 1, "outcome": "done"}),
+                "article_id",
+            ),
+        ] {
+            let refused = agent.post(&path, body).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
+        let timeline = agent
+            .get(&format!("/api/v1/tickets/{number}/timeline"))
+            .await;
+        assert!(timeline.text.contains("runbook_step"), "{}", timeline.text);
+
+        // An incident the linked monitor's outage opened is offered the runbook too.
+        let outage = server
+            .incident("Print server is down", "high", "high", "carol@acme.example")
+            .await;
+        let outage_id = admin_ticket_id(&server, &outage).await;
+        let mut conn = server.db.connect().await;
+        opsdesk_testkit::sqlx::query(
+            "INSERT INTO monitor_outages (monitor_id, started_at, ticket_id) VALUES ($1, 0, $2)",
+        )
+        .bind(monitor)
+        .bind(outage_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let offered = agent
+            .get(&format!("/api/v1/tickets/{outage}/runbooks"))
+            .await;
+        assert_eq!(offered.body[0]["id"], id, "{}", offered.text);
+        server.stop();
+    }
+);
+
+dual_backend_test!(
+    owners_are_reminded_once_when_a_review_date_passes,
+    |backend: Backend| async move {
+        let (server, agent, admin, _customer) = desk(backend).await;
+        let (agent, admin) = (server.client(&agent), server.client(&admin));
+        let yesterday = (server.app.now() - jiff::SignedDuration::from_hours(24)).to_string();
+        let created = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Wi-Fi passwords", "body": "Ask reception.",
+                       "review_by": yesterday}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(
+            server.app.remind_article_reviews().await.unwrap(),
+            0,
+            "drafts are not reminded"
+        );
+        let path = format!("/api/v1/articles/{}", created.body["id"]);
+        admin
+            .patch(&path, json!({"status": "published"}), None)
+            .await;
+        assert_eq!(server.app.remind_article_reviews().await.unwrap(), 1);
+        assert_eq!(
+            server.app.remind_article_reviews().await.unwrap(),
+            0,
+            "once"
+        );
+        let tasks = admin.get("/api/v1/tickets?q=tag:kb-review").await;
+        assert_eq!(
+            tasks.body["items"][0]["title"],
+            "Review article: Wi-Fi passwords"
+        );
+        assert_eq!(
+            tasks.body["items"][0]["assignee"]["email"], "ann@msp.example",
+            "{}",
+            tasks.text
+        );
         server.stop();
     }
 );

@@ -33,7 +33,7 @@ async fn audit(browser: &Client, server: &TestServer, axe: &str, pages: &[String
 
 /// A desk with something on every page: a ticket with a reply, monitors of each kind with a
 /// maintenance window, an SLA policy, a quarantined mail, a webhook and a published
-/// article with two revisions.
+/// article with two revisions and a runbook for the ticket's category.
 async fn furnished_desk() -> (TestServer, String, i64, i64, i64) {
     let server = TestServer::service_desk(Backend::Sqlite).await;
     let admin = server.admin();
@@ -118,6 +118,16 @@ async fn furnished_desk() -> (TestServer, String, i64, i64, i64) {
         )
         .await;
     assert_eq!(published.status, 200, "{}", published.text);
+    let runbook = admin
+        .post(
+            "/api/v1/articles",
+            json!({"title": "Printer offline", "kind": "runbook", "category": "Printer",
+                   "monitors": [monitor],
+                   "steps": [{"check": "Ping the printer", "command": "ping -c 3 printer1",
+                              "expected": "3 replies"}]}),
+        )
+        .await;
+    assert_eq!(runbook.status, 201, "{}", runbook.text);
     (server, number, monitor, acme, article)
 }
 

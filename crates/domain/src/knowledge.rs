@@ -43,6 +43,18 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// How a runbook step went when an agent followed it on a ticket.
+    pub enum StepResult as "step outcome" {
+        /// Done, with the expected result.
+        Done => "done",
+        /// Done, but the result was not the expected one.
+        Failed => "failed",
+        /// Not needed, or not possible here.
+        Skipped => "skipped",
+    }
+}
+
 /// Why a workflow step was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkflowError {

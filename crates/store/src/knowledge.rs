@@ -505,3 +505,137 @@ pub async fn misses(
     .fetch_all(conn)
     .await?)
 }
+
+/// Replaces the monitors a runbook is linked to.
+pub async fn set_monitors(
+    conn: &mut AnyConnection,
+    article_id: i64,
+    monitors: &[i64],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM article_monitors WHERE article_id = $1")
+        .bind(article_id)
+        .execute(&mut *conn)
+        .await?;
+    for monitor in monitors {
+        sqlx::query(
+            "INSERT INTO article_monitors (article_id, monitor_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(article_id)
+        .bind(monitor)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The monitors a runbook is linked to.
+pub async fn monitors_of(
+    conn: &mut AnyConnection,
+    article_id: i64,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT monitor_id FROM article_monitors WHERE article_id = $1 ORDER BY monitor_id",
+    )
+    .bind(article_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The runbooks (not archived) for a ticket: those of its category and those linked to the
+/// monitors whose outages opened or joined it.
+pub async fn runbooks_for_ticket(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    category_id: Option<i64>,
+) -> Result<Vec<ArticleRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {COLUMNS} FROM articles a WHERE a.kind = 'runbook' AND a.status <> 'archived' \
+         AND (a.category_id = $1 OR a.id IN (SELECT m.article_id FROM article_monitors m \
+             JOIN monitor_outages o ON o.monitor_id = m.monitor_id WHERE o.ticket_id = $2)) \
+         ORDER BY a.title"
+    ))
+    .bind(category_id.unwrap_or(0))
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One step's outcome on a ticket.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StepOutcomeRow {
+    pub article_id: i64,
+    pub step: i64,
+    pub outcome: String,
+    pub note: String,
+    pub user_email: Option<String>,
+    pub created_at: i64,
+}
+
+/// Records (or replaces) the outcome of a runbook step on a ticket.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_step(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    article_id: i64,
+    step: i64,
+    outcome: &str,
+    note: &str,
+    user_id: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM ticket_runbook_steps WHERE ticket_id = $1 AND article_id = $2 AND step = $3",
+    )
+    .bind(ticket_id)
+    .bind(article_id)
+    .bind(step)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO ticket_runbook_steps (ticket_id, article_id, step, outcome, note, user_id, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(ticket_id)
+    .bind(article_id)
+    .bind(step)
+    .bind(outcome)
+    .bind(note)
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The step outcomes recorded on a ticket, by runbook and step.
+pub async fn steps_of_ticket(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<Vec<StepOutcomeRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.article_id, s.step, s.outcome, s.note, u.email AS user_email, s.created_at \
+         FROM ticket_runbook_steps s LEFT JOIN users u ON u.id = s.user_id \
+         WHERE s.ticket_id = $1 ORDER BY s.article_id, s.step",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Claims the published articles whose review date has passed and whose owner has not been
+/// reminded since: marks them reminded and returns them (once, also with several nodes).
+pub async fn claim_due_reviews(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE articles SET review_reminded_at = $1 WHERE status = 'published' \
+         AND review_by IS NOT NULL AND review_by <= $1 \
+         AND (review_reminded_at IS NULL OR review_reminded_at < review_by) \
+         RETURNING id, title, owner_id",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}

@@ -13,7 +13,8 @@ impl App {
     }
 
     /// Runs the SLA sweeper every `interval` until `shutdown` turns true, and about once a
-    /// minute the housekeeping: closing long-resolved tickets, dropping expired sessions.
+    /// minute the housekeeping: closing long-resolved tickets, reminding of article reviews,
+    /// dropping expired sessions.
     pub async fn run_sla(
         &self,
         interval: std::time::Duration,
@@ -41,7 +42,8 @@ impl App {
         }
     }
 
-    /// Closes tickets resolved longer than `auto_close_days` ago and deletes expired sessions.
+    /// Closes tickets resolved longer than `auto_close_days` ago, reminds article owners of
+    /// reviews due, and deletes expired sessions.
     pub async fn housekeeping(&self) -> Result<(), AppError> {
         let days = self.config().auto_close_days;
         if days > 0 {
@@ -49,6 +51,10 @@ impl App {
             if closed > 0 {
                 tracing::info!(closed, "closed tickets resolved more than {days} days ago");
             }
+        }
+        let reminded = self.remind_article_reviews().await?;
+        if reminded > 0 {
+            tracing::info!(reminded, "reminded article owners of reviews due");
         }
         self.system_change("housekeeping", |tx| {
             Box::pin(async move {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use opsdesk_app::knowledge::{
     Article, ArticlePatch, ArticleQuery, ArticleResults, FeedbackReceipt, NewArticle, NewFeedback,
-    Revision, RevisionDiff, SearchMiss,
+    NewStepOutcome, Revision, RevisionDiff, SearchMiss, TicketRunbook,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +28,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search_misses))
         .routes(routes!(link_article, ticket_articles))
         .routes(routes!(draft_article))
+        .routes(routes!(ticket_runbooks))
+        .routes(routes!(record_runbook_step))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -266,4 +268,33 @@ async fn draft_article(
         .draft_article_from_ticket(&principal, &number)
         .await?;
     Ok(tagged(StatusCode::CREATED, article.version, article))
+}
+
+/// The runbooks for a ticket — those of its category and of the monitors whose outages opened
+/// it — with the step outcomes recorded so far (staff).
+#[utoipa::path(get, path = "/api/v1/tickets/{number}/runbooks", tag = "knowledge",
+    responses((status = 200, body = Vec<TicketRunbook>)))]
+async fn ticket_runbooks(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<TicketRunbook>>, ApiError> {
+    Ok(Json(state.app.ticket_runbooks(&principal, &number).await?))
+}
+
+/// Records how a runbook step went on the ticket (staff); noted in its timeline.
+#[utoipa::path(post, path = "/api/v1/tickets/{number}/runbook-steps", tag = "knowledge",
+    request_body = NewStepOutcome, responses((status = 200, body = Vec<TicketRunbook>)))]
+async fn record_runbook_step(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(number): Path<String>,
+    ApiJson(input): ApiJson<NewStepOutcome>,
+) -> Result<Json<Vec<TicketRunbook>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .record_runbook_step(&principal, &number, input)
+            .await?,
+    ))
 }

@@ -352,6 +352,18 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             .replace("{size}", &size_label(data.get("size")?.as_i64()?))
             .replace("{limit}", &size_label(data.get("limit")?.as_i64()?)),
         "article_linked" => text("title")?.to_owned(),
+        "runbook_step" => {
+            let step = data.get("step")?.as_i64()?;
+            let mut sentence = l
+                .t("timeline.said.runbook_step")
+                .replace("{runbook}", text("title")?)
+                .replace("{step}", &step.to_string())
+                .replace("{outcome}", &l.label("kb.outcome", text("outcome")?));
+            if let Some(note) = text("note") {
+                sentence.push_str(&format!(": {note}"));
+            }
+            sentence
+        }
         "linked" => format!("{} {}", l.label("link", text("type")?), text("target")?),
         "merged" => match (text("into"), text("from")) {
             (Some(into), _) => l.t("timeline.said.merged_into").replace("{number}", into),
@@ -473,6 +485,9 @@ struct TicketPage {
     suggested: Vec<opsdesk_app::knowledge::ArticleHit>,
     /// Articles recorded as having solved it.
     solved_by: Vec<opsdesk_app::knowledge::Article>,
+    /// Runbooks for it, with the step outcomes recorded so far.
+    runbooks: Vec<opsdesk_app::knowledge::TicketRunbook>,
+    outcomes: &'static [&'static str],
 }
 
 async fn show(
@@ -496,6 +511,7 @@ async fn show(
         .others(&t.number, &principal.email, state.app.now_ms());
     let sla = Countdown::of_ticket(&t, state.app.now());
     let solved_by = state.app.ticket_articles(&principal, &t.number).await?;
+    let runbooks = state.app.ticket_runbooks(&principal, &t.number).await?;
     let suggested = state
         .app
         .articles(
@@ -528,6 +544,8 @@ async fn show(
         sla,
         suggested,
         solved_by,
+        runbooks,
+        outcomes: opsdesk_domain::knowledge::StepResult::NAMES,
         t,
     }))
 }

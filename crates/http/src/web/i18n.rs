@@ -364,6 +364,14 @@ const EN: &[(&str, &str)] = &[
     ("kb.field.category", "Category"),
     ("kb.field.kind", "Kind"),
     ("kb.field.language", "Language"),
+    (
+        "kb.field.monitors",
+        "Monitors whose incidents offer this runbook",
+    ),
+    (
+        "kb.field.monitors.hint",
+        "Runbooks only. The runbook also shows on tickets of its category.",
+    ),
     ("kb.field.organizations", "Only these organizations (ids)"),
     (
         "kb.field.organizations.hint",
@@ -395,6 +403,12 @@ const EN: &[(&str, &str)] = &[
         "kb.nothing_found",
         "No article matches. Try other words, or open a ticket.",
     ),
+    ("kb.outcome", "Outcome of step"),
+    ("kb.outcome.done", "Done"),
+    ("kb.outcome.failed", "Failed"),
+    ("kb.outcome.note", "Note"),
+    ("kb.outcome.record", "Record"),
+    ("kb.outcome.skipped", "Skipped"),
     ("kb.owner", "Owner"),
     ("kb.restore", "Restore revision"),
     ("kb.revision", "Revision"),
@@ -709,6 +723,7 @@ const EN: &[(&str, &str)] = &[
     ("ticket.requester", "Requester"),
     ("ticket.resolution_code", "Resolution"),
     ("ticket.resolution_note", "Resolution note"),
+    ("ticket.runbooks", "Runbooks"),
     ("ticket.save", "Save"),
     ("ticket.source", "Source"),
     ("ticket.status", "Status"),
@@ -732,6 +747,7 @@ const EN: &[(&str, &str)] = &[
     ("timeline.monitor_failures", "noted more failed checks"),
     ("timeline.note", "added an internal note"),
     ("timeline.reopened", "reopened"),
+    ("timeline.runbook_step", "followed a runbook step"),
     ("timeline.said.assigned", "assigned the ticket to {to}"),
     (
         "timeline.said.attachment_skipped",
@@ -751,6 +767,10 @@ const EN: &[(&str, &str)] = &[
     ),
     ("timeline.said.merged_into", "merged into {number}"),
     ("timeline.said.no_group", "no group"),
+    (
+        "timeline.said.runbook_step",
+        "{runbook}, step {step}: {outcome}",
+    ),
     (
         "timeline.said.sla_breached",
         "the {clock} target was missed",

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/help/{id}/feedback", post(feedback))
         .route("/tickets/{number}/articles", post(solved_by))
         .route("/tickets/{number}/draft-article", post(draft_from_ticket))
+        .route("/tickets/{number}/runbook-steps", post(runbook_step))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,7 +269,11 @@ struct ArticleForm {
     translation_of: Option<i64>,
     owner: String,
     review_by: String,
+    /// The monitors ticked: a runbook is offered on their incidents.
+    monitors: Vec<i64>,
     categories: Vec<Category>,
+    /// Every monitor, to choose from: (id, name).
+    all_monitors: Vec<(i64, String)>,
     errors: Vec<FieldError>,
 }
 
@@ -284,7 +289,11 @@ impl ArticleForm {
         opsdesk_domain::knowledge::Audience::NAMES
     }
 
-    fn of(article: &Article, categories: Vec<Category>) -> Self {
+    fn links(&self, monitor: &i64) -> bool {
+        self.monitors.contains(monitor)
+    }
+
+    fn of(article: &Article, categories: Vec<Category>, all_monitors: Vec<(i64, String)>) -> Self {
         Self {
             id: Some(article.id),
             version: article.version,
@@ -308,12 +317,19 @@ impl ArticleForm {
                 .review_by
                 .map(|t| t.to_string().chars().take(10).collect())
                 .unwrap_or_default(),
+            monitors: article.monitors.clone(),
             categories,
+            all_monitors,
             errors: Vec::new(),
         }
     }
 
-    fn from_fields(form: &SignedForm, id: Option<i64>, categories: Vec<Category>) -> Self {
+    fn from_fields(
+        form: &SignedForm,
+        id: Option<i64>,
+        categories: Vec<Category>,
+        all_monitors: Vec<(i64, String)>,
+    ) -> Self {
         Self {
             id,
             version: form.get("version").parse().unwrap_or_default(),
@@ -329,7 +345,13 @@ impl ArticleForm {
             translation_of: form.get("translation_of").parse().ok(),
             owner: form.get("owner").to_owned(),
             review_by: form.get("review_by").to_owned(),
+            monitors: form
+                .all("monitors")
+                .iter()
+                .filter_map(|id| id.parse().ok())
+                .collect(),
             categories,
+            all_monitors,
             errors: Vec::new(),
         }
     }
@@ -406,13 +428,29 @@ fn form_page(principal: &Principal, form: ArticleForm, status: StatusCode) -> Re
     (status, render(&FormPage { c, form })).into_response()
 }
 
+/// What the form offers to choose from: the categories and the monitors (id, name).
+async fn choices(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(Vec<Category>, Vec<(i64, String)>), AppError> {
+    let categories = state.app.categories().await?;
+    let monitors = state
+        .app
+        .monitors(principal, 0, 1000)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.name))
+        .collect();
+    Ok((categories, monitors))
+}
+
 async fn new_form(
     State(state): State<AppState>,
     WebUser(principal): WebUser,
     Query(params): Query<ListParams>,
 ) -> Result<Response, WebError> {
     principal.require_staff()?;
-    let categories = state.app.categories().await?;
+    let (categories, all_monitors) = choices(&state, &principal).await?;
     let mut form = ArticleForm {
         id: None,
         version: 0,
@@ -428,7 +466,9 @@ async fn new_form(
         translation_of: params.translation_of,
         owner: principal.email.clone(),
         review_by: String::new(),
+        monitors: Vec::new(),
         categories,
+        all_monitors,
         errors: Vec::new(),
     };
     if let Some(original) = params.translation_of {
@@ -438,7 +478,8 @@ async fn new_form(
             version: 0,
             language: String::new(),
             translation_of: Some(original.id),
-            ..ArticleForm::of(&original, form.categories)
+            monitors: Vec::new(),
+            ..ArticleForm::of(&original, form.categories, form.all_monitors)
         };
     }
     Ok(form_page(&principal, form, StatusCode::OK))
@@ -465,8 +506,8 @@ fn saved_or_form(
 }
 
 async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
-    let categories = state.app.categories().await?;
-    let fields = ArticleForm::from_fields(&form, None, categories);
+    let (categories, all_monitors) = choices(&state, &form.principal).await?;
+    let fields = ArticleForm::from_fields(&form, None, categories, all_monitors);
     let organizations = fields.organization_ids();
     let result = match organizations {
         Ok(organizations) => {
@@ -483,6 +524,7 @@ async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Respo
                         tags: ArticleForm::list(&fields.tags),
                         audience: Some(fields.audience.clone()),
                         organizations,
+                        monitors: fields.monitors.clone(),
                         language: Some(fields.language.clone()).filter(|l| !l.is_empty()),
                         translation_of: fields.translation_of,
                         owner: Some(fields.owner.clone()).filter(|o| !o.is_empty()),
@@ -503,10 +545,10 @@ async fn edit_form(
 ) -> Result<Response, WebError> {
     principal.require_staff()?;
     let article = state.app.article(&principal, id).await?;
-    let categories = state.app.categories().await?;
+    let (categories, all_monitors) = choices(&state, &principal).await?;
     Ok(form_page(
         &principal,
-        ArticleForm::of(&article, categories),
+        ArticleForm::of(&article, categories, all_monitors),
         StatusCode::OK,
     ))
 }
@@ -516,8 +558,8 @@ async fn save(
     Path(id): Path<i64>,
     form: SignedForm,
 ) -> Result<Response, WebError> {
-    let categories = state.app.categories().await?;
-    let fields = ArticleForm::from_fields(&form, Some(id), categories);
+    let (categories, all_monitors) = choices(&state, &form.principal).await?;
+    let fields = ArticleForm::from_fields(&form, Some(id), categories, all_monitors);
     let result = match fields.organization_ids() {
         Ok(organizations) => {
             state
@@ -535,6 +577,7 @@ async fn save(
                         tags: Some(ArticleForm::list(&fields.tags)),
                         audience: Some(fields.audience.clone()),
                         organizations: Some(organizations),
+                        monitors: Some(fields.monitors.clone()),
                         language: Some(fields.language.clone()),
                         owner: Some(fields.owner.clone()).filter(|o| !o.is_empty()),
                         review_by: Some(fields.review_by.clone()),
@@ -657,4 +700,34 @@ async fn draft_from_ticket(
         .draft_article_from_ticket(&form.principal, &number)
         .await?;
     Ok(Redirect::to(&format!("/kb/{}/edit", article.id)))
+}
+
+/// Records how a runbook step went, from the ticket's runbook panel.
+async fn runbook_step(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let number_field = |name: &str| {
+        form.get(name)
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid(name.to_owned(), "must be a number"))
+    };
+    state
+        .app
+        .record_runbook_step(
+            &form.principal,
+            &number,
+            opsdesk_app::knowledge::NewStepOutcome {
+                article_id: number_field("article_id")?,
+                step: number_field("step")?,
+                outcome: form.get("outcome").to_owned(),
+                note: form.get("note").to_owned(),
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/tickets/{}#runbooks",
+        super::agent::encode(&number)
+    )))
 }
