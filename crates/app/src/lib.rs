@@ -23,6 +23,7 @@ mod precondition;
 pub mod sla;
 pub mod status_page;
 pub mod tickets;
+pub mod triage;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -87,6 +88,8 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<TicketEvent>,
     /// The relay for notifications, when one is configured.
     smtp: Option<opsdesk_mail::SmtpSender>,
+    /// The triage assistant's model in service.
+    triage: triage::TriageSlot,
 }
 
 opsdesk_domain::string_enum! {
@@ -141,6 +144,7 @@ impl App {
                 http,
                 events: tokio::sync::broadcast::channel(1024).0,
                 smtp,
+                triage: triage::TriageSlot::default(),
             }),
         })
     }

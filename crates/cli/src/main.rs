@@ -1,6 +1,7 @@
 //! `opsdesk`: IT service management in one binary.
 
 mod config;
+mod triage;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,11 @@ enum Command {
     Migrate {
         #[command(flatten)]
         database: DatabaseArgs,
+    },
+    /// Measure the triage assistant on labelled tickets; write sample ticket files.
+    Triage {
+        #[command(subcommand)]
+        command: triage::TriageCommand,
     },
     /// Manage users.
     User {
@@ -327,6 +333,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail {
             command: MailCommand::Ingest { database },
         } => Ok(mail_ingest(&database).await),
+        Command::Triage { command } => {
+            triage::run(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Openapi => {
             println!("{}", opsdesk_http::openapi_json());
             Ok(ExitCode::SUCCESS)

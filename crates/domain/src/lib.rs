@@ -11,6 +11,7 @@ pub mod query;
 pub mod schedule;
 pub mod sla;
 pub mod ticket;
+pub mod triage;
 
 pub use ticket::ParseValueError;
 

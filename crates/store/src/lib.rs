@@ -29,6 +29,7 @@ pub mod nodes;
 pub mod portal;
 pub mod sla;
 pub mod tickets;
+pub mod triage;
 pub mod webhooks;
 
 pub use batch::{Batch, Binder};

@@ -42,8 +42,8 @@ impl App {
         }
     }
 
-    /// Closes tickets resolved longer than `auto_close_days` ago, reminds article owners of
-    /// reviews due, and deletes expired sessions.
+    /// Closes tickets resolved longer than `auto_close_days` ago, keeps the triage model
+    /// fresh, reminds article owners of reviews due, and deletes expired sessions.
     pub async fn housekeeping(&self) -> Result<(), AppError> {
         let days = self.config().auto_close_days;
         if days > 0 {
@@ -52,6 +52,7 @@ impl App {
                 tracing::info!(closed, "closed tickets resolved more than {days} days ago");
             }
         }
+        self.keep_triage_fresh().await;
         let reminded = self.remind_article_reviews().await?;
         if reminded > 0 {
             tracing::info!(reminded, "reminded article owners of reviews due");

@@ -11,6 +11,7 @@ mod sla;
 mod status_page;
 mod system;
 mod tickets;
+mod triage;
 
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
@@ -73,6 +74,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(tickets::routes())
         .merge(sla::routes())
         .merge(knowledge::routes())
+        .merge(triage::routes())
         .merge(portal::routes())
         .merge(monitors::routes())
         .merge(status_page::routes())

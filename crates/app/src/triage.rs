@@ -1,0 +1,304 @@
+//! The triage assistant at work: trained in the background on the desk's own tickets (and
+//! on demand), it suggests a category, group and priority for a new ticket with the words
+//! behind each, the most similar past tickets with how they were resolved, and the articles
+//! that may answer it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opsdesk_domain::triage::{self as engine, Example, Model, TrainOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::knowledge::ArticleQuery;
+use crate::tickets::{number_of, priority_from_rank};
+use crate::{App, AppError, Principal};
+
+/// At most this many past tickets are learned from: the most recent.
+const TRAINING_LIMIT: i64 = 50_000;
+/// Fewer labelled tickets than this teach nothing worth suggesting.
+const MINIMUM_EXAMPLES: usize = 20;
+/// A model older than this is retrained by the housekeeping.
+const RETRAIN_AFTER_MS: i64 = 6 * 3600 * 1000;
+
+/// A ticket to triage.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriageInput {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One suggested value with its confidence (0 to 1) and the ticket's words behind it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LabelScore {
+    pub name: String,
+    pub score: f32,
+    pub because: Vec<String>,
+}
+
+/// A past ticket like this one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SimilarTicket {
+    pub number: String,
+    pub title: String,
+    pub score: f32,
+    /// How it was resolved, when it was.
+    pub resolution: Option<String>,
+}
+
+/// An article that may answer the ticket.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SuggestedArticle {
+    pub id: i64,
+    pub title: String,
+    pub score: f64,
+}
+
+/// What the assistant suggests. An empty list means it declines: not confident enough.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TriageSuggestion {
+    pub category: Vec<LabelScore>,
+    pub group: Vec<LabelScore>,
+    pub priority: Vec<LabelScore>,
+    pub similar: Vec<SimilarTicket>,
+    pub articles: Vec<SuggestedArticle>,
+    /// The model's version; none before the desk has enough labelled tickets.
+    pub model: Option<String>,
+}
+
+/// How well a model did on tickets held out from its training.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct TriageAccuracy {
+    pub top1: f64,
+    pub top3: f64,
+    pub macro_f1: f64,
+}
+
+/// A trained model's version and report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TriageReport {
+    pub model: String,
+    pub trained_on: usize,
+    #[schema(value_type = String, format = DateTime)]
+    pub trained_at: jiff::Timestamp,
+    pub accuracy: TriageAccuracy,
+}
+
+/// A model in service, with the tickets it knows by position.
+pub(crate) struct Trained {
+    report: TriageReport,
+    model: Model,
+    tickets: Vec<(String, String, Option<String>)>,
+}
+
+/// The model in service, shared by every request, and whether a training is under way.
+#[derive(Default)]
+pub(crate) struct TriageSlot(
+    tokio::sync::RwLock<Option<Arc<Trained>>>,
+    std::sync::atomic::AtomicBool,
+);
+
+impl App {
+    /// Retrains on the most recent labelled tickets (admins), after measuring a model
+    /// trained on four fifths of them against the fifth held out.
+    pub async fn train_triage(&self, principal: &Principal) -> Result<TriageReport, AppError> {
+        principal.require_admin()?;
+        self.retrain_triage()
+            .await?
+            .ok_or_else(|| AppError::Conflict {
+                field: None,
+                message: format!(
+                    "the desk has fewer than {MINIMUM_EXAMPLES} tickets with a category or group to learn from"
+                ),
+            })
+    }
+
+    async fn retrain_triage(&self) -> Result<Option<TriageReport>, AppError> {
+        let categories: HashMap<i64, String> = self
+            .categories()
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.path))
+            .collect();
+        let (rows, groups) = {
+            let mut conn = self.db().reader().await?;
+            let rows = opsdesk_store::triage::training_tickets(&mut conn, TRAINING_LIMIT).await?;
+            let groups: HashMap<i64, String> = opsdesk_store::tickets::groups(&mut conn)
+                .await?
+                .into_iter()
+                .map(|g| (g.id, g.name))
+                .collect();
+            (rows, groups)
+        };
+        if rows.len() < MINIMUM_EXAMPLES {
+            return Ok(None);
+        }
+        let tickets: Vec<(String, String, Option<String>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    number_of(&r.ticket_type, r.number),
+                    r.title.clone(),
+                    r.resolution_note.clone().filter(|n| !n.trim().is_empty()),
+                )
+            })
+            .collect();
+        let examples: Vec<Example> = rows
+            .into_iter()
+            .map(|r| Example {
+                title: r.title,
+                description: r.description,
+                labels: [
+                    r.category_id.and_then(|id| categories.get(&id).cloned()),
+                    r.group_id.and_then(|id| groups.get(&id).cloned()),
+                    Some(priority_from_rank(r.priority).to_string()),
+                ],
+            })
+            .collect();
+        let trained_at = self.now();
+        // Training is CPU work: off the async threads.
+        let (model, accuracy) = tokio::task::spawn_blocking(move || {
+            let options = TrainOptions::default();
+            let (train, test) = engine::split(&examples, 0.2, 7);
+            let measured = engine::evaluate(&Model::train(&train, &options), &train, &test);
+            (Model::train(&examples, &options), measured)
+        })
+        .await
+        .map_err(|e| AppError::internal("training the triage model", e))?;
+        let report = TriageReport {
+            model: format!("{}-{}", trained_at.as_second(), model.trained_on()),
+            trained_on: model.trained_on(),
+            trained_at,
+            accuracy: TriageAccuracy {
+                top1: accuracy.top1,
+                top3: accuracy.top3,
+                macro_f1: accuracy.macro_f1,
+            },
+        };
+        *self.inner.triage.0.write().await = Some(Arc::new(Trained {
+            report: report.clone(),
+            model,
+            tickets,
+        }));
+        tracing::info!(model = %report.model, trained_on = report.trained_on, "triage model trained");
+        Ok(Some(report))
+    }
+
+    /// The model in service and its report (staff).
+    pub async fn triage_model(&self, principal: &Principal) -> Result<TriageReport, AppError> {
+        principal.require_staff()?;
+        self.inner
+            .triage
+            .0
+            .read()
+            .await
+            .as_ref()
+            .map(|trained| trained.report.clone())
+            .ok_or(AppError::NotFound("triage model"))
+    }
+
+    /// Trains the first model once the desk has enough history, and retrains one that has
+    /// grown old; called by the housekeeping.
+    pub(crate) async fn keep_triage_fresh(&self) {
+        let age = self
+            .inner
+            .triage
+            .0
+            .read()
+            .await
+            .as_ref()
+            .map(|trained| self.now_ms() - trained.report.trained_at.as_millisecond());
+        let training = &self.inner.triage.1;
+        if age.is_none_or(|age| age > RETRAIN_AFTER_MS)
+            && !training.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // In a task of its own: the housekeeping (and the SLA sweeps beside it) go on.
+            let app = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = app.retrain_triage().await {
+                    tracing::warn!(%error, "training the triage model failed");
+                }
+                app.inner
+                    .triage
+                    .1
+                    .store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
+    }
+
+    /// Suggestions for a new ticket (staff).
+    pub async fn suggest_triage(
+        &self,
+        principal: &Principal,
+        input: TriageInput,
+    ) -> Result<TriageSuggestion, AppError> {
+        principal.require_staff()?;
+        if input.title.trim().is_empty() && input.description.trim().is_empty() {
+            return Err(AppError::invalid("title", "give a title or a description"));
+        }
+        let articles = self
+            .articles(
+                principal,
+                &ArticleQuery {
+                    text: format!("{} {}", input.title, input.description),
+                    status: Some("published".into()),
+                    limit: 5,
+                    ..ArticleQuery::default()
+                },
+            )
+            .await?
+            .items
+            .into_iter()
+            .map(|hit| SuggestedArticle {
+                id: hit.id,
+                title: hit.title,
+                score: hit.score,
+            })
+            .collect();
+        let trained = self.inner.triage.0.read().await.clone();
+        let Some(trained) = trained else {
+            return Ok(TriageSuggestion {
+                category: Vec::new(),
+                group: Vec::new(),
+                priority: Vec::new(),
+                similar: Vec::new(),
+                articles,
+                model: None,
+            });
+        };
+        let suggestion = trained
+            .model
+            .suggest(&input.title, &input.description, 3, 5);
+        let [category, group, priority] = suggestion.families.map(|scored| {
+            scored
+                .into_iter()
+                .map(|s| LabelScore {
+                    name: s.label,
+                    score: s.score,
+                    because: s.because,
+                })
+                .collect()
+        });
+        Ok(TriageSuggestion {
+            category,
+            group,
+            priority,
+            similar: suggestion
+                .similar
+                .into_iter()
+                .filter_map(|(index, score)| {
+                    let (number, title, resolution) = trained.tickets.get(index)?.clone();
+                    Some(SimilarTicket {
+                        number,
+                        title,
+                        score,
+                        resolution,
+                    })
+                })
+                .collect(),
+            articles,
+            model: Some(trained.report.model.clone()),
+        })
+    }
+}
