@@ -9,9 +9,11 @@ use std::sync::Arc;
 use opsdesk_domain::triage::{self as engine, Example, Model, TrainOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{Action, Entity, Event};
+use crate::change::Need;
 use crate::knowledge::ArticleQuery;
-use crate::tickets::{number_of, priority_from_rank};
-use crate::{App, AppError, Principal};
+use crate::tickets::{Ticket, TicketPatch, number_of, priority_from_rank};
+use crate::{App, AppError, Precondition, Principal};
 
 /// At most this many past tickets are learned from: the most recent.
 const TRAINING_LIMIT: i64 = 50_000;
@@ -300,5 +302,80 @@ impl App {
             articles,
             model: Some(trained.report.model.clone()),
         })
+    }
+}
+
+impl App {
+    /// Applies the assistant's category and group to a ticket (staff). The change is the
+    /// agent's, like any other; the timeline notes that the assistant suggested it, and with
+    /// which model, so that a wrong suggestion is seen and simply changed back.
+    pub async fn apply_triage(
+        &self,
+        principal: &Principal,
+        ticket: &str,
+        category: Option<String>,
+        group: Option<String>,
+    ) -> Result<Ticket, AppError> {
+        principal.require_staff()?;
+        if category.is_none() && group.is_none() {
+            return Err(AppError::invalid(
+                "category",
+                "name a category or a group to apply",
+            ));
+        }
+        let model = self
+            .inner
+            .triage
+            .0
+            .read()
+            .await
+            .as_ref()
+            .map(|trained| trained.report.model.clone())
+            .ok_or(AppError::NotFound("triage model"))?;
+        let updated = self
+            .update_ticket(
+                principal,
+                ticket,
+                Precondition::Any,
+                TicketPatch {
+                    category: category.clone().map(Some),
+                    escalation_reason: group
+                        .as_ref()
+                        .map(|_| "suggested by the triage assistant".to_owned()),
+                    group: group.clone().map(Some),
+                    ..TicketPatch::default()
+                },
+            )
+            .await?;
+        let ticket_id = updated.id;
+        let applied_by = principal.email.clone();
+        self.change(principal, Need::Staff, move |mut tx| {
+            Box::pin(async move {
+                let data = serde_json::json!({
+                    "model": model, "category": category, "group": group,
+                    "applied_by": applied_by,
+                });
+                let mut batch = tx.batch();
+                crate::tickets::timeline(
+                    &mut batch,
+                    ticket_id,
+                    tx.now,
+                    "triage assistant",
+                    "triage_applied",
+                    false,
+                    data.clone(),
+                );
+                let event = Event {
+                    entity: Entity::Ticket,
+                    entity_id: ticket_id,
+                    action: Action::Updated,
+                    before: None,
+                    after: Some(data),
+                };
+                tx.record_with(batch, event).await
+            })
+        })
+        .await?;
+        Ok(updated)
     }
 }

@@ -196,3 +196,86 @@ async fn an_agent_links_an_article_in_a_reply_and_records_that_it_solved_the_tic
     agent.close().await.unwrap();
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_applies_the_assistants_suggestion_with_one_key() {
+    let Some(binary) = chromedriver() else { return };
+    let server = TestServer::service_desk(Backend::Sqlite).await;
+    let admin = server.admin();
+    let created = admin
+        .post("/api/v1/categories", json!({"name": "Network"}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let created = admin
+        .post("/api/v1/groups", json!({"name": "Network team", "tier": 2}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    for round in 0..12 {
+        for (title, category, group) in [
+            ("paper jam in the printer tray", "Printer", "Service Desk"),
+            ("vpn connection keeps dropping", "Network", "Network team"),
+        ] {
+            let opened = admin
+                .post(
+                    "/api/v1/tickets",
+                    json!({"type": "incident", "title": format!("{title} {round}"),
+                           "impact": "low", "urgency": "low", "category": category,
+                           "group": group, "requester": "carol@acme.example"}),
+                )
+                .await;
+            assert_eq!(opened.status, 201, "{}", opened.text);
+        }
+    }
+    let trained = admin.post("/api/v1/triage/train", json!({})).await;
+    assert_eq!(trained.status, 200, "{}", trained.text);
+    let number = server
+        .incident(
+            "The printer says paper jam",
+            "low",
+            "low",
+            "carol@acme.example",
+        )
+        .await;
+
+    let driver = Driver::start(&binary).await;
+    let (agent, _profile) = driver.browser().await;
+    sign_in(&agent, &server, "ann@msp.example").await;
+    agent
+        .goto(&format!("{}/tickets/{number}", server.url))
+        .await
+        .unwrap();
+    wait_for_text(&agent, "#suggested-category", "Printer").await;
+    agent
+        .execute(
+            "document.getElementById('assistant').scrollIntoView();",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    screenshot(&agent, "ticket-assistant").await;
+    agent
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("a")
+        .await
+        .unwrap();
+    wait_for_text(&agent, "ol.timeline", "as suggested by model").await;
+    let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+    assert_eq!(
+        ticket.body["category"]["name"], "Printer",
+        "{}",
+        ticket.text
+    );
+    assert_eq!(
+        ticket.body["group"]["name"], "Service Desk",
+        "{}",
+        ticket.text
+    );
+    assert!(
+        agent.find(Locator::Css("#assistant")).await.is_err(),
+        "nothing left to suggest"
+    );
+    agent.close().await.unwrap();
+    server.stop();
+}

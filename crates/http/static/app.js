@@ -197,6 +197,7 @@
       case "r": var pub = document.getElementById("vis-public"); if (pub) { pub.checked = true; } handled = focus("body"); break;
       case "n": var note = document.getElementById("vis-note"); if (note) { note.checked = true; } handled = focus("body"); break;
       case "s": handled = focus("status"); break;
+      case "a": var apply = document.getElementById("apply-suggestion"); if (apply) { apply.click(); } else { handled = false; } break;
       case "q": window.location.href = "/tickets"; break;
       case "?":
         var help = document.getElementById("shortcuts");

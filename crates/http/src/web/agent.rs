@@ -352,6 +352,19 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             .replace("{size}", &size_label(data.get("size")?.as_i64()?))
             .replace("{limit}", &size_label(data.get("limit")?.as_i64()?)),
         "article_linked" => text("title")?.to_owned(),
+        "triage_applied" => {
+            let mut parts = Vec::new();
+            if let Some(category) = text("category") {
+                parts.push(format!("{} {category}", l.t("ticket.category")));
+            }
+            if let Some(group) = text("group") {
+                parts.push(format!("{} {group}", l.t("ticket.group")));
+            }
+            l.t("timeline.said.triage_applied")
+                .replace("{what}", &parts.join(", "))
+                .replace("{agent}", text("applied_by")?)
+                .replace("{model}", text("model")?)
+        }
         "runbook_step" => {
             let step = data.get("step")?.as_i64()?;
             let mut sentence = l
@@ -481,8 +494,10 @@ struct TicketPage {
     resolution_codes: &'static [&'static str],
     replying: Vec<String>,
     sla: Vec<Countdown>,
-    /// Articles that may answer the ticket, found from its title.
-    suggested: Vec<opsdesk_app::knowledge::ArticleHit>,
+    /// Articles that may answer the ticket, found from its words.
+    suggested: Vec<opsdesk_app::triage::SuggestedArticle>,
+    /// The triage assistant's category and group, where they differ from the ticket's.
+    assistant: Option<Assistant>,
     /// Articles recorded as having solved it.
     solved_by: Vec<opsdesk_app::knowledge::Article>,
     /// Runbooks for it, with the step outcomes recorded so far.
@@ -512,19 +527,19 @@ async fn show(
     let sla = Countdown::of_ticket(&t, state.app.now());
     let solved_by = state.app.ticket_articles(&principal, &t.number).await?;
     let runbooks = state.app.ticket_runbooks(&principal, &t.number).await?;
-    let suggested = state
+    let triage = state
         .app
-        .articles(
+        .suggest_triage(
             &principal,
-            &opsdesk_app::knowledge::ArticleQuery {
-                text: t.title.clone(),
-                status: Some("published".into()),
-                limit: 5,
-                ..Default::default()
+            opsdesk_app::triage::TriageInput {
+                title: t.title.clone(),
+                description: t.description.clone(),
             },
         )
-        .await?
-        .items
+        .await?;
+    let assistant = Assistant::of(&triage, &t);
+    let suggested = triage
+        .articles
         .into_iter()
         .filter(|hit| solved_by.iter().all(|a| a.id != hit.id))
         .collect();
@@ -543,11 +558,57 @@ async fn show(
         replying,
         sla,
         suggested,
+        assistant,
         solved_by,
         runbooks,
         outcomes: opsdesk_domain::knowledge::StepResult::NAMES,
         t,
     }))
+}
+
+/// One suggested value as the ticket page shows it: the value, its confidence in whole
+/// percent, and the words behind it.
+pub(crate) struct Suggested {
+    pub value: String,
+    pub percent: u32,
+    pub because: String,
+}
+
+/// What the triage assistant would change on a ticket.
+pub(crate) struct Assistant {
+    pub model: String,
+    pub category: Option<Suggested>,
+    pub group: Option<Suggested>,
+}
+
+impl Assistant {
+    /// The assistant's best category and group where they differ from the ticket's; `None`
+    /// when it has nothing to add (or declines, or has no model yet).
+    fn of(triage: &opsdesk_app::triage::TriageSuggestion, t: &Ticket) -> Option<Self> {
+        let differing = |scores: &[opsdesk_app::triage::LabelScore], current: Option<&str>| {
+            scores
+                .first()
+                .filter(|best| current.is_none_or(|now| !now.eq_ignore_ascii_case(&best.name)))
+                .map(|best| Suggested {
+                    value: best.name.clone(),
+                    percent: (best.score * 100.0).round() as u32,
+                    because: best.because.join(", "),
+                })
+        };
+        let category = differing(
+            &triage.category,
+            t.category.as_ref().map(|c| c.name.as_str()),
+        );
+        let group = differing(&triage.group, t.group.as_ref().map(|g| g.name.as_str()));
+        if category.is_none() && group.is_none() {
+            return None;
+        }
+        Some(Self {
+            model: triage.model.clone()?,
+            category,
+            group,
+        })
+    }
 }
 
 fn back_to(number: &str, anchor: &str) -> Redirect {

@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/tickets/{number}/articles", post(solved_by))
         .route("/tickets/{number}/draft-article", post(draft_from_ticket))
         .route("/tickets/{number}/runbook-steps", post(runbook_step))
+        .route("/tickets/{number}/triage", post(apply_triage))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -728,6 +729,27 @@ async fn runbook_step(
         .await?;
     Ok(Redirect::to(&format!(
         "/tickets/{}#runbooks",
+        super::agent::encode(&number)
+    )))
+}
+
+/// "Apply": the triage assistant's category and group, set by the agent.
+async fn apply_triage(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .apply_triage(
+            &form.principal,
+            &number,
+            form.opt("category"),
+            form.opt("group"),
+        )
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/tickets/{}",
         super::agent::encode(&number)
     )))
 }
