@@ -30,6 +30,13 @@ pub(crate) enum TriageCommand {
         /// Seed of the train/test split.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Misspell this share of the test tickets' longer words (neighbouring letters
+        /// swapped), to see how suggestions hold up against hurried typing.
+        #[arg(long, default_value_t = 0.0)]
+        misspell: f64,
+        /// Learn and suggest from titles only.
+        #[arg(long)]
+        titles_only: bool,
     },
     /// Write generated tickets (the seeded generator's) as JSONL, to evaluate or import.
     Sample {
@@ -100,6 +107,8 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
             file,
             test_fraction,
             seed,
+            misspell,
+            titles_only,
         } => {
             if !(0.01..=0.9).contains(&test_fraction) {
                 anyhow::bail!("--test-fraction must be between 0.01 and 0.9");
@@ -108,11 +117,18 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|line| Example {
                     title: line.title,
-                    description: line.description,
+                    description: if titles_only {
+                        String::new()
+                    } else {
+                        line.description
+                    },
                     labels: [line.category, line.group, line.priority],
                 })
                 .collect();
-            let (train, test) = triage::split(&examples, test_fraction, seed);
+            let (train, mut test) = triage::split(&examples, test_fraction, seed);
+            if misspell > 0.0 {
+                triage::misspell(&mut test, misspell.min(1.0), seed);
+            }
             println!(
                 "{}: {} tickets, trained on {}, tested on {}",
                 file.display(),

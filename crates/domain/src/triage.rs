@@ -551,6 +551,37 @@ pub fn split(examples: &[Example], fraction: f64, seed: u64) -> (Vec<Example>, V
     (train, test)
 }
 
+/// Misspells about `rate` of the words of longer than three letters in each example (two
+/// neighbouring letters swapped, as hurried typing does), deterministically by `seed`: to
+/// measure how suggestions hold up against real-world typing.
+pub fn misspell(examples: &mut [Example], rate: f64, seed: u64) {
+    let mut state = seed | 1;
+    let mut roll = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f64 / 10_000.0
+    };
+    let mut garble = |text: &str| -> String {
+        text.split(' ')
+            .map(|word| {
+                let mut letters: Vec<char> = word.chars().collect();
+                if letters.len() > 3 && letters.iter().all(|c| c.is_alphabetic()) && roll() < rate {
+                    let last = letters.len() - 1;
+                    let at = 1 + (roll() * (last - 1) as f64) as usize;
+                    letters.swap(at, (at + 1).min(last));
+                }
+                letters.into_iter().collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for example in examples {
+        example.title = garble(&example.title);
+        example.description = garble(&example.description);
+    }
+}
+
 /// How well a model does on labelled examples it did not learn from.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Accuracy {
@@ -737,6 +768,26 @@ mod tests {
         assert_eq!(test.len(), 24);
         assert_eq!(train.len() + test.len(), examples.len());
         assert_eq!(split(&examples, 0.2, 3), (train, test));
+    }
+
+    #[test]
+    fn misspelling_swaps_letters_of_some_words_and_is_repeatable() {
+        let mut once = desk();
+        let mut again = desk();
+        misspell(&mut once, 0.5, 9);
+        misspell(&mut again, 0.5, 9);
+        assert_eq!(once, again);
+        let changed = once
+            .iter()
+            .zip(desk())
+            .filter(|(a, b)| a.title != b.title)
+            .count();
+        assert!(changed > 10 && changed < once.len(), "{changed}");
+        let mut letters: Vec<char> = once[0].title.chars().collect();
+        letters.sort_unstable();
+        let mut original: Vec<char> = desk()[0].title.chars().collect();
+        original.sort_unstable();
+        assert_eq!(letters, original, "only the order of letters changes");
     }
 
     #[test]
