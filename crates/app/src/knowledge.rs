@@ -642,26 +642,16 @@ impl App {
         article: &Article,
     ) -> Result<Vec<Article>, AppError> {
         let original = article.translation_of.unwrap_or(article.id);
-        let listed = self
-            .articles(
-                principal,
-                &ArticleQuery {
-                    limit: 500,
-                    ..ArticleQuery::default()
-                },
-            )
-            .await?;
-        let mut family = Vec::new();
-        for hit in listed.items {
-            if hit.id == article.id {
-                continue;
-            }
-            let other = self.article(principal, hit.id).await?;
-            if other.id == original || other.translation_of == Some(original) {
-                family.push(other);
-            }
-        }
-        Ok(family)
+        let categories = category_paths(self).await?;
+        let mut conn = self.db().reader().await?;
+        Ok(
+            store::translations(&mut conn, original, reader_of(principal).1)
+                .await?
+                .into_iter()
+                .filter(|row| row.id != article.id)
+                .map(|row| Article::from_row(row, &categories))
+                .collect(),
+        )
     }
 
     /// Changes an article and moves it through its workflow.
@@ -763,8 +753,14 @@ impl App {
         query: &ArticleQuery,
     ) -> Result<ArticleResults, AppError> {
         let categories = category_paths(self).await?;
-        let limit = query.limit.clamp(1, 100);
+        let limit = query.limit;
         let mut errors = Vec::new();
+        if !(1..=100).contains(&limit) {
+            errors.push(FieldError::new("limit", "must be 1 to 100"));
+        }
+        if query.offset < 0 {
+            errors.push(FieldError::new("offset", "must not be negative"));
+        }
         if let Some(status) = &query.status {
             parse::<ArticleStatus>("status", status, &mut errors);
         }
@@ -808,7 +804,7 @@ impl App {
                     kind: query.kind.clone(),
                     category_id,
                     limit,
-                    offset: query.offset.max(0),
+                    offset: query.offset,
                 },
             )
             .await?;
@@ -1286,7 +1282,10 @@ impl App {
         days: i64,
     ) -> Result<Vec<SearchMiss>, AppError> {
         principal.require_staff()?;
-        let since = self.now_ms() - days.clamp(1, 366) * 86_400_000;
+        if !(1..=366).contains(&days) {
+            return Err(AppError::invalid("days", "must be 1 to 366"));
+        }
+        let since = self.now_ms() - days * 86_400_000;
         let mut conn = self.db().reader().await?;
         Ok(store::misses(&mut conn, since, 100)
             .await?

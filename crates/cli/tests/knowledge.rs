@@ -117,6 +117,13 @@ dual_backend_test!(
             customer.get("/api/v1/articles/search-misses").await.status,
             403
         );
+        for path in [
+            "/api/v1/articles?limit=0",
+            "/api/v1/articles?offset=-1",
+            "/api/v1/articles/search-misses?days=0",
+        ] {
+            assert_eq!(agent.get(path).await.status, 422, "{path}");
+        }
         server.stop();
     }
 );

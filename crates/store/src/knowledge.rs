@@ -242,6 +242,26 @@ pub async fn get(
     .await?)
 }
 
+/// An original article and its translations that `reader` may read, by language.
+pub async fn translations(
+    conn: &mut AnyConnection,
+    original: i64,
+    reader: ReaderFilter,
+) -> Result<Vec<ArticleRow>, StoreError> {
+    let (staff, customer, pattern) = reader.values();
+    Ok(sqlx::query_as(sql!(
+        "SELECT {COLUMNS} FROM articles a WHERE (a.id = $1 OR a.translation_of = $1) AND {} \
+         ORDER BY a.language",
+        ReaderFilter::clause(2)
+    ))
+    .bind(original)
+    .bind(staff)
+    .bind(customer)
+    .bind(pattern)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Articles `reader` may read, newest change first.
 pub async fn list(
     conn: &mut AnyConnection,

@@ -47,6 +47,7 @@ struct ArticleFilter {
     /// 1 to 100; 20 when absent.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
     /// `true` for a search made while someone types (suggestions): it is not logged among
     /// the searches that found nothing.
