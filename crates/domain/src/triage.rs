@@ -483,19 +483,28 @@ impl Model {
 
     /// The training examples most like a ticket, by cosine over word features.
     fn similar(&self, title: &str, description: &str, k: usize) -> Vec<(usize, f32)> {
+        if k == 0 {
+            return Vec::new();
+        }
         let ids = featurize(title, description, Features::Words).0;
-        let mut scores: HashMap<u32, f32> = HashMap::new();
+        // Dense accumulators: one add per posting, no hashing.
+        let mut scores = vec![0f32; self.trained_on];
         for (id, weight) in self.idf.vector(&ids) {
             for &(doc, w) in self.postings.get(&id).map_or(&[][..], Vec::as_slice) {
-                *scores.entry(doc).or_default() += weight * w;
+                scores[doc as usize] += weight * w;
             }
         }
         let mut ranked: Vec<(usize, f32)> = scores
             .into_iter()
-            .map(|(doc, score)| (doc as usize, score))
+            .enumerate()
+            .filter(|(_, score)| *score > 0.0)
             .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(k);
+        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if ranked.len() > k {
+            ranked.select_nth_unstable_by(k, by_score);
+            ranked.truncate(k);
+        }
+        ranked.sort_by(by_score);
         ranked
     }
 
@@ -517,7 +526,7 @@ fn evidence(weights: &[f32], x: &Sparse, named: &[(u32, String)]) -> Vec<String>
     let mut pushes: Vec<(f32, &str)> = named
         .iter()
         .filter_map(|(id, word)| {
-            let value = x.iter().find(|(j, _)| j == id)?.1;
+            let value = x[x.binary_search_by_key(id, |(j, _)| *j).ok()?].1;
             Some((weights[*id as usize] * value, word.as_str()))
         })
         .filter(|(push, _)| *push > 0.0)
