@@ -6,6 +6,7 @@ use opsdesk_app::triage::{TriageInput, TriageReport, TriageSuggestion};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::Problem;
 use crate::extract::{ApiJson, Auth};
 use crate::{ApiError, AppState};
 
@@ -42,7 +43,7 @@ async fn train(
 
 /// The model in service and its report (staff); 404 before the first training.
 #[utoipa::path(get, path = "/api/v1/triage/model", tag = "triage",
-    responses((status = 200, body = TriageReport)))]
+    responses((status = 200, body = TriageReport), (status = 404, body = Problem)))]
 async fn model(
     State(state): State<AppState>,
     Auth(principal): Auth,
