@@ -281,6 +281,8 @@ pub(crate) fn search_words(text: &str) -> Vec<String> {
     words
 }
 
+const STAFF: (Reader, ReaderFilter) = (Reader::Staff, ReaderFilter::Staff);
+
 fn reader_of(principal: &Principal) -> (Reader, ReaderFilter) {
     if principal.role.is_staff() {
         (Reader::Staff, ReaderFilter::Staff)
@@ -413,12 +415,14 @@ async fn staff_id(conn: &mut Conn, email: &str) -> Result<i64, AppError> {
 async fn load(
     conn: &mut Conn,
     id: i64,
-    reader: ReaderFilter,
+    (reader, filter): (Reader, ReaderFilter),
     categories: &HashMap<i64, String>,
 ) -> Result<Article, AppError> {
-    let mut article = store::get(conn, id, reader)
+    let mut article = store::get(conn, id, filter)
         .await?
         .map(|row| Article::from_row(row, categories))
+        // The statement filters by the same rule; the domain's is the one that is tested.
+        .filter(|a| rules::may_read(reader, a.status, a.audience, &a.organizations))
         .ok_or(AppError::NotFound("article"))?;
     article.monitors = store::monitors_of(conn, id).await?;
     Ok(article)
@@ -612,7 +616,7 @@ impl App {
                     .await
                     .map_err(|e| translation_conflict(e, &article.language))?;
                 save_monitors(tx.conn, id, &article.monitors).await?;
-                let created = load(tx.conn, id, ReaderFilter::Staff, &categories).await?;
+                let created = load(tx.conn, id, STAFF, &categories).await?;
                 tx.record(Event::created(Entity::Article, id, &created))
                     .await?;
                 Ok(created)
@@ -625,14 +629,20 @@ impl App {
     pub async fn article(&self, principal: &Principal, id: i64) -> Result<Article, AppError> {
         let categories = category_paths(self).await?;
         let mut conn = self.db().reader().await?;
-        load(&mut conn, id, reader_of(principal).1, &categories).await
+        load(&mut conn, id, reader_of(principal), &categories).await
     }
 
     /// A published article an anonymous portal visitor may read (audience `public`).
     pub async fn public_article(&self, id: i64) -> Result<Article, AppError> {
         let categories = category_paths(self).await?;
         let mut conn = self.db().reader().await?;
-        load(&mut conn, id, ReaderFilter::Anonymous, &categories).await
+        load(
+            &mut conn,
+            id,
+            (Reader::Anonymous, ReaderFilter::Anonymous),
+            &categories,
+        )
+        .await
     }
 
     /// The translations of an article (and the article it translates), for its language links.
@@ -667,7 +677,7 @@ impl App {
         let categories = category_paths(self).await?;
         self.change(principal, Need::Staff, move |mut tx| {
             Box::pin(async move {
-                let before = load(tx.conn, id, ReaderFilter::Staff, &categories).await?;
+                let before = load(tx.conn, id, STAFF, &categories).await?;
                 let version = expected.check(before.version)?;
                 let mut after = before.clone();
                 apply(&mut after, &patch, &categories)?;
@@ -708,7 +718,7 @@ impl App {
                 if after.monitors != before.monitors {
                     save_monitors(tx.conn, id, &after.monitors).await?;
                 }
-                let updated = load(tx.conn, id, ReaderFilter::Staff, &categories).await?;
+                let updated = load(tx.conn, id, STAFF, &categories).await?;
                 tx.record(Event::updated(Entity::Article, id, &before, &updated))
                     .await?;
                 Ok(updated)
@@ -721,7 +731,7 @@ impl App {
         let categories = category_paths(self).await?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
-                let before = load(tx.conn, id, ReaderFilter::Staff, &categories).await?;
+                let before = load(tx.conn, id, STAFF, &categories).await?;
                 store::delete(tx.conn, id).await?;
                 tx.record(Event::deleted(Entity::Article, id, &before))
                     .await
@@ -1176,7 +1186,7 @@ impl App {
         self.change(principal, Need::Staff, move |mut tx| {
             Box::pin(async move {
                 let row = find_visible(tx.conn, tx.principal, &reference).await?;
-                let article = load(tx.conn, article_id, ReaderFilter::Staff, &categories).await?;
+                let article = load(tx.conn, article_id, STAFF, &categories).await?;
                 if store::link_ticket(tx.conn, row.id, article_id, tx.now).await? {
                     let mut batch = tx.batch();
                     crate::tickets::timeline(

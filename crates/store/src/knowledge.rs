@@ -474,16 +474,6 @@ pub async fn articles_of_ticket(
     .await?)
 }
 
-/// How many tickets an article is linked to.
-pub async fn tickets_linked(conn: &mut AnyConnection, article_id: i64) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM ticket_articles WHERE article_id = $1")
-            .bind(article_id)
-            .fetch_one(conn)
-            .await?,
-    )
-}
-
 /// Notes a search that found nothing, for the gap report.
 pub async fn record_miss(
     conn: &mut AnyConnection,
