@@ -611,7 +611,7 @@ impl Assistant {
     }
 }
 
-fn back_to(number: &str, anchor: &str) -> Redirect {
+pub(crate) fn back_to(number: &str, anchor: &str) -> Redirect {
     Redirect::to(&format!("/tickets/{}#{anchor}", encode(number)))
 }
 

@@ -676,18 +676,11 @@ async fn solved_by(
     Path(number): Path<String>,
     form: SignedForm,
 ) -> Result<Redirect, WebError> {
-    let article = form
-        .get("article_id")
-        .parse()
-        .map_err(|_| AppError::invalid("article_id", "must be an article id"))?;
     state
         .app
-        .link_article(&form.principal, &number, article)
+        .link_article(&form.principal, &number, form.number("article_id")?)
         .await?;
-    Ok(Redirect::to(&format!(
-        "/tickets/{}#knowledge",
-        super::agent::encode(&number)
-    )))
+    Ok(super::agent::back_to(&number, "knowledge"))
 }
 
 /// Drafts an article from the ticket and opens it for editing.
@@ -709,28 +702,20 @@ async fn runbook_step(
     Path(number): Path<String>,
     form: SignedForm,
 ) -> Result<Redirect, WebError> {
-    let number_field = |name: &str| {
-        form.get(name)
-            .parse::<i64>()
-            .map_err(|_| AppError::invalid(name.to_owned(), "must be a number"))
-    };
     state
         .app
         .record_runbook_step(
             &form.principal,
             &number,
             opsdesk_app::knowledge::NewStepOutcome {
-                article_id: number_field("article_id")?,
-                step: number_field("step")?,
+                article_id: form.number("article_id")?,
+                step: form.number("step")?,
                 outcome: form.get("outcome").to_owned(),
                 note: form.get("note").to_owned(),
             },
         )
         .await?;
-    Ok(Redirect::to(&format!(
-        "/tickets/{}#runbooks",
-        super::agent::encode(&number)
-    )))
+    Ok(super::agent::back_to(&number, "runbooks"))
 }
 
 /// "Apply": the triage assistant's category and group, set by the agent.

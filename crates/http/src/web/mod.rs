@@ -207,6 +207,13 @@ impl SignedForm {
             .map(str::to_owned)
     }
 
+    /// Field `name` as a number (an id), or a mistake naming the field.
+    pub(crate) fn number(&self, name: &str) -> Result<i64, AppError> {
+        self.get(name)
+            .parse()
+            .map_err(|_| AppError::invalid(name.to_owned(), "must be a number"))
+    }
+
     /// Every non-empty value of field `name`.
     pub(crate) fn all(&self, name: &str) -> Vec<String> {
         self.fields
