@@ -481,6 +481,28 @@ dual_backend_test!(
             .await;
         assert!(timeline.text.contains("runbook_step"), "{}", timeline.text);
 
+        // The ticket page's runbook panel records a step through its form.
+        let (browser, csrf) = server.web_session("ann@msp.example").await;
+        let page = browser
+            .post(format!("{}/tickets/{number}/runbook-steps", server.url))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("article_id", &id.to_string()),
+                ("step", "2"),
+                ("outcome", "done"),
+                ("note", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("id=\"runbooks\""), "{html}");
+        let offered = agent
+            .get(&format!("/api/v1/tickets/{number}/runbooks"))
+            .await;
+        assert_eq!(offered.body[0]["steps"][1]["outcome"], "done");
+
         // An incident the linked monitor's outage opened is offered the runbook too.
         let outage = server
             .incident("Print server is down", "high", "high", "carol@acme.example")
