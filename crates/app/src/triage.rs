@@ -21,6 +21,8 @@ const TRAINING_LIMIT: i64 = 50_000;
 const MINIMUM_EXAMPLES: usize = 20;
 /// A model older than this is retrained by the housekeeping.
 const RETRAIN_AFTER_MS: i64 = 6 * 3600 * 1000;
+/// Without a model, the history is looked at again this often for enough tickets to learn.
+const RETRY_WITHOUT_MODEL_MS: i64 = 10 * 60 * 1000;
 
 /// A ticket to triage.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -94,11 +96,14 @@ pub(crate) struct Trained {
     tickets: Vec<(String, String, Option<String>)>,
 }
 
-/// The model in service, shared by every request, and whether a training is under way.
+/// The model in service, shared by every request; whether a training is under way; and
+/// when the last one started (ms), so that a desk without enough history is not read again
+/// every minute.
 #[derive(Default)]
 pub(crate) struct TriageSlot(
     tokio::sync::RwLock<Option<Arc<Trained>>>,
     std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicI64,
 );
 
 impl App {
@@ -211,10 +216,22 @@ impl App {
             .await
             .as_ref()
             .map(|trained| self.now_ms() - trained.report.trained_at.as_millisecond());
+        let now = self.now_ms();
+        let last_attempt = self
+            .inner
+            .triage
+            .2
+            .load(std::sync::atomic::Ordering::Acquire);
+        let due = match age {
+            Some(age) => age > RETRAIN_AFTER_MS,
+            None => now - last_attempt > RETRY_WITHOUT_MODEL_MS,
+        };
         let training = &self.inner.triage.1;
-        if age.is_none_or(|age| age > RETRAIN_AFTER_MS)
-            && !training.swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        if due && !training.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            self.inner
+                .triage
+                .2
+                .store(now, std::sync::atomic::Ordering::Release);
             // In a task of its own: the housekeeping (and the SLA sweeps beside it) go on.
             let app = self.clone();
             tokio::spawn(async move {

@@ -424,6 +424,19 @@ dual_backend_test!(
         assert_eq!(runbook.status, 201, "{}", runbook.text);
         assert_eq!(runbook.body["monitors"], json!([monitor]));
         let id = runbook.body["id"].as_i64().unwrap();
+        let prose = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "Why the print queue gets stuck", "body": "Spooler."}),
+            )
+            .await;
+        assert_eq!(prose.status, 201, "{}", prose.text);
+        // Filters apply to ranked results too, before the limit.
+        let runbooks = agent
+            .get("/api/v1/articles?q=print%20queue&kind=runbook&limit=1")
+            .await;
+        assert_eq!(runbooks.body["items"][0]["id"], id, "{}", runbooks.text);
+        assert_eq!(runbooks.body["items"].as_array().unwrap().len(), 1);
 
         let ticket = agent
             .post(

@@ -100,6 +100,18 @@ pub struct ArticleListing {
     pub offset: i64,
 }
 
+impl ArticleListing {
+    /// The status, kind and category conditions on `articles a`, bound from `$first` in
+    /// that order (empty and 0 mean any).
+    fn clause(first: usize) -> String {
+        let (status, kind, category) = (first, first + 1, first + 2);
+        format!(
+            "(${status} = '' OR a.status = ${status}) AND (${kind} = '' OR a.kind = ${kind}) \
+             AND (${category} = 0 OR a.category_id = ${category})"
+        )
+    }
+}
+
 /// Keeps the SQLite full-text index in step with article `id` (PostgreSQL's is generated).
 async fn reindex(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
     if Backend::of(conn) == Backend::Postgres {
@@ -270,10 +282,10 @@ pub async fn list(
 ) -> Result<Vec<ArticleRow>, StoreError> {
     let (staff, customer, pattern) = reader.values();
     Ok(sqlx::query_as(sql!(
-        "SELECT {COLUMNS} FROM articles a WHERE {} AND ($4 = '' OR a.status = $4) \
-         AND ($5 = '' OR a.kind = $5) AND ($6 = 0 OR a.category_id = $6) \
+        "SELECT {COLUMNS} FROM articles a WHERE {} AND {} \
          ORDER BY a.updated_at DESC, a.id DESC LIMIT $7 OFFSET $8",
-        ReaderFilter::clause(1)
+        ReaderFilter::clause(1),
+        ArticleListing::clause(4)
     ))
     .bind(staff)
     .bind(customer)
@@ -297,28 +309,31 @@ pub struct ArticleHit {
     pub snippet: String,
 }
 
-/// The articles `reader` may read that contain any of `words` (each also as a prefix), best
-/// first; an empty list of words finds nothing. Words must be letters and digits only.
+/// The articles `reader` may read that contain any of `words` (each also as a prefix) and
+/// fit `listing`, best first; an empty list of words finds nothing. Words must be letters
+/// and digits only.
 pub async fn search(
     conn: &mut AnyConnection,
     words: &[String],
     reader: ReaderFilter,
-    published_only: bool,
-    limit: i64,
+    listing: &ArticleListing,
 ) -> Result<Vec<ArticleHit>, StoreError> {
     if words.is_empty() {
         return Ok(Vec::new());
     }
     let (staff, customer, pattern) = reader.values();
-    let status = if published_only { "published" } else { "" };
-    let visible = ReaderFilter::clause(2);
+    let filters = format!(
+        "{} AND {}",
+        ReaderFilter::clause(2),
+        ArticleListing::clause(5)
+    );
     let query = match Backend::of(conn) {
         Backend::Sqlite => sqlx::query_as(sql!(
             "SELECT {COLUMNS}, -bm25(article_search, 10.0, 5.0, 1.0) AS score, \
              snippet(article_search, 2, '', '', '…', 16) AS snippet \
              FROM article_search JOIN articles a ON a.id = article_search.rowid \
-             WHERE article_search MATCH $1 AND {visible} AND ($5 = '' OR a.status = $5) \
-             ORDER BY score DESC LIMIT $6"
+             WHERE article_search MATCH $1 AND {filters} \
+             ORDER BY score DESC LIMIT $8 OFFSET $9"
         ))
         .bind(
             words
@@ -332,8 +347,8 @@ pub async fn search(
              ts_headline('english', a.body, q, \
                  'StartSel=\"\", StopSel=\"\", MaxWords=24, MinWords=10') AS snippet \
              FROM articles a, to_tsquery('english', $1) q \
-             WHERE a.doc @@ q AND {visible} AND ($5 = '' OR a.status = $5) \
-             ORDER BY score DESC, a.id LIMIT $6"
+             WHERE a.doc @@ q AND {filters} \
+             ORDER BY score DESC, a.id LIMIT $8 OFFSET $9"
         ))
         .bind(
             words
@@ -347,8 +362,11 @@ pub async fn search(
         .bind(staff)
         .bind(customer)
         .bind(pattern)
-        .bind(status)
-        .bind(limit)
+        .bind(listing.status.clone().unwrap_or_default())
+        .bind(listing.kind.clone().unwrap_or_default())
+        .bind(listing.category_id.unwrap_or(0))
+        .bind(listing.limit)
+        .bind(listing.offset)
         .fetch_all(conn)
         .await?)
 }

@@ -266,23 +266,14 @@ pub struct ArticleQuery {
     pub log_miss: bool,
 }
 
-/// Words that say nothing about a problem; searched for, they only add noise.
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "at", "be", "but", "can", "cannot", "do", "does", "for", "from",
-    "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or",
-    "our", "so", "that", "the", "this", "to", "was", "we", "what", "when", "why", "will", "with",
-    "won", "you", "your",
-];
-
-/// The words of a search: lower case, letters and digits only, stop words left out.
+/// The words of a search (those the triage assistant reads: stop words left out), each once.
 pub(crate) fn search_words(text: &str) -> Vec<String> {
-    let mut words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
-        .collect();
-    words.dedup();
+    let mut words = Vec::new();
+    for word in opsdesk_domain::triage::words(text) {
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
     words.truncate(16);
     words
 }

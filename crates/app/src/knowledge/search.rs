@@ -69,20 +69,16 @@ impl App {
         };
         let mut conn = self.db().reader().await?;
         let words = search_words(&query.text);
+        let listing = ArticleListing {
+            status: query.status.clone(),
+            kind: query.kind.clone(),
+            category_id,
+            limit,
+            offset: query.offset,
+        };
         if words.is_empty() {
-            let rows = store::list(
-                &mut conn,
-                filter,
-                &ArticleListing {
-                    status: query.status.clone(),
-                    kind: query.kind.clone(),
-                    category_id,
-                    limit,
-                    offset: query.offset,
-                },
-            )
-            .await?;
-            let items = rows
+            let items = store::list(&mut conn, filter, &listing)
+                .await?
                 .into_iter()
                 .map(|row| {
                     let article = Article::from_row(row, &categories);
@@ -95,9 +91,7 @@ impl App {
                 corrected: None,
             });
         }
-        let published_only =
-            reader != Reader::Staff || query.status.as_deref() == Some("published");
-        let mut found = store::search(&mut conn, &words, filter, published_only, limit).await?;
+        let mut found = store::search(&mut conn, &words, filter, &listing).await?;
         let mut corrected = None;
         if found.is_empty() {
             let known = store::indexed_words(&mut conn).await?;
@@ -109,18 +103,12 @@ impl App {
                 })
                 .collect();
             if fixed != words {
-                found = store::search(&mut conn, &fixed, filter, published_only, limit).await?;
+                found = store::search(&mut conn, &fixed, filter, &listing).await?;
                 corrected = Some(fixed.join(" "));
             }
         }
-        let matches_filters = |row: &store::ArticleRow| {
-            query.kind.as_deref().is_none_or(|k| row.kind == k)
-                && query.status.as_deref().is_none_or(|s| row.status == s)
-                && category_id.is_none_or(|c| row.category_id == Some(c))
-        };
         let items: Vec<ArticleHit> = found
             .into_iter()
-            .filter(|h| matches_filters(&h.article))
             .map(|h| {
                 hit(
                     Article::from_row(h.article, &categories),

@@ -13,8 +13,18 @@ impl App {
     ) -> Result<Vec<TicketRunbook>, AppError> {
         principal.require_staff()?;
         let found = self.ticket(principal, ticket).await?;
+        self.runbooks_for(principal, &found).await
+    }
+
+    /// [`App::ticket_runbooks`] for a ticket already read (the ticket page has it).
+    pub async fn runbooks_for(
+        &self,
+        principal: &Principal,
+        ticket: &crate::tickets::Ticket,
+    ) -> Result<Vec<TicketRunbook>, AppError> {
+        principal.require_staff()?;
         let mut conn = self.db().reader().await?;
-        runbooks_of(&mut conn, found.id, found.category.as_ref().map(|c| c.id)).await
+        runbooks_of(&mut conn, ticket.id, ticket.category.as_ref().map(|c| c.id)).await
     }
 
     /// Records how a runbook step went on a ticket (staff), in its timeline.

@@ -526,7 +526,7 @@ async fn show(
         .others(&t.number, &principal.email, state.app.now_ms());
     let sla = Countdown::of_ticket(&t, state.app.now());
     let solved_by = state.app.ticket_articles(&principal, &t.number).await?;
-    let runbooks = state.app.ticket_runbooks(&principal, &t.number).await?;
+    let runbooks = state.app.runbooks_for(&principal, &t).await?;
     let triage = state
         .app
         .suggest_triage(
