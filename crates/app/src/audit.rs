@@ -105,8 +105,8 @@ pub(crate) fn snapshot(value: &impl Serialize) -> Option<serde_json::Value> {
     serde_json::to_value(value).ok()
 }
 
-/// Appends the audit entry for `event` by `actor` and queues the webhook deliveries it
-/// triggers, running `batch` (the change's other rows) in the same round trip. Use cases call
+/// Appends the audit entry for `event` by `actor` and, unless `deliver_webhooks` is off (an
+/// import), queues the webhook deliveries it triggers, running `batch` (the change's other rows) in the same round trip. Use cases call
 /// it through [`Tx::record`](crate::change::Tx::record).
 pub(crate) async fn record_event(
     conn: &mut Conn,
@@ -114,15 +114,18 @@ pub(crate) async fn record_event(
     event: &Event,
     actor: &str,
     now: i64,
+    deliver_webhooks: bool,
 ) -> Result<(), AppError> {
-    let name = event.name();
-    let payload = serde_json::json!({
-        "event": name,
-        "at": timestamp(now),
-        "actor": actor,
-        "data": event.after.as_ref().or(event.before.as_ref()),
-    });
-    webhooks::queue_deliveries(&mut batch, &name, &payload, now);
+    if deliver_webhooks {
+        let name = event.name();
+        let payload = serde_json::json!({
+            "event": name,
+            "at": timestamp(now),
+            "actor": actor,
+            "data": event.after.as_ref().or(event.before.as_ref()),
+        });
+        webhooks::queue_deliveries(&mut batch, &name, &payload, now);
+    }
     let before = event.before.as_ref().map(ToString::to_string);
     let after = event.after.as_ref().map(ToString::to_string);
     let entity_id = event.entity_id.to_string();

@@ -38,6 +38,8 @@ pub(crate) struct Tx<'c> {
     pub now: i64,
     /// Whether the change may queue mail notifications (a relay is configured).
     pub notify: bool,
+    /// Whether audit events queue webhook deliveries: an import's do not.
+    pub webhooks: bool,
 }
 
 impl Tx<'_> {
@@ -51,6 +53,7 @@ impl Tx<'_> {
             actor,
             now: self.now,
             notify: self.notify,
+            webhooks: self.webhooks,
         }
     }
 
@@ -67,7 +70,8 @@ impl Tx<'_> {
 
     /// [`Tx::record`], sending `batch` (the change's other rows) in the same round trip.
     pub async fn record_with(&mut self, batch: Batch, event: Event) -> Result<(), AppError> {
-        audit::record_event(self.conn, batch, &event, self.actor, self.now).await
+        let deliver = self.webhooks;
+        audit::record_event(self.conn, batch, &event, self.actor, self.now, deliver).await
     }
 }
 
@@ -117,6 +121,7 @@ impl App {
                         actor: &actor,
                         now,
                         notify,
+                        webhooks: true,
                     })
                     .await
                 })

@@ -7,6 +7,7 @@ mod attachments;
 mod comments;
 mod create;
 mod finding;
+mod import;
 mod model;
 mod reference;
 mod relations;
@@ -37,6 +38,7 @@ use crate::{App, AppError, FieldError, Principal, timestamp};
 
 pub use attachments::{Attachment, AttachmentSource, served_content_type};
 pub(crate) use attachments::{MailFile, MailFiles, keep_mail_files};
+pub use import::{ImportComment, ImportLine, ImportPlan, ImportTicket, LineProblem, Missing};
 pub use reference::{
     Category, Group, GroupMember, Macro, Membership, NewCategory, NewCustomField, NewGroup,
     NewMacro,

@@ -1,6 +1,7 @@
 //! `opsdesk`: IT service management in one binary.
 
 mod config;
+mod import;
 mod triage;
 
 use std::io::Read;
@@ -68,6 +69,11 @@ enum Command {
     Migrate {
         #[command(flatten)]
         database: DatabaseArgs,
+    },
+    /// Bring in tickets from the desk you leave.
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Measure the triage assistant on labelled tickets; write sample ticket files.
     Triage {
@@ -333,6 +339,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail {
             command: MailCommand::Ingest { database },
         } => Ok(mail_ingest(&database).await),
+        Command::Import { command } => {
+            import::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Triage { command } => {
             triage::run(command)?;
             Ok(ExitCode::SUCCESS)

@@ -1,16 +1,18 @@
 //! `opsdesk triage`: measure the triage assistant on a labelled ticket file, beside the
 //! word TF-IDF + linear SVM baseline, and write sample files from the seeded generator.
 
-use std::io::{BufRead, Write};
-use std::path::Path;
+use std::io::Write;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Subcommand;
+use jiff::Timestamp;
+use opsdesk_app::tickets::{ImportComment, ImportTicket};
 use opsdesk_domain::ticket::{Impact, PriorityMatrix, Urgency};
 use opsdesk_domain::triage::{self, Example, Model, TrainOptions};
-use opsdesk_seed::generator::{Generator, Scale};
-use serde::{Deserialize, Serialize};
+use opsdesk_seed::generator::{Author, Generator, Outcome, Scale};
+
+/// 2026-01-01T00:00:00Z: sample tickets are dated back from it.
+const SAMPLE_EPOCH_MS: i64 = 1_767_225_600_000;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TriageCommand {
@@ -47,60 +49,6 @@ pub(crate) enum TriageCommand {
     },
 }
 
-/// One line of a ticket file (the import format); fields evaluation does not use are
-/// accepted and ignored.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct TicketLine {
-    pub external_id: String,
-    #[serde(rename = "type", default = "incident")]
-    pub ticket_type: String,
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolution_note: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requester: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolved_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub comments: Vec<serde_json::Value>,
-}
-
-fn incident() -> String {
-    "incident".into()
-}
-
-/// Reads a ticket file; a bad line is an error naming its number.
-pub(crate) fn read_lines(path: &Path) -> anyhow::Result<Vec<TicketLine>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut lines = Vec::new();
-    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line =
-            line.with_context(|| format!("{}: cannot read line {}", path.display(), number + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: TicketLine = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {}: not a ticket", path.display(), number + 1))?;
-        lines.push(parsed);
-    }
-    Ok(lines)
-}
-
 pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
     match command {
         TriageCommand::Evaluate {
@@ -113,8 +61,9 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
             if !(0.01..=0.9).contains(&test_fraction) {
                 anyhow::bail!("--test-fraction must be between 0.01 and 0.9");
             }
-            let examples: Vec<Example> = read_lines(&file)?
+            let examples: Vec<Example> = crate::import::read_lines(&file)?
                 .into_iter()
+                .map(|line| line.ticket)
                 .map(|line| Example {
                     title: line.title,
                     description: if titles_only {
@@ -197,7 +146,33 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
                 let ticket = generator.ticket();
                 let impact: Impact = ticket.impact.parse().map_err(anyhow::Error::msg)?;
                 let urgency: Urgency = ticket.urgency.parse().map_err(anyhow::Error::msg)?;
-                let line = TicketLine {
+                let requester = directory.customers.get(ticket.requester);
+                // Dated back from a fixed moment, so a seed always writes the same file.
+                let opened = SAMPLE_EPOCH_MS - ticket.age_ms;
+                let comments: Vec<ImportComment> = ticket
+                    .conversation
+                    .iter()
+                    .zip(1..)
+                    .map(|(comment, step)| ImportComment {
+                        body: comment.body.clone(),
+                        public: comment.public,
+                        author: match comment.author {
+                            Author::Requester => requester.map(|p| p.email.clone()),
+                            Author::Agent(agent) => {
+                                directory.agents.get(agent).map(|p| p.email.clone())
+                            }
+                        },
+                        at: Timestamp::from_millisecond(opened + step * 1_800_000).ok(),
+                    })
+                    .collect();
+                let finished = opened + (ticket.conversation.len() as i64 + 1) * 1_800_000;
+                let (code, note) = match &ticket.outcome {
+                    Outcome::Resolved(code, note) | Outcome::Closed(code, note) => {
+                        (Some((*code).to_owned()), Some(note.clone()))
+                    }
+                    _ => (None, None),
+                };
+                let line = ImportTicket {
                     external_id: format!("sample-{seed}-{n}"),
                     ticket_type: ticket.ticket_type.to_owned(),
                     title: ticket.title,
@@ -205,16 +180,19 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
                     category: Some(ticket.category.to_owned()),
                     group: directory.groups.get(ticket.group).map(|g| g.name.clone()),
                     priority: Some(matrix.priority(impact, urgency).to_string()),
-                    status: None,
-                    resolution_note: None,
-                    requester: directory
-                        .customers
-                        .get(ticket.requester)
-                        .map(|p| p.email.clone()),
-                    organization: None,
-                    created_at: None,
-                    resolved_at: None,
-                    comments: Vec::new(),
+                    status: Some(ticket.outcome.status().to_owned()),
+                    resolved_at: code
+                        .as_ref()
+                        .and_then(|_| Timestamp::from_millisecond(finished).ok()),
+                    resolution_code: code,
+                    resolution_note: note,
+                    requester: requester.map(|p| p.email.clone()),
+                    organization: requester
+                        .and_then(|p| p.organization)
+                        .and_then(|o| directory.organizations.get(o))
+                        .map(|o| o.name.clone()),
+                    created_at: Timestamp::from_millisecond(opened).ok(),
+                    comments,
                 };
                 serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")?;

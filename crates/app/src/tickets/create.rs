@@ -70,12 +70,14 @@ pub(crate) fn validate_ticket(
 /// A validated ticket with everything it refers to looked up and checked: what remains is
 /// writing it.
 pub(crate) struct ResolvedTicket {
-    fields: TicketFields,
+    pub(super) fields: TicketFields,
     tags: Vec<String>,
     watchers: Vec<i64>,
-    clocks: Option<TicketSlaRow>,
+    pub(super) clocks: Option<TicketSlaRow>,
     /// The names the audit entry records, as the API would show them.
-    snapshot: serde_json::Value,
+    pub(super) snapshot: serde_json::Value,
+    /// When the ticket opened: now, or an imported ticket's time in the desk it came from.
+    pub(super) opened_at: i64,
 }
 
 /// Looks up and checks what a new ticket refers to (requester, group, assignee, category,
@@ -180,6 +182,7 @@ pub(crate) async fn resolve_ticket(
         watchers,
         clocks,
         snapshot,
+        opened_at: now,
     })
 }
 
@@ -192,9 +195,9 @@ pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Res
         watchers,
         clocks,
         mut snapshot,
+        opened_at,
     } = ticket;
-    let now = tx.now;
-    let (id, number) = store::insert(tx.conn, tx.backend, &fields, now).await?;
+    let (id, number) = store::insert(tx.conn, tx.backend, &fields, opened_at).await?;
     // Everything else this ticket adds goes to the database in one round trip with its audit
     // entry.
     let mut batch = tx.batch();
@@ -209,7 +212,7 @@ pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Res
     timeline(
         &mut batch,
         id,
-        now,
+        opened_at,
         tx.actor,
         "created",
         true,
@@ -223,7 +226,7 @@ pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Res
             crate::mail::Notice::Acknowledgement,
             id,
             None,
-            now,
+            opened_at,
         );
     }
     snapshot["id"] = id.into();
@@ -263,8 +266,8 @@ impl App {
         };
         let id = self
             .change(principal, Need::Anyone, move |mut tx| {
-                // The ticket opens when its SLA clocks start, as planned on the reader.
-                tx.now = now;
+                // The ticket opens when its SLA clocks start, as planned on the reader
+                // (`opened_at`); the audit entry is dated by the commit.
                 Box::pin(async move { write_ticket(&mut tx, resolved).await })
             })
             .await?;

@@ -175,6 +175,8 @@ string_enum! {
         Monitor => "monitor",
         /// An agent logged a call.
         Phone => "phone",
+        /// Brought in from another desk by `opsdesk import tickets`.
+        Import => "import",
     }
 }
 

@@ -1,10 +1,12 @@
 //! Tickets and what hangs off them: tags, watchers, comments, the timeline, links,
 //! escalations; plus the reference data they use (groups, categories, custom fields, macros).
 
+mod imports;
 mod rank;
 mod reference;
 pub mod search;
 
+pub use imports::{imported, record_import};
 pub use rank::register_on_new_connections as register_ranking;
 pub use reference::{
     CategoryRow, GroupMemberRow, GroupRow, MacroRow, add_group_member, categories, custom_fields,

@@ -1,0 +1,195 @@
+//! `opsdesk import tickets`: another desk's history from a JSONL file, so that the triage
+//! assistant and the search know it from the first day.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use opsdesk_app::tickets::{ImportLine, ImportTicket, LineProblem};
+use opsdesk_app::{AppError, Principal};
+
+use crate::{DatabaseArgs, load_config, open_app};
+
+/// Tickets written per transaction: large enough to be fast, small enough that a server
+/// sharing the database keeps answering between them.
+const CHUNK: usize = 250;
+
+/// Most problems (or things to create) listed before the rest are counted.
+const SHOWN_PROBLEMS: usize = 50;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImportCommand {
+    /// Import tickets with their conversation, status and dates from a JSONL file.
+    #[command(after_help = "One JSON object per line:\n  \
+        {\"external_id\",\"type\",\"title\",\"description\",\"category\",\"group\"?,\"priority\"?,\
+        \"status\"?,\"resolution_note\"?,\"requester\"?,\"organization\"?,\"created_at\"?,\
+        \"resolved_at\"?,\"comments\"?:[{\"body\",\"public\",\"author\"?,\"at\"?}]}\n\
+        Lines whose external_id was imported before are skipped, so a file can be imported \
+        again after fixing it. Imports send no mail, queue no webhooks and start no SLA clocks.\n\
+        Example:\n  opsdesk import tickets history.jsonl --dry-run\n  \
+        opsdesk import tickets history.jsonl --create-missing")]
+    Tickets {
+        /// The tickets, one JSON object per line.
+        file: PathBuf,
+        /// Check the file and show what would be imported and created, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Create the categories, groups, organizations and people the file names that do
+        /// not exist (people without a password); without it such lines are refused.
+        #[arg(long)]
+        create_missing: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// Reads a ticket file. Lines that are not tickets are reported together, by number.
+pub(crate) fn read_lines(path: &Path) -> anyhow::Result<Vec<ImportLine>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    for (index, text) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = index + 1;
+        let text = text.with_context(|| format!("{}: cannot read line {line}", path.display()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ImportTicket>(&text) {
+            Ok(ticket) => lines.push(ImportLine { line, ticket }),
+            Err(error) => problems.push(LineProblem {
+                line,
+                message: format!("not a ticket: {error}"),
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", describe_problems(path, &problems));
+    }
+    Ok(lines)
+}
+
+fn describe_problems(path: &Path, problems: &[LineProblem]) -> String {
+    let mut text = format!(
+        "{} has {} line(s) that cannot be imported; nothing was written:",
+        path.display(),
+        problems.len()
+    );
+    for problem in problems.iter().take(SHOWN_PROBLEMS) {
+        text.push_str(&format!("\n  line {}: {}", problem.line, problem.message));
+    }
+    if problems.len() > SHOWN_PROBLEMS {
+        text.push_str(&format!(
+            "\n  … and {} more",
+            problems.len() - SHOWN_PROBLEMS
+        ));
+    }
+    text
+}
+
+/// An error as the importer reads it: invalid fields are named with their line.
+fn explain(error: AppError) -> anyhow::Error {
+    match error {
+        AppError::Invalid(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        other => crate::explain(other),
+    }
+}
+
+pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {
+    let ImportCommand::Tickets {
+        file,
+        dry_run,
+        create_missing,
+        database,
+    } = command;
+    let lines = read_lines(&file)?;
+    let app = open_app(&load_config(&database, None)?).await?;
+    let importer = Principal::system("import");
+    let plan = app.plan_import(&importer, &lines).await.map_err(explain)?;
+    let mut problems = plan.problems.clone();
+    if !create_missing {
+        problems.extend(
+            plan.missing
+                .iter()
+                .filter(|m| m.named())
+                .map(|missing| LineProblem {
+                    line: missing.line(),
+                    message: format!("{missing} does not exist (--create-missing creates it)"),
+                }),
+        );
+    }
+    problems.sort_by_key(|p| p.line);
+    let to_import = plan.tickets - plan.already_imported;
+    println!(
+        "{}: {} tickets, {} imported before, {to_import} to import",
+        file.display(),
+        plan.tickets,
+        plan.already_imported
+    );
+    let created: Vec<_> = plan
+        .missing
+        .iter()
+        .filter(|m| create_missing || !m.named())
+        .collect();
+    if !created.is_empty() {
+        let verb = if dry_run { "would create" } else { "creates" };
+        println!("the import {verb}:");
+        for missing in created.iter().take(SHOWN_PROBLEMS) {
+            println!("  {missing} (first on line {})", missing.line());
+        }
+        if created.len() > SHOWN_PROBLEMS {
+            println!("  … and {} more", created.len() - SHOWN_PROBLEMS);
+        }
+    }
+    if !problems.is_empty() {
+        app.db().clone().close().await;
+        bail!("{}", describe_problems(&file, &problems));
+    }
+    if dry_run {
+        println!("dry run: nothing was written");
+        app.db().clone().close().await;
+        return Ok(());
+    }
+    app.create_missing(&importer, &plan.missing)
+        .await
+        .map_err(explain)?;
+    let started = Instant::now();
+    let progress = indicatif::ProgressBar::new(lines.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tickets, {per_sec}, {eta} left",
+        )
+        .context("progress bar template")?,
+    );
+    let mut imported = 0;
+    let mut rest = lines;
+    while !rest.is_empty() {
+        let chunk: Vec<ImportLine> = rest.drain(..rest.len().min(CHUNK)).collect();
+        let size = chunk.len() as u64;
+        imported += app
+            .import_tickets(&importer, chunk)
+            .await
+            .map_err(explain)?;
+        progress.inc(size);
+    }
+    progress.finish_and_clear();
+    println!(
+        "imported {imported} tickets in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if imported > 0 {
+        println!(
+            "the triage assistant learns from them at its next training (Admin → Triage → Train now)"
+        );
+    }
+    app.db().clone().close().await;
+    Ok(())
+}
