@@ -29,6 +29,7 @@ opsdesk_domain::string_enum! {
         Webhook => "webhook",
         Mail => "mail",
         Article => "article",
+        TriageModel => "triage_model",
     }
 }
 

@@ -623,6 +623,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     }));
     workers.push(tokio::spawn({
         let app = app.clone();
+        let stopped = workers_stopped.clone();
+        async move { app.run_triage(stopped).await }
+    }));
+    workers.push(tokio::spawn({
+        let app = app.clone();
         let interval = std::time::Duration::from_millis(config.sla_sweep_interval_ms.max(100));
         let stopped = workers_stopped.clone();
         async move { app.run_sla(interval, stopped).await }

@@ -264,6 +264,11 @@ impl TestServer {
         });
         tokio::spawn({
             let app = app.clone();
+            let stopped = stopped.clone();
+            async move { app.run_triage(stopped).await }
+        });
+        tokio::spawn({
+            let app = app.clone();
             let interval = Duration::from_millis(app.config().sla_sweep_interval_ms);
             async move { app.run_sla(interval, stopped).await }
         });

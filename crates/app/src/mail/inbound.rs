@@ -256,7 +256,16 @@ impl App {
             Err(IngestFailure::Failed(error)) => return Err(error),
         };
         let row = row.ok_or(AppError::NotFound("mail"))?;
-        outcome_of(&mut conn, &row, duplicate).await
+        let outcome = outcome_of(&mut conn, &row, duplicate).await?;
+        // A new ticket is announced like one opened on the web (the triage assistant and
+        // open pages listen).
+        if let (false, Some(id), Some(number)) = (duplicate, row.ticket_id, &outcome.ticket)
+            && row.status == MailStatus::Ticket.as_str()
+        {
+            let mail = crate::Principal::system("mail");
+            self.publish(id, number, crate::TicketEventKind::Created, &mail);
+        }
+        Ok(outcome)
     }
 
     /// Plans a delivery on a reader, then writes it; returns the record's id.

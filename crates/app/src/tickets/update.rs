@@ -272,6 +272,18 @@ pub(super) async fn apply_patch(
             None => None,
         };
         changed.push("category");
+        // A person choosing another category than the triage assistant suggested corrects
+        // it; the weekly accuracy counts those.
+        if fields.category_id != row.category_id && tx.principal.user_id.is_some() {
+            opsdesk_store::triage::record_correction(
+                tx.conn,
+                row.id,
+                fields.category_id,
+                tx.actor,
+                tx.now,
+            )
+            .await?;
+        }
     }
     if let Some(custom) = &patch.custom {
         let base = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&row.custom)

@@ -360,10 +360,23 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             if let Some(group) = text("group") {
                 parts.push(format!("{} {group}", l.t("ticket.group")));
             }
-            l.t("timeline.said.triage_applied")
-                .replace("{what}", &parts.join(", "))
-                .replace("{agent}", text("applied_by")?)
-                .replace("{model}", text("model")?)
+            let share = |key: &str| {
+                data.get(key)
+                    .and_then(serde_json::Value::as_f64)
+                    .map(|share| format!("{:.0} %", share * 100.0))
+            };
+            if data.get("automatic").and_then(serde_json::Value::as_bool) == Some(true) {
+                l.t("timeline.said.triage_automatic")
+                    .replace("{what}", &parts.join(", "))
+                    .replace("{model}", text("model")?)
+                    .replace("{confidence}", &share("confidence")?)
+                    .replace("{threshold}", &share("threshold")?)
+            } else {
+                l.t("timeline.said.triage_applied")
+                    .replace("{what}", &parts.join(", "))
+                    .replace("{agent}", text("applied_by")?)
+                    .replace("{model}", text("model")?)
+            }
         }
         "runbook_step" => {
             let step = data.get("step")?.as_i64()?;

@@ -243,6 +243,65 @@ const EN: &[(&str, &str)] = &[
         "Copy the token now; it is not shown again:",
     ),
     ("admin.tokens", "API tokens"),
+    ("admin.triage", "Triage assistant"),
+    (
+        "admin.triage.accuracy",
+        "Suggestions for new tickets, week by week",
+    ),
+    (
+        "admin.triage.accuracy.hint",
+        "Every new ticket without a category gets a suggestion. Corrected counts those where an agent then chose another category; right is the share of suggested tickets whose category now is the one suggested.",
+    ),
+    (
+        "admin.triage.accuracy.none",
+        "No suggestions in the last 8 weeks.",
+    ),
+    ("admin.triage.activate", "Use this version"),
+    (
+        "admin.triage.activated",
+        "Model {model} is in service again.",
+    ),
+    ("admin.triage.applied", "Applied automatically"),
+    ("admin.triage.corrected", "Corrected by agents"),
+    ("admin.triage.in_service", "In service"),
+    ("admin.triage.models", "Model versions"),
+    (
+        "admin.triage.models.hint",
+        "The assistant trains a new version every 6 hours on the desk's most recent labelled tickets. The last 10 are kept, and any of them can be put back in service.",
+    ),
+    (
+        "admin.triage.models.none",
+        "No model yet: the assistant trains its first once 20 tickets have a category or group.",
+    ),
+    ("admin.triage.right", "Right"),
+    ("admin.triage.suggested", "Suggested"),
+    ("admin.triage.threshold", "Threshold"),
+    (
+        "admin.triage.threshold.hint",
+        "50 to 100; leave empty to stop applying this category's suggestions.",
+    ),
+    (
+        "admin.triage.threshold.number",
+        "give a number from 50 to 100, or nothing",
+    ),
+    ("admin.triage.thresholds", "Applied automatically"),
+    (
+        "admin.triage.thresholds.hint",
+        "When the assistant is at least this sure of a new ticket's category, it sets the category (and the group, when as sure) itself. The timeline shows it was the assistant, and an agent changes it back like any field.",
+    ),
+    (
+        "admin.triage.thresholds.none",
+        "None: suggestions are only shown to agents.",
+    ),
+    ("admin.triage.tickets", "Tickets"),
+    ("admin.triage.train", "Train a new version now"),
+    (
+        "admin.triage.trained",
+        "Model {model}, trained on {tickets} tickets, is in service.",
+    ),
+    ("admin.triage.trained_at", "Trained"),
+    ("admin.triage.trained_by", "By"),
+    ("admin.triage.week", "Week of"),
     (
         "admin.user.active",
         "Active (may sign in; unticking signs the user out)",
@@ -793,6 +852,10 @@ const EN: &[(&str, &str)] = &[
         "{what}, as suggested by model {model}, applied by {agent}",
     ),
     (
+        "timeline.said.triage_automatic",
+        "{what}, set by the triage assistant (model {model}, {confidence} sure, threshold {threshold})",
+    ),
+    (
         "timeline.said.unassigned",
         "took the ticket off its assignee",
     ),
@@ -806,6 +869,7 @@ const EN: &[(&str, &str)] = &[
     ("type.service_request", "Service request"),
     ("via.api", "through the API"),
     ("via.email", "by e-mail"),
+    ("via.import", "imported from another desk"),
     ("via.monitor", "by a monitor"),
     ("via.phone", "from a phone call"),
     ("via.web", "through the portal"),

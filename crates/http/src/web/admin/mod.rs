@@ -30,11 +30,13 @@ use serde::Deserialize;
 
 mod operations;
 mod organizations;
+mod triage;
 
 use operations::{
     create_webhook, delete_webhook, discard, jobs, quarantine, reprocess, retry_job, webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
+use triage::TriagePage;
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
@@ -82,6 +84,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/webhooks/{id}/delete", post(delete_webhook))
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/admin/triage", get(triage::triage))
+        .route("/admin/triage/train", post(triage::train))
+        .route("/admin/triage/thresholds", post(triage::set_threshold))
+        .route(
+            "/admin/triage/models/{version}/activate",
+            post(triage::activate),
+        )
 }
 
 /// Rows on one admin list page.
@@ -221,6 +230,7 @@ enum Section {
     Quarantine(Vec<MailRecord>, Option<String>),
     /// Jobs in the chosen status (all when empty), newest first.
     Jobs(Vec<Job>, &'static str),
+    Triage(Box<TriagePage>),
 }
 
 #[derive(Template)]
@@ -243,6 +253,7 @@ const TABS: &[&str] = &[
     "quarantine",
     "webhooks",
     "jobs",
+    "triage",
     "audit",
 ];
 
@@ -260,6 +271,11 @@ impl AdminPage {
 
     fn job_statuses(&self) -> &'static [&'static str] {
         JOB_STATUSES
+    }
+
+    /// A share as a percentage with one decimal.
+    fn percent(&self, share: &f64) -> String {
+        format!("{:.1} %", share * 100.0)
     }
 }
 

@@ -3,6 +3,12 @@
 //! behind each, the most similar past tickets with how they were resolved, and the articles
 //! that may answer it.
 
+mod automatic;
+mod versions;
+
+pub use automatic::{ThresholdInput, TriageThreshold, WeeklyAccuracy};
+pub use versions::TriageVersion;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -72,7 +78,7 @@ pub struct TriageSuggestion {
 }
 
 /// How well a model did on tickets held out from its training.
-#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriageAccuracy {
     pub top1: f64,
     pub top3: f64,
@@ -107,145 +113,6 @@ pub(crate) struct TriageSlot(
 );
 
 impl App {
-    /// Retrains on the most recent labelled tickets (admins), after measuring a model
-    /// trained on four fifths of them against the fifth held out.
-    pub async fn train_triage(&self, principal: &Principal) -> Result<TriageReport, AppError> {
-        principal.require_admin()?;
-        self.retrain_triage()
-            .await?
-            .ok_or_else(|| AppError::Conflict {
-                field: None,
-                message: format!(
-                    "the desk has fewer than {MINIMUM_EXAMPLES} tickets with a category or group to learn from"
-                ),
-            })
-    }
-
-    async fn retrain_triage(&self) -> Result<Option<TriageReport>, AppError> {
-        let categories: HashMap<i64, String> = self
-            .categories()
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c.path))
-            .collect();
-        let (rows, groups) = {
-            let mut conn = self.db().reader().await?;
-            let rows = opsdesk_store::triage::training_tickets(&mut conn, TRAINING_LIMIT).await?;
-            let groups: HashMap<i64, String> = opsdesk_store::tickets::groups(&mut conn)
-                .await?
-                .into_iter()
-                .map(|g| (g.id, g.name))
-                .collect();
-            (rows, groups)
-        };
-        if rows.len() < MINIMUM_EXAMPLES {
-            return Ok(None);
-        }
-        let tickets: Vec<(String, String, Option<String>)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    number_of(&r.ticket_type, r.number),
-                    r.title.clone(),
-                    r.resolution_note.clone().filter(|n| !n.trim().is_empty()),
-                )
-            })
-            .collect();
-        let examples: Vec<Example> = rows
-            .into_iter()
-            .map(|r| Example {
-                title: r.title,
-                description: r.description,
-                labels: [
-                    r.category_id.and_then(|id| categories.get(&id).cloned()),
-                    r.group_id.and_then(|id| groups.get(&id).cloned()),
-                    Some(priority_from_rank(r.priority).to_string()),
-                ],
-            })
-            .collect();
-        let trained_at = self.now();
-        // Training is CPU work: off the async threads.
-        let (model, accuracy) = tokio::task::spawn_blocking(move || {
-            let options = TrainOptions::default();
-            let (train, test) = engine::split(&examples, 0.2, 7);
-            let measured = engine::evaluate(&Model::train(&train, &options), &train, &test);
-            (Model::train(&examples, &options), measured)
-        })
-        .await
-        .map_err(|e| AppError::internal("training the triage model", e))?;
-        let report = TriageReport {
-            model: format!("{}-{}", trained_at.as_second(), model.trained_on()),
-            trained_on: model.trained_on(),
-            trained_at,
-            accuracy: TriageAccuracy {
-                top1: accuracy.top1,
-                top3: accuracy.top3,
-                macro_f1: accuracy.macro_f1,
-            },
-        };
-        *self.inner.triage.0.write().await = Some(Arc::new(Trained {
-            report: report.clone(),
-            model,
-            tickets,
-        }));
-        tracing::info!(model = %report.model, trained_on = report.trained_on, "triage model trained");
-        Ok(Some(report))
-    }
-
-    /// The model in service and its report (staff).
-    pub async fn triage_model(&self, principal: &Principal) -> Result<TriageReport, AppError> {
-        principal.require_staff()?;
-        self.inner
-            .triage
-            .0
-            .read()
-            .await
-            .as_ref()
-            .map(|trained| trained.report.clone())
-            .ok_or(AppError::NotFound("triage model"))
-    }
-
-    /// Trains the first model once the desk has enough history, and retrains one that has
-    /// grown old; called by the housekeeping.
-    pub(crate) async fn keep_triage_fresh(&self) {
-        let age = self
-            .inner
-            .triage
-            .0
-            .read()
-            .await
-            .as_ref()
-            .map(|trained| self.now_ms() - trained.report.trained_at.as_millisecond());
-        let now = self.now_ms();
-        let last_attempt = self
-            .inner
-            .triage
-            .2
-            .load(std::sync::atomic::Ordering::Acquire);
-        let due = match age {
-            Some(age) => age > RETRAIN_AFTER_MS,
-            None => now - last_attempt > RETRY_WITHOUT_MODEL_MS,
-        };
-        let training = &self.inner.triage.1;
-        if due && !training.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            self.inner
-                .triage
-                .2
-                .store(now, std::sync::atomic::Ordering::Release);
-            // In a task of its own: the housekeeping (and the SLA sweeps beside it) go on.
-            let app = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = app.retrain_triage().await {
-                    tracing::warn!(%error, "training the triage model failed");
-                }
-                app.inner
-                    .triage
-                    .1
-                    .store(false, std::sync::atomic::Ordering::Release);
-            });
-        }
-    }
-
     /// Suggestions for a new ticket (staff).
     pub async fn suggest_triage(
         &self,
