@@ -11,6 +11,7 @@ mod catalog;
 mod change;
 mod clock;
 pub mod dashboard;
+pub mod deflection;
 mod error;
 pub mod jobs;
 pub mod knowledge;

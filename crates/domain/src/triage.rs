@@ -71,6 +71,33 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// How alike two texts are: the cosine of their word vectors, from 0 to 1. With a model,
+/// each word weighs as much as it is rare in the tickets it learned from ("down" says
+/// little, "vpn" much); without one, every word weighs the same.
+pub fn similarity(model: Option<&Model>, a: &str, b: &str) -> f32 {
+    let vector = |text: &str| {
+        let ids: Vec<u32> = words(text).iter().map(|w| hash(&["w", w])).collect();
+        match model {
+            Some(model) => model.idf.vector(&ids),
+            None => weighted(&ids, |_| 1.0),
+        }
+    };
+    let (a, b) = (vector(a), vector(b));
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum.clamp(0.0, 1.0)
+}
+
 /// A ticket's hashed features (with repeats), and the word behind each word feature.
 fn featurize(title: &str, description: &str, kind: Features) -> (Vec<u32>, Vec<(u32, String)>) {
     let mut ids = Vec::new();
@@ -132,26 +159,31 @@ impl Idf {
 
     /// Sublinear term frequency × idf, L2-normalised.
     fn vector(&self, ids: &[u32]) -> Sparse {
-        let mut sorted = ids.to_vec();
-        sorted.sort_unstable();
-        let mut x: Sparse = Vec::with_capacity(sorted.len());
-        for id in sorted {
-            match x.last_mut() {
-                Some((last, count)) if *last == id => *count += 1.0,
-                _ => x.push((id, 1.0)),
-            }
-        }
-        for (id, value) in &mut x {
-            *value = (1.0 + value.ln()) * self.0[*id as usize];
-        }
-        let norm = x.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            for (_, value) in &mut x {
-                *value /= norm;
-            }
-        }
-        x
+        weighted(ids, |id| self.0[id as usize])
     }
+}
+
+/// Sublinear term frequency × `weight`, L2-normalised.
+fn weighted(ids: &[u32], weight: impl Fn(u32) -> f32) -> Sparse {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    let mut x: Sparse = Vec::with_capacity(sorted.len());
+    for id in sorted {
+        match x.last_mut() {
+            Some((last, count)) if *last == id => *count += 1.0,
+            _ => x.push((id, 1.0)),
+        }
+    }
+    for (id, value) in &mut x {
+        *value = (1.0 + value.ln()) * weight(*id);
+    }
+    let norm = x.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, value) in &mut x {
+            *value /= norm;
+        }
+    }
+    x
 }
 
 /// How a linear model is trained.
@@ -690,6 +722,22 @@ mod tests {
             description: String::new(),
             labels: [Some(category.into()), Some(group.into()), None],
         }
+    }
+
+    #[test]
+    fn a_word_common_in_the_tickets_makes_texts_less_alike_than_a_rare_one() {
+        let mut examples = desk();
+        for i in 0..100 {
+            examples.push(example(&format!("server {i} is down"), "Servers", "Infra"));
+        }
+        let model = Model::train(&examples, &TrainOptions::default());
+        let weighed = similarity(Some(&model), "server down", "printer down");
+        let counted = similarity(None, "server down", "printer down");
+        assert!((counted - 0.5).abs() < 1e-5, "{counted}");
+        assert!(weighed < counted, "{weighed} vs {counted}");
+        assert!((similarity(Some(&model), "vpn drops", "VPN drops!") - 1.0).abs() < 1e-5);
+        assert_eq!(similarity(None, "printer", "vpn"), 0.0);
+        assert_eq!(similarity(None, "", "vpn"), 0.0);
     }
 
     fn desk() -> Vec<Example> {

@@ -71,6 +71,7 @@
   // While a customer describes a problem, the help articles that may answer it.
   var summary = document.querySelector("[data-suggest]");
   var suggestions = document.getElementById("suggestions");
+  var reports = document.getElementById("similar-reports");
   if (summary && suggestions && window.fetch) {
     var list = suggestions.querySelector("ul");
     var typed = null;
@@ -82,14 +83,22 @@
         if (words === asked) { return; }
         asked = words;
         if (words.length < 3) { suggestions.hidden = true; return; }
-        fetch("/api/v1/articles?as_you_type=true&limit=5&q=" + encodeURIComponent(words),
+        var query = "q=" + encodeURIComponent(words) +
+          "&visit=" + encodeURIComponent(summary.getAttribute("data-visit") || "") +
+          "&category=" + encodeURIComponent(summary.getAttribute("data-category") || "");
+        fetch("/api/v1/portal/suggestions?" + query,
               { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (response) { return response.ok ? response.json() : null; })
           .then(function (found) {
             if (words !== asked) { return; }
+            if (reports) {
+              var many = found ? found.similar_reports : 0;
+              reports.textContent = many ? reports.getAttribute("data-text").replace("{count}", many) : "";
+              reports.hidden = !many;
+            }
             while (list.firstChild) { list.removeChild(list.firstChild); }
-            if (!found || !found.items.length) { suggestions.hidden = true; return; }
-            found.items.forEach(function (article) {
+            if (!found || !found.articles.length) { suggestions.hidden = true; return; }
+            found.articles.forEach(function (article) {
               var item = document.createElement("li");
               var link = document.createElement("a");
               link.href = "/help/" + article.id;

@@ -269,3 +269,49 @@ pub async fn outcomes_since(
     .fetch_all(conn)
     .await?)
 }
+
+/// An open incident opened recently, as the checks for many alike reports read it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RecentIncident {
+    pub id: i64,
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub organization_id: Option<i64>,
+    pub parent_id: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Open incidents opened since `since` (of one organization when given), newest first.
+pub async fn recent_open_incidents(
+    conn: &mut AnyConnection,
+    since: i64,
+    organization: Option<i64>,
+    limit: i64,
+) -> Result<Vec<RecentIncident>, StoreError> {
+    let select = "SELECT id, number, title, description, organization_id, parent_id, created_at \
+         FROM tickets WHERE status IN ('new', 'open', 'pending') AND created_at >= $1 \
+         AND ticket_type = 'incident' AND merged_into_id IS NULL";
+    let rows = match organization {
+        Some(organization) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{select} AND organization_id = $2 ORDER BY created_at DESC LIMIT $3"
+            )))
+            .bind(since)
+            .bind(organization)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{select} ORDER BY created_at DESC LIMIT $2"
+            )))
+            .bind(since)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    Ok(rows)
+}

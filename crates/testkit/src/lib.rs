@@ -313,7 +313,25 @@ impl TestServer {
     /// Globex (gus@), the agent ann@msp.example in the tier-1 group "Service Desk", the admin
     /// root@msp.example, and a Printer category whose diagnostic questions the portal asks.
     pub async fn service_desk(backend: Backend) -> Self {
-        let server = Self::start(backend).await;
+        Self::start(backend).await.furnished().await
+    }
+
+    /// [`TestServer::service_desk`] reading the time from `clock`.
+    pub async fn service_desk_on_clock(backend: Backend, clock: opsdesk_app::SharedClock) -> Self {
+        Self::start_on_clock(
+            TestDb::new(backend).await,
+            opsdesk_http::HttpConfig::default(),
+            AppConfig::default(),
+            clock,
+        )
+        .await
+        .furnished()
+        .await
+    }
+
+    /// Adds the service desk's organizations, people, group and category.
+    async fn furnished(self) -> Self {
+        let server = self;
         let acme = server.organization("Acme").await;
         let globex = server.organization("Globex").await;
         server.user("ann@msp.example", "agent", None, &[]).await;

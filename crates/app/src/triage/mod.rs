@@ -4,9 +4,11 @@
 //! that may answer it.
 
 mod automatic;
+mod major;
 mod versions;
 
 pub use automatic::{ThresholdInput, TriageThreshold, WeeklyAccuracy};
+pub use major::AlikeIncident;
 pub use versions::TriageVersion;
 
 use std::collections::HashMap;
@@ -98,7 +100,7 @@ pub struct TriageReport {
 /// A model in service, with the tickets it knows by position.
 pub(crate) struct Trained {
     report: TriageReport,
-    model: Model,
+    pub(crate) model: Model,
     tickets: Vec<(String, String, Option<String>)>,
 }
 
@@ -113,6 +115,11 @@ pub(crate) struct TriageSlot(
 );
 
 impl App {
+    /// The model in service, if any.
+    pub(crate) async fn serving_model(&self) -> Option<Arc<Trained>> {
+        self.inner.triage.0.read().await.clone()
+    }
+
     /// Suggestions for a new ticket (staff).
     pub async fn suggest_triage(
         &self,

@@ -1,8 +1,10 @@
-//! The portal's diagnostic questions per category, kept by admins.
+//! The portal: diagnostic questions per category (kept by admins), the suggestions shown
+//! while a customer describes a problem, and how many visits they deflected.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use opsdesk_app::deflection::{DeflectionLine, PortalSuggestions};
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,6 +17,68 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_question, list_questions))
         .routes(routes!(delete_question))
+        .routes(routes!(suggestions))
+        .routes(routes!(deflection))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct Typed {
+    /// What the customer has typed so far.
+    q: String,
+    /// The portal form's visit token (16 to 64 letters and digits): the visit is kept for
+    /// the deflection report.
+    visit: Option<String>,
+    /// The category chosen on the portal, by path.
+    category: Option<String>,
+}
+
+/// The published articles that may answer what a customer is typing, and how many alike
+/// incidents their organization reported in the last 24 hours (0 below 3).
+#[utoipa::path(get, path = "/api/v1/portal/suggestions", tag = "portal", params(Typed),
+    responses((status = 200, body = PortalSuggestions)))]
+async fn suggestions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(typed): ApiQuery<Typed>,
+) -> Result<Json<PortalSuggestions>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .portal_suggestions(
+                &principal,
+                typed.visit.as_deref(),
+                typed.category.as_deref(),
+                &typed.q,
+            )
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct Period {
+    /// Visits of the last this many days (default 30).
+    days: Option<u32>,
+}
+
+/// Per category: portal visits that showed articles, those that ended with a ticket, those
+/// followed by a ticket or mail within 7 days, and those deflected (staff).
+#[utoipa::path(get, path = "/api/v1/portal/deflection", tag = "portal", params(Period),
+    responses((status = 200, body = Vec<DeflectionLine>)))]
+async fn deflection(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(period): ApiQuery<Period>,
+) -> Result<Json<Vec<DeflectionLine>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .deflection_report(&principal, period.days.unwrap_or(30))
+            .await?,
+    ))
 }
 
 /// Adds a question the portal asks when a ticket is opened in the category (admins).

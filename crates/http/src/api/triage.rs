@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use opsdesk_app::tickets::Ticket;
 use opsdesk_app::triage::{
-    ThresholdInput, TriageInput, TriageReport, TriageSuggestion, TriageThreshold, TriageVersion,
-    WeeklyAccuracy,
+    AlikeIncident, ThresholdInput, TriageInput, TriageReport, TriageSuggestion, TriageThreshold,
+    TriageVersion, WeeklyAccuracy,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +25,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activate))
         .routes(routes!(thresholds, set_threshold))
         .routes(routes!(accuracy))
+        .routes(routes!(alike))
+        .routes(routes!(major_incident))
 }
 
 /// Suggests a category, group and priority for a ticket (each with a confidence and the
@@ -134,5 +137,51 @@ async fn accuracy(
             .app
             .triage_accuracy(&principal, range.weeks.unwrap_or(8))
             .await?,
+    ))
+}
+
+/// Open incidents alike to this one, opened within half an hour of it and under no major
+/// incident, when there are at least two: a proposal to group them (staff). Empty otherwise.
+#[utoipa::path(get, path = "/api/v1/tickets/{number}/alike", tag = "triage",
+    responses((status = 200, body = Vec<AlikeIncident>)))]
+async fn alike(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<AlikeIncident>>, ApiError> {
+    let ticket = state.app.ticket(&principal, &number).await?;
+    Ok(Json(
+        state
+            .app
+            .major_incident_proposal(&principal, &ticket)
+            .await?,
+    ))
+}
+
+/// The incidents to group under a new major incident.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Grouped {
+    /// Their numbers; the first gives the major incident its title, group and category.
+    tickets: Vec<String>,
+}
+
+/// Opens a major incident (high impact and urgency) and files the incidents under it
+/// (staff): resolving it resolves them.
+#[utoipa::path(post, path = "/api/v1/major-incidents", tag = "triage", request_body = Grouped,
+    responses((status = 201, body = Ticket)))]
+async fn major_incident(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(grouped): ApiJson<Grouped>,
+) -> Result<(StatusCode, Json<Ticket>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .app
+                .open_major_incident(&principal, &grouped.tickets)
+                .await?,
+        ),
     ))
 }

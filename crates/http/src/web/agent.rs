@@ -27,6 +27,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/tickets/{number}/comment", post(comment))
         .route("/tickets/{number}/macro", post(apply_macro))
         .route("/tickets/{number}/update", post(update))
+        .route(
+            "/tickets/{number}/major-incident",
+            post(open_major_incident),
+        )
 }
 
 /// Tickets per page of the list.
@@ -516,6 +520,9 @@ struct TicketPage {
     /// Runbooks for it, with the step outcomes recorded so far.
     runbooks: Vec<opsdesk_app::knowledge::TicketRunbook>,
     outcomes: &'static [&'static str],
+    /// Alike incidents opened about the same time: a proposal to group them under a major
+    /// incident.
+    alike: Vec<opsdesk_app::triage::AlikeIncident>,
 }
 
 async fn show(
@@ -551,6 +558,7 @@ async fn show(
         )
         .await?;
     let assistant = Assistant::of(&triage, &t);
+    let alike = state.app.major_incident_proposal(&principal, &t).await?;
     let suggested = triage
         .articles
         .into_iter()
@@ -575,6 +583,7 @@ async fn show(
         solved_by,
         runbooks,
         outcomes: opsdesk_domain::knowledge::StepResult::NAMES,
+        alike,
         t,
     }))
 }
@@ -703,6 +712,19 @@ async fn update(
         .update_ticket(&form.principal, &number, Some(version), patch)
         .await?;
     Ok(back_to(&number, "controls"))
+}
+
+/// Opens a major incident for the alike incidents the ticket page proposed, and shows it.
+async fn open_major_incident(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let tickets = form.all("tickets");
+    let major = state
+        .app
+        .open_major_incident(&form.principal, &tickets)
+        .await?;
+    Ok(Redirect::to(&format!("/tickets/{}", encode(&major.number))))
 }
 
 #[cfg(test)]

@@ -58,7 +58,16 @@ struct ListPage {
     items: Vec<ArticleHit>,
     corrected: Option<String>,
     misses: Vec<SearchMiss>,
+    /// Portal deflection per category over the last 30 days (staff only).
+    deflection: Vec<opsdesk_app::deflection::DeflectionLine>,
     statuses: &'static [&'static str],
+}
+
+impl ListPage {
+    /// A share as a whole percentage.
+    fn percent(&self, share: &f64) -> String {
+        format!("{:.0} %", share * 100.0)
+    }
 }
 
 /// The signed-in user, if any: `/help` is open to anonymous visitors.
@@ -95,6 +104,7 @@ async fn staff_list(
         items: results.items,
         corrected: results.corrected,
         misses: misses.into_iter().take(10).collect(),
+        deflection: state.app.deflection_report(&principal, 30).await?,
         statuses: ArticleStatus::NAMES,
     }))
 }
@@ -136,6 +146,7 @@ async fn help_list(
         items: results.items,
         corrected: results.corrected,
         misses: Vec::new(),
+        deflection: Vec::new(),
         statuses: &[],
     }))
 }

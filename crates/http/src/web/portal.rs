@@ -81,6 +81,9 @@ struct QuestionStep {
     urgency: String,
     urgencies: &'static [&'static str],
     errors: Vec<FieldError>,
+    /// This visit to the form, so that the articles shown and whether it ended with a
+    /// ticket are counted together (portal deflection).
+    visit: String,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +119,7 @@ async fn new_ticket(
         urgency: "medium".into(),
         urgencies: Urgency::NAMES,
         errors: Vec::new(),
+        visit: uuid::Uuid::new_v4().simple().to_string(),
     }))
 }
 
@@ -134,9 +138,16 @@ async fn open_ticket(
         answers: questions.iter().map(|q| (q.id, answer_of(q.id))).collect(),
     };
     match state.app.open_portal_ticket(&form.principal, request).await {
-        Ok(ticket) => Ok(
-            Redirect::to(&format!("/portal/tickets/{}", encode(&ticket.number))).into_response(),
-        ),
+        Ok(ticket) => {
+            state
+                .app
+                .portal_visit_submitted(&form.principal, form.get("visit"))
+                .await?;
+            Ok(
+                Redirect::to(&format!("/portal/tickets/{}", encode(&ticket.number)))
+                    .into_response(),
+            )
+        }
         // Mistakes come back on the same form, with what was typed kept.
         Err(AppError::Invalid(errors)) => {
             let mut c = Chrome::new(&form.principal, Lang.t("portal.new.title"));
@@ -167,6 +178,7 @@ async fn open_ticket(
                     .into_iter()
                     .filter(|e| !e.field.starts_with("answers."))
                     .collect(),
+                visit: form.get("visit").to_owned(),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
