@@ -580,3 +580,102 @@ dual_backend_test!(
         server.stop();
     }
 );
+
+dual_backend_test!(
+    the_gap_finder_groups_questions_answered_without_an_article_and_drafts_one,
+    |backend: Backend| async move {
+        let (server, agent, _admin, _customer) = desk(backend).await;
+        let agent = server.client(&agent);
+        let resolved = [
+            (
+                "Outlook keeps asking for my password",
+                "Removed the stale credential",
+            ),
+            (
+                "Outlook asking for password again",
+                "Reset the Outlook profile",
+            ),
+            (
+                "outlook password prompt every hour",
+                "Removed the stale credential",
+            ),
+            ("Printer out of toner", "Replaced the cartridge"),
+        ];
+        let mut numbers = Vec::new();
+        for (title, note) in resolved {
+            let number = server
+                .incident(title, "low", "low", "carol@acme.example")
+                .await;
+            let done = agent
+                .patch(
+                    &format!("/api/v1/tickets/{number}"),
+                    json!({"status": "resolved", "resolution_code": "fixed",
+                           "resolution_note": note, "category": "Printer"}),
+                    None,
+                )
+                .await;
+            assert_eq!(done.status, 200, "{}", done.text);
+            numbers.push(number);
+        }
+        // Still open: not an answered question yet.
+        server
+            .incident(
+                "Outlook password box keeps popping up",
+                "low",
+                "low",
+                "carol@acme.example",
+            )
+            .await;
+
+        let gaps = agent.get("/api/v1/articles/gaps").await;
+        assert_eq!(gaps.status, 200, "{}", gaps.text);
+        let gaps = gaps.body.as_array().unwrap().clone();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0]["count"], 3);
+        assert_eq!(gaps[0]["category"], "Printer");
+        assert!(
+            gaps[0]["words"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w == "outlook")
+        );
+        let tickets: Vec<String> = gaps[0]["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["number"].as_str().unwrap().to_owned())
+            .collect();
+        let mut expected = numbers[..3].to_vec();
+        expected.sort();
+        let mut found = tickets.clone();
+        found.sort();
+        assert_eq!(found, expected);
+        assert_eq!(
+            server
+                .client(&server.token_for("carol@acme.example").await)
+                .get("/api/v1/articles/gaps")
+                .await
+                .status,
+            403
+        );
+
+        let drafted = agent
+            .post("/api/v1/articles/gaps/draft", json!({"tickets": tickets}))
+            .await;
+        assert_eq!(drafted.status, 201, "{}", drafted.text);
+        assert_eq!(drafted.body["status"], "draft");
+        let body = drafted.body["body"].as_str().unwrap();
+        assert_eq!(
+            body.matches("Removed the stale credential").count(),
+            1,
+            "{body}"
+        );
+        assert!(body.contains("Reset the Outlook profile"), "{body}");
+        assert_eq!(agent.get("/api/v1/articles/gaps").await.body, json!([]));
+        let linked = agent
+            .get(&format!("/api/v1/tickets/{}/articles", numbers[0]))
+            .await;
+        assert_eq!(linked.body[0]["id"], drafted.body["id"], "{}", linked.text);
+    }
+);

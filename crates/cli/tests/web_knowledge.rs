@@ -141,7 +141,11 @@ async fn a_customer_typing_printer_jam_reads_the_article_and_leaves_without_a_ti
     );
     // The visit is kept, to be judged deflected if nothing follows within 7 days.
     let deflection = server.admin().get("/api/v1/portal/deflection").await;
-    assert_eq!(deflection.body[0]["category"], "Printer", "{}", deflection.text);
+    assert_eq!(
+        deflection.body[0]["category"], "Printer",
+        "{}",
+        deflection.text
+    );
     assert_eq!(deflection.body[0]["visits"], 1, "{}", deflection.text);
     assert_eq!(deflection.body[0]["waiting"], 1, "{}", deflection.text);
     customer.close().await.unwrap();

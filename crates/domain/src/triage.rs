@@ -82,7 +82,73 @@ pub fn similarity(model: Option<&Model>, a: &str, b: &str) -> f32 {
             None => weighted(&ids, |_| 1.0),
         }
     };
-    let (a, b) = (vector(a), vector(b));
+    cosine(&vector(a), &vector(b)).clamp(0.0, 1.0)
+}
+
+/// Groups alike texts: each text joins the first group whose centre (the sum of its texts'
+/// vectors) it is at least `threshold` alike to, or starts a group; a centre, unlike a
+/// group's first text, does not hang on how that one happened to be worded. Texts without
+/// words join none. Groups come largest first, each in the order of `texts`.
+pub fn clusters(texts: &[&str], model: Option<&Model>, threshold: f32) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Sparse, Vec<usize>)> = Vec::new();
+    for (index, text) in texts.iter().enumerate() {
+        let ids: Vec<u32> = words(text).iter().map(|w| hash(&["w", w])).collect();
+        let vector = match model {
+            Some(model) => model.idf.vector(&ids),
+            None => weighted(&ids, |_| 1.0),
+        };
+        if vector.is_empty() {
+            continue;
+        }
+        let alike = |centre: &Sparse| {
+            let norm = centre.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+            norm > 0.0 && cosine(centre, &vector) / norm >= threshold
+        };
+        match groups.iter_mut().find(|(centre, _)| alike(centre)) {
+            Some((centre, members)) => {
+                *centre = added(centre, &vector);
+                members.push(index);
+            }
+            None => groups.push((vector, vec![index])),
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = groups.into_iter().map(|(_, members)| members).collect();
+    groups.sort_by_key(|group| std::cmp::Reverse(group.len()));
+    groups
+}
+
+/// The sum of two sparse vectors sorted by feature.
+fn added(a: &Sparse, b: &Sparse) -> Sparse {
+    let mut sum = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                sum.push((x.0, x.1 + y.1));
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                sum.push(*x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                sum.push(*x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                sum.push(*y);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    sum
+}
+
+/// The dot product of two sparse vectors sorted by feature: their cosine when both are
+/// L2-normalised.
+fn cosine(a: &Sparse, b: &Sparse) -> f32 {
     let (mut i, mut j, mut sum) = (0, 0, 0.0);
     while i < a.len() && j < b.len() {
         match a[i].0.cmp(&b[j].0) {
@@ -95,7 +161,7 @@ pub fn similarity(model: Option<&Model>, a: &str, b: &str) -> f32 {
             }
         }
     }
-    sum.clamp(0.0, 1.0)
+    sum
 }
 
 /// A ticket's hashed features (with repeats), and the word behind each word feature.
@@ -738,6 +804,19 @@ mod tests {
         assert!((similarity(Some(&model), "vpn drops", "VPN drops!") - 1.0).abs() < 1e-5);
         assert_eq!(similarity(None, "printer", "vpn"), 0.0);
         assert_eq!(similarity(None, "", "vpn"), 0.0);
+    }
+
+    #[test]
+    fn alike_texts_group_together_largest_group_first() {
+        let texts = [
+            "VPN is down",
+            "printer jam",
+            "vpn down again",
+            "printer jam on floor 2",
+            "VPN down for everyone",
+            "the",
+        ];
+        assert_eq!(clusters(&texts, None, 0.5), vec![vec![0, 2, 4], vec![1, 3]]);
     }
 
     fn desk() -> Vec<Example> {

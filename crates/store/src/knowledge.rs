@@ -667,3 +667,33 @@ pub async fn claim_due_reviews(
     .fetch_all(conn)
     .await?)
 }
+
+/// A resolved ticket no article is linked to, as the gap finder reads it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UnansweredRow {
+    pub ticket_type: String,
+    pub number: i64,
+    pub title: String,
+    pub resolution_note: Option<String>,
+    pub category_id: Option<i64>,
+}
+
+/// Tickets resolved since `since` (closed ones too) that no article is linked to, most
+/// recently resolved first.
+pub async fn resolved_without_article(
+    conn: &mut AnyConnection,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<UnansweredRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT t.ticket_type, t.number, t.title, t.resolution_note, t.category_id \
+         FROM tickets t WHERE t.status IN ('resolved', 'closed') AND t.resolved_at >= $1 \
+         AND t.merged_into_id IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM ticket_articles a WHERE a.ticket_id = t.id) \
+         ORDER BY t.resolved_at DESC LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

@@ -4,9 +4,12 @@
 
 mod articles;
 mod feedback;
+mod gaps;
 mod revisions;
 mod search;
 mod tickets;
+
+pub use gaps::{GapTicket, KnowledgeGap};
 
 use std::collections::HashMap;
 

@@ -199,7 +199,10 @@ impl App {
                 NewArticle {
                     title: found.title.clone(),
                     body: body.trim_end().to_owned(),
-                    category: found.category.as_ref().map(|c| c.name.clone()),
+                    category: match &found.category {
+                        Some(named) => category_paths(self).await?.get(&named.id).cloned(),
+                        None => None,
+                    },
                     tags: found.tags.clone(),
                     ..NewArticle::default()
                 },

@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use opsdesk_app::knowledge::{
-    Article, ArticlePatch, ArticleQuery, ArticleResults, FeedbackReceipt, NewArticle, NewFeedback,
-    NewStepOutcome, Revision, RevisionDiff, SearchMiss, TicketRunbook,
+    Article, ArticlePatch, ArticleQuery, ArticleResults, FeedbackReceipt, KnowledgeGap, NewArticle,
+    NewFeedback, NewStepOutcome, Revision, RevisionDiff, SearchMiss, TicketRunbook,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(restore_revision))
         .routes(routes!(article_feedback))
         .routes(routes!(search_misses))
+        .routes(routes!(knowledge_gaps))
+        .routes(routes!(draft_from_gap))
         .routes(routes!(link_article, ticket_articles))
         .routes(routes!(draft_article))
         .routes(routes!(ticket_runbooks))
@@ -218,6 +220,43 @@ async fn search_misses(
             .article_search_misses(&principal, window.days.unwrap_or(30))
             .await?,
     ))
+}
+
+/// Questions answered again and again without an article: resolved tickets of the period
+/// (30 days by default) no article is linked to, grouped by alike titles, three or more to a
+/// group, largest first, with each ticket's resolution (staff).
+#[utoipa::path(get, path = "/api/v1/articles/gaps", tag = "knowledge", params(MissWindow),
+    responses((status = 200, body = Vec<KnowledgeGap>)))]
+async fn knowledge_gaps(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(window): ApiQuery<MissWindow>,
+) -> Result<Json<Vec<KnowledgeGap>>, ApiError> {
+    let days = u32::try_from(window.days.unwrap_or(30)).unwrap_or(30);
+    Ok(Json(state.app.knowledge_gaps(&principal, days).await?))
+}
+
+/// The tickets of a gap.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GapTickets {
+    tickets: Vec<String>,
+}
+
+/// Drafts an article from a gap's tickets (staff): the problem as they put it and every
+/// distinct resolution; the tickets are linked to it.
+#[utoipa::path(post, path = "/api/v1/articles/gaps/draft", tag = "knowledge",
+    request_body = GapTickets, responses((status = 201, body = Article)))]
+async fn draft_from_gap(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(gap): ApiJson<GapTickets>,
+) -> Result<Response, ApiError> {
+    let article = state
+        .app
+        .draft_article_from_gap(&principal, &gap.tickets)
+        .await?;
+    Ok(tagged(StatusCode::CREATED, article.version, article))
 }
 
 /// An article to link to a ticket.

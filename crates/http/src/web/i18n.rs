@@ -460,6 +460,18 @@ const EN: &[(&str, &str)] = &[
     ),
     ("kb.field.tags", "Tags (comma-separated)"),
     ("kb.field.title", "Title"),
+    ("kb.gaps", "Asked again and again"),
+    ("kb.gaps.asked", "Asked {count} times"),
+    ("kb.gaps.draft", "Draft an article from them"),
+    ("kb.gaps.evidence", "The tickets and how they were resolved"),
+    (
+        "kb.gaps.hint",
+        "Tickets resolved in the last 30 days that no article is linked to, grouped by alike titles. Drafting an article links them to it.",
+    ),
+    (
+        "kb.gaps.none",
+        "No question came up three times without an article.",
+    ),
     ("kb.misses", "Searches that found nothing"),
     (
         "kb.misses.about",

@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/kb", get(staff_list))
         .route("/kb/new", get(new_form).post(create))
+        .route("/kb/gaps/draft", post(draft_from_gap))
         .route("/kb/{id}", get(staff_article))
         .route("/kb/{id}/edit", get(edit_form).post(save))
         .route("/kb/{id}/status", post(move_status))
@@ -60,6 +61,8 @@ struct ListPage {
     misses: Vec<SearchMiss>,
     /// Portal deflection per category over the last 30 days (staff only).
     deflection: Vec<opsdesk_app::deflection::DeflectionLine>,
+    /// Questions answered again and again without an article (staff only).
+    gaps: Vec<opsdesk_app::knowledge::KnowledgeGap>,
     statuses: &'static [&'static str],
 }
 
@@ -105,6 +108,7 @@ async fn staff_list(
         corrected: results.corrected,
         misses: misses.into_iter().take(10).collect(),
         deflection: state.app.deflection_report(&principal, 30).await?,
+        gaps: state.app.knowledge_gaps(&principal, 30).await?,
         statuses: ArticleStatus::NAMES,
     }))
 }
@@ -147,6 +151,7 @@ async fn help_list(
         corrected: results.corrected,
         misses: Vec::new(),
         deflection: Vec::new(),
+        gaps: Vec::new(),
         statuses: &[],
     }))
 }
@@ -748,4 +753,17 @@ async fn apply_triage(
         "/tickets/{}",
         super::agent::encode(&number)
     )))
+}
+
+/// Drafts an article from a gap's tickets and opens it for editing.
+async fn draft_from_gap(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let tickets = form.all("tickets");
+    let article = state
+        .app
+        .draft_article_from_gap(&form.principal, &tickets)
+        .await?;
+    Ok(Redirect::to(&format!("/kb/{}/edit", article.id)))
 }
