@@ -96,6 +96,8 @@ pub struct User {
     /// For agents: the organizations they may work for; empty means all.
     pub organizations: Vec<i64>,
     pub active: bool,
+    /// An agent who may publish and archive knowledge-base articles (admins always may).
+    pub approves_articles: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -138,6 +140,8 @@ pub struct UserPatch {
     #[schema(value_type = Option<Vec<String>>)]
     pub organizations: Option<Vec<OrganizationRef>>,
     pub active: Option<bool>,
+    /// Lets an agent publish and archive knowledge-base articles.
+    pub approves_articles: Option<bool>,
     pub password: Option<String>,
 }
 
@@ -240,6 +244,7 @@ async fn user_view(conn: &mut Conn, row: UserRow) -> Result<User, AppError> {
         organization_id: row.organization_id,
         organizations,
         active: row.active != 0,
+        approves_articles: row.approves_articles != 0,
         created_at: timestamp(row.created_at),
         updated_at: timestamp(row.updated_at),
         version: row.version,
@@ -563,6 +568,14 @@ impl App {
                             "only agents are limited to organizations",
                         ));
                     }
+                    let approves_articles =
+                        patch.approves_articles.unwrap_or(before.approves_articles);
+                    if approves_articles && role == Role::Customer {
+                        return Err(AppError::invalid(
+                            "approves_articles",
+                            "customers do not approve articles",
+                        ));
+                    }
                     let name = name.unwrap_or_else(|| before.name.clone());
                     let row = store::update_user(
                         tx.conn,
@@ -573,6 +586,7 @@ impl App {
                             role: role.as_str(),
                             organization_id,
                             active,
+                            approves_articles,
                             password_hash: password_hash.as_deref(),
                         },
                         tx.now,

@@ -679,3 +679,61 @@ dual_backend_test!(
         assert_eq!(linked.body[0]["id"], drafted.body["id"], "{}", linked.text);
     }
 );
+
+dual_backend_test!(
+    an_admin_makes_an_agent_an_approver_who_then_publishes,
+    |backend: Backend| async move {
+        let (server, agent, admin, _customer) = desk(backend).await;
+        let (agent, admin) = (server.client(&agent), server.client(&admin));
+        let created = agent
+            .post(
+                "/api/v1/articles",
+                json!({"title": "VPN on a hotel network", "body": "Use port 443."}),
+            )
+            .await;
+        let path = format!("/api/v1/articles/{}", created.body["id"]);
+        assert_eq!(
+            agent
+                .patch(&path, json!({"status": "published"}), None)
+                .await
+                .status,
+            403
+        );
+        let users = admin.get("/api/v1/users").await;
+        let id_of = |email: &str| {
+            users.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["email"] == email)
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let refused = admin
+            .patch(
+                &format!("/api/v1/users/{}", id_of("carol@acme.example")),
+                json!({"approves_articles": true}),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        let made = admin
+            .patch(
+                &format!("/api/v1/users/{}", id_of("ann@msp.example")),
+                json!({"approves_articles": true}),
+                None,
+            )
+            .await;
+        assert_eq!(made.status, 200, "{}", made.text);
+        assert_eq!(made.body["approves_articles"], true);
+        let published = agent
+            .patch(&path, json!({"status": "published"}), None)
+            .await;
+        assert_eq!(published.status, 200, "{}", published.text);
+        let archived = agent
+            .patch(&path, json!({"status": "archived"}), None)
+            .await;
+        assert_eq!(archived.status, 200, "{}", archived.text);
+    }
+);

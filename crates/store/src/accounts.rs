@@ -29,6 +29,8 @@ pub struct UserRow {
     pub organization_id: Option<i64>,
     pub password_hash: Option<String>,
     pub active: i64,
+    /// An agent who may publish and archive knowledge-base articles.
+    pub approves_articles: i64,
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub created_at: i64,
@@ -50,7 +52,7 @@ pub struct TokenRow {
 const ORGANIZATION_COLUMNS: &str =
     "id, name, domain, priority_matrix, customers_see_all, created_at, updated_at, version";
 const USER_COLUMNS: &str = "id, email, name, role, organization_id, password_hash, active, \
-     failed_logins, locked_until, created_at, updated_at, version";
+     approves_articles, failed_logins, locked_until, created_at, updated_at, version";
 
 /// `$first, $first+1, …` placeholders for an `IN (…)` list of `count` values.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
@@ -245,6 +247,7 @@ pub struct UserUpdate<'a> {
     pub role: &'a str,
     pub organization_id: Option<i64>,
     pub active: bool,
+    pub approves_articles: bool,
     pub password_hash: Option<&'a str>,
 }
 
@@ -258,8 +261,8 @@ pub async fn update_user(
 ) -> Result<Option<UserRow>, StoreError> {
     Ok(sqlx::query_as(sql!(
         "UPDATE users SET name = $1, role = $2, organization_id = $3, active = $4, \
-         password_hash = COALESCE($5, password_hash), updated_at = $6, version = version + 1 \
-         WHERE id = $7 AND version = $8 RETURNING {USER_COLUMNS}"
+         password_hash = COALESCE($5, password_hash), updated_at = $6, version = version + 1, \
+         approves_articles = $9 WHERE id = $7 AND version = $8 RETURNING {USER_COLUMNS}"
     ))
     .bind(update.name)
     .bind(update.role)
@@ -269,6 +272,7 @@ pub async fn update_user(
     .bind(now)
     .bind(id)
     .bind(expected_version)
+    .bind(i64::from(update.approves_articles))
     .fetch_optional(conn)
     .await?)
 }

@@ -306,6 +306,10 @@ const EN: &[(&str, &str)] = &[
         "admin.user.active",
         "Active (may sign in; unticking signs the user out)",
     ),
+    (
+        "admin.user.approves_articles",
+        "Approves knowledge-base articles (publishes and archives them)",
+    ),
     ("admin.user.back", "Back to the users"),
     ("admin.user.edit", "Edit user"),
     ("admin.user.limits", "Limited to organizations"),

@@ -115,6 +115,7 @@ struct UserForm {
     organization: Option<i64>,
     limits: Vec<i64>,
     active: bool,
+    approves_articles: bool,
     /// The version the form is based on: saving over a newer change is refused.
     version: i64,
     organizations: Vec<Organization>,
@@ -129,6 +130,7 @@ impl UserForm {
             organization: user.organization_id,
             limits: user.organizations.clone(),
             active: user.active,
+            approves_articles: user.approves_articles,
             version: user.version,
             user,
             organizations,
@@ -169,7 +171,14 @@ fn form_field(error: &FieldError) -> &str {
 }
 
 /// The fields of the user form, which show their own mistakes.
-const USER_FIELDS: &[&str] = &["name", "role", "organization", "organizations", "active"];
+const USER_FIELDS: &[&str] = &[
+    "name",
+    "role",
+    "organization",
+    "organizations",
+    "active",
+    "approves_articles",
+];
 /// Roles offered in the new-user and edit-user forms.
 const ROLES: &[&str] = &["customer", "agent", "admin"];
 
@@ -381,6 +390,7 @@ async fn update_user(
         .filter_map(|v| id_of(v))
         .collect();
     let active = form.get("active") == "on";
+    let approves_articles = form.get("approves_articles") == "on";
     let version = form.get("version").parse::<i64>().ok();
     let patch = UserPatch {
         name: Some(form.get("name").to_owned()),
@@ -388,6 +398,7 @@ async fn update_user(
         organization: Some(organization.map(OrganizationRef::Id)),
         organizations: Some(limits.iter().copied().map(OrganizationRef::Id).collect()),
         active: Some(active),
+        approves_articles: Some(approves_articles),
         password: None,
     };
     let errors = match state
@@ -411,6 +422,7 @@ async fn update_user(
         organization,
         limits,
         active,
+        approves_articles,
         version: version.unwrap_or(user.version),
         user,
         organizations,

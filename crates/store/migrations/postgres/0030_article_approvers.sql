@@ -1,0 +1,2 @@
+-- Agents an admin lets publish and archive knowledge-base articles (admins always may).
+ALTER TABLE users ADD COLUMN approves_articles BIGINT NOT NULL DEFAULT 0;
