@@ -737,3 +737,124 @@ dual_backend_test!(
         assert_eq!(archived.status, 200, "{}", archived.text);
     }
 );
+
+dual_backend_test!(
+    article_files_are_served_to_whoever_may_read_the_article,
+    |backend: Backend| async move {
+        let (server, agent, admin, customer) = desk(backend).await;
+        let (agent, admin, customer) = (
+            server.client(&agent),
+            server.client(&admin),
+            server.client(&customer),
+        );
+        let publish = |body: Value| {
+            let admin = admin.clone();
+            async move {
+                let created = admin.post("/api/v1/articles", body).await;
+                let id = created.body["id"].as_i64().unwrap();
+                let path = format!("/api/v1/articles/{id}");
+                let published = admin
+                    .patch(&path, json!({"status": "published"}), None)
+                    .await;
+                assert_eq!(published.status, 200, "{}", published.text);
+                id
+            }
+        };
+        let public = publish(
+            json!({"title": "Printer driver", "body": "Install it.", "audience": "public"}),
+        )
+        .await;
+        let internal = publish(json!({"title": "Printer admin", "body": "In the vault."})).await;
+        let upload = |id: i64, name: &str, bytes: &'static [u8]| {
+            let request = agent
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/articles/{id}/files?filename={name}"),
+                )
+                .header("content-type", "application/pdf")
+                .body(bytes);
+            agent.send(request)
+        };
+        let driver = upload(public, "driver%20setup.pdf", b"%PDF-1.7 driver").await;
+        assert_eq!(driver.status, 201, "{}", driver.text);
+        assert_eq!(driver.body["filename"], "driver setup.pdf");
+        let secret = upload(internal, "vault.pdf", b"%PDF-1.7 vault").await;
+        assert_eq!(secret.status, 201, "{}", secret.text);
+        let refused = customer
+            .send(
+                customer
+                    .request(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/articles/{public}/files?filename=x.txt"),
+                    )
+                    .body("x"),
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+
+        let anonymous = reqwest::Client::new();
+        let fetched = anonymous
+            .get(format!(
+                "{}/help/{public}/files/{}",
+                server.url, driver.body["id"]
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fetched.status(), 200);
+        assert!(
+            fetched.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"%PDF-1.7 driver");
+        let hidden = anonymous
+            .get(format!(
+                "{}/help/{internal}/files/{}",
+                server.url, secret.body["id"]
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            hidden.status(),
+            404,
+            "internal articles' files stay with staff"
+        );
+        assert_eq!(
+            customer
+                .get(&format!("/api/v1/articles/{internal}/files"))
+                .await
+                .status,
+            404
+        );
+        let listed = customer
+            .get(&format!("/api/v1/articles/{public}/files"))
+            .await;
+        assert_eq!(
+            listed.body[0]["filename"], "driver setup.pdf",
+            "{}",
+            listed.text
+        );
+        // A file of one article is not reachable through another.
+        assert_eq!(
+            customer
+                .get(&format!(
+                    "/api/v1/articles/{public}/files/{}",
+                    secret.body["id"]
+                ))
+                .await
+                .status,
+            404
+        );
+        let page =
+            opsdesk_testkit::page_text(&anonymous, format!("{}/help/{public}", server.url)).await;
+        assert!(page.contains("driver setup.pdf"), "{page}");
+
+        let path = format!("/api/v1/articles/{public}/files/{}", driver.body["id"]);
+        assert_eq!(customer.delete(&path).await.status, 403);
+        assert_eq!(agent.delete(&path).await.status, 204);
+        assert_eq!(agent.get(&path).await.status, 404);
+    }
+);

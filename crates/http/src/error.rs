@@ -34,6 +34,26 @@ pub enum ApiError {
     NotFound,
 }
 
+impl ApiError {
+    /// An uploaded body that could not be read: too large for the server's limit, or cut
+    /// short.
+    pub(crate) fn unreadable_body(
+        state: &crate::AppState,
+        rejection: &axum::extract::rejection::BytesRejection,
+    ) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: state.config.max_body_bytes,
+            }
+        } else {
+            ApiError::BadRequest {
+                detail: format!("the file could not be read: {rejection}"),
+                errors: Vec::new(),
+            }
+        }
+    }
+}
+
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         ApiError::App(error)

@@ -3,6 +3,7 @@
 //! no business rules and never touch the store.
 
 mod api;
+mod download;
 mod error;
 mod extract;
 mod middleware;

@@ -99,7 +99,7 @@ pub async fn insert(
     .await?)
 }
 
-async fn keep_content(
+pub(crate) async fn keep_content(
     conn: &mut AnyConnection,
     sha256: &str,
     content: &[u8],

@@ -697,3 +697,93 @@ pub async fn resolved_without_article(
     .fetch_all(conn)
     .await?)
 }
+
+/// A file attached to an article.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ArticleFileRow {
+    pub id: i64,
+    pub article_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_by: Option<i64>,
+    pub created_at: i64,
+}
+
+const FILE_COLUMNS: &str =
+    "id, article_id, filename, content_type, size, sha256, uploaded_by, created_at";
+
+/// A file for an article, as uploaded.
+pub struct NewArticleFile<'a> {
+    pub article_id: i64,
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub sha256: &'a str,
+    pub content: &'a [u8],
+    pub uploaded_by: Option<i64>,
+}
+
+/// Attaches a file to an article; identical content is kept once.
+pub async fn insert_file(
+    conn: &mut AnyConnection,
+    file: &NewArticleFile<'_>,
+    now: i64,
+) -> Result<ArticleFileRow, StoreError> {
+    crate::attachments::keep_content(conn, file.sha256, file.content).await?;
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO article_files (article_id, filename, content_type, size, sha256, \
+         uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {FILE_COLUMNS}"
+    )))
+    .bind(file.article_id)
+    .bind(file.filename)
+    .bind(file.content_type)
+    .bind(i64::try_from(file.content.len()).unwrap_or(i64::MAX))
+    .bind(file.sha256)
+    .bind(file.uploaded_by)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// An article's files, oldest first.
+pub async fn files_of(
+    conn: &mut AnyConnection,
+    article_id: i64,
+) -> Result<Vec<ArticleFileRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM article_files WHERE article_id = $1 ORDER BY id"
+    )))
+    .bind(article_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One of an article's files.
+pub async fn get_file(
+    conn: &mut AnyConnection,
+    article_id: i64,
+    id: i64,
+) -> Result<Option<ArticleFileRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM article_files WHERE article_id = $1 AND id = $2"
+    )))
+    .bind(article_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Removes one of an article's files; `false` when there was none.
+pub async fn delete_file(
+    conn: &mut AnyConnection,
+    article_id: i64,
+    id: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM article_files WHERE article_id = $1 AND id = $2")
+        .bind(article_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

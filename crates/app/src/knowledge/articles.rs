@@ -2,7 +2,27 @@
 
 use super::*;
 
+/// Whether `principal` may publish and archive articles: admins, and agents an admin made
+/// approvers.
+async fn approves(conn: &mut Conn, principal: &Principal) -> Result<bool, AppError> {
+    if principal.role == opsdesk_domain::account::Role::Admin {
+        return Ok(true);
+    }
+    Ok(match principal.user_id {
+        Some(user) => opsdesk_store::accounts::get_user(conn, user)
+            .await?
+            .is_some_and(|row| row.approves_articles != 0),
+        None => false,
+    })
+}
+
 impl App {
+    /// Whether `principal` may publish and archive articles.
+    pub async fn approves_articles(&self, principal: &Principal) -> Result<bool, AppError> {
+        let mut conn = self.db().reader().await?;
+        approves(&mut conn, principal).await
+    }
+
     /// Writes a new draft.
     pub async fn create_article(
         &self,
@@ -146,13 +166,7 @@ impl App {
                     let to: ArticleStatus =
                         raw.parse().map_err(|e| AppError::invalid("status", e))?;
                     if to != before.status {
-                        let approver = tx.principal.role == opsdesk_domain::account::Role::Admin
-                            || match tx.principal.user_id {
-                                Some(user) => opsdesk_store::accounts::get_user(tx.conn, user)
-                                    .await?
-                                    .is_some_and(|row| row.approves_articles != 0),
-                                None => false,
-                            };
+                        let approver = approves(tx.conn, tx.principal).await?;
                         rules::check_transition(before.status, to, approver).map_err(
                             |e| match e {
                                 rules::WorkflowError::ApproverOnly => {

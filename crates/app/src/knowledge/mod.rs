@@ -4,11 +4,13 @@
 
 mod articles;
 mod feedback;
+mod files;
 mod gaps;
 mod revisions;
 mod search;
 mod tickets;
 
+pub use files::ArticleFile;
 pub use gaps::{GapTicket, KnowledgeGap};
 
 use std::collections::HashMap;

@@ -2,18 +2,22 @@
 //! articles linked to tickets.
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use opsdesk_app::knowledge::{
-    Article, ArticlePatch, ArticleQuery, ArticleResults, FeedbackReceipt, KnowledgeGap, NewArticle,
-    NewFeedback, NewStepOutcome, Revision, RevisionDiff, SearchMiss, TicketRunbook,
+    Article, ArticleFile, ArticlePatch, ArticleQuery, ArticleResults, FeedbackReceipt,
+    KnowledgeGap, NewArticle, NewFeedback, NewStepOutcome, Revision, RevisionDiff, SearchMiss,
+    TicketRunbook,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::tagged;
+use crate::error::Problem;
 use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch};
 use crate::{ApiError, AppState};
 
@@ -27,6 +31,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(article_feedback))
         .routes(routes!(search_misses))
         .routes(routes!(knowledge_gaps))
+        .routes(routes!(upload_file, list_files))
+        .routes(routes!(download_file, delete_file))
         .routes(routes!(draft_from_gap))
         .routes(routes!(link_article, ticket_articles))
         .routes(routes!(draft_article))
@@ -257,6 +263,77 @@ async fn draft_from_gap(
         .draft_article_from_gap(&principal, &gap.tickets)
         .await?;
     Ok(tagged(StatusCode::CREATED, article.version, article))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct FileName {
+    /// The file's name; folders and unsafe characters are removed.
+    filename: String,
+}
+
+/// Attaches a file to an article (staff): the request body is the file, its `Content-Type`
+/// the file's type.
+#[utoipa::path(post, path = "/api/v1/articles/{id}/files", tag = "knowledge", params(FileName),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = ArticleFile), (status = 413, body = Problem)))]
+async fn upload_file(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiQuery(name): ApiQuery<FileName>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<ArticleFile>), ApiError> {
+    let body = body.map_err(|rejection| ApiError::unreadable_body(&state, &rejection))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let file = state
+        .app
+        .add_article_file(&principal, id, &name.filename, content_type, body.to_vec())
+        .await?;
+    Ok((StatusCode::CREATED, Json(file)))
+}
+
+/// An article's files, for whoever may read it.
+#[utoipa::path(get, path = "/api/v1/articles/{id}/files", tag = "knowledge",
+    responses((status = 200, body = Vec<ArticleFile>)))]
+async fn list_files(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<ArticleFile>>, ApiError> {
+    Ok(Json(state.app.article_files(Some(&principal), id).await?))
+}
+
+/// Downloads one of an article's files (as a download, never shown inline).
+#[utoipa::path(get, path = "/api/v1/articles/{id}/files/{file}", tag = "knowledge",
+    responses((status = 200, content_type = "application/octet-stream")))]
+async fn download_file(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, file)): Path<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let (file, content) = state.app.article_file(Some(&principal), id, file).await?;
+    Ok(crate::download::download(
+        &file.filename,
+        &file.content_type,
+        content,
+    ))
+}
+
+/// Removes one of an article's files (staff).
+#[utoipa::path(delete, path = "/api/v1/articles/{id}/files/{file}", tag = "knowledge",
+    responses((status = 204)))]
+async fn delete_file(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, file)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_article_file(&principal, id, file).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// An article to link to a ticket.

@@ -5,12 +5,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use opsdesk_app::tickets::{
     Attachment, BulkOutcome, Category, Comment, Group, GroupMember, Macro, NewCategory, NewComment,
     NewCustomField, NewGroup, NewMacro, NewTicket, NewView, Queue, SavedView, Ticket, TicketHit,
-    TicketPatch, TimelineEntry, served_content_type,
+    TicketPatch, TimelineEntry,
 };
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -67,18 +67,7 @@ async fn upload_attachment(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Attachment>), ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: state.config.max_body_bytes,
-            }
-        } else {
-            ApiError::BadRequest {
-                detail: format!("the file could not be read: {rejection}"),
-                errors: Vec::new(),
-            }
-        }
-    })?;
+    let body = body.map_err(|rejection| ApiError::unreadable_body(&state, &rejection))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -122,46 +111,11 @@ async fn download_attachment(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let (attachment, content) = state.app.attachment(&principal, id).await?;
-    let ascii: String = attachment
-        .filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = attachment
-        .filename
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
-    let mut response = content.into_response();
-    let headers = response.headers_mut();
-    let served = served_content_type(&attachment.content_type);
-    for (name, value) in [
-        (header::CONTENT_TYPE, served.to_owned()),
-        (header::CONTENT_DISPOSITION, disposition),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'".to_owned(),
-        ),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    Ok(response)
+    Ok(crate::download::download(
+        &attachment.filename,
+        &attachment.content_type,
+        content,
+    ))
 }
 
 /// Opens a ticket. Priority follows from impact × urgency (ITIL matrix).

@@ -34,6 +34,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/help", get(help_list))
         .route("/help/{id}", get(help_article))
         .route("/help/{id}/feedback", post(feedback))
+        .route("/help/{id}/files/{file}", get(help_file))
+        .route("/kb/{id}/files", post(upload_file))
+        .route("/kb/{id}/files/{file}/delete", post(delete_file))
         .route("/tickets/{number}/articles", post(solved_by))
         .route("/tickets/{number}/draft-article", post(draft_from_ticket))
         .route("/tickets/{number}/runbook-steps", post(runbook_step))
@@ -170,9 +173,10 @@ struct ArticlePage {
     /// The workflow steps open from here: (target status, label key).
     moves: Vec<(&'static str, &'static str)>,
     thanks: bool,
+    files: Vec<opsdesk_app::knowledge::ArticleFile>,
 }
 
-fn moves(status: ArticleStatus, admin: bool) -> Vec<(&'static str, &'static str)> {
+fn moves(status: ArticleStatus, approver: bool) -> Vec<(&'static str, &'static str)> {
     use ArticleStatus::*;
     let mut moves = Vec::new();
     match status {
@@ -180,7 +184,7 @@ fn moves(status: ArticleStatus, admin: bool) -> Vec<(&'static str, &'static str)
         InReview => moves.push(("draft", "kb.move.rework")),
         Published | Archived => moves.push(("draft", "kb.move.rework")),
     }
-    if admin {
+    if approver {
         match status {
             Draft | InReview => moves.push(("published", "kb.move.publish")),
             Published => moves.push(("archived", "kb.move.archive")),
@@ -199,15 +203,17 @@ async fn staff_article(
     let a = state.app.article(&principal, id).await?;
     let revisions = state.app.article_revisions(&principal, id).await?;
     let translations = state.app.article_translations(&principal, &a).await?;
-    let admin = principal.role == opsdesk_domain::account::Role::Admin;
+    let approver = state.app.approves_articles(&principal).await?;
+    let files = state.app.article_files(Some(&principal), id).await?;
     Ok(render(&ArticlePage {
         c: Chrome::new(&principal, a.title.clone()),
         body: super::markdown::to_html(&a.body),
         staff: true,
         revisions,
         translations,
-        moves: moves(a.status, admin),
+        moves: moves(a.status, approver),
         thanks: false,
+        files,
         a,
     }))
 }
@@ -238,6 +244,7 @@ async fn help_article(
             (Chrome::anonymous(&a.title), a)
         }
     };
+    let files = state.app.article_files(principal.as_ref(), id).await?;
     Ok(render(&ArticlePage {
         c,
         body: super::markdown::to_html(&a.body),
@@ -246,6 +253,7 @@ async fn help_article(
         translations: Vec::new(),
         moves: Vec::new(),
         thanks: thanks.thanks.is_some(),
+        files,
         a,
     }))
 }
@@ -766,4 +774,53 @@ async fn draft_from_gap(
         .draft_article_from_gap(&form.principal, &tickets)
         .await?;
     Ok(Redirect::to(&format!("/kb/{}/edit", article.id)))
+}
+
+/// One of an article's files, for whoever may read the article (anonymous visitors too,
+/// for public ones).
+async fn help_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(i64, i64)>,
+) -> Result<Response, WebError> {
+    let principal = reader(&state, &headers).await;
+    let (file, content) = state.app.article_file(principal.as_ref(), id, file).await?;
+    Ok(crate::download::download(
+        &file.filename,
+        &file.content_type,
+        content,
+    ))
+}
+
+/// Attaches the files chosen on the article page.
+async fn upload_file(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    for file in form.files {
+        state
+            .app
+            .add_article_file(
+                &form.principal,
+                id,
+                &file.filename,
+                file.content_type.as_deref(),
+                file.content,
+            )
+            .await?;
+    }
+    Ok(Redirect::to(&format!("/kb/{id}")))
+}
+
+async fn delete_file(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(i64, i64)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .delete_article_file(&form.principal, id, file)
+        .await?;
+    Ok(Redirect::to(&format!("/kb/{id}")))
 }
