@@ -159,11 +159,14 @@ impl App {
     pub async fn deflection_report(
         &self,
         principal: &Principal,
-        days: u32,
+        days: i64,
     ) -> Result<Vec<DeflectionLine>, AppError> {
         principal.require_staff()?;
+        if !(1..=366).contains(&days) {
+            return Err(AppError::invalid("days", "must be 1 to 366"));
+        }
         let now = self.now_ms();
-        let from = now - i64::from(days.clamp(1, 366)) * 86_400_000;
+        let from = now - days * 86_400_000;
         let paths: HashMap<i64, String> = self
             .categories()
             .await?

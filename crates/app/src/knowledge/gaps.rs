@@ -65,10 +65,13 @@ impl App {
     pub async fn knowledge_gaps(
         &self,
         principal: &Principal,
-        days: u32,
+        days: i64,
     ) -> Result<Vec<KnowledgeGap>, AppError> {
         principal.require_staff()?;
-        let since = self.now_ms() - i64::from(days.clamp(1, 366)) * 86_400_000;
+        if !(1..=366).contains(&days) {
+            return Err(AppError::invalid("days", "must be 1 to 366"));
+        }
+        let since = self.now_ms() - days * 86_400_000;
         let rows = {
             let mut conn = self.db().reader().await?;
             store::resolved_without_article(&mut conn, since, LOOKED_AT).await?

@@ -161,10 +161,13 @@ impl App {
     pub async fn triage_accuracy(
         &self,
         principal: &Principal,
-        weeks: u32,
+        weeks: i64,
     ) -> Result<Vec<WeeklyAccuracy>, AppError> {
         principal.require_staff()?;
-        let since = self.now_ms() - i64::from(weeks.clamp(1, 52)) * WEEK_MS;
+        if !(1..=52).contains(&weeks) {
+            return Err(AppError::invalid("weeks", "must be 1 to 52"));
+        }
+        let since = self.now_ms() - weeks * WEEK_MS;
         let mut conn = self.db().reader().await?;
         Ok(weekly(&store::outcomes_since(&mut conn, since).await?))
     }

@@ -238,8 +238,12 @@ async fn knowledge_gaps(
     Auth(principal): Auth,
     ApiQuery(window): ApiQuery<MissWindow>,
 ) -> Result<Json<Vec<KnowledgeGap>>, ApiError> {
-    let days = u32::try_from(window.days.unwrap_or(30)).unwrap_or(30);
-    Ok(Json(state.app.knowledge_gaps(&principal, days).await?))
+    Ok(Json(
+        state
+            .app
+            .knowledge_gaps(&principal, window.days.unwrap_or(30))
+            .await?,
+    ))
 }
 
 /// The tickets of a gap.

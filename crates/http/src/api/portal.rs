@@ -60,8 +60,9 @@ async fn suggestions(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Period {
-    /// Visits of the last this many days (default 30).
-    days: Option<u32>,
+    /// Visits of the last this many days, 1 to 366; 30 when absent.
+    #[param(minimum = 1, maximum = 366)]
+    days: Option<i64>,
 }
 
 /// Per category: portal visits that showed articles, those that ended with a ticket, those

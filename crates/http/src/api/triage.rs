@@ -119,8 +119,9 @@ async fn set_threshold(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Weeks {
-    /// How many weeks back (1 to 52, default 8).
-    weeks: Option<u32>,
+    /// How many weeks back, 1 to 52; 8 when absent.
+    #[param(minimum = 1, maximum = 52)]
+    weeks: Option<i64>,
 }
 
 /// Week by week: the suggestions made for new tickets, those applied automatically, those
