@@ -162,11 +162,8 @@ impl App {
         days: i64,
     ) -> Result<Vec<DeflectionLine>, AppError> {
         principal.require_staff()?;
-        if !(1..=366).contains(&days) {
-            return Err(AppError::invalid("days", "must be 1 to 366"));
-        }
+        let from = self.period_start("days", days, 366, 86_400_000)?;
         let now = self.now_ms();
-        let from = now - days * 86_400_000;
         let paths: HashMap<i64, String> = self
             .categories()
             .await?

@@ -165,6 +165,21 @@ impl App {
         self.now().as_millisecond()
     }
 
+    /// When a report's period of `count` units (of `unit_ms` each) back from now starts;
+    /// `count` must be 1 to `max`, else the parameter `field` is invalid.
+    pub(crate) fn period_start(
+        &self,
+        field: &str,
+        count: i64,
+        max: i64,
+        unit_ms: i64,
+    ) -> Result<i64, AppError> {
+        if !(1..=max).contains(&count) {
+            return Err(AppError::invalid(field, format!("must be 1 to {max}")));
+        }
+        Ok(self.now_ms() - count * unit_ms)
+    }
+
     /// The application's clock, for the workers that run beside it.
     pub fn clock(&self) -> SharedClock {
         self.inner.clock.clone()

@@ -89,27 +89,14 @@ fn lifecycle_of(row: &TicketRow) -> Result<Lifecycle, AppError> {
         Ok((code, note))
     };
     let status: TicketStatus = row.status.parse().map_err(|_| corrupt("status"))?;
-    Ok(match status {
-        TicketStatus::New => Lifecycle::New,
-        TicketStatus::Open => Lifecycle::Open,
-        TicketStatus::Pending => Lifecycle::Pending {
-            reason: row
-                .pending_reason
-                .as_deref()
-                .unwrap_or("")
-                .parse()
-                .map_err(|_| corrupt("pending reason"))?,
-        },
-        TicketStatus::Resolved => {
-            let (resolution, note) = resolution()?;
-            Lifecycle::Resolved { resolution, note }
-        }
-        TicketStatus::Closed => {
-            let (resolution, note) = resolution()?;
-            Lifecycle::Closed { resolution, note }
-        }
-        TicketStatus::Cancelled => Lifecycle::Cancelled,
-    })
+    let reason = || {
+        row.pending_reason
+            .as_deref()
+            .unwrap_or("")
+            .parse()
+            .map_err(|_| corrupt("pending reason"))
+    };
+    Lifecycle::of(status, reason, resolution)
 }
 
 /// Writes a lifecycle into the stored status columns.

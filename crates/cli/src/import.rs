@@ -91,17 +91,7 @@ fn describe_problems(path: &Path, problems: &[LineProblem]) -> String {
 
 /// An error as the importer reads it: invalid fields are named with their line.
 fn explain(error: AppError) -> anyhow::Error {
-    match error {
-        AppError::Invalid(errors) => anyhow::anyhow!(
-            "{}",
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
-        other => crate::explain(other),
-    }
+    crate::explain_fields(error, "", "\n")
 }
 
 pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {

@@ -372,14 +372,20 @@ fn load_config(
 
 /// Turns an application error into a message for the command line, field by field.
 fn explain(error: AppError) -> anyhow::Error {
+    explain_fields(error, "--", "\n       ")
+}
+
+/// [`explain`] with each field named after `flag` (`--` for options), the fields joined by
+/// `separator`.
+fn explain_fields(error: AppError, flag: &str, separator: &str) -> anyhow::Error {
     match error {
         AppError::Invalid(errors) => anyhow::anyhow!(
             "{}",
             errors
                 .iter()
-                .map(|e| format!("--{}: {}", e.field, e.message))
+                .map(|e| format!("{flag}{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()
-                .join("\n       ")
+                .join(separator)
         ),
         // Keeps the chain of causes, which `{:#}` prints.
         other => anyhow::Error::new(other),

@@ -699,20 +699,12 @@ dual_backend_test!(
                 .status,
             403
         );
-        let users = admin.get("/api/v1/users").await;
-        let id_of = |email: &str| {
-            users.body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|u| u["email"] == email)
-                .unwrap()["id"]
-                .as_i64()
-                .unwrap()
-        };
         let refused = admin
             .patch(
-                &format!("/api/v1/users/{}", id_of("carol@acme.example")),
+                &format!(
+                    "/api/v1/users/{}",
+                    server.user_id("carol@acme.example").await
+                ),
                 json!({"approves_articles": true}),
                 None,
             )
@@ -720,7 +712,7 @@ dual_backend_test!(
         assert_eq!(refused.status, 422, "{}", refused.text);
         let made = admin
             .patch(
-                &format!("/api/v1/users/{}", id_of("ann@msp.example")),
+                &format!("/api/v1/users/{}", server.user_id("ann@msp.example").await),
                 json!({"approves_articles": true}),
                 None,
             )

@@ -1376,18 +1376,10 @@ dual_backend_test!(
     the_user_form_needs_its_token_and_shows_mistakes_next_to_the_field,
     |backend: Backend| async move {
         let server = TestServer::service_desk(backend).await;
-        let users = server.admin().get("/api/v1/users?limit=500").await;
-        let id_of = |email: &str| {
-            users.body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|u| u["email"] == email)
-                .unwrap()["id"]
-                .as_i64()
-                .unwrap()
-        };
-        let (ann, root) = (id_of("ann@msp.example"), id_of("root@msp.example"));
+        let (ann, root) = (
+            server.user_id("ann@msp.example").await,
+            server.user_id("root@msp.example").await,
+        );
         let (client, token) = server.web_session("root@msp.example").await;
         let post = |id: i64, fields: Vec<(&'static str, String)>| {
             let (client, url) = (client.clone(), server.url.clone());

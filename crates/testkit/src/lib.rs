@@ -467,6 +467,16 @@ impl TestServer {
             .secret
     }
 
+    /// The id of the user with this address (panics when there is none).
+    pub async fn user_id(&self, email: &str) -> i64 {
+        let users = self.admin().get("/api/v1/users?limit=500").await;
+        users.body["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|u| u["email"] == email))
+            .and_then(|user| user["id"].as_i64())
+            .unwrap_or_else(|| panic!("no user {email}: {}", users.text))
+    }
+
     /// A fresh API token for an existing user.
     pub async fn token_for(&self, email: &str) -> String {
         self.app

@@ -43,16 +43,7 @@ impl App {
         content: Vec<u8>,
     ) -> Result<ArticleFile, AppError> {
         principal.require_staff()?;
-        if content.is_empty() {
-            return Err(AppError::invalid("body", "the file is empty"));
-        }
-        let limit = self.config().max_attachment_bytes;
-        if content.len() > limit {
-            return Err(AppError::invalid(
-                "body",
-                format!("the file is larger than the attachment limit of {limit} bytes"),
-            ));
-        }
+        self.check_upload(&content)?;
         let article = self.article(principal, article_id).await?;
         let filename = sanitize_filename(filename);
         let content_type = sanitize_content_type(content_type);

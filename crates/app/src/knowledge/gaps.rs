@@ -68,10 +68,7 @@ impl App {
         days: i64,
     ) -> Result<Vec<KnowledgeGap>, AppError> {
         principal.require_staff()?;
-        if !(1..=366).contains(&days) {
-            return Err(AppError::invalid("days", "must be 1 to 366"));
-        }
-        let since = self.now_ms() - days * 86_400_000;
+        let since = self.period_start("days", days, 366, 86_400_000)?;
         let rows = {
             let mut conn = self.db().reader().await?;
             store::resolved_without_article(&mut conn, since, LOOKED_AT).await?

@@ -143,10 +143,7 @@ impl App {
         days: i64,
     ) -> Result<Vec<SearchMiss>, AppError> {
         principal.require_staff()?;
-        if !(1..=366).contains(&days) {
-            return Err(AppError::invalid("days", "must be 1 to 366"));
-        }
-        let since = self.now_ms() - days * 86_400_000;
+        let since = self.period_start("days", days, 366, 86_400_000)?;
         let mut conn = self.db().reader().await?;
         Ok(store::misses(&mut conn, since, 100)
             .await?

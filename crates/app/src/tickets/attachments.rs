@@ -231,6 +231,21 @@ pub(crate) fn files_of_entry(
 }
 
 impl App {
+    /// Refuses an empty file, or one over the attachment size limit.
+    pub(crate) fn check_upload(&self, content: &[u8]) -> Result<(), AppError> {
+        if content.is_empty() {
+            return Err(AppError::invalid("body", "the file is empty"));
+        }
+        let limit = self.config().max_attachment_bytes;
+        if content.len() > limit {
+            return Err(AppError::invalid(
+                "body",
+                format!("the file is larger than the attachment limit of {limit} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Attaches a file to a ticket, or to one of its comments (`comment`). Customers' files
     /// are public; staff choose, except that a file of an internal note is staff-only.
     #[allow(clippy::too_many_arguments)]
@@ -244,16 +259,7 @@ impl App {
         public: bool,
         comment: Option<i64>,
     ) -> Result<Attachment, AppError> {
-        if content.is_empty() {
-            return Err(AppError::invalid("body", "the file is empty"));
-        }
-        let limit = self.config().max_attachment_bytes;
-        if content.len() > limit {
-            return Err(AppError::invalid(
-                "body",
-                format!("the file is larger than the attachment limit of {limit} bytes"),
-            ));
-        }
+        self.check_upload(&content)?;
         let public = public || principal.role == Role::Customer;
         let filename = sanitize_filename(filename);
         let content_type = sanitize_content_type(content_type);

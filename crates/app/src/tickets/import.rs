@@ -202,22 +202,7 @@ fn lifecycle_for(ticket: &ImportTicket) -> Result<(Lifecycle, Option<i64>), Stri
         };
         Ok((code, note))
     };
-    let lifecycle = match status {
-        TicketStatus::New => Lifecycle::New,
-        TicketStatus::Open => Lifecycle::Open,
-        TicketStatus::Pending => Lifecycle::Pending {
-            reason: PendingReason::Customer,
-        },
-        TicketStatus::Resolved => {
-            let (resolution, note) = resolution()?;
-            Lifecycle::Resolved { resolution, note }
-        }
-        TicketStatus::Closed => {
-            let (resolution, note) = resolution()?;
-            Lifecycle::Closed { resolution, note }
-        }
-        TicketStatus::Cancelled => Lifecycle::Cancelled,
-    };
+    let lifecycle = Lifecycle::of(status, || Ok(PendingReason::Customer), resolution)?;
     let finished = matches!(
         status,
         TicketStatus::Resolved | TicketStatus::Closed | TicketStatus::Cancelled

@@ -164,10 +164,7 @@ impl App {
         weeks: i64,
     ) -> Result<Vec<WeeklyAccuracy>, AppError> {
         principal.require_staff()?;
-        if !(1..=52).contains(&weeks) {
-            return Err(AppError::invalid("weeks", "must be 1 to 52"));
-        }
-        let since = self.now_ms() - weeks * WEEK_MS;
+        let since = self.period_start("weeks", weeks, 52, WEEK_MS)?;
         let mut conn = self.db().reader().await?;
         Ok(weekly(&store::outcomes_since(&mut conn, since).await?))
     }

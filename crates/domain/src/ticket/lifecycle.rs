@@ -164,6 +164,29 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
+    /// The state of `status`, asking for what it needs only when it needs it: the pending
+    /// reason of a pending ticket, the resolution of a resolved or closed one.
+    pub fn of<E>(
+        status: TicketStatus,
+        reason: impl FnOnce() -> Result<PendingReason, E>,
+        resolution: impl FnOnce() -> Result<(ResolutionCode, Option<ResolutionNote>), E>,
+    ) -> Result<Lifecycle, E> {
+        Ok(match status {
+            TicketStatus::New => Lifecycle::New,
+            TicketStatus::Open => Lifecycle::Open,
+            TicketStatus::Pending => Lifecycle::Pending { reason: reason()? },
+            TicketStatus::Resolved => {
+                let (resolution, note) = resolution()?;
+                Lifecycle::Resolved { resolution, note }
+            }
+            TicketStatus::Closed => {
+                let (resolution, note) = resolution()?;
+                Lifecycle::Closed { resolution, note }
+            }
+            TicketStatus::Cancelled => Lifecycle::Cancelled,
+        })
+    }
+
     /// The status this state belongs to.
     pub const fn status(&self) -> TicketStatus {
         match self {
