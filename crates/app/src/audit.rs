@@ -30,6 +30,7 @@ opsdesk_domain::string_enum! {
         Mail => "mail",
         Article => "article",
         TriageModel => "triage_model",
+        Integration => "integration",
     }
 }
 

@@ -4,6 +4,7 @@
 //! never the store.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod authz;

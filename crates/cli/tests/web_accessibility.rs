@@ -192,6 +192,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/webhooks".to_owned(),
         "/admin/jobs".to_owned(),
         "/admin/triage".to_owned(),
+        "/admin/integrations".to_owned(),
         "/kb".to_owned(),
         "/kb/new".to_owned(),
         "/kb/new?kind=runbook".to_owned(),

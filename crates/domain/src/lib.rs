@@ -4,6 +4,7 @@
 //! randomness in, which keeps every rule deterministic and property-testable.
 
 pub mod account;
+pub mod alert;
 pub mod audit;
 pub mod knowledge;
 pub mod monitor;

@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 
 pub mod accounts;
+pub mod alerts;
 pub mod attachments;
 pub mod audit;
 pub mod bulk;

@@ -177,6 +177,8 @@ string_enum! {
         Phone => "phone",
         /// Brought in from another desk by `opsdesk import tickets`.
         Import => "import",
+        /// An alert from another monitoring tool, through an integration.
+        Alert => "alert",
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod alerts;
 mod knowledge;
 mod mail;
 mod monitors;
@@ -69,6 +70,7 @@ pub(crate) fn router_and_document() -> (axum::Router<AppState>, utoipa::openapi:
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::routes())
+        .merge(alerts::routes())
         .merge(session::routes())
         .merge(admin::routes())
         .merge(tickets::routes())

@@ -356,6 +356,12 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             .replace("{size}", &size_label(data.get("size")?.as_i64()?))
             .replace("{limit}", &size_label(data.get("limit")?.as_i64()?)),
         "article_linked" => text("title")?.to_owned(),
+        "alert" => l
+            .t("timeline.said.alert")
+            .replace("{title}", text("title")?)
+            .replace("{status}", text("status")?)
+            .replace("{severity}", text("severity")?)
+            .replace("{integration}", text("integration")?),
         "triage_applied" => {
             let mut parts = Vec::new();
             if let Some(category) = text("category") {

@@ -14,6 +14,7 @@ use opsdesk_app::accounts::{
     NewOrganization, NewUserInput, Organization, OrganizationPatch, OrganizationRef, User,
     UserPatch,
 };
+use opsdesk_app::alerts::{Alert, Integration, NewIntegration};
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
 use opsdesk_app::jobs::Job;
@@ -33,7 +34,8 @@ mod organizations;
 mod triage;
 
 use operations::{
-    create_webhook, delete_webhook, discard, jobs, quarantine, reprocess, retry_job, webhooks,
+    create_integration, create_webhook, delete_integration, delete_webhook, discard, integrations,
+    jobs, quarantine, reprocess, retry_job, webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
 use triage::TriagePage;
@@ -84,6 +86,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/webhooks/{id}/delete", post(delete_webhook))
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route(
+            "/admin/integrations",
+            get(integrations).post(create_integration),
+        )
+        .route("/admin/integrations/{id}/delete", post(delete_integration))
         .route("/admin/triage", get(triage::triage))
         .route("/admin/triage/train", post(triage::train))
         .route("/admin/triage/thresholds", post(triage::set_threshold))
@@ -240,6 +247,14 @@ enum Section {
     /// Jobs in the chosen status (all when empty), newest first.
     Jobs(Vec<Job>, &'static str),
     Triage(Box<TriagePage>),
+    /// The integrations, the URL of one just created (shown once), a mistake in the form,
+    /// and the recent alerts.
+    Integrations(
+        Vec<Integration>,
+        Option<String>,
+        Vec<FieldError>,
+        Vec<Alert>,
+    ),
 }
 
 #[derive(Template)]
@@ -261,6 +276,7 @@ const TABS: &[&str] = &[
     "sla",
     "quarantine",
     "webhooks",
+    "integrations",
     "jobs",
     "triage",
     "audit",

@@ -1,4 +1,5 @@
-//! Keeping the desk running: the mail quarantine, webhooks and background jobs.
+//! Keeping the desk running: the mail quarantine, webhooks, alert integrations and
+//! background jobs.
 
 use super::*;
 
@@ -130,4 +131,78 @@ pub(super) async fn retry_job(
 ) -> Result<Redirect, WebError> {
     state.app.retry_job(&form.principal, id).await?;
     Ok(Redirect::to("/admin/jobs?status=dead"))
+}
+
+async fn integrations_page(
+    state: &AppState,
+    p: &Principal,
+    url: Option<String>,
+    errors: Vec<FieldError>,
+) -> Result<Response, WebError> {
+    let failed = !errors.is_empty();
+    let list = state.app.integrations(p).await?;
+    let alerts = state.app.alerts(p, false, 50).await?;
+    let mut response = page(
+        p,
+        "integrations",
+        Section::Integrations(list, url, errors, alerts),
+    )?;
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+pub(super) async fn integrations(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+) -> Result<Response, WebError> {
+    admin(&p)?;
+    integrations_page(&state, &p, None, Vec::new()).await
+}
+
+/// Shows the new integration's URL on the page itself, once; a mistake comes back on the
+/// form.
+pub(super) async fn create_integration(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    admin(&form.principal)?;
+    let group_by = form
+        .get("group_by")
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let input = NewIntegration {
+        name: form.get("name").to_owned(),
+        kind: form.get("kind").to_owned(),
+        requester: form.get("requester").to_owned(),
+        group_by,
+    };
+    let (url, errors) = match state.app.create_integration(&form.principal, input).await {
+        Ok(created) => {
+            // The URL is absolute, on the address the admin used.
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let url = created.url_path.map(|path| format!("http://{host}{path}"));
+            (url, Vec::new())
+        }
+        Err(AppError::Invalid(errors)) => (None, errors),
+        Err(other) => return Err(other.into()),
+    };
+    integrations_page(&state, &form.principal, url, errors).await
+}
+
+pub(super) async fn delete_integration(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state.app.delete_integration(&form.principal, id).await?;
+    Ok(Redirect::to("/admin/integrations"))
 }

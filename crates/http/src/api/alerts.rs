@@ -1,0 +1,116 @@
+//! Alerts from other monitoring tools: integrations (each with a secret URL), the URL they
+//! post to, and the alerts received.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use opsdesk_app::alerts::{Alert, AlertReceipt, Integration, NewIntegration};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::Problem;
+use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::{ApiError, AppState};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_integration, list_integrations))
+        .routes(routes!(delete_integration))
+        .routes(routes!(list_alerts))
+        .routes(routes!(receive))
+}
+
+/// Creates an integration (admins). The answer's `url_path` (`/alerts/<secret>`) is where
+/// the tool posts, shown this once: Alertmanager's webhook for `alertmanager`, one JSON
+/// alert per request for `generic`.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "alerts", request_body = NewIntegration,
+    responses((status = 201, body = Integration)))]
+async fn create_integration(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewIntegration>,
+) -> Result<(StatusCode, Json<Integration>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_integration(&principal, input).await?),
+    ))
+}
+
+/// Every integration, without its secret (staff).
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "alerts",
+    responses((status = 200, body = Vec<Integration>)))]
+async fn list_integrations(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<Integration>>, ApiError> {
+    Ok(Json(state.app.integrations(&principal).await?))
+}
+
+/// Deletes an integration and its alerts (admins); its incidents stay.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "alerts",
+    responses((status = 204)))]
+async fn delete_integration(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_integration(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct AlertFilter {
+    /// `firing` for those still firing; all when absent.
+    status: Option<String>,
+    /// At most this many, 1 to 500 (100 when absent).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// The most recent alerts, newest first, with their incidents (staff).
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertFilter),
+    responses((status = 200, body = Vec<Alert>)))]
+async fn list_alerts(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(filter): ApiQuery<AlertFilter>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    let firing_only = match filter.status.as_deref() {
+        None => false,
+        Some("firing") => true,
+        Some(_) => {
+            return Err(opsdesk_app::AppError::invalid("status", "only `firing` filters").into());
+        }
+    };
+    let limit = filter.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(opsdesk_app::AppError::invalid("limit", "must be 1 to 500").into());
+    }
+    Ok(Json(
+        state.app.alerts(&principal, firing_only, limit).await?,
+    ))
+}
+
+/// Alerts from a monitoring tool, to an integration's secret URL (no login: the secret is
+/// the credential). Each alert opens its group's incident, joins it, or resolves it with
+/// the group's last alert.
+#[utoipa::path(post, path = "/alerts/{token}", tag = "alerts", security(()),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 202, body = AlertReceipt), (status = 404, body = Problem),
+        (status = 413, body = Problem)))]
+async fn receive(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<AlertReceipt>), ApiError> {
+    let body = body.map_err(|rejection| ApiError::unreadable_body(&state, &rejection))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.app.receive_alerts(&token, body.to_vec()).await?),
+    ))
+}

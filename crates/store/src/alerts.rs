@@ -1,0 +1,224 @@
+//! Alert integrations and the alerts they received.
+
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
+
+/// An integration as stored (its secret only as a hash).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct IntegrationRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub requester_id: i64,
+    pub requester_email: String,
+    pub group_by: String,
+    pub created_at: i64,
+}
+
+const INTEGRATION_SELECT: &str = "SELECT i.id, i.name, i.kind, i.requester_id, \
+     u.email AS requester_email, i.group_by, i.created_at \
+     FROM integrations i JOIN users u ON u.id = i.requester_id";
+
+pub struct NewIntegration<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub requester_id: i64,
+    pub token_hash: &'a str,
+    pub group_by: &'a str,
+}
+
+pub async fn insert_integration(
+    conn: &mut AnyConnection,
+    new: &NewIntegration<'_>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO integrations (name, kind, requester_id, token_hash, group_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(new.name)
+    .bind(new.kind)
+    .bind(new.requester_id)
+    .bind(new.token_hash)
+    .bind(new.group_by)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name"))?;
+    Ok(id)
+}
+
+pub async fn integrations(conn: &mut AnyConnection) -> Result<Vec<IntegrationRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{INTEGRATION_SELECT} ORDER BY i.name"
+    )))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn integration(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<IntegrationRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{INTEGRATION_SELECT} WHERE i.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The integration whose secret hashes to `token_hash`.
+pub async fn integration_by_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<IntegrationRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{INTEGRATION_SELECT} WHERE i.token_hash = $1"
+    )))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn delete_integration(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM integrations WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One alert as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AlertRow {
+    pub id: i64,
+    pub integration_id: i64,
+    pub integration: String,
+    pub fingerprint: String,
+    pub group_key: String,
+    pub status: String,
+    pub title: String,
+    pub severity: String,
+    pub labels: String,
+    pub ticket_id: Option<i64>,
+    pub first_at: i64,
+    pub last_at: i64,
+    pub resolved_at: Option<i64>,
+    pub occurrences: i64,
+}
+
+const ALERT_SELECT: &str = "SELECT a.id, a.integration_id, i.name AS integration, a.fingerprint, \
+     a.group_key, a.status, a.title, a.severity, a.labels, a.ticket_id, a.first_at, a.last_at, \
+     a.resolved_at, a.occurrences FROM alerts a JOIN integrations i ON i.id = a.integration_id";
+
+pub async fn alert_by_fingerprint(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    fingerprint: &str,
+) -> Result<Option<AlertRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{ALERT_SELECT} WHERE a.integration_id = $1 AND a.fingerprint = $2"
+    )))
+    .bind(integration_id)
+    .bind(fingerprint)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// What one notification says of an alert.
+pub struct AlertUpdate<'a> {
+    pub integration_id: i64,
+    pub fingerprint: &'a str,
+    pub group_key: &'a str,
+    pub status: &'a str,
+    pub title: &'a str,
+    pub severity: &'a str,
+    pub labels: &'a str,
+    pub ticket_id: Option<i64>,
+    pub payload: &'a str,
+}
+
+/// Records a notification: a new alert, or the next one of a known alert (which starts
+/// over when it fires again after being resolved).
+pub async fn save_alert(
+    conn: &mut AnyConnection,
+    update: &AlertUpdate<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let resolved_at = (update.status == "resolved").then_some(now);
+    sqlx::query(
+        "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, severity, \
+         labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11) \
+         ON CONFLICT (integration_id, fingerprint) DO UPDATE SET group_key = excluded.group_key, \
+         status = excluded.status, title = excluded.title, severity = excluded.severity, \
+         labels = excluded.labels, ticket_id = excluded.ticket_id, \
+         first_at = CASE WHEN alerts.status = 'resolved' AND excluded.status = 'firing' \
+           THEN excluded.first_at ELSE alerts.first_at END, \
+         last_at = excluded.last_at, resolved_at = excluded.resolved_at, \
+         occurrences = alerts.occurrences + 1, payload = excluded.payload",
+    )
+    .bind(update.integration_id)
+    .bind(update.fingerprint)
+    .bind(update.group_key)
+    .bind(update.status)
+    .bind(update.title)
+    .bind(update.severity)
+    .bind(update.labels)
+    .bind(update.ticket_id)
+    .bind(now)
+    .bind(resolved_at)
+    .bind(update.payload)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The incident of a group's firing alerts, if it has any.
+pub async fn group_ticket(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    group_key: &str,
+) -> Result<Option<i64>, StoreError> {
+    let found: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT a.ticket_id FROM alerts a JOIN tickets t ON t.id = a.ticket_id \
+         WHERE a.integration_id = $1 AND a.group_key = $2 AND a.status = 'firing' \
+         AND t.status IN ('new', 'open', 'pending') ORDER BY a.last_at DESC LIMIT 1",
+    )
+    .bind(integration_id)
+    .bind(group_key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.and_then(|(id,)| id))
+}
+
+/// How many alerts of an incident still fire.
+pub async fn firing_of_ticket(conn: &mut AnyConnection, ticket_id: i64) -> Result<i64, StoreError> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE ticket_id = $1 AND status = 'firing'")
+            .bind(ticket_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(count)
+}
+
+/// The most recent alerts, newest first; only firing ones when `firing_only`.
+pub async fn alerts(
+    conn: &mut AnyConnection,
+    firing_only: bool,
+    limit: i64,
+) -> Result<Vec<AlertRow>, StoreError> {
+    let filter = if firing_only {
+        " WHERE a.status = 'firing'"
+    } else {
+        ""
+    };
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{ALERT_SELECT}{filter} ORDER BY a.last_at DESC, a.id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
