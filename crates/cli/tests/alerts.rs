@@ -191,3 +191,150 @@ dual_backend_test!(
         assert_eq!(status, 404, "a deleted integration's URL is dead");
     }
 );
+
+/// A running Alertmanager, stopped when dropped.
+struct Alertmanager {
+    child: std::process::Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Alertmanager {
+    /// Starts `binary` with one route: every alert, grouped by `alertname`, to `webhook`.
+    async fn start(binary: &str, webhook: &str) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = data.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: opsdesk\n  group_by: ['alertname']\n  group_wait: 1s\n  \
+                 group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: opsdesk\n    \
+                 webhook_configs:\n      - url: '{webhook}'\n        send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", data.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+            reqwest::get(format!("{url}/-/ready"))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        assert!(ready, "Alertmanager did not start");
+        Self {
+            child,
+            url,
+            _data: data,
+        }
+    }
+
+    /// Posts alerts to Alertmanager as Prometheus would.
+    async fn fire(&self, alerts: &Value) {
+        let sent = reqwest::Client::new()
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(alerts)
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
+    }
+}
+
+dual_backend_test!(
+    a_real_alertmanager_opens_one_incident_for_an_outage_and_resolves_it,
+    |backend: Backend| async move {
+        let Some(binary) = opsdesk_testkit::service_binary(
+            "OPSDESK_TEST_ALERTMANAGER",
+            "/usr/bin/prometheus-alertmanager",
+            ".ci/setup.d/45-alertmanager.sh",
+        ) else {
+            return;
+        };
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let integration = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Prometheus", "kind": "alertmanager",
+                       "requester": "carol@acme.example", "group_by": ["alertname"]}),
+            )
+            .await;
+        assert_eq!(integration.status, 201, "{}", integration.text);
+        let webhook = format!(
+            "{}{}",
+            server.url,
+            integration.body["url_path"].as_str().unwrap()
+        );
+        let alertmanager = Alertmanager::start(&binary, &webhook).await;
+        let outage = |ends: Option<&str>| {
+            let alerts: Vec<Value> = (1..=40)
+                .map(|n| {
+                    let mut alert = json!({
+                        "labels": {"alertname": "NodeDown", "instance": format!("node{n}"),
+                                   "severity": "critical"},
+                        "annotations": {"summary": "Nodes are down"},
+                    });
+                    if let Some(ends) = ends {
+                        alert["endsAt"] = json!(ends);
+                    }
+                    alert
+                })
+                .collect();
+            Value::Array(alerts)
+        };
+        alertmanager.fire(&outage(None)).await;
+        let firing = || async { admin.get("/api/v1/alerts?status=firing").await.body };
+        let arrived = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            firing().await.as_array().is_some_and(|a| a.len() == 40)
+        })
+        .await;
+        assert!(arrived, "{}", firing().await);
+        let alerts = firing().await;
+        let incident = alerts[0]["ticket"].as_str().unwrap().to_owned();
+        assert!(
+            alerts
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["ticket"] == incident)
+        );
+        // Prometheus re-sends firing alerts: nothing new opens.
+        alertmanager.fire(&outage(None)).await;
+        let incidents = admin.get("/api/v1/tickets?q=tag:alert").await;
+        assert_eq!(
+            incidents.body["items"].as_array().unwrap().len(),
+            1,
+            "{}",
+            incidents.text
+        );
+
+        let now = jiff::Timestamp::now().to_string();
+        alertmanager.fire(&outage(Some(&now))).await;
+        let resolved = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
+            admin.get(&format!("/api/v1/tickets/{incident}")).await.body["status"] == "resolved"
+        })
+        .await;
+        assert!(resolved, "the incident was not resolved");
+    }
+);

@@ -14,29 +14,14 @@ use crate::{PASSWORD, TestServer, eventually};
 /// How long a step may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-fn services_required() -> bool {
-    std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1")
-}
-
 /// chromedriver from OPSDESK_TEST_CHROMEDRIVER or the Debian path; `None` means skip,
 /// unless services are required, then the test fails.
 pub fn chromedriver() -> Option<String> {
-    let path = std::env::var("OPSDESK_TEST_CHROMEDRIVER")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/usr/bin/chromedriver".to_owned());
-    if std::path::Path::new(&path).exists() {
-        return Some(path);
-    }
-    if services_required() {
-        panic!(
-            "OPSDESK_REQUIRE_SERVICES=1 but chromedriver is missing at {path} (run .ci/setup.d/30-chromium.sh)"
-        );
-    }
-    eprintln!(
-        "skipping browser test: no chromedriver at {path}; set OPSDESK_TEST_CHROMEDRIVER or run .ci/setup.d/30-chromium.sh"
-    );
-    None
+    crate::service_binary(
+        "OPSDESK_TEST_CHROMEDRIVER",
+        "/usr/bin/chromedriver",
+        ".ci/setup.d/30-chromium.sh",
+    )
 }
 
 /// A chromedriver process for one test; killed when dropped.
@@ -201,7 +186,7 @@ pub fn axe_script() -> Option<String> {
         .filter(|p| !p.is_empty());
     match path.as_deref().map(std::fs::read_to_string) {
         Some(Ok(script)) => Some(script),
-        _ if services_required() => panic!(
+        _ if crate::services_required() => panic!(
             "OPSDESK_REQUIRE_SERVICES=1 but axe-core is missing (OPSDESK_TEST_AXE={path:?}; run .ci/setup.d/35-axe.sh)"
         ),
         _ => {

@@ -70,6 +70,29 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// Whether a missing service fails the test (CI) rather than skipping it.
+pub(crate) fn services_required() -> bool {
+    std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+/// A service's program, from the environment variable `env` or its Debian path `default`;
+/// `None` means skip the test, unless services are required, then the test fails. `setup`
+/// names the script that installs it.
+pub fn service_binary(env: &str, default: &str, setup: &str) -> Option<String> {
+    let path = std::env::var(env)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    if std::path::Path::new(&path).exists() {
+        return Some(path);
+    }
+    if services_required() {
+        panic!("OPSDESK_REQUIRE_SERVICES=1 but {path} is missing (run {setup})");
+    }
+    eprintln!("skipping: no {path}; set {env} or run {setup}");
+    None
+}
+
 /// A database of its own for one test: a temporary folder (SQLite) or a new PostgreSQL
 /// database, removed when dropped.
 pub struct TestDb {
