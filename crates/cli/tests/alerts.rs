@@ -329,7 +329,7 @@ dual_backend_test!(
             incidents.text
         );
 
-        let now = jiff::Timestamp::now().to_string();
+        let now = server.app.now().to_string();
         alertmanager.fire(&outage(Some(&now))).await;
         let resolved = opsdesk_testkit::eventually(std::time::Duration::from_secs(30), || async {
             admin.get(&format!("/api/v1/tickets/{incident}")).await.body["status"] == "resolved"
