@@ -8,6 +8,7 @@ pub mod alert;
 pub mod audit;
 pub mod knowledge;
 pub mod monitor;
+pub mod oncall;
 pub mod query;
 pub mod schedule;
 pub mod sla;

@@ -337,7 +337,7 @@ fn overlap(first: &WeeklyInterval, second: &WeeklyInterval) -> CalendarError {
     }
 }
 
-fn parse_weekday(value: &str) -> Option<Weekday> {
+pub(crate) fn parse_weekday(value: &str) -> Option<Weekday> {
     let weekday = match value.to_ascii_lowercase().as_str() {
         "monday" | "mon" => Weekday::Monday,
         "tuesday" | "tue" => Weekday::Tuesday,
@@ -351,7 +351,7 @@ fn parse_weekday(value: &str) -> Option<Weekday> {
     Some(weekday)
 }
 
-fn weekday_name(weekday: Weekday) -> &'static str {
+pub(crate) fn weekday_name(weekday: Weekday) -> &'static str {
     match weekday {
         Weekday::Monday => "monday",
         Weekday::Tuesday => "tuesday",

@@ -14,6 +14,7 @@
 
 mod business_time;
 mod calendar;
+pub(crate) use calendar::{parse_weekday, weekday_name};
 mod clock;
 mod policy;
 mod tracking;
