@@ -31,6 +31,7 @@ opsdesk_domain::string_enum! {
         Article => "article",
         TriageModel => "triage_model",
         Integration => "integration",
+        Schedule => "schedule",
     }
 }
 

@@ -20,6 +20,7 @@ pub mod mail;
 pub mod metrics;
 pub mod monitors;
 mod nodes;
+pub mod oncall;
 pub mod portal;
 mod precondition;
 pub mod sla;

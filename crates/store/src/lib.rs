@@ -27,6 +27,7 @@ pub mod knowledge;
 pub mod mail;
 pub mod monitors;
 pub mod nodes;
+pub mod oncall;
 pub mod portal;
 pub mod sla;
 pub mod tickets;

@@ -6,6 +6,7 @@ mod alerts;
 mod knowledge;
 mod mail;
 mod monitors;
+mod oncall;
 mod portal;
 mod session;
 mod sla;
@@ -71,6 +72,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(alerts::routes())
+        .merge(oncall::routes())
         .merge(session::routes())
         .merge(admin::routes())
         .merge(tickets::routes())

@@ -12,6 +12,7 @@ mod knowledge;
 mod live;
 mod markdown;
 mod monitoring;
+mod oncall;
 mod portal;
 mod sla_admin;
 
@@ -47,6 +48,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(live::routes())
         .merge(dashboard::routes())
         .merge(monitoring::routes())
+        .merge(oncall::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.

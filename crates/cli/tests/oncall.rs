@@ -1,0 +1,139 @@
+//! On-call schedules through the API: weekly turns handed off at 09:00 London time (also in
+//! summer), overrides that win, and the checks on what a schedule names.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test, page_csrf_token, page_text};
+use serde_json::json;
+
+dual_backend_test!(
+    a_weekly_rotation_hands_off_at_nine_local_time_and_overrides_win,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let layer = json!({"people": ["ann@msp.example", "root@msp.example"],
+                           "start": "2026-01-05T09:00:00", "turn": {"days": 7}});
+        let schedule = json!({"name": "Service Desk", "time_zone": "Europe/London",
+                              "layers": [layer]});
+        assert_eq!(
+            ann.post("/api/v1/schedules", schedule.clone()).await.status,
+            403
+        );
+        for (bad, field) in [
+            (
+                json!({"name": "x", "time_zone": "Mars/Olympus", "layers": []}),
+                "time_zone",
+            ),
+            (
+                json!({"name": "x", "time_zone": "UTC",
+                    "layers": [{"people": ["carol@acme.example"], "start": "2026-01-05T09:00:00",
+                                "turn": {"days": 1}}]}),
+                "layers",
+            ),
+            (
+                json!({"name": "x", "time_zone": "UTC",
+                    "layers": [{"people": [], "start": "2026-01-05T09:00:00",
+                                "turn": {"days": 1}}]}),
+                "layers",
+            ),
+        ] {
+            let refused = admin.post("/api/v1/schedules", bad).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
+        let created = admin.post("/api/v1/schedules", schedule).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.body["id"].as_i64().unwrap();
+        let at = |time: &str| {
+            let ann = ann.clone();
+            let path = format!("/api/v1/schedules/{id}/on-call?at={time}");
+            async move { ann.get(&path).await.body }
+        };
+        let winter = at("2026-01-05T10:00:00Z").await;
+        assert_eq!(winter["person"], "ann@msp.example", "{winter}");
+        assert_eq!(winter["until"], "2026-01-12T09:00:00Z");
+        assert_eq!(
+            at("2026-01-12T09:00:00Z").await["person"],
+            "root@msp.example"
+        );
+        // In summer 09:00 in London is 08:00 UTC.
+        let summer = at("2026-07-06T08:30:00Z").await;
+        assert_eq!(summer["person"], "ann@msp.example", "{summer}");
+        assert_eq!(summer["until"], "2026-07-13T08:00:00Z");
+        assert_eq!(
+            at("2026-07-06T07:59:59Z").await["person"],
+            "root@msp.example"
+        );
+
+        let taken = ann
+            .post(
+                &format!("/api/v1/schedules/{id}/overrides"),
+                json!({"person": "root@msp.example", "from": "2026-07-07T18:00:00Z",
+                       "until": "2026-07-08T06:00:00Z"}),
+            )
+            .await;
+        assert_eq!(taken.status, 201, "{}", taken.text);
+        assert_eq!(taken.body["by"], "ann@msp.example");
+        let night = at("2026-07-07T20:00:00Z").await;
+        assert_eq!(night["person"], "root@msp.example", "{night}");
+        assert_eq!(night["until"], "2026-07-08T06:00:00Z");
+        assert_eq!(
+            at("2026-07-08T06:00:00Z").await["person"],
+            "ann@msp.example"
+        );
+        let backwards = ann
+            .post(
+                &format!("/api/v1/schedules/{id}/overrides"),
+                json!({"from": "2026-07-08T06:00:00Z", "until": "2026-07-07T06:00:00Z"}),
+            )
+            .await;
+        assert_eq!(backwards.status, 422);
+        let listed = admin.get("/api/v1/schedules").await;
+        assert_eq!(listed.body[0]["name"], "Service Desk");
+        assert!(
+            listed.body[0]["on_call"]["person"].is_string(),
+            "{}",
+            listed.text
+        );
+        assert_eq!(
+            ann.get(&format!("/api/v1/schedules/{}/on-call", id + 100))
+                .await
+                .status,
+            404
+        );
+
+        // The page shows who is on call now; an agent takes over from it.
+        let (browser, _) = server.web_session("ann@msp.example").await;
+        let page = page_text(&browser, format!("{}/on-call", server.url)).await;
+        assert!(
+            page.contains("Service Desk") && page.contains("Europe/London"),
+            "{page}"
+        );
+        let sent = browser
+            .post(format!("{}/on-call/{id}/take-over", server.url))
+            .form(&[
+                ("csrf_token", page_csrf_token(&page).as_str()),
+                ("hours", "4"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        let now = ann
+            .get(&format!("/api/v1/schedules/{id}/on-call"))
+            .await
+            .body;
+        assert_eq!(now["person"], "ann@msp.example", "{now}");
+        let overrides = ann
+            .get(&format!("/api/v1/schedules/{id}/overrides"))
+            .await
+            .body;
+        // July's override is over: only those running or to come are listed.
+        assert_eq!(overrides.as_array().unwrap().len(), 1, "{overrides}");
+    }
+);

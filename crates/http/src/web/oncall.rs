@@ -1,0 +1,63 @@
+//! Who is on call: every schedule with the person on call now and until when, the
+//! overrides to come, and taking over a stretch.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+use opsdesk_app::oncall::{NewOverride, Schedule, ScheduleOverride};
+
+use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/on-call", get(page))
+        .route("/on-call/{id}/take-over", post(take_over))
+}
+
+#[derive(Template)]
+#[template(path = "oncall.html")]
+struct OnCallPage {
+    c: Chrome,
+    schedules: Vec<(Schedule, Vec<ScheduleOverride>)>,
+}
+
+async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
+    p.require_staff()?;
+    let mut schedules = Vec::new();
+    for schedule in state.app.schedules(&p).await? {
+        let overrides = state.app.schedule_overrides(&p, schedule.id).await?;
+        schedules.push((schedule, overrides));
+    }
+    Ok(render(&OnCallPage {
+        c: Chrome::new(&p, Lang.t("oncall.title")),
+        schedules,
+    }))
+}
+
+/// Takes over a schedule from now for the hours chosen, as the signed-in user.
+async fn take_over(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let hours: i64 = form
+        .get("hours")
+        .parse()
+        .ok()
+        .filter(|h| (1..=24 * 14).contains(h))
+        .ok_or_else(|| opsdesk_app::AppError::invalid("hours", "1 to 336 hours"))?;
+    let from = state.app.now();
+    let until = from
+        .checked_add(jiff::SignedDuration::from_hours(hours))
+        .map_err(|e| opsdesk_app::AppError::invalid("hours", e))?;
+    let input = NewOverride {
+        person: None,
+        from,
+        until,
+    };
+    state.app.add_override(&form.principal, id, input).await?;
+    Ok(Redirect::to("/on-call"))
+}
