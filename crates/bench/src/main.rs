@@ -77,6 +77,22 @@ enum Scenario {
         #[arg(long, requires = "postgres")]
         pgbench: bool,
     },
+    /// Alerts posted one per request to a generic integration with concurrent clients, on a
+    /// fresh database per run: each opens or joins its service's incident.
+    Alerts {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Alerts per run.
+        #[arg(long, default_value_t = 50_000)]
+        alerts: usize,
+        /// Services they are about: one incident each.
+        #[arg(long, default_value_t = 500)]
+        services: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Fills a database with a large generated desk (straight into the tables).
     Load {
         #[command(flatten)]
@@ -126,6 +142,13 @@ async fn main() -> anyhow::Result<()> {
             runs,
             pgbench,
         } => create(&target, clients, tickets, runs, pgbench).await,
+        Scenario::Alerts {
+            target,
+            clients,
+            alerts,
+            services,
+            runs,
+        } => alert_ingest(&target, clients, alerts, services, runs).await,
         Scenario::Load {
             target,
             database,
@@ -403,7 +426,8 @@ async fn create(
             .map(|_| ticket_json(&directory, generator.ticket()))
             .collect();
         let server = Server::start(&target.opsdesk, &scratch.location).await?;
-        let (elapsed, mut latencies) = post_all(&server, bodies, clients).await?;
+        let url = format!("{}/api/v1/tickets", server.url);
+        let (elapsed, mut latencies) = post_all(&server, &url, 201, bodies, clients).await?;
         latencies.sort();
         let rate = tickets as f64 / elapsed.as_secs_f64();
         let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
@@ -441,6 +465,90 @@ async fn create(
     Ok(())
 }
 
+/// Alerts through a generic integration: `alerts` distinct alerts about `services`
+/// services (grouped by service), one per POST.
+async fn alert_ingest(
+    target: &Target,
+    clients: usize,
+    count: usize,
+    services: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let backend = if target.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "alerts: {count} alerts about {services} services, {clients} clients, {runs} runs, {backend}"
+    );
+    let (mut rates, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let scratch = Scratch::new(target.postgres.as_deref()).await?;
+        let generator = Generator::new(target.seed, Scale::DEMO);
+        let directory = generator.directory().clone();
+        let url_path = {
+            let app = scratch.location.open().await?;
+            create_admin(&app).await?;
+            opsdesk_seed::demo::create_directory(&app, &directory).await?;
+            let requester = directory
+                .customers
+                .first()
+                .context("the generated desk has no customers")?
+                .email
+                .clone();
+            let integration = app
+                .create_integration(
+                    &Principal::system("bench"),
+                    opsdesk_app::alerts::NewIntegration {
+                        name: "bench".into(),
+                        kind: "generic".into(),
+                        requester,
+                        group_by: vec!["service".into()],
+                    },
+                )
+                .await?;
+            app.db().clone().close().await;
+            integration
+                .url_path
+                .context("a new integration has a URL")?
+        };
+        let bodies: Vec<Value> = (0..count)
+            .map(|n| {
+                let service = n % services.max(1);
+                serde_json::json!({
+                    "status": "firing", "title": format!("service {service} is failing"),
+                    "severity": "warning",
+                    "labels": {"service": format!("svc-{service}"), "instance": format!("host-{n}")},
+                })
+            })
+            .collect();
+        let server = Server::start(&target.opsdesk, &scratch.location).await?;
+        let url = format!("{}{url_path}", server.url);
+        let (elapsed, mut latencies) = post_all(&server, &url, 202, bodies, clients).await?;
+        latencies.sort();
+        let rate = count as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+        println!(
+            "  run {run}: {rate:.0} alerts/s, p50 {:.1} ms, p99 {:.1} ms",
+            ms(p50),
+            ms(p99)
+        );
+        rates.push(rate);
+        p50s.push(ms(p50));
+        p99s.push(ms(p99));
+        drop(server);
+        scratch.remove().await?;
+    }
+    println!(
+        "alerts median over {runs} runs: {:.0} alerts/s, p50 {:.1} ms, p99 {:.1} ms (target ≥ 5000/s on SQLite)",
+        median(&mut rates),
+        median(&mut p50s),
+        median(&mut p99s)
+    );
+    Ok(())
+}
+
 /// Transactions per second `pgbench` (TPC-B, scale 1, `clients` clients, 10 s) sustains on a
 /// fresh database of the PostgreSQL server at `server`.
 async fn pgbench(server: &str, clients: usize) -> anyhow::Result<f64> {
@@ -474,9 +582,12 @@ async fn pgbench(server: &str, clients: usize) -> anyhow::Result<f64> {
         .context("pgbench printed no tps line")
 }
 
-/// Posts every body, `clients` at a time; returns the wall time and each request's latency.
+/// Posts every body to `url`, `clients` at a time, each expecting `status`; returns the wall
+/// time and each request's latency.
 async fn post_all(
     server: &Server,
+    url: &str,
+    status: u16,
     bodies: Vec<Value>,
     clients: usize,
 ) -> anyhow::Result<(Duration, Vec<Duration>)> {
@@ -486,7 +597,7 @@ async fn post_all(
     for _ in 0..clients.max(1) {
         let queue = queue.clone();
         let http = server.http.clone();
-        let url = format!("{}/api/v1/tickets", server.url);
+        let url = url.to_owned();
         let token = server.token.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -503,10 +614,10 @@ async fn post_all(
                     .json(&body)
                     .send()
                     .await?;
-                let status = response.status();
+                let answered = response.status();
                 let text = response.text().await?;
-                if status.as_u16() != 201 {
-                    bail!("POST /api/v1/tickets answered {status}: {text}");
+                if answered.as_u16() != status {
+                    bail!("POST {url} answered {answered}: {text}");
                 }
                 latencies.push(sent.elapsed());
             }
