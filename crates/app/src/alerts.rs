@@ -110,6 +110,7 @@ async fn apply(
     payload: &str,
 ) -> Result<Outcome, AppError> {
     let key = alert::group_key(group_by, &notice);
+    store::lock_group(tx.conn, tx.backend, integration.id, &key).await?;
     let existing =
         store::alert_by_fingerprint(tx.conn, integration.id, &notice.fingerprint).await?;
     let labels = serde_json::to_string(&notice.labels)

@@ -338,3 +338,36 @@ dual_backend_test!(
         assert!(resolved, "the incident was not resolved");
     }
 );
+
+dual_backend_test!(
+    alerts_of_a_new_problem_arriving_together_open_one_incident,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let integration = server
+            .admin()
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Zabbix", "kind": "generic", "requester": "carol@acme.example",
+                       "group_by": ["service"]}),
+            )
+            .await;
+        let url = integration.body["url_path"].as_str().unwrap().to_owned();
+        let sends = (0..20).map(|n| {
+            post(
+                &server,
+                &url,
+                json!({"status": "firing", "title": "Mail queue stuck",
+                       "labels": {"service": "mail", "host": format!("mx{n}")}}),
+            )
+        });
+        let receipts = futures::future::join_all(sends).await;
+        let opened: usize = receipts
+            .iter()
+            .map(|(status, receipt)| {
+                assert_eq!(*status, 202, "{receipt}");
+                receipt["opened"].as_array().unwrap().len()
+            })
+            .sum();
+        assert_eq!(opened, 1, "{receipts:?}");
+    }
+);

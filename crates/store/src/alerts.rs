@@ -2,6 +2,7 @@
 
 use sqlx::AnyConnection;
 
+use crate::db::Backend;
 use crate::error::StoreError;
 
 /// An integration as stored (its secret only as a hash).
@@ -173,6 +174,35 @@ pub async fn save_alert(
     .bind(update.payload)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Holds the group `group_key` of an integration until the transaction ends, so that two
+/// alerts of a new problem arriving together open one incident, not two. SQLite's single
+/// writer already does; PostgreSQL takes a transaction-scoped advisory lock on the group.
+pub async fn lock_group(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    integration_id: i64,
+    group_key: &str,
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        // FNV-1a of the integration and key: stable, and collisions only make two groups
+        // wait for each other.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in integration_id
+            .to_le_bytes()
+            .iter()
+            .chain(group_key.as_bytes())
+        {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from_ne_bytes(hash.to_ne_bytes()))
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 
