@@ -527,7 +527,9 @@ async fn write_imported(tx: &mut Tx<'_>, ticket: ImportTicket) -> Result<i64, Ap
     let mut first_response = None;
     for comment in &ticket.comments {
         let at = comment.at.map_or(last, Timestamp::as_millisecond);
-        let author = match comment.author.as_deref().or(Some(requester.as_str())) {
+        // Without an author the comment is the import's: guessing would put words in
+        // someone's mouth.
+        let author = match comment.author.as_deref() {
             Some(email) => accounts::find_user_by_email(tx.conn, &email.to_lowercase()).await?,
             None => None,
         };
