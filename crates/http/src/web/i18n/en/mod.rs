@@ -1,0 +1,25 @@
+//! English, one table per part of the UI; a key's first segment says which.
+
+mod admin;
+mod desk;
+mod knowledge;
+mod monitoring;
+
+/// The table that holds `key`, by its first segment.
+pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
+    match key.split('.').next().unwrap_or_default() {
+        "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
+        "kb" | "help" | "portal" => knowledge::TABLE,
+        "monitor" | "maintenance" | "oncall" => monitoring::TABLE,
+        _ => desk::TABLE,
+    }
+}
+
+/// Every table, for the tests.
+#[cfg(test)]
+pub(super) const TABLES: [&[(&str, &str)]; 4] = [
+    admin::TABLE,
+    desk::TABLE,
+    knowledge::TABLE,
+    monitoring::TABLE,
+];
