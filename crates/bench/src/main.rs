@@ -395,6 +395,51 @@ fn ticket_json(directory: &Directory, ticket: GeneratedTicket) -> Value {
     input
 }
 
+/// The rate and latencies of each run of a posting benchmark, and their medians.
+#[derive(Default)]
+struct Tally {
+    rates: Vec<f64>,
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+}
+
+impl Tally {
+    /// Records run `run`: `count` requests of `unit` in `elapsed`; prints it and returns
+    /// the rate.
+    fn record(
+        &mut self,
+        run: usize,
+        unit: &str,
+        count: usize,
+        elapsed: Duration,
+        mut latencies: Vec<Duration>,
+    ) -> f64 {
+        latencies.sort();
+        let rate = count as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+        println!(
+            "  run {run}: {rate:.0} {unit}/s, p50 {:.1} ms, p99 {:.1} ms",
+            ms(p50),
+            ms(p99)
+        );
+        self.rates.push(rate);
+        self.p50s.push(ms(p50));
+        self.p99s.push(ms(p99));
+        rate
+    }
+
+    /// Prints the medians over the runs, with the scenario's `target`.
+    fn summary(&mut self, name: &str, unit: &str, target: &str) {
+        println!(
+            "{name} median over {} runs: {:.0} {unit}/s, p50 {:.1} ms, p99 {:.1} ms ({target})",
+            self.rates.len(),
+            median(&mut self.rates),
+            median(&mut self.p50s),
+            median(&mut self.p99s)
+        );
+    }
+}
+
 async fn create(
     target: &Target,
     clients: usize,
@@ -408,9 +453,7 @@ async fn create(
         "SQLite"
     };
     println!("create: {tickets} tickets, {clients} clients, {runs} runs, {backend}");
-    let mut rates = Vec::new();
-    let mut p50s = Vec::new();
-    let mut p99s = Vec::new();
+    let mut tally = Tally::default();
     let mut ceilings = Vec::new();
     for run in 1..=runs {
         let scratch = Scratch::new(target.postgres.as_deref()).await?;
@@ -427,18 +470,8 @@ async fn create(
             .collect();
         let server = Server::start(&target.opsdesk, &scratch.location).await?;
         let url = format!("{}/api/v1/tickets", server.url);
-        let (elapsed, mut latencies) = post_all(&server, &url, 201, bodies, clients).await?;
-        latencies.sort();
-        let rate = tickets as f64 / elapsed.as_secs_f64();
-        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
-        println!(
-            "  run {run}: {rate:.0} tickets/s, p50 {:.1} ms, p99 {:.1} ms",
-            ms(p50),
-            ms(p99)
-        );
-        rates.push(rate);
-        p50s.push(ms(p50));
-        p99s.push(ms(p99));
+        let (elapsed, latencies) = post_all(&server, &url, 201, bodies, clients).await?;
+        let rate = tally.record(run, "tickets", tickets, elapsed, latencies);
         drop(server);
         scratch.remove().await?;
         if let (true, Some(postgres)) = (with_pgbench, &target.postgres) {
@@ -450,12 +483,7 @@ async fn create(
             ceilings.push(tps);
         }
     }
-    println!(
-        "create median over {runs} runs: {:.0} tickets/s, p50 {:.1} ms, p99 {:.1} ms (target ≥ 3000/s on SQLite)",
-        median(&mut rates),
-        median(&mut p50s),
-        median(&mut p99s)
-    );
+    tally.summary("create", "tickets", "target ≥ 3000/s on SQLite");
     if !ceilings.is_empty() {
         println!(
             "pgbench median: {:.0} transactions/s (target on PostgreSQL: creation ≥ half of it)",
@@ -482,7 +510,7 @@ async fn alert_ingest(
     println!(
         "alerts: {count} alerts about {services} services, {clients} clients, {runs} runs, {backend}"
     );
-    let (mut rates, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tally = Tally::default();
     for run in 1..=runs {
         let scratch = Scratch::new(target.postgres.as_deref()).await?;
         let generator = Generator::new(target.seed, Scale::DEMO);
@@ -525,27 +553,12 @@ async fn alert_ingest(
             .collect();
         let server = Server::start(&target.opsdesk, &scratch.location).await?;
         let url = format!("{}{url_path}", server.url);
-        let (elapsed, mut latencies) = post_all(&server, &url, 202, bodies, clients).await?;
-        latencies.sort();
-        let rate = count as f64 / elapsed.as_secs_f64();
-        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
-        println!(
-            "  run {run}: {rate:.0} alerts/s, p50 {:.1} ms, p99 {:.1} ms",
-            ms(p50),
-            ms(p99)
-        );
-        rates.push(rate);
-        p50s.push(ms(p50));
-        p99s.push(ms(p99));
+        let (elapsed, latencies) = post_all(&server, &url, 202, bodies, clients).await?;
+        tally.record(run, "alerts", count, elapsed, latencies);
         drop(server);
         scratch.remove().await?;
     }
-    println!(
-        "alerts median over {runs} runs: {:.0} alerts/s, p50 {:.1} ms, p99 {:.1} ms (target ≥ 5000/s on SQLite)",
-        median(&mut rates),
-        median(&mut p50s),
-        median(&mut p99s)
-    );
+    tally.summary("alerts", "alerts", "target ≥ 5000/s on SQLite");
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! English: the service desk: tickets, their timeline, lists and queues, SLAs, the dashboard, sign-in,
-//! navigation and the labels of every status, level and channel.
+//! English: the service desk: tickets, their timeline, lists and queues, SLAs, the
+//! dashboard, sign-in, navigation and the labels of every status, level and channel.
 
 /// Sorted by key (binary search; a test keeps it sorted).
 pub(super) const TABLE: &[(&str, &str)] = &[
