@@ -166,7 +166,8 @@ mod double_option {
     }
 }
 
-fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) -> String {
+/// A name trimmed, 1 to 200 characters; a mistake is added to `errors`.
+pub(crate) fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) -> String {
     let trimmed = name.trim();
     if trimmed.is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));

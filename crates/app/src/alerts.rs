@@ -238,13 +238,7 @@ impl App {
         input: NewIntegration,
     ) -> Result<Integration, AppError> {
         let mut errors = Vec::new();
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            errors.push(crate::FieldError::new(
-                "name",
-                "must be 1 to 100 characters",
-            ));
-        }
+        let name = crate::accounts::check_name("name", &input.name, &mut errors);
         if let Err(e) = input.kind.parse::<IntegrationKind>() {
             errors.push(crate::FieldError::new("kind", e));
         }

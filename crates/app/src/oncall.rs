@@ -78,6 +78,11 @@ pub struct ScheduleOverride {
     pub by: String,
 }
 
+/// Whether a user may be on call: active staff.
+fn active_staff(user: &opsdesk_store::accounts::UserRow) -> bool {
+    user.active != 0 && user.role != Role::Customer.as_str()
+}
+
 fn rotation_of(row: &ScheduleRow) -> Result<(Rotation, Vec<Layer>), AppError> {
     let broken = |e: String| AppError::broken(format!("schedule {}: {e}", row.id));
     let zone = TimeZone::get(&row.time_zone).map_err(|e| broken(e.to_string()))?;
@@ -116,9 +121,10 @@ impl App {
         principal: &Principal,
         input: NewSchedule,
     ) -> Result<Schedule, AppError> {
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::invalid("name", "must be 1 to 100 characters"));
+        let mut errors = Vec::new();
+        let name = crate::accounts::check_name("name", &input.name, &mut errors);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
         }
         let zone = TimeZone::get(&input.time_zone).map_err(|_| {
             AppError::invalid(
@@ -142,9 +148,7 @@ impl App {
                     for email in &people {
                         let found =
                             opsdesk_store::accounts::find_user_by_email(tx.conn, email).await?;
-                        if !found
-                            .is_some_and(|u| u.active != 0 && u.role != Role::Customer.as_str())
-                        {
+                        if !found.as_ref().is_some_and(active_staff) {
                             errors.push(FieldError::new(
                                 "layers",
                                 format!("{email} is not active staff"),
@@ -270,7 +274,7 @@ impl App {
                 let user =
                     opsdesk_store::accounts::find_user_by_email(tx.conn, &person.to_lowercase())
                         .await?
-                        .filter(|u| u.active != 0 && u.role != Role::Customer.as_str())
+                        .filter(active_staff)
                         .ok_or_else(|| AppError::invalid("person", "not active staff"))?;
                 let window = (input.from.as_millisecond(), input.until.as_millisecond());
                 let by = if tx.principal.email.is_empty() {
