@@ -30,6 +30,8 @@ pub struct Integration {
     pub requester: String,
     /// Labels whose values make alerts one problem; none: each alert is its own.
     pub group_by: Vec<String>,
+    /// The escalation policy its incidents page; none: they page nobody.
+    pub escalation_policy: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     /// `/alerts/<secret>`, where the tool posts: shown once, when the integration is
@@ -49,6 +51,9 @@ pub struct NewIntegration {
     pub requester: String,
     #[serde(default)]
     pub group_by: Vec<String>,
+    /// The name of the escalation policy its incidents page.
+    #[serde(default)]
+    pub escalation_policy: Option<String>,
 }
 
 /// An alert received.
@@ -89,6 +94,7 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
         kind: row.kind,
         requester: row.requester_email,
         group_by: serde_json::from_str(&row.group_by).unwrap_or_default(),
+        escalation_policy: row.escalation_policy,
         created_at: timestamp(row.created_at),
         url_path,
     }
@@ -147,6 +153,9 @@ async fn apply(
                         },
                     )?;
                     let id = insert_ticket(tx, valid).await?;
+                    if let Some(policy) = integration.escalation_policy_id {
+                        crate::paging::start(tx, id, policy).await?;
+                    }
                     outcome = Outcome::Opened(id);
                     id
                 }
@@ -263,6 +272,17 @@ impl App {
                 )
                 .await?
                 .ok_or_else(|| AppError::invalid("requester", "no user has this address"))?;
+                let escalation_policy_id = match &input.escalation_policy {
+                    Some(name) => Some(
+                        opsdesk_store::paging::policy_by_name(tx.conn, name)
+                            .await?
+                            .ok_or_else(|| {
+                                AppError::invalid("escalation_policy", "no policy has this name")
+                            })?
+                            .id,
+                    ),
+                    None => None,
+                };
                 let id = store::insert_integration(
                     tx.conn,
                     &Row {
@@ -271,6 +291,7 @@ impl App {
                         requester_id: requester.id,
                         token_hash: &token_hash,
                         group_by: &group_by,
+                        escalation_policy_id,
                     },
                     tx.now,
                 )

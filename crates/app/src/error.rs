@@ -84,6 +84,14 @@ impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
         AppError::Invalid(vec![FieldError::new(field, message)])
     }
+
+    /// A conflict with the record's state, of no one field.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            field: None,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<StoreError> for AppError {

@@ -36,6 +36,12 @@ opsdesk_domain::string_enum! {
         MonitorOutage => "monitor.outage",
         /// Send one mail notification (acknowledgement, reply, resolution).
         MailNotification => "mail.notification",
+        /// Mail one person that they are paged.
+        PageNotification => "page.notification",
+        /// Tell a chat tool's incoming webhook of a page.
+        PageChat => "page.chat",
+        /// Page the next level of an escalation policy unless someone acknowledged.
+        PageEscalation => "page.escalation",
     }
 }
 
@@ -51,11 +57,22 @@ pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
 /// Adds a job to `batch`; it is queued when the batch runs, and runs after that
 /// transaction commits.
 pub(crate) fn queue(batch: &mut Batch, kind: JobKind, payload: &serde_json::Value, now: i64) {
+    queue_at(batch, kind, payload, now, now);
+}
+
+/// [`queue`], for a job that is to run at `run_at`, not before: a durable timer.
+pub(crate) fn queue_at(
+    batch: &mut Batch,
+    kind: JobKind,
+    payload: &serde_json::Value,
+    run_at: i64,
+    now: i64,
+) {
     store::queue(
         batch,
         kind.as_str(),
         &payload.to_string(),
-        now,
+        run_at,
         DEFAULT_MAX_ATTEMPTS,
         now,
     );
@@ -346,6 +363,9 @@ impl App {
             JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
             JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,
             JobKind::MailNotification => self.send_notice(job.id, &payload).await,
+            JobKind::PageNotification => self.send_page(&payload).await,
+            JobKind::PageChat => self.send_page_chat(&payload).await,
+            JobKind::PageEscalation => self.escalate_page(&payload).await,
         }
     }
 }

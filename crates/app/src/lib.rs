@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod monitors;
 mod nodes;
 pub mod oncall;
+pub mod paging;
 pub mod portal;
 mod precondition;
 pub mod sla;
@@ -57,6 +58,8 @@ pub struct AppConfig {
     /// Largest file kept as an attachment, uploaded or mailed, in bytes (the server sets it
     /// to its request body limit). A larger mailed file stays in the original message only.
     pub max_attachment_bytes: usize,
+    /// Where people reach opsdesk (`https://desk.example.com`), for links in mail.
+    pub public_url: String,
 }
 
 impl Default for AppConfig {
@@ -70,6 +73,7 @@ impl Default for AppConfig {
             auto_close_days: 7,
             mail: mail::MailSettings::default(),
             max_attachment_bytes: 10 * 1024 * 1024,
+            public_url: "http://localhost:8080".to_owned(),
         }
     }
 }

@@ -78,8 +78,8 @@ pub struct ScheduleOverride {
     pub by: String,
 }
 
-/// Whether a user may be on call: active staff.
-fn active_staff(user: &opsdesk_store::accounts::UserRow) -> bool {
+/// Whether a user may be on call (or be paged): active staff.
+pub(crate) fn active_staff(user: &opsdesk_store::accounts::UserRow) -> bool {
     user.active != 0 && user.role != Role::Customer.as_str()
 }
 
@@ -112,6 +112,21 @@ fn on_call_at(rotation: &Rotation, overrides: &[Override], at: jiff::Timestamp) 
             .into_iter()
             .find(|t| *t > at),
     }
+}
+
+/// The e-mail address of whoever is on call on schedule `id` at `at_ms`; none when nobody
+/// is, or the schedule is gone.
+pub(crate) async fn person_on_call(
+    conn: &mut opsdesk_store::Conn,
+    id: i64,
+    at_ms: i64,
+) -> Result<Option<String>, AppError> {
+    let Some(row) = store::schedule(conn, id).await? else {
+        return Ok(None);
+    };
+    let (rotation, _) = rotation_of(&row)?;
+    let overrides = store::overrides(conn, id, at_ms).await?;
+    Ok(rotation.on_call(&overrides_of(&overrides), timestamp(at_ms)))
 }
 
 impl App {

@@ -32,6 +32,9 @@ pub struct Config {
     pub session_ttl_secs: i64,
     /// Mark cookies Secure; set when users reach opsdesk over HTTPS.
     pub secure_cookies: bool,
+    /// Where people reach opsdesk (`https://desk.example.com`), for links in mail; by
+    /// default `http://` and the listen address.
+    pub public_url: Option<String>,
     /// Database connections in the pool.
     pub db_max_connections: u32,
     /// Failed sign-ins allowed per client address per minute.
@@ -117,6 +120,7 @@ impl Default for Config {
             node_name: None,
             session_ttl_secs: 12 * 3600,
             secure_cookies: false,
+            public_url: None,
             db_max_connections: 8,
             login_attempts_per_minute: 20,
             job_retry_base_ms: 10_000,

@@ -457,6 +457,10 @@ fn app_config(config: &Config) -> AppConfig {
         },
         // One limit for every file: what an upload may be, a mailed file may be.
         max_attachment_bytes: config.max_body_bytes,
+        public_url: config.public_url.as_ref().map_or_else(
+            || format!("http://{}", config.listen),
+            |url| url.trim_end_matches('/').to_owned(),
+        ),
     }
 }
 

@@ -273,11 +273,20 @@ dual_backend_test!(
         };
         let server = TestServer::service_desk(backend).await;
         let admin = server.admin();
+        let policy = admin
+            .post(
+                "/api/v1/escalation-policies",
+                json!({"name": "Nodes", "levels": [
+                    {"targets": [{"user": "ann@msp.example"}], "wait_minutes": 15}]}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
         let integration = admin
             .post(
                 "/api/v1/integrations",
                 json!({"name": "Prometheus", "kind": "alertmanager",
-                       "requester": "carol@acme.example", "group_by": ["alertname"]}),
+                       "requester": "carol@acme.example", "group_by": ["alertname"],
+                       "escalation_policy": "Nodes"}),
             )
             .await;
         assert_eq!(integration.status, 201, "{}", integration.text);
@@ -328,6 +337,16 @@ dual_backend_test!(
             "{}",
             incidents.text
         );
+        // Forty alerts, sent twice: one page, to one person.
+        let page = admin
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await;
+        assert_eq!(
+            page.body["notifications"].as_array().unwrap().len(),
+            1,
+            "{}",
+            page.text
+        );
 
         let now = server.app.now().to_string();
         alertmanager.fire(&outage(Some(&now))).await;
@@ -336,6 +355,10 @@ dual_backend_test!(
         })
         .await;
         assert!(resolved, "the incident was not resolved");
+        let page = admin
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await;
+        assert_eq!(page.body["status"], "resolved", "{}", page.text);
     }
 );
 

@@ -517,18 +517,7 @@ dual_backend_test!(
 /// A service from `.ci/setup.d/20-mail.sh`, or `None` to skip (failing when services are
 /// required).
 fn service(variable: &str) -> Option<String> {
-    match std::env::var(variable) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var("OPSDESK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "OPSDESK_REQUIRE_SERVICES=1 but {variable} is not set (run .ci/setup.d/20-mail.sh)"
-            )
-        }
-        _ => {
-            eprintln!("skipping: set {variable} (run .ci/setup.d/20-mail.sh) to run this test");
-            None
-        }
-    }
+    opsdesk_testkit::service_setting(variable, ".ci/setup.d/20-mail.sh")
 }
 
 /// Messages the test SMTP server received for `address`, oldest first.

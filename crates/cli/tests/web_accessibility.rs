@@ -131,6 +131,21 @@ async fn furnished_desk() -> (TestServer, String, i64, i64, i64) {
     (server, number, monitor, acme, article)
 }
 
+/// An incident opened by an alert that pages an escalation policy; its number.
+async fn paged_incident(server: &TestServer) -> String {
+    let url_path = server.paged_integration(None, None).await;
+    let receipt: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}{url_path}", server.url))
+        .json(&json!({"status": "firing", "title": "Database is down", "severity": "critical"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    receipt["opened"][0].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_passes_axe_without_serious_or_critical_violations() {
     let Some(binary) = chromedriver() else { return };
@@ -162,9 +177,11 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
     violations.extend(audit(&customer, &server, &axe, &portal).await);
     customer.close().await.unwrap();
 
+    let paged = paged_incident(&server).await;
     let (admin, _admin_profile) = driver.browser().await;
     sign_in(&admin, &server, "root@msp.example").await;
     let mut staff = vec![
+        format!("/tickets/{paged}"),
         "/dashboard".to_owned(),
         "/tickets".to_owned(),
         format!("/tickets/{number}"),

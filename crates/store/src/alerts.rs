@@ -14,12 +14,16 @@ pub struct IntegrationRow {
     pub requester_id: i64,
     pub requester_email: String,
     pub group_by: String,
+    pub escalation_policy_id: Option<i64>,
+    pub escalation_policy: Option<String>,
     pub created_at: i64,
 }
 
 const INTEGRATION_SELECT: &str = "SELECT i.id, i.name, i.kind, i.requester_id, \
-     u.email AS requester_email, i.group_by, i.created_at \
-     FROM integrations i JOIN users u ON u.id = i.requester_id";
+     u.email AS requester_email, i.group_by, i.escalation_policy_id, \
+     e.name AS escalation_policy, i.created_at \
+     FROM integrations i JOIN users u ON u.id = i.requester_id \
+     LEFT JOIN escalation_policies e ON e.id = i.escalation_policy_id";
 
 pub struct NewIntegration<'a> {
     pub name: &'a str,
@@ -27,6 +31,7 @@ pub struct NewIntegration<'a> {
     pub requester_id: i64,
     pub token_hash: &'a str,
     pub group_by: &'a str,
+    pub escalation_policy_id: Option<i64>,
 }
 
 pub async fn insert_integration(
@@ -35,14 +40,15 @@ pub async fn insert_integration(
     now: i64,
 ) -> Result<i64, StoreError> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO integrations (name, kind, requester_id, token_hash, group_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO integrations (name, kind, requester_id, token_hash, group_by, \
+         escalation_policy_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(new.name)
     .bind(new.kind)
     .bind(new.requester_id)
     .bind(new.token_hash)
     .bind(new.group_by)
+    .bind(new.escalation_policy_id)
     .bind(now)
     .fetch_one(conn)
     .await

@@ -28,6 +28,7 @@ pub mod mail;
 pub mod monitors;
 pub mod nodes;
 pub mod oncall;
+pub mod paging;
 pub mod portal;
 pub mod sla;
 pub mod tickets;

@@ -93,6 +93,22 @@ pub fn service_binary(env: &str, default: &str, setup: &str) -> Option<String> {
     None
 }
 
+/// A service's address from the environment variable `variable` (set by `setup`, a script
+/// of `.ci/setup.d`); `None` means skip the test, unless services are required, then the
+/// test fails.
+pub fn service_setting(variable: &str, setup: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if services_required() => {
+            panic!("OPSDESK_REQUIRE_SERVICES=1 but {variable} is not set (run {setup})")
+        }
+        _ => {
+            eprintln!("skipping: set {variable} (run {setup}) to run this test");
+            None
+        }
+    }
+}
+
 /// A database of its own for one test: a temporary folder (SQLite) or a new PostgreSQL
 /// database, removed when dropped.
 pub struct TestDb {
@@ -341,10 +357,20 @@ impl TestServer {
 
     /// [`TestServer::service_desk`] reading the time from `clock`.
     pub async fn service_desk_on_clock(backend: Backend, clock: opsdesk_app::SharedClock) -> Self {
+        Self::service_desk_with(backend, AppConfig::default(), clock).await
+    }
+
+    /// [`TestServer::service_desk`] with application settings of the test's choosing (a
+    /// mail relay), reading the time from `clock`.
+    pub async fn service_desk_with(
+        backend: Backend,
+        config: AppConfig,
+        clock: opsdesk_app::SharedClock,
+    ) -> Self {
         Self::start_on_clock(
             TestDb::new(backend).await,
             opsdesk_http::HttpConfig::default(),
-            AppConfig::default(),
+            config,
             clock,
         )
         .await
@@ -390,6 +416,51 @@ impl TestServer {
             assert_eq!(created.status, 201, "{}", created.text);
         }
         server
+    }
+
+    /// A schedule "Primary" (UTC) with ann on call in weekly turns from 5 January 2026
+    /// (within `restriction` when given), a policy "Infrastructure" paging it and, after
+    /// five minutes, root@ (telling `chat` when given), and an integration "Prometheus"
+    /// (generic JSON, grouped by `service`) whose incidents page that policy. Returns the
+    /// integration's URL path.
+    pub async fn paged_integration(
+        &self,
+        chat: Option<&str>,
+        restriction: Option<Value>,
+    ) -> String {
+        let admin = self.admin();
+        let mut layer = json!({"people": ["ann@msp.example"], "start": "2026-01-05T09:00:00",
+                               "turn": {"days": 7}});
+        if let Some(restriction) = restriction {
+            layer["restriction"] = restriction;
+        }
+        let schedule = admin
+            .post(
+                "/api/v1/schedules",
+                json!({"name": "Primary", "time_zone": "UTC", "layers": [layer]}),
+            )
+            .await;
+        assert_eq!(schedule.status, 201, "{}", schedule.text);
+        let policy = admin
+            .post(
+                "/api/v1/escalation-policies",
+                json!({"name": "Infrastructure", "chat_webhook_url": chat, "levels": [
+                    {"targets": [{"schedule": schedule.body["id"]}], "wait_minutes": 5},
+                    {"targets": [{"user": "root@msp.example"}], "wait_minutes": 10}]}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+        let integration = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Prometheus", "kind": "generic",
+                       "requester": "carol@acme.example", "group_by": ["service"],
+                       "escalation_policy": "Infrastructure"}),
+            )
+            .await;
+        assert_eq!(integration.status, 201, "{}", integration.text);
+        assert_eq!(integration.body["escalation_policy"], "Infrastructure");
+        integration.body["url_path"].as_str().unwrap().to_owned()
     }
 
     /// Opens an incident through the API as the admin; returns its number.

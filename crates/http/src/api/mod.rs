@@ -7,6 +7,7 @@ mod knowledge;
 mod mail;
 mod monitors;
 mod oncall;
+mod paging;
 mod portal;
 mod session;
 mod sla;
@@ -73,6 +74,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(alerts::routes())
         .merge(oncall::routes())
+        .merge(paging::routes())
         .merge(session::routes())
         .merge(admin::routes())
         .merge(tickets::routes())

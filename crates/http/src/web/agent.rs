@@ -362,6 +362,25 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             .replace("{status}", text("status")?)
             .replace("{severity}", text("severity")?)
             .replace("{integration}", text("integration")?),
+        "page" => {
+            let event = text("event")?;
+            let people = data
+                .get("people")
+                .and_then(serde_json::Value::as_array)
+                .map(|people| {
+                    people
+                        .iter()
+                        .filter_map(serde_json::Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let level = data.get("level").map(ToString::to_string);
+            l.t(&format!("timeline.said.page.{event}"))
+                .replace("{people}", &people)
+                .replace("{level}", level.as_deref().unwrap_or_default())
+                .replace("{by}", text("by").unwrap_or_default())
+        }
         "triage_applied" => {
             let mut parts = Vec::new();
             if let Some(category) = text("category") {
@@ -529,6 +548,8 @@ struct TicketPage {
     /// Alike incidents opened about the same time: a proposal to group them under a major
     /// incident.
     alike: Vec<opsdesk_app::triage::AlikeIncident>,
+    /// Whom the incident paged, when it did.
+    paging: Option<opsdesk_app::paging::Page>,
 }
 
 async fn show(
@@ -565,6 +586,7 @@ async fn show(
         .await?;
     let assistant = Assistant::of(&triage, &t);
     let alike = state.app.major_incident_proposal(&principal, &t).await?;
+    let paging = super::paging::of_ticket(&state, &principal, &t).await?;
     let suggested = triage
         .articles
         .into_iter()
@@ -590,6 +612,7 @@ async fn show(
         runbooks,
         outcomes: opsdesk_domain::knowledge::StepResult::NAMES,
         alike,
+        paging,
         t,
     }))
 }

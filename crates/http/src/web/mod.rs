@@ -13,6 +13,7 @@ mod live;
 mod markdown;
 mod monitoring;
 mod oncall;
+mod paging;
 mod portal;
 mod sla_admin;
 
@@ -49,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(dashboard::routes())
         .merge(monitoring::routes())
         .merge(oncall::routes())
+        .merge(paging::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.

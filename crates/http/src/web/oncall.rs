@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::oncall::{NewOverride, Schedule, ScheduleOverride};
+use opsdesk_app::paging::{EscalationPolicy, Page};
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
@@ -22,6 +23,12 @@ pub(super) fn routes() -> Router<AppState> {
 struct OnCallPage {
     c: Chrome,
     schedules: Vec<(Schedule, Vec<ScheduleOverride>)>,
+    /// Pages waiting for someone.
+    pages: Vec<Page>,
+    policies: Vec<EscalationPolicy>,
+    /// What a policy's level may page (admins' form): `(value, label)`.
+    targets: Vec<(String, String)>,
+    form_levels: [usize; 3],
 }
 
 async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
@@ -31,9 +38,30 @@ async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Resp
         let overrides = state.app.schedule_overrides(&p, schedule.id).await?;
         schedules.push((schedule, overrides));
     }
+    let mut targets: Vec<(String, String)> = schedules
+        .iter()
+        .map(|(s, _)| {
+            let label = format!("{} {}", Lang.t("escalation.on_call_of"), s.name);
+            (format!("schedule:{}", s.id), label)
+        })
+        .collect();
+    if p.role == opsdesk_domain::account::Role::Admin {
+        for group in state.app.groups(&p).await? {
+            for member in group.members {
+                let option = (format!("user:{member}"), member);
+                if !targets.contains(&option) {
+                    targets.push(option);
+                }
+            }
+        }
+    }
     Ok(render(&OnCallPage {
         c: Chrome::new(&p, Lang.t("oncall.title")),
         schedules,
+        pages: state.app.open_pages(&p).await?,
+        policies: state.app.escalation_policies(&p).await?,
+        targets,
+        form_levels: super::paging::FORM_LEVELS,
     }))
 }
 

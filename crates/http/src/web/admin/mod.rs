@@ -248,12 +248,13 @@ enum Section {
     Jobs(Vec<Job>, &'static str),
     Triage(Box<TriagePage>),
     /// The integrations, the URL of one just created (shown once), a mistake in the form,
-    /// and the recent alerts.
+    /// the recent alerts, and the escalation policies' names.
     Integrations(
         Vec<Integration>,
         Option<String>,
         Vec<FieldError>,
         Vec<Alert>,
+        Vec<String>,
     ),
 }
 

@@ -142,10 +142,12 @@ async fn integrations_page(
     let failed = !errors.is_empty();
     let list = state.app.integrations(p).await?;
     let alerts = state.app.alerts(p, false, 50).await?;
+    let policies = state.app.escalation_policies(p).await?;
+    let names = policies.into_iter().map(|policy| policy.name).collect();
     let mut response = page(
         p,
         "integrations",
-        Section::Integrations(list, url, errors, alerts),
+        Section::Integrations(list, url, errors, alerts, names),
     )?;
     if failed {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -181,6 +183,7 @@ pub(super) async fn create_integration(
         kind: form.get("kind").to_owned(),
         requester: form.get("requester").to_owned(),
         group_by,
+        escalation_policy: form.opt("escalation_policy"),
     };
     let (url, errors) = match state.app.create_integration(&form.principal, input).await {
         Ok(created) => {

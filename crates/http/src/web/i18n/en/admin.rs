@@ -37,6 +37,8 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ),
     ("admin.integrations.kind", "Sends"),
     ("admin.integrations.none", "No integrations yet."),
+    ("admin.integrations.policy", "Escalation policy"),
+    ("admin.integrations.policy.none", "(page nobody)"),
     ("admin.integrations.requester", "Incidents requested by"),
     (
         "admin.integrations.url",

@@ -226,6 +226,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("timeline.merged", "merged"),
     ("timeline.monitor_failures", "noted more failed checks"),
     ("timeline.note", "added an internal note"),
+    ("timeline.page", "paged on-call"),
     ("timeline.reopened", "reopened"),
     ("timeline.runbook_step", "followed a runbook step"),
     (
@@ -251,6 +252,20 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ),
     ("timeline.said.merged_into", "merged into {number}"),
     ("timeline.said.no_group", "no group"),
+    (
+        "timeline.said.page.acknowledged",
+        "{by} acknowledged the page",
+    ),
+    ("timeline.said.page.escalated", "{by} escalated the page"),
+    (
+        "timeline.said.page.exhausted",
+        "nobody acknowledged the page at any level",
+    ),
+    (
+        "timeline.said.page.nobody",
+        "nobody is on call at level {level}; the next level is paged",
+    ),
+    ("timeline.said.page.paged", "paged {people} (level {level})"),
     (
         "timeline.said.runbook_step",
         "{runbook}, step {step}: {outcome}",

@@ -2,6 +2,32 @@
 
 /// Sorted by key (binary search; a test keeps it sorted).
 pub(super) const TABLE: &[(&str, &str)] = &[
+    (
+        "escalation.chat",
+        "Chat webhook URL (Slack, Mattermost or Teams incoming webhook; optional)",
+    ),
+    ("escalation.create", "Create policy"),
+    (
+        "escalation.hint",
+        "An integration's incidents page its policy's first level; when nobody acknowledges within the wait, the next level is paged.",
+    ),
+    ("escalation.level", "Level"),
+    ("escalation.name", "Name"),
+    ("escalation.new", "New escalation policy"),
+    ("escalation.no_level", "(no such level)"),
+    ("escalation.none", "No escalation policies yet."),
+    ("escalation.on_call_of", "on call on"),
+    (
+        "escalation.repeat",
+        "Start again after the last level (times)",
+    ),
+    (
+        "escalation.repeats",
+        "then starts again, {count} more times",
+    ),
+    ("escalation.target", "Page"),
+    ("escalation.then_wait", "then wait"),
+    ("escalation.title", "Escalation policies"),
     ("maintenance.duration", "Each time lasts (minutes)"),
     ("maintenance.during", "during maintenance"),
     ("maintenance.ends_at", "Ends (UTC)"),
@@ -138,4 +164,25 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("oncall.take_over.button", "Take over"),
     ("oncall.title", "On call"),
     ("oncall.until", "until"),
+    ("page.acknowledge", "Acknowledge"),
+    ("page.acknowledged_by", "acknowledged by"),
+    ("page.escalate", "Escalate"),
+    ("page.level", "level"),
+    (
+        "page.link.hint",
+        "This link acts as the person it was mailed to; everything done here is on the incident's timeline.",
+    ),
+    ("page.link.title", "You are paged"),
+    ("page.none", "No page is waiting for anyone."),
+    ("page.not_sent", "not mailed (queued, or no mail relay)"),
+    ("page.policy", "Escalation policy"),
+    ("page.resolve", "Resolve"),
+    ("page.round", "round"),
+    ("page.sent", "mailed"),
+    ("page.status.acknowledged", "acknowledged"),
+    ("page.status.exhausted", "nobody acknowledged"),
+    ("page.status.resolved", "resolved"),
+    ("page.status.triggered", "paging"),
+    ("page.title", "Paging"),
+    ("page.waiting", "Pages waiting"),
 ];

@@ -1,0 +1,356 @@
+//! Paging: an alert's incident pages whoever is on call on the policy's first level; when
+//! nobody acknowledges within the wait the next level is paged (on a clock the test moves);
+//! acknowledging stops it, and a level with nobody on call is skipped. With the test mail
+//! server, the page arrives by mail with a link that acknowledges it without signing in,
+//! and the policy's chat webhook is told.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opsdesk_app::{AppConfig, ManualClock};
+use opsdesk_testkit::{
+    Backend, Client, TestServer, WebhookReceiver, dual_backend_test, eventually,
+};
+use serde_json::{Value, json};
+
+async fn post_alert(server: &TestServer, url_path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}{url_path}", server.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    response.json().await.unwrap()
+}
+
+fn firing(fingerprint: &str, service: &str) -> Value {
+    json!({"fingerprint": fingerprint, "status": "firing", "title": format!("{service} is down"),
+           "severity": "critical", "labels": {"service": service}})
+}
+
+fn paged(page: &Value) -> Vec<(String, i64)> {
+    page["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["person"].as_str().unwrap().to_owned(),
+                n["level"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the job runner has nothing due: every queued job left runs later.
+async fn jobs_settled(admin: &Client, clock: &ManualClock) {
+    let settled = eventually(Duration::from_secs(20), || async {
+        let queued = admin.get("/api/v1/jobs?status=queued&limit=500").await.body;
+        let running = admin
+            .get("/api/v1/jobs?status=running&limit=500")
+            .await
+            .body;
+        let now = opsdesk_app::Clock::now(clock);
+        running["items"].as_array().unwrap().is_empty()
+            && queued["items"].as_array().unwrap().iter().all(|job| {
+                job["run_at"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+                    > now
+            })
+    })
+    .await;
+    assert!(settled, "the job runner did not catch up");
+}
+
+dual_backend_test!(
+    a_page_nobody_acknowledges_goes_to_the_next_level_and_an_acknowledged_one_stops,
+    |backend: Backend| async move {
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+
+        // What a policy may name is checked, and only admins make them.
+        for (bad, field) in [
+            (json!({"name": "x", "levels": []}), "levels"),
+            (
+                json!({"name": "x", "levels": [{"targets": [{"schedule": 999}], "wait_minutes": 5}]}),
+                "levels[0].targets",
+            ),
+            (
+                json!({"name": "x", "levels": [{"targets": [{"user": "carol@acme.example"}],
+                                                "wait_minutes": 5}]}),
+                "levels[0].targets",
+            ),
+            (
+                json!({"name": "x", "levels": [{"targets": [{"user": "ann@msp.example"}],
+                                                "wait_minutes": 0}]}),
+                "levels",
+            ),
+            (
+                json!({"name": "x", "chat_webhook_url": "ftp://chat", "levels": [
+                    {"targets": [{"user": "ann@msp.example"}], "wait_minutes": 5}]}),
+                "chat_webhook_url",
+            ),
+        ] {
+            let refused = admin.post("/api/v1/escalation-policies", bad).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
+        let by_agent = ann
+            .post(
+                "/api/v1/escalation-policies",
+                json!({"name": "x", "levels": [{"targets": [{"user": "ann@msp.example"}],
+                                                "wait_minutes": 5}]}),
+            )
+            .await;
+        assert_eq!(by_agent.status, 403);
+
+        let url = server.paged_integration(None, None).await;
+        // Forty alerts of one outage: one incident, one page.
+        let first = post_alert(&server, &url, firing("db-1", "database")).await;
+        let incident = first["opened"][0].as_str().unwrap().to_owned();
+        for n in 2..=40 {
+            let more = post_alert(&server, &url, firing(&format!("db-{n}"), "database")).await;
+            assert_eq!(more["opened"], json!([]));
+        }
+        let page_path = format!("/api/v1/incidents/{incident}/page");
+        let page = ann.get(&page_path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.body["status"], "triggered");
+        assert_eq!(paged(&page.body), vec![("ann@msp.example".into(), 1)]);
+        let waiting = ann.get("/api/v1/pages").await.body;
+        assert_eq!(waiting[0]["incident"], incident.as_str());
+
+        // Nobody acknowledges: after the level's five minutes root@ is paged too.
+        clock.advance(jiff::SignedDuration::from_mins(4));
+        jobs_settled(&admin, &clock).await;
+        assert_eq!(paged(&ann.get(&page_path).await.body).len(), 1);
+        clock.advance(jiff::SignedDuration::from_mins(1));
+        let escalated = eventually(Duration::from_secs(20), || async {
+            ann.get(&page_path).await.body["level"] == 2
+        })
+        .await;
+        assert!(escalated, "{}", ann.get(&page_path).await.text);
+        assert_eq!(
+            paged(&ann.get(&page_path).await.body),
+            vec![
+                ("ann@msp.example".into(), 1),
+                ("root@msp.example".into(), 2)
+            ]
+        );
+
+        // Ann acknowledges: the incident is hers, and nobody else is paged, ever.
+        let acknowledged = ann
+            .post(
+                &format!("/api/v1/incidents/{incident}/acknowledge"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(acknowledged.status, 200, "{}", acknowledged.text);
+        assert_eq!(acknowledged.body["status"], "acknowledged");
+        assert_eq!(acknowledged.body["acknowledged_by"], "ann@msp.example");
+        let again = ann
+            .post(
+                &format!("/api/v1/incidents/{incident}/acknowledge"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        let ticket = ann.get(&format!("/api/v1/tickets/{incident}")).await.body;
+        assert_eq!(ticket["assignee"]["email"], "ann@msp.example", "{ticket}");
+        assert_eq!(ticket["status"], "open");
+        clock.advance(jiff::SignedDuration::from_mins(60));
+        jobs_settled(&admin, &clock).await;
+        let page = ann.get(&page_path).await.body;
+        assert_eq!(page["status"], "acknowledged");
+        assert_eq!(paged(&page).len(), 2);
+        assert_eq!(ann.get("/api/v1/pages").await.body, json!([]));
+        // The last level has no level after it.
+        let escalate = ann
+            .post(&format!("/api/v1/incidents/{incident}/escalate"), json!({}))
+            .await;
+        assert_eq!(escalate.status, 409, "{}", escalate.text);
+
+        // The timeline tells the story; resolving the incident ends the page.
+        let timeline = ann
+            .get(&format!("/api/v1/tickets/{incident}/timeline"))
+            .await
+            .body;
+        let events: Vec<&str> = timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "page")
+            .map(|e| e["data"]["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(events, ["paged", "paged", "acknowledged"], "{timeline}");
+        let resolved = ann
+            .patch(
+                &format!("/api/v1/tickets/{incident}"),
+                json!({"status": "resolved", "resolution_code": "fixed"}),
+                None,
+            )
+            .await;
+        assert_eq!(resolved.status, 200, "{}", resolved.text);
+        assert_eq!(ann.get(&page_path).await.body["status"], "resolved");
+        let customer = server.client(&server.token_for("carol@acme.example").await);
+        assert_eq!(customer.get(&page_path).await.status, 403);
+    }
+);
+
+dual_backend_test!(
+    a_level_with_nobody_on_call_is_skipped_at_once,
+    |backend: Backend| async move {
+        // A Saturday: the schedule covers weekdays only.
+        let clock = ManualClock::starting_at("2026-03-07T10:00:00Z".parse().unwrap());
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let weekdays = json!({"days": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                              "from": "09:00", "to": "17:00"});
+        let url = server.paged_integration(None, Some(weekdays)).await;
+        let opened = post_alert(&server, &url, firing("web-1", "web")).await;
+        let incident = opened["opened"][0].as_str().unwrap();
+        let page = admin
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await
+            .body;
+        assert_eq!(page["level"], 2, "{page}");
+        assert_eq!(paged(&page), vec![("root@msp.example".into(), 2)]);
+        let timeline = admin
+            .get(&format!("/api/v1/tickets/{incident}/timeline"))
+            .await
+            .body;
+        let nobody = timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "page" && e["data"]["event"] == "nobody")
+            .unwrap_or_else(|| panic!("{timeline}"));
+        assert_eq!(nobody["data"]["level"], 1);
+        // The last level unanswered: the page is exhausted, and still waits for someone.
+        clock.advance(jiff::SignedDuration::from_mins(10));
+        let exhausted = eventually(Duration::from_secs(20), || async {
+            admin
+                .get(&format!("/api/v1/incidents/{incident}/page"))
+                .await
+                .body["status"]
+                == "exhausted"
+        })
+        .await;
+        assert!(exhausted);
+        assert_eq!(
+            admin.get("/api/v1/pages").await.body[0]["status"],
+            "exhausted"
+        );
+    }
+);
+
+dual_backend_test!(
+    a_mailed_page_link_acknowledges_and_the_chat_is_told,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", ".ci/setup.d/20-mail.sh"),
+            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", ".ci/setup.d/20-mail.sh"),
+        ) else {
+            return;
+        };
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let mut config = AppConfig::default();
+        config.mail.smtp_url = Some(smtp_url);
+        config.public_url = "http://desk.test".into();
+        let server = TestServer::service_desk_with(backend, config, Arc::new(clock)).await;
+        let admin = server.admin();
+        let chat = WebhookReceiver::start(200).await;
+        let url = server.paged_integration(Some(&chat.url), None).await;
+        // Unique per run: the maildir is shared by every test.
+        let title = format!("paging-{}", uuid::Uuid::new_v4().simple());
+        let opened = post_alert(&server, &url, firing("cache-1", &title)).await;
+        let incident = opened["opened"][0].as_str().unwrap().to_owned();
+
+        let mail = eventually(Duration::from_secs(30), || async {
+            page_mail(&maildir, &title).is_some()
+        })
+        .await;
+        assert!(mail, "the page was not mailed");
+        let (raw, text) = page_mail(&maildir, &title).unwrap();
+        assert!(raw.contains("To: ann@msp.example"), "{raw}");
+        let link = text
+            .split_whitespace()
+            .find(|word| word.starts_with("http://desk.test/page/"))
+            .unwrap_or_else(|| panic!("{text}"))
+            .trim_end_matches(['>', '"', '.'])
+            .to_owned();
+        let path = link.trim_start_matches("http://desk.test");
+
+        // The link works without signing in, as ann.
+        let anonymous = reqwest::Client::new();
+        let shown = anonymous
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(shown.status(), 200);
+        let shown = shown.text().await.unwrap();
+        assert!(shown.contains(&incident), "{shown}");
+        let acted = anonymous
+            .post(format!("{}{path}", server.url))
+            .form(&[("action", "acknowledge")])
+            .send()
+            .await
+            .unwrap();
+        assert!(acted.status().is_success() || acted.status().is_redirection());
+        let page = admin
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await
+            .body;
+        assert_eq!(page["status"], "acknowledged");
+        assert_eq!(page["acknowledged_by"], "ann@msp.example");
+        assert!(page["notifications"][0]["sent_at"].is_string(), "{page}");
+        let wrong = anonymous
+            .get(format!("{}/page/not-a-secret", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 404);
+
+        let told = eventually(Duration::from_secs(20), || async {
+            !chat.deliveries().is_empty()
+        })
+        .await;
+        assert!(told, "the chat webhook was not called");
+        let said = chat.deliveries()[0].body["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            said.contains("ann@msp.example") && said.contains(&incident),
+            "{said}"
+        );
+    }
+);
+
+/// The page mail about `title` in the test mail server's maildir, as received and its text.
+fn page_mail(maildir: &str, title: &str) -> Option<(String, String)> {
+    std::fs::read_dir(format!("{maildir}/new"))
+        .ok()?
+        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+        .map(|raw| {
+            (
+                String::from_utf8_lossy(&raw).into_owned(),
+                opsdesk_mail::parse(&raw).unwrap(),
+            )
+        })
+        .find(|(_, mail)| mail.subject.contains(title) && mail.subject.contains("Paged"))
+        .map(|(raw, mail)| (raw, mail.text))
+}
