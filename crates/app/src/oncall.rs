@@ -4,6 +4,7 @@
 
 use jiff::tz::TimeZone;
 use opsdesk_domain::account::Role;
+use opsdesk_domain::ical;
 use opsdesk_domain::oncall::{self as rules, Layer, Override, Rotation};
 use opsdesk_store::oncall::{self as store, OverrideRow, ScheduleRow};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,20 @@ pub struct ScheduleOverride {
     /// Who added it.
     pub by: String,
 }
+
+/// A stretch someone is on call on a schedule.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OnCallShift {
+    pub schedule: String,
+    pub person: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub from: jiff::Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub until: jiff::Timestamp,
+}
+
+/// Most days of shifts one request shows.
+pub const MOST_SHIFT_DAYS: u32 = 90;
 
 /// Whether a user may be on call (or be paged): active staff.
 pub(crate) fn active_staff(user: &opsdesk_store::accounts::UserRow) -> bool {
@@ -236,6 +251,77 @@ impl App {
         // Overrides that ended before `at` cannot matter.
         let overrides = store::overrides(&mut conn, id, at.as_millisecond()).await?;
         Ok(on_call_at(&rotation, &overrides_of(&overrides), at))
+    }
+
+    /// Every schedule's shifts from now for `days` days (1 to 90), in time order; only
+    /// `person`'s when given (staff).
+    pub async fn shifts(
+        &self,
+        principal: &Principal,
+        person: Option<&str>,
+        days: u32,
+    ) -> Result<Vec<OnCallShift>, AppError> {
+        principal.require_staff()?;
+        if !(1..=MOST_SHIFT_DAYS).contains(&days) {
+            return Err(AppError::invalid(
+                "days",
+                format!("1 to {MOST_SHIFT_DAYS} days"),
+            ));
+        }
+        let from = self.now();
+        let until = timestamp(from.as_millisecond() + i64::from(days) * 86_400_000);
+        let person = person.map(str::to_lowercase);
+        let mut conn = self.db().reader().await?;
+        let mut shifts = Vec::new();
+        for row in store::schedules(&mut conn).await? {
+            let (rotation, _) = rotation_of(&row)?;
+            let overrides =
+                overrides_of(&store::overrides(&mut conn, row.id, from.as_millisecond()).await?);
+            shifts.extend(
+                rotation
+                    .shifts(&overrides, from, until)
+                    .into_iter()
+                    .filter(|s| person.as_ref().is_none_or(|p| *p == s.person))
+                    .map(|s| OnCallShift {
+                        schedule: row.name.clone(),
+                        person: s.person,
+                        from: s.from,
+                        until: s.until,
+                    }),
+            );
+        }
+        shifts.sort_by_key(|s| (s.from, s.schedule.clone()));
+        Ok(shifts)
+    }
+
+    /// [`App::shifts`] as an iCalendar document, for calendar apps.
+    pub async fn shifts_calendar(
+        &self,
+        principal: &Principal,
+        person: Option<&str>,
+        days: u32,
+    ) -> Result<String, AppError> {
+        let shifts = self.shifts(principal, person, days).await?;
+        let events: Vec<ical::Event> = shifts
+            .iter()
+            .map(|s| ical::Event {
+                uid: format!(
+                    "shift-{}-{}-{}@opsdesk",
+                    s.schedule,
+                    s.person,
+                    s.from.as_millisecond()
+                ),
+                summary: format!("On call: {}", s.schedule),
+                description: s.person.clone(),
+                from: s.from,
+                until: s.until,
+            })
+            .collect();
+        let name = match person {
+            Some(person) => format!("On call: {person}"),
+            None => "On call".to_owned(),
+        };
+        Ok(ical::calendar(&name, &events, self.now()))
     }
 
     /// The overrides of schedule `id` still to come or running (staff).

@@ -232,6 +232,15 @@ struct Server {
 
 impl Server {
     async fn start(binary: &Path, location: &Location) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, location, &[]).await
+    }
+
+    /// Starts with extra `OPSDESK_*` settings in its environment.
+    async fn start_with_env(
+        binary: &Path,
+        location: &Location,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let args = location.args();
         let output = Command::new(binary)
             .args(["token", "create", "--email", ADMIN, "--name", "bench"])
@@ -254,6 +263,7 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(&args)
             .env("OPSDESK_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
         let mut server = Self {
@@ -470,8 +480,8 @@ async fn create(
             .collect();
         let server = Server::start(&target.opsdesk, &scratch.location).await?;
         let url = format!("{}/api/v1/tickets", server.url);
-        let (elapsed, latencies) = post_all(&server, &url, 201, bodies, clients).await?;
-        let rate = tally.record(run, "tickets", tickets, elapsed, latencies);
+        let (elapsed, answers) = post_all(&server, &url, 201, bodies, clients).await?;
+        let rate = tally.record(run, "tickets", tickets, elapsed, latencies(&answers));
         drop(server);
         scratch.remove().await?;
         if let (true, Some(postgres)) = (with_pgbench, &target.postgres) {
@@ -494,7 +504,9 @@ async fn create(
 }
 
 /// Alerts through a generic integration: `alerts` distinct alerts about `services`
-/// services (grouped by service), one per POST.
+/// services (grouped by service), one per POST. Each service's incident pages the admin
+/// through an escalation policy; a local SMTP sink notes when each page arrives, which
+/// gives the time from the alert that opened an incident to its page.
 async fn alert_ingest(
     target: &Target,
     clients: usize,
@@ -511,6 +523,7 @@ async fn alert_ingest(
         "alerts: {count} alerts about {services} services, {clients} clients, {runs} runs, {backend}"
     );
     let mut tally = Tally::default();
+    let mut page_p99s = Vec::new();
     for run in 1..=runs {
         let scratch = Scratch::new(target.postgres.as_deref()).await?;
         let generator = Generator::new(target.seed, Scale::DEMO);
@@ -525,6 +538,19 @@ async fn alert_ingest(
                 .context("the generated desk has no customers")?
                 .email
                 .clone();
+            app.create_escalation_policy(
+                &Principal::system("bench"),
+                opsdesk_app::paging::NewEscalationPolicy {
+                    name: "bench".into(),
+                    levels: vec![opsdesk_domain::escalation::Level {
+                        targets: vec![opsdesk_domain::escalation::Target::User(ADMIN.into())],
+                        wait_minutes: 60,
+                    }],
+                    repeat: 0,
+                    chat_webhook_url: None,
+                },
+            )
+            .await?;
             let integration = app
                 .create_integration(
                     &Principal::system("bench"),
@@ -533,6 +559,7 @@ async fn alert_ingest(
                         kind: "generic".into(),
                         requester,
                         group_by: vec!["service".into()],
+                        escalation_policy: Some("bench".into()),
                     },
                 )
                 .await?;
@@ -551,14 +578,154 @@ async fn alert_ingest(
                 })
             })
             .collect();
-        let server = Server::start(&target.opsdesk, &scratch.location).await?;
+        let sink = MailSink::start().await?;
+        let relay = format!("smtp://{}", sink.address);
+        let env = [("OPSDESK_MAIL__SMTP_URL", relay.as_str())];
+        let server = Server::start_with_env(&target.opsdesk, &scratch.location, &env).await?;
         let url = format!("{}{url_path}", server.url);
-        let (elapsed, latencies) = post_all(&server, &url, 202, bodies, clients).await?;
-        tally.record(run, "alerts", count, elapsed, latencies);
+        let (elapsed, answers) = post_all(&server, &url, 202, bodies, clients).await?;
+        tally.record(run, "alerts", count, elapsed, latencies(&answers));
+        // When the alert that opened each incident was sent.
+        let mut opened_at = std::collections::HashMap::new();
+        for answer in &answers {
+            let receipt: Value = serde_json::from_str(&answer.body)?;
+            for number in receipt["opened"].as_array().into_iter().flatten() {
+                opened_at.insert(number.as_str().unwrap_or_default().to_owned(), answer.sent);
+            }
+        }
+        let pages = sink
+            .wait_for(opened_at.len(), Duration::from_secs(120))
+            .await;
+        let mut to_page: Vec<Duration> = pages
+            .iter()
+            .filter_map(|(arrived, subject)| {
+                let number = subject.strip_prefix('[')?.split(']').next()?;
+                Some(arrived.saturating_duration_since(*opened_at.get(number)?))
+            })
+            .collect();
+        if to_page.len() < opened_at.len() {
+            bail!(
+                "{} incidents, {} pages arrived",
+                opened_at.len(),
+                to_page.len()
+            );
+        }
+        to_page.sort();
+        println!(
+            "    alert to page: {} pages, p50 {:.0} ms, p99 {:.0} ms",
+            to_page.len(),
+            ms(percentile(&to_page, 50.0)),
+            ms(percentile(&to_page, 99.0))
+        );
+        page_p99s.push(ms(percentile(&to_page, 99.0)));
         drop(server);
         scratch.remove().await?;
     }
     tally.summary("alerts", "alerts", "target ≥ 5000/s on SQLite");
+    println!(
+        "alert to page median p99 over {} runs: {:.0} ms (target ≤ 1000 ms)",
+        page_p99s.len(),
+        median(&mut page_p99s)
+    );
+    Ok(())
+}
+
+/// A local SMTP server that takes every message and notes when it arrived and its subject:
+/// where pages go during the alerts benchmark.
+struct MailSink {
+    address: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MailSink {
+    async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let received = std::sync::Arc::default();
+        let log = std::sync::Arc::clone(&received);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = std::sync::Arc::clone(&log);
+                tokio::spawn(async move {
+                    if let Err(error) = smtp_session(stream, log).await {
+                        eprintln!("mail sink: {error}");
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            address,
+            received,
+            task,
+        })
+    }
+
+    /// The messages received once there are `count`, or when `timeout` ends.
+    async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<(Instant, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received.lock().map(|r| r.clone()).unwrap_or_default();
+            if received.len() >= count || Instant::now() >= deadline {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for MailSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Speaks just enough SMTP to take messages, noting each one's subject.
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(reader).lines();
+    writer.write_all(b"220 bench ESMTP\r\n").await?;
+    let mut in_data = false;
+    let mut subject = String::new();
+    while let Some(line) = lines.next_line().await? {
+        if in_data {
+            if line == "." {
+                in_data = false;
+                let subject = std::mem::take(&mut subject);
+                if let Ok(mut log) = log.lock() {
+                    log.push((Instant::now(), subject));
+                }
+                writer.write_all(b"250 OK\r\n").await?;
+            } else if subject.is_empty()
+                && let Some(value) = line.strip_prefix("Subject: ")
+            {
+                subject = value.to_owned();
+            }
+            continue;
+        }
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-bench\r\n250 8BITMIME\r\n",
+            "DATA" => {
+                in_data = true;
+                b"354 end with a dot\r\n"
+            }
+            "QUIT" => {
+                writer.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"250 OK\r\n",
+        };
+        writer.write_all(reply).await?;
+    }
     Ok(())
 }
 
@@ -595,15 +762,22 @@ async fn pgbench(server: &str, clients: usize) -> anyhow::Result<f64> {
         .context("pgbench printed no tps line")
 }
 
+/// One request of [`post_all`]: when it was sent, how long it took, what it answered.
+struct Answer {
+    sent: Instant,
+    latency: Duration,
+    body: String,
+}
+
 /// Posts every body to `url`, `clients` at a time, each expecting `status`; returns the wall
-/// time and each request's latency.
+/// time and each request's answer.
 async fn post_all(
     server: &Server,
     url: &str,
     status: u16,
     bodies: Vec<Value>,
     clients: usize,
-) -> anyhow::Result<(Duration, Vec<Duration>)> {
+) -> anyhow::Result<(Duration, Vec<Answer>)> {
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -613,7 +787,7 @@ async fn post_all(
         let url = url.to_owned();
         let token = server.token.clone();
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
+            let mut answers = Vec::new();
             loop {
                 let next = queue
                     .lock()
@@ -632,16 +806,24 @@ async fn post_all(
                 if answered.as_u16() != status {
                     bail!("POST {url} answered {answered}: {text}");
                 }
-                latencies.push(sent.elapsed());
+                answers.push(Answer {
+                    sent,
+                    latency: sent.elapsed(),
+                    body: text,
+                });
             }
-            Ok::<_, anyhow::Error>(latencies)
+            Ok::<_, anyhow::Error>(answers)
         }));
     }
-    let mut latencies = Vec::new();
+    let mut answers = Vec::new();
     for worker in workers {
-        latencies.extend(worker.await??);
+        answers.extend(worker.await??);
     }
-    Ok((started.elapsed(), latencies))
+    Ok((started.elapsed(), answers))
+}
+
+fn latencies(answers: &[Answer]) -> Vec<Duration> {
+    answers.iter().map(|a| a.latency).collect()
 }
 
 async fn load(target: &Target, location: &Location, tickets: usize) -> anyhow::Result<()> {

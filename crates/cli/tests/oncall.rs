@@ -137,3 +137,113 @@ dual_backend_test!(
         assert_eq!(overrides.as_array().unwrap().len(), 1, "{overrides}");
     }
 );
+
+dual_backend_test!(
+    shifts_list_who_is_on_call_and_export_as_a_calendar,
+    |backend: Backend| async move {
+        let clock = opsdesk_app::ManualClock::starting_at("2026-01-05T00:00:00Z".parse().unwrap());
+        let server = TestServer::service_desk_on_clock(backend, std::sync::Arc::new(clock)).await;
+        let admin = server.admin();
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let layer = json!({"people": ["ann@msp.example", "root@msp.example"],
+                           "start": "2026-01-05T09:00:00", "turn": {"days": 7}});
+        let created = admin
+            .post(
+                "/api/v1/schedules",
+                json!({"name": "Service Desk", "time_zone": "Europe/London",
+                       "layers": [layer]}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.body["id"].as_i64().unwrap();
+        let taken = admin
+            .post(
+                &format!("/api/v1/schedules/{id}/overrides"),
+                json!({"person": "root@msp.example", "from": "2026-01-07T18:00:00Z",
+                       "until": "2026-01-08T06:00:00Z"}),
+            )
+            .await;
+        assert_eq!(taken.status, 201, "{}", taken.text);
+
+        let shifts = ann.get("/api/v1/shifts?days=14").await;
+        assert_eq!(shifts.status, 200, "{}", shifts.text);
+        let seen: Vec<(&str, &str, &str)> = shifts
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["person"].as_str().unwrap(),
+                    s["from"].as_str().unwrap(),
+                    s["until"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "ann@msp.example",
+                    "2026-01-05T09:00:00Z",
+                    "2026-01-07T18:00:00Z"
+                ),
+                (
+                    "root@msp.example",
+                    "2026-01-07T18:00:00Z",
+                    "2026-01-08T06:00:00Z"
+                ),
+                (
+                    "ann@msp.example",
+                    "2026-01-08T06:00:00Z",
+                    "2026-01-12T09:00:00Z"
+                ),
+                (
+                    "root@msp.example",
+                    "2026-01-12T09:00:00Z",
+                    "2026-01-19T00:00:00Z"
+                ),
+            ]
+        );
+        let mine = ann
+            .get("/api/v1/shifts?person=root@msp.example&days=14")
+            .await;
+        assert_eq!(mine.body.as_array().unwrap().len(), 2, "{}", mine.text);
+        assert_eq!(ann.get("/api/v1/shifts?days=91").await.status, 422);
+
+        let calendar = ann
+            .send(ann.request(
+                reqwest::Method::GET,
+                "/api/v1/shifts.ics?person=ann@msp.example&days=14",
+            ))
+            .await;
+        assert_eq!(calendar.status, 200);
+        assert!(
+            calendar
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/calendar"))
+        );
+        assert_eq!(
+            calendar.text.matches("BEGIN:VEVENT").count(),
+            2,
+            "{}",
+            calendar.text
+        );
+        assert!(calendar.text.contains("DTSTART:20260105T090000Z\r\n"));
+        assert!(calendar.text.contains("SUMMARY:On call: Service Desk\r\n"));
+
+        // The same calendar from the on-call page, for the one signed in.
+        let (browser, _) = server.web_session("ann@msp.example").await;
+        let page = page_text(&browser, format!("{}/on-call", server.url)).await;
+        assert!(page.contains("/on-call/my-shifts.ics"));
+        let download = browser
+            .get(format!("{}/on-call/my-shifts.ics", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(download.contains("DTSTART:20260105T090000Z"), "{download}");
+    }
+);

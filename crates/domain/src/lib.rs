@@ -7,6 +7,7 @@ pub mod account;
 pub mod alert;
 pub mod audit;
 pub mod escalation;
+pub mod ical;
 pub mod knowledge;
 pub mod monitor;
 pub mod oncall;

@@ -232,6 +232,9 @@ impl Rotation {
     ) -> Vec<Timestamp> {
         let mut times = Vec::new();
         for layer in &self.layers {
+            if let Some(restriction) = &layer.restriction {
+                times.extend(self.restriction_edges(restriction, from, until));
+            }
             if let Some(mut k) = self.turn_at(layer, from) {
                 while let Some(at) = self.handoff(layer, k + 1) {
                     if at >= until {
@@ -253,6 +256,78 @@ impl Rotation {
         times.dedup();
         times
     }
+}
+
+impl Rotation {
+    /// The instants in `[from, until)` when `restriction` starts or ends letting its layer
+    /// on, on the zone's wall clock (a day before `from` too: a stretch past midnight).
+    fn restriction_edges(
+        &self,
+        restriction: &Restriction,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Vec<Timestamp> {
+        let mut edges = Vec::new();
+        let (Ok(mut day), last) = (
+            self.zone.to_datetime(from).date().yesterday(),
+            self.zone.to_datetime(until).date(),
+        ) else {
+            return edges;
+        };
+        while day <= last {
+            for time in [restriction.from, restriction.to] {
+                if let Ok(zoned) = self
+                    .zone
+                    .to_ambiguous_zoned_datetime(day.to_datetime(time))
+                    .compatible()
+                {
+                    let at = zoned.timestamp();
+                    if from <= at && at < until {
+                        edges.push(at);
+                    }
+                }
+            }
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+        }
+        edges
+    }
+
+    /// Who is on call from `from` to `until`, as unbroken shifts in order; stretches with
+    /// nobody on call are left out.
+    pub fn shifts(&self, overrides: &[Override], from: Timestamp, until: Timestamp) -> Vec<Shift> {
+        let mut edges = vec![from];
+        edges.extend(
+            self.changes(overrides, from, until)
+                .into_iter()
+                .filter(|t| *t > from),
+        );
+        edges.push(until);
+        let mut shifts: Vec<Shift> = Vec::new();
+        for pair in edges.windows(2) {
+            let (start, end) = (pair[0], pair[1]);
+            let Some(person) = self.on_call(overrides, start) else {
+                continue;
+            };
+            match shifts.last_mut() {
+                Some(last) if last.until == start && last.person == person => last.until = end,
+                _ => shifts.push(Shift {
+                    person,
+                    from: start,
+                    until: end,
+                }),
+            }
+        }
+        shifts
+    }
+}
+
+/// A stretch someone is on call without a break.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shift {
+    pub person: String,
+    pub from: Timestamp,
+    pub until: Timestamp,
 }
 
 /// Checks an override.
@@ -399,7 +474,84 @@ mod tests {
         assert!(Rotation::new(zone("UTC"), vec![daily(&[], "2026-01-01T00:00")]).is_err());
     }
 
+    #[test]
+    fn a_business_hours_layer_ends_its_shift_at_five() {
+        let mut layer = daily(&["ann", "ben"], "2026-01-05T09:00");
+        layer.restriction = Some(Restriction {
+            days: vec![Weekday::Monday, Weekday::Tuesday],
+            from: Time::constant(9, 0, 0, 0),
+            to: Time::constant(17, 0, 0, 0),
+        });
+        let rotation = Rotation::new(zone("Europe/London"), vec![layer]).unwrap();
+        let shifts = rotation.shifts(
+            &[],
+            at("Europe/London", "2026-01-05T00:00"),
+            at("Europe/London", "2026-01-08T00:00"),
+        );
+        let expected = [
+            ("ann", "2026-01-05T09:00", "2026-01-05T17:00"),
+            ("ben", "2026-01-06T09:00", "2026-01-06T17:00"),
+        ];
+        assert_eq!(shifts.len(), expected.len(), "{shifts:?}");
+        for (shift, (person, from, until)) in shifts.iter().zip(expected) {
+            assert_eq!(shift.person, person);
+            assert_eq!(shift.from, at("Europe/London", from));
+            assert_eq!(shift.until, at("Europe/London", until));
+        }
+    }
+
     proptest! {
+        /// Shifts say exactly who `on_call` says at every instant, however layers,
+        /// restrictions and overrides combine.
+        #[test]
+        fn shifts_agree_with_who_is_on_call_at_every_instant(
+            days in 1u32..4,
+            restricted in any::<bool>(),
+            from_hour in 0i8..24,
+            length in 1i8..23,
+            cover in proptest::option::of((0i64..(24 * 20), 1i64..72)),
+            probes in prop::collection::vec(0i64..(24 * 60 * 21), 20),
+            london in any::<bool>(),
+        ) {
+            let name = if london { "Europe/London" } else { "America/New_York" };
+            let mut night = daily(&["ann", "ben", "cy"], "2026-03-01T18:00");
+            night.turn = Turn::Days(days);
+            let mut day = daily(&["dee", "eve"], "2026-03-01T09:00");
+            if restricted {
+                day.restriction = Some(Restriction {
+                    days: vec![Weekday::Monday, Weekday::Wednesday, Weekday::Saturday],
+                    from: Time::constant(from_hour, 0, 0, 0),
+                    to: Time::constant((from_hour + length) % 24, 30, 0, 0),
+                });
+            }
+            let rotation = Rotation::new(zone(name), vec![night, day]).unwrap();
+            let start = at(name, "2026-03-05T00:00");
+            let minutes = |m: i64| start.checked_add(SignedDuration::from_mins(m)).unwrap();
+            let overrides: Vec<Override> = cover
+                .map(|(from, hours)| Override {
+                    person: "zed".into(),
+                    from: minutes(from * 60),
+                    until: minutes((from + hours) * 60),
+                })
+                .into_iter()
+                .collect();
+            let end = minutes(24 * 60 * 21);
+            let shifts = rotation.shifts(&overrides, start, end);
+            for w in shifts.windows(2) {
+                prop_assert!(w[0].until <= w[1].from);
+                prop_assert!(w[0].until < w[1].from || w[0].person != w[1].person);
+            }
+            for probe in probes {
+                let t = minutes(probe);
+                let shift = shifts.iter().find(|s| s.from <= t && t < s.until);
+                prop_assert_eq!(
+                    shift.map(|s| s.person.clone()),
+                    rotation.on_call(&overrides, t),
+                    "at {}", t
+                );
+            }
+        }
+
         #[test]
         fn someone_is_always_on_call_and_keeps_the_turn_until_the_next_handoff(
             people in 1usize..5,

@@ -3,7 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use opsdesk_app::oncall::{NewOverride, NewSchedule, OnCall, Schedule, ScheduleOverride};
+use axum::http::header;
+use axum::response::IntoResponse;
+use opsdesk_app::oncall::{
+    NewOverride, NewSchedule, OnCall, OnCallShift, Schedule, ScheduleOverride,
+};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,6 +20,55 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_schedule, list_schedules))
         .routes(routes!(on_call))
         .routes(routes!(add_override, list_overrides))
+        .routes(routes!(shifts))
+        .routes(routes!(shifts_calendar))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ShiftFilter {
+    /// Only this person's shifts (an e-mail address).
+    person: Option<String>,
+    /// Days from now to show, 1 to 90 (default 30).
+    #[param(minimum = 1, maximum = 90)]
+    days: Option<u32>,
+}
+
+/// Who is on call from now, as shifts of every schedule (staff).
+#[utoipa::path(get, path = "/api/v1/shifts", tag = "on-call", params(ShiftFilter),
+    responses((status = 200, body = Vec<OnCallShift>)))]
+async fn shifts(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(filter): ApiQuery<ShiftFilter>,
+) -> Result<Json<Vec<OnCallShift>>, ApiError> {
+    let days = filter.days.unwrap_or(30);
+    Ok(Json(
+        state
+            .app
+            .shifts(&principal, filter.person.as_deref(), days)
+            .await?,
+    ))
+}
+
+/// The same shifts as an iCalendar document, to import into a calendar app (staff).
+#[utoipa::path(get, path = "/api/v1/shifts.ics", tag = "on-call", params(ShiftFilter),
+    responses((status = 200, content_type = "text/calendar", body = String)))]
+async fn shifts_calendar(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(filter): ApiQuery<ShiftFilter>,
+) -> Result<impl IntoResponse, ApiError> {
+    let days = filter.days.unwrap_or(30);
+    let calendar = state
+        .app
+        .shifts_calendar(&principal, filter.person.as_deref(), days)
+        .await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        calendar,
+    ))
 }
 
 /// Creates a schedule (admins): rotation layers of active staff in an IANA time zone.

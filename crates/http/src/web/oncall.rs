@@ -4,7 +4,8 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::{Redirect, Response};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::oncall::{NewOverride, Schedule, ScheduleOverride};
 use opsdesk_app::paging::{EscalationPolicy, Page};
@@ -16,6 +17,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/on-call", get(page))
         .route("/on-call/{id}/take-over", post(take_over))
+        .route("/on-call/my-shifts.ics", get(my_shifts))
 }
 
 #[derive(Template)]
@@ -63,6 +65,28 @@ async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Resp
         targets,
         form_levels: super::paging::FORM_LEVELS,
     }))
+}
+
+/// The signed-in person's shifts for the next 90 days, for their calendar app.
+async fn my_shifts(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+) -> Result<Response, WebError> {
+    let calendar = state
+        .app
+        .shifts_calendar(&p, Some(&p.email), opsdesk_app::oncall::MOST_SHIFT_DAYS)
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"on-call.ics\"",
+            ),
+        ],
+        calendar,
+    )
+        .into_response())
 }
 
 /// Takes over a schedule from now for the hours chosen, as the signed-in user.

@@ -157,6 +157,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "oncall.hint",
         "Who answers now on each schedule, and until when. Schedules and their rotations are set through the API (POST /api/v1/schedules).",
     ),
+    ("oncall.my_shifts", "My shifts for the next 90 days (iCal)"),
     ("oncall.nobody", "Nobody"),
     ("oncall.none", "No on-call schedules yet."),
     ("oncall.overrides", "Overrides"),
