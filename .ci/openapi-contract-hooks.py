@@ -1,8 +1,14 @@
 """Schemathesis hooks for the API contract run (.ci/openapi-contract.sh)."""
 
 import os
+import sys
 
 import schemathesis
+
+# Python 3.11 before 3.11.8 reports an AST built near the recursion limit as a SystemError
+# (cpython#106905) instead of a RecursionError, and Hypothesis parses source files deep in
+# its stack to describe its strategies: a higher limit keeps such parses well clear of it.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
 OWN_TOKEN_ID = os.environ.get("OPSDESK_CONTRACT_TOKEN_ID", "")
 
