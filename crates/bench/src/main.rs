@@ -235,6 +235,23 @@ impl Server {
         Self::start_with_env(binary, location, &[]).await
     }
 
+    /// POSTs `body` to `path` as the admin; the created record.
+    async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
     /// Starts with extra `OPSDESK_*` settings in its environment.
     async fn start_with_env(
         binary: &Path,
@@ -242,12 +259,23 @@ impl Server {
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let args = location.args();
-        let output = Command::new(binary)
-            .args(["token", "create", "--email", ADMIN, "--name", "bench"])
-            .args(&args)
-            .env("OPSDESK_LOG", "warn")
-            .output()
-            .with_context(|| format!("cannot run {}", binary.display()))?;
+        // The setup's own connections may still be closing (a last checkpoint holds the
+        // database for a moment): a locked database is tried again, briefly.
+        let mut attempts = 0;
+        let output = loop {
+            let output = Command::new(binary)
+                .args(["token", "create", "--email", ADMIN, "--name", "bench"])
+                .args(&args)
+                .env("OPSDESK_LOG", "warn")
+                .output()
+                .with_context(|| format!("cannot run {}", binary.display()))?;
+            attempts += 1;
+            let locked = String::from_utf8_lossy(&output.stderr).contains("database is locked");
+            if output.status.success() || !locked || attempts == 20 {
+                break output;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
         if !output.status.success() {
             bail!(
                 "token create failed: {}",
@@ -528,46 +556,18 @@ async fn alert_ingest(
         let scratch = Scratch::new(target.postgres.as_deref()).await?;
         let generator = Generator::new(target.seed, Scale::DEMO);
         let directory = generator.directory().clone();
-        let url_path = {
+        let requester = directory
+            .customers
+            .first()
+            .context("the generated desk has no customers")?
+            .email
+            .clone();
+        {
             let app = scratch.location.open().await?;
             create_admin(&app).await?;
             opsdesk_seed::demo::create_directory(&app, &directory).await?;
-            let requester = directory
-                .customers
-                .first()
-                .context("the generated desk has no customers")?
-                .email
-                .clone();
-            app.create_escalation_policy(
-                &Principal::system("bench"),
-                opsdesk_app::paging::NewEscalationPolicy {
-                    name: "bench".into(),
-                    levels: vec![opsdesk_domain::escalation::Level {
-                        targets: vec![opsdesk_domain::escalation::Target::User(ADMIN.into())],
-                        wait_minutes: 60,
-                    }],
-                    repeat: 0,
-                    chat_webhook_url: None,
-                },
-            )
-            .await?;
-            let integration = app
-                .create_integration(
-                    &Principal::system("bench"),
-                    opsdesk_app::alerts::NewIntegration {
-                        name: "bench".into(),
-                        kind: "generic".into(),
-                        requester,
-                        group_by: vec!["service".into()],
-                        escalation_policy: Some("bench".into()),
-                    },
-                )
-                .await?;
             app.db().clone().close().await;
-            integration
-                .url_path
-                .context("a new integration has a URL")?
-        };
+        }
         let bodies: Vec<Value> = (0..count)
             .map(|n| {
                 let service = n % services.max(1);
@@ -582,6 +582,23 @@ async fn alert_ingest(
         let relay = format!("smtp://{}", sink.address);
         let env = [("OPSDESK_MAIL__SMTP_URL", relay.as_str())];
         let server = Server::start_with_env(&target.opsdesk, &scratch.location, &env).await?;
+        server
+            .post_json(
+                "/api/v1/escalation-policies",
+                &serde_json::json!({"name": "bench", "levels": [
+                    {"targets": [{"user": ADMIN}], "wait_minutes": 60}]}),
+            )
+            .await?;
+        let integration = server
+            .post_json(
+                "/api/v1/integrations",
+                &serde_json::json!({"name": "bench", "kind": "generic", "requester": requester,
+                                    "group_by": ["service"], "escalation_policy": "bench"}),
+            )
+            .await?;
+        let url_path = integration["url_path"]
+            .as_str()
+            .context("a new integration has a URL")?;
         let url = format!("{}{url_path}", server.url);
         let (elapsed, answers) = post_all(&server, &url, 202, bodies, clients).await?;
         tally.record(run, "alerts", count, elapsed, latencies(&answers));
@@ -594,7 +611,7 @@ async fn alert_ingest(
             }
         }
         let pages = sink
-            .wait_for(opened_at.len(), Duration::from_secs(120))
+            .wait_for("] Paged: ", opened_at.len(), Duration::from_secs(120))
             .await;
         let mut to_page: Vec<Duration> = pages
             .iter()
@@ -612,7 +629,8 @@ async fn alert_ingest(
         }
         to_page.sort();
         println!(
-            "    alert to page: {} pages, p50 {:.0} ms, p99 {:.0} ms",
+            "    alert to page: {} incidents, {} pages, p50 {:.0} ms, p99 {:.0} ms",
+            opened_at.len(),
             to_page.len(),
             ms(percentile(&to_page, 50.0)),
             ms(percentile(&to_page, 99.0))
@@ -661,11 +679,24 @@ impl MailSink {
         })
     }
 
-    /// The messages received once there are `count`, or when `timeout` ends.
-    async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<(Instant, String)> {
+    /// The messages whose subject has `marker` once there are `count`, or when `timeout`
+    /// ends.
+    async fn wait_for(
+        &self,
+        marker: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<(Instant, String)> {
         let deadline = Instant::now() + timeout;
         loop {
-            let received = self.received.lock().map(|r| r.clone()).unwrap_or_default();
+            let received: Vec<(Instant, String)> = self
+                .received
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, subject)| subject.contains(marker))
+                .collect();
             if received.len() >= count || Instant::now() >= deadline {
                 return received;
             }

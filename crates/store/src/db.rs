@@ -88,8 +88,10 @@ impl std::fmt::Debug for Db {
     }
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+// The busy timeout comes first: switching to WAL needs a lock, which another process
+// checkpointing as it closes the database may hold for a moment.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
 impl Db {
     /// Opens (creating if needed) the SQLite database file `opsdesk.db` in `data_dir`.
