@@ -5,6 +5,7 @@
 //! incident, later alerts are noted on it, and it is resolved when its last alert is.
 
 use opsdesk_domain::alert::{self, AlertStatus, IntegrationKind, Notice};
+use opsdesk_domain::silence::Matcher;
 use opsdesk_store::alerts::{self as store, AlertUpdate, IntegrationRow, NewIntegration as Row};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,10 @@ pub struct Alert {
     #[schema(value_type = String, format = DateTime)]
     pub last_at: jiff::Timestamp,
     pub occurrences: i64,
+    /// Whether a silence muted its last notification: then it opened and joined nothing.
+    pub silenced: bool,
+    /// The silence that did.
+    pub silence_id: Option<i64>,
 }
 
 /// What a request of alerts did.
@@ -80,6 +85,8 @@ pub struct AlertReceipt {
     pub opened: Vec<String>,
     /// The incidents they resolved.
     pub resolved: Vec<String>,
+    /// How many firing alerts a silence muted.
+    pub silenced: usize,
 }
 
 fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
@@ -98,14 +105,18 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
 enum Outcome {
     Opened(i64),
     Resolved(i64),
+    /// A silence muted it.
+    Silenced,
     Nothing,
 }
 
-/// Applies one notice in the caller's transaction.
+/// Applies one notice in the caller's transaction. `silences` are those in force over the
+/// integration's alerts.
 async fn apply(
     tx: &mut Tx<'_>,
     integration: &IntegrationRow,
     group_by: &[String],
+    silences: &[(i64, Vec<Matcher>)],
     notice: Notice,
     payload: &str,
 ) -> Result<Outcome, AppError> {
@@ -115,38 +126,27 @@ async fn apply(
         store::alert_by_fingerprint(tx.conn, integration.id, &notice.fingerprint).await?;
     let labels = serde_json::to_string(&notice.labels)
         .map_err(|e| AppError::internal("recording an alert", e))?;
+    // A resolved alert is never muted: it only ever takes noise away.
+    let silence_id = match notice.status {
+        AlertStatus::Firing => crate::silences::muting(silences, &notice.labels),
+        AlertStatus::Resolved => None,
+    };
     let mut outcome = Outcome::Nothing;
     let ticket_id = match notice.status {
+        // Muted, it opens and joins nothing; one already firing on an incident stays part
+        // of it, so that its resolution still counts there.
+        AlertStatus::Firing if silence_id.is_some() => {
+            outcome = Outcome::Silenced;
+            existing
+                .as_ref()
+                .filter(|a| a.status == "firing")
+                .and_then(|a| a.ticket_id)
+        }
         AlertStatus::Firing => {
             let ticket = match store::group_ticket(tx.conn, integration.id, &key).await? {
                 Some(id) => id,
                 None => {
-                    let (impact, urgency) = notice.severity.impact_urgency();
-                    let mut description = notice.description.clone();
-                    description.push_str("\n\n");
-                    for (name, value) in &notice.labels {
-                        description.push_str(&format!("- `{name}`: {value}\n"));
-                    }
-                    let valid = validate_ticket(
-                        tx.principal,
-                        NewTicket {
-                            ticket_type: "incident".into(),
-                            title: notice.title.chars().take(200).collect(),
-                            description: description.trim().to_owned(),
-                            impact: impact.as_str().into(),
-                            urgency: urgency.as_str().into(),
-                            requester: Some(integration.requester_email.clone()),
-                            group: None,
-                            assignee: None,
-                            category: None,
-                            tags: vec!["alert".into()],
-                            watchers: Vec::new(),
-                            custom: Default::default(),
-                            source: Some("alert".into()),
-                            parent: None,
-                        },
-                    )?;
-                    let id = insert_ticket(tx, valid).await?;
+                    let id = open_incident(tx, integration, &notice).await?;
                     outcome = Outcome::Opened(id);
                     id
                 }
@@ -175,6 +175,8 @@ async fn apply(
             severity: notice.severity.as_str(),
             labels: &labels,
             ticket_id,
+            silence_id,
+            search_text: &notice.search_text(),
             payload,
         },
         tx.now,
@@ -202,6 +204,40 @@ async fn apply(
         }
     }
     Ok(outcome)
+}
+
+/// Opens the incident of a new problem, after the alert that reports it.
+async fn open_incident(
+    tx: &mut Tx<'_>,
+    integration: &IntegrationRow,
+    notice: &Notice,
+) -> Result<i64, AppError> {
+    let (impact, urgency) = notice.severity.impact_urgency();
+    let mut description = notice.description.clone();
+    description.push_str("\n\n");
+    for (name, value) in &notice.labels {
+        description.push_str(&format!("- `{name}`: {value}\n"));
+    }
+    let valid = validate_ticket(
+        tx.principal,
+        NewTicket {
+            ticket_type: "incident".into(),
+            title: notice.title.chars().take(200).collect(),
+            description: description.trim().to_owned(),
+            impact: impact.as_str().into(),
+            urgency: urgency.as_str().into(),
+            requester: Some(integration.requester_email.clone()),
+            group: None,
+            assignee: None,
+            category: None,
+            tags: vec!["alert".into()],
+            watchers: Vec::new(),
+            custom: Default::default(),
+            source: Some("alert".into()),
+            parent: None,
+        },
+    )?;
+    insert_ticket(tx, valid).await
 }
 
 /// Notes an alert on its incident's timeline (staff only).
@@ -345,6 +381,8 @@ impl App {
                 first_at: timestamp(row.first_at),
                 last_at: timestamp(row.last_at),
                 occurrences: row.occurrences,
+                silenced: row.silence_id.is_some(),
+                silence_id: row.silence_id,
             })
             .collect())
     }
@@ -378,18 +416,30 @@ impl App {
         let payload = String::from_utf8_lossy(&body).into_owned();
         let group_by: Vec<String> = serde_json::from_str(&integration.group_by).unwrap_or_default();
         let sender = Principal::system(&format!("integration {}", integration.name));
-        let (opened, resolved) = self
+        let (opened, resolved, silenced) = self
             .change(&sender, Need::Anyone, move |mut tx| {
                 Box::pin(async move {
-                    let (mut opened, mut resolved) = (Vec::new(), Vec::new());
+                    let silences =
+                        crate::silences::in_force(tx.conn, integration.id, tx.now).await?;
+                    let (mut opened, mut resolved, mut silenced) = (Vec::new(), Vec::new(), 0);
                     for notice in notices {
-                        match apply(&mut tx, &integration, &group_by, notice, &payload).await? {
+                        let outcome = apply(
+                            &mut tx,
+                            &integration,
+                            &group_by,
+                            &silences,
+                            notice,
+                            &payload,
+                        )
+                        .await?;
+                        match outcome {
                             Outcome::Opened(id) => opened.push(id),
                             Outcome::Resolved(id) => resolved.push(id),
+                            Outcome::Silenced => silenced += 1,
                             Outcome::Nothing => {}
                         }
                     }
-                    Ok((opened, resolved))
+                    Ok((opened, resolved, silenced))
                 })
             })
             .await?;
@@ -414,6 +464,7 @@ impl App {
             alerts: count,
             opened: opened.iter().map(number).collect(),
             resolved: resolved.iter().map(number).collect(),
+            silenced,
         })
     }
 }

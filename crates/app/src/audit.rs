@@ -32,6 +32,7 @@ opsdesk_domain::string_enum! {
         TriageModel => "triage_model",
         Integration => "integration",
         Schedule => "schedule",
+        Silence => "silence",
     }
 }
 

@@ -23,6 +23,7 @@ mod nodes;
 pub mod oncall;
 pub mod portal;
 mod precondition;
+pub mod silences;
 pub mod sla;
 pub mod status_page;
 pub mod tickets;

@@ -70,6 +70,18 @@ pub async fn integration(
     .await?)
 }
 
+pub async fn integration_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<IntegrationRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("{INTEGRATION_SELECT} WHERE i.name = $1"))
+            .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 /// The integration whose secret hashes to `token_hash`.
 pub async fn integration_by_token(
     conn: &mut AnyConnection,
@@ -108,11 +120,14 @@ pub struct AlertRow {
     pub last_at: i64,
     pub resolved_at: Option<i64>,
     pub occurrences: i64,
+    /// The silence that muted its last notification.
+    pub silence_id: Option<i64>,
 }
 
 const ALERT_SELECT: &str = "SELECT a.id, a.integration_id, i.name AS integration, a.fingerprint, \
      a.group_key, a.status, a.title, a.severity, a.labels, a.ticket_id, a.first_at, a.last_at, \
-     a.resolved_at, a.occurrences FROM alerts a JOIN integrations i ON i.id = a.integration_id";
+     a.resolved_at, a.occurrences, a.silence_id \
+     FROM alerts a JOIN integrations i ON i.id = a.integration_id";
 
 pub async fn alert_by_fingerprint(
     conn: &mut AnyConnection,
@@ -138,6 +153,9 @@ pub struct AlertUpdate<'a> {
     pub severity: &'a str,
     pub labels: &'a str,
     pub ticket_id: Option<i64>,
+    pub silence_id: Option<i64>,
+    /// What a search of alerts looks in (see [`alerts`]).
+    pub search_text: &'a str,
     pub payload: &'a str,
 }
 
@@ -151,11 +169,12 @@ pub async fn save_alert(
     let resolved_at = (update.status == "resolved").then_some(now);
     sqlx::query(
         "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, severity, \
-         labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11) \
+         labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload, silence_id, \
+         search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11, $12, $13) \
          ON CONFLICT (integration_id, fingerprint) DO UPDATE SET group_key = excluded.group_key, \
          status = excluded.status, title = excluded.title, severity = excluded.severity, \
          labels = excluded.labels, ticket_id = excluded.ticket_id, \
+         silence_id = excluded.silence_id, search_text = excluded.search_text, \
          first_at = CASE WHEN alerts.status = 'resolved' AND excluded.status = 'firing' \
            THEN excluded.first_at ELSE alerts.first_at END, \
          last_at = excluded.last_at, resolved_at = excluded.resolved_at, \
@@ -172,6 +191,8 @@ pub async fn save_alert(
     .bind(now)
     .bind(resolved_at)
     .bind(update.payload)
+    .bind(update.silence_id)
+    .bind(update.search_text)
     .execute(conn)
     .await?;
     Ok(())

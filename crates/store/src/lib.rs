@@ -29,6 +29,7 @@ pub mod monitors;
 pub mod nodes;
 pub mod oncall;
 pub mod portal;
+pub mod silences;
 pub mod sla;
 pub mod tickets;
 pub mod triage;
