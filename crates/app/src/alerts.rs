@@ -19,6 +19,22 @@ use crate::{App, AppError, Precondition, Principal, TicketEventKind, timestamp};
 
 /// Most alerts one request may carry.
 const MOST_ALERTS: usize = 1_000;
+/// Longest text an alert search takes, in characters.
+const MOST_SEARCH_CHARS: usize = 200;
+
+/// Which alerts a list shows.
+#[derive(Debug, Clone)]
+pub struct AlertFilter {
+    /// Only those still firing.
+    pub firing_only: bool,
+    /// Only those a silence muted (`true`) or did not (`false`).
+    pub silenced: Option<bool>,
+    /// Only those with this text, in any case, in their title, fingerprint, label values
+    /// or integration's name; at most 200 characters.
+    pub text: Option<String>,
+    /// At most this many, 1 to 500.
+    pub limit: i64,
+}
 
 /// An integration: where one monitoring tool sends its alerts.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -352,16 +368,37 @@ impl App {
         .await
     }
 
-    /// The most recent alerts (staff), only those still firing when `firing_only`.
+    /// The most recent alerts that `filter` asks for, newest first (staff).
     pub async fn alerts(
         &self,
         principal: &Principal,
-        firing_only: bool,
-        limit: i64,
+        filter: &AlertFilter,
     ) -> Result<Vec<Alert>, AppError> {
         principal.require_staff()?;
+        if filter
+            .text
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MOST_SEARCH_CHARS)
+        {
+            return Err(AppError::invalid(
+                "q",
+                format!("at most {MOST_SEARCH_CHARS} characters"),
+            ));
+        }
+        let text = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase);
+        let query = store::AlertQuery {
+            firing_only: filter.firing_only,
+            silenced: filter.silenced,
+            text: text.as_deref(),
+            limit: filter.limit.clamp(1, 500),
+        };
         let mut conn = self.db().reader().await?;
-        let rows = store::alerts(&mut conn, firing_only, limit.clamp(1, 500)).await?;
+        let rows = store::alerts(&mut conn, &query).await?;
         let ids: Vec<i64> = rows.iter().filter_map(|r| r.ticket_id).collect();
         let numbers = opsdesk_store::tickets::numbers_many(&mut conn, &ids).await?;
         Ok(rows

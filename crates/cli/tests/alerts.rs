@@ -637,3 +637,96 @@ dual_backend_test!(
         assert_eq!(agent.get("/api/v1/silences").await.body, json!([]));
     }
 );
+
+dual_backend_test!(
+    alerts_are_found_by_text_with_their_status_and_silence,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let am_url = integration(
+            &server,
+            json!({"name": "Prometheus", "kind": "alertmanager",
+                   "requester": "carol@acme.example", "group_by": ["alertname"]}),
+        )
+        .await;
+        let zabbix_url = integration(
+            &server,
+            json!({"name": "Zabbix", "kind": "generic", "requester": "carol@acme.example",
+                   "group_by": ["service"]}),
+        )
+        .await;
+        let agent = server.client(&server.token_for("ann@msp.example").await);
+        let muted = agent
+            .post(
+                "/api/v1/silences",
+                json!({"integration": "Zabbix",
+                       "matchers": [{"name": "host", "op": "=", "value": "MX2"}],
+                       "ends_at": "2100-01-01T00:00:00Z", "comment": "MX2 is being replaced"}),
+            )
+            .await;
+        assert_eq!(muted.status, 201, "{}", muted.text);
+        post(
+            &server,
+            &am_url,
+            alertmanager("firing", vec![node("node1", "firing")]),
+        )
+        .await;
+        for host in ["MX1", "MX2"] {
+            post(
+                &server,
+                &zabbix_url,
+                json!({"status": "firing", "title": format!("Mail queue stuck on {host}"),
+                       "labels": {"service": "mail", "host": host}}),
+            )
+            .await;
+        }
+        let titles = |query: &str| {
+            let agent = &agent;
+            let query = query.to_owned();
+            async move {
+                let found = agent.get(&format!("/api/v1/alerts?{query}")).await;
+                assert_eq!(found.status, 200, "{query}: {}", found.text);
+                let mut titles: Vec<String> = found
+                    .body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["title"].as_str().unwrap().to_owned())
+                    .collect();
+                titles.sort();
+                titles
+            }
+        };
+        let (mx1, mx2) = ("Mail queue stuck on MX1", "Mail queue stuck on MX2");
+        // A label value, in any case; a title; an integration's name; a fingerprint.
+        assert_eq!(titles("q=mx1").await, [mx1]);
+        assert_eq!(titles("q=QUEUE%20STUCK").await, [mx1, mx2]);
+        assert_eq!(titles("q=zabbix").await, [mx1, mx2]);
+        assert_eq!(titles("q=fp-node1").await, ["node1 is down"]);
+        assert_eq!(titles("q=NodeDown").await, ["node1 is down"]);
+        // Label names are not searched, and wildcards are plain characters.
+        assert!(titles("q=instance").await.is_empty());
+        assert!(titles("q=%25").await.is_empty());
+        assert!(titles("q=mx_").await.is_empty());
+        // Combined with silenced and status.
+        assert_eq!(titles("q=mail&silenced=true").await, [mx2]);
+        assert_eq!(titles("q=mail&silenced=false").await, [mx1]);
+        post(
+            &server,
+            &zabbix_url,
+            json!({"status": "resolved", "title": mx1,
+                   "labels": {"service": "mail", "host": "MX1"}}),
+        )
+        .await;
+        assert_eq!(titles("q=mail&status=firing").await, [mx2]);
+        assert_eq!(titles("q=mail").await, [mx1, mx2]);
+
+        let long = agent
+            .get(&format!("/api/v1/alerts?q={}", "x".repeat(201)))
+            .await;
+        assert_eq!(long.status, 422, "{}", long.text);
+        assert_eq!(long.body["errors"][0]["field"], "q");
+        let wrong = agent.get("/api/v1/alerts?silenced=maybe").await;
+        assert_eq!(wrong.status, 422, "{}", wrong.text);
+        assert_eq!(wrong.body["errors"][0]["field"], "silenced");
+    }
+);

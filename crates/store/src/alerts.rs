@@ -255,21 +255,60 @@ pub async fn firing_of_ticket(conn: &mut AnyConnection, ticket_id: i64) -> Resul
     Ok(count)
 }
 
-/// The most recent alerts, newest first; only firing ones when `firing_only`.
+/// Which alerts a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery<'a> {
+    /// Only those still firing.
+    pub firing_only: bool,
+    /// Only those a silence muted (`true`) or did not (`false`).
+    pub silenced: Option<bool>,
+    /// Only those with this text (lower case) in their title, fingerprint, label values or
+    /// integration's name.
+    pub text: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// The most recent alerts that `query` asks for, newest first.
 pub async fn alerts(
     conn: &mut AnyConnection,
-    firing_only: bool,
-    limit: i64,
+    query: &AlertQuery<'_>,
 ) -> Result<Vec<AlertRow>, StoreError> {
-    let filter = if firing_only {
-        " WHERE a.status = 'firing'"
+    let mut clauses = Vec::new();
+    if query.firing_only {
+        clauses.push("a.status = 'firing'");
+    }
+    match query.silenced {
+        Some(true) => clauses.push("a.silence_id IS NOT NULL"),
+        Some(false) => clauses.push("a.silence_id IS NULL"),
+        None => {}
+    }
+    // The text, when given, is $1; the limit follows.
+    let pattern = query.text.map(|text| {
+        clauses.push("(a.search_text LIKE $1 ESCAPE '\\' OR lower(i.name) LIKE $1 ESCAPE '\\')");
+        format!("%{}%", escape_like(text))
+    });
+    let filter = if clauses.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(" WHERE {}", clauses.join(" AND "))
     };
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ALERT_SELECT}{filter} ORDER BY a.last_at DESC, a.id DESC LIMIT $1"
-    )))
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    let limit_at = if pattern.is_some() { 2 } else { 1 };
+    let sql = sql!("{ALERT_SELECT}{filter} ORDER BY a.last_at DESC, a.id DESC LIMIT ${limit_at}");
+    let mut statement = sqlx::query_as(sql);
+    if let Some(pattern) = pattern {
+        statement = statement.bind(pattern);
+    }
+    Ok(statement.bind(query.limit).fetch_all(conn).await?)
+}
+
+/// `text` matched literally by `LIKE … ESCAPE '\'`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

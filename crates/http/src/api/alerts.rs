@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use opsdesk_app::alerts::{Alert, AlertReceipt, Integration, NewIntegration};
+use opsdesk_app::alerts::{Alert, AlertFilter, AlertReceipt, Integration, NewIntegration};
 use opsdesk_app::silences::{NewSilence, Silence};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -76,35 +76,42 @@ fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct AlertFilter {
+struct AlertParams {
     /// `firing` for those still firing; all when absent.
     status: Option<String>,
+    /// Text to find, in any case, in the title, fingerprint, label values or integration
+    /// name (at most 200 characters).
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// `true` for the alerts a silence muted, `false` for the others; all when absent.
+    silenced: Option<bool>,
     /// At most this many, 1 to 500 (100 when absent).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// The most recent alerts, newest first, with their incidents (staff).
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertFilter),
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertParams),
     responses((status = 200, body = Vec<Alert>)))]
 async fn list_alerts(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiQuery(filter): ApiQuery<AlertFilter>,
+    ApiQuery(params): ApiQuery<AlertParams>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    let firing_only = match filter.status.as_deref() {
+    let firing_only = match params.status.as_deref() {
         None => false,
         Some("firing") => true,
         Some(_) => {
             return Err(opsdesk_app::AppError::invalid("status", "only `firing` filters").into());
         }
     };
-    Ok(Json(
-        state
-            .app
-            .alerts(&principal, firing_only, limit_of(filter.limit)?)
-            .await?,
-    ))
+    let filter = AlertFilter {
+        firing_only,
+        silenced: params.silenced,
+        text: params.q,
+        limit: limit_of(params.limit)?,
+    };
+    Ok(Json(state.app.alerts(&principal, &filter).await?))
 }
 
 /// Alerts from a monitoring tool, to an integration's secret URL (no login: the secret is
