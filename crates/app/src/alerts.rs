@@ -5,6 +5,7 @@
 //! incident, later alerts are noted on it, and it is resolved when its last alert is.
 
 use opsdesk_domain::alert::{self, AlertStatus, IntegrationKind, Notice};
+use opsdesk_domain::silence::Matcher;
 use opsdesk_store::alerts::{self as store, AlertUpdate, IntegrationRow, NewIntegration as Row};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,22 @@ use crate::{App, AppError, Precondition, Principal, TicketEventKind, timestamp};
 
 /// Most alerts one request may carry.
 const MOST_ALERTS: usize = 1_000;
+/// Longest text an alert search takes, in characters.
+const MOST_SEARCH_CHARS: usize = 200;
+
+/// Which alerts a list shows.
+#[derive(Debug, Clone)]
+pub struct AlertFilter {
+    /// Only those still firing.
+    pub firing_only: bool,
+    /// Only those a silence muted (`true`) or did not (`false`).
+    pub silenced: Option<bool>,
+    /// Only those with this text, in any case, in their title, fingerprint, label values
+    /// or integration's name; at most 200 characters.
+    pub text: Option<String>,
+    /// At most this many, 1 to 500.
+    pub limit: i64,
+}
 
 /// An integration: where one monitoring tool sends its alerts.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -75,6 +92,10 @@ pub struct Alert {
     #[schema(value_type = String, format = DateTime)]
     pub last_at: jiff::Timestamp,
     pub occurrences: i64,
+    /// Whether a silence muted its last notification: then it opened and joined nothing.
+    pub silenced: bool,
+    /// The silence that did.
+    pub silence_id: Option<i64>,
 }
 
 /// What a request of alerts did.
@@ -85,6 +106,8 @@ pub struct AlertReceipt {
     pub opened: Vec<String>,
     /// The incidents they resolved.
     pub resolved: Vec<String>,
+    /// How many firing alerts a silence muted.
+    pub silenced: usize,
 }
 
 fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
@@ -104,14 +127,18 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
 enum Outcome {
     Opened(i64),
     Resolved(i64),
+    /// A silence muted it.
+    Silenced,
     Nothing,
 }
 
-/// Applies one notice in the caller's transaction.
+/// Applies one notice in the caller's transaction. `silences` are those in force over the
+/// integration's alerts.
 async fn apply(
     tx: &mut Tx<'_>,
     integration: &IntegrationRow,
     group_by: &[String],
+    silences: &[(i64, Vec<Matcher>)],
     notice: Notice,
     payload: &str,
 ) -> Result<Outcome, AppError> {
@@ -121,41 +148,27 @@ async fn apply(
         store::alert_by_fingerprint(tx.conn, integration.id, &notice.fingerprint).await?;
     let labels = serde_json::to_string(&notice.labels)
         .map_err(|e| AppError::internal("recording an alert", e))?;
+    // A resolved alert is never muted: it only ever takes noise away.
+    let silence_id = match notice.status {
+        AlertStatus::Firing => crate::silences::muting(silences, &notice.labels),
+        AlertStatus::Resolved => None,
+    };
     let mut outcome = Outcome::Nothing;
     let ticket_id = match notice.status {
+        // Muted, it opens and joins nothing; one already firing on an incident stays part
+        // of it, so that its resolution still counts there.
+        AlertStatus::Firing if silence_id.is_some() => {
+            outcome = Outcome::Silenced;
+            existing
+                .as_ref()
+                .filter(|a| a.status == "firing")
+                .and_then(|a| a.ticket_id)
+        }
         AlertStatus::Firing => {
             let ticket = match store::group_ticket(tx.conn, integration.id, &key).await? {
                 Some(id) => id,
                 None => {
-                    let (impact, urgency) = notice.severity.impact_urgency();
-                    let mut description = notice.description.clone();
-                    description.push_str("\n\n");
-                    for (name, value) in &notice.labels {
-                        description.push_str(&format!("- `{name}`: {value}\n"));
-                    }
-                    let valid = validate_ticket(
-                        tx.principal,
-                        NewTicket {
-                            ticket_type: "incident".into(),
-                            title: notice.title.chars().take(200).collect(),
-                            description: description.trim().to_owned(),
-                            impact: impact.as_str().into(),
-                            urgency: urgency.as_str().into(),
-                            requester: Some(integration.requester_email.clone()),
-                            group: None,
-                            assignee: None,
-                            category: None,
-                            tags: vec!["alert".into()],
-                            watchers: Vec::new(),
-                            custom: Default::default(),
-                            source: Some("alert".into()),
-                            parent: None,
-                        },
-                    )?;
-                    let id = insert_ticket(tx, valid).await?;
-                    if let Some(policy) = integration.escalation_policy_id {
-                        crate::paging::start(tx, id, policy).await?;
-                    }
+                    let id = open_incident(tx, integration, &notice).await?;
                     outcome = Outcome::Opened(id);
                     id
                 }
@@ -184,6 +197,8 @@ async fn apply(
             severity: notice.severity.as_str(),
             labels: &labels,
             ticket_id,
+            silence_id,
+            search_text: &notice.search_text(),
             payload,
         },
         tx.now,
@@ -211,6 +226,44 @@ async fn apply(
         }
     }
     Ok(outcome)
+}
+
+/// Opens the incident of a new problem, after the alert that reports it.
+async fn open_incident(
+    tx: &mut Tx<'_>,
+    integration: &IntegrationRow,
+    notice: &Notice,
+) -> Result<i64, AppError> {
+    let (impact, urgency) = notice.severity.impact_urgency();
+    let mut description = notice.description.clone();
+    description.push_str("\n\n");
+    for (name, value) in &notice.labels {
+        description.push_str(&format!("- `{name}`: {value}\n"));
+    }
+    let valid = validate_ticket(
+        tx.principal,
+        NewTicket {
+            ticket_type: "incident".into(),
+            title: notice.title.chars().take(200).collect(),
+            description: description.trim().to_owned(),
+            impact: impact.as_str().into(),
+            urgency: urgency.as_str().into(),
+            requester: Some(integration.requester_email.clone()),
+            group: None,
+            assignee: None,
+            category: None,
+            tags: vec!["alert".into()],
+            watchers: Vec::new(),
+            custom: Default::default(),
+            source: Some("alert".into()),
+            parent: None,
+        },
+    )?;
+    let id = insert_ticket(tx, valid).await?;
+    if let Some(policy) = integration.escalation_policy_id {
+        crate::paging::start(tx, id, policy).await?;
+    }
+    Ok(id)
 }
 
 /// Notes an alert on its incident's timeline (staff only).
@@ -337,16 +390,37 @@ impl App {
         .await
     }
 
-    /// The most recent alerts (staff), only those still firing when `firing_only`.
+    /// The most recent alerts that `filter` asks for, newest first (staff).
     pub async fn alerts(
         &self,
         principal: &Principal,
-        firing_only: bool,
-        limit: i64,
+        filter: &AlertFilter,
     ) -> Result<Vec<Alert>, AppError> {
         principal.require_staff()?;
+        if filter
+            .text
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MOST_SEARCH_CHARS)
+        {
+            return Err(AppError::invalid(
+                "q",
+                format!("at most {MOST_SEARCH_CHARS} characters"),
+            ));
+        }
+        let text = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase);
+        let query = store::AlertQuery {
+            firing_only: filter.firing_only,
+            silenced: filter.silenced,
+            text: text.as_deref(),
+            limit: filter.limit.clamp(1, 500),
+        };
         let mut conn = self.db().reader().await?;
-        let rows = store::alerts(&mut conn, firing_only, limit.clamp(1, 500)).await?;
+        let rows = store::alerts(&mut conn, &query).await?;
         let ids: Vec<i64> = rows.iter().filter_map(|r| r.ticket_id).collect();
         let numbers = opsdesk_store::tickets::numbers_many(&mut conn, &ids).await?;
         Ok(rows
@@ -366,6 +440,8 @@ impl App {
                 first_at: timestamp(row.first_at),
                 last_at: timestamp(row.last_at),
                 occurrences: row.occurrences,
+                silenced: row.silence_id.is_some(),
+                silence_id: row.silence_id,
             })
             .collect())
     }
@@ -399,18 +475,30 @@ impl App {
         let payload = String::from_utf8_lossy(&body).into_owned();
         let group_by: Vec<String> = serde_json::from_str(&integration.group_by).unwrap_or_default();
         let sender = Principal::system(&format!("integration {}", integration.name));
-        let (opened, resolved) = self
+        let (opened, resolved, silenced) = self
             .change(&sender, Need::Anyone, move |mut tx| {
                 Box::pin(async move {
-                    let (mut opened, mut resolved) = (Vec::new(), Vec::new());
+                    let silences =
+                        crate::silences::in_force(tx.conn, integration.id, tx.now).await?;
+                    let (mut opened, mut resolved, mut silenced) = (Vec::new(), Vec::new(), 0);
                     for notice in notices {
-                        match apply(&mut tx, &integration, &group_by, notice, &payload).await? {
+                        let outcome = apply(
+                            &mut tx,
+                            &integration,
+                            &group_by,
+                            &silences,
+                            notice,
+                            &payload,
+                        )
+                        .await?;
+                        match outcome {
                             Outcome::Opened(id) => opened.push(id),
                             Outcome::Resolved(id) => resolved.push(id),
+                            Outcome::Silenced => silenced += 1,
                             Outcome::Nothing => {}
                         }
                     }
-                    Ok((opened, resolved))
+                    Ok((opened, resolved, silenced))
                 })
             })
             .await?;
@@ -435,6 +523,7 @@ impl App {
             alerts: count,
             opened: opened.iter().map(number).collect(),
             resolved: resolved.iter().map(number).collect(),
+            silenced,
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod oncall;
 pub mod paging;
 pub mod portal;
 mod precondition;
+pub mod silences;
 pub mod sla;
 pub mod status_page;
 pub mod tickets;

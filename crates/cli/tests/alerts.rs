@@ -394,3 +394,362 @@ dual_backend_test!(
         assert_eq!(opened, 1, "{receipts:?}");
     }
 );
+
+/// Creates an integration as the admin; returns the path its alerts are posted to.
+async fn integration(server: &TestServer, settings: Value) -> String {
+    let created = server.admin().post("/api/v1/integrations", settings).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body["url_path"].as_str().unwrap().to_owned()
+}
+
+/// The alert of `fingerprint` as `GET /api/v1/alerts` shows it.
+async fn alert_of(server: &TestServer, fingerprint: &str) -> Value {
+    let alerts = server.admin().get("/api/v1/alerts").await.body;
+    alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["fingerprint"] == fingerprint)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+dual_backend_test!(
+    a_silence_mutes_the_alerts_it_fits_until_it_is_expired,
+    |backend: Backend| async move {
+        let start: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
+        let clock = opsdesk_app::ManualClock::starting_at(start);
+        let server =
+            TestServer::service_desk_on_clock(backend, std::sync::Arc::new(clock.clone())).await;
+        let agent = server.client(&server.token_for("ann@msp.example").await);
+        let am_url = integration(
+            &server,
+            json!({"name": "Prometheus", "kind": "alertmanager",
+                   "requester": "carol@acme.example", "group_by": ["alertname"]}),
+        )
+        .await;
+        let generic_url = integration(
+            &server,
+            json!({"name": "Uptime checks", "kind": "generic",
+                   "requester": "carol@acme.example"}),
+        )
+        .await;
+        let in_two_hours = "2026-03-02T12:00:00Z";
+
+        // Mistakes are named by their field.
+        for (mistake, field) in [
+            (
+                json!({"matchers": [{"name": "instance", "op": "=~", "value": "node(1"}],
+                       "ends_at": in_two_hours, "comment": "x"}),
+                "matchers[0].value",
+            ),
+            (
+                json!({"matchers": [{"name": "a", "op": "=", "value": "b"},
+                                    {"name": "", "op": "=", "value": "b"}],
+                       "ends_at": in_two_hours, "comment": "x"}),
+                "matchers[1].name",
+            ),
+            (
+                json!({"matchers": [{"name": "a", "op": "~", "value": "b"}],
+                       "ends_at": in_two_hours, "comment": "x"}),
+                "matchers[0].op",
+            ),
+            (
+                json!({"matchers": [{"name": "instance", "op": "=~", "value": ".*"}],
+                       "ends_at": in_two_hours, "comment": "x"}),
+                "matchers",
+            ),
+            (
+                json!({"matchers": [{"name": "a", "op": "=", "value": "b"}],
+                       "ends_at": "2026-03-02T09:00:00Z", "comment": "x"}),
+                "ends_at",
+            ),
+            (
+                json!({"matchers": [{"name": "a", "op": "=", "value": "b"}],
+                       "ends_at": in_two_hours, "comment": " "}),
+                "comment",
+            ),
+            (
+                json!({"integration": "Nagios", "matchers": [{"name": "a", "op": "=", "value": "b"}],
+                       "ends_at": in_two_hours, "comment": "x"}),
+                "integration",
+            ),
+        ] {
+            let refused = agent.post("/api/v1/silences", mistake).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
+        let customer = server.client(&server.token_for("carol@acme.example").await);
+        assert_eq!(customer.get("/api/v1/silences").await.status, 403);
+
+        let created = agent
+            .post(
+                "/api/v1/silences",
+                json!({"integration": "Prometheus",
+                       "matchers": [{"name": "alertname", "op": "=", "value": "NodeDown"},
+                                    {"name": "instance", "op": "=~", "value": "node(1|2)"}],
+                       "ends_at": in_two_hours, "comment": "Rebooting node1 and node2"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["state"], "active");
+        assert_eq!(created.body["created_by"], "ann@msp.example");
+        let silence = created.body["id"].as_i64().unwrap();
+
+        // Muted: recorded as firing, with no incident.
+        let (_, receipt) = post(
+            &server,
+            &am_url,
+            alertmanager(
+                "firing",
+                vec![node("node1", "firing"), node("node2", "firing")],
+            ),
+        )
+        .await;
+        assert_eq!(receipt["opened"], json!([]), "{receipt}");
+        assert_eq!(receipt["silenced"], 2, "{receipt}");
+        let muted = alert_of(&server, "fp-node1").await;
+        assert_eq!(muted["status"], "firing", "{muted}");
+        assert_eq!(muted["silenced"], true, "{muted}");
+        assert_eq!(muted["silence_id"], silence, "{muted}");
+        assert!(muted["ticket"].is_null(), "{muted}");
+        let incidents = || async {
+            server.admin().get("/api/v1/tickets?q=tag:alert").await.body["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(incidents().await, 0);
+        // Another node, and another integration's alert, are not muted.
+        let (_, other) = post(
+            &server,
+            &am_url,
+            alertmanager("firing", vec![node("node3", "firing")]),
+        )
+        .await;
+        let outage = other["opened"][0].as_str().unwrap().to_owned();
+        let (_, generic) = post(
+            &server,
+            &generic_url,
+            json!({"status": "firing", "title": "node1 unreachable",
+                   "labels": {"alertname": "NodeDown", "instance": "node1"}}),
+        )
+        .await;
+        assert_eq!(generic["opened"].as_array().unwrap().len(), 1, "{generic}");
+        let timeline = server
+            .admin()
+            .get(&format!("/api/v1/tickets/{outage}/timeline"))
+            .await;
+        assert!(!timeline.text.contains("fp-node1"), "{}", timeline.text);
+
+        let listed = agent.get("/api/v1/silences").await;
+        assert_eq!(listed.body[0]["id"], silence, "{}", listed.text);
+        // Expired, it mutes nothing: node1 firing again joins the outage.
+        assert_eq!(
+            agent
+                .delete(&format!("/api/v1/silences/{silence}"))
+                .await
+                .status,
+            204
+        );
+        assert_eq!(agent.get("/api/v1/silences").await.body, json!([]));
+        let all = agent.get("/api/v1/silences?all=true").await;
+        assert_eq!(all.body[0]["state"], "expired", "{}", all.text);
+        post(
+            &server,
+            &am_url,
+            alertmanager("firing", vec![node("node1", "firing")]),
+        )
+        .await;
+        let unmuted = alert_of(&server, "fp-node1").await;
+        assert_eq!(unmuted["silenced"], false, "{unmuted}");
+        assert_eq!(unmuted["ticket"], json!(outage), "{unmuted}");
+        let audit = server.admin().get("/api/v1/audit?entity=silence").await;
+        let actions: Vec<&str> = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["created", "updated"], "{}", audit.text);
+
+        // A silence also ends by itself, at its end.
+        let short = agent
+            .post(
+                "/api/v1/silences",
+                json!({"matchers": [{"name": "title", "op": "=", "value": "VPN down"}],
+                       "ends_at": "2026-03-02T10:30:00Z", "comment": "VPN maintenance"}),
+            )
+            .await;
+        assert_eq!(short.status, 201, "{}", short.text);
+        let vpn = json!({"status": "firing", "title": "VPN down"});
+        let (_, muted) = post(&server, &generic_url, vpn.clone()).await;
+        assert_eq!(muted["silenced"], 1, "{muted}");
+        clock.advance(jiff::SignedDuration::from_mins(31));
+        let (_, after) = post(&server, &generic_url, vpn).await;
+        assert_eq!(after["opened"].as_array().unwrap().len(), 1, "{after}");
+
+        // The page lists silences, creates one from its matcher lines, and expires it.
+        let (browser, _) = server.web_session("ann@msp.example").await;
+        let page = page_text(&browser, format!("{}/silences", server.url)).await;
+        assert!(page.contains("Silences"), "{page}");
+        let csrf = page_csrf_token(&page);
+        let refused = browser
+            .post(format!("{}/silences", server.url))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("integration", "Prometheus"),
+                ("matcher-0-name", "alertname"),
+                ("matcher-0-op", "="),
+                ("matcher-0-value", "NodeDown"),
+                ("matcher-1-name", "instance"),
+                ("matcher-1-op", "=~"),
+                ("matcher-1-value", "db("),
+                ("hours", "4"),
+                ("comment", "Disk swap"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let refused = refused.text().await.unwrap();
+        assert!(
+            refused.contains("matcher-1-value-error") && refused.contains("db("),
+            "{refused}"
+        );
+        let created = browser
+            .post(format!("{}/silences", server.url))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("integration", "Prometheus"),
+                ("matcher-0-name", "alertname"),
+                ("matcher-0-op", "="),
+                ("matcher-0-value", "NodeDown"),
+                ("matcher-2-name", "instance"),
+                ("matcher-2-op", "=~"),
+                ("matcher-2-value", "db.*"),
+                ("hours", "4"),
+                ("comment", "Disk swap"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(created.contains("Disk swap"), "{created}");
+        let made = agent.get("/api/v1/silences").await.body[0].clone();
+        assert_eq!(
+            made["matchers"],
+            json!([{"name": "alertname", "op": "=", "value": "NodeDown"},
+                   {"name": "instance", "op": "=~", "value": "db.*"}]),
+            "{made}"
+        );
+        assert_eq!(made["integration"], "Prometheus", "{made}");
+        assert_eq!(made["ends_at"], "2026-03-02T14:31:00Z", "{made}");
+        browser
+            .post(format!("{}/silences/{}/expire", server.url, made["id"]))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(agent.get("/api/v1/silences").await.body, json!([]));
+    }
+);
+
+dual_backend_test!(
+    alerts_are_found_by_text_with_their_status_and_silence,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let am_url = integration(
+            &server,
+            json!({"name": "Prometheus", "kind": "alertmanager",
+                   "requester": "carol@acme.example", "group_by": ["alertname"]}),
+        )
+        .await;
+        let zabbix_url = integration(
+            &server,
+            json!({"name": "Zabbix", "kind": "generic", "requester": "carol@acme.example",
+                   "group_by": ["service"]}),
+        )
+        .await;
+        let agent = server.client(&server.token_for("ann@msp.example").await);
+        let muted = agent
+            .post(
+                "/api/v1/silences",
+                json!({"integration": "Zabbix",
+                       "matchers": [{"name": "host", "op": "=", "value": "MX2"}],
+                       "ends_at": "2100-01-01T00:00:00Z", "comment": "MX2 is being replaced"}),
+            )
+            .await;
+        assert_eq!(muted.status, 201, "{}", muted.text);
+        post(
+            &server,
+            &am_url,
+            alertmanager("firing", vec![node("node1", "firing")]),
+        )
+        .await;
+        for host in ["MX1", "MX2"] {
+            post(
+                &server,
+                &zabbix_url,
+                json!({"status": "firing", "title": format!("Mail queue stuck on {host}"),
+                       "labels": {"service": "mail", "host": host}}),
+            )
+            .await;
+        }
+        let titles = |query: &str| {
+            let agent = &agent;
+            let query = query.to_owned();
+            async move {
+                let found = agent.get(&format!("/api/v1/alerts?{query}")).await;
+                assert_eq!(found.status, 200, "{query}: {}", found.text);
+                let mut titles: Vec<String> = found
+                    .body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["title"].as_str().unwrap().to_owned())
+                    .collect();
+                titles.sort();
+                titles
+            }
+        };
+        let (mx1, mx2) = ("Mail queue stuck on MX1", "Mail queue stuck on MX2");
+        // A label value, in any case; a title; an integration's name; a fingerprint.
+        assert_eq!(titles("q=mx1").await, [mx1]);
+        assert_eq!(titles("q=QUEUE%20STUCK").await, [mx1, mx2]);
+        assert_eq!(titles("q=zabbix").await, [mx1, mx2]);
+        assert_eq!(titles("q=fp-node1").await, ["node1 is down"]);
+        assert_eq!(titles("q=NodeDown").await, ["node1 is down"]);
+        // Label names are not searched, and wildcards are plain characters.
+        assert!(titles("q=instance").await.is_empty());
+        assert!(titles("q=%25").await.is_empty());
+        assert!(titles("q=mx_").await.is_empty());
+        // Combined with silenced and status.
+        assert_eq!(titles("q=mail&silenced=true").await, [mx2]);
+        assert_eq!(titles("q=mail&silenced=false").await, [mx1]);
+        post(
+            &server,
+            &zabbix_url,
+            json!({"status": "resolved", "title": mx1,
+                   "labels": {"service": "mail", "host": "MX1"}}),
+        )
+        .await;
+        assert_eq!(titles("q=mail&status=firing").await, [mx2]);
+        assert_eq!(titles("q=mail").await, [mx1, mx2]);
+
+        let long = agent
+            .get(&format!("/api/v1/alerts?q={}", "x".repeat(201)))
+            .await;
+        assert_eq!(long.status, 422, "{}", long.text);
+        assert_eq!(long.body["errors"][0]["field"], "q");
+        let wrong = agent.get("/api/v1/alerts?silenced=maybe").await;
+        assert_eq!(wrong.status, 422, "{}", wrong.text);
+        assert_eq!(wrong.body["errors"][0]["field"], "silenced");
+    }
+);

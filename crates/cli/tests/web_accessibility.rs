@@ -211,6 +211,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/triage".to_owned(),
         "/admin/integrations".to_owned(),
         "/on-call".to_owned(),
+        "/silences".to_owned(),
         "/kb".to_owned(),
         "/kb/new".to_owned(),
         "/kb/new?kind=runbook".to_owned(),

@@ -74,6 +74,19 @@ pub struct Notice {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Notice {
+    /// What a search of alerts looks in: the title, the fingerprint and the label values,
+    /// in lower case, one a line.
+    pub fn search_text(&self) -> String {
+        let mut text = format!("{}\n{}", self.title, self.fingerprint);
+        for value in self.labels.values() {
+            text.push('\n');
+            text.push_str(value);
+        }
+        text.to_lowercase()
+    }
+}
+
 /// Why a payload was not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -256,6 +269,10 @@ mod tests {
             group_key(&["alertname".into()], &notices[1])
         );
         assert_ne!(group_key(&[], &notices[0]), group_key(&[], &notices[1]));
+        assert_eq!(
+            notices[0].search_text(),
+            "disk full on db1\nabc123\ndiskfull\ndb1\npage"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod oncall;
 pub mod query;
 pub mod schedule;
+pub mod silence;
 pub mod sla;
 pub mod ticket;
 pub mod triage;

@@ -76,6 +76,18 @@ pub async fn integration(
     .await?)
 }
 
+pub async fn integration_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<IntegrationRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("{INTEGRATION_SELECT} WHERE i.name = $1"))
+            .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 /// The integration whose secret hashes to `token_hash`.
 pub async fn integration_by_token(
     conn: &mut AnyConnection,
@@ -114,11 +126,14 @@ pub struct AlertRow {
     pub last_at: i64,
     pub resolved_at: Option<i64>,
     pub occurrences: i64,
+    /// The silence that muted its last notification.
+    pub silence_id: Option<i64>,
 }
 
 const ALERT_SELECT: &str = "SELECT a.id, a.integration_id, i.name AS integration, a.fingerprint, \
      a.group_key, a.status, a.title, a.severity, a.labels, a.ticket_id, a.first_at, a.last_at, \
-     a.resolved_at, a.occurrences FROM alerts a JOIN integrations i ON i.id = a.integration_id";
+     a.resolved_at, a.occurrences, a.silence_id \
+     FROM alerts a JOIN integrations i ON i.id = a.integration_id";
 
 pub async fn alert_by_fingerprint(
     conn: &mut AnyConnection,
@@ -144,6 +159,9 @@ pub struct AlertUpdate<'a> {
     pub severity: &'a str,
     pub labels: &'a str,
     pub ticket_id: Option<i64>,
+    pub silence_id: Option<i64>,
+    /// What a search of alerts looks in (see [`alerts`]).
+    pub search_text: &'a str,
     pub payload: &'a str,
 }
 
@@ -157,11 +175,12 @@ pub async fn save_alert(
     let resolved_at = (update.status == "resolved").then_some(now);
     sqlx::query(
         "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, severity, \
-         labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11) \
+         labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload, silence_id, \
+         search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11, $12, $13) \
          ON CONFLICT (integration_id, fingerprint) DO UPDATE SET group_key = excluded.group_key, \
          status = excluded.status, title = excluded.title, severity = excluded.severity, \
          labels = excluded.labels, ticket_id = excluded.ticket_id, \
+         silence_id = excluded.silence_id, search_text = excluded.search_text, \
          first_at = CASE WHEN alerts.status = 'resolved' AND excluded.status = 'firing' \
            THEN excluded.first_at ELSE alerts.first_at END, \
          last_at = excluded.last_at, resolved_at = excluded.resolved_at, \
@@ -178,6 +197,8 @@ pub async fn save_alert(
     .bind(now)
     .bind(resolved_at)
     .bind(update.payload)
+    .bind(update.silence_id)
+    .bind(update.search_text)
     .execute(conn)
     .await?;
     Ok(())
@@ -240,21 +261,60 @@ pub async fn firing_of_ticket(conn: &mut AnyConnection, ticket_id: i64) -> Resul
     Ok(count)
 }
 
-/// The most recent alerts, newest first; only firing ones when `firing_only`.
+/// Which alerts a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery<'a> {
+    /// Only those still firing.
+    pub firing_only: bool,
+    /// Only those a silence muted (`true`) or did not (`false`).
+    pub silenced: Option<bool>,
+    /// Only those with this text (lower case) in their title, fingerprint, label values or
+    /// integration's name.
+    pub text: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// The most recent alerts that `query` asks for, newest first.
 pub async fn alerts(
     conn: &mut AnyConnection,
-    firing_only: bool,
-    limit: i64,
+    query: &AlertQuery<'_>,
 ) -> Result<Vec<AlertRow>, StoreError> {
-    let filter = if firing_only {
-        " WHERE a.status = 'firing'"
+    let mut clauses = Vec::new();
+    if query.firing_only {
+        clauses.push("a.status = 'firing'");
+    }
+    match query.silenced {
+        Some(true) => clauses.push("a.silence_id IS NOT NULL"),
+        Some(false) => clauses.push("a.silence_id IS NULL"),
+        None => {}
+    }
+    // The text, when given, is $1; the limit follows.
+    let pattern = query.text.map(|text| {
+        clauses.push("(a.search_text LIKE $1 ESCAPE '\\' OR lower(i.name) LIKE $1 ESCAPE '\\')");
+        format!("%{}%", escape_like(text))
+    });
+    let filter = if clauses.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(" WHERE {}", clauses.join(" AND "))
     };
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ALERT_SELECT}{filter} ORDER BY a.last_at DESC, a.id DESC LIMIT $1"
-    )))
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    let limit_at = if pattern.is_some() { 2 } else { 1 };
+    let sql = sql!("{ALERT_SELECT}{filter} ORDER BY a.last_at DESC, a.id DESC LIMIT ${limit_at}");
+    let mut statement = sqlx::query_as(sql);
+    if let Some(pattern) = pattern {
+        statement = statement.bind(pattern);
+    }
+    Ok(statement.bind(query.limit).fetch_all(conn).await?)
+}
+
+/// `text` matched literally by `LIKE … ESCAPE '\'`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

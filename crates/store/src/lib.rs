@@ -30,6 +30,7 @@ pub mod nodes;
 pub mod oncall;
 pub mod paging;
 pub mod portal;
+pub mod silences;
 pub mod sla;
 pub mod tickets;
 pub mod triage;

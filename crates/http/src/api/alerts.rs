@@ -6,7 +6,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use opsdesk_app::alerts::{Alert, AlertReceipt, Integration, NewIntegration};
+use opsdesk_app::alerts::{Alert, AlertFilter, AlertReceipt, Integration, NewIntegration};
+use opsdesk_app::silences::{NewSilence, Silence};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +22,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_integration))
         .routes(routes!(list_alerts))
         .routes(routes!(receive))
+        .routes(routes!(create_silence, list_silences))
+        .routes(routes!(expire_silence))
 }
 
 /// Creates an integration (admins). The answer's `url_path` (`/alerts/<secret>`) is where
@@ -61,39 +64,54 @@ async fn delete_integration(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A list's `limit`: 1 to 500, 100 when absent.
+fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(opsdesk_app::AppError::invalid("limit", "must be 1 to 500").into());
+    }
+    Ok(limit)
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct AlertFilter {
+struct AlertParams {
     /// `firing` for those still firing; all when absent.
     status: Option<String>,
+    /// Text to find, in any case, in the title, fingerprint, label values or integration
+    /// name (at most 200 characters).
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// `true` for the alerts a silence muted, `false` for the others; all when absent.
+    silenced: Option<bool>,
     /// At most this many, 1 to 500 (100 when absent).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// The most recent alerts, newest first, with their incidents (staff).
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertFilter),
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertParams),
     responses((status = 200, body = Vec<Alert>)))]
 async fn list_alerts(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiQuery(filter): ApiQuery<AlertFilter>,
+    ApiQuery(params): ApiQuery<AlertParams>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    let firing_only = match filter.status.as_deref() {
+    let firing_only = match params.status.as_deref() {
         None => false,
         Some("firing") => true,
         Some(_) => {
             return Err(opsdesk_app::AppError::invalid("status", "only `firing` filters").into());
         }
     };
-    let limit = filter.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(opsdesk_app::AppError::invalid("limit", "must be 1 to 500").into());
-    }
-    Ok(Json(
-        state.app.alerts(&principal, firing_only, limit).await?,
-    ))
+    let filter = AlertFilter {
+        firing_only,
+        silenced: params.silenced,
+        text: params.q,
+        limit: limit_of(params.limit)?,
+    };
+    Ok(Json(state.app.alerts(&principal, &filter).await?))
 }
 
 /// Alerts from a monitoring tool, to an integration's secret URL (no login: the secret is
@@ -113,4 +131,61 @@ async fn receive(
         StatusCode::ACCEPTED,
         Json(state.app.receive_alerts(&token, body.to_vec()).await?),
     ))
+}
+
+/// Mutes the alerts whose labels fit every matcher, of one integration or of all, from
+/// `starts_at` (now when absent) until `ends_at` (staff). Muted alerts are recorded but open
+/// and join no incident.
+#[utoipa::path(post, path = "/api/v1/silences", tag = "alerts", request_body = NewSilence,
+    responses((status = 201, body = Silence)))]
+async fn create_silence(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewSilence>,
+) -> Result<(StatusCode, Json<Silence>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_silence(&principal, input).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct SilenceFilter {
+    /// `true` lists expired silences too; without it, those active and yet to start.
+    all: Option<bool>,
+    /// At most this many, 1 to 500 (100 when absent).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// Silences, the latest to start first (staff).
+#[utoipa::path(get, path = "/api/v1/silences", tag = "alerts", params(SilenceFilter),
+    responses((status = 200, body = Vec<Silence>)))]
+async fn list_silences(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(filter): ApiQuery<SilenceFilter>,
+) -> Result<Json<Vec<Silence>>, ApiError> {
+    let all = filter.all.unwrap_or(false);
+    Ok(Json(
+        state
+            .app
+            .silences(&principal, all, limit_of(filter.limit)?)
+            .await?,
+    ))
+}
+
+/// Expires a silence now (staff): alerts it muted open incidents again when they next
+/// arrive.
+#[utoipa::path(delete, path = "/api/v1/silences/{id}", tag = "alerts",
+    responses((status = 204)))]
+async fn expire_silence(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.app.expire_silence(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use opsdesk_app::accounts::{
     NewOrganization, NewUserInput, Organization, OrganizationPatch, OrganizationRef, User,
     UserPatch,
 };
-use opsdesk_app::alerts::{Alert, Integration, NewIntegration};
+use opsdesk_app::alerts::{Alert, AlertFilter, Integration, NewIntegration};
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
 use opsdesk_app::jobs::Job;

@@ -141,7 +141,13 @@ async fn integrations_page(
 ) -> Result<Response, WebError> {
     let failed = !errors.is_empty();
     let list = state.app.integrations(p).await?;
-    let alerts = state.app.alerts(p, false, 50).await?;
+    let recent = AlertFilter {
+        firing_only: false,
+        silenced: None,
+        text: None,
+        limit: 50,
+    };
+    let alerts = state.app.alerts(p, &recent).await?;
     let policies = state.app.escalation_policies(p).await?;
     let names = policies.into_iter().map(|policy| policy.name).collect();
     let mut response = page(

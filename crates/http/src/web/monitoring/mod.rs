@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 mod forms;
 mod maintenance;
+mod silences;
 
 use forms::{
     create, edit_form, form_errors, form_field, new_form, number, pause, update, values_sent,
@@ -41,6 +42,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/monitors/{id}/pause", post(pause))
         .route("/maintenance", get(maintenance).post(create_maintenance))
         .route("/maintenance/{id}/delete", post(delete_maintenance))
+        .route(
+            "/silences",
+            get(silences::silences).post(silences::create_silence),
+        )
+        .route("/silences/{id}/expire", post(silences::expire_silence))
 }
 
 /// Monitors, organizations and maintenance windows on one page.

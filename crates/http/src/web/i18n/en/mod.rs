@@ -10,7 +10,9 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
     match key.split('.').next().unwrap_or_default() {
         "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
-        "monitor" | "maintenance" | "oncall" | "page" | "escalation" => monitoring::TABLE,
+        "monitor" | "maintenance" | "oncall" | "page" | "escalation" | "silence" => {
+            monitoring::TABLE
+        }
         _ => desk::TABLE,
     }
 }

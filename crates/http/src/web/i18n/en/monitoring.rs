@@ -1,4 +1,4 @@
-//! English: monitors, maintenance windows and on-call schedules.
+//! English: monitors, maintenance windows, on-call schedules and silences.
 
 /// Sorted by key (binary search; a test keeps it sorted).
 pub(super) const TABLE: &[(&str, &str)] = &[
@@ -186,4 +186,36 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("page.status.triggered", "paging"),
     ("page.title", "Paging"),
     ("page.waiting", "Pages waiting"),
+    ("silence.all", "With expired ones"),
+    ("silence.comment", "Why"),
+    ("silence.create", "Silence"),
+    ("silence.current", "Active and upcoming"),
+    ("silence.ends_at", "Ends"),
+    ("silence.every_integration", "Every integration"),
+    ("silence.expire", "Expire"),
+    ("silence.filter", "Which silences"),
+    (
+        "silence.hint",
+        "A silence mutes the alerts whose labels fit all its matchers: they are still recorded, but open and join no incident until it ends. Resolved alerts are never muted.",
+    ),
+    ("silence.hours", "Lasts"),
+    ("silence.hours.hint", "Choose how long it lasts."),
+    ("silence.label", "Label"),
+    ("silence.matchers", "Matchers"),
+    (
+        "silence.matchers.hint",
+        "One label a line: = and != compare the value, =~ and !~ match the whole value against a regular expression. A label the alert lacks reads as empty; empty lines are skipped.",
+    ),
+    ("silence.new", "New silence"),
+    ("silence.none", "No silences."),
+    ("silence.op", "Operator"),
+    ("silence.scope", "Alerts of"),
+    ("silence.starts_at", "Starts (UTC)"),
+    ("silence.starts_at.hint", "Now when empty."),
+    ("silence.state", "State"),
+    ("silence.state.active", "Active"),
+    ("silence.state.expired", "Expired"),
+    ("silence.state.pending", "Upcoming"),
+    ("silence.title", "Silences"),
+    ("silence.value", "Value"),
 ];
