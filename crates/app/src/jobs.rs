@@ -36,6 +36,11 @@ opsdesk_domain::string_enum! {
         MonitorOutage => "monitor.outage",
         /// Send one mail notification (acknowledgement, reply, resolution).
         MailNotification => "mail.notification",
+        /// Resolve a firing alert not received again for its integration's
+        /// `resolve_after_minutes`, or look again when it was.
+        AlertTimeout => "alert.timeout",
+        /// Resolve an incident whose alerts stayed resolved for the hold-back.
+        AlertSettle => "alert.settle",
     }
 }
 
@@ -51,11 +56,22 @@ pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
 /// Adds a job to `batch`; it is queued when the batch runs, and runs after that
 /// transaction commits.
 pub(crate) fn queue(batch: &mut Batch, kind: JobKind, payload: &serde_json::Value, now: i64) {
+    queue_at(batch, kind, payload, now, now);
+}
+
+/// [`queue`] for a job that waits until `run_at`, by the application's clock.
+pub(crate) fn queue_at(
+    batch: &mut Batch,
+    kind: JobKind,
+    payload: &serde_json::Value,
+    run_at: i64,
+    now: i64,
+) {
     store::queue(
         batch,
         kind.as_str(),
         &payload.to_string(),
-        now,
+        run_at,
         DEFAULT_MAX_ATTEMPTS,
         now,
     );
@@ -346,6 +362,8 @@ impl App {
             JobKind::WebhookDelivery => self.deliver_webhook(job.id, &payload).await,
             JobKind::MonitorOutage => self.sync_outage_incident(&payload).await,
             JobKind::MailNotification => self.send_notice(job.id, &payload).await,
+            JobKind::AlertTimeout => self.time_out_alert(&payload).await,
+            JobKind::AlertSettle => self.settle_alert_incident(&payload).await,
         }
     }
 }
