@@ -42,6 +42,11 @@ opsdesk_domain::string_enum! {
         PageChat => "page.chat",
         /// Page the next level of an escalation policy unless someone acknowledged.
         PageEscalation => "page.escalation",
+        /// Resolve a firing alert not received again for its integration's
+        /// `resolve_after_minutes`, or look again when it was.
+        AlertTimeout => "alert.timeout",
+        /// Resolve an incident whose alerts stayed resolved for the hold-back.
+        AlertSettle => "alert.settle",
     }
 }
 
@@ -366,6 +371,8 @@ impl App {
             JobKind::PageNotification => self.send_page(&payload).await,
             JobKind::PageChat => self.send_page_chat(&payload).await,
             JobKind::PageEscalation => self.escalate_page(&payload).await,
+            JobKind::AlertTimeout => self.time_out_alert(&payload).await,
+            JobKind::AlertSettle => self.settle_alert_incident(&payload).await,
         }
     }
 }

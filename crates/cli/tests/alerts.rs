@@ -753,3 +753,331 @@ dual_backend_test!(
         assert_eq!(wrong.body["errors"][0]["field"], "silenced");
     }
 );
+
+/// A test server on a clock the test moves, from 2026-03-02 10:00 UTC.
+async fn server_on_clock(backend: Backend) -> (TestServer, opsdesk_app::ManualClock) {
+    let start: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
+    let clock = opsdesk_app::ManualClock::starting_at(start);
+    let server =
+        TestServer::service_desk_on_clock(backend, std::sync::Arc::new(clock.clone())).await;
+    (server, clock)
+}
+
+fn minutes(n: i64) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_mins(n)
+}
+
+/// Waits until the job runner finished `count` jobs of `kind`.
+async fn jobs_done(server: &TestServer, kind: &str, count: usize) -> bool {
+    opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+        let done = server
+            .admin()
+            .get("/api/v1/jobs?status=done&limit=500")
+            .await;
+        done.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["kind"] == kind)
+            .count()
+            >= count
+    })
+    .await
+}
+
+async fn ticket_status(server: &TestServer, number: &str) -> String {
+    let ticket = server
+        .admin()
+        .get(&format!("/api/v1/tickets/{number}"))
+        .await;
+    ticket.body["status"].as_str().unwrap().to_owned()
+}
+
+async fn alert_incidents(server: &TestServer) -> Vec<Value> {
+    let found = server
+        .admin()
+        .get("/api/v1/tickets?q=tag:alert&limit=500")
+        .await;
+    found.body["items"].as_array().unwrap().clone()
+}
+
+dual_backend_test!(
+    a_flapping_alert_keeps_one_incident_until_it_stays_resolved_for_the_hold_back,
+    |backend: Backend| async move {
+        let (server, clock) = server_on_clock(backend).await;
+        let url = integration(
+            &server,
+            json!({"name": "Uptime checks", "kind": "generic",
+                   "requester": "carol@acme.example", "hold_back_minutes": 10}),
+        )
+        .await;
+        let firing = json!({"status": "firing", "title": "VPN gateway down"});
+        let resolved = json!({"status": "resolved", "title": "VPN gateway down"});
+        let (_, opened) = post(&server, &url, firing.clone()).await;
+        let incident = opened["opened"][0].as_str().unwrap().to_owned();
+        // Flapping: resolved, firing again, resolved, all within the hold-back.
+        for (after, body) in [(1, &resolved), (2, &firing), (1, &resolved)] {
+            clock.advance(minutes(after));
+            let (status, receipt) = post(&server, &url, body.clone()).await;
+            assert_eq!(status, 202, "{receipt}");
+            assert_eq!(receipt["opened"], json!([]), "{receipt}");
+            assert_eq!(receipt["resolved"], json!([]), "{receipt}");
+        }
+        assert_eq!(alert_incidents(&server).await.len(), 1);
+        assert_eq!(
+            alert_of(&server, &opened_fingerprint(&server).await).await["ticket"],
+            incident
+        );
+        // The first resolution's hold-back ends (11 minutes in), but the alert was resolved
+        // again at 4 minutes: the incident stays open until 14.
+        clock.advance(minutes(9));
+        assert!(jobs_done(&server, "alert.settle", 1).await);
+        assert_ne!(ticket_status(&server, &incident).await, "resolved");
+        clock.advance(minutes(2));
+        let settled = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+            ticket_status(&server, &incident).await == "resolved"
+        })
+        .await;
+        assert!(settled, "the incident was not resolved after the hold-back");
+        // Firing after that opens a new incident.
+        let (_, again) = post(&server, &url, firing).await;
+        assert_eq!(again["opened"].as_array().unwrap().len(), 1, "{again}");
+    }
+);
+
+/// The fingerprint of the only alert received.
+async fn opened_fingerprint(server: &TestServer) -> String {
+    let alerts = server.admin().get("/api/v1/alerts").await.body;
+    alerts[0]["fingerprint"].as_str().unwrap().to_owned()
+}
+
+dual_backend_test!(
+    an_alert_not_received_again_for_resolve_after_is_resolved,
+    |backend: Backend| async move {
+        let (server, clock) = server_on_clock(backend).await;
+        let url = integration(
+            &server,
+            json!({"name": "Zabbix", "kind": "generic", "requester": "carol@acme.example",
+                   "resolve_after_minutes": 30}),
+        )
+        .await;
+        let firing = json!({"status": "firing", "title": "Backup job failing"});
+        let (_, opened) = post(&server, &url, firing.clone()).await;
+        let incident = opened["opened"][0].as_str().unwrap().to_owned();
+        // Repeated after 20 minutes: the timeout counts from then.
+        clock.advance(minutes(20));
+        post(&server, &url, firing).await;
+        clock.advance(minutes(20));
+        assert!(jobs_done(&server, "alert.timeout", 1).await);
+        assert_ne!(ticket_status(&server, &incident).await, "resolved");
+        clock.advance(minutes(11));
+        let timed_out = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+            ticket_status(&server, &incident).await == "resolved"
+        })
+        .await;
+        assert!(timed_out, "the silent alert did not resolve its incident");
+        assert_eq!(
+            alert_of(&server, &opened_fingerprint(&server).await).await["status"],
+            "resolved"
+        );
+    }
+);
+
+dual_backend_test!(
+    a_group_opens_its_incident_on_the_nth_firing_within_the_window,
+    |backend: Backend| async move {
+        let (server, clock) = server_on_clock(backend).await;
+        let url = integration(
+            &server,
+            json!({"name": "Zabbix", "kind": "generic", "requester": "carol@acme.example",
+                   "group_by": ["service"], "open_after": {"count": 3, "minutes": 10}}),
+        )
+        .await;
+        let fire = |host: &str| {
+            json!({"status": "firing", "title": format!("Mail queue stuck on {host}"),
+                   "labels": {"service": "mail", "host": host}})
+        };
+        let (_, first) = post(&server, &url, fire("mx1")).await;
+        assert_eq!(first["pending"], 1, "{first}");
+        assert_eq!(first["opened"], json!([]), "{first}");
+        clock.advance(minutes(2));
+        post(&server, &url, fire("mx2")).await;
+        let waiting = alert_of(&server, &opened_fingerprint(&server).await).await;
+        assert_eq!(waiting["pending"], true, "{waiting}");
+        assert!(waiting["ticket"].is_null(), "{waiting}");
+        // The window passes: the count starts over.
+        clock.advance(minutes(15));
+        for host in ["mx1", "mx2"] {
+            let (_, receipt) = post(&server, &url, fire(host)).await;
+            assert_eq!(receipt["opened"], json!([]), "{receipt}");
+        }
+        assert!(alert_incidents(&server).await.is_empty());
+        // The third firing within ten minutes opens it, and the waiting alerts join.
+        clock.advance(minutes(1));
+        let (_, third) = post(&server, &url, fire("mx3")).await;
+        let incident = third["opened"][0].as_str().unwrap().to_owned();
+        let alerts = server.admin().get("/api/v1/alerts").await.body;
+        assert_eq!(alerts.as_array().unwrap().len(), 3);
+        for alert in alerts.as_array().unwrap() {
+            assert_eq!(alert["ticket"], json!(incident), "{alert}");
+            assert_eq!(alert["pending"], false, "{alert}");
+        }
+    }
+);
+
+dual_backend_test!(
+    beyond_the_storm_cap_new_problems_join_one_storm_incident,
+    |backend: Backend| async move {
+        let (server, clock) = server_on_clock(backend).await;
+        let admin = server.admin();
+        let created = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Prometheus", "kind": "alertmanager",
+                       "requester": "carol@acme.example", "group_by": ["alertname"],
+                       "max_incidents_per_hour": 2}),
+            )
+            .await;
+        assert_eq!(
+            created.body["max_incidents_per_hour"], 2,
+            "{}",
+            created.text
+        );
+        let url = created.body["url_path"].as_str().unwrap().to_owned();
+        let problem = |name: &str, status: &str| {
+            json!({"status": status, "labels": {"alertname": name, "severity": "warning"},
+                   "annotations": {"summary": format!("{name} fires")},
+                   "fingerprint": format!("fp-{name}")})
+        };
+        let five: Vec<Value> = ["A", "B", "C", "D", "E"]
+            .iter()
+            .map(|name| problem(name, "firing"))
+            .collect();
+        let (_, receipt) = post(&server, &url, alertmanager("firing", five)).await;
+        // Two problems open their own; the third opens the storm, which the rest join.
+        let opened = receipt["opened"].as_array().unwrap().clone();
+        assert_eq!(opened.len(), 3, "{receipt}");
+        let storm = opened[2].as_str().unwrap().to_owned();
+        let storm_ticket = admin.get(&format!("/api/v1/tickets/{storm}")).await.body;
+        assert_eq!(storm_ticket["title"], "Alert storm: Prometheus");
+        for name in ["C", "D", "E"] {
+            let alert = alert_of(&server, &format!("fp-{name}")).await;
+            assert_eq!(alert["ticket"], json!(storm), "{alert}");
+        }
+        assert_eq!(alert_incidents(&server).await.len(), 3);
+        // A sixth problem in the same hour joins the storm too.
+        let (_, sixth) = post(
+            &server,
+            &url,
+            alertmanager("firing", vec![problem("F", "firing")]),
+        )
+        .await;
+        assert_eq!(sixth["opened"], json!([]), "{sixth}");
+        assert_eq!(alert_of(&server, "fp-F").await["ticket"], json!(storm));
+        // The storm incident is resolved with its last alert.
+        let calm: Vec<Value> = ["C", "D", "E", "F"]
+            .iter()
+            .map(|name| problem(name, "resolved"))
+            .collect();
+        let (_, calmed) = post(&server, &url, alertmanager("resolved", calm)).await;
+        assert_eq!(calmed["resolved"], json!([storm]), "{calmed}");
+        // An hour on, a new problem opens its own incident again.
+        clock.advance(minutes(61));
+        let (_, later) = post(
+            &server,
+            &url,
+            alertmanager("firing", vec![problem("G", "firing")]),
+        )
+        .await;
+        let own = later["opened"][0].as_str().unwrap();
+        assert_ne!(own, storm);
+        assert_eq!(
+            admin.get(&format!("/api/v1/tickets/{own}")).await.body["title"],
+            "G fires"
+        );
+    }
+);
+
+dual_backend_test!(
+    admins_change_an_integrations_pipeline_from_the_version_they_read,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        integration(
+            &server,
+            json!({"name": "Zabbix", "kind": "generic", "requester": "carol@acme.example"}),
+        )
+        .await;
+        let listed = admin.get("/api/v1/integrations").await.body[0].clone();
+        assert_eq!(listed["hold_back_minutes"], 0, "{listed}");
+        assert_eq!(listed["open_after"], json!({"count": 1, "minutes": 0}));
+        let path = format!("/api/v1/integrations/{}", listed["id"]);
+        let agent = server.client(&server.token_for("ann@msp.example").await);
+        assert_eq!(
+            agent
+                .patch(&path, json!({"hold_back_minutes": 5}), None)
+                .await
+                .status,
+            403
+        );
+        let wrong = admin
+            .patch(
+                &path,
+                json!({"open_after": {"count": 3, "minutes": 0}}),
+                None,
+            )
+            .await;
+        assert_eq!(wrong.status, 422, "{}", wrong.text);
+        assert_eq!(wrong.body["errors"][0]["field"], "open_after.minutes");
+        let changed = admin
+            .patch(
+                &path,
+                json!({"hold_back_minutes": 5, "open_after": {"count": 3, "minutes": 10}}),
+                Some("\"v1\""),
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{}", changed.text);
+        assert_eq!(changed.header("etag"), Some("\"v2\""));
+        assert_eq!(changed.body["hold_back_minutes"], 5);
+        assert_eq!(changed.body["resolve_after_minutes"], 0);
+        let stale = admin
+            .patch(&path, json!({"hold_back_minutes": 1}), Some("\"v1\""))
+            .await;
+        assert_eq!(stale.status, 412, "{}", stale.text);
+
+        // The admin page shows the settings and saves them.
+        let (browser, _) = server.web_session("root@msp.example").await;
+        let page = page_text(&browser, format!("{}/admin/integrations", server.url)).await;
+        assert!(page.contains("name=\"hold_back_minutes\""), "{page}");
+        let saved = browser
+            .post(format!(
+                "{}/admin/integrations/{}/pipeline",
+                server.url, listed["id"]
+            ))
+            .form(&[
+                ("csrf_token", page_csrf_token(&page).as_str()),
+                ("version", "2"),
+                ("hold_back_minutes", "15"),
+                ("resolve_after_minutes", "60"),
+                ("open_after_count", "3"),
+                ("open_after_minutes", "10"),
+                ("max_incidents_per_hour", "20"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(saved.status().is_success(), "{}", saved.status());
+        let now = admin.get("/api/v1/integrations").await.body[0].clone();
+        assert_eq!(now["hold_back_minutes"], 15, "{now}");
+        assert_eq!(now["resolve_after_minutes"], 60, "{now}");
+        assert_eq!(now["max_incidents_per_hour"], 20, "{now}");
+        let audit = admin.get("/api/v1/audit?entity=integration").await;
+        let actions: Vec<&str> = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["created", "updated", "updated"], "{}", audit.text);
+    }
+);

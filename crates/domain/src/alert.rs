@@ -242,6 +242,119 @@ pub fn group_key(group_by: &[String], notice: &Notice) -> String {
         .join(",")
 }
 
+/// How an integration's alerts become incidents, beyond grouping. Every setting at 0 (or
+/// a threshold of 1) leaves alerts as they are: the first opens, the last resolved resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pipeline {
+    /// A resolved alert resolves its incident only after staying resolved this long;
+    /// firing again before keeps the incident, so a flapping alert pages once.
+    pub hold_back_minutes: i64,
+    /// A firing alert not received again for this long counts as resolved, for sources that
+    /// never say so.
+    pub resolve_after_minutes: i64,
+    /// A group opens its incident only once it fired this many times …
+    pub open_after_count: i64,
+    /// … within this many minutes.
+    pub open_after_minutes: i64,
+    /// Beyond this many incidents opened in an hour, new problems join one alert storm
+    /// incident instead.
+    pub max_incidents_per_hour: i64,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            hold_back_minutes: 0,
+            resolve_after_minutes: 0,
+            open_after_count: 1,
+            open_after_minutes: 0,
+            max_incidents_per_hour: 0,
+        }
+    }
+}
+
+/// The bounds of each setting, inclusive: a day of hold-back or of threshold window, a
+/// week of silence before resolving.
+pub const HOLD_BACK_MINUTES: (i64, i64) = (0, 1_440);
+pub const RESOLVE_AFTER_MINUTES: (i64, i64) = (0, 10_080);
+pub const OPEN_AFTER_COUNT: (i64, i64) = (1, 1_000);
+pub const OPEN_AFTER_MINUTES: (i64, i64) = (0, 1_440);
+pub const MAX_INCIDENTS_PER_HOUR: (i64, i64) = (0, 10_000);
+
+const MINUTE_MS: i64 = 60_000;
+/// The storm cap's window.
+pub const HOUR_MS: i64 = 3_600_000;
+
+impl Pipeline {
+    /// The settings out of bounds, each with what is wrong (fields named as the API's).
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut faults = Vec::new();
+        for (field, value, (low, high)) in [
+            (
+                "hold_back_minutes",
+                self.hold_back_minutes,
+                HOLD_BACK_MINUTES,
+            ),
+            (
+                "resolve_after_minutes",
+                self.resolve_after_minutes,
+                RESOLVE_AFTER_MINUTES,
+            ),
+            ("open_after.count", self.open_after_count, OPEN_AFTER_COUNT),
+            (
+                "open_after.minutes",
+                self.open_after_minutes,
+                OPEN_AFTER_MINUTES,
+            ),
+            (
+                "max_incidents_per_hour",
+                self.max_incidents_per_hour,
+                MAX_INCIDENTS_PER_HOUR,
+            ),
+        ] {
+            if !(low..=high).contains(&value) {
+                faults.push((field, format!("must be {low} to {high}")));
+            }
+        }
+        if self.open_after_count > 1 && self.open_after_minutes < 1 {
+            faults.push((
+                "open_after.minutes",
+                "a count above 1 needs a window of at least a minute".to_owned(),
+            ));
+        }
+        faults
+    }
+
+    pub fn hold_back_ms(&self) -> i64 {
+        self.hold_back_minutes.saturating_mul(MINUTE_MS)
+    }
+
+    pub fn resolve_after_ms(&self) -> i64 {
+        self.resolve_after_minutes.saturating_mul(MINUTE_MS)
+    }
+
+    /// Whether a group's firings are counted before it opens an incident.
+    pub fn has_threshold(&self) -> bool {
+        self.open_after_count > 1
+    }
+
+    /// The threshold's window.
+    pub fn open_after_ms(&self) -> i64 {
+        self.open_after_minutes.saturating_mul(MINUTE_MS)
+    }
+
+    /// Whether a group that fired `firings` times within the window opens its incident.
+    pub fn threshold_met(&self, firings: i64) -> bool {
+        firings >= self.open_after_count
+    }
+
+    /// Whether a new problem opens an incident of its own when the integration's alerts
+    /// opened `opened` in the last hour; otherwise it joins the alert storm incident.
+    pub fn may_open(&self, opened: i64) -> bool {
+        self.max_incidents_per_hour == 0 || opened < self.max_incidents_per_hour
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -300,6 +413,34 @@ mod tests {
             read(IntegrationKind::Generic, b"not json"),
             Err(PayloadError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn pipeline_settings_are_bounded_and_off_by_default() {
+        let off = Pipeline::default();
+        assert!(off.check().is_empty());
+        assert!(!off.has_threshold() && off.threshold_met(1) && off.may_open(1_000_000));
+        let storm = Pipeline {
+            max_incidents_per_hour: 3,
+            ..off
+        };
+        assert!(storm.may_open(2) && !storm.may_open(3));
+        let threshold = Pipeline {
+            open_after_count: 3,
+            open_after_minutes: 10,
+            ..off
+        };
+        assert!(threshold.has_threshold());
+        assert!(!threshold.threshold_met(2) && threshold.threshold_met(3));
+        assert_eq!(threshold.open_after_ms(), 600_000);
+        let wrong = Pipeline {
+            hold_back_minutes: -1,
+            open_after_count: 2,
+            open_after_minutes: 0,
+            ..off
+        };
+        let fields: Vec<&str> = wrong.check().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["hold_back_minutes", "open_after.minutes"]);
     }
 
     #[test]

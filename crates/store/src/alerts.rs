@@ -1,5 +1,6 @@
 //! Alert integrations and the alerts they received.
 
+use opsdesk_domain::alert::Pipeline;
 use sqlx::AnyConnection;
 
 use crate::db::Backend;
@@ -17,11 +18,32 @@ pub struct IntegrationRow {
     pub escalation_policy_id: Option<i64>,
     pub escalation_policy: Option<String>,
     pub created_at: i64,
+    pub hold_back_minutes: i64,
+    pub resolve_after_minutes: i64,
+    pub open_after_count: i64,
+    pub open_after_minutes: i64,
+    pub max_incidents_per_hour: i64,
+    pub version: i64,
+}
+
+impl IntegrationRow {
+    /// How its alerts become incidents.
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline {
+            hold_back_minutes: self.hold_back_minutes,
+            resolve_after_minutes: self.resolve_after_minutes,
+            open_after_count: self.open_after_count,
+            open_after_minutes: self.open_after_minutes,
+            max_incidents_per_hour: self.max_incidents_per_hour,
+        }
+    }
 }
 
 const INTEGRATION_SELECT: &str = "SELECT i.id, i.name, i.kind, i.requester_id, \
      u.email AS requester_email, i.group_by, i.escalation_policy_id, \
-     e.name AS escalation_policy, i.created_at \
+     e.name AS escalation_policy, i.created_at, i.hold_back_minutes, \
+     i.resolve_after_minutes, i.open_after_count, i.open_after_minutes, \
+     i.max_incidents_per_hour, i.version \
      FROM integrations i JOIN users u ON u.id = i.requester_id \
      LEFT JOIN escalation_policies e ON e.id = i.escalation_policy_id";
 
@@ -32,6 +54,7 @@ pub struct NewIntegration<'a> {
     pub token_hash: &'a str,
     pub group_by: &'a str,
     pub escalation_policy_id: Option<i64>,
+    pub pipeline: Pipeline,
 }
 
 pub async fn insert_integration(
@@ -41,7 +64,9 @@ pub async fn insert_integration(
 ) -> Result<i64, StoreError> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO integrations (name, kind, requester_id, token_hash, group_by, \
-         escalation_policy_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+         escalation_policy_id, created_at, hold_back_minutes, resolve_after_minutes, \
+         open_after_count, open_after_minutes, max_incidents_per_hour) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(new.name)
     .bind(new.kind)
@@ -50,6 +75,11 @@ pub async fn insert_integration(
     .bind(new.group_by)
     .bind(new.escalation_policy_id)
     .bind(now)
+    .bind(new.pipeline.hold_back_minutes)
+    .bind(new.pipeline.resolve_after_minutes)
+    .bind(new.pipeline.open_after_count)
+    .bind(new.pipeline.open_after_minutes)
+    .bind(new.pipeline.max_incidents_per_hour)
     .fetch_one(conn)
     .await
     .map_err(|e| StoreError::from(e).on_unique("name"))?;
@@ -101,6 +131,31 @@ pub async fn integration_by_token(
     .await?)
 }
 
+/// Changes an integration's pipeline settings from `version`; false when it is no longer
+/// at that version.
+pub async fn update_pipeline(
+    conn: &mut AnyConnection,
+    id: i64,
+    version: i64,
+    pipeline: &Pipeline,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE integrations SET hold_back_minutes = $3, resolve_after_minutes = $4, \
+         open_after_count = $5, open_after_minutes = $6, max_incidents_per_hour = $7, \
+         version = version + 1 WHERE id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(pipeline.hold_back_minutes)
+    .bind(pipeline.resolve_after_minutes)
+    .bind(pipeline.open_after_count)
+    .bind(pipeline.open_after_minutes)
+    .bind(pipeline.max_incidents_per_hour)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub async fn delete_integration(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM integrations WHERE id = $1")
         .bind(id)
@@ -149,6 +204,35 @@ pub async fn alert_by_fingerprint(
     .await?)
 }
 
+pub async fn alert(conn: &mut AnyConnection, id: i64) -> Result<Option<AlertRow>, StoreError> {
+    Ok(sqlx::query_as(sql!("{ALERT_SELECT} WHERE a.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The last payload received for an alert.
+pub async fn alert_payload(conn: &mut AnyConnection, id: i64) -> Result<String, StoreError> {
+    let (payload,): (String,) = sqlx::query_as("SELECT payload FROM alerts WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await?;
+    Ok(payload)
+}
+
+/// The ids and last notification times of an integration's firing alerts.
+pub async fn firing_alerts(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, last_at FROM alerts WHERE integration_id = $1 AND status = 'firing'",
+    )
+    .bind(integration_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// What one notification says of an alert.
 pub struct AlertUpdate<'a> {
     pub integration_id: i64,
@@ -166,14 +250,14 @@ pub struct AlertUpdate<'a> {
 }
 
 /// Records a notification: a new alert, or the next one of a known alert (which starts
-/// over when it fires again after being resolved).
+/// over when it fires again after being resolved). Returns the alert's id.
 pub async fn save_alert(
     conn: &mut AnyConnection,
     update: &AlertUpdate<'_>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let resolved_at = (update.status == "resolved").then_some(now);
-    sqlx::query(
+    let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, severity, \
          labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload, silence_id, \
          search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11, $12, $13) \
@@ -184,7 +268,7 @@ pub async fn save_alert(
          first_at = CASE WHEN alerts.status = 'resolved' AND excluded.status = 'firing' \
            THEN excluded.first_at ELSE alerts.first_at END, \
          last_at = excluded.last_at, resolved_at = excluded.resolved_at, \
-         occurrences = alerts.occurrences + 1, payload = excluded.payload",
+         occurrences = alerts.occurrences + 1, payload = excluded.payload RETURNING id",
     )
     .bind(update.integration_id)
     .bind(update.fingerprint)
@@ -199,9 +283,9 @@ pub async fn save_alert(
     .bind(update.payload)
     .bind(update.silence_id)
     .bind(update.search_text)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(id)
 }
 
 /// Holds the group `group_key` of an integration until the transaction ends, so that two
@@ -213,14 +297,36 @@ pub async fn lock_group(
     integration_id: i64,
     group_key: &str,
 ) -> Result<(), StoreError> {
+    advisory_lock(conn, backend, integration_id, Some(group_key)).await
+}
+
+/// Holds a whole integration until the transaction ends, so that its storm cap counts the
+/// incidents of alerts arriving together. Taken before any group's, so that the two kinds
+/// of lock cannot wait on each other in a circle.
+pub async fn lock_integration(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    integration_id: i64,
+) -> Result<(), StoreError> {
+    advisory_lock(conn, backend, integration_id, None).await
+}
+
+async fn advisory_lock(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    integration_id: i64,
+    group_key: Option<&str>,
+) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
-        // FNV-1a of the integration and key: stable, and collisions only make two groups
-        // wait for each other.
+        // FNV-1a of the integration and key (a marker byte tells the whole integration from
+        // a group): stable, and collisions only make two holders wait for each other.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let marker = [u8::from(group_key.is_some())];
         for byte in integration_id
             .to_le_bytes()
             .iter()
-            .chain(group_key.as_bytes())
+            .chain(&marker)
+            .chain(group_key.unwrap_or_default().as_bytes())
         {
             hash ^= u64::from(*byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -233,22 +339,178 @@ pub async fn lock_group(
     Ok(())
 }
 
-/// The incident of a group's firing alerts, if it has any.
+/// The open incident of a group's alerts that fire, or were resolved after `held_since`
+/// (a resolution still held back), if it has one.
 pub async fn group_ticket(
     conn: &mut AnyConnection,
     integration_id: i64,
     group_key: &str,
+    held_since: i64,
 ) -> Result<Option<i64>, StoreError> {
     let found: Option<(Option<i64>,)> = sqlx::query_as(
         "SELECT a.ticket_id FROM alerts a JOIN tickets t ON t.id = a.ticket_id \
-         WHERE a.integration_id = $1 AND a.group_key = $2 AND a.status = 'firing' \
+         WHERE a.integration_id = $1 AND a.group_key = $2 \
+         AND (a.status = 'firing' OR a.resolved_at > $3) \
          AND t.status IN ('new', 'open', 'pending') ORDER BY a.last_at DESC LIMIT 1",
     )
     .bind(integration_id)
     .bind(group_key)
+    .bind(held_since)
     .fetch_optional(conn)
     .await?;
     Ok(found.and_then(|(id,)| id))
+}
+
+/// When the last of an incident's alerts was resolved.
+pub async fn last_resolution_of_ticket(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    let (at,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(resolved_at) FROM alerts WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(at)
+}
+
+/// Gives a group's firing alerts that wait for an incident (not muted, short of the
+/// threshold) the incident `ticket_id`.
+pub async fn adopt_waiting(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    group_key: &str,
+    ticket_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE alerts SET ticket_id = $3 WHERE integration_id = $1 AND group_key = $2 \
+         AND status = 'firing' AND ticket_id IS NULL AND silence_id IS NULL",
+    )
+    .bind(integration_id)
+    .bind(group_key)
+    .bind(ticket_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts a firing notification of a group short of its threshold, forgets those before
+/// `since`, and returns how many remain.
+pub async fn count_firing(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    group_key: &str,
+    since: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
+    sqlx::query(
+        "DELETE FROM alert_firings WHERE integration_id = $1 AND group_key = $2 AND at <= $3",
+    )
+    .bind(integration_id)
+    .bind(group_key)
+    .bind(since)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO alert_firings (integration_id, group_key, at) VALUES ($1, $2, $3)")
+        .bind(integration_id)
+        .bind(group_key)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM alert_firings WHERE integration_id = $1 AND group_key = $2",
+    )
+    .bind(integration_id)
+    .bind(group_key)
+    .fetch_one(conn)
+    .await?;
+    Ok(count)
+}
+
+/// Forgets a group's counted firings, once it has its incident.
+pub async fn forget_firings(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    group_key: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM alert_firings WHERE integration_id = $1 AND group_key = $2")
+        .bind(integration_id)
+        .bind(group_key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What an incident opened by alerts is to its integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentKind {
+    /// One problem's.
+    Group,
+    /// The one new problems join beyond the storm cap.
+    Storm,
+}
+
+impl IncidentKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::Group => "group",
+            IncidentKind::Storm => "storm",
+        }
+    }
+}
+
+/// Records that an integration's alerts opened incident `ticket_id`.
+pub async fn record_incident(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    integration_id: i64,
+    kind: IncidentKind,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_incidents (ticket_id, integration_id, kind, opened_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(ticket_id)
+    .bind(integration_id)
+    .bind(kind.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many problems' incidents an integration's alerts opened after `since`.
+pub async fn incidents_opened_since(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    since: i64,
+) -> Result<i64, StoreError> {
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM alert_incidents \
+         WHERE integration_id = $1 AND kind = 'group' AND opened_at > $2",
+    )
+    .bind(integration_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(count)
+}
+
+/// The integration's alert storm incident, while it is open.
+pub async fn storm_ticket(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT ai.ticket_id FROM alert_incidents ai JOIN tickets t ON t.id = ai.ticket_id \
+         WHERE ai.integration_id = $1 AND ai.kind = 'storm' \
+         AND t.status IN ('new', 'open', 'pending') ORDER BY ai.opened_at DESC LIMIT 1",
+    )
+    .bind(integration_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.map(|(id,)| id))
 }
 
 /// How many alerts of an incident still fire.

@@ -6,20 +6,24 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use opsdesk_app::alerts::{Alert, AlertFilter, AlertReceipt, Integration, NewIntegration};
+use axum::response::Response;
+use opsdesk_app::alerts::{
+    Alert, AlertFilter, AlertReceipt, Integration, IntegrationPatch, NewIntegration,
+};
 use opsdesk_app::silences::{NewSilence, Silence};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::accounts::tagged;
 use crate::error::Problem;
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_integration, list_integrations))
-        .routes(routes!(delete_integration))
+        .routes(routes!(update_integration, delete_integration))
         .routes(routes!(list_alerts))
         .routes(routes!(receive))
         .routes(routes!(create_silence, list_silences))
@@ -50,6 +54,24 @@ async fn list_integrations(
     Auth(principal): Auth,
 ) -> Result<Json<Vec<Integration>>, ApiError> {
     Ok(Json(state.app.integrations(&principal).await?))
+}
+
+/// Changes an integration's pipeline settings (admins); send `If-Match: "v<version>"`
+/// with the version you read to refuse overwriting another change.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "alerts",
+    request_body = IntegrationPatch, responses((status = 200, body = Integration)))]
+async fn update_integration(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    IfMatch(precondition): IfMatch,
+    ApiJson(patch): ApiJson<IntegrationPatch>,
+) -> Result<Response, ApiError> {
+    let integration = state
+        .app
+        .update_integration(&principal, id, precondition, patch)
+        .await?;
+    Ok(tagged(StatusCode::OK, integration.version, integration))
 }
 
 /// Deletes an integration and its alerts (admins); its incidents stay.

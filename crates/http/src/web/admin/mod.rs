@@ -14,7 +14,9 @@ use opsdesk_app::accounts::{
     NewOrganization, NewUserInput, Organization, OrganizationPatch, OrganizationRef, User,
     UserPatch,
 };
-use opsdesk_app::alerts::{Alert, AlertFilter, Integration, NewIntegration};
+use opsdesk_app::alerts::{
+    Alert, AlertFilter, Integration, IntegrationPatch, NewIntegration, OpenAfter,
+};
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
 use opsdesk_app::jobs::Job;
@@ -25,7 +27,7 @@ use opsdesk_app::mail::{
 use opsdesk_app::portal::{CategoryQuestion, NewCategoryQuestion};
 use opsdesk_app::tickets::{Category, Group, GroupMember, NewCategory, NewCustomField, NewGroup};
 use opsdesk_app::webhooks::{NewWebhook, Webhook};
-use opsdesk_app::{AppError, FieldError, Principal};
+use opsdesk_app::{AppError, FieldError, Precondition, Principal};
 use opsdesk_domain::ticket::{Impact, Priority, Urgency};
 use serde::Deserialize;
 
@@ -35,7 +37,7 @@ mod triage;
 
 use operations::{
     create_integration, create_webhook, delete_integration, delete_webhook, discard, integrations,
-    jobs, quarantine, reprocess, retry_job, webhooks,
+    jobs, quarantine, reprocess, retry_job, update_integration, webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
 use triage::TriagePage;
@@ -91,6 +93,10 @@ pub(super) fn routes() -> Router<AppState> {
             get(integrations).post(create_integration),
         )
         .route("/admin/integrations/{id}/delete", post(delete_integration))
+        .route(
+            "/admin/integrations/{id}/pipeline",
+            post(update_integration),
+        )
         .route("/admin/triage", get(triage::triage))
         .route("/admin/triage/train", post(triage::train))
         .route("/admin/triage/thresholds", post(triage::set_threshold))

@@ -184,12 +184,21 @@ pub(super) async fn create_integration(
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
+    let mut errors = Vec::new();
+    let settings = pipeline_sent(&form, &mut errors);
+    if !errors.is_empty() {
+        return integrations_page(&state, &form.principal, None, errors).await;
+    }
     let input = NewIntegration {
         name: form.get("name").to_owned(),
         kind: form.get("kind").to_owned(),
         requester: form.get("requester").to_owned(),
         group_by,
         escalation_policy: form.opt("escalation_policy"),
+        hold_back_minutes: settings.hold_back_minutes.unwrap_or_default(),
+        resolve_after_minutes: settings.resolve_after_minutes.unwrap_or_default(),
+        open_after: settings.open_after.unwrap_or_default(),
+        max_incidents_per_hour: settings.max_incidents_per_hour.unwrap_or_default(),
     };
     let (url, errors) = match state.app.create_integration(&form.principal, input).await {
         Ok(created) => {
@@ -205,6 +214,63 @@ pub(super) async fn create_integration(
         Err(other) => return Err(other.into()),
     };
     integrations_page(&state, &form.principal, url, errors).await
+}
+
+/// The pipeline settings a form sent; an empty field is left as it is (or off, for a new
+/// integration). The threshold's two fields go together.
+fn pipeline_sent(form: &SignedForm, errors: &mut Vec<FieldError>) -> IntegrationPatch {
+    let mut number = |name: &str| {
+        let text = form.get(name).trim();
+        if text.is_empty() {
+            return None;
+        }
+        let parsed = text.parse::<i64>().ok();
+        if parsed.is_none() {
+            errors.push(FieldError::new(name, Lang.t("form.whole_number")));
+        }
+        parsed
+    };
+    let hold_back_minutes = number("hold_back_minutes");
+    let resolve_after_minutes = number("resolve_after_minutes");
+    let count = number("open_after_count");
+    let minutes = number("open_after_minutes");
+    let max_incidents_per_hour = number("max_incidents_per_hour");
+    let open_after = (count.is_some() || minutes.is_some()).then(|| OpenAfter {
+        count: count.unwrap_or(1),
+        minutes: minutes.unwrap_or(0),
+    });
+    IntegrationPatch {
+        hold_back_minutes,
+        resolve_after_minutes,
+        open_after,
+        max_incidents_per_hour,
+    }
+}
+
+/// Saves an integration's pipeline settings through the same use case as
+/// `PATCH /api/v1/integrations/{id}`, from the version the page showed; mistakes come back
+/// on the page.
+pub(super) async fn update_integration(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    admin(&form.principal)?;
+    let mut errors = Vec::new();
+    let patch = pipeline_sent(&form, &mut errors);
+    let version = form.get("version").parse::<i64>().ok();
+    if errors.is_empty() {
+        match state
+            .app
+            .update_integration(&form.principal, id, Precondition::from(version), patch)
+            .await
+        {
+            Ok(_) => return Ok(Redirect::to("/admin/integrations").into_response()),
+            Err(AppError::Invalid(invalid)) => errors = invalid,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    integrations_page(&state, &form.principal, None, errors).await
 }
 
 pub(super) async fn delete_integration(

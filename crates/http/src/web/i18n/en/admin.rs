@@ -35,11 +35,41 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "admin.integrations.hint",
         "Each integration has a secret URL a monitoring tool posts its alerts to: Alertmanager's webhook, or one JSON alert per request. Alerts become incidents requested by the chosen user, one per problem.",
     ),
+    (
+        "admin.integrations.hold_back",
+        "Hold back resolving (minutes)",
+    ),
     ("admin.integrations.kind", "Sends"),
+    (
+        "admin.integrations.max_per_hour",
+        "Most incidents an hour (0: no cap)",
+    ),
     ("admin.integrations.none", "No integrations yet."),
+    (
+        "admin.integrations.open_after_count",
+        "Open after this many firings",
+    ),
+    (
+        "admin.integrations.open_after_minutes",
+        "… within (minutes)",
+    ),
+    (
+        "admin.integrations.pending",
+        "waiting for its group's threshold",
+    ),
+    ("admin.integrations.pipeline", "Pipeline"),
+    (
+        "admin.integrations.pipeline.hint",
+        "Hold back: a resolved alert resolves its incident only after staying resolved that long, so a flapping alert keeps one incident. Resolve after: a firing alert not received again that long counts as resolved. Open after: a group opens its incident only once it fired that often within the window; its alerts wait, pending. Most incidents an hour: beyond it, new problems join one alert storm incident. 0 turns a setting off.",
+    ),
     ("admin.integrations.policy", "Escalation policy"),
     ("admin.integrations.policy.none", "(page nobody)"),
     ("admin.integrations.requester", "Incidents requested by"),
+    (
+        "admin.integrations.resolve_after",
+        "Resolve when silent for (minutes)",
+    ),
+    ("admin.integrations.silenced", "silenced"),
     (
         "admin.integrations.url",
         "Post alerts to this URL; it is shown only now:",

@@ -3,19 +3,20 @@
 //! incidents of the integration's requester's organization, one per problem: alerts of one
 //! group (by the integration's grouping labels, else each alert alone) share the open
 //! incident, later alerts are noted on it, and it is resolved when its last alert is.
+//! Each integration's pipeline settings refine that (see [`pipeline`]).
 
-use opsdesk_domain::alert::{self, AlertStatus, IntegrationKind, Notice};
-use opsdesk_domain::silence::Matcher;
-use opsdesk_store::alerts::{self as store, AlertUpdate, IntegrationRow, NewIntegration as Row};
+mod pipeline;
+
+use opsdesk_domain::alert::{self, IntegrationKind, Pipeline};
+use opsdesk_store::alerts::{self as store, IntegrationRow, NewIntegration as Row};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Entity, Event};
-use crate::change::{Need, Tx};
+use crate::change::Need;
 use crate::clock::{random_secret, secret_hash};
-use crate::tickets::{
-    NewTicket, TicketPatch, insert_ticket, number_of, patch_ticket, timeline, validate_ticket,
-};
-use crate::{App, AppError, Precondition, Principal, TicketEventKind, timestamp};
+use crate::tickets::number_of;
+use crate::{App, AppError, FieldError, Precondition, Principal, timestamp};
+use pipeline::{Intake, Outcome};
 
 /// Most alerts one request may carry.
 const MOST_ALERTS: usize = 1_000;
@@ -49,6 +50,20 @@ pub struct Integration {
     pub group_by: Vec<String>,
     /// The escalation policy its incidents page; none: they page nobody.
     pub escalation_policy: Option<String>,
+    /// A resolved alert resolves its incident only once it stayed resolved this many
+    /// minutes; firing again before keeps the incident open. 0: at once.
+    pub hold_back_minutes: i64,
+    /// A firing alert not received again for this many minutes counts as resolved, for
+    /// sources that never say so. 0: never.
+    pub resolve_after_minutes: i64,
+    /// A group opens its incident only once it fired `count` times within `minutes`;
+    /// its alerts wait, pending, until then.
+    pub open_after: OpenAfter,
+    /// Beyond this many incidents opened in an hour, alerts of new problems join one
+    /// "alert storm" incident of the integration. 0: no cap.
+    pub max_incidents_per_hour: i64,
+    /// Changes with every update: send it back as `If-Match: "v<version>"`.
+    pub version: i64,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     /// `/alerts/<secret>`, where the tool posts: shown once, when the integration is
@@ -71,6 +86,70 @@ pub struct NewIntegration {
     /// The name of the escalation policy its incidents page.
     #[serde(default)]
     pub escalation_policy: Option<String>,
+    /// 0 when absent.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1440)]
+    pub hold_back_minutes: i64,
+    /// 0 (never) when absent.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10080)]
+    pub resolve_after_minutes: i64,
+    /// The first firing opens the incident when absent.
+    #[serde(default)]
+    pub open_after: OpenAfter,
+    /// 0 (no cap) when absent.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10000)]
+    pub max_incidents_per_hour: i64,
+}
+
+/// How often a group must fire, and within how long, to open its incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAfter {
+    /// 1 to 1000; 1 opens on the first firing.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub count: i64,
+    /// 0 to 1440; at least 1 with a count above 1.
+    #[schema(minimum = 0, maximum = 1440)]
+    pub minutes: i64,
+}
+
+impl Default for OpenAfter {
+    fn default() -> Self {
+        let off = Pipeline::default();
+        Self {
+            count: off.open_after_count,
+            minutes: off.open_after_minutes,
+        }
+    }
+}
+
+/// Changes to an integration's pipeline settings; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationPatch {
+    #[schema(minimum = 0, maximum = 1440)]
+    pub hold_back_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 10080)]
+    pub resolve_after_minutes: Option<i64>,
+    pub open_after: Option<OpenAfter>,
+    #[schema(minimum = 0, maximum = 10000)]
+    pub max_incidents_per_hour: Option<i64>,
+}
+
+/// Checks pipeline settings, naming each mistake's field.
+fn checked(pipeline: Pipeline) -> Result<Pipeline, AppError> {
+    let faults = pipeline.check();
+    if faults.is_empty() {
+        return Ok(pipeline);
+    }
+    Err(AppError::Invalid(
+        faults
+            .into_iter()
+            .map(|(field, message)| FieldError::new(field, message))
+            .collect(),
+    ))
 }
 
 /// An alert received.
@@ -92,6 +171,9 @@ pub struct Alert {
     #[schema(value_type = String, format = DateTime)]
     pub last_at: jiff::Timestamp,
     pub occurrences: i64,
+    /// Whether it fires without an incident, waiting for its group to reach the
+    /// integration's threshold.
+    pub pending: bool,
     /// Whether a silence muted its last notification: then it opened and joined nothing.
     pub silenced: bool,
     /// The silence that did.
@@ -108,10 +190,30 @@ pub struct AlertReceipt {
     pub resolved: Vec<String>,
     /// How many firing alerts a silence muted.
     pub silenced: usize,
+    /// How many firing alerts wait for their group to reach the threshold.
+    pub pending: usize,
+}
+
+/// What the notices of one request did.
+#[derive(Default)]
+struct Tally {
+    opened: Vec<i64>,
+    resolved: Vec<i64>,
+    silenced: usize,
+    pending: usize,
 }
 
 fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
+    let pipeline = row.pipeline();
     Integration {
+        hold_back_minutes: pipeline.hold_back_minutes,
+        resolve_after_minutes: pipeline.resolve_after_minutes,
+        open_after: OpenAfter {
+            count: pipeline.open_after_count,
+            minutes: pipeline.open_after_minutes,
+        },
+        max_incidents_per_hour: pipeline.max_incidents_per_hour,
+        version: row.version,
         id: row.id,
         name: row.name,
         kind: row.kind,
@@ -121,175 +223,6 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
         created_at: timestamp(row.created_at),
         url_path,
     }
-}
-
-/// What one notice did to incidents.
-enum Outcome {
-    Opened(i64),
-    Resolved(i64),
-    /// A silence muted it.
-    Silenced,
-    Nothing,
-}
-
-/// Applies one notice in the caller's transaction. `silences` are those in force over the
-/// integration's alerts.
-async fn apply(
-    tx: &mut Tx<'_>,
-    integration: &IntegrationRow,
-    group_by: &[String],
-    silences: &[(i64, Vec<Matcher>)],
-    notice: Notice,
-    payload: &str,
-) -> Result<Outcome, AppError> {
-    let key = alert::group_key(group_by, &notice);
-    store::lock_group(tx.conn, tx.backend, integration.id, &key).await?;
-    let existing =
-        store::alert_by_fingerprint(tx.conn, integration.id, &notice.fingerprint).await?;
-    let labels = serde_json::to_string(&notice.labels)
-        .map_err(|e| AppError::internal("recording an alert", e))?;
-    // A resolved alert is never muted: it only ever takes noise away.
-    let silence_id = match notice.status {
-        AlertStatus::Firing => crate::silences::muting(silences, &notice.labels),
-        AlertStatus::Resolved => None,
-    };
-    let mut outcome = Outcome::Nothing;
-    let ticket_id = match notice.status {
-        // Muted, it opens and joins nothing; one already firing on an incident stays part
-        // of it, so that its resolution still counts there.
-        AlertStatus::Firing if silence_id.is_some() => {
-            outcome = Outcome::Silenced;
-            existing
-                .as_ref()
-                .filter(|a| a.status == "firing")
-                .and_then(|a| a.ticket_id)
-        }
-        AlertStatus::Firing => {
-            let ticket = match store::group_ticket(tx.conn, integration.id, &key).await? {
-                Some(id) => id,
-                None => {
-                    let id = open_incident(tx, integration, &notice).await?;
-                    outcome = Outcome::Opened(id);
-                    id
-                }
-            };
-            // An alert joining the incident (new, or firing again) is noted on it; the
-            // same alert repeated is not.
-            let joins = existing
-                .as_ref()
-                .is_none_or(|a| a.status == "resolved" || a.ticket_id != Some(ticket));
-            if joins && !matches!(outcome, Outcome::Opened(_)) {
-                note(tx, ticket, &notice, &integration.name).await?;
-            }
-            Some(ticket)
-        }
-        AlertStatus::Resolved => existing.as_ref().and_then(|a| a.ticket_id),
-    };
-    let was_firing = existing.as_ref().is_some_and(|a| a.status == "firing");
-    store::save_alert(
-        tx.conn,
-        &AlertUpdate {
-            integration_id: integration.id,
-            fingerprint: &notice.fingerprint,
-            group_key: &key,
-            status: notice.status.as_str(),
-            title: &notice.title,
-            severity: notice.severity.as_str(),
-            labels: &labels,
-            ticket_id,
-            silence_id,
-            search_text: &notice.search_text(),
-            payload,
-        },
-        tx.now,
-    )
-    .await?;
-    if notice.status == AlertStatus::Resolved
-        && was_firing
-        && let Some(ticket) = ticket_id
-    {
-        note(tx, ticket, &notice, &integration.name).await?;
-        if store::firing_of_ticket(tx.conn, ticket).await? == 0 {
-            let row = opsdesk_store::tickets::get(tx.conn, ticket)
-                .await?
-                .ok_or(AppError::NotFound("ticket"))?;
-            if matches!(row.status.as_str(), "new" | "open" | "pending") {
-                let patch = TicketPatch {
-                    status: Some("resolved".into()),
-                    resolution_code: Some("fixed".into()),
-                    resolution_note: Some("Every alert of this incident is resolved.".into()),
-                    ..TicketPatch::default()
-                };
-                patch_ticket(tx, row, Precondition::Any, patch).await?;
-                outcome = Outcome::Resolved(ticket);
-            }
-        }
-    }
-    Ok(outcome)
-}
-
-/// Opens the incident of a new problem, after the alert that reports it.
-async fn open_incident(
-    tx: &mut Tx<'_>,
-    integration: &IntegrationRow,
-    notice: &Notice,
-) -> Result<i64, AppError> {
-    let (impact, urgency) = notice.severity.impact_urgency();
-    let mut description = notice.description.clone();
-    description.push_str("\n\n");
-    for (name, value) in &notice.labels {
-        description.push_str(&format!("- `{name}`: {value}\n"));
-    }
-    let valid = validate_ticket(
-        tx.principal,
-        NewTicket {
-            ticket_type: "incident".into(),
-            title: notice.title.chars().take(200).collect(),
-            description: description.trim().to_owned(),
-            impact: impact.as_str().into(),
-            urgency: urgency.as_str().into(),
-            requester: Some(integration.requester_email.clone()),
-            group: None,
-            assignee: None,
-            category: None,
-            tags: vec!["alert".into()],
-            watchers: Vec::new(),
-            custom: Default::default(),
-            source: Some("alert".into()),
-            parent: None,
-        },
-    )?;
-    let id = insert_ticket(tx, valid).await?;
-    if let Some(policy) = integration.escalation_policy_id {
-        crate::paging::start(tx, id, policy).await?;
-    }
-    Ok(id)
-}
-
-/// Notes an alert on its incident's timeline (staff only).
-async fn note(
-    tx: &mut Tx<'_>,
-    ticket_id: i64,
-    notice: &Notice,
-    integration: &str,
-) -> Result<(), AppError> {
-    let mut batch = tx.batch();
-    timeline(
-        &mut batch,
-        ticket_id,
-        tx.now,
-        tx.actor,
-        "alert",
-        false,
-        serde_json::json!({
-            "integration": integration, "title": notice.title,
-            "status": notice.status.as_str(), "severity": notice.severity.as_str(),
-            "fingerprint": notice.fingerprint,
-        }),
-    );
-    batch.run(tx.conn).await?;
-    opsdesk_store::tickets::touch(tx.conn, ticket_id, tx.now, None, 0).await?;
-    Ok(())
 }
 
 impl App {
@@ -309,6 +242,16 @@ impl App {
                 "group_by",
                 "at most 10 label names, none empty",
             ));
+        }
+        let pipeline = Pipeline {
+            hold_back_minutes: input.hold_back_minutes,
+            resolve_after_minutes: input.resolve_after_minutes,
+            open_after_count: input.open_after.count,
+            open_after_minutes: input.open_after.minutes,
+            max_incidents_per_hour: input.max_incidents_per_hour,
+        };
+        if let Err(AppError::Invalid(faults)) = checked(pipeline) {
+            errors.extend(faults);
         }
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
@@ -345,6 +288,7 @@ impl App {
                         token_hash: &token_hash,
                         group_by: &group_by,
                         escalation_policy_id,
+                        pipeline,
                     },
                     tx.now,
                 )
@@ -359,6 +303,58 @@ impl App {
                     url_path: Some(format!("/alerts/{secret}")),
                     ..integration
                 })
+            })
+        })
+        .await
+    }
+
+    /// Changes an integration's pipeline settings (admins), from the version `precondition`
+    /// accepts. Turning the resolve timeout on starts it for the alerts firing already.
+    pub async fn update_integration(
+        &self,
+        principal: &Principal,
+        id: i64,
+        precondition: Precondition,
+        patch: IntegrationPatch,
+    ) -> Result<Integration, AppError> {
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before = store::integration(tx.conn, id)
+                    .await?
+                    .ok_or(AppError::NotFound("integration"))?;
+                let version = precondition.check(before.version)?;
+                let current = before.pipeline();
+                let open_after = patch.open_after.unwrap_or(OpenAfter {
+                    count: current.open_after_count,
+                    minutes: current.open_after_minutes,
+                });
+                let pipeline = checked(Pipeline {
+                    hold_back_minutes: patch.hold_back_minutes.unwrap_or(current.hold_back_minutes),
+                    resolve_after_minutes: patch
+                        .resolve_after_minutes
+                        .unwrap_or(current.resolve_after_minutes),
+                    open_after_count: open_after.count,
+                    open_after_minutes: open_after.minutes,
+                    max_incidents_per_hour: patch
+                        .max_incidents_per_hour
+                        .unwrap_or(current.max_incidents_per_hour),
+                })?;
+                if !store::update_pipeline(tx.conn, id, version, &pipeline).await? {
+                    return Err(AppError::Stale);
+                }
+                if current.resolve_after_minutes == 0 && pipeline.resolve_after_minutes > 0 {
+                    for (alert_id, last_at) in store::firing_alerts(tx.conn, id).await? {
+                        let due = last_at + pipeline.resolve_after_ms();
+                        pipeline::queue_timeout(&mut tx, alert_id, due).await?;
+                    }
+                }
+                let after = store::integration(tx.conn, id)
+                    .await?
+                    .ok_or(AppError::NotFound("integration"))?;
+                let (before, after) = (view(before, None), view(after, None));
+                tx.record(Event::updated(Entity::Integration, id, &before, &after))
+                    .await?;
+                Ok(after)
             })
         })
         .await
@@ -426,6 +422,9 @@ impl App {
         Ok(rows
             .into_iter()
             .map(|row| Alert {
+                pending: row.status == "firing"
+                    && row.ticket_id.is_none()
+                    && row.silence_id.is_none(),
                 id: row.id,
                 integration: row.integration,
                 fingerprint: row.fingerprint,
@@ -473,57 +472,37 @@ impl App {
         }
         let count = notices.len();
         let payload = String::from_utf8_lossy(&body).into_owned();
-        let group_by: Vec<String> = serde_json::from_str(&integration.group_by).unwrap_or_default();
         let sender = Principal::system(&format!("integration {}", integration.name));
-        let (opened, resolved, silenced) = self
+        let tally = self
             .change(&sender, Need::Anyone, move |mut tx| {
                 Box::pin(async move {
-                    let silences =
-                        crate::silences::in_force(tx.conn, integration.id, tx.now).await?;
-                    let (mut opened, mut resolved, mut silenced) = (Vec::new(), Vec::new(), 0);
+                    if integration.pipeline().max_incidents_per_hour > 0 {
+                        store::lock_integration(tx.conn, tx.backend, integration.id).await?;
+                    }
+                    let intake = Intake::new(&mut tx, &integration).await?;
+                    let mut tally = Tally::default();
                     for notice in notices {
-                        let outcome = apply(
-                            &mut tx,
-                            &integration,
-                            &group_by,
-                            &silences,
-                            notice,
-                            &payload,
-                        )
-                        .await?;
-                        match outcome {
-                            Outcome::Opened(id) => opened.push(id),
-                            Outcome::Resolved(id) => resolved.push(id),
-                            Outcome::Silenced => silenced += 1,
+                        match pipeline::apply(&mut tx, &intake, notice, &payload).await? {
+                            Outcome::Opened(id) => tally.opened.push(id),
+                            Outcome::Resolved(id) => tally.resolved.push(id),
+                            Outcome::Silenced => tally.silenced += 1,
+                            Outcome::Pending => tally.pending += 1,
                             Outcome::Nothing => {}
                         }
                     }
-                    Ok((opened, resolved, silenced))
+                    Ok(tally)
                 })
             })
             .await?;
-        let mut conn = self.db().reader().await?;
-        let all: Vec<i64> = opened.iter().chain(&resolved).copied().collect();
-        let numbers = opsdesk_store::tickets::numbers_many(&mut conn, &all).await?;
-        let number = |id: &i64| {
-            numbers
-                .get(id)
-                .map(|(kind, number)| number_of(kind, *number))
-                .unwrap_or_default()
-        };
-        for (ids, kind) in [
-            (&opened, TicketEventKind::Created),
-            (&resolved, TicketEventKind::Updated),
-        ] {
-            for id in ids {
-                self.publish(*id, &number(id), kind, &sender);
-            }
-        }
+        let (opened, resolved) = self
+            .announce(&tally.opened, &tally.resolved, &sender)
+            .await?;
         Ok(AlertReceipt {
             alerts: count,
-            opened: opened.iter().map(number).collect(),
-            resolved: resolved.iter().map(number).collect(),
-            silenced,
+            opened,
+            resolved,
+            silenced: tally.silenced,
+            pending: tally.pending,
         })
     }
 }
