@@ -33,6 +33,7 @@ opsdesk_domain::string_enum! {
         Integration => "integration",
         Schedule => "schedule",
         EscalationPolicy => "escalation_policy",
+        AutomationRule => "automation_rule",
     }
 }
 

@@ -42,6 +42,8 @@ opsdesk_domain::string_enum! {
         PageChat => "page.chat",
         /// Page the next level of an escalation policy unless someone acknowledged.
         PageEscalation => "page.escalation",
+        /// POST a ticket to the URL an automation rule's `webhook` action names.
+        RuleWebhook => "rule.webhook",
     }
 }
 
@@ -366,6 +368,7 @@ impl App {
             JobKind::PageNotification => self.send_page(&payload).await,
             JobKind::PageChat => self.send_page_chat(&payload).await,
             JobKind::PageEscalation => self.escalate_page(&payload).await,
+            JobKind::RuleWebhook => self.deliver_rule_webhook(&payload).await,
         }
     }
 }

@@ -533,6 +533,7 @@ async fn alert_ingest(
                         kind: "generic".into(),
                         requester,
                         group_by: vec!["service".into()],
+                        escalation_policy: None,
                     },
                 )
                 .await?;
