@@ -2,7 +2,8 @@
 //! timeline and the audit log; rules chain, and a rule that keeps triggering itself stops at
 //! the depth limit; a rule that runs too often disables itself; dry runs count matches and
 //! write nothing; a time-based rule runs once a ticket has waited pending; only admins make
-//! rules, and bad definitions name the field at fault.
+//! rules, and bad definitions name the field at fault; the admin page writes, stops and
+//! dry-runs rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use opsdesk_app::ManualClock;
 use opsdesk_testkit::{
-    Backend, Client, TestServer, WebhookReceiver, dual_backend_test, eventually,
+    Backend, Client, TestServer, WebhookReceiver, dual_backend_test, eventually, page_csrf_token,
+    page_text,
 };
 use serde_json::{Value, json};
 
@@ -381,5 +383,66 @@ dual_backend_test!(
                 .unwrap()
                 .is_empty()
         );
+    }
+);
+
+dual_backend_test!(
+    admins_write_stop_and_dry_run_rules_on_their_page,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        open(&admin, "Printer jam", None).await;
+        let (browser, _) = server.web_session("root@msp.example").await;
+        let url = format!("{}/admin/rules", server.url);
+        let page = page_text(&browser, url.clone()).await;
+        assert!(page.contains("No rules yet."), "{page}");
+
+        let post = |path: String, fields: Vec<(&'static str, String)>| {
+            let browser = browser.clone();
+            async move {
+                let response = browser.post(path).form(&fields).send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap())
+            }
+        };
+        let form = |actions: &str| {
+            vec![
+                ("csrf_token", page_csrf_token(&page)),
+                ("name", "Printers".to_owned()),
+                ("event", "ticket.created".to_owned()),
+                ("after_hours", String::new()),
+                ("max_runs_per_hour", "50".to_owned()),
+                ("conditions", r#"[{"text_contains": "printer"}]"#.to_owned()),
+                ("actions", actions.to_owned()),
+            ]
+        };
+        let (status, shown) = post(url.clone(), form(r#"[{"set": {"status": "resolved"}}]"#)).await;
+        assert_eq!(status, 422, "{shown}");
+        assert!(shown.contains("actions[0].set.status"), "{shown}");
+        let (status, shown) = post(url.clone(), form(r#"[{"add_tag": "printer"}]"#)).await;
+        assert_eq!(status, 200, "{shown}");
+        let id = admin.get("/api/v1/rules").await.body[0]["id"]
+            .as_i64()
+            .unwrap();
+        assert!(shown.contains(&format!("data-rule=\"{id}\"")), "{shown}");
+
+        let (_, shown) = post(
+            format!("{url}/{id}/dry-run"),
+            vec![("csrf_token", page_csrf_token(&page))],
+        )
+        .await;
+        assert!(shown.contains("1 of the last 100 tickets match"), "{shown}");
+        assert!(shown.contains("INC-1"), "{shown}");
+
+        post(
+            format!("{url}/{id}/enabled"),
+            vec![
+                ("csrf_token", page_csrf_token(&page)),
+                ("enabled", "false".to_owned()),
+            ],
+        )
+        .await;
+        assert_eq!(admin.get("/api/v1/rules").await.body[0]["enabled"], false);
+        assert!(tags(&open(&admin, "Printer offline", None).await).is_empty());
     }
 );
