@@ -2,7 +2,9 @@
 //! and a sweep runs the time-based ones. Running a rule on a ticket is in
 //! `tickets::automation`, inside the change that raised its event.
 
-use opsdesk_domain::automation::{Action, Rule, RuleDraft, RuleError, RuleEvent, describe};
+use opsdesk_domain::automation::{
+    Action, DEFAULT_MAX_RUNS_PER_HOUR, Rule, RuleDraft, RuleError, RuleEvent, SetField, describe,
+};
 use opsdesk_store::automation::{self as store, RuleDefinition, RuleRow};
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +133,9 @@ pub(crate) fn rule_view(row: RuleRow) -> Result<AutomationRule, AppError> {
         after_hours: draft.after_hours,
         conditions: draft.conditions,
         actions: draft.actions,
-        max_runs_per_hour: draft.max_runs_per_hour.unwrap_or(100),
+        max_runs_per_hour: draft
+            .max_runs_per_hour
+            .unwrap_or(i64::from(DEFAULT_MAX_RUNS_PER_HOUR)),
         runs: row.runs,
         last_run_at: row.last_run_at.map(timestamp),
         disabled_reason: row.disabled_reason,
@@ -158,9 +162,12 @@ async fn check_names(tx: &mut Tx<'_>, rule: &Rule) -> Result<(), AppError> {
     for (index, action) in rule.actions.iter().enumerate() {
         let at = format!("actions[{index}]");
         let problem = match action {
-            Action::Set { field, value } => match field.as_str() {
-                "group" if catalog.group(value).is_none() => Some(format!("no group `{value}`")),
-                "category" => crate::tickets::category_by_path(&catalog, value)
+            Action::Set { field, value } => match field {
+                SetField::Group => catalog
+                    .group(value)
+                    .is_none()
+                    .then(|| format!("no group `{value}`")),
+                SetField::Category => crate::tickets::category_by_path(&catalog, value)
                     .err()
                     .map(|_| format!("no category `{value}`")),
                 _ => None,
@@ -267,11 +274,14 @@ impl App {
                     .await?
                     .ok_or(AppError::NotFound("rule"))?;
                 let before = rule_view(row)?;
+                let event = patch.event.unwrap_or_else(|| before.event.clone());
+                // Only a time-based rule keeps its wait: moving to another event drops it.
+                let waits = event == RuleEvent::TicketPendingOver.as_str();
                 let draft = RuleDraft {
                     name: patch.name.unwrap_or_else(|| before.name.clone()),
                     enabled: patch.enabled.unwrap_or(before.enabled),
-                    event: patch.event.unwrap_or_else(|| before.event.clone()),
-                    after_hours: patch.after_hours.or(before.after_hours),
+                    after_hours: patch.after_hours.or(before.after_hours.filter(|_| waits)),
+                    event,
                     conditions: patch
                         .conditions
                         .unwrap_or_else(|| before.conditions.clone()),

@@ -383,6 +383,22 @@ dual_backend_test!(
                 .unwrap()
                 .is_empty()
         );
+
+        // A time-based rule moved to another event leaves its wait behind.
+        let waiting = rule(
+            &admin,
+            json!({"name": "Chase", "event": "ticket.pending_over", "after_hours": 24,
+                   "actions": [{"add_tag": "chased"}]}),
+        )
+        .await;
+        let path = format!("/api/v1/rules/{}", waiting["id"]);
+        let moved = admin
+            .patch(&path, json!({"event": "ticket.updated"}), None)
+            .await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+        assert!(moved.body["after_hours"].is_null());
+        let refused = ann.patch(&path, json!({"enabled": false}), None).await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
     }
 );
 

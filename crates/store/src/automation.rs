@@ -49,7 +49,8 @@ pub async fn insert_rule(
     .map_err(|e| StoreError::from(e).on_unique("name"))
 }
 
-/// Replaces a rule's definition; enabling it clears why it was disabled.
+/// Replaces a rule's definition; enabling a disabled rule clears why it was disabled and
+/// starts its hour afresh.
 pub async fn update_rule(
     conn: &mut AnyConnection,
     id: i64,
@@ -59,7 +60,8 @@ pub async fn update_rule(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE automation_rules SET name = $2, enabled = $3, event = $4, definition = $5, \
          disabled_reason = CASE WHEN $3 = 1 THEN NULL ELSE disabled_reason END, \
-         window_runs = CASE WHEN $3 = 1 THEN 0 ELSE window_runs END, updated_at = $6 \
+         window_runs = CASE WHEN $3 = 1 AND enabled = 0 THEN 0 ELSE window_runs END, \
+         updated_at = $6 \
          WHERE id = $1 RETURNING {RULE_COLUMNS}"
     )))
     .bind(id)
