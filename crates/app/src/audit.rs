@@ -34,6 +34,7 @@ opsdesk_domain::string_enum! {
         Schedule => "schedule",
         EscalationPolicy => "escalation_policy",
         Silence => "silence",
+        AutomationRule => "automation_rule",
     }
 }
 

@@ -11,10 +11,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use opsdesk_domain::automation::{Rule, RuleDraft, RuleEvent};
 use opsdesk_domain::sla::{BusinessCalendar, CalendarSpec, PolicySpec};
 use opsdesk_domain::ticket::{CustomFieldDefinition, PriorityMatrix};
 use opsdesk_store::tickets::{CategoryRow, GroupRow};
-use opsdesk_store::{Conn, catalog, sla, tickets};
+use opsdesk_store::{Conn, automation, catalog, sla, tickets};
 
 use crate::AppError;
 
@@ -30,6 +31,8 @@ pub(crate) struct Catalog {
     /// In the order they are tried: `((policy id, calendar id), definition)`.
     policies: Vec<((i64, i64), PolicySpec)>,
     calendars: HashMap<i64, BusinessCalendar>,
+    /// The enabled automation rules, by name: `(rule id, rule)`.
+    rules: Vec<(i64, Rule)>,
 }
 
 /// The catalog as `conn` sees the database now.
@@ -86,8 +89,23 @@ impl Catalog {
                 }
             })
             .collect();
+        let rules = automation::enabled_rules(conn)
+            .await?
+            .into_iter()
+            .filter_map(|(id, json)| {
+                let draft: RuleDraft = parsed(&json, "automation rule", id)?;
+                match draft.validate() {
+                    Ok(rule) => Some((id, rule)),
+                    Err(errors) => {
+                        tracing::error!(rule = id, ?errors, "unusable automation rule skipped");
+                        None
+                    }
+                }
+            })
+            .collect();
         Ok(Self {
             version,
+            rules,
             groups: tickets::groups(conn).await?,
             categories: tickets::categories(conn).await?,
             custom_fields,
@@ -130,6 +148,15 @@ impl Catalog {
             .iter()
             .find(|((policy, _), _)| *policy == id)
             .map(|(_, spec)| spec)
+    }
+
+    /// The enabled rules that `event` runs, by name.
+    pub(crate) fn rules_for(&self, event: RuleEvent) -> Vec<(i64, Rule)> {
+        self.rules
+            .iter()
+            .filter(|(_, rule)| rule.event == event)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn calendar(&self, id: i64) -> Result<&BusinessCalendar, AppError> {

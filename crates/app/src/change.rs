@@ -40,6 +40,9 @@ pub(crate) struct Tx<'c> {
     pub notify: bool,
     /// Whether audit events queue webhook deliveries: an import's do not.
     pub webhooks: bool,
+    /// How many rules deep in a chain this change is (0: not raised by a rule); `None` when
+    /// the change runs no rules (an import).
+    pub rule_depth: Option<u8>,
 }
 
 impl Tx<'_> {
@@ -54,6 +57,7 @@ impl Tx<'_> {
             now: self.now,
             notify: self.notify,
             webhooks: self.webhooks,
+            rule_depth: self.rule_depth,
         }
     }
 
@@ -122,6 +126,7 @@ impl App {
                         now,
                         notify,
                         webhooks: true,
+                        rule_depth: Some(0),
                     })
                     .await
                 })

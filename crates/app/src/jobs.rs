@@ -47,6 +47,8 @@ opsdesk_domain::string_enum! {
         AlertTimeout => "alert.timeout",
         /// Resolve an incident whose alerts stayed resolved for the hold-back.
         AlertSettle => "alert.settle",
+        /// POST a ticket to the URL an automation rule's `webhook` action names.
+        RuleWebhook => "rule.webhook",
     }
 }
 
@@ -373,6 +375,7 @@ impl App {
             JobKind::PageEscalation => self.escalate_page(&payload).await,
             JobKind::AlertTimeout => self.time_out_alert(&payload).await,
             JobKind::AlertSettle => self.settle_alert_incident(&payload).await,
+            JobKind::RuleWebhook => self.deliver_rule_webhook(&payload).await,
         }
     }
 }

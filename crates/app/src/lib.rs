@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod automation;
 mod catalog;
 mod change;
 mod clock;

@@ -4,6 +4,7 @@
 //! (public or staff-only), its audit entry, its search-index update and its webhook jobs.
 
 mod attachments;
+mod automation;
 mod comments;
 mod create;
 mod finding;
@@ -46,6 +47,7 @@ pub use reference::{
 };
 pub use views::{NewView, Queue, SavedView};
 
+pub(crate) use automation::{facts_of as rule_facts_of, run_rules};
 pub(crate) use comments::{ValidComment, insert_comment, validate_comment};
 pub(crate) use create::{
     ResolvedTicket, ValidTicket, insert_ticket, resolve_ticket, validate_ticket, write_ticket,

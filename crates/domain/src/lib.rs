@@ -6,6 +6,7 @@
 pub mod account;
 pub mod alert;
 pub mod audit;
+pub mod automation;
 pub mod escalation;
 pub mod ical;
 pub mod knowledge;

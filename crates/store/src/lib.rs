@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod attachments;
 pub mod audit;
+pub mod automation;
 pub mod bulk;
 pub mod catalog;
 pub mod dashboard;

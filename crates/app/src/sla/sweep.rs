@@ -12,7 +12,7 @@ impl App {
         .await
     }
 
-    /// Runs the SLA sweeper every `interval` until `shutdown` turns true, and about once a
+    /// Runs the SLA sweeper and the time-based automation rules every `interval` until `shutdown` turns true, and about once a
     /// minute the housekeeping: closing long-resolved tickets, reminding of article reviews,
     /// dropping expired sessions.
     pub async fn run_sla(
@@ -27,6 +27,9 @@ impl App {
             }
             if let Err(error) = self.sweep_sla().await {
                 tracing::warn!(%error, "SLA sweep failed");
+            }
+            if let Err(error) = self.sweep_rules().await {
+                tracing::warn!(%error, "the sweep of time-based rules failed");
             }
             if last_housekeeping.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60))
             {

@@ -1,5 +1,7 @@
 //! Replies and internal notes on a ticket.
 
+use opsdesk_domain::automation::RuleEvent;
+
 use super::*;
 
 /// A comment whose fields passed validation.
@@ -134,6 +136,7 @@ pub(crate) async fn insert_comment(
     }
     tx.record_with(batch, Event::created(Entity::Comment, id, &comment))
         .await?;
+    automation::on_ticket_event(tx, RuleEvent::TicketCommented, row.id, None).await?;
     Ok(comment)
 }
 

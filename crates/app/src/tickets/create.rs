@@ -1,5 +1,7 @@
 //! Opening a ticket: checking what it names, then writing it and everything it starts.
 
+use opsdesk_domain::automation::RuleEvent;
+
 use super::*;
 
 /// A new ticket whose fields passed validation, ready to be written.
@@ -78,6 +80,8 @@ pub(crate) struct ResolvedTicket {
     pub(super) snapshot: serde_json::Value,
     /// When the ticket opened: now, or an imported ticket's time in the desk it came from.
     pub(super) opened_at: i64,
+    /// The catalog it was checked against, whose rules run once it is written.
+    catalog: std::sync::Arc<Catalog>,
 }
 
 /// Looks up and checks what a new ticket refers to (requester, group, assignee, category,
@@ -183,6 +187,7 @@ pub(crate) async fn resolve_ticket(
         clocks,
         snapshot,
         opened_at: now,
+        catalog,
     })
 }
 
@@ -196,6 +201,7 @@ pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Res
         clocks,
         mut snapshot,
         opened_at,
+        catalog,
     } = ticket;
     let (id, number) = store::insert(tx.conn, tx.backend, &fields, opened_at).await?;
     // Everything else this ticket adds goes to the database in one round trip with its audit
@@ -240,6 +246,7 @@ pub(crate) async fn write_ticket(tx: &mut Tx<'_>, ticket: ResolvedTicket) -> Res
         after: Some(snapshot),
     };
     tx.record_with(batch, event).await?;
+    automation::on_ticket_event(tx, RuleEvent::TicketCreated, id, Some(catalog)).await?;
     Ok(id)
 }
 

@@ -733,6 +733,7 @@ impl App {
             Box::pin(async move {
                 tx.notify = false;
                 tx.webhooks = false;
+                tx.rule_depth = None;
                 let ids: Vec<&str> = lines
                     .iter()
                     .map(|l| l.ticket.external_id.as_str())

@@ -504,13 +504,7 @@ impl App {
                 None => String::new(),
             }
         };
-        let body = canned
-            .body
-            .replace("{{ticket.number}}", &ticket.number)
-            .replace("{{ticket.title}}", &ticket.title)
-            .replace("{{requester.name}}", &ticket.requester.name)
-            .replace("{{agent.name}}", &agent_name)
-            .replace("{{agent.email}}", &principal.email);
+        let body = fill_macro(&canned.body, &ticket, &agent_name, &principal.email);
         let comment = self
             .add_comment(
                 principal,
@@ -536,4 +530,18 @@ impl App {
         }
         Ok(comment)
     }
+}
+
+/// A macro's text with its placeholders filled for `ticket`, applied by the agent named.
+pub(super) fn fill_macro(
+    body: &str,
+    ticket: &super::Ticket,
+    agent_name: &str,
+    agent_email: &str,
+) -> String {
+    body.replace("{{ticket.number}}", &ticket.number)
+        .replace("{{ticket.title}}", &ticket.title)
+        .replace("{{requester.name}}", &ticket.requester.name)
+        .replace("{{agent.name}}", agent_name)
+        .replace("{{agent.email}}", agent_email)
 }

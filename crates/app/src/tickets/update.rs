@@ -1,5 +1,7 @@
 //! Changing tickets: one at a time, in bulk, and closing the resolved ones.
 
+use opsdesk_domain::automation::RuleEvent;
+
 use super::*;
 
 /// The outcome of one ticket in a bulk update.
@@ -110,6 +112,13 @@ pub(crate) async fn patch_ticket(
     }
     if !was_resolved && matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
         crate::paging::ticket_resolved(tx, ticket.id).await?;
+    }
+    if automation::on_ticket_event(tx, RuleEvent::TicketUpdated, ticket.id, None).await? {
+        // The rules changed it further: answer with what it is now.
+        let row = store::get(tx.conn, ticket.id)
+            .await?
+            .ok_or(AppError::NotFound("ticket"))?;
+        return view(tx.conn, row, tx.now).await;
     }
     Ok(ticket)
 }

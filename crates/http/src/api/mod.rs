@@ -9,6 +9,7 @@ mod monitors;
 mod oncall;
 mod paging;
 mod portal;
+mod rules;
 mod session;
 mod sla;
 mod status_page;
@@ -75,6 +76,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(alerts::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
+        .merge(rules::routes())
         .merge(session::routes())
         .merge(admin::routes())
         .merge(tickets::routes())

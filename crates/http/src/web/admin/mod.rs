@@ -1,6 +1,6 @@
 //! Admin pages: users, organizations, groups and tiers, categories with the portal's
 //! diagnostic questions, custom fields, API tokens, mail templates, the mail quarantine,
-//! background jobs and the audit log.
+//! automation rules, background jobs and the audit log.
 
 use askama::Template;
 use axum::Router;
@@ -33,6 +33,7 @@ use serde::Deserialize;
 
 mod operations;
 mod organizations;
+mod rules;
 mod triage;
 
 use operations::{
@@ -40,6 +41,7 @@ use operations::{
     jobs, quarantine, reprocess, retry_job, update_integration, webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
+use rules::RulesPage;
 use triage::TriagePage;
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
@@ -97,6 +99,10 @@ pub(super) fn routes() -> Router<AppState> {
             "/admin/integrations/{id}/pipeline",
             post(update_integration),
         )
+        .route("/admin/rules", get(rules::rules).post(rules::create_rule))
+        .route("/admin/rules/{id}", post(rules::update_rule))
+        .route("/admin/rules/{id}/enabled", post(rules::set_enabled))
+        .route("/admin/rules/{id}/dry-run", post(rules::dry_run))
         .route("/admin/triage", get(triage::triage))
         .route("/admin/triage/train", post(triage::train))
         .route("/admin/triage/thresholds", post(triage::set_threshold))
@@ -253,6 +259,7 @@ enum Section {
     /// Jobs in the chosen status (all when empty), newest first.
     Jobs(Vec<Job>, &'static str),
     Triage(Box<TriagePage>),
+    Rules(Box<RulesPage>),
     /// The integrations, the URL of one just created (shown once), a mistake in the form,
     /// the recent alerts, and the escalation policies' names.
     Integrations(
@@ -284,6 +291,7 @@ const TABS: &[&str] = &[
     "quarantine",
     "webhooks",
     "integrations",
+    "rules",
     "jobs",
     "triage",
     "audit",

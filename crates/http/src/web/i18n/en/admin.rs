@@ -1,6 +1,6 @@
 //! English: the admin pages: users, organizations, groups, categories, fields, tokens, mail
-//! templates, the quarantine, webhooks, alert integrations, jobs, the triage assistant and
-//! the audit log.
+//! templates, the quarantine, webhooks, alert integrations, automation rules, jobs, the triage
+//! assistant and the audit log.
 
 /// Sorted by key (binary search; a test keeps it sorted).
 pub(super) const TABLE: &[(&str, &str)] = &[
@@ -157,6 +157,43 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.revoke", "Revoke"),
     ("admin.revoked", "Revoked"),
     ("admin.role", "Role"),
+    ("admin.rules", "Automation rules"),
+    ("admin.rules.actions", "Actions"),
+    (
+        "admin.rules.actions.hint",
+        "A JSON list, e.g. [{\"set\": {\"priority\": \"P2\", \"group\": \"Service Desk\"}}, {\"add_tag\": \"network\"}, {\"note\": \"…\"}]",
+    ),
+    (
+        "admin.rules.after_hours",
+        "Hours pending (ticket.pending_over only)",
+    ),
+    ("admin.rules.conditions", "Conditions (all must hold)"),
+    (
+        "admin.rules.conditions.hint",
+        "A JSON list, e.g. [{\"field\": \"category\", \"op\": \"is\", \"value\": \"Network\"}, {\"text_contains\": \"vpn\"}]",
+    ),
+    ("admin.rules.disable", "Disable"),
+    ("admin.rules.done", "nothing left to do"),
+    ("admin.rules.dry_run", "Dry run"),
+    ("admin.rules.edit", "Change the rule"),
+    ("admin.rules.enable", "Enable"),
+    ("admin.rules.event", "Event"),
+    ("admin.rules.last_run", "Last run"),
+    (
+        "admin.rules.matched",
+        "{matched} of the last {tickets} tickets match. Nothing was changed.",
+    ),
+    (
+        "admin.rules.max_runs",
+        "Most runs per hour (more disable the rule)",
+    ),
+    ("admin.rules.new", "New rule"),
+    ("admin.rules.none", "No rules yet."),
+    ("admin.rules.not_a_list", "must be a JSON list, e.g. []"),
+    ("admin.rules.not_a_number", "must be a whole number"),
+    ("admin.rules.runs", "Runs"),
+    ("admin.rules.ticket", "Ticket"),
+    ("admin.rules.would", "Would change"),
     ("admin.save", "Save"),
     ("admin.sections", "Admin sections"),
     ("admin.sla", "SLA policies and calendars"),
