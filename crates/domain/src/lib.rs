@@ -9,6 +9,7 @@ pub mod audit;
 pub mod automation;
 pub mod escalation;
 pub mod ical;
+pub mod inventory;
 pub mod knowledge;
 pub mod monitor;
 pub mod oncall;
