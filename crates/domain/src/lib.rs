@@ -7,6 +7,7 @@ pub mod account;
 pub mod alert;
 pub mod audit;
 pub mod automation;
+pub mod cmdb;
 pub mod escalation;
 pub mod ical;
 pub mod inventory;
