@@ -35,6 +35,8 @@ opsdesk_domain::string_enum! {
         EscalationPolicy => "escalation_policy",
         Silence => "silence",
         AutomationRule => "automation_rule",
+        Ci => "ci",
+        Agent => "agent",
     }
 }
 

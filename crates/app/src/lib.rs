@@ -12,6 +12,7 @@ pub mod automation;
 mod catalog;
 mod change;
 mod clock;
+pub mod cmdb;
 pub mod dashboard;
 pub mod deflection;
 mod error;
@@ -99,6 +100,8 @@ struct Inner {
     smtp: Option<opsdesk_mail::SmtpSender>,
     /// The triage assistant's model in service.
     triage: triage::TriageSlot,
+    /// Agent reports taken at once; beyond them an agent is told to come back later.
+    agent_reports: tokio::sync::Semaphore,
 }
 
 opsdesk_domain::string_enum! {
@@ -154,6 +157,7 @@ impl App {
                 events: tokio::sync::broadcast::channel(1024).0,
                 smtp,
                 triage: triage::TriageSlot::default(),
+                agent_reports: tokio::sync::Semaphore::new(cmdb::REPORTS_AT_ONCE),
             }),
         })
     }

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod alerts;
+mod cmdb;
 mod knowledge;
 mod mail;
 mod monitors;
@@ -74,6 +75,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(alerts::routes())
+        .merge(cmdb::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
         .merge(rules::routes())

@@ -1,0 +1,381 @@
+//! The CMDB over HTTP: configuration items, relations, impact, history, inventory,
+//! suspected duplicates, ticket links, and the host agents' enrolment and reports.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use opsdesk_app::AppError;
+use opsdesk_app::cmdb::{
+    Ci, CiChange, CiPatch, EnrolmentToken, Impact, Inventory, InventoryChange, NewCi, NewEnrolment,
+    NewRelation, Relation, SuspectedDuplicate, TicketCi,
+};
+use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::accounts::tagged;
+use crate::error::Problem;
+use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch};
+use crate::{ApiError, AppState};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_ci, search_cis))
+        .routes(routes!(get_ci, update_ci, delete_ci))
+        .routes(routes!(ci_relations, add_relation))
+        .routes(routes!(remove_relation))
+        .routes(routes!(ci_impact))
+        .routes(routes!(ci_history))
+        .routes(routes!(ci_inventory))
+        .routes(routes!(ci_inventory_changes))
+        .routes(routes!(list_duplicates))
+        .routes(routes!(settle_duplicate))
+        .routes(routes!(ticket_cis))
+        .routes(routes!(link_ticket_ci, unlink_ticket_ci))
+        .routes(routes!(create_enrolment))
+        .routes(routes!(enrol))
+        .routes(routes!(report))
+        .routes(routes!(revoke_agent))
+}
+
+/// Creates a configuration item (staff). Items sharing an identifier with it (serial
+/// number, SMBIOS UUID, MAC, hostname) are listed as suspected duplicates.
+#[utoipa::path(post, path = "/api/v1/cis", tag = "cmdb", request_body = NewCi,
+    responses((status = 201, body = Ci)))]
+async fn create_ci(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewCi>,
+) -> Result<Response, ApiError> {
+    let ci = state.app.create_ci(&principal, input).await?;
+    Ok(tagged(StatusCode::CREATED, ci.version, ci))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct CiSearch {
+    /// `class:server package:openssl<3.0.13 organization:Acme updates:security web`.
+    q: Option<String>,
+    /// Items with an id above this one (the last id of the previous page).
+    after: Option<i64>,
+    /// At most this many, 1 to 500 (100 when absent).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// Items fitting a search, in id order (staff; customers see their organization's).
+#[utoipa::path(get, path = "/api/v1/cis", tag = "cmdb", params(CiSearch),
+    responses((status = 200, body = Vec<Ci>)))]
+async fn search_cis(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(search): ApiQuery<CiSearch>,
+) -> Result<Json<Vec<Ci>>, ApiError> {
+    let limit = search.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be 1 to 500").into());
+    }
+    let q = search.q.unwrap_or_default();
+    Ok(Json(
+        state
+            .app
+            .search_cis(&principal, &q, search.after.unwrap_or(0), limit)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/cis/{id}", tag = "cmdb",
+    responses((status = 200, body = Ci)))]
+async fn get_ci(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let ci = state.app.ci(&principal, id).await?;
+    Ok(tagged(StatusCode::OK, ci.version, ci))
+}
+
+/// Changes an item (staff); each changed attribute goes to its history. Lifecycle moves
+/// follow ordered → in stock → deployed → in repair → retired; retired is final.
+#[utoipa::path(patch, path = "/api/v1/cis/{id}", tag = "cmdb", request_body = CiPatch,
+    responses((status = 200, body = Ci)))]
+async fn update_ci(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    IfMatch(precondition): IfMatch,
+    ApiJson(patch): ApiJson<CiPatch>,
+) -> Result<Response, ApiError> {
+    let ci = state
+        .app
+        .update_ci(&principal, id, precondition, patch)
+        .await?;
+    Ok(tagged(StatusCode::OK, ci.version, ci))
+}
+
+/// Deletes an item made by mistake, with its relations (admins). Retire machines instead:
+/// that keeps their history.
+#[utoipa::path(delete, path = "/api/v1/cis/{id}", tag = "cmdb", responses((status = 204)))]
+async fn delete_ci(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_ci(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct RelationFilter {
+    /// `true` lists removed relations too.
+    all: Option<bool>,
+}
+
+/// An item's relations either way, the latest first (staff).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/relations", tag = "cmdb", params(RelationFilter),
+    responses((status = 200, body = Vec<Relation>)))]
+async fn ci_relations(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiQuery(filter): ApiQuery<RelationFilter>,
+) -> Result<Json<Vec<Relation>>, ApiError> {
+    let all = filter.all.unwrap_or(false);
+    Ok(Json(state.app.ci_relations(&principal, id, all).await?))
+}
+
+/// Relates the item to another: `{id} {kind} {target}` (`app runs_on vm`) (staff).
+#[utoipa::path(post, path = "/api/v1/cis/{id}/relations", tag = "cmdb",
+    request_body = NewRelation, responses((status = 201, body = Relation)))]
+async fn add_relation(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<NewRelation>,
+) -> Result<(StatusCode, Json<Relation>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.add_relation(&principal, id, input).await?),
+    ))
+}
+
+/// Ends a relation (staff); it stays in the history.
+#[utoipa::path(delete, path = "/api/v1/cis/{id}/relations/{relation}", tag = "cmdb",
+    responses((status = 204)))]
+async fn remove_relation(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, relation)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.remove_relation(&principal, id, relation).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What goes down or degrades if the item goes down, honouring redundancy (an item needing
+/// 2 of its 3 providers is degraded by one failure, down by two) and which of those are
+/// already failing by opsdesk's own monitors (staff).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/impact", tag = "cmdb",
+    responses((status = 200, body = Impact)))]
+async fn ci_impact(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Impact>, ApiError> {
+    Ok(Json(state.app.ci_impact(&principal, id).await?))
+}
+
+/// Every change to the item, lifecycle moves and relations included, the latest first
+/// (staff).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/history", tag = "cmdb",
+    responses((status = 200, body = Vec<CiChange>)))]
+async fn ci_history(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<CiChange>>, ApiError> {
+    Ok(Json(state.app.ci_history(&principal, id).await?))
+}
+
+/// What the machine's agent last reported: hardware, OS, packages, pending updates,
+/// listening services and local users (staff).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/inventory", tag = "cmdb",
+    responses((status = 200, body = Inventory)))]
+async fn ci_inventory(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Inventory>, ApiError> {
+    Ok(Json(state.app.ci_inventory(&principal, id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ChangesSince {
+    /// Days back, 1 to 365 (7 when absent).
+    #[param(minimum = 1, maximum = 365)]
+    days: Option<i64>,
+}
+
+/// What changed in the machine's inventory (`openssl 3.0.11 → 3.0.13`), the latest first
+/// (staff).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/inventory/changes", tag = "cmdb",
+    params(ChangesSince), responses((status = 200, body = Vec<InventoryChange>)))]
+async fn ci_inventory_changes(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiQuery(since): ApiQuery<ChangesSince>,
+) -> Result<Json<Vec<InventoryChange>>, ApiError> {
+    let days = since.days.unwrap_or(7);
+    if !(1..=365).contains(&days) {
+        return Err(AppError::invalid("days", "must be 1 to 365").into());
+    }
+    let since = state.app.now_ms() - days * 24 * 3_600_000;
+    Ok(Json(
+        state
+            .app
+            .ci_inventory_changes(&principal, id, since)
+            .await?,
+    ))
+}
+
+/// Pairs of items that look like one machine recorded twice (staff).
+#[utoipa::path(get, path = "/api/v1/ci-duplicates", tag = "cmdb",
+    responses((status = 200, body = Vec<SuspectedDuplicate>)))]
+async fn list_duplicates(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<SuspectedDuplicate>>, ApiError> {
+    Ok(Json(state.app.suspected_duplicates(&principal).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Settlement {
+    /// The id of the item to keep: the other merges into it. `null` dismisses the pair
+    /// as two items.
+    keep: Option<i64>,
+}
+
+/// Merges a suspected duplicate into the item kept, or dismisses it (staff). The merged
+/// item's relations, tickets, monitors, agents and history move to the one kept.
+#[utoipa::path(post, path = "/api/v1/ci-duplicates/{id}", tag = "cmdb",
+    request_body = Settlement, responses((status = 200, body = Option<Ci>)))]
+async fn settle_duplicate(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiJson(settlement): ApiJson<Settlement>,
+) -> Result<Json<Option<Ci>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .settle_duplicate(&principal, id, settlement.keep)
+            .await?,
+    ))
+}
+
+/// The items a ticket is about, each with its other open tickets, its monitors and what
+/// changed in its inventory in the last seven days (staff).
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/cis", tag = "cmdb",
+    responses((status = 200, body = Vec<TicketCi>)))]
+async fn ticket_cis(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TicketCi>>, ApiError> {
+    Ok(Json(state.app.ticket_cis(&principal, &id).await?))
+}
+
+/// Links a ticket to an item (staff).
+#[utoipa::path(put, path = "/api/v1/tickets/{id}/cis/{ci}", tag = "cmdb",
+    responses((status = 204)))]
+async fn link_ticket_ci(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, ci)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.link_ticket_ci(&principal, &id, ci).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unlinks a ticket from an item (staff).
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}/cis/{ci}", tag = "cmdb",
+    responses((status = 204)))]
+async fn unlink_ticket_ci(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, ci)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.unlink_ticket_ci(&principal, &id, ci).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes a one-time token a host agent enrols with (admins), shown once with the command
+/// to run on the machine.
+#[utoipa::path(post, path = "/api/v1/agent-enrolments", tag = "cmdb",
+    request_body = NewEnrolment, responses((status = 201, body = EnrolmentToken)))]
+async fn create_enrolment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewEnrolment>,
+) -> Result<(StatusCode, Json<EnrolmentToken>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_enrolment(&principal, input).await?),
+    ))
+}
+
+/// A host agent trades an enrolment token for its own credential (no login: the token is
+/// the credential; `opsdesk agent enrol` calls this). Body: `{"token", "hostname"}`.
+#[utoipa::path(post, path = "/api/v1/agents/enrol", tag = "cmdb", security(()),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, body = Object), (status = 401, body = Problem)))]
+async fn enrol(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<Enrolment>,
+) -> Result<(StatusCode, Json<Enrolled>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.enrol_agent(input).await?),
+    ))
+}
+
+/// A host agent's report, with `Authorization: Bearer <its credential>`: every section's
+/// hash, and in full those that changed. The answer names sections to send again. When
+/// the server is busy it answers 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/v1/agents/report", tag = "cmdb", security(()),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, body = Object), (status = 401, body = Problem),
+        (status = 429, body = Problem)))]
+async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<Report>,
+) -> Result<Json<ReportReply>, ApiError> {
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            AppError::Unauthenticated("send the agent's credential as `Bearer <credential>`".into())
+        })?;
+    Ok(Json(state.app.agent_report(credential, input).await?))
+}
+
+/// Revokes an agent's credential (admins): its next report is refused.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "cmdb", responses((status = 204)))]
+async fn revoke_agent(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.app.revoke_agent(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,404 @@
+//! Host agents, their enrolment tokens, and the inventory they report.
+
+use sqlx::AnyConnection;
+
+use crate::accounts::placeholders;
+use crate::error::StoreError;
+
+pub async fn insert_enrolment(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    organization_id: Option<i64>,
+    created_by: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO agent_enrolments (token_hash, organization_id, created_by, created_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(token_hash)
+    .bind(organization_id)
+    .bind(created_by)
+    .bind(now)
+    .bind(expires_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Spends an enrolment token: its organization and who made it, when it was unused and
+/// unexpired; `None` otherwise.
+pub async fn use_enrolment(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(Option<i64>, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE agent_enrolments SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+         AND expires_at > $2 RETURNING organization_id, created_by",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AgentRow {
+    pub id: i64,
+    pub ci_id: i64,
+    pub hostname: String,
+    pub monitor_id: Option<i64>,
+    pub enrolled_at: i64,
+    pub last_report_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const AGENT_COLUMNS: &str =
+    "id, ci_id, hostname, monitor_id, enrolled_at, last_report_at, revoked_at";
+
+pub async fn insert_agent(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    credential_hash: &str,
+    hostname: &str,
+    monitor_id: Option<i64>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO agents (ci_id, credential_hash, hostname, monitor_id, enrolled_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(ci_id)
+    .bind(credential_hash)
+    .bind(hostname)
+    .bind(monitor_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The unrevoked agent a credential belongs to.
+pub async fn agent_by_credential(
+    conn: &mut AnyConnection,
+    credential_hash: &str,
+) -> Result<Option<AgentRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE credential_hash = $1 AND revoked_at IS NULL"
+    ))
+    .bind(credential_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn agents_of(conn: &mut AnyConnection, ci_id: i64) -> Result<Vec<AgentRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE ci_id = $1 ORDER BY id DESC"
+    ))
+    .bind(ci_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn agent(conn: &mut AnyConnection, id: i64) -> Result<Option<AgentRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn revoke_agent(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("UPDATE agents SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            > 0,
+    )
+}
+
+pub async fn touch_agent(
+    conn: &mut AnyConnection,
+    id: i64,
+    hostname: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE agents SET last_report_at = $2, hostname = $3 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .bind(hostname)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Each stored section's hash, of item `ci_id`.
+pub async fn section_hashes(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT section, hash FROM ci_sections WHERE ci_id = $1")
+            .bind(ci_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// A stored section's JSON.
+pub async fn section(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    section: &str,
+) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as(
+            "SELECT data, updated_at FROM ci_sections WHERE ci_id = $1 AND section = $2",
+        )
+        .bind(ci_id)
+        .bind(section)
+        .fetch_optional(conn)
+        .await?,
+    )
+}
+
+pub async fn put_section(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    section: &str,
+    hash: &str,
+    data: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO ci_sections (ci_id, section, hash, data, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ci_id, section) \
+         DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at",
+    )
+    .bind(ci_id)
+    .bind(section)
+    .bind(hash)
+    .bind(data)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An installed package as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PackageRow {
+    pub name: String,
+    pub architecture: String,
+    pub version: String,
+    pub manager: String,
+}
+
+pub async fn packages(conn: &mut AnyConnection, ci_id: i64) -> Result<Vec<PackageRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT name, architecture, version, manager FROM ci_packages WHERE ci_id = $1 \
+         ORDER BY name, architecture",
+    )
+    .bind(ci_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn upsert_package(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    package: &PackageRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO ci_packages (ci_id, name, architecture, version, manager) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ci_id, name, architecture) \
+         DO UPDATE SET version = excluded.version, manager = excluded.manager",
+    )
+    .bind(ci_id)
+    .bind(&package.name)
+    .bind(&package.architecture)
+    .bind(&package.version)
+    .bind(&package.manager)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_package(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    name: &str,
+    architecture: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM ci_packages WHERE ci_id = $1 AND name = $2 AND architecture = $3")
+        .bind(ci_id)
+        .bind(name)
+        .bind(architecture)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Items with package `name` installed, with its version.
+pub async fn installs_of(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT ci_id, version FROM ci_packages WHERE name = $1 ORDER BY ci_id")
+            .bind(name)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UpdateRow {
+    pub name: String,
+    pub current_version: String,
+    pub candidate: String,
+    pub security: i64,
+    pub first_seen_at: i64,
+}
+
+pub async fn updates(conn: &mut AnyConnection, ci_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT name, current_version, candidate, security, first_seen_at FROM ci_updates \
+         WHERE ci_id = $1 ORDER BY security DESC, first_seen_at, name",
+    )
+    .bind(ci_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Replaces item `ci_id`'s pending updates, keeping when each was first seen.
+pub async fn replace_updates(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    updates: &[UpdateRow],
+) -> Result<(), StoreError> {
+    let names: Vec<&str> = updates.iter().map(|u| u.name.as_str()).collect();
+    if names.is_empty() {
+        sqlx::query("DELETE FROM ci_updates WHERE ci_id = $1")
+            .bind(ci_id)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        // Few updates are pending on a host; the list fits one statement.
+        let sql = sql!(
+            "DELETE FROM ci_updates WHERE ci_id = $1 AND name NOT IN ({})",
+            placeholders(2, names.len())
+        );
+        let mut query = sqlx::query(sql).bind(ci_id);
+        for name in &names {
+            query = query.bind(*name);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    for update in updates {
+        sqlx::query(
+            "INSERT INTO ci_updates (ci_id, name, current_version, candidate, security, \
+             first_seen_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ci_id, name) \
+             DO UPDATE SET current_version = excluded.current_version, \
+             candidate = excluded.candidate, security = excluded.security",
+        )
+        .bind(ci_id)
+        .bind(&update.name)
+        .bind(&update.current_version)
+        .bind(&update.candidate)
+        .bind(update.security)
+        .bind(update.first_seen_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Items with a pending update (a security one with `security_only`).
+pub async fn ids_with_updates(
+    conn: &mut AnyConnection,
+    security_only: bool,
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT DISTINCT ci_id FROM ci_updates WHERE security >= $1 ORDER BY ci_id")
+            .bind(i64::from(security_only))
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+pub async fn insert_change(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    at: i64,
+    section: &str,
+    summary: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO ci_inventory_changes (ci_id, at, section, summary) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(ci_id)
+    .bind(at)
+    .bind(section)
+    .bind(summary)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ChangeRow {
+    pub at: i64,
+    pub section: String,
+    pub summary: String,
+}
+
+/// What changed in item `ci_id`'s inventory since `since`, the latest first.
+pub async fn changes(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT at, section, summary FROM ci_inventory_changes WHERE ci_id = $1 AND at >= $2 \
+         ORDER BY at DESC, id DESC LIMIT $3",
+    )
+    .bind(ci_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_agent_monitor(
+    conn: &mut AnyConnection,
+    agent: i64,
+    monitor: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE agents SET monitor_id = $2 WHERE id = $1")
+        .bind(agent)
+        .bind(monitor)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The secret a heartbeat monitor's pings carry.
+pub async fn monitor_ping_token(
+    conn: &mut AnyConnection,
+    monitor: i64,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT ping_token FROM monitors WHERE id = $1")
+            .bind(monitor)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.and_then(|(token,)| token))
+}
