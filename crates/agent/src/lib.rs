@@ -65,6 +65,18 @@ pub enum AgentError {
     Unavailable { detail: String },
 }
 
+impl AgentError {
+    /// Whether only a new enrolment helps: retrying or restarting the agent does not.
+    pub fn needs_enrolment(&self) -> bool {
+        matches!(
+            self,
+            AgentError::NotEnrolled { .. }
+                | AgentError::DamagedState { .. }
+                | AgentError::CredentialRefused
+        )
+    }
+}
+
 /// The contents of a small text file, trimmed; none when it cannot be read (absent, or
 /// readable only by root).
 pub(crate) fn read_trimmed(path: &Path) -> Option<String> {
