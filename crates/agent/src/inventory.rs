@@ -42,8 +42,7 @@ pub fn hostname() -> String {
 pub struct Collector {
     root: PathBuf,
     updates: UpdatesCache,
-    /// The last package list that was read whole, reported again when the tool fails once.
-    last_packages: Vec<Package>,
+    packages: packages::KnownPackages,
 }
 
 impl Default for Collector {
@@ -51,7 +50,7 @@ impl Default for Collector {
         Self {
             root: PathBuf::from("/"),
             updates: UpdatesCache::default(),
-            last_packages: Vec::new(),
+            packages: packages::KnownPackages::new(),
         }
     }
 }
@@ -63,9 +62,7 @@ impl Collector {
             .await
             .inspect_err(|error| tracing::debug!(%error, "no interface addresses"))
             .ok();
-        if let Some(packages) = packages::collect().await {
-            self.last_packages = packages;
-        }
+        let mut packages = packages::collect(&mut self.packages).await;
         let mut updates = self.updates.get().await;
         let root = self.root.clone();
         // Scanning /proc and /sys is many small blocking reads.
@@ -88,7 +85,6 @@ impl Collector {
                 Default::default()
             }
         };
-        let mut packages = self.last_packages.clone();
         // The server takes no more items per list than this; the rest would void the report.
         for length in [
             truncate(&mut packages),

@@ -1,5 +1,6 @@
 //! Installed packages, from `dpkg-query` and `rpm`, whichever the machine has.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use opsdesk_domain::inventory::Package;
@@ -60,32 +61,39 @@ pub fn parse_rpm(text: &str) -> Vec<Package> {
         .collect()
 }
 
-/// Every installed package the machine's package tools list, sorted. `None` when a tool
-/// that exists failed, so the last known list is not replaced by an empty one.
-pub async fn collect() -> Option<Vec<Package>> {
-    let mut packages = Vec::new();
-    let mut failed = false;
-    let runs = [
-        (
-            "dpkg-query",
-            vec!["-W", "-f", DPKG_FORMAT],
-            parse_dpkg as fn(&str) -> Vec<Package>,
-        ),
-        ("rpm", vec!["-qa", "--qf", RPM_FORMAT], parse_rpm),
+/// A package tool: its program, its arguments and the parser of its output.
+type PackageTool = (
+    &'static str,
+    &'static [&'static str],
+    fn(&str) -> Vec<Package>,
+);
+
+/// The last list each package tool gave, by tool.
+pub type KnownPackages = BTreeMap<&'static str, Vec<Package>>;
+
+/// Every installed package the machine's package tools list, sorted. A tool that exists but
+/// fails this time contributes the list it gave last, so one failure does not look like
+/// every package removed.
+pub async fn collect(known: &mut KnownPackages) -> Vec<Package> {
+    let tools: [PackageTool; 2] = [
+        ("dpkg-query", &["-W", "-f", DPKG_FORMAT], parse_dpkg),
+        ("rpm", &["-qa", "--qf", RPM_FORMAT], parse_rpm),
     ];
-    for (program, args, parse) in runs {
-        match command::run(program, &args, TIME_LIMIT).await {
-            Ok(output) => packages.extend(parse(&output)),
-            Err(command::CommandError::Missing { .. }) => {}
-            Err(error) => {
-                tracing::warn!(%error, "cannot list the installed packages");
-                failed = true;
+    for (program, args, parse) in tools {
+        match command::run(program, args, TIME_LIMIT).await {
+            Ok(output) => {
+                known.insert(program, parse(&output));
             }
+            Err(command::CommandError::Missing { .. }) => {
+                known.remove(program);
+            }
+            Err(error) => tracing::warn!(%error, "cannot list the installed packages"),
         }
     }
+    let mut packages: Vec<Package> = known.values().flatten().cloned().collect();
     packages.sort();
     packages.dedup();
-    (!failed).then_some(packages)
+    packages
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub(crate) async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
         } => {
             let agent = opsdesk_agent::enrol(&server, &token, &state_dir, ca_file.as_deref())
                 .await
-                .with_context(|| format!("could not enrol with {server}"))?;
+                .context("could not enrol")?;
             println!(
                 "enrolled as agent {} (configuration item {}); reporting every {} s once \
                  `opsdesk agent run` starts; identity kept in {}",
