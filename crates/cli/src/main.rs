@@ -1,5 +1,6 @@
 //! `opsdesk`: IT service management in one binary.
 
+mod agent;
 mod config;
 mod import;
 mod triage;
@@ -104,6 +105,11 @@ enum Command {
     Mail {
         #[command(subcommand)]
         command: MailCommand,
+    },
+    /// Report this machine's inventory to a server (the host agent, Linux).
+    Agent {
+        #[command(subcommand)]
+        command: agent::AgentCommand,
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
@@ -347,6 +353,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             triage::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agent { command } => agent::run(command).await,
         Command::Openapi => {
             println!("{}", opsdesk_http::openapi_json());
             Ok(ExitCode::SUCCESS)
