@@ -1,0 +1,112 @@
+//! The real agent on this machine: `opsdesk agent enrol` and `opsdesk agent run --once`
+//! report its dpkg packages and pending apt updates into a server, where they are
+//! searchable; a second run sends only what changed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use opsdesk_testkit::{Backend, TestServer, dual_backend_test, run_command_output};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
+
+dual_backend_test!(
+    the_agent_reports_this_machine_and_its_packages_are_searchable,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let made = admin
+            .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
+            .await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let token = made.body["token"].as_str().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let state_dir = state.path().to_str().unwrap();
+        let enrolled = run_command_output(
+            BIN,
+            &[
+                "agent",
+                "enrol",
+                "--server",
+                &server.url,
+                "--token",
+                token,
+                "--state-dir",
+                state_dir,
+            ],
+            None,
+        )
+        .await;
+        assert!(
+            enrolled.status.success(),
+            "{}",
+            String::from_utf8_lossy(&enrolled.stderr)
+        );
+        let reported = run_command_output(
+            BIN,
+            &["agent", "run", "--once", "--state-dir", state_dir],
+            None,
+        )
+        .await;
+        assert!(
+            reported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&reported.stderr)
+        );
+
+        // dpkg is installed wherever dpkg reports packages: this machine is found by it.
+        let found = admin
+            .get("/api/v1/cis?q=package:dpkg%20organization:Acme")
+            .await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        assert_eq!(found.body.as_array().unwrap().len(), 1, "{}", found.text);
+        let ci = found.body[0]["id"].as_i64().unwrap();
+        let inventory = admin.get(&format!("/api/v1/cis/{ci}/inventory")).await;
+        let packages = inventory.body["packages"].as_array().unwrap();
+        assert!(packages.len() > 50, "{} packages", packages.len());
+        assert!(packages.iter().all(|p| p["manager"] == "dpkg"));
+        assert!(inventory.body["updates"].is_array(), "{}", inventory.text);
+        assert!(inventory.body["hardware"]["cpu_cores"].as_u64().unwrap() >= 1);
+        assert!(!inventory.body["os"]["kernel"].as_str().unwrap().is_empty());
+        let version = packages.iter().find(|p| p["name"] == "dpkg").unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let exact = admin
+            .get(&format!("/api/v1/cis?q=package:dpkg={version}"))
+            .await;
+        assert_eq!(exact.body.as_array().unwrap().len(), 1, "{}", exact.text);
+        let newer = admin
+            .get(&format!("/api/v1/cis?q=package:dpkg%3E{version}"))
+            .await;
+        assert_eq!(newer.body, json!([]));
+
+        // The packages did not change: the second report carries their hash only, and
+        // neither they nor their history move. (Listening sockets may: other tests on this
+        // machine open and close servers.)
+        let again = run_command_output(
+            BIN,
+            &["agent", "run", "--once", "--state-dir", state_dir],
+            None,
+        )
+        .await;
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        let changes = admin
+            .get(&format!("/api/v1/cis/{ci}/inventory/changes"))
+            .await;
+        let package_changes: Vec<_> = changes
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["section"] != "services")
+            .collect();
+        assert!(package_changes.is_empty(), "{}", changes.text);
+        let after = admin.get(&format!("/api/v1/cis/{ci}/inventory")).await;
+        assert_eq!(after.body["packages"], inventory.body["packages"]);
+        assert_ne!(after.body["agents"][0]["last_report_at"], json!(null));
+    }
+);
