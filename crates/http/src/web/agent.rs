@@ -550,6 +550,8 @@ struct TicketPage {
     alike: Vec<opsdesk_app::triage::AlikeIncident>,
     /// Whom the incident paged, when it did.
     paging: Option<opsdesk_app::paging::Page>,
+    /// The configuration items it is about, with what changed on them.
+    cis: Vec<opsdesk_app::cmdb::TicketCi>,
 }
 
 async fn show(
@@ -587,6 +589,7 @@ async fn show(
     let assistant = Assistant::of(&triage, &t);
     let alike = state.app.major_incident_proposal(&principal, &t).await?;
     let paging = super::paging::of_ticket(&state, &principal, &t).await?;
+    let cis = state.app.ticket_cis(&principal, &t.number).await?;
     let suggested = triage
         .articles
         .into_iter()
@@ -613,6 +616,7 @@ async fn show(
         outcomes: opsdesk_domain::knowledge::StepResult::NAMES,
         alike,
         paging,
+        cis,
         t,
     }))
 }

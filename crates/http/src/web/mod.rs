@@ -5,6 +5,7 @@
 
 mod admin;
 mod agent;
+mod cmdb;
 mod countdown;
 mod dashboard;
 mod i18n;
@@ -49,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(live::routes())
         .merge(dashboard::routes())
         .merge(monitoring::routes())
+        .merge(cmdb::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
 }

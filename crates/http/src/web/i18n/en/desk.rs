@@ -114,6 +114,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("login.submit", "Sign in"),
     ("login.title", "Sign in"),
     ("nav.admin", "Admin"),
+    ("nav.cmdb", "CMDB"),
     ("nav.dashboard", "Dashboard"),
     ("nav.help", "Help"),
     ("nav.kb", "Knowledge"),

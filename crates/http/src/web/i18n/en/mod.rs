@@ -1,6 +1,7 @@
 //! English, one table per part of the UI; a key's first segment says which.
 
 mod admin;
+mod cmdb;
 mod desk;
 mod knowledge;
 mod monitoring;
@@ -9,6 +10,7 @@ mod monitoring;
 pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
     match key.split('.').next().unwrap_or_default() {
         "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
+        "cmdb" => cmdb::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
         "monitor" | "maintenance" | "oncall" | "page" | "escalation" | "silence" => {
             monitoring::TABLE
@@ -19,8 +21,9 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 4] = [
+pub(super) const TABLES: [&[(&str, &str)]; 5] = [
     admin::TABLE,
+    cmdb::TABLE,
     desk::TABLE,
     knowledge::TABLE,
     monitoring::TABLE,

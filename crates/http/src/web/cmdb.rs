@@ -1,0 +1,564 @@
+//! CMDB pages for staff: the items with the search language, creating one, an item's page
+//! (details, lifecycle, relations, inventory from its agent, what changed, tickets,
+//! monitors, history), its impact analysis, the queue of suspected duplicates, and the
+//! enrolment tokens admins hand to host agents.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use opsdesk_app::cmdb::{
+    Ci, CiChange, CiMonitor, CiPatch, CiTicket, EnrolmentToken, Impact, ImpactedCi, Inventory,
+    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, SuspectedDuplicate,
+};
+use opsdesk_app::{AppError, FieldError, Precondition};
+use opsdesk_domain::cmdb::{CiClass, Lifecycle, RelationKind};
+use serde::Deserialize;
+
+use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cmdb", get(list).post(create))
+        .route("/cmdb/duplicates", get(duplicates))
+        .route("/cmdb/duplicates/{id}", post(settle))
+        .route("/cmdb/enrolments", post(enrolment))
+        .route("/cmdb/{id}", get(show).post(update))
+        .route("/cmdb/{id}/relations", post(relate))
+        .route("/cmdb/{id}/relations/{relation}/remove", post(unrelate))
+        .route("/cmdb/{id}/impact", get(impact))
+        .route("/tickets/{number}/cis", post(link_ticket))
+        .route("/tickets/{number}/cis/{ci}/unlink", post(unlink_ticket))
+}
+
+/// Items one page lists.
+const PAGE: i64 = 100;
+/// Days of inventory changes an item's page shows.
+const CHANGE_DAYS: i64 = 14;
+
+/// A form sent back with its mistakes: the values as sent, and each mistake by field.
+#[derive(Default)]
+pub(crate) struct SentForm {
+    values: HashMap<String, String>,
+    errors: Vec<FieldError>,
+}
+
+impl SentForm {
+    fn of(form: &SignedForm, errors: Vec<FieldError>) -> Self {
+        Self {
+            values: form
+                .fields
+                .iter()
+                .filter(|(k, _)| k != "csrf_token")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            errors,
+        }
+    }
+
+    fn v(&self, field: &str) -> &str {
+        self.values.get(field).map_or("", String::as_str)
+    }
+
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
+            .map(|e| e.message.as_str())
+    }
+
+    fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+}
+
+fn classes() -> &'static [&'static str] {
+    CiClass::NAMES
+}
+
+fn lifecycles() -> &'static [&'static str] {
+    Lifecycle::NAMES
+}
+
+#[derive(Template)]
+#[template(path = "cmdb_list.html")]
+struct ListPage {
+    c: Chrome,
+    q: String,
+    cis: Vec<Ci>,
+    /// The id after which the next page starts, when there is one.
+    next: Option<i64>,
+    error: Option<String>,
+    form: SentForm,
+    /// A token just made, shown once.
+    token: Option<EnrolmentToken>,
+}
+
+impl ListPage {
+    fn classes(&self) -> &'static [&'static str] {
+        classes()
+    }
+    fn lifecycles(&self) -> &'static [&'static str] {
+        lifecycles()
+    }
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    q: Option<String>,
+    after: Option<i64>,
+}
+
+async fn list_page(
+    state: &AppState,
+    principal: &opsdesk_app::Principal,
+    params: ListParams,
+    form: SentForm,
+    token: Option<EnrolmentToken>,
+) -> Result<Response, WebError> {
+    principal.require_staff()?;
+    let q = params.q.unwrap_or_default();
+    let (cis, error) = match state
+        .app
+        .search_cis(principal, &q, params.after.unwrap_or(0), PAGE + 1)
+        .await
+    {
+        Ok(cis) => (cis, None),
+        Err(AppError::Invalid(errors)) => (
+            Vec::new(),
+            Some(
+                errors
+                    .into_iter()
+                    .map(|e| e.message)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    let mut cis = cis;
+    let next = (cis.len() as i64 > PAGE).then(|| {
+        cis.truncate(PAGE as usize);
+        cis.last().map_or(0, |c| c.id)
+    });
+    let status = if form.has_errors() || error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let mut c = Chrome::new(principal, Lang.t("cmdb.title"));
+    if form.has_errors() {
+        c.notice = Some(Lang.t("form.fix_errors").to_owned());
+    }
+    Ok((
+        status,
+        render(&ListPage {
+            c,
+            q,
+            cis,
+            next,
+            error,
+            form,
+            token,
+        }),
+    )
+        .into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, WebError> {
+    list_page(&state, &principal, params, SentForm::default(), None).await
+}
+
+fn text(form: &SignedForm, name: &str) -> Option<String> {
+    form.opt(name).filter(|v| !v.trim().is_empty())
+}
+
+/// Creates through the same use case as `POST /api/v1/cis`.
+async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+    let input = NewCi {
+        class: form.get("class").to_owned(),
+        name: form.get("name").to_owned(),
+        organization: text(&form, "organization"),
+        owner: text(&form, "owner"),
+        location: text(&form, "location"),
+        lifecycle: text(&form, "lifecycle"),
+        asset_tag: text(&form, "asset_tag"),
+        serial_number: text(&form, "serial_number"),
+        hostname: text(&form, "hostname"),
+        macs: form
+            .get("macs")
+            .split([',', ' ', '\n'])
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| m.trim().to_owned())
+            .collect(),
+        warranty_ends_on: text(&form, "warranty_ends_on"),
+        ..NewCi::default()
+    };
+    match state.app.create_ci(&form.principal, input).await {
+        Ok(ci) => Ok(Redirect::to(&format!("/cmdb/{}", ci.id)).into_response()),
+        Err(error) => {
+            let errors = form_errors(error)?;
+            let sent = SentForm::of(&form, errors);
+            let params = ListParams {
+                q: None,
+                after: None,
+            };
+            list_page(&state, &form.principal, params, sent, None).await
+        }
+    }
+}
+
+/// Field mistakes go back to the form; anything else is the page's error.
+fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
+    match error {
+        AppError::Invalid(errors) => Ok(errors),
+        AppError::Conflict {
+            field: Some(field),
+            message,
+        } => Ok(vec![FieldError::new(field, message)]),
+        AppError::Conflict {
+            field: None,
+            message,
+        } => Ok(vec![FieldError::new("", message)]),
+        other => Err(other.into()),
+    }
+}
+
+/// Makes an enrolment token (admins) and shows it once, with the command to run.
+async fn enrolment(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+    let input = NewEnrolment {
+        organization: text(&form, "organization"),
+        hours: None,
+    };
+    match state.app.create_enrolment(&form.principal, input).await {
+        Ok(token) => {
+            let params = ListParams {
+                q: None,
+                after: None,
+            };
+            list_page(
+                &state,
+                &form.principal,
+                params,
+                SentForm::default(),
+                Some(token),
+            )
+            .await
+        }
+        Err(error) => {
+            let errors = form_errors(error)?
+                .into_iter()
+                .map(|e| FieldError::new(format!("enrol_{}", e.field), e.message))
+                .collect();
+            let sent = SentForm::of(&form, errors);
+            let params = ListParams {
+                q: None,
+                after: None,
+            };
+            list_page(&state, &form.principal, params, sent, None).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "cmdb_item.html")]
+struct ItemPage {
+    c: Chrome,
+    ci: Ci,
+    relations: Vec<Relation>,
+    inventory: Inventory,
+    changes: Vec<InventoryChange>,
+    tickets: Vec<CiTicket>,
+    monitors: Vec<CiMonitor>,
+    history: Vec<CiChange>,
+    form: SentForm,
+    relation_form: SentForm,
+}
+
+impl ItemPage {
+    fn lifecycles(&self) -> &'static [&'static str] {
+        lifecycles()
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        RelationKind::NAMES
+    }
+    /// The edit form's value: what was sent back, else the item's.
+    fn value(&self, field: &str, current: &Option<String>) -> String {
+        match self.form.values.get(field) {
+            Some(sent) => sent.clone(),
+            None => current.clone().unwrap_or_default(),
+        }
+    }
+    fn needed_value(&self) -> String {
+        self.value("needed", &self.ci.needed.map(|n| n.to_string()))
+    }
+    fn security_updates(&self) -> usize {
+        self.inventory.updates.iter().filter(|u| u.security).count()
+    }
+    fn gib(&self, bytes: &u64) -> String {
+        format!("{:.1}", *bytes as f64 / 1_073_741_824.0)
+    }
+}
+
+async fn item_page(
+    state: &AppState,
+    principal: &opsdesk_app::Principal,
+    id: i64,
+    form: SentForm,
+    relation_form: SentForm,
+) -> Result<Response, WebError> {
+    principal.require_staff()?;
+    let ci = state.app.ci(principal, id).await?;
+    let since = state.app.now_ms() - CHANGE_DAYS * 24 * 3_600_000;
+    let page = ItemPage {
+        c: Chrome::new(principal, ci.name.clone()),
+        relations: state.app.ci_relations(principal, id, false).await?,
+        inventory: state.app.ci_inventory(principal, id).await?,
+        changes: state.app.ci_inventory_changes(principal, id, since).await?,
+        tickets: state.app.ci_tickets(principal, id).await?,
+        monitors: state.app.ci_monitors(principal, id).await?,
+        history: state.app.ci_history(principal, id).await?,
+        ci,
+        form,
+        relation_form,
+    };
+    let status = if page.form.has_errors() || page.relation_form.has_errors() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    item_page(
+        &state,
+        &principal,
+        id,
+        SentForm::default(),
+        SentForm::default(),
+    )
+    .await
+}
+
+/// An empty field clears the attribute.
+fn cleared(form: &SignedForm, name: &str) -> Option<Option<String>> {
+    form.fields
+        .iter()
+        .any(|(k, _)| k == name)
+        .then(|| text(form, name))
+}
+
+/// Changes through the same use case as `PATCH /api/v1/cis/{id}`, from the version the
+/// form was read at.
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let needed = match form.get("needed").trim() {
+        "" => Some(None),
+        n => match n.parse::<i64>() {
+            Ok(n) => Some(Some(n)),
+            Err(_) => {
+                let sent = SentForm::of(
+                    &form,
+                    vec![FieldError::new("needed", Lang.t("cmdb.needed.hint"))],
+                );
+                return item_page(&state, &form.principal, id, sent, SentForm::default()).await;
+            }
+        },
+    };
+    let patch = CiPatch {
+        name: form.opt("name"),
+        organization: cleared(&form, "organization"),
+        owner: cleared(&form, "owner"),
+        location: form.opt("location"),
+        lifecycle: form.opt("lifecycle"),
+        asset_tag: cleared(&form, "asset_tag"),
+        serial_number: cleared(&form, "serial_number"),
+        hostname: cleared(&form, "hostname"),
+        needed,
+        warranty_ends_on: cleared(&form, "warranty_ends_on"),
+        ..CiPatch::default()
+    };
+    let precondition = Precondition::from(form.get("version").parse::<i64>().ok());
+    match state
+        .app
+        .update_ci(&form.principal, id, precondition, patch)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/cmdb/{id}")).into_response()),
+        Err(AppError::Stale) => {
+            let sent = SentForm::of(&form, vec![FieldError::new("", Lang.t("cmdb.stale"))]);
+            item_page(&state, &form.principal, id, sent, SentForm::default()).await
+        }
+        Err(error) => {
+            let sent = SentForm::of(&form, form_errors(error)?);
+            item_page(&state, &form.principal, id, sent, SentForm::default()).await
+        }
+    }
+}
+
+async fn relate(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let target = form
+        .get("target")
+        .trim()
+        .trim_start_matches('#')
+        .parse::<i64>();
+    let result = match target {
+        Ok(target) => {
+            let input = NewRelation {
+                kind: form.get("kind").to_owned(),
+                target,
+            };
+            state
+                .app
+                .add_relation(&form.principal, id, input)
+                .await
+                .map(|_| ())
+        }
+        Err(_) => Err(AppError::invalid(
+            "target",
+            Lang.t("cmdb.relation.target.hint"),
+        )),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/cmdb/{id}#relations")).into_response()),
+        Err(error) => {
+            let sent = SentForm::of(&form, form_errors(error)?);
+            item_page(&state, &form.principal, id, SentForm::default(), sent).await
+        }
+    }
+}
+
+async fn unrelate(
+    State(state): State<AppState>,
+    Path((id, relation)): Path<(i64, i64)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .remove_relation(&form.principal, id, relation)
+        .await?;
+    Ok(Redirect::to(&format!("/cmdb/{id}#relations")))
+}
+
+#[derive(Template)]
+#[template(path = "cmdb_impact.html")]
+struct ImpactPage {
+    c: Chrome,
+    impact: Impact,
+}
+
+impl ImpactPage {
+    /// The lists, each under its heading's key.
+    fn groups(&self) -> [(&'static str, &Vec<ImpactedCi>); 2] {
+        [
+            ("cmdb.impact.down", &self.impact.down),
+            ("cmdb.impact.degraded", &self.impact.degraded),
+        ]
+    }
+}
+
+async fn impact(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let impact = state.app.ci_impact(&principal, id).await?;
+    let title = format!("{} {}", Lang.t("cmdb.impact.title"), impact.ci.name);
+    Ok(render(&ImpactPage {
+        c: Chrome::new(&principal, title),
+        impact,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "cmdb_duplicates.html")]
+struct DuplicatesPage {
+    c: Chrome,
+    pairs: Vec<SuspectedDuplicate>,
+}
+
+async fn duplicates(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+) -> Result<Response, WebError> {
+    let pairs = state.app.suspected_duplicates(&principal).await?;
+    Ok(render(&DuplicatesPage {
+        c: Chrome::new(&principal, Lang.t("cmdb.duplicates.title")),
+        pairs,
+    }))
+}
+
+/// Merges into the item chosen (`keep`), or dismisses the pair (`keep` empty).
+async fn settle(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let keep = form.get("keep").parse::<i64>().ok();
+    match state
+        .app
+        .settle_duplicate(&form.principal, id, keep)
+        .await?
+    {
+        Some(kept) => Ok(Redirect::to(&format!("/cmdb/{}", kept.id))),
+        None => Ok(Redirect::to("/cmdb/duplicates")),
+    }
+}
+
+/// Links the ticket to the item numbered in the form.
+async fn link_ticket(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let ci = form
+        .get("ci")
+        .trim()
+        .trim_start_matches('#')
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("ci", Lang.t("cmdb.relation.target.hint")))?;
+    state
+        .app
+        .link_ticket_ci(&form.principal, &number, ci)
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/tickets/{}#cis",
+        super::agent::encode(&number)
+    )))
+}
+
+async fn unlink_ticket(
+    State(state): State<AppState>,
+    Path((number, ci)): Path<(String, i64)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .unlink_ticket_ci(&form.principal, &number, ci)
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/tickets/{}#cis",
+        super::agent::encode(&number)
+    )))
+}
