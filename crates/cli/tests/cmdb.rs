@@ -494,3 +494,129 @@ dual_backend_test!(
         );
     }
 );
+
+dual_backend_test!(
+    staff_keep_the_cmdb_from_its_pages,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let (ann, csrf) = server.web_session("ann@msp.example").await;
+        let post = |path: &str, fields: Vec<(&str, &str)>| {
+            let mut fields = fields;
+            fields.push(("csrf_token", csrf.as_str()));
+            let request = ann.post(format!("{}{path}", server.url)).form(&fields);
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let url = response.url().path().to_owned();
+                (status, url, response.text().await.unwrap())
+            }
+        };
+        let (status, _, page) = post(
+            "/cmdb",
+            vec![("class", "server"), ("name", "db1"), ("macs", "nonsense")],
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(page.contains("a MAC address such as"), "{page}");
+        assert!(page.contains("value=\"db1\""), "what was typed comes back");
+        let (status, url, page) = post(
+            "/cmdb",
+            vec![
+                ("class", "server"),
+                ("name", "db1"),
+                ("organization", "Acme"),
+                ("serial_number", "SRV-9"),
+                ("lifecycle", "deployed"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let db1: i64 = url.trim_start_matches("/cmdb/").parse().unwrap();
+        assert!(page.contains("SRV-9"));
+        let (_, url, _) = post(
+            "/cmdb",
+            vec![("class", "network_device"), ("name", "core-sw1")],
+        )
+        .await;
+        let switch = url.trim_start_matches("/cmdb/").to_owned();
+        let (status, _, page) = post(
+            &format!("/cmdb/{db1}/relations"),
+            vec![("kind", "connects_to"), ("target", &switch)],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(page.contains("core-sw1"), "{page}");
+        let impact = ann
+            .get(format!("{}/cmdb/{switch}/impact", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(impact.contains("db1"), "{impact}");
+
+        // A lifecycle move the lifecycle does not allow comes back with its reason.
+        let (status, _, _) = post(&format!("/cmdb/{switch}"), vec![("lifecycle", "retired")]).await;
+        assert_eq!(status, 200);
+        let (status, _, page) =
+            post(&format!("/cmdb/{switch}"), vec![("lifecycle", "deployed")]).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("retired is final"), "{page}");
+
+        // A ticket about the machine shows it; a twin recorded by hand is merged.
+        let incident = server
+            .incident("db1 is slow", "medium", "high", "carol@acme.example")
+            .await;
+        let (status, _, page) = post(
+            &format!("/tickets/{incident}/cis"),
+            vec![("ci", &db1.to_string())],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(page.contains(&format!("/cmdb/{db1}")), "{page}");
+        let (status, url, page) = post(
+            "/cmdb",
+            vec![
+                ("class", "server"),
+                ("name", "Old record"),
+                ("serial_number", "SRV-9"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let queue = ann
+            .get(format!("{}/cmdb/duplicates", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(queue.contains("serial_number SRV-9"), "{queue}");
+        let pair = server.admin().get("/api/v1/ci-duplicates").await.body[0]["id"]
+            .as_i64()
+            .unwrap();
+        let (status, url, _) = post(
+            &format!("/cmdb/duplicates/{pair}"),
+            vec![("keep", &db1.to_string())],
+        )
+        .await;
+        assert_eq!((status, url), (200, format!("/cmdb/{db1}")));
+
+        // Only admins make enrolment tokens; the page shows the command once.
+        let (status, _, _) = post("/cmdb/enrolments", vec![("organization", "Acme")]).await;
+        assert_eq!(status, 403);
+        let (root, root_csrf) = server.web_session("root@msp.example").await;
+        let page = root
+            .post(format!("{}/cmdb/enrolments", server.url))
+            .form(&[("organization", "Acme"), ("csrf_token", root_csrf.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("opsdesk agent enrol --server"), "{page}");
+    }
+);

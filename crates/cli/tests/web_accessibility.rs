@@ -132,6 +132,38 @@ async fn furnished_desk() -> (TestServer, String, i64, i64, i64) {
 }
 
 /// An incident opened by an alert that pages an escalation policy; its number.
+/// A server on a switch, with a twin recorded by hand and a ticket about it: the CMDB
+/// pages with something in every section. Returns the server's item id.
+async fn cmdb_items(server: &TestServer, ticket: &str) -> i64 {
+    let admin = server.admin();
+    let mut ids = Vec::new();
+    for body in [
+        json!({"class": "network_device", "name": "core-sw1"}),
+        json!({"class": "server", "name": "db1", "organization": "Acme",
+               "serial_number": "SRV-1", "macs": ["52:54:00:00:00:01"], "lifecycle": "deployed"}),
+        json!({"class": "server", "name": "Database server", "serial_number": "SRV-1"}),
+    ] {
+        let created = admin.post("/api/v1/cis", body).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        ids.push(created.body["id"].as_i64().unwrap());
+    }
+    let related = admin
+        .post(
+            &format!("/api/v1/cis/{}/relations", ids[1]),
+            json!({"kind": "connects_to", "target": ids[0]}),
+        )
+        .await;
+    assert_eq!(related.status, 201, "{}", related.text);
+    let linked = admin
+        .send(admin.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tickets/{ticket}/cis/{}", ids[1]),
+        ))
+        .await;
+    assert_eq!(linked.status, 204, "{}", linked.text);
+    ids[1]
+}
+
 async fn paged_incident(server: &TestServer) -> String {
     let url_path = server.paged_integration(None, None).await;
     let receipt: serde_json::Value = reqwest::Client::new()
@@ -178,6 +210,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
     customer.close().await.unwrap();
 
     let paged = paged_incident(&server).await;
+    let ci = cmdb_items(&server, &number).await;
     let (admin, _admin_profile) = driver.browser().await;
     sign_in(&admin, &server, "root@msp.example").await;
     let mut staff = vec![
@@ -213,6 +246,11 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/rules".to_owned(),
         "/on-call".to_owned(),
         "/silences".to_owned(),
+        "/cmdb".to_owned(),
+        "/cmdb?q=class:toaster".to_owned(),
+        format!("/cmdb/{ci}"),
+        format!("/cmdb/{ci}/impact"),
+        "/cmdb/duplicates".to_owned(),
         "/kb".to_owned(),
         "/kb/new".to_owned(),
         "/kb/new?kind=runbook".to_owned(),
