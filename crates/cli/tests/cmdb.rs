@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test};
+use std::time::Duration;
+
+use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, eventually};
 use serde_json::{Value, json};
 
 async fn create(admin: &Client, body: Value) -> i64 {
@@ -618,5 +620,71 @@ dual_backend_test!(
             .await
             .unwrap();
         assert!(page.contains("opsdesk agent enrol --server"), "{page}");
+    }
+);
+
+dual_backend_test!(
+    impact_shows_what_monitors_already_see_failing,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let switch = create(&admin, json!({"class": "network_device", "name": "sw1"})).await;
+        let host = create(&admin, json!({"class": "server", "name": "db1"})).await;
+        let app = create(&admin, json!({"class": "service", "name": "Billing"})).await;
+        relate(&admin, host, "connects_to", switch).await;
+        relate(&admin, app, "runs_on", host).await;
+        // A port nobody listens on: the host's monitor goes down.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let monitor = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "db1 port", "kind": "tcp", "target": address, "interval_s": 1}),
+            )
+            .await;
+        assert_eq!(monitor.status, 201, "{}", monitor.text);
+        let monitor = monitor.body["id"].as_i64().unwrap();
+        let watch = |method: reqwest::Method| {
+            admin.send(admin.request(method, &format!("/api/v1/cis/{host}/monitors/{monitor}")))
+        };
+        assert_eq!(watch(reqwest::Method::PUT).await.status, 204);
+        let down = eventually(Duration::from_secs(30), || async {
+            admin.get(&format!("/api/v1/monitors/{monitor}")).await.body["status"] == "down"
+        })
+        .await;
+        assert!(down, "the monitor of a closed port goes down");
+        let impact = admin.get(&format!("/api/v1/cis/{switch}/impact")).await;
+        let failing: Vec<(String, bool)> = impact.body["down"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap().to_owned(),
+                    i["already_failing"] == true,
+                )
+            })
+            .collect();
+        assert!(
+            failing.contains(&("db1".to_owned(), true)),
+            "{}",
+            impact.text
+        );
+        // What runs on a host already down is already failing too.
+        assert!(
+            failing.contains(&("Billing".to_owned(), true)),
+            "{}",
+            impact.text
+        );
+        assert_eq!(admin.get(&format!("/api/v1/cis/{host}")).await.status, 200);
+        assert_eq!(watch(reqwest::Method::DELETE).await.status, 204);
+        assert_eq!(watch(reqwest::Method::DELETE).await.status, 404);
+        let after = admin.get(&format!("/api/v1/cis/{switch}/impact")).await;
+        assert!(
+            !after.text.contains("\"already_failing\":true"),
+            "{}",
+            after.text
+        );
     }
 );

@@ -1234,22 +1234,44 @@ impl App {
         monitors_in(&mut conn, id).await
     }
 
-    /// Watches item `ci` with monitor `monitor` (staff), or stops with `None`.
-    pub async fn set_monitor_ci(
+    /// Makes monitor `monitor` watch item `ci` (staff): the item's page shows it, and
+    /// while it is down, impact analyses count the item as failing. A monitor watches one
+    /// item; linking it here unlinks it from any other.
+    pub async fn link_monitor_ci(
         &self,
         principal: &Principal,
+        ci: i64,
         monitor: i64,
-        ci: Option<i64>,
     ) -> Result<(), AppError> {
         self.monitor(principal, monitor).await?;
         self.change(principal, Need::Staff, move |tx| {
             Box::pin(async move {
-                if let Some(ci) = ci {
-                    visible(tx.conn, tx.principal, ci)
-                        .await
-                        .map_err(|_| AppError::invalid("ci", "no item has this id"))?;
+                visible(tx.conn, tx.principal, ci).await?;
+                store::set_monitor_ci(tx.conn, monitor, Some(ci)).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Stops monitor `monitor` watching item `ci` (staff).
+    pub async fn unlink_monitor_ci(
+        &self,
+        principal: &Principal,
+        ci: i64,
+        monitor: i64,
+    ) -> Result<(), AppError> {
+        self.change(principal, Need::Staff, move |tx| {
+            Box::pin(async move {
+                visible(tx.conn, tx.principal, ci).await?;
+                if !store::monitors_of(tx.conn, ci)
+                    .await?
+                    .iter()
+                    .any(|m| m.id == monitor)
+                {
+                    return Err(AppError::NotFound("monitor"));
                 }
-                store::set_monitor_ci(tx.conn, monitor, ci).await?;
+                store::set_monitor_ci(tx.conn, monitor, None).await?;
                 Ok(())
             })
         })

@@ -32,6 +32,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ci_inventory_changes))
         .routes(routes!(list_duplicates))
         .routes(routes!(settle_duplicate))
+        .routes(routes!(link_monitor, unlink_monitor))
         .routes(routes!(ticket_cis))
         .routes(routes!(link_ticket_ci, unlink_ticket_ci))
         .routes(routes!(create_enrolment))
@@ -279,6 +280,31 @@ async fn settle_duplicate(
             .settle_duplicate(&principal, id, settlement.keep)
             .await?,
     ))
+}
+
+/// Makes a monitor watch the item (staff): while it is down, impact analyses count the
+/// item as already failing. A monitor watches one item at a time.
+#[utoipa::path(put, path = "/api/v1/cis/{id}/monitors/{monitor}", tag = "cmdb",
+    responses((status = 204)))]
+async fn link_monitor(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, monitor)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.link_monitor_ci(&principal, id, monitor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops a monitor watching the item (staff).
+#[utoipa::path(delete, path = "/api/v1/cis/{id}/monitors/{monitor}", tag = "cmdb",
+    responses((status = 204)))]
+async fn unlink_monitor(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, monitor)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.app.unlink_monitor_ci(&principal, id, monitor).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The items a ticket is about, each with its other open tickets, its monitors and what

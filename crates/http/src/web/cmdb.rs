@@ -32,6 +32,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/cmdb/{id}/relations", post(relate))
         .route("/cmdb/{id}/relations/{relation}/remove", post(unrelate))
         .route("/cmdb/{id}/impact", get(impact))
+        .route("/cmdb/{id}/monitors", post(watch))
+        .route("/cmdb/{id}/monitors/{monitor}/unlink", post(unwatch))
         .route("/tickets/{number}/cis", post(link_ticket))
         .route("/tickets/{number}/cis/{ci}/unlink", post(unlink_ticket))
 }
@@ -279,6 +281,8 @@ struct ItemPage {
     changes: Vec<InventoryChange>,
     tickets: Vec<CiTicket>,
     monitors: Vec<CiMonitor>,
+    /// Monitors that could watch it, by id and name.
+    watchable: Vec<(i64, String)>,
     history: Vec<CiChange>,
     form: SentForm,
     relation_form: SentForm,
@@ -326,6 +330,13 @@ async fn item_page(
         changes: state.app.ci_inventory_changes(principal, id, since).await?,
         tickets: state.app.ci_tickets(principal, id).await?,
         monitors: state.app.ci_monitors(principal, id).await?,
+        watchable: state
+            .app
+            .monitors(principal, 0, 500)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.name))
+            .collect(),
         history: state.app.ci_history(principal, id).await?,
         ci,
         form,
@@ -561,4 +572,30 @@ async fn unlink_ticket(
         "/tickets/{}#cis",
         super::agent::encode(&number)
     )))
+}
+
+/// Makes the monitor chosen watch the item.
+async fn watch(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let monitor = form.number("monitor")?;
+    state
+        .app
+        .link_monitor_ci(&form.principal, id, monitor)
+        .await?;
+    Ok(Redirect::to(&format!("/cmdb/{id}#monitors")))
+}
+
+async fn unwatch(
+    State(state): State<AppState>,
+    Path((id, monitor)): Path<(i64, i64)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state
+        .app
+        .unlink_monitor_ci(&form.principal, id, monitor)
+        .await?;
+    Ok(Redirect::to(&format!("/cmdb/{id}#monitors")))
 }
