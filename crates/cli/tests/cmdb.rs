@@ -25,6 +25,13 @@ async fn relate(admin: &Client, source: i64, kind: &str, target: i64) {
     assert_eq!(related.status, 201, "{}", related.text);
 }
 
+async fn put_fields(who: &Client, body: Value) -> opsdesk_testkit::Reply {
+    let request = who
+        .request(reqwest::Method::PUT, "/api/v1/ci-classes/laptop/fields")
+        .json(&body);
+    who.send(request).await
+}
+
 fn names(list: &Value) -> Vec<String> {
     let mut names: Vec<String> = list
         .as_array()
@@ -65,12 +72,45 @@ dual_backend_test!(
                 refused.text
             );
         }
+        // Laptops have a colour and must say their memory.
+        let fields = json!([{"name": "colour", "label": "Colour", "kind": "text"},
+                            {"name": "ram_gb", "label": "RAM (GB)", "kind": "number",
+                             "required": true}]);
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        assert_eq!(put_fields(&ann, fields.clone()).await.status, 403);
+        let bad = put_fields(
+            &admin,
+            json!([{"name": "Bad Name", "label": "x", "kind": "text"}]),
+        )
+        .await;
+        assert_eq!(bad.status, 422);
+        assert_eq!(bad.body["errors"][0]["field"], "fields[0].name");
+        let defined = put_fields(&admin, fields).await;
+        assert_eq!(defined.status, 200, "{}", defined.text);
+        for (values, field) in [
+            (json!({"colour": "grey"}), "fields.ram_gb"),
+            (json!({"ram_gb": 8, "shoe_size": 42}), "fields.shoe_size"),
+            (json!({"ram_gb": "lots"}), "fields.ram_gb"),
+        ] {
+            let refused = admin
+                .post(
+                    "/api/v1/cis",
+                    json!({"class": "laptop", "name": "x", "fields": values}),
+                )
+                .await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
         let laptop = create(
             &admin,
             json!({"class": "laptop", "name": "Carol's laptop", "organization": "Acme",
                    "owner": "carol@acme.example", "asset_tag": "ACME-0001",
                    "serial_number": "PF3XYZ", "macs": ["AA-BB-CC-00-11-22"],
-                   "lifecycle": "ordered", "fields": {"colour": "grey"},
+                   "lifecycle": "ordered", "fields": {"colour": "grey", "ram_gb": 16},
                    "warranty_ends_on": "2029-03-31"}),
         )
         .await;
@@ -81,7 +121,7 @@ dual_backend_test!(
         let taken = admin
             .post(
                 "/api/v1/cis",
-                json!({"class": "laptop", "name": "Other", "asset_tag": "ACME-0001"}),
+                json!({"class": "printer", "name": "Other", "asset_tag": "ACME-0001"}),
             )
             .await;
         assert_eq!(taken.status, 409, "{}", taken.text);
@@ -577,7 +617,7 @@ dual_backend_test!(
         .await;
         assert_eq!(status, 200);
         assert!(page.contains(&format!("/cmdb/{db1}")), "{page}");
-        let (status, url, page) = post(
+        let (status, _, page) = post(
             "/cmdb",
             vec![
                 ("class", "server"),
@@ -620,6 +660,41 @@ dual_backend_test!(
             .await
             .unwrap();
         assert!(page.contains("opsdesk agent enrol --server"), "{page}");
+
+        // An admin gives servers a required rack; the item's form then asks for it.
+        let root_post = |path: String, fields: Vec<(&'static str, &'static str)>| {
+            let mut fields = fields;
+            fields.push(("csrf_token", root_csrf.as_str()));
+            root.post(format!("{}{path}", server.url))
+                .form(&fields)
+                .send()
+        };
+        let added = root_post(
+            "/cmdb/classes/server/fields".to_owned(),
+            vec![
+                ("name", "rack"),
+                ("label", "Rack"),
+                ("kind", "text"),
+                ("required", "on"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(added.status(), 200);
+        assert!(added.text().await.unwrap().contains("<code>rack</code>"));
+        let refused = root_post(
+            "/cmdb/classes/server/fields".to_owned(),
+            vec![("name", "Rack Unit"), ("label", "U"), ("kind", "text")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status(), 422);
+        let (status, _, page) = post(&format!("/cmdb/{db1}"), vec![("field.rack", "")]).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("field-rack-error"), "{page}");
+        let (status, _, page) = post(&format!("/cmdb/{db1}"), vec![("field.rack", "R3")]).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("R3"), "{page}");
     }
 );
 

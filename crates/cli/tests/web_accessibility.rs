@@ -251,6 +251,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         format!("/cmdb/{ci}"),
         format!("/cmdb/{ci}/impact"),
         "/cmdb/duplicates".to_owned(),
+        "/cmdb/classes".to_owned(),
         "/kb".to_owned(),
         "/kb/new".to_owned(),
         "/kb/new?kind=runbook".to_owned(),

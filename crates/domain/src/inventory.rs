@@ -247,6 +247,8 @@ fn name_of<'a>(change: &PackageChange<'a>) -> &'a str {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
     use super::*;
     use proptest::prelude::*;
 

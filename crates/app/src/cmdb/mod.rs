@@ -330,33 +330,55 @@ fn read_needed(value: Option<i64>, errors: &mut Vec<FieldError>) -> Option<i64> 
     }
 }
 
-fn read_fields(
-    fields: &BTreeMap<String, serde_json::Value>,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    if fields.len() > 50 {
-        errors.push(FieldError::new("fields", "at most 50 fields"));
+/// A custom field of a class, as admins define it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiField {
+    /// The key in an item's `fields`: lower-case letters, digits and `_`.
+    pub name: String,
+    pub label: String,
+    /// `text`, `number`, `date` or `boolean`.
+    pub kind: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// A class with its custom fields.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CiClassFields {
+    pub class: String,
+    pub fields: Vec<CiField>,
+}
+
+fn class_field(row: store::ClassFieldRow) -> rules::fields::ClassField {
+    rules::fields::ClassField {
+        kind: row.kind.parse().unwrap_or(rules::fields::FieldKind::Text),
+        name: row.name,
+        label: row.label,
+        required: row.required != 0,
     }
-    for (name, value) in fields {
-        let fits = name.len() <= 64
-            && !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && matches!(
-                value,
-                serde_json::Value::String(_)
-                    | serde_json::Value::Number(_)
-                    | serde_json::Value::Bool(_)
-                    | serde_json::Value::Null
-            )
-            && value.as_str().is_none_or(|s| s.chars().count() <= 1000);
-        if !fits {
-            errors.push(FieldError::new(
-                format!("fields.{name}"),
-                "a name of letters, digits and _ with a text (≤ 1000), number or yes/no",
-            ));
-        }
-    }
-    serde_json::to_string(fields).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// An item's custom field values checked against its class's fields, as stored JSON.
+async fn checked_fields(
+    conn: &mut Conn,
+    class: CiClass,
+    values: &BTreeMap<String, serde_json::Value>,
+) -> Result<String, AppError> {
+    let definitions: Vec<_> = store::class_fields(conn, Some(class.as_str()))
+        .await?
+        .into_iter()
+        .map(class_field)
+        .collect();
+    let kept = rules::fields::check_values(&definitions, values).map_err(|problems| {
+        AppError::Invalid(
+            problems
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message))
+                .collect(),
+        )
+    })?;
+    serde_json::to_string(&kept).map_err(|e| AppError::internal("storing custom fields", e))
 }
 
 /// Records `attribute` as last set by `source`.
@@ -568,7 +590,7 @@ impl App {
             .map(|u| u.to_lowercase()),
             hostname: optional_text("hostname", input.hostname.as_deref(), 253, &mut errors),
             needed: read_needed(input.needed, &mut errors),
-            fields: read_fields(&input.fields, &mut errors),
+            fields: "{}".to_owned(),
             sources: "{}".to_owned(),
             purchased_on: optional_date("purchased_on", input.purchased_on.as_deref(), &mut errors),
             purchase_cost: optional_text(
@@ -597,6 +619,7 @@ impl App {
                     ));
                 }
                 values.owner_id = owner_id(tx.conn, input.owner.as_deref()).await?;
+                values.fields = checked_fields(tx.conn, class, &input.fields).await?;
                 let mut sources = values.sources.clone();
                 for attribute in ["serial_number", "smbios_uuid", "hostname", "macs"] {
                     sources = mark_source(&sources, attribute, Source::Staff);
@@ -703,9 +726,6 @@ impl App {
                 if let Some(needed) = patch.needed {
                     after.needed = read_needed(needed, &mut errors);
                 }
-                if let Some(fields) = &patch.fields {
-                    after.fields = read_fields(fields, &mut errors);
-                }
                 if let Some(date) = &patch.purchased_on {
                     after.purchased_on =
                         optional_date("purchased_on", date.as_deref(), &mut errors);
@@ -733,6 +753,10 @@ impl App {
                 }
                 if let Some(owner) = &patch.owner {
                     after.owner_id = owner_id(tx.conn, owner.as_deref()).await?;
+                }
+                if let Some(fields) = &patch.fields {
+                    let class = row.class.parse::<CiClass>().unwrap_or(CiClass::Server);
+                    after.fields = checked_fields(tx.conn, class, fields).await?;
                 }
                 let actor = tx.actor.to_owned();
                 if let Some(macs) = &macs {
@@ -1273,6 +1297,102 @@ impl App {
                 }
                 store::set_monitor_ci(tx.conn, monitor, None).await?;
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Every class with its custom fields (staff).
+    pub async fn ci_classes(&self, principal: &Principal) -> Result<Vec<CiClassFields>, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        let rows = store::class_fields(&mut conn, None).await?;
+        Ok(CiClass::ALL
+            .iter()
+            .map(|class| CiClassFields {
+                class: class.as_str().to_owned(),
+                fields: rows
+                    .iter()
+                    .filter(|r| r.class == class.as_str())
+                    .map(|r| CiField {
+                        name: r.name.clone(),
+                        label: r.label.clone(),
+                        kind: r.kind.clone(),
+                        required: r.required != 0,
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Replaces a class's custom fields (admin). Values items hold for a field no longer
+    /// defined stay stored until the item is next changed.
+    pub async fn set_class_fields(
+        &self,
+        principal: &Principal,
+        class: &str,
+        fields: Vec<CiField>,
+    ) -> Result<CiClassFields, AppError> {
+        let class = class
+            .parse::<CiClass>()
+            .map_err(|e| AppError::invalid("class", e))?;
+        let mut errors = Vec::new();
+        let mut definitions = Vec::new();
+        for (index, field) in fields.iter().enumerate() {
+            match field.kind.parse::<rules::fields::FieldKind>() {
+                Ok(kind) => definitions.push(rules::fields::ClassField {
+                    name: field.name.trim().to_owned(),
+                    label: field.label.trim().to_owned(),
+                    kind,
+                    required: field.required,
+                }),
+                Err(e) => errors.push(FieldError::new(format!("fields[{index}].kind"), e)),
+            }
+        }
+        errors.extend(
+            rules::fields::check_definitions(&definitions)
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message)),
+        );
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let rows: Vec<store::ClassFieldRow> = definitions
+            .iter()
+            .enumerate()
+            .map(|(position, f)| store::ClassFieldRow {
+                class: class.as_str().to_owned(),
+                name: f.name.clone(),
+                label: f.label.clone(),
+                kind: f.kind.as_str().to_owned(),
+                required: i64::from(f.required),
+                position: position as i64,
+            })
+            .collect();
+        let view = CiClassFields {
+            class: class.as_str().to_owned(),
+            fields: definitions
+                .iter()
+                .map(|f| CiField {
+                    name: f.name.clone(),
+                    label: f.label.clone(),
+                    kind: f.kind.as_str().to_owned(),
+                    required: f.required,
+                })
+                .collect(),
+        };
+        self.change(principal, Need::Admin, move |mut tx| {
+            Box::pin(async move {
+                let before: Vec<_> = store::class_fields(tx.conn, Some(class.as_str()))
+                    .await?
+                    .into_iter()
+                    .map(class_field)
+                    .collect();
+                store::replace_class_fields(tx.conn, class.as_str(), &rows).await?;
+                let index = CiClass::ALL.iter().position(|c| *c == class).unwrap_or(0) as i64;
+                tx.record(Event::updated(Entity::CiClass, index, &before, &view))
+                    .await?;
+                Ok(view)
             })
         })
         .await

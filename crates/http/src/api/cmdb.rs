@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use opsdesk_app::AppError;
 use opsdesk_app::cmdb::{
-    Ci, CiChange, CiPatch, EnrolmentToken, Impact, Inventory, InventoryChange, NewCi, NewEnrolment,
-    NewRelation, Relation, SuspectedDuplicate, TicketCi,
+    Ci, CiChange, CiClassFields, CiField, CiPatch, EnrolmentToken, Impact, Inventory,
+    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, SuspectedDuplicate, TicketCi,
 };
 use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
 use serde::Deserialize;
@@ -30,6 +30,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ci_history))
         .routes(routes!(ci_inventory))
         .routes(routes!(ci_inventory_changes))
+        .routes(routes!(list_classes))
+        .routes(routes!(set_class_fields))
         .routes(routes!(list_duplicates))
         .routes(routes!(settle_duplicate))
         .routes(routes!(link_monitor, unlink_monitor))
@@ -242,6 +244,34 @@ async fn ci_inventory_changes(
         state
             .app
             .ci_inventory_changes(&principal, id, since)
+            .await?,
+    ))
+}
+
+/// Every class with its custom fields (staff).
+#[utoipa::path(get, path = "/api/v1/ci-classes", tag = "cmdb",
+    responses((status = 200, body = Vec<CiClassFields>)))]
+async fn list_classes(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<CiClassFields>>, ApiError> {
+    Ok(Json(state.app.ci_classes(&principal).await?))
+}
+
+/// Replaces a class's custom fields (admins). Items' values must then be of these fields
+/// and kinds, and required ones present, when items are created or changed.
+#[utoipa::path(put, path = "/api/v1/ci-classes/{class}/fields", tag = "cmdb",
+    request_body = Vec<CiField>, responses((status = 200, body = CiClassFields)))]
+async fn set_class_fields(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(class): Path<String>,
+    ApiJson(fields): ApiJson<Vec<CiField>>,
+) -> Result<Json<CiClassFields>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .set_class_fields(&principal, &class, fields)
             .await?,
     ))
 }

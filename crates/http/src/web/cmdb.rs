@@ -12,8 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::cmdb::{
-    Ci, CiChange, CiMonitor, CiPatch, CiTicket, EnrolmentToken, Impact, ImpactedCi, Inventory,
-    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, SuspectedDuplicate,
+    Ci, CiChange, CiClassFields, CiField, CiMonitor, CiPatch, CiTicket, EnrolmentToken, Impact,
+    ImpactedCi, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation, Relation,
+    SuspectedDuplicate,
 };
 use opsdesk_app::{AppError, FieldError, Precondition};
 use opsdesk_domain::cmdb::{CiClass, Lifecycle, RelationKind};
@@ -28,6 +29,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/cmdb/duplicates", get(duplicates))
         .route("/cmdb/duplicates/{id}", post(settle))
         .route("/cmdb/enrolments", post(enrolment))
+        .route("/cmdb/classes", get(class_list))
+        .route("/cmdb/classes/{class}/fields", post(add_class_field))
+        .route(
+            "/cmdb/classes/{class}/fields/{name}/remove",
+            post(remove_class_field),
+        )
         .route("/cmdb/{id}", get(show).post(update))
         .route("/cmdb/{id}/relations", post(relate))
         .route("/cmdb/{id}/relations/{relation}/remove", post(unrelate))
@@ -72,6 +79,14 @@ impl SentForm {
             .iter()
             .find(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
             .map(|e| e.message.as_str())
+    }
+
+    /// Mistakes in custom fields (`fields.ram_gb`), as label-less lines.
+    fn field_errors(&self) -> Vec<&FieldError> {
+        self.errors
+            .iter()
+            .filter(|e| e.field.starts_with("fields."))
+            .collect()
     }
 
     fn has_errors(&self) -> bool {
@@ -283,6 +298,8 @@ struct ItemPage {
     monitors: Vec<CiMonitor>,
     /// Monitors that could watch it, by id and name.
     watchable: Vec<(i64, String)>,
+    /// Its class's custom fields.
+    class_fields: Vec<CiField>,
     history: Vec<CiChange>,
     form: SentForm,
     relation_form: SentForm,
@@ -301,6 +318,22 @@ impl ItemPage {
             Some(sent) => sent.clone(),
             None => current.clone().unwrap_or_default(),
         }
+    }
+    /// A custom field's value in the edit form: as sent back, else the item's.
+    fn field_value(&self, name: &str) -> String {
+        if let Some(sent) = self.form.values.get(&format!("field.{name}")) {
+            return sent.clone();
+        }
+        match self.ci.fields.get(name) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Bool(true)) => "yes".to_owned(),
+            Some(serde_json::Value::Bool(false)) => "no".to_owned(),
+            Some(other) if !other.is_null() => other.to_string(),
+            _ => String::new(),
+        }
+    }
+    fn field_error(&self, name: &str) -> Option<&str> {
+        self.form.error(&format!("fields.{name}"))
     }
     fn needed_value(&self) -> String {
         self.value("needed", &self.ci.needed.map(|n| n.to_string()))
@@ -322,6 +355,14 @@ async fn item_page(
 ) -> Result<Response, WebError> {
     principal.require_staff()?;
     let ci = state.app.ci(principal, id).await?;
+    let class_fields = state
+        .app
+        .ci_classes(principal)
+        .await?
+        .into_iter()
+        .find(|c| c.class == ci.class)
+        .map(|c| c.fields)
+        .unwrap_or_default();
     let since = state.app.now_ms() - CHANGE_DAYS * 24 * 3_600_000;
     let page = ItemPage {
         c: Chrome::new(principal, ci.name.clone()),
@@ -338,6 +379,7 @@ async fn item_page(
             .map(|m| (m.id, m.name))
             .collect(),
         history: state.app.ci_history(principal, id).await?,
+        class_fields,
         ci,
         form,
         relation_form,
@@ -373,6 +415,21 @@ fn cleared(form: &SignedForm, name: &str) -> Option<Option<String>> {
         .then(|| text(form, name))
 }
 
+/// The custom field inputs (`field.<name>`) as the item's values, when the form has any.
+fn custom_fields(
+    form: &SignedForm,
+) -> Option<std::collections::BTreeMap<String, serde_json::Value>> {
+    let values: std::collections::BTreeMap<String, serde_json::Value> = form
+        .fields
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("field.")
+                .map(|name| (name.to_owned(), serde_json::Value::String(v.clone())))
+        })
+        .collect();
+    (!values.is_empty()).then_some(values)
+}
+
 /// Changes through the same use case as `PATCH /api/v1/cis/{id}`, from the version the
 /// form was read at.
 async fn update(
@@ -404,6 +461,7 @@ async fn update(
         hostname: cleared(&form, "hostname"),
         needed,
         warranty_ends_on: cleared(&form, "warranty_ends_on"),
+        fields: custom_fields(&form),
         ..CiPatch::default()
     };
     let precondition = Precondition::from(form.get("version").parse::<i64>().ok());
@@ -598,4 +656,125 @@ async fn unwatch(
         .unlink_monitor_ci(&form.principal, id, monitor)
         .await?;
     Ok(Redirect::to(&format!("/cmdb/{id}#monitors")))
+}
+
+#[derive(Template)]
+#[template(path = "cmdb_classes.html")]
+struct ClassesPage {
+    c: Chrome,
+    classes: Vec<CiClassFields>,
+    /// The class whose form came back with mistakes, and them.
+    failed: Option<(String, SentForm)>,
+}
+
+impl ClassesPage {
+    fn kinds(&self) -> &'static [&'static str] {
+        opsdesk_domain::cmdb::fields::FieldKind::NAMES
+    }
+    fn error(&self, class: &str, field: &str) -> Option<&str> {
+        match &self.failed {
+            Some((failed, form)) if failed == class => form.error(field),
+            _ => None,
+        }
+    }
+    fn sent(&self, class: &str, field: &str) -> &str {
+        match &self.failed {
+            Some((failed, form)) if failed == class => form.v(field),
+            _ => "",
+        }
+    }
+}
+
+async fn classes_page(
+    state: &AppState,
+    principal: &opsdesk_app::Principal,
+    failed: Option<(String, SentForm)>,
+) -> Result<Response, WebError> {
+    let classes = state.app.ci_classes(principal).await?;
+    let status = if failed.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = ClassesPage {
+        c: Chrome::new(principal, Lang.t("cmdb.classes.title")),
+        classes,
+        failed,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn class_list(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+) -> Result<Response, WebError> {
+    classes_page(&state, &principal, None).await
+}
+
+/// The class's fields as they are, for a change of one.
+async fn fields_of(
+    state: &AppState,
+    principal: &opsdesk_app::Principal,
+    class: &str,
+) -> Result<Vec<CiField>, WebError> {
+    Ok(state
+        .app
+        .ci_classes(principal)
+        .await?
+        .into_iter()
+        .find(|c| c.class == class)
+        .map(|c| c.fields)
+        .ok_or(AppError::NotFound("class"))?)
+}
+
+/// Adds one field to a class (admins), through the same use case as the API's PUT.
+async fn add_class_field(
+    State(state): State<AppState>,
+    Path(class): Path<String>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let mut fields = fields_of(&state, &form.principal, &class).await?;
+    let index = fields.len();
+    fields.push(CiField {
+        name: form.get("name").trim().to_owned(),
+        label: form.get("label").trim().to_owned(),
+        kind: form.get("kind").to_owned(),
+        required: form.get("required") == "on",
+    });
+    match state
+        .app
+        .set_class_fields(&form.principal, &class, fields)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/cmdb/classes#class-{class}")).into_response()),
+        Err(error) => {
+            let prefix = format!("fields[{index}].");
+            let errors = form_errors(error)?
+                .into_iter()
+                .map(|e| match e.field.strip_prefix(&prefix) {
+                    Some(field) => FieldError::new(field, e.message),
+                    None => FieldError::new("", format!("{}: {}", e.field, e.message)),
+                })
+                .collect();
+            let sent = SentForm::of(&form, errors);
+            classes_page(&state, &form.principal, Some((class, sent))).await
+        }
+    }
+}
+
+async fn remove_class_field(
+    State(state): State<AppState>,
+    Path((class, name)): Path<(String, String)>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    let fields = fields_of(&state, &form.principal, &class)
+        .await?
+        .into_iter()
+        .filter(|f| f.name != name)
+        .collect();
+    state
+        .app
+        .set_class_fields(&form.principal, &class, fields)
+        .await?;
+    Ok(Redirect::to(&format!("/cmdb/classes#class-{class}")))
 }
