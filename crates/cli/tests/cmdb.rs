@@ -763,3 +763,101 @@ dual_backend_test!(
         );
     }
 );
+
+dual_backend_test!(
+    a_stocktake_checks_off_scanned_labels_and_lists_what_is_missing,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let since = "2020-01-01T00:00:00Z";
+        let printer = create(
+            &admin,
+            json!({"class": "printer", "name": "Printer 4", "asset_tag": "A-100",
+                   "location": "Room 4"}),
+        )
+        .await;
+        create(
+            &admin,
+            json!({"class": "laptop", "name": "Spare laptop", "asset_tag": "A-101",
+                   "location": "Room 4"}),
+        )
+        .await;
+        let stray = create(
+            &admin,
+            json!({"class": "server", "name": "Old NAS", "location": "Basement"}),
+        )
+        .await;
+        let scan = |code: String| {
+            admin.post(
+                "/api/v1/stocktake/scans",
+                json!({"location": "Room 4", "code": code}),
+            )
+        };
+        let found = scan("A-100".to_owned()).await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        assert_eq!(found.body["ci"]["id"], printer);
+        assert!(found.body["moved_from"].is_null());
+        // An item without a tag scans by its number; it was recorded elsewhere and moves.
+        let moved = scan(format!("CI-{stray}")).await;
+        assert_eq!(moved.body["moved_from"], "Basement", "{}", moved.text);
+        assert_eq!(
+            admin.get(&format!("/api/v1/cis/{stray}")).await.body["location"],
+            "Room 4"
+        );
+        let unknown = scan("NOPE".to_owned()).await;
+        assert_eq!(unknown.status, 422);
+        assert_eq!(unknown.body["errors"][0]["field"], "code");
+        let state = admin
+            .get(&format!(
+                "/api/v1/stocktake?location=Room%204&since={since}"
+            ))
+            .await;
+        assert_eq!(state.status, 200, "{}", state.text);
+        assert_eq!(names(&state.body["missing"]), ["Spare laptop"]);
+        let found: Vec<&str> = state.body["found"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["ci"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+
+        // Labels: a QR code per item, as SVG, on a printable sheet.
+        let (web, _) = server.web_session("ann@msp.example").await;
+        let svg = web
+            .get(format!("{}/cmdb/{printer}/label.svg", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+        assert!(svg.text().await.unwrap().contains("<svg"));
+        let sheet = web
+            .get(format!("{}/cmdb/labels?q=class:printer", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            sheet.contains(&format!("/cmdb/{printer}/label.svg")),
+            "{sheet}"
+        );
+        assert!(sheet.contains("A-100"));
+        let page = web
+            .get(format!(
+                "{}/cmdb/stocktake?location=Room%204&since=0",
+                server.url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Spare laptop") && page.contains("Printer 4"),
+            "{page}"
+        );
+    }
+);

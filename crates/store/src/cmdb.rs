@@ -923,3 +923,41 @@ pub async fn replace_class_fields(
     }
     Ok(())
 }
+
+/// The item with asset tag `tag`.
+pub async fn ci_by_asset_tag(
+    conn: &mut AnyConnection,
+    tag: &str,
+) -> Result<Option<CiRow>, StoreError> {
+    Ok(sqlx::query_as(sql!("{CI_SELECT} WHERE c.asset_tag = $1"))
+        .bind(tag)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Items in use or in stock at `location` (retired ones are not looked for).
+pub async fn cis_at(conn: &mut AnyConnection, location: &str) -> Result<Vec<CiRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "{CI_SELECT} WHERE lower(c.location) = lower($1) AND c.lifecycle <> 'retired' \
+         ORDER BY c.name, c.id LIMIT 5000"
+    ))
+    .bind(location)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The items scanned at `location` since `since`, each with its last scan there.
+pub async fn scanned_at(
+    conn: &mut AnyConnection,
+    location: &str,
+    since: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT ci_id, MAX(at) FROM ci_history WHERE field = 'stocktake' \
+         AND lower(after) = lower($1) AND at >= $2 GROUP BY ci_id",
+    )
+    .bind(location)
+    .bind(since)
+    .fetch_all(conn)
+    .await?)
+}

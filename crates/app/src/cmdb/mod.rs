@@ -4,6 +4,7 @@
 
 mod agents;
 mod impact;
+mod stocktake;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use agents::{AgentStatus, EnrolmentToken, InstalledPackage, Inventory, NewEnrolment, Update};
 pub use impact::{Impact, ImpactedCi};
+pub use stocktake::{Scan, Scanned, Stocktake};
 
 use crate::audit::{Entity, Event};
 use crate::change::Need;

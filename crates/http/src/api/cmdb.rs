@@ -8,7 +8,8 @@ use axum::response::Response;
 use opsdesk_app::AppError;
 use opsdesk_app::cmdb::{
     Ci, CiChange, CiClassFields, CiField, CiPatch, EnrolmentToken, Impact, Inventory,
-    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, SuspectedDuplicate, TicketCi,
+    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, Scan, Stocktake,
+    SuspectedDuplicate, TicketCi,
 };
 use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
 use serde::Deserialize;
@@ -32,6 +33,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ci_inventory_changes))
         .routes(routes!(list_classes))
         .routes(routes!(set_class_fields))
+        .routes(routes!(stocktake_scan))
+        .routes(routes!(stocktake))
         .routes(routes!(list_duplicates))
         .routes(routes!(settle_duplicate))
         .routes(routes!(link_monitor, unlink_monitor))
@@ -272,6 +275,59 @@ async fn set_class_fields(
         state
             .app
             .set_class_fields(&principal, &class, fields)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ScanInput {
+    /// Where the scan happens: a room, a shelf.
+    location: String,
+    /// The asset tag read from the label (`CI-<id>` for an item without one).
+    code: String,
+}
+
+/// Checks off the item whose label was scanned at a location (staff); an item recorded
+/// elsewhere moves there, in its history.
+#[utoipa::path(post, path = "/api/v1/stocktake/scans", tag = "cmdb", request_body = ScanInput,
+    responses((status = 200, body = Scan)))]
+async fn stocktake_scan(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<ScanInput>,
+) -> Result<Json<Scan>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .stocktake_scan(&principal, &input.location, &input.code)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct StocktakeQuery {
+    location: String,
+    /// When the stocktake started (RFC 3339); scans before it do not count.
+    #[param(value_type = String, format = DateTime)]
+    since: jiff::Timestamp,
+}
+
+/// A stocktake of a location: the items scanned there since it started, and those
+/// recorded there and not scanned yet (staff).
+#[utoipa::path(get, path = "/api/v1/stocktake", tag = "cmdb", params(StocktakeQuery),
+    responses((status = 200, body = Stocktake)))]
+async fn stocktake(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<StocktakeQuery>,
+) -> Result<Json<Stocktake>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .stocktake(&principal, &query.location, query.since.as_millisecond())
             .await?,
     ))
 }
