@@ -4,6 +4,9 @@
 //! * `load`: a very large generated desk written straight into a database.
 //! * `search`: full-text and filter searches over such a desk, then the server's memory.
 //! * `sla`: the SLA sweeper finding due warnings and breaches among a million open tickets.
+//! * `alerts`: alerts posted to an integration, and the time from an alert to its page.
+//! * `impact`: CMDB impact analysis over a 100,000-item estate.
+//! * `agents`: thousands of host agents reporting their inventory every 5 minutes.
 //!
 //! Every scenario takes its data from the seeded generator, so runs measure the same work.
 //! Results and the commands that reproduce them are in docs/benchmarks.md.
@@ -23,6 +26,7 @@ use opsdesk_seed::{Generator, Scale};
 use serde_json::Value;
 
 mod alerts;
+mod cmdb;
 
 /// The admin every benchmark acts as.
 const ADMIN: &str = "bench-admin@bench.example";
@@ -95,6 +99,48 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Impact analysis (GET /api/v1/cis/{id}/impact) over a CMDB estate written straight
+    /// into a fresh database, from a mix of roots (switches, hosts, VMs, services).
+    Impact {
+        #[command(flatten)]
+        target: Target,
+        /// Configuration items in the estate.
+        #[arg(long, default_value_t = 100_000)]
+        cis: usize,
+        /// Impact queries per run.
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Host agents enrolled over the API, a first full report each, then the steady state
+    /// at the real rate (each agent once per period, 1 % of its packages changed), with the
+    /// server's CPU and memory; then the real `opsdesk agent` binary's own cost.
+    Agents {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 10_000)]
+        agents: usize,
+        /// Packages each agent reports.
+        #[arg(long, default_value_t = 1_500)]
+        packages: usize,
+        /// Seconds of steady state measured.
+        #[arg(long, default_value_t = 120)]
+        window: u64,
+        /// Seconds between two reports of one agent.
+        #[arg(long, default_value_t = 300.0)]
+        period: f64,
+        /// Concurrent enrolments.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Times the real agent is measured.
+        #[arg(long, default_value_t = 3)]
+        agent_runs: usize,
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+    },
     /// Fills a database with a large generated desk (straight into the tables).
     Load {
         #[command(flatten)]
@@ -151,6 +197,28 @@ async fn main() -> anyhow::Result<()> {
             services,
             runs,
         } => alerts::alert_ingest(&target, clients, alerts, services, runs).await,
+        Scenario::Impact {
+            target,
+            cis,
+            queries,
+            clients,
+            runs,
+        } => cmdb::impact(&target, cis, queries, clients, runs).await,
+        Scenario::Agents {
+            target,
+            agents,
+            packages,
+            window,
+            period,
+            clients,
+            agent_runs,
+            runs,
+        } => {
+            cmdb::agents(
+                &target, agents, packages, window, period, clients, agent_runs, runs,
+            )
+            .await
+        }
         Scenario::Load {
             target,
             database,

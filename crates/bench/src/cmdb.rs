@@ -1,0 +1,962 @@
+//! The CMDB scenarios.
+//!
+//! * `impact`: a 100,000-item estate (switches, hosts, VMs, services a few levels deep,
+//!   software installs) written straight into the database, then
+//!   `GET /api/v1/cis/{id}/impact` over a mix of roots by a few concurrent clients.
+//! * `agents`: thousands of simulated host agents enrolled over the API, each sending a
+//!   first full report, then the steady state at the real rate (every agent once per
+//!   5 minutes, 1 % of its packages changed), with the server's CPU, memory and latency;
+//!   and the real `opsdesk agent` binary's own cost.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use opsdesk_app::Db;
+use opsdesk_domain::inventory::{
+    Disk, Hardware, ListeningService, LocalUser, Nic, Os, Package, PendingUpdate, Report,
+    ReportReply, Section, section_hash,
+};
+use opsdesk_seed::generator::SplitMix64;
+use opsdesk_seed::{Generator, Scale};
+use opsdesk_store::cmdb::{self as store, CiValues};
+use serde_json::Value;
+
+use super::{Scratch, Server, Target, create_admin, median, memory, ms, percentile};
+
+/// Items written per transaction while loading the estate.
+const BATCH: usize = 2_000;
+
+/// The kinds of root the impact queries start from.
+const ROOT_KINDS: [&str; 5] = [
+    "core switch",
+    "distribution switch",
+    "host",
+    "vm",
+    "service",
+];
+
+/// The estate's items by role, as ids.
+#[derive(Default)]
+struct Estate {
+    core: Vec<i64>,
+    distribution: Vec<i64>,
+    hosts: Vec<i64>,
+    vms: Vec<i64>,
+    services: Vec<i64>,
+    software: usize,
+    relations: usize,
+}
+
+fn item(class: &str, name: String, organization: Option<i64>, needed: Option<i64>) -> CiValues {
+    CiValues {
+        class: class.to_owned(),
+        hostname: matches!(class, "server" | "virtual_machine").then(|| name.clone()),
+        name,
+        organization_id: organization,
+        lifecycle: "deployed".to_owned(),
+        needed,
+        fields: "{}".to_owned(),
+        sources: "{}".to_owned(),
+        ..CiValues::default()
+    }
+}
+
+/// Writes `items` in transactions of [`BATCH`]; their ids, in order.
+async fn insert_items(db: &Db, items: Vec<CiValues>, now: i64) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(items.len());
+    for chunk in items.chunks(BATCH) {
+        let chunk = chunk.to_vec();
+        let written = db
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut ids = Vec::with_capacity(chunk.len());
+                    for values in &chunk {
+                        ids.push(store::insert_ci(conn, values, now).await?);
+                    }
+                    Ok::<_, anyhow::Error>(ids)
+                })
+            })
+            .await?;
+        ids.extend(written);
+    }
+    Ok(ids)
+}
+
+/// Writes `source kind target` relations in transactions of [`BATCH`].
+async fn insert_relations(
+    db: &Db,
+    relations: Vec<(i64, &'static str, i64)>,
+    now: i64,
+) -> anyhow::Result<usize> {
+    let count = relations.len();
+    for chunk in relations.chunks(BATCH) {
+        let chunk = chunk.to_vec();
+        db.write(move |conn| {
+            Box::pin(async move {
+                for (source, kind, target) in &chunk {
+                    store::insert_relation(conn, *source, kind, *target, "bench", now).await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .await?;
+    }
+    Ok(count)
+}
+
+/// Builds an estate of about `cis` items: 4 core switches and 36 distribution switches
+/// (each uplinked to two cores, one enough), a fifth of the items machines (a quarter of
+/// them hosts, the rest VMs on them) on those switches, a twentieth services in four tiers
+/// running on 1–5 machines (half of the multi-machine ones redundant: all but one needed)
+/// and depending on 1–3 services of lower tiers, and the rest software installed on the
+/// machines. Machines and services belong to the desk's organizations.
+async fn build_estate(
+    db: &Db,
+    seed: u64,
+    cis: usize,
+    organizations: &[i64],
+    now: i64,
+) -> anyhow::Result<Estate> {
+    let mut rng = SplitMix64::new(seed);
+    let org = |rng: &mut SplitMix64| {
+        (!organizations.is_empty()).then(|| organizations[rng.below(organizations.len())])
+    };
+    let mut estate = Estate::default();
+    let mut relations: Vec<(i64, &'static str, i64)> = Vec::new();
+
+    estate.core = insert_items(
+        db,
+        (0..4)
+            .map(|i| item("network_device", format!("core-sw-{i}"), None, None))
+            .collect(),
+        now,
+    )
+    .await?;
+    estate.distribution = insert_items(
+        db,
+        (0..36)
+            .map(|i| item("network_device", format!("dist-sw-{i:02}"), None, Some(1)))
+            .collect(),
+        now,
+    )
+    .await?;
+    for (i, switch) in estate.distribution.iter().enumerate() {
+        // A pair of cores per distribution switch: either one carries it.
+        relations.push((*switch, "connects_to", estate.core[(i * 2) % 4]));
+        relations.push((*switch, "connects_to", estate.core[(i * 2 + 1) % 4]));
+    }
+
+    let machines = (cis / 5).max(4);
+    let host_count = (machines / 4).max(1);
+    let vm_count = machines - host_count;
+    let host_switch: Vec<usize> = (0..host_count)
+        .map(|_| rng.below(estate.distribution.len()))
+        .collect();
+    let host_orgs: Vec<Option<i64>> = (0..host_count).map(|_| org(&mut rng)).collect();
+    estate.hosts = insert_items(
+        db,
+        (0..host_count)
+            .map(|i| item("server", format!("host-{i:05}"), host_orgs[i], None))
+            .collect(),
+        now,
+    )
+    .await?;
+    for (i, host) in estate.hosts.iter().enumerate() {
+        relations.push((*host, "connects_to", estate.distribution[host_switch[i]]));
+    }
+    let vm_host: Vec<usize> = (0..vm_count).map(|_| rng.below(host_count)).collect();
+    estate.vms = insert_items(
+        db,
+        (0..vm_count)
+            .map(|i| {
+                item(
+                    "virtual_machine",
+                    format!("vm-{i:05}"),
+                    host_orgs[vm_host[i]],
+                    None,
+                )
+            })
+            .collect(),
+        now,
+    )
+    .await?;
+    for (i, vm) in estate.vms.iter().enumerate() {
+        let host = vm_host[i];
+        relations.push((*vm, "runs_on", estate.hosts[host]));
+        relations.push((*vm, "connects_to", estate.distribution[host_switch[host]]));
+    }
+    let all_machines: Vec<i64> = estate.hosts.iter().chain(&estate.vms).copied().collect();
+
+    // Services in tiers: tier 0 runs only on machines; higher tiers also depend on
+    // services of the tiers below.
+    let service_count = (cis / 20).max(4);
+    let tiers = [0.4, 0.3, 0.2, 0.1].map(|share: f64| (share * service_count as f64) as usize);
+    let mut by_tier: Vec<Vec<i64>> = Vec::new();
+    for (tier, size) in tiers.into_iter().enumerate() {
+        let mut plans = Vec::with_capacity(size);
+        let mut values = Vec::with_capacity(size);
+        for i in 0..size {
+            let on: Vec<i64> = (0..1 + rng.below(5))
+                .map(|_| all_machines[rng.below(all_machines.len())])
+                .collect();
+            let lower: Vec<i64> = by_tier.iter().flatten().copied().collect();
+            let needs: Vec<i64> = if lower.is_empty() {
+                Vec::new()
+            } else {
+                (0..1 + rng.below(3))
+                    .map(|_| lower[rng.below(lower.len())])
+                    .collect()
+            };
+            let mut providers: Vec<i64> = on.iter().chain(&needs).copied().collect();
+            providers.sort_unstable();
+            providers.dedup();
+            let needed = (on.len() >= 2 && rng.percent(50))
+                .then(|| i64::try_from(providers.len()).unwrap_or(1) - 1);
+            values.push(item(
+                "service",
+                format!("svc-t{tier}-{i:04}"),
+                org(&mut rng),
+                needed,
+            ));
+            plans.push((on, needs));
+        }
+        let ids = insert_items(db, values, now).await?;
+        for (id, (on, needs)) in ids.iter().zip(plans) {
+            let mut seen = std::collections::BTreeSet::new();
+            for machine in on {
+                if seen.insert(machine) {
+                    relations.push((*id, "runs_on", machine));
+                }
+            }
+            for service in needs {
+                if seen.insert(service) {
+                    relations.push((*id, "depends_on", service));
+                }
+            }
+        }
+        by_tier.push(ids);
+    }
+    estate.services = by_tier.into_iter().flatten().collect();
+
+    let written = 40 + machines + estate.services.len();
+    let software = cis.saturating_sub(written);
+    const PRODUCTS: [&str; 8] = [
+        "nginx",
+        "postgresql",
+        "openjdk",
+        "redis",
+        "node",
+        "python",
+        "tomcat",
+        "haproxy",
+    ];
+    let mut on = Vec::with_capacity(software);
+    let mut values = Vec::with_capacity(software);
+    for i in 0..software {
+        let machine = rng.below(all_machines.len());
+        on.push(all_machines[machine]);
+        values.push(item(
+            "software",
+            format!("{} #{i} on machine {machine}", PRODUCTS[i % PRODUCTS.len()]),
+            None,
+            None,
+        ));
+    }
+    let ids = insert_items(db, values, now).await?;
+    for (id, machine) in ids.iter().zip(on) {
+        relations.push((*id, "installed_on", machine));
+    }
+    estate.software = ids.len();
+    estate.relations = insert_relations(db, relations, now).await?;
+    Ok(estate)
+}
+
+/// `count` roots, in a fixed mix: 1 % core switches, 9 % distribution switches, 30 %
+/// hosts, 10 % VMs, 50 % services; with the index of their kind in [`ROOT_KINDS`].
+fn roots(estate: &Estate, seed: u64, count: usize) -> Vec<(usize, i64)> {
+    let mut rng = SplitMix64::new(seed ^ 0x5eed);
+    (0..count)
+        .map(|_| {
+            let roll = rng.below(100);
+            let kind = match roll {
+                0 => 0,
+                1..=9 => 1,
+                10..=39 => 2,
+                40..=49 => 3,
+                _ => 4,
+            };
+            let pool = match kind {
+                0 => &estate.core,
+                1 => &estate.distribution,
+                2 => &estate.hosts,
+                3 => &estate.vms,
+                _ => &estate.services,
+            };
+            (kind, pool[rng.below(pool.len())])
+        })
+        .collect()
+}
+
+/// One impact query's result: the kind of root, the latency, how many items it named.
+struct Measured {
+    kind: usize,
+    latency: Duration,
+    items: usize,
+}
+
+/// Runs the impact queries for `roots`, `clients` at a time.
+async fn run_impacts(
+    server: &Server,
+    roots: &[(usize, i64)],
+    clients: usize,
+) -> anyhow::Result<(Duration, Vec<Measured>)> {
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Measured>> = futures::stream::iter(roots.iter().copied())
+        .map(|(kind, id)| async move {
+            let sent = Instant::now();
+            let response = server
+                .http
+                .get(format!("{}/api/v1/cis/{id}/impact", server.url))
+                .bearer_auth(&server.token)
+                .send()
+                .await?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            let latency = sent.elapsed();
+            if !status.is_success() {
+                bail!(
+                    "impact of {id} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            let impact: Value = serde_json::from_slice(&body)?;
+            let items = impact["down"].as_array().map_or(0, Vec::len)
+                + impact["degraded"].as_array().map_or(0, Vec::len);
+            Ok(Measured {
+                kind,
+                latency,
+                items,
+            })
+        })
+        .buffer_unordered(clients.max(1))
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    Ok((elapsed, results.into_iter().collect::<Result<_, _>>()?))
+}
+
+pub(crate) async fn impact(
+    target: &Target,
+    cis: usize,
+    queries: usize,
+    clients: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let backend = if target.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let scratch = Scratch::new(target.postgres.as_deref()).await?;
+    let started = Instant::now();
+    let estate = {
+        let app = scratch.location.open().await?;
+        create_admin(&app).await?;
+        let directory = Generator::new(target.seed, Scale::DEMO).directory().clone();
+        opsdesk_seed::demo::create_directory(&app, &directory).await?;
+        let organizations: Vec<i64> = {
+            let mut conn = app.db().reader().await?;
+            sqlx::query_as::<_, (i64,)>("SELECT id FROM organizations ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id)
+                .collect()
+        };
+        let estate = build_estate(app.db(), target.seed, cis, &organizations, app.now_ms()).await?;
+        app.db().clone().close().await;
+        estate
+    };
+    println!(
+        "impact: {} items ({} switches, {} hosts, {} VMs, {} services, {} software) and {} relations loaded in {:.0} s, {backend}",
+        40 + estate.hosts.len() + estate.vms.len() + estate.services.len() + estate.software,
+        estate.core.len() + estate.distribution.len(),
+        estate.hosts.len(),
+        estate.vms.len(),
+        estate.services.len(),
+        estate.software,
+        estate.relations,
+        started.elapsed().as_secs_f64()
+    );
+    let server = Server::start(&target.opsdesk, &scratch.location).await?;
+    // One untimed pass over a tenth warms the caches, as on a server up for a while.
+    run_impacts(
+        &server,
+        &roots(&estate, target.seed + 1, queries / 10),
+        clients,
+    )
+    .await?;
+    println!("  {queries} queries per run, {clients} clients, {runs} runs");
+    let mut rates = Vec::new();
+    let mut p50s = Vec::new();
+    let mut p95s = Vec::new();
+    let mut p99s = Vec::new();
+    let mut by_kind: BTreeMap<usize, (Vec<Duration>, Vec<usize>)> = BTreeMap::new();
+    for run in 1..=runs {
+        let list = roots(&estate, target.seed + 1 + run as u64, queries);
+        let (elapsed, measured) = run_impacts(&server, &list, clients).await?;
+        let mut all: Vec<Duration> = measured.iter().map(|m| m.latency).collect();
+        all.sort();
+        let rate = measured.len() as f64 / elapsed.as_secs_f64();
+        let (p50, p95, p99) = (
+            ms(percentile(&all, 50.0)),
+            ms(percentile(&all, 95.0)),
+            ms(percentile(&all, 99.0)),
+        );
+        println!(
+            "  run {run}: {rate:.0} queries/s, p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms"
+        );
+        rates.push(rate);
+        p50s.push(p50);
+        p95s.push(p95);
+        p99s.push(p99);
+        for m in measured {
+            let entry = by_kind.entry(m.kind).or_default();
+            entry.0.push(m.latency);
+            entry.1.push(m.items);
+        }
+    }
+    println!("  by kind of root, over all runs:");
+    for (kind, (mut latencies, mut items)) in by_kind {
+        latencies.sort();
+        items.sort_unstable();
+        println!(
+            "    {:<20} {:>5} queries, {:>6} items affected (median), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ROOT_KINDS[kind],
+            latencies.len(),
+            items.get(items.len() / 2).copied().unwrap_or(0),
+            ms(percentile(&latencies, 50.0)),
+            ms(percentile(&latencies, 99.0)),
+            ms(latencies.last().copied().unwrap_or_default())
+        );
+    }
+    let (rss, hwm) = memory(server.pid())?;
+    println!(
+        "impact median over {runs} runs: {:.0} queries/s, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms (target p99 < 50 ms); server VmRSS {rss:.0} MiB, VmHWM {hwm:.0} MiB",
+        median(&mut rates),
+        median(&mut p50s),
+        median(&mut p95s),
+        median(&mut p99s)
+    );
+    drop(server);
+    scratch.remove().await?;
+    Ok(())
+}
+
+/// A simulated agent: its machine's index, hostname and credential.
+struct SimAgent {
+    index: usize,
+    hostname: String,
+    credential: String,
+}
+
+/// Package names as on a Debian server: a few families, numbered.
+fn package_name(i: usize) -> String {
+    const FAMILIES: [&str; 10] = [
+        "lib", "python3-", "perl-", "fonts-", "golang-", "node-", "ruby-", "linux-", "x11-",
+        "gir1.2-",
+    ];
+    format!("{}pkg{i:04}", FAMILIES[i % FAMILIES.len()])
+}
+
+/// Whether package `i` of agent `agent` got a new version in period `period` (1 %, at
+/// least one, a run of neighbours: an upgrade touches related packages).
+fn upgraded(agent: usize, period: usize, i: usize, packages: usize) -> bool {
+    let changed = (packages / 100).max(1);
+    let start = (SplitMix64::new(((agent as u64) << 20) | period as u64).next_u64()
+        % packages.max(1) as u64) as usize;
+    (i + packages - start) % packages.max(1) < changed
+}
+
+/// Agent `agent`'s packages in `period` (0: its first report), sorted by name as agents
+/// send them.
+fn packages_of(agent: usize, period: usize, packages: usize) -> Vec<Package> {
+    let mut list: Vec<Package> = (0..packages)
+        .map(|i| {
+            let bumps = (1..=period)
+                .filter(|p| upgraded(agent, *p, i, packages))
+                .count();
+            Package {
+                name: package_name(i),
+                version: format!(
+                    "{}.{}.{}-{}+deb12u{bumps}",
+                    1 + i % 7,
+                    i % 13,
+                    i % 4,
+                    1 + i % 3
+                ),
+                architecture: Some(if i % 9 == 0 { "all" } else { "amd64" }.to_owned()),
+                manager: "dpkg".to_owned(),
+            }
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+/// Agent `agent`'s report for `period`: every section's hash, and in full the sections in
+/// `full`.
+fn report_of(agent: &SimAgent, period: usize, packages: usize, full: &[Section]) -> Report {
+    let hardware = Hardware {
+        vendor: Some("Dell Inc.".into()),
+        model: Some("PowerEdge R650".into()),
+        serial_number: Some(format!("SN{:08}", agent.index)),
+        smbios_uuid: Some(format!("4c4c4544-0000-4000-8000-{:012x}", agent.index)),
+        cpu_model: Some("Intel(R) Xeon(R) Silver 4314".into()),
+        cpu_cores: 16,
+        memory_bytes: 64 << 30,
+        disks: vec![Disk {
+            name: "sda".into(),
+            size_bytes: 960 << 30,
+            model: Some("PERC H755".into()),
+        }],
+        nics: vec![Nic {
+            name: "eno1".into(),
+            mac: Some(format!(
+                "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
+                (agent.index >> 24) & 0xff,
+                (agent.index >> 16) & 0xff,
+                (agent.index >> 8) & 0xff,
+                agent.index & 0xff
+            )),
+            addresses: vec![format!(
+                "10.{}.{}.{}/16",
+                agent.index >> 16,
+                (agent.index >> 8) & 0xff,
+                agent.index & 0xff
+            )],
+        }],
+    };
+    let os = Os {
+        name: "Debian GNU/Linux 12 (bookworm)".into(),
+        version: Some("12".into()),
+        kernel: "6.1.0-25-amd64".into(),
+        architecture: "x86_64".into(),
+    };
+    let packages = packages_of(agent.index, period, packages);
+    let updates: Vec<PendingUpdate> = (0..3)
+        .map(|i| PendingUpdate {
+            name: package_name(i * 7),
+            current: "1.0-1".into(),
+            candidate: "1.0-2".into(),
+            security: i == 0,
+        })
+        .collect();
+    let services = vec![ListeningService {
+        protocol: "tcp".into(),
+        address: "0.0.0.0".into(),
+        port: 22,
+        process: Some("sshd".into()),
+    }];
+    let users = vec![LocalUser {
+        name: "admin".into(),
+        uid: 1000,
+        home: "/home/admin".into(),
+        shell: "/bin/bash".into(),
+    }];
+    let hashes = BTreeMap::from([
+        (Section::Hardware, section_hash(&hardware)),
+        (Section::Os, section_hash(&os)),
+        (Section::Packages, section_hash(&packages)),
+        (Section::Updates, section_hash(&updates)),
+        (Section::Services, section_hash(&services)),
+        (Section::Users, section_hash(&users)),
+    ]);
+    let send = |section: Section| full.contains(&section);
+    Report {
+        hostname: agent.hostname.clone(),
+        uptime_seconds: 86_400 + period as u64 * 300,
+        hashes,
+        hardware: send(Section::Hardware).then_some(hardware),
+        os: send(Section::Os).then_some(os),
+        packages: send(Section::Packages).then_some(packages),
+        updates: send(Section::Updates).then_some(updates),
+        services: send(Section::Services).then_some(services),
+        users: send(Section::Users).then_some(users),
+    }
+}
+
+/// What sending one report took: the answered request's latency, the 429s before it, and
+/// the sections the server asked for again.
+struct Sent {
+    latency: Duration,
+    limited: usize,
+    resend: usize,
+}
+
+/// Sends `report` as `agent`, waiting as told by `Retry-After` after a 429 (at most 10
+/// times).
+async fn send_report(
+    http: &reqwest::Client,
+    url: &str,
+    agent: &SimAgent,
+    report: &Report,
+) -> anyhow::Result<Sent> {
+    let body = serde_json::to_vec(report)?;
+    let mut limited = 0;
+    loop {
+        let sent = Instant::now();
+        let response = http
+            .post(url)
+            .bearer_auth(&agent.credential)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        if status.as_u16() == 429 && limited < 10 {
+            limited += 1;
+            let wait = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(30);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            continue;
+        }
+        let text = response.text().await?;
+        let latency = sent.elapsed();
+        if !status.is_success() {
+            bail!("report of {} answered {status}: {text}", agent.hostname);
+        }
+        let reply: ReportReply = serde_json::from_str(&text)?;
+        return Ok(Sent {
+            latency,
+            limited,
+            resend: reply.resend.len(),
+        });
+    }
+}
+
+/// Server CPU time so far (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the command come state (3rd field) …; utime and stime are the 14th and 15th.
+    let ticks = |n: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(n - 3)
+            .context("short /proc stat")?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(14)? + ticks(15)?) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Latency percentiles of `latencies` as "p50 … ms, p99 … ms".
+fn spread(latencies: &mut [Duration]) -> String {
+    latencies.sort();
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(percentile(latencies, 50.0)),
+        ms(percentile(latencies, 99.0)),
+        ms(latencies.last().copied().unwrap_or_default())
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn agents(
+    target: &Target,
+    count: usize,
+    packages: usize,
+    window: u64,
+    period_seconds: f64,
+    clients: usize,
+    agent_runs: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let backend = if target.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "agents: {count} agents of {packages} packages, one report each per {period_seconds:.0} s, measured for {window} s, {runs} runs, {backend}"
+    );
+    let mut cpu = Vec::new();
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for run in 1..=runs {
+        let scratch = Scratch::new(target.postgres.as_deref()).await?;
+        {
+            let app = scratch.location.open().await?;
+            create_admin(&app).await?;
+            app.db().clone().close().await;
+        }
+        let server = Server::start(&target.opsdesk, &scratch.location).await?;
+        let started = Instant::now();
+        let agents = enrol_all(&server, count, clients).await?;
+        println!(
+            "  run {run}: {count} agents enrolled in {:.0} s ({:.0}/s)",
+            started.elapsed().as_secs_f64(),
+            count as f64 / started.elapsed().as_secs_f64()
+        );
+        let agents = Arc::new(agents);
+        let url = format!("{}/api/v1/agents/report", server.url);
+
+        // First reports: everything in full, as fast as the server takes them.
+        let started = Instant::now();
+        let cpu_before = cpu_seconds(server.pid())?;
+        let all = [
+            Section::Hardware,
+            Section::Os,
+            Section::Packages,
+            Section::Updates,
+            Section::Services,
+            Section::Users,
+        ];
+        let sent: Vec<anyhow::Result<Sent>> = futures::stream::iter(agents.iter())
+            .map(|agent| {
+                let http = server.http.clone();
+                let url = url.clone();
+                async move {
+                    let report = report_of(agent, 0, packages, &all);
+                    send_report(&http, &url, agent, &report).await
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        let first: Vec<Sent> = sent.into_iter().collect::<Result<_, _>>()?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut latencies: Vec<Duration> = first.iter().map(|s| s.latency).collect();
+        println!(
+            "    first full reports: {count} in {elapsed:.0} s ({:.0}/s), {}, {} answered 429, server CPU {:.0} % of a core",
+            count as f64 / elapsed,
+            spread(&mut latencies),
+            first.iter().map(|s| s.limited).sum::<usize>(),
+            (cpu_seconds(server.pid())? - cpu_before) / elapsed * 100.0
+        );
+
+        // The steady state: agent k's report of period p is due at (p - 1 + k / count)
+        // periods into the window.
+        let interval = Duration::from_secs_f64(period_seconds / count.max(1) as f64);
+        let window = Duration::from_secs(window);
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut late = 0usize;
+        let started = Instant::now();
+        let cpu_before = cpu_seconds(server.pid())?;
+        let mut k = 0usize;
+        loop {
+            let due = started + interval * u32::try_from(k).unwrap_or(u32::MAX);
+            if due >= started + window {
+                break;
+            }
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+            let permit = in_flight.clone().acquire_owned().await?;
+            if started.elapsed() > due.duration_since(started) + Duration::from_secs(1) {
+                late += 1;
+            }
+            let (agents, http, url) = (agents.clone(), server.http.clone(), url.clone());
+            let (index, period) = (k % count.max(1), 1 + k / count.max(1));
+            tasks.spawn(async move {
+                let _permit = permit;
+                let agent = agents.get(index).context("no such agent")?;
+                let report = report_of(agent, period, packages, &[Section::Packages]);
+                send_report(&http, &url, agent, &report).await
+            });
+            k += 1;
+        }
+        let mut steady = Vec::with_capacity(k);
+        while let Some(done) = tasks.join_next().await {
+            steady.push(done??);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let used = cpu_seconds(server.pid())? - cpu_before;
+        let (rss, hwm) = memory(server.pid())?;
+        let mut latencies: Vec<Duration> = steady.iter().map(|s| s.latency).collect();
+        latencies.sort();
+        let share = used / elapsed * 100.0;
+        println!(
+            "    steady state: {} reports in {elapsed:.0} s ({:.1}/s), {}, {} answered 429, {} sections asked again, {late} sent over 1 s late; server CPU {used:.1} s = {share:.1} % of a core, VmRSS {rss:.0} MiB, VmHWM {hwm:.0} MiB",
+            steady.len(),
+            steady.len() as f64 / elapsed,
+            spread(&mut latencies),
+            steady.iter().map(|s| s.limited).sum::<usize>(),
+            steady.iter().map(|s| s.resend).sum::<usize>(),
+        );
+        cpu.push(share);
+        p50s.push(ms(percentile(&latencies, 50.0)));
+        p99s.push(ms(percentile(&latencies, 99.0)));
+        if run == 1 {
+            real_agent(&server, &target.opsdesk, agent_runs).await?;
+        }
+        drop(server);
+        scratch.remove().await?;
+    }
+    println!(
+        "agents steady state, median over {runs} runs: server CPU {:.1} % of a core (target ≤ 25 % on SQLite), report p50 {:.1} ms, p99 {:.1} ms",
+        median(&mut cpu),
+        median(&mut p50s),
+        median(&mut p99s)
+    );
+    Ok(())
+}
+
+/// Makes `count` enrolment tokens as the admin and enrols an agent with each, `clients`
+/// at a time.
+async fn enrol_all(server: &Server, count: usize, clients: usize) -> anyhow::Result<Vec<SimAgent>> {
+    let enrolled: Vec<anyhow::Result<SimAgent>> = futures::stream::iter(0..count)
+        .map(|index| async move {
+            let token = server
+                .post_json("/api/v1/agent-enrolments", &serde_json::json!({}))
+                .await?;
+            let token = token["token"]
+                .as_str()
+                .context("an enrolment has a token")?
+                .to_owned();
+            let hostname = format!("srv{index:05}.bench.example");
+            let response = server
+                .http
+                .post(format!("{}/api/v1/agents/enrol", server.url))
+                .json(&serde_json::json!({"token": token, "hostname": hostname}))
+                .send()
+                .await?;
+            let status = response.status();
+            let text = response.text().await?;
+            if !status.is_success() {
+                bail!("enrol answered {status}: {text}");
+            }
+            let answer: Value = serde_json::from_str(&text)?;
+            Ok(SimAgent {
+                index,
+                hostname,
+                credential: answer["credential"]
+                    .as_str()
+                    .context("an enrolment answer has a credential")?
+                    .to_owned(),
+            })
+        })
+        .buffer_unordered(clients.max(1))
+        .collect()
+        .await;
+    let mut agents: Vec<SimAgent> = enrolled.into_iter().collect::<Result<_, _>>()?;
+    agents.sort_by_key(|a| a.index);
+    Ok(agents)
+}
+
+/// Wall time, CPU time (user + system) and peak memory of one command.
+struct Cost {
+    wall: f64,
+    cpu: f64,
+    max_rss_mib: f64,
+}
+
+/// Runs `binary args` under `/usr/bin/time`; what it cost.
+fn measure(binary: &Path, args: &[&str]) -> anyhow::Result<Cost> {
+    let notes = tempfile::NamedTempFile::new()?;
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%e %U %S %M", "-o"])
+        .arg(notes.path())
+        .arg(binary)
+        .args(args)
+        .env("OPSDESK_LOG", "warn")
+        .output()
+        .context("cannot run /usr/bin/time (Debian: apt install time)")?;
+    if !output.status.success() {
+        bail!(
+            "{} {} failed: {}",
+            binary.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(notes.path())?;
+    let numbers: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [wall, user, system, rss_kib] = numbers[..] else {
+        bail!("unexpected /usr/bin/time output: {text}");
+    };
+    Ok(Cost {
+        wall,
+        cpu: user + system,
+        max_rss_mib: rss_kib / 1024.0,
+    })
+}
+
+/// The real agent against the loaded server: `opsdesk agent enrol`, then `agent run
+/// --once` twice (a first full report, then one with nothing changed), `runs` times.
+async fn real_agent(server: &Server, binary: &Path, runs: usize) -> anyhow::Result<()> {
+    let steps = ["enrol", "first run --once", "second run --once"];
+    let mut costs: Vec<Vec<Cost>> = steps.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        let token = server
+            .post_json("/api/v1/agent-enrolments", &serde_json::json!({}))
+            .await?;
+        let token = token["token"].as_str().context("no token")?.to_owned();
+        let state = tempfile::tempdir()?;
+        let dir = state.path().display().to_string();
+        let enrol = [
+            "agent",
+            "enrol",
+            "--server",
+            &server.url,
+            "--token",
+            &token,
+            "--state-dir",
+            &dir,
+        ];
+        let run = ["agent", "run", "--once", "--state-dir", &dir];
+        let (b, e, r) = (
+            binary.to_path_buf(),
+            enrol.map(str::to_owned),
+            run.map(str::to_owned),
+        );
+        let measured = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Cost>> {
+            let e: Vec<&str> = e.iter().map(String::as_str).collect();
+            let r: Vec<&str> = r.iter().map(String::as_str).collect();
+            Ok(vec![measure(&b, &e)?, measure(&b, &r)?, measure(&b, &r)?])
+        })
+        .await??;
+        for (list, cost) in costs.iter_mut().zip(measured) {
+            list.push(cost);
+        }
+    }
+    println!("    the real agent (`opsdesk agent`), median of {runs}:");
+    for (step, list) in steps.iter().zip(costs) {
+        let mut wall: Vec<f64> = list.iter().map(|c| c.wall).collect();
+        let mut cpu: Vec<f64> = list.iter().map(|c| c.cpu).collect();
+        let mut rss: Vec<f64> = list.iter().map(|c| c.max_rss_mib).collect();
+        println!(
+            "      {step:<18} wall {:.2} s, CPU {:.2} s, max RSS {:.0} MiB",
+            median(&mut wall),
+            median(&mut cpu),
+            median(&mut rss)
+        );
+    }
+    Ok(())
+}
