@@ -449,16 +449,15 @@ async fn take_packages(
     known: bool,
     now: i64,
 ) -> Result<(), AppError> {
-    let stored: Vec<Package> = store::packages(conn, ci)
-        .await?
-        .into_iter()
-        .map(|row| Package {
-            name: row.name,
-            version: row.version,
-            architecture: Some(row.architecture).filter(|a| !a.is_empty()),
-            manager: row.manager,
-        })
-        .collect();
+    // The last packages section is what the rows were written from: one row to read
+    // instead of every package's.
+    let stored: Vec<Package> = match store::section(conn, ci, Section::Packages.as_str()).await? {
+        Some((data, _)) => serde_json::from_str::<Option<Vec<Package>>>(&data)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let changes = wire::package_changes(&stored, packages);
     for change in &changes {
         match change {

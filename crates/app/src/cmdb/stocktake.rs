@@ -138,7 +138,7 @@ impl App {
                 });
             }
         }
-        found.sort_by(|a, b| b.at.cmp(&a.at));
+        found.sort_by_key(|f| std::cmp::Reverse(f.at));
         let missing = store::cis_at(&mut conn, location.trim())
             .await?
             .into_iter()
