@@ -102,6 +102,8 @@ struct Inner {
     triage: triage::TriageSlot,
     /// Agent reports taken at once; beyond them an agent is told to come back later.
     agent_reports: tokio::sync::Semaphore,
+    /// The CMDB's dependency graph, kept for impact analyses.
+    cmdb_graph: cmdb::GraphCache,
 }
 
 opsdesk_domain::string_enum! {
@@ -158,6 +160,7 @@ impl App {
                 smtp,
                 triage: triage::TriageSlot::default(),
                 agent_reports: tokio::sync::Semaphore::new(cmdb::REPORTS_AT_ONCE),
+                cmdb_graph: cmdb::GraphCache::default(),
             }),
         })
     }

@@ -258,6 +258,8 @@ dual_backend_test!(
             impact.text
         );
         assert_eq!(names(&impact.body["degraded"]), Vec::<String>::new());
+        assert_eq!(impact.body["down_total"], 4);
+        assert_eq!(impact.body["degraded_total"], 0);
         assert_eq!(impact.body["organizations"], json!(["Acme"]));
         // Carol is Acme's one person.
         assert_eq!(impact.body["users"], 1);

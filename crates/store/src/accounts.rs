@@ -104,6 +104,27 @@ pub async fn find_organization_by_name(
     .await?)
 }
 
+/// The names of organizations `ids`, in name order.
+pub async fn organization_names(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = sql!(
+            "SELECT name FROM organizations WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        names.extend(query.fetch_all(&mut *conn).await?.into_iter().map(|(n,)| n));
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// The organization whose mail domain is `domain` (stored lower-case).
 pub async fn find_organization_by_domain(
     conn: &mut AnyConnection,

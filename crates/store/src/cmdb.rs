@@ -551,62 +551,6 @@ pub async fn relations_of(
     .await?)
 }
 
-/// The current relations touching any of `ids`, as `(source, kind, target)`.
-pub async fn edges_touching(
-    conn: &mut AnyConnection,
-    ids: &[i64],
-) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    let mut edges = Vec::new();
-    for chunk in ids.chunks(400) {
-        let list = placeholders(1, chunk.len());
-        let sql = sql!(
-            "SELECT source_id, kind, target_id FROM ci_relations \
-             WHERE removed_at IS NULL AND source_id IN ({list}) \
-             UNION SELECT source_id, kind, target_id FROM ci_relations \
-             WHERE removed_at IS NULL AND target_id IN ({list})"
-        );
-        let mut query = sqlx::query_as(sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        edges.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(edges)
-}
-
-/// For the impact analysis: of `ids`, each one's `needed`, organization and owner, and
-/// whether a monitor of it is down now.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct ImpactFacts {
-    pub id: i64,
-    pub needed: Option<i64>,
-    pub organization_id: Option<i64>,
-    pub owner_id: Option<i64>,
-    pub monitor_down: i64,
-}
-
-pub async fn impact_facts(
-    conn: &mut AnyConnection,
-    ids: &[i64],
-) -> Result<Vec<ImpactFacts>, StoreError> {
-    let mut facts = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = sql!(
-            "SELECT c.id, c.needed, c.organization_id, c.owner_id, \
-             CASE WHEN EXISTS (SELECT 1 FROM monitors m WHERE m.ci_id = c.id AND m.up = 0 \
-             AND m.paused = 0) THEN 1 ELSE 0 END AS monitor_down \
-             FROM cis c WHERE c.id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query_as(sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        facts.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(facts)
-}
-
 /// How many active people the impact reaches: members of `organizations` and the
 /// owners in `owners`.
 pub async fn people_reached(
@@ -960,4 +904,34 @@ pub async fn scanned_at(
     .bind(since)
     .fetch_all(conn)
     .await?)
+}
+
+/// Every current relation, as `(source, kind, target)`.
+pub async fn all_edges(conn: &mut AnyConnection) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT source_id, kind, target_id FROM ci_relations WHERE removed_at IS NULL",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every item's `needed`, organization and owner: what an impact analysis reads of each.
+pub async fn all_impact_facts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(i64, Option<i64>, Option<i64>, Option<i64>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, needed, organization_id, owner_id FROM cis")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Items a monitor watching them sees down now.
+pub async fn failing_cis(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT DISTINCT ci_id FROM monitors WHERE ci_id IS NOT NULL AND up = 0 AND paused = 0",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }

@@ -15,6 +15,7 @@ use opsdesk_store::cmdb::{self as store, CiFilter, CiRow, CiValues};
 use serde::{Deserialize, Serialize};
 
 pub use agents::{AgentStatus, EnrolmentToken, InstalledPackage, Inventory, NewEnrolment, Update};
+pub(crate) use impact::GraphCache;
 pub use impact::{Impact, ImpactedCi};
 pub use stocktake::{Scan, Scanned, Stocktake};
 
@@ -668,145 +669,157 @@ impl App {
         precondition: Precondition,
         patch: CiPatch,
     ) -> Result<Ci, AppError> {
-        self.change(principal, Need::Staff, move |mut tx| {
-            Box::pin(async move {
-                let row = visible(tx.conn, tx.principal, id).await?;
-                precondition.check(row.version)?;
-                let before = CiValues::from(&row);
-                let mut after = before.clone();
-                let mut errors = Vec::new();
-                if let Some(name) = &patch.name {
-                    after.name = crate::accounts::check_name("name", name, &mut errors);
-                }
-                if let Some(location) = &patch.location {
-                    after.location = optional_text("location", Some(location), 200, &mut errors)
-                        .unwrap_or_default();
-                }
-                if let Some(lifecycle) = &patch.lifecycle {
-                    match lifecycle.parse::<Lifecycle>() {
-                        Ok(to) => {
-                            let from = row
-                                .lifecycle
-                                .parse::<Lifecycle>()
-                                .unwrap_or(Lifecycle::InStock);
-                            if from.may_move_to(to) {
-                                after.lifecycle = to.as_str().to_owned();
-                            } else {
-                                errors.push(FieldError::new(
-                                    "lifecycle",
-                                    format!(
-                                        "a {from} item may move to {}",
-                                        if from.next().is_empty() {
-                                            "nothing: retired is final".to_owned()
-                                        } else {
-                                            from.next()
-                                                .iter()
-                                                .map(|l| l.as_str())
-                                                .collect::<Vec<_>>()
-                                                .join(", ")
-                                        }
-                                    ),
-                                ));
+        let done = self
+            .change(principal, Need::Staff, move |mut tx| {
+                Box::pin(async move {
+                    let row = visible(tx.conn, tx.principal, id).await?;
+                    precondition.check(row.version)?;
+                    let before = CiValues::from(&row);
+                    let mut after = before.clone();
+                    let mut errors = Vec::new();
+                    if let Some(name) = &patch.name {
+                        after.name = crate::accounts::check_name("name", name, &mut errors);
+                    }
+                    if let Some(location) = &patch.location {
+                        after.location =
+                            optional_text("location", Some(location), 200, &mut errors)
+                                .unwrap_or_default();
+                    }
+                    if let Some(lifecycle) = &patch.lifecycle {
+                        match lifecycle.parse::<Lifecycle>() {
+                            Ok(to) => {
+                                let from = row
+                                    .lifecycle
+                                    .parse::<Lifecycle>()
+                                    .unwrap_or(Lifecycle::InStock);
+                                if from.may_move_to(to) {
+                                    after.lifecycle = to.as_str().to_owned();
+                                } else {
+                                    errors.push(FieldError::new(
+                                        "lifecycle",
+                                        format!(
+                                            "a {from} item may move to {}",
+                                            if from.next().is_empty() {
+                                                "nothing: retired is final".to_owned()
+                                            } else {
+                                                from.next()
+                                                    .iter()
+                                                    .map(|l| l.as_str())
+                                                    .collect::<Vec<_>>()
+                                                    .join(", ")
+                                            }
+                                        ),
+                                    ));
+                                }
                             }
+                            Err(e) => errors.push(FieldError::new("lifecycle", e)),
                         }
-                        Err(e) => errors.push(FieldError::new("lifecycle", e)),
                     }
-                }
-                if let Some(tag) = &patch.asset_tag {
-                    after.asset_tag = optional_text("asset_tag", tag.as_deref(), 64, &mut errors);
-                }
-                if let Some(serial) = &patch.serial_number {
-                    after.serial_number =
-                        optional_text("serial_number", serial.as_deref(), 128, &mut errors);
-                    after.sources = mark_source(&after.sources, "serial_number", Source::Staff);
-                }
-                if let Some(hostname) = &patch.hostname {
-                    after.hostname =
-                        optional_text("hostname", hostname.as_deref(), 253, &mut errors);
-                    after.sources = mark_source(&after.sources, "hostname", Source::Staff);
-                }
-                if let Some(needed) = patch.needed {
-                    after.needed = read_needed(needed, &mut errors);
-                }
-                if let Some(date) = &patch.purchased_on {
-                    after.purchased_on =
-                        optional_date("purchased_on", date.as_deref(), &mut errors);
-                }
-                if let Some(cost) = &patch.purchase_cost {
-                    after.purchase_cost =
-                        optional_text("purchase_cost", cost.as_deref(), 64, &mut errors);
-                }
-                if let Some(date) = &patch.warranty_ends_on {
-                    after.warranty_ends_on =
-                        optional_date("warranty_ends_on", date.as_deref(), &mut errors);
-                }
-                let macs = patch.macs.as_ref().map(|m| read_macs(m, &mut errors));
-                if !errors.is_empty() {
-                    return Err(AppError::Invalid(errors));
-                }
-                if let Some(org) = &patch.organization {
-                    after.organization_id = organization_id(tx.conn, org.as_deref()).await?;
-                    if !tx.principal.can_see_organization(after.organization_id) {
-                        return Err(AppError::invalid(
-                            "organization",
-                            "no organization has this name",
-                        ));
+                    if let Some(tag) = &patch.asset_tag {
+                        after.asset_tag =
+                            optional_text("asset_tag", tag.as_deref(), 64, &mut errors);
                     }
-                }
-                if let Some(owner) = &patch.owner {
-                    after.owner_id = owner_id(tx.conn, owner.as_deref()).await?;
-                }
-                if let Some(fields) = &patch.fields {
-                    let class = row.class.parse::<CiClass>().unwrap_or(CiClass::Server);
-                    after.fields = checked_fields(tx.conn, class, fields).await?;
-                }
-                let actor = tx.actor.to_owned();
-                if let Some(macs) = &macs {
-                    let old = store::macs(tx.conn, id).await?;
-                    if &old != macs {
-                        store::set_macs(tx.conn, id, macs).await?;
-                        store::insert_history(
-                            tx.conn,
-                            id,
-                            tx.now,
-                            &actor,
-                            "macs",
-                            Some(&old.join(" ")),
-                            Some(&macs.join(" ")),
-                        )
-                        .await?;
-                        after.sources = mark_source(&after.sources, "macs", Source::Staff);
+                    if let Some(serial) = &patch.serial_number {
+                        after.serial_number =
+                            optional_text("serial_number", serial.as_deref(), 128, &mut errors);
+                        after.sources = mark_source(&after.sources, "serial_number", Source::Staff);
                     }
-                }
-                if after != before
-                    && !store::update_ci(tx.conn, id, row.version, &after, tx.now)
-                        .await
-                        .map_err(|e| e.on_unique("asset tag"))?
-                {
-                    return Err(AppError::Stale);
-                }
-                record_history(tx.conn, id, &before, &after, &actor, tx.now).await?;
-                let old = view(row, Vec::new());
-                let ci = load(tx.conn, id).await?;
-                tx.record(Event::updated(Entity::Ci, id, &old, &ci)).await?;
-                Ok(ci)
+                    if let Some(hostname) = &patch.hostname {
+                        after.hostname =
+                            optional_text("hostname", hostname.as_deref(), 253, &mut errors);
+                        after.sources = mark_source(&after.sources, "hostname", Source::Staff);
+                    }
+                    if let Some(needed) = patch.needed {
+                        after.needed = read_needed(needed, &mut errors);
+                    }
+                    if let Some(date) = &patch.purchased_on {
+                        after.purchased_on =
+                            optional_date("purchased_on", date.as_deref(), &mut errors);
+                    }
+                    if let Some(cost) = &patch.purchase_cost {
+                        after.purchase_cost =
+                            optional_text("purchase_cost", cost.as_deref(), 64, &mut errors);
+                    }
+                    if let Some(date) = &patch.warranty_ends_on {
+                        after.warranty_ends_on =
+                            optional_date("warranty_ends_on", date.as_deref(), &mut errors);
+                    }
+                    let macs = patch.macs.as_ref().map(|m| read_macs(m, &mut errors));
+                    if !errors.is_empty() {
+                        return Err(AppError::Invalid(errors));
+                    }
+                    if let Some(org) = &patch.organization {
+                        after.organization_id = organization_id(tx.conn, org.as_deref()).await?;
+                        if !tx.principal.can_see_organization(after.organization_id) {
+                            return Err(AppError::invalid(
+                                "organization",
+                                "no organization has this name",
+                            ));
+                        }
+                    }
+                    if let Some(owner) = &patch.owner {
+                        after.owner_id = owner_id(tx.conn, owner.as_deref()).await?;
+                    }
+                    if let Some(fields) = &patch.fields {
+                        let class = row.class.parse::<CiClass>().unwrap_or(CiClass::Server);
+                        after.fields = checked_fields(tx.conn, class, fields).await?;
+                    }
+                    let actor = tx.actor.to_owned();
+                    if let Some(macs) = &macs {
+                        let old = store::macs(tx.conn, id).await?;
+                        if &old != macs {
+                            store::set_macs(tx.conn, id, macs).await?;
+                            store::insert_history(
+                                tx.conn,
+                                id,
+                                tx.now,
+                                &actor,
+                                "macs",
+                                Some(&old.join(" ")),
+                                Some(&macs.join(" ")),
+                            )
+                            .await?;
+                            after.sources = mark_source(&after.sources, "macs", Source::Staff);
+                        }
+                    }
+                    if after != before
+                        && !store::update_ci(tx.conn, id, row.version, &after, tx.now)
+                            .await
+                            .map_err(|e| e.on_unique("asset tag"))?
+                    {
+                        return Err(AppError::Stale);
+                    }
+                    record_history(tx.conn, id, &before, &after, &actor, tx.now).await?;
+                    let old = view(row, Vec::new());
+                    let ci = load(tx.conn, id).await?;
+                    tx.record(Event::updated(Entity::Ci, id, &old, &ci)).await?;
+                    Ok(ci)
+                })
             })
-        })
-        .await
+            .await;
+        if done.is_ok() {
+            self.cmdb_changed();
+        }
+        done
     }
 
     /// Deletes an item and its relations (admin). Retiring keeps its history; this is for
     /// records made by mistake.
     pub async fn delete_ci(&self, principal: &Principal, id: i64) -> Result<(), AppError> {
-        self.change(principal, Need::Admin, move |mut tx| {
-            Box::pin(async move {
-                let row = visible(tx.conn, tx.principal, id).await?;
-                let ci = view(row, Vec::new());
-                store::delete_ci(tx.conn, id).await?;
-                tx.record(Event::deleted(Entity::Ci, id, &ci)).await
+        let done = self
+            .change(principal, Need::Admin, move |mut tx| {
+                Box::pin(async move {
+                    let row = visible(tx.conn, tx.principal, id).await?;
+                    let ci = view(row, Vec::new());
+                    store::delete_ci(tx.conn, id).await?;
+                    tx.record(Event::deleted(Entity::Ci, id, &ci)).await
+                })
             })
-        })
-        .await
+            .await;
+        if done.is_ok() {
+            self.cmdb_changed();
+        }
+        done
     }
 
     /// Items fitting a search in the CMDB language (`class:server package:openssl<3.0.13`),
@@ -952,43 +965,48 @@ impl App {
                 "an item cannot relate to itself",
             ));
         }
-        self.change(principal, Need::Staff, move |mut tx| {
-            Box::pin(async move {
-                visible(tx.conn, tx.principal, id).await?;
-                visible(tx.conn, tx.principal, input.target)
-                    .await
-                    .map_err(|_| AppError::invalid("target", "no item has this id"))?;
-                let actor = tx.actor.to_owned();
-                let relation_id = store::insert_relation(
-                    tx.conn,
-                    id,
-                    kind.as_str(),
-                    input.target,
-                    &actor,
-                    tx.now,
-                )
-                .await?
-                .ok_or_else(|| AppError::conflict("the items are already related so"))?;
-                let relation = store::relation(tx.conn, relation_id)
+        let done = self
+            .change(principal, Need::Staff, move |mut tx| {
+                Box::pin(async move {
+                    visible(tx.conn, tx.principal, id).await?;
+                    visible(tx.conn, tx.principal, input.target)
+                        .await
+                        .map_err(|_| AppError::invalid("target", "no item has this id"))?;
+                    let actor = tx.actor.to_owned();
+                    let relation_id = store::insert_relation(
+                        tx.conn,
+                        id,
+                        kind.as_str(),
+                        input.target,
+                        &actor,
+                        tx.now,
+                    )
                     .await?
-                    .map(relation_view)
-                    .ok_or(AppError::NotFound("relation"))?;
-                store::insert_history(
-                    tx.conn,
-                    id,
-                    tx.now,
-                    &actor,
-                    "relation",
-                    None,
-                    Some(&format!("{kind} {}", relation.target.name)),
-                )
-                .await?;
-                tx.record(Event::updated(Entity::Ci, id, &(), &relation))
+                    .ok_or_else(|| AppError::conflict("the items are already related so"))?;
+                    let relation = store::relation(tx.conn, relation_id)
+                        .await?
+                        .map(relation_view)
+                        .ok_or(AppError::NotFound("relation"))?;
+                    store::insert_history(
+                        tx.conn,
+                        id,
+                        tx.now,
+                        &actor,
+                        "relation",
+                        None,
+                        Some(&format!("{kind} {}", relation.target.name)),
+                    )
                     .await?;
-                Ok(relation)
+                    tx.record(Event::updated(Entity::Ci, id, &(), &relation))
+                        .await?;
+                    Ok(relation)
+                })
             })
-        })
-        .await
+            .await;
+        if done.is_ok() {
+            self.cmdb_changed();
+        }
+        done
     }
 
     /// Ends one of item `id`'s relations (staff); it stays in the history.
@@ -998,32 +1016,37 @@ impl App {
         id: i64,
         relation_id: i64,
     ) -> Result<(), AppError> {
-        self.change(principal, Need::Staff, move |mut tx| {
-            Box::pin(async move {
-                visible(tx.conn, tx.principal, id).await?;
-                let relation = store::relation(tx.conn, relation_id)
-                    .await?
-                    .filter(|r| r.source_id == id || r.target_id == id)
-                    .ok_or(AppError::NotFound("relation"))?;
-                let actor = tx.actor.to_owned();
-                if !store::remove_relation(tx.conn, relation_id, &actor, tx.now).await? {
-                    return Ok(());
-                }
-                store::insert_history(
-                    tx.conn,
-                    relation.source_id,
-                    tx.now,
-                    &actor,
-                    "relation",
-                    Some(&format!("{} {}", relation.kind, relation.target_name)),
-                    None,
-                )
-                .await?;
-                let view = relation_view(relation);
-                tx.record(Event::updated(Entity::Ci, id, &view, &())).await
+        let done = self
+            .change(principal, Need::Staff, move |mut tx| {
+                Box::pin(async move {
+                    visible(tx.conn, tx.principal, id).await?;
+                    let relation = store::relation(tx.conn, relation_id)
+                        .await?
+                        .filter(|r| r.source_id == id || r.target_id == id)
+                        .ok_or(AppError::NotFound("relation"))?;
+                    let actor = tx.actor.to_owned();
+                    if !store::remove_relation(tx.conn, relation_id, &actor, tx.now).await? {
+                        return Ok(());
+                    }
+                    store::insert_history(
+                        tx.conn,
+                        relation.source_id,
+                        tx.now,
+                        &actor,
+                        "relation",
+                        Some(&format!("{} {}", relation.kind, relation.target_name)),
+                        None,
+                    )
+                    .await?;
+                    let view = relation_view(relation);
+                    tx.record(Event::updated(Entity::Ci, id, &view, &())).await
+                })
             })
-        })
-        .await
+            .await;
+        if done.is_ok() {
+            self.cmdb_changed();
+        }
+        done
     }
 
     /// Suspected duplicates still to be merged or dismissed (staff).
@@ -1075,52 +1098,58 @@ impl App {
         duplicate_id: i64,
         keep: Option<i64>,
     ) -> Result<Option<Ci>, AppError> {
-        self.change(principal, Need::Staff, move |mut tx| {
-            Box::pin(async move {
-                let pair = store::duplicate(tx.conn, duplicate_id)
-                    .await?
-                    .ok_or(AppError::NotFound("duplicate"))?;
-                visible(tx.conn, tx.principal, pair.ci_id).await?;
-                visible(tx.conn, tx.principal, pair.other_id).await?;
-                let Some(keep) = keep else {
-                    store::resolve_duplicate(tx.conn, duplicate_id, "dismissed", tx.now).await?;
-                    return Ok(None);
-                };
-                let gone = if keep == pair.ci_id {
-                    pair.other_id
-                } else if keep == pair.other_id {
-                    pair.ci_id
-                } else {
-                    return Err(AppError::invalid("keep", "one of the pair's ids"));
-                };
-                let merged = load(tx.conn, gone).await?;
-                store::resolve_duplicate(tx.conn, duplicate_id, "merged", tx.now).await?;
-                store::move_references(tx.conn, gone, keep).await?;
-                let actor = tx.actor.to_owned();
-                store::insert_history(
-                    tx.conn,
-                    keep,
-                    tx.now,
-                    &actor,
-                    "merged",
-                    Some(&format!("{} (#{gone})", merged.name)),
-                    None,
-                )
-                .await?;
-                store::delete_ci(tx.conn, gone).await?;
-                let kept = load(tx.conn, keep).await?;
-                tx.record(Event {
-                    entity: Entity::Ci,
-                    entity_id: keep,
-                    action: crate::audit::Action::Merged,
-                    before: crate::audit::snapshot(&merged),
-                    after: crate::audit::snapshot(&kept),
+        let done = self
+            .change(principal, Need::Staff, move |mut tx| {
+                Box::pin(async move {
+                    let pair = store::duplicate(tx.conn, duplicate_id)
+                        .await?
+                        .ok_or(AppError::NotFound("duplicate"))?;
+                    visible(tx.conn, tx.principal, pair.ci_id).await?;
+                    visible(tx.conn, tx.principal, pair.other_id).await?;
+                    let Some(keep) = keep else {
+                        store::resolve_duplicate(tx.conn, duplicate_id, "dismissed", tx.now)
+                            .await?;
+                        return Ok(None);
+                    };
+                    let gone = if keep == pair.ci_id {
+                        pair.other_id
+                    } else if keep == pair.other_id {
+                        pair.ci_id
+                    } else {
+                        return Err(AppError::invalid("keep", "one of the pair's ids"));
+                    };
+                    let merged = load(tx.conn, gone).await?;
+                    store::resolve_duplicate(tx.conn, duplicate_id, "merged", tx.now).await?;
+                    store::move_references(tx.conn, gone, keep).await?;
+                    let actor = tx.actor.to_owned();
+                    store::insert_history(
+                        tx.conn,
+                        keep,
+                        tx.now,
+                        &actor,
+                        "merged",
+                        Some(&format!("{} (#{gone})", merged.name)),
+                        None,
+                    )
+                    .await?;
+                    store::delete_ci(tx.conn, gone).await?;
+                    let kept = load(tx.conn, keep).await?;
+                    tx.record(Event {
+                        entity: Entity::Ci,
+                        entity_id: keep,
+                        action: crate::audit::Action::Merged,
+                        before: crate::audit::snapshot(&merged),
+                        after: crate::audit::snapshot(&kept),
+                    })
+                    .await?;
+                    Ok(Some(kept))
                 })
-                .await?;
-                Ok(Some(kept))
             })
-        })
-        .await
+            .await;
+        if done.is_ok() {
+            self.cmdb_changed();
+        }
+        done
     }
 
     /// Links a ticket to an item (staff): both must be visible to them.

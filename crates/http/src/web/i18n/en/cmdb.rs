@@ -80,7 +80,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("cmdb.impact.title", "Impact of losing"),
     (
         "cmdb.impact.truncated",
-        "The graph is larger than one analysis walks; the lists stop short.",
+        "The lists name the first 500 items of each; the totals count them all.",
     ),
     ("cmdb.impact.users", "people affected"),
     ("cmdb.inventory", "Inventory"),
