@@ -37,6 +37,7 @@ opsdesk_domain::string_enum! {
         AutomationRule => "automation_rule",
         Ci => "ci",
         Agent => "agent",
+        Advisory => "advisory",
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod agents;
 mod impact;
+mod vulnerabilities;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 pub use agents::{AgentStatus, EnrolmentToken, InstalledPackage, Inventory, NewEnrolment, Update};
 pub use impact::{Impact, ImpactedCi};
+pub use vulnerabilities::{
+    AdvisoryImport, AdvisorySummary, Compliance, Finding, FindingCounts, FindingsRefresh,
+    HostCompliance, OrganizationCompliance, UpdateAges,
+};
 
 use crate::audit::{Entity, Event};
 use crate::change::Need;
@@ -813,6 +818,23 @@ impl App {
                 .collect();
             fitting.dedup();
             narrow(fitting);
+        }
+        if let Some(term) = &query.vulnerable {
+            use rules::query::VulnerableTerm;
+            let (rank, advisory) = match term {
+                VulnerableTerm::Any => (0, None),
+                VulnerableTerm::AtLeast(severity) => (severity.rank(), None),
+                VulnerableTerm::Advisory(id) => (0, Some(id.as_str())),
+            };
+            // `package:openssl vulnerable:any`: a vulnerable openssl, not any vulnerability
+            // on a machine that has openssl.
+            let packages: Vec<String> = query.packages.iter().map(|p| p.name.clone()).collect();
+            narrow(
+                opsdesk_store::vulnerabilities::ids_vulnerable(
+                    &mut conn, rank, advisory, &packages,
+                )
+                .await?,
+            );
         }
         if let Some(updates) = query.updates {
             let security = updates == rules::query::UpdatesTerm::Security;
