@@ -12,8 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::cmdb::{
-    Ci, CiChange, CiMonitor, CiPatch, CiTicket, EnrolmentToken, Impact, ImpactedCi, Inventory,
-    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, SuspectedDuplicate,
+    AdvisorySummary, Ci, CiChange, CiMonitor, CiPatch, CiTicket, Compliance, EnrolmentToken,
+    Finding, Impact, ImpactedCi, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation,
+    Relation, SuspectedDuplicate,
 };
 use opsdesk_app::{AppError, FieldError, Precondition};
 use opsdesk_domain::cmdb::{CiClass, Lifecycle, RelationKind};
@@ -26,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/cmdb", get(list).post(create))
         .route("/cmdb/duplicates", get(duplicates))
+        .route("/cmdb/compliance", get(compliance))
         .route("/cmdb/duplicates/{id}", post(settle))
         .route("/cmdb/enrolments", post(enrolment))
         .route("/cmdb/{id}", get(show).post(update))
@@ -280,6 +282,7 @@ struct ItemPage {
     tickets: Vec<CiTicket>,
     monitors: Vec<CiMonitor>,
     history: Vec<CiChange>,
+    vulnerabilities: Vec<Finding>,
     form: SentForm,
     relation_form: SentForm,
 }
@@ -327,6 +330,7 @@ async fn item_page(
         tickets: state.app.ci_tickets(principal, id).await?,
         monitors: state.app.ci_monitors(principal, id).await?,
         history: state.app.ci_history(principal, id).await?,
+        vulnerabilities: state.app.ci_vulnerabilities(principal, id).await?,
         ci,
         form,
         relation_form,
@@ -506,6 +510,34 @@ async fn duplicates(
     Ok(render(&DuplicatesPage {
         c: Chrome::new(&principal, Lang.t("cmdb.duplicates.title")),
         pairs,
+    }))
+}
+
+/// Advisories the compliance page lists.
+const TOP_ADVISORIES: i64 = 20;
+
+#[derive(Template)]
+#[template(path = "cmdb_compliance.html")]
+struct CompliancePage {
+    c: Chrome,
+    compliance: Compliance,
+    advisories: Vec<AdvisorySummary>,
+}
+
+/// Patch compliance per organization and machine, and the advisories affecting most.
+async fn compliance(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+) -> Result<Response, WebError> {
+    let compliance = state.app.compliance(&principal).await?;
+    let advisories = state
+        .app
+        .vulnerabilities(&principal, None, "", true, TOP_ADVISORIES)
+        .await?;
+    Ok(render(&CompliancePage {
+        c: Chrome::new(&principal, Lang.t("cmdb.compliance.title")),
+        compliance,
+        advisories,
     }))
 }
 
