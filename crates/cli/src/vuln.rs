@@ -158,6 +158,11 @@ pub(crate) async fn run(command: VulnCommand) -> anyhow::Result<()> {
     }
     let app = open_app(&load_config(&database, None)?).await?;
     let importer = Principal::system("vuln-import");
+    if let Some(requester) = &requester {
+        app.check_incident_requester(requester)
+            .await
+            .map_err(explain)?;
+    }
     let progress = indicatif::ProgressBar::new(advisories.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} advisories, {eta} left")
             .context("progress bar template")?,

@@ -294,6 +294,19 @@ impl App {
         Ok(total)
     }
 
+    /// Refuses a requester for vulnerability incidents that is no user, before an import
+    /// writes anything.
+    pub async fn check_incident_requester(&self, requester: &str) -> Result<(), AppError> {
+        let mut conn = self.db().reader().await?;
+        match opsdesk_store::accounts::find_user_by_email(&mut conn, requester.trim()).await? {
+            Some(_) => Ok(()),
+            None => Err(AppError::invalid(
+                "requester",
+                "no user has this e-mail address",
+            )),
+        }
+    }
+
     /// Opens one incident per machine for its findings of at least `at_least` that no
     /// incident was opened for yet (admin), requested by `requester` and linked to the
     /// machine's item. Returns the incidents' numbers. Running it again opens none for
@@ -306,18 +319,7 @@ impl App {
     ) -> Result<Vec<String>, AppError> {
         principal.require_admin()?;
         let requester = requester.trim().to_owned();
-        let known = {
-            let mut conn = self.db().reader().await?;
-            opsdesk_store::accounts::find_user_by_email(&mut conn, &requester)
-                .await?
-                .is_some()
-        };
-        if !known {
-            return Err(AppError::invalid(
-                "requester",
-                "no user has this e-mail address",
-            ));
-        }
+        self.check_incident_requester(&requester).await?;
         let pending = {
             let mut conn = self.db().reader().await?;
             store::findings_without_incident(&mut conn, at_least.rank()).await?
