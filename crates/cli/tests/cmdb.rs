@@ -575,7 +575,7 @@ dual_backend_test!(
         .await;
         assert_eq!(status, 200);
         assert!(page.contains(&format!("/cmdb/{db1}")), "{page}");
-        let (status, url, page) = post(
+        let (status, _url, page) = post(
             "/cmdb",
             vec![
                 ("class", "server"),
