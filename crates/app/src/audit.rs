@@ -38,6 +38,7 @@ opsdesk_domain::string_enum! {
         Ci => "ci",
         Agent => "agent",
         CiClass => "ci_class",
+        Advisory => "advisory",
     }
 }
 

@@ -4,6 +4,7 @@ mod agent;
 mod config;
 mod import;
 mod triage;
+mod vuln;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,11 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: agent::AgentCommand,
+    },
+    /// Security advisories for the machines the host agents report.
+    Vuln {
+        #[command(subcommand)]
+        command: vuln::VulnCommand,
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
@@ -354,6 +360,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => agent::run(command).await,
+        Command::Vuln { command } => {
+            vuln::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Openapi => {
             println!("{}", opsdesk_http::openapi_json());
             Ok(ExitCode::SUCCESS)

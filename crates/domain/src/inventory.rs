@@ -299,6 +299,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::expect_used)]
     fn sections_read_by_name_in_hashes() {
         let json = r#"{"hostname":"h","uptime_seconds":5,"hashes":{"packages":"ab","os":"cd"}}"#;
         let report: Report = serde_json::from_str(json).expect("reads");

@@ -37,6 +37,7 @@ pub mod silences;
 pub mod sla;
 pub mod tickets;
 pub mod triage;
+pub mod vulnerabilities;
 pub mod webhooks;
 
 pub use batch::{Batch, Binder};

@@ -470,6 +470,9 @@ async fn take_packages(
             }
         }
     }
+    if !changes.is_empty() {
+        super::vulnerabilities::refresh_host(conn, ci, now).await?;
+    }
     if known {
         // A distribution upgrade changes thousands: one line says so instead.
         if changes.len() > 50 {

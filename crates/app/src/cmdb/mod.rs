@@ -5,6 +5,7 @@
 mod agents;
 mod impact;
 mod stocktake;
+mod vulnerabilities;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,10 @@ pub use agents::{AgentStatus, EnrolmentToken, InstalledPackage, Inventory, NewEn
 pub(crate) use impact::GraphCache;
 pub use impact::{Impact, ImpactedCi};
 pub use stocktake::{Scan, Scanned, Stocktake};
+pub use vulnerabilities::{
+    AdvisoryImport, AdvisorySummary, Compliance, Finding, FindingCounts, FindingsRefresh,
+    HostCompliance, OrganizationCompliance, UpdateAges,
+};
 
 use crate::audit::{Entity, Event};
 use crate::change::Need;
@@ -852,6 +857,23 @@ impl App {
                 .collect();
             fitting.dedup();
             narrow(fitting);
+        }
+        if let Some(term) = &query.vulnerable {
+            use rules::query::VulnerableTerm;
+            let (rank, advisory) = match term {
+                VulnerableTerm::Any => (0, None),
+                VulnerableTerm::AtLeast(severity) => (severity.rank(), None),
+                VulnerableTerm::Advisory(id) => (0, Some(id.as_str())),
+            };
+            // `package:openssl vulnerable:any`: a vulnerable openssl, not any vulnerability
+            // on a machine that has openssl.
+            let packages: Vec<String> = query.packages.iter().map(|p| p.name.clone()).collect();
+            narrow(
+                opsdesk_store::vulnerabilities::ids_vulnerable(
+                    &mut conn, rank, advisory, &packages,
+                )
+                .await?,
+            );
         }
         if let Some(updates) = query.updates {
             let security = updates == rules::query::UpdatesTerm::Security;

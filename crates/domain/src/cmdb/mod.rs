@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub mod fields;
 pub mod query;
 pub mod version;
+pub mod vulnerability;
 
 crate::string_enum! {
     /// What kind of thing a configuration item is; each class has its own custom fields.

@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 
+use super::vulnerability::Severity;
 use super::{CiClass, Lifecycle};
 
 /// A parsed search.
@@ -19,6 +20,8 @@ pub struct CiQuery {
     /// Every one must be installed, at a version that fits.
     pub packages: Vec<PackageTerm>,
     pub updates: Option<UpdatesTerm>,
+    /// Open findings of an advisory; with package terms, in those packages.
+    pub vulnerable: Option<VulnerableTerm>,
     /// Lower-case words, each of which must appear.
     pub words: Vec<String>,
 }
@@ -68,10 +71,21 @@ pub enum UpdatesTerm {
     Security,
 }
 
+/// `vulnerable:any`, `vulnerable:high` (that severity or worse) or
+/// `vulnerable:CVE-2024-1234` (an advisory by its id or an alias, upper case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VulnerableTerm {
+    Any,
+    AtLeast(Severity),
+    Advisory(String),
+}
+
 /// Why a search does not read, naming the term.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CiQueryError {
-    #[error("`{0}` is not a field; use class, lifecycle, organization, owner, package or updates")]
+    #[error(
+        "`{0}` is not a field; use class, lifecycle, organization, owner, package, updates or vulnerable"
+    )]
     UnknownField(String),
     #[error("`{term}`: {message}")]
     BadValue { term: String, message: String },
@@ -130,10 +144,30 @@ pub fn parse(input: &str) -> Result<CiQuery, CiQueryError> {
                     _ => return Err(bad("use updates:any or updates:security".to_owned())),
                 })
             }
+            "vulnerable" | "vuln" => {
+                query.vulnerable = Some(vulnerable_term(value).map_err(bad)?);
+            }
             other => return Err(CiQueryError::UnknownField(other.to_owned())),
         }
     }
     Ok(query)
+}
+
+fn vulnerable_term(value: &str) -> Result<VulnerableTerm, String> {
+    if value.eq_ignore_ascii_case("any") {
+        return Ok(VulnerableTerm::Any);
+    }
+    if let Ok(severity) = value.parse::<Severity>() {
+        return Ok(VulnerableTerm::AtLeast(severity));
+    }
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    if value.len() > 200 || !value.chars().all(valid) || !value.contains('-') {
+        return Err(
+            "use vulnerable:any, a severity (critical, high, medium, low) or an advisory id such as CVE-2024-1234"
+                .to_owned(),
+        );
+    }
+    Ok(VulnerableTerm::Advisory(value.to_ascii_uppercase()))
 }
 
 fn package_term(value: &str) -> Result<PackageTerm, String> {
@@ -222,6 +256,26 @@ mod tests {
         assert!(q.packages[0].fits("7.88.1"));
         assert_eq!(q.updates, Some(UpdatesTerm::Security));
         assert_eq!(q.classes, [CiClass::Server, CiClass::Laptop]);
+        Ok(())
+    }
+
+    #[test]
+    fn vulnerable_reads_any_a_severity_or_an_advisory() -> Result<(), CiQueryError> {
+        let q = parse("package:openssl vulnerable:any")?;
+        assert_eq!(q.vulnerable, Some(VulnerableTerm::Any));
+        assert_eq!(q.packages[0].name, "openssl");
+        assert_eq!(
+            parse("vulnerable:critical")?.vulnerable,
+            Some(VulnerableTerm::AtLeast(Severity::Critical))
+        );
+        assert_eq!(
+            parse("vulnerable:cve-2024-1234")?.vulnerable,
+            Some(VulnerableTerm::Advisory("CVE-2024-1234".into()))
+        );
+        assert!(matches!(
+            parse("vulnerable:yes"),
+            Err(CiQueryError::BadValue { term, .. }) if term == "vulnerable:yes"
+        ));
         Ok(())
     }
 

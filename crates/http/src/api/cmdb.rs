@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use opsdesk_app::AppError;
 use opsdesk_app::cmdb::{
-    Ci, CiChange, CiClassFields, CiField, CiPatch, EnrolmentToken, Impact, Inventory,
-    InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, Scan, Stocktake,
-    SuspectedDuplicate, TicketCi,
+    AdvisorySummary, Ci, CiChange, CiClassFields, CiField, CiPatch, Compliance, EnrolmentToken,
+    Finding, Impact, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, Scan,
+    Stocktake, SuspectedDuplicate, TicketCi,
 };
 use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
 use serde::Deserialize;
@@ -44,6 +44,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol))
         .routes(routes!(report))
         .routes(routes!(revoke_agent))
+        .routes(routes!(list_vulnerabilities))
+        .routes(routes!(ci_vulnerabilities))
+        .routes(routes!(compliance))
 }
 
 /// Creates a configuration item (staff). Items sharing an identifier with it (serial
@@ -490,4 +493,71 @@ async fn revoke_agent(
 ) -> Result<StatusCode, ApiError> {
     state.app.revoke_agent(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct AdvisoryFilter {
+    /// At least this severity: `critical`, `high`, `medium`, `low` or `unknown` (all).
+    severity: Option<String>,
+    /// Words in the id, a CVE alias or the summary: `CVE-2024-0727`, `openssl`.
+    q: Option<String>,
+    /// `true` lists only advisories affecting at least one machine.
+    affecting: Option<bool>,
+    /// At most this many, 1 to 500 (100 when absent).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// Imported security advisories with how many machines each affects, those affecting most
+/// first (staff; the counts cover the organizations you may see). `opsdesk vuln import`
+/// brings them in from an OSV feed.
+#[utoipa::path(get, path = "/api/v1/vulnerabilities", tag = "cmdb", params(AdvisoryFilter),
+    responses((status = 200, body = Vec<AdvisorySummary>)))]
+async fn list_vulnerabilities(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(filter): ApiQuery<AdvisoryFilter>,
+) -> Result<Json<Vec<AdvisorySummary>>, ApiError> {
+    let limit = filter.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be 1 to 500").into());
+    }
+    Ok(Json(
+        state
+            .app
+            .vulnerabilities(
+                &principal,
+                filter.severity.as_deref(),
+                filter.q.as_deref().unwrap_or(""),
+                filter.affecting.unwrap_or(false),
+                limit,
+            )
+            .await?,
+    ))
+}
+
+/// The advisories affecting the machine's installed packages, with the version that fixes
+/// each and the incident opened for it, the worst first (staff).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/vulnerabilities", tag = "cmdb",
+    responses((status = 200, body = Vec<Finding>)))]
+async fn ci_vulnerabilities(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<Finding>>, ApiError> {
+    Ok(Json(state.app.ci_vulnerabilities(&principal, id).await?))
+}
+
+/// Patch compliance per organization and per machine: pending security updates by how long
+/// they have waited (under 7 days, 7 to 30, over 30) and open findings by severity (staff;
+/// of the organizations you may see).
+#[utoipa::path(get, path = "/api/v1/compliance", tag = "cmdb",
+    responses((status = 200, body = Compliance)))]
+async fn compliance(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Compliance>, ApiError> {
+    Ok(Json(state.app.compliance(&principal).await?))
 }

@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::cmdb::{
-    Ci, CiChange, CiClassFields, CiField, CiMonitor, CiPatch, CiTicket, EnrolmentToken, Impact,
-    ImpactedCi, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, Scan,
-    Stocktake, SuspectedDuplicate,
+    AdvisorySummary, Ci, CiChange, CiClassFields, CiField, CiMonitor, CiPatch, CiTicket,
+    Compliance, EnrolmentToken, Finding, Impact, ImpactedCi, Inventory, InventoryChange, NewCi,
+    NewEnrolment, NewRelation, Relation, Scan, Stocktake, SuspectedDuplicate,
 };
 use opsdesk_app::{AppError, FieldError, Precondition};
 use opsdesk_domain::cmdb::{CiClass, Lifecycle, RelationKind};
@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/cmdb", get(list).post(create))
         .route("/cmdb/duplicates", get(duplicates))
+        .route("/cmdb/compliance", get(compliance))
         .route("/cmdb/duplicates/{id}", post(settle))
         .route("/cmdb/enrolments", post(enrolment))
         .route("/cmdb/classes", get(class_list))
@@ -304,6 +305,7 @@ struct ItemPage {
     /// Its class's custom fields.
     class_fields: Vec<CiField>,
     history: Vec<CiChange>,
+    vulnerabilities: Vec<Finding>,
     form: SentForm,
     relation_form: SentForm,
 }
@@ -383,6 +385,7 @@ async fn item_page(
             .collect(),
         history: state.app.ci_history(principal, id).await?,
         class_fields,
+        vulnerabilities: state.app.ci_vulnerabilities(principal, id).await?,
         ci,
         form,
         relation_form,
@@ -578,6 +581,34 @@ async fn duplicates(
     Ok(render(&DuplicatesPage {
         c: Chrome::new(&principal, Lang.t("cmdb.duplicates.title")),
         pairs,
+    }))
+}
+
+/// Advisories the compliance page lists.
+const TOP_ADVISORIES: i64 = 20;
+
+#[derive(Template)]
+#[template(path = "cmdb_compliance.html")]
+struct CompliancePage {
+    c: Chrome,
+    compliance: Compliance,
+    advisories: Vec<AdvisorySummary>,
+}
+
+/// Patch compliance per organization and machine, and the advisories affecting most.
+async fn compliance(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+) -> Result<Response, WebError> {
+    let compliance = state.app.compliance(&principal).await?;
+    let advisories = state
+        .app
+        .vulnerabilities(&principal, None, "", true, TOP_ADVISORIES)
+        .await?;
+    Ok(render(&CompliancePage {
+        c: Chrome::new(&principal, Lang.t("cmdb.compliance.title")),
+        compliance,
+        advisories,
     }))
 }
 

@@ -2,6 +2,7 @@
 
 /// Sorted by key (binary search; a test keeps it sorted).
 pub(super) const TABLE: &[(&str, &str)] = &[
+    ("cmdb.advisory", "Advisory"),
     ("cmdb.agent", "Agent on"),
     ("cmdb.agent.last_report", "last report"),
     ("cmdb.agent.no_report", "no report yet"),
@@ -31,6 +32,41 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("cmdb.classes.none", "No custom fields."),
     ("cmdb.classes.required", "Required"),
     ("cmdb.classes.title", "Classes and fields"),
+    (
+        "cmdb.compliance.advisories",
+        "Advisories affecting the most machines",
+    ),
+    ("cmdb.compliance.affected", "Machines affected"),
+    (
+        "cmdb.compliance.days_7_to_30",
+        "Security updates waiting 7–30 days",
+    ),
+    (
+        "cmdb.compliance.hint",
+        "Pending security updates by how long the agents have reported them waiting, and advisories from the imported OSV feed that affect the installed packages, by severity. Import a feed with opsdesk vuln import.",
+    ),
+    ("cmdb.compliance.hosts", "Machines"),
+    ("cmdb.compliance.machines", "By machine"),
+    (
+        "cmdb.compliance.no_advisories",
+        "No imported advisory affects a machine.",
+    ),
+    ("cmdb.compliance.no_organization", "No organization"),
+    (
+        "cmdb.compliance.none",
+        "No machine has pending security updates or open findings.",
+    ),
+    ("cmdb.compliance.organizations", "By organization"),
+    (
+        "cmdb.compliance.over_30_days",
+        "Security updates waiting over 30 days",
+    ),
+    ("cmdb.compliance.summary", "Summary"),
+    ("cmdb.compliance.title", "Patch compliance"),
+    (
+        "cmdb.compliance.under_7_days",
+        "Security updates waiting under 7 days",
+    ),
     ("cmdb.cores", "cores"),
     ("cmdb.create", "Create item"),
     ("cmdb.disk", "Disk"),
@@ -58,6 +94,8 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "cmdb.enrol.once",
         "Copy it now: it is shown only once and works until",
     ),
+    ("cmdb.fixed_in", "Fixed in"),
+    ("cmdb.fixed_in.none", "no fix yet"),
     ("cmdb.hardware", "Hardware"),
     ("cmdb.history", "History"),
     ("cmdb.history.after", "After"),
@@ -156,6 +194,12 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("cmdb.sections", "CMDB sections"),
     ("cmdb.serial_number", "Serial number"),
     ("cmdb.services", "listening services"),
+    ("cmdb.severity", "Severity"),
+    ("cmdb.severity.critical", "Critical"),
+    ("cmdb.severity.high", "High"),
+    ("cmdb.severity.low", "Low"),
+    ("cmdb.severity.medium", "Medium"),
+    ("cmdb.severity.unknown", "Unknown"),
     ("cmdb.smbios_uuid", "SMBIOS UUID"),
     (
         "cmdb.stocktake.all_found",
@@ -196,6 +240,13 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("cmdb.updates.since", "Pending since"),
     ("cmdb.users", "local users"),
     ("cmdb.version", "Version"),
+    ("cmdb.vulnerabilities", "Vulnerabilities"),
+    ("cmdb.vulnerabilities.found", "Found"),
+    ("cmdb.vulnerabilities.incident", "Incident"),
+    (
+        "cmdb.vulnerabilities.none",
+        "No imported advisory affects its installed packages.",
+    ),
     ("cmdb.warranty_ends_on", "Warranty ends"),
     ("cmdb.yes", "Yes"),
 ];
