@@ -99,39 +99,46 @@ impl From<&CiRow> for CiValues {
     }
 }
 
+/// Binds `values` as `$first`, `$first+1`, … in [`CiValues`]' order, then its search text.
+fn bind_values<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    values: &'q CiValues,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(&values.class)
+        .bind(&values.name)
+        .bind(values.organization_id)
+        .bind(values.owner_id)
+        .bind(&values.location)
+        .bind(&values.lifecycle)
+        .bind(&values.asset_tag)
+        .bind(&values.serial_number)
+        .bind(&values.smbios_uuid)
+        .bind(&values.hostname)
+        .bind(values.needed)
+        .bind(&values.fields)
+        .bind(&values.sources)
+        .bind(&values.purchased_on)
+        .bind(&values.purchase_cost)
+        .bind(&values.warranty_ends_on)
+        .bind(values.search_text())
+}
+
 pub async fn insert_ci(
     conn: &mut AnyConnection,
     values: &CiValues,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let (id,): (i64,) = sqlx::query_as(
+    use sqlx::Row;
+    let query = sqlx::query(
         "INSERT INTO cis (class, name, organization_id, owner_id, location, lifecycle, asset_tag, \
          serial_number, smbios_uuid, hostname, needed, fields, sources, purchased_on, \
          purchase_cost, warranty_ends_on, search_text, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
          $18, $18) RETURNING id",
-    )
-    .bind(&values.class)
-    .bind(&values.name)
-    .bind(values.organization_id)
-    .bind(values.owner_id)
-    .bind(&values.location)
-    .bind(&values.lifecycle)
-    .bind(&values.asset_tag)
-    .bind(&values.serial_number)
-    .bind(&values.smbios_uuid)
-    .bind(&values.hostname)
-    .bind(values.needed)
-    .bind(&values.fields)
-    .bind(&values.sources)
-    .bind(&values.purchased_on)
-    .bind(&values.purchase_cost)
-    .bind(&values.warranty_ends_on)
-    .bind(values.search_text())
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    );
+    let row = bind_values(query, values).bind(now).fetch_one(conn).await?;
+    Ok(row.try_get(0)?)
 }
 
 /// Writes `values` over item `id` if it is still at `version`; false when it changed
@@ -143,35 +150,19 @@ pub async fn update_ci(
     values: &CiValues,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE cis SET class = $3, name = $4, organization_id = $5, owner_id = $6, \
-         location = $7, lifecycle = $8, asset_tag = $9, serial_number = $10, smbios_uuid = $11, \
-         hostname = $12, needed = $13, fields = $14, sources = $15, purchased_on = $16, \
-         purchase_cost = $17, warranty_ends_on = $18, search_text = $19, updated_at = $20, \
-         version = version + 1 WHERE id = $1 AND version = $2",
-    )
-    .bind(id)
-    .bind(version)
-    .bind(&values.class)
-    .bind(&values.name)
-    .bind(values.organization_id)
-    .bind(values.owner_id)
-    .bind(&values.location)
-    .bind(&values.lifecycle)
-    .bind(&values.asset_tag)
-    .bind(&values.serial_number)
-    .bind(&values.smbios_uuid)
-    .bind(&values.hostname)
-    .bind(values.needed)
-    .bind(&values.fields)
-    .bind(&values.sources)
-    .bind(&values.purchased_on)
-    .bind(&values.purchase_cost)
-    .bind(&values.warranty_ends_on)
-    .bind(values.search_text())
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let query = sqlx::query(
+        "UPDATE cis SET class = $1, name = $2, organization_id = $3, owner_id = $4, \
+         location = $5, lifecycle = $6, asset_tag = $7, serial_number = $8, smbios_uuid = $9, \
+         hostname = $10, needed = $11, fields = $12, sources = $13, purchased_on = $14, \
+         purchase_cost = $15, warranty_ends_on = $16, search_text = $17, updated_at = $18, \
+         version = version + 1 WHERE id = $19 AND version = $20",
+    );
+    let done = bind_values(query, values)
+        .bind(now)
+        .bind(id)
+        .bind(version)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -421,85 +421,39 @@ async fn owner_id(conn: &mut Conn, email: Option<&str>) -> Result<Option<i64>, A
     Ok(Some(user.id))
 }
 
+/// An item's attributes as its history writes them, by name.
+fn attributes(v: &CiValues) -> [(&'static str, Option<String>); 15] {
+    let id = |n: Option<i64>| n.map(|n| n.to_string());
+    [
+        ("class", Some(v.class.clone())),
+        ("name", Some(v.name.clone())),
+        ("organization", id(v.organization_id)),
+        ("owner", id(v.owner_id)),
+        ("location", Some(v.location.clone())),
+        ("lifecycle", Some(v.lifecycle.clone())),
+        ("asset_tag", v.asset_tag.clone()),
+        ("serial_number", v.serial_number.clone()),
+        ("smbios_uuid", v.smbios_uuid.clone()),
+        ("hostname", v.hostname.clone()),
+        ("needed", id(v.needed)),
+        ("fields", Some(v.fields.clone())),
+        ("purchased_on", v.purchased_on.clone()),
+        ("purchase_cost", v.purchase_cost.clone()),
+        ("warranty_ends_on", v.warranty_ends_on.clone()),
+    ]
+}
+
 /// The history lines between two versions of an item's attributes.
 fn differences(
     before: &CiValues,
     after: &CiValues,
 ) -> Vec<(&'static str, Option<String>, Option<String>)> {
-    let mut lines = Vec::new();
-    let mut compare = |field: &'static str, a: Option<String>, b: Option<String>| {
-        if a != b {
-            lines.push((field, a, b));
-        }
-    };
-    compare(
-        "class",
-        Some(before.class.clone()),
-        Some(after.class.clone()),
-    );
-    compare("name", Some(before.name.clone()), Some(after.name.clone()));
-    compare(
-        "organization",
-        before.organization_id.map(|i| i.to_string()),
-        after.organization_id.map(|i| i.to_string()),
-    );
-    compare(
-        "owner",
-        before.owner_id.map(|i| i.to_string()),
-        after.owner_id.map(|i| i.to_string()),
-    );
-    compare(
-        "location",
-        Some(before.location.clone()),
-        Some(after.location.clone()),
-    );
-    compare(
-        "lifecycle",
-        Some(before.lifecycle.clone()),
-        Some(after.lifecycle.clone()),
-    );
-    compare(
-        "asset_tag",
-        before.asset_tag.clone(),
-        after.asset_tag.clone(),
-    );
-    compare(
-        "serial_number",
-        before.serial_number.clone(),
-        after.serial_number.clone(),
-    );
-    compare(
-        "smbios_uuid",
-        before.smbios_uuid.clone(),
-        after.smbios_uuid.clone(),
-    );
-    compare("hostname", before.hostname.clone(), after.hostname.clone());
-    compare(
-        "needed",
-        before.needed.map(|n| n.to_string()),
-        after.needed.map(|n| n.to_string()),
-    );
-    compare(
-        "fields",
-        Some(before.fields.clone()),
-        Some(after.fields.clone()),
-    );
-    compare(
-        "purchased_on",
-        before.purchased_on.clone(),
-        after.purchased_on.clone(),
-    );
-    compare(
-        "purchase_cost",
-        before.purchase_cost.clone(),
-        after.purchase_cost.clone(),
-    );
-    compare(
-        "warranty_ends_on",
-        before.warranty_ends_on.clone(),
-        after.warranty_ends_on.clone(),
-    );
-    lines
+    attributes(before)
+        .into_iter()
+        .zip(attributes(after))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, a), (_, b))| (field, a, b))
+        .collect()
 }
 
 /// Writes the history lines of a change, by `actor`.
