@@ -439,8 +439,12 @@ async fn unlink_ticket_ci(
 async fn create_enrolment(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiJson(input): ApiJson<NewEnrolment>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<EnrolmentToken>), ApiError> {
+    // Read through an object first: every field is optional, and serde would otherwise
+    // take a JSON array for the struct.
+    let input: NewEnrolment = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| AppError::invalid("body", e))?;
     Ok((
         StatusCode::CREATED,
         Json(state.app.create_enrolment(&principal, input).await?),
