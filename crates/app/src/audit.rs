@@ -39,6 +39,7 @@ opsdesk_domain::string_enum! {
         Agent => "agent",
         CiClass => "ci_class",
         Advisory => "advisory",
+        Vendor => "vendor",
     }
 }
 

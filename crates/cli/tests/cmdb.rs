@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, eventually};
+use opsdesk_testkit::{
+    Backend, Client, TestServer, agent_report, dual_backend_test, eventually, package,
+};
 use serde_json::{Value, json};
 
 async fn create(admin: &Client, body: Value) -> i64 {
@@ -315,25 +317,6 @@ dual_backend_test!(
     }
 );
 
-fn package(name: &str, version: &str) -> Value {
-    json!({"name": name, "version": version, "architecture": "amd64", "manager": "dpkg"})
-}
-
-/// A report carrying every given section in full, with the hashes computed as the agent
-/// computes them: over the typed sections.
-fn report(sections: &[(&str, Value)]) -> Value {
-    use opsdesk_domain::inventory::Report;
-    let mut body = json!({"hostname": "db1", "uptime_seconds": 3600, "hashes": {}});
-    for (name, value) in sections {
-        body[*name] = value.clone();
-    }
-    let mut typed: Report = serde_json::from_value(body).unwrap();
-    for (section, hash) in typed.carried() {
-        typed.hashes.insert(section, hash);
-    }
-    serde_json::to_value(typed).unwrap()
-}
-
 dual_backend_test!(
     agents_enrol_report_deltas_and_their_packages_are_searchable,
     |backend: Backend| async move {
@@ -382,12 +365,15 @@ dual_backend_test!(
         ]);
         let updates = json!([{"name": "openssl", "current": "3.0.11-1~deb12u2",
             "candidate": "3.0.13-1~deb12u1", "security": true}]);
-        let first = report(&[
-            ("hardware", hardware.clone()),
-            ("os", os.clone()),
-            ("packages", packages.clone()),
-            ("updates", updates.clone()),
-        ]);
+        let first = agent_report(
+            "db1",
+            &[
+                ("hardware", hardware.clone()),
+                ("os", os.clone()),
+                ("packages", packages.clone()),
+                ("updates", updates.clone()),
+            ],
+        );
         let unauthorised = server.client("not-a-credential");
         assert_eq!(
             unauthorised
@@ -424,7 +410,7 @@ dual_backend_test!(
         // The next report carries only the hashes of unchanged sections, and the packages
         // that changed: openssl upgraded, curl removed.
         let upgraded = json!([package("openssl", "3.0.13-1~deb12u1")]);
-        let mut delta = report(&[("packages", upgraded), ("updates", json!([]))]);
+        let mut delta = agent_report("db1", &[("packages", upgraded), ("updates", json!([]))]);
         delta["hashes"]["hardware"] = first["hashes"]["hardware"].clone();
         delta["hashes"]["os"] = first["hashes"]["os"].clone();
         let taken = agent.post("/api/v1/agents/report", delta).await;
@@ -457,7 +443,7 @@ dual_backend_test!(
         assert_eq!(admin.get("/api/v1/cis?q=updates:any").await.body, json!([]));
 
         // A hash the server does not hold, with no section, is asked for again.
-        let mut unknown = report(&[]);
+        let mut unknown = agent_report("db1", &[]);
         unknown["hashes"]["users"] = json!("0000");
         unknown["hashes"]["os"] = first["hashes"]["os"].clone();
         let asked = agent.post("/api/v1/agents/report", unknown).await;
@@ -531,7 +517,7 @@ dual_backend_test!(
         );
         assert_eq!(
             agent
-                .post("/api/v1/agents/report", report(&[]))
+                .post("/api/v1/agents/report", agent_report("db1", &[]))
                 .await
                 .status,
             401
@@ -543,68 +529,57 @@ dual_backend_test!(
     staff_keep_the_cmdb_from_its_pages,
     |backend: Backend| async move {
         let server = TestServer::service_desk(backend).await;
-        let (ann, csrf) = server.web_session("ann@msp.example").await;
-        let post = |path: &str, fields: Vec<(&str, &str)>| {
-            let mut fields = fields;
-            fields.push(("csrf_token", csrf.as_str()));
-            let request = ann.post(format!("{}{path}", server.url)).form(&fields);
-            async move {
-                let response = request.send().await.unwrap();
-                let status = response.status().as_u16();
-                let url = response.url().path().to_owned();
-                (status, url, response.text().await.unwrap())
-            }
-        };
-        let (status, _, page) = post(
-            "/cmdb",
-            vec![("class", "server"), ("name", "db1"), ("macs", "nonsense")],
-        )
-        .await;
+        let ann = server.web_forms("ann@msp.example").await;
+        let (status, _, page) = ann
+            .post(
+                "/cmdb",
+                &[("class", "server"), ("name", "db1"), ("macs", "nonsense")],
+            )
+            .await;
         assert_eq!(status, 422);
         assert!(page.contains("a MAC address such as"), "{page}");
         assert!(page.contains("value=\"db1\""), "what was typed comes back");
-        let (status, url, page) = post(
-            "/cmdb",
-            vec![
-                ("class", "server"),
-                ("name", "db1"),
-                ("organization", "Acme"),
-                ("serial_number", "SRV-9"),
-                ("lifecycle", "deployed"),
-            ],
-        )
-        .await;
+        let (status, url, page) = ann
+            .post(
+                "/cmdb",
+                &[
+                    ("class", "server"),
+                    ("name", "db1"),
+                    ("organization", "Acme"),
+                    ("serial_number", "SRV-9"),
+                    ("lifecycle", "deployed"),
+                ],
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
         let db1: i64 = url.trim_start_matches("/cmdb/").parse().unwrap();
         assert!(page.contains("SRV-9"));
-        let (_, url, _) = post(
-            "/cmdb",
-            vec![("class", "network_device"), ("name", "core-sw1")],
-        )
-        .await;
+        let (_, url, _) = ann
+            .post(
+                "/cmdb",
+                &[("class", "network_device"), ("name", "core-sw1")],
+            )
+            .await;
         let switch = url.trim_start_matches("/cmdb/").to_owned();
-        let (status, _, page) = post(
-            &format!("/cmdb/{db1}/relations"),
-            vec![("kind", "connects_to"), ("target", &switch)],
-        )
-        .await;
+        let (status, _, page) = ann
+            .post(
+                &format!("/cmdb/{db1}/relations"),
+                &[("kind", "connects_to"), ("target", &switch)],
+            )
+            .await;
         assert_eq!(status, 200);
         assert!(page.contains("core-sw1"), "{page}");
-        let impact = ann
-            .get(format!("{}/cmdb/{switch}/impact", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let impact = ann.page(&format!("/cmdb/{switch}/impact")).await;
         assert!(impact.contains("db1"), "{impact}");
 
         // A lifecycle move the lifecycle does not allow comes back with its reason.
-        let (status, _, _) = post(&format!("/cmdb/{switch}"), vec![("lifecycle", "retired")]).await;
+        let (status, _, _) = ann
+            .post(&format!("/cmdb/{switch}"), &[("lifecycle", "retired")])
+            .await;
         assert_eq!(status, 200);
-        let (status, _, page) =
-            post(&format!("/cmdb/{switch}"), vec![("lifecycle", "deployed")]).await;
+        let (status, _, page) = ann
+            .post(&format!("/cmdb/{switch}"), &[("lifecycle", "deployed")])
+            .await;
         assert_eq!(status, 422, "{page}");
         assert!(page.contains("retired is final"), "{page}");
 
@@ -612,89 +587,78 @@ dual_backend_test!(
         let incident = server
             .incident("db1 is slow", "medium", "high", "carol@acme.example")
             .await;
-        let (status, _, page) = post(
-            &format!("/tickets/{incident}/cis"),
-            vec![("ci", &db1.to_string())],
-        )
-        .await;
+        let (status, _, page) = ann
+            .post(
+                &format!("/tickets/{incident}/cis"),
+                &[("ci", &db1.to_string())],
+            )
+            .await;
         assert_eq!(status, 200);
         assert!(page.contains(&format!("/cmdb/{db1}")), "{page}");
-        let (status, _, page) = post(
-            "/cmdb",
-            vec![
-                ("class", "server"),
-                ("name", "Old record"),
-                ("serial_number", "SRV-9"),
-            ],
-        )
-        .await;
+        let (status, _, page) = ann
+            .post(
+                "/cmdb",
+                &[
+                    ("class", "server"),
+                    ("name", "Old record"),
+                    ("serial_number", "SRV-9"),
+                ],
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
-        let queue = ann
-            .get(format!("{}/cmdb/duplicates", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let queue = ann.page("/cmdb/duplicates").await;
         assert!(queue.contains("serial_number SRV-9"), "{queue}");
         let pair = server.admin().get("/api/v1/ci-duplicates").await.body[0]["id"]
             .as_i64()
             .unwrap();
-        let (status, url, _) = post(
-            &format!("/cmdb/duplicates/{pair}"),
-            vec![("keep", &db1.to_string())],
-        )
-        .await;
+        let (status, url, _) = ann
+            .post(
+                &format!("/cmdb/duplicates/{pair}"),
+                &[("keep", &db1.to_string())],
+            )
+            .await;
         assert_eq!((status, url), (200, format!("/cmdb/{db1}")));
 
         // Only admins make enrolment tokens; the page shows the command once.
-        let (status, _, _) = post("/cmdb/enrolments", vec![("organization", "Acme")]).await;
+        let (status, _, _) = ann
+            .post("/cmdb/enrolments", &[("organization", "Acme")])
+            .await;
         assert_eq!(status, 403);
-        let (root, root_csrf) = server.web_session("root@msp.example").await;
-        let page = root
-            .post(format!("{}/cmdb/enrolments", server.url))
-            .form(&[("organization", "Acme"), ("csrf_token", root_csrf.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let root = server.web_forms("root@msp.example").await;
+        let (_, _, page) = root
+            .post("/cmdb/enrolments", &[("organization", "Acme")])
+            .await;
         assert!(page.contains("opsdesk agent enrol --server"), "{page}");
 
         // An admin gives servers a required rack; the item's form then asks for it.
-        let root_post = |path: String, fields: Vec<(&'static str, &'static str)>| {
-            let mut fields = fields;
-            fields.push(("csrf_token", root_csrf.as_str()));
-            root.post(format!("{}{path}", server.url))
-                .form(&fields)
-                .send()
-        };
-        let added = root_post(
-            "/cmdb/classes/server/fields".to_owned(),
-            vec![
-                ("name", "rack"),
-                ("label", "Rack"),
-                ("kind", "text"),
-                ("required", "on"),
-            ],
-        )
-        .await
-        .unwrap();
-        assert_eq!(added.status(), 200);
-        assert!(added.text().await.unwrap().contains("<code>rack</code>"));
-        let refused = root_post(
-            "/cmdb/classes/server/fields".to_owned(),
-            vec![("name", "Rack Unit"), ("label", "U"), ("kind", "text")],
-        )
-        .await
-        .unwrap();
-        assert_eq!(refused.status(), 422);
-        let (status, _, page) = post(&format!("/cmdb/{db1}"), vec![("field.rack", "")]).await;
+        let (status, _, page) = root
+            .post(
+                "/cmdb/classes/server/fields",
+                &[
+                    ("name", "rack"),
+                    ("label", "Rack"),
+                    ("kind", "text"),
+                    ("required", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<code>rack</code>"));
+        let (status, _, _) = root
+            .post(
+                "/cmdb/classes/server/fields",
+                &[("name", "Rack Unit"), ("label", "U"), ("kind", "text")],
+            )
+            .await;
+        assert_eq!(status, 422);
+        let (status, _, page) = ann
+            .post(&format!("/cmdb/{db1}"), &[("field.rack", "")])
+            .await;
         assert_eq!(status, 422, "{page}");
         assert!(page.contains("field-rack-error"), "{page}");
-        let (status, _, page) = post(&format!("/cmdb/{db1}"), vec![("field.rack", "R3")]).await;
+        let (status, _, page) = ann
+            .post(&format!("/cmdb/{db1}"), &[("field.rack", "R3")])
+            .await;
         assert_eq!(status, 200);
         assert!(page.contains("R3"), "{page}");
     }

@@ -6,7 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use opsdesk_testkit::{Backend, TestServer, dual_backend_test, run_command_output};
+use opsdesk_testkit::{
+    Backend, TestServer, agent_report, dual_backend_test, package, run_command_output,
+};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
@@ -30,24 +32,6 @@ async fn vuln_import(server: &TestServer, flags: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-fn package(name: &str, version: &str) -> Value {
-    json!({"name": name, "version": version, "architecture": "amd64", "manager": "dpkg"})
-}
-
-/// A report carrying the given sections in full, hashed as the agent hashes them.
-fn report(sections: &[(&str, Value)]) -> Value {
-    use opsdesk_domain::inventory::Report;
-    let mut body = json!({"hostname": "db1", "uptime_seconds": 3600, "hashes": {}});
-    for (name, value) in sections {
-        body[*name] = value.clone();
-    }
-    let mut typed: Report = serde_json::from_value(body).unwrap();
-    for (section, hash) in typed.carried() {
-        typed.hashes.insert(section, hash);
-    }
-    serde_json::to_value(typed).unwrap()
-}
-
 fn names(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap()
@@ -61,35 +45,25 @@ dual_backend_test!(
     |backend: Backend| async move {
         let server = TestServer::service_desk(backend).await;
         let admin = server.admin();
-        let made = admin
-            .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
-            .await;
-        let token = made.body["token"].as_str().unwrap().to_owned();
-        let enrolled = server
-            .anonymous()
-            .post(
-                "/api/v1/agents/enrol",
-                json!({"token": token, "hostname": "db1"}),
-            )
-            .await;
-        assert_eq!(enrolled.status, 201, "{}", enrolled.text);
-        let ci = enrolled.body["ci"].as_i64().unwrap();
-        let agent = server.client(enrolled.body["credential"].as_str().unwrap());
-        let first = report(&[
-            (
-                "packages",
-                json!([
-                    package("curl", "7.88.1-10+deb12u5"),
-                    package("openssl", "3.0.11-1~deb12u2"),
-                    package("zlib1g", "1:1.2.13.dfsg-1")
-                ]),
-            ),
-            (
-                "updates",
-                json!([{"name": "openssl", "current": "3.0.11-1~deb12u2",
+        let (ci, agent) = server.enrolled_agent("Acme", "db1").await;
+        let first = agent_report(
+            "db1",
+            &[
+                (
+                    "packages",
+                    json!([
+                        package("curl", "7.88.1-10+deb12u5"),
+                        package("openssl", "3.0.11-1~deb12u2"),
+                        package("zlib1g", "1:1.2.13.dfsg-1")
+                    ]),
+                ),
+                (
+                    "updates",
+                    json!([{"name": "openssl", "current": "3.0.11-1~deb12u2",
                         "candidate": "3.0.13-1~deb12u1", "security": true}]),
-            ),
-        ]);
+                ),
+            ],
+        );
         let taken = agent.post("/api/v1/agents/report", first).await;
         assert_eq!(taken.status, 200, "{}", taken.text);
 
@@ -287,17 +261,20 @@ dual_backend_test!(
         assert!(text.contains("incidents opened: none"), "{text}");
 
         // The upgrade clears the openssl finding; curl's stays.
-        let upgraded = report(&[
-            (
-                "packages",
-                json!([
-                    package("curl", "7.88.1-10+deb12u5"),
-                    package("openssl", "3.0.13-1~deb12u1"),
-                    package("zlib1g", "1:1.2.13.dfsg-1")
-                ]),
-            ),
-            ("updates", json!([])),
-        ]);
+        let upgraded = agent_report(
+            "db1",
+            &[
+                (
+                    "packages",
+                    json!([
+                        package("curl", "7.88.1-10+deb12u5"),
+                        package("openssl", "3.0.13-1~deb12u1"),
+                        package("zlib1g", "1:1.2.13.dfsg-1")
+                    ]),
+                ),
+                ("updates", json!([])),
+            ],
+        );
         let taken = agent.post("/api/v1/agents/report", upgraded).await;
         assert_eq!(taken.status, 200, "{}", taken.text);
         let findings = admin

@@ -134,7 +134,9 @@ async fn furnished_desk() -> (TestServer, String, i64, i64, i64) {
 /// An incident opened by an alert that pages an escalation policy; its number.
 /// A server on a switch, with a twin recorded by hand and a ticket about it: the CMDB
 /// pages with something in every section. Returns the server's item id.
-async fn cmdb_items(server: &TestServer, ticket: &str) -> i64 {
+/// Items, a vendor, a contract and a licence; the ticket waits on the vendor. Returns the
+/// pages' paths.
+async fn cmdb_items(server: &TestServer, ticket: &str) -> (i64, Vec<String>) {
     let admin = server.admin();
     let mut ids = Vec::new();
     for body in [
@@ -161,7 +163,50 @@ async fn cmdb_items(server: &TestServer, ticket: &str) -> i64 {
         ))
         .await;
     assert_eq!(linked.status, 204, "{}", linked.text);
-    ids[1]
+    let vendor = admin
+        .post(
+            "/api/v1/vendors",
+            json!({"name": "Dell", "response_hours": 8,
+                   "contacts": [{"name": "Dana Reed", "role": "Support"}]}),
+        )
+        .await;
+    assert_eq!(vendor.status, 201, "{}", vendor.text);
+    let vendor = vendor.body["id"].as_i64().unwrap();
+    let contract = admin
+        .post(
+            "/api/v1/contracts",
+            json!({"name": "ProSupport", "kind": "support", "vendor": vendor,
+                   "ends_on": "2030-01-31", "covers": [ids[1]]}),
+        )
+        .await;
+    assert_eq!(contract.status, 201, "{}", contract.text);
+    let licence = admin
+        .post(
+            "/api/v1/licences",
+            json!({"name": "Office", "model": "per_seat", "purchased": 10}),
+        )
+        .await;
+    assert_eq!(licence.status, 201, "{}", licence.text);
+    let waiting = admin
+        .send(
+            admin
+                .request(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/tickets/{ticket}/vendor-wait"),
+                )
+                .json(&json!({"vendor": vendor, "reference": "SR-1"})),
+        )
+        .await;
+    assert_eq!(waiting.status, 200, "{}", waiting.text);
+    let pages = vec![
+        "/cmdb/vendors".to_owned(),
+        format!("/cmdb/vendors/{vendor}"),
+        "/cmdb/contracts".to_owned(),
+        format!("/cmdb/contracts/{}", contract.body["item"]["id"]),
+        "/cmdb/licences".to_owned(),
+        format!("/cmdb/licences/{}", licence.body["item"]["id"]),
+    ];
+    (ids[1], pages)
 }
 
 async fn paged_incident(server: &TestServer) -> String {
@@ -210,7 +255,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
     customer.close().await.unwrap();
 
     let paged = paged_incident(&server).await;
-    let ci = cmdb_items(&server, &number).await;
+    let (ci, supply_pages) = cmdb_items(&server, &number).await;
     let (admin, _admin_profile) = driver.browser().await;
     sign_in(&admin, &server, "root@msp.example").await;
     let mut staff = vec![
@@ -264,6 +309,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         format!("/kb/{article}/diff?from=1&to=2"),
         "/no/such/page".to_owned(),
     ];
+    staff.extend(supply_pages);
     for kind in ["http", "tcp", "icmp", "dns", "tls", "heartbeat"] {
         staff.push(format!("/monitors/new?kind={kind}"));
     }

@@ -35,6 +35,7 @@ pub mod paging;
 pub mod portal;
 pub mod silences;
 pub mod sla;
+pub mod suppliers;
 pub mod tickets;
 pub mod triage;
 pub mod vulnerabilities;

@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 pub mod browser;
+mod inventory;
 
+pub use inventory::{agent_report, package};
 pub use opsdesk_seed::generator;
 pub use sqlx;
 
@@ -491,6 +493,16 @@ impl TestServer {
         (client, page_csrf_token(&page))
     }
 
+    /// A signed-in session that fills in the pages' forms as `email`.
+    pub async fn web_forms(&self, email: &str) -> WebForms {
+        let (client, csrf) = self.web_session(email).await;
+        WebForms {
+            client,
+            csrf,
+            url: self.url.clone(),
+        }
+    }
+
     /// A cookie-keeping HTTP client signed in as `email` through the sign-in form, as a
     /// browser would be.
     pub async fn signed_in_client(&self, email: &str, password: &str) -> reqwest::Client {
@@ -678,6 +690,38 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+}
+
+/// A web session that posts forms as a browser does: with the session's CSRF token,
+/// following the redirect a saved form answers with.
+pub struct WebForms {
+    pub client: reqwest::Client,
+    pub csrf: String,
+    url: String,
+}
+
+impl WebForms {
+    /// Posts `fields` to `path`; returns the status and path of the page it ends on, and
+    /// that page.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", self.csrf.as_str()));
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let path = response.url().path().to_owned();
+        (status, path, response.text().await.unwrap())
+    }
+
+    /// The page at `path`.
+    pub async fn page(&self, path: &str) -> String {
+        page_text(&self.client, format!("{}{path}", self.url)).await
     }
 }
 

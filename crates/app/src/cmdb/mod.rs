@@ -3,12 +3,14 @@
 //! imports and people update one item per machine; and the tickets and monitors about each.
 
 mod agents;
+mod agreements;
 mod classes;
 mod duplicates;
 mod impact;
 mod links;
 mod relations;
 mod stocktake;
+mod vendors;
 mod vulnerabilities;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,7 @@ use classes::checked_fields;
 use duplicates::note_twins;
 
 pub use agents::{AgentStatus, EnrolmentToken, InstalledPackage, Inventory, NewEnrolment, Update};
+pub use agreements::{Contract, Licence, NewContract, NewLicence, TermsPatch};
 pub use classes::{CiClassFields, CiField};
 pub use duplicates::SuspectedDuplicate;
 pub(crate) use impact::GraphCache;
@@ -30,6 +33,9 @@ pub use impact::{Impact, ImpactedCi};
 pub use links::{CiMonitor, CiTicket, InventoryChange, TicketCi};
 pub use relations::{CiRef, NewRelation, Relation};
 pub use stocktake::{Scan, Scanned, Stocktake};
+pub use vendors::{
+    NewVendor, NewVendorWait, Vendor, VendorContact, VendorPatch, VendorRef, VendorWait,
+};
 pub use vulnerabilities::{
     AdvisoryImport, AdvisorySummary, Compliance, Finding, FindingCounts, FindingsRefresh,
     HostCompliance, OrganizationCompliance, UpdateAges,

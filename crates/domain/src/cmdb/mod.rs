@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+pub mod agreement;
 pub mod fields;
 pub mod query;
 pub mod version;

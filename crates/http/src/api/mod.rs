@@ -14,6 +14,7 @@ mod rules;
 mod session;
 mod sla;
 mod status_page;
+mod suppliers;
 mod system;
 mod tickets;
 mod triage;
@@ -76,6 +77,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(alerts::routes())
         .merge(cmdb::routes())
+        .merge(suppliers::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
         .merge(rules::routes())

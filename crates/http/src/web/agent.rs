@@ -552,6 +552,9 @@ struct TicketPage {
     paging: Option<opsdesk_app::paging::Page>,
     /// The configuration items it is about, with what changed on them.
     cis: Vec<opsdesk_app::cmdb::TicketCi>,
+    /// What it waits for from a vendor, and the vendors it could wait on.
+    vendor_wait: Option<opsdesk_app::cmdb::VendorWait>,
+    vendors: Vec<opsdesk_app::cmdb::Vendor>,
 }
 
 async fn show(
@@ -590,6 +593,8 @@ async fn show(
     let alike = state.app.major_incident_proposal(&principal, &t).await?;
     let paging = super::paging::of_ticket(&state, &principal, &t).await?;
     let cis = state.app.ticket_cis(&principal, &t.number).await?;
+    let vendor_wait = state.app.vendor_wait(&principal, &t.number).await?;
+    let vendors = state.app.vendors(&principal).await?;
     let suggested = triage
         .articles
         .into_iter()
@@ -617,6 +622,8 @@ async fn show(
         alike,
         paging,
         cis,
+        vendor_wait,
+        vendors,
         t,
     }))
 }

@@ -62,7 +62,7 @@ pub(crate) struct SentForm {
 }
 
 impl SentForm {
-    fn of(form: &SignedForm, errors: Vec<FieldError>) -> Self {
+    pub(super) fn of(form: &SignedForm, errors: Vec<FieldError>) -> Self {
         Self {
             values: form
                 .fields
@@ -74,11 +74,11 @@ impl SentForm {
         }
     }
 
-    fn v(&self, field: &str) -> &str {
+    pub(super) fn v(&self, field: &str) -> &str {
         self.values.get(field).map_or("", String::as_str)
     }
 
-    fn error(&self, field: &str) -> Option<&str> {
+    pub(super) fn error(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
             .find(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
@@ -93,7 +93,7 @@ impl SentForm {
             .collect()
     }
 
-    fn has_errors(&self) -> bool {
+    pub(super) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }
 }
@@ -199,7 +199,7 @@ async fn list(
     list_page(&state, &principal, params, SentForm::default(), None).await
 }
 
-fn text(form: &SignedForm, name: &str) -> Option<String> {
+pub(super) fn text(form: &SignedForm, name: &str) -> Option<String> {
     form.opt(name).filter(|v| !v.trim().is_empty())
 }
 
@@ -239,7 +239,7 @@ async fn create(State(state): State<AppState>, form: SignedForm) -> Result<Respo
 }
 
 /// Field mistakes go back to the form; anything else is the page's error.
-fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
+pub(super) fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
     match error {
         AppError::Invalid(errors) => Ok(errors),
         AppError::Conflict {

@@ -17,6 +17,7 @@ mod oncall;
 mod paging;
 mod portal;
 mod sla_admin;
+mod suppliers;
 
 use std::net::SocketAddr;
 
@@ -51,6 +52,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(dashboard::routes())
         .merge(monitoring::routes())
         .merge(cmdb::routes())
+        .merge(suppliers::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
 }

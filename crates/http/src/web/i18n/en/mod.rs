@@ -5,12 +5,14 @@ mod cmdb;
 mod desk;
 mod knowledge;
 mod monitoring;
+mod suppliers;
 
 /// The table that holds `key`, by its first segment.
 pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
     match key.split('.').next().unwrap_or_default() {
         "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
         "cmdb" => cmdb::TABLE,
+        "supply" => suppliers::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
         "monitor" | "maintenance" | "oncall" | "page" | "escalation" | "silence" => {
             monitoring::TABLE
@@ -21,10 +23,11 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 5] = [
+pub(super) const TABLES: [&[(&str, &str)]; 6] = [
     admin::TABLE,
     cmdb::TABLE,
     desk::TABLE,
     knowledge::TABLE,
     monitoring::TABLE,
+    suppliers::TABLE,
 ];
