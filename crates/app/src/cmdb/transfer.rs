@@ -52,7 +52,7 @@ const EXPORT_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "version"];
 /// One row of an import: an item's attributes, or why its row could not be read.
 #[derive(Debug, Clone)]
 pub enum ImportRow {
-    Item(NewCi),
+    Item(Box<NewCi>),
     /// Problems by field, relative to the row (`needed`).
     Unreadable(Vec<FieldError>),
 }
@@ -245,7 +245,7 @@ fn row_from_cells(cells: &BTreeMap<&str, &str>) -> ImportRow {
             return ImportRow::Unreadable(vec![FieldError::new("needed", "a whole number")]);
         }
     };
-    ImportRow::Item(NewCi {
+    ImportRow::Item(Box::new(NewCi {
         class: text("class").unwrap_or_default(),
         name: text("name").unwrap_or_default(),
         organization: text("organization"),
@@ -271,7 +271,7 @@ fn row_from_cells(cells: &BTreeMap<&str, &str>) -> ImportRow {
         purchased_on: text("purchased_on"),
         purchase_cost: text("purchase_cost"),
         warranty_ends_on: text("warranty_ends_on"),
-    })
+    }))
 }
 
 fn rows_from_json(content: &[u8]) -> Result<Vec<ImportRow>, AppError> {
@@ -286,7 +286,7 @@ fn rows_from_json(content: &[u8]) -> Result<Vec<ImportRow>, AppError> {
                 }
             }
             match serde_json::from_value::<NewCi>(value) {
-                Ok(item) => ImportRow::Item(item),
+                Ok(item) => ImportRow::Item(Box::new(item)),
                 Err(e) => ImportRow::Unreadable(vec![FieldError::new("", e)]),
             }
         })
