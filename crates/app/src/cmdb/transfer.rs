@@ -86,6 +86,19 @@ impl TransferFormat {
     }
 }
 
+impl std::str::FromStr for TransferFormat {
+    type Err = AppError;
+
+    /// `csv` or `json`.
+    fn from_str(name: &str) -> Result<Self, AppError> {
+        match name {
+            "csv" => Ok(Self::Csv),
+            "json" => Ok(Self::Json),
+            _ => Err(AppError::invalid("format", "csv or json")),
+        }
+    }
+}
+
 /// What became of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +107,17 @@ pub enum ImportOutcome {
     Updated,
     Unchanged,
     Error,
+}
+
+impl ImportOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// One row of an import's report.

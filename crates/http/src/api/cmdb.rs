@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
 use opsdesk_app::cmdb::{
     AdvisorySummary, Ci, CiChange, CiClassFields, CiField, CiPatch, Compliance, EnrolmentToken,
-    Finding, ImportReport, Impact, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation,
+    Finding, Impact, ImportReport, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation,
     Relation, Scan, Stocktake, SuspectedDuplicate, TicketCi, TransferFormat,
 };
 use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
@@ -156,27 +156,13 @@ async fn export_cis(
     Auth(principal): Auth,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let format = match params.format.as_deref() {
-        None | Some("json") => TransferFormat::Json,
-        Some("csv") => TransferFormat::Csv,
-        Some(_) => return Err(AppError::invalid("format", "csv or json").into()),
-    };
+    let format = params.format.as_deref().unwrap_or("json").parse()?;
     let q = params.q.unwrap_or_default();
     let cis = state.app.export_cis(&principal, &q).await?;
-    Ok(match format {
-        TransferFormat::Json => Json(cis).into_response(),
-        TransferFormat::Csv => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"configuration-items.csv\"",
-                ),
-            ],
-            opsdesk_app::cmdb::cis_to_csv(&cis)?,
-        )
-            .into_response(),
-    })
+    match format {
+        TransferFormat::Json => Ok(Json(cis).into_response()),
+        TransferFormat::Csv => Ok(crate::download::items_file(&cis, format)?),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/cis/{id}", tag = "cmdb",
