@@ -32,8 +32,7 @@ pub use links::{CiMonitor, CiTicket, InventoryChange, TicketCi};
 pub use relations::{CiRef, NewRelation, Relation};
 pub use stocktake::{Scan, Scanned, Stocktake};
 pub use transfer::{
-    COLUMNS, ImportOutcome, ImportReport, ImportRow, ImportedRow, TransferFormat, cis_to_csv,
-    read_rows,
+    ImportOutcome, ImportReport, ImportRow, ImportedRow, TransferFormat, cis_to_csv, read_rows,
 };
 pub use vulnerabilities::{
     AdvisoryImport, AdvisorySummary, Compliance, Finding, FindingCounts, FindingsRefresh,

@@ -28,7 +28,7 @@ const MOST_ROWS: usize = 50_000;
 /// Who the items' history names for an import's changes.
 const ACTOR: &str = "import";
 /// The CSV columns before the custom fields (`field:NAME`), in the order an export writes.
-pub const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 15] = [
     "class",
     "name",
     "organization",
@@ -426,14 +426,14 @@ impl App {
                             );
                             progress(report.len());
                         }
-                        Err::<(), Halt>(Halt::DryRun(report))
+                        Err::<std::convert::Infallible, Halt>(Halt::DryRun(report))
                     })
                 })
                 .await;
             return match halted {
                 Err(Halt::DryRun(rows)) => Ok(ImportReport::new(true, rows)),
                 Err(Halt::Failed(error)) => Err(error),
-                Ok(()) => Err(AppError::internal("a dry run", "it committed")),
+                Ok(never) => match never {},
             };
         }
         let mut report = Vec::new();
