@@ -51,6 +51,7 @@ opsdesk_domain::string_enum! {
         Deleted => "deleted",
         Linked => "linked",
         Merged => "merged",
+        Imported => "imported",
         MemberAdded => "member_added",
         MemberRemoved => "member_removed",
         Revoked => "revoked",

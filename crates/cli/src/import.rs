@@ -43,6 +43,25 @@ pub(crate) enum ImportCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Import configuration items from a CSV or JSON file, updating the items their
+    /// identifiers find.
+    #[command(
+        after_help = "CSV: a header row of class,name,organization,owner,location,lifecycle,\
+        asset_tag,serial_number,smbios_uuid,hostname,macs,needed,purchased_on,purchase_cost,\
+        warranty_ends_on and field:NAME per custom field; macs space-separated; empty cells \
+        change nothing. JSON: an array of items as the API takes them, or as \
+        `opsdesk export cis --format json` writes them.\n\
+        Example:\n  opsdesk import cis laptops.csv --dry-run"
+    )]
+    Cis {
+        /// A .csv or .json file.
+        file: PathBuf,
+        /// Show what the import would create and change, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 /// Reads a ticket file. Lines that are not tickets are reported together, by number.
@@ -95,12 +114,19 @@ fn explain(error: AppError) -> anyhow::Error {
 }
 
 pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {
-    let ImportCommand::Tickets {
-        file,
-        dry_run,
-        create_missing,
-        database,
-    } = command;
+    let (file, dry_run, create_missing, database) = match command {
+        ImportCommand::Tickets {
+            file,
+            dry_run,
+            create_missing,
+            database,
+        } => (file, dry_run, create_missing, database),
+        ImportCommand::Cis {
+            file,
+            dry_run,
+            database,
+        } => return crate::cis::import(&file, dry_run, &database).await,
+    };
     let lines = read_lines(&file)?;
     let app = open_app(&load_config(&database, None)?).await?;
     let importer = Principal::system("import");

@@ -1,6 +1,7 @@
 //! `opsdesk`: IT service management in one binary.
 
 mod agent;
+mod cis;
 mod config;
 mod import;
 mod triage;
@@ -72,10 +73,15 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
-    /// Bring in tickets from the desk you leave.
+    /// Bring in tickets from the desk you leave, or configuration items from a file.
     Import {
         #[command(subcommand)]
         command: import::ImportCommand,
+    },
+    /// Write configuration items to a file.
+    Export {
+        #[command(subcommand)]
+        command: cis::ExportCommand,
     },
     /// Measure the triage assistant on labelled tickets; write sample ticket files.
     Triage {
@@ -353,6 +359,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(mail_ingest(&database).await),
         Command::Import { command } => {
             import::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { command } => {
+            cis::export(command).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Triage { command } => {

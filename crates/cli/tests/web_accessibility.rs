@@ -301,6 +301,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/cmdb/stocktake?location=Room%204".to_owned(),
         "/cmdb/labels".to_owned(),
         "/cmdb/compliance".to_owned(),
+        "/cmdb/transfer".to_owned(),
         "/kb".to_owned(),
         "/kb/new".to_owned(),
         "/kb/new?kind=runbook".to_owned(),

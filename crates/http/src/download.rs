@@ -49,3 +49,24 @@ pub(crate) fn download(filename: &str, content_type: &str, content: Vec<u8>) -> 
     }
     response
 }
+
+/// Items as a file an import reads back, for the export routes of the API and the pages.
+pub(crate) fn items_file(
+    cis: &[opsdesk_app::cmdb::Ci],
+    format: opsdesk_app::cmdb::TransferFormat,
+) -> Result<Response, opsdesk_app::AppError> {
+    use opsdesk_app::cmdb::TransferFormat;
+    Ok(match format {
+        TransferFormat::Csv => download(
+            "configuration-items.csv",
+            "text/csv",
+            opsdesk_app::cmdb::cis_to_csv(cis)?.into_bytes(),
+        ),
+        TransferFormat::Json => download(
+            "configuration-items.json",
+            "application/json",
+            serde_json::to_vec_pretty(cis)
+                .map_err(|e| opsdesk_app::AppError::internal("writing JSON", e))?,
+        ),
+    })
+}

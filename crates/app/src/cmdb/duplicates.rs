@@ -138,12 +138,30 @@ pub(super) async fn note_twins(
     macs: &[String],
     now: i64,
 ) -> Result<(), AppError> {
+    for (identifier, value, other) in identified(conn, class, values, macs).await? {
+        if other != id {
+            let reason = format!("{identifier} {value}");
+            store::insert_duplicate(conn, id, other, &reason, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The items of `class`'s kind (hardware or not) that `values` identifies by one of the
+/// class's identifiers, strongest first, with the identifier and value that matched.
+pub(super) async fn identified(
+    conn: &mut Conn,
+    class: CiClass,
+    values: &CiValues,
+    macs: &[String],
+) -> Result<Vec<(Identifier, String, i64)>, AppError> {
     let classes: Vec<&str> = CiClass::ALL
         .iter()
         .filter(|c| c.is_hardware() == class.is_hardware())
         .map(|c| c.as_str())
         .collect();
-    for identifier in class.identified_by() {
+    let mut found = Vec::new();
+    for &identifier in class.identified_by() {
         let candidates: Vec<String> = match identifier {
             Identifier::SmbiosUuid => values.smbios_uuid.clone().into_iter().collect(),
             Identifier::SerialNumber => values.serial_number.clone().into_iter().collect(),
@@ -152,15 +170,10 @@ pub(super) async fn note_twins(
             Identifier::Mac => macs.to_vec(),
         };
         for value in candidates {
-            for other in
-                store::ids_identified_by(conn, identifier.as_str(), &value, &classes).await?
-            {
-                if other != id {
-                    let reason = format!("{identifier} {value}");
-                    store::insert_duplicate(conn, id, other, &reason, now).await?;
-                }
+            for id in store::ids_identified_by(conn, identifier.as_str(), &value, &classes).await? {
+                found.push((identifier, value.clone(), id));
             }
         }
     }
-    Ok(())
+    Ok(found)
 }

@@ -10,6 +10,7 @@ mod impact;
 mod links;
 mod relations;
 mod stocktake;
+mod transfer;
 mod vendors;
 mod vulnerabilities;
 
@@ -33,6 +34,9 @@ pub use impact::{Impact, ImpactedCi};
 pub use links::{CiMonitor, CiTicket, InventoryChange, TicketCi};
 pub use relations::{CiRef, NewRelation, Relation};
 pub use stocktake::{Scan, Scanned, Stocktake};
+pub use transfer::{
+    ImportOutcome, ImportReport, ImportRow, ImportedRow, TransferFormat, cis_to_csv, read_rows,
+};
 pub use vendors::{
     NewVendor, NewVendorWait, Vendor, VendorContact, VendorPatch, VendorRef, VendorWait,
 };
@@ -267,6 +271,102 @@ fn read_needed(value: Option<i64>, errors: &mut Vec<FieldError>) -> Option<i64> 
     }
 }
 
+/// A new item's attributes checked as far as they can be without the database: its class,
+/// the values to store (organization, owner and custom fields still to resolve) and its MACs.
+fn checked_new(
+    input: &NewCi,
+    errors: &mut Vec<FieldError>,
+) -> (Option<CiClass>, CiValues, Vec<String>) {
+    let class = input
+        .class
+        .parse::<CiClass>()
+        .map_err(|e| errors.push(FieldError::new("class", e)))
+        .ok();
+    let name = crate::accounts::check_name("name", &input.name, errors);
+    let lifecycle = match input.lifecycle.as_deref() {
+        None => Lifecycle::InStock,
+        Some(text) => text.parse::<Lifecycle>().unwrap_or_else(|e| {
+            errors.push(FieldError::new("lifecycle", e));
+            Lifecycle::InStock
+        }),
+    };
+    let macs = read_macs(&input.macs, errors);
+    let values = CiValues {
+        class: class.map(CiClass::as_str).unwrap_or_default().to_owned(),
+        name,
+        organization_id: None,
+        owner_id: None,
+        location: optional_text("location", input.location.as_deref(), 200, errors)
+            .unwrap_or_default(),
+        lifecycle: lifecycle.as_str().to_owned(),
+        asset_tag: optional_text("asset_tag", input.asset_tag.as_deref(), 64, errors),
+        serial_number: optional_text("serial_number", input.serial_number.as_deref(), 128, errors),
+        smbios_uuid: optional_text("smbios_uuid", input.smbios_uuid.as_deref(), 64, errors)
+            .map(|u| u.to_lowercase()),
+        hostname: optional_text("hostname", input.hostname.as_deref(), 253, errors),
+        needed: read_needed(input.needed, errors),
+        fields: "{}".to_owned(),
+        sources: "{}".to_owned(),
+        purchased_on: optional_date("purchased_on", input.purchased_on.as_deref(), errors),
+        purchase_cost: optional_text("purchase_cost", input.purchase_cost.as_deref(), 64, errors),
+        warranty_ends_on: optional_date(
+            "warranty_ends_on",
+            input.warranty_ends_on.as_deref(),
+            errors,
+        ),
+    };
+    (class, values, macs)
+}
+
+/// Resolves a new item's organization (one `principal` may see), owner and custom fields.
+async fn resolve_new(
+    conn: &mut Conn,
+    principal: &Principal,
+    class: CiClass,
+    input: &NewCi,
+    values: &mut CiValues,
+) -> Result<(), AppError> {
+    values.organization_id = organization_id(conn, input.organization.as_deref()).await?;
+    if !principal.can_see_organization(values.organization_id) {
+        return Err(AppError::invalid(
+            "organization",
+            "no organization has this name",
+        ));
+    }
+    values.owner_id = owner_id(conn, input.owner.as_deref()).await?;
+    values.fields = checked_fields(conn, class, &input.fields).await?;
+    Ok(())
+}
+
+/// The sources of a new item whose discovered attributes `source` set.
+fn mark_discovered(source: Source) -> String {
+    rules::DISCOVERED
+        .iter()
+        .fold("{}".to_owned(), |sources, attribute| {
+            mark_source(&sources, attribute, source)
+        })
+}
+
+/// Whether an item may move from lifecycle state `from` to `to`, or why not.
+fn checked_move(from: Lifecycle, to: Lifecycle) -> Result<(), FieldError> {
+    if from.may_move_to(to) {
+        return Ok(());
+    }
+    let allowed = if from.next().is_empty() {
+        "nothing: retired is final".to_owned()
+    } else {
+        from.next()
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(FieldError::new(
+        "lifecycle",
+        format!("a {from} item may move to {allowed}"),
+    ))
+}
+
 /// Records `attribute` as last set by `source`.
 fn mark_source(sources: &str, attribute: &str, source: Source) -> String {
     let mut map: BTreeMap<String, String> = serde_json::from_str(sources).unwrap_or_default();
@@ -355,79 +455,14 @@ impl App {
     pub async fn create_ci(&self, principal: &Principal, input: NewCi) -> Result<Ci, AppError> {
         principal.require_staff()?;
         let mut errors = Vec::new();
-        let class = input
-            .class
-            .parse::<CiClass>()
-            .map_err(|e| errors.push(FieldError::new("class", e)))
-            .ok();
-        let name = crate::accounts::check_name("name", &input.name, &mut errors);
-        let lifecycle = match input.lifecycle.as_deref() {
-            None => Lifecycle::InStock,
-            Some(text) => text.parse::<Lifecycle>().unwrap_or_else(|e| {
-                errors.push(FieldError::new("lifecycle", e));
-                Lifecycle::InStock
-            }),
-        };
-        let macs = read_macs(&input.macs, &mut errors);
-        let mut values = CiValues {
-            class: class.map(CiClass::as_str).unwrap_or_default().to_owned(),
-            name,
-            organization_id: None,
-            owner_id: None,
-            location: optional_text("location", input.location.as_deref(), 200, &mut errors)
-                .unwrap_or_default(),
-            lifecycle: lifecycle.as_str().to_owned(),
-            asset_tag: optional_text("asset_tag", input.asset_tag.as_deref(), 64, &mut errors),
-            serial_number: optional_text(
-                "serial_number",
-                input.serial_number.as_deref(),
-                128,
-                &mut errors,
-            ),
-            smbios_uuid: optional_text(
-                "smbios_uuid",
-                input.smbios_uuid.as_deref(),
-                64,
-                &mut errors,
-            )
-            .map(|u| u.to_lowercase()),
-            hostname: optional_text("hostname", input.hostname.as_deref(), 253, &mut errors),
-            needed: read_needed(input.needed, &mut errors),
-            fields: "{}".to_owned(),
-            sources: "{}".to_owned(),
-            purchased_on: optional_date("purchased_on", input.purchased_on.as_deref(), &mut errors),
-            purchase_cost: optional_text(
-                "purchase_cost",
-                input.purchase_cost.as_deref(),
-                64,
-                &mut errors,
-            ),
-            warranty_ends_on: optional_date(
-                "warranty_ends_on",
-                input.warranty_ends_on.as_deref(),
-                &mut errors,
-            ),
-        };
+        let (class, mut values, macs) = checked_new(&input, &mut errors);
         let Some(class) = class.filter(|_| errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
         self.change(principal, Need::Staff, move |mut tx| {
             Box::pin(async move {
-                values.organization_id =
-                    organization_id(tx.conn, input.organization.as_deref()).await?;
-                if !tx.principal.can_see_organization(values.organization_id) {
-                    return Err(AppError::invalid(
-                        "organization",
-                        "no organization has this name",
-                    ));
-                }
-                values.owner_id = owner_id(tx.conn, input.owner.as_deref()).await?;
-                values.fields = checked_fields(tx.conn, class, &input.fields).await?;
-                let mut sources = values.sources.clone();
-                for attribute in ["serial_number", "smbios_uuid", "hostname", "macs"] {
-                    sources = mark_source(&sources, attribute, Source::Staff);
-                }
-                values.sources = sources;
+                resolve_new(tx.conn, tx.principal, class, &input, &mut values).await?;
+                values.sources = mark_discovered(Source::Staff);
                 let id = store::insert_ci(tx.conn, &values, tx.now)
                     .await
                     .map_err(|e| e.on_unique("asset tag"))?;
@@ -492,24 +527,9 @@ impl App {
                                     .lifecycle
                                     .parse::<Lifecycle>()
                                     .unwrap_or(Lifecycle::InStock);
-                                if from.may_move_to(to) {
-                                    after.lifecycle = to.as_str().to_owned();
-                                } else {
-                                    errors.push(FieldError::new(
-                                        "lifecycle",
-                                        format!(
-                                            "a {from} item may move to {}",
-                                            if from.next().is_empty() {
-                                                "nothing: retired is final".to_owned()
-                                            } else {
-                                                from.next()
-                                                    .iter()
-                                                    .map(|l| l.as_str())
-                                                    .collect::<Vec<_>>()
-                                                    .join(", ")
-                                            }
-                                        ),
-                                    ));
+                                match checked_move(from, to) {
+                                    Ok(()) => after.lifecycle = to.as_str().to_owned(),
+                                    Err(error) => errors.push(error),
                                 }
                             }
                             Err(e) => errors.push(FieldError::new("lifecycle", e)),

@@ -2,14 +2,16 @@
 //! suspected duplicates, ticket links, and the host agents' enrolment and reports.
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
 use opsdesk_app::cmdb::{
     AdvisorySummary, Ci, CiChange, CiClassFields, CiField, CiPatch, Compliance, EnrolmentToken,
-    Finding, Impact, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation, Relation, Scan,
-    Stocktake, SuspectedDuplicate, TicketCi,
+    Finding, Impact, ImportReport, Inventory, InventoryChange, NewCi, NewEnrolment, NewRelation,
+    Relation, Scan, Stocktake, SuspectedDuplicate, TicketCi, TransferFormat,
 };
 use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
 use serde::Deserialize;
@@ -24,6 +26,8 @@ use crate::{ApiError, AppState};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_ci, search_cis))
+        .routes(routes!(import_cis))
+        .routes(routes!(export_cis))
         .routes(routes!(get_ci, update_ci, delete_ci))
         .routes(routes!(ci_relations, add_relation))
         .routes(routes!(remove_relation))
@@ -94,6 +98,71 @@ async fn search_cis(
             .search_cis(&principal, &q, search.after.unwrap_or(0), limit)
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ImportParams {
+    /// Report what the import would do and write nothing (false when absent).
+    dry_run: Option<bool>,
+}
+
+/// Imports items from CSV (a header row of `class,name,organization,owner,location,lifecycle,
+/// asset_tag,serial_number,smbios_uuid,hostname,macs,needed,purchased_on,purchase_cost,
+/// warranty_ends_on` and `field:NAME` per custom field; `macs` space-separated) or from a
+/// JSON array of items as `POST /api/v1/cis` takes them (staff). Each row updates the item
+/// its class's identifiers or asset tag find, else creates one; empty cells change nothing.
+/// A row's problems are in the report (`rows[3].purchased_on`); an unknown column refuses
+/// the file with 422.
+#[utoipa::path(post, path = "/api/v1/cis/import", tag = "cmdb", params(ImportParams),
+    request_body(content((String = "text/csv"), (Vec<NewCi> = "application/json"))),
+    responses((status = 200, body = ImportReport)))]
+async fn import_cis(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<ImportParams>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ImportReport>, ApiError> {
+    principal.require_staff()?;
+    let body = body.map_err(|rejection| ApiError::unreadable_body(&state, &rejection))?;
+    let format = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TransferFormat::of_media_type)
+        .ok_or_else(|| AppError::invalid("Content-Type", "text/csv or application/json"))?;
+    let rows = opsdesk_app::cmdb::read_rows(format, body.to_vec()).await?;
+    let dry_run = params.dry_run.unwrap_or(false);
+    Ok(Json(state.app.import_cis(&principal, rows, dry_run).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    /// A search as `GET /api/v1/cis` takes it; every item when absent.
+    q: Option<String>,
+    /// `csv` or `json` (json when absent).
+    format: Option<String>,
+}
+
+/// Every item fitting a search, as a CSV file or a JSON array that `POST /api/v1/cis/import`
+/// reads back unchanged (staff).
+#[utoipa::path(get, path = "/api/v1/cis/export", tag = "cmdb", params(ExportParams),
+    responses((status = 200, content((String = "text/csv"), (Vec<Ci> = "application/json")))))]
+async fn export_cis(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    let format = params.format.as_deref().unwrap_or("json").parse()?;
+    let q = params.q.unwrap_or_default();
+    let cis = state.app.export_cis(&principal, &q).await?;
+    match format {
+        TransferFormat::Json => Ok(Json(cis).into_response()),
+        TransferFormat::Csv => Ok(crate::download::items_file(&cis, format)?),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/cis/{id}", tag = "cmdb",
