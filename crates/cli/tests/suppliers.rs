@@ -576,7 +576,7 @@ dual_backend_test!(
                 "/cmdb/licences",
                 &[
                     ("name", "Windows 11 Pro"),
-                    ("model", "per_device"),
+                    ("kind", "per_device"),
                     ("purchased", "25"),
                 ],
             )

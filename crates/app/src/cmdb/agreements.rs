@@ -17,14 +17,10 @@ use crate::change::Need;
 use crate::tickets::NewTicket;
 use crate::{App, AppError, FieldError, Principal};
 
-/// A support, warranty, lease or maintenance contract and the items it covers.
+/// What contracts and licences have alike: who from, which number, and when.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Contract {
-    /// The contract's item: name, organization, owner, cost and history.
-    pub item: Ci,
+pub struct Terms {
     pub vendor: Option<VendorRef>,
-    /// `support`, `warranty`, `lease` or `maintenance`.
-    pub kind: String,
     /// The vendor's contract number.
     pub reference: String,
     pub starts_on: Option<String>,
@@ -34,6 +30,17 @@ pub struct Contract {
     pub renew_by: Option<String>,
     /// `upcoming`, `active`, `renewal_due` or `ended`.
     pub status: String,
+}
+
+/// A support, warranty, lease or maintenance contract and the items it covers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Contract {
+    /// The contract's item: name, organization, owner, cost and history.
+    pub item: Ci,
+    /// `support`, `warranty`, `lease` or `maintenance`.
+    pub kind: String,
+    #[serde(flatten)]
+    pub terms: Terms,
     /// Hours the vendor has to answer a case about a covered item.
     pub response_hours: Option<i64>,
     /// Items related to it by `covered_by`.
@@ -44,15 +51,10 @@ pub struct Contract {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Licence {
     pub item: Ci,
-    pub vendor: Option<VendorRef>,
     /// `per_seat`, `per_device` or `site`.
     pub model: String,
-    pub reference: String,
-    pub starts_on: Option<String>,
-    pub ends_on: Option<String>,
-    pub notice_days: i64,
-    pub renew_by: Option<String>,
-    pub status: String,
+    #[serde(flatten)]
+    pub terms: Terms,
     /// Seats or devices bought; none for a site licence.
     pub purchased: Option<i64>,
     /// The package agents report for the software; installs are counted from it.
@@ -306,6 +308,18 @@ async fn covered(conn: &mut Conn, contract: i64) -> Result<Vec<CiRef>, AppError>
         .collect())
 }
 
+async fn terms_view(conn: &mut Conn, terms: &AgreementRow, now: i64) -> Result<Terms, AppError> {
+    Ok(Terms {
+        vendor: vendor_ref(conn, terms.vendor_id).await?,
+        reference: terms.reference.clone(),
+        starts_on: terms.starts_on.clone(),
+        ends_on: terms.ends_on.clone(),
+        notice_days: terms.notice_days,
+        renew_by: terms.renew_by.clone(),
+        status: status_of(terms, now),
+    })
+}
+
 async fn contract_view(
     conn: &mut Conn,
     item: Ci,
@@ -313,16 +327,10 @@ async fn contract_view(
     now: i64,
 ) -> Result<Contract, AppError> {
     Ok(Contract {
-        vendor: vendor_ref(conn, terms.vendor_id).await?,
-        status: status_of(&terms, now),
+        terms: terms_view(conn, &terms, now).await?,
         covers: covered(conn, item.id).await?,
         item,
         kind: terms.kind,
-        reference: terms.reference,
-        starts_on: terms.starts_on,
-        ends_on: terms.ends_on,
-        notice_days: terms.notice_days,
-        renew_by: terms.renew_by,
         response_hours: terms.response_hours,
     })
 }
@@ -343,15 +351,9 @@ async fn licence_view(
     let model = terms.kind.parse().unwrap_or(LicenceModel::PerSeat);
     let position = rules::position(model, terms.purchased, installed);
     Ok(Licence {
-        vendor: vendor_ref(conn, terms.vendor_id).await?,
-        status: status_of(&terms, now),
+        terms: terms_view(conn, &terms, now).await?,
         item,
         model: terms.kind,
-        reference: terms.reference,
-        starts_on: terms.starts_on,
-        ends_on: terms.ends_on,
-        notice_days: terms.notice_days,
-        renew_by: terms.renew_by,
         purchased: terms.purchased,
         package: terms.package,
         installed,
@@ -580,9 +582,7 @@ impl App {
                 .unwrap_or_default();
             list.push(contract_view(&mut conn, item, terms, self.now_ms()).await?);
         }
-        list.sort_by(|a, b| {
-            (a.ends_on.is_none(), &a.ends_on).cmp(&(b.ends_on.is_none(), &b.ends_on))
-        });
+        list.sort_by_key(|c| (c.terms.ends_on.is_none(), c.terms.ends_on.clone()));
         Ok(list)
     }
 

@@ -26,7 +26,7 @@ use classes::checked_fields;
 use duplicates::note_twins;
 
 pub use agents::{AgentStatus, EnrolmentToken, InstalledPackage, Inventory, NewEnrolment, Update};
-pub use agreements::{Contract, Licence, NewContract, NewLicence, TermsPatch};
+pub use agreements::{Contract, Licence, NewContract, NewLicence, Terms, TermsPatch};
 pub use classes::{CiClassFields, CiField};
 pub use duplicates::SuspectedDuplicate;
 pub(crate) use impact::GraphCache;

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::cmdb::{
-    Contract, Licence, NewContract, NewLicence, NewVendor, NewVendorWait, TermsPatch, Vendor,
-    VendorContact, VendorPatch,
+    Contract, Licence, NewContract, NewLicence, NewVendor, NewVendorWait, Terms, TermsPatch,
+    Vendor, VendorContact, VendorPatch,
 };
 use opsdesk_app::{AppError, Precondition};
 use opsdesk_domain::cmdb::agreement::{ContractKind, LicenceModel};
@@ -266,32 +266,60 @@ async fn remove_contact(
     Ok(Redirect::to(&format!("/cmdb/vendors/{id}")).into_response())
 }
 
+/// The contracts or the licences, with the form that adds one.
 #[derive(Template)]
-#[template(path = "cmdb_contracts.html")]
-struct ContractsPage {
+#[template(path = "cmdb_agreements.html")]
+struct AgreementsPage {
     c: Chrome,
+    /// Licences rather than contracts.
+    licences: bool,
     contracts: Vec<Contract>,
+    licence_list: Vec<Licence>,
     vendors: Vec<Vendor>,
     form: SentForm,
 }
 
-impl ContractsPage {
+impl AgreementsPage {
+    /// The contracts' kinds or the licences' models.
     fn kinds(&self) -> &'static [&'static str] {
-        ContractKind::NAMES
+        if self.licences {
+            LicenceModel::NAMES
+        } else {
+            ContractKind::NAMES
+        }
+    }
+
+    /// The field the use case names a mistake in the kind by.
+    fn kind_field(&self) -> &'static str {
+        if self.licences { "model" } else { "kind" }
     }
 }
 
-async fn contracts_page(
+async fn agreements_page(
     state: &AppState,
     principal: &opsdesk_app::Principal,
+    licences: bool,
     form: SentForm,
 ) -> Result<Response, WebError> {
-    let contracts = state.app.contracts(principal).await?;
+    let (contracts, licence_list, title) = if licences {
+        (
+            Vec::new(),
+            state.app.licences(principal).await?,
+            "supply.licences",
+        )
+    } else {
+        (
+            state.app.contracts(principal).await?,
+            Vec::new(),
+            "supply.contracts",
+        )
+    };
     let vendors = state.app.vendors(principal).await?;
-    let c = chrome(principal, "supply.contracts", &form);
-    let page = ContractsPage {
-        c,
+    let page = AgreementsPage {
+        c: chrome(principal, title, &form),
+        licences,
         contracts,
+        licence_list,
         vendors,
         form,
     };
@@ -302,10 +330,17 @@ async fn contracts(
     State(state): State<AppState>,
     WebUser(principal): WebUser,
 ) -> Result<Response, WebError> {
-    contracts_page(&state, &principal, SentForm::default()).await
+    agreements_page(&state, &principal, false, SentForm::default()).await
 }
 
-/// The terms every agreement form has, read from it.
+async fn licences(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+) -> Result<Response, WebError> {
+    agreements_page(&state, &principal, true, SentForm::default()).await
+}
+
+/// The numbers an agreement form has, read from it.
 struct FormTerms {
     vendor: Option<i64>,
     notice_days: Option<i64>,
@@ -322,107 +357,83 @@ fn form_terms(form: &SignedForm) -> Result<FormTerms, AppError> {
     })
 }
 
+/// Adds a contract or a licence from the list page's form; returns the new item's id.
+async fn create_agreement(
+    state: &AppState,
+    form: &SignedForm,
+    licence: bool,
+) -> Result<i64, AppError> {
+    let terms = form_terms(form)?;
+    let text = |name: &str| text(form, name);
+    if licence {
+        let input = NewLicence {
+            name: form.get("name").to_owned(),
+            model: form.get("kind").to_owned(),
+            vendor: terms.vendor,
+            organization: text("organization"),
+            owner: text("owner"),
+            reference: text("reference"),
+            starts_on: text("starts_on"),
+            ends_on: text("ends_on"),
+            notice_days: terms.notice_days,
+            purchased: terms.purchased,
+            package: text("package"),
+            cost: text("cost"),
+        };
+        Ok(state
+            .app
+            .create_licence(&form.principal, input)
+            .await?
+            .item
+            .id)
+    } else {
+        let input = NewContract {
+            name: form.get("name").to_owned(),
+            kind: form.get("kind").to_owned(),
+            vendor: terms.vendor,
+            organization: text("organization"),
+            owner: text("owner"),
+            reference: text("reference"),
+            starts_on: text("starts_on"),
+            ends_on: text("ends_on"),
+            notice_days: terms.notice_days,
+            response_hours: terms.hours,
+            cost: text("cost"),
+            covers: Vec::new(),
+        };
+        Ok(state
+            .app
+            .create_contract(&form.principal, input)
+            .await?
+            .item
+            .id)
+    }
+}
+
 async fn create_contract(
     State(state): State<AppState>,
     form: SignedForm,
 ) -> Result<Response, WebError> {
-    let done = match form_terms(&form) {
-        Ok(terms) => {
-            let input = NewContract {
-                name: form.get("name").to_owned(),
-                kind: form.get("kind").to_owned(),
-                vendor: terms.vendor,
-                organization: text(&form, "organization"),
-                owner: text(&form, "owner"),
-                reference: text(&form, "reference"),
-                starts_on: text(&form, "starts_on"),
-                ends_on: text(&form, "ends_on"),
-                notice_days: terms.notice_days,
-                response_hours: terms.hours,
-                cost: text(&form, "cost"),
-                covers: Vec::new(),
-            };
-            state.app.create_contract(&form.principal, input).await
-        }
-        Err(e) => Err(e),
-    };
+    let done = create_agreement(&state, &form, false).await;
     or_form(
         done,
         &form,
-        |c| format!("/cmdb/contracts/{}", c.item.id),
-        |sent| contracts_page(&state, &form.principal, sent),
+        |id| format!("/cmdb/contracts/{id}"),
+        |sent| agreements_page(&state, &form.principal, false, sent),
     )
     .await
-}
-
-#[derive(Template)]
-#[template(path = "cmdb_licences.html")]
-struct LicencesPage {
-    c: Chrome,
-    licences: Vec<Licence>,
-    vendors: Vec<Vendor>,
-    form: SentForm,
-}
-
-impl LicencesPage {
-    fn models(&self) -> &'static [&'static str] {
-        LicenceModel::NAMES
-    }
-}
-
-async fn licences_page(
-    state: &AppState,
-    principal: &opsdesk_app::Principal,
-    form: SentForm,
-) -> Result<Response, WebError> {
-    let licences = state.app.licences(principal).await?;
-    let vendors = state.app.vendors(principal).await?;
-    let c = chrome(principal, "supply.licences", &form);
-    let page = LicencesPage {
-        c,
-        licences,
-        vendors,
-        form,
-    };
-    Ok((status_of(&page.form), render(&page)).into_response())
-}
-
-async fn licences(
-    State(state): State<AppState>,
-    WebUser(principal): WebUser,
-) -> Result<Response, WebError> {
-    licences_page(&state, &principal, SentForm::default()).await
 }
 
 async fn create_licence(
     State(state): State<AppState>,
     form: SignedForm,
 ) -> Result<Response, WebError> {
-    let done = match form_terms(&form) {
-        Ok(terms) => {
-            let input = NewLicence {
-                name: form.get("name").to_owned(),
-                model: form.get("model").to_owned(),
-                vendor: terms.vendor,
-                organization: text(&form, "organization"),
-                owner: text(&form, "owner"),
-                reference: text(&form, "reference"),
-                starts_on: text(&form, "starts_on"),
-                ends_on: text(&form, "ends_on"),
-                notice_days: terms.notice_days,
-                purchased: terms.purchased,
-                package: text(&form, "package"),
-                cost: text(&form, "cost"),
-            };
-            state.app.create_licence(&form.principal, input).await
-        }
-        Err(e) => Err(e),
-    };
+    let done = create_agreement(&state, &form, true).await;
     or_form(
         done,
         &form,
-        |l| format!("/cmdb/licences/{}", l.item.id),
-        |sent| licences_page(&state, &form.principal, sent),
+        |id| format!("/cmdb/licences/{id}"),
+        |sent| agreements_page(&state, &form.principal, true, sent),
     )
     .await
 }
@@ -432,6 +443,10 @@ async fn create_licence(
 #[template(path = "cmdb_agreement.html")]
 struct AgreementPage {
     c: Chrome,
+    /// The agreement's item id, its kind (or model) and its terms, either kind's.
+    id: i64,
+    kind: String,
+    terms: Terms,
     contract: Option<Contract>,
     licence: Option<Licence>,
     vendors: Vec<Vendor>,
@@ -447,35 +462,9 @@ impl AgreementPage {
         }
     }
 
-    /// The terms both kinds share, for the form: kind, vendor, reference, dates, notice.
-    #[allow(clippy::type_complexity)]
-    fn terms(&self) -> (i64, &str, Option<i64>, &str, String, String, i64) {
-        match (&self.contract, &self.licence) {
-            (Some(c), _) => (
-                c.item.id,
-                &c.kind,
-                c.vendor.as_ref().map(|v| v.id),
-                &c.reference,
-                c.starts_on.clone().unwrap_or_default(),
-                c.ends_on.clone().unwrap_or_default(),
-                c.notice_days,
-            ),
-            (_, Some(l)) => (
-                l.item.id,
-                &l.model,
-                l.vendor.as_ref().map(|v| v.id),
-                &l.reference,
-                l.starts_on.clone().unwrap_or_default(),
-                l.ends_on.clone().unwrap_or_default(),
-                l.notice_days,
-            ),
-            _ => (0, "", None, "", String::new(), String::new(), 0),
-        }
-    }
-
     /// Whether vendor `id` is the agreement's.
     fn chosen(&self, id: &i64) -> bool {
-        self.terms().2 == Some(*id)
+        self.terms.vendor.as_ref().is_some_and(|v| v.id == *id)
     }
 
     /// What the form shows for `field`: what was sent, else `current`.
@@ -496,19 +485,24 @@ async fn agreement_page(
     form: SentForm,
 ) -> Result<Response, WebError> {
     let vendors = state.app.vendors(principal).await?;
-    let (contract, licence, title) = if licence {
-        let l = state.app.licence(principal, id).await?;
-        let title = l.item.name.clone();
-        (None, Some(l), title)
+    let (contract, licence) = if licence {
+        (None, Some(state.app.licence(principal, id).await?))
     } else {
-        let c = state.app.contract(principal, id).await?;
-        let title = c.item.name.clone();
-        (Some(c), None, title)
+        (Some(state.app.contract(principal, id).await?), None)
     };
+    let (item, kind, terms) = match (&contract, &licence) {
+        (Some(c), _) => (&c.item, &c.kind, &c.terms),
+        (_, Some(l)) => (&l.item, &l.model, &l.terms),
+        _ => return Err(AppError::NotFound("contract").into()),
+    };
+    let (title, kind, terms) = (item.name.clone(), kind.clone(), terms.clone());
     let mut c = chrome(principal, "supply.contracts", &form);
     c.title = title;
     let page = AgreementPage {
         c,
+        id,
+        kind,
+        terms,
         contract,
         licence,
         vendors,
