@@ -462,3 +462,70 @@ dual_backend_test!(
         assert!(tags(&open(&admin, "Printer offline", None).await).is_empty());
     }
 );
+
+dual_backend_test!(
+    a_business_hours_condition_tells_nights_from_office_hours,
+    |backend: Backend| async move {
+        // Monday 2026-03-02, 20:00 in London: after office hours.
+        let clock = ManualClock::starting_at("2026-03-02T20:00:00Z".parse().unwrap());
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let office = admin
+            .post(
+                "/api/v1/calendars",
+                json!({"name": "Office", "timezone": "Europe/London", "hours": [
+                    {"weekday": "monday", "start": "09:00", "end": "17:00"}]}),
+            )
+            .await;
+        assert_eq!(office.status, 201, "{}", office.text);
+        let policy = admin
+            .post(
+                "/api/v1/sla-policies",
+                json!({"position": 1, "calendar_id": office.body["id"], "spec": {
+                    "name": "Office hours", "targets": {
+                        "P4": {"response_seconds": 3600, "resolution_seconds": 86400},
+                        "P5": {"response_seconds": 3600, "resolution_seconds": 86400}}}}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+        let refused = admin
+            .post(
+                "/api/v1/rules",
+                json!({"name": "x", "event": "ticket.created",
+                       "conditions": [{"business_hours": "nights"}],
+                       "actions": [{"add_tag": "x"}]}),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(
+            refused.body["errors"][0]["field"],
+            "conditions[0].business_hours"
+        );
+        rule(
+            &admin,
+            json!({"name": "After hours", "event": "ticket.created",
+                   "conditions": [{"business_hours": false}],
+                   "actions": [{"add_tag": "after-hours"}]}),
+        )
+        .await;
+        let night = open(&admin, "Mail is down", None).await;
+        let fetched = admin
+            .get(&format!(
+                "/api/v1/tickets/{}",
+                night["number"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(tags(&fetched.body), ["after-hours"], "{}", fetched.text);
+
+        // Next Monday at 10:00 in London the office is open.
+        clock.set("2026-03-09T10:00:00Z".parse().unwrap());
+        let day = open(&admin, "Mail is slow", None).await;
+        let fetched = admin
+            .get(&format!(
+                "/api/v1/tickets/{}",
+                day["number"].as_str().unwrap()
+            ))
+            .await;
+        assert!(tags(&fetched.body).is_empty(), "{}", fetched.text);
+    }
+);

@@ -129,6 +129,9 @@ pub enum Condition {
     },
     /// The title or description contains this text, whatever its case (kept lowercase).
     TextContains(String),
+    /// The event happens inside (`true`) or outside (`false`) the business hours of the
+    /// calendar the ticket's SLA counts in: "outside business hours, page on-call".
+    BusinessHours(bool),
 }
 
 /// One thing a rule does.
@@ -189,6 +192,8 @@ pub struct TicketFacts {
     pub description: String,
     /// Whether an escalation policy already pages for this ticket.
     pub paged: bool,
+    /// Whether the event happens within the business hours of the ticket's SLA calendar.
+    pub in_business_hours: bool,
 }
 
 impl TicketFacts {
@@ -232,6 +237,7 @@ impl Condition {
                 facts.title.to_lowercase().contains(text)
                     || facts.description.to_lowercase().contains(text)
             }
+            Condition::BusinessHours(inside) => facts.in_business_hours == *inside,
         }
     }
 
@@ -240,7 +246,8 @@ impl Condition {
         let Some(object) = raw.as_object() else {
             return Err(vec![RuleError::new(
                 at,
-                "must be an object: {\"field\", \"op\", \"value\"} or {\"text_contains\"}",
+                "must be an object: {\"field\", \"op\", \"value\"}, {\"text_contains\"} or \
+                 {\"business_hours\": true|false}",
             )]);
         };
         if let Some(text) = object.get("text_contains") {
@@ -253,11 +260,20 @@ impl Condition {
             let text = text_of(&format!("{at}.text_contains"), text).map_err(|e| vec![e])?;
             return Ok(Condition::TextContains(text.to_lowercase()));
         }
-        if object.contains_key("business_hours") {
-            return Err(vec![RuleError::new(
-                format!("{at}.business_hours"),
-                "business hours conditions are not supported",
-            )]);
+        if let Some(inside) = object.get("business_hours") {
+            if object.len() > 1 {
+                return Err(vec![RuleError::new(
+                    at,
+                    "`business_hours` stands alone in its condition",
+                )]);
+            }
+            return match inside {
+                Value::Bool(inside) => Ok(Condition::BusinessHours(*inside)),
+                _ => Err(vec![RuleError::new(
+                    format!("{at}.business_hours"),
+                    "true (inside business hours) or false (outside)",
+                )]),
+            };
         }
         let mut errors = Vec::new();
         for key in object.keys() {
@@ -339,6 +355,7 @@ impl Condition {
                 _ => json!({"field": field, "op": op, "value": values.first()}),
             },
             Condition::TextContains(text) => json!({ "text_contains": text }),
+            Condition::BusinessHours(inside) => json!({ "business_hours": inside }),
         }
     }
 }
@@ -731,7 +748,41 @@ mod tests {
             title: "VPN drops every hour".into(),
             description: "Since Monday.".into(),
             paged: false,
+            in_business_hours: true,
         }
+    }
+
+    #[test]
+    fn business_hours_conditions_tell_inside_from_outside() {
+        let after_hours = draft(
+            json!([{"business_hours": false}]),
+            json!([{"add_tag": "after-hours"}]),
+        )
+        .validate()
+        .unwrap();
+        assert!(after_hours.plan(&facts()).is_empty());
+        let night = TicketFacts {
+            in_business_hours: false,
+            ..facts()
+        };
+        assert_eq!(
+            describe(&after_hours.plan(&night)),
+            [json!({"add_tag": "after-hours"})]
+        );
+        assert_eq!(
+            after_hours.conditions[0].to_json(),
+            json!({"business_hours": false})
+        );
+        let errors = draft(
+            json!([{"business_hours": "nights"}, {"business_hours": true, "field": "type"}]),
+            json!([{"add_tag": "x"}]),
+        )
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            fields(errors),
+            ["conditions[0].business_hours", "conditions[1]"]
+        );
     }
 
     fn draft(conditions: Value, actions: Value) -> RuleDraft {
@@ -894,6 +945,16 @@ mod tests {
             let is = condition(field, "is", &value).holds(&facts);
             let is_not = condition(field, "is_not", &value).holds(&facts);
             prop_assert_ne!(is, is_not);
+        }
+
+        /// Exactly one of inside and outside business hours holds.
+        #[test]
+        fn inside_and_outside_business_hours_are_complements(facts in any_facts(), inside in any::<bool>()) {
+            let facts = TicketFacts { in_business_hours: inside, ..facts };
+            prop_assert_ne!(
+                Condition::BusinessHours(true).holds(&facts),
+                Condition::BusinessHours(false).holds(&facts)
+            );
         }
 
         /// `in` with one value is `is` with that value.

@@ -58,7 +58,7 @@ pub(crate) async fn run_rules(
             return Ok(acted);
         };
         let ticket = view(tx.conn, row, tx.now).await?;
-        let plan = rule.plan(&facts(tx.conn, &ticket).await?);
+        let plan = rule.plan(&facts(tx.conn, &ticket, tx.now).await?);
         if plan.is_empty() {
             continue;
         }
@@ -118,11 +118,28 @@ async fn count_run(tx: &mut Tx<'_>, id: i64, rule: &Rule) -> Result<bool, AppErr
     Ok(false)
 }
 
-/// What rules look at in a ticket.
-pub(crate) async fn facts(conn: &mut Conn, ticket: &Ticket) -> Result<TicketFacts, AppError> {
+/// The calendar every desk starts with (24x7), which tickets without SLA clocks count in.
+const STANDARD_CALENDAR: i64 = 1;
+
+/// What rules look at in a ticket, for an event at `now`.
+pub(crate) async fn facts(
+    conn: &mut Conn,
+    ticket: &Ticket,
+    now: i64,
+) -> Result<TicketFacts, AppError> {
     let paged = opsdesk_store::paging::page_of_ticket(conn, ticket.id)
         .await?
         .is_some();
+    let calendar_id = opsdesk_store::sla::ticket_sla(conn, ticket.id)
+        .await?
+        .map_or(STANDARD_CALENDAR, |sla| sla.calendar_id);
+    let catalog = crate::catalog::current(conn).await?;
+    // A calendar that cannot be read (or was never there) counts as always open, as the
+    // standard one is.
+    let in_business_hours = catalog
+        .calendar(calendar_id)
+        .map_or(Ok(true), |calendar| calendar.is_open_at(timestamp(now)))
+        .map_err(|e| AppError::internal("reading business hours", e))?;
     Ok(TicketFacts {
         ticket_type: ticket.ticket_type,
         priority: ticket.priority,
@@ -138,6 +155,7 @@ pub(crate) async fn facts(conn: &mut Conn, ticket: &Ticket) -> Result<TicketFact
         title: ticket.title.clone(),
         description: ticket.description.clone(),
         paged,
+        in_business_hours,
     })
 }
 
@@ -150,7 +168,7 @@ pub(crate) async fn facts_of(
     let rows = store::get_many(conn, ids).await?;
     let mut found = Vec::with_capacity(rows.len());
     for ticket in views(conn, rows, now).await? {
-        let facts = facts(conn, &ticket).await?;
+        let facts = facts(conn, &ticket, now).await?;
         found.push((ticket.number, facts));
     }
     Ok(found)

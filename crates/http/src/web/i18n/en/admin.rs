@@ -170,7 +170,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.rules.conditions", "Conditions (all must hold)"),
     (
         "admin.rules.conditions.hint",
-        "A JSON list, e.g. [{\"field\": \"category\", \"op\": \"is\", \"value\": \"Network\"}, {\"text_contains\": \"vpn\"}]",
+        "A JSON list, e.g. [{\"field\": \"category\", \"op\": \"is\", \"value\": \"Network\"}, {\"text_contains\": \"vpn\"}, {\"business_hours\": false}]",
     ),
     ("admin.rules.disable", "Disable"),
     ("admin.rules.done", "nothing left to do"),
