@@ -1081,3 +1081,66 @@ dual_backend_test!(
         assert_eq!(actions, ["created", "updated", "updated"], "{}", audit.text);
     }
 );
+
+dual_backend_test!(
+    a_source_silent_longer_than_expected_raises_its_own_alert_until_it_speaks,
+    |backend: Backend| async move {
+        let (server, clock) = server_on_clock(backend).await;
+        let refused = server
+            .admin()
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "x", "kind": "generic", "requester": "carol@acme.example",
+                       "silent_after_minutes": 20_000}),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(refused.body["errors"][0]["field"], "silent_after_minutes");
+        let url = integration(
+            &server,
+            json!({"name": "Prometheus", "kind": "alertmanager",
+                   "requester": "carol@acme.example", "silent_after_minutes": 10}),
+        )
+        .await;
+        // The Watchdog keeps arriving: nothing is raised.
+        let watchdog = json!({"status": "firing", "labels": {"alertname": "Watchdog"}});
+        for _ in 0..3 {
+            clock.advance(minutes(5));
+            let (status, _) = post(
+                &server,
+                &url,
+                alertmanager("firing", vec![watchdog.clone()]),
+            )
+            .await;
+            assert_eq!(status, 202);
+            server.app.housekeeping().await.unwrap();
+        }
+        let before = alert_incidents(&server).await.len();
+
+        // Then it stops: after ten quiet minutes the switch fires, once.
+        clock.advance(minutes(11));
+        server.app.housekeeping().await.unwrap();
+        clock.advance(minutes(5));
+        server.app.housekeeping().await.unwrap();
+        let incidents = alert_incidents(&server).await;
+        assert_eq!(incidents.len(), before + 1, "{incidents:?}");
+        let silent = incidents
+            .iter()
+            .find(|t| t["title"] == "Prometheus sent nothing for 10 minutes")
+            .expect("the switch's incident");
+        let number = silent["number"].as_str().unwrap().to_owned();
+        assert_eq!(silent["priority"], "P1", "a critical alert: {silent}");
+        assert_eq!(
+            alert_of(&server, "opsdesk-source-silent").await["status"],
+            "firing"
+        );
+
+        // The source speaks again: the switch's alert resolves its incident.
+        let (status, receipt) = post(&server, &url, alertmanager("firing", vec![watchdog])).await;
+        assert_eq!(status, 202, "{receipt}");
+        assert_eq!(receipt["resolved"], json!([number.clone()]), "{receipt}");
+        assert_eq!(ticket_status(&server, &number).await, "resolved");
+        let settings = server.admin().get("/api/v1/integrations").await;
+        assert_eq!(settings.body[0]["silent_after_minutes"], 10);
+    }
+);

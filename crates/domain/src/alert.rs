@@ -259,6 +259,9 @@ pub struct Pipeline {
     /// Beyond this many incidents opened in an hour, new problems join one alert storm
     /// incident instead.
     pub max_incidents_per_hour: i64,
+    /// A source that sends nothing for this long raises its own alert (a dead-man's
+    /// switch); 0: never.
+    pub silent_after_minutes: i64,
 }
 
 impl Default for Pipeline {
@@ -269,6 +272,7 @@ impl Default for Pipeline {
             open_after_count: 1,
             open_after_minutes: 0,
             max_incidents_per_hour: 0,
+            silent_after_minutes: 0,
         }
     }
 }
@@ -280,6 +284,8 @@ pub const RESOLVE_AFTER_MINUTES: (i64, i64) = (0, 10_080);
 pub const OPEN_AFTER_COUNT: (i64, i64) = (1, 1_000);
 pub const OPEN_AFTER_MINUTES: (i64, i64) = (0, 1_440);
 pub const MAX_INCIDENTS_PER_HOUR: (i64, i64) = (0, 10_000);
+/// A week, as for resolving.
+pub const SILENT_AFTER_MINUTES: (i64, i64) = (0, 10_080);
 
 const MINUTE_MS: i64 = 60_000;
 /// The storm cap's window.
@@ -310,6 +316,11 @@ impl Pipeline {
                 "max_incidents_per_hour",
                 self.max_incidents_per_hour,
                 MAX_INCIDENTS_PER_HOUR,
+            ),
+            (
+                "silent_after_minutes",
+                self.silent_after_minutes,
+                SILENT_AFTER_MINUTES,
             ),
         ] {
             if !(low..=high).contains(&value) {

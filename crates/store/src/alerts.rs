@@ -23,6 +23,7 @@ pub struct IntegrationRow {
     pub open_after_count: i64,
     pub open_after_minutes: i64,
     pub max_incidents_per_hour: i64,
+    pub silent_after_minutes: i64,
     pub version: i64,
 }
 
@@ -35,6 +36,7 @@ impl IntegrationRow {
             open_after_count: self.open_after_count,
             open_after_minutes: self.open_after_minutes,
             max_incidents_per_hour: self.max_incidents_per_hour,
+            silent_after_minutes: self.silent_after_minutes,
         }
     }
 }
@@ -43,7 +45,7 @@ const INTEGRATION_SELECT: &str = "SELECT i.id, i.name, i.kind, i.requester_id, \
      u.email AS requester_email, i.group_by, i.escalation_policy_id, \
      e.name AS escalation_policy, i.created_at, i.hold_back_minutes, \
      i.resolve_after_minutes, i.open_after_count, i.open_after_minutes, \
-     i.max_incidents_per_hour, i.version \
+     i.max_incidents_per_hour, i.silent_after_minutes, i.version \
      FROM integrations i JOIN users u ON u.id = i.requester_id \
      LEFT JOIN escalation_policies e ON e.id = i.escalation_policy_id";
 
@@ -65,8 +67,9 @@ pub async fn insert_integration(
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO integrations (name, kind, requester_id, token_hash, group_by, \
          escalation_policy_id, created_at, hold_back_minutes, resolve_after_minutes, \
-         open_after_count, open_after_minutes, max_incidents_per_hour) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         open_after_count, open_after_minutes, max_incidents_per_hour, silent_after_minutes, \
+         last_received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $7) RETURNING id",
     )
     .bind(new.name)
     .bind(new.kind)
@@ -80,6 +83,7 @@ pub async fn insert_integration(
     .bind(new.pipeline.open_after_count)
     .bind(new.pipeline.open_after_minutes)
     .bind(new.pipeline.max_incidents_per_hour)
+    .bind(new.pipeline.silent_after_minutes)
     .fetch_one(conn)
     .await
     .map_err(|e| StoreError::from(e).on_unique("name"))?;
@@ -142,7 +146,7 @@ pub async fn update_pipeline(
     let done = sqlx::query(
         "UPDATE integrations SET hold_back_minutes = $3, resolve_after_minutes = $4, \
          open_after_count = $5, open_after_minutes = $6, max_incidents_per_hour = $7, \
-         version = version + 1 WHERE id = $1 AND version = $2",
+         silent_after_minutes = $8, version = version + 1 WHERE id = $1 AND version = $2",
     )
     .bind(id)
     .bind(version)
@@ -151,9 +155,59 @@ pub async fn update_pipeline(
     .bind(pipeline.open_after_count)
     .bind(pipeline.open_after_minutes)
     .bind(pipeline.max_incidents_per_hour)
+    .bind(pipeline.silent_after_minutes)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Notes that integration `id` received a request at `now`; true when its dead-man's switch
+/// had fired, which this turns off. A busy source writes at most every ten seconds.
+pub async fn note_received(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let was_silent: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT silent_since FROM integrations WHERE id = $1 AND silent_since IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE integrations SET last_received_at = $2, silent_since = NULL \
+         WHERE id = $1 AND (silent_since IS NOT NULL OR last_received_at IS NULL \
+         OR last_received_at < $3)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(now - 10_000)
+    .execute(conn)
+    .await?;
+    Ok(was_silent.is_some())
+}
+
+/// Marks the integrations whose dead-man's switch is due at `now` (silent longer than their
+/// `silent_after_minutes`) as silent, and returns them: each silence fires once, also with
+/// several nodes.
+pub async fn claim_silent(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<Vec<IntegrationRow>, StoreError> {
+    let ids: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE integrations SET silent_since = $1 WHERE silent_after_minutes > 0 \
+         AND silent_since IS NULL \
+         AND COALESCE(last_received_at, created_at) + silent_after_minutes * 60000 <= $1 \
+         RETURNING id",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for (id,) in ids {
+        rows.extend(integration(conn, id).await?);
+    }
+    Ok(rows)
 }
 
 pub async fn delete_integration(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {

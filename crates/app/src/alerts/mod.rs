@@ -7,7 +7,7 @@
 
 mod pipeline;
 
-use opsdesk_domain::alert::{self, IntegrationKind, Pipeline};
+use opsdesk_domain::alert::{self, AlertStatus, IntegrationKind, Notice, Pipeline, Severity};
 use opsdesk_store::alerts::{self as store, IntegrationRow, NewIntegration as Row};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,9 @@ pub struct Integration {
     /// Beyond this many incidents opened in an hour, alerts of new problems join one
     /// "alert storm" incident of the integration. 0: no cap.
     pub max_incidents_per_hour: i64,
+    /// A dead-man's switch: when the source sends nothing for this many minutes, the
+    /// integration raises its own critical alert, resolved by the next request. 0: off.
+    pub silent_after_minutes: i64,
     /// Changes with every update: send it back as `If-Match: "v<version>"`.
     pub version: i64,
     #[schema(value_type = String, format = DateTime)]
@@ -101,6 +104,10 @@ pub struct NewIntegration {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 10000)]
     pub max_incidents_per_hour: i64,
+    /// 0 (no dead-man's switch) when absent.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10080)]
+    pub silent_after_minutes: i64,
 }
 
 /// How often a group must fire, and within how long, to open its incident.
@@ -136,6 +143,8 @@ pub struct IntegrationPatch {
     pub open_after: Option<OpenAfter>,
     #[schema(minimum = 0, maximum = 10000)]
     pub max_incidents_per_hour: Option<i64>,
+    #[schema(minimum = 0, maximum = 10080)]
+    pub silent_after_minutes: Option<i64>,
 }
 
 /// Checks pipeline settings, naming each mistake's field.
@@ -213,6 +222,7 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
             minutes: pipeline.open_after_minutes,
         },
         max_incidents_per_hour: pipeline.max_incidents_per_hour,
+        silent_after_minutes: pipeline.silent_after_minutes,
         version: row.version,
         id: row.id,
         name: row.name,
@@ -225,7 +235,66 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
     }
 }
 
+/// The alert an integration's dead-man's switch raises (firing) and its next request
+/// clears (resolved).
+fn silence_notice(integration: &IntegrationRow, status: AlertStatus) -> Notice {
+    let minutes = integration.silent_after_minutes;
+    Notice {
+        fingerprint: "opsdesk-source-silent".to_owned(),
+        status,
+        title: format!("{} sent nothing for {minutes} minutes", integration.name),
+        description: format!(
+            "opsdesk received no request from {} for {minutes} minutes: the source, or the \
+             path from it, may be down, so its alerts would not arrive either.",
+            integration.name
+        ),
+        severity: Severity::Critical,
+        labels: [
+            ("alertname".to_owned(), "SourceSilent".to_owned()),
+            ("integration".to_owned(), integration.name.clone()),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
 impl App {
+    /// Fires the dead-man's switch of each integration silent longer than its
+    /// `silent_after_minutes`: its own critical alert, through its pipeline, once per
+    /// silence. Returns how many fired.
+    pub async fn watch_silent_sources(&self) -> Result<usize, AppError> {
+        let silent = self
+            .system_change("alert pipeline", |tx| {
+                Box::pin(async move { Ok(store::claim_silent(tx.conn, tx.now).await?) })
+            })
+            .await?;
+        for integration in &silent {
+            let sender = Principal::system(&format!("integration {}", integration.name));
+            let row = integration.clone();
+            let tally = self
+                .change(&sender, Need::Anyone, move |mut tx| {
+                    Box::pin(async move {
+                        let intake = Intake::new(&mut tx, &row).await?;
+                        let notice = silence_notice(&row, AlertStatus::Firing);
+                        let payload = serde_json::json!({"silent_after_minutes":
+                            row.silent_after_minutes})
+                        .to_string();
+                        let mut tally = Tally::default();
+                        if let Outcome::Opened(id) =
+                            pipeline::apply(&mut tx, &intake, notice, &payload).await?
+                        {
+                            tally.opened.push(id);
+                        }
+                        Ok(tally)
+                    })
+                })
+                .await?;
+            self.announce(&tally.opened, &tally.resolved, &sender)
+                .await?;
+        }
+        Ok(silent.len())
+    }
+
     /// Creates an integration (admins); the answer carries its secret URL path, once.
     pub async fn create_integration(
         &self,
@@ -249,6 +318,7 @@ impl App {
             open_after_count: input.open_after.count,
             open_after_minutes: input.open_after.minutes,
             max_incidents_per_hour: input.max_incidents_per_hour,
+            silent_after_minutes: input.silent_after_minutes,
         };
         if let Err(AppError::Invalid(faults)) = checked(pipeline) {
             errors.extend(faults);
@@ -338,6 +408,9 @@ impl App {
                     max_incidents_per_hour: patch
                         .max_incidents_per_hour
                         .unwrap_or(current.max_incidents_per_hour),
+                    silent_after_minutes: patch
+                        .silent_after_minutes
+                        .unwrap_or(current.silent_after_minutes),
                 })?;
                 if !store::update_pipeline(tx.conn, id, version, &pipeline).await? {
                     return Err(AppError::Stale);
@@ -481,6 +554,10 @@ impl App {
                     }
                     let intake = Intake::new(&mut tx, &integration).await?;
                     let mut tally = Tally::default();
+                    let mut notices = notices;
+                    if store::note_received(tx.conn, integration.id, tx.now).await? {
+                        notices.insert(0, silence_notice(&integration, AlertStatus::Resolved));
+                    }
                     for notice in notices {
                         match pipeline::apply(&mut tx, &intake, notice, &payload).await? {
                             Outcome::Opened(id) => tally.opened.push(id),

@@ -46,7 +46,7 @@ impl App {
     }
 
     /// Closes tickets resolved longer than `auto_close_days` ago, keeps the triage model
-    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, and deletes expired sessions.
+    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, and deletes expired sessions.
     pub async fn housekeeping(&self) -> Result<(), AppError> {
         let days = self.config().auto_close_days;
         if days > 0 {
@@ -59,6 +59,10 @@ impl App {
         let reminded = self.remind_article_reviews().await?;
         if reminded > 0 {
             tracing::info!(reminded, "reminded article owners of reviews due");
+        }
+        let silent = self.watch_silent_sources().await?;
+        if silent > 0 {
+            tracing::warn!(silent, "alert sources went silent");
         }
         let renewals = self.remind_renewals().await?;
         if renewals > 0 {

@@ -199,6 +199,7 @@ pub(super) async fn create_integration(
         resolve_after_minutes: settings.resolve_after_minutes.unwrap_or_default(),
         open_after: settings.open_after.unwrap_or_default(),
         max_incidents_per_hour: settings.max_incidents_per_hour.unwrap_or_default(),
+        silent_after_minutes: settings.silent_after_minutes.unwrap_or_default(),
     };
     let (url, errors) = match state.app.create_integration(&form.principal, input).await {
         Ok(created) => {
@@ -235,6 +236,7 @@ fn pipeline_sent(form: &SignedForm, errors: &mut Vec<FieldError>) -> Integration
     let count = number("open_after_count");
     let minutes = number("open_after_minutes");
     let max_incidents_per_hour = number("max_incidents_per_hour");
+    let silent_after_minutes = number("silent_after_minutes");
     let open_after = (count.is_some() || minutes.is_some()).then(|| OpenAfter {
         count: count.unwrap_or(1),
         minutes: minutes.unwrap_or(0),
@@ -244,6 +246,7 @@ fn pipeline_sent(form: &SignedForm, errors: &mut Vec<FieldError>) -> Integration
         resolve_after_minutes,
         open_after,
         max_incidents_per_hour,
+        silent_after_minutes,
     }
 }
 

@@ -60,7 +60,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.integrations.pipeline", "Pipeline"),
     (
         "admin.integrations.pipeline.hint",
-        "Hold back: a resolved alert resolves its incident only after staying resolved that long, so a flapping alert keeps one incident. Resolve after: a firing alert not received again that long counts as resolved. Open after: a group opens its incident only once it fired that often within the window; its alerts wait, pending. Most incidents an hour: beyond it, new problems join one alert storm incident. 0 turns a setting off.",
+        "Hold back: a resolved alert resolves its incident only after staying resolved that long, so a flapping alert keeps one incident. Resolve after: a firing alert not received again that long counts as resolved. Open after: a group opens its incident only once it fired that often within the window; its alerts wait, pending. Most incidents an hour: beyond it, new problems join one alert storm incident. Alert when the source sends nothing: a dead-man's switch, which raises a critical alert of its own until the source speaks again (with Alertmanager, route its always-firing Watchdog alert here). 0 turns a setting off.",
     ),
     ("admin.integrations.policy", "Escalation policy"),
     ("admin.integrations.policy.none", "(page nobody)"),
@@ -70,6 +70,10 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "Resolve when silent for (minutes)",
     ),
     ("admin.integrations.silenced", "silenced"),
+    (
+        "admin.integrations.silent_after",
+        "Alert when the source sends nothing for (minutes)",
+    ),
     (
         "admin.integrations.url",
         "Post alerts to this URL; it is shown only now:",
