@@ -163,34 +163,14 @@ async fn page_from(
                     step = next;
                     continue;
                 }
+                None if store::notifications(tx.conn, page.id).await?.is_empty() => {
+                    return nobody_on_call(tx, page, policy_row, step).await;
+                }
                 None => return exhaust(tx, page, step).await,
             }
         }
         let mut batch = tx.batch();
-        for (user_id, _) in &people {
-            let id = store::insert_notification(
-                tx.conn,
-                page.id,
-                *user_id,
-                (round - 1, level - 1),
-                tx.now,
-            )
-            .await?;
-            jobs::queue(
-                &mut batch,
-                JobKind::PageNotification,
-                &serde_json::json!({"notification_id": id}),
-                tx.now,
-            );
-        }
-        if policy_row.chat_webhook_url.is_some() {
-            jobs::queue(
-                &mut batch,
-                JobKind::PageChat,
-                &serde_json::json!({"page_id": page.id, "level": level}),
-                tx.now,
-            );
-        }
+        notify(tx, &mut batch, page, policy_row, step, &people).await?;
         let wait = policy.wait(step).as_millis();
         jobs::queue_at(
             &mut batch,
@@ -222,6 +202,62 @@ async fn page_from(
         )
         .await;
     }
+}
+
+/// Mails each of `people` that they are paged at `step` (and the policy's chat, when it has
+/// one), through jobs queued in `batch`.
+async fn notify(
+    tx: &mut Tx<'_>,
+    batch: &mut opsdesk_store::Batch,
+    page: &PageRow,
+    policy_row: &PolicyRow,
+    step: Step,
+    people: &[(i64, String)],
+) -> Result<(), AppError> {
+    let (round, level) = counted(step);
+    for (user_id, _) in people {
+        let id =
+            store::insert_notification(tx.conn, page.id, *user_id, (round - 1, level - 1), tx.now)
+                .await?;
+        jobs::queue(
+            batch,
+            JobKind::PageNotification,
+            &serde_json::json!({"notification_id": id}),
+            tx.now,
+        );
+    }
+    if policy_row.chat_webhook_url.is_some() {
+        jobs::queue(
+            batch,
+            JobKind::PageChat,
+            &serde_json::json!({"page_id": page.id, "level": level}),
+            tx.now,
+        );
+    }
+    Ok(())
+}
+
+/// No level of the policy had anyone on call: rather than page no one, the admins are
+/// paged (and the page then ends), and the incident's timeline says so.
+async fn nobody_on_call(
+    tx: &mut Tx<'_>,
+    page: &PageRow,
+    policy_row: &PolicyRow,
+    step: Step,
+) -> Result<(), AppError> {
+    let admins = opsdesk_store::accounts::active_admins(tx.conn).await?;
+    tracing::warn!(page = page.id, policy = %policy_row.name, "nobody is on call: paging the admins");
+    let mut batch = tx.batch();
+    notify(tx, &mut batch, page, policy_row, step, &admins).await?;
+    batch.run(tx.conn).await?;
+    let emails: Vec<&str> = admins.iter().map(|(_, email)| email.as_str()).collect();
+    note(
+        tx,
+        page.ticket_id,
+        serde_json::json!({"event": "nobody_on_call", "people": emails}),
+    )
+    .await?;
+    exhaust(tx, page, step).await
 }
 
 async fn exhaust(tx: &mut Tx<'_>, page: &PageRow, step: Step) -> Result<(), AppError> {

@@ -1,6 +1,7 @@
 //! Paging: an alert's incident pages whoever is on call on the policy's first level; when
 //! nobody acknowledges within the wait the next level is paged (on a clock the test moves);
-//! acknowledging stops it, and a level with nobody on call is skipped. With the test mail
+//! acknowledging stops it, and a level with nobody on call is skipped; with nobody on call
+//! at any level, the admins are paged. With the test mail
 //! server, the page arrives by mail with a link that acknowledges it without signing in,
 //! and the policy's chat webhook is told.
 
@@ -252,6 +253,73 @@ dual_backend_test!(
         assert_eq!(
             admin.get("/api/v1/pages").await.body[0]["status"],
             "exhausted"
+        );
+    }
+);
+
+dual_backend_test!(
+    when_nobody_is_on_call_at_any_level_the_admins_are_paged,
+    |backend: Backend| async move {
+        // A Saturday, and the only level is a weekday schedule.
+        let clock = ManualClock::starting_at("2026-03-07T10:00:00Z".parse().unwrap());
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let schedule = admin
+            .post(
+                "/api/v1/schedules",
+                json!({"name": "Office", "time_zone": "UTC", "layers": [
+                    {"people": ["ann@msp.example"], "start": "2026-01-05T09:00:00",
+                     "turn": {"days": 7},
+                     "restriction": {"days": ["monday", "tuesday", "wednesday", "thursday",
+                                              "friday"], "from": "09:00", "to": "17:00"}}]}),
+            )
+            .await;
+        assert_eq!(schedule.status, 201, "{}", schedule.text);
+        let policy = admin
+            .post(
+                "/api/v1/escalation-policies",
+                json!({"name": "Office hours", "levels": [
+                    {"targets": [{"schedule": schedule.body["id"]}], "wait_minutes": 5}]}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+        let integration = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Uptime", "kind": "generic", "requester": "carol@acme.example",
+                       "escalation_policy": "Office hours"}),
+            )
+            .await;
+        assert_eq!(integration.status, 201, "{}", integration.text);
+        let url = integration.body["url_path"].as_str().unwrap().to_owned();
+        let opened = post_alert(&server, &url, firing("web-1", "web")).await;
+        let incident = opened["opened"][0].as_str().unwrap();
+        let page = admin
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await
+            .body;
+        assert_eq!(page["status"], "exhausted", "{page}");
+        // Every admin: the one the server was set up with, and root@.
+        assert_eq!(
+            paged(&page),
+            vec![
+                ("admin@example.com".into(), 1),
+                ("root@msp.example".into(), 1)
+            ]
+        );
+        let timeline = admin
+            .get(&format!("/api/v1/tickets/{incident}/timeline"))
+            .await
+            .body;
+        let told = timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "page" && e["data"]["event"] == "nobody_on_call")
+            .unwrap_or_else(|| panic!("{timeline}"));
+        assert_eq!(
+            told["data"]["people"],
+            json!(["admin@example.com", "root@msp.example"])
         );
     }
 );

@@ -8,7 +8,7 @@
 //! layer, and of overlapping overrides the last one added.
 
 use jiff::civil::{DateTime, Time, Weekday};
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
@@ -276,21 +276,38 @@ impl Rotation {
         };
         while day <= last {
             for time in [restriction.from, restriction.to] {
-                if let Ok(zoned) = self
-                    .zone
-                    .to_ambiguous_zoned_datetime(day.to_datetime(time))
-                    .compatible()
-                {
-                    let at = zoned.timestamp();
-                    if from <= at && at < until {
-                        edges.push(at);
-                    }
-                }
+                edges.extend(
+                    self.crossings(day.to_datetime(time))
+                        .into_iter()
+                        .filter(|at| from <= *at && *at < until),
+                );
             }
             let Ok(next) = day.tomorrow() else { break };
             day = next;
         }
         edges
+    }
+
+    /// The instants the zone's wall clock passes `local`: once as a rule; twice when the
+    /// clocks go back over it; and when they jump over it, the instant they jump.
+    fn crossings(&self, local: DateTime) -> Vec<Timestamp> {
+        let ambiguous = self.zone.to_ambiguous_timestamp(local);
+        match ambiguous.offset() {
+            AmbiguousOffset::Unambiguous { .. } => {
+                ambiguous.compatible().ok().into_iter().collect()
+            }
+            AmbiguousOffset::Fold { .. } => [ambiguous.clone().earlier(), ambiguous.later()]
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect(),
+            AmbiguousOffset::Gap { .. } => ambiguous
+                .compatible()
+                .ok()
+                .and_then(|after| self.zone.preceding(after).next())
+                .map(|jump| jump.timestamp())
+                .into_iter()
+                .collect(),
+        }
     }
 
     /// Who is on call from `from` to `until`, as unbroken shifts in order; stretches with
@@ -498,6 +515,28 @@ mod tests {
             assert_eq!(shift.from, at("Europe/London", from));
             assert_eq!(shift.until, at("Europe/London", until));
         }
+    }
+
+    #[test]
+    fn a_restriction_ending_in_the_skipped_hour_ends_when_the_clocks_jump() {
+        // Saturday 23:00 to Sunday 02:30 in New York; on 8 March 2026 the clocks jump from
+        // 02:00 to 03:00, so the layer goes off at the jump.
+        let mut night = daily(&["ann"], "2026-03-01T18:00");
+        night.turn = Turn::Days(1);
+        let mut late = daily(&["dee"], "2026-03-01T09:00");
+        late.restriction = Some(Restriction {
+            days: vec![Weekday::Saturday],
+            from: Time::constant(23, 0, 0, 0),
+            to: Time::constant(2, 30, 0, 0),
+        });
+        let rotation = Rotation::new(zone("America/New_York"), vec![night, late]).unwrap();
+        let start = at("America/New_York", "2026-03-07T20:00");
+        let end = at("America/New_York", "2026-03-08T12:00");
+        let shifts = rotation.shifts(&[], start, end);
+        let jump: Timestamp = "2026-03-08T07:00:00Z".parse().unwrap();
+        let dee = shifts.iter().find(|s| s.person == "dee").unwrap();
+        assert_eq!(dee.until, jump, "{shifts:?}");
+        assert_eq!(rotation.on_call(&[], jump).as_deref(), Some("ann"));
     }
 
     proptest! {

@@ -238,6 +238,15 @@ pub async fn find_user_by_email(
 }
 
 /// Users with id greater than `after`; `organizations` restricts to members of those.
+/// The active admins' ids and addresses, oldest account first.
+pub async fn active_admins(conn: &mut AnyConnection) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, email FROM users WHERE role = 'admin' AND active = 1 ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn list_users(
     conn: &mut AnyConnection,
     after: i64,

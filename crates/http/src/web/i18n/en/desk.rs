@@ -266,6 +266,10 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "timeline.said.page.nobody",
         "nobody is on call at level {level}; the next level is paged",
     ),
+    (
+        "timeline.said.page.nobody_on_call",
+        "nobody was on call at any level: paged the admins {people}",
+    ),
     ("timeline.said.page.paged", "paged {people} (level {level})"),
     (
         "timeline.said.runbook_step",
