@@ -296,7 +296,7 @@ impl Rotation {
             AmbiguousOffset::Unambiguous { .. } => {
                 ambiguous.compatible().ok().into_iter().collect()
             }
-            AmbiguousOffset::Fold { .. } => [ambiguous.clone().earlier(), ambiguous.later()]
+            AmbiguousOffset::Fold { .. } => [ambiguous.earlier(), ambiguous.later()]
                 .into_iter()
                 .filter_map(Result::ok)
                 .collect(),
