@@ -176,6 +176,16 @@ dual_backend_test!(
         .await;
         assert_eq!(refused.status, 422, "{}", refused.text);
         assert_eq!(refused.body["errors"][0]["field"], "header.colour");
+        // So is a JSON item with an attribute items do not have.
+        let odd = import(
+            &admin,
+            r#"[{"class": "laptop", "name": "x"}, {"class": "laptop", "name": "y", "colour": "red"}]"#,
+            "application/json",
+            true,
+        )
+        .await;
+        assert_eq!(odd.status, 422, "{}", odd.text);
+        assert_eq!(odd.body["errors"][0]["field"], "rows[1]");
         assert_eq!(
             refused.header("content-type"),
             Some("application/problem+json")

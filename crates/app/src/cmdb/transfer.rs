@@ -301,20 +301,27 @@ fn row_from_cells(cells: &BTreeMap<&str, &str>) -> ImportRow {
 fn rows_from_json(content: &[u8]) -> Result<Vec<ImportRow>, AppError> {
     let values: Vec<serde_json::Value> = serde_json::from_slice(content)
         .map_err(|e| AppError::invalid("file", format!("not a JSON array of items: {e}")))?;
-    Ok(values
-        .into_iter()
-        .map(|mut value| {
-            if let Some(object) = value.as_object_mut() {
-                for key in EXPORT_ONLY {
-                    object.remove(key);
-                }
+    // A row that is not an item's shape (an unknown attribute, a number for a name) is a
+    // mistake in the file, refused whole as a bad CSV header is; mistakes in values are
+    // the rows' own.
+    let mut rows = Vec::with_capacity(values.len());
+    let mut errors = Vec::new();
+    for (index, mut value) in values.into_iter().enumerate() {
+        if let Some(object) = value.as_object_mut() {
+            for key in EXPORT_ONLY {
+                object.remove(key);
             }
-            match serde_json::from_value::<NewCi>(value) {
-                Ok(item) => ImportRow::Item(Box::new(item)),
-                Err(e) => ImportRow::Unreadable(vec![FieldError::new("", e)]),
-            }
-        })
-        .collect())
+        }
+        match serde_json::from_value::<NewCi>(value) {
+            Ok(item) => rows.push(ImportRow::Item(Box::new(item))),
+            Err(e) => errors.push(FieldError::new(format!("rows[{index}]"), e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(AppError::Invalid(errors))
+    }
 }
 
 /// Items as CSV with [`COLUMNS`] and a `field:NAME` column for each custom field any of
