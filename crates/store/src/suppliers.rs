@@ -55,25 +55,33 @@ pub struct ContactRow {
 const VENDOR_SELECT: &str = "SELECT id, name, website, support_email, support_phone, \
      response_hours, notes, created_at, updated_at, version FROM vendors";
 
+/// Binds `$1`–`$7`, which insert and update share: the values, then the time of writing.
+fn bind_vendor<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    values: &'q VendorValues,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(&values.name)
+        .bind(&values.website)
+        .bind(&values.support_email)
+        .bind(&values.support_phone)
+        .bind(values.response_hours)
+        .bind(&values.notes)
+        .bind(now)
+}
+
 pub async fn insert_vendor(
     conn: &mut AnyConnection,
     values: &VendorValues,
     now: i64,
 ) -> Result<i64, StoreError> {
     use sqlx::Row;
-    let row = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO vendors (name, website, support_email, support_phone, response_hours, \
-         notes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-    )
-    .bind(&values.name)
-    .bind(&values.website)
-    .bind(&values.support_email)
-    .bind(&values.support_phone)
-    .bind(values.response_hours)
-    .bind(&values.notes)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+         notes, updated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    );
+    let row = bind_vendor(query, values, now).fetch_one(conn).await?;
     Ok(row.try_get(0)?)
 }
 
@@ -85,22 +93,16 @@ pub async fn update_vendor(
     values: &VendorValues,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE vendors SET name = $1, website = $2, support_email = $3, support_phone = $4, \
          response_hours = $5, notes = $6, updated_at = $7, version = version + 1 \
          WHERE id = $8 AND version = $9",
-    )
-    .bind(&values.name)
-    .bind(&values.website)
-    .bind(&values.support_email)
-    .bind(&values.support_phone)
-    .bind(values.response_hours)
-    .bind(&values.notes)
-    .bind(now)
-    .bind(id)
-    .bind(version)
-    .execute(conn)
-    .await?;
+    );
+    let done = bind_vendor(query, values, now)
+        .bind(id)
+        .bind(version)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 

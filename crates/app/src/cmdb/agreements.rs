@@ -451,6 +451,25 @@ async fn agreement_terms(
     Ok((load(conn, id).await?, terms))
 }
 
+/// The item an agreement is: deployed from the start, its cost its purchase cost.
+fn agreement_item(
+    agreement: Agreement,
+    name: &str,
+    organization: &Option<String>,
+    owner: &Option<String>,
+    cost: &Option<String>,
+) -> NewCi {
+    NewCi {
+        class: agreement.class().as_str().to_owned(),
+        name: name.to_owned(),
+        organization: organization.clone(),
+        owner: owner.clone(),
+        lifecycle: Some("deployed".to_owned()),
+        purchase_cost: cost.clone(),
+        ..NewCi::default()
+    }
+}
+
 impl App {
     /// Adds a contract (staff): an item of class `contract` with its terms.
     pub async fn create_contract(
@@ -458,14 +477,18 @@ impl App {
         principal: &Principal,
         input: NewContract,
     ) -> Result<Contract, AppError> {
+        let item = agreement_item(
+            Agreement::Contract,
+            &input.name,
+            &input.organization,
+            &input.owner,
+            &input.cost,
+        );
         let id = self
             .create_agreement(
                 principal,
                 Agreement::Contract,
-                &input.name,
-                input.organization.clone(),
-                input.owner.clone(),
-                input.cost.clone(),
+                item,
                 TermsPatch::from(&input),
             )
             .await?;
@@ -478,14 +501,18 @@ impl App {
         principal: &Principal,
         input: NewLicence,
     ) -> Result<Licence, AppError> {
+        let item = agreement_item(
+            Agreement::Licence,
+            &input.name,
+            &input.organization,
+            &input.owner,
+            &input.cost,
+        );
         let id = self
             .create_agreement(
                 principal,
                 Agreement::Licence,
-                &input.name,
-                input.organization.clone(),
-                input.owner.clone(),
-                input.cost.clone(),
+                item,
                 TermsPatch::from(&input),
             )
             .await?;
@@ -494,15 +521,11 @@ impl App {
 
     /// Creates the item, then its terms. The terms are checked first so that a mistake in
     /// them leaves no item behind; should writing them still fail, the item is removed.
-    #[allow(clippy::too_many_arguments)]
     async fn create_agreement(
         &self,
         principal: &Principal,
         agreement: Agreement,
-        name: &str,
-        organization: Option<String>,
-        owner: Option<String>,
-        cost: Option<String>,
+        item: NewCi,
         patch: TermsPatch,
     ) -> Result<i64, AppError> {
         principal.require_staff()?;
@@ -514,21 +537,7 @@ impl App {
             },
             &patch,
         )?;
-        let item = self
-            .create_ci(
-                principal,
-                NewCi {
-                    class: agreement.class().as_str().to_owned(),
-                    name: name.to_owned(),
-                    organization,
-                    owner,
-                    lifecycle: Some("deployed".to_owned()),
-                    purchase_cost: cost,
-                    ..NewCi::default()
-                },
-            )
-            .await?;
-        let id = item.id;
+        let id = self.create_ci(principal, item).await?.id;
         let written = self
             .change(principal, Need::Staff, move |mut tx| {
                 Box::pin(async move {
@@ -545,8 +554,13 @@ impl App {
             })
             .await;
         if let Err(error) = written {
-            self.change(principal, Need::Staff, move |tx| {
-                Box::pin(async move { Ok(cmdb_store::delete_ci(tx.conn, id).await?) })
+            let error_text = error.to_string();
+            self.change(principal, Need::Staff, move |mut tx| {
+                Box::pin(async move {
+                    cmdb_store::delete_ci(tx.conn, id).await?;
+                    let why = serde_json::json!({ "terms_not_written": error_text });
+                    tx.record(Event::deleted(Entity::Ci, id, &why)).await
+                })
             })
             .await?;
             return Err(error);
@@ -572,11 +586,11 @@ impl App {
     /// Contracts the principal may see, those ending first first.
     pub async fn contracts(&self, principal: &Principal) -> Result<Vec<Contract>, AppError> {
         let mut list = Vec::new();
-        for item in self
+        let items = self
             .search_cis(principal, "class:contract", 0, super::MOST_RESULTS)
-            .await?
-        {
-            let mut conn = self.db().reader().await?;
+            .await?;
+        let mut conn = self.db().reader().await?;
+        for item in items {
             let terms = store::agreement(&mut conn, item.id)
                 .await?
                 .unwrap_or_default();
@@ -589,11 +603,11 @@ impl App {
     /// Licences the principal may see, by name.
     pub async fn licences(&self, principal: &Principal) -> Result<Vec<Licence>, AppError> {
         let mut list = Vec::new();
-        for item in self
+        let items = self
             .search_cis(principal, "class:licence", 0, super::MOST_RESULTS)
-            .await?
-        {
-            let mut conn = self.db().reader().await?;
+            .await?;
+        let mut conn = self.db().reader().await?;
+        for item in items {
             let terms = store::agreement(&mut conn, item.id)
                 .await?
                 .unwrap_or_default();

@@ -27,10 +27,22 @@ pub(super) fn routes() -> Router<AppState> {
             "/cmdb/vendors/{id}/contacts/{index}/remove",
             post(remove_contact),
         )
-        .route("/cmdb/contracts", get(contracts).post(create_contract))
-        .route("/cmdb/contracts/{id}", get(contract).post(update_contract))
-        .route("/cmdb/licences", get(licences).post(create_licence))
-        .route("/cmdb/licences/{id}", get(licence).post(update_licence))
+        .route(
+            "/cmdb/contracts",
+            get(agreements::<CONTRACT>).post(create_agreement::<CONTRACT>),
+        )
+        .route(
+            "/cmdb/contracts/{id}",
+            get(agreement::<CONTRACT>).post(update_agreement::<CONTRACT>),
+        )
+        .route(
+            "/cmdb/licences",
+            get(agreements::<LICENCE>).post(create_agreement::<LICENCE>),
+        )
+        .route(
+            "/cmdb/licences/{id}",
+            get(agreement::<LICENCE>).post(update_agreement::<LICENCE>),
+        )
         .route("/tickets/{number}/vendor-wait", post(wait_on_vendor))
         .route("/tickets/{number}/vendor-wait/end", post(end_vendor_wait))
 }
@@ -267,6 +279,19 @@ async fn remove_contact(
 }
 
 /// The contracts or the licences, with the form that adds one.
+/// The const arguments the agreement handlers are instantiated with: one handler each
+/// serves contracts and licences.
+const CONTRACT: bool = false;
+const LICENCE: bool = true;
+
+fn list_path(licence: bool) -> &'static str {
+    if licence {
+        "/cmdb/licences"
+    } else {
+        "/cmdb/contracts"
+    }
+}
+
 #[derive(Template)]
 #[template(path = "cmdb_agreements.html")]
 struct AgreementsPage {
@@ -326,18 +351,11 @@ async fn agreements_page(
     Ok((status_of(&page.form), render(&page)).into_response())
 }
 
-async fn contracts(
+async fn agreements<const IS_LICENCE: bool>(
     State(state): State<AppState>,
     WebUser(principal): WebUser,
 ) -> Result<Response, WebError> {
-    agreements_page(&state, &principal, false, SentForm::default()).await
-}
-
-async fn licences(
-    State(state): State<AppState>,
-    WebUser(principal): WebUser,
-) -> Result<Response, WebError> {
-    agreements_page(&state, &principal, true, SentForm::default()).await
+    agreements_page(&state, &principal, IS_LICENCE, SentForm::default()).await
 }
 
 /// The numbers an agreement form has, read from it.
@@ -358,7 +376,7 @@ fn form_terms(form: &SignedForm) -> Result<FormTerms, AppError> {
 }
 
 /// Adds a contract or a licence from the list page's form; returns the new item's id.
-async fn create_agreement(
+async fn new_agreement(
     state: &AppState,
     form: &SignedForm,
     licence: bool,
@@ -410,30 +428,16 @@ async fn create_agreement(
     }
 }
 
-async fn create_contract(
+async fn create_agreement<const IS_LICENCE: bool>(
     State(state): State<AppState>,
     form: SignedForm,
 ) -> Result<Response, WebError> {
-    let done = create_agreement(&state, &form, false).await;
+    let done = new_agreement(&state, &form, IS_LICENCE).await;
     or_form(
         done,
         &form,
-        |id| format!("/cmdb/contracts/{id}"),
-        |sent| agreements_page(&state, &form.principal, false, sent),
-    )
-    .await
-}
-
-async fn create_licence(
-    State(state): State<AppState>,
-    form: SignedForm,
-) -> Result<Response, WebError> {
-    let done = create_agreement(&state, &form, true).await;
-    or_form(
-        done,
-        &form,
-        |id| format!("/cmdb/licences/{id}"),
-        |sent| agreements_page(&state, &form.principal, true, sent),
+        |id| format!("{}/{id}", list_path(IS_LICENCE)),
+        |sent| agreements_page(&state, &form.principal, IS_LICENCE, sent),
     )
     .await
 }
@@ -511,20 +515,12 @@ async fn agreement_page(
     Ok((status_of(&page.form), render(&page)).into_response())
 }
 
-async fn contract(
+async fn agreement<const IS_LICENCE: bool>(
     State(state): State<AppState>,
     WebUser(principal): WebUser,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    agreement_page(&state, &principal, id, false, SentForm::default()).await
-}
-
-async fn licence(
-    State(state): State<AppState>,
-    WebUser(principal): WebUser,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    agreement_page(&state, &principal, id, true, SentForm::default()).await
+    agreement_page(&state, &principal, id, IS_LICENCE, SentForm::default()).await
 }
 
 /// The terms form's fields as a patch; `covers` is the list of item ids the form keeps.
@@ -562,38 +558,25 @@ fn terms_patch(form: &SignedForm, licence: bool) -> Result<TermsPatch, AppError>
     })
 }
 
-async fn update_contract(
+async fn update_agreement<const IS_LICENCE: bool>(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     form: SignedForm,
 ) -> Result<Response, WebError> {
-    let done = match terms_patch(&form, false) {
-        Ok(patch) => state.app.update_contract(&form.principal, id, patch).await,
+    let done = match terms_patch(&form, IS_LICENCE) {
+        Ok(patch) if IS_LICENCE => {
+            (state.app.update_licence(&form.principal, id, patch).await).map(|l| l.item.id)
+        }
+        Ok(patch) => {
+            (state.app.update_contract(&form.principal, id, patch).await).map(|c| c.item.id)
+        }
         Err(e) => Err(e),
     };
     or_form(
         done,
         &form,
-        |c| format!("/cmdb/contracts/{}", c.item.id),
-        |sent| agreement_page(&state, &form.principal, id, false, sent),
-    )
-    .await
-}
-
-async fn update_licence(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    form: SignedForm,
-) -> Result<Response, WebError> {
-    let done = match terms_patch(&form, true) {
-        Ok(patch) => state.app.update_licence(&form.principal, id, patch).await,
-        Err(e) => Err(e),
-    };
-    or_form(
-        done,
-        &form,
-        |l| format!("/cmdb/licences/{}", l.item.id),
-        |sent| agreement_page(&state, &form.principal, id, true, sent),
+        |id| format!("{}/{id}", list_path(IS_LICENCE)),
+        |sent| agreement_page(&state, &form.principal, id, IS_LICENCE, sent),
     )
     .await
 }
