@@ -1144,3 +1144,202 @@ dual_backend_test!(
         assert_eq!(settings.body[0]["silent_after_minutes"], 10);
     }
 );
+
+/// A monitoring tool's notification mail to `to`, as Nagios sends it.
+fn nagios_mail(id: &str, to: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "Delivered-To: {to}\r\nFrom: Nagios <nagios@mon.example>\r\nTo: oncall@acme.example\r\n\
+         Auto-Submitted: auto-generated\r\nSubject: {subject}\r\nMessage-ID: <{id}@mon.example>\r\n\
+         Content-Type: text/plain\r\n\r\nHost: web1\r\nInfo: connection refused\r\n"
+    )
+    .into_bytes()
+}
+
+dual_backend_test!(
+    mail_to_an_email_integration_fires_and_resolves_alerts,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let settings = |address: Value, kind: &str| {
+            json!({"name": format!("Nagios {kind} {address}"), "kind": kind,
+                   "requester": "carol@acme.example", "address": address})
+        };
+        let missing = admin
+            .post("/api/v1/integrations", settings(Value::Null, "email"))
+            .await;
+        assert_eq!(missing.status, 422, "{}", missing.text);
+        assert_eq!(missing.body["errors"][0]["field"], "address");
+        let wrong_kind = admin
+            .post(
+                "/api/v1/integrations",
+                settings(json!("x@desk.example"), "generic"),
+            )
+            .await;
+        assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.text);
+        let created = admin
+            .post(
+                "/api/v1/integrations",
+                settings(json!("Alerts@Desk.Example"), "email"),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["address"], "alerts@desk.example");
+        let taken = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Zabbix", "kind": "email", "requester": "carol@acme.example",
+                       "address": "alerts@desk.example"}),
+            )
+            .await;
+        assert_eq!(taken.status, 409, "{}", taken.text);
+        assert_eq!(
+            taken.body["errors"][0]["field"], "address",
+            "{}",
+            taken.text
+        );
+        // Its secret URL takes no posts: its alerts come by mail.
+        let url = created.body["url_path"].as_str().unwrap().to_owned();
+        let (status, _) = post(&server, &url, json!({"status": "firing", "title": "x"})).await;
+        assert_eq!(status, 422);
+
+        // The problem mail opens a P1 incident, though marked auto-generated; again, it joins.
+        let problem = "** PROBLEM Service Alert: web1/HTTP is CRITICAL **";
+        let first = server
+            .app
+            .ingest_mail(nagios_mail("p1", "alerts@desk.example", problem))
+            .await
+            .unwrap();
+        assert_eq!(first.status, "alert", "{first:?}");
+        let number = first.ticket.clone().unwrap();
+        let incident = admin.get(&format!("/api/v1/tickets/{number}")).await.body;
+        assert_eq!(incident["title"], problem.trim_matches(['*', ' ']));
+        assert_eq!(incident["priority"], "P1");
+        assert_eq!(incident["source"], "alert");
+        assert_eq!(incident["organization"]["name"], "Acme");
+        let again = server
+            .app
+            .ingest_mail(nagios_mail("p2", "alerts@desk.example", problem))
+            .await
+            .unwrap();
+        assert_eq!(again.status, "alert");
+        assert_eq!(again.ticket.as_deref(), Some(number.as_str()));
+        let alerts = admin.get("/api/v1/alerts").await.body;
+        let alert = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["ticket"] == number.as_str())
+            .unwrap();
+        assert_eq!(alert["occurrences"], 2, "{alert}");
+        assert_eq!(alert["integration"], created.body["name"]);
+        // Redelivering a message changes nothing.
+        let redelivered = server
+            .app
+            .ingest_mail(nagios_mail("p2", "alerts@desk.example", problem))
+            .await
+            .unwrap();
+        assert!(redelivered.duplicate);
+
+        // The recovery mail resolves it.
+        let recovery = "** RECOVERY Service Alert: web1/HTTP is OK **";
+        let over = server
+            .app
+            .ingest_mail(nagios_mail("r1", "alerts@desk.example", recovery))
+            .await
+            .unwrap();
+        assert_eq!(over.status, "alert");
+        let incident = admin.get(&format!("/api/v1/tickets/{number}")).await.body;
+        assert_eq!(incident["status"], "resolved", "{incident}");
+
+        // Mail to any other address is still a ticket, or the quarantine's.
+        let other = server
+            .app
+            .ingest_mail(nagios_mail("p3", "support@desk.example", problem))
+            .await
+            .unwrap();
+        assert_ne!(other.status, "alert", "{other:?}");
+
+        // The admin page makes one too, names a missing address, and lists each address.
+        let forms = server.web_forms("root@msp.example").await;
+        let fields = |address: &'static str| {
+            [
+                ("name", "Zabbix"),
+                ("kind", "email"),
+                ("address", address),
+                ("requester", "gus@globex.example"),
+            ]
+        };
+        let (status, _, page) = forms.post("/admin/integrations", &fields("")).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("needs the address"), "{page}");
+        let (status, _, page) = forms
+            .post("/admin/integrations", &fields("zabbix@desk.example"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("zabbix@desk.example") && page.contains("alerts@desk.example"),
+            "{page}"
+        );
+    }
+);
+
+dual_backend_test!(
+    upgrading_to_email_integrations_keeps_each_integration_and_its_alerts,
+    |backend: Backend| async move {
+        let store_backend = opsdesk_store::Backend::from(backend);
+        let db = opsdesk_testkit::TestDb::new(backend).await;
+        let mut conn = db.connect().await;
+        opsdesk_store::migrate_to(&mut conn, store_backend, 40)
+            .await
+            .unwrap();
+        for statement in [
+            "INSERT INTO users (id, email, name, role, created_at, updated_at) \
+             VALUES (7, 'mon@msp.example', 'Mon', 'agent', 0, 0)",
+            "INSERT INTO integrations (id, name, kind, requester_id, token_hash, created_at, \
+             open_after_count, silent_after_minutes) \
+             VALUES (3, 'Prometheus', 'alertmanager', 7, 'hash', 0, 2, 15)",
+            "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, \
+             severity, labels, first_at, last_at, occurrences, payload) \
+             VALUES (3, 'fp', 'fp', 'firing', 'Disk full', 'critical', '{}', 0, 0, 1, '{}')",
+        ] {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        opsdesk_store::migrate_to(&mut conn, store_backend, i64::MAX)
+            .await
+            .unwrap();
+        let (alerts,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE integration_id = 3")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            alerts, 1,
+            "the alerts of an integration outlive the upgrade"
+        );
+        let (count, silent): (i64, i64) = sqlx::query_as(
+            "SELECT open_after_count, silent_after_minutes FROM integrations WHERE id = 3",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!((count, silent), (2, 15));
+        sqlx::query(
+            "INSERT INTO integrations (name, kind, requester_id, token_hash, created_at, address) \
+             VALUES ('Nagios', 'email', 7, 'other', 0, 'alerts@desk.example')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        // Deleting an integration still takes its alerts along: the rebuilt table is the one
+        // the alerts refer to.
+        sqlx::query("DELETE FROM integrations WHERE id = 3")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM alerts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+);

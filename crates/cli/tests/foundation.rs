@@ -841,10 +841,7 @@ fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
 dual_backend_test!(
     a_database_from_any_earlier_release_upgrades_and_starts,
     |backend: Backend| async move {
-        let store_backend = match backend {
-            Backend::Sqlite => opsdesk_store::Backend::Sqlite,
-            Backend::Postgres => opsdesk_store::Backend::Postgres,
-        };
+        let store_backend = opsdesk_store::Backend::from(backend);
         let versions = opsdesk_store::migration_versions(store_backend);
         let (oldest, newest) = (versions[0], versions[versions.len() - 1]);
         for &version in &versions[..versions.len() - 1] {

@@ -1833,14 +1833,6 @@ dual_backend_test!(
     }
 );
 
-/// The engine behind a test database, as the store names it.
-fn store_backend(backend: Backend) -> opsdesk_store::Backend {
-    match backend {
-        Backend::Sqlite => opsdesk_store::Backend::Sqlite,
-        Backend::Postgres => opsdesk_store::Backend::Postgres,
-    }
-}
-
 dual_backend_test!(
     migration_0022_moves_mail_attachments_into_the_one_store,
     |backend: Backend| async move {
@@ -1851,7 +1843,7 @@ dual_backend_test!(
             std::fs::File::create(db.data_dir.join("opsdesk.db")).unwrap();
         }
         let mut conn = db.connect().await;
-        opsdesk_store::migrate_to(&mut conn, store_backend(backend), 21)
+        opsdesk_store::migrate_to(&mut conn, opsdesk_store::Backend::from(backend), 21)
             .await
             .unwrap();
         let scan = b"%PDF-1.4 blank page".to_vec();

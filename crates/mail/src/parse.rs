@@ -104,6 +104,9 @@ pub struct InboundMessage {
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
     pub from: Sender,
+    /// The addresses it was sent to, in lower case: `To`, `Cc`, and the `Delivered-To` and
+    /// `X-Original-To` that mail servers add (which also name `Bcc` recipients).
+    pub recipients: Vec<String>,
     /// Decoded subject, one line; empty when absent.
     pub subject: String,
     /// The new text of the message: plain part (or text derived from HTML), with quoted
@@ -195,6 +198,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         raw_sha256,
         in_reply_to: ids_of(message.in_reply_to()),
         references,
+        recipients: recipients(&message),
         from,
         subject,
         text: trim_reply(&text),
@@ -203,6 +207,34 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         auto_reply,
         bounced_message_id,
     })
+}
+
+fn recipients(message: &mail_parser::Message<'_>) -> Vec<String> {
+    let listed = [message.to(), message.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|address| address.iter().filter_map(|addr| addr.address()))
+        .map(str::to_owned);
+    let delivered = ["Delivered-To", "X-Original-To"]
+        .into_iter()
+        .flat_map(|name| message.header_values(name))
+        .flat_map(|value| match value {
+            HeaderValue::Address(address) => address
+                .iter()
+                .filter_map(|addr| addr.address())
+                .map(str::to_owned)
+                .collect(),
+            HeaderValue::Text(text) => vec![text.trim().trim_matches(['<', '>']).to_owned()],
+            _ => Vec::new(),
+        });
+    let mut all: Vec<String> = listed
+        .chain(delivered)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .filter(|a| a.contains('@'))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 fn clean_id(id: &str) -> String {

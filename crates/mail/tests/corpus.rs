@@ -179,3 +179,21 @@ fn unusable_mail_is_refused_with_a_reason() {
     );
     assert!(parse(&std::fs::read(path).unwrap()).is_err());
 }
+
+#[test]
+fn recipients_include_the_addresses_servers_delivered_to() {
+    let m = corpus("nagios_problem.eml");
+    assert_eq!(
+        m.recipients,
+        [
+            "alerts@desk.example",
+            "noc@acme.example",
+            "oncall@acme.example",
+            "ops@acme.example"
+        ]
+    );
+    assert_eq!(
+        m.subject,
+        "** PROBLEM Service Alert: web1/HTTP is CRITICAL **"
+    );
+}

@@ -24,6 +24,8 @@ pub struct IntegrationRow {
     pub open_after_minutes: i64,
     pub max_incidents_per_hour: i64,
     pub silent_after_minutes: i64,
+    /// An e-mail integration's address.
+    pub address: Option<String>,
     pub version: i64,
 }
 
@@ -45,7 +47,7 @@ const INTEGRATION_SELECT: &str = "SELECT i.id, i.name, i.kind, i.requester_id, \
      u.email AS requester_email, i.group_by, i.escalation_policy_id, \
      e.name AS escalation_policy, i.created_at, i.hold_back_minutes, \
      i.resolve_after_minutes, i.open_after_count, i.open_after_minutes, \
-     i.max_incidents_per_hour, i.silent_after_minutes, i.version \
+     i.max_incidents_per_hour, i.silent_after_minutes, i.address, i.version \
      FROM integrations i JOIN users u ON u.id = i.requester_id \
      LEFT JOIN escalation_policies e ON e.id = i.escalation_policy_id";
 
@@ -57,6 +59,7 @@ pub struct NewIntegration<'a> {
     pub group_by: &'a str,
     pub escalation_policy_id: Option<i64>,
     pub pipeline: Pipeline,
+    pub address: Option<&'a str>,
 }
 
 pub async fn insert_integration(
@@ -68,8 +71,8 @@ pub async fn insert_integration(
         "INSERT INTO integrations (name, kind, requester_id, token_hash, group_by, \
          escalation_policy_id, created_at, hold_back_minutes, resolve_after_minutes, \
          open_after_count, open_after_minutes, max_incidents_per_hour, silent_after_minutes, \
-         last_received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $7) RETURNING id",
+         address, last_received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $7) RETURNING id",
     )
     .bind(new.name)
     .bind(new.kind)
@@ -84,6 +87,7 @@ pub async fn insert_integration(
     .bind(new.pipeline.open_after_minutes)
     .bind(new.pipeline.max_incidents_per_hour)
     .bind(new.pipeline.silent_after_minutes)
+    .bind(new.address)
     .fetch_one(conn)
     .await
     .map_err(|e| StoreError::from(e).on_unique("name"))?;
@@ -117,6 +121,19 @@ pub async fn integration_by_name(
     Ok(
         sqlx::query_as(sql!("{INTEGRATION_SELECT} WHERE i.name = $1"))
             .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// The e-mail integration mail to `address` (in lower case) goes to.
+pub async fn integration_by_address(
+    conn: &mut AnyConnection,
+    address: &str,
+) -> Result<Option<IntegrationRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("{INTEGRATION_SELECT} WHERE i.address = $1"))
+            .bind(address)
             .fetch_optional(conn)
             .await?,
     )

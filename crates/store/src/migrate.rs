@@ -23,8 +23,8 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement", 21 "0021_search_index_at_commit", 22 "0022_one_attachment_store", 24 "0024_node_liveness", 25 "0025_knowledge_base", 26 "0026_runbooks_and_reviews", 27 "0027_ticket_imports", 28 "0028_triage_models", 29 "0029_portal_visits", 30 "0030_article_approvers", 31 "0031_article_files", 32 "0032_alerts", 33 "0033_on_call", 34 "0034_paging", 35 "0035_alert_pipeline", 36 "0036_automation_rules", 37 "0037_cmdb", 38 "0038_vulnerabilities", 39 "0039_vendors_contracts_licences", 40 "0040_silent_sources");
-const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 22 "0022_one_attachment_store", 23 "0023_creation_takes_no_row_lock_early", 24 "0024_node_liveness", 25 "0025_knowledge_base", 26 "0026_runbooks_and_reviews", 27 "0027_ticket_imports", 28 "0028_triage_models", 29 "0029_portal_visits", 30 "0030_article_approvers", 31 "0031_article_files", 32 "0032_alerts", 33 "0033_on_call", 34 "0034_paging", 35 "0035_alert_pipeline", 36 "0036_automation_rules", 37 "0037_cmdb", 38 "0038_vulnerabilities", 39 "0039_vendors_contracts_licences", 40 "0040_silent_sources");
+const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 17 "0017_search_status_facet", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 20 "0020_ticket_numbers_in_one_statement", 21 "0021_search_index_at_commit", 22 "0022_one_attachment_store", 24 "0024_node_liveness", 25 "0025_knowledge_base", 26 "0026_runbooks_and_reviews", 27 "0027_ticket_imports", 28 "0028_triage_models", 29 "0029_portal_visits", 30 "0030_article_approvers", 31 "0031_article_files", 32 "0032_alerts", 33 "0033_on_call", 34 "0034_paging", 35 "0035_alert_pipeline", 36 "0036_automation_rules", 37 "0037_cmdb", 38 "0038_vulnerabilities", 39 "0039_vendors_contracts_licences", 40 "0040_silent_sources", 41 "0041_email_integrations");
+const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_foundation", 2 "0002_service_desk", 3 "0003_sla", 4 "0004_mail", 5 "0005_monitoring", 6 "0006_portal", 7 "0007_attachments", 8 "0008_job_owned_claims", 9 "0009_monitor_tags_and_recurring_maintenance", 10 "0010_mail_templates", 11 "0011_outage_failure_notes", 16 "0016_audit_head_follows_log", 18 "0018_ticket_list_orders", 19 "0019_catalog_version", 22 "0022_one_attachment_store", 23 "0023_creation_takes_no_row_lock_early", 24 "0024_node_liveness", 25 "0025_knowledge_base", 26 "0026_runbooks_and_reviews", 27 "0027_ticket_imports", 28 "0028_triage_models", 29 "0029_portal_visits", 30 "0030_article_approvers", 31 "0031_article_files", 32 "0032_alerts", 33 "0033_on_call", 34 "0034_paging", 35 "0035_alert_pipeline", 36 "0036_automation_rules", 37 "0037_cmdb", 38 "0038_vulnerabilities", 39 "0039_vendors_contracts_licences", 40 "0040_silent_sources", 41 "0041_email_integrations");
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock makes nodes starting together
 /// take turns; the SQLite caller holds the only writing connection.
@@ -111,22 +111,22 @@ async fn apply(conn: &mut AnyConnection, migrations: &[Migration]) -> Result<(),
             name: migration.name.to_owned(),
             source,
         };
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(migration.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(migration.version)
-        .bind(migration.name)
-        .bind(checksum_of(migration.sql))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+        // SQLite changes a table's constraints only by rebuilding it, which must not cascade
+        // to the rows referring to it: such a migration runs with foreign keys off (a pragma
+        // that only takes effect outside a transaction) and checks them before committing.
+        let keys_off = migration.sql.starts_with(FOREIGN_KEYS_OFF);
+        if keys_off {
+            sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let applied = apply_one(conn, migration, keys_off).await.map_err(failed);
+        if keys_off {
+            sqlx::raw_sql("PRAGMA foreign_keys = ON")
+                .execute(&mut *conn)
+                .await?;
+        }
+        applied?;
         tracing::info!(
             version = migration.version,
             name = migration.name,
@@ -134,6 +134,41 @@ async fn apply(conn: &mut AnyConnection, migrations: &[Migration]) -> Result<(),
         );
     }
     Ok(())
+}
+
+/// The first line of a SQLite migration that rebuilds a table others refer to.
+const FOREIGN_KEYS_OFF: &str = "-- opsdesk: foreign keys off\n";
+
+/// Runs one migration and records it, in one transaction; with `check_keys`, refuses to
+/// commit a change that left a reference dangling.
+async fn apply_one(
+    conn: &mut AnyConnection,
+    migration: &Migration,
+    check_keys: bool,
+) -> Result<(), sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::raw_sql(migration.sql).execute(&mut *tx).await?;
+    if check_keys {
+        let dangling = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&mut *tx)
+            .await?
+            .len();
+        if dangling > 0 {
+            return Err(sqlx::Error::Protocol(format!(
+                "{dangling} rows refer to rows the migration removed"
+            )));
+        }
+    }
+    sqlx::query(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(checksum_of(migration.sql))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 fn checksum_of(sql: &str) -> String {

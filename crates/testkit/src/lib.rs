@@ -32,6 +32,16 @@ pub enum Backend {
     Postgres,
 }
 
+/// The engine behind a test database, as the store names it.
+impl From<Backend> for opsdesk_store::Backend {
+    fn from(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => opsdesk_store::Backend::Sqlite,
+            Backend::Postgres => opsdesk_store::Backend::Postgres,
+        }
+    }
+}
+
 /// Runs a test body once per backend: `sqlite` always, `postgres` when configured.
 #[macro_export]
 macro_rules! dual_backend_test {

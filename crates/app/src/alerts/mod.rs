@@ -1,5 +1,6 @@
 //! Alerts from other monitoring tools. An admin creates an integration (Alertmanager's
-//! webhook, or a generic JSON alert) and gets a secret URL; alerts posted to it become
+//! webhook, a generic JSON alert, or mail to an address) and gets a secret URL; alerts
+//! posted to it (or mailed) become
 //! incidents of the integration's requester's organization, one per problem: alerts of one
 //! group (by the integration's grouping labels, else each alert alone) share the open
 //! incident, later alerts are noted on it, and it is resolved when its last alert is.
@@ -12,7 +13,7 @@ use opsdesk_store::alerts::{self as store, IntegrationRow, NewIntegration as Row
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Entity, Event};
-use crate::change::Need;
+use crate::change::{Need, Tx};
 use crate::clock::{random_secret, secret_hash};
 use crate::tickets::number_of;
 use crate::{App, AppError, FieldError, Precondition, Principal, timestamp};
@@ -42,8 +43,10 @@ pub struct AlertFilter {
 pub struct Integration {
     pub id: i64,
     pub name: String,
-    /// `alertmanager` or `generic`.
+    /// `alertmanager`, `generic` or `email`.
     pub kind: String,
+    /// An e-mail integration's address: mail delivered to it becomes its alerts.
+    pub address: Option<String>,
     /// Its incidents are requested by this user, in their organization.
     pub requester: String,
     /// Labels whose values make alerts one problem; none: each alert is its own.
@@ -80,8 +83,12 @@ pub struct Integration {
 #[serde(deny_unknown_fields)]
 pub struct NewIntegration {
     pub name: String,
-    /// `alertmanager` or `generic`.
+    /// `alertmanager`, `generic` or `email`.
     pub kind: String,
+    /// For an `email` integration (and only one), the address its mail is delivered to:
+    /// one the desk's mailbox receives, e.g. `alerts@desk.example`.
+    #[serde(default)]
+    pub address: Option<String>,
     /// The e-mail address of the user its incidents are requested by.
     pub requester: String,
     #[serde(default)]
@@ -147,6 +154,43 @@ pub struct IntegrationPatch {
     pub silent_after_minutes: Option<i64>,
 }
 
+/// An e-mail integration's address in lower case; the other kinds have none.
+fn checked_address(
+    kind: IntegrationKind,
+    address: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let address = address.map(str::trim).filter(|a| !a.is_empty());
+    match (kind, address) {
+        (IntegrationKind::Email, Some(address)) => {
+            let valid = address.len() <= 254
+                && address.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.contains('@')
+                })
+                && !address.contains(char::is_whitespace);
+            if !valid {
+                errors.push(FieldError::new("address", "not an e-mail address"));
+            }
+            Some(address.to_ascii_lowercase())
+        }
+        (IntegrationKind::Email, None) => {
+            errors.push(FieldError::new(
+                "address",
+                "an e-mail integration needs the address its mail is delivered to",
+            ));
+            None
+        }
+        (_, Some(_)) => {
+            errors.push(FieldError::new(
+                "address",
+                "only an e-mail integration has an address",
+            ));
+            None
+        }
+        (_, None) => None,
+    }
+}
+
 /// Checks pipeline settings, naming each mistake's field.
 fn checked(pipeline: Pipeline) -> Result<Pipeline, AppError> {
     let faults = pipeline.check();
@@ -205,11 +249,45 @@ pub struct AlertReceipt {
 
 /// What the notices of one request did.
 #[derive(Default)]
-struct Tally {
-    opened: Vec<i64>,
-    resolved: Vec<i64>,
+pub(crate) struct Tally {
+    pub opened: Vec<i64>,
+    pub resolved: Vec<i64>,
     silenced: usize,
     pending: usize,
+}
+
+/// Who an integration's changes are made by, in the audit log and on timelines.
+pub(crate) fn sender_of(integration: &IntegrationRow) -> Principal {
+    Principal::system(&format!("integration {}", integration.name))
+}
+
+/// Runs the notices `integration` received through its pipeline, in the caller's
+/// transaction. Receiving them is the source speaking: it clears a dead-man's switch that
+/// fired, which resolves the switch's own alert first.
+pub(crate) async fn take_in(
+    tx: &mut Tx<'_>,
+    integration: &IntegrationRow,
+    mut notices: Vec<Notice>,
+    payload: &str,
+) -> Result<Tally, AppError> {
+    if integration.pipeline().max_incidents_per_hour > 0 {
+        store::lock_integration(tx.conn, tx.backend, integration.id).await?;
+    }
+    let intake = Intake::new(tx, integration).await?;
+    let mut tally = Tally::default();
+    if store::note_received(tx.conn, integration.id, tx.now).await? {
+        notices.insert(0, silence_notice(integration, AlertStatus::Resolved));
+    }
+    for notice in notices {
+        match pipeline::apply(tx, &intake, notice, payload).await? {
+            Outcome::Opened(id) => tally.opened.push(id),
+            Outcome::Resolved(id) => tally.resolved.push(id),
+            Outcome::Silenced => tally.silenced += 1,
+            Outcome::Pending => tally.pending += 1,
+            Outcome::Nothing => {}
+        }
+    }
+    Ok(tally)
 }
 
 fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
@@ -227,6 +305,7 @@ fn view(row: IntegrationRow, url_path: Option<String>) -> Integration {
         id: row.id,
         name: row.name,
         kind: row.kind,
+        address: row.address,
         requester: row.requester_email,
         group_by: serde_json::from_str(&row.group_by).unwrap_or_default(),
         escalation_policy: row.escalation_policy,
@@ -269,7 +348,7 @@ impl App {
             })
             .await?;
         for integration in &silent {
-            let sender = Principal::system(&format!("integration {}", integration.name));
+            let sender = sender_of(integration);
             let row = integration.clone();
             let tally = self
                 .change(&sender, Need::Anyone, move |mut tx| {
@@ -303,9 +382,13 @@ impl App {
     ) -> Result<Integration, AppError> {
         let mut errors = Vec::new();
         let name = crate::accounts::check_name("name", &input.name, &mut errors);
-        if let Err(e) = input.kind.parse::<IntegrationKind>() {
-            errors.push(crate::FieldError::new("kind", e));
-        }
+        let address = match input.kind.parse::<IntegrationKind>() {
+            Err(e) => {
+                errors.push(crate::FieldError::new("kind", e));
+                None
+            }
+            Ok(kind) => checked_address(kind, input.address.as_deref(), &mut errors),
+        };
         if input.group_by.iter().any(|l| l.trim().is_empty()) || input.group_by.len() > 10 {
             errors.push(crate::FieldError::new(
                 "group_by",
@@ -349,6 +432,16 @@ impl App {
                     ),
                     None => None,
                 };
+                if let Some(address) = &address
+                    && store::integration_by_address(tx.conn, address)
+                        .await?
+                        .is_some()
+                {
+                    return Err(AppError::Conflict {
+                        field: Some("address".to_owned()),
+                        message: "another integration receives this address".to_owned(),
+                    });
+                }
                 let id = store::insert_integration(
                     tx.conn,
                     &Row {
@@ -359,6 +452,7 @@ impl App {
                         group_by: &group_by,
                         escalation_policy_id,
                         pipeline,
+                        address: address.as_deref(),
                     },
                     tx.now,
                 )
@@ -545,30 +639,10 @@ impl App {
         }
         let count = notices.len();
         let payload = String::from_utf8_lossy(&body).into_owned();
-        let sender = Principal::system(&format!("integration {}", integration.name));
+        let sender = sender_of(&integration);
         let tally = self
             .change(&sender, Need::Anyone, move |mut tx| {
-                Box::pin(async move {
-                    if integration.pipeline().max_incidents_per_hour > 0 {
-                        store::lock_integration(tx.conn, tx.backend, integration.id).await?;
-                    }
-                    let intake = Intake::new(&mut tx, &integration).await?;
-                    let mut tally = Tally::default();
-                    let mut notices = notices;
-                    if store::note_received(tx.conn, integration.id, tx.now).await? {
-                        notices.insert(0, silence_notice(&integration, AlertStatus::Resolved));
-                    }
-                    for notice in notices {
-                        match pipeline::apply(&mut tx, &intake, notice, &payload).await? {
-                            Outcome::Opened(id) => tally.opened.push(id),
-                            Outcome::Resolved(id) => tally.resolved.push(id),
-                            Outcome::Silenced => tally.silenced += 1,
-                            Outcome::Pending => tally.pending += 1,
-                            Outcome::Nothing => {}
-                        }
-                    }
-                    Ok(tally)
-                })
+                Box::pin(async move { take_in(&mut tx, &integration, notices, &payload).await })
             })
             .await?;
         let (opened, resolved) = self

@@ -331,7 +331,7 @@ fn id_in(payload: &serde_json::Value, field: &str) -> Result<i64, JobError> {
 
 impl App {
     /// Publishes the incidents alerts opened and resolved; returns their numbers.
-    pub(super) async fn announce(
+    pub(crate) async fn announce(
         &self,
         opened: &[i64],
         resolved: &[i64],

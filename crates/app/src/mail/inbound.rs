@@ -3,13 +3,16 @@
 //! one transaction.
 
 use opsdesk_domain::account::Role;
+use opsdesk_domain::alert::{Notice, mail as mail_alert};
 use opsdesk_domain::ticket::{TicketNumber, Title};
 use opsdesk_mail::{InboundMessage, ParseError};
+use opsdesk_store::alerts::{self as alert_store, IntegrationRow};
 use opsdesk_store::mail::{self as store, MailRow, NewMail};
 use opsdesk_store::tickets::{self as ticket_store, TicketRow};
 use opsdesk_store::{Conn, StoreError, accounts};
 use sha2::{Digest, Sha256};
 
+use crate::alerts::{Tally, sender_of, take_in};
 use crate::audit::{Entity, Event};
 use crate::auth::principal_for;
 use crate::change::{Need, Tx};
@@ -46,6 +49,9 @@ struct Routed {
     /// Set when the message joined the conversation (opened the ticket or became a
     /// comment): its files are kept on the ticket.
     conversation: Option<Conversation>,
+    /// Set when it became an alert: who received it and the incidents it opened and
+    /// resolved, announced once the write is done.
+    alerts: Option<(Principal, Tally)>,
 }
 
 /// Who wrote a message that joined a ticket's conversation, and who may see it.
@@ -63,6 +69,7 @@ impl Routed {
             ticket_id: None,
             comment_id: None,
             conversation: None,
+            alerts: None,
         }
     }
 }
@@ -84,6 +91,11 @@ enum Plan {
     },
     /// A new ticket.
     Ticket { author: Author, ticket: TicketDraft },
+    /// An alert of the e-mail integration it was sent to.
+    Alert {
+        integration: Box<IntegrationRow>,
+        notice: Notice,
+    },
 }
 
 /// A new ticket from mail, resolved on a reader when its sender is known; a new customer's
@@ -246,9 +258,13 @@ impl App {
             }
             other => other,
         };
+        if let Ok((_, Some((sender, tally)))) = &attempt {
+            self.announce(&tally.opened, &tally.resolved, sender)
+                .await?;
+        }
         let mut conn = self.db().reader().await?;
         let (row, duplicate) = match attempt {
-            Ok(mail_id) => (store::get(&mut conn, mail_id).await?, false),
+            Ok((mail_id, _)) => (store::get(&mut conn, mail_id).await?, false),
             Err(IngestFailure::AlreadyIngested) => (
                 store::find_by_key(&mut conn, &delivery.dedup_key).await?,
                 true,
@@ -268,12 +284,13 @@ impl App {
         Ok(outcome)
     }
 
-    /// Plans a delivery on a reader, then writes it; returns the record's id.
+    /// Plans a delivery on a reader, then writes it; returns the record's id, and for an
+    /// alert what it did.
     async fn plan_and_write(
         &self,
         delivery: &std::sync::Arc<Delivery>,
         now: i64,
-    ) -> Result<i64, IngestFailure> {
+    ) -> Result<Written, IngestFailure> {
         let plan = {
             let mut conn = self.db().reader().await?;
             plan(&mut conn, delivery, &self.config().mail, now).await?
@@ -281,24 +298,27 @@ impl App {
         self.write_delivery(delivery, plan).await
     }
 
-    /// Writes what a plan adds and the message's record in one transaction; returns the
-    /// record's id.
+    /// Writes what a plan adds and the message's record in one transaction.
     async fn write_delivery(
         &self,
         delivery: &std::sync::Arc<Delivery>,
         plan: Plan,
-    ) -> Result<i64, IngestFailure> {
+    ) -> Result<Written, IngestFailure> {
         let delivery = delivery.clone();
         let limit = self.config().max_attachment_bytes;
         self.change_failing_with(&Principal::system("mail"), Need::Anyone, move |mut tx| {
             Box::pin(async move {
-                let routed = carry_out(&mut tx, plan).await?;
-                record_delivery(tx.conn, &delivery, &routed, limit, tx.now).await
+                let mut routed = carry_out(&mut tx, plan).await?;
+                let id = record_delivery(tx.conn, &delivery, &routed, limit, tx.now).await?;
+                Ok((id, routed.alerts.take()))
             })
         })
         .await
     }
 }
+
+/// A delivery written: its record's id and, for an alert, who made it and what it did.
+type Written = (i64, Option<(Principal, Tally)>);
 
 /// Decides what a delivery becomes, reading only.
 async fn plan(
@@ -322,10 +342,44 @@ async fn plan(
     }
 }
 
-/// Writes what a plan adds (a ticket, a comment, a bounce on a ticket's timeline).
+/// Writes what a plan adds (a ticket, a comment, a bounce on a ticket's timeline, an
+/// alert).
 async fn carry_out(tx: &mut Tx<'_>, plan: Plan) -> Result<Routed, AppError> {
     match plan {
         Plan::Record(routed) => Ok(routed),
+        Plan::Alert {
+            integration,
+            notice,
+        } => {
+            let sender = sender_of(&integration);
+            let actor = sender.audit_label();
+            let fingerprint = notice.fingerprint.clone();
+            let payload = serde_json::json!({
+                "from": notice.labels.get("from"),
+                "subject": notice.title,
+                "text": notice.description,
+            })
+            .to_string();
+            let tally = take_in(
+                &mut tx.on_behalf_of(&sender, &actor),
+                &integration,
+                vec![notice],
+                &payload,
+            )
+            .await?;
+            // The incident its alert belongs to, whether it opened, joined or resolved it.
+            let incident = alert_store::alert_by_fingerprint(tx.conn, integration.id, &fingerprint)
+                .await?
+                .and_then(|alert| alert.ticket_id);
+            Ok(Routed {
+                status: MailStatus::Alert,
+                reason: None,
+                ticket_id: incident,
+                comment_id: None,
+                conversation: None,
+                alerts: Some((sender, tally)),
+            })
+        }
         Plan::Bounce { bounced, report } => record_bounce(tx, bounced.as_deref(), &report).await,
         Plan::Comment {
             author,
@@ -350,6 +404,7 @@ async fn carry_out(tx: &mut Tx<'_>, plan: Plan) -> Result<Routed, AppError> {
                     public: comment.public,
                     sender: principal.user_id,
                 }),
+                alerts: None,
             })
         }
         Plan::Ticket { author, ticket } => {
@@ -369,6 +424,7 @@ async fn carry_out(tx: &mut Tx<'_>, plan: Plan) -> Result<Routed, AppError> {
                     public: true,
                     sender: principal.user_id,
                 }),
+                alerts: None,
             })
         }
     }
@@ -494,6 +550,17 @@ async fn route(
     settings: &MailSettings,
     now: i64,
 ) -> Result<Plan, AppError> {
+    // Monitoring tools send in bursts and mark their mail auto-generated: mail to an
+    // e-mail integration is an alert before any sender limit or auto-reply check applies.
+    for address in &message.recipients {
+        if let Some(integration) = alert_store::integration_by_address(conn, address).await? {
+            let notice = mail_alert::read(&message.from.address, &message.subject, &message.text);
+            return Ok(Plan::Alert {
+                integration: Box::new(integration),
+                notice,
+            });
+        }
+    }
     let recorded_as = |routed| Ok(Plan::Record(routed));
     let sent = store::count_from(conn, &message.from.address, now - RATE_WINDOW_MS).await?;
     if sent >= settings.max_per_sender_per_hour {
@@ -506,6 +573,7 @@ async fn route(
             ticket_id: None,
             comment_id: None,
             conversation: None,
+            alerts: None,
         });
     }
     // Auto-replies and bounces: recorded against the ticket they concern, never answered.
@@ -523,6 +591,7 @@ async fn route(
                 ticket_id: thread_ticket(conn, message).await?.map(|row| row.id),
                 comment_id: None,
                 conversation: None,
+                alerts: None,
             });
         }
         None => {}
@@ -641,6 +710,7 @@ async fn record_bounce(
         ticket_id,
         comment_id: None,
         conversation: None,
+        alerts: None,
     })
 }
 

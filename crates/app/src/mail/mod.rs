@@ -80,6 +80,8 @@ opsdesk_domain::string_enum! {
         Ticket => "ticket",
         /// Joined a ticket's conversation.
         Comment => "comment",
+        /// Sent to an e-mail integration's address: became one of its alerts.
+        Alert => "alert",
         /// An out-of-office or similar automatic reply, never answered.
         AutoReply => "auto_reply",
         /// A delivery report about a notification.
@@ -98,8 +100,8 @@ opsdesk_domain::string_enum! {
 pub struct IngestOutcome {
     /// The mail record's id.
     pub mail_id: i64,
-    /// `ticket` (opened one), `comment` (joined one), `auto_reply`, `bounce`, `rate_limited`
-    /// or `quarantined`.
+    /// `ticket` (opened one), `comment` (joined one), `alert` (sent to an e-mail
+    /// integration), `auto_reply`, `bounce`, `rate_limited` or `quarantined`.
     pub status: String,
     /// True when this message had been received before; nothing new was written.
     pub duplicate: bool,

@@ -192,6 +192,7 @@ pub(super) async fn create_integration(
     let input = NewIntegration {
         name: form.get("name").to_owned(),
         kind: form.get("kind").to_owned(),
+        address: form.opt("address").filter(|a| !a.trim().is_empty()),
         requester: form.get("requester").to_owned(),
         group_by,
         escalation_policy: form.opt("escalation_policy"),
@@ -212,6 +213,10 @@ pub(super) async fn create_integration(
             (url, Vec::new())
         }
         Err(AppError::Invalid(errors)) => (None, errors),
+        Err(AppError::Conflict {
+            field: Some(field),
+            message,
+        }) => (None, vec![FieldError::new(field, message)]),
         Err(other) => return Err(other.into()),
     };
     integrations_page(&state, &form.principal, url, errors).await

@@ -24,6 +24,14 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.group.new", "New group"),
     ("admin.groups", "Groups and tiers"),
     ("admin.integrations", "Alert integrations"),
+    (
+        "admin.integrations.address",
+        "Address (e-mail integrations)",
+    ),
+    (
+        "admin.integrations.address.hint",
+        "An address the desk's mailbox receives, e.g. alerts@desk.example: mail to it becomes alerts, the subject saying what fires and resolves.",
+    ),
     ("admin.integrations.alerts", "Recent alerts"),
     ("admin.integrations.alerts.none", "No alerts received yet."),
     ("admin.integrations.group_by", "Group alerts by labels"),
@@ -33,13 +41,14 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ),
     (
         "admin.integrations.hint",
-        "Each integration has a secret URL a monitoring tool posts its alerts to: Alertmanager's webhook, or one JSON alert per request. Alerts become incidents requested by the chosen user, one per problem.",
+        "Each integration has a secret URL a monitoring tool posts its alerts to: Alertmanager's webhook, or one JSON alert per request; an e-mail integration takes the mail sent to its address instead. Alerts become incidents requested by the chosen user, one per problem.",
     ),
     (
         "admin.integrations.hold_back",
         "Hold back resolving (minutes)",
     ),
     ("admin.integrations.kind", "Sends"),
+    ("admin.integrations.kind.email", "E-mail"),
     (
         "admin.integrations.max_per_hour",
         "Most incidents an hour (0: no cap)",
@@ -359,6 +368,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("job_status.done", "Done"),
     ("job_status.queued", "Queued"),
     ("job_status.running", "Running"),
+    ("mail_status.alert", "Became an alert"),
     ("mail_status.auto_reply", "Automatic reply"),
     ("mail_status.bounce", "Bounce"),
     ("mail_status.comment", "Added to a ticket"),

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::ticket::{Impact, Urgency};
 
+pub mod mail;
+
 crate::string_enum! {
     /// The payload an integration reads.
     pub enum IntegrationKind as "integration kind" {
@@ -17,6 +19,8 @@ crate::string_enum! {
         /// One JSON object: `{"fingerprint"?, "status", "title", "severity"?, "labels"?,
         /// "description"?}`.
         Generic => "generic",
+        /// Mail sent to the integration's address, read by [`mail::read`].
+        Email => "email",
     }
 }
 
@@ -187,6 +191,9 @@ pub fn read(kind: IntegrationKind, body: &[u8]) -> Result<Vec<Notice>, PayloadEr
                 })
                 .collect()
         }
+        IntegrationKind::Email => Err(malformed(
+            "an e-mail integration reads the mail sent to its address, not posts".to_owned(),
+        )),
         IntegrationKind::Generic => {
             let alert: GenericAlert =
                 serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
