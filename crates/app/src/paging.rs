@@ -7,6 +7,7 @@
 use opsdesk_domain::escalation::{Level, PageAction, PageStatus, Policy, Step, Target};
 use opsdesk_domain::ticket::TicketStatus;
 use opsdesk_mail::OutboundMail;
+use opsdesk_store::Conn;
 use opsdesk_store::paging::{self as store, NewPolicy, PageRow, PageUpdate, PolicyRow};
 use serde::{Deserialize, Serialize};
 
@@ -119,16 +120,20 @@ async fn note(tx: &mut Tx<'_>, ticket_id: i64, data: serde_json::Value) -> Resul
     Ok(())
 }
 
-/// The active staff a level names at `tx.now`, without repeats.
-async fn people_of(tx: &mut Tx<'_>, level: &Level) -> Result<Vec<(i64, String)>, AppError> {
+/// The active staff a level names at `at`, without repeats.
+async fn people_of(
+    conn: &mut Conn,
+    level: &Level,
+    at: i64,
+) -> Result<Vec<(i64, String)>, AppError> {
     let mut people: Vec<(i64, String)> = Vec::new();
     for target in &level.targets {
         let email = match target {
-            Target::Schedule(id) => crate::oncall::person_on_call(tx.conn, *id, tx.now).await?,
+            Target::Schedule(id) => crate::oncall::person_on_call(conn, *id, at).await?,
             Target::User(email) => Some(email.to_lowercase()),
         };
         let Some(email) = email else { continue };
-        let user = opsdesk_store::accounts::find_user_by_email(tx.conn, &email).await?;
+        let user = opsdesk_store::accounts::find_user_by_email(conn, &email).await?;
         if let Some(user) = user.filter(crate::oncall::active_staff)
             && !people.iter().any(|(id, _)| *id == user.id)
         {
@@ -148,7 +153,7 @@ async fn page_from(
 ) -> Result<(), AppError> {
     let policy = policy_of(policy_row)?;
     loop {
-        let people = people_of(tx, policy.level(step)).await?;
+        let people = people_of(tx.conn, policy.level(step), tx.now).await?;
         let (round, level) = counted(step);
         if people.is_empty() {
             note(
@@ -280,6 +285,32 @@ async fn exhaust(tx: &mut Tx<'_>, page: &PageRow, step: Step) -> Result<(), AppE
         serde_json::json!({"event": "exhausted"}),
     )
     .await
+}
+
+/// Who a page under policy `policy_id` starting at `at` notifies first: those of the first
+/// level with anyone on call. For the rule simulator.
+pub(crate) async fn first_paged_at(
+    conn: &mut Conn,
+    policy: &Policy,
+    at: i64,
+) -> Result<Vec<String>, AppError> {
+    let mut step = Some(policy.first());
+    while let Some(at_step) = step {
+        let people = people_of(conn, policy.level(at_step), at).await?;
+        if !people.is_empty() {
+            return Ok(people.into_iter().map(|(_, email)| email).collect());
+        }
+        step = policy.next(at_step);
+    }
+    Ok(Vec::new())
+}
+
+/// An escalation policy's levels, by the policy's id.
+pub(crate) async fn policy_by_id(conn: &mut Conn, id: i64) -> Result<Policy, AppError> {
+    let row = store::policy(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("escalation policy"))?;
+    policy_of(&row)
 }
 
 /// Starts paging for a new incident under policy `policy_id`, in the transaction that

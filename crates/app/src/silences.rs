@@ -65,7 +65,10 @@ pub struct NewSilence {
 }
 
 /// Reads a request's matchers, naming each one's part at fault (`matchers[1].value`).
-fn read_matchers(input: &[SilenceMatcher], errors: &mut Vec<FieldError>) -> Vec<Matcher> {
+pub(crate) fn read_matchers(
+    input: &[SilenceMatcher],
+    errors: &mut Vec<FieldError>,
+) -> Vec<Matcher> {
     // Counted before anything compiles: each expression costs time to build.
     if input.is_empty() || input.len() > rules::MOST_MATCHERS {
         errors.push(FieldError::new("matchers", rules::MatchersError::Count));
@@ -109,7 +112,7 @@ fn written(matchers: &[Matcher]) -> Vec<SilenceMatcher> {
 
 /// A stored silence's matchers. They were checked when it was made; a limit tightened
 /// since can make one unreadable, which then mutes nothing rather than stop alerts.
-fn stored_matchers(row: &SilenceRow) -> Result<Vec<Matcher>, String> {
+pub(crate) fn stored_matchers(row: &SilenceRow) -> Result<Vec<Matcher>, String> {
     let specs: Vec<SilenceMatcher> =
         serde_json::from_str(&row.matchers).map_err(|e| e.to_string())?;
     specs

@@ -1343,3 +1343,121 @@ dual_backend_test!(
         assert_eq!(left, 0);
     }
 );
+
+dual_backend_test!(
+    the_simulator_replays_recent_alerts_through_draft_settings,
+    |backend: Backend| async move {
+        let (server, clock) = server_on_clock(backend).await;
+        let admin = server.admin();
+        let policy = admin
+            .post(
+                "/api/v1/escalation-policies",
+                json!({"name": "NOC", "levels": [{"targets": [{"user": "ann@msp.example"}],
+                                                  "wait_minutes": 5}]}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+        let created = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Prometheus", "kind": "generic",
+                       "requester": "carol@acme.example", "escalation_policy": "NOC"}),
+            )
+            .await;
+        let id = created.body["id"].as_i64().unwrap();
+        let url = created.body["url_path"].as_str().unwrap().to_owned();
+        let alert = |title: &str, status: &str, node: &str| {
+            json!({"status": status, "title": title,
+                   "labels": {"alertname": title, "node": node}})
+        };
+        // A flapping alert fires five times over ten minutes, and three nodes go down.
+        for _ in 0..5 {
+            post(&server, &url, alert("Flappy", "firing", "web1")).await;
+            clock.advance(minutes(1));
+            post(&server, &url, alert("Flappy", "resolved", "web1")).await;
+            clock.advance(minutes(1));
+        }
+        for node in ["node1", "node2", "node3"] {
+            let (status, receipt) = post(&server, &url, alert("NodeDown", "firing", node)).await;
+            assert_eq!(status, 202, "{receipt}");
+        }
+        clock.advance(minutes(60));
+
+        let simulate = |draft: Value| {
+            let admin = server.admin();
+            async move {
+                admin
+                    .post(&format!("/api/v1/integrations/{id}/simulate"), draft)
+                    .await
+            }
+        };
+        let tried = simulate(json!({"group_by": ["alertname"],
+                                    "pipeline": {"hold_back_minutes": 5}}))
+        .await;
+        assert_eq!(tried.status, 200, "{}", tried.text);
+        let body = &tried.body;
+        assert_eq!(body["notifications"], 13, "{body}");
+        assert_eq!(body["actual"]["incidents"], 8, "{body}");
+        assert_eq!(
+            body["actual"]["paged"],
+            json!([{"person": "ann@msp.example", "pages": 8}])
+        );
+        // Replayed as configured, the day comes out as it happened.
+        assert_eq!(body["current"]["incidents"], 8, "{body}");
+        assert_eq!(body["current"]["pages"], 8);
+        // Grouped and held back: one flapping incident, one outage.
+        assert_eq!(body["draft"]["incidents"], 2, "{body}");
+        assert_eq!(
+            body["draft"]["paged"],
+            json!([{"person": "ann@msp.example", "pages": 2}])
+        );
+
+        let silenced = simulate(json!({"silence": {"matchers": [
+            {"name": "alertname", "op": "=", "value": "Flappy"}]},
+            "escalation_policy": ""}))
+        .await;
+        assert_eq!(silenced.status, 200, "{}", silenced.text);
+        assert_eq!(silenced.body["draft"]["incidents"], 3, "{}", silenced.text);
+        assert_eq!(silenced.body["draft"]["silenced"], 5);
+        assert_eq!(silenced.body["draft"]["pages"], 0);
+
+        // Nothing was changed by trying.
+        let integration = &admin.get("/api/v1/integrations").await.body[0];
+        assert_eq!(integration["group_by"], json!([]));
+        assert_eq!(integration["hold_back_minutes"], 0);
+
+        for (draft, field) in [
+            (json!({"days": 31}), "days"),
+            (
+                json!({"pipeline": {"hold_back_minutes": -1}}),
+                "pipeline.hold_back_minutes",
+            ),
+            (json!({"escalation_policy": "nope"}), "escalation_policy"),
+            (json!({"silence": {"matchers": []}}), "silence.matchers"),
+        ] {
+            let refused = simulate(draft).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
+        let customer = server.client(&server.token_for("carol@acme.example").await);
+        let denied = customer
+            .post(&format!("/api/v1/integrations/{id}/simulate"), json!({}))
+            .await;
+        assert_eq!(denied.status, 403);
+
+        // Notifications are kept thirty days.
+        clock.advance(jiff::SignedDuration::from_hours(31 * 24));
+        server.app.housekeeping().await.unwrap();
+        let later = simulate(json!({})).await;
+        assert_eq!(later.body["notifications"], 0, "{}", later.text);
+        let (kept,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM alert_notifications")
+            .fetch_one(&mut server.db.connect().await)
+            .await
+            .unwrap();
+        assert_eq!(kept, 0, "housekeeping forgets what the simulator no longer replays");
+    }
+);

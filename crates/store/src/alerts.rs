@@ -354,9 +354,106 @@ pub async fn save_alert(
     .bind(update.payload)
     .bind(update.silence_id)
     .bind(update.search_text)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO alert_notifications (integration_id, received_at, fingerprint, status, \
+         title, severity, labels) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(update.integration_id)
+    .bind(now)
+    .bind(update.fingerprint)
+    .bind(update.status)
+    .bind(update.title)
+    .bind(update.severity)
+    .bind(update.labels)
+    .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// One notification as received, for the rule simulator.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub received_at: i64,
+    pub fingerprint: String,
+    pub status: String,
+    pub title: String,
+    pub severity: String,
+    pub labels: String,
+}
+
+/// The notifications integration `integration_id` received after `since`, oldest first, at
+/// most `limit`.
+pub async fn notifications_since(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT received_at, fingerprint, status, title, severity, labels \
+         FROM alert_notifications WHERE integration_id = $1 AND received_at > $2 \
+         ORDER BY received_at, id LIMIT $3",
+    )
+    .bind(integration_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Forgets the notifications received before `before`; returns how many.
+pub async fn prune_notifications(conn: &mut AnyConnection, before: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM alert_notifications WHERE received_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// When each incident the integration's alerts opened after `since` was opened, and whether
+/// it was its alert storm incident.
+pub async fn incidents_opened(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    since: i64,
+) -> Result<Vec<(i64, bool)>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT opened_at, kind FROM alert_incidents \
+         WHERE integration_id = $1 AND opened_at > $2 ORDER BY opened_at",
+    )
+    .bind(integration_id)
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, kind)| (at, kind == IncidentKind::Storm.as_str()))
+        .collect())
+}
+
+/// Who was paged first for the incidents the integration's alerts opened after `since`
+/// (the first level anyone was paged at, in the first round), with how many times each.
+pub async fn first_paged(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    since: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT u.email, COUNT(*) FROM page_notifications n \
+         JOIN pages p ON p.id = n.page_id \
+         JOIN alert_incidents i ON i.ticket_id = p.ticket_id \
+         JOIN users u ON u.id = n.user_id \
+         WHERE i.integration_id = $1 AND i.opened_at > $2 AND n.round = 0 \
+         AND n.level = (SELECT MIN(m.level) FROM page_notifications m \
+                        WHERE m.page_id = n.page_id AND m.round = 0) \
+         GROUP BY u.email ORDER BY COUNT(*) DESC, u.email",
+    )
+    .bind(integration_id)
+    .bind(since)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Holds the group `group_key` of an integration until the transaction ends, so that two

@@ -92,6 +92,23 @@ pub async fn silences_in_force(
     .await?)
 }
 
+/// The silences over the alerts of integration `integration_id` at any time after `since`
+/// (its own and those of every integration), oldest first: what the simulator replays with.
+pub async fn silences_since(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    since: i64,
+) -> Result<Vec<SilenceRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "{SILENCE_SELECT} WHERE s.ends_at > $1 \
+         AND (s.integration_id IS NULL OR s.integration_id = $2) ORDER BY s.id"
+    ))
+    .bind(since)
+    .bind(integration_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Ends a silence at `now` (one yet to start ends before it starts); false when it had
 /// already ended.
 pub async fn expire_silence(

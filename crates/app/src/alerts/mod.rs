@@ -7,6 +7,7 @@
 //! Each integration's pipeline settings refine that (see [`pipeline`]).
 
 mod pipeline;
+pub mod simulate;
 
 use opsdesk_domain::alert::{self, AlertStatus, IntegrationKind, Notice, Pipeline, Severity};
 use opsdesk_store::alerts::{self as store, IntegrationRow, NewIntegration as Row};

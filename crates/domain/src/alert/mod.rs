@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::ticket::{Impact, Urgency};
 
 pub mod mail;
+pub mod replay;
 
 crate::string_enum! {
     /// The payload an integration reads.

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use opsdesk_app::alerts::simulate::{Simulation, SimulationDraft};
 use opsdesk_app::alerts::{
     Alert, AlertFilter, AlertReceipt, Integration, IntegrationPatch, NewIntegration,
 };
@@ -24,6 +25,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_integration, list_integrations))
         .routes(routes!(update_integration, delete_integration))
+        .routes(routes!(simulate_integration))
         .routes(routes!(list_alerts))
         .routes(routes!(receive))
         .routes(routes!(create_silence, list_silences))
@@ -72,6 +74,27 @@ async fn update_integration(
         .update_integration(&principal, id, precondition, patch)
         .await?;
     Ok(tagged(StatusCode::OK, integration.version, integration))
+}
+
+/// The rule simulator (staff): replays the notifications the integration received in the
+/// last `days` (30 at most, all that is kept) through draft settings — grouping, pipeline,
+/// escalation policy, an added silence — and through its settings as they are, beside what
+/// actually happened: incidents, pages, and who would have been paged first. Nothing is
+/// changed.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/simulate", tag = "alerts",
+    request_body = SimulationDraft, responses((status = 200, body = Simulation)))]
+async fn simulate_integration(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiJson(draft): ApiJson<SimulationDraft>,
+) -> Result<Json<Simulation>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .simulate_integration(&principal, id, draft)
+            .await?,
+    ))
 }
 
 /// Deletes an integration and its alerts (admins); its incidents stay.
