@@ -1391,8 +1391,8 @@ dual_backend_test!(
                     .await
             }
         };
-        let tried = simulate(json!({"group_by": ["alertname"],
-                                    "pipeline": {"hold_back_minutes": 5}}))
+        let tried = simulate(json!({"changes": {"group_by": ["alertname"],
+                                                "hold_back_minutes": 5}}))
         .await;
         assert_eq!(tried.status, 200, "{}", tried.text);
         let body = &tried.body;
@@ -1414,25 +1414,73 @@ dual_backend_test!(
 
         let silenced = simulate(json!({"silence": {"matchers": [
             {"name": "alertname", "op": "=", "value": "Flappy"}]},
-            "escalation_policy": ""}))
+            "changes": {"escalation_policy": ""}}))
         .await;
         assert_eq!(silenced.status, 200, "{}", silenced.text);
         assert_eq!(silenced.body["draft"]["incidents"], 3, "{}", silenced.text);
         assert_eq!(silenced.body["draft"]["silenced"], 5);
         assert_eq!(silenced.body["draft"]["pages"], 0);
 
-        // Nothing was changed by trying.
+        // The admin page tries the same on the integration's own form, and keeps the values.
+        let forms = server.web_forms("root@msp.example").await;
+        let tried_fields = [
+            ("version", "1"),
+            ("group_by", "alertname"),
+            ("escalation_policy", "NOC"),
+            ("hold_back_minutes", "5"),
+            ("resolve_after_minutes", "0"),
+            ("open_after_count", "1"),
+            ("open_after_minutes", "0"),
+            ("max_incidents_per_hour", "0"),
+            ("silent_after_minutes", "0"),
+        ];
+        let (status, _, page) = forms
+            .post(&format!("/admin/integrations/{id}/simulate"), &tried_fields)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains(r#"data-draft="incidents">2<"#), "{page}");
+        assert!(page.contains("ann@msp.example × 2"), "{page}");
+        assert!(
+            page.contains(r#"name="group_by" value="alertname""#),
+            "{page}"
+        );
+        let (status, _, page) = forms
+            .post(
+                &format!("/admin/integrations/{id}/simulate"),
+                &[("hold_back_minutes", "-3")],
+            )
+            .await;
+        assert_eq!(status, 422, "{page}");
+
+        // Nothing was changed by trying; saving the same changes makes them so.
         let integration = &admin.get("/api/v1/integrations").await.body[0];
         assert_eq!(integration["group_by"], json!([]));
         assert_eq!(integration["hold_back_minutes"], 0);
+        let saved = admin
+            .patch(
+                &format!("/api/v1/integrations/{id}"),
+                json!({"group_by": ["alertname"], "hold_back_minutes": 5,
+                       "escalation_policy": ""}),
+                Some("\"v1\""),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.text);
+        assert_eq!(saved.body["group_by"], json!(["alertname"]));
+        assert_eq!(saved.body["escalation_policy"], Value::Null);
+        let now_as_drafted = simulate(json!({})).await;
+        assert_eq!(now_as_drafted.body["current"]["incidents"], 2);
+        assert_eq!(now_as_drafted.body["current"]["pages"], 0);
 
         for (draft, field) in [
             (json!({"days": 31}), "days"),
             (
-                json!({"pipeline": {"hold_back_minutes": -1}}),
-                "pipeline.hold_back_minutes",
+                json!({"changes": {"hold_back_minutes": -1}}),
+                "changes.hold_back_minutes",
             ),
-            (json!({"escalation_policy": "nope"}), "escalation_policy"),
+            (
+                json!({"changes": {"escalation_policy": "nope"}}),
+                "changes.escalation_policy",
+            ),
             (json!({"silence": {"matchers": []}}), "silence.matchers"),
         ] {
             let refused = simulate(draft).await;
@@ -1458,6 +1506,9 @@ dual_backend_test!(
             .fetch_one(&mut server.db.connect().await)
             .await
             .unwrap();
-        assert_eq!(kept, 0, "housekeeping forgets what the simulator no longer replays");
+        assert_eq!(
+            kept, 0,
+            "housekeeping forgets what the simulator no longer replays"
+        );
     }
 );

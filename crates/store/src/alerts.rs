@@ -152,18 +152,28 @@ pub async fn integration_by_token(
     .await?)
 }
 
-/// Changes an integration's pipeline settings from `version`; false when it is no longer
-/// at that version.
-pub async fn update_pipeline(
+/// What a change of an integration's settings writes.
+pub struct IntegrationSettings<'a> {
+    /// JSON list of label names.
+    pub group_by: &'a str,
+    pub escalation_policy_id: Option<i64>,
+    pub pipeline: Pipeline,
+}
+
+/// Changes an integration's grouping, escalation policy and pipeline settings from
+/// `version`; false when it is no longer at that version.
+pub async fn update_settings(
     conn: &mut AnyConnection,
     id: i64,
     version: i64,
-    pipeline: &Pipeline,
+    settings: &IntegrationSettings<'_>,
 ) -> Result<bool, StoreError> {
+    let pipeline = &settings.pipeline;
     let done = sqlx::query(
         "UPDATE integrations SET hold_back_minutes = $3, resolve_after_minutes = $4, \
          open_after_count = $5, open_after_minutes = $6, max_incidents_per_hour = $7, \
-         silent_after_minutes = $8, version = version + 1 WHERE id = $1 AND version = $2",
+         silent_after_minutes = $8, group_by = $9, escalation_policy_id = $10, \
+         version = version + 1 WHERE id = $1 AND version = $2",
     )
     .bind(id)
     .bind(version)
@@ -173,6 +183,8 @@ pub async fn update_pipeline(
     .bind(pipeline.open_after_minutes)
     .bind(pipeline.max_incidents_per_hour)
     .bind(pipeline.silent_after_minutes)
+    .bind(settings.group_by)
+    .bind(settings.escalation_policy_id)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)

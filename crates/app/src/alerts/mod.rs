@@ -140,10 +140,15 @@ impl Default for OpenAfter {
     }
 }
 
-/// Changes to an integration's pipeline settings; absent fields stay as they are.
+/// Changes to an integration's grouping, escalation and pipeline settings; absent fields
+/// stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationPatch {
+    /// Labels whose values make alerts one problem; `[]`: each alert is its own.
+    pub group_by: Option<Vec<String>>,
+    /// The name of the escalation policy its incidents page; `""`: they page nobody.
+    pub escalation_policy: Option<String>,
     #[schema(minimum = 0, maximum = 1440)]
     pub hold_back_minutes: Option<i64>,
     #[schema(minimum = 0, maximum = 10080)]
@@ -153,6 +158,91 @@ pub struct IntegrationPatch {
     pub max_incidents_per_hour: Option<i64>,
     #[schema(minimum = 0, maximum = 10080)]
     pub silent_after_minutes: Option<i64>,
+}
+
+/// What a patch makes of an integration's settings, checked as saving them would be.
+pub(crate) struct Patched {
+    pub group_by: Vec<String>,
+    pub escalation_policy_id: Option<i64>,
+    pub pipeline: Pipeline,
+}
+
+impl IntegrationPatch {
+    /// Applies the patch over `integration`'s settings, naming each mistake's field.
+    pub(crate) async fn apply_to(
+        &self,
+        conn: &mut opsdesk_store::Conn,
+        integration: &IntegrationRow,
+    ) -> Result<Patched, AppError> {
+        let mut errors = Vec::new();
+        let group_by = match &self.group_by {
+            Some(labels) => checked_group_by(labels, &mut errors),
+            None => serde_json::from_str(&integration.group_by).unwrap_or_default(),
+        };
+        let escalation_policy_id = match self.escalation_policy.as_deref().map(str::trim) {
+            None => integration.escalation_policy_id,
+            Some("") => None,
+            Some(name) => policy_named(conn, name, &mut errors).await?,
+        };
+        let current = integration.pipeline();
+        let open_after = self.open_after.unwrap_or(OpenAfter {
+            count: current.open_after_count,
+            minutes: current.open_after_minutes,
+        });
+        let pipeline = Pipeline {
+            hold_back_minutes: self.hold_back_minutes.unwrap_or(current.hold_back_minutes),
+            resolve_after_minutes: self
+                .resolve_after_minutes
+                .unwrap_or(current.resolve_after_minutes),
+            open_after_count: open_after.count,
+            open_after_minutes: open_after.minutes,
+            max_incidents_per_hour: self
+                .max_incidents_per_hour
+                .unwrap_or(current.max_incidents_per_hour),
+            silent_after_minutes: self
+                .silent_after_minutes
+                .unwrap_or(current.silent_after_minutes),
+        };
+        if let Err(AppError::Invalid(faults)) = checked(pipeline) {
+            errors.extend(faults);
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        Ok(Patched {
+            group_by,
+            escalation_policy_id,
+            pipeline,
+        })
+    }
+}
+
+/// Grouping labels, trimmed: at most ten, none empty.
+fn checked_group_by(labels: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    if labels.iter().any(|l| l.trim().is_empty()) || labels.len() > 10 {
+        errors.push(FieldError::new(
+            "group_by",
+            "at most 10 label names, none empty",
+        ));
+    }
+    labels.iter().map(|l| l.trim().to_owned()).collect()
+}
+
+/// The id of the escalation policy called `name`; a mistake of `escalation_policy` when
+/// there is none.
+async fn policy_named(
+    conn: &mut opsdesk_store::Conn,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<i64>, AppError> {
+    let policy = opsdesk_store::paging::policy_by_name(conn, name).await?;
+    if policy.is_none() {
+        errors.push(FieldError::new(
+            "escalation_policy",
+            "no policy has this name",
+        ));
+    }
+    Ok(policy.map(|p| p.id))
 }
 
 /// An e-mail integration's address in lower case; the other kinds have none.
@@ -390,12 +480,7 @@ impl App {
             }
             Ok(kind) => checked_address(kind, input.address.as_deref(), &mut errors),
         };
-        if input.group_by.iter().any(|l| l.trim().is_empty()) || input.group_by.len() > 10 {
-            errors.push(crate::FieldError::new(
-                "group_by",
-                "at most 10 label names, none empty",
-            ));
-        }
+        let group_by = checked_group_by(&input.group_by, &mut errors);
         let pipeline = Pipeline {
             hold_back_minutes: input.hold_back_minutes,
             resolve_after_minutes: input.resolve_after_minutes,
@@ -412,7 +497,7 @@ impl App {
         }
         let secret = random_secret()?;
         let token_hash = secret_hash(&secret);
-        let group_by = serde_json::to_string(&input.group_by)
+        let group_by = serde_json::to_string(&group_by)
             .map_err(|e| AppError::internal("recording an integration", e))?;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
@@ -422,17 +507,14 @@ impl App {
                 )
                 .await?
                 .ok_or_else(|| AppError::invalid("requester", "no user has this address"))?;
+                let mut errors = Vec::new();
                 let escalation_policy_id = match &input.escalation_policy {
-                    Some(name) => Some(
-                        opsdesk_store::paging::policy_by_name(tx.conn, name)
-                            .await?
-                            .ok_or_else(|| {
-                                AppError::invalid("escalation_policy", "no policy has this name")
-                            })?
-                            .id,
-                    ),
+                    Some(name) => policy_named(tx.conn, name, &mut errors).await?,
                     None => None,
                 };
+                if !errors.is_empty() {
+                    return Err(AppError::Invalid(errors));
+                }
                 if let Some(address) = &address
                     && store::integration_by_address(tx.conn, address)
                         .await?
@@ -473,8 +555,8 @@ impl App {
         .await
     }
 
-    /// Changes an integration's pipeline settings (admins), from the version `precondition`
-    /// accepts. Turning the resolve timeout on starts it for the alerts firing already.
+    /// Changes an integration's grouping, escalation policy and pipeline settings (admins),
+    /// from the version `precondition` accepts. Turning the resolve timeout on starts it for the alerts firing already.
     pub async fn update_integration(
         &self,
         principal: &Principal,
@@ -489,25 +571,18 @@ impl App {
                     .ok_or(AppError::NotFound("integration"))?;
                 let version = precondition.check(before.version)?;
                 let current = before.pipeline();
-                let open_after = patch.open_after.unwrap_or(OpenAfter {
-                    count: current.open_after_count,
-                    minutes: current.open_after_minutes,
-                });
-                let pipeline = checked(Pipeline {
-                    hold_back_minutes: patch.hold_back_minutes.unwrap_or(current.hold_back_minutes),
-                    resolve_after_minutes: patch
-                        .resolve_after_minutes
-                        .unwrap_or(current.resolve_after_minutes),
-                    open_after_count: open_after.count,
-                    open_after_minutes: open_after.minutes,
-                    max_incidents_per_hour: patch
-                        .max_incidents_per_hour
-                        .unwrap_or(current.max_incidents_per_hour),
-                    silent_after_minutes: patch
-                        .silent_after_minutes
-                        .unwrap_or(current.silent_after_minutes),
-                })?;
-                if !store::update_pipeline(tx.conn, id, version, &pipeline).await? {
+                let Patched {
+                    group_by,
+                    escalation_policy_id,
+                    pipeline,
+                } = patch.apply_to(tx.conn, &before).await?;
+                let settings = store::IntegrationSettings {
+                    group_by: &serde_json::to_string(&group_by)
+                        .map_err(|e| AppError::internal("recording an integration", e))?,
+                    escalation_policy_id,
+                    pipeline,
+                };
+                if !store::update_settings(tx.conn, id, version, &settings).await? {
                     return Err(AppError::Stale);
                 }
                 if current.resolve_after_minutes == 0 && pipeline.resolve_after_minutes > 0 {

@@ -12,7 +12,7 @@ use opsdesk_store::Conn;
 use opsdesk_store::alerts::{self as store, IntegrationRow};
 use serde::{Deserialize, Serialize};
 
-use super::{IntegrationPatch, OpenAfter, checked};
+use super::IntegrationPatch;
 use crate::silences::SilenceMatcher;
 use crate::{App, AppError, FieldError, Principal, timestamp};
 
@@ -22,18 +22,14 @@ pub const KEPT_DAYS: i64 = 30;
 const MOST_NOTIFICATIONS: i64 = 200_000;
 const DAY_MS: i64 = 86_400_000;
 
-/// Settings to try on an integration: what is absent stays as it is.
+/// Settings to try on an integration.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulationDraft {
-    /// Labels whose values make alerts one problem.
+    /// Changes to try, as `PATCH /api/v1/integrations/{id}` takes them: grouping,
+    /// escalation policy, pipeline settings. Absent: the settings as they are.
     #[serde(default)]
-    pub group_by: Option<Vec<String>>,
-    #[serde(default)]
-    pub pipeline: Option<IntegrationPatch>,
-    /// The name of the escalation policy its incidents would page; `""`: none.
-    #[serde(default)]
-    pub escalation_policy: Option<String>,
+    pub changes: Option<IntegrationPatch>,
     /// A silence to add to those there were.
     #[serde(default)]
     pub silence: Option<DraftSilence>,
@@ -231,41 +227,18 @@ async fn drafted(
 ) -> Result<(Settings, Option<i64>), AppError> {
     let mut errors = Vec::new();
     let mut settings = current.clone();
-    if let Some(group_by) = draft.group_by {
-        if group_by.iter().any(|l| l.trim().is_empty()) || group_by.len() > 10 {
-            errors.push(FieldError::new(
-                "group_by",
-                "at most 10 label names, none empty",
-            ));
-        }
-        settings.group_by = group_by.into_iter().map(|l| l.trim().to_owned()).collect();
-    }
-    if let Some(patch) = draft.pipeline {
-        let base = current.pipeline;
-        let open_after = patch.open_after.unwrap_or(OpenAfter {
-            count: base.open_after_count,
-            minutes: base.open_after_minutes,
-        });
-        let pipeline = opsdesk_domain::alert::Pipeline {
-            hold_back_minutes: patch.hold_back_minutes.unwrap_or(base.hold_back_minutes),
-            resolve_after_minutes: patch
-                .resolve_after_minutes
-                .unwrap_or(base.resolve_after_minutes),
-            open_after_count: open_after.count,
-            open_after_minutes: open_after.minutes,
-            max_incidents_per_hour: patch
-                .max_incidents_per_hour
-                .unwrap_or(base.max_incidents_per_hour),
-            silent_after_minutes: patch
-                .silent_after_minutes
-                .unwrap_or(base.silent_after_minutes),
-        };
-        match checked(pipeline) {
-            Ok(pipeline) => settings.pipeline = pipeline,
+    let mut policy = integration.escalation_policy_id;
+    if let Some(changes) = draft.changes {
+        match changes.apply_to(conn, integration).await {
+            Ok(patched) => {
+                settings.group_by = patched.group_by;
+                settings.pipeline = patched.pipeline;
+                policy = patched.escalation_policy_id;
+            }
             Err(AppError::Invalid(faults)) => errors.extend(
                 faults
                     .into_iter()
-                    .map(|f| FieldError::new(format!("pipeline.{}", f.field), f.message)),
+                    .map(|f| FieldError::new(format!("changes.{}", f.field), f.message)),
             ),
             Err(other) => return Err(other),
         }
@@ -295,20 +268,6 @@ async fn drafted(
             matchers,
         });
     }
-    let policy = match draft.escalation_policy.as_deref().map(str::trim) {
-        None => integration.escalation_policy_id,
-        Some("") => None,
-        Some(name) => match opsdesk_store::paging::policy_by_name(conn, name).await? {
-            Some(policy) => Some(policy.id),
-            None => {
-                errors.push(FieldError::new(
-                    "escalation_policy",
-                    "no policy has this name",
-                ));
-                None
-            }
-        },
-    };
     if !errors.is_empty() {
         return Err(AppError::Invalid(errors));
     }

@@ -31,14 +31,18 @@ use opsdesk_app::{AppError, FieldError, Precondition, Principal};
 use opsdesk_domain::ticket::{Impact, Priority, Urgency};
 use serde::Deserialize;
 
+mod integrations;
 mod operations;
 mod organizations;
 mod rules;
 mod triage;
 
+use integrations::{
+    IntegrationsPage, create_integration, delete_integration, integrations, simulate_integration,
+    update_integration,
+};
 use operations::{
-    create_integration, create_webhook, delete_integration, delete_webhook, discard, integrations,
-    jobs, quarantine, reprocess, retry_job, update_integration, webhooks,
+    create_webhook, delete_webhook, discard, jobs, quarantine, reprocess, retry_job, webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
 use rules::RulesPage;
@@ -98,6 +102,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/admin/integrations/{id}/pipeline",
             post(update_integration),
+        )
+        .route(
+            "/admin/integrations/{id}/simulate",
+            post(simulate_integration),
         )
         .route("/admin/rules", get(rules::rules).post(rules::create_rule))
         .route("/admin/rules/{id}", post(rules::update_rule))
@@ -260,15 +268,7 @@ enum Section {
     Jobs(Vec<Job>, &'static str),
     Triage(Box<TriagePage>),
     Rules(Box<RulesPage>),
-    /// The integrations, the URL of one just created (shown once), a mistake in the form,
-    /// the recent alerts, and the escalation policies' names.
-    Integrations(
-        Vec<Integration>,
-        Option<String>,
-        Vec<FieldError>,
-        Vec<Alert>,
-        Vec<String>,
-    ),
+    Integrations(Box<IntegrationsPage>),
 }
 
 #[derive(Template)]

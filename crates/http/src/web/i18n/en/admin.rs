@@ -69,7 +69,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.integrations.pipeline", "Pipeline"),
     (
         "admin.integrations.pipeline.hint",
-        "Hold back: a resolved alert resolves its incident only after staying resolved that long, so a flapping alert keeps one incident. Resolve after: a firing alert not received again that long counts as resolved. Open after: a group opens its incident only once it fired that often within the window; its alerts wait, pending. Most incidents an hour: beyond it, new problems join one alert storm incident. Alert when the source sends nothing: a dead-man's switch, which raises a critical alert of its own until the source speaks again (with Alertmanager, route its always-firing Watchdog alert here). 0 turns a setting off.",
+        "Hold back: a resolved alert resolves its incident only after staying resolved that long, so a flapping alert keeps one incident. Resolve after: a firing alert not received again that long counts as resolved. Open after: a group opens its incident only once it fired that often within the window; its alerts wait, pending. Most incidents an hour: beyond it, new problems join one alert storm incident. Alert when the source sends nothing: a dead-man's switch, which raises a critical alert of its own until the source speaks again (with Alertmanager, route its always-firing Watchdog alert here). 0 turns a setting off. Simulate replays the notifications of the last 30 days through the form's settings, beside what happened and the replay as configured, without saving; Save makes them so (a change of grouping applies to notifications from then on).",
     ),
     ("admin.integrations.policy", "Escalation policy"),
     ("admin.integrations.policy.none", "(page nobody)"),
@@ -83,6 +83,31 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "admin.integrations.silent_after",
         "Alert when the source sends nothing for (minutes)",
     ),
+    ("admin.integrations.simulate", "Simulate the last 30 days"),
+    (
+        "admin.integrations.simulation",
+        "Replayed {n} notifications received",
+    ),
+    ("admin.integrations.simulation.actual", "What happened"),
+    (
+        "admin.integrations.simulation.current",
+        "Replayed as configured",
+    ),
+    (
+        "admin.integrations.simulation.draft",
+        "Replayed with these settings",
+    ),
+    ("admin.integrations.simulation.incidents", "Incidents"),
+    ("admin.integrations.simulation.paged", "Paged first"),
+    (
+        "admin.integrations.simulation.storms",
+        "Of them alert storms",
+    ),
+    (
+        "admin.integrations.simulation.truncated",
+        "only the first 200,000",
+    ),
+    ("admin.integrations.simulation.what", "Outcome"),
     (
         "admin.integrations.url",
         "Post alerts to this URL; it is shown only now:",
