@@ -26,6 +26,7 @@ pub mod oncall;
 pub mod paging;
 pub mod portal;
 mod precondition;
+pub mod preferences;
 pub mod silences;
 pub mod sla;
 pub mod status_page;

@@ -5,7 +5,9 @@
 //! the incident and skipped at once, so a gap in a schedule never swallows a page.
 
 use opsdesk_domain::escalation::{Level, PageAction, PageStatus, Policy, Step, Target};
+use opsdesk_domain::page_rules::PageUrgency;
 use opsdesk_domain::ticket::TicketStatus;
+use opsdesk_domain::ticket::Urgency;
 use opsdesk_mail::OutboundMail;
 use opsdesk_store::Conn;
 use opsdesk_store::paging::{self as store, NewPolicy, PageRow, PageUpdate, PolicyRow};
@@ -75,6 +77,10 @@ pub struct PageNotification {
     pub person: String,
     pub level: i64,
     pub round: i64,
+    /// When the mail is due to leave: at once, or later by the person's notification rules
+    /// (a repeat, or a low-urgency page after their quiet hours).
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: jiff::Timestamp,
     /// When the mail left; none while it is queued (or when no relay is configured).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<jiff::Timestamp>,
@@ -220,16 +226,28 @@ async fn notify(
     people: &[(i64, String)],
 ) -> Result<(), AppError> {
     let (round, level) = counted(step);
+    let urgency = match opsdesk_store::tickets::get(tx.conn, page.ticket_id).await? {
+        Some(ticket) if ticket.urgency == Urgency::High.as_str() => PageUrgency::High,
+        _ => PageUrgency::Low,
+    };
+    let paged_at = timestamp(tx.now);
     for (user_id, _) in people {
-        let id =
-            store::insert_notification(tx.conn, page.id, *user_id, (round - 1, level - 1), tx.now)
-                .await?;
-        jobs::queue(
-            batch,
-            JobKind::PageNotification,
-            &serde_json::json!({"notification_id": id}),
-            tx.now,
-        );
+        // Each person's own rules say when their mails leave: at once, again later while
+        // the page waits at this level, and low urgency after their quiet hours.
+        let rules = crate::preferences::rules_of(tx.conn, *user_id).await?;
+        for at in rules.send_times(urgency, paged_at) {
+            let at = at.as_millisecond();
+            let id =
+                store::insert_notification(tx.conn, page.id, *user_id, (round - 1, level - 1), at)
+                    .await?;
+            jobs::queue_at(
+                batch,
+                JobKind::PageNotification,
+                &serde_json::json!({"notification_id": id}),
+                at,
+                tx.now,
+            );
+        }
     }
     if policy_row.chat_webhook_url.is_some() {
         jobs::queue(
@@ -558,6 +576,7 @@ impl App {
                 person: n.email,
                 level: n.level + 1,
                 round: n.round + 1,
+                due_at: timestamp(n.created_at),
                 sent_at: n.sent_at.map(timestamp),
             })
             .collect();
@@ -700,7 +719,14 @@ impl App {
             };
             (notification, self.page_view(&mut conn, page).await?)
         };
-        if page.status != PageStatus::Triggered.as_str() {
+        // Acknowledged, resolved, or escalated past this person's level since: a mail
+        // planned by their rules is not sent. A page that ran out of levels (or found nobody
+        // on call and went to the admins) still reaches those of its last level.
+        let waiting = page.status == PageStatus::Triggered.as_str()
+            || page.status == PageStatus::Exhausted.as_str();
+        let at_its_level =
+            (page.round, page.level) == (notification.round + 1, notification.level + 1);
+        if !waiting || !at_its_level {
             return Ok(());
         }
         // A new secret per attempt: only the link of the mail that left works.

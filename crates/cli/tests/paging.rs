@@ -422,3 +422,222 @@ fn page_mail(maildir: &str, title: &str) -> Option<(String, String)> {
         .find(|(_, mail)| mail.subject.contains(title) && mail.subject.contains("Paged"))
         .map(|(raw, mail)| (raw, mail.text))
 }
+
+/// How many page mails about `title` the test mail server received.
+fn page_mails(maildir: &str, title: &str) -> usize {
+    std::fs::read_dir(format!("{maildir}/new"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+                .filter_map(|raw| opsdesk_mail::parse(&raw).ok())
+                .filter(|mail| mail.subject.contains(title) && mail.subject.contains("Paged"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+dual_backend_test!(
+    personal_rules_repeat_a_page_until_acknowledged_and_quiet_hours_hold_low_urgency,
+    |backend: Backend| async move {
+        let (Some(smtp_url), Some(maildir)) = (
+            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", ".ci/setup.d/20-mail.sh"),
+            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", ".ci/setup.d/20-mail.sh"),
+        ) else {
+            return;
+        };
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let mut config = AppConfig::default();
+        config.mail.smtp_url = Some(smtp_url);
+        let server = TestServer::service_desk_with(backend, config, Arc::new(clock.clone())).await;
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let rules = json!({"high_urgency": [0, 3, 4], "low_urgency": [0],
+                           "quiet_hours": {"start": "09:00", "end": "17:00",
+                                           "time_zone": "Europe/London"}});
+        let saved = ann
+            .put("/api/v1/me/notification-rules", rules.clone())
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.text);
+        assert_eq!(ann.get("/api/v1/me/notification-rules").await.body, rules);
+        for (wrong, field) in [
+            (
+                json!({"high_urgency": [], "low_urgency": [0]}),
+                "high_urgency",
+            ),
+            (
+                json!({"high_urgency": [0], "low_urgency": [0],
+                       "quiet_hours": {"start": "9", "end": "17:00", "time_zone": "UTC"}}),
+                "quiet_hours.start",
+            ),
+        ] {
+            let refused = ann.put("/api/v1/me/notification-rules", wrong).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(refused.body["errors"][0]["field"], field);
+        }
+        let carol = server.client(&server.token_for("carol@acme.example").await);
+        assert_eq!(carol.get("/api/v1/me/notification-rules").await.status, 403);
+
+        // A critical incident mails ann at once, again three minutes later, and would a
+        // minute after that — but she acknowledges first.
+        let url = server.paged_integration(None, None).await;
+        let title = format!("rules-{}", uuid::Uuid::new_v4().simple());
+        let opened = post_alert(&server, &url, firing("db-1", &title)).await;
+        let incident = opened["opened"][0].as_str().unwrap().to_owned();
+        let page = ann
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await
+            .body;
+        let due: Vec<&str> = page["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["due_at"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            due,
+            [
+                "2026-03-02T10:00:00Z",
+                "2026-03-02T10:03:00Z",
+                "2026-03-02T10:04:00Z"
+            ]
+        );
+        let first = eventually(Duration::from_secs(30), || async {
+            page_mails(&maildir, &title) == 1
+        })
+        .await;
+        assert!(first, "the first mail did not leave");
+        clock.advance(jiff::SignedDuration::from_mins(3));
+        let again = eventually(Duration::from_secs(30), || async {
+            page_mails(&maildir, &title) == 2
+        })
+        .await;
+        assert!(again, "the repeat did not leave");
+        let acked = ann
+            .post(
+                &format!("/api/v1/incidents/{incident}/acknowledge"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(acked.status, 200, "{}", acked.text);
+        clock.advance(jiff::SignedDuration::from_mins(1));
+        let settled = eventually(Duration::from_secs(30), || async {
+            let jobs = server
+                .admin()
+                .get("/api/v1/jobs?status=done&limit=500")
+                .await
+                .body;
+            jobs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|j| j["kind"] == "page.notification")
+                .count()
+                == 3
+        })
+        .await;
+        assert!(settled, "the third mail's job did not run");
+        assert_eq!(
+            page_mails(&maildir, &title),
+            2,
+            "acknowledged: no third mail"
+        );
+        let page = ann
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await
+            .body;
+        assert!(page["notifications"][2]["sent_at"].is_null(), "{page}");
+
+        // A low-urgency incident in ann's quiet hours waits until they end (17:00 in London
+        // is 17:00 UTC in March).
+        let low = json!({"fingerprint": "disk-1", "status": "firing", "severity": "info",
+                         "title": format!("{title} disk"), "labels": {"service": "disk"}});
+        let opened = post_alert(&server, &url, low).await;
+        let incident = opened["opened"][0].as_str().unwrap().to_owned();
+        let page = ann
+            .get(&format!("/api/v1/incidents/{incident}/page"))
+            .await
+            .body;
+        assert_eq!(
+            page["notifications"][0]["due_at"], "2026-03-02T17:00:00Z",
+            "{page}"
+        );
+    }
+);
+
+dual_backend_test!(
+    a_calendar_link_serves_shifts_without_signing_in_until_revoked,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        server.paged_integration(None, None).await;
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let link = ann.post("/api/v1/me/calendar-link", json!({})).await;
+        assert_eq!(link.status, 201, "{}", link.text);
+        let path = link.body["url_path"].as_str().unwrap().to_owned();
+        assert!(path.starts_with("/on-call/calendar/") && path.ends_with(".ics"));
+        let anonymous = reqwest::Client::new();
+        let fetch = |path: String| {
+            let anonymous = anonymous.clone();
+            let url = format!("{}{path}", server.url);
+            async move { anonymous.get(url).send().await.unwrap() }
+        };
+        let calendar = fetch(path.clone()).await;
+        assert_eq!(calendar.status(), 200);
+        assert!(
+            calendar.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/calendar")
+        );
+        let text = calendar.text().await.unwrap();
+        assert!(
+            text.contains("BEGIN:VCALENDAR") && text.contains("On call: Primary"),
+            "{text}"
+        );
+        // A new link revokes the old; revoking leaves none.
+        let newer = ann.post("/api/v1/me/calendar-link", json!({})).await;
+        let newer = newer.body["url_path"].as_str().unwrap().to_owned();
+        assert_eq!(fetch(path).await.status(), 404);
+        assert_eq!(fetch(newer.clone()).await.status(), 200);
+        assert_eq!(ann.delete("/api/v1/me/calendar-link").await.status, 204);
+        assert_eq!(fetch(newer).await.status(), 404);
+        assert_eq!(
+            fetch("/on-call/calendar/not-a-secret.ics".into())
+                .await
+                .status(),
+            404
+        );
+
+        // The on-call page keeps both: the rules form and the calendar link.
+        let forms = server.web_forms("ann@msp.example").await;
+        let rules = |zone: &'static str| {
+            [
+                ("high_urgency", "0, 5"),
+                ("low_urgency", "0"),
+                ("quiet_start", "22:00"),
+                ("quiet_end", "07:00"),
+                ("quiet_time_zone", zone),
+            ]
+        };
+        let (status, _, page) = forms
+            .post("/on-call/my-rules", &rules("Mars/Olympus"))
+            .await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("IANA time zone"), "{page}");
+        let (status, _, page) = forms
+            .post("/on-call/my-rules", &rules("Europe/London"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains(r#"value="0, 5""#), "{page}");
+        let saved = ann.get("/api/v1/me/notification-rules").await.body;
+        assert_eq!(saved["quiet_hours"]["time_zone"], "Europe/London");
+        let (status, _, page) = forms.post("/on-call/calendar-link", &[]).await;
+        assert_eq!(status, 200, "{page}");
+        let made = page
+            .split("<code id=\"calendar-url\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_else(|| panic!("{page}"))
+            .to_owned();
+        let served = anonymous.get(made).send().await.unwrap();
+        assert_eq!(served.status(), 200);
+    }
+);

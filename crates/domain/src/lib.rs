@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod knowledge;
 pub mod monitor;
 pub mod oncall;
+pub mod page_rules;
 pub mod query;
 pub mod schedule;
 pub mod silence;

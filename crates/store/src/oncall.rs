@@ -104,3 +104,85 @@ pub async fn overrides(
     .fetch_all(conn)
     .await?)
 }
+
+/// A person's on-call preferences, as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PreferencesRow {
+    pub user_id: i64,
+    pub high_urgency: String,
+    pub low_urgency: String,
+    pub quiet_hours: Option<String>,
+    pub calendar_token_hash: Option<String>,
+}
+
+const PREFERENCES_SELECT: &str = "SELECT user_id, high_urgency, low_urgency, quiet_hours, \
+     calendar_token_hash FROM on_call_preferences";
+
+pub async fn preferences(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Option<PreferencesRow>, StoreError> {
+    Ok(
+        sqlx::query_as(sql!("{PREFERENCES_SELECT} WHERE user_id = $1"))
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Writes a person's notification rules, keeping their calendar link.
+pub async fn put_rules(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    (high, low): (&str, &str),
+    quiet_hours: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO on_call_preferences (user_id, high_urgency, low_urgency, quiet_hours, \
+         updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET \
+         high_urgency = excluded.high_urgency, low_urgency = excluded.low_urgency, \
+         quiet_hours = excluded.quiet_hours, updated_at = excluded.updated_at",
+    )
+    .bind(user_id)
+    .bind(high)
+    .bind(low)
+    .bind(quiet_hours)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets (or, with none, removes) the secret of a person's calendar link.
+pub async fn put_calendar_token(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    token_hash: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO on_call_preferences (user_id, calendar_token_hash, updated_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET \
+         calendar_token_hash = excluded.calendar_token_hash, updated_at = excluded.updated_at",
+    )
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The person whose calendar link's secret hashes to `token_hash`.
+pub async fn user_of_calendar_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT user_id FROM on_call_preferences WHERE calendar_token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(id,)| id))
+}

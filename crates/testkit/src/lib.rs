@@ -689,6 +689,11 @@ impl Client {
             .await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(self.request(reqwest::Method::PUT, path).json(&body))
+            .await
+    }
+
     pub async fn patch(&self, path: &str, body: Value, if_match: Option<&str>) -> Reply {
         let request = self.request(reqwest::Method::PATCH, path).json(&body);
         let request = match if_match {

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use opsdesk_app::paging::{EscalationPolicy, NewEscalationPolicy, Page};
+use opsdesk_app::preferences::{CalendarLink, NotificationRules};
 use opsdesk_domain::escalation::PageAction;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,6 +19,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(incident_page))
         .routes(routes!(acknowledge))
         .routes(routes!(escalate))
+        .routes(routes!(notification_rules, set_notification_rules))
+        .routes(routes!(new_calendar_link, remove_calendar_link))
 }
 
 /// Creates an escalation policy (admins): levels of schedules or people to page, each
@@ -108,4 +111,57 @@ async fn escalate(
             .act_on_page(&principal, &id, PageAction::Escalate)
             .await?,
     ))
+}
+
+/// Your notification rules (staff): when a page mails you, by the incident's urgency, and
+/// your quiet hours.
+#[utoipa::path(get, path = "/api/v1/me/notification-rules", tag = "on-call",
+    responses((status = 200, body = NotificationRules)))]
+async fn notification_rules(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<NotificationRules>, ApiError> {
+    Ok(Json(state.app.notification_rules(&principal).await?))
+}
+
+/// Replaces your notification rules (staff): `high_urgency` and `low_urgency` list the
+/// minutes after being paged at which a mail leaves while the page waits at your level
+/// (`[0, 5]`: at once and again five minutes later); low-urgency mails falling in
+/// `quiet_hours` wait until they end.
+#[utoipa::path(put, path = "/api/v1/me/notification-rules", tag = "on-call",
+    request_body = NotificationRules, responses((status = 200, body = NotificationRules)))]
+async fn set_notification_rules(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(rules): ApiJson<NotificationRules>,
+) -> Result<Json<NotificationRules>, ApiError> {
+    Ok(Json(
+        state.app.set_notification_rules(&principal, rules).await?,
+    ))
+}
+
+/// Makes you a calendar link of your shifts for the next 90 days (staff), which a calendar
+/// app subscribes to without signing in: the secret in `url_path` is the credential, shown
+/// this once. A new link revokes the one before.
+#[utoipa::path(post, path = "/api/v1/me/calendar-link", tag = "on-call",
+    responses((status = 201, body = CalendarLink)))]
+async fn new_calendar_link(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<(StatusCode, Json<CalendarLink>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.new_calendar_link(&principal).await?),
+    ))
+}
+
+/// Revokes your calendar link (staff).
+#[utoipa::path(delete, path = "/api/v1/me/calendar-link", tag = "on-call",
+    responses((status = 204)))]
+async fn remove_calendar_link(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<StatusCode, ApiError> {
+    state.app.remove_calendar_link(&principal).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

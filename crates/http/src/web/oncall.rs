@@ -1,14 +1,17 @@
 //! Who is on call: every schedule with the person on call now and until when, the
-//! overrides to come, and taking over a stretch.
+//! overrides to come, and taking over a stretch; and each person's own notification rules
+//! and calendar link.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::oncall::{NewOverride, Schedule, ScheduleOverride};
 use opsdesk_app::paging::{EscalationPolicy, Page};
+use opsdesk_app::preferences::{NotificationRules, QuietHours};
+use opsdesk_app::{AppError, FieldError};
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
@@ -18,6 +21,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/on-call", get(page))
         .route("/on-call/{id}/take-over", post(take_over))
         .route("/on-call/my-shifts.ics", get(my_shifts))
+        .route("/on-call/my-rules", post(set_rules))
+        .route("/on-call/calendar-link", post(new_calendar_link))
+        .route("/on-call/calendar-link/remove", post(remove_calendar_link))
+        .route("/on-call/calendar/{file}", get(calendar_by_link))
 }
 
 #[derive(Template)]
@@ -31,13 +38,71 @@ struct OnCallPage {
     /// What a policy's level may page (admins' form): `(value, label)`.
     targets: Vec<(String, String)>,
     form_levels: [usize; 3],
+    /// The signed-in person's notification rules, as saved or as sent with mistakes.
+    rules: RulesForm,
+    /// A calendar link just made (shown once), and whether they have one.
+    calendar_url: Option<String>,
+    has_calendar_link: bool,
+}
+
+/// The notification rules form's fields, and its mistakes.
+#[derive(Default)]
+struct RulesForm {
+    high: String,
+    low: String,
+    quiet_start: String,
+    quiet_end: String,
+    quiet_zone: String,
+    errors: Vec<FieldError>,
+}
+
+impl RulesForm {
+    fn of(rules: &NotificationRules) -> Self {
+        let minutes = |list: &[u32]| {
+            list.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let quiet = rules.quiet_hours.as_ref();
+        Self {
+            high: minutes(&rules.high_urgency),
+            low: minutes(&rules.low_urgency),
+            quiet_start: quiet.map(|q| q.start.clone()).unwrap_or_default(),
+            quiet_end: quiet.map(|q| q.end.clone()).unwrap_or_default(),
+            quiet_zone: quiet.map_or_else(|| "UTC".to_owned(), |q| q.time_zone.clone()),
+            errors: Vec::new(),
+        }
+    }
+
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
+/// What a form brought back to the page.
+#[derive(Default)]
+struct Brought {
+    rules: Option<RulesForm>,
+    calendar_url: Option<String>,
 }
 
 async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
+    on_call_page(&state, &p, Brought::default()).await
+}
+
+async fn on_call_page(
+    state: &AppState,
+    p: &opsdesk_app::Principal,
+    brought: Brought,
+) -> Result<Response, WebError> {
     p.require_staff()?;
     let mut schedules = Vec::new();
-    for schedule in state.app.schedules(&p).await? {
-        let overrides = state.app.schedule_overrides(&p, schedule.id).await?;
+    for schedule in state.app.schedules(p).await? {
+        let overrides = state.app.schedule_overrides(p, schedule.id).await?;
         schedules.push((schedule, overrides));
     }
     let mut targets: Vec<(String, String)> = schedules
@@ -48,7 +113,7 @@ async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Resp
         })
         .collect();
     if p.role == opsdesk_domain::account::Role::Admin {
-        for group in state.app.groups(&p).await? {
+        for group in state.app.groups(p).await? {
             for member in group.members {
                 let option = (format!("user:{member}"), member);
                 if !targets.contains(&option) {
@@ -57,14 +122,124 @@ async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Resp
             }
         }
     }
-    Ok(render(&OnCallPage {
-        c: Chrome::new(&p, Lang.t("oncall.title")),
+    let rules = match brought.rules {
+        Some(sent) => sent,
+        None => RulesForm::of(&state.app.notification_rules(p).await?),
+    };
+    let status = if rules.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = OnCallPage {
+        c: Chrome::new(p, Lang.t("oncall.title")),
         schedules,
-        pages: state.app.open_pages(&p).await?,
-        policies: state.app.escalation_policies(&p).await?,
+        pages: state.app.open_pages(p).await?,
+        policies: state.app.escalation_policies(p).await?,
         targets,
         form_levels: super::paging::FORM_LEVELS,
-    }))
+        rules,
+        has_calendar_link: state.app.has_calendar_link(p).await?,
+        calendar_url: brought.calendar_url,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// Minutes as typed (`0, 5`); text that is no list of whole minutes is `field`'s mistake.
+fn minutes(text: &str, field: &str, errors: &mut Vec<FieldError>) -> Vec<u32> {
+    let parsed: Result<Vec<u32>, _> = text
+        .split([',', ' '])
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| m.trim().parse::<u32>())
+        .collect();
+    parsed.unwrap_or_else(|_| {
+        errors.push(FieldError::new(field, Lang.t("oncall.rules.minutes")));
+        Vec::new()
+    })
+}
+
+/// Saves the signed-in person's notification rules through the same use case as
+/// `PUT /api/v1/me/notification-rules`; mistakes come back on the form.
+async fn set_rules(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
+    let sent = RulesForm {
+        high: form.get("high_urgency").to_owned(),
+        low: form.get("low_urgency").to_owned(),
+        quiet_start: form.get("quiet_start").trim().to_owned(),
+        quiet_end: form.get("quiet_end").trim().to_owned(),
+        quiet_zone: form.get("quiet_time_zone").trim().to_owned(),
+        errors: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    let high_urgency = minutes(&sent.high, "high_urgency", &mut errors);
+    let low_urgency = minutes(&sent.low, "low_urgency", &mut errors);
+    let quiet_hours =
+        (!sent.quiet_start.is_empty() || !sent.quiet_end.is_empty()).then(|| QuietHours {
+            start: sent.quiet_start.clone(),
+            end: sent.quiet_end.clone(),
+            time_zone: sent.quiet_zone.clone(),
+        });
+    if errors.is_empty() {
+        let rules = NotificationRules {
+            high_urgency,
+            low_urgency,
+            quiet_hours,
+        };
+        match state
+            .app
+            .set_notification_rules(&form.principal, rules)
+            .await
+        {
+            Ok(_) => return Ok(Redirect::to("/on-call#my-rules").into_response()),
+            Err(AppError::Invalid(invalid)) => errors = invalid,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let brought = Brought {
+        rules: Some(RulesForm { errors, ..sent }),
+        calendar_url: None,
+    };
+    on_call_page(&state, &form.principal, brought).await
+}
+
+/// Makes a new calendar link and shows it once.
+async fn new_calendar_link(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let link = state.app.new_calendar_link(&form.principal).await?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let brought = Brought {
+        rules: None,
+        calendar_url: Some(format!("http://{host}{}", link.url_path)),
+    };
+    on_call_page(&state, &form.principal, brought).await
+}
+
+async fn remove_calendar_link(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state.app.remove_calendar_link(&form.principal).await?;
+    Ok(Redirect::to("/on-call#my-rules"))
+}
+
+/// A person's shifts by their calendar link, without a session: the secret is the
+/// credential.
+async fn calendar_by_link(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, WebError> {
+    let secret = file.strip_suffix(".ics").unwrap_or(&file);
+    let calendar = state.app.calendar_by_link(secret).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        calendar,
+    )
+        .into_response())
 }
 
 /// The signed-in person's shifts for the next 90 days, for their calendar app.

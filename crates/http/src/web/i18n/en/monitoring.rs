@@ -154,6 +154,18 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("monitor.uptime_30d", "Uptime, 30 days"),
     ("monitor.verify_tls", "Verify the certificate"),
     (
+        "oncall.calendar.hint",
+        "A private address of your shifts for the next 90 days that a calendar app (Outlook, Google, Apple) subscribes to without signing in. Anyone with it sees your shifts: make a new one to revoke it.",
+    ),
+    (
+        "oncall.calendar.made",
+        "Your calendar link, shown this once:",
+    ),
+    ("oncall.calendar.new", "Make a calendar link"),
+    ("oncall.calendar.remove", "Revoke the calendar link"),
+    ("oncall.calendar.replace", "Make a new calendar link"),
+    ("oncall.calendar.title", "Calendar subscription"),
+    (
         "oncall.hint",
         "Who answers now on each schedule, and until when. Schedules and their rotations are set through the API (POST /api/v1/schedules).",
     ),
@@ -161,6 +173,29 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("oncall.nobody", "Nobody"),
     ("oncall.none", "No on-call schedules yet."),
     ("oncall.overrides", "Overrides"),
+    ("oncall.rules.high", "High urgency: mail me after (minutes)"),
+    (
+        "oncall.rules.hint",
+        "When you are paged, a mail leaves at each of these minutes while nobody has acknowledged and the page is still at your level — 0, 5 mails at once and again five minutes later. Low-urgency pages falling in your quiet hours wait until they end; high-urgency ones never wait.",
+    ),
+    (
+        "oncall.rules.low",
+        "Other incidents: mail me after (minutes)",
+    ),
+    ("oncall.rules.minutes", "whole minutes, separated by commas"),
+    (
+        "oncall.rules.minutes.hint",
+        "1 to 5 times, each 0 to 1440 minutes, e.g. 0, 5, 15.",
+    ),
+    (
+        "oncall.rules.quiet",
+        "Quiet hours for low urgency (empty: none)",
+    ),
+    ("oncall.rules.quiet.end", "Until"),
+    ("oncall.rules.quiet.start", "From"),
+    ("oncall.rules.quiet.zone", "Time zone"),
+    ("oncall.rules.save", "Save my notification rules"),
+    ("oncall.rules.title", "My notifications"),
     ("oncall.take_over", "Take over for"),
     ("oncall.take_over.button", "Take over"),
     ("oncall.title", "On call"),
