@@ -158,8 +158,10 @@ async fn page_from(
     mut step: Step,
 ) -> Result<(), AppError> {
     let policy = policy_of(policy_row)?;
+    let ordinal = store::pages_before(tx.conn, page.policy_id, page.id).await?;
     loop {
-        let people = people_of(tx.conn, policy.level(step), tx.now).await?;
+        let level = policy.level(step);
+        let people = level.chosen(&people_of(tx.conn, level, tx.now).await?, ordinal);
         let (round, level) = counted(step);
         if people.is_empty() {
             note(
@@ -305,16 +307,19 @@ async fn exhaust(tx: &mut Tx<'_>, page: &PageRow, step: Step) -> Result<(), AppE
     .await
 }
 
-/// Who a page under policy `policy_id` starting at `at` notifies first: those of the first
-/// level with anyone on call. For the rule simulator.
+/// Who the `ordinal`-th page under `policy`, starting at `at`, notifies first: those of the
+/// first level with anyone on call (one of them in turn, on a round-robin level). For the
+/// rule simulator.
 pub(crate) async fn first_paged_at(
     conn: &mut Conn,
     policy: &Policy,
     at: i64,
+    ordinal: u64,
 ) -> Result<Vec<String>, AppError> {
     let mut step = Some(policy.first());
     while let Some(at_step) = step {
-        let people = people_of(conn, policy.level(at_step), at).await?;
+        let level = policy.level(at_step);
+        let people = level.chosen(&people_of(conn, level, at).await?, ordinal);
         if !people.is_empty() {
             return Ok(people.into_iter().map(|(_, email)| email).collect());
         }

@@ -641,3 +641,61 @@ dual_backend_test!(
         assert_eq!(served.status(), 200);
     }
 );
+
+dual_backend_test!(
+    a_round_robin_level_pages_its_people_in_turn,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        // Made on the On call page's form: two people on one level, taking turns.
+        let forms = server.web_forms("root@msp.example").await;
+        let (status, _, page) = forms
+            .post(
+                "/on-call/policies",
+                &[
+                    ("name", "Desk"),
+                    ("target1", "user:ann@msp.example"),
+                    ("target1", "user:root@msp.example"),
+                    ("round_robin1", "on"),
+                    ("wait1", "10"),
+                    ("wait2", "15"),
+                    ("wait3", "15"),
+                    ("repeat", "0"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("round robin"), "{page}");
+        let policies = admin.get("/api/v1/escalation-policies").await.body;
+        assert_eq!(
+            policies[0]["levels"],
+            json!([{"targets": [{"user": "ann@msp.example"}, {"user": "root@msp.example"}],
+                    "wait_minutes": 10, "round_robin": true}]),
+            "{policies}"
+        );
+        let integration = admin
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "Checks", "kind": "generic", "requester": "carol@acme.example",
+                       "escalation_policy": "Desk"}),
+            )
+            .await;
+        let url = integration.body["url_path"].as_str().unwrap().to_owned();
+        let mut paged_first = Vec::new();
+        for n in 0..3 {
+            let opened = post_alert(&server, &url, firing(&format!("svc-{n}"), "svc")).await;
+            let incident = opened["opened"][0].as_str().unwrap().to_owned();
+            let page = admin
+                .get(&format!("/api/v1/incidents/{incident}/page"))
+                .await
+                .body;
+            let people = paged(&page);
+            assert_eq!(people.len(), 1, "one person per incident: {page}");
+            paged_first.push(people[0].0.clone());
+        }
+        assert_eq!(
+            paged_first,
+            ["ann@msp.example", "root@msp.example", "ann@msp.example"]
+        );
+    }
+);

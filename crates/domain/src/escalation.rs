@@ -34,6 +34,26 @@ pub struct Level {
     pub targets: Vec<Target>,
     /// Minutes to wait for an acknowledgement before the next level is paged.
     pub wait_minutes: u32,
+    /// Pages one of the level's people instead of all, taking turns from one incident to
+    /// the next, so a team shares the load.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub round_robin: bool,
+}
+
+impl Level {
+    /// Who of `people` (the level's targets resolved, in order) the `ordinal`-th page of
+    /// the policy notifies: all of them, or with round robin one, in turn.
+    pub fn chosen<T: Clone>(&self, people: &[T], ordinal: u64) -> Vec<T> {
+        if !self.round_robin || people.is_empty() {
+            return people.to_vec();
+        }
+        let turn = ordinal % people.len() as u64;
+        people
+            .get(usize::try_from(turn).unwrap_or(0))
+            .cloned()
+            .into_iter()
+            .collect()
+    }
 }
 
 /// A checked policy.
@@ -186,6 +206,7 @@ mod tests {
 
     fn level(wait_minutes: u32) -> Level {
         Level {
+            round_robin: false,
             targets: vec![Target::Schedule(1)],
             wait_minutes,
         }
@@ -195,6 +216,7 @@ mod tests {
     fn policies_are_checked() {
         assert_eq!(Policy::new(vec![], 0), Err(PolicyError::Levels));
         let empty = Level {
+            round_robin: false,
             targets: vec![],
             wait_minutes: 5,
         };
@@ -232,6 +254,43 @@ mod tests {
         assert!(S::Acknowledged.after(A::Acknowledge).is_err());
         for action in PageAction::ALL {
             assert!(S::Resolved.after(*action).is_err(), "{action}");
+        }
+    }
+
+    #[test]
+    fn round_robin_takes_turns_and_plain_levels_page_everyone() {
+        let mut shared = level(5);
+        let people = ["ann", "bob", "cy"];
+        assert_eq!(shared.chosen(&people, 7), people);
+        shared.round_robin = true;
+        let turns: Vec<Vec<&str>> = (0..4).map(|n| shared.chosen(&people, n)).collect();
+        assert_eq!(turns, [["ann"], ["bob"], ["cy"], ["ann"]]);
+        assert!(shared.chosen::<&str>(&[], 3).is_empty());
+        let read: Level = serde_json::from_str(
+            r#"{"targets": [{"user": "a@x.example"}], "wait_minutes": 5, "round_robin": true}"#,
+        )
+        .unwrap();
+        assert!(read.round_robin);
+        let plain = serde_json::to_value(level(5)).unwrap();
+        assert!(plain.get("round_robin").is_none(), "{plain}");
+    }
+
+    proptest! {
+        /// Over any run of consecutive pages, round robin spreads them evenly: nobody gets
+        /// more than one page more than anyone else.
+        #[test]
+        fn round_robin_spreads_pages_evenly(people in 1usize..8, start in 0u64..1000, pages in 0u64..100) {
+            let mut shared = level(5);
+            shared.round_robin = true;
+            let team: Vec<usize> = (0..people).collect();
+            let mut counts = vec![0u64; people];
+            for ordinal in start..start + pages {
+                let chosen = shared.chosen(&team, ordinal);
+                prop_assert_eq!(chosen.len(), 1);
+                counts[chosen[0]] += 1;
+            }
+            let (most, least) = (counts.iter().max().unwrap(), counts.iter().min().unwrap());
+            prop_assert!(most - least <= 1);
         }
     }
 

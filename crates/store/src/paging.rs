@@ -172,6 +172,22 @@ pub async fn update_page(
 
 /// Records that `user_id` is to be told of a page at a step; the job that mails them sets
 /// its link's secret.
+/// How many pages policy `policy_id` started before page `page_id`: a round-robin level's
+/// turn.
+pub async fn pages_before(
+    conn: &mut AnyConnection,
+    policy_id: i64,
+    page_id: i64,
+) -> Result<u64, StoreError> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM pages WHERE policy_id = $1 AND id < $2")
+            .bind(policy_id)
+            .bind(page_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 pub async fn insert_notification(
     conn: &mut AnyConnection,
     page_id: i64,

@@ -283,8 +283,9 @@ async fn summary(
     let mut paged: BTreeMap<String, usize> = BTreeMap::new();
     let mut pages = 0;
     if let Some(policy) = policy {
-        for incident in &replayed.incidents {
-            let people = crate::paging::first_paged_at(conn, policy, incident.opened_at).await?;
+        for (ordinal, incident) in (0u64..).zip(&replayed.incidents) {
+            let people =
+                crate::paging::first_paged_at(conn, policy, incident.opened_at, ordinal).await?;
             if !people.is_empty() {
                 pages += 1;
             }

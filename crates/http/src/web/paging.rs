@@ -97,16 +97,24 @@ async fn create_policy(
 ) -> Result<Redirect, WebError> {
     let mut levels = Vec::new();
     for n in FORM_LEVELS {
-        let Some(target) = target_of(form.get(&format!("target{n}"))) else {
+        let field = format!("target{n}");
+        let targets: Vec<Target> = form
+            .fields
+            .iter()
+            .filter(|(name, _)| *name == field)
+            .filter_map(|(_, value)| target_of(value))
+            .collect();
+        if targets.is_empty() {
             continue;
-        };
+        }
         let wait_minutes = form
             .get(&format!("wait{n}"))
             .parse()
             .map_err(|_| AppError::invalid(format!("wait{n}"), "must be a number of minutes"))?;
         levels.push(Level {
-            targets: vec![target],
+            targets,
             wait_minutes,
+            round_robin: form.get(&format!("round_robin{n}")) == "on",
         });
     }
     let repeat = form.opt("repeat").map_or(Ok(0), |r| {

@@ -14,7 +14,6 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("escalation.level", "Level"),
     ("escalation.name", "Name"),
     ("escalation.new", "New escalation policy"),
-    ("escalation.no_level", "(no such level)"),
     ("escalation.none", "No escalation policies yet."),
     ("escalation.on_call_of", "on call on"),
     (
@@ -25,7 +24,16 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "escalation.repeats",
         "then starts again, {count} more times",
     ),
+    (
+        "escalation.round_robin",
+        "Round robin: page one of them, taking turns from one incident to the next",
+    ),
+    ("escalation.round_robin.short", "round robin"),
     ("escalation.target", "Page"),
+    (
+        "escalation.targets.hint",
+        "Choose one or more targets for a level (Ctrl or ⌘ to add); a level with none is left out.",
+    ),
     ("escalation.then_wait", "then wait"),
     ("escalation.title", "Escalation policies"),
     ("maintenance.duration", "Each time lasts (minutes)"),
