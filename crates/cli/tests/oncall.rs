@@ -247,3 +247,63 @@ dual_backend_test!(
         assert!(download.contains("DTSTART:20260105T090000Z"), "{download}");
     }
 );
+
+dual_backend_test!(
+    admins_make_a_layered_schedule_on_the_on_call_page,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let forms = server.web_forms("root@msp.example").await;
+        let mut fields = vec![
+            ("name", "Service Desk"),
+            ("time_zone", "Europe/London"),
+            ("people1", "ann@msp.example, root@msp.example"),
+            ("start1", "2026-01-05T09:00"),
+            ("turn1", "7"),
+            ("turn_unit1", "days"),
+            ("people2", "admin@example.com"),
+            ("start2", "2026-01-05T09:00"),
+            ("turn2", "1"),
+            ("turn_unit2", "days"),
+            ("restrict2", "on"),
+            ("from2", "09:00"),
+            ("to2", "17:00"),
+        ];
+        for day in ["monday", "tuesday", "wednesday", "thursday", "friday"] {
+            fields.push(("day2", day));
+        }
+        // A start that is no date is named, and the form keeps what was typed.
+        let mut wrong = fields.clone();
+        wrong[3] = ("start1", "next monday");
+        let (status, _, page) = forms.post("/on-call/schedules", &wrong).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(
+            page.contains("start1") && page.contains("next monday"),
+            "{page}"
+        );
+        let (status, _, page) = forms.post("/on-call/schedules", &fields).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Service Desk"), "{page}");
+        let schedules = server.admin().get("/api/v1/schedules").await.body;
+        let layers = &schedules[0]["layers"];
+        assert_eq!(
+            layers[0]["people"],
+            json!(["ann@msp.example", "root@msp.example"])
+        );
+        assert_eq!(layers[0]["turn"], json!({"days": 7}));
+        assert_eq!(
+            layers[1]["restriction"],
+            json!({"days": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                   "from": "09:00:00", "to": "17:00:00"}),
+            "{schedules}"
+        );
+        // Someone opsdesk does not know is refused by the same checks as the API's.
+        let mut stranger = fields.clone();
+        stranger[0] = ("name", "Other");
+        stranger[2] = ("people1", "nobody@nowhere.example");
+        let (status, _, page) = forms.post("/on-call/schedules", &stranger).await;
+        assert_eq!(status, 422, "{page}");
+        let agent = server.web_forms("ann@msp.example").await;
+        let (status, _, _) = agent.post("/on-call/schedules", &fields).await;
+        assert_eq!(status, 403);
+    }
+);

@@ -337,7 +337,7 @@ fn overlap(first: &WeeklyInterval, second: &WeeklyInterval) -> CalendarError {
     }
 }
 
-pub(crate) fn parse_weekday(value: &str) -> Option<Weekday> {
+pub fn parse_weekday(value: &str) -> Option<Weekday> {
     let weekday = match value.to_ascii_lowercase().as_str() {
         "monday" | "mon" => Weekday::Monday,
         "tuesday" | "tue" => Weekday::Tuesday,

@@ -14,7 +14,8 @@
 
 mod business_time;
 mod calendar;
-pub(crate) use calendar::{parse_weekday, weekday_name};
+pub use calendar::parse_weekday;
+pub(crate) use calendar::weekday_name;
 mod clock;
 mod policy;
 mod tracking;

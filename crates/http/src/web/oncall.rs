@@ -8,10 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use opsdesk_app::oncall::{NewOverride, Schedule, ScheduleOverride};
+use std::collections::HashMap;
+
+use opsdesk_app::oncall::{NewOverride, NewSchedule, Schedule, ScheduleOverride};
 use opsdesk_app::paging::{EscalationPolicy, Page};
 use opsdesk_app::preferences::{NotificationRules, QuietHours};
 use opsdesk_app::{AppError, FieldError};
+use opsdesk_domain::oncall::{Layer, Restriction, Turn};
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
@@ -21,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/on-call", get(page))
         .route("/on-call/{id}/take-over", post(take_over))
         .route("/on-call/my-shifts.ics", get(my_shifts))
+        .route("/on-call/schedules", post(create_schedule))
         .route("/on-call/my-rules", post(set_rules))
         .route("/on-call/calendar-link", post(new_calendar_link))
         .route("/on-call/calendar-link/remove", post(remove_calendar_link))
@@ -43,6 +47,9 @@ struct OnCallPage {
     /// A calendar link just made (shown once), and whether they have one.
     calendar_url: Option<String>,
     has_calendar_link: bool,
+    /// The new schedule form (admins), as sent back with mistakes.
+    schedule: ScheduleForm,
+    form_layers: [usize; 2],
 }
 
 /// The notification rules form's fields, and its mistakes.
@@ -88,7 +95,37 @@ impl RulesForm {
 struct Brought {
     rules: Option<RulesForm>,
     calendar_url: Option<String>,
+    schedule: ScheduleForm,
 }
+
+/// The new schedule form as sent, and its mistakes.
+#[derive(Default)]
+struct ScheduleForm {
+    sent: HashMap<String, String>,
+    errors: Vec<FieldError>,
+}
+
+impl ScheduleForm {
+    fn v(&self, field: &str) -> &str {
+        self.sent.get(field).map_or("", String::as_str)
+    }
+
+    fn days(&self) -> &'static [&'static str] {
+        &WEEKDAYS
+    }
+}
+
+/// Layers the schedule form offers.
+const FORM_LAYERS: [usize; 2] = [1, 2];
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 
 async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
     on_call_page(&state, &p, Brought::default()).await
@@ -126,7 +163,7 @@ async fn on_call_page(
         Some(sent) => sent,
         None => RulesForm::of(&state.app.notification_rules(p).await?),
     };
-    let status = if rules.errors.is_empty() {
+    let status = if rules.errors.is_empty() && brought.schedule.errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -141,6 +178,8 @@ async fn on_call_page(
         rules,
         has_calendar_link: state.app.has_calendar_link(p).await?,
         calendar_url: brought.calendar_url,
+        schedule: brought.schedule,
+        form_layers: FORM_LAYERS,
     };
     Ok((status, render(&page)).into_response())
 }
@@ -196,7 +235,7 @@ async fn set_rules(State(state): State<AppState>, form: SignedForm) -> Result<Re
     }
     let brought = Brought {
         rules: Some(RulesForm { errors, ..sent }),
-        calendar_url: None,
+        ..Brought::default()
     };
     on_call_page(&state, &form.principal, brought).await
 }
@@ -213,8 +252,8 @@ async fn new_calendar_link(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let brought = Brought {
-        rules: None,
         calendar_url: Some(format!("http://{host}{}", link.url_path)),
+        ..Brought::default()
     };
     on_call_page(&state, &form.principal, brought).await
 }
@@ -287,4 +326,107 @@ async fn take_over(
     };
     state.app.add_override(&form.principal, id, input).await?;
     Ok(Redirect::to("/on-call"))
+}
+
+/// One layer of the schedule form, when its people field is filled in.
+fn layer_sent(form: &SignedForm, n: usize) -> Option<Result<Layer, FieldError>> {
+    let people: Vec<String> = form
+        .get(&format!("people{n}"))
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if people.is_empty() {
+        return None;
+    }
+    let wrong = |field: &str, key: &str| FieldError::new(format!("{field}{n}"), Lang.t(key));
+    let layer = (|| {
+        let start = form
+            .get(&format!("start{n}"))
+            .parse::<jiff::civil::DateTime>()
+            .map_err(|_| wrong("start", "oncall.schedule.start.hint"))?;
+        let length = form
+            .get(&format!("turn{n}"))
+            .parse::<u32>()
+            .map_err(|_| wrong("turn", "form.whole_number"))?;
+        let turn = match form.get(&format!("turn_unit{n}")) {
+            "hours" => Turn::Hours(length),
+            _ => Turn::Days(length),
+        };
+        let restriction = if form.get(&format!("restrict{n}")) == "on" {
+            let day_field = format!("day{n}");
+            let days = form
+                .fields
+                .iter()
+                .filter(|(name, _)| *name == day_field)
+                .filter_map(|(_, day)| opsdesk_domain::sla::parse_weekday(day))
+                .collect();
+            let time = |field: &str| {
+                form.get(&format!("{field}{n}"))
+                    .parse::<jiff::civil::Time>()
+                    .map_err(|_| wrong(field, "oncall.schedule.time.hint"))
+            };
+            Some(Restriction {
+                days,
+                from: time("from")?,
+                to: time("to")?,
+            })
+        } else {
+            None
+        };
+        Ok(Layer {
+            people,
+            start,
+            turn,
+            restriction,
+        })
+    })();
+    Some(layer)
+}
+
+/// Makes a schedule (admins) through the same use case as `POST /api/v1/schedules`;
+/// mistakes come back on the form with what was sent.
+async fn create_schedule(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let mut errors = Vec::new();
+    let mut layers = Vec::new();
+    for n in FORM_LAYERS {
+        match layer_sent(&form, n) {
+            Some(Ok(layer)) => layers.push(layer),
+            Some(Err(error)) => errors.push(error),
+            None => {}
+        }
+    }
+    if layers.is_empty() && errors.is_empty() {
+        errors.push(FieldError::new(
+            "people1",
+            Lang.t("oncall.schedule.people.hint"),
+        ));
+    }
+    if errors.is_empty() {
+        let input = NewSchedule {
+            name: form.get("name").trim().to_owned(),
+            time_zone: form.get("time_zone").trim().to_owned(),
+            layers,
+        };
+        match state.app.create_schedule(&form.principal, input).await {
+            Ok(_) => return Ok(Redirect::to("/on-call").into_response()),
+            Err(AppError::Invalid(invalid)) => errors = invalid,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let sent = form
+        .fields
+        .iter()
+        .filter(|(k, _)| k != "csrf_token")
+        .cloned()
+        .collect();
+    let brought = Brought {
+        schedule: ScheduleForm { sent, errors },
+        ..Brought::default()
+    };
+    on_call_page(&state, &form.principal, brought).await
 }
