@@ -8,8 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use std::collections::HashMap;
-
 use opsdesk_app::oncall::{NewOverride, NewSchedule, Schedule, ScheduleOverride};
 use opsdesk_app::paging::{EscalationPolicy, Page};
 use opsdesk_app::preferences::{NotificationRules, QuietHours};
@@ -101,13 +99,24 @@ struct Brought {
 /// The new schedule form as sent, and its mistakes.
 #[derive(Default)]
 struct ScheduleForm {
-    sent: HashMap<String, String>,
+    sent: Vec<(String, String)>,
     errors: Vec<FieldError>,
 }
 
 impl ScheduleForm {
     fn v(&self, field: &str) -> &str {
-        self.sent.get(field).map_or("", String::as_str)
+        self.sent
+            .iter()
+            .find(|(name, _)| name == field)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// Whether layer `n`'s restriction had `day` ticked.
+    fn ticked(&self, n: &usize, day: &str) -> bool {
+        let field = format!("day{n}");
+        self.sent
+            .iter()
+            .any(|(name, value)| *name == field && value == day)
     }
 
     fn days(&self) -> &'static [&'static str] {
