@@ -1,9 +1,9 @@
 //! Alerts from other monitoring tools. An admin creates an integration (Alertmanager's
 //! webhook, a generic JSON alert, or mail to an address) and gets a secret URL; alerts
-//! posted to it (or mailed) become
-//! incidents of the integration's requester's organization, one per problem: alerts of one
-//! group (by the integration's grouping labels, else each alert alone) share the open
-//! incident, later alerts are noted on it, and it is resolved when its last alert is.
+//! posted to it, or mailed, become incidents of the integration's requester's
+//! organization, one per problem: alerts of one group (by the integration's grouping
+//! labels, else each alert alone) share the open incident, later alerts are noted on it,
+//! and it is resolved when its last alert is.
 //! Each integration's pipeline settings refine that (see [`pipeline`]).
 
 mod pipeline;
