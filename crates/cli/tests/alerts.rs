@@ -767,24 +767,6 @@ fn minutes(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_mins(n)
 }
 
-/// Waits until the job runner finished `count` jobs of `kind`.
-async fn jobs_done(server: &TestServer, kind: &str, count: usize) -> bool {
-    opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
-        let done = server
-            .admin()
-            .get("/api/v1/jobs?status=done&limit=500")
-            .await;
-        done.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|j| j["kind"] == kind)
-            .count()
-            >= count
-    })
-    .await
-}
-
 async fn ticket_status(server: &TestServer, number: &str) -> String {
     let ticket = server
         .admin()
@@ -831,7 +813,7 @@ dual_backend_test!(
         // The first resolution's hold-back ends (11 minutes in), but the alert was resolved
         // again at 4 minutes: the incident stays open until 14.
         clock.advance(minutes(9));
-        assert!(jobs_done(&server, "alert.settle", 1).await);
+        assert!(server.jobs_done("alert.settle", 1).await);
         assert_ne!(ticket_status(&server, &incident).await, "resolved");
         clock.advance(minutes(2));
         let settled = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
@@ -868,7 +850,7 @@ dual_backend_test!(
         clock.advance(minutes(20));
         post(&server, &url, firing).await;
         clock.advance(minutes(20));
-        assert!(jobs_done(&server, "alert.timeout", 1).await);
+        assert!(server.jobs_done("alert.timeout", 1).await);
         assert_ne!(ticket_status(&server, &incident).await, "resolved");
         clock.advance(minutes(11));
         let timed_out = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {

@@ -327,17 +327,9 @@ dual_backend_test!(
 dual_backend_test!(
     a_mailed_page_link_acknowledges_and_the_chat_is_told,
     |backend: Backend| async move {
-        let (Some(smtp_url), Some(maildir)) = (
-            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", ".ci/setup.d/20-mail.sh"),
-            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", ".ci/setup.d/20-mail.sh"),
-        ) else {
+        let Some((server, _clock, maildir)) = mailing_desk(backend).await else {
             return;
         };
-        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
-        let mut config = AppConfig::default();
-        config.mail.smtp_url = Some(smtp_url);
-        config.public_url = "http://desk.test".into();
-        let server = TestServer::service_desk_with(backend, config, Arc::new(clock)).await;
         let admin = server.admin();
         let chat = WebhookReceiver::start(200).await;
         let url = server.paged_integration(Some(&chat.url), None).await;
@@ -408,47 +400,47 @@ dual_backend_test!(
     }
 );
 
-/// The page mail about `title` in the test mail server's maildir, as received and its text.
-fn page_mail(maildir: &str, title: &str) -> Option<(String, String)> {
-    std::fs::read_dir(format!("{maildir}/new"))
-        .ok()?
-        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-        .map(|raw| {
-            (
-                String::from_utf8_lossy(&raw).into_owned(),
-                opsdesk_mail::parse(&raw).unwrap(),
-            )
-        })
-        .find(|(_, mail)| mail.subject.contains(title) && mail.subject.contains("Paged"))
-        .map(|(raw, mail)| (raw, mail.text))
+/// The service desk on a manual clock at 2026-03-02 10:00 UTC, mailing through the test
+/// mail server, with the maildir it delivers to; none when that server is not set up.
+async fn mailing_desk(backend: Backend) -> Option<(TestServer, ManualClock, String)> {
+    let setup = ".ci/setup.d/20-mail.sh";
+    let smtp_url = opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", setup)?;
+    let maildir = opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", setup)?;
+    let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+    let mut config = AppConfig::default();
+    config.mail.smtp_url = Some(smtp_url);
+    config.public_url = "http://desk.test".into();
+    let server = TestServer::service_desk_with(backend, config, Arc::new(clock.clone())).await;
+    Some((server, clock, maildir))
 }
 
-/// How many page mails about `title` the test mail server received.
-fn page_mails(maildir: &str, title: &str) -> usize {
-    std::fs::read_dir(format!("{maildir}/new"))
-        .map(|entries| {
-            entries
-                .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-                .filter_map(|raw| opsdesk_mail::parse(&raw).ok())
-                .filter(|mail| mail.subject.contains(title) && mail.subject.contains("Paged"))
-                .count()
+/// The page mails about `title` in the test mail server's maildir: each as received, and
+/// its text.
+fn page_mails(maildir: &str, title: &str) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(format!("{maildir}/new")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+        .filter_map(|raw| {
+            let mail = opsdesk_mail::parse(&raw).ok()?;
+            let about = mail.subject.contains(title) && mail.subject.contains("Paged");
+            about.then(|| (String::from_utf8_lossy(&raw).into_owned(), mail.text))
         })
-        .unwrap_or(0)
+        .collect()
+}
+
+/// The first page mail about `title`.
+fn page_mail(maildir: &str, title: &str) -> Option<(String, String)> {
+    page_mails(maildir, title).into_iter().next()
 }
 
 dual_backend_test!(
     personal_rules_repeat_a_page_until_acknowledged_and_quiet_hours_hold_low_urgency,
     |backend: Backend| async move {
-        let (Some(smtp_url), Some(maildir)) = (
-            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", ".ci/setup.d/20-mail.sh"),
-            opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", ".ci/setup.d/20-mail.sh"),
-        ) else {
+        let Some((server, clock, maildir)) = mailing_desk(backend).await else {
             return;
         };
-        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
-        let mut config = AppConfig::default();
-        config.mail.smtp_url = Some(smtp_url);
-        let server = TestServer::service_desk_with(backend, config, Arc::new(clock.clone())).await;
         let ann = server.client(&server.token_for("ann@msp.example").await);
         let rules = json!({"high_urgency": [0, 3, 4], "low_urgency": [0],
                            "quiet_hours": {"start": "09:00", "end": "17:00",
@@ -501,13 +493,13 @@ dual_backend_test!(
             ]
         );
         let first = eventually(Duration::from_secs(30), || async {
-            page_mails(&maildir, &title) == 1
+            page_mails(&maildir, &title).len() == 1
         })
         .await;
         assert!(first, "the first mail did not leave");
         clock.advance(jiff::SignedDuration::from_mins(3));
         let again = eventually(Duration::from_secs(30), || async {
-            page_mails(&maildir, &title) == 2
+            page_mails(&maildir, &title).len() == 2
         })
         .await;
         assert!(again, "the repeat did not leave");
@@ -519,24 +511,12 @@ dual_backend_test!(
             .await;
         assert_eq!(acked.status, 200, "{}", acked.text);
         clock.advance(jiff::SignedDuration::from_mins(1));
-        let settled = eventually(Duration::from_secs(30), || async {
-            let jobs = server
-                .admin()
-                .get("/api/v1/jobs?status=done&limit=500")
-                .await
-                .body;
-            jobs["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|j| j["kind"] == "page.notification")
-                .count()
-                == 3
-        })
-        .await;
-        assert!(settled, "the third mail's job did not run");
+        assert!(
+            server.jobs_done("page.notification", 3).await,
+            "the third mail's job did not run"
+        );
         assert_eq!(
-            page_mails(&maildir, &title),
+            page_mails(&maildir, &title).len(),
             2,
             "acknowledged: no third mail"
         );

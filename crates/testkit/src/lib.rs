@@ -504,6 +504,17 @@ impl TestServer {
     }
 
     /// A signed-in session that fills in the pages' forms as `email`.
+    /// Whether at least `count` jobs of `kind` are done, waiting up to 20 s for them.
+    pub async fn jobs_done(&self, kind: &str, count: usize) -> bool {
+        eventually(Duration::from_secs(20), || async {
+            let done = self.admin().get("/api/v1/jobs?status=done&limit=500").await;
+            done.body["items"]
+                .as_array()
+                .is_some_and(|jobs| jobs.iter().filter(|j| j["kind"] == kind).count() >= count)
+        })
+        .await
+    }
+
     pub async fn web_forms(&self, email: &str) -> WebForms {
         let (client, csrf) = self.web_session(email).await;
         WebForms {

@@ -222,6 +222,15 @@ impl SignedForm {
             .map_err(|_| AppError::invalid(name.to_owned(), "must be a number"))
     }
 
+    /// What the form sent but its CSRF token, trimmed: kept to show the form again.
+    pub(crate) fn sent<C: FromIterator<(String, String)>>(&self) -> C {
+        self.fields
+            .iter()
+            .filter(|(key, _)| key != "csrf_token")
+            .map(|(key, value)| (key.clone(), value.trim().to_owned()))
+            .collect()
+    }
+
     /// Every non-empty value of field `name`.
     pub(crate) fn all(&self, name: &str) -> Vec<String> {
         self.fields

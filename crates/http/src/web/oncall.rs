@@ -364,12 +364,10 @@ fn layer_sent(form: &SignedForm, n: usize) -> Option<Result<Layer, FieldError>> 
             _ => Turn::Days(length),
         };
         let restriction = if form.get(&format!("restrict{n}")) == "on" {
-            let day_field = format!("day{n}");
             let days = form
-                .fields
+                .all(&format!("day{n}"))
                 .iter()
-                .filter(|(name, _)| *name == day_field)
-                .filter_map(|(_, day)| opsdesk_domain::sla::parse_weekday(day))
+                .filter_map(|day| opsdesk_domain::sla::parse_weekday(day))
                 .collect();
             let time = |field: &str| {
                 form.get(&format!("{field}{n}"))
@@ -427,14 +425,11 @@ async fn create_schedule(
             Err(other) => return Err(other.into()),
         }
     }
-    let sent = form
-        .fields
-        .iter()
-        .filter(|(k, _)| k != "csrf_token")
-        .cloned()
-        .collect();
     let brought = Brought {
-        schedule: ScheduleForm { sent, errors },
+        schedule: ScheduleForm {
+            sent: form.sent(),
+            errors,
+        },
         ..Brought::default()
     };
     on_call_page(&state, &form.principal, brought).await

@@ -97,12 +97,10 @@ async fn create_policy(
 ) -> Result<Redirect, WebError> {
     let mut levels = Vec::new();
     for n in FORM_LEVELS {
-        let field = format!("target{n}");
         let targets: Vec<Target> = form
-            .fields
+            .all(&format!("target{n}"))
             .iter()
-            .filter(|(name, _)| *name == field)
-            .filter_map(|(_, value)| target_of(value))
+            .filter_map(|value| target_of(value))
             .collect();
         if targets.is_empty() {
             continue;

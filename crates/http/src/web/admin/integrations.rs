@@ -243,15 +243,9 @@ pub(super) async fn simulate_integration(
         .await
     {
         Ok(simulation) => {
-            let sent = form
-                .fields
-                .iter()
-                .filter(|(k, _)| k != "csrf_token")
-                .cloned()
-                .collect();
             let simulated = Simulated {
                 id,
-                sent,
+                sent: form.sent(),
                 simulation,
             };
             integrations_page(&state, &form.principal, None, Vec::new(), Some(simulated)).await

@@ -46,12 +46,7 @@ pub(crate) struct SentForm {
 impl SentForm {
     pub(super) fn of(form: &SignedForm, errors: Vec<FieldError>) -> Self {
         Self {
-            values: form
-                .fields
-                .iter()
-                .filter(|(k, _)| k != "csrf_token")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            values: form.sent(),
             errors,
         }
     }

@@ -185,15 +185,6 @@ fn defaults() -> HashMap<String, String> {
     .collect()
 }
 
-/// What the form sent, kept to show it again.
-pub(super) fn values_sent(form: &SignedForm) -> HashMap<String, String> {
-    form.fields
-        .iter()
-        .filter(|(k, _)| k != "csrf_token")
-        .map(|(k, v)| (k.clone(), v.trim().to_owned()))
-        .collect()
-}
-
 #[derive(Template)]
 #[template(path = "monitor_form.html")]
 struct FormPage {
@@ -412,7 +403,7 @@ pub(super) async fn create(
             "http".to_owned()
         },
         version: 0,
-        values: values_sent(&form),
+        values: form.sent(),
         errors,
         organizations: Vec::new(),
         groups: Vec::new(),
@@ -485,7 +476,7 @@ pub(super) async fn update(
             Err(error) => errors = form_errors(error)?,
         }
     }
-    let mut values = values_sent(&form);
+    let mut values: HashMap<String, String> = form.sent();
     values.insert(
         "organization_id".to_owned(),
         current

@@ -162,7 +162,7 @@ pub(super) async fn create_maintenance(
         }
     }
     let sent = WindowForm {
-        values: values_sent(&form),
+        values: form.sent(),
         errors: errors
             .into_iter()
             .map(|e| match e.field.as_str() {

@@ -25,9 +25,7 @@ mod forms;
 mod maintenance;
 mod silences;
 
-use forms::{
-    create, edit_form, form_errors, form_field, new_form, number, pause, update, values_sent,
-};
+use forms::{create, edit_form, form_errors, form_field, new_form, number, pause, update};
 use maintenance::{create_maintenance, delete_maintenance, maintenance};
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};

@@ -201,7 +201,7 @@ pub(super) async fn create_silence(
         }
     };
     let sent = SilenceForm {
-        values: values_sent(&form),
+        values: form.sent(),
         errors: errors.into_iter().map(on_form).collect(),
     };
     silences_page(
