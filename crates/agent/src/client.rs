@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use opsdesk_domain::agent_work::{WorkReply, WorkResult};
 use opsdesk_domain::inventory::{Enrolled, Enrolment, Report, ReportReply};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
@@ -145,7 +146,7 @@ pub async fn enrol(
         .send()
         .await
         .map_err(|e| AgentError::Unavailable {
-            detail: error_chain(&e),
+            detail: opsdesk_network::error_chain(&e),
         })?;
     let status = response.status();
     if !status.is_success() {
@@ -182,18 +183,6 @@ pub async fn enrol(
     Ok(agent)
 }
 
-/// The causes of a request error in one line: reqwest's own message rarely names them.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Why a report was not taken.
 #[derive(Debug)]
 pub enum SendError {
@@ -208,42 +197,67 @@ pub enum SendError {
     },
 }
 
-/// Sends reports as one enrolled agent.
+/// Talks to the server as one enrolled agent: reports, and the work it polls for.
 #[derive(Debug, Clone)]
-pub struct ReportClient {
+pub struct ServerClient {
     http: reqwest::Client,
-    url: String,
+    server: String,
     credential: String,
 }
 
-impl ReportClient {
+impl ServerClient {
     pub fn new(agent: &AgentState) -> Result<Self, AgentError> {
-        let server = check_server_url(&agent.server)?;
         Ok(Self {
             http: http_client(agent.ca_file.as_deref())?,
-            url: format!("{server}/api/v1/agents/report"),
+            server: check_server_url(&agent.server)?,
             credential: agent.credential.clone(),
         })
     }
 
     pub async fn send(&self, report: &Report) -> Result<ReportReply, SendError> {
-        let response = self
-            .http
-            .post(&self.url)
-            .header(AUTHORIZATION, format!("Bearer {}", self.credential))
-            .json(report)
-            .send()
+        let response = self.post("/api/v1/agents/report", Some(report)).await?;
+        response.json().await.map_err(|e| SendError::Unavailable {
+            detail: format!("unexpected report answer: {e}"),
+            retry_after: None,
+        })
+    }
+
+    /// Asks for this agent's work.
+    pub async fn fetch_work(&self) -> Result<WorkReply, SendError> {
+        let response = self.post::<()>("/api/v1/agents/work", None).await?;
+        response.json().await.map_err(|e| SendError::Unavailable {
+            detail: format!("unexpected work answer: {e}"),
+            retry_after: None,
+        })
+    }
+
+    /// Answers one piece of work.
+    pub async fn answer(&self, id: i64, result: &WorkResult) -> Result<(), SendError> {
+        self.post(&format!("/api/v1/agents/work/{id}"), Some(result))
             .await
-            .map_err(|e| SendError::Unavailable {
-                detail: error_chain(&e),
-                retry_after: None,
-            })?;
+            .map(drop)
+    }
+
+    /// POSTs `body` to `path` with the credential; a success answer, or why not.
+    async fn post<T: serde::Serialize>(
+        &self,
+        path: &str,
+        body: Option<&T>,
+    ) -> Result<reqwest::Response, SendError> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.server))
+            .header(AUTHORIZATION, format!("Bearer {}", self.credential));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| SendError::Unavailable {
+            detail: opsdesk_network::error_chain(&e),
+            retry_after: None,
+        })?;
         let status = response.status();
         if status.is_success() {
-            return response.json().await.map_err(|e| SendError::Unavailable {
-                detail: format!("unexpected report answer: {e}"),
-                retry_after: None,
-            });
+            return Ok(response);
         }
         if status == StatusCode::UNAUTHORIZED {
             return Err(SendError::CredentialRefused);

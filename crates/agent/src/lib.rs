@@ -1,6 +1,7 @@
 //! opsdesk's host agent for Linux: it enrols once with a token, then reports the machine's
 //! inventory (hardware, operating system, packages, pending updates, listening services,
-//! login accounts) to the server on a schedule, sending in full only what changed.
+//! login accounts) to the server on a schedule, sending in full only what changed, and
+//! polls for work: runbook scripts an admin approved, and diagnostics to run from the host.
 //!
 //! Collectors read `/proc` and `/sys` and run the package tools; each is a pure parser of
 //! text plus a thin reader, so the parsers are tested on captured outputs.
@@ -19,6 +20,7 @@ pub mod users;
 
 mod client;
 mod report;
+mod work;
 
 use std::path::{Path, PathBuf};
 

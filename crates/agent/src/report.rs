@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use opsdesk_domain::inventory::{Report, Section};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::client::{ReportClient, SendError};
+use crate::client::{SendError, ServerClient};
 use crate::delta::{acknowledge, build_report};
 use crate::inventory::{Collector, Inventory};
 use crate::schedule::{backoff, jittered, report_interval, start_delay};
 use crate::state::{AgentState, StateDir};
+use crate::work::Worker;
 use crate::{AgentError, DEFAULT_STATE_DIR};
 
 /// How the agent runs.
@@ -31,22 +32,30 @@ impl Default for RunOptions {
     }
 }
 
-/// Reports this machine's inventory to the server it enrolled with. With `once`, sends one
-/// report and returns; otherwise reports on the server's schedule and returns only when
-/// it must stop (the credential is refused, or the state folder is unusable).
+/// Reports this machine's inventory to the server it enrolled with, and does the work the
+/// server hands it (approved runbook scripts, diagnostics). With `once`, sends one report,
+/// does the work waiting, and returns; otherwise reports and asks for work on the server's
+/// schedule and returns only when it must stop (the credential is refused, or the state
+/// folder is unusable).
 pub async fn run(options: RunOptions) -> Result<(), AgentError> {
     let state = StateDir::new(&options.state_dir);
     let agent = state.load_agent()?;
+    let client = ServerClient::new(&agent)?;
+    let worker = Worker::new(client.clone(), &options.state_dir);
     let mut reporter = Reporter {
-        client: ReportClient::new(&agent)?,
+        client,
         state,
         agent,
         collector: Collector::default(),
     };
     if options.once {
-        reporter.report_once().await
+        reporter.report_once().await?;
+        worker.drain().await
     } else {
-        reporter.report_on_schedule().await
+        tokio::select! {
+            stopped = reporter.report_on_schedule() => stopped,
+            stopped = worker.poll_on_schedule() => stopped,
+        }
     }
 }
 
@@ -65,7 +74,7 @@ enum Attempt {
 }
 
 struct Reporter {
-    client: ReportClient,
+    client: ServerClient,
     state: StateDir,
     agent: AgentState,
     collector: Collector,

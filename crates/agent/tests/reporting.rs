@@ -100,6 +100,10 @@ fn reply(resend: &[&str]) -> Answer {
     )
 }
 
+fn no_work() -> Answer {
+    Answer(200, vec![], r#"{"work":[],"poll_every_seconds":10}"#.into())
+}
+
 fn sections_in_full(body: &serde_json::Value) -> Vec<String> {
     let all = ["hardware", "os", "packages", "updates", "services", "users"];
     all.iter()
@@ -118,8 +122,15 @@ fn once(state: &std::path::Path) -> RunOptions {
 #[tokio::test]
 async fn an_enrolled_agent_sends_only_what_changed() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (url, server) =
-        scripted_server(vec![enrolled(), reply(&[]), reply(&["users"]), reply(&[])]).await?;
+    let (url, server) = scripted_server(vec![
+        enrolled(),
+        reply(&[]),
+        no_work(),
+        reply(&["users"]),
+        reply(&[]),
+        no_work(),
+    ])
+    .await?;
     let agent = opsdesk_agent::enrol(&url, " enrol-token\n", dir.path(), None).await?;
     assert_eq!((agent.agent, agent.ci), (7, 42));
 
@@ -127,7 +138,16 @@ async fn an_enrolled_agent_sends_only_what_changed() -> TestResult {
     // in full, until the server asks for users again and gets them right away.
     opsdesk_agent::run(once(dir.path())).await?;
     opsdesk_agent::run(once(dir.path())).await?;
-    let exchanges = server.await??;
+    let (work, exchanges): (Vec<_>, Vec<_>) = server
+        .await??
+        .into_iter()
+        .partition(|e| e.path == "/api/v1/agents/work");
+    // After its report, each run asks for the work waiting for it.
+    assert_eq!(work.len(), 2);
+    assert!(
+        work.iter()
+            .all(|e| e.authorization.as_deref() == Some("Bearer oda_secret"))
+    );
 
     assert_eq!(exchanges[0].path, "/api/v1/agents/enrol");
     assert_eq!(exchanges[0].body["token"], "enrol-token");

@@ -40,6 +40,9 @@ opsdesk_domain::string_enum! {
         CiClass => "ci_class",
         Advisory => "advisory",
         Vendor => "vendor",
+        Script => "script",
+        RunbookRun => "runbook_run",
+        RemoteSession => "remote_session",
     }
 }
 
@@ -55,6 +58,7 @@ opsdesk_domain::string_enum! {
         MemberAdded => "member_added",
         MemberRemoved => "member_removed",
         Revoked => "revoked",
+        Approved => "approved",
         SlaWarning => "sla_warning",
         SlaBreached => "sla_breached",
     }

@@ -95,16 +95,20 @@ pub struct Session {
     pub expires_at_ms: i64,
 }
 
-/// Counts failed sign-ins per client address in fixed one-minute windows. Bounded: when the
-/// table is full, windows that have ended are dropped first, then the table is cleared.
-pub(crate) struct LoginThrottle {
+/// Counts events per key (failed sign-ins per client address, diagnostics per person) in
+/// fixed one-minute windows. Bounded: when the table is full, windows that have ended are
+/// dropped first, then the table is cleared.
+pub(crate) struct Throttle<K> {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    windows: Mutex<HashMap<K, (i64, u32)>>,
 }
 
-const THROTTLE_MAX_ADDRESSES: usize = 100_000;
+/// Failed sign-ins per client address.
+pub(crate) type LoginThrottle = Throttle<IpAddr>;
 
-impl LoginThrottle {
+const THROTTLE_MAX_KEYS: usize = 100_000;
+
+impl<K: std::hash::Hash + Eq> Throttle<K> {
     pub(crate) fn new(per_minute: u32) -> Self {
         Self {
             per_minute: per_minute.max(1),
@@ -112,14 +116,15 @@ impl LoginThrottle {
         }
     }
 
-    fn check(&self, address: IpAddr, now: i64) -> Result<(), AppError> {
+    /// Refuses when `key` has used up this minute's events.
+    pub(crate) fn check(&self, key: &K, now: i64) -> Result<(), AppError> {
         let minute = now / 60_000;
         let windows = self
             .windows
             .lock()
             .map_err(|_| AppError::broken("throttle poisoned"))?;
-        match windows.get(&address) {
-            Some((window, failures)) if *window == minute && *failures >= self.per_minute => {
+        match windows.get(key) {
+            Some((window, events)) if *window == minute && *events >= self.per_minute => {
                 Err(AppError::RateLimited {
                     retry_after_secs: 60 - (now / 1000) % 60,
                 })
@@ -128,18 +133,19 @@ impl LoginThrottle {
         }
     }
 
-    fn record_failure(&self, address: IpAddr, now: i64) {
+    /// Counts one event of `key`.
+    pub(crate) fn record(&self, key: K, now: i64) {
         let minute = now / 60_000;
         let Ok(mut windows) = self.windows.lock() else {
             return;
         };
-        if windows.len() >= THROTTLE_MAX_ADDRESSES {
+        if windows.len() >= THROTTLE_MAX_KEYS {
             windows.retain(|_, (window, _)| *window == minute);
-            if windows.len() >= THROTTLE_MAX_ADDRESSES {
+            if windows.len() >= THROTTLE_MAX_KEYS {
                 windows.clear();
             }
         }
-        let entry = windows.entry(address).or_insert((minute, 0));
+        let entry = windows.entry(key).or_insert((minute, 0));
         if entry.0 != minute {
             *entry = (minute, 0);
         }
@@ -230,7 +236,7 @@ impl App {
         client: IpAddr,
     ) -> Result<Session, AppError> {
         let now = self.now_ms();
-        self.inner.login_throttle.check(client, now)?;
+        self.inner.login_throttle.check(&client, now)?;
         let email = Email::parse(email).map_err(|_| invalid_credentials())?;
         let user = {
             let mut conn = self.db().reader().await?;
@@ -240,7 +246,7 @@ impl App {
             let attempt = password.to_owned();
             let _ =
                 tokio::task::spawn_blocking(move || password_matches(&attempt, &DECOY_HASH)).await;
-            self.inner.login_throttle.record_failure(client, now);
+            self.inner.login_throttle.record(client, now);
             return Err(invalid_credentials());
         };
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
@@ -255,7 +261,7 @@ impl App {
             .map_err(|e| AppError::internal("password check stopped", e))?;
         let user_id = user.id;
         if !matches || user.active == 0 {
-            self.inner.login_throttle.record_failure(client, now);
+            self.inner.login_throttle.record(client, now);
             let failures = user.failed_logins + 1;
             let locked_until = lockout_seconds(u32::try_from(failures).unwrap_or(u32::MAX))
                 .map(|secs| now + secs * 1000);

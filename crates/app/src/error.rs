@@ -106,14 +106,4 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// An error and every error behind it, for logs and messages: `what failed: because: because`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use opsdesk_network::error_chain;

@@ -15,6 +15,7 @@ mod clock;
 pub mod cmdb;
 pub mod dashboard;
 pub mod deflection;
+pub mod diagnostics;
 mod error;
 pub mod jobs;
 pub mod knowledge;
@@ -27,6 +28,8 @@ pub mod paging;
 pub mod portal;
 mod precondition;
 pub mod preferences;
+pub mod remote;
+pub mod runbooks;
 pub mod silences;
 pub mod sla;
 pub mod status_page;
@@ -64,6 +67,8 @@ pub struct AppConfig {
     pub max_attachment_bytes: usize,
     /// Where people reach opsdesk (`https://desk.example.com`), for links in mail.
     pub public_url: String,
+    /// The networks and host names diagnostics may reach, besides a ticket's own items.
+    pub diagnostics_allow: opsdesk_domain::diagnostics::AllowList,
 }
 
 impl Default for AppConfig {
@@ -78,6 +83,7 @@ impl Default for AppConfig {
             mail: mail::MailSettings::default(),
             max_attachment_bytes: 10 * 1024 * 1024,
             public_url: "http://localhost:8080".to_owned(),
+            diagnostics_allow: opsdesk_domain::diagnostics::AllowList::default(),
         }
     }
 }
@@ -105,6 +111,10 @@ struct Inner {
     agent_reports: tokio::sync::Semaphore,
     /// The CMDB's dependency graph, kept for impact analyses.
     cmdb_graph: cmdb::GraphCache,
+    /// Runs diagnostics from the server.
+    diagnoser: opsdesk_network::diagnose::Diagnoser,
+    /// Diagnostics per person per minute.
+    diagnostics_throttle: auth::Throttle<String>,
 }
 
 opsdesk_domain::string_enum! {
@@ -162,6 +172,9 @@ impl App {
                 triage: triage::TriageSlot::default(),
                 agent_reports: tokio::sync::Semaphore::new(cmdb::REPORTS_AT_ONCE),
                 cmdb_graph: cmdb::GraphCache::default(),
+                diagnoser: opsdesk_network::diagnose::Diagnoser::new()
+                    .map_err(|e| AppError::internal("diagnostics", e))?,
+                diagnostics_throttle: auth::Throttle::new(diagnostics::DIAGNOSTICS_PER_MINUTE),
             }),
         })
     }

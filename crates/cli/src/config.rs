@@ -49,6 +49,9 @@ pub struct Config {
     pub monitor_concurrency: usize,
     /// Days raw monitor results are kept before they are rolled up into hourly figures.
     pub monitor_raw_retention_days: i64,
+    /// Networks (`10.0.0.0/8`) and host names (`*.corp.example`) that diagnostics from a
+    /// ticket may reach besides the ticket's own items; empty: only those.
+    pub diagnostics_allow: Vec<opsdesk_domain::diagnostics::Allowed>,
     /// The mail channel (`[mail]` in opsdesk.toml; `OPSDESK_MAIL__SMTP_URL` etc.).
     pub mail: MailConfig,
 }
@@ -128,6 +131,7 @@ impl Default for Config {
             auto_close_days: 7,
             monitor_concurrency: 512,
             monitor_raw_retention_days: 30,
+            diagnostics_allow: Vec::new(),
             mail: MailConfig::default(),
         }
     }

@@ -488,6 +488,9 @@ fn app_config(config: &Config) -> AppConfig {
             || format!("http://{}", config.listen),
             |url| url.trim_end_matches('/').to_owned(),
         ),
+        diagnostics_allow: opsdesk_domain::diagnostics::AllowList::new(
+            config.diagnostics_allow.clone(),
+        ),
     }
 }
 

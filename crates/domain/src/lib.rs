@@ -4,15 +4,18 @@
 //! randomness in, which keeps every rule deterministic and property-testable.
 
 pub mod account;
+pub mod agent_work;
 pub mod alert;
 pub mod audit;
 pub mod automation;
 pub mod cmdb;
+pub mod diagnostics;
 pub mod escalation;
 pub mod ical;
 pub mod inventory;
 pub mod knowledge;
 pub mod monitor;
+pub mod network;
 pub mod oncall;
 pub mod page_rules;
 pub mod query;

@@ -10,7 +10,7 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 /// Routes that need no login. Making another route public is a decision, made here too.
-const PUBLIC: [&str; 11] = [
+const PUBLIC: [&str; 13] = [
     "POST /api/v1/session",
     "DELETE /api/v1/session",
     "GET /api/v1/status/{organization_id}",
@@ -24,6 +24,8 @@ const PUBLIC: [&str; 11] = [
     // A host agent's enrolment token, then its own credential, is its login.
     "POST /api/v1/agents/enrol",
     "POST /api/v1/agents/report",
+    "POST /api/v1/agents/work",
+    "POST /api/v1/agents/work/{id}",
 ];
 
 fn document() -> Value {

@@ -1,9 +1,8 @@
-//! opsdesk's monitoring engine: probes that check targets over the network (HTTP(S), TCP,
-//! ICMP, DNS, TLS certificates) and the scheduler that runs them on time, with bounded
-//! concurrency, on whichever node holds each check's lease.
+//! opsdesk's monitoring engine: the scheduler that runs each monitor's probe (HTTP(S), TCP,
+//! ICMP, DNS, TLS certificates — in `opsdesk-network`) on time, with bounded concurrency, on
+//! whichever node holds each check's lease.
 
-pub mod probe;
 pub mod scheduler;
 
-pub use probe::Prober;
+pub use opsdesk_network::Prober;
 pub use scheduler::{Scheduler, SchedulerConfig, SchedulerStats};

@@ -13,7 +13,7 @@ use opsdesk_app::{App, Clock};
 use opsdesk_domain::monitor::MonitorKind;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::probe::Prober;
+use opsdesk_network::Prober;
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 
 pub mod accounts;
+pub mod agent_work;
 pub mod alerts;
 pub mod attachments;
 pub mod audit;

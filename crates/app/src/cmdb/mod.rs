@@ -212,7 +212,11 @@ pub(crate) async fn load(conn: &mut Conn, id: i64) -> Result<Ci, AppError> {
 }
 
 /// Loads item `id` if `principal` may see it.
-async fn visible(conn: &mut Conn, principal: &Principal, id: i64) -> Result<CiRow, AppError> {
+pub(crate) async fn visible(
+    conn: &mut Conn,
+    principal: &Principal,
+    id: i64,
+) -> Result<CiRow, AppError> {
     let row = store::ci(conn, id).await?.ok_or(AppError::NotFound("ci"))?;
     if !principal.can_see_organization(row.organization_id) {
         return Err(AppError::NotFound("ci"));

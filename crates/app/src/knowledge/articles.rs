@@ -93,6 +93,7 @@ impl App {
                     .await
                     .map_err(|e| translation_conflict(e, &article.language))?;
                 save_monitors(tx.conn, id, &article.monitors).await?;
+                crate::runbooks::note_scripts(tx.conn, id, &article.steps, tx.now).await?;
                 let created = load(tx.conn, id, STAFF, &categories).await?;
                 tx.record(Event::created(Entity::Article, id, &created))
                     .await?;
@@ -196,6 +197,7 @@ impl App {
                 if after.monitors != before.monitors {
                     save_monitors(tx.conn, id, &after.monitors).await?;
                 }
+                crate::runbooks::note_scripts(tx.conn, id, &after.steps, tx.now).await?;
                 let updated = load(tx.conn, id, STAFF, &categories).await?;
                 tx.record(Event::updated(Entity::Article, id, &before, &updated))
                     .await?;

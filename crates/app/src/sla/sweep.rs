@@ -46,7 +46,7 @@ impl App {
     }
 
     /// Closes tickets resolved longer than `auto_close_days` ago, keeps the triage model
-    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, and deletes expired sessions and the alert notifications older than the simulator replays.
+    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, times out work agents never answered, and deletes expired sessions and the alert notifications older than the simulator replays.
     pub async fn housekeeping(&self) -> Result<(), AppError> {
         let days = self.config().auto_close_days;
         if days > 0 {
@@ -63,6 +63,10 @@ impl App {
         let silent = self.watch_silent_sources().await?;
         if silent > 0 {
             tracing::warn!(silent, "alert sources went silent");
+        }
+        let unanswered = self.time_out_unanswered_work().await?;
+        if unanswered > 0 {
+            tracing::warn!(unanswered, "agents never answered work handed to them");
         }
         let renewals = self.remind_renewals().await?;
         if renewals > 0 {

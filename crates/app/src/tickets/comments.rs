@@ -170,3 +170,48 @@ impl App {
         Ok(comment)
     }
 }
+
+/// Adds an internal note to ticket `ticket_id` within a change, for what opsdesk records
+/// on a ticket itself: diagnostics, runbook steps, remote sessions.
+pub(crate) async fn add_note(
+    tx: &mut Tx<'_>,
+    ticket_id: i64,
+    body: String,
+) -> Result<Comment, AppError> {
+    let row = store::get(tx.conn, ticket_id)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    let valid = validate_comment(
+        tx.principal,
+        NewComment {
+            body,
+            public: false,
+            time_spent_minutes: None,
+        },
+    )?;
+    insert_comment(tx, row, valid).await
+}
+
+impl App {
+    /// Adds an internal note on `principal`'s behalf to a ticket they may see, and tells
+    /// live views.
+    pub(crate) async fn add_internal_note(
+        &self,
+        principal: &Principal,
+        ticket_id: i64,
+        body: String,
+    ) -> Result<Comment, AppError> {
+        let comment = self
+            .change(principal, Need::Staff, move |mut tx| {
+                Box::pin(async move { add_note(&mut tx, ticket_id, body).await })
+            })
+            .await?;
+        self.publish(
+            ticket_id,
+            &comment.ticket,
+            crate::TicketEventKind::Comment,
+            principal,
+        );
+        Ok(comment)
+    }
+}

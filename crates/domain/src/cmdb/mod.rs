@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub mod agreement;
 pub mod fields;
 pub mod query;
+pub mod remote;
 pub mod version;
 pub mod vulnerability;
 

@@ -8,6 +8,7 @@ mod knowledge;
 mod mail;
 mod monitors;
 mod oncall;
+mod operations;
 mod paging;
 mod portal;
 mod rules;
@@ -89,6 +90,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(triage::routes())
         .merge(portal::routes())
         .merge(monitors::routes())
+        .merge(operations::routes())
         .merge(status_page::routes())
         .merge(mail::routes())
 }

@@ -14,7 +14,7 @@ use opsdesk_app::knowledge::{
 };
 use opsdesk_app::tickets::Category;
 use opsdesk_app::{AppError, FieldError, Principal};
-use opsdesk_domain::knowledge::{ArticleStatus, DiffLine, RunbookStep};
+use opsdesk_domain::knowledge::{self as rules, ArticleStatus, DiffLine, RunbookStep};
 use serde::Deserialize;
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
@@ -325,7 +325,7 @@ impl ArticleForm {
             kind: article.kind.as_str().to_owned(),
             title: article.title.clone(),
             body: article.body.clone(),
-            steps: steps_text(&article.steps),
+            steps: rules::steps_text(&article.steps),
             category: article.category.clone().unwrap_or_default(),
             tags: article.tags.join(", "),
             audience: article.audience.as_str().to_owned(),
@@ -382,19 +382,7 @@ impl ArticleForm {
     }
 
     fn steps(&self) -> Vec<RunbookStep> {
-        self.steps
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .map(|line| {
-                let mut parts = line.split('|').map(str::trim);
-                let mut next = || parts.next().filter(|p| !p.is_empty()).map(str::to_owned);
-                RunbookStep {
-                    check: next().unwrap_or_default(),
-                    command: next(),
-                    expected: next(),
-                }
-            })
-            .collect()
+        rules::parse_steps_text(&self.steps)
     }
 
     fn list(text: &str) -> Vec<String> {
@@ -414,23 +402,6 @@ impl ArticleForm {
             })
             .collect()
     }
-}
-
-fn steps_text(steps: &[RunbookStep]) -> String {
-    steps
-        .iter()
-        .map(|s| {
-            format!(
-                "{} | {} | {}",
-                s.check,
-                s.command.as_deref().unwrap_or(""),
-                s.expected.as_deref().unwrap_or("")
-            )
-            .trim_end_matches([' ', '|'])
-            .to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[derive(Template)]

@@ -67,7 +67,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("kb.field.steps", "Runbook steps"),
     (
         "kb.field.steps.hint",
-        "One step per line: what to check | a command to run by hand | the expected result.",
+        "One step per line: what to check | a command to run by hand | the expected result. A step the host's agent runs starts with its language, e.g. [shell] or [python 30s] (a timeout), followed by its script, each line indented by four spaces; it runs once an admin approved that exact script.",
     ),
     ("kb.field.tags", "Tags (comma-separated)"),
     ("kb.field.title", "Title"),

@@ -1,6 +1,8 @@
 //! The probes. Each turns a target and its settings into a [`ProbeOutcome`]: up or down,
-//! how long it took, and in words why it failed. A probe never panics or returns an error
-//! of its own: whatever goes wrong (DNS, refused, timeouts, no raw sockets) is a failed check.
+//! how long it took, and in words why it failed; [`Prober::inspect`] also keeps what each
+//! probe saw (addresses, status, certificate, replies) for diagnostics. A probe never
+//! panics or returns an error of its own: whatever goes wrong (DNS, refused, timeouts, no
+//! raw sockets) is a failed check.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,6 +13,8 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RecordType;
 use opsdesk_domain::monitor::{MonitorKind, ProbeOutcome, ProbeSettings};
+
+use crate::error_chain;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -67,14 +71,27 @@ impl Prober {
         settings: &ProbeSettings,
         timeout: Duration,
     ) -> ProbeOutcome {
+        self.inspect(kind, target, settings, timeout).await.0
+    }
+
+    /// Checks `target` once like [`Prober::check`], and also returns what the probe saw,
+    /// line by line, whether it passed or not.
+    pub async fn inspect(
+        &self,
+        kind: MonitorKind,
+        target: &str,
+        settings: &ProbeSettings,
+        timeout: Duration,
+    ) -> (ProbeOutcome, Vec<String>) {
         let started = Instant::now();
+        let mut seen = Vec::new();
         let outcome = tokio::time::timeout(timeout, async {
             match kind {
-                MonitorKind::Http => self.http(target, settings, timeout).await,
-                MonitorKind::Tcp => tcp(target).await.map(|_| ()),
-                MonitorKind::Tls => self.tls(target, settings).await,
-                MonitorKind::Dns => dns(target, settings, timeout).await,
-                MonitorKind::Icmp => icmp(target, settings, timeout).await,
+                MonitorKind::Http => self.http(target, settings, timeout, &mut seen).await,
+                MonitorKind::Tcp => tcp(target, &mut seen).await.map(|_| ()),
+                MonitorKind::Tls => self.tls(target, settings, &mut seen).await,
+                MonitorKind::Dns => dns(target, settings, timeout, &mut seen).await,
+                MonitorKind::Icmp => icmp(target, settings, timeout, &mut seen).await,
                 MonitorKind::Heartbeat => Err("heartbeats are not probed".to_owned()),
             }
         })
@@ -90,11 +107,12 @@ impl Prober {
             )),
             _ => Ok(()),
         });
-        ProbeOutcome {
+        let outcome = ProbeOutcome {
             ok: result.is_ok(),
             latency_ms: Some(latency),
             error: result.err(),
-        }
+        };
+        (outcome, seen)
     }
 
     async fn http(
@@ -102,6 +120,7 @@ impl Prober {
         url: &str,
         settings: &ProbeSettings,
         timeout: Duration,
+        seen: &mut Vec<String>,
     ) -> Result<(), String> {
         let verify = usize::from(settings.verify_tls.unwrap_or(true));
         let follow = usize::from(settings.follow_redirects.unwrap_or(true));
@@ -120,11 +139,17 @@ impl Prober {
         if let Some(body) = &settings.body {
             request = request.body(body.clone());
         }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| opsdesk_app::error_chain(&e))?;
+        let mut response = request.send().await.map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
+        seen.push(format!("{:?} {}", response.version(), response.status()));
+        if let Some(address) = response.remote_addr() {
+            seen.push(format!("from {address}"));
+        }
+        for name in ["server", "content-type", "content-length", "location"] {
+            if let Some(value) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
+                seen.push(format!("{name}: {value}"));
+            }
+        }
         let expected = if settings.expected_status.is_empty() {
             (200..300).contains(&status)
         } else {
@@ -137,11 +162,7 @@ impl Prober {
             return Ok(());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| opsdesk_app::error_chain(&e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| error_chain(&e))? {
             body.extend_from_slice(&chunk);
             if body.len() >= MAX_BODY_BYTES {
                 body.truncate(MAX_BODY_BYTES);
@@ -164,7 +185,12 @@ impl Prober {
     }
 
     /// Handshakes, then judges the certificate: days left, and (when verifying) the chain.
-    async fn tls(&self, target: &str, settings: &ProbeSettings) -> Result<(), String> {
+    async fn tls(
+        &self,
+        target: &str,
+        settings: &ProbeSettings,
+        seen: &mut Vec<String>,
+    ) -> Result<(), String> {
         let (host, _) = target.rsplit_once(':').ok_or("target must be host:port")?;
         let host = host
             .trim_start_matches('[')
@@ -177,7 +203,7 @@ impl Prober {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(self.provider.clone())))
             .with_no_client_auth();
-        let stream = tcp(target).await?;
+        let stream = tcp(target, seen).await?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tls = connector
             .connect(server_name.clone(), stream)
@@ -192,9 +218,31 @@ impl Prober {
         let leaf = chain.first().ok_or("the server sent no certificate")?;
         let (_, cert) = x509_parser::parse_x509_certificate(leaf)
             .map_err(|e| format!("unreadable certificate: {e}"))?;
+        seen.push(format!("subject: {}", cert.subject()));
+        seen.push(format!("issuer: {}", cert.issuer()));
+        seen.push(format!("valid until: {}", cert.validity().not_after));
+        if let Ok(Some(names)) = cert.subject_alternative_name() {
+            let names: Vec<String> = names
+                .value
+                .general_names
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            seen.push(format!("names: {}", names.join(", ")));
+        }
         let not_after = cert.validity().not_after.timestamp();
         let now = UnixTime::now().as_secs() as i64;
         let days_left = (not_after - now).div_euclid(86_400);
+        seen.push(format!("days left: {days_left}"));
+        // Expiry first: it is what a person acts on, even on an untrusted certificate.
+        let minimum = settings.min_days_left.unwrap_or(DEFAULT_MIN_DAYS_LEFT);
+        if days_left < i64::from(minimum) {
+            return Err(if days_left < 0 {
+                format!("the certificate expired {} days ago", -days_left)
+            } else {
+                format!("the certificate expires in {days_left} days (minimum {minimum})")
+            });
+        }
         if settings.verify_tls.unwrap_or(true) {
             let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
                 self.roots.clone(),
@@ -206,25 +254,26 @@ impl Prober {
                 .verify_server_cert(leaf, &chain[1..], &server_name, &[], UnixTime::now())
                 .map_err(|e| format!("certificate chain problem: {e}"))?;
         }
-        let minimum = settings.min_days_left.unwrap_or(DEFAULT_MIN_DAYS_LEFT);
-        if days_left < i64::from(minimum) {
-            return Err(if days_left < 0 {
-                format!("the certificate expired {} days ago", -days_left)
-            } else {
-                format!("the certificate expires in {days_left} days (minimum {minimum})")
-            });
-        }
         Ok(())
     }
 }
 
-async fn tcp(target: &str) -> Result<TcpStream, String> {
-    TcpStream::connect(target)
+async fn tcp(target: &str, seen: &mut Vec<String>) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(target)
         .await
-        .map_err(|e| format!("cannot connect to {target}: {e}"))
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    if let Ok(peer) = stream.peer_addr() {
+        seen.push(format!("connected to {peer}"));
+    }
+    Ok(stream)
 }
 
-async fn dns(name: &str, settings: &ProbeSettings, timeout: Duration) -> Result<(), String> {
+async fn dns(
+    name: &str,
+    settings: &ProbeSettings,
+    timeout: Duration,
+    seen: &mut Vec<String>,
+) -> Result<(), String> {
     let record_type: RecordType = settings
         .record_type
         .as_deref()
@@ -261,6 +310,7 @@ async fn dns(name: &str, settings: &ProbeSettings, timeout: Duration) -> Result<
         .iter()
         .map(|r| r.data.to_string())
         .collect();
+    seen.extend(answers.iter().map(|a| format!("{record_type} {a}")));
     if answers.is_empty() {
         return Err(format!("no {record_type} record for {name}"));
     }
@@ -273,7 +323,12 @@ async fn dns(name: &str, settings: &ProbeSettings, timeout: Duration) -> Result<
     Ok(())
 }
 
-async fn icmp(host: &str, settings: &ProbeSettings, timeout: Duration) -> Result<(), String> {
+async fn icmp(
+    host: &str,
+    settings: &ProbeSettings,
+    timeout: Duration,
+    seen: &mut Vec<String>,
+) -> Result<(), String> {
     let address: IpAddr = match host.parse() {
         Ok(ip) => ip,
         Err(_) => tokio::net::lookup_host((host, 0))
@@ -297,12 +352,18 @@ async fn icmp(host: &str, settings: &ProbeSettings, timeout: Duration) -> Result
     pinger.timeout(timeout / count);
     let mut lost = 0;
     for sequence in 0..count {
-        if pinger
+        match pinger
             .ping(surge_ping::PingSequence(sequence as u16), &[0; 16])
             .await
-            .is_err()
         {
-            lost += 1;
+            Ok((_, rtt)) => seen.push(format!(
+                "reply from {address}: seq={sequence} time={:.1} ms",
+                rtt.as_secs_f64() * 1000.0
+            )),
+            Err(error) => {
+                lost += 1;
+                seen.push(format!("no reply from {address}: seq={sequence} ({error})"));
+            }
         }
     }
     let loss = lost * 100 / count;

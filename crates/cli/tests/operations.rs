@@ -1,0 +1,392 @@
+//! Working on machines from a ticket, on SQLite and PostgreSQL: diagnostics against real
+//! local targets (a TLS server whose certificate expires in 3 days, a name that does not
+//! resolve, a refused target), remote access links, and runbook scripts run by the real
+//! agent process — an unapproved script refused, an approved one run with its output on
+//! the ticket, and one stopped at its timeout.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, run_command_output};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
+
+/// A TLS server whose self-signed certificate for `localhost` expires in 3 days.
+async fn expiring_tls_server() -> SocketAddr {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    address
+}
+
+async fn link(admin: &Client, incident: &str, ci: i64) {
+    let linked = admin
+        .send(admin.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tickets/{incident}/cis/{ci}"),
+        ))
+        .await;
+    assert_eq!(linked.status, 204, "{}", linked.text);
+}
+
+async fn notes(admin: &Client, incident: &str) -> String {
+    let comments = admin
+        .get(&format!("/api/v1/tickets/{incident}/timeline?limit=200"))
+        .await;
+    assert_eq!(comments.status, 200, "{}", comments.text);
+    comments.text
+}
+
+dual_backend_test!(
+    diagnostics_run_against_the_tickets_item_and_land_on_the_ticket,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let created = admin
+            .post(
+                "/api/v1/cis",
+                json!({"class": "server", "name": "web01", "hostname": "localhost",
+                       "organization": "Acme"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let ci = created.body["id"].as_i64().unwrap();
+        let incident = server
+            .incident(
+                "The intranet warns about its certificate",
+                "medium",
+                "high",
+                "carol@acme.example",
+            )
+            .await;
+        link(&admin, &incident, ci).await;
+        let path = format!("/api/v1/tickets/{incident}/diagnostics");
+
+        let tls = expiring_tls_server().await;
+        let checked = admin
+            .post(
+                &path,
+                json!({"kind": "tls", "target": format!("localhost:{}", tls.port())}),
+            )
+            .await;
+        assert_eq!(checked.status, 200, "{}", checked.text);
+        assert_eq!(checked.body["state"], "failed", "{}", checked.text);
+        assert_eq!(checked.body["from"], "server");
+        assert!(
+            checked.body["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("the certificate expires in"),
+            "{}",
+            checked.text
+        );
+        assert!(
+            checked.text.contains("subject: CN=")
+                && checked.text.contains("names: DNSName(localhost)"),
+            "{}",
+            checked.text
+        );
+        assert!(checked.body["duration_ms"].as_u64().is_some());
+
+        // The ticket's item is the target when none is typed.
+        let pinged = admin.post(&path, json!({"kind": "ping"})).await;
+        assert_eq!(pinged.status, 200, "{}", pinged.text);
+        assert_eq!(pinged.body["target"], "localhost");
+        assert_eq!(pinged.body["state"], "succeeded", "{}", pinged.text);
+
+        let unresolved = admin
+            .post(
+                &path,
+                json!({"kind": "dns", "target": "nothing-here.invalid"}),
+            )
+            .await;
+        assert_eq!(unresolved.status, 200, "{}", unresolved.text);
+        assert_eq!(unresolved.body["state"], "failed", "{}", unresolved.text);
+
+        // Elsewhere is off limits unless the operator allowed it.
+        let scan = admin
+            .post(&path, json!({"kind": "tcp", "target": "192.0.2.10:22"}))
+            .await;
+        assert_eq!(scan.status, 422, "{}", scan.text);
+        assert!(scan.text.contains("allow-list"), "{}", scan.text);
+        assert!(scan.text.contains("\"target\""), "{}", scan.text);
+        let customer = server.client(&server.token_for("carol@acme.example").await);
+        assert_eq!(
+            customer.post(&path, json!({"kind": "ping"})).await.status,
+            403
+        );
+
+        let written = notes(&admin, &incident).await;
+        assert!(written.contains("Diagnostic: tls localhost:"), "{written}");
+        assert!(
+            written.contains("Diagnostic: dns nothing-here.invalid"),
+            "{written}"
+        );
+
+        // Remote access: the link opens the client, and connecting is recorded.
+        let access = admin
+            .put(
+                &format!("/api/v1/cis/{ci}/access"),
+                json!([{"method": "ssh", "address": "localhost", "username": "root"},
+                       {"method": "web", "address": "https://idrac-web01.example/console"}]),
+            )
+            .await;
+        assert_eq!(access.status, 200, "{}", access.text);
+        assert_eq!(
+            access.body[0]["uri"], "ssh://root@localhost:22",
+            "{}",
+            access.text
+        );
+        let ssh = access.body[0]["id"].as_i64().unwrap();
+        let bad = admin
+            .put(
+                &format!("/api/v1/cis/{ci}/access"),
+                json!([{"method": "web", "address": "javascript:alert(1)"}]),
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", bad.text);
+        let session = admin
+            .post(
+                &format!("/api/v1/tickets/{incident}/remote-sessions"),
+                json!({"access": ssh}),
+            )
+            .await;
+        assert_eq!(session.status, 201, "{}", session.text);
+        assert_eq!(session.body["uri"], "ssh://root@localhost:22");
+        let id = session.body["id"].as_i64().unwrap();
+        let noted = admin
+            .post(
+                &format!("/api/v1/remote-sessions/{id}/note"),
+                json!({"note": "Renewed the certificate."}),
+            )
+            .await;
+        assert_eq!(noted.status, 200, "{}", noted.text);
+        let written = notes(&admin, &incident).await;
+        assert!(written.contains("connected to web01 by SSH"), "{written}");
+        assert!(written.contains("Renewed the certificate."), "{written}");
+    }
+);
+
+/// Enrols this machine's agent; its configuration item.
+async fn enrolled(server: &TestServer, admin: &Client, state_dir: &str) -> i64 {
+    let made = admin
+        .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let token = made.body["token"].as_str().unwrap();
+    let enrolled = run_command_output(
+        BIN,
+        &[
+            "agent",
+            "enrol",
+            "--server",
+            &server.url,
+            "--token",
+            token,
+            "--state-dir",
+            state_dir,
+        ],
+        None,
+    )
+    .await;
+    let said = String::from_utf8_lossy(&enrolled.stdout).into_owned();
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    said.split("configuration item ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no item in {said}"))
+}
+
+async fn agent_once(state_dir: &str) {
+    let ran = run_command_output(
+        BIN,
+        &["agent", "run", "--once", "--state-dir", state_dir],
+        None,
+    )
+    .await;
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
+async fn runbook(admin: &Client, title: &str, steps: Value) -> i64 {
+    let created = admin
+        .post(
+            "/api/v1/articles",
+            json!({"kind": "runbook", "title": title, "body": "When the site is down.",
+                   "steps": steps, "audience": "internal"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body["id"].as_i64().unwrap()
+}
+
+async fn approve_scripts_of(admin: &Client, runbook: i64) {
+    let scripts = admin.get("/api/v1/scripts").await;
+    assert_eq!(scripts.status, 200, "{}", scripts.text);
+    for script in scripts.body.as_array().unwrap() {
+        if script["runbook"] == runbook {
+            assert!(script["approved_at"].is_null());
+            let hash = script["hash"].as_str().unwrap();
+            let approved = admin
+                .post(&format!("/api/v1/scripts/{hash}/approve"), json!({}))
+                .await;
+            assert_eq!(approved.status, 200, "{}", approved.text);
+            assert_eq!(approved.body["approved_by"], "root@msp.example");
+        }
+    }
+}
+
+dual_backend_test!(
+    runbook_scripts_run_through_the_real_agent_only_once_approved,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.client(&server.token_for("root@msp.example").await);
+        let agent = server.client(&server.token_for("ann@msp.example").await);
+        let state = tempfile::tempdir().unwrap();
+        let state_dir = state.path().to_str().unwrap();
+        let host = enrolled(&server, &admin, state_dir).await;
+        agent_once(state_dir).await;
+        let incident = server
+            .incident(
+                "The web server is down",
+                "high",
+                "high",
+                "carol@acme.example",
+            )
+            .await;
+        let restart = runbook(
+            &admin,
+            "Web server down",
+            json!([
+                {"check": "Look at the dashboard"},
+                {"kind": "script", "check": "Say who runs it", "language": "shell",
+                 "script": "echo \"hello from $(hostname)\"; id -un"},
+                {"kind": "script", "check": "Count to three", "language": "python",
+                 "script": "for n in range(1, 4):\n    print(n)"}
+            ]),
+        )
+        .await;
+        let start = json!({"runbook": restart, "ticket": incident, "host": host});
+
+        let refused = agent.post("/api/v1/runbook-runs", start.clone()).await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        assert!(refused.text.contains("not approved"), "{}", refused.text);
+        // Only an admin approves.
+        let scripts = agent.get("/api/v1/scripts").await;
+        let hash = scripts.body[0]["hash"].as_str().unwrap().to_owned();
+        assert_eq!(
+            agent
+                .post(&format!("/api/v1/scripts/{hash}/approve"), json!({}))
+                .await
+                .status,
+            403
+        );
+        approve_scripts_of(&admin, restart).await;
+
+        let started = agent.post("/api/v1/runbook-runs", start).await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        assert_eq!(started.body["state"], "running");
+        assert_eq!(started.body["steps"][0]["kind"], "manual");
+        assert_eq!(started.body["steps"][1]["state"], "queued");
+        assert_eq!(started.body["steps"][2]["state"], "pending");
+        let run = started.body["id"].as_i64().unwrap();
+        agent_once(state_dir).await;
+        let done = agent.get(&format!("/api/v1/runbook-runs/{run}")).await;
+        assert_eq!(done.body["state"], "succeeded", "{}", done.text);
+        assert_eq!(done.body["steps"][1]["exit_code"], 0);
+        assert!(
+            done.body["steps"][1]["output"]
+                .as_str()
+                .unwrap()
+                .contains("hello from"),
+            "{}",
+            done.text
+        );
+        assert_eq!(
+            done.body["steps"][2]["output"], "1\n2\n3\n",
+            "{}",
+            done.text
+        );
+        let written = notes(&admin, &incident).await;
+        assert!(
+            written.contains("Runbook step 2: Say who runs it"),
+            "{written}"
+        );
+        assert!(
+            written.contains("Runbook step 3: Count to three"),
+            "{written}"
+        );
+
+        // A script past its timeout is stopped, and the run ends there.
+        let slow = runbook(
+            &admin,
+            "Slow check",
+            json!([{"kind": "script", "check": "Wait", "language": "shell",
+                    "script": "echo waiting; sleep 60", "timeout_seconds": 1}]),
+        )
+        .await;
+        approve_scripts_of(&admin, slow).await;
+        let started = agent
+            .post(
+                "/api/v1/runbook-runs",
+                json!({"runbook": slow, "ticket": incident, "host": host}),
+            )
+            .await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        let run = started.body["id"].as_i64().unwrap();
+        agent_once(state_dir).await;
+        let done = agent.get(&format!("/api/v1/runbook-runs/{run}")).await;
+        assert_eq!(done.body["state"], "timed_out", "{}", done.text);
+        assert_eq!(
+            done.body["steps"][0]["output"], "waiting\n",
+            "{}",
+            done.text
+        );
+
+        // Every execution is in the audit log.
+        let audit = admin.get("/api/v1/audit?entity=runbook_run").await;
+        assert!(
+            audit.text.matches("\"outcome\"").count() >= 3,
+            "{}",
+            audit.text
+        );
+    }
+);
