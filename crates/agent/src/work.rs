@@ -111,7 +111,9 @@ impl Worker {
                 output_limit_bytes,
             } => {
                 if script_hash(language, &script) != hash {
-                    return refused("the script does not match the approved version's hash");
+                    return WorkResult::refused(
+                        "the script does not match the approved version's hash",
+                    );
                 }
                 run_script(
                     &self.scratch,
@@ -140,21 +142,9 @@ impl Worker {
                         detail: None,
                     }
                 }
-                None => refused("diagnostics cannot run from this host"),
+                None => WorkResult::refused("diagnostics cannot run from this host"),
             },
         }
-    }
-}
-
-fn refused(detail: &str) -> WorkResult {
-    WorkResult {
-        outcome: WorkOutcome::Refused,
-        exit_code: None,
-        output: String::new(),
-        truncated: false,
-        duration_ms: 0,
-        diagnostic: None,
-        detail: Some(detail.to_owned()),
     }
 }
 
@@ -180,11 +170,11 @@ async fn run_script(
 ) -> WorkResult {
     let started = Instant::now();
     if let Err(error) = std::fs::create_dir_all(scratch) {
-        return refused(&format!("cannot create {}: {error}", scratch.display()));
+        return WorkResult::refused(format!("cannot create {}: {error}", scratch.display()));
     }
     let file = scratch.join(format!("script-{id}"));
     if let Err(error) = std::fs::write(&file, script) {
-        return refused(&format!("cannot write {}: {error}", file.display()));
+        return WorkResult::refused(format!("cannot write {}: {error}", file.display()));
     }
     let (program, options) = interpreter(language);
     let mut command = tokio::process::Command::new(program);
@@ -200,11 +190,11 @@ async fn run_script(
         Ok(child) => child,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let _ = std::fs::remove_file(&file);
-            return refused(&format!("{program} is not installed on this host"));
+            return WorkResult::refused(format!("{program} is not installed on this host"));
         }
         Err(error) => {
             let _ = std::fs::remove_file(&file);
-            return refused(&format!("cannot start {program}: {error}"));
+            return WorkResult::refused(format!("cannot start {program}: {error}"));
         }
     };
     let (output_tx, mut output_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
@@ -288,9 +278,8 @@ async fn run_script(
             detail: Some(format!("stopped after {} s", timeout.as_secs())),
         },
         Err(detail) => WorkResult {
-            detail: Some(detail),
             output,
-            ..refused("")
+            ..WorkResult::refused(detail)
         },
     }
 }

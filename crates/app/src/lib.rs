@@ -22,6 +22,7 @@ pub mod knowledge;
 pub mod mail;
 pub mod metrics;
 pub mod monitors;
+pub mod network;
 mod nodes;
 pub mod oncall;
 pub mod paging;

@@ -272,6 +272,8 @@ pub struct DueCheck {
     pub state_version: i64,
     /// When the check was due, to measure scheduling lag.
     pub due_at: i64,
+    /// For an SNMP interface: the device's address and credentials.
+    pub snmp: Option<(String, opsdesk_network::Credentials)>,
 }
 
 /// A finished check for [`App::record_checks`].
@@ -282,6 +284,8 @@ pub struct CheckResult {
     pub at: i64,
     /// The probe's finding; `None` for heartbeats, whose status is worked out from pings.
     pub outcome: Option<ProbeOutcome>,
+    /// For an SNMP interface: the traffic since its previous check.
+    pub rates: Option<opsdesk_domain::network::InterfaceRates>,
 }
 
 /// Most tags on one monitor.
@@ -467,6 +471,17 @@ fn validate(
                 errors.push(FieldError::new("target", "must be a host name or address"));
             }
         }
+        MonitorKind::SnmpInterface => match &settings.interface {
+            None => errors.push(FieldError::new(
+                "interface",
+                "an snmp_interface monitor needs {\"device\", \"if_index\"}; add devices with POST /api/v1/network-devices",
+            )),
+            Some(interface) => {
+                if let Err(e) = interface.thresholds.validate() {
+                    errors.push(FieldError::new("interface.thresholds", e));
+                }
+            }
+        },
     }
     if let Some(method) = &settings.method
         && !matches!(

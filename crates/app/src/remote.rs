@@ -235,6 +235,24 @@ impl App {
         Ok(session_view(row))
     }
 
+    /// A remote session (staff who may see its ticket): the page that opens its client and
+    /// asks what was done.
+    pub async fn remote_session(
+        &self,
+        principal: &Principal,
+        session: i64,
+    ) -> Result<RemoteSession, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        let row = store::session(&mut conn, session)
+            .await?
+            .ok_or(AppError::NotFound("remote session"))?;
+        crate::tickets::find_visible(&mut conn, principal, &row.ticket_id.to_string())
+            .await
+            .map_err(|_| AppError::NotFound("remote session"))?;
+        Ok(session_view(row))
+    }
+
     /// Writes what was done during a remote session, as an internal note on its ticket (the
     /// person who connected, or an admin).
     pub async fn note_remote_session(

@@ -360,31 +360,7 @@ impl App {
         principal: &Principal,
         hash: &str,
     ) -> Result<Script, AppError> {
-        let hash = hash.trim().to_ascii_lowercase();
-        self.change(principal, Need::Admin, move |mut tx| {
-            Box::pin(async move {
-                let row = store::script(tx.conn, &hash)
-                    .await?
-                    .ok_or(AppError::NotFound("script"))?;
-                if store::approve_script(tx.conn, &hash, &tx.principal.email, tx.now).await? {
-                    tx.record(Event {
-                        entity: Entity::Script,
-                        entity_id: row.id,
-                        action: Action::Approved,
-                        before: None,
-                        after: Some(serde_json::json!({
-                            "hash": hash, "language": row.language, "runbook": row.article_id,
-                        })),
-                    })
-                    .await?;
-                }
-                let row = store::script(tx.conn, &hash)
-                    .await?
-                    .ok_or(AppError::NotFound("script"))?;
-                Ok(script_view(row))
-            })
-        })
-        .await
+        self.set_script_approval(principal, hash, true).await
     }
 
     /// Withdraws a script version's approval (admin): runs queued afterwards refuse it.
@@ -393,19 +369,41 @@ impl App {
         principal: &Principal,
         hash: &str,
     ) -> Result<Script, AppError> {
+        self.set_script_approval(principal, hash, false).await
+    }
+
+    /// Approves a script version or withdraws its approval, with the audit entry when
+    /// that changed anything.
+    async fn set_script_approval(
+        &self,
+        principal: &Principal,
+        hash: &str,
+        approved: bool,
+    ) -> Result<Script, AppError> {
         let hash = hash.trim().to_ascii_lowercase();
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
                 let row = store::script(tx.conn, &hash)
                     .await?
                     .ok_or(AppError::NotFound("script"))?;
-                if store::withdraw_script(tx.conn, &hash).await? {
+                let changed = if approved {
+                    store::approve_script(tx.conn, &hash, &tx.principal.email, tx.now).await?
+                } else {
+                    store::withdraw_script(tx.conn, &hash).await?
+                };
+                if changed {
                     tx.record(Event {
                         entity: Entity::Script,
                         entity_id: row.id,
-                        action: Action::Revoked,
+                        action: if approved {
+                            Action::Approved
+                        } else {
+                            Action::Revoked
+                        },
                         before: None,
-                        after: Some(serde_json::json!({"hash": hash, "language": row.language})),
+                        after: Some(serde_json::json!({
+                            "hash": hash, "language": row.language, "runbook": row.article_id,
+                        })),
                     })
                     .await?;
                 }
@@ -561,15 +559,7 @@ impl App {
                         match job_of(tx.conn, &row).await? {
                             Ok(job) => work.push(Work { id: row.id, job }),
                             Err(reason) => {
-                                let refused = WorkResult {
-                                    outcome: WorkOutcome::Refused,
-                                    exit_code: None,
-                                    output: String::new(),
-                                    truncated: false,
-                                    duration_ms: 0,
-                                    diagnostic: None,
-                                    detail: Some(reason),
-                                };
+                                let refused = WorkResult::refused(reason);
                                 finish(&mut tx, &row, &agent.hostname, &refused).await?;
                             }
                         }

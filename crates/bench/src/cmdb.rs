@@ -645,7 +645,7 @@ async fn send_report(
 }
 
 /// Server CPU time so far (user + system), from /proc.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat
         .rsplit_once(')')

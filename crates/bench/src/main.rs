@@ -7,6 +7,7 @@
 //! * `alerts`: alerts posted to an integration, and the time from an alert to its page.
 //! * `impact`: CMDB impact analysis over a 100,000-item estate.
 //! * `agents`: thousands of host agents reporting their inventory every 5 minutes.
+//! * `snmp`: a thousand network devices' interfaces polled over SNMP every minute.
 //!
 //! Every scenario takes its data from the seeded generator, so runs measure the same work.
 //! Results and the commands that reproduce them are in docs/benchmarks.md.
@@ -27,6 +28,7 @@ use serde_json::Value;
 
 mod alerts;
 mod cmdb;
+mod network;
 
 /// The admin every benchmark acts as.
 const ADMIN: &str = "bench-admin@bench.example";
@@ -141,6 +143,26 @@ enum Scenario {
         #[arg(long, default_value_t = 1)]
         runs: usize,
     },
+    /// Network devices' interfaces polled over SNMP (devices simulated by a real snmpd).
+    Snmp {
+        #[command(flatten)]
+        target: Target,
+        /// The snmpd every simulated device is (see .ci/setup.d/50-snmpd.sh).
+        #[arg(long, default_value = "127.0.0.1:16100")]
+        snmpd: String,
+        #[arg(long, default_value = "opsdesk-read")]
+        community: String,
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Interfaces watched per device.
+        #[arg(long, default_value_t = 24)]
+        interfaces: usize,
+        /// Seconds of steady state measured.
+        #[arg(long, default_value_t = 120)]
+        window: u64,
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+    },
     /// Fills a database with a large generated desk (straight into the tables).
     Load {
         #[command(flatten)]
@@ -216,6 +238,20 @@ async fn main() -> anyhow::Result<()> {
         } => {
             cmdb::agents(
                 &target, agents, packages, window, period, clients, agent_runs, runs,
+            )
+            .await
+        }
+        Scenario::Snmp {
+            target,
+            snmpd,
+            community,
+            devices,
+            interfaces,
+            window,
+            runs,
+        } => {
+            network::snmp(
+                &target, &snmpd, &community, devices, interfaces, window, runs,
             )
             .await
         }

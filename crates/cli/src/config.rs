@@ -52,6 +52,12 @@ pub struct Config {
     /// Networks (`10.0.0.0/8`) and host names (`*.corp.example`) that diagnostics from a
     /// ticket may reach besides the ticket's own items; empty: only those.
     pub diagnostics_allow: Vec<opsdesk_domain::diagnostics::Allowed>,
+    /// Where SNMP traps are received (`0.0.0.0:162`); none: traps are not received.
+    pub snmp_trap_listen: Option<String>,
+    /// The SNMPv1/v2c communities whose traps are taken.
+    pub snmp_trap_communities: Vec<String>,
+    /// The (generic) alert integration traps become alerts of, by name.
+    pub snmp_trap_integration: String,
     /// The mail channel (`[mail]` in opsdesk.toml; `OPSDESK_MAIL__SMTP_URL` etc.).
     pub mail: MailConfig,
 }
@@ -132,6 +138,9 @@ impl Default for Config {
             monitor_concurrency: 512,
             monitor_raw_retention_days: 30,
             diagnostics_allow: Vec::new(),
+            snmp_trap_listen: None,
+            snmp_trap_communities: vec!["public".to_owned()],
+            snmp_trap_integration: "SNMP traps".to_owned(),
             mail: MailConfig::default(),
         }
     }

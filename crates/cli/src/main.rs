@@ -682,6 +682,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     )
     .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
     workers.push(tokio::spawn(scheduler.run(stop_workers.subscribe())));
+    if let Some(address) = &config.snmp_trap_listen {
+        let listener = opsdesk_network::TrapListener::bind(address, &config.snmp_trap_communities)
+            .await
+            .with_context(|| format!("cannot receive SNMP traps on {address}"))?;
+        workers.push(tokio::spawn(opsdesk_monitor::receive_traps(
+            app.clone(),
+            listener,
+            config.snmp_trap_integration.clone(),
+            workers_stopped.clone(),
+        )));
+    }
     workers.extend(mail_readers(&config, &app, &workers_stopped).await?);
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),

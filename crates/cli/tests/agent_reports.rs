@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use opsdesk_testkit::{Backend, TestServer, dual_backend_test, run_command_output};
+use opsdesk_testkit::{Backend, EnrolledAgent, TestServer, dual_backend_test};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
@@ -14,44 +14,8 @@ dual_backend_test!(
     |backend: Backend| async move {
         let server = TestServer::service_desk(backend).await;
         let admin = server.admin();
-        let made = admin
-            .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
-            .await;
-        assert_eq!(made.status, 201, "{}", made.text);
-        let token = made.body["token"].as_str().unwrap();
-        let state = tempfile::tempdir().unwrap();
-        let state_dir = state.path().to_str().unwrap();
-        let enrolled = run_command_output(
-            BIN,
-            &[
-                "agent",
-                "enrol",
-                "--server",
-                &server.url,
-                "--token",
-                token,
-                "--state-dir",
-                state_dir,
-            ],
-            None,
-        )
-        .await;
-        assert!(
-            enrolled.status.success(),
-            "{}",
-            String::from_utf8_lossy(&enrolled.stderr)
-        );
-        let reported = run_command_output(
-            BIN,
-            &["agent", "run", "--once", "--state-dir", state_dir],
-            None,
-        )
-        .await;
-        assert!(
-            reported.status.success(),
-            "{}",
-            String::from_utf8_lossy(&reported.stderr)
-        );
+        let machine = EnrolledAgent::enrol(&server, BIN).await;
+        machine.run_once().await;
 
         // dpkg is installed wherever dpkg reports packages: this machine is found by it.
         let found = admin
@@ -60,6 +24,7 @@ dual_backend_test!(
         assert_eq!(found.status, 200, "{}", found.text);
         assert_eq!(found.body.as_array().unwrap().len(), 1, "{}", found.text);
         let ci = found.body[0]["id"].as_i64().unwrap();
+        assert_eq!(ci, machine.ci);
         let inventory = admin.get(&format!("/api/v1/cis/{ci}/inventory")).await;
         let packages = inventory.body["packages"].as_array().unwrap();
         assert!(packages.len() > 50, "{} packages", packages.len());
@@ -83,17 +48,7 @@ dual_backend_test!(
         // The packages did not change: the second report carries their hash only, and
         // neither they nor their history move. (Listening sockets may: other tests on this
         // machine open and close servers.)
-        let again = run_command_output(
-            BIN,
-            &["agent", "run", "--once", "--state-dir", state_dir],
-            None,
-        )
-        .await;
-        assert!(
-            again.status.success(),
-            "{}",
-            String::from_utf8_lossy(&again.stderr)
-        );
+        machine.run_once().await;
         let changes = admin
             .get(&format!("/api/v1/cis/{ci}/inventory/changes"))
             .await;

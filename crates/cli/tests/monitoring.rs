@@ -636,48 +636,12 @@ dual_backend_test!(
     }
 );
 
-/// A TLS server whose self-signed certificate for `localhost` expires in 3 days.
-async fn tls_server() -> SocketAddr {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3);
-    let cert = params.self_signed(&key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(socket).await {
-                    let _ = tls.shutdown().await;
-                }
-            });
-        }
-    });
-    address
-}
-
 dual_backend_test!(
     a_certificate_expiring_in_three_days_is_down,
     |backend: Backend| async move {
         let server = TestServer::start(backend).await;
         let admin = server.admin();
-        let address = tls_server().await;
+        let address = opsdesk_testkit::expiring_tls_server(3).await;
         let target = format!("localhost:{}", address.port());
         let soon = create(
             &admin,

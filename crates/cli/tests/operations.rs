@@ -6,48 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, run_command_output};
+use opsdesk_testkit::{Backend, Client, EnrolledAgent, TestServer, dual_backend_test};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
-
-/// A TLS server whose self-signed certificate for `localhost` expires in 3 days.
-async fn expiring_tls_server() -> SocketAddr {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3);
-    let cert = params.self_signed(&key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(socket).await {
-                    let _ = tls.shutdown().await;
-                }
-            });
-        }
-    });
-    address
-}
 
 async fn link(admin: &Client, incident: &str, ci: i64) {
     let linked = admin
@@ -92,7 +55,7 @@ dual_backend_test!(
         link(&admin, &incident, ci).await;
         let path = format!("/api/v1/tickets/{incident}/diagnostics");
 
-        let tls = expiring_tls_server().await;
+        let tls = opsdesk_testkit::expiring_tls_server(3).await;
         let checked = admin
             .post(
                 &path,
@@ -197,55 +160,6 @@ dual_backend_test!(
     }
 );
 
-/// Enrols this machine's agent; its configuration item.
-async fn enrolled(server: &TestServer, admin: &Client, state_dir: &str) -> i64 {
-    let made = admin
-        .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
-        .await;
-    assert_eq!(made.status, 201, "{}", made.text);
-    let token = made.body["token"].as_str().unwrap();
-    let enrolled = run_command_output(
-        BIN,
-        &[
-            "agent",
-            "enrol",
-            "--server",
-            &server.url,
-            "--token",
-            token,
-            "--state-dir",
-            state_dir,
-        ],
-        None,
-    )
-    .await;
-    let said = String::from_utf8_lossy(&enrolled.stdout).into_owned();
-    assert!(
-        enrolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
-    said.split("configuration item ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no item in {said}"))
-}
-
-async fn agent_once(state_dir: &str) {
-    let ran = run_command_output(
-        BIN,
-        &["agent", "run", "--once", "--state-dir", state_dir],
-        None,
-    )
-    .await;
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-}
-
 async fn runbook(admin: &Client, title: &str, steps: Value) -> i64 {
     let created = admin
         .post(
@@ -280,10 +194,9 @@ dual_backend_test!(
         let server = TestServer::service_desk(backend).await;
         let admin = server.client(&server.token_for("root@msp.example").await);
         let agent = server.client(&server.token_for("ann@msp.example").await);
-        let state = tempfile::tempdir().unwrap();
-        let state_dir = state.path().to_str().unwrap();
-        let host = enrolled(&server, &admin, state_dir).await;
-        agent_once(state_dir).await;
+        let machine = EnrolledAgent::enrol(&server, BIN).await;
+        let host = machine.ci;
+        machine.run_once().await;
         let incident = server
             .incident(
                 "The web server is down",
@@ -328,7 +241,7 @@ dual_backend_test!(
         assert_eq!(started.body["steps"][1]["state"], "queued");
         assert_eq!(started.body["steps"][2]["state"], "pending");
         let run = started.body["id"].as_i64().unwrap();
-        agent_once(state_dir).await;
+        machine.run_once().await;
         let done = agent.get(&format!("/api/v1/runbook-runs/{run}")).await;
         assert_eq!(done.body["state"], "succeeded", "{}", done.text);
         assert_eq!(done.body["steps"][1]["exit_code"], 0);
@@ -372,13 +285,45 @@ dual_backend_test!(
             .await;
         assert_eq!(started.status, 201, "{}", started.text);
         let run = started.body["id"].as_i64().unwrap();
-        agent_once(state_dir).await;
+        machine.run_once().await;
         let done = agent.get(&format!("/api/v1/runbook-runs/{run}")).await;
         assert_eq!(done.body["state"], "timed_out", "{}", done.text);
         assert_eq!(
             done.body["steps"][0]["output"], "waiting\n",
             "{}",
             done.text
+        );
+
+        // A diagnostic from the host: the request waits while the agent, asking for its
+        // work, runs it there.
+        link(&admin, &incident, host).await;
+        let item = admin.get(&format!("/api/v1/cis/{host}")).await;
+        let hostname = item.body["hostname"].as_str().unwrap().to_owned();
+        let inventory = admin.get(&format!("/api/v1/cis/{host}/inventory")).await;
+        let agent_id = inventory.body["agents"][0]["id"].as_i64().unwrap();
+        let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asking = tokio::spawn({
+            let agent = agent.clone();
+            let path = format!("/api/v1/tickets/{incident}/diagnostics");
+            let body =
+                json!({"kind": "tcp", "target": format!("{hostname}:{port}"), "agent": agent_id});
+            async move { agent.post(&path, body).await }
+        });
+        machine.run_once().await;
+        let answered = asking.await.unwrap();
+        assert_eq!(answered.status, 200, "{}", answered.text);
+        assert_eq!(
+            answered.body["from"],
+            hostname.as_str(),
+            "{}",
+            answered.text
+        );
+        assert_eq!(answered.body["state"], "succeeded", "{}", answered.text);
+        let written = notes(&admin, &incident).await;
+        assert!(
+            written.contains(&format!("from {hostname} succeeded")),
+            "{written}"
         );
 
         // Every execution is in the audit log.

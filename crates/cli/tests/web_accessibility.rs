@@ -1,6 +1,6 @@
 //! Every page of the web UI passes axe-core's WCAG 2.1 A/AA rules in a real browser, with no
 //! serious or critical violation: the sign-in page and the public status page, the portal as
-//! a customer, the agent console, monitoring and every admin page as an admin, and a form
+//! a customer, the agent console, monitoring and every admin page as an admin, and forms
 //! sent back with mistakes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -209,6 +209,41 @@ async fn cmdb_items(server: &TestServer, ticket: &str) -> (i64, Vec<String>) {
     (ids[1], pages)
 }
 
+/// Ways to reach the ticket's item, a remote session opened from the ticket, and a runbook
+/// for the ticket's category with a script waiting for approval. Returns the scripts page
+/// and the session's page.
+async fn operations(server: &TestServer, ticket: &str, ci: i64) -> (String, String) {
+    let admin = server.admin();
+    let access = admin
+        .put(
+            &format!("/api/v1/cis/{ci}/access"),
+            json!([{"method": "ssh", "address": "db1.acme.example", "username": "root"},
+                   {"method": "web", "address": "https://idrac-db1.acme.example/console"}]),
+        )
+        .await;
+    assert_eq!(access.status, 200, "{}", access.text);
+    let session = admin
+        .post(
+            &format!("/api/v1/tickets/{ticket}/remote-sessions"),
+            json!({"access": access.body[0]["id"]}),
+        )
+        .await;
+    assert_eq!(session.status, 201, "{}", session.text);
+    let runbook = admin
+        .post(
+            "/api/v1/articles",
+            json!({"title": "Printer spooler stuck", "kind": "runbook", "category": "Printer",
+                   "steps": [{"kind": "script", "check": "Restart the spooler",
+                              "language": "shell", "script": "systemctl restart cups"}]}),
+        )
+        .await;
+    assert_eq!(runbook.status, 201, "{}", runbook.text);
+    (
+        "/admin/scripts".to_owned(),
+        format!("/remote-sessions/{}", session.body["id"]),
+    )
+}
+
 async fn paged_incident(server: &TestServer) -> String {
     let url_path = server.paged_integration(None, None).await;
     let receipt: serde_json::Value = reqwest::Client::new()
@@ -256,6 +291,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
 
     let paged = paged_incident(&server).await;
     let (ci, supply_pages) = cmdb_items(&server, &number).await;
+    let (scripts_page, session_page) = operations(&server, &number, ci).await;
     let (admin, _admin_profile) = driver.browser().await;
     sign_in(&admin, &server, "root@msp.example").await;
     let mut staff = vec![
@@ -311,6 +347,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/no/such/page".to_owned(),
     ];
     staff.extend(supply_pages);
+    staff.push(scripts_page);
     for kind in ["http", "tcp", "icmp", "dns", "tls", "heartbeat"] {
         staff.push(format!("/monitors/new?kind={kind}"));
     }
@@ -337,7 +374,29 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
             .into_iter()
             .map(|v| format!("(policy form with mistakes): {v}")),
     );
+
+    // The ticket page's diagnostic form sent back: a target outside the allow-list.
+    admin
+        .goto(&format!("{}/tickets/{number}", server.url))
+        .await
+        .unwrap();
+    type_into(&admin, "#diagnostic-target", "192.0.2.10").await;
+    click(&admin, "#run-diagnostic").await;
+    wait_for_text(&admin, "#diagnostic-target-error", "allow-list").await;
+    violations.extend(
+        accessibility_violations(&admin, &axe)
+            .await
+            .into_iter()
+            .map(|v| format!("(diagnostic form with mistakes): {v}")),
+    );
     admin.close().await.unwrap();
+
+    // A remote session's page opens `ssh://` as it loads, which leaves a browser waiting on
+    // the client: it gets a browser of its own, last.
+    let (connecting, _connecting_profile) = driver.browser().await;
+    sign_in(&connecting, &server, "root@msp.example").await;
+    violations.extend(audit(&connecting, &server, &axe, &[session_page]).await);
+    connecting.close().await.unwrap();
 
     assert!(
         violations.is_empty(),

@@ -85,6 +85,21 @@ pub struct WorkResult {
     pub detail: Option<String>,
 }
 
+impl WorkResult {
+    /// Work that was not run, and why.
+    pub fn refused(detail: impl Into<String>) -> Self {
+        Self {
+            outcome: WorkOutcome::Refused,
+            exit_code: None,
+            output: String::new(),
+            truncated: false,
+            duration_ms: 0,
+            diagnostic: None,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -23,6 +23,9 @@ string_enum! {
         Tls => "tls",
         /// Pings sent by the monitored job itself; silence is the failure.
         Heartbeat => "heartbeat",
+        /// A network device's interface over SNMP: operational status, and traffic, errors
+        /// and discards against limits.
+        SnmpInterface => "snmp_interface",
     }
 }
 
@@ -92,6 +95,9 @@ pub struct ProbeSettings {
     /// ICMP: a higher loss percentage counts as down (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_loss_percent: Option<u32>,
+    /// SNMP interface: which interface of which network device, and its limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<crate::network::InterfaceSettings>,
 }
 
 /// What a probe found.

@@ -234,6 +234,22 @@ impl InterfaceThresholds {
     }
 }
 
+/// What an `snmp_interface` monitor watches: an interface of a network device, by its
+/// `ifIndex`, with the interface's speed for utilisation and the limits it is held to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceSettings {
+    /// The network device (its id in opsdesk), whose address and credentials are used.
+    pub device: i64,
+    /// The interface's `ifIndex`.
+    pub if_index: u32,
+    /// Its speed in bit/s, as discovered; none when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_bps: Option<u64>,
+    #[serde(default)]
+    pub thresholds: InterfaceThresholds,
+}
+
 string_enum! {
     /// What an interface check found.
     pub enum InterfaceState as "interface state" {
@@ -328,6 +344,92 @@ pub fn evaluate(
         },
         reason: (!reason.is_empty()).then_some(reason),
         rates,
+    }
+}
+
+/// A trap as the alert pipeline takes it, with the device and interface it names resolved
+/// to what opsdesk knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrapFacts<'a> {
+    /// The address the trap came from.
+    pub source: &'a str,
+    /// The device's configuration item name, when the source is a known device.
+    pub device: Option<&'a str>,
+    /// The standard trap's name (`linkDown` …), when it is one.
+    pub name: Option<&'a str>,
+    pub trap_oid: &'a str,
+    pub if_index: Option<u32>,
+    /// The interface's name, when the device and index are known.
+    pub interface: Option<&'a str>,
+}
+
+/// The alert a trap raises. linkDown fires and linkUp resolves the same alert (one per
+/// interface), so a flapping port is one incident; restarts, authentication failures and
+/// vendors' own traps fire alerts that the integration's resolve timeout ends.
+pub fn trap_notice(trap: &TrapFacts<'_>) -> crate::alert::Notice {
+    use crate::alert::{AlertStatus, Notice, Severity};
+    let device = trap.device.unwrap_or(trap.source);
+    let interface = match (trap.interface, trap.if_index) {
+        (Some(name), _) => name.to_owned(),
+        (None, Some(index)) => format!("ifIndex {index}"),
+        (None, None) => String::new(),
+    };
+    let link = trap.if_index.map_or_else(String::new, |i| i.to_string());
+    let (fingerprint, status, severity, title) = match trap.name {
+        Some("linkDown") => (
+            format!("snmp:{}:link:{link}", trap.source),
+            AlertStatus::Firing,
+            Severity::High,
+            format!("{device} {interface}: link down"),
+        ),
+        Some("linkUp") => (
+            format!("snmp:{}:link:{link}", trap.source),
+            AlertStatus::Resolved,
+            Severity::High,
+            format!("{device} {interface}: link down"),
+        ),
+        Some(name @ ("coldStart" | "warmStart")) => (
+            format!("snmp:{}:restart", trap.source),
+            AlertStatus::Firing,
+            Severity::Warning,
+            format!("{device} restarted ({name})"),
+        ),
+        Some(name) => (
+            format!("snmp:{}:{name}", trap.source),
+            AlertStatus::Firing,
+            Severity::Warning,
+            format!("{device}: {name}"),
+        ),
+        None => (
+            format!("snmp:{}:{}", trap.source, trap.trap_oid),
+            AlertStatus::Firing,
+            Severity::Warning,
+            format!("{device}: trap {}", trap.trap_oid),
+        ),
+    };
+    let mut labels = std::collections::BTreeMap::from([
+        (
+            "alertname".to_owned(),
+            trap.name.unwrap_or("snmpTrap").to_owned(),
+        ),
+        ("device".to_owned(), device.to_owned()),
+        ("source".to_owned(), trap.source.to_owned()),
+        ("trap_oid".to_owned(), trap.trap_oid.to_owned()),
+    ]);
+    if !interface.is_empty() {
+        labels.insert("interface".to_owned(), interface);
+    }
+    Notice {
+        description: format!(
+            "SNMP trap {} from {}.",
+            trap.name.unwrap_or(trap.trap_oid),
+            trap.source
+        ),
+        fingerprint,
+        status,
+        title: title.trim().to_owned(),
+        severity,
+        labels,
     }
 }
 
@@ -614,5 +716,40 @@ mod tests {
             prop_assert_eq!(check.state, expected);
             prop_assert_eq!(check.reason.is_some(), check.state != InterfaceState::Up);
         }
+    }
+
+    #[test]
+    fn link_down_and_up_are_one_alert_per_interface() {
+        use crate::alert::AlertStatus;
+        let down = TrapFacts {
+            source: "192.0.2.1",
+            device: Some("sw1"),
+            name: Some("linkDown"),
+            trap_oid: "1.3.6.1.6.3.1.1.5.3",
+            if_index: Some(3),
+            interface: Some("Gi0/3"),
+        };
+        let up = TrapFacts {
+            name: Some("linkUp"),
+            trap_oid: "1.3.6.1.6.3.1.1.5.4",
+            ..down.clone()
+        };
+        let other_port = TrapFacts {
+            if_index: Some(4),
+            interface: None,
+            ..down.clone()
+        };
+        let (down, up, other) = (
+            trap_notice(&down),
+            trap_notice(&up),
+            trap_notice(&other_port),
+        );
+        assert_eq!(down.status, AlertStatus::Firing);
+        assert_eq!(up.status, AlertStatus::Resolved);
+        assert_eq!(down.fingerprint, up.fingerprint);
+        assert_ne!(down.fingerprint, other.fingerprint);
+        assert_eq!(down.title, "sw1 Gi0/3: link down");
+        assert_eq!(other.title, "sw1 ifIndex 4: link down");
+        assert_eq!(down.labels["interface"], "Gi0/3");
     }
 }

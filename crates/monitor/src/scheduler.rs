@@ -3,17 +3,17 @@
 //! against one PostgreSQL database: the leases give each check to exactly one of them, and a
 //! dead node's checks are taken over once its leases lapse.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opsdesk_app::monitors::{CheckResult, DueCheck};
 use opsdesk_app::{App, Clock};
-use opsdesk_domain::monitor::MonitorKind;
-use tokio::sync::{Semaphore, mpsc, watch};
-
-use opsdesk_network::Prober;
+use opsdesk_domain::monitor::{MonitorKind, ProbeOutcome};
+use opsdesk_domain::network::{InterfaceRates, InterfaceSample, evaluate};
+use opsdesk_network::{Prober, SnmpClient};
+use tokio::sync::{OnceCell, Semaphore, mpsc, watch};
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
@@ -89,6 +89,7 @@ impl SchedulerStats {
 pub struct Scheduler {
     app: App,
     prober: Prober,
+    snmp: Arc<SnmpPoller>,
     config: SchedulerConfig,
     stats: Arc<SchedulerStats>,
 }
@@ -97,6 +98,11 @@ impl Scheduler {
     /// A scheduler for `app`.
     pub fn new(app: App, config: SchedulerConfig) -> Result<Self, String> {
         Ok(Self {
+            snmp: Arc::new(SnmpPoller {
+                client: OnceCell::new(),
+                previous: Mutex::new(HashMap::new()),
+                clock: app.clock(),
+            }),
             app,
             prober: Prober::new()?,
             config,
@@ -174,11 +180,12 @@ impl Scheduler {
                 break;
             };
             let prober = self.prober.clone();
+            let snmp = self.snmp.clone();
             let results = results.clone();
             let stats = self.stats.clone();
             let clock = self.app.clock();
             tokio::spawn(async move {
-                let result = run_check(&prober, check, clock.as_ref()).await;
+                let result = run_check(&prober, &snmp, check, clock.as_ref()).await;
                 stats.checks.fetch_add(1, Ordering::Relaxed);
                 // The recorder only stops after every sender is gone.
                 let _ = results.send(result).await;
@@ -189,24 +196,119 @@ impl Scheduler {
     }
 }
 
-async fn run_check(prober: &Prober, check: DueCheck, clock: &dyn Clock) -> CheckResult {
-    let outcome = match check.kind {
+async fn run_check(
+    prober: &Prober,
+    snmp: &SnmpPoller,
+    check: DueCheck,
+    clock: &dyn Clock,
+) -> CheckResult {
+    let timeout = Duration::from_millis(u64::try_from(check.timeout_ms).unwrap_or(10_000));
+    let (outcome, rates) = match check.kind {
         // A heartbeat's status comes from its pings; the app works it out when recording.
-        MonitorKind::Heartbeat => None,
-        kind => {
-            let timeout = Duration::from_millis(u64::try_from(check.timeout_ms).unwrap_or(10_000));
+        MonitorKind::Heartbeat => (None, None),
+        MonitorKind::SnmpInterface => {
+            let (outcome, rates) = snmp.check(&check, timeout).await;
+            (Some(outcome), rates)
+        }
+        kind => (
             Some(
                 prober
                     .check(kind, &check.target, &check.settings, timeout)
                     .await,
-            )
-        }
+            ),
+            None,
+        ),
     };
     CheckResult {
         monitor_id: check.monitor_id,
         state_version: check.state_version,
         at: clock.now().as_millisecond(),
         outcome,
+        rates,
+    }
+}
+
+/// Checks network devices' interfaces: one SNMP client (one socket, the v3 engines and keys
+/// it learnt) for every device, and each interface's previous sample, for its rates.
+struct SnmpPoller {
+    client: OnceCell<Result<SnmpClient, String>>,
+    previous: Mutex<HashMap<i64, InterfaceSample>>,
+    clock: opsdesk_app::SharedClock,
+}
+
+impl SnmpPoller {
+    async fn check(
+        &self,
+        check: &DueCheck,
+        timeout: Duration,
+    ) -> (ProbeOutcome, Option<InterfaceRates>) {
+        let started = std::time::Instant::now();
+        let failed = |error: String| ProbeOutcome {
+            ok: false,
+            latency_ms: Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
+            error: Some(error),
+        };
+        let (Some(interface), Some((address, credentials))) =
+            (check.settings.interface, &check.snmp)
+        else {
+            return (
+                failed("the monitor's network device is gone".to_owned()),
+                None,
+            );
+        };
+        let client = self
+            .client
+            .get_or_init(|| async {
+                let clock = self.clock.clone();
+                SnmpClient::new()
+                    .await
+                    .map(|client| client.with_clock(move || clock.now().as_millisecond()))
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        let client = match client {
+            Ok(client) => client,
+            Err(error) => return (failed(error.clone()), None),
+        };
+        let polled = client
+            .poll(address, credentials, &[interface.if_index], timeout)
+            .await;
+        let sample = match polled {
+            Ok(samples) => match samples
+                .into_iter()
+                .find(|(index, _)| *index == interface.if_index)
+            {
+                Some((_, sample)) => sample,
+                None => {
+                    return (
+                        failed(format!(
+                            "the device has no interface {}",
+                            interface.if_index
+                        )),
+                        None,
+                    );
+                }
+            },
+            Err(error) => return (failed(error.to_string()), None),
+        };
+        let previous = self
+            .previous
+            .lock()
+            .ok()
+            .and_then(|mut previous| previous.insert(check.monitor_id, sample));
+        let verdict = evaluate(
+            &interface.thresholds,
+            previous.as_ref(),
+            &sample,
+            interface.speed_bps,
+        );
+        let failing = verdict.is_failure();
+        let outcome = ProbeOutcome {
+            ok: !failing,
+            latency_ms: Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
+            error: verdict.reason.filter(|_| failing),
+        };
+        (outcome, verdict.rates)
     }
 }
 

@@ -93,6 +93,10 @@ impl Prober {
                 MonitorKind::Dns => dns(target, settings, timeout, &mut seen).await,
                 MonitorKind::Icmp => icmp(target, settings, timeout, &mut seen).await,
                 MonitorKind::Heartbeat => Err("heartbeats are not probed".to_owned()),
+                // Interfaces are polled with the device's credentials, by the scheduler.
+                MonitorKind::SnmpInterface => {
+                    Err("SNMP interfaces are polled, not probed".to_owned())
+                }
             }
         })
         .await;

@@ -30,6 +30,7 @@ pub mod jobs;
 pub mod knowledge;
 pub mod mail;
 pub mod monitors;
+pub mod network;
 pub mod nodes;
 pub mod oncall;
 pub mod paging;

@@ -897,6 +897,69 @@ pub async fn run_command_output(binary: &str, args: &[&str], stdin: Option<&str>
         .unwrap()
 }
 
+/// This machine's agent, enrolled into a test server for Acme and run from the built
+/// `opsdesk` binary with a state folder of its own (removed when dropped).
+pub struct EnrolledAgent {
+    binary: String,
+    state: tempfile::TempDir,
+    /// The configuration item the enrolment made for this machine.
+    pub ci: i64,
+}
+
+impl EnrolledAgent {
+    /// Enrols this machine with `opsdesk agent enrol` and an enrolment token for Acme.
+    pub async fn enrol(server: &TestServer, binary: &str) -> Self {
+        let made = server
+            .admin()
+            .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
+            .await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let token = made.body["token"].as_str().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let state_dir = state.path().to_str().unwrap();
+        let args = [
+            "agent",
+            "enrol",
+            "--server",
+            &server.url,
+            "--token",
+            token,
+            "--state-dir",
+            state_dir,
+        ];
+        let enrolled = run_command_output(binary, &args, None).await;
+        assert!(
+            enrolled.status.success(),
+            "{}",
+            String::from_utf8_lossy(&enrolled.stderr)
+        );
+        let said = String::from_utf8_lossy(&enrolled.stdout).into_owned();
+        let ci = said
+            .split("configuration item ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("no item in {said}"));
+        Self {
+            binary: binary.to_owned(),
+            state,
+            ci,
+        }
+    }
+
+    /// One round of `opsdesk agent run --once`: it reports, and does its queued work.
+    pub async fn run_once(&self) {
+        let state_dir = self.state.path().to_str().unwrap();
+        let args = ["agent", "run", "--once", "--state-dir", state_dir];
+        let ran = run_command_output(&self.binary, &args, None).await;
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+}
+
 /// One webhook POST as a [`WebhookReceiver`] got it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -999,4 +1062,39 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A TLS server on 127.0.0.1 whose self-signed certificate for `localhost` expires in
+/// `days` days: what certificate monitors and diagnostics must warn about.
+pub async fn expiring_tls_server(days: i64) -> SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    let cert = params.self_signed(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    address
 }

@@ -640,7 +640,35 @@ pub struct Update {
     pub pending_since: jiff::Timestamp,
 }
 
+/// The agents of item `id`, the latest enrolled first.
+async fn agents_of(conn: &mut Conn, id: i64) -> Result<Vec<AgentStatus>, AppError> {
+    Ok(store::agents_of(conn, id)
+        .await?
+        .into_iter()
+        .map(|a| AgentStatus {
+            id: a.id,
+            hostname: a.hostname,
+            enrolled_at: timestamp(a.enrolled_at),
+            last_report_at: a.last_report_at.map(timestamp),
+            revoked: a.revoked_at.is_some(),
+        })
+        .collect())
+}
+
 impl App {
+    /// The agents of item `id`, without the rest of its inventory (staff): who can run a
+    /// diagnostic or a runbook's scripts on it.
+    pub async fn ci_agents(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<Vec<AgentStatus>, AppError> {
+        principal.require_staff()?;
+        let mut conn = self.db().reader().await?;
+        super::visible(&mut conn, principal, id).await?;
+        agents_of(&mut conn, id).await
+    }
+
     /// What the agents of item `id` last reported (staff).
     pub async fn ci_inventory(
         &self,
@@ -666,17 +694,7 @@ impl App {
         let users: Option<Option<Vec<wire::LocalUser>>> =
             read(section(&mut conn, Section::Users).await?);
         Ok(Inventory {
-            agents: store::agents_of(&mut conn, id)
-                .await?
-                .into_iter()
-                .map(|a| AgentStatus {
-                    id: a.id,
-                    hostname: a.hostname,
-                    enrolled_at: timestamp(a.enrolled_at),
-                    last_report_at: a.last_report_at.map(timestamp),
-                    revoked: a.revoked_at.is_some(),
-                })
-                .collect(),
+            agents: agents_of(&mut conn, id).await?,
             hardware: hardware.flatten(),
             os: os.flatten(),
             packages: store::packages(&mut conn, id)

@@ -372,7 +372,7 @@ fn checked_move(from: Lifecycle, to: Lifecycle) -> Result<(), FieldError> {
 }
 
 /// Records `attribute` as last set by `source`.
-fn mark_source(sources: &str, attribute: &str, source: Source) -> String {
+pub(crate) fn mark_source(sources: &str, attribute: &str, source: Source) -> String {
     let mut map: BTreeMap<String, String> = serde_json::from_str(sources).unwrap_or_default();
     map.insert(attribute.to_owned(), source.as_str().to_owned());
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
@@ -383,7 +383,10 @@ fn source_of(sources: &str, attribute: &str) -> Option<Source> {
     map.get(attribute).and_then(|s| s.parse().ok())
 }
 
-async fn organization_id(conn: &mut Conn, name: Option<&str>) -> Result<Option<i64>, AppError> {
+pub(crate) async fn organization_id(
+    conn: &mut Conn,
+    name: Option<&str>,
+) -> Result<Option<i64>, AppError> {
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };

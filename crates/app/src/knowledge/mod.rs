@@ -232,6 +232,8 @@ pub struct TicketRunbook {
 pub struct StepProgress {
     /// From 1.
     pub step: i64,
+    /// `manual` (done by a person) or `script` (run by the host's agent in a runbook run).
+    pub kind: String,
     pub check: String,
     pub command: Option<String>,
     pub expected: Option<String>,

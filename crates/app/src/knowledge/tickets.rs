@@ -237,6 +237,7 @@ async fn runbooks_of(
                             .find(|o| o.article_id == row.id && o.step == step);
                         StepProgress {
                             step,
+                            kind: s.kind.as_str().to_owned(),
                             check: s.check,
                             command: s.command,
                             expected: s.expected,

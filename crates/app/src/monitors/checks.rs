@@ -1,5 +1,7 @@
 //! Checks: handing due monitors to probes, recording their results, and rolling results up.
 
+use std::collections::HashMap;
+
 use super::*;
 
 impl App {
@@ -18,23 +20,54 @@ impl App {
                 })
             })
             .await?;
+        let snmp = self.snmp_credentials(&rows).await?;
         let mut due = Vec::with_capacity(rows.len());
         for row in rows {
             let Ok(kind) = kind_of(&row) else {
                 tracing::error!(monitor = row.id, kind = %row.kind, "monitor has an unknown kind");
                 continue;
             };
+            let settings: ProbeSettings = serde_json::from_str(&row.settings).unwrap_or_default();
+            let snmp = settings
+                .interface
+                .and_then(|interface| snmp.get(&interface.device).cloned());
             due.push(DueCheck {
                 monitor_id: row.id,
                 kind,
                 target: row.target.clone(),
-                settings: serde_json::from_str(&row.settings).unwrap_or_default(),
+                settings,
+                snmp,
                 timeout_ms: row.timeout_s.saturating_mul(1000),
                 state_version: row.state_version,
                 due_at: row.next_check_at,
             });
         }
         Ok(due)
+    }
+
+    /// The address and credentials of the network devices whose interfaces `rows` watch.
+    async fn snmp_credentials(
+        &self,
+        rows: &[MonitorRow],
+    ) -> Result<HashMap<i64, (String, opsdesk_network::Credentials)>, AppError> {
+        let devices: Vec<i64> = rows
+            .iter()
+            .filter(|row| row.kind == MonitorKind::SnmpInterface.as_str())
+            .filter_map(|row| serde_json::from_str::<ProbeSettings>(&row.settings).ok())
+            .filter_map(|settings| settings.interface.map(|i| i.device))
+            .collect();
+        if devices.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut conn = self.db().reader().await?;
+        Ok(opsdesk_store::network::credentials_of(&mut conn, &devices)
+            .await?
+            .into_iter()
+            .filter_map(|(id, address, credentials)| {
+                let credentials = serde_json::from_str(&credentials).ok()?;
+                Some((id, (address, credentials)))
+            })
+            .collect())
     }
 
     /// The earliest time any monitor is due, so the scheduler can sleep until then.
@@ -99,6 +132,21 @@ pub(super) async fn record_one(
     };
     if row.state_version != result.state_version || row.paused != 0 {
         return Ok(Recorded::Stale);
+    }
+    if let Some(rates) = &result.rates {
+        opsdesk_store::network::insert_sample(
+            tx.conn,
+            row.id,
+            &opsdesk_store::network::SampleRow {
+                at: result.at,
+                in_bps: rates.in_bps,
+                out_bps: rates.out_bps,
+                utilisation_pct: rates.utilisation_pct,
+                errors_per_min: rates.errors_per_min,
+                discards_per_min: rates.discards_per_min,
+            },
+        )
+        .await?;
     }
     let mut updated = row.clone();
     if let Some(outcome) = &result.outcome {

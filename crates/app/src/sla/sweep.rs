@@ -46,7 +46,7 @@ impl App {
     }
 
     /// Closes tickets resolved longer than `auto_close_days` ago, keeps the triage model
-    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, times out work agents never answered, and deletes expired sessions and the alert notifications older than the simulator replays.
+    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, times out work agents never answered, and deletes expired sessions, the alert notifications older than the simulator replays and interface traffic older than its chart shows.
     pub async fn housekeeping(&self) -> Result<(), AppError> {
         let days = self.config().auto_close_days;
         if days > 0 {
@@ -77,6 +77,8 @@ impl App {
                 opsdesk_store::accounts::delete_expired_sessions(tx.conn, tx.now).await?;
                 let kept_since = tx.now - crate::alerts::simulate::KEPT_DAYS * 86_400_000;
                 opsdesk_store::alerts::prune_notifications(tx.conn, kept_since).await?;
+                let traffic_since = tx.now - crate::network::SAMPLES_KEPT_DAYS * 86_400_000;
+                opsdesk_store::network::prune_samples(tx.conn, traffic_since).await?;
                 Ok(())
             })
         })

@@ -7,6 +7,7 @@ mod cmdb;
 mod knowledge;
 mod mail;
 mod monitors;
+mod network;
 mod oncall;
 mod operations;
 mod paging;
@@ -90,6 +91,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(triage::routes())
         .merge(portal::routes())
         .merge(monitors::routes())
+        .merge(network::routes())
         .merge(operations::routes())
         .merge(status_page::routes())
         .merge(mail::routes())

@@ -5,6 +5,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::tickets::{
@@ -16,6 +17,7 @@ use opsdesk_domain::ticket::{Impact, PendingReason, TicketStatus};
 use serde::Deserialize;
 
 use super::countdown::Countdown;
+use super::operations::{OperationForms, TicketOperations};
 use super::{Chrome, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
@@ -555,6 +557,8 @@ struct TicketPage {
     /// What it waits for from a vendor, and the vendors it could wait on.
     vendor_wait: Option<opsdesk_app::cmdb::VendorWait>,
     vendors: Vec<opsdesk_app::cmdb::Vendor>,
+    /// Diagnostics, runbook runs and remote access for the ticket's machines.
+    ops: TicketOperations,
 }
 
 async fn show(
@@ -565,10 +569,21 @@ async fn show(
     if !principal.role.is_staff() {
         return Ok(Redirect::to(&format!("/portal/tickets/{}", encode(&number))).into_response());
     }
-    let t = state.app.ticket(&principal, &number).await?;
-    let items = timeline(&state, &principal, &t.number).await?;
-    let macros = state.app.macros(&principal).await?;
-    let groups = state.app.groups(&principal).await?;
+    ticket_page(&state, &principal, &number, OperationForms::default()).await
+}
+
+/// The ticket page, with the operations forms as given: 422 when one came back with
+/// mistakes, so the page shows them next to their fields.
+pub(crate) async fn ticket_page(
+    state: &AppState,
+    principal: &Principal,
+    number: &str,
+    forms: OperationForms,
+) -> Result<Response, WebError> {
+    let t = state.app.ticket(principal, number).await?;
+    let items = timeline(state, principal, &t.number).await?;
+    let macros = state.app.macros(principal).await?;
+    let groups = state.app.groups(principal).await?;
     // Assignees come from the groups' members: those are who tickets can be given to.
     let mut agents: Vec<String> = groups.iter().flat_map(|g| g.members.clone()).collect();
     agents.sort();
@@ -577,12 +592,12 @@ async fn show(
         .presence
         .others(&t.number, &principal.email, state.app.now_ms());
     let sla = Countdown::of_ticket(&t, state.app.now());
-    let solved_by = state.app.ticket_articles(&principal, &t.number).await?;
-    let runbooks = state.app.runbooks_for(&principal, &t).await?;
+    let solved_by = state.app.ticket_articles(principal, &t.number).await?;
+    let runbooks = state.app.runbooks_for(principal, &t).await?;
     let triage = state
         .app
         .suggest_triage(
-            &principal,
+            principal,
             opsdesk_app::triage::TriageInput {
                 title: t.title.clone(),
                 description: t.description.clone(),
@@ -590,18 +605,27 @@ async fn show(
         )
         .await?;
     let assistant = Assistant::of(&triage, &t);
-    let alike = state.app.major_incident_proposal(&principal, &t).await?;
-    let paging = super::paging::of_ticket(&state, &principal, &t).await?;
-    let cis = state.app.ticket_cis(&principal, &t.number).await?;
-    let vendor_wait = state.app.vendor_wait(&principal, &t.number).await?;
-    let vendors = state.app.vendors(&principal).await?;
+    let alike = state.app.major_incident_proposal(principal, &t).await?;
+    let paging = super::paging::of_ticket(state, principal, &t).await?;
+    let cis = state.app.ticket_cis(principal, &t.number).await?;
+    let vendor_wait = state.app.vendor_wait(principal, &t.number).await?;
+    let vendors = state.app.vendors(principal).await?;
+    let status = if forms.has_errors() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let ops = TicketOperations::load(state, principal, &t.number, &cis, forms).await?;
     let suggested = triage
         .articles
         .into_iter()
         .filter(|hit| solved_by.iter().all(|a| a.id != hit.id))
         .collect();
-    let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
-    Ok(render(&TicketPage {
+    let mut c = Chrome::new(principal, format!("{} {}", t.number, t.title));
+    if status != StatusCode::OK {
+        c.notice = Some(super::Lang.t("form.fix_errors").to_owned());
+    }
+    let page = TicketPage {
         c,
         description: super::markdown::to_html(&t.description),
         items,
@@ -624,8 +648,10 @@ async fn show(
         cis,
         vendor_wait,
         vendors,
+        ops,
         t,
-    }))
+    };
+    Ok((status, render(&page)).into_response())
 }
 
 /// One suggested value as the ticket page shows it: the value, its confidence in whole

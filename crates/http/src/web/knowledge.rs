@@ -43,6 +43,25 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/tickets/{number}/triage", post(apply_triage))
 }
 
+/// Runbook titles, each looked up once per page; a runbook since deleted still names where
+/// a script or a run came from, by its number.
+#[derive(Default)]
+pub(crate) struct RunbookTitles(std::collections::BTreeMap<i64, String>);
+
+impl RunbookTitles {
+    pub(crate) async fn of(&mut self, state: &AppState, principal: &Principal, id: i64) -> String {
+        if let Some(title) = self.0.get(&id) {
+            return title.clone();
+        }
+        let title = match state.app.article(principal, id).await {
+            Ok(article) => article.title,
+            Err(_) => format!("#{id}"),
+        };
+        self.0.insert(id, title.clone());
+        title
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct ListParams {
     q: Option<String>,

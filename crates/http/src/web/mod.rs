@@ -13,7 +13,9 @@ mod knowledge;
 mod live;
 mod markdown;
 mod monitoring;
+mod network;
 mod oncall;
+mod operations;
 mod paging;
 mod portal;
 mod sla_admin;
@@ -51,10 +53,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(live::routes())
         .merge(dashboard::routes())
         .merge(monitoring::routes())
+        .merge(network::routes())
         .merge(cmdb::routes())
         .merge(suppliers::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
+        .merge(operations::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.

@@ -1,6 +1,6 @@
 //! Admin pages: users, organizations, groups and tiers, categories with the portal's
 //! diagnostic questions, custom fields, API tokens, mail templates, the mail quarantine,
-//! automation rules, background jobs and the audit log.
+//! automation rules, runbook script approvals, background jobs and the audit log.
 
 use askama::Template;
 use axum::Router;
@@ -35,6 +35,7 @@ mod integrations;
 mod operations;
 mod organizations;
 mod rules;
+mod scripts;
 mod triage;
 
 use integrations::{
@@ -46,6 +47,7 @@ use operations::{
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
 use rules::RulesPage;
+use scripts::ScriptLine;
 use triage::TriagePage;
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
@@ -111,6 +113,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/rules/{id}", post(rules::update_rule))
         .route("/admin/rules/{id}/enabled", post(rules::set_enabled))
         .route("/admin/rules/{id}/dry-run", post(rules::dry_run))
+        .route("/admin/scripts", get(scripts::scripts))
+        .route("/admin/scripts/{hash}/approve", post(scripts::approve))
+        .route("/admin/scripts/{hash}/withdraw", post(scripts::withdraw))
         .route("/admin/triage", get(triage::triage))
         .route("/admin/triage/train", post(triage::train))
         .route("/admin/triage/thresholds", post(triage::set_threshold))
@@ -269,6 +274,8 @@ enum Section {
     Triage(Box<TriagePage>),
     Rules(Box<RulesPage>),
     Integrations(Box<IntegrationsPage>),
+    /// Runbook script versions, those waiting for approval first.
+    Scripts(Vec<ScriptLine>),
 }
 
 #[derive(Template)]
@@ -292,17 +299,27 @@ const TABS: &[&str] = &[
     "webhooks",
     "integrations",
     "rules",
+    "scripts",
     "jobs",
     "triage",
     "audit",
 ];
 
+/// The admin pages agents may open too (read only).
+const STAFF_TABS: &[&str] = &["scripts"];
+
 /// The job statuses an admin filters by; the empty one is "all".
 const JOB_STATUSES: &[&str] = &["", "dead", "queued", "running", "done"];
 
 impl AdminPage {
+    /// The pages the signed-in user may open.
     fn tabs(&self) -> &'static [&'static str] {
-        TABS
+        if self.c.admin { TABS } else { STAFF_TABS }
+    }
+
+    /// A script's hash as shown: its first 12 characters, enough to tell versions apart.
+    fn short_hash<'a>(&self, hash: &'a str) -> &'a str {
+        hash.get(..12).unwrap_or(hash)
     }
 
     fn roles(&self) -> &'static [&'static str] {

@@ -12,9 +12,11 @@ use opsdesk_app::cmdb::{
     Ci, CiChange, CiField, CiMonitor, CiPatch, CiTicket, EnrolmentToken, Finding, Inventory,
     InventoryChange, NewCi, NewEnrolment, Relation,
 };
+use opsdesk_app::remote::Access;
 use opsdesk_app::{AppError, FieldError, Precondition};
 use opsdesk_domain::cmdb::RelationKind;
 
+use super::access::AccessForm;
 use super::{CHANGE_DAYS, ListParams, PAGE, SentForm, classes, form_errors, lifecycles, text};
 use crate::AppState;
 use crate::web::{Chrome, Lang, SignedForm, WebError, WebUser, render};
@@ -204,8 +206,30 @@ struct ItemPage {
     class_fields: Vec<CiField>,
     history: Vec<CiChange>,
     vulnerabilities: Vec<Finding>,
+    /// The ways to reach it, with the links that open their clients.
+    access: Vec<Access>,
     form: SentForm,
     relation_form: SentForm,
+    access_form: AccessForm,
+}
+
+/// The item page's forms, each empty or sent back with its mistakes.
+#[derive(Default)]
+pub(super) struct ItemForms {
+    pub edit: SentForm,
+    pub relation: SentForm,
+    /// The remote access rows as sent; the item's own entries when `None`.
+    pub access: Option<AccessForm>,
+}
+
+impl ItemForms {
+    /// The edit form sent back with its mistakes.
+    fn edited(edit: SentForm) -> Self {
+        Self {
+            edit,
+            ..Self::default()
+        }
+    }
 }
 
 impl ItemPage {
@@ -253,11 +277,12 @@ pub(super) async fn item_page(
     state: &AppState,
     principal: &opsdesk_app::Principal,
     id: i64,
-    form: SentForm,
-    relation_form: SentForm,
+    forms: ItemForms,
 ) -> Result<Response, WebError> {
     principal.require_staff()?;
     let ci = state.app.ci(principal, id).await?;
+    let access = state.app.ci_access(principal, id).await?;
+    let access_form = forms.access.unwrap_or_else(|| AccessForm::of(&access));
     let class_fields = state
         .app
         .ci_classes(principal)
@@ -285,10 +310,15 @@ pub(super) async fn item_page(
         class_fields,
         vulnerabilities: state.app.ci_vulnerabilities(principal, id).await?,
         ci,
-        form,
-        relation_form,
+        access,
+        form: forms.edit,
+        relation_form: forms.relation,
+        access_form,
     };
-    let status = if page.form.has_errors() || page.relation_form.has_errors() {
+    let status = if page.form.has_errors()
+        || page.relation_form.has_errors()
+        || page.access_form.has_errors()
+    {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -301,14 +331,7 @@ async fn show(
     WebUser(principal): WebUser,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    item_page(
-        &state,
-        &principal,
-        id,
-        SentForm::default(),
-        SentForm::default(),
-    )
-    .await
+    item_page(&state, &principal, id, ItemForms::default()).await
 }
 
 /// An empty field clears the attribute.
@@ -350,7 +373,7 @@ async fn update(
                     &form,
                     vec![FieldError::new("needed", Lang.t("cmdb.needed.hint"))],
                 );
-                return item_page(&state, &form.principal, id, sent, SentForm::default()).await;
+                return item_page(&state, &form.principal, id, ItemForms::edited(sent)).await;
             }
         },
     };
@@ -377,11 +400,11 @@ async fn update(
         Ok(_) => Ok(Redirect::to(&format!("/cmdb/{id}")).into_response()),
         Err(AppError::Stale) => {
             let sent = SentForm::of(&form, vec![FieldError::new("", Lang.t("cmdb.stale"))]);
-            item_page(&state, &form.principal, id, sent, SentForm::default()).await
+            item_page(&state, &form.principal, id, ItemForms::edited(sent)).await
         }
         Err(error) => {
             let sent = SentForm::of(&form, form_errors(error)?);
-            item_page(&state, &form.principal, id, sent, SentForm::default()).await
+            item_page(&state, &form.principal, id, ItemForms::edited(sent)).await
         }
     }
 }

@@ -1,7 +1,8 @@
-//! CMDB pages for staff, one module per use: the items and an item's page, relations and
-//! impact, suspected duplicates, patch compliance, classes and their fields, labels and
-//! stocktake, and import/export. This module holds what their forms share.
+//! CMDB pages for staff, one module per use: the items and an item's page, remote access,
+//! relations and impact, suspected duplicates, patch compliance, classes and their fields,
+//! labels and stocktake, and import/export. This module holds what their forms share.
 
+mod access;
 mod classes;
 mod compliance;
 mod duplicates;
@@ -23,6 +24,7 @@ use crate::AppState;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .merge(items::routes())
+        .merge(access::routes())
         .merge(relations::routes())
         .merge(duplicates::routes())
         .merge(compliance::routes())
@@ -62,6 +64,11 @@ impl SentForm {
             .map(|e| e.message.as_str())
     }
 
+    /// The first mistake, whichever field: for a form of a single choice or button.
+    pub(super) fn first_error(&self) -> Option<&str> {
+        self.errors.first().map(|e| e.message.as_str())
+    }
+
     /// Mistakes in custom fields (`fields.ram_gb`), as label-less lines.
     fn field_errors(&self) -> Vec<&FieldError> {
         self.errors
@@ -72,6 +79,11 @@ impl SentForm {
 
     pub(super) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
+    }
+
+    /// Leaves a sent value out of the page again (a password).
+    pub(super) fn forget(&mut self, field: &str) {
+        self.values.remove(field);
     }
 }
 

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use opsdesk_app::AppError;
 use opsdesk_app::cmdb::{Impact, ImpactedCi, NewRelation};
 
-use super::items::item_page;
+use super::items::{ItemForms, item_page};
 use super::{SentForm, form_errors};
 use crate::AppState;
 use crate::web::{Chrome, Lang, SignedForm, WebError, WebUser, render};
@@ -51,7 +51,11 @@ async fn relate(
         Ok(()) => Ok(Redirect::to(&format!("/cmdb/{id}#relations")).into_response()),
         Err(error) => {
             let sent = SentForm::of(&form, form_errors(error)?);
-            item_page(&state, &form.principal, id, SentForm::default(), sent).await
+            let forms = ItemForms {
+                relation: sent,
+                ..ItemForms::default()
+            };
+            item_page(&state, &form.principal, id, forms).await
         }
     }
 }

@@ -118,6 +118,74 @@ fn uptime_chart(chart: &UptimeChart, label: String, format: &str) -> Chart {
     }
 }
 
+/// Quarter hours in a day: the bars of a traffic chart.
+const TRAFFIC_BARS: i64 = 96;
+
+/// A rate in bits per second as people read it: `12.3 Mbit/s`.
+fn rate_label(bps: f64) -> String {
+    let (value, unit) = [(1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")]
+        .into_iter()
+        .find(|(size, _)| bps >= *size)
+        .map_or((bps, "bit/s"), |(size, unit)| (bps / size, unit));
+    format!("{value:.1} {unit}")
+}
+
+/// Bars of an interface's traffic over the last 24 h, one per quarter hour (the average of
+/// its checks), scaled to the busiest; a stub where nothing was measured.
+fn traffic_chart(
+    samples: &[opsdesk_app::network::TrafficSample],
+    now: jiff::Timestamp,
+    value: fn(&opsdesk_app::network::TrafficSample) -> f64,
+    label: String,
+) -> Chart {
+    let quarter = 15 * 60_000;
+    let start = now.as_millisecond() - TRAFFIC_BARS * quarter;
+    let mut sums = vec![(0.0_f64, 0_u32); TRAFFIC_BARS as usize];
+    for sample in samples {
+        let slot = (sample.at.as_millisecond() - start).div_euclid(quarter);
+        if let Some(sum) = usize::try_from(slot).ok().and_then(|i| sums.get_mut(i)) {
+            sum.0 += value(sample);
+            sum.1 += 1;
+        }
+    }
+    let averages: Vec<Option<f64>> = sums
+        .iter()
+        .map(|(total, count)| (*count > 0).then(|| total / f64::from(*count)))
+        .collect();
+    let busiest = averages.iter().flatten().copied().fold(1.0_f64, f64::max);
+    let bars = averages
+        .iter()
+        .zip(0..)
+        .map(|(average, n)| {
+            let height = average.map_or(1, |v| {
+                ((v / busiest) * CHART_HEIGHT as f64).round().max(1.0) as i64
+            });
+            let at = jiff::Timestamp::from_millisecond(start + n * quarter).unwrap_or(now);
+            Bar {
+                x: n * BAR,
+                y: CHART_HEIGHT - height,
+                height,
+                class: if average.is_some() {
+                    "bar-latency"
+                } else {
+                    "bar-none"
+                },
+                title: format!(
+                    "{}: {}",
+                    at.strftime("%H:%M UTC"),
+                    average.map_or_else(|| "–".to_owned(), rate_label)
+                ),
+            }
+        })
+        .collect::<Vec<_>>();
+    Chart {
+        width: TRAFFIC_BARS * BAR,
+        height: CHART_HEIGHT,
+        label: format!("{label} (peak {})", rate_label(busiest)),
+        bars,
+    }
+}
+
 /// Bars of average response time per period, scaled to the slowest.
 fn latency_chart(chart: &UptimeChart, label: String) -> Chart {
     let slowest = chart
@@ -239,6 +307,8 @@ struct MonitorPage {
     day: Chart,
     month: Chart,
     latency: Chart,
+    /// For an SNMP interface: traffic in and out over the last 24 h.
+    traffic: Option<[Chart; 2]>,
     windows: Vec<Maintenance>,
 }
 
@@ -263,7 +333,28 @@ async fn show(
     };
     let windows = state.app.maintenance_windows(&p, &query, 0, LIMIT).await?;
     let l = Lang;
+    let traffic = if m.kind == MonitorKind::SnmpInterface.as_str() {
+        let samples = state.app.interface_traffic(&p, id, 24).await?;
+        let now = state.app.now();
+        Some([
+            traffic_chart(
+                &samples,
+                now,
+                |s| s.in_bps,
+                l.t("monitor.traffic_in").to_owned(),
+            ),
+            traffic_chart(
+                &samples,
+                now,
+                |s| s.out_bps,
+                l.t("monitor.traffic_out").to_owned(),
+            ),
+        ])
+    } else {
+        None
+    };
     Ok(render(&MonitorPage {
+        traffic,
         c: Chrome::new(&p, format!("{}: {}", l.t("monitor.one"), m.name)),
         ping_url: ping_url(&m, &headers),
         uptime_24h: uptime_label(uptime.day.uptime_percent),

@@ -2,6 +2,17 @@
 
 /// Sorted by key (binary search; a test keeps it sorted).
 pub(super) const TABLE: &[(&str, &str)] = &[
+    ("cmdb.access", "Remote access"),
+    ("cmdb.access.address", "Address"),
+    ("cmdb.access.edit", "Edit remote access"),
+    (
+        "cmdb.access.hint",
+        "host or host:port for SSH, RDP and VNC; the console's https:// address for a web console. Empty rows are left out.",
+    ),
+    ("cmdb.access.method", "Method"),
+    ("cmdb.access.none", "No way to reach it is recorded."),
+    ("cmdb.access.save", "Save remote access"),
+    ("cmdb.access.username", "User name"),
     ("cmdb.advisory", "Advisory"),
     ("cmdb.agent", "Agent on"),
     ("cmdb.agent.last_report", "last report"),

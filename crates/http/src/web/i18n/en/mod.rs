@@ -5,6 +5,7 @@ mod cmdb;
 mod desk;
 mod knowledge;
 mod monitoring;
+mod operations;
 mod suppliers;
 
 /// The table that holds `key`, by its first segment.
@@ -12,9 +13,10 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
     match key.split('.').next().unwrap_or_default() {
         "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
         "cmdb" => cmdb::TABLE,
+        "ops" => operations::TABLE,
         "supply" => suppliers::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
-        "monitor" | "maintenance" | "oncall" | "page" | "escalation" | "silence" => {
+        "monitor" | "maintenance" | "network" | "oncall" | "page" | "escalation" | "silence" => {
             monitoring::TABLE
         }
         _ => desk::TABLE,
@@ -23,11 +25,12 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 6] = [
+pub(super) const TABLES: [&[(&str, &str)]; 7] = [
     admin::TABLE,
     cmdb::TABLE,
     desk::TABLE,
     knowledge::TABLE,
     monitoring::TABLE,
+    operations::TABLE,
     suppliers::TABLE,
 ];
