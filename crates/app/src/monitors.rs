@@ -23,6 +23,7 @@ use opsdesk_domain::monitor::{
     MaintenanceWindow, MonitorKind, MonitorStatus, Ping, PingSchedule, ProbeOutcome, ProbeSettings,
     Recurrence, Suppression, Thresholds, alert, status,
 };
+use opsdesk_domain::network::ThresholdError;
 use opsdesk_domain::schedule::{CronSchedule, ScheduleError, late_by};
 use opsdesk_domain::ticket::Tag;
 use opsdesk_domain::ticket::{Impact, Urgency};
@@ -478,7 +479,11 @@ fn validate(
             )),
             Some(interface) => {
                 if let Err(e) = interface.thresholds.validate() {
-                    errors.push(FieldError::new("interface.thresholds", e));
+                    let field = match &e {
+                        ThresholdError::Utilisation(_) => "max_utilisation_pct",
+                        ThresholdError::Rate { field, .. } => field,
+                    };
+                    errors.push(FieldError::new(field, e));
                 }
             }
         },

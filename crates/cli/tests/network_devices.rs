@@ -299,5 +299,47 @@ dual_backend_test!(
             chart.contains("Traffic in, 24 h") && chart.contains("<svg"),
             "{chart}"
         );
+
+        // Its limits are edited on the monitor's form; the device and index stay.
+        let current = monitor_status(&admin, monitor).await;
+        let version = current["version"].to_string();
+        let edit = |limit: &'static str| {
+            [
+                ("name", current["name"].as_str().unwrap().to_owned()),
+                ("target", current["target"].as_str().unwrap().to_owned()),
+                ("interval_s", "1".to_owned()),
+                ("timeout_s", "10".to_owned()),
+                ("retries", "1".to_owned()),
+                ("recover_after", "1".to_owned()),
+                ("impact", "medium".to_owned()),
+                ("urgency", "high".to_owned()),
+                ("tags", "network".to_owned()),
+                ("version", version.clone()),
+                ("max_utilisation_pct", limit.to_owned()),
+            ]
+        };
+        let fields = edit("150");
+        let sent: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, page) = web.post(&format!("/monitors/{monitor}/edit"), &sent).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(
+            page.contains("max_utilisation_pct must be above 0"),
+            "{page}"
+        );
+        let fields = edit("75");
+        let sent: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, path, page) = web.post(&format!("/monitors/{monitor}/edit"), &sent).await;
+        assert_eq!(
+            (status, path.as_str()),
+            (200, format!("/monitors/{monitor}").as_str()),
+            "{page}"
+        );
+        let edited = monitor_status(&admin, monitor).await;
+        let interface = &edited["settings"]["interface"];
+        assert_eq!(
+            interface["thresholds"]["max_utilisation_pct"], 75.0,
+            "{edited}"
+        );
+        assert_eq!(interface["if_index"], snmpd.flip_index, "{edited}");
     }
 );

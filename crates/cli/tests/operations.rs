@@ -87,6 +87,20 @@ dual_backend_test!(
         assert_eq!(pinged.body["target"], "localhost");
         assert_eq!(pinged.body["state"], "succeeded", "{}", pinged.text);
 
+        // Traceroute runs the system's tool, or says it is missing.
+        let traced = admin.post(&path, json!({"kind": "traceroute"})).await;
+        assert_eq!(traced.status, 200, "{}", traced.text);
+        let installed = ["traceroute", "tracepath"]
+            .iter()
+            .any(|tool| std::process::Command::new(tool).arg("-V").output().is_ok());
+        if installed {
+            assert_eq!(traced.body["state"], "succeeded", "{}", traced.text);
+            assert!(traced.text.contains("127.0.0.1"), "{}", traced.text);
+        } else {
+            assert_eq!(traced.body["state"], "failed", "{}", traced.text);
+            assert!(traced.text.contains("is installed"), "{}", traced.text);
+        }
+
         let unresolved = admin
             .post(
                 &path,

@@ -1,5 +1,7 @@
 //! The forms that create and change monitors of every kind, and pause or resume them.
 
+use opsdesk_domain::network::InterfaceThresholds;
+
 use super::*;
 
 /// The form creating or changing a monitor: what it shows (the stored monitor, defaults,
@@ -164,7 +166,18 @@ fn values_of(m: &Monitor) -> HashMap<String, String> {
             number(s.max_loss_percent.map(u64::from)),
         ),
     ];
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    let limits = s.interface.map(|i| i.thresholds).unwrap_or_default();
+    let decimal = |v: Option<f64>| v.map(|n| n.to_string()).unwrap_or_default();
+    let interface = [
+        ("max_utilisation_pct", decimal(limits.max_utilisation_pct)),
+        ("max_errors_per_min", decimal(limits.max_errors_per_min)),
+        ("max_discards_per_min", decimal(limits.max_discards_per_min)),
+    ];
+    pairs
+        .into_iter()
+        .chain(interface)
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// Defaults of a new monitor of `kind`.
@@ -285,7 +298,14 @@ fn split_list(text: &str) -> Vec<String> {
 }
 
 /// The probe settings the form sent for a monitor of `kind`.
-fn settings_sent(form: &SignedForm, kind: &str, errors: &mut Vec<FieldError>) -> ProbeSettings {
+/// The probe settings the form sent; `current` keeps what the form does not show (an SNMP
+/// interface's device and index).
+fn settings_sent(
+    form: &SignedForm,
+    kind: &str,
+    current: Option<&ProbeSettings>,
+    errors: &mut Vec<FieldError>,
+) -> ProbeSettings {
     let mut s = ProbeSettings::default();
     let tick = |name: &str| Some(form.get(name) == "on");
     match kind {
@@ -327,6 +347,27 @@ fn settings_sent(form: &SignedForm, kind: &str, errors: &mut Vec<FieldError>) ->
         "tls" => {
             s.min_days_left = number(form, "min_days_left", errors);
             s.verify_tls = tick("verify_tls");
+        }
+        "snmp_interface" => {
+            let limit = |name: &str, errors: &mut Vec<FieldError>| {
+                form.opt(name)
+                    .filter(|v| !v.trim().is_empty())
+                    .and_then(|v| match v.trim().parse::<f64>() {
+                        Ok(n) => Some(n),
+                        Err(_) => {
+                            errors.push(FieldError::new(name, Lang.t("form.number")));
+                            None
+                        }
+                    })
+            };
+            s.interface = current.and_then(|c| c.interface).map(|mut interface| {
+                interface.thresholds = InterfaceThresholds {
+                    max_utilisation_pct: limit("max_utilisation_pct", errors),
+                    max_errors_per_min: limit("max_errors_per_min", errors),
+                    max_discards_per_min: limit("max_discards_per_min", errors),
+                };
+                interface
+            });
         }
         _ => {}
     }
@@ -383,7 +424,7 @@ pub(super) async fn create(
         depends_on: None,
         paused: form.get("paused") == "on",
         tags: split_list(form.get("tags")),
-        settings: settings_sent(&form, &kind, &mut errors),
+        settings: settings_sent(&form, &kind, None, &mut errors),
     };
     let input = NewMonitor {
         // A heartbeat on a schedule has no period.
@@ -466,7 +507,12 @@ pub(super) async fn update(
         depends_on: None,
         paused: None,
         tags: Some(split_list(form.get("tags"))),
-        settings: Some(settings_sent(&form, &kind, &mut errors)),
+        settings: Some(settings_sent(
+            &form,
+            &kind,
+            Some(&current.settings),
+            &mut errors,
+        )),
     };
     let version = form.get("version").parse::<i64>().ok();
     if errors.is_empty() {

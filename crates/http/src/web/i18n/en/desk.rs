@@ -60,6 +60,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ),
     ("error.title", "This did not work"),
     ("form.fix_errors", "Please correct the fields marked below."),
+    ("form.number", "must be a number"),
     ("form.required", "required"),
     ("form.whole_number", "must be a whole number"),
     ("keys.apply", "apply the assistant's suggestion"),
