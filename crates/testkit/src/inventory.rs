@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Client, TestServer};
+use crate::{Client, TestServer, run_command_output};
 
 /// A dpkg package as an agent reports it.
 pub fn package(name: &str, version: &str) -> Value {
@@ -47,5 +47,68 @@ impl TestServer {
         let ci = enrolled.body["ci"].as_i64().expect("the agent's item");
         let credential = enrolled.body["credential"].as_str().expect("a credential");
         (ci, self.client(credential))
+    }
+}
+
+/// This machine's agent, enrolled into a test server for Acme and run from the built
+/// `opsdesk` binary with a state folder of its own (removed when dropped).
+pub struct EnrolledAgent {
+    binary: String,
+    state: tempfile::TempDir,
+    /// The configuration item the enrolment made for this machine.
+    pub ci: i64,
+}
+
+impl EnrolledAgent {
+    /// Enrols this machine with `opsdesk agent enrol` and an enrolment token for Acme.
+    pub async fn enrol(server: &TestServer, binary: &str) -> Self {
+        let made = server
+            .admin()
+            .post("/api/v1/agent-enrolments", json!({"organization": "Acme"}))
+            .await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let token = made.body["token"].as_str().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let state_dir = state.path().to_str().unwrap();
+        let args = [
+            "agent",
+            "enrol",
+            "--server",
+            &server.url,
+            "--token",
+            token,
+            "--state-dir",
+            state_dir,
+        ];
+        let enrolled = run_command_output(binary, &args, None).await;
+        assert!(
+            enrolled.status.success(),
+            "{}",
+            String::from_utf8_lossy(&enrolled.stderr)
+        );
+        let said = String::from_utf8_lossy(&enrolled.stdout).into_owned();
+        let ci = said
+            .split("configuration item ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("no item in {said}"));
+        Self {
+            binary: binary.to_owned(),
+            state,
+            ci,
+        }
+    }
+
+    /// One round of `opsdesk agent run --once`: it reports, and does its queued work.
+    pub async fn run_once(&self) {
+        let state_dir = self.state.path().to_str().unwrap();
+        let args = ["agent", "run", "--once", "--state-dir", state_dir];
+        let ran = run_command_output(&self.binary, &args, None).await;
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
     }
 }
