@@ -20,54 +20,56 @@ impl App {
                 })
             })
             .await?;
-        let snmp = self.snmp_credentials(&rows).await?;
         let mut due = Vec::with_capacity(rows.len());
         for row in rows {
             let Ok(kind) = kind_of(&row) else {
                 tracing::error!(monitor = row.id, kind = %row.kind, "monitor has an unknown kind");
                 continue;
             };
-            let settings: ProbeSettings = serde_json::from_str(&row.settings).unwrap_or_default();
-            let snmp = settings
-                .interface
-                .and_then(|interface| snmp.get(&interface.device).cloned());
             due.push(DueCheck {
                 monitor_id: row.id,
                 kind,
                 target: row.target.clone(),
-                settings,
-                snmp,
+                settings: serde_json::from_str(&row.settings).unwrap_or_default(),
+                snmp: None,
                 timeout_ms: row.timeout_s.saturating_mul(1000),
                 state_version: row.state_version,
                 due_at: row.next_check_at,
             });
         }
+        self.add_snmp_credentials(&mut due).await?;
         Ok(due)
     }
 
-    /// The address and credentials of the network devices whose interfaces `rows` watch.
-    async fn snmp_credentials(
-        &self,
-        rows: &[MonitorRow],
-    ) -> Result<HashMap<i64, (String, opsdesk_network::Credentials)>, AppError> {
-        let devices: Vec<i64> = rows
+    /// Gives each SNMP interface check its device's address and credentials, read in one
+    /// query for the whole claim.
+    async fn add_snmp_credentials(&self, due: &mut [DueCheck]) -> Result<(), AppError> {
+        let mut devices: Vec<i64> = due
             .iter()
-            .filter(|row| row.kind == MonitorKind::SnmpInterface.as_str())
-            .filter_map(|row| serde_json::from_str::<ProbeSettings>(&row.settings).ok())
-            .filter_map(|settings| settings.interface.map(|i| i.device))
+            .filter_map(|check| check.settings.interface.map(|i| i.device))
             .collect();
         if devices.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(());
         }
-        let mut conn = self.db().reader().await?;
-        Ok(opsdesk_store::network::credentials_of(&mut conn, &devices)
-            .await?
-            .into_iter()
-            .filter_map(|(id, address, credentials)| {
-                let credentials = serde_json::from_str(&credentials).ok()?;
-                Some((id, (address, credentials)))
-            })
-            .collect())
+        devices.sort_unstable();
+        devices.dedup();
+        let credentials: HashMap<i64, (String, opsdesk_network::Credentials)> = {
+            let mut conn = self.db().reader().await?;
+            opsdesk_store::network::credentials_of(&mut conn, &devices)
+                .await?
+                .into_iter()
+                .filter_map(|(id, address, credentials)| {
+                    Some((id, (address, serde_json::from_str(&credentials).ok()?)))
+                })
+                .collect()
+        };
+        for check in due {
+            check.snmp = check
+                .settings
+                .interface
+                .and_then(|interface| credentials.get(&interface.device).cloned());
+        }
+        Ok(())
     }
 
     /// The earliest time any monitor is due, so the scheduler can sleep until then.
