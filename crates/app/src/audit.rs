@@ -43,6 +43,9 @@ opsdesk_domain::string_enum! {
         Script => "script",
         RunbookRun => "runbook_run",
         RemoteSession => "remote_session",
+        Change => "change",
+        ChangeTemplate => "change_template",
+        FreezeWindow => "freeze_window",
     }
 }
 

@@ -49,6 +49,10 @@ opsdesk_domain::string_enum! {
         AlertSettle => "alert.settle",
         /// POST a ticket to the URL an automation rule's `webhook` action names.
         RuleWebhook => "rule.webhook",
+        /// Mail one voter the request to approve a change, with a link to vote by.
+        ChangeApprovalRequest => "change.approval_request",
+        /// Escalate a change's approval still waiting at its template's timeout.
+        ChangeApprovalTimeout => "change.approval_timeout",
     }
 }
 
@@ -372,6 +376,8 @@ impl App {
             JobKind::MailNotification => self.send_notice(job.id, &payload).await,
             JobKind::PageNotification => self.send_page(&payload).await,
             JobKind::PageChat => self.send_page_chat(&payload).await,
+            JobKind::ChangeApprovalRequest => self.send_change_approval_request(&payload).await,
+            JobKind::ChangeApprovalTimeout => self.change_approval_timeout(&payload).await,
             JobKind::PageEscalation => self.escalate_page(&payload).await,
             JobKind::AlertTimeout => self.time_out_alert(&payload).await,
             JobKind::AlertSettle => self.settle_alert_incident(&payload).await,

@@ -468,6 +468,7 @@ impl App {
                     if let Some(ci) = ci {
                         for ticket in &tally.opened {
                             cmdb_store::link_ticket(tx.conn, *ticket, ci).await?;
+                            crate::changes::link_incident_to_changes(&mut tx, *ticket, ci).await?;
                         }
                     }
                     Ok(tally)

@@ -8,7 +8,6 @@ use opsdesk_domain::escalation::{Level, PageAction, PageStatus, Policy, Step, Ta
 use opsdesk_domain::page_rules::PageUrgency;
 use opsdesk_domain::ticket::TicketStatus;
 use opsdesk_domain::ticket::Urgency;
-use opsdesk_mail::OutboundMail;
 use opsdesk_store::Conn;
 use opsdesk_store::paging::{self as store, NewPolicy, PageRow, PageUpdate, PolicyRow};
 use serde::{Deserialize, Serialize};
@@ -17,6 +16,7 @@ use crate::audit::{Entity, Event};
 use crate::change::{Need, Tx};
 use crate::clock::{random_secret, secret_hash};
 use crate::jobs::{self, JobError, JobKind};
+use crate::mail::{PersonalMail, html_escape};
 use crate::tickets::{TicketPatch, find_visible, number_of, patch_ticket, timeline};
 use crate::{App, AppError, FieldError, Principal, Via, timestamp};
 
@@ -707,10 +707,10 @@ impl App {
     /// Mails one person a page, with a fresh link to act on it (the `page.notification`
     /// job). Without a relay the page is only on the incident and the on-call page.
     pub(crate) async fn send_page(&self, payload: &serde_json::Value) -> Result<(), JobError> {
-        let Some(smtp) = &self.inner.smtp else {
+        if !self.mails() {
             tracing::warn!("a page was not mailed: no mail relay is configured");
             return Ok(());
-        };
+        }
         let id = payload["notification_id"]
             .as_i64()
             .ok_or_else(|| JobError::Payload("no `notification_id`".into()))?;
@@ -762,24 +762,14 @@ impl App {
             level = notification.level + 1,
             policy = html_escape(&page.policy),
         );
-        let settings = &self.config().mail;
-        let domain = settings
-            .from
-            .rsplit_once('@')
-            .map_or("localhost", |(_, d)| d.trim_end_matches('>'));
-        let mail = OutboundMail {
-            from: settings.from.clone(),
+        let mail = PersonalMail {
             to: notification.email.clone(),
             subject: format!("[{}] Paged: {}", page.incident, page.title),
             text,
             html,
-            message_id: format!("opsdesk.page.{id}@{domain}"),
-            in_reply_to: None,
-            references: Vec::new(),
+            key: format!("page.{id}"),
         };
-        smtp.send(&mail)
-            .await
-            .map_err(|e| JobError::remote("sending a page through the relay", e))?;
+        self.send_personal(mail).await?;
         self.system_change("paging", move |tx| {
             Box::pin(async move { Ok(store::mark_notification_sent(tx.conn, id, tx.now).await?) })
         })
@@ -837,11 +827,4 @@ impl App {
             )))
         }
     }
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

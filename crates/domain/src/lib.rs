@@ -8,6 +8,7 @@ pub mod agent_work;
 pub mod alert;
 pub mod audit;
 pub mod automation;
+pub mod change;
 pub mod cmdb;
 pub mod diagnostics;
 pub mod escalation;

@@ -771,6 +771,18 @@ pub async fn tickets_of(
     .await?)
 }
 
+/// The item monitor `monitor_id` watches, if it is linked to one.
+pub async fn monitor_ci(
+    conn: &mut AnyConnection,
+    monitor_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT ci_id FROM monitors WHERE id = $1")
+        .bind(monitor_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.and_then(|(ci,)| ci))
+}
+
 /// A monitor of an item.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LinkedMonitor {

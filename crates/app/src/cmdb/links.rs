@@ -78,6 +78,7 @@ impl App {
                         Some(&ticket.number),
                     )
                     .await?;
+                    crate::changes::link_incident_to_changes(&mut tx, ticket.id, ci_id).await?;
                     tx.record(Event {
                         entity: Entity::Ticket,
                         entity_id: ticket.id,

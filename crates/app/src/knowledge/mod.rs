@@ -10,8 +10,10 @@ mod revisions;
 mod search;
 mod tickets;
 
+pub(crate) use articles::write_kept_article;
 pub use files::ArticleFile;
 pub use gaps::{GapTicket, KnowledgeGap};
+pub(crate) use tickets::link_to_ticket;
 
 use std::collections::HashMap;
 
@@ -23,7 +25,7 @@ use opsdesk_store::knowledge::{self as store, ArticleFields, ArticleListing, Rea
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Entity, Event};
-use crate::change::Need;
+use crate::change::{Need, Tx};
 use crate::precondition::Precondition;
 use crate::tickets::{NewTicket, find_visible, number_of};
 use crate::{App, AppError, FieldError, Principal, timestamp};
@@ -397,7 +399,7 @@ impl Article {
 }
 
 /// Category paths (`Parent/Child`) by id.
-async fn category_paths(app: &App) -> Result<HashMap<i64, String>, AppError> {
+pub(crate) async fn category_paths(app: &App) -> Result<HashMap<i64, String>, AppError> {
     Ok(app
         .categories()
         .await?

@@ -1,6 +1,8 @@
 //! Knowledge at work on tickets: articles linked or drafted from them, and runbooks
 //! followed step by step.
 
+use opsdesk_store::tickets::TicketRow;
+
 use super::*;
 
 impl App {
@@ -112,29 +114,7 @@ impl App {
             Box::pin(async move {
                 let row = find_visible(tx.conn, tx.principal, &reference).await?;
                 let article = load(tx.conn, article_id, STAFF, &categories).await?;
-                if store::link_ticket(tx.conn, row.id, article_id, tx.now).await? {
-                    let mut batch = tx.batch();
-                    crate::tickets::timeline(
-                        &mut batch,
-                        row.id,
-                        tx.now,
-                        tx.actor,
-                        "article_linked",
-                        false,
-                        serde_json::json!({"article_id": article.id, "title": article.title}),
-                    );
-                    let event = Event {
-                        entity: Entity::Ticket,
-                        entity_id: row.id,
-                        action: crate::audit::Action::Linked,
-                        before: None,
-                        after: Some(serde_json::json!({
-                            "ticket": number_of(&row.ticket_type, row.number),
-                            "article": article.id,
-                        })),
-                    };
-                    tx.record_with(batch, event).await?;
-                }
+                link_to_ticket(&mut tx, &row, &article).await?;
                 Ok(
                     store::articles_of_ticket(tx.conn, row.id, ReaderFilter::Staff)
                         .await?
@@ -212,6 +192,39 @@ impl App {
             .await?;
         Ok(created)
     }
+}
+
+/// Links `article` to ticket `row` in the caller's change, with a timeline entry and an audit
+/// entry; a link already there is left alone.
+pub(crate) async fn link_to_ticket(
+    tx: &mut Tx<'_>,
+    row: &TicketRow,
+    article: &Article,
+) -> Result<(), AppError> {
+    if !store::link_ticket(tx.conn, row.id, article.id, tx.now).await? {
+        return Ok(());
+    }
+    let mut batch = tx.batch();
+    crate::tickets::timeline(
+        &mut batch,
+        row.id,
+        tx.now,
+        tx.actor,
+        "article_linked",
+        false,
+        serde_json::json!({"article_id": article.id, "title": article.title}),
+    );
+    let event = Event {
+        entity: Entity::Ticket,
+        entity_id: row.id,
+        action: crate::audit::Action::Linked,
+        before: None,
+        after: Some(serde_json::json!({
+            "ticket": number_of(&row.ticket_type, row.number),
+            "article": article.id,
+        })),
+    };
+    tx.record_with(batch, event).await
 }
 
 /// The runbooks for a ticket with the outcomes recorded on it.

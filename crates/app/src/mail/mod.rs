@@ -8,7 +8,7 @@ mod inbound;
 mod outbound;
 mod templates;
 
-pub(crate) use outbound::queue_notice;
+pub(crate) use outbound::{PersonalMail, html_escape, queue_notice};
 pub use templates::{
     MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource, TemplateText,
 };

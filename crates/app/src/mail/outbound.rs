@@ -11,6 +11,57 @@ use crate::jobs::{self, JobError, JobKind};
 
 use super::{Notice, templates};
 
+/// A mail to one person about one thing (a page, an approval request), outside any
+/// ticket's thread.
+pub(crate) struct PersonalMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// What the Message-ID is made from: `page.42` gives `<opsdesk.page.42@domain>`.
+    pub key: String,
+}
+
+impl App {
+    /// Whether mail can be sent: a relay is configured.
+    pub(crate) fn mails(&self) -> bool {
+        self.inner.smtp.is_some()
+    }
+
+    /// Sends `mail` through the relay; false when none is configured.
+    pub(crate) async fn send_personal(&self, mail: PersonalMail) -> Result<bool, JobError> {
+        let Some(smtp) = &self.inner.smtp else {
+            return Ok(false);
+        };
+        let from = &self.config().mail.from;
+        let domain = from
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d.trim_end_matches('>'));
+        let outbound = OutboundMail {
+            from: from.clone(),
+            to: mail.to,
+            subject: mail.subject,
+            text: mail.text,
+            html: mail.html,
+            message_id: format!("opsdesk.{}@{domain}", mail.key),
+            in_reply_to: None,
+            references: Vec::new(),
+        };
+        smtp.send(&outbound)
+            .await
+            .map_err(|e| JobError::remote("sending mail through the relay", e))?;
+        Ok(true)
+    }
+}
+
+/// Text made safe to put in HTML.
+pub(crate) fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Message-IDs put in the References header of a notification.
 const MAX_THREAD_REFERENCES: i64 = 20;
 

@@ -90,6 +90,11 @@ pub(super) async fn reconcile_outage(
                 },
             )?;
             let id = insert_ticket(tx, valid).await?;
+            // The incident is about the monitor's item, and may follow a change to it.
+            if let Some(ci) = opsdesk_store::cmdb::monitor_ci(tx.conn, monitor.id).await? {
+                opsdesk_store::cmdb::link_ticket(tx.conn, id, ci).await?;
+                crate::changes::link_incident_to_changes(tx, id, ci).await?;
+            }
             events.push(IncidentEvent::of(tx.conn, id, crate::TicketEventKind::Created).await?);
             id
         }

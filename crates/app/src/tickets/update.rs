@@ -112,6 +112,9 @@ pub(crate) async fn patch_ticket(
     }
     if !was_resolved && matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
         crate::paging::ticket_resolved(tx, ticket.id).await?;
+        if ticket.ticket_type == TicketType::Problem {
+            crate::problems::resolve_incidents_of(tx, &ticket).await?;
+        }
     }
     if automation::on_ticket_event(tx, RuleEvent::TicketUpdated, ticket.id, None).await? {
         // The rules changed it further: answer with what it is now.

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod alerts;
+mod changes;
 mod cmdb;
 mod knowledge;
 mod mail;
@@ -12,6 +13,7 @@ mod oncall;
 mod operations;
 mod paging;
 mod portal;
+mod problems;
 mod rules;
 mod session;
 mod sla;
@@ -86,6 +88,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(session::routes())
         .merge(admin::routes())
         .merge(tickets::routes())
+        .merge(problems::routes())
+        .merge(changes::routes())
         .merge(sla::routes())
         .merge(knowledge::routes())
         .merge(triage::routes())

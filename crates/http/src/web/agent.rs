@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use super::countdown::Countdown;
 use super::operations::{OperationForms, TicketOperations};
+use super::problems::ProblemPanel;
 use super::{Chrome, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
@@ -358,6 +359,12 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             .replace("{size}", &size_label(data.get("size")?.as_i64()?))
             .replace("{limit}", &size_label(data.get("limit")?.as_i64()?)),
         "article_linked" => text("title")?.to_owned(),
+        "problem_analysis" => match text("published") {
+            Some(title) => l
+                .t("timeline.said.problem_analysis.published")
+                .replace("{title}", title),
+            None => l.t("timeline.said.problem_analysis").to_owned(),
+        },
         "alert" => l
             .t("timeline.said.alert")
             .replace("{title}", text("title")?)
@@ -559,6 +566,8 @@ struct TicketPage {
     vendors: Vec<opsdesk_app::cmdb::Vendor>,
     /// Diagnostics, runbook runs and remote access for the ticket's machines.
     ops: TicketOperations,
+    /// A problem's incidents and analysis, or the problems another ticket is linked to.
+    problem: ProblemPanel,
 }
 
 async fn show(
@@ -610,6 +619,7 @@ pub(crate) async fn ticket_page(
     let cis = state.app.ticket_cis(principal, &t.number).await?;
     let vendor_wait = state.app.vendor_wait(principal, &t.number).await?;
     let vendors = state.app.vendors(principal).await?;
+    let problem = ProblemPanel::load(state, principal, &t).await?;
     let status = if forms.has_errors() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -649,6 +659,7 @@ pub(crate) async fn ticket_page(
         vendor_wait,
         vendors,
         ops,
+        problem,
         t,
     };
     Ok((status, render(&page)).into_response())

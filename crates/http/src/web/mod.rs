@@ -18,6 +18,7 @@ mod oncall;
 mod operations;
 mod paging;
 mod portal;
+mod problems;
 mod sla_admin;
 mod suppliers;
 
@@ -59,6 +60,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(oncall::routes())
         .merge(paging::routes())
         .merge(operations::routes())
+        .merge(problems::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.

@@ -79,6 +79,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("level.low", "Low"),
     ("level.medium", "Medium"),
     ("link.caused_by", "Caused by"),
+    ("link.causes", "Causes"),
     ("link.duplicate_of", "Duplicate of"),
     ("link.relates_to", "Relates to"),
     ("list.at_position", "at character"),
@@ -123,6 +124,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("nav.monitors", "Monitors"),
     ("nav.oncall", "On call"),
     ("nav.portal", "Portal"),
+    ("nav.problems", "Problems"),
     ("nav.sign_out", "Sign out"),
     ("nav.skip", "Skip to content"),
     ("nav.tickets", "Tickets"),
@@ -229,6 +231,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("timeline.monitor_failures", "noted more failed checks"),
     ("timeline.note", "added an internal note"),
     ("timeline.page", "paged on-call"),
+    ("timeline.problem_analysis", "analysed the problem"),
     ("timeline.reopened", "reopened"),
     ("timeline.runbook_step", "followed a runbook step"),
     (
@@ -272,6 +275,14 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "nobody was on call at any level: paged the admins {people}",
     ),
     ("timeline.said.page.paged", "paged {people} (level {level})"),
+    (
+        "timeline.said.problem_analysis",
+        "updated the root-cause analysis",
+    ),
+    (
+        "timeline.said.problem_analysis.published",
+        "updated the root-cause analysis and published the known error \u{201c}{title}\u{201d}",
+    ),
     (
         "timeline.said.runbook_step",
         "{runbook}, step {step}: {outcome}",

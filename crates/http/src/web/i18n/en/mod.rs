@@ -6,6 +6,7 @@ mod desk;
 mod knowledge;
 mod monitoring;
 mod operations;
+mod problems;
 mod suppliers;
 
 /// The table that holds `key`, by its first segment.
@@ -14,6 +15,7 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
         "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
         "cmdb" => cmdb::TABLE,
         "ops" => operations::TABLE,
+        "problem" => problems::TABLE,
         "supply" => suppliers::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
         "monitor" | "maintenance" | "network" | "oncall" | "page" | "escalation" | "silence" => {
@@ -25,12 +27,13 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 7] = [
+pub(super) const TABLES: [&[(&str, &str)]; 8] = [
     admin::TABLE,
     cmdb::TABLE,
     desk::TABLE,
     knowledge::TABLE,
     monitoring::TABLE,
     operations::TABLE,
+    problems::TABLE,
     suppliers::TABLE,
 ];
