@@ -13,6 +13,37 @@ use opsdesk_testkit::browser::{
 use opsdesk_testkit::{Backend, TestServer};
 use serde_json::json;
 
+/// A problem caused `incident` and is a known error published as an article, so its page
+/// shows the whole problem panel and the incident's page names it.
+async fn analysed_problem(server: &TestServer, incident: &str) -> String {
+    let admin = server.admin();
+    let created = admin
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "problem", "title": "Tray 2 rollers wear out", "impact": "medium",
+                   "urgency": "medium"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let problem = created.body["number"].as_str().unwrap().to_owned();
+    let linked = admin
+        .post(
+            &format!("/api/v1/problems/{problem}/incidents"),
+            json!({"incidents": [incident]}),
+        )
+        .await;
+    assert_eq!(linked.status, 200, "{}", linked.text);
+    let analysed = admin
+        .put(
+            &format!("/api/v1/problems/{problem}/analysis"),
+            json!({"whys": ["Paper jams", "The rollers slip"], "root_cause": "Worn rollers",
+                   "workaround": "Use tray 1", "known_error": true, "publish": "internal"}),
+        )
+        .await;
+    assert_eq!(analysed.status, 200, "{}", analysed.text);
+    problem
+}
+
 /// Opens each of `pages` and collects its serious and critical violations.
 async fn audit(browser: &Client, server: &TestServer, axe: &str, pages: &[String]) -> Vec<String> {
     let mut found = Vec::new();
@@ -258,6 +289,50 @@ async fn paged_incident(server: &TestServer) -> String {
     receipt["opened"][0].as_str().unwrap().to_owned()
 }
 
+/// A change on item `ci` waiting for approval, from a template with a questionnaire,
+/// beside a freeze it falls in: its number.
+async fn planned_change(server: &TestServer, ci: i64) -> String {
+    let admin = server.admin();
+    let template = admin
+        .post(
+            "/api/v1/change-templates",
+            json!({"name": "Reboot", "type": "normal", "questions": [
+                {"key": "users", "text": "Who notices?", "options": [
+                    {"label": "nobody", "score": 0}, {"label": "everyone", "score": 12}]}]}),
+        )
+        .await;
+    assert_eq!(template.status, 201, "{}", template.text);
+    let freeze = admin
+        .post(
+            "/api/v1/freeze-windows",
+            json!({"name": "Quarter end", "starts_at": "2030-01-01T00:00:00Z",
+                   "ends_at": "2030-01-03T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(freeze.status, 201, "{}", freeze.text);
+    let created = admin
+        .post(
+            "/api/v1/changes",
+            json!({"title": "Reboot the item", "template": "Reboot", "cis": [ci],
+                   "risk_answers": {"users": "everyone"},
+                   "planned_start": "2030-01-02T20:00:00Z", "planned_end": "2030-01-02T21:00:00Z"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let number = created.body["number"].as_str().unwrap().to_owned();
+    for state in ["assessment", "approval"] {
+        let moved = admin
+            .patch(
+                &format!("/api/v1/changes/{number}"),
+                json!({"state": state}),
+                None,
+            )
+            .await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+    }
+    number
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_passes_axe_without_serious_or_critical_violations() {
     let Some(binary) = chromedriver() else { return };
@@ -294,7 +369,19 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
     let (scripts_page, session_page) = operations(&server, &number, ci).await;
     let (admin, _admin_profile) = driver.browser().await;
     sign_in(&admin, &server, "root@msp.example").await;
+    let problem = analysed_problem(&server, &number).await;
+    let change = planned_change(&server, ci).await;
     let mut staff = vec![
+        "/changes".to_owned(),
+        "/changes/new?template=Reboot".to_owned(),
+        format!("/changes/{change}"),
+        "/changes/calendar".to_owned(),
+        "/changes/calendar?view=week".to_owned(),
+        "/changes/calendar?view=list".to_owned(),
+        "/changes/freezes".to_owned(),
+        "/changes/templates".to_owned(),
+        format!("/tickets/{problem}"),
+        "/problems/candidates".to_owned(),
         format!("/tickets/{paged}"),
         "/dashboard".to_owned(),
         "/tickets".to_owned(),

@@ -5,6 +5,7 @@
 
 mod admin;
 mod agent;
+mod changes;
 mod cmdb;
 mod countdown;
 mod dashboard;
@@ -61,6 +62,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(paging::routes())
         .merge(operations::routes())
         .merge(problems::routes())
+        .merge(changes::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.
@@ -92,7 +94,7 @@ impl Chrome {
         }
     }
 
-    fn anonymous(title: &str) -> Self {
+    pub(super) fn anonymous(title: &str) -> Self {
         Self {
             l: Lang,
             title: title.to_owned(),

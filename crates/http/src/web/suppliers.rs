@@ -47,7 +47,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/tickets/{number}/vendor-wait/end", post(end_vendor_wait))
 }
 
-fn status_of(form: &SentForm) -> StatusCode {
+pub(super) fn status_of(form: &SentForm) -> StatusCode {
     if form.has_errors() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -55,7 +55,7 @@ fn status_of(form: &SentForm) -> StatusCode {
     }
 }
 
-fn chrome(principal: &opsdesk_app::Principal, title: &str, form: &SentForm) -> Chrome {
+pub(super) fn chrome(principal: &opsdesk_app::Principal, title: &str, form: &SentForm) -> Chrome {
     let mut c = Chrome::new(principal, Lang.t(title));
     if form.has_errors() {
         c.notice = Some(Lang.t("form.fix_errors").to_owned());
@@ -76,7 +76,7 @@ fn number(form: &SignedForm, name: &str) -> Result<Option<i64>, AppError> {
 }
 
 /// Field mistakes back to the form that made them, shown by `page`.
-async fn or_form<T, F, Fut>(
+pub(super) async fn or_form<T, F, Fut>(
     done: Result<T, AppError>,
     form: &SignedForm,
     ok: impl FnOnce(T) -> String,

@@ -53,6 +53,14 @@ impl SentForm {
         }
     }
 
+    /// A form not sent yet, filled in with `values`.
+    pub(super) fn with_values(values: HashMap<String, String>) -> Self {
+        Self {
+            values,
+            errors: Vec::new(),
+        }
+    }
+
     pub(super) fn v(&self, field: &str) -> &str {
         self.values.get(field).map_or("", String::as_str)
     }

@@ -109,7 +109,7 @@ pub(super) async fn maintenance(
 }
 
 /// A time typed into a `datetime-local` field, read as UTC.
-pub(super) fn utc_time(
+pub(crate) fn utc_time(
     form: &SignedForm,
     name: &str,
     errors: &mut Vec<FieldError>,

@@ -26,6 +26,7 @@ mod maintenance;
 mod silences;
 
 use forms::{create, edit_form, form_errors, form_field, new_form, number, pause, update};
+pub(super) use maintenance::utc_time;
 use maintenance::{create_maintenance, delete_maintenance, maintenance};
 
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};

@@ -116,6 +116,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("login.submit", "Sign in"),
     ("login.title", "Sign in"),
     ("nav.admin", "Admin"),
+    ("nav.changes", "Changes"),
     ("nav.cmdb", "CMDB"),
     ("nav.dashboard", "Dashboard"),
     ("nav.help", "Help"),

@@ -1,6 +1,7 @@
 //! English, one table per part of the UI; a key's first segment says which.
 
 mod admin;
+mod changes;
 mod cmdb;
 mod desk;
 mod knowledge;
@@ -13,6 +14,7 @@ mod suppliers;
 pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
     match key.split('.').next().unwrap_or_default() {
         "admin" | "job_status" | "mail_status" | "role" | "template_source" => admin::TABLE,
+        "change" => changes::TABLE,
         "cmdb" => cmdb::TABLE,
         "ops" => operations::TABLE,
         "problem" => problems::TABLE,
@@ -27,8 +29,9 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 8] = [
+pub(super) const TABLES: [&[(&str, &str)]; 9] = [
     admin::TABLE,
+    changes::TABLE,
     cmdb::TABLE,
     desk::TABLE,
     knowledge::TABLE,
