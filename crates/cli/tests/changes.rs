@@ -436,6 +436,20 @@ dual_backend_test!(
         assert_eq!(what.body[0]["kind"], "change", "{}", what.text);
         assert_eq!(what.body[0]["change"], number.as_str());
         assert_eq!(what.body[0]["distance"], 0);
+        // The incident's page says it too.
+        let page = server
+            .web_forms("root@msp.example")
+            .await
+            .page(&format!("/tickets/{after}"))
+            .await;
+        let panel = page
+            .split("id=\"what-changed\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{page}"));
+        assert!(
+            panel.contains(&format!("href=\"/changes/{number}\"")),
+            "{panel}"
+        );
 
         // The review is written, the change closed; followed by incidents, it counts
         // against the failure rate.

@@ -206,6 +206,23 @@ impl App {
         Ok(found)
     }
 
+    /// The changes incident `ticket` was linked to as possibly caused by: `(CHG-n, title,
+    /// state)` (staff).
+    pub async fn changes_of_incident(
+        &self,
+        principal: &Principal,
+        ticket: &str,
+    ) -> Result<Vec<(String, String, String)>, AppError> {
+        principal.require_staff()?;
+        let ticket = self.ticket(principal, ticket).await?;
+        let mut conn = self.db().reader().await?;
+        Ok(store::changes_of_incident(&mut conn, ticket.id)
+            .await?
+            .into_iter()
+            .map(|(id, title, state)| (change_number(id), title, state))
+            .collect())
+    }
+
     /// How the changes that ended over `[from, to)` went (staff).
     pub async fn change_outcomes(
         &self,

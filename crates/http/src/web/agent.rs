@@ -568,6 +568,10 @@ struct TicketPage {
     ops: TicketOperations,
     /// A problem's incidents and analysis, or the problems another ticket is linked to.
     problem: ProblemPanel,
+    /// For an incident: changes and inventory drift before it on its items and what they
+    /// depend on, and the changes it was linked to as possibly caused by.
+    what_changed: Vec<opsdesk_app::changes::WhatChanged>,
+    caused_by_changes: Vec<(String, String, String)>,
 }
 
 async fn show(
@@ -620,6 +624,15 @@ pub(crate) async fn ticket_page(
     let vendor_wait = state.app.vendor_wait(principal, &t.number).await?;
     let vendors = state.app.vendors(principal).await?;
     let problem = ProblemPanel::load(state, principal, &t).await?;
+    let (what_changed, caused_by_changes) =
+        if t.ticket_type.as_str() == "incident" && !cis.is_empty() {
+            (
+                state.app.what_changed(principal, &t.number).await?,
+                state.app.changes_of_incident(principal, &t.number).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
     let status = if forms.has_errors() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -660,6 +673,8 @@ pub(crate) async fn ticket_page(
         vendors,
         ops,
         problem,
+        what_changed,
+        caused_by_changes,
         t,
     };
     Ok((status, render(&page)).into_response())
