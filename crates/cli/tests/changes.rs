@@ -304,6 +304,58 @@ dual_backend_test!(
         assert_eq!(in_freeze.body[0]["kind"], "freeze", "{}", in_freeze.text);
         assert_eq!(in_freeze.body[0]["with"], "Year-end close");
 
+        // esx-01 is maintained on Sundays 02:00–06:00 UTC (its monitor's recurring
+        // window): a change to it on a Tuesday evening is flagged, one at 03:00 on Sunday not.
+        let monitor = admin
+            .post(
+                "/api/v1/monitors",
+                json!({"name": "esx-01 backup", "kind": "heartbeat", "interval_s": 3600,
+                       "grace_s": 60}),
+            )
+            .await;
+        let monitor = monitor.body["id"].as_i64().unwrap();
+        let linked = admin
+            .send(admin.request(
+                reqwest::Method::PUT,
+                &format!("/api/v1/cis/{vm_host}/monitors/{monitor}"),
+            ))
+            .await;
+        assert!(linked.status < 300, "{}", linked.text);
+        let sundays = admin
+            .post(
+                "/api/v1/maintenance-windows",
+                json!({"monitor_id": monitor, "starts_at": at(-24 * 30), "ends_at": at(24 * 365),
+                       "reason": "Sunday patch window",
+                       "recurrence": {"schedule": "0 2 * * 0", "timezone": "UTC",
+                                      "duration_s": 14400}}),
+            )
+            .await;
+        assert_eq!(sundays.status, 201, "{}", sundays.text);
+        let outside = admin
+            .get(&format!("/api/v1/changes/{host}/conflicts"))
+            .await;
+        assert!(
+            outside
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["kind"] == "outside_maintenance"),
+            "{}",
+            outside.text
+        );
+        // 2026-03-08 is a Sunday.
+        let inside = change(
+            &admin,
+            json!({"title": "Firmware esx-01, in its window", "cis": [vm_host],
+                   "planned_start": "2026-03-08T03:00:00Z", "planned_end": "2026-03-08T04:00:00Z"}),
+        )
+        .await;
+        let fits = admin
+            .get(&format!("/api/v1/changes/{inside}/conflicts"))
+            .await;
+        assert_eq!(fits.body, json!([]), "{}", fits.text);
+
         // The calendar shows both, with their conflicts, as JSON and as iCalendar.
         let range = format!("from={}&to={}", at(0), at(24 * 7));
         let calendar = admin

@@ -170,6 +170,32 @@ dual_backend_test!(
             .collect();
         assert_eq!(ids, ["DSA-5621-1", "DLA-3800-1"], "{}", advisories.text);
         assert_eq!(advisories.body[0]["affected_hosts"], 1);
+
+        // A patch campaign is a change whose affected items are the vulnerable machines.
+        let campaign = admin
+            .post(
+                "/api/v1/patch-campaigns",
+                json!({"advisory": "CVE-2024-0727", "planned_start": "2030-01-05T02:00:00Z",
+                       "planned_end": "2030-01-05T04:00:00Z"}),
+            )
+            .await;
+        assert_eq!(campaign.status, 201, "{}", campaign.text);
+        assert_eq!(campaign.body["title"], "Patch campaign: CVE-2024-0727");
+        let hosts: Vec<&str> = campaign.body["cis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(hosts, ["db1"], "{}", campaign.text);
+        let nothing = admin
+            .post(
+                "/api/v1/patch-campaigns",
+                json!({"advisory": "CVE-2000-0001"}),
+            )
+            .await;
+        assert_eq!(nothing.status, 422, "{}", nothing.text);
+        assert_eq!(nothing.body["errors"][0]["field"], "advisory");
         let django = admin.get("/api/v1/vulnerabilities?q=django").await;
         assert_eq!(
             django.body,

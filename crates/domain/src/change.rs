@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::monitor::MaintenanceWindow;
 use crate::string_enum;
 
 string_enum! {
@@ -411,6 +412,18 @@ pub enum Conflict {
     },
     /// The implementer is booked on another change at an overlapping time.
     Implementer { change: String },
+    /// The item has agreed maintenance periods and the window does not fit in one.
+    OutsideMaintenance { ci: i64 },
+}
+
+/// Whether `[start, end)` fits inside one period of one of an item's agreed maintenance
+/// `windows`; an item without any takes changes at any time.
+pub fn fits_maintenance(windows: &[MaintenanceWindow], start: i64, end: i64) -> bool {
+    windows.is_empty()
+        || windows.iter().any(|w| {
+            w.current_or_next(start)
+                .is_some_and(|(from, until)| from <= start && end <= until)
+        })
 }
 
 /// Whether `[a_start, a_end)` and `[b_start, b_end)` overlap.
@@ -777,6 +790,23 @@ mod tests {
             conflicts(&mine, ChangeType::Emergency, &related, &[], &blackout).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_window_must_fit_in_one_agreed_maintenance_period() {
+        let sundays = MaintenanceWindow {
+            starts_at: 0,
+            ends_at: 1_000,
+            recurrence: None,
+        };
+        assert!(fits_maintenance(&[], 5_000, 6_000));
+        assert!(fits_maintenance(std::slice::from_ref(&sundays), 100, 900));
+        assert!(!fits_maintenance(
+            std::slice::from_ref(&sundays),
+            900,
+            1_100
+        ));
+        assert!(!fits_maintenance(&[sundays], 2_000, 2_100));
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub struct CalendarEntry {
 
 /// The calendar over a range.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Calendar {
+pub struct ChangeCalendar {
     #[schema(value_type = String, format = DateTime)]
     pub from: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -145,6 +145,14 @@ fn conflict_view(conflict: Conflict, names: &BTreeMap<i64, String>) -> ChangeCon
             kind: "implementer".into(),
             message: format!("the implementer is booked on {change} at the same time"),
             with: change,
+        },
+        Conflict::OutsideMaintenance { ci } => ChangeConflict {
+            kind: "outside_maintenance".into(),
+            message: format!(
+                "the window is outside the maintenance periods of {}",
+                name(ci)
+            ),
+            with: name(ci),
         },
     }
 }
@@ -247,7 +255,20 @@ pub(crate) async fn conflicts_of(
     };
     let kind: ChangeType = row.change_type.parse().unwrap_or(ChangeType::Normal);
     let others: Vec<PlannedChange> = others.into_values().collect();
-    let found = rules::conflicts(&mine, kind, &related, &others, &freezes);
+    let mut found = rules::conflicts(&mine, kind, &related, &others, &freezes);
+    // An emergency cannot wait for the next maintenance period.
+    if kind != ChangeType::Emergency {
+        for ci in &mine.cis {
+            let agreed: Vec<_> = store::agreed_maintenance(conn, *ci, start)
+                .await?
+                .iter()
+                .filter_map(crate::monitors::maintenance_window)
+                .collect();
+            if !rules::fits_maintenance(&agreed, start, end) {
+                found.push(Conflict::OutsideMaintenance { ci: *ci });
+            }
+        }
+    }
     // Related items are named too.
     let unnamed: Vec<i64> = found
         .iter()
@@ -401,7 +422,7 @@ impl App {
         principal: &Principal,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Calendar, AppError> {
+    ) -> Result<ChangeCalendar, AppError> {
         principal.require_staff()?;
         let (start, end) = (from.as_millisecond(), to.as_millisecond());
         if end <= start {
@@ -440,7 +461,7 @@ impl App {
             .into_iter()
             .map(freeze_view)
             .collect();
-        Ok(Calendar {
+        Ok(ChangeCalendar {
             from,
             to,
             changes,

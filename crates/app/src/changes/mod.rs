@@ -6,6 +6,7 @@
 mod aftermath;
 mod approvals;
 mod calendar;
+mod campaigns;
 mod templates;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +23,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) use aftermath::link_incident_to_changes;
 pub use aftermath::{ChangeOutcomes, WhatChanged};
 pub use approvals::{ApprovalLink, ChangeVote, Delegation, NewVote};
-pub use calendar::{Calendar, CalendarEntry, ChangeConflict, FreezeWindow, NewFreezeWindow};
+pub use calendar::{CalendarEntry, ChangeCalendar, ChangeConflict, FreezeWindow, NewFreezeWindow};
+pub use campaigns::NewPatchCampaign;
 pub use templates::{ChangeTemplate, NewChangeTemplate};
 
 use crate::audit::{Entity, Event};

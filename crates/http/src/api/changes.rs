@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use opsdesk_app::changes::{
-    Calendar, Change, ChangeConflict, ChangeOutcomes, ChangePatch, ChangeQuery, ChangeSummary,
-    ChangeTemplate, Delegation, FreezeWindow, NewChange, NewChangeTemplate, NewFreezeWindow,
-    NewVote, WhatChanged,
+    Change, ChangeCalendar, ChangeConflict, ChangeOutcomes, ChangePatch, ChangeQuery,
+    ChangeSummary, ChangeTemplate, Delegation, FreezeWindow, NewChange, NewChangeTemplate,
+    NewFreezeWindow, NewPatchCampaign, NewVote, WhatChanged,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,8 +30,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_template, list_templates))
         .routes(routes!(create_freeze, list_freezes))
         .routes(routes!(delete_freeze))
-        .routes(routes!(get_delegation, set_delegation))
+        .routes(routes!(get_delegation, set_delegation, end_delegation))
         .routes(routes!(what_changed))
+        .routes(routes!(plan_patch_campaign))
 }
 
 /// Creates a change in draft (staff): from a template by name (its questionnaire, board and
@@ -154,7 +155,7 @@ struct Range {
 /// Answers `text/calendar` (iCalendar) when the request accepts it, JSON otherwise.
 #[utoipa::path(get, path = "/api/v1/changes/calendar", tag = "changes", params(Range),
     responses((status = 200, content(
-        (Calendar = "application/json"),
+        (ChangeCalendar = "application/json"),
         (String = "text/calendar"),
     ))))]
 async fn calendar(
@@ -276,18 +277,31 @@ async fn get_delegation(
     Ok(Json(state.app.approval_delegation(&principal).await?))
 }
 
-/// Sets who votes on changes for you until a time (`{"delegate", "until"}`), or with
-/// `null` ends it.
+/// Sets who votes on changes for you until a time: `{"delegate", "until"}`.
 #[utoipa::path(put, path = "/api/v1/me/approval-delegation", tag = "changes",
-    request_body = Option<Delegation>, responses((status = 200, body = Option<Delegation>)))]
+    request_body = Delegation, responses((status = 200, body = Delegation)))]
 async fn set_delegation(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiJson(input): ApiJson<Option<Delegation>>,
+    ApiJson(input): ApiJson<Delegation>,
 ) -> Result<Json<Option<Delegation>>, ApiError> {
     Ok(Json(
-        state.app.set_approval_delegation(&principal, input).await?,
+        state
+            .app
+            .set_approval_delegation(&principal, Some(input))
+            .await?,
     ))
+}
+
+/// Ends your delegation: you vote on changes yourself again.
+#[utoipa::path(delete, path = "/api/v1/me/approval-delegation", tag = "changes",
+    responses((status = 204)))]
+async fn end_delegation(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<StatusCode, ApiError> {
+    state.app.set_approval_delegation(&principal, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What changed before an incident on its items and what they depend on: changes and
@@ -300,4 +314,17 @@ async fn what_changed(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<WhatChanged>>, ApiError> {
     Ok(Json(state.app.what_changed(&principal, &id).await?))
+}
+
+/// Plans a patch campaign (staff): a change in draft whose affected items are the machines
+/// with an open finding of the advisory; a 422 naming `advisory` when none is affected.
+#[utoipa::path(post, path = "/api/v1/patch-campaigns", tag = "changes",
+    request_body = NewPatchCampaign, responses((status = 201, body = Change)))]
+async fn plan_patch_campaign(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<NewPatchCampaign>,
+) -> Result<Response, ApiError> {
+    let change = state.app.plan_patch_campaign(&principal, input).await?;
+    Ok(tagged(StatusCode::CREATED, change.version, change))
 }

@@ -199,6 +199,8 @@ impl NewPage {
 struct NewQuery {
     template: Option<String>,
     ci: Option<i64>,
+    /// A patch campaign: the machines this advisory affects, and a title naming it.
+    advisory: Option<String>,
 }
 
 async fn new_page(
@@ -235,6 +237,15 @@ async fn new_form(
     }
     if let Some(t) = &query.template {
         values.insert("template".to_owned(), t.clone());
+    }
+    if let Some(advisory) = query.advisory.as_deref().filter(|a| !a.trim().is_empty()) {
+        let hosts = state.app.patch_campaign_hosts(&principal, advisory).await?;
+        let ids: Vec<String> = hosts.iter().map(i64::to_string).collect();
+        values.insert("cis".to_owned(), ids.join(", "));
+        values.insert(
+            "title".to_owned(),
+            format!("Patch campaign: {}", advisory.trim()),
+        );
     }
     let form = SentForm::with_values(values.into_iter().collect());
     new_page(&state, &principal, query.template.as_deref(), form).await

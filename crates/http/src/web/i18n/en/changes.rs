@@ -69,6 +69,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("change.none", "No changes."),
     ("change.number", "Number"),
     ("change.organization", "Organization"),
+    ("change.patch_campaign", "Plan a patch campaign"),
     ("change.plan_for_item", "Plan a change"),
     ("change.planned_end", "Planned end (UTC)"),
     ("change.planned_start", "Planned start (UTC)"),
@@ -139,10 +140,6 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("change.weekday.wed", "Wed"),
     ("change.what_changed", "What changed?"),
     ("change.what_changed.depends", "a dependency, steps away:"),
-    (
-        "change.what_changed.none",
-        "Nothing changed in the week before.",
-    ),
     ("change.window", "Window"),
     ("change.window.hint", "Times are UTC."),
 ];
