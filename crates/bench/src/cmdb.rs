@@ -52,7 +52,12 @@ struct Estate {
     relations: usize,
 }
 
-fn item(class: &str, name: String, organization: Option<i64>, needed: Option<i64>) -> CiValues {
+pub(super) fn item(
+    class: &str,
+    name: String,
+    organization: Option<i64>,
+    needed: Option<i64>,
+) -> CiValues {
     CiValues {
         class: class.to_owned(),
         hostname: matches!(class, "server" | "virtual_machine").then(|| name.clone()),
@@ -67,7 +72,11 @@ fn item(class: &str, name: String, organization: Option<i64>, needed: Option<i64
 }
 
 /// Writes `items` in transactions of [`BATCH`]; their ids, in order.
-async fn insert_items(db: &Db, items: Vec<CiValues>, now: i64) -> anyhow::Result<Vec<i64>> {
+pub(super) async fn insert_items(
+    db: &Db,
+    items: Vec<CiValues>,
+    now: i64,
+) -> anyhow::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(items.len());
     for chunk in items.chunks(BATCH) {
         let chunk = chunk.to_vec();
@@ -88,7 +97,7 @@ async fn insert_items(db: &Db, items: Vec<CiValues>, now: i64) -> anyhow::Result
 }
 
 /// Writes `source kind target` relations in transactions of [`BATCH`].
-async fn insert_relations(
+pub(super) async fn insert_relations(
     db: &Db,
     relations: Vec<(i64, &'static str, i64)>,
     now: i64,

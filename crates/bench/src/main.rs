@@ -6,6 +6,7 @@
 //! * `sla`: the SLA sweeper finding due warnings and breaches among a million open tickets.
 //! * `alerts`: alerts posted to an integration, and the time from an alert to its page.
 //! * `impact`: CMDB impact analysis over a 100,000-item estate.
+//! * `conflicts`: conflict detection for a new change among 100,000 scheduled changes.
 //! * `agents`: thousands of host agents reporting their inventory every 5 minutes.
 //! * `snmp`: a thousand network devices' interfaces polled over SNMP every minute.
 //!
@@ -27,6 +28,7 @@ use opsdesk_seed::{Generator, Scale};
 use serde_json::Value;
 
 mod alerts;
+mod changes;
 mod cmdb;
 mod network;
 
@@ -114,6 +116,27 @@ enum Scenario {
         queries: usize,
         #[arg(long, default_value_t = 4)]
         clients: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Conflict detection (GET /api/v1/changes/{id}/conflicts) for new changes among
+    /// scheduled changes over a year, written straight into a fresh database, one request
+    /// at a time; then the same use case in process.
+    Conflicts {
+        #[command(flatten)]
+        target: Target,
+        /// Configuration items: 500 hosts, the rest application servers running on them.
+        #[arg(long, default_value_t = 10_000)]
+        cis: usize,
+        /// Changes scheduled over the next year, 1–4 h long, on 1–3 items each.
+        #[arg(long, default_value_t = 100_000)]
+        changes: usize,
+        /// People carrying the scheduled changes out.
+        #[arg(long, default_value_t = 200)]
+        implementers: usize,
+        /// New changes whose conflicts are timed, each run.
+        #[arg(long, default_value_t = 200)]
+        candidates: usize,
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
@@ -226,6 +249,14 @@ async fn main() -> anyhow::Result<()> {
             clients,
             runs,
         } => cmdb::impact(&target, cis, queries, clients, runs).await,
+        Scenario::Conflicts {
+            target,
+            cis,
+            changes,
+            implementers,
+            candidates,
+            runs,
+        } => changes::conflicts(&target, cis, changes, implementers, candidates, runs).await,
         Scenario::Agents {
             target,
             agents,
