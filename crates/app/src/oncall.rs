@@ -151,6 +151,26 @@ impl App {
         principal: &Principal,
         input: NewSchedule,
     ) -> Result<Schedule, AppError> {
+        self.save_schedule(principal, None, input).await
+    }
+
+    /// Replaces a schedule's name, time zone and layers (admins); the overrides stay.
+    pub async fn update_schedule(
+        &self,
+        principal: &Principal,
+        id: i64,
+        input: NewSchedule,
+    ) -> Result<Schedule, AppError> {
+        self.save_schedule(principal, Some(id), input).await
+    }
+
+    /// Creates a schedule, or with `id` replaces that one, after checking it.
+    async fn save_schedule(
+        &self,
+        principal: &Principal,
+        id: Option<i64>,
+        input: NewSchedule,
+    ) -> Result<Schedule, AppError> {
         let mut errors = Vec::new();
         let name = crate::accounts::check_name("name", &input.name, &mut errors);
         if !errors.is_empty() {
@@ -188,15 +208,39 @@ impl App {
                     if !errors.is_empty() {
                         return Err(AppError::Invalid(errors));
                     }
-                    let row =
-                        store::insert_schedule(tx.conn, &name, &time_zone, &layers, tx.now).await?;
-                    tx.record(Event::created(
-                        Entity::Schedule,
-                        row.id,
-                        &serde_json::json!({"name": row.name, "time_zone": row.time_zone,
-                                            "layers": input.layers}),
-                    ))
-                    .await?;
+                    let snapshot = |row: &ScheduleRow| {
+                        serde_json::json!({"name": row.name, "time_zone": row.time_zone,
+                                           "layers": serde_json::from_str::<serde_json::Value>(&row.layers).unwrap_or_default()})
+                    };
+                    let row = match id {
+                        None => {
+                            let row = store::insert_schedule(
+                                tx.conn, &name, &time_zone, &layers, tx.now,
+                            )
+                            .await?;
+                            tx.record(Event::created(Entity::Schedule, row.id, &snapshot(&row)))
+                                .await?;
+                            row
+                        }
+                        Some(id) => {
+                            let before = store::schedule(tx.conn, id)
+                                .await?
+                                .ok_or(AppError::NotFound("schedule"))?;
+                            let row = store::update_schedule(
+                                tx.conn, id, &name, &time_zone, &layers, tx.now,
+                            )
+                            .await?
+                            .ok_or(AppError::NotFound("schedule"))?;
+                            tx.record(Event::updated(
+                                Entity::Schedule,
+                                id,
+                                &snapshot(&before),
+                                &snapshot(&row),
+                            ))
+                            .await?;
+                            row
+                        }
+                    };
                     Ok(row)
                 })
             })

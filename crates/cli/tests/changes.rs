@@ -22,8 +22,14 @@ fn at(hours_from_now: i64) -> String {
 
 /// The service desk on a clock standing at [`NOW`].
 async fn server(backend: Backend) -> TestServer {
+    server_and_clock(backend).await.0
+}
+
+/// [`server`], with its clock for the test to move.
+async fn server_and_clock(backend: Backend) -> (TestServer, ManualClock) {
     let clock = ManualClock::starting_at(NOW.parse().unwrap());
-    TestServer::service_desk_on_clock(backend, Arc::new(clock)).await
+    let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+    (server, clock)
 }
 
 async fn item(admin: &Client, name: &str) -> i64 {
@@ -546,5 +552,70 @@ dual_backend_test!(
             .get(&format!("/api/v1/maintenance-windows?monitor={monitor}"))
             .await;
         assert_eq!(after_cancel.body["items"].as_array().unwrap().len(), 1);
+    }
+);
+
+dual_backend_test!(
+    an_approval_left_waiting_past_its_timeout_is_escalated_once,
+    |backend: Backend| async move {
+        let (server, clock) = server_and_clock(backend).await;
+        let admin = server.admin();
+        let [ann, bob, cy] = board(&server, 2).await;
+        template(
+            &admin,
+            json!({"name": "Urgent patching", "type": "normal", "board": "CAB", "quorum": 2,
+                   "approval_timeout_h": 4}),
+        )
+        .await;
+        let db = item(&admin, "db-03").await;
+        let body = json!({"title": "Patch db-03", "template": "Urgent patching", "cis": [db],
+                          "planned_start": at(24), "planned_end": at(25)});
+        let waiting = change(&ann, body.clone()).await;
+        let decided = change(&ann, body).await;
+        for number in [&waiting, &decided] {
+            move_to(&ann, number, "assessment").await;
+            move_to(&ann, number, "approval").await;
+        }
+        assert_eq!(vote(&ann, &waiting, "approve", "").await.status, 200);
+        assert_eq!(vote(&bob, &decided, "approve", "").await.status, 200);
+        assert_eq!(vote(&cy, &decided, "approve", "").await.status, 200);
+
+        clock.advance(SignedDuration::from_hours(5));
+        let kinds = |change: Value| -> Vec<String> {
+            change["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["kind"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let escalated = opsdesk_testkit::eventually(std::time::Duration::from_secs(20), || async {
+            let now = admin.get(&format!("/api/v1/changes/{waiting}")).await.body;
+            kinds(now).contains(&"approval_overdue".to_owned())
+        })
+        .await;
+        assert!(escalated, "the waiting approval was not escalated");
+        let overdue = admin.get(&format!("/api/v1/changes/{waiting}")).await.body;
+        let entry = overdue["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "approval_overdue")
+            .unwrap();
+        // Bob and Cy have not voted; the admins are told too.
+        assert!(entry["data"]["reminded"].as_i64().unwrap() >= 3, "{entry}");
+        let settled = admin.get(&format!("/api/v1/changes/{decided}")).await.body;
+        assert_eq!(settled["state"], "scheduled");
+        assert!(!kinds(settled).contains(&"approval_overdue".to_owned()));
+        // Once: a later look finds nothing more to do.
+        clock.advance(SignedDuration::from_hours(5));
+        let again = admin.get(&format!("/api/v1/changes/{waiting}")).await.body;
+        assert_eq!(
+            kinds(again)
+                .iter()
+                .filter(|k| *k == "approval_overdue")
+                .count(),
+            1
+        );
     }
 );

@@ -305,5 +305,58 @@ dual_backend_test!(
         let agent = server.web_forms("ann@msp.example").await;
         let (status, _, _) = agent.post("/on-call/schedules", &fields).await;
         assert_eq!(status, 403);
+
+        // Editing starts from the schedule as it is: its layers, restriction and all.
+        let id = schedules[0]["id"].as_i64().unwrap();
+        let editing = forms.page(&format!("/on-call?edit={id}")).await;
+        let form = editing.split("id=\"schedule-form\"").nth(1).unwrap();
+        for shown in [
+            "name=\"schedule_id\" value=\"",
+            "value=\"ann@msp.example, root@msp.example\"",
+            "value=\"2026-01-05T09:00\"",
+            "value=\"friday\" checked",
+            "value=\"17:00\"",
+        ] {
+            assert!(form.contains(shown), "{shown}: {form}");
+        }
+        // The layers change, and nothing else: the same schedule, renamed, weekly turns of 14 days.
+        let mut edited = fields.clone();
+        edited[0] = ("name", "Service Desk (day)");
+        edited[4] = ("turn1", "14");
+        let id_text = id.to_string();
+        edited.push(("schedule_id", &id_text));
+        let (status, _, page) = forms.post("/on-call/schedules", &edited).await;
+        assert_eq!(status, 200, "{page}");
+        let schedules = server.admin().get("/api/v1/schedules").await.body;
+        assert_eq!(schedules.as_array().unwrap().len(), 1, "{schedules}");
+        assert_eq!(schedules[0]["name"], "Service Desk (day)");
+        assert_eq!(schedules[0]["layers"][0]["turn"], json!({"days": 14}));
+        // The API replaces them the same way, and an agent may not.
+        let mut body = schedules[0].clone();
+        body.as_object_mut()
+            .unwrap()
+            .retain(|k, _| ["name", "time_zone", "layers"].contains(&k.as_str()));
+        body["layers"].as_array_mut().unwrap().truncate(1);
+        let replaced = server
+            .admin()
+            .put(&format!("/api/v1/schedules/{id}"), body.clone())
+            .await;
+        assert_eq!(replaced.status, 200, "{}", replaced.text);
+        assert_eq!(replaced.body["layers"].as_array().unwrap().len(), 1);
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        assert_eq!(
+            ann.put(&format!("/api/v1/schedules/{id}"), body.clone())
+                .await
+                .status,
+            403
+        );
+        assert_eq!(
+            server
+                .admin()
+                .put("/api/v1/schedules/999", body)
+                .await
+                .status,
+            404
+        );
     }
 );

@@ -35,6 +35,29 @@ pub async fn insert_schedule(
     .map_err(|e| StoreError::from(e).on_unique("name"))
 }
 
+/// Replaces a schedule's name, zone and layers; `None` when there is no such schedule.
+pub async fn update_schedule(
+    conn: &mut AnyConnection,
+    id: i64,
+    name: &str,
+    time_zone: &str,
+    layers: &str,
+    now: i64,
+) -> Result<Option<ScheduleRow>, StoreError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE schedules SET name = $2, time_zone = $3, layers = $4, updated_at = $5 \
+         WHERE id = $1 RETURNING {SCHEDULE_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(name)
+    .bind(time_zone)
+    .bind(layers)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| StoreError::from(e).on_unique("name"))
+}
+
 pub async fn schedules(conn: &mut AnyConnection) -> Result<Vec<ScheduleRow>, StoreError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name"

@@ -18,6 +18,7 @@ use crate::{ApiError, AppState};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_schedule, list_schedules))
+        .routes(routes!(update_schedule))
         .routes(routes!(on_call))
         .routes(routes!(add_override, list_overrides))
         .routes(routes!(shifts))
@@ -68,6 +69,21 @@ async fn shifts_calendar(
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
         calendar,
+    ))
+}
+
+/// Replaces a schedule's name, time zone and layers (admins); its overrides stay.
+#[utoipa::path(put, path = "/api/v1/schedules/{id}", tag = "on-call",
+    params(("id" = i64, Path)), request_body = NewSchedule,
+    responses((status = 200, body = Schedule)))]
+async fn update_schedule(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<NewSchedule>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(
+        state.app.update_schedule(&principal, id, input).await?,
     ))
 }
 

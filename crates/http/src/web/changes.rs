@@ -14,9 +14,9 @@ use axum::routing::{get, post};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use opsdesk_app::changes::{
-    ApprovalLink, CalendarEntry, Change, ChangeConflict, ChangePatch, ChangeQuery, ChangeSummary,
-    ChangeTemplate, Delegation, FreezeWindow, NewChange, NewChangeTemplate, NewFreezeWindow,
-    NewVote,
+    ApprovalLink, CalendarEntry, Change, ChangeConflict, ChangeOutcomes, ChangePatch, ChangeQuery,
+    ChangeSummary, ChangeTemplate, Delegation, FreezeWindow, NewChange, NewChangeTemplate,
+    NewFreezeWindow, NewVote,
 };
 use opsdesk_app::{AppError, FieldError, Precondition, Principal};
 use opsdesk_domain::change::{
@@ -84,12 +84,18 @@ struct ListPage {
     awaiting: Vec<ChangeSummary>,
     state: String,
     delegation: Option<Delegation>,
+    /// How the changes of the last 90 days went.
+    outcomes: ChangeOutcomes,
     form: SentForm,
 }
 
 impl ListPage {
     fn states(&self) -> &'static [&'static str] {
         ChangeState::NAMES
+    }
+
+    fn failure_percent(&self) -> String {
+        format!("{:.0}", self.outcomes.failure_rate * 100.0)
     }
 }
 
@@ -112,6 +118,11 @@ async fn list_page(
     let changes = state.app.changes(principal, &query).await?;
     let awaiting = state.app.changes_awaiting_vote(principal).await?;
     let delegation = state.app.approval_delegation(principal).await?;
+    let now = state.app.now();
+    let outcomes = state
+        .app
+        .change_outcomes(principal, now - SignedDuration::from_hours(24 * 90), now)
+        .await?;
     let c = chrome(principal, "change.list", &form);
     Ok((
         status_of(&form),
@@ -121,6 +132,7 @@ async fn list_page(
             awaiting,
             state: filter.unwrap_or_default(),
             delegation,
+            outcomes,
             form,
         }),
     )

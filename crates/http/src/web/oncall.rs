@@ -104,6 +104,41 @@ struct ScheduleForm {
 }
 
 impl ScheduleForm {
+    /// The form filled in with a schedule, to edit it.
+    fn of(schedule: &Schedule) -> Self {
+        let mut sent = vec![
+            ("schedule_id".to_owned(), schedule.id.to_string()),
+            ("name".to_owned(), schedule.name.clone()),
+            ("time_zone".to_owned(), schedule.time_zone.clone()),
+        ];
+        for (n, layer) in FORM_LAYERS.iter().zip(&schedule.layers) {
+            let (length, unit) = match layer.turn {
+                Turn::Days(days) => (days, "days"),
+                Turn::Hours(hours) => (hours, "hours"),
+            };
+            sent.push((format!("people{n}"), layer.people.join(", ")));
+            sent.push((
+                format!("start{n}"),
+                layer.start.strftime("%Y-%m-%dT%H:%M").to_string(),
+            ));
+            sent.push((format!("turn{n}"), length.to_string()));
+            sent.push((format!("turn_unit{n}"), unit.to_owned()));
+            if let Some(r) = &layer.restriction {
+                sent.push((format!("restrict{n}"), "on".to_owned()));
+                for day in &r.days {
+                    let name = WEEKDAYS[usize::from(day.to_monday_zero_offset().unsigned_abs())];
+                    sent.push((format!("day{n}"), name.to_owned()));
+                }
+                sent.push((format!("from{n}"), r.from.strftime("%H:%M").to_string()));
+                sent.push((format!("to{n}"), r.to.strftime("%H:%M").to_string()));
+            }
+        }
+        Self {
+            sent,
+            errors: Vec::new(),
+        }
+    }
+
     fn v(&self, field: &str) -> &str {
         self.sent
             .iter()
@@ -136,8 +171,29 @@ const WEEKDAYS: [&str; 7] = [
     "sunday",
 ];
 
-async fn page(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Response, WebError> {
-    on_call_page(&state, &p, Brought::default()).await
+#[derive(Debug, Default, serde::Deserialize)]
+struct PageQuery {
+    /// A schedule to edit: the schedule form starts from it.
+    edit: Option<i64>,
+}
+
+async fn page(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let mut brought = Brought::default();
+    if let Some(id) = query.edit {
+        let schedule = state
+            .app
+            .schedules(&p)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or(AppError::NotFound("schedule"))?;
+        brought.schedule = ScheduleForm::of(&schedule);
+    }
+    on_call_page(&state, &p, brought).await
 }
 
 async fn on_call_page(
@@ -419,7 +475,11 @@ async fn create_schedule(
             time_zone: form.get("time_zone").trim().to_owned(),
             layers,
         };
-        match state.app.create_schedule(&form.principal, input).await {
+        let saved = match form.get("schedule_id").parse::<i64>() {
+            Ok(id) => state.app.update_schedule(&form.principal, id, input).await,
+            Err(_) => state.app.create_schedule(&form.principal, input).await,
+        };
+        match saved {
             Ok(_) => return Ok(Redirect::to("/on-call").into_response()),
             Err(AppError::Invalid(invalid)) => errors = invalid,
             Err(other) => return Err(other.into()),

@@ -258,6 +258,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("oncall.rules.title", "My notifications"),
     ("oncall.schedule.create", "Create schedule"),
     ("oncall.schedule.days", "days"),
+    ("oncall.schedule.edit", "Edit schedule"),
     (
         "oncall.schedule.hint",
         "People take turns on a layer, handed off at the start's time of day in the schedule's time zone; a later layer wins where it is on (restricted to some hours, it covers a daytime desk over a 24/7 rotation); an override wins over every layer. Layer 2 is optional.",
