@@ -56,6 +56,13 @@ opsdesk_domain::string_enum! {
     }
 }
 
+/// A job payload's id field.
+pub(crate) fn id_in(payload: &serde_json::Value, field: &str) -> Result<i64, JobError> {
+    payload[field]
+        .as_i64()
+        .ok_or_else(|| JobError::Payload(format!("no `{field}`")))
+}
+
 /// Delay before attempt `attempts + 1`: `base_ms` doubling, capped at one hour.
 pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
     let doublings = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);

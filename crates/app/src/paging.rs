@@ -668,11 +668,7 @@ impl App {
     /// Goes on to the next level of a page nobody acknowledged in time (the
     /// `page.escalation` job). A page acknowledged, resolved or moved on since is left.
     pub(crate) async fn escalate_page(&self, payload: &serde_json::Value) -> Result<(), JobError> {
-        let field = |name: &str| {
-            payload[name]
-                .as_i64()
-                .ok_or_else(|| JobError::Payload(format!("no `{name}`")))
-        };
+        let field = |name: &str| jobs::id_in(payload, name);
         let (page_id, round, level) = (field("page_id")?, field("round")?, field("level")?);
         let ticket_id = self
             .system_change("paging", move |mut tx| {
@@ -711,9 +707,7 @@ impl App {
             tracing::warn!("a page was not mailed: no mail relay is configured");
             return Ok(());
         }
-        let id = payload["notification_id"]
-            .as_i64()
-            .ok_or_else(|| JobError::Payload("no `notification_id`".into()))?;
+        let id = jobs::id_in(payload, "notification_id")?;
         let (notification, page) = {
             let mut conn = self.db().reader().await?;
             let Some(notification) = store::notification(&mut conn, id).await? else {
@@ -780,9 +774,7 @@ impl App {
     /// Tells a policy's chat webhook of a page (the `page.chat` job). `{"text": …}` is what
     /// Slack's, Mattermost's and Teams' incoming webhooks all read.
     pub(crate) async fn send_page_chat(&self, payload: &serde_json::Value) -> Result<(), JobError> {
-        let page_id = payload["page_id"]
-            .as_i64()
-            .ok_or_else(|| JobError::Payload("no `page_id`".into()))?;
+        let page_id = jobs::id_in(payload, "page_id")?;
         let (url, page) = {
             let mut conn = self.db().reader().await?;
             let Some(row) = store::page(&mut conn, page_id).await? else {

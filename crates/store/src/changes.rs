@@ -6,6 +6,30 @@ use sqlx::AnyConnection;
 use crate::accounts::placeholders;
 use crate::error::StoreError;
 
+/// Rows of `sql(list)` for every slice of `ids`, where `list` is the placeholders of the
+/// slice's ids after the `lead` parameters: long lists are asked for in slices, within the
+/// databases' limits on parameters.
+async fn in_slices<T>(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    lead: &[i64],
+    sql: impl Fn(&str) -> String,
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut rows = Vec::new();
+    for slice in ids.chunks(500) {
+        let text = sql(&placeholders(lead.len() + 1, slice.len()));
+        let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(text));
+        for value in lead.iter().chain(slice) {
+            query = query.bind(*value);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// A template as stored, with its board's name.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TemplateRow {
@@ -641,30 +665,20 @@ pub async fn overlapping(
     implementer: Option<i64>,
 ) -> Result<Vec<OverlapRow>, StoreError> {
     const PLANNED: &str = "('assessment', 'approval', 'scheduled', 'implementing')";
-    let mut rows = Vec::new();
-    // In slices, so a change touching many items stays within the placeholder limits.
     // `CROSS JOIN` keeps `change_cis` the outer table on SQLite, so the join starts from the
     // items (index change_cis_ci, a few dozen changes per item) and reads each change by its
     // key. With a plain join and no statistics SQLite started from changes_state instead and
     // read every planned change starting before the window's end (half of 100,000 in the
     // conflicts benchmark, ~40 ms). PostgreSQL plans it as the inner join it is.
-    for slice in cis.chunks(500) {
-        let sql = format!(
+    let mut rows: Vec<OverlapRow> = in_slices(conn, cis, &[except, start, end], |list| {
+        format!(
             "SELECT c.id, c.planned_start, c.planned_end, c.implementer_id, l.ci_id \
              FROM change_cis l CROSS JOIN changes c \
-             WHERE c.id = l.change_id AND l.ci_id IN ({}) AND c.id <> $1 \
-             AND c.planned_start < $3 AND c.planned_end > $2 AND c.state IN {PLANNED}",
-            placeholders(4, slice.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(except)
-            .bind(start)
-            .bind(end);
-        for ci in slice {
-            query = query.bind(*ci);
-        }
-        rows.extend(query.fetch_all(&mut *conn).await?);
-    }
+             WHERE c.id = l.change_id AND l.ci_id IN ({list}) AND c.id <> $1 \
+             AND c.planned_start < $3 AND c.planned_end > $2 AND c.state IN {PLANNED}"
+        )
+    })
+    .await?;
     if let Some(implementer) = implementer {
         let by_person: Vec<OverlapRow> = sqlx::query_as(sql!(
             "SELECT c.id, c.planned_start, c.planned_end, c.implementer_id, \
@@ -688,21 +702,16 @@ pub async fn relations_around(
     conn: &mut AnyConnection,
     cis: &[i64],
 ) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    let mut pairs = Vec::new();
-    for slice in cis.chunks(400) {
-        let list = placeholders(1, slice.len());
-        let sql = format!(
+    // The list twice in one statement: slices of 500 stay within SQLite's 32,766
+    // parameters and PostgreSQL's 65,535.
+    in_slices(conn, cis, &[], |list| {
+        format!(
             "SELECT source_id, kind, target_id FROM ci_relations WHERE removed_at IS NULL \
              AND source_id IN ({list}) UNION SELECT source_id, kind, target_id FROM ci_relations \
              WHERE removed_at IS NULL AND target_id IN ({list})"
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for ci in slice {
-            query = query.bind(*ci);
-        }
-        pairs.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(pairs)
+        )
+    })
+    .await
 }
 
 /// A freeze or blackout period as stored.
@@ -797,20 +806,11 @@ pub async fn cis_of_organization(
     organization_id: i64,
     cis: &[i64],
 ) -> Result<Vec<i64>, StoreError> {
-    let mut found = Vec::new();
-    for slice in cis.chunks(500) {
-        let sql = format!(
-            "SELECT id FROM cis WHERE organization_id = $1 AND id IN ({})",
-            placeholders(2, slice.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(organization_id);
-        for ci in slice {
-            query = query.bind(*ci);
-        }
-        let rows: Vec<(i64,)> = query.fetch_all(&mut *conn).await?;
-        found.extend(rows.into_iter().map(|(id,)| id));
-    }
-    Ok(found)
+    let rows: Vec<(i64,)> = in_slices(conn, cis, &[organization_id], |list| {
+        format!("SELECT id FROM cis WHERE organization_id = $1 AND id IN ({list})")
+    })
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// The maintenance windows agreed for item `ci_id` that span `at`: those of its monitors (by
@@ -955,23 +955,16 @@ pub async fn changes_on_between(
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, String, String, i64, i64, i64)>, StoreError> {
-    let mut rows = Vec::new();
-    for slice in cis.chunks(500) {
-        let sql = format!(
+    in_slices(conn, cis, &[from, to], |list| {
+        format!(
             "SELECT c.id, c.title, c.state, c.planned_start, \
              COALESCE(c.actual_end, c.planned_end), l.ci_id FROM change_cis l \
-             JOIN changes c ON c.id = l.change_id WHERE l.ci_id IN ({}) \
+             JOIN changes c ON c.id = l.change_id WHERE l.ci_id IN ({list}) \
              AND c.planned_start <= $2 AND COALESCE(c.actual_end, c.planned_end) >= $1 \
-             AND c.state IN ('implementing', 'review', 'closed', 'failed', 'scheduled')",
-            placeholders(3, slice.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
-        for ci in slice {
-            query = query.bind(*ci);
-        }
-        rows.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(rows)
+             AND c.state IN ('implementing', 'review', 'closed', 'failed', 'scheduled')"
+        )
+    })
+    .await
 }
 
 /// Inventory changes of `cis` between `from` and `to`: `(item, at, section, summary)`.
@@ -981,20 +974,13 @@ pub async fn inventory_changes_between(
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, i64, String, String)>, StoreError> {
-    let mut rows = Vec::new();
-    for slice in cis.chunks(500) {
-        let sql = format!(
+    in_slices(conn, cis, &[from, to], |list| {
+        format!(
             "SELECT ci_id, at, section, summary FROM ci_inventory_changes \
-             WHERE ci_id IN ({}) AND at >= $1 AND at <= $2 ORDER BY at DESC LIMIT 200",
-            placeholders(3, slice.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
-        for ci in slice {
-            query = query.bind(*ci);
-        }
-        rows.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(rows)
+             WHERE ci_id IN ({list}) AND at >= $1 AND at <= $2 ORDER BY at DESC LIMIT 200"
+        )
+    })
+    .await
 }
 
 /// Over changes whose window ended in `[from, to)`: how many finished (closed or failed),

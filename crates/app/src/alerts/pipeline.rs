@@ -10,7 +10,7 @@ use opsdesk_store::alerts::{self as store, AlertUpdate, IncidentKind, Integratio
 use serde_json::json;
 
 use crate::change::Tx;
-use crate::jobs::{self, JobError, JobKind};
+use crate::jobs::{self, JobError, JobKind, id_in};
 use crate::tickets::{
     NewTicket, TicketPatch, insert_ticket, number_of, patch_ticket, timeline, validate_ticket,
 };
@@ -320,13 +320,6 @@ async fn queue_settle(
     let payload = json!({ "ticket": ticket_id, "integration": integration_id });
     jobs::queue_at(&mut batch, JobKind::AlertSettle, &payload, run_at, tx.now);
     Ok(batch.run(tx.conn).await?)
-}
-
-/// A job payload's id field.
-fn id_in(payload: &serde_json::Value, field: &str) -> Result<i64, JobError> {
-    payload[field]
-        .as_i64()
-        .ok_or_else(|| JobError::Payload(format!("no `{field}`")))
 }
 
 impl App {

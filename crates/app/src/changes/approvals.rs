@@ -524,11 +524,7 @@ impl App {
         &self,
         payload: &serde_json::Value,
     ) -> Result<(), JobError> {
-        let field = |name: &str| {
-            payload[name]
-                .as_i64()
-                .ok_or_else(|| JobError::Payload(format!("no `{name}`")))
-        };
+        let field = |name: &str| jobs::id_in(payload, name);
         let (change_id, user_id) = (field("change_id")?, field("user_id")?);
         if !self.mails() {
             tracing::warn!("an approval request was not mailed: no mail relay is configured");
@@ -599,11 +595,7 @@ impl App {
         &self,
         payload: &serde_json::Value,
     ) -> Result<(), JobError> {
-        let field = |name: &str| {
-            payload[name]
-                .as_i64()
-                .ok_or_else(|| JobError::Payload(format!("no `{name}`")))
-        };
+        let field = |name: &str| jobs::id_in(payload, name);
         let (change_id, asked_at) = (field("change_id")?, field("asked_at")?);
         self.system_change("change approval", move |mut tx| {
             Box::pin(async move {
