@@ -330,7 +330,7 @@ pub struct ChangeFilter<'a> {
     pub window: Option<(i64, i64)>,
 }
 
-/// Changes fitting `filter`, the latest planned first (unplanned last), ids below `before`.
+/// Changes fitting `filter` with ids below `before`, the newest first.
 pub async fn changes(
     conn: &mut AnyConnection,
     filter: &ChangeFilter<'_>,

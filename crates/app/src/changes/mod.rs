@@ -66,8 +66,8 @@ pub struct ChangeEntry {
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     pub actor: String,
-    /// `created`, `updated`, `state_changed`, `voted`, `approval_decided`,
-    /// `approval_overdue`, `incident_linked`, `monitors_held`.
+    /// `created`, `updated`, `state_changed`, `approval_requested`, `voted`,
+    /// `approval_decided`, `approval_overdue`, `incident_linked`, `monitors_held`.
     pub kind: String,
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
@@ -389,8 +389,8 @@ struct Draft {
 }
 
 impl Draft {
-    /// Checks the fields, scores the risk against the open work on the items, and writes
-    /// the values (without touching the state) as `store::ChangeValues`.
+    /// Checks the window and the items (mistakes go to `errors`) and scores the risk
+    /// against the open work on the items: the score and its level.
     async fn checked(
         &self,
         conn: &mut Conn,
