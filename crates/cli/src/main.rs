@@ -1,6 +1,7 @@
 //! `opsdesk`: IT service management in one binary.
 
 mod agent;
+mod backup;
 mod cis;
 mod config;
 mod import;
@@ -123,6 +124,13 @@ enum Command {
         #[command(subcommand)]
         command: vuln::VulnCommand,
     },
+    /// Back the desk up while it serves, or check a backup (`backup verify DIR`).
+    #[command(after_help = "Examples:\n  \
+        opsdesk backup --to /backups/2026-12-06 --data-dir ./opsdesk-data\n  \
+        opsdesk backup verify /backups/2026-12-06")]
+    Backup(backup::BackupArgs),
+    /// Restore a backup set into SQLite, or into PostgreSQL to move a growing desk.
+    Restore(backup::RestoreArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Print the version.
@@ -374,6 +382,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             vuln::run(command).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::Openapi => {
             println!("{}", opsdesk_http::openapi_json());
             Ok(ExitCode::SUCCESS)

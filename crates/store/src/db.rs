@@ -374,7 +374,8 @@ async fn commit_batch(
 }
 
 /// Hides the password in a database URL for messages and logs.
-fn redact(url: &str) -> String {
+/// `url` with its password masked, for messages and logs.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];

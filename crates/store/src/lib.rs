@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod attachments;
 pub mod audit;
 pub mod automation;
+pub mod backup;
 pub mod bulk;
 pub mod catalog;
 pub mod changes;
@@ -46,7 +47,7 @@ pub mod vulnerabilities;
 pub mod webhooks;
 
 pub use batch::{Batch, Binder};
-pub use db::{Backend, Db, DbOptions, WriteFuture};
+pub use db::{Backend, Db, DbOptions, WriteFuture, redact};
 pub use error::StoreError;
 pub use migrate::{migrate_to, migration_versions};
 pub use sqlx::AnyConnection as Conn;
