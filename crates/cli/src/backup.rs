@@ -481,7 +481,9 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let (manifest, file) = read_set(&args.dir)?;
     let config = load_config(&args.database, None)?;
     match (manifest.source.as_str(), config.database_url.as_deref()) {
-        ("sqlite", None) => restore_sqlite(&file, &config.data_dir, args.force).await?,
+        ("sqlite", None) => {
+            restore_sqlite(&file, &manifest.tables, &config.data_dir, args.force).await?
+        }
         ("sqlite", Some(url)) => sqlite_into_postgres(&file, url, args.force).await?,
         (_, Some(url)) => postgres_into_postgres(&file, &manifest, url, args.force).await?,
         (_, None) => bail!(
@@ -496,7 +498,12 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn restore_sqlite(file: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
+async fn restore_sqlite(
+    file: &Path,
+    tables: &BTreeMap<String, TableEntry>,
+    data_dir: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
     // Holding the server's lock keeps a server from starting on a half-restored folder.
     let _lock = lock_data_dir(data_dir)?;
     let live = data_dir.join(SQLITE_FILE);
@@ -509,6 +516,14 @@ async fn restore_sqlite(file: &Path, data_dir: &Path, force: bool) -> anyhow::Re
     let incoming = data_dir.join("opsdesk.db.restoring");
     std::fs::copy(file, &incoming).context("cannot copy the backup into the data folder")?;
     std::fs::File::open(&incoming)?.sync_all()?;
+    let problems = compare_tables(&mut store::open_sqlite_file(&incoming).await?, tables).await?;
+    if !problems.is_empty() {
+        std::fs::remove_file(&incoming)?;
+        bail!(
+            "the backup differs from its manifest, so it was not restored: {}",
+            problems.join("; ")
+        );
+    }
     for stale in ["opsdesk.db-wal", "opsdesk.db-shm"] {
         match std::fs::remove_file(data_dir.join(stale)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

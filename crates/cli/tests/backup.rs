@@ -1,0 +1,334 @@
+//! Backups of a desk that is serving: taken under write load, checked by `backup verify`,
+//! restored into SQLite and PostgreSQL with every acknowledged write and every table as the
+//! manifest recorded it; damage is caught and an occupied destination is not overwritten.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opsdesk_testkit::{
+    Backend, Client, ServerProcess, TestDb, dual_backend_test, eventually, postgres_url,
+    run_command, run_command_output,
+};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
+const PASSWORD: &str = "correct horse battery staple\n";
+
+fn cli_admin(db: &TestDb) -> String {
+    let database = db.cli_args();
+    let database: Vec<&str> = database.iter().map(String::as_str).collect();
+    let mut add = vec![
+        "user",
+        "add",
+        "--email",
+        "admin@example.com",
+        "--name",
+        "Admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ];
+    add.extend(&database);
+    run_command(BIN, &add, Some(PASSWORD));
+    let mut create = vec!["token", "create", "--email", "admin@example.com"];
+    create.extend(&database);
+    run_command(BIN, &create, None).trim().to_owned()
+}
+
+fn client(url: &str, token: &str) -> Client {
+    Client {
+        base: url.to_owned(),
+        token: Some(token.to_owned()),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Runs `opsdesk` with `args` and then `database`'s flags.
+async fn opsdesk(args: &[&str], database: &[String]) -> std::process::Output {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(database.iter().map(String::as_str));
+    run_command_output(BIN, &all, None).await
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every ticket number the desk at `url` lists.
+async fn ticket_numbers(admin: &Client) -> BTreeSet<String> {
+    let mut numbers = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/tickets?limit=500&cursor={cursor}"),
+            None => "/api/v1/tickets?limit=500".to_owned(),
+        };
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        for ticket in page.body["items"].as_array().unwrap() {
+            numbers.insert(ticket["number"].as_str().unwrap().to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return numbers,
+        }
+    }
+}
+
+/// What a restored desk must hold: every ticket acknowledged before the backup began, the
+/// attachment byte for byte, an intact audit log, and room for the next ticket.
+async fn assert_restored(restored: &TestDb, token: &str, before: &BTreeSet<String>) {
+    let server = ServerProcess::start(BIN, &restored.cli_args()).await;
+    let admin = client(&server.url, token);
+    let numbers = ticket_numbers(&admin).await;
+    let lost: Vec<&String> = before.difference(&numbers).collect();
+    assert!(lost.is_empty(), "acknowledged tickets lost: {lost:?}");
+    let file = admin.get("/api/v1/tickets/INC-1/attachments").await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    let id = file.body[0]["id"].as_i64().unwrap();
+    let content = admin
+        .http
+        .get(format!("{}/api/v1/attachments/{id}", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&content[..], b"PK driver for the scanner");
+    // Numbers go on after the restored ones rather than colliding with them.
+    let next = admin
+        .post(
+            "/api/v1/tickets",
+            json!({"type": "incident", "title": "After the restore", "impact": "low", "urgency": "low"}),
+        )
+        .await;
+    assert_eq!(next.status, 201, "{}", next.text);
+    let number: u64 = next.body["number"].as_str().unwrap()[4..].parse().unwrap();
+    let highest = numbers
+        .iter()
+        .map(|n| n[4..].parse::<u64>().unwrap())
+        .max()
+        .unwrap();
+    assert!(number > highest, "INC-{number} after INC-{highest}");
+    drop(server);
+    let audit = opsdesk(&["audit", "verify"], &restored.cli_args()).await;
+    assert!(audit.status.success(), "{}", text(&audit));
+}
+
+dual_backend_test!(
+    a_backup_taken_under_write_load_restores_every_acknowledged_write,
+    |backend: Backend| async move {
+        let db = TestDb::new(backend).await;
+        let token = cli_admin(&db);
+        let server = ServerProcess::start(BIN, &db.cli_args()).await;
+        let admin = client(&server.url, &token);
+        let first = admin
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": "Scanner offline", "impact": "low", "urgency": "low"}),
+            )
+            .await;
+        assert_eq!(first.status, 201, "{}", first.text);
+        let upload = admin
+            .http
+            .post(format!(
+                "{}/api/v1/tickets/INC-1/attachments?filename=driver.zip",
+                server.url
+            ))
+            .bearer_auth(&token)
+            .header("content-type", "application/zip")
+            .body(b"PK driver for the scanner".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(upload.status(), 201);
+
+        // Four clients create tickets without pause; a ticket acknowledged before the backup
+        // starts must be in it, whatever is written while it runs.
+        let started = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let before = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+        let during = Arc::new(Mutex::new(0_usize));
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let admin = client(&server.url, &token);
+                let (started, stop, before, during) = (
+                    started.clone(),
+                    stop.clone(),
+                    before.clone(),
+                    during.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let created = admin
+                            .post(
+                                "/api/v1/tickets",
+                                json!({"type": "incident", "title": format!("Load {writer}-{n}"),
+                                       "description": "written while the backup runs",
+                                       "impact": "low", "urgency": "medium"}),
+                            )
+                            .await;
+                        assert_eq!(created.status, 201, "{}", created.text);
+                        if started.load(Ordering::SeqCst) {
+                            *during.lock().unwrap() += 1;
+                        } else {
+                            before
+                                .lock()
+                                .unwrap()
+                                .insert(created.body["number"].as_str().unwrap().to_owned());
+                        }
+                    }
+                })
+            })
+            .collect();
+        let enough = eventually(Duration::from_secs(60), || async {
+            before.lock().unwrap().len() >= 200
+        })
+        .await;
+        assert!(enough, "too few tickets were written");
+
+        let sets = tempfile::tempdir().unwrap();
+        let set = sets.path().join("set");
+        let set_arg = set.display().to_string();
+        started.store(true, Ordering::SeqCst);
+        let backup = opsdesk(&["backup", "--to", &set_arg], &db.cli_args()).await;
+        // Writes go on while the backup runs: it blocks no writer.
+        let more = eventually(Duration::from_secs(30), || async {
+            *during.lock().unwrap() >= 20
+        })
+        .await;
+        stop.store(true, Ordering::SeqCst);
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert!(backup.status.success(), "{}", text(&backup));
+        assert!(more, "no ticket was acknowledged while the backup ran");
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["attachments"]["files"], 1);
+        assert!(manifest["tables"]["tickets"]["rows"].as_u64().unwrap() > 200);
+
+        let verified = opsdesk(&["backup", "verify", &set_arg], &db.cli_args()).await;
+        assert!(verified.status.success(), "{}", text(&verified));
+        assert!(
+            text(&verified).contains("is sound") && text(&verified).contains("audit log intact"),
+            "{}",
+            text(&verified)
+        );
+        let before = before.lock().unwrap().clone();
+
+        // Into the backend it came from.
+        let restored = TestDb::new(backend).await;
+        let restore = opsdesk(&["restore", &set_arg], &restored.cli_args()).await;
+        assert!(restore.status.success(), "{}", text(&restore));
+        assert_restored(&restored, &token, &before).await;
+
+        // And from SQLite into PostgreSQL, to move a growing desk.
+        if backend == Backend::Sqlite && postgres_url().is_some() {
+            let moved = TestDb::new(Backend::Postgres).await;
+            let restore = opsdesk(&["restore", &set_arg], &moved.cli_args()).await;
+            assert!(restore.status.success(), "{}", text(&restore));
+            assert_restored(&moved, &token, &before).await;
+        }
+    }
+);
+
+/// Rewrites the manifest's record of the database file after the file was changed, as
+/// someone covering their tracks would; the table digests must still give it away.
+fn rehash(set: &Path) {
+    use sha2::{Digest, Sha256};
+    let manifest_path = set.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let file = std::fs::read(set.join("opsdesk.db")).unwrap();
+    manifest["file"]["sha256"] = json!(hex::encode(Sha256::digest(&file)));
+    manifest["file"]["bytes"] = json!(file.len());
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_backup_fails_its_check_and_a_restore_never_overwrites_unasked() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    cli_admin(&db);
+    let sets = tempfile::tempdir().unwrap();
+    let set = sets.path().join("set");
+    let set_arg = set.display().to_string();
+    let backup = opsdesk(&["backup", "--to", &set_arg], &db.cli_args()).await;
+    assert!(backup.status.success(), "{}", text(&backup));
+
+    let again = opsdesk(&["backup", "--to", &set_arg], &db.cli_args()).await;
+    assert!(!again.status.success());
+    assert!(text(&again).contains("is not empty"), "{}", text(&again));
+
+    let occupied = opsdesk(&["restore", &set_arg], &db.cli_args()).await;
+    assert!(!occupied.status.success());
+    assert!(text(&occupied).contains("--force"), "{}", text(&occupied));
+    let forced = opsdesk(&["restore", &set_arg, "--force"], &db.cli_args()).await;
+    assert!(forced.status.success(), "{}", text(&forced));
+
+    // A changed row, with the file's hash in the manifest brought up to date.
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}?mode=rw", set.join("opsdesk.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE users SET name = 'Mallory' WHERE email = 'admin@example.com'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let tampered = opsdesk(&["backup", "verify", &set_arg], &[]).await;
+    assert!(!tampered.status.success());
+    assert!(
+        text(&tampered).contains("does not match the manifest"),
+        "{}",
+        text(&tampered)
+    );
+    rehash(&set);
+    let covered = opsdesk(&["backup", "verify", &set_arg], &[]).await;
+    assert!(!covered.status.success());
+    assert!(
+        text(&covered).contains("table users differs"),
+        "{}",
+        text(&covered)
+    );
+    let elsewhere = sets.path().join("elsewhere");
+    let refused = opsdesk(
+        &["restore", &set_arg, "--data-dir"],
+        &[elsewhere.display().to_string()],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("table users differs"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        !elsewhere.join("opsdesk.db").exists(),
+        "a damaged backup was restored"
+    );
+
+    let incomplete = sets.path().join("incomplete");
+    std::fs::create_dir(&incomplete).unwrap();
+    let missing = opsdesk(
+        &["backup", "verify", &incomplete.display().to_string()],
+        &[],
+    )
+    .await;
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("no manifest"), "{}", text(&missing));
+}
