@@ -21,6 +21,7 @@ use opsdesk_store::{Conn, redact};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::BackupConfig;
 use crate::{DatabaseArgs, load_config, lock_data_dir};
 
 const FORMAT: &str = "opsdesk-backup/1";
@@ -126,7 +127,6 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 /// Takes a backup set into `to` from the database `database` names, while it serves.
 async fn take(to: &Path, database: &DatabaseArgs) -> anyhow::Result<Manifest> {
     let config = load_config(database, None)?;
-    prepare_empty_folder(to)?;
     let db = Db::open(
         config.database_url.as_deref(),
         &config.data_dir,
@@ -134,17 +134,73 @@ async fn take(to: &Path, database: &DatabaseArgs) -> anyhow::Result<Manifest> {
     )
     .await
     .context("could not open the database")?;
-    let manifest = match config.database_url.as_deref() {
-        None => take_sqlite(&db, to).await,
-        Some(url) => take_postgres(&db, url, to).await,
-    };
+    let manifest = take_from(&db, config.database_url.as_deref(), to).await;
     db.close().await;
-    let manifest = manifest?;
+    manifest
+}
+
+/// Takes a backup set into `to` from `db` (at `url` when it is PostgreSQL).
+async fn take_from(db: &Db, url: Option<&str>, to: &Path) -> anyhow::Result<Manifest> {
+    prepare_empty_folder(to)?;
+    let manifest = match url {
+        None => take_sqlite(db, to).await?,
+        Some(url) => take_postgres(db, url, to).await?,
+    };
     let file = std::fs::File::create(to.join(MANIFEST)).context("cannot write the manifest")?;
     serde_json::to_writer_pretty(&file, &manifest)?;
     file.sync_all()?;
     sync_folder(to)?;
     Ok(manifest)
+}
+
+/// Takes a backup into a new subfolder of `config.dir` every `config.every_hours`, keeping
+/// the newest `config.keep` sets, until `stopped`. On PostgreSQL give one node the setting.
+pub async fn run_scheduled(
+    db: Db,
+    url: Option<String>,
+    config: BackupConfig,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(dir) = config.dir else { return };
+    let every = std::time::Duration::from_secs(config.every_hours.max(1) * 3600);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+        let name = format!("opsdesk-{}", SystemClock.now().strftime("%Y%m%dT%H%M%SZ"));
+        match take_from(&db, url.as_deref(), &dir.join(&name)).await {
+            Ok(manifest) => {
+                tracing::info!(set = %name, bytes = manifest.file.bytes, "backup written");
+                if let Err(error) = prune(&dir, config.keep) {
+                    tracing::warn!(%error, "old backups could not be removed");
+                }
+            }
+            Err(error) => {
+                tracing::error!(set = %name, error = format!("{error:#}"), "backup failed")
+            }
+        }
+    }
+}
+
+/// Removes all but the newest `keep` complete sets in `dir` (their names sort by time).
+fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| file_name(path).starts_with("opsdesk-") && path.join(MANIFEST).exists())
+        .collect();
+    sets.sort();
+    for old in sets_to_remove(&sets, keep) {
+        std::fs::remove_dir_all(old)?;
+    }
+    Ok(())
+}
+
+/// The sets beyond the newest `keep`, of `sets` sorted oldest first.
+fn sets_to_remove(sets: &[PathBuf], keep: usize) -> &[PathBuf] {
+    sets.get(..sets.len().saturating_sub(keep.max(1)))
+        .unwrap_or_default()
 }
 
 fn prepare_empty_folder(to: &Path) -> anyhow::Result<()> {
@@ -684,6 +740,20 @@ fn with_database(url: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_newest_sets_are_kept_and_never_the_last_one_removed() {
+        let sets: Vec<PathBuf> = [
+            "opsdesk-20261201T020000Z",
+            "opsdesk-20261202T020000Z",
+            "opsdesk-20261203T020000Z",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
+        assert_eq!(sets_to_remove(&sets, 2), &sets[..1]);
+        assert!(sets_to_remove(&sets, 7).is_empty());
+        assert_eq!(sets_to_remove(&sets, 0), &sets[..2]);
+    }
 
     #[test]
     fn a_database_url_is_pointed_at_another_database() {

@@ -60,6 +60,31 @@ pub struct Config {
     pub snmp_trap_integration: String,
     /// The mail channel (`[mail]` in opsdesk.toml; `OPSDESK_MAIL__SMTP_URL` etc.).
     pub mail: MailConfig,
+    /// Scheduled backups (`[backup]` in opsdesk.toml; `OPSDESK_BACKUP__DIR` etc.).
+    pub backup: BackupConfig,
+}
+
+/// The `[backup]` settings. See docs/backup.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Folder the server writes a backup set into, one subfolder per backup; none: no
+    /// scheduled backups.
+    pub dir: Option<PathBuf>,
+    /// Hours between scheduled backups.
+    pub every_hours: u64,
+    /// Sets kept; older ones are removed after each new one is written.
+    pub keep: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            every_hours: 24,
+            keep: 7,
+        }
+    }
 }
 
 /// The `[mail]` settings. See docs/email.md.
@@ -142,6 +167,7 @@ impl Default for Config {
             snmp_trap_communities: vec!["public".to_owned()],
             snmp_trap_integration: "SNMP traps".to_owned(),
             mail: MailConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }

@@ -704,6 +704,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         )));
     }
     workers.extend(mail_readers(&config, &app, &workers_stopped).await?);
+    workers.push(tokio::spawn(backup::run_scheduled(
+        app.db().clone(),
+        config.database_url.clone(),
+        config.backup.clone(),
+        workers_stopped.clone(),
+    )));
     let storage = match &config.database_url {
         Some(_) => "PostgreSQL".to_owned(),
         None => format!("SQLite in {}", config.data_dir.display()),
