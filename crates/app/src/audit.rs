@@ -46,6 +46,8 @@ opsdesk_domain::string_enum! {
         Change => "change",
         ChangeTemplate => "change_template",
         FreezeWindow => "freeze_window",
+        Survey => "survey",
+        SurveySettings => "survey_settings",
     }
 }
 

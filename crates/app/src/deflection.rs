@@ -22,7 +22,7 @@ const REPORT_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// How alike a report must be to the words typed to count (cosine of their words).
 const ALIKE: f32 = 0.5;
 /// A visit is judged this long after it started.
-const DEFLECTION_WINDOW_MS: i64 = 7 * 86_400_000;
+pub(crate) const DEFLECTION_WINDOW_MS: i64 = 7 * 86_400_000;
 
 /// What the portal shows while a customer types a new ticket's summary.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

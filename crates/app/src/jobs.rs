@@ -53,6 +53,10 @@ opsdesk_domain::string_enum! {
         ChangeApprovalRequest => "change.approval_request",
         /// Escalate a change's approval still waiting at its template's timeout.
         ChangeApprovalTimeout => "change.approval_timeout",
+        /// Mail a resolved ticket's requester the satisfaction survey's score links.
+        SurveyRequest => "survey.request",
+        /// Mail a group's lead a low satisfaction score.
+        SurveyLowScore => "survey.low_score",
     }
 }
 
@@ -385,6 +389,8 @@ impl App {
             JobKind::PageChat => self.send_page_chat(&payload).await,
             JobKind::ChangeApprovalRequest => self.send_change_approval_request(&payload).await,
             JobKind::ChangeApprovalTimeout => self.change_approval_timeout(&payload).await,
+            JobKind::SurveyRequest => self.send_survey_request(&payload).await,
+            JobKind::SurveyLowScore => self.send_low_score(&payload).await,
             JobKind::PageEscalation => self.escalate_page(&payload).await,
             JobKind::AlertTimeout => self.time_out_alert(&payload).await,
             JobKind::AlertSettle => self.settle_alert_incident(&payload).await,

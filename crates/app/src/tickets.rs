@@ -41,7 +41,10 @@ pub use attachments::{Attachment, AttachmentSource, served_content_type};
 pub(crate) use attachments::{MailFile, MailFiles, keep_mail_files};
 pub(crate) use attachments::{sanitize_content_type, sanitize_filename};
 pub(crate) use comments::add_note;
-pub use import::{ImportComment, ImportLine, ImportPlan, ImportTicket, LineProblem, Missing};
+pub use import::{
+    ImportComment, ImportFile, ImportLine, ImportPlan, ImportTicket, LineProblem, Missing,
+    StoredComment, StoredFile, StoredImport,
+};
 pub use reference::{
     Category, Group, GroupMember, Macro, Membership, NewCategory, NewCustomField, NewGroup,
     NewMacro,

@@ -9,6 +9,8 @@
 //! * `conflicts`: conflict detection for a new change among 100,000 scheduled changes.
 //! * `agents`: thousands of host agents reporting their inventory every 5 minutes.
 //! * `snmp`: a thousand network devices' interfaces polled over SNMP every minute.
+//! * `reports`: the report over 30-day periods of a loaded desk.
+//! * `backup`: `opsdesk backup` of a loaded desk while it serves requests.
 //!
 //! Every scenario takes its data from the seeded generator, so runs measure the same work.
 //! Results and the commands that reproduce them are in docs/benchmarks.md.
@@ -28,9 +30,11 @@ use opsdesk_seed::{Generator, Scale};
 use serde_json::Value;
 
 mod alerts;
+mod backup;
 mod changes;
 mod cmdb;
 mod network;
+mod reports;
 
 /// The admin every benchmark acts as.
 const ADMIN: &str = "bench-admin@bench.example";
@@ -207,6 +211,29 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The report (GET /api/v1/reports) over 30-day periods spread over a desk `load` filled,
+    /// one request at a time.
+    Reports {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        database: Database,
+        /// Reports per run.
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// `opsdesk backup` of a desk `load` filled while the server on it answers searches and
+    /// creates tickets; then `backup verify` of each set.
+    Backup {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        database: Database,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Fills an empty database with open tickets under SLA, then times the sweeper's query for
     /// due warnings and breaches and shows the database's plan for it.
     Sla {
@@ -297,6 +324,17 @@ async fn main() -> anyhow::Result<()> {
             queries,
             runs,
         } => search(&target, &database.location()?, queries, runs).await,
+        Scenario::Reports {
+            target,
+            database,
+            queries,
+            runs,
+        } => reports::reports(&target, &database.location()?, queries, runs).await,
+        Scenario::Backup {
+            target,
+            database,
+            runs,
+        } => backup::backup(&target, &database.location()?, runs).await,
         Scenario::Sla {
             target,
             database,

@@ -43,6 +43,19 @@ pub(crate) enum ImportCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Import tickets with their correspondence, comments and attachments from Request
+    /// Tracker's REST2 API, ending with a reconciliation of the two.
+    #[command(
+        after_help = "Queues become groups; statuses new/open/stalled/resolved/rejected/\
+        deleted become new/open/pending/resolved/cancelled/cancelled; correspondence becomes \
+        replies and comments internal notes, with their authors, times, files and Message-IDs; \
+        each ticket is tagged rt-<id>. Tickets imported before are skipped. The reconciliation \
+        compares counts and a content hash per ticket and exits non-zero when anything is \
+        missing.\n\
+        Example:\n  opsdesk import rt --url https://rt.example.com --token \"$RT_TOKEN\" \
+        --queue General --dry-run"
+    )]
+    Rt(crate::rt::RtArgs),
     /// Import configuration items from a CSV or JSON file, updating the items their
     /// identifiers find.
     #[command(
@@ -85,19 +98,22 @@ pub(crate) fn read_lines(path: &Path) -> anyhow::Result<Vec<ImportLine>> {
         }
     }
     if !problems.is_empty() {
-        bail!("{}", describe_problems(path, &problems));
+        bail!(
+            "{}",
+            describe_problems(&path.display().to_string(), "line", &problems)
+        );
     }
     Ok(lines)
 }
 
-fn describe_problems(path: &Path, problems: &[LineProblem]) -> String {
+/// The problems of `source`'s tickets, each named by its `item` (a line, a ticket).
+fn describe_problems(source: &str, item: &str, problems: &[LineProblem]) -> String {
     let mut text = format!(
-        "{} has {} line(s) that cannot be imported; nothing was written:",
-        path.display(),
+        "{source} has {} {item}(s) that cannot be imported; nothing was written:",
         problems.len()
     );
     for problem in problems.iter().take(SHOWN_PROBLEMS) {
-        text.push_str(&format!("\n  line {}: {}", problem.line, problem.message));
+        text.push_str(&format!("\n  {item} {}: {}", problem.line, problem.message));
     }
     if problems.len() > SHOWN_PROBLEMS {
         text.push_str(&format!(
@@ -126,9 +142,33 @@ pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {
             dry_run,
             database,
         } => return crate::cis::import(&file, dry_run, &database).await,
+        ImportCommand::Rt(args) => return crate::rt::import(args).await,
     };
     let lines = read_lines(&file)?;
     let app = open_app(&load_config(&database, None)?).await?;
+    let source = file.display().to_string();
+    let written = import_lines(&app, &source, "line", lines, dry_run, create_missing).await;
+    app.db().clone().close().await;
+    if written? > 0 {
+        println!(
+            "the triage assistant learns from them at its next training (Admin → Triage → Train now)"
+        );
+    }
+    Ok(())
+}
+
+/// Plans, checks and imports `lines` from `source` (whose tickets are each an `item`):
+/// prints what is imported before and what is created, refuses problems before writing
+/// anything, then writes in chunks with a progress bar. Returns how many were imported
+/// (none on a dry run).
+pub(crate) async fn import_lines(
+    app: &opsdesk_app::App,
+    source: &str,
+    item: &str,
+    lines: Vec<ImportLine>,
+    dry_run: bool,
+    create_missing: bool,
+) -> anyhow::Result<usize> {
     let importer = Principal::system("import");
     let plan = app.plan_import(&importer, &lines).await.map_err(explain)?;
     let mut problems = plan.problems.clone();
@@ -146,10 +186,8 @@ pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {
     problems.sort_by_key(|p| p.line);
     let to_import = plan.tickets - plan.already_imported;
     println!(
-        "{}: {} tickets, {} imported before, {to_import} to import",
-        file.display(),
-        plan.tickets,
-        plan.already_imported
+        "{source}: {} tickets, {} imported before, {to_import} to import",
+        plan.tickets, plan.already_imported
     );
     let created: Vec<_> = plan
         .missing
@@ -160,20 +198,18 @@ pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {
         let verb = if dry_run { "would create" } else { "creates" };
         println!("the import {verb}:");
         for missing in created.iter().take(SHOWN_PROBLEMS) {
-            println!("  {missing} (first on line {})", missing.line());
+            println!("  {missing} (first on {item} {})", missing.line());
         }
         if created.len() > SHOWN_PROBLEMS {
             println!("  … and {} more", created.len() - SHOWN_PROBLEMS);
         }
     }
     if !problems.is_empty() {
-        app.db().clone().close().await;
-        bail!("{}", describe_problems(&file, &problems));
+        bail!("{}", describe_problems(source, item, &problems));
     }
     if dry_run {
         println!("dry run: nothing was written");
-        app.db().clone().close().await;
-        return Ok(());
+        return Ok(0);
     }
     app.create_missing(&importer, &plan.missing)
         .await
@@ -201,11 +237,5 @@ pub(crate) async fn run(command: ImportCommand) -> anyhow::Result<()> {
         "imported {imported} tickets in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    if imported > 0 {
-        println!(
-            "the triage assistant learns from them at its next training (Admin → Triage → Train now)"
-        );
-    }
-    app.db().clone().close().await;
-    Ok(())
+    Ok(imported)
 }

@@ -5,6 +5,7 @@ mod backup;
 mod cis;
 mod config;
 mod import;
+mod rt;
 mod triage;
 mod vuln;
 

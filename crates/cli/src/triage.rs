@@ -163,6 +163,8 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
                             }
                         },
                         at: Timestamp::from_millisecond(opened + step * 1_800_000).ok(),
+                        message_id: None,
+                        files: Vec::new(),
                     })
                     .collect();
                 let finished = opened + (ticket.conversation.len() as i64 + 1) * 1_800_000;
@@ -193,6 +195,10 @@ pub(crate) fn run(command: TriageCommand) -> anyhow::Result<()> {
                         .map(|o| o.name.clone()),
                     created_at: Timestamp::from_millisecond(opened).ok(),
                     comments,
+                    tags: Vec::new(),
+                    message_id: None,
+                    sent_message_ids: Vec::new(),
+                    files: Vec::new(),
                 };
                 serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")?;

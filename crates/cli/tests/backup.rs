@@ -279,12 +279,12 @@ async fn a_damaged_backup_fails_its_check_and_a_restore_never_overwrites_unasked
     let forced = opsdesk(&["restore", &set_arg, "--force"], &db.cli_args()).await;
     assert!(forced.status.success(), "{}", text(&forced));
 
-    // A changed row, with the file's hash in the manifest brought up to date.
+    // A row removed, with the file's hash in the manifest brought up to date.
     {
         use sqlx::Connection;
         let url = format!("sqlite://{}?mode=rw", set.join("opsdesk.db").display());
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("UPDATE users SET name = 'Mallory' WHERE email = 'admin@example.com'")
+        sqlx::query("DELETE FROM api_tokens")
             .execute(&mut conn)
             .await
             .unwrap();
@@ -301,7 +301,7 @@ async fn a_damaged_backup_fails_its_check_and_a_restore_never_overwrites_unasked
     let covered = opsdesk(&["backup", "verify", &set_arg], &[]).await;
     assert!(!covered.status.success());
     assert!(
-        text(&covered).contains("table users differs"),
+        text(&covered).contains("table api_tokens differs"),
         "{}",
         text(&covered)
     );
@@ -313,7 +313,7 @@ async fn a_damaged_backup_fails_its_check_and_a_restore_never_overwrites_unasked
     .await;
     assert!(!refused.status.success());
     assert!(
-        text(&refused).contains("table users differs"),
+        text(&refused).contains("table api_tokens differs"),
         "{}",
         text(&refused)
     );

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opsdesk_app::{AppConfig, ManualClock};
+use opsdesk_app::ManualClock;
 use opsdesk_testkit::{
-    Backend, Client, TestServer, WebhookReceiver, dual_backend_test, eventually,
+    Backend, Client, TestServer, WebhookReceiver, dual_backend_test, eventually, mails_about,
 };
 use serde_json::{Value, json};
 
@@ -403,31 +403,16 @@ dual_backend_test!(
 /// The service desk on a manual clock at 2026-03-02 10:00 UTC, mailing through the test
 /// mail server, with the maildir it delivers to; none when that server is not set up.
 async fn mailing_desk(backend: Backend) -> Option<(TestServer, ManualClock, String)> {
-    let setup = ".ci/setup.d/20-mail.sh";
-    let smtp_url = opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", setup)?;
-    let maildir = opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", setup)?;
     let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
-    let mut config = AppConfig::default();
-    config.mail.smtp_url = Some(smtp_url);
-    config.public_url = "http://desk.test".into();
-    let server = TestServer::service_desk_with(backend, config, Arc::new(clock.clone())).await;
+    let (server, maildir) =
+        TestServer::mailing_service_desk(backend, Arc::new(clock.clone())).await?;
     Some((server, clock, maildir))
 }
 
 /// The page mails about `title` in the test mail server's maildir: each as received, and
 /// its text.
 fn page_mails(maildir: &str, title: &str) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(format!("{maildir}/new")) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-        .filter_map(|raw| {
-            let mail = opsdesk_mail::parse(&raw).ok()?;
-            let about = mail.subject.contains(title) && mail.subject.contains("Paged");
-            about.then(|| (String::from_utf8_lossy(&raw).into_owned(), mail.text))
-        })
-        .collect()
+    mails_about(maildir, &[title, "Paged"])
 }
 
 /// The first page mail about `title`.

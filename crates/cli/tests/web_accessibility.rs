@@ -406,6 +406,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/sla/policies/new".to_owned(),
         "/admin/sla/calendars/new".to_owned(),
         "/admin/sla/calendars/1".to_owned(),
+        "/admin/surveys".to_owned(),
         "/admin/quarantine".to_owned(),
         "/admin/webhooks".to_owned(),
         "/admin/jobs".to_owned(),

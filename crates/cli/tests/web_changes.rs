@@ -9,19 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fantoccini::Locator;
-use opsdesk_app::{AppConfig, ManualClock};
+use opsdesk_app::ManualClock;
 use opsdesk_testkit::browser::{Driver, chromedriver, click, screenshot, sign_in, wait_for_text};
-use opsdesk_testkit::{Backend, Client, TestServer, eventually};
+use opsdesk_testkit::{Backend, Client, TestServer, eventually, mails_about};
 use serde_json::json;
 
 /// The approval mail about `title` in the test mail server's maildir: its text.
 fn approval_mail(maildir: &str, title: &str) -> Option<String> {
-    std::fs::read_dir(format!("{maildir}/new"))
-        .ok()?
-        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-        .filter_map(|raw| opsdesk_mail::parse(&raw).ok())
-        .find(|mail| mail.subject.contains("Approval needed") && mail.subject.contains(title))
-        .map(|mail| mail.text)
+    mails_about(maildir, &["Approval needed", title])
+        .into_iter()
+        .next()
+        .map(|(_, text)| text)
 }
 
 async fn submitted(admin: &Client, title: &str, ci: i64, from: &str, to: &str) -> String {
@@ -48,18 +46,12 @@ async fn submitted(admin: &Client, title: &str, ci: i64, from: &str, to: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_calendar_shows_a_conflict_and_an_approver_approves_from_the_mail() {
     let Some(binary) = chromedriver() else { return };
-    let setup = ".ci/setup.d/20-mail.sh";
-    let Some(smtp_url) = opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_URL", setup) else {
-        return;
-    };
-    let Some(maildir) = opsdesk_testkit::service_setting("OPSDESK_TEST_SMTP_MAILDIR", setup) else {
-        return;
-    };
     let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
-    let mut config = AppConfig::default();
-    config.mail.smtp_url = Some(smtp_url);
-    config.public_url = "http://desk.test".into();
-    let server = TestServer::service_desk_with(Backend::Sqlite, config, Arc::new(clock)).await;
+    let Some((server, maildir)) =
+        TestServer::mailing_service_desk(Backend::Sqlite, Arc::new(clock)).await
+    else {
+        return;
+    };
     let admin = server.admin();
     let cab = admin
         .post(

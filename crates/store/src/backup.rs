@@ -271,6 +271,17 @@ pub async fn digest(
     Ok(sum.finish())
 }
 
+/// How many rows `table` holds.
+pub async fn row_count(conn: &mut AnyConnection, table: &Table) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}",
+        quoted(&table.name)
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(count.max(0) as u64)
+}
+
 /// Writes a consistent copy of the SQLite database behind `conn` to `file`, which must not
 /// exist. `VACUUM INTO` reads in one transaction, which in WAL mode blocks no writer, so the
 /// desk keeps serving; the copy is compacted and needs no WAL of its own.
@@ -381,6 +392,16 @@ pub async fn schema_version(conn: &mut AnyConnection) -> Result<i64, StoreError>
             .await?
             .unwrap_or(0),
     )
+}
+
+/// How many attachments there are, and their bytes.
+pub async fn attachment_totals(conn: &mut AnyConnection) -> Result<(u64, u64), StoreError> {
+    let (files, bytes): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), CAST(coalesce(sum(length(content)), 0) AS BIGINT) FROM attachment_blobs",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((files.max(0) as u64, bytes.max(0) as u64))
 }
 
 /// The attachments whose content no longer hashes to the key they are stored under, and how

@@ -19,11 +19,13 @@ use tokio::sync::watch;
 pub mod browser;
 mod clients;
 mod inventory;
+mod mailbox;
 mod processes;
 mod targets;
 
 pub use clients::{Client, Reply, WebForms, page_csrf_token, page_text};
 pub use inventory::{EnrolledAgent, agent_report, package};
+pub use mailbox::mails_about;
 pub use opsdesk_seed::generator;
 pub use processes::{ServerProcess, run_command, run_command_output};
 pub use sqlx;
@@ -350,6 +352,21 @@ impl TestServer {
     /// A client authenticated as the admin.
     pub fn admin(&self) -> Client {
         self.client(&self.admin_token)
+    }
+
+    /// Runs the command-line binary `bin` with `args` on this server's database: whether it
+    /// succeeded, and what it wrote to standard output and error, in that order.
+    pub async fn run_cli(&self, bin: &str, args: &[&str]) -> (bool, String) {
+        let database = self.db.cli_args();
+        let mut args = args.to_vec();
+        args.extend(database.iter().map(String::as_str));
+        let output = run_command_output(bin, &args, None).await;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
     }
 
     /// A client with no credentials.

@@ -8,6 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use opsdesk_domain::ticket::PriorityMatrix;
+use opsdesk_store::attachments as attachment_store;
+use opsdesk_store::mail::{self as mail_store, NewMail};
 
 use super::*;
 
@@ -52,6 +54,20 @@ pub struct ImportTicket {
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comments: Vec<ImportComment>,
+    /// Tags, such as the alias its number in the desk it comes from gives (`rt-123`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The Message-ID of the mail that opened it, so that replies to that mail thread here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Message-IDs of the mail the desk it comes from sent about it (its notifications),
+    /// for the same reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_message_ids: Vec<String>,
+    /// The files of the opening message. Only importers that read the source desk itself
+    /// bring files; the file format has none.
+    #[serde(skip)]
+    pub files: Vec<ImportFile>,
 }
 
 fn incident() -> String {
@@ -68,6 +84,23 @@ pub struct ImportComment {
     pub author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<Timestamp>,
+    /// The Message-ID of the mail it was, so that replies to that mail thread here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Its files (see [`ImportTicket::files`]).
+    #[serde(skip)]
+    pub files: Vec<ImportFile>,
+}
+
+/// A file of an imported message, with its bytes as the source desk served them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportFile {
+    pub filename: String,
+    pub content_type: String,
+    /// For an inline image: the `cid:` the message's HTML refers to.
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub data: Vec<u8>,
 }
 
 /// A ticket of the file and its line number, which every message about it names.
@@ -164,6 +197,33 @@ pub struct ImportPlan {
     /// What the file names that does not exist, in the order it is first named.
     pub missing: Vec<Missing>,
     pub problems: Vec<LineProblem>,
+}
+
+/// An imported ticket as this desk keeps it, to compare with the desk it came from.
+#[derive(Debug, Clone)]
+pub struct StoredImport {
+    pub external_id: String,
+    pub number: String,
+    pub title: String,
+    pub description: String,
+    /// Its replies and internal notes, in order.
+    pub comments: Vec<StoredComment>,
+    /// Its files with their bytes, in arrival order.
+    pub files: Vec<StoredFile>,
+}
+
+/// A reply (`public`) or internal note of an imported ticket.
+#[derive(Debug, Clone)]
+pub struct StoredComment {
+    pub body: String,
+    pub public: bool,
+}
+
+/// A file of an imported ticket.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub filename: String,
+    pub data: Vec<u8>,
 }
 
 /// The stand-in requester of an organization's tickets that name none.
@@ -401,7 +461,8 @@ async fn check_line(
         }
     }
     for (index, comment) in ticket.comments.iter().enumerate() {
-        if comment.body.trim().is_empty() {
+        // A message may be only its files.
+        if comment.body.trim().is_empty() && comment.files.is_empty() {
             findings.problem(line, format!("comments[{index}].body is empty"));
         }
         let Some(author) = &comment.author else {
@@ -469,9 +530,133 @@ fn on_line(line: usize, error: AppError) -> AppError {
     }
 }
 
+/// A message of an imported ticket, for what it brings besides its text.
+struct ImportedMail<'a> {
+    ticket_id: i64,
+    /// None for the message that opened the ticket.
+    comment_id: Option<i64>,
+    public: bool,
+    sender: Option<&'a accounts::UserRow>,
+    subject: &'a str,
+    message_id: Option<&'a str>,
+    files: &'a [ImportFile],
+    at: i64,
+}
+
+/// Records an imported message as mail of its ticket, so that replies to its Message-ID
+/// thread there as replies to opsdesk's own mail do, and keeps its files as a mailed
+/// message's (a file over `limit` is named on the timeline instead).
+async fn keep_imported_mail(
+    tx: &mut Tx<'_>,
+    mail: ImportedMail<'_>,
+    limit: usize,
+) -> Result<(), AppError> {
+    let message_id = mail
+        .message_id
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+        })
+        .filter(|id| !id.is_empty());
+    if message_id.is_none() && mail.files.is_empty() {
+        return Ok(());
+    }
+    let dedup_key = match message_id {
+        // The key inbound mail has: the same message arriving later is known.
+        Some(id) => format!("mid:{id}"),
+        None => format!(
+            "import:{}:{}",
+            mail.ticket_id,
+            mail.comment_id.unwrap_or_default()
+        ),
+    };
+    let record = NewMail {
+        direction: "in",
+        dedup_key: &dedup_key,
+        message_id,
+        ticket_id: Some(mail.ticket_id),
+        comment_id: mail.comment_id,
+        address: mail.sender.map_or("", |s| s.email.as_str()),
+        subject: mail.subject,
+        status: if mail.comment_id.is_some() {
+            "comment"
+        } else {
+            "ticket"
+        },
+        reason: None,
+        html: None,
+        raw: None,
+    };
+    // A Message-ID the desk already knows (the source desk reused one) keeps its record.
+    let Some(mail_id) = mail_store::insert_if_absent(tx.conn, &record, mail.at).await? else {
+        return Ok(());
+    };
+    let files: Vec<MailFile<'_>> = mail
+        .files
+        .iter()
+        .map(|file| MailFile {
+            filename: &file.filename,
+            content_type: &file.content_type,
+            content_id: file.content_id.as_deref(),
+            inline: file.inline,
+            data: &file.data,
+        })
+        .collect();
+    let target = MailFiles {
+        ticket_id: mail.ticket_id,
+        mail_id,
+        comment_id: mail.comment_id,
+        public: mail.public,
+        sender: mail.sender.map(|s| s.id),
+    };
+    keep_mail_files(tx.conn, &target, &files, limit, mail.at).await
+}
+
+/// Records the Message-IDs of mail the source desk sent about a ticket, so that replies to
+/// it thread there too.
+async fn keep_sent_mail(
+    tx: &mut Tx<'_>,
+    ticket_id: i64,
+    subject: &str,
+    message_ids: &[String],
+    at: i64,
+) -> Result<(), AppError> {
+    for id in message_ids {
+        let id = id
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
+        if id.is_empty() {
+            continue;
+        }
+        let record = NewMail {
+            direction: "out",
+            dedup_key: &mail_store::outbound_key(id),
+            message_id: Some(id),
+            ticket_id: Some(ticket_id),
+            comment_id: None,
+            address: "",
+            subject,
+            status: "sent",
+            reason: None,
+            html: None,
+            raw: None,
+        };
+        mail_store::insert_if_absent(tx.conn, &record, at).await?;
+    }
+    Ok(())
+}
+
 /// Writes one imported ticket with its conversation and history in the caller's
-/// transaction; returns its id.
-async fn write_imported(tx: &mut Tx<'_>, ticket: ImportTicket) -> Result<i64, AppError> {
+/// transaction; returns its id. Files over `limit` bytes are not kept (the timeline says so).
+async fn write_imported(
+    tx: &mut Tx<'_>,
+    ticket: ImportTicket,
+    limit: usize,
+) -> Result<i64, AppError> {
     let (lifecycle, finished_at) =
         lifecycle_for(&ticket).map_err(|m| AppError::invalid("status", m))?;
     let priority = match ticket.priority.as_deref() {
@@ -486,7 +671,7 @@ async fn write_imported(tx: &mut Tx<'_>, ticket: ImportTicket) -> Result<i64, Ap
     let opened_at = ticket.created_at.map_or(tx.now, Timestamp::as_millisecond);
     let input = NewTicket {
         ticket_type: ticket.ticket_type,
-        title: ticket.title,
+        title: ticket.title.clone(),
         description: ticket.description,
         impact: impact.as_str().to_owned(),
         urgency: urgency.as_str().to_owned(),
@@ -494,7 +679,7 @@ async fn write_imported(tx: &mut Tx<'_>, ticket: ImportTicket) -> Result<i64, Ap
         group: ticket.group,
         assignee: None,
         category: ticket.category,
-        tags: Vec::new(),
+        tags: ticket.tags,
         watchers: Vec::new(),
         custom: BTreeMap::new(),
         source: Some(Source::Import.as_str().to_owned()),
@@ -520,7 +705,21 @@ async fn write_imported(tx: &mut Tx<'_>, ticket: ImportTicket) -> Result<i64, Ap
     resolved.snapshot["priority"] = priority.as_str().into();
     resolved.snapshot["sla_policy"] = serde_json::Value::Null;
     resolved.snapshot["external_id"] = ticket.external_id.clone().into();
+    let subject = ticket.title;
     let id = write_ticket(tx, resolved).await?;
+    let requester = accounts::find_user_by_email(tx.conn, &requester.to_lowercase()).await?;
+    let opening = ImportedMail {
+        ticket_id: id,
+        comment_id: None,
+        public: true,
+        sender: requester.as_ref(),
+        subject: &subject,
+        message_id: ticket.message_id.as_deref(),
+        files: &ticket.files,
+        at: opened_at,
+    };
+    keep_imported_mail(tx, opening, limit).await?;
+    keep_sent_mail(tx, id, &subject, &ticket.sent_message_ids, opened_at).await?;
 
     let mut batch = tx.batch();
     let mut last = opened_at;
@@ -545,6 +744,17 @@ async fn write_imported(tx: &mut Tx<'_>, ticket: ImportTicket) -> Result<i64, Ap
         )
         .await?;
         store::index_comment(&mut batch, id, body, comment.public);
+        let mail = ImportedMail {
+            ticket_id: id,
+            comment_id: Some(comment_id),
+            public: comment.public,
+            sender: author.as_ref(),
+            subject: &subject,
+            message_id: comment.message_id.as_deref(),
+            files: &comment.files,
+            at,
+        };
+        keep_imported_mail(tx, mail, limit).await?;
         let actor = author.as_ref().map_or_else(
             || tx.actor.to_owned(),
             |a| format!("user:{} <{}>", a.id, a.email),
@@ -729,6 +939,7 @@ impl App {
         principal: &Principal,
         lines: Vec<ImportLine>,
     ) -> Result<usize, AppError> {
+        let limit = self.config().max_attachment_bytes;
         self.change(principal, Need::Admin, move |mut tx| {
             Box::pin(async move {
                 tx.notify = false;
@@ -744,7 +955,7 @@ impl App {
                     if imported.contains(&ticket.external_id) {
                         continue;
                     }
-                    write_imported(&mut tx, ticket)
+                    write_imported(&mut tx, ticket, limit)
                         .await
                         .map_err(|e| on_line(line, e))?;
                     count += 1;
@@ -753,6 +964,50 @@ impl App {
             })
         })
         .await
+    }
+
+    /// The tickets `external_ids` became, with their conversation and files (admins), to
+    /// reconcile an import with its source. Ids never imported are left out.
+    pub async fn imported_tickets(
+        &self,
+        principal: &Principal,
+        external_ids: &[&str],
+    ) -> Result<Vec<StoredImport>, AppError> {
+        principal.require_admin()?;
+        let mut conn = self.db().reader().await?;
+        let mut stored = Vec::new();
+        for (external_id, ticket_id) in store::tickets_of(&mut conn, external_ids).await? {
+            let Some(row) = store::get(&mut conn, ticket_id).await? else {
+                continue;
+            };
+            let comments = store::comments(&mut conn, ticket_id, false)
+                .await?
+                .into_iter()
+                .map(|c| StoredComment {
+                    body: c.body,
+                    public: c.public != 0,
+                })
+                .collect();
+            let mut files = Vec::new();
+            for file in attachment_store::of_ticket(&mut conn, ticket_id, false).await? {
+                let data = attachment_store::content(&mut conn, &file.sha256)
+                    .await?
+                    .unwrap_or_default();
+                files.push(StoredFile {
+                    filename: file.filename,
+                    data,
+                });
+            }
+            stored.push(StoredImport {
+                external_id,
+                number: number_of(&row.ticket_type, row.number),
+                title: row.title,
+                description: row.description,
+                comments,
+                files,
+            });
+        }
+        Ok(stored)
     }
 
     async fn catalog(&self) -> Result<std::sync::Arc<Catalog>, AppError> {

@@ -110,6 +110,9 @@ pub(crate) async fn patch_ticket(
         crate::mail::queue_notice(&mut batch, notice, ticket.id, None, tx.now);
         batch.run(tx.conn).await?;
     }
+    if !was_resolved && ticket.status == TicketStatus::Resolved {
+        crate::surveys::offer(tx, &ticket).await?;
+    }
     if !was_resolved && matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
         crate::paging::ticket_resolved(tx, ticket.id).await?;
         if ticket.ticket_type == TicketType::Problem {

@@ -14,11 +14,13 @@ mod operations;
 mod paging;
 mod portal;
 mod problems;
+pub(crate) mod reports;
 mod rules;
 mod session;
 mod sla;
 mod status_page;
 mod suppliers;
+mod surveys;
 mod system;
 mod tickets;
 mod triage;
@@ -89,6 +91,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(tickets::routes())
         .merge(problems::routes())
+        .merge(reports::routes())
+        .merge(surveys::routes())
         .merge(changes::routes())
         .merge(sla::routes())
         .merge(knowledge::routes())

@@ -429,6 +429,14 @@ fn said(kind: &str, data: &serde_json::Value) -> Option<String> {
             sentence
         }
         "linked" => format!("{} {}", l.label("link", text("type")?), text("target")?),
+        "rated" => {
+            let score = data.get("score")?.as_i64()?;
+            let mut sentence = l.t("survey.said").replace("{score}", &score.to_string());
+            if let Some(comment) = text("comment") {
+                sentence.push_str(&format!(": “{comment}”"));
+            }
+            sentence
+        }
         "merged" => match (text("into"), text("from")) {
             (Some(into), _) => l.t("timeline.said.merged_into").replace("{number}", into),
             (None, Some(from)) => l

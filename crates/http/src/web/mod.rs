@@ -20,8 +20,10 @@ mod operations;
 mod paging;
 mod portal;
 mod problems;
+mod reports;
 mod sla_admin;
 mod suppliers;
+mod surveys;
 
 use std::net::SocketAddr;
 
@@ -62,7 +64,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(paging::routes())
         .merge(operations::routes())
         .merge(problems::routes())
+        .merge(reports::routes())
         .merge(changes::routes())
+        .merge(surveys::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.

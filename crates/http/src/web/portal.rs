@@ -194,6 +194,8 @@ struct TicketPage {
     /// The description as safe HTML (written in Markdown).
     description: String,
     items: Vec<Item>,
+    /// The satisfaction survey's form, once the ticket is resolved.
+    rating: Option<super::surveys::RatingForm>,
 }
 
 async fn show(
@@ -204,8 +206,11 @@ async fn show(
     // Another organization's ticket is "not found", exactly like one that does not exist.
     let t = state.app.ticket(&principal, &number).await?;
     let items = timeline(&state, &principal, &t.number).await?;
+    let c = Chrome::new(&principal, format!("{} {}", t.number, t.title));
+    let rating = super::surveys::portal_rating(&state, &principal, &t, &c.csrf).await?;
     Ok(render(&TicketPage {
-        c: Chrome::new(&principal, format!("{} {}", t.number, t.title)),
+        c,
+        rating,
         description: super::markdown::to_html(&t.description),
         t,
         items,

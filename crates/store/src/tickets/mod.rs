@@ -6,7 +6,7 @@ mod rank;
 mod reference;
 pub mod search;
 
-pub use imports::{imported, record_import};
+pub use imports::{imported, record_import, tickets_of};
 pub use rank::register_on_new_connections as register_ranking;
 pub use reference::{
     CategoryRow, GroupMemberRow, GroupRow, MacroRow, add_group_member, categories, custom_fields,

@@ -295,6 +295,7 @@ const TABS: &[&str] = &[
     "tokens",
     "mail",
     "sla",
+    "surveys",
     "quarantine",
     "webhooks",
     "integrations",

@@ -315,6 +315,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "admin.stale",
         "Someone saved a newer version meanwhile; open the form again to see it.",
     ),
+    ("admin.surveys", "Surveys"),
     ("admin.tier", "Tier"),
     ("admin.token.for", "For user (e-mail; yourself when empty)"),
     ("admin.token.new", "New API token"),

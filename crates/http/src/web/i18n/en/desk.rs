@@ -126,6 +126,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("nav.oncall", "On call"),
     ("nav.portal", "Portal"),
     ("nav.problems", "Problems"),
+    ("nav.reports", "Reports"),
     ("nav.sign_out", "Sign out"),
     ("nav.skip", "Skip to content"),
     ("nav.tickets", "Tickets"),
@@ -233,6 +234,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("timeline.note", "added an internal note"),
     ("timeline.page", "paged on-call"),
     ("timeline.problem_analysis", "analysed the problem"),
+    ("timeline.rated", "rated the resolution"),
     ("timeline.reopened", "reopened"),
     ("timeline.runbook_step", "followed a runbook step"),
     (

@@ -8,7 +8,9 @@ mod knowledge;
 mod monitoring;
 mod operations;
 mod problems;
+mod reports;
 mod suppliers;
+mod surveys;
 
 /// The table that holds `key`, by its first segment.
 pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
@@ -18,7 +20,9 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
         "cmdb" => cmdb::TABLE,
         "ops" => operations::TABLE,
         "problem" => problems::TABLE,
+        "report" => reports::TABLE,
         "supply" => suppliers::TABLE,
+        "survey" => surveys::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
         "monitor" | "maintenance" | "network" | "oncall" | "page" | "escalation" | "silence" => {
             monitoring::TABLE
@@ -29,7 +33,7 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 9] = [
+pub(super) const TABLES: [&[(&str, &str)]; 11] = [
     admin::TABLE,
     changes::TABLE,
     cmdb::TABLE,
@@ -38,5 +42,7 @@ pub(super) const TABLES: [&[(&str, &str)]; 9] = [
     monitoring::TABLE,
     operations::TABLE,
     problems::TABLE,
+    reports::TABLE,
     suppliers::TABLE,
+    surveys::TABLE,
 ];

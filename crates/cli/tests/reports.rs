@@ -1,0 +1,538 @@
+//! Reports through the API, on SQLite and PostgreSQL: a small desk seeded at known times on
+//! a manual clock, every figure checked against the value worked out by hand below, each
+//! count's drill-down listing exactly the tickets counted, customers limited to their own
+//! organization, the CSV download and the validation of the period.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use opsdesk_app::ManualClock;
+use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, eventually};
+use serde_json::{Value, json};
+
+/// The week reported on (UTC), Monday 2 to Sunday 8 March 2026; the previous period is
+/// 23 February to 1 March.
+const WEEK: &str = "from=2026-03-02&to=2026-03-08&tz=UTC";
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+/// Opens an incident (medium impact and urgency: P3) for `requester` at the clock's time.
+async fn ticket(admin: &Client, requester: &str, extra: Value) -> String {
+    let mut body = json!({"type": "incident", "title": format!("Trouble of {requester}"),
+                          "impact": "medium", "urgency": "medium", "requester": requester});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let created = admin.post("/api/v1/tickets", body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["priority"], "P3");
+    created.body["number"].as_str().unwrap().to_owned()
+}
+
+async fn reply(who: &Client, number: &str) {
+    let comment = who
+        .post(
+            &format!("/api/v1/tickets/{number}/comments"),
+            json!({"body": "Looking into it", "public": true}),
+        )
+        .await;
+    assert_eq!(comment.status, 201, "{}", comment.text);
+}
+
+async fn resolve(admin: &Client, number: &str) {
+    let resolved = admin
+        .patch(
+            &format!("/api/v1/tickets/{number}"),
+            json!({"status": "resolved", "resolution_code": "fixed"}),
+            None,
+        )
+        .await;
+    assert_eq!(resolved.status, 200, "{}", resolved.text);
+}
+
+/// Every ticket number a drill-down lists, following its pages.
+async fn drilled(who: &Client, query: &str) -> Vec<String> {
+    let mut numbers = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = who
+            .get(&format!("/api/v1/reports/tickets?{query}&limit=2{cursor}"))
+            .await;
+        assert_eq!(page.status, 200, "{query}: {}", page.text);
+        for item in page.body["items"].as_array().unwrap() {
+            numbers.push(item["number"].as_str().unwrap().to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return numbers,
+        }
+    }
+}
+
+/// Checks that every count of `report` (this period's and the previous one's) lists
+/// exactly as many tickets as it says.
+async fn every_drill_down_matches(who: &Client, report: &Value) {
+    let mut counts: Vec<&Value> = Vec::new();
+    for name in [
+        "created",
+        "resolved",
+        "response_breached",
+        "resolution_breached",
+    ] {
+        counts.push(&report[name]);
+    }
+    for name in ["mtta_minutes", "mttr_minutes"] {
+        counts.push(&report[name]["over"]);
+    }
+    for name in [
+        "first_contact_resolution",
+        "reopen_rate",
+        "response_compliance",
+        "resolution_compliance",
+    ] {
+        counts.push(&report[name]["counted"]);
+    }
+    for count in counts {
+        for (value, drill) in [("value", "drill_down"), ("previous", "previous_drill_down")] {
+            let listed = drilled(who, count[drill].as_str().unwrap()).await;
+            assert_eq!(
+                listed.len() as i64,
+                count[value].as_i64().unwrap(),
+                "{count}"
+            );
+        }
+    }
+    let mut lines: Vec<&Value> = report["backlog"].as_array().unwrap().iter().collect();
+    for volume in report["volume"].as_array().unwrap() {
+        lines.extend(volume["lines"].as_array().unwrap());
+    }
+    for line in lines {
+        let listed = drilled(who, line["drill_down"].as_str().unwrap()).await;
+        assert_eq!(
+            listed.len() as i64,
+            line["tickets"].as_i64().unwrap(),
+            "{line}"
+        );
+    }
+}
+
+/// `(key label, tickets)` of the volume by `by`.
+fn volume(report: &Value, by: &str) -> Vec<(String, i64)> {
+    let volume = report["volume"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["by"] == by)
+        .unwrap();
+    volume["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["label"].as_str().unwrap().to_owned(),
+                l["tickets"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+dual_backend_test!(
+    figures_equal_what_was_worked_out_by_hand,
+    |backend: Backend| async move {
+        let clock = ManualClock::starting_at(at("2026-01-20T10:00:00Z"));
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let carol = server.client(&server.token_for("carol@acme.example").await);
+        let gus = server.client(&server.token_for("gus@globex.example").await);
+        let organizations = admin.get("/api/v1/organizations").await;
+        let globex = organizations.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "Globex")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        // Globex works office hours: Monday to Friday 09:00–17:00 UTC, P3 answered within
+        // 4 business hours and resolved within 3 business days (24 hours). Acme has the
+        // default policy, around the clock: P3 4 h and 3 days.
+        let office = admin
+            .post(
+                "/api/v1/calendars",
+                json!({"name": "Office", "timezone": "UTC", "hours": [
+                    {"weekday": "monday", "start": "09:00", "end": "17:00"},
+                    {"weekday": "tuesday", "start": "09:00", "end": "17:00"},
+                    {"weekday": "wednesday", "start": "09:00", "end": "17:00"},
+                    {"weekday": "thursday", "start": "09:00", "end": "17:00"},
+                    {"weekday": "friday", "start": "09:00", "end": "17:00"}], "holidays": []}),
+            )
+            .await;
+        assert_eq!(office.status, 201, "{}", office.text);
+        let policy = admin
+            .post(
+                "/api/v1/sla-policies",
+                json!({"position": 1, "calendar_id": office.body["id"], "spec": {
+                    "name": "Globex office", "organizations": [globex],
+                    "targets": {"P3": {"response_seconds": 14_400, "resolution_seconds": 86_400}}}}),
+            )
+            .await;
+        assert_eq!(policy.status, 201, "{}", policy.text);
+
+        // T8, Acme, 20 January: open ever since (older than 30 days at the end).
+        let t8 = ticket(&admin, "carol@acme.example", json!({})).await;
+        // T0, Acme, previous period: created Wed 25 Feb 10:00, answered 10:30, resolved 12:00.
+        clock.set(at("2026-02-25T10:00:00Z"));
+        let t0 = ticket(&admin, "carol@acme.example", json!({})).await;
+        clock.set(at("2026-02-25T10:30:00Z"));
+        reply(&admin, &t0).await;
+        clock.set(at("2026-02-25T12:00:00Z"));
+        resolve(&admin, &t0).await;
+        // T7, Globex, previous period: created Thu 26 Feb 10:00, never answered.
+        clock.set(at("2026-02-26T10:00:00Z"));
+        let t7 = ticket(&admin, "gus@globex.example", json!({})).await;
+        // T1, Acme, Mon 2 Mar 10:00, Printer, Service Desk, assigned to ann: answered 10:20,
+        // resolved 11:00.
+        clock.set(at("2026-03-02T10:00:00Z"));
+        let t1 = ticket(
+            &admin,
+            "carol@acme.example",
+            json!({"category": "Printer", "group": "Service Desk", "assignee": "ann@msp.example"}),
+        )
+        .await;
+        clock.set(at("2026-03-02T10:20:00Z"));
+        reply(&admin, &t1).await;
+        clock.set(at("2026-03-02T11:00:00Z"));
+        resolve(&admin, &t1).await;
+        // T2, Acme, Mon 2 Mar 20:00 by phone, Service Desk: answered 20:40 and again 21:00,
+        // resolved 22:00.
+        clock.set(at("2026-03-02T20:00:00Z"));
+        let t2 = ticket(
+            &admin,
+            "carol@acme.example",
+            json!({"source": "phone", "group": "Service Desk"}),
+        )
+        .await;
+        clock.set(at("2026-03-02T20:40:00Z"));
+        reply(&admin, &t2).await;
+        clock.set(at("2026-03-02T21:00:00Z"));
+        reply(&admin, &t2).await;
+        clock.set(at("2026-03-02T22:00:00Z"));
+        resolve(&admin, &t2).await;
+        // T3, Acme, Tue 3 Mar 09:00: answered 09:30, resolved 10:00, reopened by carol's
+        // reply at 11:00, resolved again 12:00.
+        clock.set(at("2026-03-03T09:00:00Z"));
+        let t3 = ticket(&admin, "carol@acme.example", json!({})).await;
+        clock.set(at("2026-03-03T09:30:00Z"));
+        reply(&admin, &t3).await;
+        clock.set(at("2026-03-03T10:00:00Z"));
+        resolve(&admin, &t3).await;
+        clock.set(at("2026-03-03T11:00:00Z"));
+        reply(&carol, &t3).await;
+        clock.set(at("2026-03-03T12:00:00Z"));
+        resolve(&admin, &t3).await;
+        // T5, Globex, Wed 4 Mar 10:00: never answered.
+        clock.set(at("2026-03-04T10:00:00Z"));
+        let t5 = ticket(&admin, "gus@globex.example", json!({})).await;
+        // T4, Globex, Thu 5 Mar 16:30: answered Fri 6 Mar 09:30, resolved 10:00.
+        clock.set(at("2026-03-05T16:30:00Z"));
+        let t4 = ticket(&admin, "gus@globex.example", json!({})).await;
+        clock.set(at("2026-03-06T09:30:00Z"));
+        reply(&admin, &t4).await;
+        clock.set(at("2026-03-06T10:00:00Z"));
+        resolve(&admin, &t4).await;
+        // T6, Acme, Sat 7 Mar 08:00: never answered.
+        clock.set(at("2026-03-07T08:00:00Z"));
+        let t6 = ticket(&admin, "carol@acme.example", json!({})).await;
+        // T9, Acme, Mon 9 Mar 11:00, after the week: open.
+        clock.set(at("2026-03-09T11:00:00Z"));
+        let t9 = ticket(&admin, "carol@acme.example", json!({})).await;
+        // The report is read at Mon 9 Mar 12:00, once the sweeper has marked the breaches:
+        // T5, T6, T7 and T8 missed their response targets.
+        clock.set(at("2026-03-09T12:00:00Z"));
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                let breached = admin.get("/api/v1/tickets?q=sla:breached&limit=50").await;
+                breached.body["items"].as_array().map(Vec::len) == Some(4)
+            })
+            .await,
+            "the sweeper marks T5, T6, T7 and T8 breached"
+        );
+
+        let report = admin.get(&format!("/api/v1/reports?{WEEK}")).await;
+        assert_eq!(report.status, 200, "{}", report.text);
+        let r = &report.body;
+        assert_eq!(r["starts"], "2026-03-02T00:00:00Z");
+        assert_eq!(r["ends"], "2026-03-09T00:00:00Z");
+        assert_eq!(r["previous_starts"], "2026-02-23T00:00:00Z");
+        assert_eq!(
+            (r["previous_from"].as_str(), r["previous_to"].as_str()),
+            (Some("2026-02-23"), Some("2026-03-01"))
+        );
+        // Created: T1–T6 this week; T0 and T7 the week before.
+        assert_eq!(
+            (
+                r["created"]["value"].as_i64(),
+                r["created"]["previous"].as_i64()
+            ),
+            (Some(6), Some(2))
+        );
+        // Resolved: T1, T2, T3 (its last resolution, Tue 12:00) and T4; before: T0.
+        assert_eq!(
+            (
+                r["resolved"]["value"].as_i64(),
+                r["resolved"]["previous"].as_i64()
+            ),
+            (Some(4), Some(1))
+        );
+        // MTTA over the 4 answered: T1 20 min, T2 40, T3 30, T4 in business hours
+        // 16:30–17:00 Thu and 09:00–09:30 Fri = 60 (17 hours on the wall):
+        // (20 + 40 + 30 + 60) / 4 = 37.5. Before: T0 30.
+        assert_eq!(r["mtta_minutes"]["value"], 37.5);
+        assert_eq!(r["mtta_minutes"]["previous"], 30.0);
+        assert_eq!(r["mtta_minutes"]["over"]["value"], 4);
+        // MTTR over the 4 resolved: T1 60 min, T2 120, T3 60 + 60 (its clock stood while
+        // resolved, 10:00–11:00) = 120, T4 30 Thu + 60 Fri = 90: 390 / 4 = 97.5.
+        // Before: T0 120.
+        assert_eq!(r["mttr_minutes"]["value"], 97.5);
+        assert_eq!(r["mttr_minutes"]["previous"], 120.0);
+        // First contact: T1 and T4 (T2 took two replies, T3 was reopened): 2 / 4 = 50 %;
+        // before T0: 100 %.
+        assert_eq!(r["first_contact_resolution"]["value"], 50.0);
+        assert_eq!(r["first_contact_resolution"]["previous"], 100.0);
+        // Reopened: T3 of 4 = 25 %; before 0 %.
+        assert_eq!(r["reopen_rate"]["value"], 25.0);
+        assert_eq!(r["reopen_rate"]["previous"], 0.0);
+        // Response: met T1–T4, breached T5 (4 business hours from Wed 10:00) and T6 (4 h
+        // from Sat 08:00): 4 / 6 = 66.7 %. Before: T0 met, T7 breached: 50 %.
+        assert_eq!(r["response_compliance"]["value"], 66.7);
+        assert_eq!(r["response_compliance"]["previous"], 50.0);
+        assert_eq!(r["response_breached"]["value"], 2);
+        // Resolution: met T1–T4; T5 breached at Mon 9 Mar 10:00 (Wed 7 h + Thu 8 + Fri 8 +
+        // Mon 1 = 24 business hours); T6 is due only Tue 10 Mar 08:00: 4 / 5 = 80 %.
+        // Before: T0 met, T7 breached Tue 3 Mar 10:00: 50 %.
+        assert_eq!(r["resolution_compliance"]["value"], 80.0);
+        assert_eq!(r["resolution_compliance"]["previous"], 50.0);
+        assert_eq!(r["resolution_breached"]["value"], 1);
+        // Open at Mon 9 Mar 12:00: T9 1 h old, T6 2 d 4 h, T5 5 d 2 h, T7 11 d 2 h, T8 48 d.
+        let backlog: Vec<(String, i64)> = r["backlog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["age"].as_str().unwrap().to_owned(),
+                    b["tickets"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let one_each = ["<1d", "1-3d", "3-7d", "7-30d", ">30d"].map(|a| (a.to_owned(), 1));
+        assert_eq!(backlog, one_each);
+        // Volumes of T1–T6.
+        let lines = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+            pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+        };
+        assert_eq!(
+            volume(r, "organization"),
+            lines(&[("Acme", 4), ("Globex", 2)])
+        );
+        assert_eq!(
+            volume(r, "group"),
+            lines(&[("none", 4), ("Service Desk", 2)])
+        );
+        assert_eq!(volume(r, "category"), lines(&[("none", 5), ("Printer", 1)]));
+        assert_eq!(volume(r, "agent")[1].1, 1, "ann has T1");
+        assert_eq!(volume(r, "channel"), lines(&[("api", 5), ("phone", 1)]));
+        // Per day: created Mon 2 (T1, T2), Tue 1, Wed 1, Thu 1, Sat 1; resolved Mon 2, Tue 1
+        // (T3), Fri 1 (T4).
+        let days: Vec<(i64, i64)> = r["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["created"].as_i64().unwrap(),
+                    d["resolved"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            [(2, 2), (1, 1), (1, 0), (1, 0), (0, 1), (1, 0), (0, 0)]
+        );
+        assert_eq!(r["monitors"]["monitors"], 0);
+        assert_eq!(r["monitors"]["uptime"], Value::Null);
+        assert_eq!(r["changes"]["finished"], 0);
+        assert_eq!(r["satisfaction"], Value::Null);
+
+        // Drill-downs list exactly what was counted.
+        every_drill_down_matches(&admin, r).await;
+        let first_contact = r["first_contact_resolution"]["counted"]["drill_down"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            drilled(&admin, first_contact).await,
+            [t1.clone(), t4.clone()]
+        );
+        let reopened = r["reopen_rate"]["counted"]["drill_down"].as_str().unwrap();
+        assert_eq!(drilled(&admin, reopened).await, std::slice::from_ref(&t3));
+        let breached = r["response_breached"]["drill_down"].as_str().unwrap();
+        assert_eq!(drilled(&admin, breached).await, [t5.clone(), t6.clone()]);
+        let oldest = r["backlog"][4]["drill_down"].as_str().unwrap();
+        assert_eq!(drilled(&admin, oldest).await, std::slice::from_ref(&t8));
+        let newest = r["backlog"][0]["drill_down"].as_str().unwrap();
+        assert_eq!(drilled(&admin, newest).await, std::slice::from_ref(&t9));
+        let before = r["created"]["previous_drill_down"].as_str().unwrap();
+        assert_eq!(drilled(&admin, before).await, [t0.clone(), t7.clone()]);
+
+        // In Tokyo (UTC+9) Tuesday 3 March began at 15:00 UTC on Monday: T2 (20:00 UTC)
+        // and T3 were opened that day there, only T3 in UTC.
+        let tokyo = admin
+            .get("/api/v1/reports?from=2026-03-03&to=2026-03-03&tz=Asia/Tokyo")
+            .await;
+        assert_eq!(tokyo.body["created"]["value"], 2, "{}", tokyo.text);
+        let utc = admin
+            .get("/api/v1/reports?from=2026-03-03&to=2026-03-03&tz=UTC")
+            .await;
+        assert_eq!(utc.body["created"]["value"], 1, "{}", utc.text);
+
+        // Customers see their own organization's figures only.
+        let acme = carol.get(&format!("/api/v1/reports?{WEEK}")).await;
+        assert_eq!(acme.status, 200, "{}", acme.text);
+        assert_eq!(acme.body["created"]["value"], 4, "T1, T2, T3, T6");
+        assert_eq!(acme.body["created"]["previous"], 1, "T0");
+        assert_eq!(acme.body["resolved"]["value"], 3, "T1, T2, T3");
+        assert_eq!(volume(&acme.body, "organization"), lines(&[("Acme", 4)]));
+        assert_eq!(acme.body["changes"], Value::Null);
+        let created = acme.body["created"]["drill_down"].as_str().unwrap();
+        assert_eq!(drilled(&carol, created).await, [t1, t2, t3, t6]);
+        every_drill_down_matches(&carol, &acme.body).await;
+        let globex_report = gus.get(&format!("/api/v1/reports?{WEEK}")).await;
+        assert_eq!(globex_report.body["created"]["value"], 2, "T4, T5");
+        assert_eq!(globex_report.body["created"]["previous"], 1, "T7");
+        let other = carol
+            .get(&format!("/api/v1/reports?{WEEK}&organization={globex}"))
+            .await;
+        assert_eq!(other.status, 404, "{}", other.text);
+        let staff_globex = admin
+            .get(&format!("/api/v1/reports?{WEEK}&organization={globex}"))
+            .await;
+        assert_eq!(staff_globex.body["created"]["value"], 2);
+
+        // The CSV download carries the same figures.
+        let csv = admin
+            .get(&format!("/api/v1/reports?{WEEK}&format=csv"))
+            .await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+        assert!(
+            csv.text.starts_with("section,figure,value,previous\n"),
+            "{}",
+            csv.text
+        );
+        for line in [
+            "tickets,created,6,2",
+            "tickets,mtta_minutes,37.5,30",
+            "tickets,reopen_rate_percent,25,0",
+            "backlog,>30d,1,",
+            "volume_by_organization,Acme,4,",
+            "created_per_day,2026-03-02,2,",
+        ] {
+            assert!(
+                csv.text.lines().any(|l| l == line),
+                "{line} in {}",
+                csv.text
+            );
+        }
+    }
+);
+
+dual_backend_test!(
+    a_period_that_does_not_read_is_refused_naming_the_field,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        for (query, field) in [
+            ("from=2026-03-08&to=2026-03-02", "from"),
+            ("from=2026-13-01", "from"),
+            ("to=yesterday", "to"),
+            ("from=2025-01-01&to=2026-03-02", "to"),
+            ("tz=Mars/Olympus", "tz"),
+            ("format=pdf", "format"),
+            ("colour=red", "colour"),
+        ] {
+            let refused = admin.get(&format!("/api/v1/reports?{query}")).await;
+            assert_eq!(refused.status, 422, "{query}: {}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{query}: {}",
+                refused.text
+            );
+        }
+        for (query, field) in [
+            ("figure=mood", "figure"),
+            ("figure=backlog&age=9", "age"),
+            ("figure=volume&by=colour&key=1", "by"),
+            ("figure=created&cursor=abc", "cursor"),
+            ("figure=created&limit=0", "limit"),
+        ] {
+            let refused = admin.get(&format!("/api/v1/reports/tickets?{query}")).await;
+            assert_eq!(refused.status, 422, "{query}: {}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{query}: {}",
+                refused.text
+            );
+        }
+    }
+);
+
+dual_backend_test!(
+    the_wall_shows_today_in_big_numbers,
+    |backend: Backend| async move {
+        let clock = ManualClock::starting_at(at("2026-03-04T09:00:00Z"));
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        // Two P3 incidents at 09:00; the first answered at 09:30 (30 min), the second never:
+        // its 4-hour response target is missed at 13:00.
+        let answered = ticket(&admin, "carol@acme.example", json!({})).await;
+        ticket(&admin, "gus@globex.example", json!({})).await;
+        clock.set(at("2026-03-04T09:30:00Z"));
+        reply(&admin, &answered).await;
+        clock.set(at("2026-03-04T14:00:00Z"));
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                let breached = admin.get("/api/v1/tickets?q=sla:breached").await;
+                breached.body["items"].as_array().map(Vec::len) == Some(1)
+            })
+            .await
+        );
+        let wall = server
+            .web_forms("ann@msp.example")
+            .await
+            .page("/reports/wall")
+            .await;
+        for shown in [
+            r#"data-priority="P3"><strong>2</strong>"#,
+            r#"data-priority="P1"><strong>0</strong>"#,
+            r#"data-wall="breaches"><strong>1</strong>"#,
+            r#"data-wall="down"><strong>0</strong>"#,
+            r#"data-wall="mtta"><strong>30.0</strong>"#,
+            r#"<meta http-equiv="refresh" content="30">"#,
+        ] {
+            assert!(wall.contains(shown), "{shown} in {wall}");
+        }
+        let (customer, _) = server.web_session("carol@acme.example").await;
+        let refused = customer
+            .get(format!("{}/reports/wall", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+    }
+);

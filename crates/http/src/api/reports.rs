@@ -1,0 +1,159 @@
+//! Reports over HTTP: the figures of a period beside the previous period's, as JSON or a
+//! CSV file, and the tickets behind each count.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use opsdesk_app::AppError;
+use opsdesk_app::reports::{CountedTickets, DrillDown, Report, ReportQuery, report_csv};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::{ApiQuery, Auth};
+use crate::{ApiError, AppState};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_report))
+        .routes(routes!(list_counted_tickets))
+}
+
+/// A day as a report takes it, the field named when it is not one.
+fn day(field: &str, text: Option<&str>) -> Result<Option<jiff::civil::Date>, AppError> {
+    text.map(|text| {
+        text.parse()
+            .map_err(|_| AppError::invalid(field, "expected a YYYY-MM-DD date"))
+    })
+    .transpose()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    /// First day (`YYYY-MM-DD`, included); 29 days before `to` when absent.
+    from: Option<String>,
+    /// Last day (included); today when absent. At most 366 days after `from`.
+    to: Option<String>,
+    /// An IANA time zone the days are in; the viewer's quiet-hours zone, else UTC, when absent.
+    #[param(max_length = 64)]
+    tz: Option<String>,
+    /// One organization's figures (an id it may see).
+    organization: Option<i64>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// A report's period and organization as the query string gives them.
+pub(crate) fn report_query(
+    from: Option<&str>,
+    to: Option<&str>,
+    tz: Option<String>,
+    organization: Option<i64>,
+) -> Result<ReportQuery, AppError> {
+    Ok(ReportQuery {
+        from: day("from", from)?,
+        to: day("to", to)?,
+        organization,
+        time_zone: tz,
+    })
+}
+
+/// The service desk's figures over a period of days (staff: every organization they see;
+/// customers: their own organization's), each beside the previous period of equal length:
+/// tickets created and resolved, MTTA and MTTR (business time where an SLA calendar timed
+/// them), first-contact resolution, reopen rate, SLA compliance, backlog by age, volume by
+/// category, organization, group, agent and channel, tickets per day, monitor uptime and
+/// outage minutes, change success and deflection. Each count's `drill_down` is the query
+/// string of `GET /api/v1/reports/tickets` that lists the tickets it counted.
+/// `format=csv` for a spreadsheet.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ReportParams),
+    responses((status = 200, content((Report = "application/json"), (String = "text/csv")))))]
+async fn get_report(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<ReportParams>,
+) -> Result<Response, ApiError> {
+    let csv = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(AppError::invalid("format", "expected json or csv").into()),
+    };
+    let query = report_query(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        params.tz,
+        params.organization,
+    )?;
+    let report = state.app.report(&principal, &query).await?;
+    if csv {
+        Ok(crate::download::download(
+            &format!("report-{}-{}.csv", report.from, report.to),
+            "text/csv",
+            report_csv(&report)?.into_bytes(),
+        ))
+    } else {
+        Ok(Json(report).into_response())
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct CountedParams {
+    /// The figure: `created`, `responded`, `response_met`, `response_breached`,
+    /// `resolution_met`, `resolution_breached`, `resolved`, `first_contact`, `reopened`,
+    /// `backlog` (with `age`) or `volume` (with `by` and `key`).
+    #[param(max_length = 32)]
+    figure: String,
+    /// As for the report.
+    from: Option<String>,
+    to: Option<String>,
+    #[param(max_length = 64)]
+    tz: Option<String>,
+    organization: Option<i64>,
+    /// `previous` for the period before; `current` when absent.
+    period: Option<String>,
+    /// Backlog: 0 (under a day old) to 4 (over 30 days).
+    #[param(minimum = 0, maximum = 4)]
+    age: Option<usize>,
+    /// Volume: `category`, `organization`, `group`, `agent` or `channel`.
+    by: Option<String>,
+    /// Volume: the value's `key` as the report gives it (an id, a channel, or `none`).
+    #[param(max_length = 64)]
+    key: Option<String>,
+    cursor: Option<String>,
+    /// 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// The tickets one count of a report counted, in ticket order, a page at a time: exactly
+/// as many, over all pages, as the count says.
+#[utoipa::path(get, path = "/api/v1/reports/tickets", tag = "reports", params(CountedParams),
+    responses((status = 200, body = CountedTickets)))]
+async fn list_counted_tickets(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<CountedParams>,
+) -> Result<Json<CountedTickets>, ApiError> {
+    let query = report_query(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        params.tz,
+        params.organization,
+    )?;
+    let drill = DrillDown {
+        figure: params.figure,
+        period: params.period,
+        age: params.age,
+        by: params.by,
+        key: params.key,
+        cursor: params.cursor,
+        limit: params.limit.unwrap_or(50),
+    };
+    Ok(Json(
+        state.app.report_tickets(&principal, &query, &drill).await?,
+    ))
+}
