@@ -257,7 +257,31 @@ async fn take_postgres(db: &Db, url: &str, to: &Path) -> anyhow::Result<Manifest
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     )
     .await?;
-    let snapshot: String = store::export_snapshot(&mut conn).await?;
+    let dumped = dump_in_snapshot(&mut conn, url, &file).await;
+    // The connection goes back to the pool (the server's, for scheduled backups): whatever
+    // happened, it must not stay inside this read-only transaction.
+    sqlx_execute(&mut conn, "ROLLBACK").await?;
+    let (tables, attachments, schema_version) = dumped?;
+    Ok(Manifest {
+        format: FORMAT.into(),
+        opsdesk_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: SystemClock.now(),
+        source: "postgres".into(),
+        schema_version,
+        file: hash_file(&file)?,
+        tables,
+        attachments,
+    })
+}
+
+/// Runs `pg_dump` into `file` in the snapshot of the transaction open on `conn`, and
+/// describes the tables in that same snapshot meanwhile.
+async fn dump_in_snapshot(
+    conn: &mut Conn,
+    url: &str,
+    file: &Path,
+) -> anyhow::Result<(BTreeMap<String, TableEntry>, AttachmentsEntry, i64)> {
+    let snapshot: String = store::export_snapshot(conn).await?;
     let dump = tokio::process::Command::new("pg_dump")
         .arg("--format=custom")
         .arg("--no-owner")
@@ -269,24 +293,15 @@ async fn take_postgres(db: &Db, url: &str, to: &Path) -> anyhow::Result<Manifest
         .context(
             "could not start pg_dump; install the PostgreSQL client tools of the server's version",
         )?;
-    let described = describe(&mut conn, true).await;
-    let schema_version = store::schema_version(&mut conn).await;
+    let described = describe(conn, true).await;
+    let schema_version = store::schema_version(conn).await;
+    // The snapshot must outlive pg_dump's use of it: wait for it before anything ends.
     let dumped = dump.wait_with_output().await?;
-    sqlx_execute(&mut conn, "COMMIT").await?;
     if !dumped.status.success() {
         bail!("pg_dump failed ({})", dumped.status);
     }
     let (tables, attachments) = described?;
-    Ok(Manifest {
-        format: FORMAT.into(),
-        opsdesk_version: env!("CARGO_PKG_VERSION").into(),
-        created_at: SystemClock.now(),
-        source: "postgres".into(),
-        schema_version: schema_version?,
-        file: hash_file(&file)?,
-        tables,
-        attachments,
-    })
+    Ok((tables, attachments, schema_version?))
 }
 
 async fn sqlx_execute(conn: &mut Conn, statement: &'static str) -> anyhow::Result<()> {
