@@ -201,7 +201,7 @@ fn errors_or<T>(errors: Vec<FieldError>, value: T) -> Result<T, AppError> {
     }
 }
 
-async fn resolve_organization(
+pub(crate) async fn resolve_organization(
     conn: &mut Conn,
     field: &str,
     reference: &OrganizationRef,
@@ -226,7 +226,7 @@ async fn hash_password(password: Option<String>) -> Result<Option<String>, AppEr
     Ok(Some(hash))
 }
 
-async fn user_view(conn: &mut Conn, row: UserRow) -> Result<User, AppError> {
+pub(crate) async fn user_view(conn: &mut Conn, row: UserRow) -> Result<User, AppError> {
     let organization = match row.organization_id {
         Some(id) => store::get_organization(conn, id).await?.map(|org| org.name),
         None => None,

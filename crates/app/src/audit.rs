@@ -48,6 +48,12 @@ opsdesk_domain::string_enum! {
         FreezeWindow => "freeze_window",
         Survey => "survey",
         SurveySettings => "survey_settings",
+        IdentityProvider => "identity_provider",
+        Session => "session",
+        SecondFactor => "second_factor",
+        ScimClient => "scim_client",
+        Directory => "directory",
+        PasswordReset => "password_reset",
     }
 }
 
@@ -66,6 +72,11 @@ opsdesk_domain::string_enum! {
         Approved => "approved",
         SlaWarning => "sla_warning",
         SlaBreached => "sla_breached",
+        SignedIn => "signed_in",
+        SignInRefused => "sign_in_refused",
+        Enabled => "enabled",
+        Disabled => "disabled",
+        Synced => "synced",
     }
 }
 

@@ -85,6 +85,29 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
+/// Where a sign-in comes from, as its session records it.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+/// What a right password leads to: a session, or first a second factor.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    Session(Session),
+    /// Answer with a code from the authenticator (or a recovery code) within five minutes.
+    SecondFactor {
+        challenge: String,
+    },
+}
+
+/// A user agent is only shown to help people recognise their sessions; a bounded prefix
+/// is enough and keeps odd clients from storing kilobytes per session.
+fn short_user_agent(agent: &str) -> String {
+    agent.chars().take(200).collect()
+}
+
 /// A signed-in browser session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -177,7 +200,7 @@ pub(crate) async fn principal_for(
     })
 }
 
-fn invalid_credentials() -> AppError {
+pub(crate) fn invalid_credentials() -> AppError {
     AppError::Unauthenticated("wrong e-mail address or password".into())
 }
 
@@ -216,43 +239,75 @@ impl App {
     pub async fn authenticate_session(&self, secret: &str) -> Result<Principal, AppError> {
         let rejected =
             || AppError::Unauthenticated("the session has expired; sign in again".into());
+        let now = self.now_ms();
         let mut conn = self.db().reader().await?;
-        let (user, csrf_token) =
-            store::find_session(&mut conn, &secret_hash(secret), self.now_ms())
-                .await?
-                .ok_or_else(rejected)?;
-        if user.active == 0 {
+        let found = store::find_session(&mut conn, &secret_hash(secret), now)
+            .await?
+            .ok_or_else(rejected)?;
+        if found.user.active == 0 {
             return Err(rejected());
         }
-        principal_for(&mut conn, &user, Via::Session { csrf_token }).await
+        let session_id = found.session.public_id;
+        let principal = principal_for(
+            &mut conn,
+            &found.user,
+            Via::Session {
+                csrf_token: found.csrf_token,
+                session_id: session_id.clone(),
+            },
+        )
+        .await?;
+        drop(conn);
+        if found
+            .session
+            .last_seen_at
+            .is_none_or(|seen| now - seen > TOKEN_TOUCH_INTERVAL_MS)
+        {
+            self.system_change("session use", move |tx| {
+                Box::pin(
+                    async move { Ok(store::touch_session(tx.conn, &session_id, tx.now).await?) },
+                )
+            })
+            .await?;
+        }
+        Ok(principal)
     }
 
-    /// Signs in with e-mail and password from `client`, returning a new session. Wrong
-    /// passwords count towards a per-address limit and a per-account lockout.
+    /// Signs in with e-mail and password from `client`. Wrong passwords count towards a
+    /// per-address limit and a per-account lockout. An account with a second factor gets a
+    /// challenge to answer with [`App::answer_second_factor`] instead of a session.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
-        client: IpAddr,
-    ) -> Result<Session, AppError> {
+        client: &ClientInfo,
+    ) -> Result<SignIn, AppError> {
         let now = self.now_ms();
-        self.inner.login_throttle.check(&client, now)?;
+        self.inner.login_throttle.check(&client.ip, now)?;
         let email = Email::parse(email).map_err(|_| invalid_credentials())?;
         let user = {
             let mut conn = self.db().reader().await?;
             store::find_user_by_email(&mut conn, email.as_str()).await?
         };
         let Some(user) = user else {
+            // A directory with sign-up may know the address: its bind decides.
+            if let Some(signed_in) = self.directory_sign_up(&email, password, client).await? {
+                return Ok(signed_in);
+            }
             let attempt = password.to_owned();
             let _ =
                 tokio::task::spawn_blocking(move || password_matches(&attempt, &DECOY_HASH)).await;
-            self.inner.login_throttle.record(client, now);
+            self.inner.login_throttle.record(client.ip, now);
             return Err(invalid_credentials());
         };
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
             return Err(AppError::RateLimited {
                 retry_after_secs: (until - now + 999) / 1000,
             });
+        }
+        // A directory account's password is checked by a bind, never a local hash.
+        if let Some(signed_in) = self.directory_login(&user, password, client).await? {
+            return Ok(signed_in);
         }
         let stored = user.password_hash.clone().unwrap_or_default();
         let attempt = password.to_owned();
@@ -261,35 +316,76 @@ impl App {
             .map_err(|e| AppError::internal("password check stopped", e))?;
         let user_id = user.id;
         if !matches || user.active == 0 {
-            self.inner.login_throttle.record(client, now);
-            let failures = user.failed_logins + 1;
-            let locked_until = lockout_seconds(u32::try_from(failures).unwrap_or(u32::MAX))
-                .map(|secs| now + secs * 1000);
-            self.system_change("sign-in", move |tx| {
-                Box::pin(async move {
-                    Ok(
-                        store::record_login_failure(tx.conn, user_id, failures, locked_until)
-                            .await?,
-                    )
-                })
-            })
-            .await?;
+            self.record_login_failure(&user, client.ip).await?;
             return Err(invalid_credentials());
         }
+        self.system_change("sign-in", move |tx| {
+            Box::pin(async move { Ok(store::clear_login_failures(tx.conn, user_id).await?) })
+        })
+        .await?;
+        if self.second_factor_enabled(user_id).await? {
+            return Ok(SignIn::SecondFactor {
+                challenge: self.open_login_challenge(user_id).await?,
+            });
+        }
+        Ok(SignIn::Session(
+            self.open_session(user_id, "password", client).await?,
+        ))
+    }
+
+    /// Counts a wrong password (or a sign-in by a deactivated account) towards the client's
+    /// limit and the account's lockout.
+    pub(crate) async fn record_login_failure(
+        &self,
+        user: &UserRow,
+        client: IpAddr,
+    ) -> Result<(), AppError> {
+        let now = self.now_ms();
+        self.inner.login_throttle.record(client, now);
+        let (user_id, failures) = (user.id, user.failed_logins + 1);
+        let locked_until = lockout_seconds(u32::try_from(failures).unwrap_or(u32::MAX))
+            .map(|secs| now + secs * 1000);
+        self.system_change("sign-in", move |tx| {
+            Box::pin(async move {
+                Ok(store::record_login_failure(tx.conn, user_id, failures, locked_until).await?)
+            })
+        })
+        .await
+    }
+
+    /// Opens a browser session for a user who has proven who they are by `method`
+    /// (`password`, `oidc`, `ldap`…). Every way of signing in ends here.
+    pub async fn open_session(
+        &self,
+        user_id: i64,
+        method: &str,
+        client: &ClientInfo,
+    ) -> Result<Session, AppError> {
         let session = Session {
             secret: random_secret()?,
             csrf_token: random_secret()?,
-            expires_at_ms: now + self.config().session_ttl_secs * 1000,
+            expires_at_ms: self.now_ms() + self.config().session_ttl_secs * 1000,
         };
-        let (hash, csrf, expires) = (
-            secret_hash(&session.secret),
-            session.csrf_token.clone(),
-            session.expires_at_ms,
-        );
+        let hash = secret_hash(&session.secret);
+        // 128 random bits: enough to name a session without revealing anything of its secret.
+        let public_id = random_secret()?.chars().take(32).collect::<String>();
+        let (csrf, expires) = (session.csrf_token.clone(), session.expires_at_ms);
+        let method = method.to_owned();
+        let ip = client.ip.to_string();
+        let user_agent = client.user_agent.as_deref().map(short_user_agent);
         self.system_change("sign-in", move |tx| {
             Box::pin(async move {
-                store::clear_login_failures(tx.conn, user_id).await?;
-                Ok(store::insert_session(tx.conn, &hash, user_id, &csrf, tx.now, expires).await?)
+                let new = store::NewSession {
+                    token_hash: &hash,
+                    public_id: &public_id,
+                    user_id,
+                    csrf_token: &csrf,
+                    method: &method,
+                    client_ip: Some(&ip),
+                    user_agent: user_agent.as_deref(),
+                    expires_at: expires,
+                };
+                Ok(store::insert_session(tx.conn, &new, tx.now).await?)
             })
         })
         .await?;

@@ -10,7 +10,11 @@ use crate::AppError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     /// A browser session; form posts must carry its CSRF token.
-    Session { csrf_token: String },
+    Session {
+        csrf_token: String,
+        /// The id its owner sees in their list of sessions.
+        session_id: String,
+    },
     /// An API token.
     Token { token_id: i64 },
     /// opsdesk itself or an administrator at the command line.

@@ -57,6 +57,8 @@ opsdesk_domain::string_enum! {
         SurveyRequest => "survey.request",
         /// Mail a group's lead a low satisfaction score.
         SurveyLowScore => "survey.low_score",
+        /// Mail a self-service password reset's one-time code to its recovery address.
+        PasswordResetCode => "password_reset.code",
     }
 }
 
@@ -391,6 +393,7 @@ impl App {
             JobKind::ChangeApprovalTimeout => self.change_approval_timeout(&payload).await,
             JobKind::SurveyRequest => self.send_survey_request(&payload).await,
             JobKind::SurveyLowScore => self.send_low_score(&payload).await,
+            JobKind::PasswordResetCode => self.send_reset_code(&payload).await,
             JobKind::PageEscalation => self.escalate_page(&payload).await,
             JobKind::AlertTimeout => self.time_out_alert(&payload).await,
             JobKind::AlertSettle => self.settle_alert_incident(&payload).await,

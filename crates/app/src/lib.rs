@@ -20,11 +20,13 @@ pub mod diagnostics;
 mod error;
 pub mod jobs;
 pub mod knowledge;
+pub mod ldap;
 pub mod mail;
 pub mod metrics;
 pub mod monitors;
 pub mod network;
 mod nodes;
+pub mod oidc;
 pub mod oncall;
 pub mod paging;
 pub mod portal;
@@ -34,6 +36,9 @@ pub mod problems;
 pub mod remote;
 pub mod reports;
 pub mod runbooks;
+pub mod scim;
+pub mod second_factor;
+pub mod sessions;
 pub mod silences;
 pub mod sla;
 pub mod status_page;
@@ -74,6 +79,8 @@ pub struct AppConfig {
     pub public_url: String,
     /// The networks and host names diagnostics may reach, besides a ticket's own items.
     pub diagnostics_allow: opsdesk_domain::diagnostics::AllowList,
+    /// OpenID Connect sign-in: how providers are reached.
+    pub oidc: oidc::OidcSettings,
 }
 
 impl Default for AppConfig {
@@ -89,6 +96,7 @@ impl Default for AppConfig {
             max_attachment_bytes: 10 * 1024 * 1024,
             public_url: "http://localhost:8080".to_owned(),
             diagnostics_allow: opsdesk_domain::diagnostics::AllowList::default(),
+            oidc: oidc::OidcSettings::default(),
         }
     }
 }
@@ -120,6 +128,10 @@ struct Inner {
     diagnoser: opsdesk_network::diagnose::Diagnoser,
     /// Diagnostics per person per minute.
     diagnostics_throttle: auth::Throttle<String>,
+    /// Identity providers' documents and keys, and the client that fetches them.
+    oidc: oidc::OidcRuntime,
+    /// Rate limits of self-service password resets.
+    reset_throttles: ldap::ResetThrottles,
 }
 
 opsdesk_domain::string_enum! {
@@ -163,6 +175,7 @@ impl App {
             ),
             None => None,
         };
+        let oidc = oidc::OidcRuntime::new(&config.oidc)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -180,6 +193,8 @@ impl App {
                 diagnoser: opsdesk_network::diagnose::Diagnoser::new()
                     .map_err(|e| AppError::internal("diagnostics", e))?,
                 diagnostics_throttle: auth::Throttle::new(diagnostics::DIAGNOSTICS_PER_MINUTE),
+                oidc,
+                reset_throttles: ldap::ResetThrottles::default(),
             }),
         })
     }

@@ -178,8 +178,9 @@ pub struct Report {
     pub changes: Option<ReportChanges>,
     /// For staff only.
     pub deflection: Option<ReportDeflection>,
-    /// Satisfaction ratings, once surveys record them: always none until then.
-    pub satisfaction: Option<ReportShare>,
+    /// Of the tickets resolved in the period and rated by their requester, the share
+    /// rated 4 or 5 (CSAT).
+    pub satisfaction: ReportShare,
 }
 
 /// Open incidents of one priority, and the ticket search that lists them.
@@ -314,6 +315,8 @@ fn counted_of(drill: &DrillDown) -> Result<Counted, AppError> {
         "resolved" => Counted::Resolved,
         "first_contact" => Counted::FirstContact,
         "reopened" => Counted::Reopened,
+        "rated" => Counted::Rated,
+        "satisfied" => Counted::Satisfied,
         "backlog" => match drill.age {
             Some(age) if age < AGE_LABELS.len() => Counted::Backlog(age),
             _ => return Err(AppError::invalid("age", "expected 0 to 4")),
@@ -574,7 +577,10 @@ impl App {
             monitors,
             changes,
             deflection,
-            satisfaction: None,
+            satisfaction: share(
+                p.count("satisfied", resolved.satisfied, resolved_before.satisfied),
+                p.count("rated", resolved.rated, resolved_before.rated),
+            ),
         })
     }
 
@@ -809,6 +815,7 @@ pub fn report_csv(report: &Report) -> Result<String, AppError> {
         ("reopen_rate_percent", &r.reopen_rate),
         ("response_compliance_percent", &r.response_compliance),
         ("resolution_compliance_percent", &r.resolution_compliance),
+        ("satisfaction_percent", &r.satisfaction),
     ] {
         line("tickets", figure, text(share.value), text(share.previous));
     }

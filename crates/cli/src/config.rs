@@ -62,6 +62,17 @@ pub struct Config {
     pub mail: MailConfig,
     /// Scheduled backups (`[backup]` in opsdesk.toml; `OPSDESK_BACKUP__DIR` etc.).
     pub backup: BackupConfig,
+    /// OpenID Connect sign-in (`[oidc]` in opsdesk.toml; `OPSDESK_OIDC__HTTP_PROXY`).
+    pub oidc: OidcConfig,
+}
+
+/// The `[oidc]` settings. See docs/oidc.md.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// An HTTP proxy for opsdesk's requests to identity providers (discovery, keys,
+    /// tokens); none: direct, or as `HTTPS_PROXY` says.
+    pub http_proxy: Option<String>,
 }
 
 /// The `[backup]` settings. See docs/backup.md.
@@ -168,6 +179,7 @@ impl Default for Config {
             snmp_trap_integration: "SNMP traps".to_owned(),
             mail: MailConfig::default(),
             backup: BackupConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod agent;
 mod backup;
+mod directory;
 mod cis;
 mod config;
 mod import;
@@ -124,6 +125,11 @@ enum Command {
     Vuln {
         #[command(subcommand)]
         command: vuln::VulnCommand,
+    },
+    /// LDAP and Active Directory directories: sync them now, or list what a sync would change.
+    Directory {
+        #[command(subcommand)]
+        command: directory::DirectoryCommand,
     },
     /// Back the desk up while it serves, or check a backup (`backup verify DIR`).
     #[command(after_help = "Examples:\n  \
@@ -383,6 +389,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             vuln::run(command).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Directory { command } => {
+            directory::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,
         Command::Openapi => {
@@ -502,6 +512,9 @@ fn app_config(config: &Config) -> AppConfig {
         diagnostics_allow: opsdesk_domain::diagnostics::AllowList::new(
             config.diagnostics_allow.clone(),
         ),
+        oidc: opsdesk_app::oidc::OidcSettings {
+            http_proxy: config.oidc.http_proxy.clone(),
+        },
     }
 }
 
@@ -705,6 +718,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         )));
     }
     workers.extend(mail_readers(&config, &app, &workers_stopped).await?);
+    workers.push(tokio::spawn({
+        let app = app.clone();
+        let stopped = workers_stopped.clone();
+        async move { app.run_directory_syncs(stopped).await }
+    }));
     workers.push(tokio::spawn(backup::run_scheduled(
         app.db().clone(),
         config.database_url.clone(),

@@ -44,6 +44,17 @@ async fn reply(who: &Client, number: &str) {
     assert_eq!(comment.status, 201, "{}", comment.text);
 }
 
+/// The requester rates the ticket's resolution from 1 to 5.
+async fn rate(requester: &Client, number: &str, score: i64) {
+    let rated = requester
+        .put(
+            &format!("/api/v1/tickets/{number}/rating"),
+            json!({"score": score, "comment": ""}),
+        )
+        .await;
+    assert_eq!(rated.status, 200, "{}", rated.text);
+}
+
 async fn resolve(admin: &Client, number: &str) {
     let resolved = admin
         .patch(
@@ -94,9 +105,12 @@ async fn every_drill_down_matches(who: &Client, report: &Value) {
         "reopen_rate",
         "response_compliance",
         "resolution_compliance",
+        "satisfaction",
     ] {
         counts.push(&report[name]["counted"]);
     }
+    // The other shares' totals are sums of two counts, each drilled on its own.
+    counts.push(&report["satisfaction"]["of"]);
     for count in counts {
         for (value, drill) in [("value", "drill_down"), ("previous", "previous_drill_down")] {
             let listed = drilled(who, count[drill].as_str().unwrap()).await;
@@ -193,6 +207,7 @@ dual_backend_test!(
         reply(&admin, &t0).await;
         clock.set(at("2026-02-25T12:00:00Z"));
         resolve(&admin, &t0).await;
+        rate(&carol, &t0, 5).await;
         // T7, Globex, previous period: created Thu 26 Feb 10:00, never answered.
         clock.set(at("2026-02-26T10:00:00Z"));
         let t7 = ticket(&admin, "gus@globex.example", json!({})).await;
@@ -209,6 +224,7 @@ dual_backend_test!(
         reply(&admin, &t1).await;
         clock.set(at("2026-03-02T11:00:00Z"));
         resolve(&admin, &t1).await;
+        rate(&carol, &t1, 5).await;
         // T2, Acme, Mon 2 Mar 20:00 by phone, Service Desk: answered 20:40 and again 21:00,
         // resolved 22:00.
         clock.set(at("2026-03-02T20:00:00Z"));
@@ -224,6 +240,7 @@ dual_backend_test!(
         reply(&admin, &t2).await;
         clock.set(at("2026-03-02T22:00:00Z"));
         resolve(&admin, &t2).await;
+        rate(&carol, &t2, 2).await;
         // T3, Acme, Tue 3 Mar 09:00: answered 09:30, resolved 10:00, reopened by carol's
         // reply at 11:00, resolved again 12:00.
         clock.set(at("2026-03-03T09:00:00Z"));
@@ -246,6 +263,7 @@ dual_backend_test!(
         reply(&admin, &t4).await;
         clock.set(at("2026-03-06T10:00:00Z"));
         resolve(&admin, &t4).await;
+        rate(&gus, &t4, 4).await;
         // T6, Acme, Sat 7 Mar 08:00: never answered.
         clock.set(at("2026-03-07T08:00:00Z"));
         let t6 = ticket(&admin, "carol@acme.example", json!({})).await;
@@ -368,7 +386,21 @@ dual_backend_test!(
         assert_eq!(r["monitors"]["monitors"], 0);
         assert_eq!(r["monitors"]["uptime"], Value::Null);
         assert_eq!(r["changes"]["finished"], 0);
-        assert_eq!(r["satisfaction"], Value::Null);
+        // Satisfaction: of the resolved and rated, T1 (5) and T4 (4) satisfied, T2 (2) not;
+        // before, T0 (5).
+        assert_eq!(r["satisfaction"]["counted"]["value"], 2);
+        assert_eq!(r["satisfaction"]["of"]["value"], 3);
+        assert_eq!(r["satisfaction"]["previous"], 100.0);
+        // Shares are given to one decimal.
+        assert_eq!(r["satisfaction"]["value"], 66.7);
+        assert_eq!(
+            drilled(
+                &admin,
+                r["satisfaction"]["counted"]["drill_down"].as_str().unwrap()
+            )
+            .await,
+            [t1.clone(), t4.clone()]
+        );
 
         // Drill-downs list exactly what was counted.
         every_drill_down_matches(&admin, r).await;

@@ -223,7 +223,7 @@ where
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let expected = match &principal.via {
-                Via::Session { csrf_token } => csrf_token.as_str(),
+                Via::Session { csrf_token, .. } => csrf_token.as_str(),
                 _ => "",
             };
             if expected.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {

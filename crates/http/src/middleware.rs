@@ -113,10 +113,15 @@ async fn plain_rejections_as_problems(request: Request, next: Next) -> Response 
     const DETAIL_LIMIT: usize = 4096;
     let response = next.run(request).await;
     let status = response.status();
+    // Problem details, and SCIM's own error format, are already what their clients read.
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(b"application/problem+json")
+                || value.starts_with(b"application/scim+json")
+        });
     // Pages answer errors with HTML meant for people; leave those alone.
     let is_page = response
         .headers()

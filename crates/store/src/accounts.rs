@@ -451,45 +451,169 @@ pub async fn revoke_token(conn: &mut AnyConnection, id: i64, now: i64) -> Result
     Ok(result.rows_affected() == 1)
 }
 
+/// A browser session about to be stored.
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    /// The id shown to its owner, who may revoke it; the token hash stays private.
+    pub public_id: &'a str,
+    pub user_id: i64,
+    pub csrf_token: &'a str,
+    /// How the person signed in: `password`, `oidc`, `ldap`…
+    pub method: &'a str,
+    pub client_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub expires_at: i64,
+}
+
 pub async fn insert_session(
     conn: &mut AnyConnection,
-    token_hash: &str,
-    user_id: i64,
-    csrf_token: &str,
+    session: &NewSession<'_>,
     now: i64,
-    expires_at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO sessions (token_hash, public_id, user_id, csrf_token, method, client_ip, \
+         user_agent, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
     )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(csrf_token)
+    .bind(session.token_hash)
+    .bind(session.public_id)
+    .bind(session.user_id)
+    .bind(session.csrf_token)
+    .bind(session.method)
+    .bind(session.client_ip)
+    .bind(session.user_agent)
     .bind(now)
-    .bind(expires_at)
+    .bind(session.expires_at)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// The unexpired session with this hash: its user and CSRF token.
+/// A stored session as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub public_id: String,
+    pub user_id: i64,
+    pub method: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+const SESSION_COLUMNS: &str =
+    "public_id, user_id, method, client_ip, user_agent, created_at, last_seen_at, expires_at";
+
+/// A signed-in session found by its cookie: its user, CSRF token and what is shown of it.
+pub struct FoundSession {
+    pub user: UserRow,
+    pub csrf_token: String,
+    pub session: SessionRow,
+}
+
+/// The unexpired session with this hash.
 pub async fn find_session(
     conn: &mut AnyConnection,
     token_hash: &str,
     now: i64,
-) -> Result<Option<(UserRow, String)>, StoreError> {
-    let session: Option<(i64, String)> = sqlx::query_as(
-        "SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2",
-    )
+) -> Result<Option<FoundSession>, StoreError> {
+    let found: Option<(String, SessionRow)> = sqlx::query_as(sql!(
+        "SELECT csrf_token, {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2"
+    ))
     .bind(token_hash)
     .bind(now)
     .fetch_optional(&mut *conn)
-    .await?;
-    let Some((user_id, csrf)) = session else {
+    .await?
+    .map(|row: SessionWithCsrf| (row.csrf_token, row.session));
+    let Some((csrf_token, session)) = found else {
         return Ok(None);
     };
-    Ok(get_user(conn, user_id).await?.map(|user| (user, csrf)))
+    Ok(get_user(conn, session.user_id)
+        .await?
+        .map(|user| FoundSession {
+            user,
+            csrf_token,
+            session,
+        }))
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionWithCsrf {
+    csrf_token: String,
+    #[sqlx(flatten)]
+    session: SessionRow,
+}
+
+/// Marks a session as used at `now`.
+pub async fn touch_session(
+    conn: &mut AnyConnection,
+    public_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE public_id = $1")
+        .bind(public_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A user's unexpired sessions, the most recently used first.
+pub async fn list_user_sessions(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+         ORDER BY COALESCE(last_seen_at, created_at) DESC, public_id"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A session by the id its owner sees.
+pub async fn get_session(
+    conn: &mut AnyConnection,
+    public_id: &str,
+) -> Result<Option<SessionRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE public_id = $1"
+    ))
+    .bind(public_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Ends a session by the id its owner sees; `false` when there was none.
+pub async fn delete_session_by_public_id(
+    conn: &mut AnyConnection,
+    public_id: &str,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM sessions WHERE public_id = $1")
+        .bind(public_id)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Revokes every token of a user that is not revoked yet; returns how many.
+pub async fn revoke_user_tokens(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 pub async fn delete_session(conn: &mut AnyConnection, token_hash: &str) -> Result<(), StoreError> {
@@ -500,16 +624,17 @@ pub async fn delete_session(conn: &mut AnyConnection, token_hash: &str) -> Resul
     Ok(())
 }
 
-/// Deletes every session of a user, e.g. after a password change or deactivation.
+/// Deletes every session of a user, e.g. after a password change or deactivation; returns
+/// how many there were.
 pub async fn delete_user_sessions(
     conn: &mut AnyConnection,
     user_id: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+) -> Result<u64, StoreError> {
+    let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(result.rows_affected())
 }
 
 pub async fn count_users(conn: &mut AnyConnection) -> Result<i64, StoreError> {

@@ -114,6 +114,10 @@ pub enum Counted {
     Resolved,
     FirstContact,
     Reopened,
+    /// Resolved in the period and rated by the requester's survey.
+    Rated,
+    /// Rated 4 or 5 (satisfied): the CSAT share is these of the rated.
+    Satisfied,
     /// Open now, by age bucket (an index into the buckets of [`AGE_LIMITS_DAYS`]).
     Backlog(usize),
     Volume(Dimension, Key),
@@ -123,6 +127,9 @@ pub enum Counted {
 const REOPENED: &str = "EXISTS (SELECT 1 FROM timeline r WHERE r.ticket_id = t.id AND \
      (r.kind = 'reopened' OR (r.kind = 'status_changed' AND r.data LIKE '%\"from\":\"resolved\"%' \
      AND r.data NOT LIKE '%\"to\":\"closed\"%')))";
+/// The start of "the requester rated the ticket's resolution", closed by the caller.
+const RATED: &str =
+    "EXISTS (SELECT 1 FROM satisfaction_surveys v WHERE v.ticket_id = t.id AND v.score IS NOT NULL";
 /// Public replies by staff.
 const STAFF_REPLIES: &str = "(SELECT COUNT(*) FROM comments c JOIN users u ON u.id = c.author_id \
      WHERE c.ticket_id = t.id AND c.public = 1 AND u.role <> 'customer')";
@@ -226,7 +233,11 @@ impl Counted {
             | Counted::ResolutionMet
             | Counted::ResolutionBreached
             | Counted::Volume(..) => Base::Created,
-            Counted::Resolved | Counted::FirstContact | Counted::Reopened => Base::Resolved,
+            Counted::Resolved
+            | Counted::FirstContact
+            | Counted::Reopened
+            | Counted::Rated
+            | Counted::Satisfied => Base::Resolved,
             Counted::Backlog(_) => Base::Open,
         }
     }
@@ -246,6 +257,8 @@ impl Counted {
             Counted::ResolutionBreached => "s.resolution_breached = 1".to_owned(),
             Counted::FirstContact => format!("NOT {REOPENED} AND {STAFF_REPLIES} <= 1"),
             Counted::Reopened => REOPENED.to_owned(),
+            Counted::Rated => format!("{RATED})"),
+            Counted::Satisfied => format!("{RATED} AND v.score >= 4)"),
             Counted::Backlog(bucket) => {
                 let younger = AGE_LIMITS_DAYS
                     .get(*bucket)
@@ -294,6 +307,8 @@ pub struct ResolvedTotals {
     pub resolution_ms: i64,
     pub first_contact: i64,
     pub reopened: i64,
+    pub rated: i64,
+    pub satisfied: i64,
 }
 
 /// `SUM(CASE WHEN condition THEN 1 …)` of a figure, named `name`.
@@ -344,8 +359,10 @@ pub async fn resolved_totals(
     let within = s.scope(scope);
     let first_contact = tally(&mut s, &Counted::FirstContact, to, "first_contact");
     let reopened = tally(&mut s, &Counted::Reopened, to, "reopened");
+    let rated = tally(&mut s, &Counted::Rated, to, "rated");
+    let satisfied = tally(&mut s, &Counted::Satisfied, to, "satisfied");
     s.text = format!(
-        "SELECT COUNT(*) AS resolved, {first_contact}, {reopened}, \
+        "SELECT COUNT(*) AS resolved, {first_contact}, {reopened}, {rated}, {satisfied}, \
          CAST(COALESCE(SUM({RESOLUTION_MS}), 0) AS BIGINT) AS resolution_ms \
          FROM tickets t LEFT JOIN ticket_sla s ON s.ticket_id = t.id WHERE {base} AND {within}"
     );

@@ -75,6 +75,8 @@ impl App {
         self.system_change("housekeeping", |tx| {
             Box::pin(async move {
                 opsdesk_store::accounts::delete_expired_sessions(tx.conn, tx.now).await?;
+                opsdesk_store::second_factor::delete_expired_login_challenges(tx.conn, tx.now)
+                    .await?;
                 let kept_since = tx.now - crate::alerts::simulate::KEPT_DAYS * 86_400_000;
                 opsdesk_store::alerts::prune_notifications(tx.conn, kept_since).await?;
                 let traffic_since = tx.now - crate::network::SAMPLES_KEPT_DAYS * 86_400_000;

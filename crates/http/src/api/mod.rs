@@ -5,6 +5,8 @@ mod admin;
 mod alerts;
 mod changes;
 mod cmdb;
+mod directories;
+mod identity_providers;
 mod knowledge;
 mod mail;
 mod monitors;
@@ -16,6 +18,7 @@ mod portal;
 mod problems;
 pub(crate) mod reports;
 mod rules;
+mod scim;
 mod session;
 mod sla;
 mod status_page;
@@ -35,6 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::AppState;
 
 pub(crate) use monitors::absolute_url;
+pub(crate) use session::client_info;
 pub(crate) use system::system_routes;
 
 #[derive(OpenApi)]
@@ -75,6 +79,7 @@ impl utoipa::Modify for BearerAuth {
 pub(crate) fn router_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = routes().split_for_parts();
     declare_problems(&mut openapi);
+    scim::declare_errors(&mut openapi);
     (router, openapi)
 }
 
@@ -83,11 +88,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(alerts::routes())
         .merge(cmdb::routes())
+        .merge(directories::routes())
         .merge(suppliers::routes())
         .merge(oncall::routes())
         .merge(paging::routes())
         .merge(rules::routes())
         .merge(session::routes())
+        .merge(scim::routes())
+        .merge(identity_providers::routes())
         .merge(admin::routes())
         .merge(tickets::routes())
         .merge(problems::routes())
@@ -234,7 +242,11 @@ fn declare_problems(openapi: &mut utoipa::openapi::OpenApi) {
             .insert(problem.name.to_owned(), RefOr::T(response.build()));
     }
     let secured_by_default = openapi.security.as_ref().is_some_and(|s| !s.is_empty());
-    for item in openapi.paths.paths.values_mut() {
+    for (path, item) in &mut openapi.paths.paths {
+        // SCIM answers errors in its own format, declared on its routes.
+        if path.starts_with(scim::PREFIX) {
+            continue;
+        }
         let operations = [
             ("get", &mut item.get),
             ("put", &mut item.put),

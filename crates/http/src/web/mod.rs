@@ -3,18 +3,21 @@
 //! CSRF token; every page is sent with a Content-Security-Policy that allows only our own
 //! script and stylesheet.
 
+mod account;
 mod admin;
 mod agent;
 mod changes;
 mod cmdb;
 mod countdown;
 mod dashboard;
+mod directories;
 mod i18n;
 mod knowledge;
 mod live;
 mod markdown;
 mod monitoring;
 mod network;
+mod oidc;
 mod oncall;
 mod operations;
 mod paging;
@@ -34,6 +37,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use opsdesk_app::auth::{Session, SignIn};
 use opsdesk_app::{AppError, Principal, Via};
 use opsdesk_domain::account::Role;
 
@@ -67,6 +71,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(reports::routes())
         .merge(changes::routes())
         .merge(surveys::routes())
+        .merge(account::routes())
+        .merge(oidc::routes())
+        .merge(directories::routes())
 }
 
 /// What every page shows around its content: who is signed in and the form token.
@@ -84,7 +91,7 @@ pub(crate) struct Chrome {
 impl Chrome {
     pub(crate) fn new(principal: &Principal, title: impl Into<String>) -> Self {
         let csrf = match &principal.via {
-            Via::Session { csrf_token } => csrf_token.clone(),
+            Via::Session { csrf_token, .. } => csrf_token.clone(),
             _ => String::new(),
         };
         Self {
@@ -284,7 +291,7 @@ where
             files,
         };
         let expected = match &form.principal.via {
-            Via::Session { csrf_token } => csrf_token.as_str(),
+            Via::Session { csrf_token, .. } => csrf_token.as_str(),
             _ => "",
         };
         if expected.is_empty()
@@ -371,6 +378,8 @@ async fn home(user: Result<WebUser, WebError>) -> Redirect {
 struct LoginPage {
     c: Chrome,
     email: String,
+    /// The identity providers' "Sign in with …" buttons.
+    providers: Vec<opsdesk_app::oidc::SignInButton>,
 }
 
 /// Cookie holding the sign-in form's token. There is no session yet, so the form's token is
@@ -378,17 +387,9 @@ struct LoginPage {
 /// nor make the browser send it (SameSite=Strict), so it cannot sign people in as someone else.
 const LOGIN_COOKIE: &str = "opsdesk_login";
 
-/// The sign-in page with a fresh form token, in the page and in its cookie.
-fn login_form(
-    state: &AppState,
-    status: StatusCode,
-    email: String,
-    notice: Option<&str>,
-) -> Response {
+/// A fresh sign-in form token and the cookie that carries it.
+pub(super) fn login_token(state: &AppState) -> (String, String) {
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let mut c = Chrome::anonymous(Lang.t("login.title"));
-    c.csrf = token.clone();
-    c.notice = notice.map(str::to_owned);
     let secure = if state.config.secure_cookies {
         "; Secure"
     } else {
@@ -397,24 +398,53 @@ fn login_form(
     let cookie = format!(
         "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
     );
+    (token, cookie)
+}
+
+/// Whether a sign-in form's token matches its cookie.
+pub(super) fn login_token_matches(headers: &axum::http::HeaderMap, sent: &str) -> bool {
+    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    !expected.is_empty() && crate::extract::constant_time_eq(sent.as_bytes(), expected.as_bytes())
+}
+
+/// The sign-in page with a fresh form token, in the page and in its cookie.
+async fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    notice: Option<&str>,
+) -> Response {
+    let (token, cookie) = login_token(state);
+    let mut c = Chrome::anonymous(Lang.t("login.title"));
+    c.csrf = token;
+    c.notice = notice.map(str::to_owned);
+    let providers = state.app.sign_in_buttons().await;
     (
         status,
         [(header::SET_COOKIE, cookie)],
-        render(&LoginPage { c, email }),
+        render(&LoginPage {
+            c,
+            email,
+            providers,
+        }),
     )
         .into_response()
 }
 
 async fn login_page(State(state): State<AppState>) -> Response {
-    login_form(&state, StatusCode::OK, String::new(), None)
+    login_form(&state, StatusCode::OK, String::new(), None).await
 }
 
 #[derive(serde::Deserialize)]
 struct Credentials {
     email: String,
+    #[serde(default)]
     password: String,
     #[serde(default)]
     csrf_token: String,
+    /// Set by the single sign-on button: find the address's provider instead.
+    #[serde(default)]
+    sso: String,
 }
 
 async fn login(
@@ -423,27 +453,26 @@ async fn login(
     headers: axum::http::HeaderMap,
     axum::Form(credentials): axum::Form<Credentials>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty()
-        || !crate::extract::constant_time_eq(credentials.csrf_token.as_bytes(), expected.as_bytes())
-    {
+    if !login_token_matches(&headers, &credentials.csrf_token) {
         return login_form(
             &state,
             StatusCode::FORBIDDEN,
             credentials.email,
             Some(Lang.t("login.expired")),
-        );
+        )
+        .await;
     }
+    if !credentials.sso.is_empty() || credentials.password.is_empty() {
+        return oidc::home_realm(&state, credentials.email).await;
+    }
+    let client = crate::api::client_info(client, &headers);
     match state
         .app
-        .login(&credentials.email, &credentials.password, client.ip())
+        .login(&credentials.email, &credentials.password, &client)
         .await
     {
-        Ok(session) => {
-            let max_age = state.app.config().session_ttl_secs;
-            let cookie = session_cookie(&state, &session.secret, max_age);
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
-        }
+        Ok(SignIn::Session(session)) => signed_in(&state, &session),
+        Ok(SignIn::SecondFactor { challenge }) => account::ask_second_factor(&state, &challenge),
         Err(error) => {
             let (status, notice) = match error {
                 AppError::RateLimited { .. } => {
@@ -451,9 +480,17 @@ async fn login(
                 }
                 _ => (StatusCode::UNAUTHORIZED, Lang.t("login.failed")),
             };
-            login_form(&state, status, credentials.email, Some(notice))
+            login_form(&state, status, credentials.email, Some(notice)).await
         }
     }
+}
+
+/// Sets the new session's cookie and goes to the signed-in home page. Every way of
+/// signing in on the web ends here.
+pub(crate) fn signed_in(state: &AppState, session: &Session) -> Response {
+    let max_age = state.app.config().session_ttl_secs;
+    let cookie = session_cookie(state, &session.secret, max_age);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax, and Secure when served over HTTPS.

@@ -152,6 +152,14 @@ fn figure_lines(report: &Report) -> Vec<FigureLine> {
         ),
         count_line("report.resolution_met", &r.resolution_compliance.counted),
         count_line("report.resolution_breached", &r.resolution_breached),
+        measure_line(
+            "report.satisfaction",
+            r.satisfaction.value,
+            r.satisfaction.previous,
+            " %",
+        ),
+        count_line("report.satisfied", &r.satisfaction.counted),
+        count_line("report.rated", &r.satisfaction.of),
         measure_line("report.uptime", m.uptime, m.previous_uptime, " %"),
         FigureLine {
             name: "report.outage_minutes",

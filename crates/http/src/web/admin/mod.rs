@@ -34,6 +34,7 @@ use serde::Deserialize;
 mod integrations;
 mod operations;
 mod organizations;
+mod provisioning;
 mod rules;
 mod scripts;
 mod triage;
@@ -57,6 +58,14 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users).post(create_user))
+        .route(
+            "/admin/provisioning",
+            get(provisioning::provisioning).post(provisioning::create_client),
+        )
+        .route(
+            "/admin/provisioning/{id}/revoke",
+            post(provisioning::revoke_client),
+        )
         .route("/admin/users/{id}", get(edit_user).post(update_user))
         .route(
             "/admin/organizations",
@@ -296,6 +305,9 @@ const TABS: &[&str] = &[
     "mail",
     "sla",
     "surveys",
+    "identity-providers",
+    "directories",
+    "provisioning",
     "quarantine",
     "webhooks",
     "integrations",

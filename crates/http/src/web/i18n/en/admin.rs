@@ -15,6 +15,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.create", "Create"),
     ("admin.delete", "Delete"),
     ("admin.description", "Description"),
+    ("admin.directories", "Directories"),
     ("admin.domain", "Mail domain"),
     ("admin.edit", "Edit"),
     ("admin.email", "E-mail"),
@@ -23,6 +24,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.fields", "Custom fields"),
     ("admin.group.new", "New group"),
     ("admin.groups", "Groups and tiers"),
+    ("admin.identity-providers", "Sign-in providers"),
     ("admin.integrations", "Alert integrations"),
     (
         "admin.integrations.address",
@@ -176,6 +178,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ),
     ("admin.organizations", "Organizations"),
     ("admin.parent", "Parent category"),
+    ("admin.provisioning", "Provisioning (SCIM)"),
     ("admin.quarantine", "Mail quarantine"),
     (
         "admin.quarantine.about",

@@ -1,0 +1,565 @@
+//! LDAP directories against a real OpenLDAP server (`.ci/setup.d/70-slapd.sh`): signing in
+//! with a directory password over LDAPS and StartTLS (in real Chromium too), plain text to a
+//! remote server refused, syncs (a dry run that writes nothing, group → support group, a
+//! person disabled in the directory losing their session and token), and the portal's
+//! self-service password reset with the directory's own policy.
+//!
+//! The server is shared by parallel runs: every test makes its own, uniquely named people.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ldap3::controls::RawControl;
+use ldap3::{LdapConnAsync, Mod};
+use opsdesk_testkit::browser::{Driver, WAIT, chromedriver, click, type_into};
+use opsdesk_testkit::{
+    Backend, TestServer, dual_backend_test, eventually, mails_about, page_csrf_token, page_text,
+    service_setting,
+};
+use serde_json::{Value, json};
+
+const SETUP: &str = ".ci/setup.d/70-slapd.sh";
+
+/// The test directory's settings from the environment, or `None` to skip.
+struct Slapd {
+    ldaps: String,
+    starttls: String,
+    ca: String,
+    base: String,
+    admin_dn: String,
+    admin_password: String,
+    service_dn: String,
+    service_password: String,
+}
+
+impl Slapd {
+    fn from_env() -> Option<Self> {
+        let get = |name: &str| service_setting(name, SETUP);
+        Some(Self {
+            ldaps: get("OPSDESK_TEST_LDAP_URL")?,
+            starttls: get("OPSDESK_TEST_LDAP_STARTTLS_URL")?,
+            ca: std::fs::read_to_string(get("OPSDESK_TEST_LDAP_CA")?).unwrap(),
+            base: get("OPSDESK_TEST_LDAP_BASE_DN")?,
+            admin_dn: get("OPSDESK_TEST_LDAP_BIND_DN")?,
+            admin_password: get("OPSDESK_TEST_LDAP_BIND_PASSWORD")?,
+            service_dn: get("OPSDESK_TEST_LDAP_SERVICE_DN")?,
+            service_password: get("OPSDESK_TEST_LDAP_SERVICE_PASSWORD")?,
+        })
+    }
+
+    /// An admin connection for setting the directory up (plain LDAP on loopback).
+    async fn admin(&self) -> ldap3::Ldap {
+        let (driver, mut ldap) = LdapConnAsync::new(&self.starttls).await.unwrap();
+        ldap3::drive!(driver);
+        ldap.simple_bind(&self.admin_dn, &self.admin_password)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        ldap
+    }
+
+    /// Adds a person `uid` with a unique address and `password`; returns their DN and mail.
+    async fn person(&self, uid: &str, password: &str) -> (String, String) {
+        let dn = format!("uid={uid},ou=people,{}", self.base);
+        let mail = format!("{uid}@corp.test");
+        let mut ldap = self.admin().await;
+        let set = |v: &str| HashSet::from([v.to_owned()]);
+        ldap.add(
+            &dn,
+            vec![
+                ("objectClass".to_owned(), set("inetOrgPerson")),
+                ("uid".to_owned(), set(uid)),
+                ("cn".to_owned(), set(&format!("Person {uid}"))),
+                ("sn".to_owned(), set(uid)),
+                ("mail".to_owned(), set(&mail)),
+                ("userPassword".to_owned(), set(password)),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+        (dn, mail)
+    }
+
+    /// Adds a group `cn` with `members`; returns its DN.
+    async fn group(&self, cn: &str, members: &[&str]) -> String {
+        let dn = format!("cn={cn},ou=groups,{}", self.base);
+        let mut ldap = self.admin().await;
+        let members: HashSet<String> = members.iter().map(|m| (*m).to_owned()).collect();
+        ldap.add(
+            &dn,
+            vec![
+                (
+                    "objectClass".to_owned(),
+                    HashSet::from(["groupOfNames".to_owned()]),
+                ),
+                ("cn".to_owned(), HashSet::from([cn.to_owned()])),
+                ("member".to_owned(), members),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+        dn
+    }
+
+    /// Locks `dn` the way an administrator disables an OpenLDAP account (ppolicy).
+    async fn disable(&self, dn: &str) {
+        let mut ldap = self.admin().await;
+        ldap.with_controls(RawControl {
+            ctype: "1.3.6.1.4.1.4203.666.5.12".into(),
+            crit: true,
+            val: None,
+        })
+        .modify(
+            dn,
+            vec![Mod::Replace(
+                "pwdAccountLockedTime",
+                HashSet::from(["000001010000Z"]),
+            )],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    }
+
+    /// Whether `dn` binds with `password`.
+    async fn binds(&self, dn: &str, password: &str) -> bool {
+        let (driver, mut ldap) = LdapConnAsync::new(&self.starttls).await.unwrap();
+        ldap3::drive!(driver);
+        ldap.simple_bind(dn, password)
+            .await
+            .is_ok_and(|r| r.rc == 0)
+    }
+
+    /// Settings of a staff directory reached at `url`.
+    fn settings(&self, name: &str, url: &str, starttls: bool) -> Value {
+        json!({
+            "name": name, "url": url, "starttls": starttls, "ca_pem": self.ca,
+            "bind_dn": self.service_dn, "bind_password": self.service_password,
+            "user_base": format!("ou=people,{}", self.base),
+            "group_base": format!("ou=groups,{}", self.base),
+            "allow_signup": true, "sync_interval_minutes": 0,
+        })
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// Signs in through the sign-in form; the client and the status of the page it ends on.
+async fn form_sign_in(server: &TestServer, email: &str, password: &str) -> (reqwest::Client, u16) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let form = page_text(&client, format!("{}/login", server.url)).await;
+    let response = client
+        .post(format!("{}/login", server.url))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &page_csrf_token(&form)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (client, status)
+}
+
+dual_backend_test!(
+    signs_in_over_ldaps_and_starttls_and_refuses_plain_text_to_a_remote_server,
+    |backend: Backend| async move {
+        let Some(slapd) = Slapd::from_env() else {
+            return;
+        };
+        let server = TestServer::start(backend).await;
+        let admin = server.admin();
+
+        let mut plain = slapd.settings("Remote", "ldap://ldap.corp.example:389", false);
+        plain["ca_pem"] = Value::Null;
+        let refused = admin.post("/api/v1/directories", plain).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(
+            refused.body["errors"][0]["field"], "url",
+            "{}",
+            refused.text
+        );
+        assert!(
+            refused.text.contains("never plain text"),
+            "{}",
+            refused.text
+        );
+
+        let ldaps = admin
+            .post(
+                "/api/v1/directories",
+                slapd.settings("Corp LDAPS", &slapd.ldaps, false),
+            )
+            .await;
+        assert_eq!(ldaps.status, 201, "{}", ldaps.text);
+        assert!(
+            ldaps.body.get("bind_password").is_none(),
+            "the password is write-only"
+        );
+        let check = admin
+            .post(
+                &format!("/api/v1/directories/{}/check", ldaps.body["id"]),
+                json!({}),
+            )
+            .await;
+        assert_eq!(check.body["ok"], true, "{}", check.text);
+
+        // A first sign-in makes the account (sign-up), over LDAPS.
+        let (_, mail) = slapd.person(&unique("ldaps"), "first-password-1234").await;
+        let (client, status) = form_sign_in(&server, &mail, "first-password-1234").await;
+        assert_eq!(status, 200);
+        let page = page_text(&client, format!("{}/portal", server.url)).await;
+        assert!(page.contains("signout"), "not signed in over LDAPS");
+        let (_, status) = form_sign_in(&server, &mail, "wrong-password-1234").await;
+        assert_eq!(status, 401, "a wrong directory password is refused");
+
+        // The same through a StartTLS directory (the LDAPS one switched off).
+        let off = admin
+            .patch(
+                &format!("/api/v1/directories/{}", ldaps.body["id"]),
+                json!({"active": false}),
+                None,
+            )
+            .await;
+        assert_eq!(off.status, 200, "{}", off.text);
+        let starttls = admin
+            .post(
+                "/api/v1/directories",
+                slapd.settings("Corp StartTLS", &slapd.starttls, true),
+            )
+            .await;
+        assert_eq!(starttls.status, 201, "{}", starttls.text);
+        let check = admin
+            .post(
+                &format!("/api/v1/directories/{}/check", starttls.body["id"]),
+                json!({}),
+            )
+            .await;
+        assert_eq!(check.body["ok"], true, "{}", check.text);
+        assert!(check.text.contains("StartTLS"), "{}", check.text);
+        let (_, mail) = slapd
+            .person(&unique("starttls"), "second-password-123")
+            .await;
+        let (client, status) = form_sign_in(&server, &mail, "second-password-123").await;
+        assert_eq!(status, 200);
+        let me = client
+            .get(format!("{}/portal", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(me.contains(&mail), "not signed in over StartTLS");
+        // A directory account never signs in with a local password: it has none.
+        let sessions = server.app.user_count().await.unwrap();
+        assert!(sessions >= 3);
+    }
+);
+
+dual_backend_test!(
+    a_sync_dry_run_lists_changes_writes_nothing_then_maps_groups_and_disables,
+    |backend: Backend| async move {
+        let Some(slapd) = Slapd::from_env() else {
+            return;
+        };
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let (dn, mail) = slapd.person(&unique("sync"), "sync-password-12345").await;
+        let group = unique("desk");
+        slapd.group(&group, &[&dn]).await;
+        let mut settings = slapd.settings("Corp", &slapd.ldaps, false);
+        settings["allow_signup"] = json!(false);
+        settings["user_filter"] = json!(format!(
+            "(&(objectClass=inetOrgPerson)(uid={}))",
+            dn.trim_start_matches("uid=").split(',').next().unwrap()
+        ));
+        settings["group_mappings"] = json!([{"group": group, "support_group": "Service Desk"}]);
+        let directory = admin.post("/api/v1/directories", settings).await;
+        assert_eq!(directory.status, 201, "{}", directory.text);
+        let id = directory.body["id"].as_i64().unwrap();
+
+        let users_before = server.app.user_count().await.unwrap();
+        let dry = admin
+            .post(
+                &format!("/api/v1/directories/{id}/sync?dry_run=true"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(dry.status, 200, "{}", dry.text);
+        assert_eq!(dry.body["dry_run"], true);
+        assert_eq!(
+            dry.body["changes"]["create"][0]["email"],
+            mail.as_str(),
+            "{}",
+            dry.text
+        );
+        assert_eq!(
+            dry.body["changes"]["create"][0]["support_groups"][0],
+            "service desk"
+        );
+        assert_eq!(
+            server.app.user_count().await.unwrap(),
+            users_before,
+            "a dry run writes nothing"
+        );
+
+        let synced = admin
+            .post(&format!("/api/v1/directories/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(synced.status, 200, "{}", synced.text);
+        assert_eq!(synced.body["summary"]["created"], 1, "{}", synced.text);
+        let groups = admin.get("/api/v1/groups").await;
+        let desk = groups.body["items"]
+            .as_array()
+            .or(groups.body.as_array())
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "Service Desk")
+            .cloned()
+            .unwrap();
+        assert!(
+            desk.to_string().contains(&mail),
+            "group → support group: {desk}"
+        );
+        let again = admin
+            .post(
+                &format!("/api/v1/directories/{id}/sync?dry_run=true"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(again.body["summary"]["created"], 0, "{}", again.text);
+        assert_eq!(again.body["summary"]["group_changes"], 0, "{}", again.text);
+
+        // Signed in and holding a token, then disabled in the directory.
+        let (client, status) = form_sign_in(&server, &mail, "sync-password-12345").await;
+        assert_eq!(status, 200);
+        let token = server.token_for(&mail).await;
+        assert_eq!(server.client(&token).get("/api/v1/me").await.status, 200);
+        slapd.disable(&dn).await;
+        let synced = admin
+            .post(&format!("/api/v1/directories/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(synced.body["summary"]["disabled"], 1, "{}", synced.text);
+        assert_eq!(synced.body["changes"]["disable"][0]["reason"], "disabled");
+        assert_eq!(
+            server.client(&token).get("/api/v1/me").await.status,
+            401,
+            "the token is refused"
+        );
+        let after = client
+            .get(format!("{}/portal", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            after.url().path().starts_with("/login"),
+            "the session is refused: {}",
+            after.url()
+        );
+        let audit = admin.get("/api/v1/audit?entity=directory&limit=50").await;
+        assert!(
+            audit.text.contains("synced"),
+            "the sync is audited: {}",
+            audit.text
+        );
+    }
+);
+
+/// The reset code mailed for `mail`, once it arrives.
+async fn reset_code(maildir: &str, mail: &str, skip: usize) -> String {
+    let arrived = eventually(Duration::from_secs(30), || async {
+        mails_about(maildir, &["Password reset code for", mail]).len() > skip
+    })
+    .await;
+    assert!(arrived, "no reset code was mailed to {mail}");
+    let mails = mails_about(maildir, &["Password reset code for", mail]);
+    let codes: Vec<String> = mails
+        .iter()
+        .filter_map(|(_, text)| {
+            let after = text.split("Your code: ").nth(1)?;
+            Some(after.chars().take(8).collect())
+        })
+        .collect();
+    // The newest mail's code is the one not seen before.
+    codes
+        .into_iter()
+        .nth(skip)
+        .unwrap_or_else(|| panic!("no code in the mail to {mail}"))
+}
+
+/// Asks for a reset of `login` in the portal; the page's address to enter the code on.
+async fn ask_reset(client: &reqwest::Client, server: &TestServer, login: &str) -> (u16, String) {
+    let response = client
+        .post(format!("{}/portal/password", server.url))
+        .form(&[("login", login), ("kind", "reset")])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.url().path().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_password_reset_sets_the_directory_password_and_opens_a_resolved_request() {
+    let Some(slapd) = Slapd::from_env() else {
+        return;
+    };
+    let Some((server, maildir)) = TestServer::mailing_service_desk(
+        Backend::Sqlite,
+        std::sync::Arc::new(opsdesk_app::SystemClock),
+    )
+    .await
+    else {
+        return;
+    };
+    let admin = server.admin();
+    let uid = unique("reset");
+    let (dn, mail) = slapd.person(&uid, "old-password-123456").await;
+    let directory = admin
+        .post(
+            "/api/v1/directories",
+            slapd.settings("Corp", &slapd.ldaps, false),
+        )
+        .await;
+    assert_eq!(directory.status, 201, "{}", directory.text);
+    // The account comes with the first sign-in.
+    let (_, status) = form_sign_in(&server, &mail, "old-password-123456").await;
+    assert_eq!(status, 200);
+
+    let sign_in = page_text(&reqwest::Client::new(), format!("{}/login", server.url)).await;
+    assert!(
+        sign_in.contains("href=\"/portal/password\""),
+        "the sign-in page links the reset"
+    );
+    let browser_like = reqwest::Client::new();
+    // An unknown account gets the same answer as a known one.
+    let (status, unknown_page) = ask_reset(&browser_like, &server, &unique("nobody")).await;
+    assert_eq!(status, 200);
+    assert!(unknown_page.starts_with("/portal/password/"));
+    let (status, page) = ask_reset(&browser_like, &server, &uid).await;
+    assert_eq!(status, 200);
+    let code = reset_code(&maildir, &mail, 0).await;
+    let finish = |password: &'static str, code: String, page: String| {
+        let client = browser_like.clone();
+        let url = format!("{}{page}", server.url);
+        async move {
+            let response = client
+                .post(url)
+                .form(&[
+                    ("code", code.as_str()),
+                    ("password", password),
+                    ("confirm", password),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // Long enough for opsdesk (10), too short for the directory's policy (14).
+    let (status, text) = finish("only-12-char", code.clone(), page.clone()).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(
+        text.contains("id=\"password-error\""),
+        "the refusal names the password field"
+    );
+    assert!(text.contains("password policy"), "{text}");
+    let (status, text) = finish("a-new-long-password-42", "00000000".into(), page.clone()).await;
+    assert_eq!(status, 422);
+    assert!(text.contains("id=\"code-error\""), "{text}");
+    let (status, text) = finish("a-new-long-password-42", code.clone(), page.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("id=\"reset-done\""), "{text}");
+    assert!(
+        slapd.binds(&dn, "a-new-long-password-42").await,
+        "the new password binds"
+    );
+    assert!(
+        !slapd.binds(&dn, "old-password-123456").await,
+        "the old one no longer does"
+    );
+    let (status, _) = finish("another-long-password-7", code, page).await;
+    assert_eq!(status, 422, "a code works once");
+
+    let tickets = admin
+        .get("/api/v1/tickets?q=status:resolved%20category:%22Password%20reset%22")
+        .await;
+    assert_eq!(tickets.status, 200, "{}", tickets.text);
+    let found = tickets.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["requester"]["email"] == mail.as_str() || t.to_string().contains(&mail));
+    assert!(found, "a resolved password reset request: {}", tickets.text);
+
+    // Three requests for one address a minute; the fourth waits.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(ask_reset(&browser_like, &server, &uid).await.0);
+    }
+    assert!(
+        statuses.contains(&429),
+        "requests are rate-limited: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_with_a_directory_password() {
+    let Some(slapd) = Slapd::from_env() else {
+        return;
+    };
+    let Some(binary) = chromedriver() else { return };
+    let server = TestServer::start(Backend::Sqlite).await;
+    let directory = server
+        .admin()
+        .post(
+            "/api/v1/directories",
+            slapd.settings("Corp", &slapd.ldaps, false),
+        )
+        .await;
+    assert_eq!(directory.status, 201, "{}", directory.text);
+    let (_, mail) = slapd
+        .person(&unique("browser"), "browser-password-123")
+        .await;
+    let driver = Driver::start(&binary).await;
+    let (browser, _profile) = driver.browser().await;
+    browser
+        .goto(&format!("{}/login", server.url))
+        .await
+        .unwrap();
+    type_into(&browser, "#email", &mail).await;
+    type_into(&browser, "#password", "browser-password-123").await;
+    click(&browser, "#sign-in").await;
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(fantoccini::Locator::Css(".signout"))
+        .await
+        .unwrap();
+    let me = browser
+        .find(fantoccini::Locator::Css(".me"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(me, mail);
+    browser.close().await.unwrap();
+}
