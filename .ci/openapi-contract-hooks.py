@@ -11,17 +11,27 @@ import schemathesis
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
 OWN_TOKEN_ID = os.environ.get("OPSDESK_CONTRACT_TOKEN_ID", "")
+OWN_USER_ID = os.environ.get("OPSDESK_CONTRACT_USER_ID", "")
+
+# Requests that would end the run's own access: revoking its token, or revoking every
+# token of its user ("sign out everywhere"). Operation and method, with the path parameter
+# holding the id, and whose id it must not be.
+OWN_ACCESS = {
+    ("DELETE", "/api/v1/tokens/{id}"): OWN_TOKEN_ID,
+    ("POST", "/api/v1/users/{id}/revoke-access"): OWN_USER_ID,
+}
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
     """The run authenticates with one admin token; revoking it (a generated id can be its
-    id) would leave every later request unauthenticated and untested. Such a request goes to
-    id 0, which no token has, and is answered 404 like any absent token."""
+    id or its user's) would leave every later request unauthenticated and untested. Such a
+    request goes to id 0, which no token or user has, and is answered 404 like any absent
+    one."""
+    own = OWN_ACCESS.get((case.method.upper(), case.operation.path))
     if (
-        case.method.upper() == "DELETE"
-        and case.operation.path == "/api/v1/tokens/{id}"
+        own
         and case.path_parameters is not None
-        and str(case.path_parameters.get("id")) == OWN_TOKEN_ID
+        and str(case.path_parameters.get("id")) == own
     ):
         case.path_parameters["id"] = 0

@@ -74,6 +74,9 @@ contract() {
     OPSDESK_CONTRACT_TOKEN_ID="$(curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/tokens" |
         python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
     export OPSDESK_CONTRACT_TOKEN_ID
+    OPSDESK_CONTRACT_USER_ID="$(curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/me" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+    export OPSDESK_CONTRACT_USER_ID
 
     echo "== OpenAPI contract ($name)"
     local status=0
