@@ -50,8 +50,7 @@ const LAST_NAMES: [&str; 24] = [
     "Jansen", "Kowalski", "Larsen", "Moreau", "Nowak", "Okafor", "Petrov", "Quist", "Rossi",
     "Schmidt", "Tanaka", "Urban", "Varga", "Weber", "Young",
 ];
-/// The directory groups mapped to support groups, with those groups' names; their members
-/// are agents. The first group's members are admins.
+/// The directory groups mapped to support groups, with those groups' names.
 const MAPPED: [(&str, &str); 5] = [
     ("it-service-desk", "Service Desk"),
     ("it-network", "Network"),
@@ -59,6 +58,7 @@ const MAPPED: [(&str, &str); 5] = [
     ("it-servers", "Servers"),
     ("it-security", "Security"),
 ];
+/// The directory group whose members are admins.
 const ADMINS_GROUP: &str = "it-admins";
 
 /// Where the benchmark's directory is and what goes into it.
@@ -83,7 +83,11 @@ pub(crate) struct DirectorySync {
     #[arg(long)]
     postgres: Option<String>,
     /// The directory, as the desk reaches it.
-    #[arg(long, env = "OPSDESK_TEST_LDAP_URL", default_value = "ldaps://127.0.0.1:1636")]
+    #[arg(
+        long,
+        env = "OPSDESK_TEST_LDAP_URL",
+        default_value = "ldaps://127.0.0.1:1636"
+    )]
     ldap_url: String,
     /// The CA certificate of the directory's TLS certificate (PEM file).
     #[arg(
@@ -250,7 +254,11 @@ impl DirectorySync {
     }
 
     /// Loads the subtree unless an earlier run completed it (its top entry then says so).
-    fn ensure_loaded(&self, people: &[Person], groups: &[(String, Vec<usize>)]) -> anyhow::Result<()> {
+    fn ensure_loaded(
+        &self,
+        people: &[Person],
+        groups: &[(String, Vec<usize>)],
+    ) -> anyhow::Result<()> {
         let tree = self.tree();
         if !self
             .search_dns(&tree, "base", "(description=complete)")?
@@ -262,7 +270,10 @@ impl DirectorySync {
         let started = Instant::now();
         let mut top = String::new();
         for (dn, ou) in [
-            (tree.as_str(), tree.split([',', '=']).nth(1).unwrap_or("sync")),
+            (
+                tree.as_str(),
+                tree.split([',', '=']).nth(1).unwrap_or("sync"),
+            ),
             (&self.people_base(), "people"),
             (&self.groups_base(), "groups"),
         ] {
@@ -307,12 +318,18 @@ impl DirectorySync {
                 .iter()
                 .map(|chunk| scope.spawn(|| self.ldap_tool("ldapadd", &["-c"], chunk)))
                 .collect();
-            loaders
-                .into_iter()
-                .try_for_each(|loader| loader.join().map_err(|_| anyhow::anyhow!("loader panicked"))?)
+            loaders.into_iter().try_for_each(|loader| {
+                loader
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("loader panicked"))?
+            })
         })?;
-        let found_people = self.search_dns(&self.people_base(), "one", "(objectClass=*)")?.len();
-        let found_groups = self.search_dns(&self.groups_base(), "one", "(objectClass=*)")?.len();
+        let found_people = self
+            .search_dns(&self.people_base(), "one", "(objectClass=*)")?
+            .len();
+        let found_groups = self
+            .search_dns(&self.groups_base(), "one", "(objectClass=*)")?
+            .len();
         if found_people != people.len() || found_groups != groups.len() {
             bail!(
                 "the directory holds {found_people} people and {found_groups} groups after \
@@ -324,7 +341,9 @@ impl DirectorySync {
         self.ldap_tool(
             "ldapmodify",
             &[],
-            &format!("dn: {tree}\nchangetype: modify\nreplace: description\ndescription: complete\n"),
+            &format!(
+                "dn: {tree}\nchangetype: modify\nreplace: description\ndescription: complete\n"
+            ),
         )?;
         println!(
             "  directory {tree}: {} people and {} groups loaded in {:.1} s",
@@ -382,19 +401,11 @@ impl DirectorySync {
         self.ldap_tool("ldapmodify", &["-c", "-e", "relax"], &ldif)
     }
 
-    /// The directory as an admin would add it: staff, customers by default, the IT groups'
-    /// members agents (admins for one) filling the support groups of the same names.
+    /// The directory as an admin would add it: staff (agents by default; customers need an
+    /// organization), one group's members admins, five groups filling support groups.
     fn input(&self) -> anyhow::Result<DirectoryInput> {
         let ca = std::fs::read_to_string(&self.ldap_ca)
             .with_context(|| format!("cannot read {}", self.ldap_ca.display()))?;
-        let mut role_rules = vec![RoleRule {
-            group: ADMINS_GROUP.into(),
-            role: "admin".into(),
-        }];
-        role_rules.extend(MAPPED.iter().map(|(group, _)| RoleRule {
-            group: (*group).into(),
-            role: "agent".into(),
-        }));
         Ok(DirectoryInput {
             name: Some("Corporate directory".into()),
             url: Some(self.ldap_url.clone()),
@@ -403,7 +414,6 @@ impl DirectorySync {
             bind_password: Some(SERVICE_PASSWORD.into()),
             user_base: Some(self.people_base()),
             group_base: Some(Some(self.groups_base())),
-            default_role: Some("customer".into()),
             group_mappings: Some(
                 MAPPED
                     .iter()
@@ -413,7 +423,10 @@ impl DirectorySync {
                     })
                     .collect(),
             ),
-            role_rules: Some(role_rules),
+            role_rules: Some(vec![RoleRule {
+                group: ADMINS_GROUP.into(),
+                role: "admin".into(),
+            }]),
             sync_interval_minutes: Some(0),
             ..DirectoryInput::default()
         })

@@ -2,9 +2,9 @@
 
 mod agent;
 mod backup;
-mod directory;
 mod cis;
 mod config;
+mod directory;
 mod import;
 mod rt;
 mod triage;

@@ -201,6 +201,12 @@ dual_backend_test!(
             "{}",
             refused.text
         );
+        // Customers need an organization: a staff directory cannot make them.
+        let mut customers = slapd.settings("Customers", &slapd.ldaps, false);
+        customers["default_role"] = json!("customer");
+        let refused = admin.post("/api/v1/directories", customers).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(refused.body["errors"][0]["field"], "default_role");
 
         let ldaps = admin
             .post(

@@ -554,11 +554,12 @@ pub async fn recent_resets(
     user_id: i64,
     since: i64,
 ) -> Result<i64, StoreError> {
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at >= $2")
-            .bind(user_id)
-            .bind(since)
-            .fetch_one(conn)
-            .await?;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at >= $2",
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
     Ok(count)
 }

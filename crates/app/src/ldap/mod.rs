@@ -277,8 +277,10 @@ fn defaults(kind: DirectoryKind) -> DirectoryFields {
 /// Support groups named by mappings are checked by the caller, in its transaction.
 fn apply(mut fields: DirectoryFields, input: DirectoryInput) -> Result<DirectoryFields, AppError> {
     let mut errors = Vec::new();
-    let (role_given, organization_given) =
-        (input.default_role.is_some(), input.organization_id.is_some());
+    let (role_given, organization_given) = (
+        input.default_role.is_some(),
+        input.organization_id.is_some(),
+    );
     if let Some(organization) = input.organization_id {
         fields.organization_id = organization;
     }
@@ -406,6 +408,11 @@ fn apply(mut fields: DirectoryFields, input: DirectoryInput) -> Result<Directory
                 ));
             }
         }
+        // Customers belong to an organization; a staff directory has none to give them.
+        Ok(Role::Customer) if !customer_directory => errors.push(FieldError::new(
+            "default_role",
+            "a staff directory makes agents or admins; choose an organization for customers",
+        )),
         Ok(_) => {}
         Err(e) => errors.push(FieldError::new("default_role", e)),
     }
@@ -416,6 +423,12 @@ fn apply(mut fields: DirectoryFields, input: DirectoryInput) -> Result<Directory
                     errors.push(FieldError::new(
                         format!("role_rules[{index}].role"),
                         "an organization's directory only ever makes customers",
+                    ));
+                }
+                Ok(Role::Customer) if !customer_directory => {
+                    errors.push(FieldError::new(
+                        format!("role_rules[{index}].role"),
+                        "a staff directory makes agents or admins",
                     ));
                 }
                 Ok(_) => {}
