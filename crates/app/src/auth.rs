@@ -185,10 +185,13 @@ pub(crate) async fn principal_for(
         .role
         .parse()
         .map_err(|e| AppError::internal(format!("user {}", user.id), e))?;
-    let agent_organizations = if role == Role::Agent {
-        store::agent_organizations(conn, user.id).await?
+    let (agent_organizations, groups) = if role == Role::Agent {
+        (
+            store::agent_organizations(conn, user.id).await?,
+            opsdesk_store::tickets::user_groups(conn, user.id).await?,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     Ok(Principal {
         user_id: Some(user.id),
@@ -196,6 +199,7 @@ pub(crate) async fn principal_for(
         role,
         organization_id: user.organization_id,
         agent_organizations,
+        groups,
         via,
     })
 }

@@ -133,7 +133,9 @@ impl App {
             return Err(AppError::NotFound("monitor"));
         }
         let checks = store::recent_checks(&mut conn, id, RECENT_CHECKS).await?;
-        let outages = store::recent_outages(&mut conn, id, RECENT_OUTAGES).await?;
+        let restricted = principal.restricted_filter();
+        let outages =
+            store::recent_outages(&mut conn, id, RECENT_OUTAGES, restricted.as_deref()).await?;
         Ok(MonitorHistory {
             checks: checks
                 .into_iter()

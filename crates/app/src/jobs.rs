@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::StreamExt;
 use opsdesk_store::Batch;
 use opsdesk_store::jobs::{self as store, JobRow};
 use serde::Serialize;
@@ -20,8 +19,11 @@ const LEASE_MS: i64 = 15_000;
 const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// A handler running longer than this is cut off and counts as a failed attempt.
 const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
-/// Jobs claimed per round and run concurrently.
-const BATCH: i64 = 16;
+/// Jobs one node runs at once. Most wait on another system (a relay, a webhook), so many
+/// can be in flight; a burst of incidents pages everyone at once rather than 16 at a time.
+const RUNNING_AT_MOST: usize = 64;
+/// Free slots worth a claim while jobs are still running.
+const CLAIM_AT_LEAST: usize = 16;
 /// How often an idle worker looks for work that other nodes queued.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Attempts before a job is declared dead.
@@ -245,60 +247,78 @@ impl App {
         Ok(store::counts(&mut conn).await?)
     }
 
-    /// Runs jobs until `shutdown` turns true. Several nodes may run this against one
-    /// PostgreSQL database: leases give each job to one of them.
+    /// Runs jobs until `shutdown` turns true, then waits for those still running. Several
+    /// nodes may run this against one PostgreSQL database: leases give each job to one of
+    /// them. Each job runs as a task of its own and a free slot is filled as soon as one
+    /// finishes, so a slow webhook never holds back the pages queued after it.
     pub async fn run_jobs(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut running = tokio::task::JoinSet::new();
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
             // Woken after writes, the runner also chains the audit entries they added.
             if let Err(error) = self.seal_audit().await {
                 tracing::warn!(%error, "audit entries could not be chained");
             }
-            let ran = match self.run_job_batch().await {
-                Ok(ran) => ran,
+            // A claim is a write, queued behind everyone else's: slots are filled a batch
+            // at a time, not one claim per finished job.
+            let free = RUNNING_AT_MOST.saturating_sub(running.len());
+            let free = if free >= CLAIM_AT_LEAST || running.is_empty() {
+                free
+            } else {
+                0
+            };
+            let claimed = match self.claim_jobs(free).await {
+                Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "job runner could not claim jobs");
-                    0
+                    Vec::new()
                 }
             };
-            if ran > 0 {
+            let filled = free > 0 && claimed.len() == free;
+            for job in claimed {
+                let app = self.clone();
+                running.spawn(async move { app.run_job(job).await });
+            }
+            // Every slot this claim could take was taken: more may be due at once.
+            if filled && RUNNING_AT_MOST - running.len() >= CLAIM_AT_LEAST {
                 continue;
             }
             tokio::select! {
+                Some(_) = running.join_next(), if !running.is_empty() => {}
                 _ = self.inner.jobs_waker.notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = shutdown.changed() => {}
             }
         }
+        while running.join_next().await.is_some() {}
     }
 
-    /// Claims and runs one batch of due jobs; returns how many ran.
-    pub async fn run_job_batch(&self) -> Result<usize, AppError> {
+    /// Leases up to `limit` due jobs to this node.
+    async fn claim_jobs(&self, limit: usize) -> Result<Vec<JobRow>, AppError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let node = self.config().node_name.clone();
         {
             let mut conn = self.db().reader().await?;
             if !store::any_claimable(&mut conn, &node, self.now_ms()).await? {
-                return Ok(0);
+                return Ok(Vec::new());
             }
         }
         let backend = self.db().backend();
         let now = self.now_ms();
-        let claimed = self
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
             .db()
             .write(move |conn| {
                 Box::pin(async move {
                     crate::nodes::renew(conn, &node, now).await?;
-                    store::claim(conn, backend, &node, now, LEASE_MS, BATCH).await
+                    store::claim(conn, backend, &node, now, LEASE_MS, limit).await
                 })
             })
-            .await?;
-        let count = claimed.len();
-        futures::stream::iter(claimed)
-            .for_each_concurrent(None, |job| async move { self.run_job(job).await })
-            .await;
-        Ok(count)
+            .await?)
     }
 
     async fn run_job(&self, job: JobRow) {

@@ -38,6 +38,7 @@ pub mod reports;
 pub mod runbooks;
 pub mod scim;
 pub mod second_factor;
+pub mod security;
 pub mod sessions;
 pub mod silences;
 pub mod sla;

@@ -409,12 +409,15 @@ async fn incidents_of(
     principal: &Principal,
     problem_id: i64,
 ) -> Result<Vec<ProblemIncident>, AppError> {
-    Ok(store::incidents_of_problem(conn, problem_id)
-        .await?
-        .into_iter()
-        .filter(|incident| principal.can_see_organization(incident.organization_id))
-        .map(ProblemIncident::from)
-        .collect())
+    let restricted = principal.restricted_filter();
+    Ok(
+        store::incidents_of_problem(conn, problem_id, restricted.as_deref())
+            .await?
+            .into_iter()
+            .filter(|incident| principal.can_see_organization(incident.organization_id))
+            .map(ProblemIncident::from)
+            .collect(),
+    )
 }
 
 /// Checks an analysis as written: the row to store (its article still to be set) and where
@@ -559,7 +562,8 @@ pub(crate) async fn resolve_incidents_of(
         None => format!("Resolved with problem {}.", problem.number),
     };
     let note: String = note.chars().take(ResolutionNote::MAX_CHARS).collect();
-    for incident in store::incidents_of_problem(tx.conn, problem.id).await? {
+    // Every incident the problem caused is resolved with it, restricted ones included.
+    for incident in store::incidents_of_problem(tx.conn, problem.id, None).await? {
         let active = incident
             .status
             .parse::<TicketStatus>()

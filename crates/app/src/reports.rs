@@ -904,10 +904,12 @@ fn scope_of(principal: &Principal, organization: Option<i64>) -> Scope {
         Some(id) => Scope {
             organizations: Some(vec![id]),
             unowned: false,
+            restricted_groups: principal.restricted_filter(),
         },
         None => Scope {
             organizations: principal.organization_filter(),
             unowned: principal.role.is_staff(),
+            restricted_groups: principal.restricted_filter(),
         },
     }
 }

@@ -191,6 +191,7 @@ fn fields_of(row: &TicketRow) -> TicketFields {
         parent_id: row.parent_id,
         resolved_at: row.resolved_at,
         closed_at: row.closed_at,
+        restricted_group_id: row.restricted_group_id,
     }
 }
 
@@ -219,6 +220,11 @@ pub(crate) async fn can_see(
     principal: &Principal,
     row: &TicketRow,
 ) -> Result<bool, AppError> {
+    // A restricted ticket (a security incident) is hidden from everyone outside its group,
+    // its requester and watchers included.
+    if !principal.can_see_restricted(row.restricted_group_id) {
+        return Ok(false);
+    }
     if principal.role == Role::Customer {
         let me = principal.user_id.unwrap_or(-1);
         if row.requester_id == me {
@@ -271,28 +277,34 @@ pub(crate) async fn resolve_reference(conn: &mut Conn, reference: &str) -> Resul
         .ok_or(AppError::NotFound("ticket"))
 }
 
-/// The view of `row`, its SLA as it stands at `now`.
-async fn view(conn: &mut Conn, row: TicketRow, now: i64) -> Result<Ticket, AppError> {
-    let mut views = views(conn, vec![row], now).await?;
+/// The view of `row` as `viewer` sees it, its SLA as it stands at `now`.
+async fn view(
+    conn: &mut Conn,
+    viewer: &Principal,
+    row: TicketRow,
+    now: i64,
+) -> Result<Ticket, AppError> {
+    let mut views = views(conn, viewer, vec![row], now).await?;
     views
         .pop()
         .ok_or_else(|| AppError::broken("a ticket view went missing"))
 }
 
-/// The views of `rows`, in their order, reading what hangs off them for all rows at once;
-/// their SLAs as they stand at `now`.
-async fn views(conn: &mut Conn, rows: Vec<TicketRow>, now: i64) -> Result<Vec<Ticket>, AppError> {
+/// The views of `rows` as `viewer` sees them, in their order, reading what hangs off them
+/// for all rows at once; their SLAs as they stand at `now`. Linked, parent and child tickets
+/// `viewer` may not see (security incidents of another group) are left out, as if absent.
+async fn views(
+    conn: &mut Conn,
+    viewer: &Principal,
+    rows: Vec<TicketRow>,
+    now: i64,
+) -> Result<Vec<Ticket>, AppError> {
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let mut related = store::related_many(conn, &ids).await?;
-    let referenced: Vec<i64> = rows
-        .iter()
-        .flat_map(|row| [row.parent_id, row.merged_into_id])
-        .flatten()
-        .collect();
-    let numbers = store::numbers_many(conn, &referenced).await?;
-    let number_at = |id: Option<i64>| {
-        id.and_then(|id| numbers.get(&id))
-            .map(|(kind, number)| number_of(kind, *number))
+    let shown = |other: store::TicketRef| {
+        viewer
+            .can_see_restricted(other.restricted_group_id)
+            .then(|| number_of(&other.ticket_type, other.number))
     };
     let mut statuses = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -317,19 +329,17 @@ async fn views(conn: &mut Conn, rows: Vec<TicketRow>, now: i64) -> Result<Vec<Ti
             links: related
                 .links
                 .into_iter()
-                .map(|(link_type, kind, number, outgoing)| Link {
-                    link_type,
-                    target: number_of(&kind, number),
-                    direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
+                .filter_map(|(link_type, other, outgoing)| {
+                    Some(Link {
+                        link_type,
+                        target: shown(other)?,
+                        direction: if outgoing { "outgoing" } else { "incoming" }.to_owned(),
+                    })
                 })
                 .collect(),
-            children: related
-                .children
-                .into_iter()
-                .map(|(kind, number)| number_of(&kind, number))
-                .collect(),
-            parent: number_at(row.parent_id),
-            merged_into: number_at(row.merged_into_id),
+            children: related.children.into_iter().filter_map(shown).collect(),
+            parent: related.parent.and_then(shown),
+            merged_into: related.merged_into.and_then(shown),
             sla: slas.remove(&row.id),
         };
         views.push(ticket_view(row, status, parts)?);
@@ -595,6 +605,7 @@ fn visibility_of(principal: &Principal) -> Visibility {
         },
         customer: (principal.role == Role::Customer).then(|| principal.user_id.unwrap_or(-1)),
         customer_organization: principal.organization_id,
+        restricted_groups: principal.restricted_filter(),
     }
 }
 
@@ -626,7 +637,7 @@ impl App {
     pub async fn ticket(&self, principal: &Principal, reference: &str) -> Result<Ticket, AppError> {
         let mut conn = self.db().reader().await?;
         let row = find_visible(&mut conn, principal, reference).await?;
-        view(&mut conn, row, self.now_ms()).await
+        view(&mut conn, principal, row, self.now_ms()).await
     }
 
     /// A ticket's history; requesters see public entries only.

@@ -7,10 +7,9 @@ use anyhow::{Context, bail};
 use opsdesk_seed::{Generator, Scale};
 use serde_json::Value;
 
-use super::{
-    ADMIN, Scratch, Server, Tally, Target, create_admin, latencies, median, ms, percentile,
-    post_all,
-};
+use crate::Target;
+use crate::harness::{ADMIN, Scratch, Server, create_admin, latencies, post_all};
+use crate::stats::{Tally, median, ms, percentile};
 
 /// Alerts through a generic integration: `alerts` distinct alerts about `services`
 /// services (grouped by service), one per POST. Each service's incident pages the admin

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::{Location, Server, Target, median, ms, percentile};
+use crate::Target;
+use crate::harness::{Location, Server};
+use crate::stats::{median, ms, percentile};
 
 /// Requests a client sends while a backup runs, one after another, timed.
 async fn serve_meanwhile(

@@ -19,8 +19,10 @@ use opsdesk_seed::{Generator, Scale};
 use opsdesk_store::changes::{self as change_store, NewFreeze};
 use serde_json::Value;
 
-use super::cmdb::{insert_items, insert_relations, item};
-use super::{ADMIN, Scratch, Server, Target, create_admin, median, memory, ms, percentile};
+use crate::Target;
+use crate::cmdb::{insert_items, insert_relations, item};
+use crate::harness::{ADMIN, Scratch, Server, create_admin, memory};
+use crate::stats::{median, ms, percentile};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;

@@ -26,7 +26,9 @@ use opsdesk_seed::{Generator, Scale};
 use opsdesk_store::cmdb::{self as store, CiValues};
 use serde_json::Value;
 
-use super::{Scratch, Server, Target, create_admin, median, memory, ms, percentile};
+use crate::Target;
+use crate::harness::{Scratch, Server, create_admin, memory};
+use crate::stats::{median, ms, percentile};
 
 /// Items written per transaction while loading the estate.
 const BATCH: usize = 2_000;

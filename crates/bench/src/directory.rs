@@ -30,7 +30,8 @@ use opsdesk_app::tickets::NewGroup;
 use opsdesk_app::{App, Principal};
 use opsdesk_seed::generator::SplitMix64;
 
-use super::{Scratch, median};
+use crate::harness::Scratch;
+use crate::stats::median;
 
 /// The service account's password in the benchmark's subtree.
 const SERVICE_PASSWORD: &str = "opsdesk-bench-service";

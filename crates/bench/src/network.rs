@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::cmdb::cpu_seconds;
-use super::{Scratch, Server, Target, create_admin, median, memory};
+use crate::Target;
+use crate::cmdb::cpu_seconds;
+use crate::harness::{Scratch, Server, create_admin, memory};
+use crate::stats::median;
 
 /// Devices added at once.
 const ADDING_AT_ONCE: usize = 8;

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::{Location, Server, Target, median, ms, percentile};
+use crate::Target;
+use crate::harness::{Location, Server};
+use crate::stats::{median, ms, percentile};
 
 /// Days each report covers.
 const DAYS: i64 = 30;

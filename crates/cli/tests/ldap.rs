@@ -2,7 +2,8 @@
 //! with a directory password over LDAPS and StartTLS (in real Chromium too), plain text to a
 //! remote server refused, syncs (a dry run that writes nothing, group → support group, a
 //! person disabled in the directory losing their session and token), and the portal's
-//! self-service password reset with the directory's own policy.
+//! self-service password reset with the directory's own policy, proven by a mailed code or
+//! approved by the person's manager.
 //!
 //! The server is shared by parallel runs: every test makes its own, uniquely named people.
 
@@ -11,8 +12,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use jiff::SignedDuration;
 use ldap3::controls::RawControl;
 use ldap3::{LdapConnAsync, Mod};
+use opsdesk_app::ManualClock;
 use opsdesk_testkit::browser::{Driver, WAIT, chromedriver, click, type_into};
 use opsdesk_testkit::{
     Backend, TestServer, dual_backend_test, eventually, mails_about, page_csrf_token, page_text,
@@ -106,6 +109,16 @@ impl Slapd {
         .success()
         .unwrap();
         dn
+    }
+
+    /// Sets `attribute` of `dn` to `value`.
+    async fn set(&self, dn: &str, attribute: &str, value: &str) {
+        let mut ldap = self.admin().await;
+        ldap.modify(dn, vec![Mod::Replace(attribute, HashSet::from([value]))])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
     }
 
     /// Locks `dn` the way an administrator disables an OpenLDAP account (ppolicy).
@@ -525,6 +538,246 @@ async fn a_portal_password_reset_sets_the_directory_password_and_opens_a_resolve
         "requests are rate-limited: {statuses:?}"
     );
 }
+
+/// The link starting with `prefix` and holding `holding`, as a path on the test server, in
+/// the `nth` (from 0, in the order the resets were asked for) mail whose subject holds
+/// `subject` and `mail`, once it arrives.
+async fn mailed_link(
+    maildir: &str,
+    subject: &str,
+    mail: &str,
+    nth: usize,
+    prefix: &str,
+    holding: &str,
+) -> String {
+    let arrived = eventually(Duration::from_secs(30), || async {
+        mails_about(maildir, &[subject, mail]).len() > nth
+    })
+    .await;
+    assert!(arrived, "no mail \"{subject}\" about {mail}");
+    // The maildir lists mails in no order; their Message-ID holds the reset's number.
+    let mut links: Vec<(u64, String)> = mails_about(maildir, &[subject, mail])
+        .iter()
+        .filter_map(|(raw, text)| {
+            let reset = raw.split("opsdesk.password-reset.").nth(1)?;
+            let reset: u64 = reset.split('.').next()?.parse().ok()?;
+            let link = text
+                .split_whitespace()
+                .find(|word| word.starts_with(prefix) && word.contains(holding))?;
+            Some((
+                reset,
+                link.trim_start_matches("http://desk.test").to_owned(),
+            ))
+        })
+        .collect();
+    links.sort();
+    links
+        .into_iter()
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no link in the mail \"{subject}\" about {mail}"))
+        .1
+}
+
+/// The link to decide a reset in the `nth` mail to the manager about `mail`.
+async fn approval_link(maildir: &str, mail: &str, nth: usize) -> String {
+    mailed_link(
+        maildir,
+        "Approve a password reset for",
+        mail,
+        nth,
+        "http://desk.test/portal/password/approval/",
+        "decision=approve",
+    )
+    .await
+}
+
+/// Asks in the portal for a reset of `login` approved by its manager: the status and page.
+async fn ask_manager(client: &reqwest::Client, server: &TestServer, login: &str) -> (u16, String) {
+    let response = client
+        .post(format!("{}/portal/password", server.url))
+        .form(&[("login", login), ("kind", "reset"), ("proof", "manager")])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.url().path(),
+        "/portal/password",
+        "no page to go on to"
+    );
+    (status, response.text().await.unwrap())
+}
+
+/// Opens the decision `link` as `client` and sends `decision` with the page's form token:
+/// the status of the page and of the decision.
+async fn decide(
+    client: &reqwest::Client,
+    server: &TestServer,
+    link: &str,
+    decision: &str,
+) -> (u16, u16, String) {
+    let page = client
+        .get(format!("{}{link}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let page_status = page.status().as_u16();
+    let action = link.split('?').next().unwrap();
+    // The session's form token, from a page every signed-in person may open.
+    let csrf = page_csrf_token(&page_text(client, format!("{}/account", server.url)).await);
+    let response = client
+        .post(format!("{}{action}", server.url))
+        .form(&[("decision", decision), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (page_status, status, response.text().await.unwrap())
+}
+
+dual_backend_test!(
+    a_manager_approves_a_password_reset_and_the_new_password_binds,
+    |backend: Backend| async move {
+        let Some(slapd) = Slapd::from_env() else {
+            return;
+        };
+        let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+        let Some((server, maildir)) =
+            TestServer::mailing_service_desk(backend, std::sync::Arc::new(clock.clone())).await
+        else {
+            return;
+        };
+        let admin = server.admin();
+        let mut settings = slapd.settings("Corp", &slapd.ldaps, false);
+        settings["manager_attribute"] = json!("manager");
+        let directory = admin.post("/api/v1/directories", settings).await;
+        assert_eq!(directory.status, 201, "{}", directory.text);
+        let (boss_dn, boss_mail) = slapd.person(&unique("boss"), "boss-password-123456").await;
+        let report_uid = unique("report");
+        let (report_dn, report_mail) = slapd.person(&report_uid, "old-password-1234567").await;
+        slapd.set(&report_dn, "manager", &boss_dn).await;
+        let (_, other_mail) = slapd.person(&unique("other"), "other-password-12345").await;
+        // The accounts come with the first sign-in.
+        let (boss, status) = form_sign_in(&server, &boss_mail, "boss-password-123456").await;
+        assert_eq!(status, 200);
+        let (_, status) = form_sign_in(&server, &report_mail, "old-password-1234567").await;
+        assert_eq!(status, 200);
+        let (other, status) = form_sign_in(&server, &other_mail, "other-password-12345").await;
+        assert_eq!(status, 200);
+
+        let anonymous = reqwest::Client::new();
+        let (status, asked) = ask_manager(&anonymous, &server, &report_uid).await;
+        assert_eq!(status, 200, "{asked}");
+        assert!(asked.contains("id=\"reset-asked\""), "{asked}");
+        // No account, or no manager, gets the very same answer.
+        let (status, unknown) = ask_manager(&anonymous, &server, &unique("nobody")).await;
+        assert_eq!((status, &unknown), (200, &asked));
+        let (status, no_manager) = ask_manager(&anonymous, &server, &other_mail).await;
+        assert_eq!((status, &no_manager), (200, &asked));
+
+        let link = approval_link(&maildir, &report_mail, 0).await;
+        // Not signed in: to the sign-in page, deciding nothing.
+        let page = anonymous
+            .get(format!("{}{link}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.url().path(), "/login");
+        // Someone else signed in, holding the link, cannot see or decide it.
+        let (page, status, text) = decide(&other, &server, &link, "approve").await;
+        assert_eq!((page, status), (403, 403), "{text}");
+        let (page, status, text) = decide(&boss, &server, &link, "approve").await;
+        assert_eq!((page, status), (200, 200), "{text}");
+        assert!(text.contains("id=\"approval-done\""), "{text}");
+        let (_, status, _) = decide(&boss, &server, &link, "approve").await;
+        assert_eq!(status, 409, "a decision link works once");
+        assert!(
+            slapd.binds(&report_dn, "old-password-1234567").await,
+            "approving changes nothing by itself"
+        );
+
+        let finish = mailed_link(
+            &maildir,
+            "Password reset approved for",
+            &report_mail,
+            0,
+            "http://desk.test/portal/password/approved/",
+            "",
+        )
+        .await;
+        let set = |password: &'static str| {
+            let url = format!("{}{finish}", server.url);
+            let client = anonymous.clone();
+            async move {
+                let response = client
+                    .post(url)
+                    .form(&[("password", password), ("confirm", password)])
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let (status, text) = set("short-pass-1").await;
+        assert_eq!(status, 422, "the directory's policy still applies: {text}");
+        assert!(text.contains("id=\"password-error\""), "{text}");
+        let (status, text) = set("approved-password-4242").await;
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("id=\"reset-done\""), "{text}");
+        assert!(slapd.binds(&report_dn, "approved-password-4242").await);
+        assert!(!slapd.binds(&report_dn, "old-password-1234567").await);
+        let (status, text) = set("another-password-4242").await;
+        assert_eq!(status, 422, "the link works once");
+        assert!(text.contains("id=\"link-error\""), "{text}");
+
+        // Denied: the request ends and the password stays.
+        clock.advance(SignedDuration::from_mins(2));
+        let (status, _) = ask_manager(&anonymous, &server, &report_mail).await;
+        assert_eq!(status, 200);
+        let denied = approval_link(&maildir, &report_mail, 1).await;
+        let (_, status, text) = decide(&boss, &server, &denied, "deny").await;
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("id=\"approval-done\""), "{text}");
+        let (_, status, _) = decide(&boss, &server, &denied, "approve").await;
+        assert_eq!(status, 409, "a denied request cannot be approved after all");
+        assert!(slapd.binds(&report_dn, "approved-password-4242").await);
+
+        // Not decided within a day: too late.
+        clock.advance(SignedDuration::from_mins(2));
+        let (status, _) = ask_manager(&anonymous, &server, &report_mail).await;
+        assert_eq!(status, 200);
+        let late = approval_link(&maildir, &report_mail, 2).await;
+        clock.advance(SignedDuration::from_hours(25));
+        let (boss, status) = form_sign_in(&server, &boss_mail, "boss-password-123456").await;
+        assert_eq!(status, 200);
+        let (page, status, _) = decide(&boss, &server, &late, "approve").await;
+        assert_eq!((page, status), (409, 409), "an expired request is refused");
+
+        let audit = admin
+            .get("/api/v1/audit?entity=password_reset&limit=100")
+            .await;
+        assert_eq!(audit.status, 200, "{}", audit.text);
+        for step in [
+            "\"proof\":\"manager\"",
+            "no manager known to the desk",
+            "not the manager asked",
+            "\"decision\":\"approved\"",
+            "\"decision\":\"denied\"",
+            "\"state\":\"completed\"",
+        ] {
+            assert!(audit.text.contains(step), "{step} audited: {}", audit.text);
+        }
+        let tickets = admin
+            .get("/api/v1/tickets?q=status:resolved%20category:%22Password%20reset%22")
+            .await;
+        assert_eq!(tickets.status, 200, "{}", tickets.text);
+        assert!(
+            tickets.text.contains(&report_mail),
+            "recorded as a resolved request: {}",
+            tickets.text
+        );
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_with_a_directory_password() {

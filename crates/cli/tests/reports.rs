@@ -485,6 +485,64 @@ dual_backend_test!(
 );
 
 dual_backend_test!(
+    reopens_and_replies_are_counted_however_they_come,
+    |backend: Backend| async move {
+        let clock = ManualClock::starting_at(at("2026-03-02T09:00:00Z"));
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        // R: resolved, moved back to open by an agent, resolved again: reopened.
+        let r = ticket(&admin, "carol@acme.example", json!({})).await;
+        resolve(&admin, &r).await;
+        let reopened = admin
+            .patch(
+                &format!("/api/v1/tickets/{r}"),
+                json!({"status": "open"}),
+                None,
+            )
+            .await;
+        assert_eq!(reopened.status, 200, "{}", reopened.text);
+        resolve(&admin, &r).await;
+        // C: resolved, then closed: not reopened, and first contact (no reply at all).
+        let c = ticket(&admin, "carol@acme.example", json!({})).await;
+        resolve(&admin, &c).await;
+        let closed = admin
+            .patch(
+                &format!("/api/v1/tickets/{c}"),
+                json!({"status": "closed"}),
+                None,
+            )
+            .await;
+        assert_eq!(closed.status, 200, "{}", closed.text);
+        // M: one reply of its own and one from the ticket merged into it: two replies, so
+        // not resolved at first contact.
+        let m = ticket(&admin, "carol@acme.example", json!({})).await;
+        let merged = ticket(&admin, "carol@acme.example", json!({})).await;
+        reply(&admin, &m).await;
+        reply(&admin, &merged).await;
+        let merging = admin
+            .post(
+                &format!("/api/v1/tickets/{merged}/merge"),
+                json!({"into": m}),
+            )
+            .await;
+        assert_eq!(merging.status, 200, "{}", merging.text);
+        resolve(&admin, &m).await;
+
+        clock.set(at("2026-03-09T12:00:00Z"));
+        let report = admin.get(&format!("/api/v1/reports?{WEEK}")).await;
+        assert_eq!(report.status, 200, "{}", report.text);
+        let reopened = report.body["reopen_rate"]["counted"]["drill_down"]
+            .as_str()
+            .unwrap();
+        assert_eq!(drilled(&admin, reopened).await, std::slice::from_ref(&r));
+        let first_contact = report.body["first_contact_resolution"]["counted"]["drill_down"]
+            .as_str()
+            .unwrap();
+        assert_eq!(drilled(&admin, first_contact).await, [c]);
+    }
+);
+
+dual_backend_test!(
     a_period_that_does_not_read_is_refused_naming_the_field,
     |backend: Backend| async move {
         let server = TestServer::service_desk(backend).await;

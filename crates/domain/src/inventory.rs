@@ -200,6 +200,14 @@ pub enum PackageChange<'a> {
 }
 
 impl PackageChange<'_> {
+    /// The name of the package that changed.
+    pub fn name(&self) -> &str {
+        match self {
+            PackageChange::Installed(p) | PackageChange::Removed(p) => &p.name,
+            PackageChange::Changed { after, .. } => &after.name,
+        }
+    }
+
     /// One line for the inventory history: `openssl 3.0.11 → 3.0.13`.
     pub fn describe(&self) -> String {
         match self {

@@ -24,6 +24,7 @@ pub mod page_rules;
 pub mod query;
 pub mod schedule;
 pub mod scim;
+pub mod security;
 pub mod silence;
 pub mod sla;
 pub mod ticket;

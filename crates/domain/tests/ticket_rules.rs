@@ -48,7 +48,7 @@ fn bad_ticket_numbers_say_what_is_expected() {
     let message = "CHG-1".parse::<TicketNumber>().unwrap_err().to_string();
     assert_eq!(
         message,
-        "unknown ticket number prefix `CHG`; expected one of: INC, REQ, PRB"
+        "unknown ticket number prefix `CHG`; expected one of: INC, REQ, PRB, SEC"
     );
 }
 

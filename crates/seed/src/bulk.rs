@@ -189,6 +189,7 @@ fn to_row(
     }];
     let mut comments = Vec::with_capacity(ticket.conversation.len());
     let mut first_response_at = None;
+    let mut staff_replies = 0;
     let mut time_spent = 0;
     let mut at = created_at;
     for comment in ticket.conversation {
@@ -202,6 +203,7 @@ fn to_row(
         };
         if comment.public && matches!(comment.author, Author::Agent(_)) {
             first_response_at.get_or_insert(at);
+            staff_replies += 1;
         }
         time_spent += comment.time_spent_minutes;
         let comment_id = next.comment;
@@ -278,6 +280,7 @@ fn to_row(
             parent_id: None,
             resolved_at,
             closed_at,
+            restricted_group_id: None,
         },
         first_response_at,
         time_spent_minutes: time_spent,
@@ -285,6 +288,7 @@ fn to_row(
         updated_at: at,
         tags: ticket.tags,
         comments,
+        staff_replies,
         timeline,
         sla: clocks,
     })

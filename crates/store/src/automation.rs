@@ -142,7 +142,7 @@ pub async fn disable_rule(
 }
 
 /// Pending tickets unchanged since `before` that rule `rule_id` has not run for since they
-/// last changed, oldest change first.
+/// last changed, oldest change first; security incidents, which rules never run on, left out.
 pub async fn pending_unchanged(
     conn: &mut AnyConnection,
     rule_id: i64,
@@ -152,7 +152,7 @@ pub async fn pending_unchanged(
     let rows: Vec<(i64,)> = sqlx::query_as(
         "SELECT t.id FROM tickets t \
          LEFT JOIN automation_rule_waits w ON w.rule_id = $1 AND w.ticket_id = t.id \
-         WHERE t.status = 'pending' AND t.updated_at <= $2 \
+         WHERE t.status = 'pending' AND t.updated_at <= $2 AND t.restricted_group_id IS NULL \
            AND (w.ran_at IS NULL OR w.ran_at < t.updated_at) \
          ORDER BY t.updated_at LIMIT $3",
     )
@@ -183,12 +183,15 @@ pub async fn mark_waited(
     Ok(())
 }
 
-/// The most recently created tickets' ids, newest first, for dry runs.
+/// The most recently created tickets' ids, newest first, for dry runs; security incidents,
+/// which rules never run on, left out.
 pub async fn latest_tickets(conn: &mut AnyConnection, limit: i64) -> Result<Vec<i64>, StoreError> {
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM tickets ORDER BY id DESC LIMIT $1")
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM tickets WHERE restricted_group_id IS NULL ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 

@@ -29,6 +29,8 @@ pub struct BulkTicket {
     pub updated_at: i64,
     pub tags: Vec<String>,
     pub comments: Vec<BulkComment>,
+    /// How many of its public comments staff wrote (the reports' replies).
+    pub staff_replies: i64,
     pub timeline: Vec<BulkTimelineEntry>,
     /// Its SLA clocks, when a policy covers it.
     pub sla: Option<TicketSlaRow>,
@@ -166,7 +168,7 @@ pub async fn insert_tickets(
     backend: Backend,
     tickets: &[BulkTicket],
 ) -> Result<(), StoreError> {
-    let mut rows = Vec::with_capacity(tickets.len() * 26);
+    let mut rows = Vec::with_capacity(tickets.len() * 27);
     for t in tickets {
         let f = &t.fields;
         rows.extend([
@@ -196,6 +198,7 @@ pub async fn insert_tickets(
             Value::Int(t.created_at),
             Value::Int(t.updated_at),
             Value::Int(1 + t.comments.len() as i64),
+            Value::Int(t.staff_replies),
         ]);
     }
     insert_rows(
@@ -204,8 +207,8 @@ pub async fn insert_tickets(
         "tickets (id, ticket_type, number, title, description, status, pending_reason, \
          resolution_code, resolution_note, impact, urgency, priority, category_id, requester_id, \
          organization_id, group_id, assignee_id, custom, source, first_response_at, resolved_at, \
-         closed_at, time_spent_minutes, created_at, updated_at, version)",
-        26,
+         closed_at, time_spent_minutes, created_at, updated_at, version, staff_replies)",
+        27,
         &rows,
     )
     .await?;
@@ -365,7 +368,12 @@ pub async fn finish(conn: &mut AnyConnection, backend: Backend) -> Result<(), St
             .await?;
         }
         Backend::Postgres => {
-            for ticket_type in ["incident", "service_request", "problem"] {
+            for ticket_type in [
+                "incident",
+                "service_request",
+                "problem",
+                "security_incident",
+            ] {
                 sqlx::query(sql!(
                     "SELECT setval('ticket_number_{ticket_type}', \
                      GREATEST((SELECT MAX(number) FROM tickets WHERE ticket_type = '{ticket_type}'), \

@@ -752,19 +752,22 @@ pub struct LinkedTicket {
     pub created_at: i64,
 }
 
-/// Tickets about item `ci_id`, open ones first, then the latest.
+/// Tickets about item `ci_id`, open ones first, then the latest; of the restricted ones
+/// only those of `restricted` groups (`None`: all).
 pub async fn tickets_of(
     conn: &mut AnyConnection,
     ci_id: i64,
     limit: i64,
+    restricted: Option<&[i64]>,
 ) -> Result<Vec<LinkedTicket>, StoreError> {
-    Ok(sqlx::query_as(
+    let visible = crate::tickets::restricted_visible("t", restricted);
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT t.id, t.ticket_type, t.number, t.organization_id, t.title, t.status, t.created_at \
          FROM ticket_cis l \
-         JOIN tickets t ON t.id = l.ticket_id WHERE l.ci_id = $1 \
+         JOIN tickets t ON t.id = l.ticket_id WHERE l.ci_id = $1 AND {visible} \
          ORDER BY CASE WHEN t.status IN ('resolved', 'closed') THEN 1 ELSE 0 END, \
-         t.created_at DESC LIMIT $2",
-    )
+         t.created_at DESC LIMIT $2"
+    )))
     .bind(ci_id)
     .bind(limit)
     .fetch_all(conn)

@@ -44,18 +44,21 @@ pub struct OutageIncidentRow {
     pub ticket_number: Option<i64>,
 }
 
-/// A monitor's latest outages, newest first, with their incidents.
+/// A monitor's latest outages, newest first, with their incidents: of the restricted ones
+/// only those of `restricted` groups (`None`: all), the others' outages shown without one.
 pub async fn recent_outages(
     conn: &mut AnyConnection,
     monitor_id: i64,
     limit: i64,
+    restricted: Option<&[i64]>,
 ) -> Result<Vec<OutageIncidentRow>, StoreError> {
-    Ok(sqlx::query_as(
+    let visible = crate::tickets::restricted_visible("t", restricted);
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT o.started_at, o.ended_at, o.failures, o.first_error, \
                 t.ticket_type, t.number AS ticket_number \
-         FROM monitor_outages o LEFT JOIN tickets t ON t.id = o.ticket_id \
-         WHERE o.monitor_id = $1 ORDER BY o.started_at DESC LIMIT $2",
-    )
+         FROM monitor_outages o LEFT JOIN tickets t ON t.id = o.ticket_id AND {visible} \
+         WHERE o.monitor_id = $1 ORDER BY o.started_at DESC LIMIT $2"
+    )))
     .bind(monitor_id)
     .bind(limit)
     .fetch_all(conn)

@@ -563,3 +563,149 @@ pub async fn recent_resets(
     .await?;
     Ok(count)
 }
+
+/// A manager's part in a reset: the decision asked for and, once approved, the link mailed
+/// to the person.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ResetApprovalRow {
+    pub reset_id: i64,
+    pub manager_id: i64,
+    /// `waiting`, `approved` or `denied`.
+    pub state: String,
+    pub decided_at: Option<i64>,
+}
+
+const APPROVAL_COLUMNS: &str = "reset_id, manager_id, state, decided_at";
+
+/// Asks `manager_id` to approve reset `reset_id`.
+pub async fn insert_approval(
+    conn: &mut AnyConnection,
+    reset_id: i64,
+    manager_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO password_reset_approvals (reset_id, manager_id, state) \
+         VALUES ($1, $2, 'waiting')",
+    )
+    .bind(reset_id)
+    .bind(manager_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The manager's part in reset `reset_id`, if a manager was asked.
+pub async fn get_approval(
+    conn: &mut AnyConnection,
+    reset_id: i64,
+) -> Result<Option<ResetApprovalRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {APPROVAL_COLUMNS} FROM password_reset_approvals WHERE reset_id = $1"
+    ))
+    .bind(reset_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The approval whose mailed decision token hashes to `decision_hash`.
+pub async fn find_approval(
+    conn: &mut AnyConnection,
+    decision_hash: &str,
+) -> Result<Option<ResetApprovalRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {APPROVAL_COLUMNS} FROM password_reset_approvals WHERE decision_hash = $1"
+    ))
+    .bind(decision_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Keeps the hash of the decision token mailed to the manager of a waiting approval.
+pub async fn set_approval_token(
+    conn: &mut AnyConnection,
+    reset_id: i64,
+    decision_hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE password_reset_approvals SET decision_hash = $2 \
+         WHERE reset_id = $1 AND state = 'waiting'",
+    )
+    .bind(reset_id)
+    .bind(decision_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the manager's decision, once: `false` when it was decided already or the reset
+/// expired or was replaced meanwhile (the caller then rolls back). Approved, the reset
+/// stays pending until `expires_at`; denied, it fails.
+pub async fn decide_approval(
+    conn: &mut AnyConnection,
+    reset_id: i64,
+    approved: bool,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let decided = sqlx::query(
+        "UPDATE password_reset_approvals SET state = $2, decided_at = $3 \
+         WHERE reset_id = $1 AND state = 'waiting'",
+    )
+    .bind(reset_id)
+    .bind(if approved { "approved" } else { "denied" })
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if decided.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let reset = if approved {
+        sqlx::query(
+            "UPDATE password_resets SET expires_at = $3 \
+             WHERE id = $1 AND state = 'pending' AND expires_at > $2",
+        )
+        .bind(reset_id)
+        .bind(now)
+        .bind(expires_at)
+    } else {
+        sqlx::query(
+            "UPDATE password_resets SET state = 'failed' \
+             WHERE id = $1 AND state = 'pending' AND expires_at > $2",
+        )
+        .bind(reset_id)
+        .bind(now)
+    };
+    Ok(reset.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Keeps the hash of the link mailed to the person once their manager approved.
+pub async fn set_approval_link(
+    conn: &mut AnyConnection,
+    reset_id: i64,
+    link_hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE password_reset_approvals SET link_hash = $2 \
+         WHERE reset_id = $1 AND state = 'approved'",
+    )
+    .bind(reset_id)
+    .bind(link_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The reset a manager approved whose mailed link hashes to `link_hash`.
+pub async fn find_approved_reset(
+    conn: &mut AnyConnection,
+    link_hash: &str,
+) -> Result<Option<PasswordResetRow>, StoreError> {
+    Ok(sqlx::query_as(sql!(
+        "SELECT {RESET_COLUMNS} FROM password_resets WHERE id = \
+         (SELECT reset_id FROM password_reset_approvals \
+          WHERE link_hash = $1 AND state = 'approved')"
+    ))
+    .bind(link_hash)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -75,7 +75,8 @@ fn lapsed(node: &str, now: &str) -> String {
 }
 
 /// Leases up to `limit` due jobs to `node` until `now + lease_ms`, counting an attempt each.
-/// Jobs whose lease lapsed are taken over.
+/// Jobs whose lease lapsed are taken over. Pages go first: someone is being woken, and a
+/// burst of incidents queues other mail beside them.
 pub async fn claim(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -96,7 +97,7 @@ pub async fn claim(
          locked_by = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM jobs \
              WHERE (status = 'queued' AND run_at <= $3) OR {lapsed} \
-             ORDER BY run_at LIMIT $4 {locking}) \
+             ORDER BY CASE WHEN kind LIKE 'page.%' THEN 0 ELSE 1 END, run_at LIMIT $4 {locking}) \
          RETURNING {JOB_COLUMNS}"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))

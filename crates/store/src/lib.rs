@@ -44,6 +44,7 @@ pub mod problems;
 pub mod reports;
 pub mod scim;
 pub mod second_factor;
+pub mod security;
 pub mod silences;
 pub mod sla;
 pub mod suppliers;

@@ -101,17 +101,21 @@ pub async fn link_incident(
     Ok(done.rows_affected() > 0)
 }
 
-/// The tickets linked to problem `problem_id` as caused by it, with their state.
+/// The tickets linked to problem `problem_id` as caused by it, with their state; of the
+/// restricted ones only those of `restricted` groups (`None`: all).
 pub async fn incidents_of_problem(
     conn: &mut AnyConnection,
     problem_id: i64,
+    restricted: Option<&[i64]>,
 ) -> Result<Vec<LinkedTicketRow>, StoreError> {
-    Ok(sqlx::query_as(
+    let visible = crate::tickets::restricted_visible("t", restricted);
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT t.id, t.ticket_type, t.number, t.title, t.status, t.organization_id, \
          t.created_at \
          FROM ticket_links l JOIN tickets t ON t.id = l.ticket_id \
-         WHERE l.target_id = $1 AND l.link_type = 'caused_by' ORDER BY t.created_at, t.id",
-    )
+         WHERE l.target_id = $1 AND l.link_type = 'caused_by' AND {visible} \
+         ORDER BY t.created_at, t.id"
+    )))
     .bind(problem_id)
     .fetch_all(conn)
     .await?)

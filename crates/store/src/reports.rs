@@ -18,6 +18,9 @@ pub struct Scope {
     pub organizations: Option<Vec<i64>>,
     /// Whether tickets of no organization count too (staff).
     pub unowned: bool,
+    /// `Some`: of the restricted tickets (security incidents), only those of these groups
+    /// count; `None`: all of them.
+    pub restricted_groups: Option<Vec<i64>>,
 }
 
 /// The tickets a figure is drawn from.
@@ -123,16 +126,14 @@ pub enum Counted {
     Volume(Dimension, Key),
 }
 
-/// Whether the ticket was ever reopened: by a requester's reply, or moved back from resolved.
-const REOPENED: &str = "EXISTS (SELECT 1 FROM timeline r WHERE r.ticket_id = t.id AND \
-     (r.kind = 'reopened' OR (r.kind = 'status_changed' AND r.data LIKE '%\"from\":\"resolved\"%' \
-     AND r.data NOT LIKE '%\"to\":\"closed\"%')))";
+/// Whether the ticket was ever reopened: by a requester's reply, or moved back from resolved
+/// (kept on the ticket as it happens; see `tickets::update`).
+const REOPENED: &str = "t.reopened_count > 0";
 /// The start of "the requester rated the ticket's resolution", closed by the caller.
 const RATED: &str =
     "EXISTS (SELECT 1 FROM satisfaction_surveys v WHERE v.ticket_id = t.id AND v.score IS NOT NULL";
-/// Public replies by staff.
-const STAFF_REPLIES: &str = "(SELECT COUNT(*) FROM comments c JOIN users u ON u.id = c.author_id \
-     WHERE c.ticket_id = t.id AND c.public = 1 AND u.role <> 'customer')";
+/// Public replies by staff (kept on the ticket as they are written).
+const STAFF_REPLIES: &str = "t.staff_replies";
 /// A response's time: business time where the SLA clock measured it, else wall time.
 const RESPONSE_MS: &str = "CASE WHEN s.response_met_at IS NOT NULL THEN s.response_elapsed * 1000 \
      ELSE t.first_response_at - t.created_at END";
@@ -192,6 +193,23 @@ impl Statement {
             format!("({within} OR t.organization_id IS NULL)")
         } else {
             within
+        }
+    }
+
+    /// The scope's condition on tickets `t`: its organizations, and of the restricted
+    /// tickets only those the reader may see.
+    fn ticket_scope(&mut self, scope: &Scope) -> String {
+        let within = self.scope(scope);
+        match scope.restricted_groups.as_deref() {
+            None => within,
+            Some([]) => format!("{within} AND t.restricted_group_id IS NULL"),
+            Some(groups) => {
+                let listed: Vec<String> = groups.iter().map(|id| self.int(*id)).collect();
+                format!(
+                    "{within} AND (t.restricted_group_id IS NULL OR t.restricted_group_id IN ({}))",
+                    listed.join(", ")
+                )
+            }
         }
     }
 
@@ -326,7 +344,7 @@ pub async fn created_totals(
 ) -> Result<CreatedTotals, StoreError> {
     let mut s = Statement::default();
     let base = s.base(Base::Created, from, to);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     let figures = [
         (Counted::Responded, "responded"),
         (Counted::ResponseMet, "response_met"),
@@ -356,7 +374,7 @@ pub async fn resolved_totals(
 ) -> Result<ResolvedTotals, StoreError> {
     let mut s = Statement::default();
     let base = s.base(Base::Resolved, from, to);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     let first_contact = tally(&mut s, &Counted::FirstContact, to, "first_contact");
     let reopened = tally(&mut s, &Counted::Reopened, to, "reopened");
     let rated = tally(&mut s, &Counted::Rated, to, "rated");
@@ -377,7 +395,7 @@ pub async fn backlog(
 ) -> Result<Vec<i64>, StoreError> {
     let mut s = Statement::default();
     let base = s.base(Base::Open, now, now);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     let buckets = (0..=AGE_LIMITS_DAYS.len())
         .map(|b| tally(&mut s, &Counted::Backlog(b), now, &format!("b{b}")))
         .collect::<Vec<_>>()
@@ -405,7 +423,7 @@ pub async fn volume(
 ) -> Result<Vec<VolumeRow>, StoreError> {
     let mut s = Statement::default();
     let base = s.base(Base::Created, from, to);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     let (key, label, join) = dimension.key_and_label();
     s.text = format!(
         "SELECT {key} AS key, {label} AS label, COUNT(*) AS tickets FROM tickets t {join} \
@@ -429,7 +447,7 @@ pub async fn per_quarter_hour(
     };
     let mut s = Statement::default();
     let condition = s.base(base, from, to);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     s.text = format!(
         "SELECT ({column} / {QUARTER_MS}) * {QUARTER_MS} AS at, COUNT(*) AS tickets FROM tickets t \
          WHERE {condition} AND {within} GROUP BY ({column} / {QUARTER_MS}) * {QUARTER_MS}"
@@ -461,7 +479,7 @@ pub async fn counted_tickets(
 ) -> Result<Vec<CountedTicket>, StoreError> {
     let mut s = Statement::default();
     let base = s.base(counted.base(), from, to);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     let condition = counted.condition(&mut s, now);
     let (after, limit) = (s.int(after), s.int(limit));
     s.text = format!(
@@ -519,7 +537,7 @@ pub async fn open_incidents(
 ) -> Result<Vec<(i64, i64)>, StoreError> {
     let mut s = Statement::default();
     let open = s.base(Base::Open, 0, 0);
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     s.text = format!(
         "SELECT t.priority, COUNT(*) FROM tickets t WHERE {open} AND t.ticket_type = 'incident' \
          AND {within} GROUP BY t.priority ORDER BY t.priority"
@@ -535,7 +553,7 @@ pub async fn breaches(
     to: i64,
 ) -> Result<i64, StoreError> {
     let mut s = Statement::default();
-    let within = s.scope(scope);
+    let within = s.ticket_scope(scope);
     let (from, to) = (s.int(from), s.int(to));
     s.text = format!(
         "SELECT COUNT(*) FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id WHERE {within} AND \

@@ -21,7 +21,8 @@ pub struct TrainingRow {
     pub resolution_note: Option<String>,
 }
 
-/// The `limit` most recent tickets with a category or a group, merged ones left out.
+/// The `limit` most recent tickets with a category or a group, merged ones left out, and
+/// security incidents too: the assistant shows what it learned from to any agent.
 pub async fn training_tickets(
     conn: &mut AnyConnection,
     limit: i64,
@@ -30,7 +31,7 @@ pub async fn training_tickets(
         "SELECT id, ticket_type, number, title, description, category_id, group_id, priority, \
          resolution_note FROM tickets \
          WHERE (category_id IS NOT NULL OR group_id IS NOT NULL) AND merged_into_id IS NULL \
-         ORDER BY id DESC LIMIT $1",
+         AND restricted_group_id IS NULL ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(conn)
@@ -38,7 +39,8 @@ pub async fn training_tickets(
 }
 
 /// Tickets by id, as the assistant reads them, in no particular order (rebuilding a model
-/// version from the tickets it learned from).
+/// version from the tickets it learned from); security incidents left out, as in
+/// [`training_tickets`].
 pub async fn tickets_by_ids(
     conn: &mut AnyConnection,
     ids: &[i64],
@@ -47,7 +49,7 @@ pub async fn tickets_by_ids(
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT id, ticket_type, number, title, description, category_id, group_id, priority, \
-             resolution_note FROM tickets WHERE id IN ({})",
+             resolution_note FROM tickets WHERE id IN ({}) AND restricted_group_id IS NULL",
             crate::accounts::placeholders(1, chunk.len())
         );
         let mut query = sqlx::query_as::<_, TrainingRow>(sqlx::AssertSqlSafe(sql));

@@ -147,12 +147,13 @@ pub struct NewFinding {
     pub severity_rank: i64,
 }
 
-/// Replaces item `ci_id`'s findings with `findings`, keeping when each still-true one was
-/// found. Returns how many are new.
+/// Replaces item `ci_id`'s findings of the packages named `within` (all when `None`) with
+/// `findings`, keeping when each still-true one was found. Returns how many are new.
 pub async fn replace_findings(
     conn: &mut AnyConnection,
     ci_id: i64,
     findings: &[NewFinding],
+    within: Option<&[String]>,
     now: i64,
 ) -> Result<usize, StoreError> {
     let held: Vec<(String, String)> =
@@ -160,7 +161,8 @@ pub async fn replace_findings(
             .bind(ci_id)
             .fetch_all(&mut *conn)
             .await?;
-    for (advisory, package) in &held {
+    let checked = |package: &String| within.is_none_or(|names| names.contains(package));
+    for (advisory, package) in held.iter().filter(|(_, package)| checked(package)) {
         if !findings
             .iter()
             .any(|f| &f.advisory_id == advisory && &f.package == package)

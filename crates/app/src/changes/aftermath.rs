@@ -106,7 +106,7 @@ pub(crate) async fn link_incident_to_changes(
 /// its window began.
 pub(super) async fn link_recent_incidents(tx: &mut Tx<'_>, id: i64) -> Result<(), AppError> {
     for (ci, _, _) in store::cis_of(tx.conn, id).await? {
-        for ticket in opsdesk_store::cmdb::tickets_of(tx.conn, ci, 200).await? {
+        for ticket in opsdesk_store::cmdb::tickets_of(tx.conn, ci, 200, None).await? {
             link_incident_to_changes(tx, ticket.id, ci).await?;
         }
     }

@@ -471,7 +471,15 @@ async fn take_packages(
         }
     }
     if !changes.is_empty() {
-        super::vulnerabilities::refresh_host(conn, ci, now).await?;
+        let mut names: Vec<String> = changes.iter().map(|c| c.name().to_owned()).collect();
+        names.sort();
+        names.dedup();
+        let installed: Vec<(&str, &str)> = packages
+            .iter()
+            .filter(|p| names.binary_search(&p.name).is_ok())
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        super::vulnerabilities::recheck_packages(conn, ci, &installed, &names, now).await?;
     }
     if known {
         // A distribution upgrade changes thousands: one line says so instead.

@@ -165,7 +165,8 @@ impl App {
         principal: &Principal,
         id: i64,
     ) -> Result<Vec<CiTicket>, AppError> {
-        Ok(store::tickets_of(conn, id, 50)
+        let restricted = principal.restricted_filter();
+        Ok(store::tickets_of(conn, id, 50, restricted.as_deref())
             .await?
             .into_iter()
             .filter(|t| principal.can_see_organization(t.organization_id))

@@ -151,11 +151,42 @@ fn aliases(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
-/// Recomputes item `ci`'s findings from its installed packages and the stored advisories;
-/// returns how many are new.
+/// Matches every installed package of item `ci` against the advisories and keeps its
+/// findings up to date; returns how many are new.
 pub(crate) async fn refresh_host(conn: &mut Conn, ci: i64, now: i64) -> Result<usize, AppError> {
     let installed = opsdesk_store::inventory::packages(conn, ci).await?;
-    let mut names: Vec<String> = installed.iter().map(|p| p.name.clone()).collect();
+    let installed: Vec<(&str, &str)> = installed
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    check_packages(conn, ci, &installed, None, now).await
+}
+
+/// [`refresh_host`] for the packages named `names` only (those a report changed), whose
+/// installed versions are now `installed`: an agent's report reads no package rows back.
+pub(crate) async fn recheck_packages(
+    conn: &mut Conn,
+    ci: i64,
+    installed: &[(&str, &str)],
+    names: &[String],
+    now: i64,
+) -> Result<usize, AppError> {
+    check_packages(conn, ci, installed, Some(names), now).await
+}
+
+/// Findings of the `installed` (name, version) packages; those of packages outside
+/// `within` (all when `None`) are left as they are.
+async fn check_packages(
+    conn: &mut Conn,
+    ci: i64,
+    installed: &[(&str, &str)],
+    within: Option<&[String]>,
+    now: i64,
+) -> Result<usize, AppError> {
+    let mut names: Vec<String> = installed
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
     names.sort();
     names.dedup();
     let mut by_name: BTreeMap<String, Vec<store::AffectingRow>> = BTreeMap::new();
@@ -163,31 +194,31 @@ pub(crate) async fn refresh_host(conn: &mut Conn, ci: i64, now: i64) -> Result<u
         by_name.entry(row.name.clone()).or_default().push(row);
     }
     let mut findings: Vec<NewFinding> = Vec::new();
-    for package in &installed {
-        for row in by_name.get(&package.name).into_iter().flatten() {
+    for (name, version) in installed {
+        for row in by_name.get(*name).into_iter().flatten() {
             let Ok(affected) = serde_json::from_str::<AffectedPackage>(&row.affected) else {
                 continue;
             };
-            let Some(fixed) = affected.affects(&package.version) else {
+            let Some(fixed) = affected.affects(version) else {
                 continue;
             };
             // One finding per advisory and package, whichever ecosystem entry said so.
             if findings
                 .iter()
-                .any(|f| f.advisory_id == row.advisory_id && f.package == package.name)
+                .any(|f| f.advisory_id == row.advisory_id && f.package == *name)
             {
                 continue;
             }
             findings.push(NewFinding {
                 advisory_id: row.advisory_id.clone(),
-                package: package.name.clone(),
-                version: package.version.clone(),
+                package: (*name).to_owned(),
+                version: (*version).to_owned(),
                 fixed,
                 severity_rank: row.severity_rank,
             });
         }
     }
-    Ok(store::replace_findings(conn, ci, &findings, now).await?)
+    Ok(store::replace_findings(conn, ci, &findings, within, now).await?)
 }
 
 impl App {

@@ -25,6 +25,7 @@ const PAGE_SIZE: i32 = 500;
 const INVALID_CREDENTIALS: u32 = 49;
 const CONSTRAINT_VIOLATION: u32 = 19;
 const UNWILLING_TO_PERFORM: u32 = 53;
+const NO_SUCH_OBJECT: u32 = 32;
 /// RFC 4515 Relax Rules control: lets the service account remove ppolicy's operational
 /// `pwdAccountLockedTime`.
 const RELAX_RULES_OID: &str = "1.3.6.1.4.1.4203.666.5.12";
@@ -105,6 +106,8 @@ pub(crate) struct Entry {
     pub email: String,
     pub name: String,
     pub recovery: Option<String>,
+    /// The DN the manager attribute names, when the directory has one configured and set.
+    pub manager: Option<String>,
     pub disabled: bool,
 }
 
@@ -142,6 +145,12 @@ impl Entry {
             .and_then(first)
             .map(|r| r.trim().to_lowercase())
             .filter(|r| !r.is_empty());
+        let manager = reach
+            .manager_attribute
+            .as_deref()
+            .and_then(first)
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty());
         Some(Self {
             login: first(&reach.login_attribute).unwrap_or_default(),
             name: first(&reach.name_attribute).unwrap_or_default(),
@@ -149,6 +158,7 @@ impl Entry {
             subject,
             email,
             recovery,
+            manager,
             disabled,
         })
     }
@@ -330,6 +340,33 @@ impl Connection {
         if entries.len() != 1 {
             return Ok(None);
         }
+        Ok(entries
+            .into_iter()
+            .next()
+            .and_then(|entry| Entry::read(reach, SearchEntry::construct(entry))))
+    }
+
+    /// The person whose entry is at `dn`, within the user filter; `None` when there is none.
+    pub(crate) async fn person_at(
+        &mut self,
+        reach: &Reach,
+        dn: &str,
+    ) -> Result<Option<Entry>, DirectoryError> {
+        let found = self
+            .ldap
+            .search(
+                dn,
+                Scope::Base,
+                &reach.user_filter,
+                reach.person_attributes(),
+            )
+            .await
+            .map_err(operation_error)?;
+        // An entry that is not there is an answer, not a failure.
+        if found.1.rc == NO_SUCH_OBJECT {
+            return Ok(None);
+        }
+        let (entries, _) = found.success().map_err(operation_error)?;
         Ok(entries
             .into_iter()
             .next()

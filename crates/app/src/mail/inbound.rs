@@ -143,6 +143,7 @@ impl NewCustomer {
             role: Role::Customer,
             organization_id: Some(self.organization_id),
             agent_organizations: Vec::new(),
+            groups: Vec::new(),
             via: Via::Mail,
         }
     }

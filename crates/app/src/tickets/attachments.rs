@@ -3,6 +3,7 @@
 //! never runs them.
 
 use opsdesk_domain::account::Role;
+use opsdesk_domain::ticket::TicketType;
 use opsdesk_store::attachments::{self as store, NewAttachment, Origin};
 use opsdesk_store::tickets as ticket_store;
 use opsdesk_store::{Batch, Conn};
@@ -301,6 +302,9 @@ impl App {
                     },
                 };
                 let row = store::insert(tx.conn, &new, now).await?;
+                if ticket.ticket_type == TicketType::SecurityIncident.as_str() {
+                    crate::security::record_upload(&mut tx, &ticket, &row).await?;
+                }
                 ticket_store::touch(tx.conn, ticket.id, now, None, 0).await?;
                 let attachment = view(row, &number);
                 let mut batch = tx.batch();
@@ -361,6 +365,11 @@ impl App {
         let content = store::content(&mut conn, &row.sha256)
             .await?
             .ok_or(AppError::NotFound("attachment"))?;
+        drop(conn);
+        // A security incident's files are evidence: every access goes on record.
+        if ticket.ticket_type == TicketType::SecurityIncident.as_str() {
+            crate::security::evidence_access(self, principal, &row, &content).await?;
+        }
         Ok((
             view(row, &number_of(&ticket.ticket_type, ticket.number)),
             content,

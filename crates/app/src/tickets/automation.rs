@@ -57,7 +57,12 @@ pub(crate) async fn run_rules(
         let Some(row) = store::get(tx.conn, ticket_id).await? else {
             return Ok(acted);
         };
-        let ticket = view(tx.conn, row, tx.now).await?;
+        // Rules never run on security incidents: their mails, webhooks and group changes
+        // would carry the incident outside its restricted group.
+        if row.restricted_group_id.is_some() {
+            return Ok(acted);
+        }
+        let ticket = view(tx.conn, tx.principal, row, tx.now).await?;
         let plan = rule.plan(&facts(tx.conn, &ticket, tx.now).await?);
         if plan.is_empty() {
             continue;
@@ -167,7 +172,7 @@ pub(crate) async fn facts_of(
 ) -> Result<Vec<(String, TicketFacts)>, AppError> {
     let rows = store::get_many(conn, ids).await?;
     let mut found = Vec::with_capacity(rows.len());
-    for ticket in views(conn, rows, now).await? {
+    for ticket in views(conn, &Principal::system("automation"), rows, now).await? {
         let facts = facts(conn, &ticket, now).await?;
         found.push((ticket.number, facts));
     }
@@ -255,7 +260,7 @@ async fn carry_out(
                 let row = store::get(tx.conn, ticket.id)
                     .await?
                     .ok_or(AppError::NotFound("ticket"))?;
-                let current = view(tx.conn, row, tx.now).await?;
+                let current = view(tx.conn, tx.principal, row, tx.now).await?;
                 let mut batch = tx.batch();
                 let payload = serde_json::json!({
                     "url": url,

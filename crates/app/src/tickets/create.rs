@@ -13,6 +13,17 @@ pub(crate) struct ValidTicket {
     urgency: Urgency,
     source: Source,
     tags: Vec<String>,
+    /// Set by [`ValidTicket::restricted_to`] for a security incident.
+    restricted_group: Option<i64>,
+}
+
+impl ValidTicket {
+    /// This ticket as a security incident, seen only by admins and the members of `group`.
+    pub(crate) fn restricted_to(mut self, group: i64) -> ValidTicket {
+        self.ticket_type = TicketType::SecurityIncident;
+        self.restricted_group = Some(group);
+        self
+    }
 }
 
 /// Checks a new ticket's fields before any transaction starts.
@@ -31,6 +42,12 @@ pub(crate) fn validate_ticket(
         &mut errors,
     );
     let tags = parse_tags(&input.tags, &mut errors);
+    if ticket_type == Some(TicketType::SecurityIncident) {
+        errors.push(FieldError::new(
+            "type",
+            "security incidents need a severity and a restricted group: open them at /api/v1/security-incidents",
+        ));
+    }
     if input.description.len() > 100_000 {
         errors.push(FieldError::new(
             "description",
@@ -66,6 +83,7 @@ pub(crate) fn validate_ticket(
         urgency,
         source,
         tags,
+        restricted_group: None,
     })
 }
 
@@ -101,6 +119,7 @@ pub(crate) async fn resolve_ticket(
         urgency,
         source,
         tags,
+        restricted_group,
     } = ticket;
     let customer = principal.role == Role::Customer;
     let requester = match &input.requester {
@@ -131,6 +150,9 @@ pub(crate) async fn resolve_ticket(
     };
     let custom = check_custom(&catalog, &input.custom, serde_json::Map::new(), true)?;
     let watchers = watcher_ids(conn, &input.watchers).await?;
+    if let Some(group) = restricted_group {
+        crate::security::check_watchers(conn, group, &watchers).await?;
+    }
     let priority = catalog
         .matrix(requester.organization_id)
         .priority(impact, urgency);
@@ -160,6 +182,7 @@ pub(crate) async fn resolve_ticket(
         parent_id,
         resolved_at: None,
         closed_at: None,
+        restricted_group_id: restricted_group,
     };
     let facts = crate::sla::SlaFacts {
         ticket_id: 0, // not known before the insert; the clocks get it when they are saved
@@ -283,7 +306,7 @@ impl App {
             let row = store::get(&mut conn, id)
                 .await?
                 .ok_or(AppError::NotFound("ticket"))?;
-            view(&mut conn, row, self.now_ms()).await?
+            view(&mut conn, principal, row, self.now_ms()).await?
         };
         self.publish(
             ticket.id,

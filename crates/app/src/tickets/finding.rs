@@ -50,7 +50,7 @@ impl App {
         };
         let ids: Vec<i64> = hits.iter().map(|hit| hit.id).collect();
         let rows = store::get_many(&mut conn, &ids).await?;
-        let tickets = views(&mut conn, rows, now).await?;
+        let tickets = views(&mut conn, principal, rows, now).await?;
         let items = tickets
             .into_iter()
             .zip(hits)

@@ -492,7 +492,10 @@ impl App {
                 .await?
                 .ok_or(AppError::NotFound("macro"))?;
             let row = find_visible(&mut conn, principal, reference).await?;
-            (canned, super::view(&mut conn, row, self.now_ms()).await?)
+            (
+                canned,
+                super::view(&mut conn, principal, row, self.now_ms()).await?,
+            )
         };
         let agent_name = {
             let mut conn = self.db().reader().await?;

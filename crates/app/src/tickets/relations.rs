@@ -33,6 +33,10 @@ impl App {
                             "a ticket cannot be linked to itself",
                         ));
                     }
+                    // The event names both tickets: a security incident on either side keeps
+                    // it from the webhooks.
+                    tx.webhooks &=
+                        row.restricted_group_id.is_none() && other.restricted_group_id.is_none();
                     store::add_link(tx.conn, row.id, other.id, link_type.as_str(), now).await?;
                     store::touch(tx.conn, row.id, now, None, 0).await?;
                     let link = serde_json::json!({
@@ -52,7 +56,7 @@ impl App {
                     let linked = store::get(tx.conn, row.id)
                         .await?
                         .ok_or(AppError::NotFound("ticket"))?;
-                    let after = view(tx.conn, linked, now).await?;
+                    let after = view(tx.conn, tx.principal, linked, now).await?;
                     let event = Event {
                         entity: Entity::Ticket,
                         entity_id: row.id,
@@ -133,13 +137,15 @@ async fn merge(tx: &mut Tx<'_>, reference: &str, into: &str) -> Result<(Ticket, 
             ),
         });
     }
+    // As for links: the event names both tickets.
+    tx.webhooks &= source.restricted_group_id.is_none() && target.restricted_group_id.is_none();
     let moved = store::comments(tx.conn, source.id, false).await?;
     store::move_comments(tx.conn, source.id, target.id).await?;
     let mut batch = tx.batch();
     for comment in &moved {
         store::index_comment(&mut batch, target.id, &comment.body, comment.public != 0);
     }
-    let before = view(tx.conn, source.clone(), now).await?;
+    let before = view(tx.conn, tx.principal, source.clone(), now).await?;
     let mut fields = fields_of(&source);
     fields.merged_into_id = Some(target.id);
     let closed = Lifecycle::Closed {
@@ -188,7 +194,7 @@ async fn merge(tx: &mut Tx<'_>, reference: &str, into: &str) -> Result<(Ticket, 
     let merged = store::get(tx.conn, target.id)
         .await?
         .ok_or(AppError::NotFound("ticket"))?;
-    let after = view(tx.conn, closed_source, now).await?;
+    let after = view(tx.conn, tx.principal, closed_source, now).await?;
     let event = Event {
         entity: Entity::Ticket,
         entity_id: source.id,
@@ -197,5 +203,5 @@ async fn merge(tx: &mut Tx<'_>, reference: &str, into: &str) -> Result<(Ticket, 
         after: snapshot(&after),
     };
     tx.record_with(batch, event).await?;
-    Ok((view(tx.conn, merged, now).await?, after))
+    Ok((view(tx.conn, tx.principal, merged, now).await?, after))
 }

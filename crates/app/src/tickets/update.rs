@@ -118,13 +118,16 @@ pub(crate) async fn patch_ticket(
         if ticket.ticket_type == TicketType::Problem {
             crate::problems::resolve_incidents_of(tx, &ticket).await?;
         }
+        if ticket.ticket_type == TicketType::SecurityIncident {
+            crate::security::check_resolvable(tx.conn, ticket.id).await?;
+        }
     }
     if automation::on_ticket_event(tx, RuleEvent::TicketUpdated, ticket.id, None).await? {
         // The rules changed it further: answer with what it is now.
         let row = store::get(tx.conn, ticket.id)
             .await?
             .ok_or(AppError::NotFound("ticket"))?;
-        return view(tx.conn, row, tx.now).await;
+        return view(tx.conn, tx.principal, row, tx.now).await;
     }
     Ok(ticket)
 }
@@ -138,7 +141,7 @@ pub(super) async fn apply_patch(
 ) -> Result<Ticket, AppError> {
     let (actor, now) = (tx.actor, tx.now);
     expected_version.check(row.version)?;
-    let before = view(tx.conn, row.clone(), now).await?;
+    let before = view(tx.conn, tx.principal, row.clone(), now).await?;
     let catalog = crate::catalog::current(tx.conn).await?;
     let mut fields = fields_of(&row);
     let mut errors = Vec::new();
@@ -317,6 +320,9 @@ pub(super) async fn apply_patch(
     }
     if let Some(watchers) = &patch.watchers {
         let ids = watcher_ids(tx.conn, watchers).await?;
+        if let Some(group) = row.restricted_group_id {
+            crate::security::check_watchers(tx.conn, group, &ids).await?;
+        }
         store::set_watchers(&mut lists, row.id, &ids);
         changed.push("watchers");
     }
@@ -339,7 +345,7 @@ pub(super) async fn apply_patch(
     if updated.status == TicketStatus::Resolved.as_str() && row.status != updated.status {
         resolve_children(tx, &updated).await?;
     }
-    let after = view(tx.conn, updated, now).await?;
+    let after = view(tx.conn, tx.principal, updated, now).await?;
     tx.record_with(
         batch,
         Event::updated(Entity::Ticket, row.id, &before, &after),

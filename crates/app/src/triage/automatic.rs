@@ -206,7 +206,12 @@ impl App {
             };
             (row, store::thresholds(&mut conn).await?)
         };
-        if row.category_id.is_some() || row.merged_into_id.is_some() {
+        // Security incidents are routed by their restricted group's members, not by a model
+        // that could hand them to another group.
+        if row.category_id.is_some()
+            || row.merged_into_id.is_some()
+            || row.restricted_group_id.is_some()
+        {
             return Ok(());
         }
         let suggestion = trained.model.suggest(&row.title, &row.description, 1, 0);

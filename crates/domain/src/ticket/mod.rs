@@ -55,6 +55,8 @@ string_enum! {
         ServiceRequest => "service_request",
         /// The unknown root cause of one or more incidents (`PRB`).
         Problem => "problem",
+        /// An attack or breach, seen only by its restricted group and admins (`SEC`).
+        SecurityIncident => "security_incident",
     }
 }
 
@@ -65,6 +67,7 @@ impl TicketType {
             TicketType::Incident => "INC",
             TicketType::ServiceRequest => "REQ",
             TicketType::Problem => "PRB",
+            TicketType::SecurityIncident => "SEC",
         }
     }
 
@@ -82,11 +85,11 @@ impl TicketType {
 pub enum TicketNumberError {
     /// The text does not have the `PREFIX-123` shape.
     #[error(
-        "`{0}` is not a ticket number; expected a prefix (INC, REQ or PRB), `-` and a number, e.g. INC-1042"
+        "`{0}` is not a ticket number; expected a prefix (INC, REQ, PRB or SEC), `-` and a number, e.g. INC-1042"
     )]
     Malformed(String),
-    /// The prefix is not one of INC, REQ, PRB.
-    #[error("unknown ticket number prefix `{0}`; expected one of: INC, REQ, PRB")]
+    /// The prefix is not one of INC, REQ, PRB, SEC.
+    #[error("unknown ticket number prefix `{0}`; expected one of: INC, REQ, PRB, SEC")]
     UnknownPrefix(String),
     /// Sequences start at 1 so that `0` can never be mistaken for "no ticket".
     #[error("ticket number sequence must be at least 1")]

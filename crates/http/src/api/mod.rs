@@ -19,6 +19,7 @@ mod problems;
 pub(crate) mod reports;
 mod rules;
 mod scim;
+mod security;
 mod session;
 mod sla;
 mod status_page;
@@ -99,6 +100,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(tickets::routes())
         .merge(problems::routes())
+        .merge(security::routes())
         .merge(reports::routes())
         .merge(surveys::routes())
         .merge(changes::routes())

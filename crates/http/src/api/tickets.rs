@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::tagged;
+use crate::error::Problem;
 use crate::extract::{ApiJson, ApiQuery, Auth, IfMatch, ListParams, Page};
 use crate::{ApiError, AppState};
 
@@ -102,9 +103,12 @@ async fn list_attachments(
 
 /// Downloads an attachment, uploaded or mailed. Always as a download
 /// (`Content-Disposition: attachment`), with a content type that cannot run in the browser,
-/// `nosniff`, in a sandbox. A requester gets 404 for a staff-only file.
+/// `nosniff`, in a sandbox. A requester gets 404 for a staff-only file. A security
+/// incident's file is evidence: each download is recorded in its chain of custody, and one
+/// whose stored bytes no longer match the SHA-256 recorded at upload answers 409.
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "tickets",
-    responses((status = 200, content_type = "application/octet-stream")))]
+    responses((status = 200, content_type = "application/octet-stream"),
+        (status = 409, body = Problem)))]
 async fn download_attachment(
     State(state): State<AppState>,
     Auth(principal): Auth,

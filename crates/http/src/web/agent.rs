@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::countdown::Countdown;
 use super::operations::{OperationForms, TicketOperations};
 use super::problems::ProblemPanel;
+use super::security::SecurityPanel;
 use super::{Chrome, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
@@ -576,6 +577,8 @@ struct TicketPage {
     ops: TicketOperations,
     /// A problem's incidents and analysis, or the problems another ticket is linked to.
     problem: ProblemPanel,
+    /// For a security incident: its severity, affected items, runbook and evidence custody.
+    security: Option<SecurityPanel>,
     /// For an incident: changes and inventory drift before it on its items and what they
     /// depend on, and the changes it was linked to as possibly caused by.
     what_changed: Vec<opsdesk_app::changes::WhatChanged>,
@@ -632,6 +635,7 @@ pub(crate) async fn ticket_page(
     let vendor_wait = state.app.vendor_wait(principal, &t.number).await?;
     let vendors = state.app.vendors(principal).await?;
     let problem = ProblemPanel::load(state, principal, &t).await?;
+    let security = SecurityPanel::load(state, principal, &t).await?;
     let (what_changed, caused_by_changes) =
         if t.ticket_type.as_str() == "incident" && !cis.is_empty() {
             (
@@ -681,6 +685,7 @@ pub(crate) async fn ticket_page(
         vendors,
         ops,
         problem,
+        security,
         what_changed,
         caused_by_changes,
         t,

@@ -1,16 +1,17 @@
 //! Directory pages: the admins' list of LDAP and Active Directory directories, each one's
 //! settings with "Test connection", "Dry run" (the lists of what would change) and "Sync
-//! now", and the portal's public self-service password reset and unlock.
+//! now", and the portal's public self-service password reset and unlock, with the pages a
+//! manager approves a reset on and the person then finishes it on.
 
 use std::net::SocketAddr;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use opsdesk_app::ldap::reset::ResetKind;
+use opsdesk_app::ldap::reset::{ApprovalRequest, ResetDone, ResetKind, ResetProof};
 use opsdesk_app::ldap::sync::SyncReport;
 use opsdesk_app::ldap::{ConnectionCheck, Directory, DirectoryInput, GroupMapping, RoleRule};
 use opsdesk_app::{AppError, FieldError, Precondition};
@@ -29,6 +30,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/portal/password/{handle}",
             get(code_page).post(finish_reset),
+        )
+        .route(
+            "/portal/password/approval/{token}",
+            get(approval_page).post(decide),
+        )
+        .route(
+            "/portal/password/approved/{link}",
+            get(approved_page).post(finish_approved),
         )
 }
 
@@ -374,9 +383,14 @@ struct ResetPage {
     c: Chrome,
     /// The page to enter the code on, once a reset was asked for.
     handle: Option<String>,
+    /// The page to finish on with the link mailed once a manager approved.
+    link: Option<String>,
     kind: String,
+    proof: String,
     login: String,
-    /// What went wrong, by field (`login`, `code`, `password`).
+    /// The manager was asked (if the desk knows the account and its manager).
+    asked_manager: bool,
+    /// What went wrong, by field (`login`, `code`, `link`, `password`).
     error: Option<FieldError>,
     /// The service request the completed reset was recorded as.
     done: Option<String>,
@@ -387,8 +401,11 @@ impl ResetPage {
         Self {
             c: Chrome::anonymous(Lang.t("ldap.reset.title")),
             handle,
+            link: None,
             kind: ResetKind::Reset.as_str().to_owned(),
+            proof: ResetProof::Code.as_str().to_owned(),
             login: String::new(),
+            asked_manager: false,
             error: None,
             done: None,
         }
@@ -433,18 +450,28 @@ async fn start_reset(
             .unwrap_or_default()
     };
     let kind = field("kind").parse().unwrap_or(ResetKind::Reset);
+    let proof = field("proof").parse().unwrap_or(ResetProof::Code);
     let login = field("login");
     match state
         .app
-        .start_password_reset(&login, kind, client.ip())
+        .start_password_reset(&login, kind, proof, client.ip())
         .await
     {
-        Ok(handle) => Ok(Redirect::to(&format!("/portal/password/{handle}")).into_response()),
+        Ok(handle) => Ok(match proof {
+            ResetProof::Code => Redirect::to(&format!("/portal/password/{handle}")).into_response(),
+            // No code to enter: the link to finish with comes by mail once approved.
+            ResetProof::Manager => {
+                let mut page = ResetPage::new(None);
+                page.asked_manager = true;
+                render(&page)
+            }
+        }),
         Err(error) => {
             let (status, error) = page_error(error)?;
             let mut page = ResetPage::new(None);
             page.login = login;
             page.kind = kind.as_str().to_owned();
+            page.proof = proof.as_str().to_owned();
             page.error = Some(error);
             Ok((status, render(&page)).into_response())
         }
@@ -463,6 +490,32 @@ async fn finish_reset(
     Path(handle): Path<String>,
     axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
+    let page = ResetPage::new(Some(handle.clone()));
+    let code = fields
+        .iter()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    finish_with(page, &fields, |password| async move {
+        state
+            .app
+            .finish_password_reset(&handle, &code, password.as_deref(), client.ip())
+            .await
+    })
+    .await
+}
+
+/// The new password on `page`, from `fields`, handed to `finish`: the code's page and the
+/// approved link's answer alike.
+async fn finish_with<F, Fut>(
+    mut page: ResetPage,
+    fields: &[(String, String)],
+    finish: F,
+) -> Result<Response, WebError>
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: Future<Output = Result<ResetDone, AppError>>,
+{
     let field = |name: &str| {
         fields
             .iter()
@@ -471,17 +524,11 @@ async fn finish_reset(
             .unwrap_or_default()
     };
     let password = field("password");
-    let mut page = ResetPage::new(Some(handle.clone()));
     if password != field("confirm") {
         page.error = Some(FieldError::new("password", Lang.t("ldap.reset.mismatch")));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
     }
-    let password = Some(password.as_str()).filter(|p| !p.is_empty());
-    match state
-        .app
-        .finish_password_reset(&handle, &field("code"), password, client.ip())
-        .await
-    {
+    match finish(Some(password).filter(|p| !p.is_empty())).await {
         Ok(done) => {
             page.done = Some(done.ticket);
             page.kind = done.kind.as_str().to_owned();
@@ -493,4 +540,105 @@ async fn finish_reset(
             Ok((status, render(&page)).into_response())
         }
     }
+}
+
+fn approved_link_page(link: String) -> ResetPage {
+    let mut page = ResetPage::new(None);
+    page.link = Some(link);
+    page
+}
+
+/// The page the link mailed after a manager's approval opens: the new password, as on the
+/// code's page but without a code. Its secret address is the credential.
+async fn approved_page(Path(link): Path<String>) -> Response {
+    render(&approved_link_page(link))
+}
+
+async fn finish_approved(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(link): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let page = approved_link_page(link.clone());
+    finish_with(page, &fields, |password| async move {
+        state
+            .app
+            .finish_approved_reset(&link, password.as_deref(), client.ip())
+            .await
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "password_approval.html")]
+struct ApprovalPage {
+    c: Chrome,
+    token: String,
+    /// The decision the mailed link offered: `approve` or `deny`.
+    decision: String,
+    request: Option<ApprovalRequest>,
+    /// The decision just made.
+    decided: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct DecisionQuery {
+    decision: Option<String>,
+}
+
+fn decision_of(text: &str) -> &'static str {
+    if text == "deny" { "deny" } else { "approve" }
+}
+
+impl ApprovalPage {
+    /// What the reset asks for, as its manager reads it.
+    fn asks(&self) -> &'static str {
+        match self.request.as_ref().map(|r| r.kind) {
+            Some(ResetKind::Unlock) => Lang.t("ldap.reset.approval.kind.unlock"),
+            _ => Lang.t("ldap.reset.approval.kind.reset"),
+        }
+    }
+}
+
+/// The request a manager's mailed link is for, with the button for the decision the link
+/// offered. Only the manager it was sent to, signed in, sees it: a mail read by someone else
+/// is not enough to decide.
+async fn approval_page(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Path(token): Path<String>,
+    Query(query): Query<DecisionQuery>,
+) -> Result<Response, WebError> {
+    let request = state
+        .app
+        .password_reset_approval(&principal, &token)
+        .await?;
+    Ok(render(&ApprovalPage {
+        c: Chrome::new(&principal, Lang.t("ldap.reset.approval.title")),
+        token,
+        decision: decision_of(query.decision.as_deref().unwrap_or_default()).to_owned(),
+        request: Some(request),
+        decided: None,
+    }))
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let decision = decision_of(form.get("decision"));
+    state
+        .app
+        .decide_password_reset(&form.principal, &token, decision == "approve", client.ip())
+        .await?;
+    Ok(render(&ApprovalPage {
+        c: Chrome::new(&form.principal, Lang.t("ldap.reset.approval.title")),
+        token,
+        decision: decision.to_owned(),
+        request: None,
+        decided: Some(decision.to_owned()),
+    }))
 }

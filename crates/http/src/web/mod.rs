@@ -24,6 +24,7 @@ mod paging;
 mod portal;
 mod problems;
 mod reports;
+mod security;
 mod sla_admin;
 mod suppliers;
 mod surveys;
@@ -68,6 +69,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(paging::routes())
         .merge(operations::routes())
         .merge(problems::routes())
+        .merge(security::routes())
         .merge(reports::routes())
         .merge(changes::routes())
         .merge(surveys::routes())

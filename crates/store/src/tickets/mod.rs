@@ -54,6 +54,8 @@ pub struct TicketRow {
     pub source: String,
     pub merged_into_id: Option<i64>,
     pub parent_id: Option<i64>,
+    /// A security incident's restricted group: only its members and admins see the ticket.
+    pub restricted_group_id: Option<i64>,
     pub first_response_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
@@ -68,7 +70,7 @@ pub(crate) const TICKET_SELECT: &str = "SELECT t.id, t.ticket_type, t.number, t.
      t.category_id, c.name AS category_name, t.requester_id, r.email AS requester_email, \
      r.name AS requester_name, t.organization_id, o.name AS organization_name, t.group_id, \
      g.name AS group_name, g.tier AS group_tier, t.assignee_id, a.email AS assignee_email, \
-     a.name AS assignee_name, t.custom, t.source, t.merged_into_id, t.parent_id, t.first_response_at, \
+     a.name AS assignee_name, t.custom, t.source, t.merged_into_id, t.parent_id, t.restricted_group_id, t.first_response_at, \
      t.resolved_at, t.closed_at, t.time_spent_minutes, t.created_at, t.updated_at, t.version \
      FROM tickets t \
      JOIN users r ON r.id = t.requester_id \
@@ -101,10 +103,12 @@ pub struct TicketFields {
     pub parent_id: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
+    /// Only this group's members and admins see it (security incidents).
+    pub restricted_group_id: Option<i64>,
 }
 
-/// The stored fields in the order both `insert` and `update` bind them, as `$1`…`$21`.
-const FIELD_COLUMNS: [&str; 21] = [
+/// The stored fields in the order both `insert` and `update` bind them, as `$1`…`$22`.
+const FIELD_COLUMNS: [&str; 22] = [
     "ticket_type",
     "title",
     "description",
@@ -126,6 +130,7 @@ const FIELD_COLUMNS: [&str; 21] = [
     "resolved_at",
     "closed_at",
     "parent_id",
+    "restricted_group_id",
 ];
 
 type RowQuery<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>;
@@ -154,6 +159,7 @@ fn bind_fields<'q, O>(query: RowQuery<'q, O>, fields: &'q TicketFields) -> RowQu
         .bind(fields.resolved_at)
         .bind(fields.closed_at)
         .bind(fields.parent_id)
+        .bind(fields.restricted_group_id)
 }
 
 /// Inserts a new ticket with the next number of its type; returns its `(id, number)`.
@@ -175,13 +181,13 @@ pub async fn insert(
         // single writer, so nothing can take the same number in between.
         Backend::Sqlite => format!(
             "INSERT INTO tickets ({columns}, number, created_at, updated_at) VALUES ({values}, \
-             (SELECT last_number + 1 FROM ticket_counters WHERE ticket_type = $1), $22, $22) \
+             (SELECT last_number + 1 FROM ticket_counters WHERE ticket_type = $1), $23, $23) \
              RETURNING id, number"
         ),
         // One sequence per type (migration 0023): taking a number locks nothing.
         Backend::Postgres => format!(
             "INSERT INTO tickets ({columns}, number, created_at, updated_at) VALUES ({values}, \
-             nextval(('ticket_number_' || $1)::regclass), $22, $22) RETURNING id, number"
+             nextval(('ticket_number_' || $1)::regclass), $23, $23) RETURNING id, number"
         ),
     };
     let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
@@ -201,9 +207,15 @@ pub async fn update(
         .enumerate()
         .map(|(index, column)| format!("{column} = ${}", index + 1))
         .collect();
+    let [at, id_at, version_at, status_at] =
+        [1, 2, 3, 4].map(|offset| format!("${}", FIELD_COLUMNS.len() + offset));
+    // Moving a ticket out of resolved, other than by closing it, reopens it: counted here,
+    // where every status change passes, so the reports read a number instead of a timeline.
     let sql = format!(
-        "UPDATE tickets SET {}, updated_at = $22, version = version + 1 \
-         WHERE id = $23 AND version = $24 RETURNING id",
+        "UPDATE tickets SET {}, updated_at = {at}, version = version + 1, \
+         reopened_count = reopened_count + CASE WHEN status = 'resolved' \
+           AND {status_at} NOT IN ('resolved', 'closed') THEN 1 ELSE 0 END \
+         WHERE id = {id_at} AND version = {version_at} RETURNING id",
         assignments.join(", ")
     );
     let query = bind_fields(sqlx::query_as(sqlx::AssertSqlSafe(sql)), fields);
@@ -211,6 +223,7 @@ pub async fn update(
         .bind(now)
         .bind(id)
         .bind(expected_version)
+        .bind(&fields.status)
         .fetch_optional(conn)
         .await?;
     Ok(updated.is_some())
@@ -406,10 +419,23 @@ pub async fn insert_comment(
     .bind(i64::from(public))
     .bind(time_spent_minutes)
     .bind(now)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    if public && author_id.is_some() {
+        sqlx::query(sql!(
+            "UPDATE tickets SET staff_replies = staff_replies + 1 \
+             WHERE id = $1 AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND {STAFF})"
+        ))
+        .bind(ticket_id)
+        .bind(author_id)
+        .execute(conn)
+        .await?;
+    }
     Ok(id)
 }
+
+/// A user `u` who is staff: their public comments are the desk's replies.
+const STAFF: &str = "u.role <> 'customer'";
 
 /// Moves every comment of `from` to `into` (merging tickets).
 pub async fn move_comments(
@@ -420,8 +446,18 @@ pub async fn move_comments(
     let result = sqlx::query("UPDATE comments SET ticket_id = $1 WHERE ticket_id = $2")
         .bind(into)
         .bind(from)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    // The replies moved with them.
+    sqlx::query(sql!(
+        "UPDATE tickets SET staff_replies = (SELECT COUNT(*) FROM comments c \
+         JOIN users u ON u.id = c.author_id WHERE c.ticket_id = tickets.id AND c.public = 1 \
+         AND {STAFF}) WHERE id IN ($1, $2)"
+    ))
+    .bind(from)
+    .bind(into)
+    .execute(conn)
+    .await?;
     Ok(result.rows_affected())
 }
 
@@ -664,6 +700,54 @@ pub async fn active_children(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The SQL condition that ticket `alias` is not a restricted ticket (a security incident)
+/// of a group outside `groups`; `None` lets every ticket through. For the lists that name
+/// tickets outside the ticket search: CI tickets, problem links, monitor outages.
+pub fn restricted_visible(alias: &str, groups: Option<&[i64]>) -> String {
+    match groups {
+        None => "1 = 1".to_owned(),
+        Some([]) => format!("{alias}.restricted_group_id IS NULL"),
+        Some(groups) => {
+            // Integers, written inline: nothing a user typed reaches the text.
+            let listed: Vec<String> = groups.iter().map(i64::to_string).collect();
+            format!(
+                "({alias}.restricted_group_id IS NULL OR {alias}.restricted_group_id IN ({}))",
+                listed.join(", ")
+            )
+        }
+    }
+}
+
+/// A record that belongs to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketPart {
+    Ticket,
+    Comment,
+    Attachment,
+}
+
+/// The restricted group of the ticket record `id` (a [`TicketPart`]) belongs to; `None` when
+/// the ticket is unrestricted or the record is gone.
+pub async fn restricted_group_of(
+    conn: &mut AnyConnection,
+    part: TicketPart,
+    id: i64,
+) -> Result<Option<i64>, StoreError> {
+    let sql = match part {
+        TicketPart::Ticket => "SELECT restricted_group_id FROM tickets WHERE id = $1",
+        TicketPart::Comment => {
+            "SELECT t.restricted_group_id FROM comments c JOIN tickets t ON t.id = c.ticket_id \
+             WHERE c.id = $1"
+        }
+        TicketPart::Attachment => {
+            "SELECT t.restricted_group_id FROM attachments a JOIN tickets t ON t.id = a.ticket_id \
+             WHERE a.id = $1"
+        }
+    };
+    let row: Option<(Option<i64>,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+    Ok(row.and_then(|(group,)| group))
+}
+
 /// What a ticket's view shows besides its own row, read for many tickets at once.
 #[derive(Debug, Clone, Default)]
 pub struct Related {
@@ -671,11 +755,24 @@ pub struct Related {
     pub tags: Vec<String>,
     /// Watchers' e-mail addresses, sorted.
     pub watchers: Vec<String>,
-    /// `(link type, other ticket's type, its number, outgoing)`: outgoing links first, each
-    /// side in the order the links were made.
-    pub links: Vec<(String, String, i64, bool)>,
-    /// Children's `(type, number)`, oldest first.
-    pub children: Vec<(String, i64)>,
+    /// `(link type, other ticket, outgoing)`: outgoing links first, each side in the order
+    /// the links were made.
+    pub links: Vec<(String, TicketRef, bool)>,
+    /// Children, oldest first.
+    pub children: Vec<TicketRef>,
+    /// The major incident this ticket is part of.
+    pub parent: Option<TicketRef>,
+    /// The ticket this one was merged into.
+    pub merged_into: Option<TicketRef>,
+}
+
+/// Another ticket named on a ticket: its number and, for a security incident, the group
+/// that alone may see it, so the caller can leave out what its viewer may not see.
+#[derive(Debug, Clone)]
+pub struct TicketRef {
+    pub ticket_type: String,
+    pub number: i64,
+    pub restricted_group_id: Option<i64>,
 }
 
 /// [`Related`] for each of `ids` (tickets with nothing related get the default), in a fixed
@@ -690,38 +787,53 @@ pub async fn related_many(
         return Ok(related);
     }
     let listed = crate::accounts::placeholders(1, ids.len());
-    // One statement for all five kinds: each costs a round trip to the connection.
-    let rows: Vec<(String, i64, String, String, i64, i64)> = bind_ids(
+    // One statement for all seven kinds: each costs a round trip to the connection.
+    type RelatedRow = (String, i64, String, String, i64, i64, Option<i64>);
+    let rows: Vec<RelatedRow> = bind_ids(
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT 'tag' AS kind, ticket_id, tag AS name, '' AS other_type, 0 AS number, \
-             0 AS seq FROM ticket_tags WHERE ticket_id IN ({listed}) \
-             UNION ALL SELECT 'watcher', w.ticket_id, u.email, '', 0, 0 FROM ticket_watchers w \
+             0 AS seq, CAST(NULL AS BIGINT) AS restricted FROM ticket_tags \
+             WHERE ticket_id IN ({listed}) \
+             UNION ALL SELECT 'watcher', w.ticket_id, u.email, '', 0, 0, NULL FROM ticket_watchers w \
              JOIN users u ON u.id = w.user_id WHERE w.ticket_id IN ({listed}) \
-             UNION ALL SELECT 'out', l.ticket_id, l.link_type, o.ticket_type, o.number, l.created_at \
+             UNION ALL SELECT 'out', l.ticket_id, l.link_type, o.ticket_type, o.number, l.created_at, \
+             o.restricted_group_id \
              FROM ticket_links l JOIN tickets o ON o.id = l.target_id WHERE l.ticket_id IN ({listed}) \
-             UNION ALL SELECT 'in', l.target_id, l.link_type, o.ticket_type, o.number, l.created_at \
+             UNION ALL SELECT 'in', l.target_id, l.link_type, o.ticket_type, o.number, l.created_at, \
+             o.restricted_group_id \
              FROM ticket_links l JOIN tickets o ON o.id = l.ticket_id WHERE l.target_id IN ({listed}) \
-             UNION ALL SELECT 'child', parent_id, '', ticket_type, number, id FROM tickets \
-             WHERE parent_id IN ({listed}) \
+             UNION ALL SELECT 'child', parent_id, '', ticket_type, number, id, restricted_group_id \
+             FROM tickets WHERE parent_id IN ({listed}) \
+             UNION ALL SELECT 'parent', t.id, '', o.ticket_type, o.number, 0, o.restricted_group_id \
+             FROM tickets t JOIN tickets o ON o.id = t.parent_id WHERE t.id IN ({listed}) \
+             UNION ALL SELECT 'merged', t.id, '', o.ticket_type, o.number, 0, o.restricted_group_id \
+             FROM tickets t JOIN tickets o ON o.id = t.merged_into_id WHERE t.id IN ({listed}) \
              ORDER BY 1, 6, 3"
         ))),
         ids,
     )
     .fetch_all(&mut *conn)
     .await?;
-    for (kind, id, name, other_type, number, _) in rows {
+    for (kind, id, name, ticket_type, number, _, restricted_group_id) in rows {
         let entry = related.entry(id).or_default();
+        let other = TicketRef {
+            ticket_type,
+            number,
+            restricted_group_id,
+        };
         match kind.as_str() {
             "tag" => entry.tags.push(name),
             "watcher" => entry.watchers.push(name),
-            "out" => entry.links.push((name, other_type, number, true)),
-            "in" => entry.links.push((name, other_type, number, false)),
-            _ => entry.children.push((other_type, number)),
+            "out" => entry.links.push((name, other, true)),
+            "in" => entry.links.push((name, other, false)),
+            "parent" => entry.parent = Some(other),
+            "merged" => entry.merged_into = Some(other),
+            _ => entry.children.push(other),
         }
     }
     for entry in related.values_mut() {
         // Stable: each side keeps the order its links were made in.
-        entry.links.sort_by_key(|(_, _, _, outgoing)| !outgoing);
+        entry.links.sort_by_key(|(_, _, outgoing)| !outgoing);
     }
     Ok(related)
 }

@@ -46,7 +46,7 @@ pub(crate) struct SentForm {
 }
 
 impl SentForm {
-    pub(super) fn of(form: &SignedForm, errors: Vec<FieldError>) -> Self {
+    pub(crate) fn of(form: &SignedForm, errors: Vec<FieldError>) -> Self {
         Self {
             values: form.sent(),
             errors,
@@ -61,11 +61,11 @@ impl SentForm {
         }
     }
 
-    pub(super) fn v(&self, field: &str) -> &str {
+    pub(crate) fn v(&self, field: &str) -> &str {
         self.values.get(field).map_or("", String::as_str)
     }
 
-    pub(super) fn error(&self, field: &str) -> Option<&str> {
+    pub(crate) fn error(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
             .find(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
@@ -85,7 +85,7 @@ impl SentForm {
             .collect()
     }
 
-    pub(super) fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }
 
@@ -114,7 +114,7 @@ pub(super) fn text(form: &SignedForm, name: &str) -> Option<String> {
 }
 
 /// Field mistakes go back to the form; anything else is the page's error.
-pub(super) fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
+pub(crate) fn form_errors(error: AppError) -> Result<Vec<FieldError>, WebError> {
     match error {
         AppError::Invalid(errors) => Ok(errors),
         AppError::Conflict {

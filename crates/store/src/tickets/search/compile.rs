@@ -235,6 +235,16 @@ fn visibility_clause(sql: &mut Sql, visibility: &Visibility) -> Vec<String> {
             clauses.push(format!("t.organization_id IN ({list})"));
         }
     }
+    match visibility.restricted_groups.as_deref() {
+        None => {}
+        Some([]) => clauses.push("t.restricted_group_id IS NULL".to_owned()),
+        Some(groups) => {
+            let list = sql.list(groups, |sql, id| sql.int(*id));
+            clauses.push(format!(
+                "(t.restricted_group_id IS NULL OR t.restricted_group_id IN ({list}))"
+            ));
+        }
+    }
     if let Some(customer) = visibility.customer {
         let me = sql.int(customer);
         let organization = sql.int(visibility.customer_organization.unwrap_or(-1));

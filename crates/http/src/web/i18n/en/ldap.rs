@@ -81,6 +81,35 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "ldap.recovery_attribute.hint",
         "Where password reset codes go; empty: the mail attribute.",
     ),
+    ("ldap.reset.approval.approve", "Approve"),
+    (
+        "ldap.reset.approval.approved",
+        "Approved. They get a mail with a link to finish with; it works once, for an hour.",
+    ),
+    ("ldap.reset.approval.client", "Asked from"),
+    (
+        "ldap.reset.approval.denied",
+        "Denied. The request has ended and nothing changed.",
+    ),
+    ("ldap.reset.approval.deny", "Deny"),
+    (
+        "ldap.reset.approval.hint",
+        "Someone who names you as their manager asked the service desk for this. Approve only if you know it is them, for example because you spoke to them.",
+    ),
+    ("ldap.reset.approval.kind.reset", "Choose a new password"),
+    ("ldap.reset.approval.kind.unlock", "Unlock their account"),
+    ("ldap.reset.approval.person", "Person"),
+    ("ldap.reset.approval.requested", "Asked at"),
+    ("ldap.reset.approval.title", "Approve a password reset"),
+    ("ldap.reset.approval.what", "Asks to"),
+    (
+        "ldap.reset.approved",
+        "Your manager approved your request. Choose a new password, or leave it empty to unlock only.",
+    ),
+    (
+        "ldap.reset.asked_manager",
+        "If the service desk knows this account and its manager, the manager is asked to approve. Once they do, a link to finish with comes to your recovery address.",
+    ),
     (
         "ldap.reset.changed",
         "Your password is changed. Sign in with the new one.",
@@ -90,7 +119,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("ldap.reset.finish", "Continue"),
     (
         "ldap.reset.hint",
-        "Name your account. If the service desk knows it, a one-time code goes to its recovery address.",
+        "Name your account and how you prove it is you: a one-time code to its recovery address, or your manager's approval.",
     ),
     ("ldap.reset.kind.reset", "Choose a new password"),
     ("ldap.reset.kind.unlock", "Unlock my account"),
@@ -101,7 +130,13 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "ldap.reset.password.hint",
         "At least 10 characters; your directory may ask for more. Leave empty to unlock only.",
     ),
-    ("ldap.reset.send", "Send the code"),
+    ("ldap.reset.proof", "How do you prove it is you?"),
+    (
+        "ldap.reset.proof.code",
+        "Mail a code to my recovery address",
+    ),
+    ("ldap.reset.proof.manager", "Ask my manager to approve"),
+    ("ldap.reset.send", "Send the request"),
     (
         "ldap.reset.sent",
         "If the service desk knows this account, a code is on its way to its recovery address. It works once, for 15 minutes.",

@@ -13,6 +13,7 @@ mod operations;
 mod problems;
 mod provisioning;
 mod reports;
+mod security;
 mod suppliers;
 mod surveys;
 
@@ -28,6 +29,7 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
         "problem" => problems::TABLE,
         "provisioning" => provisioning::TABLE,
         "report" => reports::TABLE,
+        "security" => security::TABLE,
         "supply" => suppliers::TABLE,
         "survey" => surveys::TABLE,
         "kb" | "help" | "portal" => knowledge::TABLE,
@@ -41,7 +43,7 @@ pub(super) fn table(key: &str) -> &'static [(&'static str, &'static str)] {
 
 /// Every table, for the tests.
 #[cfg(test)]
-pub(super) const TABLES: [&[(&str, &str)]; 15] = [
+pub(super) const TABLES: [&[(&str, &str)]; 16] = [
     account::TABLE,
     admin::TABLE,
     changes::TABLE,
@@ -55,6 +57,7 @@ pub(super) const TABLES: [&[(&str, &str)]; 15] = [
     problems::TABLE,
     provisioning::TABLE,
     reports::TABLE,
+    security::TABLE,
     suppliers::TABLE,
     surveys::TABLE,
 ];
