@@ -1,4 +1,4 @@
-//! `opsdesk import tickets`: another desk's history from a JSONL file, so that the triage
+//! `opsdesk import tickets`: another desk's history from a JSONL or CSV file, so that the triage
 //! assistant and the search know it from the first day.
 
 use std::io::BufRead;
@@ -21,17 +21,20 @@ const SHOWN_PROBLEMS: usize = 50;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImportCommand {
-    /// Import tickets with their conversation, status and dates from a JSONL file.
-    #[command(after_help = "One JSON object per line:\n  \
+    /// Import tickets with their conversation, status and dates from a JSONL or CSV file.
+    #[command(after_help = "JSONL: one JSON object per line:\n  \
         {\"external_id\",\"type\",\"title\",\"description\",\"category\",\"group\"?,\"priority\"?,\
         \"status\"?,\"resolution_note\"?,\"requester\"?,\"organization\"?,\"created_at\"?,\
         \"resolved_at\"?,\"comments\"?:[{\"body\",\"public\",\"author\"?,\"at\"?}]}\n\
+        CSV (a file named *.csv): one ticket a row under a header row of those fields but \
+        comments; tags and sent_message_ids space-separated; other columns are named and left \
+        out.\n\
         Lines whose external_id was imported before are skipped, so a file can be imported \
         again after fixing it. Imports send no mail, queue no webhooks and start no SLA clocks.\n\
         Example:\n  opsdesk import tickets history.jsonl --dry-run\n  \
         opsdesk import tickets history.jsonl --create-missing")]
     Tickets {
-        /// The tickets, one JSON object per line.
+        /// The tickets: one JSON object per line, or a .csv file of one ticket a row.
         file: PathBuf,
         /// Check the file and show what would be imported and created, writing nothing.
         #[arg(long)]
@@ -77,15 +80,57 @@ pub(crate) enum ImportCommand {
     },
 }
 
-/// Reads a ticket file. Lines that are not tickets are reported together, by number.
+/// The columns a ticket CSV may have: the JSONL fields that hold one value, and two that
+/// hold several, separated by spaces.
+const CSV_FIELDS: [&str; 15] = [
+    "external_id",
+    "type",
+    "title",
+    "description",
+    "category",
+    "group",
+    "priority",
+    "status",
+    "resolution_code",
+    "resolution_note",
+    "requester",
+    "organization",
+    "created_at",
+    "resolved_at",
+    "message_id",
+];
+const CSV_LIST_FIELDS: [&str; 2] = ["tags", "sent_message_ids"];
+
+/// Reads a ticket file: CSV when its name ends in `.csv`, else JSONL. Lines that are not
+/// tickets are reported together, by number.
 pub(crate) fn read_lines(path: &Path) -> anyhow::Result<Vec<ImportLine>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("csv"));
+    let (lines, problems) = if is_csv {
+        read_csv(file).with_context(|| format!("cannot read {}", path.display()))?
+    } else {
+        read_jsonl(file).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    if !problems.is_empty() {
+        bail!(
+            "{}",
+            describe_problems(&path.display().to_string(), "line", &problems)
+        );
+    }
+    Ok(lines)
+}
+
+type ReadTickets = (Vec<ImportLine>, Vec<LineProblem>);
+
+fn read_jsonl(file: std::fs::File) -> anyhow::Result<ReadTickets> {
     let mut lines = Vec::new();
     let mut problems = Vec::new();
     for (index, text) in std::io::BufReader::new(file).lines().enumerate() {
         let line = index + 1;
-        let text = text.with_context(|| format!("{}: cannot read line {line}", path.display()))?;
+        let text = text.with_context(|| format!("line {line}"))?;
         if text.trim().is_empty() {
             continue;
         }
@@ -97,13 +142,60 @@ pub(crate) fn read_lines(path: &Path) -> anyhow::Result<Vec<ImportLine>> {
             }),
         }
     }
-    if !problems.is_empty() {
-        bail!(
-            "{}",
-            describe_problems(&path.display().to_string(), "line", &problems)
+    Ok((lines, problems))
+}
+
+/// A CSV of one ticket a row, as most desks export them: a header row names the columns
+/// (those of [`CSV_FIELDS`] and [`CSV_LIST_FIELDS`]); an empty cell is an absent field.
+/// Other columns are named on standard error and left out, never fatal.
+fn read_csv(file: std::fs::File) -> anyhow::Result<ReadTickets> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let header: Vec<String> = reader
+        .headers()
+        .context("the header row")?
+        .iter()
+        .map(|name| name.trim().to_lowercase())
+        .collect();
+    let unknown: Vec<&str> = header
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !CSV_FIELDS.contains(name) && !CSV_LIST_FIELDS.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "columns left out (not ticket fields): {}",
+            unknown.join(", ")
         );
     }
-    Ok(lines)
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let line = record
+            .position()
+            .map_or(0, |at| usize::try_from(at.line()).unwrap_or(usize::MAX));
+        let mut fields = serde_json::Map::new();
+        for (name, cell) in header.iter().zip(record.iter()) {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue;
+            }
+            if CSV_LIST_FIELDS.contains(&name.as_str()) {
+                let values = cell.split_whitespace().map(serde_json::Value::from);
+                fields.insert(name.clone(), values.collect());
+            } else if CSV_FIELDS.contains(&name.as_str()) {
+                fields.insert(name.clone(), cell.into());
+            }
+        }
+        match serde_json::from_value::<ImportTicket>(fields.into()) {
+            Ok(ticket) => lines.push(ImportLine { line, ticket }),
+            Err(error) => problems.push(LineProblem {
+                line,
+                message: format!("not a ticket: {error}"),
+            }),
+        }
+    }
+    Ok((lines, problems))
 }
 
 /// The problems of `source`'s tickets, each named by its `item` (a line, a ticket).

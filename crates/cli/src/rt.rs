@@ -20,6 +20,10 @@ use crate::{DatabaseArgs, load_config, open_app};
 /// RT's page size limit for REST2 collections.
 const PER_PAGE: &str = "100";
 
+/// Tickets whose transactions and attachments are read together (see
+/// [`Rt::tickets_with_history`]); a hundred ids keep the search's URL short.
+const TICKETS_PER_READ: usize = 100;
+
 /// Most notes (fields not imported) printed before the rest are counted.
 const SHOWN_NOTES: usize = 20;
 
@@ -55,8 +59,8 @@ pub(crate) struct RtArgs {
     /// Also write the reconciliation report, per ticket, as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Tickets fetched from RT at the same time.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Batches of tickets read from RT at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
     #[command(flatten)]
     database: DatabaseArgs,
@@ -82,11 +86,20 @@ impl Rt {
         })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+    /// A GET, or with `search` a POST of a JSON search (REST2 takes a search's limits
+    /// as the body so that long lists of ids need not fit in a URL).
+    async fn request(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        search: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
+        let request = match search {
+            Some(body) => self.http.post(&url).json(body),
+            None => self.http.get(&url),
+        };
+        let response = request
             .query(query)
             .header("Authorization", format!("token {}", self.token))
             .send()
@@ -105,13 +118,18 @@ impl Rt {
     }
 
     /// Every item of a collection, page after page.
-    async fn all(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Vec<Value>> {
+    async fn all(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        search: Option<&Value>,
+    ) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
         for page in 1.. {
             let page_text = page.to_string();
             let mut query = query.to_vec();
             query.extend([("per_page", PER_PAGE), ("page", page_text.as_str())]);
-            let body = self.get(path, &query).await?;
+            let body = self.request(path, &query, search).await?;
             let batch = body["items"].as_array().cloned().unwrap_or_default();
             let done = batch.is_empty() || body["pages"].as_u64().is_none_or(|p| page >= p);
             items.extend(batch);
@@ -143,33 +161,116 @@ impl Rt {
                 ("fields[AdminCc]", "EmailAddress"),
                 ("fields[Owner]", "EmailAddress"),
             ],
+            None,
         )
         .await
     }
 
-    /// A ticket of [`Rt::tickets`] with its transactions and their attachments.
-    async fn ticket(&self, ticket: &Value) -> anyhow::Result<RtTicket> {
-        let id = number(&ticket["id"])?;
+    /// Tickets of [`Rt::tickets`] with their transactions and those transactions'
+    /// attachments: one search for the transactions of all of them and two for the
+    /// attachments (the messages', the sent mail's), each paged, rather than two requests
+    /// per ticket, since RT checks the token (a bcrypt hash) on every request and that is
+    /// what an import waits on.
+    async fn tickets_with_history(&self, found: &[Value]) -> anyhow::Result<Vec<RtTicket>> {
+        let ids: Vec<u64> = found
+            .iter()
+            .map(|t| number(&t["id"]))
+            .collect::<anyhow::Result<_>>()?;
         let history = self
             .all(
-                &format!("/ticket/{id}/history"),
+                "/transactions",
                 &[
-                    ("fields", "Type,Creator,Created"),
+                    ("query", &history_sql(&ids)),
+                    ("orderby", "id"),
+                    ("order", "ASC"),
+                    ("fields", "ObjectId,Type,Creator,Created"),
                     ("fields[Creator]", "EmailAddress"),
                 ],
+                None,
             )
             .await?;
-        let attachments = self
-            .all(
-                &format!("/ticket/{id}/attachments"),
-                &[(
-                    "fields",
-                    "TransactionId,ContentType,Filename,Content,MessageId,Headers",
-                )],
+        // Of the mail RT sent only the Message-ID is kept, which its top part holds: its
+        // text and files (most of a ticket's attachments) are not read at all.
+        let (mut sent, mut messages) = (Vec::new(), Vec::new());
+        for transaction in &history {
+            let id = number(&transaction["id"])?;
+            if transaction["Type"] == "EmailRecord" {
+                sent.push(id);
+            } else {
+                messages.push(id);
+            }
+        }
+        let mut attachments = self
+            .attachments(
+                &messages,
+                "TransactionId,ContentType,Filename,Content,MessageId,Headers",
+                false,
             )
             .await?;
-        RtTicket::from_api(id, ticket, &history, &attachments)
+        attachments.extend(
+            self.attachments(&sent, "TransactionId,MessageId", true)
+                .await?,
+        );
+        let mut history_of: HashMap<u64, Vec<Value>> = HashMap::new();
+        let mut ticket_of_transaction = HashMap::new();
+        for transaction in history {
+            let ticket = number(&transaction["ObjectId"])?;
+            ticket_of_transaction.insert(number(&transaction["id"])?, ticket);
+            history_of.entry(ticket).or_default().push(transaction);
+        }
+        let mut attachments_of: HashMap<u64, Vec<Value>> = HashMap::new();
+        for attachment in attachments {
+            let transaction = number(&attachment["TransactionId"])?;
+            if let Some(ticket) = ticket_of_transaction.get(&transaction) {
+                attachments_of.entry(*ticket).or_default().push(attachment);
+            }
+        }
+        found
+            .iter()
+            .zip(ids)
+            .map(|(ticket, id)| {
+                let history = history_of.remove(&id).unwrap_or_default();
+                let attachments = attachments_of.remove(&id).unwrap_or_default();
+                RtTicket::from_api(id, ticket, &history, &attachments)
+                    .with_context(|| format!("RT ticket {id}"))
+            })
+            .collect()
     }
+
+    /// The attachments of transactions `ids` with `fields`, or with `top_only` only the
+    /// top part of each (the one that holds a mail's headers).
+    async fn attachments(
+        &self,
+        ids: &[u64],
+        fields: &str,
+        top_only: bool,
+    ) -> anyhow::Result<Vec<Value>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut search = vec![serde_json::json!(
+            {"field": "TransactionId", "operator": "IN", "value": ids}
+        )];
+        if top_only {
+            search.push(serde_json::json!({"field": "Parent", "value": 0}));
+        }
+        self.all(
+            "/attachments",
+            &[("orderby", "id"), ("order", "ASC"), ("fields", fields)],
+            Some(&Value::Array(search)),
+        )
+        .await
+    }
+}
+
+/// The TransactionSQL for the messages of tickets `ids` and the mail RT sent about them.
+fn history_sql(ids: &[u64]) -> String {
+    let tickets: Vec<String> = ids.iter().map(|id| format!("ObjectId = {id}")).collect();
+    format!(
+        "ObjectType = 'RT::Ticket' AND ({}) AND (Type = 'Create' OR Type = 'Correspond' OR \
+         Type = 'Comment' OR Type = 'EmailRecord')",
+        tickets.join(" OR ")
+    )
 }
 
 /// The TicketSQL of the filters.
@@ -742,22 +843,20 @@ pub(crate) async fn import(args: RtArgs) -> anyhow::Result<()> {
         )
         .context("progress bar template")?,
     );
-    let mut tickets: Vec<RtTicket> = futures::stream::iter(&found)
-        .map(|found| {
+    let batches: Vec<Vec<RtTicket>> = futures::stream::iter(found.chunks(TICKETS_PER_READ))
+        .map(|batch| {
             let rt = &rt;
             let progress = &progress;
             async move {
-                let ticket = rt
-                    .ticket(found)
-                    .await
-                    .with_context(|| format!("RT ticket {}", found["id"]))?;
-                progress.inc(1);
-                anyhow::Ok(ticket)
+                let tickets = rt.tickets_with_history(batch).await?;
+                progress.inc(batch.len() as u64);
+                anyhow::Ok(tickets)
             }
         })
         .buffered(usize::from(args.concurrency))
         .try_collect()
         .await?;
+    let mut tickets: Vec<RtTicket> = batches.into_iter().flatten().collect();
     progress.finish_and_clear();
     let lines: Vec<ImportLine> = tickets
         .iter_mut()

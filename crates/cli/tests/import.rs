@@ -227,3 +227,50 @@ dual_backend_test!(
         assert!(text.contains("line 4: not a ticket"), "{text}");
     }
 );
+
+dual_backend_test!(
+    a_csv_export_comes_in_row_by_row_naming_the_columns_it_leaves_out,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("export.csv");
+        std::fs::write(
+            &file,
+            "External_ID,title,description,status,priority,requester,created_at,resolved_at,tags,Owner\n\
+             os-7,Scanner jams,\"Jams on every\nsecond page\",resolved,P4,carol@acme.example,\
+             2025-04-01T08:00:00Z,2025-04-01T09:00:00Z,osticket-7 hardware,max\n\
+             os-8,Wi-Fi slow in room 3,,,,carol@acme.example,2025-04-02T08:00:00Z,,,\n",
+        )
+        .unwrap();
+        let (ok, text) = import(&server, &file, &[]).await;
+        assert!(ok, "{text}");
+        assert!(
+            text.contains("columns left out (not ticket fields): owner"),
+            "{text}"
+        );
+
+        let found = admin.get("/api/v1/tickets?q=tag:osticket-7").await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        let number = found.body["items"][0]["number"].as_str().unwrap();
+        let scanner = admin.get(&format!("/api/v1/tickets/{number}")).await.body;
+        assert_eq!(scanner["title"], "Scanner jams");
+        assert_eq!(scanner["description"], "Jams on every\nsecond page");
+        assert_eq!(scanner["status"], "resolved");
+        assert_eq!(scanner["priority"], "P4");
+        assert_eq!(scanner["resolved_at"], "2025-04-01T09:00:00Z");
+        let wifi = admin.get("/api/v1/tickets?q=Wi-Fi%20slow").await;
+        assert_eq!(wifi.body["items"][0]["status"], "new", "{}", wifi.text);
+
+        // A row without a title is refused by its line: the header is line 1 and the
+        // first row spans lines 2 and 3.
+        std::fs::write(
+            &file,
+            "external_id,title,description\nos-9,Toner,\"low\nagain\"\nos-10,,no title\n",
+        )
+        .unwrap();
+        let (ok, text) = import(&server, &file, &[]).await;
+        assert!(!ok, "{text}");
+        assert!(text.contains("line 4: not a ticket"), "{text}");
+    }
+);
