@@ -5,6 +5,8 @@
 //! creates or adopts. Admin accounts are never provisioned, so a directory can never lock out
 //! the local break-glass admin.
 
+use std::collections::HashMap;
+
 use opsdesk_domain::account::{Email, Role};
 use opsdesk_domain::scim::{self as rules, ScimError, UserChanges};
 use opsdesk_store::accounts as accounts_store;
@@ -278,6 +280,24 @@ fn full_name(changes: &UserChanges) -> Option<String> {
     })
 }
 
+/// A managed group as SCIM shows it.
+fn group_view(row: ManagedGroupRow, members: Vec<ScimMember>) -> ScimGroup {
+    ScimGroup {
+        schemas: vec![GROUP_SCHEMA.into()],
+        id: row.id.to_string(),
+        external_id: row.external_id,
+        display_name: row.name,
+        members,
+        meta: ScimMeta {
+            resource_type: "Group".into(),
+            created: timestamp(row.created_at),
+            last_modified: timestamp(row.updated_at),
+            location: format!("/scim/v2/Groups/{}", row.id),
+            version: format!("W/\"{}\"", row.updated_at),
+        },
+    }
+}
+
 fn immutable_email() -> AppError {
     AppError::invalid(
         "userName",
@@ -464,6 +484,21 @@ impl App {
         let input = user_input(body)?;
         let existing = {
             let mut conn = self.db().reader().await?;
+            // Checked before any account is made, so that a refused request leaves none
+            // behind: the link would not move to a second account.
+            let holder = identities::find_identity_user(
+                &mut conn,
+                "scim",
+                caller.client_id,
+                &input.external_id,
+            )
+            .await?;
+            if holder.is_some() {
+                return Err(AppError::Conflict {
+                    field: Some("externalId".into()),
+                    message: "a user is already provisioned with this externalId".into(),
+                });
+            }
             accounts_store::find_user_by_email(&mut conn, input.email.as_str()).await?
         };
         let principal = caller.principal();
@@ -652,22 +687,8 @@ impl App {
                 display: m.email,
             })
             .collect();
-        Ok(ScimGroup {
-            schemas: vec![GROUP_SCHEMA.into()],
-            id: row.id.to_string(),
-            external_id: row.external_id,
-            display_name: row.name,
-            members,
-            meta: ScimMeta {
-                resource_type: "Group".into(),
-                created: timestamp(row.created_at),
-                last_modified: timestamp(row.updated_at),
-                location: format!("/scim/v2/Groups/{}", row.id),
-                version: format!("W/\"{}\"", row.updated_at),
-            },
-        })
+        Ok(group_view(row, members))
     }
-
     /// The support groups the client manages (none for an organization's client).
     pub async fn scim_groups(
         &self,
@@ -689,16 +710,30 @@ impl App {
             }
             None => None,
         };
-        let rows = if caller.organization_id.is_some() {
-            Vec::new()
+        let (rows, memberships) = if caller.organization_id.is_some() {
+            (Vec::new(), Vec::new())
         } else {
             let mut conn = self.db().reader().await?;
-            store::managed_groups(&mut conn, caller.client_id, name.as_deref()).await?
+            let name = name.as_deref();
+            (
+                store::managed_groups(&mut conn, caller.client_id, name).await?,
+                store::managed_group_members(&mut conn, caller.client_id, name).await?,
+            )
         };
-        let mut resources = Vec::with_capacity(rows.len());
-        for row in rows {
-            resources.push(self.scim_group_view(row).await?);
+        let mut members: HashMap<i64, Vec<ScimMember>> = HashMap::new();
+        for (group_id, user_id, email) in memberships {
+            members.entry(group_id).or_default().push(ScimMember {
+                value: user_id.to_string(),
+                display: email,
+            });
         }
+        let resources: Vec<ScimGroup> = rows
+            .into_iter()
+            .map(|row| {
+                let of_group = members.remove(&row.id).unwrap_or_default();
+                group_view(row, of_group)
+            })
+            .collect();
         let total = i64::try_from(resources.len()).unwrap_or_default();
         Ok(ScimList {
             schemas: vec![LIST_SCHEMA.into()],

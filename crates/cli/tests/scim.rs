@@ -113,6 +113,14 @@ dual_backend_test!(
             )
             .await;
         scim_error(&again, 409, Some("uniqueness"));
+        // A new address under an externalId already in use is refused before any account
+        // is made, so none is left behind unlinked.
+        let mut twin = entra_user("dana.ng@acme.example", "Dana", "Ng");
+        twin["externalId"] = json!("ext-dana@acme.example");
+        let twin = acme.post("/scim/v2/Users", twin).await;
+        scim_error(&twin, 409, Some("uniqueness"));
+        let left = server.admin().get("/api/v1/users?limit=500").await;
+        assert!(!left.text.contains("dana.ng@acme.example"), "{}", left.text);
         let carol = acme
             .post(
                 "/scim/v2/Users",
@@ -343,6 +351,15 @@ dual_backend_test!(
             .get("/scim/v2/Groups?filter=displayName%20eq%20%22Network%22")
             .await;
         assert_eq!(listed.body["totalResults"], 1, "{}", listed.text);
+        // The list names each group's members as reading the group does.
+        let mut in_list: Vec<&str> = listed.body["Resources"][0]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["display"].as_str().unwrap())
+            .collect();
+        in_list.sort_unstable();
+        assert_eq!(in_list, ["ann@msp.example", "finn@msp.example"]);
 
         // PUT sets the members; DELETE releases the group without its provisioned members.
         let replaced = staff

@@ -227,6 +227,30 @@ pub async fn managed_groups(
     )
 }
 
+/// The members of the groups client `client_id` manages (of the one named `name`, when
+/// given), as (group, user id, address), in one statement rather than one per group.
+pub async fn managed_group_members(
+    conn: &mut AnyConnection,
+    client_id: i64,
+    name: Option<&str>,
+) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let condition = if name.is_some() {
+        " WHERE g.name = $2"
+    } else {
+        " WHERE $2 = $2"
+    };
+    Ok(sqlx::query_as(sql!(
+        "SELECT m.group_id, u.id, u.email FROM groups g \
+         JOIN scim_groups s ON s.group_id = g.id AND s.client_id = $1 \
+         JOIN group_members m ON m.group_id = g.id JOIN users u ON u.id = m.user_id\
+         {condition} ORDER BY u.email"
+    ))
+    .bind(client_id)
+    .bind(name.unwrap_or_default())
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn managed_group(
     conn: &mut AnyConnection,
     client_id: i64,
