@@ -85,6 +85,37 @@ impl Server {
         Ok(serde_json::from_str(&text)?)
     }
 
+    /// GETs `path` as the admin once per query, one request after another; each latency,
+    /// sorted. An answer other than a success fails the run.
+    pub(crate) async fn time_gets<'a, Q>(
+        &self,
+        path: &str,
+        queries: impl IntoIterator<Item = Q>,
+    ) -> anyhow::Result<Vec<Duration>>
+    where
+        Q: AsRef<[(&'a str, &'a str)]>,
+    {
+        let mut latencies = Vec::new();
+        for query in queries {
+            let sent = Instant::now();
+            let response = self
+                .http
+                .get(format!("{}{path}", self.url))
+                .query(query.as_ref())
+                .bearer_auth(&self.token)
+                .send()
+                .await?;
+            let (url, status) = (response.url().clone(), response.status());
+            let body = response.text().await?;
+            if !status.is_success() {
+                bail!("GET {url} answered {status}: {body}");
+            }
+            latencies.push(sent.elapsed());
+        }
+        latencies.sort();
+        Ok(latencies)
+    }
+
     /// Starts with extra `OPSDESK_*` settings in its environment.
     pub(crate) async fn start_with_env(
         binary: &Path,

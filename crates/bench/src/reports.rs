@@ -1,9 +1,9 @@
 //! `reports`: the report (GET /api/v1/reports) over 30-day periods of a desk `load` filled
 //! with a year of history, one request at a time through a real `opsdesk serve`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::Target;
 use crate::harness::{Location, Server};
@@ -25,25 +25,10 @@ fn periods(count: usize, today: jiff::civil::Date) -> anyhow::Result<Vec<(String
 }
 
 async fn ask_all(server: &Server, periods: &[(String, String)]) -> anyhow::Result<Vec<Duration>> {
-    let mut latencies = Vec::with_capacity(periods.len());
-    for (from, to) in periods {
-        let sent = Instant::now();
-        let response = server
-            .http
-            .get(format!("{}/api/v1/reports", server.url))
-            .query(&[("from", from.as_str()), ("to", to.as_str()), ("tz", "UTC")])
-            .bearer_auth(&server.token)
-            .send()
-            .await?;
-        let status = response.status();
-        let body = response.text().await?;
-        if !status.is_success() {
-            bail!("report {from}..{to} answered {status}: {body}");
-        }
-        latencies.push(sent.elapsed());
-    }
-    latencies.sort();
-    Ok(latencies)
+    let queries = periods
+        .iter()
+        .map(|(from, to)| [("from", from.as_str()), ("to", to.as_str()), ("tz", "UTC")]);
+    server.time_gets("/api/v1/reports", queries).await
 }
 
 pub(crate) async fn reports(

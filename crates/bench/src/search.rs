@@ -1,9 +1,7 @@
 //! Searches over a loaded desk through the API, then the server's memory.
 
 use std::time::Duration;
-use std::time::Instant;
 
-use anyhow::bail;
 use opsdesk_seed::{Generator, Scale};
 
 use crate::Target;
@@ -41,25 +39,12 @@ fn queries(seed: u64, count: usize) -> (Vec<String>, Vec<String>) {
 
 /// Runs `queries` one after another; returns each latency.
 async fn run_queries(server: &Server, queries: &[String]) -> anyhow::Result<Vec<Duration>> {
-    let mut latencies = Vec::with_capacity(queries.len());
-    for query in queries {
-        let sent = Instant::now();
-        let response = server
-            .http
-            .get(format!("{}/api/v1/tickets", server.url))
-            .query(&[("q", query.as_str())])
-            .bearer_auth(&server.token)
-            .send()
-            .await?;
-        let status = response.status();
-        let body = response.text().await?;
-        if !status.is_success() {
-            bail!("search `{query}` answered {status}: {body}");
-        }
-        latencies.push(sent.elapsed());
-    }
-    latencies.sort();
-    Ok(latencies)
+    server
+        .time_gets(
+            "/api/v1/tickets",
+            queries.iter().map(|q| [("q", q.as_str())]),
+        )
+        .await
 }
 
 pub(crate) async fn search(

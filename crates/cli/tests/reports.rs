@@ -481,6 +481,24 @@ dual_backend_test!(
                 csv.text
             );
         }
+
+        // So does the PDF: each cell is a text run of its page's content (uncompressed).
+        let pdf = admin
+            .get(&format!("/api/v1/reports?{WEEK}&format=pdf"))
+            .await;
+        assert_eq!(pdf.status, 200);
+        assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+        assert!(pdf.text.starts_with("%PDF-"), "{}", pdf.text);
+        assert!(pdf.text.trim_end().ends_with("%%EOF"));
+        for run in [
+            "(Service desk report 2026-03-02 to 2026-03-08 (UTC))",
+            "(mtta minutes) Tj",
+            "(37.5) Tj",
+            "(volume by organization) Tj",
+            "(page 1 of 1)",
+        ] {
+            assert!(pdf.text.contains(run), "{run} in {}", pdf.text);
+        }
     }
 );
 
@@ -553,7 +571,7 @@ dual_backend_test!(
             ("to=yesterday", "to"),
             ("from=2025-01-01&to=2026-03-02", "to"),
             ("tz=Mars/Olympus", "tz"),
-            ("format=pdf", "format"),
+            ("format=docx", "format"),
             ("colour=red", "colour"),
         ] {
             let refused = admin.get(&format!("/api/v1/reports?{query}")).await;

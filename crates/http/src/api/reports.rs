@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
-use opsdesk_app::reports::{CountedTickets, DrillDown, Report, ReportQuery, report_csv};
+use opsdesk_app::reports::{
+    CountedTickets, DrillDown, Report, ReportQuery, report_csv, report_pdf,
+};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,7 +43,7 @@ struct ReportParams {
     tz: Option<String>,
     /// One organization's figures (an id it may see).
     organization: Option<i64>,
-    /// `json` (default) or `csv`.
+    /// `json` (default), `csv` or `pdf`.
     format: Option<String>,
 }
 
@@ -67,19 +69,19 @@ pub(crate) fn report_query(
 /// category, organization, group, agent and channel, tickets per day, monitor uptime and
 /// outage minutes, change success and deflection. Each count's `drill_down` is the query
 /// string of `GET /api/v1/reports/tickets` that lists the tickets it counted.
-/// `format=csv` for a spreadsheet.
+/// `format=csv` for a spreadsheet, `format=pdf` to print or mail.
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ReportParams),
-    responses((status = 200, content((Report = "application/json"), (String = "text/csv")))))]
+    responses((status = 200, content((Report = "application/json"), (String = "text/csv"),
+        (Vec<u8> = "application/pdf")))))]
 async fn get_report(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiQuery(params): ApiQuery<ReportParams>,
 ) -> Result<Response, ApiError> {
-    let csv = match params.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(AppError::invalid("format", "expected json or csv").into()),
-    };
+    let format = params.format.as_deref().unwrap_or("json");
+    if !["json", "csv", "pdf"].contains(&format) {
+        return Err(AppError::invalid("format", "expected json, csv or pdf").into());
+    }
     let query = report_query(
         params.from.as_deref(),
         params.to.as_deref(),
@@ -87,15 +89,28 @@ async fn get_report(
         params.organization,
     )?;
     let report = state.app.report(&principal, &query).await?;
-    if csv {
-        Ok(crate::download::download(
-            &format!("report-{}-{}.csv", report.from, report.to),
-            "text/csv",
-            report_csv(&report)?.into_bytes(),
-        ))
-    } else {
-        Ok(Json(report).into_response())
+    match format {
+        "json" => Ok(Json(report).into_response()),
+        file => Ok(report_file(&report, file)?),
     }
+}
+
+/// A report as a file to download: `pdf`, else CSV.
+pub(crate) fn report_file(report: &Report, format: &str) -> Result<Response, AppError> {
+    let name = format!("report-{}-{}", report.from, report.to);
+    Ok(if format == "pdf" {
+        crate::download::download(
+            &format!("{name}.pdf"),
+            "application/pdf",
+            report_pdf(report),
+        )
+    } else {
+        crate::download::download(
+            &format!("{name}.csv"),
+            "text/csv",
+            report_csv(report)?.into_bytes(),
+        )
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -9,19 +9,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use opsdesk_app::AppError;
 use opsdesk_app::reports::{
-    CountedTicket, DrillDown, MAX_DRILL_DOWN, Report, ReportCount, ReportQuery, Wall, report_csv,
+    CountedTicket, DrillDown, MAX_DRILL_DOWN, Report, ReportCount, ReportQuery, Wall,
 };
 use serde::Deserialize;
 
 use super::monitoring::{Bar, Chart};
 use super::{Chrome, Lang, WebError, WebUser, render};
 use crate::AppState;
-use crate::api::reports::report_query;
+use crate::api::reports::{report_file, report_query};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/reports", get(report_page))
-        .route("/reports.csv", get(report_file))
+        .route("/reports.csv", get(report_csv_file))
+        .route("/reports.pdf", get(report_pdf_file))
         .route("/reports/tickets", get(counted_page))
         .route("/reports/wall", get(wall_page))
 }
@@ -303,17 +304,22 @@ fn period_query(report: &Report) -> String {
     query
 }
 
-async fn report_file(
+async fn report_csv_file(
     State(state): State<AppState>,
     WebUser(principal): WebUser,
     Query(form): Query<PeriodForm>,
 ) -> Result<Response, WebError> {
     let report = state.app.report(&principal, &form.query()?).await?;
-    Ok(crate::download::download(
-        &format!("report-{}-{}.csv", report.from, report.to),
-        "text/csv",
-        report_csv(&report)?.into_bytes(),
-    ))
+    Ok(report_file(&report, "csv")?)
+}
+
+async fn report_pdf_file(
+    State(state): State<AppState>,
+    WebUser(principal): WebUser,
+    Query(form): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    let report = state.app.report(&principal, &form.query()?).await?;
+    Ok(report_file(&report, "pdf")?)
 }
 
 #[derive(Template)]

@@ -52,6 +52,7 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("report.none", "None."),
     ("report.organization", "Organization id"),
     ("report.outage_minutes", "Monitor outage minutes"),
+    ("report.pdf", "Download PDF"),
     ("report.period", "Period"),
     ("report.previous", "Previous period"),
     ("report.rated", "Resolved and rated"),
