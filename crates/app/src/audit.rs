@@ -1,7 +1,6 @@
 //! Recording changes (audit entry plus the events they raise) and reading the log back.
 
 use opsdesk_domain::audit::{ChainBreak, GENESIS_HASH, verify_chain};
-use opsdesk_store::tickets::{TicketPart, restricted_group_of};
 use opsdesk_store::{Backend, Batch, Conn, audit as store};
 use serde::Serialize;
 
@@ -130,7 +129,7 @@ impl Event {
     }
 
     /// The webhook event this change raises, e.g. `organization.created`.
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}.{}", self.entity, self.action)
     }
 }
@@ -151,15 +150,8 @@ pub(crate) async fn record_event(
     now: i64,
     deliver_webhooks: bool,
 ) -> Result<(), AppError> {
-    if deliver_webhooks && !about_restricted(conn, event).await? {
-        let name = event.name();
-        let payload = serde_json::json!({
-            "event": name,
-            "at": timestamp(now),
-            "actor": actor,
-            "data": event.after.as_ref().or(event.before.as_ref()),
-        });
-        webhooks::queue_deliveries(&mut batch, &name, &payload, now);
+    if deliver_webhooks {
+        webhooks::queue_event(conn, &mut batch, event, actor, now).await?;
     }
     let before = event.before.as_ref().map(ToString::to_string);
     let after = event.after.as_ref().map(ToString::to_string);
@@ -179,21 +171,6 @@ pub(crate) async fn record_event(
     )
     .await?;
     Ok(batch.run(conn).await?)
-}
-
-/// Whether `event` is about a security incident (the incident, or a comment or file on it):
-/// no webhook hears of it, as their endpoints sit outside the incident's restricted group.
-async fn about_restricted(conn: &mut Conn, event: &Event) -> Result<bool, AppError> {
-    let part = match event.entity {
-        Entity::SecurityIncident => return Ok(true),
-        Entity::Ticket => TicketPart::Ticket,
-        Entity::Comment => TicketPart::Comment,
-        Entity::Attachment => TicketPart::Attachment,
-        _ => return Ok(false),
-    };
-    Ok(restricted_group_of(conn, part, event.entity_id)
-        .await?
-        .is_some())
 }
 
 /// An audit entry as the API shows it.

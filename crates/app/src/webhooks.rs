@@ -2,8 +2,10 @@
 //! POSTs delivered through the job outbox.
 
 use hmac::{Hmac, Mac};
-use opsdesk_store::Batch;
+use opsdesk_domain::ticket::{TicketNumber, TicketType};
+use opsdesk_store::tickets::{TicketPart, related_many, restricted_group_of};
 use opsdesk_store::webhooks::{self as store, WebhookRow};
+use opsdesk_store::{Batch, Conn};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -11,6 +13,7 @@ use crate::audit::{Entity, Event};
 use crate::change::Need;
 use crate::clock::random_secret;
 use crate::jobs::{DEFAULT_MAX_ATTEMPTS, JobError, JobKind};
+use crate::tickets::number_of;
 use crate::{App, AppError, FieldError, Principal, timestamp};
 
 /// A webhook as admins see it. The signing secret is shown once, at creation.
@@ -50,21 +53,141 @@ pub struct NewWebhook {
     pub events: Vec<String>,
 }
 
-/// Adds to `batch` one delivery per webhook subscribed to `event`.
-pub(crate) fn queue_deliveries(
+/// Adds to `batch` one delivery per webhook subscribed to `event`, unless it is about a
+/// security incident. Webhook endpoints sit outside every restricted group, so
+/// they hear nothing of a security incident, and a ticket's payload leaves out the security
+/// incidents it names (links, parent, children, merged into) as if they did not exist.
+pub(crate) async fn queue_event(
+    conn: &mut Conn,
     batch: &mut Batch,
-    event: &str,
-    payload: &serde_json::Value,
+    event: &Event,
+    actor: &str,
     now: i64,
-) {
+) -> Result<(), AppError> {
+    if about_restricted(conn, event).await? {
+        return Ok(());
+    }
+    let name = event.name();
+    let mut data = event.after.as_ref().or(event.before.as_ref()).cloned();
+    if let (Entity::Ticket, Some(data)) = (event.entity, &mut data)
+        && names_security_incident(data)
+    {
+        hide_restricted_relatives(conn, event.entity_id, data).await?;
+    }
+    let payload = serde_json::json!({
+        "event": &name,
+        "at": timestamp(now),
+        "actor": actor,
+        "data": data,
+    });
     store::queue_deliveries(
         batch,
         JobKind::WebhookDelivery.as_str(),
-        event,
+        &name,
         &payload.to_string(),
         DEFAULT_MAX_ATTEMPTS,
         now,
     );
+    Ok(())
+}
+
+/// Whether `event` is about a security incident: the incident, a comment or file on it, or a
+/// record of work on it (a runbook run, a remote session) naming its `ticket` or `ticket_id`.
+/// A ticket gone by the time of the event is judged by its snapshot's type.
+async fn about_restricted(conn: &mut Conn, event: &Event) -> Result<bool, AppError> {
+    let data = event.after.as_ref().or(event.before.as_ref());
+    let (part, id) = match event.entity {
+        Entity::SecurityIncident => return Ok(true),
+        Entity::Ticket => {
+            let kind = data.and_then(|d| d.get("type")).and_then(|t| t.as_str());
+            if kind == Some(TicketType::SecurityIncident.as_str()) {
+                return Ok(true);
+            }
+            (TicketPart::Ticket, event.entity_id)
+        }
+        Entity::Comment => (TicketPart::Comment, event.entity_id),
+        Entity::Attachment => (TicketPart::Attachment, event.entity_id),
+        _ => {
+            let ticket = data.and_then(|d| {
+                ["ticket_id", "ticket"]
+                    .iter()
+                    .find_map(|key| d.get(*key).and_then(serde_json::Value::as_i64))
+            });
+            match ticket {
+                Some(ticket) => (TicketPart::Ticket, ticket),
+                None => return Ok(false),
+            }
+        }
+    };
+    Ok(restricted_group_of(conn, part, id).await?.is_some())
+}
+
+/// Removes from `data`, the snapshot of ticket `ticket_id` (or what an event says of it),
+/// the numbers of the restricted tickets related to it: list items that are one (or link to
+/// one) go, fields that name one become null.
+pub(crate) async fn hide_restricted_relatives(
+    conn: &mut Conn,
+    ticket_id: i64,
+    data: &mut serde_json::Value,
+) -> Result<(), AppError> {
+    let related = related_many(conn, &[ticket_id])
+        .await?
+        .remove(&ticket_id)
+        .unwrap_or_default();
+    let links = related.links.into_iter().map(|(_, other, _)| other);
+    let hidden: Vec<String> = links
+        .chain(related.children)
+        .chain(related.parent)
+        .chain(related.merged_into)
+        .filter(|other| other.restricted_group_id.is_some())
+        .map(|other| number_of(&other.ticket_type, other.number))
+        .collect();
+    if !hidden.is_empty() {
+        redact(data, &hidden);
+    }
+    Ok(())
+}
+
+/// Whether `value` holds a security incident's number anywhere: only then can a ticket's
+/// payload name a restricted ticket, and only then is it worth a look-up on the write path.
+fn names_security_incident(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text
+            .parse::<TicketNumber>()
+            .is_ok_and(|number| number.ticket_type() == TicketType::SecurityIncident),
+        Value::Array(items) => items.iter().any(names_security_incident),
+        Value::Object(fields) => fields.values().any(names_security_incident),
+        _ => false,
+    }
+}
+
+fn redact(value: &mut serde_json::Value, hidden: &[String]) {
+    use serde_json::Value;
+    let names_hidden = |value: &Value| match value {
+        Value::String(text) => hidden.contains(text),
+        Value::Object(fields) => fields
+            .get("target")
+            .and_then(Value::as_str)
+            .is_some_and(|target| hidden.iter().any(|h| h == target)),
+        _ => false,
+    };
+    match value {
+        Value::Array(items) => {
+            items.retain(|item| !names_hidden(item));
+            items.iter_mut().for_each(|item| redact(item, hidden));
+        }
+        Value::Object(fields) => {
+            for field in fields.values_mut() {
+                if field.is_string() && names_hidden(&*field) {
+                    *field = Value::Null;
+                } else {
+                    redact(field, hidden);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn signature(secret: &str, body: &[u8]) -> Result<String, AppError> {

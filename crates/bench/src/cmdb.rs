@@ -673,13 +673,17 @@ pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(14)? + ticks(15)?) / clock_ticks())
 }
 
+/// The kernel's clock ticks per second, asked once: the real agent's cost is sampled often.
 fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// Latency percentiles of `latencies` as "p50 … ms, p99 … ms".
@@ -875,30 +879,61 @@ async fn enrol_all(server: &Server, count: usize, clients: usize) -> anyhow::Res
     Ok(agents)
 }
 
-/// Wall time, CPU time (user + system) and peak memory of one command.
+/// Wall time, CPU time (user + system) and peak memory of one command: with the programs
+/// it runs (apt-get, dpkg-query), as `/usr/bin/time` counts, and of its own process alone.
 struct Cost {
     wall: f64,
     cpu: f64,
     max_rss_mib: f64,
+    own_cpu: f64,
+    own_hwm_mib: f64,
 }
 
-/// Runs `binary args` under `/usr/bin/time`; what it cost.
+/// The first process `parent` started, if it still runs.
+fn first_child(parent: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Runs `binary args` under `/usr/bin/time`; what it cost. The process's own CPU time and
+/// peak memory (VmHWM) are read from /proc every 5 ms while it runs, so they miss at
+/// most its last few milliseconds.
 fn measure(binary: &Path, args: &[&str]) -> anyhow::Result<Cost> {
     let notes = tempfile::NamedTempFile::new()?;
-    let output = Command::new("/usr/bin/time")
+    let errors = tempfile::NamedTempFile::new()?;
+    let mut time = Command::new("/usr/bin/time")
         .args(["-f", "%e %U %S %M", "-o"])
         .arg(notes.path())
         .arg(binary)
         .args(args)
         .env("OPSDESK_LOG", "warn")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(errors.reopen()?)
+        .spawn()
         .context("cannot run /usr/bin/time (Debian: apt install time)")?;
-    if !output.status.success() {
+    let (mut own_cpu, mut own_hwm_mib) = (0.0_f64, 0.0_f64);
+    let status = loop {
+        if let Some(status) = time.try_wait()? {
+            break status;
+        }
+        if let Some(pid) = first_child(time.id())
+            && let (Ok(cpu), Ok((_, hwm))) = (cpu_seconds(pid), memory(pid))
+        {
+            own_cpu = own_cpu.max(cpu);
+            own_hwm_mib = own_hwm_mib.max(hwm);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if !status.success() {
         bail!(
             "{} {} failed: {}",
             binary.display(),
             args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
+            std::fs::read_to_string(errors.path())?
         );
     }
     let text = std::fs::read_to_string(notes.path())?;
@@ -916,6 +951,8 @@ fn measure(binary: &Path, args: &[&str]) -> anyhow::Result<Cost> {
         wall,
         cpu: user + system,
         max_rss_mib: rss_kib / 1024.0,
+        own_cpu,
+        own_hwm_mib,
     })
 }
 
@@ -962,11 +999,15 @@ async fn real_agent(server: &Server, binary: &Path, runs: usize) -> anyhow::Resu
         let mut wall: Vec<f64> = list.iter().map(|c| c.wall).collect();
         let mut cpu: Vec<f64> = list.iter().map(|c| c.cpu).collect();
         let mut rss: Vec<f64> = list.iter().map(|c| c.max_rss_mib).collect();
+        let mut own_cpu: Vec<f64> = list.iter().map(|c| c.own_cpu).collect();
+        let mut own_hwm: Vec<f64> = list.iter().map(|c| c.own_hwm_mib).collect();
         println!(
-            "      {step:<18} wall {:.2} s, CPU {:.2} s, max RSS {:.0} MiB",
+            "      {step:<18} wall {:.2} s, CPU {:.2} s, max RSS {:.0} MiB with the programs it runs; its own process CPU {:.2} s, VmHWM {:.1} MiB",
             median(&mut wall),
             median(&mut cpu),
-            median(&mut rss)
+            median(&mut rss),
+            median(&mut own_cpu),
+            median(&mut own_hwm)
         );
     }
     Ok(())

@@ -504,6 +504,21 @@ dual_backend_test!(
             "{}",
             seen.text
         );
+        // Their update of the ordinary ticket shows them the link; its webhook, below, not.
+        let updated = sam
+            .patch(
+                &format!("/api/v1/tickets/{ordinary}"),
+                json!({"description": "Slower since Monday"}),
+                None,
+            )
+            .await;
+        assert_eq!(updated.status, 200, "{}", updated.text);
+        assert_eq!(
+            links(&updated.body),
+            std::slice::from_ref(&secret),
+            "{}",
+            updated.text
+        );
         let caused = sam
             .get(&format!("/api/v1/problems/{problem}/incidents"))
             .await;
@@ -533,7 +548,9 @@ dual_backend_test!(
         assert!(!ruled(&secret_ticket.body), "{}", secret_ticket.text);
         let bodies = webhook_bodies(&admin).await;
         assert!(
-            bodies.iter().any(|body| body.contains(&ordinary)),
+            bodies
+                .iter()
+                .any(|body| body.contains(&ordinary) && body.contains("ticket.updated")),
             "{bodies:?}"
         );
         for body in &bodies {
@@ -631,9 +648,18 @@ dual_backend_test!(
         let tick = |item: &str| format!("/tickets/{number}/security/checklist/{item}");
         let (status, _, page) = sam.post(&tick("eradication.remove_cause"), &[]).await;
         assert_eq!(status, 409, "{page}");
+        let refused = page
+            .split("id=\"checklist-refused\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .unwrap_or_else(|| panic!("the ticket page says why: {page}"));
+        assert_eq!(
+            refused,
+            "containment comes first: containment.isolate_systems still to do"
+        );
         assert!(
-            page.contains("containment comes first: containment.isolate_systems still to do"),
-            "{page}"
+            page.contains("id=\"security-custody\"") && page.contains("Ransomware on FS01"),
+            "the incident's own page, its runbook still there: {page}"
         );
         let (status, _, page) = sam.post(&tick("containment.isolate_systems"), &[]).await;
         assert_eq!(status, 200, "{page}");
@@ -702,5 +728,161 @@ dual_backend_test!(
         assert!(page.contains("id=\"evidence-tampered\""), "{page}");
         assert!(page.contains("class=\"tampered\""), "{page}");
         assert!(page.contains("ALTERED: hash mismatch"), "{page}");
+    }
+);
+
+dual_backend_test!(
+    live_updates_tell_only_the_group_of_a_security_incident,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let sam = with_security_team(&server).await;
+        let incident = open_incident(&sam, "Ransomware on FS01").await;
+        let secret = incident["ticket"]["number"].as_str().unwrap().to_owned();
+        let ordinary = server
+            .incident("File share slow", "high", "high", "carol@acme.example")
+            .await;
+        let listen = |email: &'static str| {
+            let server = &server;
+            async move {
+                let (web, _) = server.web_session(email).await;
+                let events = web
+                    .get(format!("{}/events", server.url))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(events.status(), 200);
+                events
+            }
+        };
+        let mut ann = listen("ann@msp.example").await;
+        let mut member = listen("sam@msp.example").await;
+
+        for number in [&secret, &ordinary] {
+            let noted = sam
+                .post(
+                    &format!("/api/v1/tickets/{number}/comments"),
+                    json!({"body": "Checked the share", "public": false}),
+                )
+                .await;
+            assert_eq!(noted.status, 201, "{}", noted.text);
+        }
+        // Events come in order: the incident's would reach ann before the ordinary ticket's.
+        let ann_heard = heard_until(&mut ann, &ordinary).await;
+        assert!(!ann_heard.contains(&secret), "{ann_heard}");
+        let member_heard = heard_until(&mut member, &ordinary).await;
+        assert!(member_heard.contains(&secret), "{member_heard}");
+        server.stop();
+    }
+);
+
+/// What a server-sent event stream says until it names `number`.
+async fn heard_until(events: &mut reqwest::Response, number: &str) -> String {
+    let mut heard = String::new();
+    while !heard.contains(&format!("\"{number}\"")) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), events.chunk())
+            .await
+            .expect("an event within the timeout")
+            .unwrap()
+            .expect("the stream stays open");
+        heard.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    heard
+}
+
+dual_backend_test!(
+    files_mailed_to_a_security_incident_start_their_chain_of_custody,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let sam = with_security_team(&server).await;
+        let incident = open_incident(&sam, "Ransomware on FS01").await;
+        let number = incident["ticket"]["number"].as_str().unwrap().to_owned();
+        let raw = format!(
+            "Message-ID: <evidence-1@msp.example>\r\nFrom: Sam <sam@msp.example>\r\n\
+             To: support@desk.test\r\nSubject: Re: [{number}] Ransomware on FS01\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain\r\n\r\nThe memory image of FS01.\r\n\
+             --b1\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"fs01-memory.bin\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nbWVtb3J5IGltYWdl\r\n--b1--\r\n"
+        );
+        let outcome = server.app.ingest_mail(raw.into_bytes()).await.unwrap();
+        assert_eq!(outcome.status, "comment", "{outcome:?}");
+        assert_eq!(outcome.ticket.as_deref(), Some(number.as_str()));
+
+        let files = sam
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        assert_eq!(files.status, 200, "{}", files.text);
+        let file = &files.body.as_array().unwrap()[0];
+        let custody = sam
+            .get(&format!("/api/v1/security-incidents/{number}/custody"))
+            .await;
+        assert_eq!(custody.status, 200, "{}", custody.text);
+        let entries = custody.body.as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{}", custody.text);
+        assert_eq!(entries[0]["action"], "upload");
+        assert_eq!(entries[0]["via"], "mail");
+        assert_eq!(entries[0]["attachment_id"], file["id"]);
+        assert_eq!(entries[0]["recorded_sha256"], file["sha256"]);
+        assert!(
+            entries[0]["actor"]
+                .as_str()
+                .unwrap()
+                .contains("sam@msp.example"),
+            "{}",
+            custody.text
+        );
+    }
+);
+
+dual_backend_test!(
+    an_alert_list_names_a_security_incident_only_to_its_group,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let sam = with_security_team(&server).await;
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let incident = open_incident(&sam, "Ransomware on FS01").await;
+        let secret = incident["ticket"]["number"].as_str().unwrap().to_owned();
+        let integration = server
+            .admin()
+            .post(
+                "/api/v1/integrations",
+                json!({"name": "EDR", "kind": "generic", "requester": "carol@acme.example"}),
+            )
+            .await;
+        assert_eq!(integration.status, 201, "{}", integration.text);
+        let url = integration.body["url_path"].as_str().unwrap();
+        let fired = reqwest::Client::new()
+            .post(format!("{}{url}", server.url))
+            .json(
+                &json!({"status": "firing", "title": "Ransomware beacon", "severity": "critical"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fired.status().as_u16(), 202);
+        // Alerts open incidents of their own; should one ever name a security incident (an
+        // analyst's EDR alert filed to it), the list must not tell outsiders.
+        let mut conn = server.db.connect().await;
+        sqlx::query(
+            "UPDATE alerts SET ticket_id = \
+             (SELECT id FROM tickets WHERE ticket_type = 'security_incident')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+        let listed = sam.get("/api/v1/alerts").await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(listed.body[0]["ticket"], secret.as_str(), "{}", listed.text);
+        let listed = ann.get("/api/v1/alerts").await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(
+            listed.body[0]["title"], "Ransomware beacon",
+            "{}",
+            listed.text
+        );
+        assert!(listed.body[0]["ticket"].is_null(), "{}", listed.text);
+        assert!(!listed.text.contains(&secret), "{}", listed.text);
     }
 );

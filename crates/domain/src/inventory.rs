@@ -165,25 +165,43 @@ pub struct LocalUser {
 /// A section's hash: SHA-256 of its JSON, hex. Agent and server compute it the same way;
 /// lists are hashed in the order given, so agents sort them first.
 pub fn section_hash<T: Serialize>(section: &T) -> String {
-    let json = serde_json::to_vec(section).unwrap_or_default();
+    json_hash(&section_json(section))
+}
+
+/// A section's JSON, as it is hashed and stored.
+pub fn section_json<T: Serialize>(section: &T) -> String {
+    serde_json::to_string(section).unwrap_or_default()
+}
+
+/// The hash of a section's JSON (from [`section_json`]).
+pub fn json_hash(json: &str) -> String {
     hex::encode(Sha256::digest(json))
 }
 
 impl Report {
     /// The sections this report carries in full, with their hash as computed here.
     pub fn carried(&self) -> Vec<(Section, String)> {
+        self.carried_json()
+            .into_iter()
+            .map(|(section, json)| (section, json_hash(&json)))
+            .collect()
+    }
+
+    /// The sections this report carries in full, each as its JSON: what the server hashes
+    /// and stores, serialised once.
+    pub fn carried_json(&self) -> Vec<(Section, String)> {
         let mut carried = Vec::new();
-        let mut add = |section, hash: Option<String>| {
-            if let Some(hash) = hash {
-                carried.push((section, hash));
+        let mut add = |section, json: Option<String>| {
+            if let Some(json) = json {
+                carried.push((section, json));
             }
         };
-        add(Section::Hardware, self.hardware.as_ref().map(section_hash));
-        add(Section::Os, self.os.as_ref().map(section_hash));
-        add(Section::Packages, self.packages.as_ref().map(section_hash));
-        add(Section::Updates, self.updates.as_ref().map(section_hash));
-        add(Section::Services, self.services.as_ref().map(section_hash));
-        add(Section::Users, self.users.as_ref().map(section_hash));
+        add(Section::Hardware, self.hardware.as_ref().map(section_json));
+        add(Section::Os, self.os.as_ref().map(section_json));
+        add(Section::Packages, self.packages.as_ref().map(section_json));
+        add(Section::Updates, self.updates.as_ref().map(section_json));
+        add(Section::Services, self.services.as_ref().map(section_json));
+        add(Section::Users, self.users.as_ref().map(section_json));
         carried
     }
 }
@@ -221,36 +239,68 @@ impl PackageChange<'_> {
 }
 
 /// The packages installed, removed or changed in version from `before` to `after`, keyed
-/// by name and architecture, in name order.
+/// by name and architecture, in name order. A key listed twice counts with its last entry.
 pub fn package_changes<'a>(before: &'a [Package], after: &'a [Package]) -> Vec<PackageChange<'a>> {
-    let key = |p: &'a Package| (p.name.as_str(), p.architecture.as_deref());
-    let old: BTreeMap<_, _> = before.iter().map(|p| (key(p), p)).collect();
-    let new: BTreeMap<_, _> = after.iter().map(|p| (key(p), p)).collect();
+    let (old, new) = (by_key(before), by_key(after));
     let mut changes = Vec::new();
-    for (k, p) in &new {
-        match old.get(k) {
-            None => changes.push(PackageChange::Installed(p)),
-            Some(b) if b.version != p.version => changes.push(PackageChange::Changed {
-                before: b,
-                after: p,
-            }),
-            Some(_) => {}
+    let mut removed = Vec::new();
+    let (mut o, mut n) = (0, 0);
+    // Both lists in key order: one walk through them side by side.
+    loop {
+        match (old.get(o), new.get(n)) {
+            (Some(b), Some(p)) => match package_key(b).cmp(&package_key(p)) {
+                std::cmp::Ordering::Less => {
+                    removed.push(PackageChange::Removed(b));
+                    o += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    changes.push(PackageChange::Installed(p));
+                    n += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if b.version != p.version {
+                        changes.push(PackageChange::Changed {
+                            before: b,
+                            after: p,
+                        });
+                    }
+                    o += 1;
+                    n += 1;
+                }
+            },
+            (Some(b), None) => {
+                removed.push(PackageChange::Removed(b));
+                o += 1;
+            }
+            (None, Some(p)) => {
+                changes.push(PackageChange::Installed(p));
+                n += 1;
+            }
+            (None, None) => break,
         }
     }
-    for (k, p) in &old {
-        if !new.contains_key(k) {
-            changes.push(PackageChange::Removed(p));
-        }
-    }
-    changes.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    changes.append(&mut removed);
+    changes.sort_by(|a, b| a.name().cmp(b.name()));
     changes
 }
 
-fn name_of<'a>(change: &PackageChange<'a>) -> &'a str {
-    match change {
-        PackageChange::Installed(p) | PackageChange::Removed(p) => &p.name,
-        PackageChange::Changed { after, .. } => &after.name,
+fn package_key(p: &Package) -> (&str, Option<&str>) {
+    (p.name.as_str(), p.architecture.as_deref())
+}
+
+/// `list` in key order, the last entry of a key listed twice only. Agents send their list
+/// sorted, so the (stable) sort only checks the order.
+fn by_key(list: &[Package]) -> Vec<&Package> {
+    let mut sorted: Vec<&Package> = list.iter().collect();
+    sorted.sort_by(|a, b| package_key(a).cmp(&package_key(b)));
+    let mut unique: Vec<&Package> = Vec::with_capacity(sorted.len());
+    for p in sorted {
+        match unique.last_mut() {
+            Some(last) if package_key(last) == package_key(p) => *last = p,
+            _ => unique.push(p),
+        }
     }
+    unique
 }
 
 #[cfg(test)]
@@ -321,6 +371,53 @@ mod tests {
     }
 
     proptest! {
+        /// In any order, with keys listed twice, the changes are those between the maps the
+        /// lists make (the last entry of a key winning).
+        #[test]
+        fn changes_are_those_between_the_lists_as_maps(
+            old in prop::collection::vec(("[a-c]{1,2}", "[0-2]", prop::bool::ANY), 0..12),
+            new in prop::collection::vec(("[a-c]{1,2}", "[0-2]", prop::bool::ANY), 0..12),
+        ) {
+            let list = |entries: &[(String, String, bool)]| -> Vec<Package> {
+                entries
+                    .iter()
+                    .map(|(name, version, all)| Package {
+                        architecture: all.then(|| "all".to_owned()),
+                        ..package(name, version)
+                    })
+                    .collect()
+            };
+            let (before, after) = (list(&old), list(&new));
+            let map = |packages: &[Package]| -> BTreeMap<(String, Option<String>), String> {
+                packages
+                    .iter()
+                    .map(|p| ((p.name.clone(), p.architecture.clone()), p.version.clone()))
+                    .collect()
+            };
+            let mut state = map(&before);
+            let mut names = Vec::new();
+            for change in package_changes(&before, &after) {
+                names.push(change.name().to_owned());
+                match change {
+                    PackageChange::Installed(p) => {
+                        let key = (p.name.clone(), p.architecture.clone());
+                        prop_assert!(state.insert(key, p.version.clone()).is_none());
+                    }
+                    PackageChange::Removed(p) => {
+                        let key = (p.name.clone(), p.architecture.clone());
+                        prop_assert_eq!(state.remove(&key), Some(p.version.clone()));
+                    }
+                    PackageChange::Changed { before, after } => {
+                        prop_assert_ne!(&before.version, &after.version);
+                        let key = (after.name.clone(), after.architecture.clone());
+                        prop_assert_eq!(state.insert(key, after.version.clone()), Some(before.version.clone()));
+                    }
+                }
+            }
+            prop_assert_eq!(state, map(&after));
+            prop_assert!(names.is_sorted());
+        }
+
         /// Applying the changes to the old list gives the new one.
         #[test]
         fn changes_turn_the_old_list_into_the_new(

@@ -168,7 +168,8 @@ pub async fn insert_tickets(
     backend: Backend,
     tickets: &[BulkTicket],
 ) -> Result<(), StoreError> {
-    let mut rows = Vec::with_capacity(tickets.len() * 27);
+    const TICKET_COLUMNS: usize = 28;
+    let mut rows = Vec::with_capacity(tickets.len() * TICKET_COLUMNS);
     for t in tickets {
         let f = &t.fields;
         rows.extend([
@@ -199,6 +200,7 @@ pub async fn insert_tickets(
             Value::Int(t.updated_at),
             Value::Int(1 + t.comments.len() as i64),
             Value::Int(t.staff_replies),
+            Value::MaybeInt(f.restricted_group_id),
         ]);
     }
     insert_rows(
@@ -207,8 +209,9 @@ pub async fn insert_tickets(
         "tickets (id, ticket_type, number, title, description, status, pending_reason, \
          resolution_code, resolution_note, impact, urgency, priority, category_id, requester_id, \
          organization_id, group_id, assignee_id, custom, source, first_response_at, resolved_at, \
-         closed_at, time_spent_minutes, created_at, updated_at, version, staff_replies)",
-        27,
+         closed_at, time_spent_minutes, created_at, updated_at, version, staff_replies, \
+         restricted_group_id)",
+        TICKET_COLUMNS,
         &rows,
     )
     .await?;

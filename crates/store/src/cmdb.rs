@@ -174,10 +174,23 @@ pub async fn ci(conn: &mut AnyConnection, id: i64) -> Result<Option<CiRow>, Stor
 }
 
 pub async fn cis_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<CiRow>, StoreError> {
+    rows_by_ids(conn, CI_SELECT, ids).await
+}
+
+/// The rows `select` (a query of `cis c`) finds for items `ids`, in id order, 500 ids a
+/// statement.
+async fn rows_by_ids<T>(
+    conn: &mut AnyConnection,
+    select: &str,
+    ids: &[i64],
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
     let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let sql = sql!(
-            "{CI_SELECT} WHERE c.id IN ({}) ORDER BY c.id",
+            "{select} WHERE c.id IN ({}) ORDER BY c.id",
             placeholders(1, chunk.len())
         );
         let mut query = sqlx::query_as(sql);
@@ -930,6 +943,21 @@ pub async fn all_impact_facts(
             .fetch_all(conn)
             .await?,
     )
+}
+
+/// Name, class and organization name of each of `ids`, in id order: all an impact
+/// analysis shows of the items it lists, without the rest of their rows.
+pub async fn ci_labels(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, String, String, Option<String>)>, StoreError> {
+    rows_by_ids(
+        conn,
+        "SELECT c.id, c.name, c.class, o.name FROM cis c \
+         LEFT JOIN organizations o ON o.id = c.organization_id",
+        ids,
+    )
+    .await
 }
 
 /// Items a monitor watching them sees down now.

@@ -1,8 +1,11 @@
 //! Host agents, their enrolment tokens, and the inventory they report.
 
+use serde::Serialize;
 use sqlx::AnyConnection;
 
 use crate::accounts::placeholders;
+use crate::batch::Batch;
+use crate::db::Backend;
 use crate::error::StoreError;
 
 pub async fn insert_enrolment(
@@ -93,6 +96,29 @@ pub async fn agent_by_credential(
     .await?)
 }
 
+/// What a report needs of the unrevoked agent a credential belongs to: its id, its item,
+/// and the ping token of its heartbeat monitor.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ReportingAgent {
+    pub id: i64,
+    pub ci_id: i64,
+    pub ping_token: Option<String>,
+}
+
+pub async fn reporting_agent(
+    conn: &mut AnyConnection,
+    credential_hash: &str,
+) -> Result<Option<ReportingAgent>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.ci_id, m.ping_token FROM agents a \
+         LEFT JOIN monitors m ON m.id = a.monitor_id \
+         WHERE a.credential_hash = $1 AND a.revoked_at IS NULL",
+    )
+    .bind(credential_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
 pub async fn agents_of(conn: &mut AnyConnection, ci_id: i64) -> Result<Vec<AgentRow>, StoreError> {
     Ok(sqlx::query_as(sql!(
         "SELECT {AGENT_COLUMNS} FROM agents WHERE ci_id = $1 ORDER BY id DESC"
@@ -123,32 +149,43 @@ pub async fn revoke_agent(conn: &mut AnyConnection, id: i64, now: i64) -> Result
     )
 }
 
-pub async fn touch_agent(
-    conn: &mut AnyConnection,
-    id: i64,
-    hostname: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE agents SET last_report_at = $2, hostname = $3 WHERE id = $1")
+pub fn touch_agent(batch: &mut Batch, id: i64, hostname: &str, now: i64) {
+    batch
+        .push("UPDATE agents SET last_report_at = $2, hostname = $3 WHERE id = $1")
         .bind(id)
         .bind(now)
-        .bind(hostname)
-        .execute(conn)
-        .await?;
-    Ok(())
+        .bind(hostname);
 }
 
-/// Each stored section's hash, of item `ci_id`.
-pub async fn section_hashes(
+/// A stored section of an item: its hash, and its JSON when asked for.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SectionRow {
+    pub section: String,
+    pub hash: String,
+    pub data: Option<String>,
+}
+
+/// Each stored section of item `ci_id` with its hash, and the JSON of those named in
+/// `with_data`: one query for what a report compares and diffs against.
+pub async fn sections(
     conn: &mut AnyConnection,
     ci_id: i64,
-) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT section, hash FROM ci_sections WHERE ci_id = $1")
-            .bind(ci_id)
-            .fetch_all(conn)
-            .await?,
-    )
+    with_data: &[&str],
+) -> Result<Vec<SectionRow>, StoreError> {
+    let data = if with_data.is_empty() {
+        "NULL".to_owned()
+    } else {
+        format!(
+            "CASE WHEN section IN ({}) THEN data END",
+            placeholders(2, with_data.len())
+        )
+    };
+    let sql = sql!("SELECT section, hash, {data} AS data FROM ci_sections WHERE ci_id = $1");
+    let mut query = sqlx::query_as(sql).bind(ci_id);
+    for section in with_data {
+        query = query.bind(*section);
+    }
+    Ok(query.fetch_all(conn).await?)
 }
 
 /// A stored section's JSON.
@@ -168,31 +205,30 @@ pub async fn section(
     )
 }
 
-pub async fn put_section(
-    conn: &mut AnyConnection,
+pub fn put_section(
+    batch: &mut Batch,
     ci_id: i64,
     section: &str,
     hash: &str,
-    data: &str,
+    data: String,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO ci_sections (ci_id, section, hash, data, updated_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ci_id, section) \
-         DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at",
-    )
-    .bind(ci_id)
-    .bind(section)
-    .bind(hash)
-    .bind(data)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+) {
+    batch
+        .push(
+            "INSERT INTO ci_sections (ci_id, section, hash, data, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ci_id, section) \
+             DO UPDATE SET hash = excluded.hash, data = excluded.data, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(ci_id)
+        .bind(section)
+        .bind(hash)
+        .bind(data)
+        .bind(now);
 }
 
 /// An installed package as stored.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct PackageRow {
     pub name: String,
     pub architecture: String,
@@ -210,39 +246,72 @@ pub async fn packages(conn: &mut AnyConnection, ci_id: i64) -> Result<Vec<Packag
     .await?)
 }
 
-pub async fn upsert_package(
-    conn: &mut AnyConnection,
-    ci_id: i64,
-    package: &PackageRow,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO ci_packages (ci_id, name, architecture, version, manager) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ci_id, name, architecture) \
-         DO UPDATE SET version = excluded.version, manager = excluded.manager",
-    )
-    .bind(ci_id)
-    .bind(&package.name)
-    .bind(&package.architecture)
-    .bind(&package.version)
-    .bind(&package.manager)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// The rows of a JSON array of objects with text fields `columns`, for `SELECT … FROM`:
+/// one statement whose text (and cached preparation) is the same however many rows.
+fn json_rows(backend: Backend, placeholder: &str, columns: &[&str]) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let fields: Vec<String> = columns
+                .iter()
+                .map(|c| format!("json_extract(value, '$.{c}') AS {c}"))
+                .collect();
+            format!(
+                "(SELECT {} FROM json_each({placeholder}))",
+                fields.join(", ")
+            )
+        }
+        Backend::Postgres => {
+            let fields: Vec<String> = columns.iter().map(|c| format!("{c} text")).collect();
+            format!(
+                "json_to_recordset({placeholder}::json) AS r({})",
+                fields.join(", ")
+            )
+        }
+    }
 }
 
-pub async fn delete_package(
-    conn: &mut AnyConnection,
-    ci_id: i64,
-    name: &str,
-    architecture: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM ci_packages WHERE ci_id = $1 AND name = $2 AND architecture = $3")
+/// Writes item `ci_id`'s `packages`, new or in a new version.
+pub fn upsert_packages(batch: &mut Batch, ci_id: i64, packages: &[PackageRow]) {
+    if packages.is_empty() {
+        return;
+    }
+    let rows = json_rows(
+        batch.backend(),
+        "$2",
+        &["name", "architecture", "version", "manager"],
+    );
+    // `WHERE true` tells SQLite's parser the `ON CONFLICT` is the upsert's, not a join's.
+    batch
+        .push(&format!(
+            "INSERT INTO ci_packages (ci_id, name, architecture, version, manager) \
+             SELECT $1, name, architecture, version, manager FROM {rows} WHERE true \
+             ON CONFLICT (ci_id, name, architecture) \
+             DO UPDATE SET version = excluded.version, manager = excluded.manager"
+        ))
         .bind(ci_id)
-        .bind(name)
-        .bind(architecture)
-        .execute(conn)
-        .await?;
-    Ok(())
+        .bind(serde_json::to_string(packages).unwrap_or_default());
+}
+
+/// A package to remove, by its key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackageKey<'a> {
+    pub name: &'a str,
+    pub architecture: &'a str,
+}
+
+/// Removes item `ci_id`'s `packages`.
+pub fn delete_packages(batch: &mut Batch, ci_id: i64, packages: &[PackageKey<'_>]) {
+    if packages.is_empty() {
+        return;
+    }
+    let rows = json_rows(batch.backend(), "$2", &["name", "architecture"]);
+    batch
+        .push(&format!(
+            "DELETE FROM ci_packages WHERE ci_id = $1 AND (name, architecture) IN \
+             (SELECT name, architecture FROM {rows})"
+        ))
+        .bind(ci_id)
+        .bind(serde_json::to_string(packages).unwrap_or_default());
 }
 
 /// Items with package `name` installed, with its version.
@@ -333,23 +402,26 @@ pub async fn ids_with_updates(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-pub async fn insert_change(
-    conn: &mut AnyConnection,
-    ci_id: i64,
-    at: i64,
-    section: &str,
-    summary: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO ci_inventory_changes (ci_id, at, section, summary) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(ci_id)
-    .bind(at)
-    .bind(section)
-    .bind(summary)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Adds lines to item `ci_id`'s inventory history, in the order given.
+pub fn insert_changes(batch: &mut Batch, ci_id: i64, at: i64, section: &str, summaries: &[String]) {
+    if summaries.is_empty() {
+        return;
+    }
+    let lines = match batch.backend() {
+        Backend::Sqlite => "SELECT $1, $2, $3, value FROM json_each($4) ORDER BY key",
+        Backend::Postgres => {
+            "SELECT $1, $2, $3, value FROM json_array_elements_text($4::json) \
+             WITH ORDINALITY AS l(value, n) ORDER BY n"
+        }
+    };
+    batch
+        .push(&format!(
+            "INSERT INTO ci_inventory_changes (ci_id, at, section, summary) {lines}"
+        ))
+        .bind(ci_id)
+        .bind(at)
+        .bind(section)
+        .bind(serde_json::to_string(summaries).unwrap_or_default());
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -388,17 +460,4 @@ pub async fn set_agent_monitor(
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// The secret a heartbeat monitor's pings carry.
-pub async fn monitor_ping_token(
-    conn: &mut AnyConnection,
-    monitor: i64,
-) -> Result<Option<String>, StoreError> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT ping_token FROM monitors WHERE id = $1")
-            .bind(monitor)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.and_then(|(token,)| token))
 }

@@ -1,6 +1,8 @@
 //! Security incidents' own rows (migration 0053): severity and runbook override, affected
 //! CIs and accounts, the checklist, and the evidence files' chain of custody.
 
+use std::collections::HashMap;
+
 use sqlx::AnyConnection;
 
 use crate::error::StoreError;
@@ -142,6 +144,48 @@ pub async fn set_affected_accounts(
         .await?;
     }
     Ok(())
+}
+
+/// What a list of security incidents shows of one beyond its ticket.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryRow {
+    pub severity: String,
+    /// The restricted group's name.
+    pub group: String,
+    /// The checklist items done.
+    pub done: Vec<String>,
+}
+
+/// [`SummaryRow`]s of the security incidents `ticket_ids`, by ticket id, in one statement.
+pub async fn summaries(
+    conn: &mut AnyConnection,
+    ticket_ids: &[i64],
+) -> Result<HashMap<i64, SummaryRow>, StoreError> {
+    if ticket_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT s.ticket_id, s.severity, COALESCE(g.name, ''), c.item FROM security_incidents s \
+         JOIN tickets t ON t.id = s.ticket_id LEFT JOIN groups g ON g.id = t.restricted_group_id \
+         LEFT JOIN security_checklist c ON c.ticket_id = s.ticket_id \
+         WHERE s.ticket_id IN ({})",
+        crate::accounts::placeholders(1, ticket_ids.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for id in ticket_ids {
+        query = query.bind(*id);
+    }
+    let rows: Vec<(i64, String, String, Option<String>)> = query.fetch_all(conn).await?;
+    let mut summaries: HashMap<i64, SummaryRow> = HashMap::new();
+    for (ticket_id, severity, group, item) in rows {
+        let summary = summaries.entry(ticket_id).or_insert_with(|| SummaryRow {
+            severity,
+            group,
+            done: Vec::new(),
+        });
+        summary.done.extend(item);
+    }
+    Ok(summaries)
 }
 
 /// A ticked checklist item.

@@ -675,10 +675,13 @@ impl App {
                 title: row.title,
                 severity: row.severity,
                 labels: serde_json::from_str(&row.labels).unwrap_or_default(),
+                // An incident the viewer may not see (a security incident of another
+                // group) is not named, as if the alert had none.
                 ticket: row
                     .ticket_id
                     .and_then(|id| numbers.get(&id))
-                    .map(|(kind, number)| number_of(kind, *number)),
+                    .filter(|other| principal.can_see_restricted(other.restricted_group_id))
+                    .map(|other| number_of(&other.ticket_type, other.number)),
                 first_at: timestamp(row.first_at),
                 last_at: timestamp(row.last_at),
                 occurrences: row.occurrences,

@@ -338,7 +338,7 @@ impl App {
         let number = |id: &i64| {
             numbers
                 .get(id)
-                .map(|(kind, number)| number_of(kind, *number))
+                .map(|other| number_of(&other.ticket_type, other.number))
                 .unwrap_or_default()
         };
         for (ids, kind) in [

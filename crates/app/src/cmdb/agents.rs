@@ -3,15 +3,17 @@
 //! then updates that item's inventory — only the sections whose hash changed — and pings
 //! the heartbeat monitor that notices when reports stop.
 
+use std::collections::BTreeMap;
+
 use opsdesk_domain::cmdb::{self as rules, CiClass, Lifecycle, Source};
 use opsdesk_domain::inventory::{
     self as wire, Enrolled, Enrolment, Hardware, Os, Package, PendingUpdate, Report, ReportReply,
     Section,
 };
 use opsdesk_domain::monitor::Ping;
-use opsdesk_store::Conn;
 use opsdesk_store::cmdb::{self as cmdb_store, CiValues};
 use opsdesk_store::inventory::{self as store, PackageRow, UpdateRow};
+use opsdesk_store::{Batch, Conn};
 use serde::{Deserialize, Serialize};
 
 use super::{mark_source, note_twins, organization_id, source_of};
@@ -226,7 +228,7 @@ impl App {
         let hash = secret_hash(credential.trim());
         let agent = {
             let mut conn = self.db().reader().await?;
-            store::agent_by_credential(&mut conn, &hash)
+            store::reporting_agent(&mut conn, &hash)
                 .await?
                 .ok_or_else(|| {
                     AppError::Unauthenticated(
@@ -235,63 +237,63 @@ impl App {
                 })?
         };
         let ci = agent.ci_id;
+        // Serialised and hashed before the write, which holds the one writer.
+        let carried: Vec<(Section, String, String)> = report
+            .carried_json()
+            .into_iter()
+            .map(|(section, json)| (section, wire::json_hash(&json), json))
+            .collect();
+        let carried_sections: Vec<Section> = carried.iter().map(|(s, ..)| *s).collect();
         let resend = self
             .system_change("agent", move |tx| {
                 Box::pin(async move {
-                    let held: std::collections::BTreeMap<String, String> =
-                        store::section_hashes(tx.conn, ci)
+                    // The sections a change is told against come with the hashes.
+                    let diffed: Vec<&str> = carried_sections
+                        .iter()
+                        .filter(|s| matches!(s, Section::Packages | Section::Os))
+                        .map(|s| s.as_str())
+                        .collect();
+                    let held: BTreeMap<String, (String, Option<String>)> =
+                        store::sections(tx.conn, ci, &diffed)
                             .await?
                             .into_iter()
+                            .map(|row| (row.section, (row.hash, row.data)))
                             .collect();
-                    let carried = report.carried();
                     let now = tx.now;
-                    for (section, hash) in &carried {
-                        if held.get(section.as_str()) == Some(hash) {
+                    // What the report changes goes in one round trip at the end; reads
+                    // before it see the sections as they were.
+                    let mut batch = tx.batch();
+                    for (section, hash, json) in carried {
+                        let before = held.get(section.as_str());
+                        if before.is_some_and(|(held, _)| *held == hash) {
                             continue;
                         }
-                        take_section(
-                            tx.conn,
-                            ci,
-                            *section,
-                            &report,
-                            held.contains_key(section.as_str()),
-                            now,
-                        )
-                        .await?;
-                        let data = section_json(&report, *section);
-                        store::put_section(tx.conn, ci, section.as_str(), hash, &data, now).await?;
+                        let before = before.map(|(_, data)| data.as_deref().unwrap_or("null"));
+                        take_section(tx.conn, &mut batch, ci, section, &report, before, now)
+                            .await?;
+                        store::put_section(&mut batch, ci, section.as_str(), &hash, json, now);
                     }
-                    store::touch_agent(tx.conn, agent.id, &report.hostname, now).await?;
-                    let carried: Vec<Section> = carried.into_iter().map(|(s, _)| s).collect();
+                    store::touch_agent(&mut batch, agent.id, &report.hostname, now);
+                    batch.run(tx.conn).await?;
                     Ok(report
                         .hashes
                         .iter()
                         .filter(|(section, hash)| {
-                            !carried.contains(section) && held.get(section.as_str()) != Some(*hash)
+                            !carried_sections.contains(section)
+                                && held.get(section.as_str()).map(|(held, _)| held) != Some(*hash)
                         })
                         .map(|(section, _)| *section)
                         .collect::<Vec<_>>())
                 })
             })
             .await?;
-        if let Some(monitor) = agent.monitor_id {
-            self.ping_agent_monitor(monitor).await?;
+        if let Some(token) = agent.ping_token {
+            self.heartbeat_ping(&token, Ping::Success, None).await?;
         }
         Ok(ReportReply {
             resend,
             report_every_seconds: REPORT_EVERY_SECONDS,
         })
-    }
-
-    async fn ping_agent_monitor(&self, monitor: i64) -> Result<(), AppError> {
-        let token = {
-            let mut conn = self.db().reader().await?;
-            store::monitor_ping_token(&mut conn, monitor).await?
-        };
-        if let Some(token) = token {
-            self.heartbeat_ping(&token, Ping::Success, None).await?;
-        }
-        Ok(())
     }
 
     /// Revokes an agent's credential (admin): its next report is refused.
@@ -385,33 +387,23 @@ fn check_report(report: &Report) -> Result<(), AppError> {
     }
 }
 
-fn section_json(report: &Report, section: Section) -> String {
-    let value = match section {
-        Section::Hardware => serde_json::to_string(&report.hardware),
-        Section::Os => serde_json::to_string(&report.os),
-        Section::Packages => serde_json::to_string(&report.packages),
-        Section::Updates => serde_json::to_string(&report.updates),
-        Section::Services => serde_json::to_string(&report.services),
-        Section::Users => serde_json::to_string(&report.users),
-    };
-    value.unwrap_or_else(|_| "null".to_owned())
-}
-
 /// Applies one changed section to the item: packages and updates to their tables,
 /// identifiers from the hardware to the item, and a line of history for what changed.
-/// `known` says whether an earlier report had the section (the first is no "change").
+/// `before` is the JSON of the section an earlier report had (the first is no "change");
+/// it is read only for packages and the operating system.
 async fn take_section(
     conn: &mut Conn,
+    batch: &mut Batch,
     ci: i64,
     section: Section,
     report: &Report,
-    known: bool,
+    before: Option<&str>,
     now: i64,
 ) -> Result<(), AppError> {
     match section {
         Section::Packages => {
             if let Some(packages) = &report.packages {
-                take_packages(conn, ci, packages, known, now).await?;
+                take_packages(conn, batch, ci, packages, before, now).await?;
             }
         }
         Section::Updates => {
@@ -425,17 +417,17 @@ async fn take_section(
             }
         }
         Section::Os => {
-            if let Some(os) = &report.os {
-                take_os(conn, ci, os, known, now).await?;
+            if let (Some(os), Some(before)) = (&report.os, before) {
+                take_os(batch, ci, os, before, now);
             }
         }
-        Section::Services | Section::Users if known => {
+        Section::Services | Section::Users if before.is_some() => {
             let what = if section == Section::Services {
                 "listening services changed"
             } else {
                 "local users changed"
             };
-            store::insert_change(conn, ci, now, section.as_str(), what).await?;
+            store::insert_changes(batch, ci, now, section.as_str(), &[what.to_owned()]);
         }
         Section::Services | Section::Users => {}
     }
@@ -444,32 +436,34 @@ async fn take_section(
 
 async fn take_packages(
     conn: &mut Conn,
+    batch: &mut Batch,
     ci: i64,
     packages: &[Package],
-    known: bool,
+    before: Option<&str>,
     now: i64,
 ) -> Result<(), AppError> {
-    // The last packages section is what the rows were written from: one row to read
-    // instead of every package's.
-    let stored: Vec<Package> = match store::section(conn, ci, Section::Packages.as_str()).await? {
-        Some((data, _)) => serde_json::from_str::<Option<Vec<Package>>>(&data)
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    // The last packages section is what the rows were written from: one value to read
+    // instead of every package's row.
+    let stored: Vec<Package> = before
+        .and_then(|data| serde_json::from_str::<Option<Vec<Package>>>(data).ok())
+        .flatten()
+        .unwrap_or_default();
     let changes = wire::package_changes(&stored, packages);
+    let mut written = Vec::new();
+    let mut removed = Vec::new();
     for change in &changes {
         match change {
             wire::PackageChange::Installed(p) | wire::PackageChange::Changed { after: p, .. } => {
-                store::upsert_package(conn, ci, &package_row(p)).await?;
+                written.push(package_row(p));
             }
-            wire::PackageChange::Removed(p) => {
-                store::delete_package(conn, ci, &p.name, p.architecture.as_deref().unwrap_or(""))
-                    .await?;
-            }
+            wire::PackageChange::Removed(p) => removed.push(store::PackageKey {
+                name: &p.name,
+                architecture: p.architecture.as_deref().unwrap_or(""),
+            }),
         }
     }
+    store::delete_packages(batch, ci, &removed);
+    store::upsert_packages(batch, ci, &written);
     if !changes.is_empty() {
         let mut names: Vec<String> = changes.iter().map(|c| c.name().to_owned()).collect();
         names.sort();
@@ -481,16 +475,14 @@ async fn take_packages(
             .collect();
         super::vulnerabilities::recheck_packages(conn, ci, &installed, &names, now).await?;
     }
-    if known {
+    if before.is_some() {
         // A distribution upgrade changes thousands: one line says so instead.
-        if changes.len() > 50 {
-            let summary = format!("{} packages changed", changes.len());
-            store::insert_change(conn, ci, now, "packages", &summary).await?;
+        let lines: Vec<String> = if changes.len() > 50 {
+            vec![format!("{} packages changed", changes.len())]
         } else {
-            for change in &changes {
-                store::insert_change(conn, ci, now, "packages", &change.describe()).await?;
-            }
-        }
+            changes.iter().map(wire::PackageChange::describe).collect()
+        };
+        store::insert_changes(batch, ci, now, "packages", &lines);
     }
     Ok(())
 }
@@ -584,21 +576,18 @@ async fn take_hardware(
     note_twins(conn, ci, class, &after, &macs, now).await
 }
 
-async fn take_os(conn: &mut Conn, ci: i64, os: &Os, known: bool, now: i64) -> Result<(), AppError> {
-    if known
-        && let Some((data, _)) = store::section(conn, ci, Section::Os.as_str()).await?
-        && let Ok(Some(old)) = serde_json::from_str::<Option<Os>>(&data)
-    {
-        if old.kernel != os.kernel {
-            let summary = format!("kernel {} → {}", old.kernel, os.kernel);
-            store::insert_change(conn, ci, now, "os", &summary).await?;
-        }
-        if old.name != os.name || old.version != os.version {
-            let summary = format!("{} → {}", old.name, os.name);
-            store::insert_change(conn, ci, now, "os", &summary).await?;
-        }
+fn take_os(batch: &mut Batch, ci: i64, os: &Os, before: &str, now: i64) {
+    let Ok(Some(old)) = serde_json::from_str::<Option<Os>>(before) else {
+        return;
+    };
+    let mut lines = Vec::new();
+    if old.kernel != os.kernel {
+        lines.push(format!("kernel {} → {}", old.kernel, os.kernel));
     }
-    Ok(())
+    if old.name != os.name || old.version != os.version {
+        lines.push(format!("{} → {}", old.name, os.name));
+    }
+    store::insert_changes(batch, ci, now, "os", &lines);
 }
 
 /// What a machine's agent last reported.

@@ -1,14 +1,15 @@
 //! Impact analysis: "if this switch goes down, which services, organizations and users are
 //! affected, and which are already failing?" The dependency graph of every current relation
 //! is kept in memory, rebuilt after a change to relations or to what items need; the live
-//! state of opsdesk's own monitors is read for each analysis.
+//! state of opsdesk's own monitors is read for each analysis, and what it takes down is
+//! worked out once per state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use opsdesk_domain::cmdb::{self as rules, Graph, Health, RelationKind};
+use opsdesk_domain::cmdb::{Graph, Health, Outage, RelationKind};
 use opsdesk_store::Conn;
 use opsdesk_store::cmdb as store;
 use serde::Serialize;
@@ -18,8 +19,8 @@ use crate::{App, AppError, Principal};
 
 /// The most items each list of an answer names; the totals count them all.
 const MOST_LISTED: usize = 500;
-/// How long a graph built here serves before it is read again, for changes other nodes
-/// made (this node's own changes rebuild it at once).
+/// How long a graph read here serves before it is read again, for changes other nodes
+/// made (this node's own changes have it read again at once).
 const SHARED_GRAPH_AGE: Duration = Duration::from_secs(10);
 
 /// What fails with an item.
@@ -55,31 +56,13 @@ struct Snapshot {
     graph: Graph,
     organization: HashMap<i64, Option<i64>>,
     owner: HashMap<i64, Option<i64>>,
+    /// The items monitors saw failing when last asked, and the outage they make: it
+    /// changes far less often than analyses are asked for.
+    monitored: std::sync::Mutex<Option<(Vec<i64>, Arc<Outage>)>>,
 }
 
-/// The graph this node holds, and the change generation it was built at.
-#[derive(Default)]
-pub(crate) struct GraphCache {
-    /// Bumped by every change to relations, `needed`, organizations or owners of items.
-    generation: AtomicU64,
-    built: tokio::sync::Mutex<Option<(u64, Instant, Arc<Snapshot>)>>,
-}
-
-impl GraphCache {
-    /// Marks the graph out of date.
-    pub(crate) fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    async fn snapshot(&self, conn: &mut Conn) -> Result<Arc<Snapshot>, AppError> {
-        let mut built = self.built.lock().await;
-        let generation = self.generation.load(Ordering::SeqCst);
-        if let Some((at_generation, at, snapshot)) = built.as_ref()
-            && *at_generation == generation
-            && at.elapsed() < SHARED_GRAPH_AGE
-        {
-            return Ok(snapshot.clone());
-        }
+impl Snapshot {
+    async fn read(conn: &mut Conn) -> Result<Snapshot, AppError> {
         let mut graph = Graph::default();
         for (source, kind, target) in store::all_edges(conn).await? {
             if let Some((dependent, provider)) = kind
@@ -100,85 +83,169 @@ impl GraphCache {
             organization.insert(id, org);
             owner.insert(id, person);
         }
-        let snapshot = Arc::new(Snapshot {
+        Ok(Snapshot {
             graph,
             organization,
             owner,
+            monitored: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// What is down now with `failing` (sorted) down by their monitors.
+    fn outage_now(&self, failing: Vec<i64>) -> Arc<Outage> {
+        let last = lock(&self.monitored);
+        if let Some((seen, outage)) = last.as_ref()
+            && *seen == failing
+        {
+            return outage.clone();
+        }
+        drop(last);
+        let outage = Arc::new(self.graph.outage(&failing));
+        *lock(&self.monitored) = Some((failing, outage.clone()));
+        outage
+    }
+}
+
+/// Locks `mutex`; its value stays usable after a panic elsewhere, as each is replaced whole.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A graph in service: the change generation and the time it was read at.
+#[derive(Clone)]
+struct Built {
+    generation: u64,
+    at: Instant,
+    snapshot: Arc<Snapshot>,
+}
+
+/// The graph this node holds, and the change generation it was built at.
+#[derive(Default)]
+pub(crate) struct GraphCache {
+    /// Bumped by every change to relations, `needed`, organizations or owners of items.
+    generation: AtomicU64,
+    built: std::sync::Mutex<Option<Built>>,
+    /// Held while the graph is read, so one read serves every analysis waiting for it.
+    reading: tokio::sync::Mutex<()>,
+    /// Set while a read for other nodes' changes runs in the background.
+    refreshing: AtomicBool,
+}
+
+impl GraphCache {
+    /// Marks the graph out of date.
+    pub(crate) fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The graph in service if it is of the current generation and not too old to serve.
+    fn current(&self) -> Option<Built> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        lock(&self.built)
+            .as_ref()
+            .filter(|b| b.generation == generation && b.at.elapsed() < SHARED_GRAPH_AGE)
+            .cloned()
+    }
+
+    /// Reads the graph at the current generation and puts it in service.
+    async fn read(&self, conn: &mut Conn) -> Result<Arc<Snapshot>, AppError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let snapshot = Arc::new(Snapshot::read(conn).await?);
+        *lock(&self.built) = Some(Built {
+            generation,
+            at: Instant::now(),
+            snapshot: snapshot.clone(),
         });
-        *built = Some((generation, Instant::now(), snapshot.clone()));
         Ok(snapshot)
     }
 }
 
 impl App {
+    /// The graph to analyse: the one in service, read again first after a change on this
+    /// node or once it is [`SHARED_GRAPH_AGE`] old. Past half that age it is read again in
+    /// the background, so a busy node rarely makes an analysis wait for the read.
+    async fn cmdb_snapshot(&self, conn: &mut Conn) -> Result<Arc<Snapshot>, AppError> {
+        let cache = &self.inner.cmdb_graph;
+        if let Some(built) = cache.current() {
+            if built.at.elapsed() >= SHARED_GRAPH_AGE / 2
+                && !cache.refreshing.swap(true, Ordering::SeqCst)
+            {
+                let app = self.clone();
+                tokio::spawn(async move {
+                    let cache = &app.inner.cmdb_graph;
+                    let _reading = cache.reading.lock().await;
+                    let read = match app.db().reader().await {
+                        Ok(mut conn) => cache.read(&mut conn).await.map(drop),
+                        Err(error) => Err(error.into()),
+                    };
+                    if let Err(error) = read {
+                        tracing::warn!(%error, "reading the CMDB graph again failed");
+                    }
+                    cache.refreshing.store(false, Ordering::SeqCst);
+                });
+            }
+            return Ok(built.snapshot);
+        }
+        let _reading = cache.reading.lock().await;
+        // Another analysis may have read it while this one waited.
+        if let Some(built) = cache.current() {
+            return Ok(built.snapshot);
+        }
+        cache.read(conn).await
+    }
+
     /// What goes down or degrades if item `id` goes down (staff).
     pub async fn ci_impact(&self, principal: &Principal, id: i64) -> Result<Impact, AppError> {
         principal.require_staff()?;
         let mut conn = self.db().reader().await?;
         let root = visible(&mut conn, principal, id).await?;
-        let snapshot = self.inner.cmdb_graph.snapshot(&mut conn).await?;
+        let snapshot = self.cmdb_snapshot(&mut conn).await?;
         let graph = &snapshot.graph;
-        // Only what depends on the item, directly or not, can fail with it.
-        let mut reached = BTreeSet::from([id]);
-        let mut frontier = vec![id];
-        while let Some(item) = frontier.pop() {
-            for dependent in graph.dependents(item) {
-                if reached.insert(dependent) {
-                    frontier.push(dependent);
-                }
-            }
-        }
-        let monitor_down: BTreeSet<i64> =
-            store::failing_cis(&mut conn).await?.into_iter().collect();
-        let now = rules::impact(graph, &monitor_down);
-        let mut failed = monitor_down;
-        failed.insert(id);
+        let mut failing = store::failing_cis(&mut conn).await?;
+        failing.sort_unstable();
+        let now = snapshot.outage_now(failing);
         let visible_to = |item: &i64| {
             principal.can_see_organization(snapshot.organization.get(item).copied().flatten())
         };
-        let hit: BTreeMap<i64, Health> = rules::impact(graph, &failed)
+        let hit: Vec<(i64, Health)> = graph
+            .impact_of(id, &now)
             .into_iter()
-            .filter(|(item, _)| *item != id && reached.contains(item) && visible_to(item))
+            .filter(|(item, _)| visible_to(item))
             .collect();
         let mut organizations: BTreeSet<i64> = root.organization_id.into_iter().collect();
         let mut owners: BTreeSet<i64> = root.owner_id.into_iter().collect();
-        for item in hit.keys() {
+        for (item, _) in &hit {
             organizations.extend(snapshot.organization.get(item).copied().flatten());
             owners.extend(snapshot.owner.get(item).copied().flatten());
         }
-        let down: Vec<i64> = hit
-            .iter()
-            .filter(|(_, h)| **h == Health::Down)
-            .map(|(item, _)| *item)
-            .collect();
-        let degraded: Vec<i64> = hit
-            .iter()
-            .filter(|(_, h)| **h != Health::Down)
-            .map(|(item, _)| *item)
-            .collect();
-        let listed: Vec<i64> = down
-            .iter()
-            .take(MOST_LISTED)
-            .chain(degraded.iter().take(MOST_LISTED))
-            .copied()
-            .collect();
-        let mut rows: HashMap<i64, ImpactedCi> = store::cis_by_ids(&mut conn, &listed)
+        let (down, degraded): (Vec<_>, Vec<_>) = hit
+            .into_iter()
+            .partition(|(_, health)| *health == Health::Down);
+        let ids = |list: &[(i64, Health)]| -> Vec<i64> {
+            list.iter()
+                .take(MOST_LISTED)
+                .map(|(item, _)| *item)
+                .collect()
+        };
+        let listed: Vec<i64> = ids(&down).into_iter().chain(ids(&degraded)).collect();
+        let mut rows: HashMap<i64, ImpactedCi> = store::ci_labels(&mut conn, &listed)
             .await?
             .into_iter()
-            .map(|row| {
-                let item = ImpactedCi {
-                    id: row.id,
-                    already_failing: now.get(&row.id) == Some(&Health::Down),
-                    name: row.name,
-                    class: row.class,
-                    organization: row.organization,
+            .map(|(item, name, class, organization)| {
+                let row = ImpactedCi {
+                    id: item,
+                    name,
+                    class,
+                    organization,
+                    already_failing: now.health(graph, item) == Health::Down,
                 };
-                (item.id, item)
+                (item, row)
             })
             .collect();
-        let mut named = |ids: &[i64]| -> Vec<ImpactedCi> {
-            ids.iter()
-                .take(MOST_LISTED)
+        let mut named = |list: &[(i64, Health)]| -> Vec<ImpactedCi> {
+            ids(list)
+                .iter()
                 .filter_map(|item| rows.remove(item))
                 .collect()
         };

@@ -59,6 +59,8 @@ struct Conversation {
     /// Whether the requester sees the message, hence its files.
     public: bool,
     sender: Option<i64>,
+    /// The sender as the audit log names them.
+    actor: String,
 }
 
 impl Routed {
@@ -404,6 +406,7 @@ async fn carry_out(tx: &mut Tx<'_>, plan: Plan) -> Result<Routed, AppError> {
                 conversation: Some(Conversation {
                     public: comment.public,
                     sender: principal.user_id,
+                    actor,
                 }),
                 alerts: None,
             })
@@ -424,6 +427,7 @@ async fn carry_out(tx: &mut Tx<'_>, plan: Plan) -> Result<Routed, AppError> {
                 conversation: Some(Conversation {
                     public: true,
                     sender: principal.user_id,
+                    actor,
                 }),
                 alerts: None,
             })
@@ -520,7 +524,11 @@ async fn keep_files(
         public: conversation.public,
         sender: conversation.sender,
     };
-    keep_mail_files(conn, &target, &files, limit, now).await
+    let kept = keep_mail_files(conn, &target, &files, limit, now).await?;
+    // A security incident's files are evidence: their upload starts the chain of custody.
+    let actor = &conversation.actor;
+    crate::security::record_mail_files(conn, ticket_id, &kept, conversation.sender, actor, now)
+        .await
 }
 
 async fn outcome_of(

@@ -18,11 +18,11 @@ use crate::{App, AppError, Principal};
 
 pub use drill_down::{CountedTicket, CountedTickets, DrillDown, MAX_DRILL_DOWN};
 pub use export::report_csv;
-pub use pdf::report_pdf;
 pub use figures::{
     Report, ReportAge, ReportAverage, ReportChanges, ReportCount, ReportDay, ReportDeflection,
     ReportMonitors, ReportShare, ReportVolume, ReportVolumeLine,
 };
+pub use pdf::report_pdf;
 pub use wall::{Wall, WallPriority};
 
 /// Days a report covers when none are asked for.

@@ -2,9 +2,10 @@
 //! access re-hashes the stored bytes and records who, when, through which channel and
 //! whether the hash still matches, in the chain of custody and the audit log.
 
+use opsdesk_store::Conn;
 use opsdesk_store::attachments::AttachmentRow;
 use opsdesk_store::security::{self as store, NewCustody};
-use opsdesk_store::tickets::TicketRow;
+use opsdesk_store::tickets::{TicketPart, TicketRow, restricted_group_of};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -52,17 +53,67 @@ pub(crate) async fn record_upload(
     ticket: &TicketRow,
     file: &AttachmentRow,
 ) -> Result<(), AppError> {
-    let entry = NewCustody {
-        ticket_id: ticket.id,
-        attachment_id: file.id,
-        action: "upload",
+    let uploader = Uploader {
         via: channel(tx.principal),
         actor_id: tx.principal.user_id,
         actor: tx.actor,
+    };
+    add_upload(tx.conn, ticket.id, file, &uploader, tx.now).await
+}
+
+/// Records the files a mail brought to ticket `ticket_id` as uploads of evidence when it is
+/// a security incident, in the ingest's transaction. `sender` and `actor` name who sent it.
+pub(crate) async fn record_mail_files(
+    conn: &mut Conn,
+    ticket_id: i64,
+    files: &[AttachmentRow],
+    sender: Option<i64>,
+    actor: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    if files.is_empty()
+        || restricted_group_of(conn, TicketPart::Ticket, ticket_id)
+            .await?
+            .is_none()
+    {
+        return Ok(());
+    }
+    let uploader = Uploader {
+        via: "mail",
+        actor_id: sender,
+        actor,
+    };
+    for file in files {
+        add_upload(conn, ticket_id, file, &uploader, now).await?;
+    }
+    Ok(())
+}
+
+/// Who brought an evidence file, and through which channel.
+struct Uploader<'a> {
+    via: &'a str,
+    actor_id: Option<i64>,
+    actor: &'a str,
+}
+
+async fn add_upload(
+    conn: &mut Conn,
+    ticket_id: i64,
+    file: &AttachmentRow,
+    uploader: &Uploader<'_>,
+    now: i64,
+) -> Result<(), AppError> {
+    let entry = NewCustody {
+        ticket_id,
+        attachment_id: file.id,
+        action: "upload",
+        via: uploader.via,
+        actor_id: uploader.actor_id,
+        actor: uploader.actor,
         recorded_sha256: &file.sha256,
         observed_sha256: &file.sha256,
     };
-    store::add_custody(tx.conn, &entry, tx.now).await?;
+    store::add_custody(conn, &entry, now).await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 mod custody;
 
 pub use custody::CustodyEntry;
-pub(crate) use custody::{evidence_access, record_upload};
+pub(crate) use custody::{evidence_access, record_mail_files, record_upload};
 
 use opsdesk_domain::account::Email;
 use opsdesk_domain::security::{self as rules, ChecklistItem, OverrideReason, Phase, Severity};
@@ -104,6 +104,28 @@ pub struct SecurityIncident {
     pub runbook_override: Option<RunbookOverride>,
 }
 
+/// A security incident as its list shows it: its ticket, severity, restricted group and
+/// how far its runbook is.
+#[derive(Debug, Clone)]
+pub struct SecuritySummary {
+    pub ticket: Ticket,
+    pub severity: Severity,
+    /// The restricted group's name.
+    pub restricted_group: String,
+    /// Runbook items done, of `total`.
+    pub done: usize,
+    pub total: usize,
+    /// The phase of the first item still to do; none when the runbook is finished.
+    pub phase: Option<Phase>,
+}
+
+/// A page of [`SecuritySummary`]s.
+#[derive(Debug, Clone)]
+pub struct SecuritySummaryPage {
+    pub items: Vec<SecuritySummary>,
+    pub next_cursor: Option<String>,
+}
+
 /// The security incident `reference` names, if `principal` may see it.
 pub(crate) async fn find_incident(
     conn: &mut Conn,
@@ -146,17 +168,21 @@ pub(crate) async fn check_resolvable(conn: &mut Conn, ticket_id: i64) -> Result<
     let overridden = store::get(conn, ticket_id)
         .await?
         .is_some_and(|row| row.override_reason.is_some());
-    let done = done_items(&store::checklist(conn, ticket_id).await?);
+    let done = checked_items(&store::checklist(conn, ticket_id).await?);
     rules::may_resolve(&done, overridden).map_err(|e| AppError::Conflict {
         field: Some("status".into()),
         message: e.to_string(),
     })
 }
 
-fn done_items(rows: &[CheckedRow]) -> Vec<ChecklistItem> {
-    rows.iter()
-        .filter_map(|row| ChecklistItem::parse(&row.item).ok())
+fn done_items<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<ChecklistItem> {
+    keys.into_iter()
+        .filter_map(|key| ChecklistItem::parse(key).ok())
         .collect()
+}
+
+fn checked_items(rows: &[CheckedRow]) -> Vec<ChecklistItem> {
+    done_items(rows.iter().map(|row| &row.item))
 }
 
 async fn check_cis(conn: &mut Conn, ids: &[i64]) -> Result<Vec<i64>, AppError> {
@@ -200,6 +226,12 @@ async fn check_accounts(
         }
     }
     Ok(accounts_found)
+}
+
+/// The severity stored for security incident `ticket_id`.
+fn stored_severity(ticket_id: i64, text: &str) -> Result<Severity, AppError> {
+    text.parse()
+        .map_err(|_| AppError::broken(format!("ticket {ticket_id} has an invalid severity")))
 }
 
 fn parse_severity(text: &str) -> Result<Severity, AppError> {
@@ -297,12 +329,9 @@ impl App {
         let details = store::get(&mut conn, row.id).await?.ok_or_else(|| {
             AppError::broken(format!("security incident {} has no details", row.id))
         })?;
-        let severity = details
-            .severity
-            .parse()
-            .map_err(|_| AppError::broken(format!("ticket {} has an invalid severity", row.id)))?;
+        let severity = stored_severity(row.id, &details.severity)?;
         let checked = store::checklist(&mut conn, row.id).await?;
-        let done = done_items(&checked);
+        let done = checked_items(&checked);
         let checklist = rules::CHECKLIST
             .iter()
             .map(|item| {
@@ -361,6 +390,43 @@ impl App {
         principal.require_staff()?;
         self.search_tickets(principal, "type:security_incident", cursor, limit)
             .await
+    }
+
+    /// [`App::security_incidents`] with what their list shows of each (severity, restricted
+    /// group, runbook progress), read for the whole page at once.
+    pub async fn security_incident_summaries(
+        &self,
+        principal: &Principal,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<SecuritySummaryPage, AppError> {
+        let page = self.security_incidents(principal, cursor, limit).await?;
+        let ids: Vec<i64> = page.items.iter().map(|hit| hit.ticket.id).collect();
+        let mut summaries = {
+            let mut conn = self.db().reader().await?;
+            store::summaries(&mut conn, &ids).await?
+        };
+        let mut items = Vec::with_capacity(page.items.len());
+        for hit in page.items {
+            let id = hit.ticket.id;
+            let row = summaries.remove(&id).ok_or_else(|| {
+                AppError::broken(format!("security incident {id} has no details"))
+            })?;
+            let severity = stored_severity(id, &row.severity)?;
+            let done = done_items(&row.done);
+            items.push(SecuritySummary {
+                ticket: hit.ticket,
+                severity,
+                restricted_group: row.group,
+                done: done.len(),
+                total: rules::CHECKLIST.len(),
+                phase: rules::first_open(&done).map(|item| item.phase),
+            });
+        }
+        Ok(SecuritySummaryPage {
+            items,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Changes a security incident's severity, affected CIs or accounts, or records why it
@@ -429,7 +495,7 @@ impl App {
             .change(principal, Need::Staff, move |mut tx| {
                 Box::pin(async move {
                     let row = find_incident(tx.conn, tx.principal, &reference).await?;
-                    let done = done_items(&store::checklist(tx.conn, row.id).await?);
+                    let done = checked_items(&store::checklist(tx.conn, row.id).await?);
                     rules::may_tick(item, &done).map_err(|e| AppError::Conflict {
                         field: Some("item".into()),
                         message: e.to_string(),

@@ -150,15 +150,17 @@ pub(crate) struct MailFiles {
 }
 
 /// Keeps the files a mail brought with the ticket's other attachments, in the caller's
-/// transaction. A file over `limit` bytes (the upload limit) is not kept: a staff-only
-/// `attachment_skipped` timeline entry names it, and it stays in the original message.
+/// transaction; returns those kept. A file over `limit` bytes (the upload limit) is not
+/// kept: a staff-only `attachment_skipped` timeline entry names it, and it stays in the
+/// original message.
 pub(crate) async fn keep_mail_files(
     conn: &mut Conn,
     target: &MailFiles,
     files: &[MailFile<'_>],
     limit: usize,
     now: i64,
-) -> Result<(), AppError> {
+) -> Result<Vec<store::AttachmentRow>, AppError> {
+    let mut kept = Vec::with_capacity(files.len());
     let mut skipped = Batch::new(conn);
     for file in files {
         let filename = sanitize_filename(file.filename);
@@ -198,10 +200,10 @@ pub(crate) async fn keep_mail_files(
                 inline: file.inline,
             },
         };
-        store::insert(conn, &new, now).await?;
+        kept.push(store::insert(conn, &new, now).await?);
     }
     skipped.run(conn).await?;
-    Ok(())
+    Ok(kept)
 }
 
 /// Hands each timeline entry the files of the message it shows: a comment's files, an

@@ -261,6 +261,10 @@ async fn carry_out(
                     .await?
                     .ok_or(AppError::NotFound("ticket"))?;
                 let current = view(tx.conn, tx.principal, row, tx.now).await?;
+                let mut current = serde_json::to_value(current)
+                    .map_err(|e| AppError::internal("rule webhook payload", e))?;
+                crate::webhooks::hide_restricted_relatives(tx.conn, ticket.id, &mut current)
+                    .await?;
                 let mut batch = tx.batch();
                 let payload = serde_json::json!({
                     "url": url,

@@ -1,7 +1,7 @@
 //! Configuration items: their classes, lifecycle, relations, how agents, imports and people
 //! agree on one item per machine, and what fails when one item goes down.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 pub mod agreement;
 pub mod fields;
@@ -174,19 +174,23 @@ pub enum Health {
     Down,
 }
 
-/// What one item needs: its providers, and how many of them must be up (all when `None`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Needs {
-    pub providers: BTreeSet<i64>,
-    pub needed: Option<u32>,
-}
-
 /// The part of the dependency graph an analysis walks: for each item, what it needs,
-/// and for each item, who needs it.
+/// and who needs it. Items are numbered as they are added, so an analysis over tens of
+/// thousands of them works on plain vectors rather than maps.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
-    needs: BTreeMap<i64, Needs>,
-    dependents: BTreeMap<i64, BTreeSet<i64>>,
+    slots: HashMap<i64, usize>,
+    items: Vec<Item>,
+}
+
+/// One item of a [`Graph`], its neighbours by slot, each listed once.
+#[derive(Debug, Clone)]
+struct Item {
+    id: i64,
+    providers: Vec<usize>,
+    dependents: Vec<usize>,
+    /// How many providers must be up (all when `None`).
+    needed: Option<u32>,
 }
 
 impl Graph {
@@ -195,43 +199,50 @@ impl Graph {
         if dependent == provider {
             return;
         }
-        self.needs
-            .entry(dependent)
-            .or_default()
-            .providers
-            .insert(provider);
-        self.dependents
-            .entry(provider)
-            .or_default()
-            .insert(dependent);
+        let (d, p) = (self.slot(dependent), self.slot(provider));
+        // Two relations between the same pair (`runs_on` and `depends_on`) are one need.
+        if let Err(at) = self.items[d].providers.binary_search(&p) {
+            self.items[d].providers.insert(at, p);
+            let dependents = &mut self.items[p].dependents;
+            if let Err(at) = dependents.binary_search(&d) {
+                dependents.insert(at, d);
+            }
+        }
     }
 
     /// Sets how many of `item`'s providers must be up.
     pub fn set_needed(&mut self, item: i64, needed: u32) {
-        self.needs.entry(item).or_default().needed = Some(needed);
+        let slot = self.slot(item);
+        self.items[slot].needed = Some(needed);
     }
 
-    pub fn dependents(&self, item: i64) -> impl Iterator<Item = i64> + '_ {
-        self.dependents.get(&item).into_iter().flatten().copied()
+    fn slot(&mut self, id: i64) -> usize {
+        *self.slots.entry(id).or_insert_with(|| {
+            self.items.push(Item {
+                id,
+                providers: Vec::new(),
+                dependents: Vec::new(),
+                needed: None,
+            });
+            self.items.len() - 1
+        })
     }
 
-    /// Health of `item` given the health of its providers (`Up` for any not in `health`).
-    fn health_of(&self, item: i64, health: &BTreeMap<i64, Health>) -> Health {
-        let Some(needs) = self.needs.get(&item) else {
-            return Health::Up;
-        };
-        let total = needs.providers.len();
+    /// Health of the item in `slot` given the health of every item.
+    fn health_of(&self, slot: usize, health: &[Health]) -> Health {
+        let item = &self.items[slot];
+        let total = item.providers.len();
         if total == 0 {
             return Health::Up;
         }
-        let status = |p: &i64| health.get(p).copied().unwrap_or(Health::Up);
-        let down = needs
+        let status = |p: &usize| health[*p];
+        let down = item
             .providers
             .iter()
             .filter(|p| status(p) == Health::Down)
             .count();
-        let degraded = needs.providers.iter().any(|p| status(p) != Health::Up);
-        let needed = needs.needed.map_or(total, |n| (n as usize).clamp(1, total));
+        let degraded = item.providers.iter().any(|p| status(p) != Health::Up);
+        let needed = item.needed.map_or(total, |n| (n as usize).clamp(1, total));
         if total - down < needed {
             Health::Down
         } else if degraded {
@@ -240,28 +251,93 @@ impl Graph {
             Health::Up
         }
     }
-}
 
-/// What fails when the items in `failed` are down (the one being asked about, and any
-/// already down by their monitors): every item reached through dependents, with its
-/// health, `Up` ones left out. Cycles end: an item is settled when its health stops
-/// changing, and health only worsens, so the walk is bounded by three visits per item.
-pub fn impact(graph: &Graph, failed: &BTreeSet<i64>) -> BTreeMap<i64, Health> {
-    let mut health: BTreeMap<i64, Health> = failed.iter().map(|id| (*id, Health::Down)).collect();
-    let mut queue: VecDeque<i64> = failed.iter().flat_map(|id| graph.dependents(*id)).collect();
-    while let Some(item) = queue.pop_front() {
-        if failed.contains(&item) {
-            continue;
+    /// Every item's health when the items in `failed` are down (the one being asked
+    /// about, and any already down by their monitors).
+    pub fn outage<'a>(&self, failed: impl IntoIterator<Item = &'a i64>) -> Outage {
+        let mut outage = Outage {
+            health: vec![Health::Up; self.items.len()],
+            failed: vec![false; self.items.len()],
+        };
+        let slots: Vec<usize> = failed
+            .into_iter()
+            .filter_map(|id| self.slots.get(id).copied())
+            .collect();
+        self.fail(&mut outage, &slots);
+        outage
+    }
+
+    /// Marks the items in `slots` down in `outage` and settles what depends on them.
+    /// Cycles end: an item is settled when its health stops changing, and health only
+    /// worsens, so the walk is bounded by three visits per item. Starting from a settled
+    /// outage gives what starting from nothing would, since health only worsens.
+    fn fail(&self, outage: &mut Outage, slots: &[usize]) {
+        for slot in slots {
+            outage.failed[*slot] = true;
+            outage.health[*slot] = Health::Down;
         }
-        let now = graph.health_of(item, &health);
-        let before = health.get(&item).copied().unwrap_or(Health::Up);
-        if now > before {
-            health.insert(item, now);
-            queue.extend(graph.dependents(item));
+        let mut queue: VecDeque<usize> = slots
+            .iter()
+            .flat_map(|slot| self.items[*slot].dependents.iter().copied())
+            .collect();
+        while let Some(slot) = queue.pop_front() {
+            if outage.failed[slot] {
+                continue;
+            }
+            let now = self.health_of(slot, &outage.health);
+            if now > outage.health[slot] {
+                outage.health[slot] = now;
+                queue.extend(self.items[slot].dependents.iter().copied());
+            }
         }
     }
-    health.retain(|_, h| *h != Health::Up);
-    health
+
+    /// What fails when `item` goes down on top of `outage` (what is down already): every
+    /// item that depends on it, directly or not, and is not up then, with its health, in
+    /// id order. Items already failing in `outage` are named too.
+    pub fn impact_of(&self, item: i64, outage: &Outage) -> Vec<(i64, Health)> {
+        let Some(&root) = self.slots.get(&item) else {
+            return Vec::new();
+        };
+        let mut after = outage.clone();
+        self.fail(&mut after, &[root]);
+        let mut reached = vec![false; self.items.len()];
+        reached[root] = true;
+        let mut frontier = vec![root];
+        let mut hit = Vec::new();
+        while let Some(slot) = frontier.pop() {
+            for &dependent in &self.items[slot].dependents {
+                if !reached[dependent] {
+                    reached[dependent] = true;
+                    frontier.push(dependent);
+                    if after.health[dependent] != Health::Up {
+                        hit.push((self.items[dependent].id, after.health[dependent]));
+                    }
+                }
+            }
+        }
+        hit.sort_unstable();
+        hit
+    }
+}
+
+/// Every item's health with some items down: see [`Graph::outage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// By slot of the graph it was made from.
+    health: Vec<Health>,
+    /// Whether the item is one of those down to begin with, whatever its providers do.
+    failed: Vec<bool>,
+}
+
+impl Outage {
+    /// The health of `item`, one the graph knows (`Up` for any other).
+    pub fn health(&self, graph: &Graph, item: i64) -> Health {
+        graph
+            .slots
+            .get(&item)
+            .map_or(Health::Up, |slot| self.health[*slot])
+    }
 }
 
 /// Reads a MAC address in any common writing (`AA-BB-…`, `aabb.ccdd.eeff`) as lower case
@@ -283,6 +359,7 @@ pub fn normal_mac(text: &str) -> Option<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn graph(edges: &[(i64, i64)]) -> Graph {
         let mut g = Graph::default();
@@ -290,6 +367,18 @@ mod tests {
             g.add(*dependent, *provider);
         }
         g
+    }
+
+    /// Every item not up when the items in `failed` are down, with its health.
+    fn impact(graph: &Graph, failed: &BTreeSet<i64>) -> BTreeMap<i64, Health> {
+        let outage = graph.outage(failed);
+        graph
+            .items
+            .iter()
+            .zip(&outage.health)
+            .filter(|(_, health)| **health != Health::Up)
+            .map(|(item, health)| (item.id, *health))
+            .collect()
     }
 
     #[test]
@@ -381,10 +470,10 @@ mod tests {
     }
 
     proptest! {
-        /// Impact is a fixed point: every item's health is what its providers' health
-        /// gives, items not reached are up, and the failed items are down.
+        /// An outage is a fixed point: every item's health is what its providers' health
+        /// gives, and the failed items are down.
         #[test]
-        fn impact_is_settled(
+        fn outage_is_settled(
             edges in prop::collection::vec((0i64..30, 0i64..30), 0..80),
             needed in prop::collection::btree_map(0i64..30, 1u32..4, 0..10),
             failed in prop::collection::btree_set(0i64..30, 1..4),
@@ -393,15 +482,46 @@ mod tests {
             for (item, n) in &needed {
                 g.set_needed(*item, *n);
             }
-            let hit = impact(&g, &failed);
-            for id in 0..30 {
-                let health = hit.get(&id).copied().unwrap_or(Health::Up);
-                if failed.contains(&id) {
-                    prop_assert_eq!(health, Health::Down);
+            let outage = g.outage(&failed);
+            for (slot, item) in g.items.iter().enumerate() {
+                if failed.contains(&item.id) {
+                    prop_assert_eq!(outage.health[slot], Health::Down);
                 } else {
-                    prop_assert_eq!(health, g.health_of(id, &hit));
+                    prop_assert_eq!(outage.health[slot], g.health_of(slot, &outage.health));
                 }
             }
+        }
+
+        /// One more item down on top of a settled outage names what settling everything
+        /// from nothing would: each item depending on it, directly or not, that is not up.
+        #[test]
+        fn impact_on_top_of_an_outage_is_the_whole_outage_seen_from_the_item(
+            edges in prop::collection::vec((0i64..30, 0i64..30), 0..80),
+            needed in prop::collection::btree_map(0i64..30, 1u32..4, 0..10),
+            failed in prop::collection::btree_set(0i64..30, 0..4),
+            item in 0i64..30,
+        ) {
+            let mut g = graph(&edges);
+            for (id, n) in &needed {
+                g.set_needed(*id, *n);
+            }
+            let mut all = failed.clone();
+            all.insert(item);
+            let whole = impact(&g, &all);
+            let mut reached = BTreeSet::from([item]);
+            let mut frontier = vec![item];
+            while let Some(provider) = frontier.pop() {
+                for (dependent, p) in &edges {
+                    if *p == provider && reached.insert(*dependent) {
+                        frontier.push(*dependent);
+                    }
+                }
+            }
+            let expected: Vec<(i64, Health)> = whole
+                .into_iter()
+                .filter(|(id, _)| *id != item && reached.contains(id))
+                .collect();
+            prop_assert_eq!(g.impact_of(item, &g.outage(&failed)), expected);
         }
     }
 }

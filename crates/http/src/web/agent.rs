@@ -635,7 +635,7 @@ pub(crate) async fn ticket_page(
     let vendor_wait = state.app.vendor_wait(principal, &t.number).await?;
     let vendors = state.app.vendors(principal).await?;
     let problem = ProblemPanel::load(state, principal, &t).await?;
-    let security = SecurityPanel::load(state, principal, &t).await?;
+    let security = SecurityPanel::load(state, principal, &t, &forms.checklist).await?;
     let (what_changed, caused_by_changes) =
         if t.ticket_type.as_str() == "incident" && !cis.is_empty() {
             (

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use futures::Stream;
 use futures::StreamExt;
 use opsdesk_app::TicketEventKind;
+use opsdesk_domain::ticket::{TicketNumber, TicketType};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
@@ -176,8 +177,11 @@ async fn events(
                 {
                     kind = TicketEventKind::Updated;
                 }
-            } else if viewer.organization_filter().is_some() {
-                // An agent limited to some organizations hears only about their tickets.
+            } else if viewer.organization_filter().is_some()
+                || (viewer.restricted_filter().is_some() && may_be_restricted(&event.number))
+            {
+                // An agent limited to some organizations hears only about their tickets, and
+                // an agent outside a security incident's restricted group nothing of it.
                 app.ticket(&viewer, &event.number).await.ok()?;
             }
             let data = serde_json::to_string(&Changed {
@@ -210,6 +214,14 @@ async fn events(
     };
     let stream = futures::stream::select(changes.boxed(), presence);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Whether ticket `number` may be restricted to a group: only security incidents are, so
+/// the events of other tickets need no look-up per listener.
+fn may_be_restricted(number: &str) -> bool {
+    number
+        .parse::<TicketNumber>()
+        .map_or(true, |n| n.ticket_type() == TicketType::SecurityIncident)
 }
 
 /// The id of the newest timeline entry `principal` can read on ticket `number`.

@@ -40,11 +40,16 @@ pub(crate) struct OperationForms {
     pub diagnostic: SentForm,
     pub run: SentForm,
     pub connect: SentForm,
+    /// A security incident's runbook tick, sent back with why it was refused.
+    pub checklist: SentForm,
 }
 
 impl OperationForms {
     pub(crate) fn has_errors(&self) -> bool {
-        self.diagnostic.has_errors() || self.run.has_errors() || self.connect.has_errors()
+        self.diagnostic.has_errors()
+            || self.run.has_errors()
+            || self.connect.has_errors()
+            || self.checklist.has_errors()
     }
 }
 
@@ -169,7 +174,7 @@ impl TicketOperations {
 
 /// The ticket page again with one of its operations forms sent back, when `error` is a
 /// mistake in it; any other error is the page's.
-async fn sent_back(
+pub(crate) async fn sent_back(
     state: &AppState,
     form: &SignedForm,
     number: &str,

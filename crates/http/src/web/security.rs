@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::security::{
     ChecklistEntry, CustodyEntry, NewSecurityIncident, SecurityIncident, SecurityPatch,
+    SecuritySummary,
 };
 use opsdesk_app::tickets::Ticket;
 use opsdesk_app::{AppError, Principal};
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 use super::agent::{back_to, encode};
 use super::cmdb::{SentForm, form_errors};
+use super::operations::sent_back;
 use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
@@ -48,22 +50,17 @@ struct Row {
     phase: Option<Phase>,
 }
 
-impl From<SecurityIncident> for Row {
-    fn from(incident: SecurityIncident) -> Self {
-        let phase = incident
-            .checklist
-            .iter()
-            .find(|entry| !entry.done)
-            .map(|entry| entry.phase);
+impl From<SecuritySummary> for Row {
+    fn from(incident: SecuritySummary) -> Self {
         Row {
-            done: incident.checklist.iter().filter(|e| e.done).count(),
-            total: incident.checklist.len(),
-            phase,
+            done: incident.done,
+            total: incident.total,
+            phase: incident.phase,
             number: incident.ticket.number,
             title: incident.ticket.title,
             status: incident.ticket.status.to_string(),
             severity: incident.severity,
-            group: incident.restricted_group.name,
+            group: incident.restricted_group,
         }
     }
 }
@@ -88,21 +85,12 @@ async fn list(
 ) -> Result<Response, WebError> {
     let page = state
         .app
-        .security_incidents(&principal, params.cursor.as_deref(), PAGE_SIZE)
+        .security_incident_summaries(&principal, params.cursor.as_deref(), PAGE_SIZE)
         .await?;
-    // The list shows what only the details hold (severity, progress); a page is 50 at most.
-    let mut rows = Vec::with_capacity(page.items.len());
-    for hit in &page.items {
-        let incident = state
-            .app
-            .security_incident(&principal, &hit.ticket.number)
-            .await?;
-        rows.push(Row::from(incident));
-    }
     let c = Chrome::new(&principal, Lang.t("security.title"));
     Ok(render(&ListPage {
         c,
-        rows,
+        rows: page.items.into_iter().map(Row::from).collect(),
         next_cursor: page.next_cursor,
     })
     .into_response())
@@ -231,14 +219,18 @@ pub(crate) struct SecurityPanel {
     /// The affected CIs and accounts as the edit form's fields hold them.
     pub cis_text: String,
     pub accounts_text: String,
+    /// Why the runbook item just ticked was refused (an earlier phase still open).
+    pub refused: Option<String>,
 }
 
 impl SecurityPanel {
-    /// The panel of `ticket`; `None` unless it is a security incident.
+    /// The panel of `ticket`, with the runbook tick `checklist` sent back; `None` unless
+    /// it is a security incident.
     pub(crate) async fn load(
         state: &AppState,
         principal: &Principal,
         ticket: &Ticket,
+        checklist: &SentForm,
     ) -> Result<Option<Self>, AppError> {
         if ticket.ticket_type != TicketType::SecurityIncident {
             return Ok(None);
@@ -281,6 +273,7 @@ impl SecurityPanel {
             severities: Severity::NAMES,
             cis_text,
             accounts_text,
+            refused: checklist.first_error().map(str::to_owned),
         }))
     }
 }
@@ -319,15 +312,27 @@ async fn set_override(
     Ok(back_to(&number, "security"))
 }
 
-/// Ticks a runbook item; a refused tick shows the use case's reason on the error page.
+/// Ticks a runbook item; a refused tick shows the ticket page again (409) with the use
+/// case's reason above the runbook.
 async fn tick(
     State(state): State<AppState>,
     Path((number, item)): Path<(String, String)>,
     form: SignedForm,
-) -> Result<Redirect, WebError> {
-    state
+) -> Result<Response, WebError> {
+    let ticked = state
         .app
         .tick_security_checklist(&form.principal, &number, &item)
-        .await?;
-    Ok(back_to(&number, "security"))
+        .await;
+    match ticked {
+        Ok(_) => Ok(back_to(&number, "security").into_response()),
+        Err(error) => {
+            let mut page = sent_back(&state, &form, &number, error, |forms, sent| {
+                forms.checklist = sent;
+            })
+            .await?;
+            // Refused rather than mistaken: the page answers as the API does.
+            *page.status_mut() = StatusCode::CONFLICT;
+            Ok(page)
+        }
+    }
 }

@@ -838,17 +838,17 @@ pub async fn related_many(
     Ok(related)
 }
 
-/// `(id, type, number)` of the tickets `ids`.
+/// The tickets `ids` as others name them (type, number, restricted group), by id.
 pub async fn numbers_many(
     conn: &mut AnyConnection,
     ids: &[i64],
-) -> Result<HashMap<i64, (String, i64)>, StoreError> {
+) -> Result<HashMap<i64, TicketRef>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(i64, String, i64)> = bind_ids(
+    let rows: Vec<(i64, String, i64, Option<i64>)> = bind_ids(
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, ticket_type, number FROM tickets WHERE id IN ({})",
+            "SELECT id, ticket_type, number, restricted_group_id FROM tickets WHERE id IN ({})",
             crate::accounts::placeholders(1, ids.len())
         ))),
         ids,
@@ -857,7 +857,14 @@ pub async fn numbers_many(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, ticket_type, number)| (id, (ticket_type, number)))
+        .map(|(id, ticket_type, number, restricted_group_id)| {
+            let other = TicketRef {
+                ticket_type,
+                number,
+                restricted_group_id,
+            };
+            (id, other)
+        })
         .collect())
 }
 

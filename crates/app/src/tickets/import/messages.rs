@@ -84,7 +84,8 @@ pub(super) async fn keep_imported_mail(
         public: mail.public,
         sender: mail.sender.map(|s| s.id),
     };
-    keep_mail_files(tx.conn, &target, &files, limit, mail.at).await
+    keep_mail_files(tx.conn, &target, &files, limit, mail.at).await?;
+    Ok(())
 }
 
 /// Records the Message-IDs of mail the source desk sent about a ticket, so that replies to
