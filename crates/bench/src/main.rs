@@ -23,6 +23,7 @@ use clap::{Args, Parser, Subcommand};
 
 use harness::Location;
 
+mod agents;
 mod alerts;
 mod backup;
 mod changes;
@@ -295,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
             agent_runs,
             runs,
         } => {
-            cmdb::agents(
+            agents::agents(
                 &target, agents, packages, window, period, clients, agent_runs, runs,
             )
             .await

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::Target;
-use crate::cmdb::cpu_seconds;
+use crate::agents::cpu_seconds;
 use crate::harness::{Scratch, Server, create_admin, memory};
 use crate::stats::median;
 
