@@ -4,6 +4,9 @@
 // client with its own redirect URI. Started by .ci/setup.d/65-oidc-provider.sh.
 //
 // Usage: node provider.mjs PORT
+//
+// OIDC_STATIC_CLIENT (JSON client metadata) configures one client in advance: it survives a
+// restart, which gives the provider a new signing key (the key-rotation test).
 
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -28,8 +31,11 @@ const accounts = {
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
 
+const staticClient = process.env.OIDC_STATIC_CLIENT ? [JSON.parse(process.env.OIDC_STATIC_CLIENT)] : [];
+
 const provider = new Provider(issuer, {
   jwks: { keys: [jwk] },
+  clients: staticClient,
   cookies: { keys: [randomBytes(32).toString('hex')] },
   features: {
     devInteractions: { enabled: false },

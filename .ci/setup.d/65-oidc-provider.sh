@@ -53,4 +53,6 @@ fi
 
 if [ -n "${OPSDESK_CI_ENV:-}" ]; then
     echo "export OPSDESK_TEST_OIDC_ISSUER=$issuer" >>"$OPSDESK_CI_ENV"
+    # Tests that need a provider of their own (to restart it) run this script.
+    echo "export OPSDESK_TEST_OIDC_PROVIDER_SCRIPT=$root/provider.mjs" >>"$OPSDESK_CI_ENV"
 fi

@@ -61,6 +61,8 @@ opsdesk_domain::string_enum! {
         SurveyLowScore => "survey.low_score",
         /// Mail a self-service password reset's one-time code to its recovery address.
         PasswordResetCode => "password_reset.code",
+        /// Mail a subscriber the week before's report, then queue next Monday's.
+        ReportWeekly => "report.weekly",
     }
 }
 
@@ -418,6 +420,7 @@ impl App {
             JobKind::AlertTimeout => self.time_out_alert(&payload).await,
             JobKind::AlertSettle => self.settle_alert_incident(&payload).await,
             JobKind::RuleWebhook => self.deliver_rule_webhook(&payload).await,
+            JobKind::ReportWeekly => self.send_weekly_report(&payload).await,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! forwarding proxy between opsdesk and the provider), tokens for another client, expired
 //! tokens, replayed states and foreign nonces are refused with a message and an audit
 //! entry; a customer signing in through their organization's provider sees only that
-//! organization's tickets, and addresses of other organizations or of staff are refused.
+//! organization's tickets, and addresses of other organizations or of staff are refused; a
+//! provider restarted with a new signing key is followed without a refusal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -686,5 +687,126 @@ dual_backend_test!(
             gus_user.body["organization"], "Globex",
             "gus stays where he was"
         );
+    }
+);
+
+/// A provider of this test's own (`.ci/oidc-provider.mjs` on a free port), with one client
+/// configured in advance so that it survives restarts; each start signs with a new key.
+struct OwnProvider {
+    script: String,
+    port: u16,
+    client: Value,
+    process: tokio::process::Child,
+}
+
+impl OwnProvider {
+    async fn start(script: &str, port: u16, client: &Value) -> Self {
+        let folder = std::path::Path::new(script).parent().unwrap();
+        let process = tokio::process::Command::new("node")
+            .arg(script)
+            .arg(port.to_string())
+            .current_dir(folder)
+            .env("OIDC_STATIC_CLIENT", client.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let discovery = format!("http://127.0.0.1:{port}/.well-known/openid-configuration");
+        let up = eventually(Duration::from_secs(20), || async {
+            reqwest::get(&discovery)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        assert!(up, "the provider on port {port} did not start");
+        Self {
+            script: script.to_owned(),
+            port,
+            client: client.clone(),
+            process,
+        }
+    }
+
+    /// The ids of the keys it publishes.
+    async fn key_ids(&self) -> Vec<String> {
+        let keys: Value = reqwest::get(format!("http://127.0.0.1:{}/jwks", self.port))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Stops it and starts it again on the same port, with a new signing key.
+    async fn restart(mut self) -> Self {
+        self.process.kill().await.unwrap();
+        Self::start(&self.script, self.port, &self.client).await
+    }
+}
+
+/// `account` signs in through `provider` and lands on a page of theirs.
+async fn signs_in(server: &TestServer, provider: i64, account: &str) {
+    let (_, landing) = sign_in_through(server, provider, account).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert!(landing.body.contains(account), "{}", landing.body);
+}
+
+dual_backend_test!(
+    a_provider_that_rotates_its_signing_key_is_followed,
+    |backend| async move {
+        let Some(script) = opsdesk_testkit::service_setting(
+            "OPSDESK_TEST_OIDC_PROVIDER_SCRIPT",
+            ".ci/setup.d/65-oidc-provider.sh",
+        ) else {
+            return;
+        };
+        let server = TestServer::service_desk(backend).await;
+        let acme = organization_id(&server, "Acme").await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = json!({
+            "client_id": "rotation-test",
+            "client_secret": "rotation-test-secret",
+            "redirect_uris": [format!("{}/login/oidc/callback", server.url)],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+        });
+        let provider_process = OwnProvider::start(&script, port, &client).await;
+        let created = server
+            .admin()
+            .post(
+                "/api/v1/identity-providers",
+                json!({"name": "Rotating", "label": "Rotating", "organization_id": acme,
+                       "issuer": format!("http://127.0.0.1:{port}"),
+                       "client_id": "rotation-test", "client_secret": "rotation-test-secret",
+                       "scopes": ["email", "profile"], "allow_signup": true}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let provider = created.body["id"].as_i64().unwrap();
+
+        // The first sign-in fetches the provider's keys.
+        signs_in(&server, provider, "alice@acme.example").await;
+        let first_keys = provider_process.key_ids().await;
+
+        // Restarted, the provider signs with a key opsdesk has not seen.
+        let provider_process = provider_process.restart().await;
+        let second_keys = provider_process.key_ids().await;
+        assert!(
+            first_keys.iter().all(|kid| !second_keys.contains(kid)),
+            "{first_keys:?} and {second_keys:?}"
+        );
+        signs_in(&server, provider, "alice@acme.example").await;
+        assert!(refusals(&server, provider).await.is_empty());
     }
 );

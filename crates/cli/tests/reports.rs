@@ -1,7 +1,8 @@
 //! Reports through the API, on SQLite and PostgreSQL: a small desk seeded at known times on
 //! a manual clock, every figure checked against the value worked out by hand below, each
 //! count's drill-down listing exactly the tickets counted, customers limited to their own
-//! organization, the CSV download and the validation of the period.
+//! organization, the CSV download, the validation of the period, and the weekly report
+//! mailed through the test mail server on Monday morning.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use opsdesk_app::ManualClock;
-use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, eventually};
+use opsdesk_testkit::{Backend, Client, TestServer, dual_backend_test, eventually, mails_about};
 use serde_json::{Value, json};
 
 /// The week reported on (UTC), Monday 2 to Sunday 8 March 2026; the previous period is
@@ -642,5 +643,215 @@ dual_backend_test!(
             .await
             .unwrap();
         assert_eq!(refused.status(), 403);
+    }
+);
+
+/// The `report.weekly` job of Monday `send_on` for `user_id`, as the jobs list shows it.
+async fn weekly_job(admin: &Client, user_id: i64, send_on: &str) -> Option<Value> {
+    let jobs = admin.get("/api/v1/jobs?limit=500").await;
+    assert_eq!(jobs.status, 200, "{}", jobs.text);
+    jobs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|job| {
+            let mine = job["kind"] == "report.weekly"
+                && job["payload"]["user_id"] == user_id
+                && job["payload"]["send_on"] == send_on;
+            mine.then(|| job.clone())
+        })
+}
+
+dual_backend_test!(
+    the_weekly_report_is_mailed_on_monday_morning_in_the_subscribers_zone,
+    |backend: Backend| async move {
+        // Wednesday 4 March 2026, noon UTC.
+        let clock = ManualClock::starting_at(at("2026-03-04T12:00:00Z"));
+        let Some((server, maildir)) =
+            TestServer::mailing_service_desk(backend, Arc::new(clock.clone())).await
+        else {
+            return;
+        };
+        let admin = server.admin();
+        // The maildir is shared by every test and run: the organization's name is this run's.
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("Weekly {tag}");
+        let organization = admin
+            .post("/api/v1/organizations", json!({"name": name}))
+            .await;
+        assert_eq!(organization.status, 201, "{}", organization.text);
+        let organization = organization.body["id"].as_i64().unwrap();
+        let requester = format!("pat@{tag}.example");
+        let user = admin
+            .post(
+                "/api/v1/users",
+                json!({"email": requester, "name": "Pat", "role": "customer",
+                       "organization": organization}),
+            )
+            .await;
+        assert_eq!(user.status, 201, "{}", user.text);
+
+        // Mistakes are named by their field; a customer cannot ask for another organization.
+        for (body, field) in [
+            (json!({"time_zone": "Mars/Olympus"}), "time_zone"),
+            (json!({"organization": 999_999}), "organization"),
+            (json!({"colour": "red"}), "colour"),
+        ] {
+            let refused = admin.put("/api/v1/reports/subscription", body).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            assert_eq!(
+                refused.body["errors"][0]["field"], field,
+                "{}",
+                refused.text
+            );
+        }
+        let carol = server.client(&server.token_for("carol@acme.example").await);
+        let refused = carol
+            .put(
+                "/api/v1/reports/subscription",
+                json!({"organization": organization}),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(carol.get("/api/v1/reports/subscriptions").await.status, 403);
+        assert_eq!(admin.get("/api/v1/reports/subscription").await.status, 404);
+
+        // Paris: Monday 07:00 there is 06:00 UTC.
+        let subscribed = admin
+            .put(
+                "/api/v1/reports/subscription",
+                json!({"time_zone": "Europe/Paris", "organization": organization}),
+            )
+            .await;
+        assert_eq!(subscribed.status, 200, "{}", subscribed.text);
+        assert_eq!(subscribed.body["next_mail_at"], "2026-03-09T06:00:00Z");
+        assert_eq!(subscribed.body["organization_name"], name.as_str());
+        let listed = admin.get("/api/v1/reports/subscriptions").await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert!(listed.body.as_array().unwrap().contains(&subscribed.body));
+
+        // The week: two tickets of the organization, one resolved; one of another's.
+        let first = ticket(&admin, &requester, json!({})).await;
+        clock.set(at("2026-03-04T13:00:00Z"));
+        reply(&admin, &first).await;
+        resolve(&admin, &first).await;
+        clock.set(at("2026-03-05T09:00:00Z"));
+        ticket(&admin, &requester, json!({})).await;
+        ticket(&admin, "carol@acme.example", json!({})).await;
+
+        clock.set(at("2026-03-09T06:00:01Z"));
+        let subject = ["Weekly report 2026-03-02 to 2026-03-08", name.as_str()];
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                !mails_about(&maildir, &subject).is_empty()
+            })
+            .await,
+            "no weekly report mail: {}",
+            admin.get("/api/v1/jobs?limit=20").await.text
+        );
+        let mails = mails_about(&maildir, &subject);
+        assert_eq!(mails.len(), 1);
+        let (raw, text) = &mails[0];
+        for line in [
+            "Tickets created: 2 (the week before: 0)",
+            "Tickets resolved: 1 (the week before: 0)",
+            "Mean time to respond (MTTA): 60.0 min",
+            "http://desk.test/reports?from=2026-03-02&to=2026-03-08&tz=Europe/Paris",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        let mail = opsdesk_mail::parse(raw.as_bytes()).unwrap();
+        let csv = mail
+            .attachments
+            .iter()
+            .find(|file| file.filename == "report-2026-03-02-2026-03-08.csv")
+            .unwrap_or_else(|| panic!("no CSV in {raw}"));
+        let csv = String::from_utf8(csv.data.clone()).unwrap();
+        assert!(
+            csv.lines().any(|line| line == "tickets,created,2,0"),
+            "{csv}"
+        );
+        let pdf = mail
+            .attachments
+            .iter()
+            .find(|file| file.filename == "report-2026-03-02-2026-03-08.pdf")
+            .unwrap_or_else(|| panic!("no PDF in {raw}"));
+        assert!(pdf.data.starts_with(b"%PDF-"));
+
+        // Next Monday's is queued; a cancelled subscription sends it nothing.
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                let next = admin.get("/api/v1/reports/subscription").await;
+                next.body["next_mail_at"] == "2026-03-16T06:00:00Z"
+            })
+            .await
+        );
+        let me = admin.get("/api/v1/me").await;
+        let user_id = me.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{}", me.text));
+        assert!(weekly_job(&admin, user_id, "2026-03-16").await.is_some());
+        assert_eq!(
+            admin.delete("/api/v1/reports/subscription").await.status,
+            204
+        );
+        assert_eq!(
+            admin.delete("/api/v1/reports/subscription").await.status,
+            404
+        );
+        clock.set(at("2026-03-16T06:00:01Z"));
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                weekly_job(&admin, user_id, "2026-03-16")
+                    .await
+                    .is_some_and(|job| job["status"] == "done")
+            })
+            .await
+        );
+        let later = ["Weekly report 2026-03-09 to 2026-03-15", name.as_str()];
+        assert!(mails_about(&maildir, &later).is_empty());
+        assert!(weekly_job(&admin, user_id, "2026-03-23").await.is_none());
+    }
+);
+
+dual_backend_test!(
+    the_report_page_subscribes_to_the_weekly_mail_of_what_it_shows,
+    |backend: Backend| async move {
+        let clock = ManualClock::starting_at(at("2026-03-04T12:00:00Z"));
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let forms = server.web_forms("carol@acme.example").await;
+        let page = forms.page("/reports?tz=America/New_York").await;
+        assert!(page.contains("Mail me this report every Monday"), "{page}");
+        let (status, path, page) = forms
+            .post(
+                "/reports/subscription",
+                &[
+                    ("tz", "America/New_York"),
+                    ("organization", ""),
+                    ("back", "/reports?tz=America/New_York"),
+                ],
+            )
+            .await;
+        assert_eq!((status, path.as_str()), (200, "/reports"), "{page}");
+        assert!(page.contains(r#"id="report-weekly-next""#), "{page}");
+        assert!(page.contains("(America/New_York)"), "{page}");
+        let carol = server.client(&server.token_for("carol@acme.example").await);
+        let mine = carol.get("/api/v1/reports/subscription").await;
+        // 07:00 in New York on Monday 9 March (daylight saving time from the 8th) is 11:00 UTC.
+        assert_eq!(
+            mine.body["next_mail_at"], "2026-03-09T11:00:00Z",
+            "{}",
+            mine.text
+        );
+        let (status, _, page) = forms
+            .post("/reports/subscription/delete", &[("back", "/reports")])
+            .await;
+        assert_eq!(status, 200);
+        assert!(!page.contains(r#"id="report-weekly-next""#), "{page}");
+        assert_eq!(carol.get("/api/v1/reports/subscription").await.status, 404);
+        let (status, _, _) = forms
+            .post("/reports/subscription", &[("tz", "Mars/Olympus")])
+            .await;
+        assert_eq!(status, 422);
     }
 );

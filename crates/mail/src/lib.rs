@@ -11,5 +11,5 @@ mod trim;
 pub use parse::{
     Attachment, AutoReply, InboundMessage, MAX_MESSAGE_BYTES, ParseError, Sender, parse,
 };
-pub use smtp::{OutboundMail, SendError, SmtpSender};
+pub use smtp::{MailFile, OutboundMail, SendError, SmtpSender};
 pub use trim::trim_reply;

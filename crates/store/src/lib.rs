@@ -41,6 +41,7 @@ pub mod oncall;
 pub mod paging;
 pub mod portal;
 pub mod problems;
+pub mod report_subscriptions;
 pub mod reports;
 pub mod scim;
 pub mod second_factor;

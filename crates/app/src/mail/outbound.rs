@@ -1,7 +1,7 @@
 //! Outbound mail: notifications queued in the transaction of the change and sent by the
 //! job runner.
 
-use opsdesk_mail::OutboundMail;
+use opsdesk_mail::{MailFile, OutboundMail};
 use opsdesk_store::Batch;
 use opsdesk_store::mail::{self as store, NewMail};
 use opsdesk_store::tickets as ticket_store;
@@ -30,6 +30,15 @@ impl App {
 
     /// Sends `mail` through the relay; false when none is configured.
     pub(crate) async fn send_personal(&self, mail: PersonalMail) -> Result<bool, JobError> {
+        self.send_personal_with(mail, Vec::new()).await
+    }
+
+    /// [`App::send_personal`], with `files` attached.
+    pub(crate) async fn send_personal_with(
+        &self,
+        mail: PersonalMail,
+        files: Vec<MailFile>,
+    ) -> Result<bool, JobError> {
         let Some(smtp) = &self.inner.smtp else {
             return Ok(false);
         };
@@ -46,6 +55,7 @@ impl App {
             message_id: format!("opsdesk.{}@{domain}", mail.key),
             in_reply_to: None,
             references: Vec::new(),
+            files,
         };
         smtp.send(&outbound)
             .await
@@ -143,6 +153,7 @@ impl App {
             message_id: message_id.clone(),
             in_reply_to,
             references: thread.into_iter().map(|(id, _)| id).collect(),
+            files: Vec::new(),
         };
         // Committed before the relay sees the message: a reply or bounce can arrive as soon
         // as it is sent, and must find the Message-ID it refers to.

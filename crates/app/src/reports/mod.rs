@@ -1,7 +1,7 @@
 //! Reports: the service desk's figures over a period of days in the viewer's time zone,
 //! each beside the previous period of equal length ([`figures`]), the tickets behind every
 //! count ([`drill_down`]), the same report as a CSV file ([`export`]), and today's big
-//! numbers for the wall dashboard ([`wall`]).
+//! numbers for the wall dashboard ([`wall`]), and the weekly report by mail ([`weekly`]).
 //! Staff see the organizations they may see; a customer sees their own organization's.
 
 mod drill_down;
@@ -9,6 +9,7 @@ mod export;
 mod figures;
 mod pdf;
 mod wall;
+mod weekly;
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -24,6 +25,7 @@ pub use figures::{
 };
 pub use pdf::report_pdf;
 pub use wall::{Wall, WallPriority};
+pub use weekly::{ReportSubscription, ReportSubscriptionInput};
 
 /// Days a report covers when none are asked for.
 const DEFAULT_DAYS: i64 = 30;
@@ -108,16 +110,24 @@ fn midnight(date: Date, zone: &TimeZone, field: &str) -> Result<i64, AppError> {
 }
 
 impl App {
+    /// The time zone a person's reports are in unless they name one: their quiet hours'
+    /// zone (staff), else UTC.
+    async fn viewer_time_zone(&self, principal: &Principal) -> Result<String, AppError> {
+        if !(principal.role.is_staff() && principal.user_id.is_some()) {
+            return Ok("UTC".to_owned());
+        }
+        Ok(self
+            .notification_rules(principal)
+            .await?
+            .quiet_hours
+            .map_or_else(|| "UTC".to_owned(), |quiet| quiet.time_zone))
+    }
+
     /// The period a query asks for, checked: `from` not after `to`, at most 366 days.
     async fn period(&self, principal: &Principal, query: &ReportQuery) -> Result<Period, AppError> {
         let zone_name = match &query.time_zone {
             Some(name) => name.clone(),
-            None if principal.role.is_staff() && principal.user_id.is_some() => self
-                .notification_rules(principal)
-                .await?
-                .quiet_hours
-                .map_or_else(|| "UTC".to_owned(), |quiet| quiet.time_zone),
-            None => "UTC".to_owned(),
+            None => self.viewer_time_zone(principal).await?,
         };
         let zone = TimeZone::get(&zone_name)
             .map_err(|_| AppError::invalid("tz", "expected an IANA time zone"))?;

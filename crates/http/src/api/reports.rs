@@ -1,24 +1,32 @@
-//! Reports over HTTP: the figures of a period beside the previous period's, as JSON or a
-//! CSV file, and the tickets behind each count.
+//! Reports over HTTP: the figures of a period beside the previous period's, as JSON, CSV or
+//! PDF, the tickets behind each count, and the weekly report mail one subscribes to.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use opsdesk_app::AppError;
 use opsdesk_app::reports::{
-    CountedTickets, DrillDown, Report, ReportQuery, report_csv, report_pdf,
+    CountedTickets, DrillDown, Report, ReportQuery, ReportSubscription, ReportSubscriptionInput,
+    report_csv, report_pdf,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_report))
         .routes(routes!(list_counted_tickets))
+        .routes(routes!(
+            get_subscription,
+            put_subscription,
+            delete_subscription
+        ))
+        .routes(routes!(list_subscriptions))
 }
 
 /// A day as a report takes it, the field named when it is not one.
@@ -171,4 +179,57 @@ async fn list_counted_tickets(
     Ok(Json(
         state.app.report_tickets(&principal, &query, &drill).await?,
     ))
+}
+
+/// The signed-in person's weekly report mail: every Monday at 07:00 in its time zone, the
+/// week before's report (Monday to Sunday) as they see it, its main figures in the mail and
+/// the whole report attached as CSV and PDF. 404 when they have not subscribed.
+#[utoipa::path(get, path = "/api/v1/reports/subscription", tag = "reports",
+    responses((status = 200, body = ReportSubscription)))]
+async fn get_subscription(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<ReportSubscription>, ApiError> {
+    let subscription = state.app.report_subscription(&principal).await?;
+    Ok(Json(
+        subscription.ok_or(AppError::NotFound("report subscription"))?,
+    ))
+}
+
+/// Subscribes the signed-in person to the weekly report mail, or changes the time zone or
+/// organization of their subscription; the next mail leaves on the coming Monday at 07:00.
+#[utoipa::path(put, path = "/api/v1/reports/subscription", tag = "reports",
+    request_body = ReportSubscriptionInput,
+    responses((status = 200, body = ReportSubscription)))]
+async fn put_subscription(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<ReportSubscriptionInput>,
+) -> Result<Json<ReportSubscription>, ApiError> {
+    Ok(Json(
+        state.app.subscribe_to_report(&principal, input).await?,
+    ))
+}
+
+/// Ends the signed-in person's weekly report mail.
+#[utoipa::path(delete, path = "/api/v1/reports/subscription", tag = "reports",
+    responses((status = 204)))]
+async fn delete_subscription(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<StatusCode, ApiError> {
+    if !state.app.unsubscribe_from_report(&principal).await? {
+        return Err(AppError::NotFound("report subscription").into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everyone mailed the weekly report (admins).
+#[utoipa::path(get, path = "/api/v1/reports/subscriptions", tag = "reports",
+    responses((status = 200, body = Vec<ReportSubscription>)))]
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<ReportSubscription>>, ApiError> {
+    Ok(Json(state.app.report_subscriptions(&principal).await?))
 }

@@ -1,28 +1,32 @@
 //! The reports page: a period's figures beside the previous period's, each count linked to
 //! the page listing the tickets it counted, created against resolved per day and the
-//! backlog by age as server-drawn SVG, and the same report as a CSV file.
+//! backlog by age as server-drawn SVG, the same report as a CSV or PDF file, and the
+//! weekly mail of it one subscribes to.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, RawQuery, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
 use opsdesk_app::AppError;
 use opsdesk_app::reports::{
-    CountedTicket, DrillDown, MAX_DRILL_DOWN, Report, ReportCount, ReportQuery, Wall,
+    CountedTicket, DrillDown, MAX_DRILL_DOWN, Report, ReportCount, ReportQuery, ReportSubscription,
+    ReportSubscriptionInput, Wall,
 };
 use serde::Deserialize;
 
 use super::monitoring::{Bar, Chart};
-use super::{Chrome, Lang, WebError, WebUser, render};
+use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 use crate::api::reports::{report_file, report_query};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/reports", get(report_page))
-        .route("/reports.csv", get(report_csv_file))
-        .route("/reports.pdf", get(report_pdf_file))
+        .route("/reports.csv", report_download("csv"))
+        .route("/reports.pdf", report_download("pdf"))
+        .route("/reports/subscription", post(subscribe))
+        .route("/reports/subscription/delete", post(unsubscribe))
         .route("/reports/tickets", get(counted_page))
         .route("/reports/wall", get(wall_page))
 }
@@ -267,6 +271,12 @@ struct ReportPage {
     query: String,
     tz: String,
     organization: String,
+    /// The viewer's weekly mail, if they subscribed.
+    subscription: Option<ReportSubscription>,
+    /// When it next leaves, as the page shows times.
+    next_mail: String,
+    /// Everyone mailed the report (shown to admins).
+    subscribers: Vec<ReportSubscription>,
 }
 
 async fn report_page(
@@ -275,8 +285,19 @@ async fn report_page(
     Query(form): Query<PeriodForm>,
 ) -> Result<Response, WebError> {
     let report = state.app.report(&principal, &form.query()?).await?;
+    let subscription = state.app.report_subscription(&principal).await?;
+    let subscribers = if principal.role == opsdesk_domain::account::Role::Admin {
+        state.app.report_subscriptions(&principal).await?
+    } else {
+        Vec::new()
+    };
     let c = Chrome::new(&principal, Lang.t("report.title"));
     Ok(render(&ReportPage {
+        next_mail: subscription
+            .as_ref()
+            .map_or_else(String::new, |s| Lang.when(s.next_mail_at)),
+        subscription,
+        subscribers,
         c,
         lines: figure_lines(&report),
         days: days_chart(&report),
@@ -304,22 +325,55 @@ fn period_query(report: &Report) -> String {
     query
 }
 
-async fn report_csv_file(
-    State(state): State<AppState>,
-    WebUser(principal): WebUser,
-    Query(form): Query<PeriodForm>,
-) -> Result<Response, WebError> {
-    let report = state.app.report(&principal, &form.query()?).await?;
-    Ok(report_file(&report, "csv")?)
+/// The route downloading the report of the query string's period as `format`.
+fn report_download(format: &'static str) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>,
+              WebUser(principal): WebUser,
+              Query(form): Query<PeriodForm>| async move {
+            let report = state.app.report(&principal, &form.query()?).await?;
+            Ok::<_, WebError>(report_file(&report, format)?)
+        },
+    )
 }
 
-async fn report_pdf_file(
+/// Subscribes the viewer to the weekly mail of the report they are looking at (its time zone
+/// and organization), or moves their subscription to it.
+async fn subscribe(State(state): State<AppState>, form: SignedForm) -> Result<Redirect, WebError> {
+    let organization = form
+        .opt("organization")
+        .map(|id| {
+            id.parse()
+                .map_err(|_| AppError::invalid("organization", "must be a number"))
+        })
+        .transpose()?;
+    let input = ReportSubscriptionInput {
+        time_zone: form.opt("tz"),
+        organization,
+    };
+    state
+        .app
+        .subscribe_to_report(&form.principal, input)
+        .await?;
+    Ok(Redirect::to(&back_to_report(&form)))
+}
+
+async fn unsubscribe(
     State(state): State<AppState>,
-    WebUser(principal): WebUser,
-    Query(form): Query<PeriodForm>,
-) -> Result<Response, WebError> {
-    let report = state.app.report(&principal, &form.query()?).await?;
-    Ok(report_file(&report, "pdf")?)
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    state.app.unsubscribe_from_report(&form.principal).await?;
+    Ok(Redirect::to(&back_to_report(&form)))
+}
+
+/// The report page the form was sent from: its `back` field when it is one, else today's.
+fn back_to_report(form: &SignedForm) -> String {
+    let back = form.get("back");
+    if back.starts_with("/reports?") {
+        back.to_owned()
+    } else {
+        "/reports".to_owned()
+    }
 }
 
 #[derive(Template)]

@@ -89,4 +89,23 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "minutes mean time to respond today (tickets answered)",
     ),
     ("report.wall.open_incidents", "Open incidents by priority"),
+    ("report.weekly", "Weekly mail"),
+    (
+        "report.weekly.hint",
+        "Every Monday at 07:00 in the time zone above, the week before (Monday to Sunday): its main figures in the mail, the whole report attached as CSV and PDF.",
+    ),
+    (
+        "report.weekly.next",
+        "This report is mailed to you weekly. Next mail:",
+    ),
+    ("report.weekly.stop", "Stop the weekly mail"),
+    (
+        "report.weekly.subscribe",
+        "Mail me this report every Monday",
+    ),
+    ("report.weekly.subscribers", "Mailed the weekly report"),
+    (
+        "report.weekly.update",
+        "Mail me this time zone and organization instead",
+    ),
 ];
