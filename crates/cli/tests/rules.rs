@@ -421,26 +421,61 @@ dual_backend_test!(
                 (status, response.text().await.unwrap())
             }
         };
-        let form = |actions: &str| {
+        // A row per condition and per action; the empty rows the form offers are skipped.
+        let form = |kind: &str, value: &str| {
             vec![
                 ("csrf_token", page_csrf_token(&page)),
                 ("name", "Printers".to_owned()),
                 ("event", "ticket.created".to_owned()),
                 ("after_hours", String::new()),
                 ("max_runs_per_hour", "50".to_owned()),
-                ("conditions", r#"[{"text_contains": "printer"}]"#.to_owned()),
-                ("actions", actions.to_owned()),
+                ("condition_subject", "text".to_owned()),
+                ("condition_op", "is".to_owned()),
+                ("condition_value", "printer".to_owned()),
+                ("condition_subject", "type".to_owned()),
+                ("condition_op", "in".to_owned()),
+                ("condition_value", "incident, problem".to_owned()),
+                ("condition_subject", String::new()),
+                ("condition_op", "is".to_owned()),
+                ("condition_value", String::new()),
+                ("action_kind", kind.to_owned()),
+                ("action_value", value.to_owned()),
+                ("action_kind", String::new()),
+                ("action_value", String::new()),
             ]
         };
-        let (status, shown) = post(url.clone(), form(r#"[{"set": {"status": "resolved"}}]"#)).await;
+        let (status, shown) = post(url.clone(), form("set.status", "resolved")).await;
         assert_eq!(status, 422, "{shown}");
         assert!(shown.contains("actions[0].set.status"), "{shown}");
-        let (status, shown) = post(url.clone(), form(r#"[{"add_tag": "printer"}]"#)).await;
+        // What was written comes back in its rows.
+        assert!(shown.contains(r#"value="incident, problem""#), "{shown}");
+        assert!(
+            shown.contains(r#"<option value="set.status" selected>"#),
+            "{shown}"
+        );
+        let (status, shown) = post(url.clone(), form("add_tag", "printer")).await;
         assert_eq!(status, 200, "{shown}");
-        let id = admin.get("/api/v1/rules").await.body[0]["id"]
-            .as_i64()
-            .unwrap();
+        let rules = admin.get("/api/v1/rules").await;
+        let id = rules.body[0]["id"].as_i64().unwrap();
         assert!(shown.contains(&format!("data-rule=\"{id}\"")), "{shown}");
+        assert_eq!(
+            rules.body[0]["conditions"],
+            json!([{"text_contains": "printer"},
+                   {"field": "type", "op": "in", "values": ["incident", "problem"]}])
+        );
+        assert_eq!(rules.body[0]["actions"], json!([{"add_tag": "printer"}]));
+        // Changing it starts from its rows.
+        let editing = page_text(&browser, format!("{url}?edit={id}")).await;
+        for shown in [
+            r#"<option value="text" selected>"#,
+            r#"<option value="type" selected>"#,
+            r#"<option value="in" selected>"#,
+            r#"value="incident, problem""#,
+            r#"<option value="add_tag" selected>"#,
+            r#"name="action_value" value="printer""#,
+        ] {
+            assert!(editing.contains(shown), "{shown} in {editing}");
+        }
 
         let (_, shown) = post(
             format!("{url}/{id}/dry-run"),

@@ -3,6 +3,7 @@
 use opsdesk_domain::alert::Pipeline;
 use sqlx::AnyConnection;
 
+use crate::batch::Batch;
 use crate::db::Backend;
 use crate::error::StoreError;
 
@@ -27,6 +28,9 @@ pub struct IntegrationRow {
     /// An e-mail integration's address.
     pub address: Option<String>,
     pub version: i64,
+    pub last_received_at: Option<i64>,
+    /// When its dead-man's switch found it silent, until it is heard from again.
+    pub silent_since: Option<i64>,
 }
 
 impl IntegrationRow {
@@ -47,7 +51,8 @@ const INTEGRATION_SELECT: &str = "SELECT i.id, i.name, i.kind, i.requester_id, \
      u.email AS requester_email, i.group_by, i.escalation_policy_id, \
      e.name AS escalation_policy, i.created_at, i.hold_back_minutes, \
      i.resolve_after_minutes, i.open_after_count, i.open_after_minutes, \
-     i.max_incidents_per_hour, i.silent_after_minutes, i.address, i.version \
+     i.max_incidents_per_hour, i.silent_after_minutes, i.address, i.version, \
+     i.last_received_at, i.silent_since \
      FROM integrations i JOIN users u ON u.id = i.requester_id \
      LEFT JOIN escalation_policies e ON e.id = i.escalation_policy_id";
 
@@ -190,6 +195,21 @@ pub async fn update_settings(
     Ok(done.rows_affected() > 0)
 }
 
+/// How often a busy source's `last_received_at` is written.
+const RECEIVED_EVERY_MS: i64 = 10_000;
+
+impl IntegrationRow {
+    /// Whether a request at `now` has nothing to note ([`note_received`]): as read, the
+    /// integration is not silent and was heard from within the last ten seconds — too
+    /// recently for its dead-man's switch (a minute at least) to have fired since.
+    pub fn heard_lately(&self, now: i64) -> bool {
+        self.silent_since.is_none()
+            && self
+                .last_received_at
+                .is_some_and(|at| at >= now - RECEIVED_EVERY_MS)
+    }
+}
+
 /// Notes that integration `id` received a request at `now`; true when its dead-man's switch
 /// had fired, which this turns off. A busy source writes at most every ten seconds.
 pub async fn note_received(
@@ -210,7 +230,7 @@ pub async fn note_received(
     )
     .bind(id)
     .bind(now)
-    .bind(now - 10_000)
+    .bind(now - RECEIVED_EVERY_MS)
     .execute(conn)
     .await?;
     Ok(was_silent.is_some())
@@ -332,55 +352,63 @@ pub struct AlertUpdate<'a> {
     pub payload: &'a str,
 }
 
-/// Records a notification: a new alert, or the next one of a known alert (which starts
-/// over when it fires again after being resolved). Returns the alert's id.
-pub async fn save_alert(
-    conn: &mut AnyConnection,
-    update: &AlertUpdate<'_>,
-    now: i64,
-) -> Result<i64, StoreError> {
+/// Adds to `batch` the recording of an alert notice: its notification, kept for the rule
+/// simulator, and the alert itself, made or brought up to date by fingerprint.
+pub fn save_alert_in(batch: &mut Batch, update: &AlertUpdate<'_>, now: i64) {
     let resolved_at = (update.status == "resolved").then_some(now);
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, severity, \
-         labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload, silence_id, \
-         search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11, $12, $13) \
-         ON CONFLICT (integration_id, fingerprint) DO UPDATE SET group_key = excluded.group_key, \
-         status = excluded.status, title = excluded.title, severity = excluded.severity, \
-         labels = excluded.labels, ticket_id = excluded.ticket_id, \
-         silence_id = excluded.silence_id, search_text = excluded.search_text, \
-         first_at = CASE WHEN alerts.status = 'resolved' AND excluded.status = 'firing' \
-           THEN excluded.first_at ELSE alerts.first_at END, \
-         last_at = excluded.last_at, resolved_at = excluded.resolved_at, \
-         occurrences = alerts.occurrences + 1, payload = excluded.payload RETURNING id",
-    )
-    .bind(update.integration_id)
-    .bind(update.fingerprint)
-    .bind(update.group_key)
-    .bind(update.status)
-    .bind(update.title)
-    .bind(update.severity)
-    .bind(update.labels)
-    .bind(update.ticket_id)
-    .bind(now)
-    .bind(resolved_at)
-    .bind(update.payload)
-    .bind(update.silence_id)
-    .bind(update.search_text)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO alert_notifications (integration_id, received_at, fingerprint, status, \
-         title, severity, labels) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(update.integration_id)
-    .bind(now)
-    .bind(update.fingerprint)
-    .bind(update.status)
-    .bind(update.title)
-    .bind(update.severity)
-    .bind(update.labels)
-    .execute(conn)
-    .await?;
+    batch
+        .push(
+            "INSERT INTO alert_notifications (integration_id, received_at, fingerprint, status, \
+             title, severity, labels) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(update.integration_id)
+        .bind(now)
+        .bind(update.fingerprint)
+        .bind(update.status)
+        .bind(update.title)
+        .bind(update.severity)
+        .bind(update.labels);
+    batch
+        .push(
+            "INSERT INTO alerts (integration_id, fingerprint, group_key, status, title, severity, \
+             labels, ticket_id, first_at, last_at, resolved_at, occurrences, payload, silence_id, \
+             search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, 1, $11, $12, $13) \
+             ON CONFLICT (integration_id, fingerprint) DO UPDATE SET group_key = excluded.group_key, \
+             status = excluded.status, title = excluded.title, severity = excluded.severity, \
+             labels = excluded.labels, ticket_id = excluded.ticket_id, \
+             silence_id = excluded.silence_id, search_text = excluded.search_text, \
+             first_at = CASE WHEN alerts.status = 'resolved' AND excluded.status = 'firing' \
+               THEN excluded.first_at ELSE alerts.first_at END, \
+             last_at = excluded.last_at, resolved_at = excluded.resolved_at, \
+             occurrences = alerts.occurrences + 1, payload = excluded.payload",
+        )
+        .bind(update.integration_id)
+        .bind(update.fingerprint)
+        .bind(update.group_key)
+        .bind(update.status)
+        .bind(update.title)
+        .bind(update.severity)
+        .bind(update.labels)
+        .bind(update.ticket_id)
+        .bind(now)
+        .bind(resolved_at)
+        .bind(update.payload)
+        .bind(update.silence_id)
+        .bind(update.search_text);
+}
+
+/// The id of integration `integration_id`'s alert `fingerprint`.
+pub async fn alert_id(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    fingerprint: &str,
+) -> Result<i64, StoreError> {
+    let (id,): (i64,) =
+        sqlx::query_as("SELECT id FROM alerts WHERE integration_id = $1 AND fingerprint = $2")
+            .bind(integration_id)
+            .bind(fingerprint)
+            .fetch_one(conn)
+            .await?;
     Ok(id)
 }
 
@@ -519,26 +547,42 @@ async fn advisory_lock(
     Ok(())
 }
 
-/// The open incident of a group's alerts that fire, or were resolved after `held_since`
-/// (a resolution still held back), if it has one.
-pub async fn group_ticket(
+/// What a notice finds: the alert of its fingerprint (its status and incident), if known, and
+/// the incident its group's alerts are on, if any.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+pub struct AlertState {
+    /// None when the fingerprint is new.
+    pub status: Option<String>,
+    pub ticket_id: Option<i64>,
+    /// The open incident of the group's latest alert that is firing or was resolved after
+    /// `held_since` (a resolution still held back keeps its incident for the group).
+    pub group_ticket: Option<i64>,
+}
+
+/// [`AlertState`] of alert `fingerprint` in group `group_key` of integration
+/// `integration_id`, in one statement.
+pub async fn alert_state(
     conn: &mut AnyConnection,
     integration_id: i64,
+    fingerprint: &str,
     group_key: &str,
     held_since: i64,
-) -> Result<Option<i64>, StoreError> {
-    let found: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT a.ticket_id FROM alerts a JOIN tickets t ON t.id = a.ticket_id \
-         WHERE a.integration_id = $1 AND a.group_key = $2 \
-         AND (a.status = 'firing' OR a.resolved_at > $3) \
-         AND t.status IN ('new', 'open', 'pending') ORDER BY a.last_at DESC LIMIT 1",
+) -> Result<AlertState, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.status, a.ticket_id, (SELECT g.ticket_id FROM alerts g \
+         JOIN tickets t ON t.id = g.ticket_id \
+         WHERE g.integration_id = $1 AND g.group_key = $3 \
+         AND (g.status = 'firing' OR g.resolved_at > $4) \
+         AND t.status IN ('new', 'open', 'pending') ORDER BY g.last_at DESC LIMIT 1) AS group_ticket \
+         FROM (SELECT 1 AS one) o LEFT JOIN alerts a \
+         ON a.integration_id = $1 AND a.fingerprint = $2",
     )
     .bind(integration_id)
+    .bind(fingerprint)
     .bind(group_key)
     .bind(held_since)
-    .fetch_optional(conn)
-    .await?;
-    Ok(found.and_then(|(id,)| id))
+    .fetch_one(conn)
+    .await?)
 }
 
 /// When the last of an incident's alerts was resolved.

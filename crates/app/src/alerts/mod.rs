@@ -366,7 +366,9 @@ pub(crate) async fn take_in(
     }
     let intake = Intake::new(tx, integration).await?;
     let mut tally = Tally::default();
-    if store::note_received(tx.conn, integration.id, tx.now).await? {
+    if !integration.heard_lately(tx.now)
+        && store::note_received(tx.conn, integration.id, tx.now).await?
+    {
         notices.insert(0, silence_notice(integration, AlertStatus::Resolved));
     }
     for notice in notices {

@@ -6,6 +6,7 @@
 
 use opsdesk_domain::alert::{self, AlertStatus, HOUR_MS, Notice, Pipeline, Severity};
 use opsdesk_domain::silence::Matcher;
+use opsdesk_store::Batch;
 use opsdesk_store::alerts::{self as store, AlertUpdate, IncidentKind, IntegrationRow};
 use serde_json::json;
 
@@ -61,8 +62,18 @@ pub(super) async fn apply(
     let integration = intake.integration;
     let key = alert::group_key(&intake.group_by, &notice);
     store::lock_group(tx.conn, tx.backend, integration.id, &key).await?;
-    let existing =
-        store::alert_by_fingerprint(tx.conn, integration.id, &notice.fingerprint).await?;
+    // A resolution still held back keeps the group's incident for it.
+    let held_since = tx.now - intake.pipeline.hold_back_ms();
+    let found = store::alert_state(
+        tx.conn,
+        integration.id,
+        &notice.fingerprint,
+        &key,
+        held_since,
+    )
+    .await?;
+    let existing = found.status.as_deref();
+    let was_firing = existing == Some("firing");
     let labels = serde_json::to_string(&notice.labels)
         .map_err(|e| AppError::internal("recording an alert", e))?;
     // A resolved alert is never muted: it only ever takes noise away.
@@ -71,51 +82,45 @@ pub(super) async fn apply(
         AlertStatus::Resolved => None,
     };
     let mut outcome = Outcome::Nothing;
+    // What is written once the incident is settled goes in one batch: on the single SQLite
+    // writer, round trips, not statements, are an alert's cost.
+    let mut batch = tx.batch();
     let ticket_id = match notice.status {
         // Muted, it opens and joins nothing; one already firing on an incident stays part
         // of it, so that its resolution still counts there.
         AlertStatus::Firing if silence_id.is_some() => {
             outcome = Outcome::Silenced;
-            existing
-                .as_ref()
-                .filter(|a| a.status == "firing")
-                .and_then(|a| a.ticket_id)
+            found.ticket_id.filter(|_| was_firing)
         }
         AlertStatus::Firing => {
-            // A resolution still held back keeps the group's incident for it.
-            let held_since = tx.now - intake.pipeline.hold_back_ms();
-            let ticket =
-                match store::group_ticket(tx.conn, integration.id, &key, held_since).await? {
-                    Some(id) => Some(id),
-                    None => match admit(tx, intake, &key, &notice).await? {
-                        Admitted::Opened(id) => {
-                            outcome = Outcome::Opened(id);
-                            Some(id)
-                        }
-                        Admitted::Joined(id) => Some(id),
-                        Admitted::Waiting => {
-                            outcome = Outcome::Pending;
-                            None
-                        }
-                    },
-                };
+            let ticket = match found.group_ticket {
+                Some(id) => Some(id),
+                None => match admit(tx, intake, &key, &notice).await? {
+                    Admitted::Opened(id) => {
+                        outcome = Outcome::Opened(id);
+                        Some(id)
+                    }
+                    Admitted::Joined(id) => Some(id),
+                    Admitted::Waiting => {
+                        outcome = Outcome::Pending;
+                        None
+                    }
+                },
+            };
             // An alert joining the incident (new, or firing again) is noted on it; the
             // same alert repeated is not.
             if let Some(ticket) = ticket {
-                let joins = existing
-                    .as_ref()
-                    .is_none_or(|a| a.status == "resolved" || a.ticket_id != Some(ticket));
+                let joins = existing == Some("resolved") || found.ticket_id != Some(ticket);
                 if joins && !matches!(outcome, Outcome::Opened(_)) {
-                    note(tx, ticket, &notice, &integration.name).await?;
+                    note_in(&mut batch, tx, ticket, &notice, &integration.name);
                 }
             }
             ticket
         }
-        AlertStatus::Resolved => existing.as_ref().and_then(|a| a.ticket_id),
+        AlertStatus::Resolved => found.ticket_id,
     };
-    let was_firing = existing.as_ref().is_some_and(|a| a.status == "firing");
-    let alert_id = store::save_alert(
-        tx.conn,
+    store::save_alert_in(
+        &mut batch,
         &AlertUpdate {
             integration_id: integration.id,
             fingerprint: &notice.fingerprint,
@@ -130,24 +135,28 @@ pub(super) async fn apply(
             payload,
         },
         tx.now,
-    )
-    .await?;
+    );
+    let resolves = match ticket_id {
+        Some(ticket) if notice.status == AlertStatus::Resolved && was_firing => Some(ticket),
+        _ => None,
+    };
+    if let Some(ticket) = resolves {
+        note_in(&mut batch, tx, ticket, &notice, &integration.name);
+    }
+    batch.run(tx.conn).await?;
     let pipeline = intake.pipeline;
     // One timer per firing spell; it looks again when it runs (see `time_out_alert`).
     if notice.status == AlertStatus::Firing && !was_firing && pipeline.resolve_after_minutes > 0 {
+        let alert_id = store::alert_id(tx.conn, integration.id, &notice.fingerprint).await?;
         queue_timeout(tx, alert_id, tx.now + pipeline.resolve_after_ms()).await?;
     }
-    if notice.status == AlertStatus::Resolved
-        && was_firing
-        && let Some(ticket) = ticket_id
+    if let Some(ticket) = resolves
+        && store::firing_of_ticket(tx.conn, ticket).await? == 0
     {
-        note(tx, ticket, &notice, &integration.name).await?;
-        if store::firing_of_ticket(tx.conn, ticket).await? == 0 {
-            if pipeline.hold_back_minutes > 0 {
-                queue_settle(tx, ticket, integration.id, tx.now + pipeline.hold_back_ms()).await?;
-            } else if resolve_incident(tx, ticket).await? {
-                outcome = Outcome::Resolved(ticket);
-            }
+        if pipeline.hold_back_minutes > 0 {
+            queue_settle(tx, ticket, integration.id, tx.now + pipeline.hold_back_ms()).await?;
+        } else if resolve_incident(tx, ticket).await? {
+            outcome = Outcome::Resolved(ticket);
         }
     }
     Ok(outcome)
@@ -272,16 +281,10 @@ async fn resolve_incident(tx: &mut Tx<'_>, ticket: i64) -> Result<bool, AppError
     Ok(true)
 }
 
-/// Notes an alert on its incident's timeline (staff only).
-async fn note(
-    tx: &mut Tx<'_>,
-    ticket_id: i64,
-    notice: &Notice,
-    integration: &str,
-) -> Result<(), AppError> {
-    let mut batch = tx.batch();
+/// Adds to `batch` the note of an alert on its incident's timeline (staff only).
+fn note_in(batch: &mut Batch, tx: &Tx<'_>, ticket_id: i64, notice: &Notice, integration: &str) {
     timeline(
-        &mut batch,
+        batch,
         ticket_id,
         tx.now,
         tx.actor,
@@ -293,9 +296,7 @@ async fn note(
             "fingerprint": notice.fingerprint,
         }),
     );
-    batch.run(tx.conn).await?;
-    opsdesk_store::tickets::touch(tx.conn, ticket_id, tx.now, None, 0).await?;
-    Ok(())
+    opsdesk_store::tickets::touch_in(batch, ticket_id, tx.now, None, 0);
 }
 
 /// Queues the look at alert `alert_id` for its timeout, at `run_at`.

@@ -237,18 +237,29 @@ pub async fn touch(
     first_response_at: Option<i64>,
     time_spent_minutes: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tickets SET updated_at = $1, version = version + 1, \
-         first_response_at = COALESCE(first_response_at, $2), \
-         time_spent_minutes = time_spent_minutes + $3 WHERE id = $4",
-    )
-    .bind(now)
-    .bind(first_response_at)
-    .bind(time_spent_minutes)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let mut batch = Batch::new(conn);
+    touch_in(&mut batch, id, now, first_response_at, time_spent_minutes);
+    batch.run(conn).await
+}
+
+/// [`touch`], as one more statement of `batch`.
+pub fn touch_in(
+    batch: &mut Batch,
+    id: i64,
+    now: i64,
+    first_response_at: Option<i64>,
+    time_spent_minutes: i64,
+) {
+    batch
+        .push(
+            "UPDATE tickets SET updated_at = $1, version = version + 1, \
+             first_response_at = COALESCE(first_response_at, $2), \
+             time_spent_minutes = time_spent_minutes + $3 WHERE id = $4",
+        )
+        .bind(now)
+        .bind(first_response_at)
+        .bind(time_spent_minutes)
+        .bind(id);
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<TicketRow>, StoreError> {

@@ -1,14 +1,32 @@
 //! Automation rules: each with whether it runs, its runs and its last run; a form that writes
-//! a rule or changes one (conditions and actions as JSON lists, as the API takes them);
-//! enabling and disabling; and a dry run against recent tickets.
+//! a rule or changes one, a row per condition and per action (the JSON lists the API takes,
+//! written for the admin); enabling and disabling; and a dry run against recent tickets.
 
 use opsdesk_app::automation::{AutomationRule, DryRun, NewRule, RulePatch};
-use opsdesk_domain::automation::RuleEvent;
+use opsdesk_domain::automation::{ConditionField, RuleEvent, SetField};
+use serde_json::{Value, json};
 
 use super::*;
 
 /// Tickets a dry run from the page looks at.
 const DRY_RUN_TICKETS: i64 = 100;
+/// Empty rows the form offers below a rule's conditions and actions.
+const BLANK_ROWS: usize = 2;
+/// A condition on the ticket's title and description rather than a field.
+const TEXT: &str = "text";
+/// A condition on the time of the event.
+const BUSINESS_HOURS: &str = "business_hours";
+/// The action opening a linked ticket, written `type: title` in its row.
+const OPEN_LINKED: &str = "open_linked";
+/// The actions that take one text, by the name the API gives them.
+const ONE_TEXT_ACTIONS: [&str; 6] = [
+    "assign",
+    "add_tag",
+    "apply_macro",
+    "note",
+    "page",
+    "webhook",
+];
 
 /// Everything the page shows.
 pub(super) struct RulesPage {
@@ -25,6 +43,163 @@ impl RulesPage {
     pub(super) fn events(&self) -> &'static [&'static str] {
         RuleEvent::NAMES
     }
+
+    /// What a condition row can test: the ticket's fields, its text, business hours.
+    pub(super) fn subjects(&self) -> Vec<&'static str> {
+        let mut subjects = ConditionField::NAMES.to_vec();
+        subjects.extend([TEXT, BUSINESS_HOURS]);
+        subjects
+    }
+
+    /// What an action row can do: set one field, or one of the other actions.
+    pub(super) fn action_kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = SetField::NAMES
+            .iter()
+            .map(|field| format!("set.{field}"))
+            .collect();
+        kinds.extend(ONE_TEXT_ACTIONS.iter().map(|kind| (*kind).to_owned()));
+        kinds.push(OPEN_LINKED.to_owned());
+        kinds
+    }
+}
+
+/// One condition as its row shows it: what it tests, how, and the value (several, comma
+/// separated, for `in`; `yes` or `no` for business hours).
+#[derive(Default, Clone)]
+pub(super) struct ConditionRow {
+    pub(super) subject: String,
+    pub(super) op: String,
+    pub(super) value: String,
+}
+
+/// One action as its row shows it: `set.priority`, `add_tag`… and its value.
+#[derive(Default, Clone)]
+pub(super) struct ActionRow {
+    pub(super) kind: String,
+    pub(super) value: String,
+}
+
+fn text_of(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+impl ConditionRow {
+    fn of(condition: &Value) -> Self {
+        let field = |name: &str| condition.get(name);
+        if let Some(text) = field("text_contains") {
+            return Self {
+                subject: TEXT.to_owned(),
+                op: "is".to_owned(),
+                value: text_of(Some(text)),
+            };
+        }
+        if let Some(inside) = field(BUSINESS_HOURS) {
+            let value = if inside.as_bool() == Some(false) {
+                "no"
+            } else {
+                "yes"
+            };
+            return Self {
+                subject: BUSINESS_HOURS.to_owned(),
+                op: "is".to_owned(),
+                value: value.to_owned(),
+            };
+        }
+        let value = match field("values") {
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(|v| text_of(Some(v)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => text_of(field("value")),
+        };
+        Self {
+            subject: text_of(field("field")),
+            op: text_of(field("op")),
+            value,
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        self.subject.is_empty() && self.value.is_empty()
+    }
+
+    /// The condition as the API takes it; the application names what is wrong with it.
+    fn to_json(&self) -> Value {
+        match self.subject.as_str() {
+            TEXT => json!({ "text_contains": self.value }),
+            BUSINESS_HOURS => match self.value.to_lowercase().as_str() {
+                "yes" | "true" | "inside" => json!({ BUSINESS_HOURS: true }),
+                "no" | "false" | "outside" => json!({ BUSINESS_HOURS: false }),
+                other => json!({ BUSINESS_HOURS: other }),
+            },
+            field if self.op == "in" => {
+                let values: Vec<&str> = self
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                json!({ "field": field, "op": "in", "values": values })
+            }
+            field => json!({ "field": field, "op": self.op, "value": self.value }),
+        }
+    }
+}
+
+impl ActionRow {
+    /// The rows of one action as the API writes it (a `set` of several fields is a row each).
+    fn of(action: &Value) -> Vec<Self> {
+        let Some((kind, value)) = action.as_object().and_then(|a| a.iter().next()) else {
+            return Vec::new();
+        };
+        match (kind.as_str(), value) {
+            ("set", Value::Object(fields)) => fields
+                .iter()
+                .map(|(field, value)| Self {
+                    kind: format!("set.{field}"),
+                    value: text_of(Some(value)),
+                })
+                .collect(),
+            (OPEN_LINKED, linked) => vec![Self {
+                kind: OPEN_LINKED.to_owned(),
+                value: format!(
+                    "{}: {}",
+                    text_of(linked.get("type")),
+                    text_of(linked.get("title"))
+                ),
+            }],
+            (kind, value) => vec![Self {
+                kind: kind.to_owned(),
+                value: text_of(Some(value)),
+            }],
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        self.kind.is_empty() && self.value.is_empty()
+    }
+
+    fn to_json(&self) -> Value {
+        if let Some(field) = self.kind.strip_prefix("set.") {
+            return json!({ "set": { field: self.value } });
+        }
+        if self.kind == OPEN_LINKED {
+            let (ticket_type, title) = self.value.split_once(':').unwrap_or((&self.value, ""));
+            return json!({ OPEN_LINKED: { "type": ticket_type.trim(), "title": title.trim() } });
+        }
+        json!({ self.kind.as_str(): self.value })
+    }
+}
+
+/// The filled rows, then `BLANK_ROWS` empty ones to add more.
+fn with_blank_rows<T: Default>(mut rows: Vec<T>) -> Vec<T> {
+    rows.extend(std::iter::repeat_with(T::default).take(BLANK_ROWS));
+    rows
 }
 
 /// The form's fields as text.
@@ -34,42 +209,74 @@ pub(super) struct RuleForm {
     pub(super) event: String,
     pub(super) after_hours: String,
     pub(super) max_runs_per_hour: String,
-    pub(super) conditions: String,
-    pub(super) actions: String,
+    pub(super) conditions: Vec<ConditionRow>,
+    pub(super) actions: Vec<ActionRow>,
 }
 
 impl RuleForm {
     fn of(rule: &AutomationRule) -> Self {
-        let list = |items: &Vec<serde_json::Value>| {
-            serde_json::to_string_pretty(items).unwrap_or_default()
-        };
         Self {
             name: rule.name.clone(),
             event: rule.event.clone(),
             after_hours: rule.after_hours.map(|h| h.to_string()).unwrap_or_default(),
             max_runs_per_hour: rule.max_runs_per_hour.to_string(),
-            conditions: list(&rule.conditions),
-            actions: list(&rule.actions),
+            conditions: with_blank_rows(rule.conditions.iter().map(ConditionRow::of).collect()),
+            actions: with_blank_rows(rule.actions.iter().flat_map(ActionRow::of).collect()),
         }
     }
 
     fn blank() -> Self {
         Self {
             event: RuleEvent::TicketCreated.as_str().to_owned(),
-            conditions: "[]".to_owned(),
-            actions: "[]".to_owned(),
+            conditions: with_blank_rows(Vec::new()),
+            actions: with_blank_rows(Vec::new()),
             ..Self::default()
         }
     }
 
+    /// The form as sent. Each row sends all its fields, in order, so the n-th value of each
+    /// field belongs to the n-th row; rows left empty are dropped, so that the n-th row
+    /// shown again is the n-th item of the lists (`conditions[n]`) a mistake names.
     fn read(form: &SignedForm) -> Self {
+        let column = |name: &str| -> Vec<String> {
+            form.fields
+                .iter()
+                .filter(|(key, _)| key == name)
+                .map(|(_, value)| value.trim().to_owned())
+                .collect()
+        };
+        let (subjects, ops, values) = (
+            column("condition_subject"),
+            column("condition_op"),
+            column("condition_value"),
+        );
+        let conditions = subjects
+            .into_iter()
+            .enumerate()
+            .map(|(n, subject)| ConditionRow {
+                subject,
+                op: ops.get(n).cloned().unwrap_or_default(),
+                value: values.get(n).cloned().unwrap_or_default(),
+            })
+            .filter(|row| !row.is_blank())
+            .collect();
+        let action_values = column("action_value");
+        let actions = column("action_kind")
+            .into_iter()
+            .enumerate()
+            .map(|(n, kind)| ActionRow {
+                kind,
+                value: action_values.get(n).cloned().unwrap_or_default(),
+            })
+            .filter(|row| !row.is_blank())
+            .collect();
         Self {
             name: form.get("name").to_owned(),
             event: form.get("event").to_owned(),
             after_hours: form.get("after_hours").to_owned(),
             max_runs_per_hour: form.get("max_runs_per_hour").to_owned(),
-            conditions: form.get("conditions").to_owned(),
-            actions: form.get("actions").to_owned(),
+            conditions,
+            actions,
         }
     }
 
@@ -77,13 +284,8 @@ impl RuleForm {
     /// a mistake in its field.
     fn rule(&self) -> Result<NewRule, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut list = |field: &str, text: &str| {
-            serde_json::from_str::<Vec<serde_json::Value>>(text)
-                .map_err(|_| errors.push(FieldError::new(field, Lang.t("admin.rules.not_a_list"))))
-                .unwrap_or_default()
-        };
-        let conditions = list("conditions", &self.conditions);
-        let actions = list("actions", &self.actions);
+        let conditions = self.conditions.iter().map(ConditionRow::to_json).collect();
+        let actions = self.actions.iter().map(ActionRow::to_json).collect();
         let mut number = |field: &str, text: &str| match text.trim() {
             "" => None,
             text => text
@@ -182,7 +384,11 @@ async fn save(state: &AppState, form: SignedForm, id: Option<i64>) -> Result<Res
         Ok(()) => fresh(),
         Err(errors) => RulesPage {
             editing: id,
-            form: written,
+            form: RuleForm {
+                conditions: with_blank_rows(written.conditions),
+                actions: with_blank_rows(written.actions),
+                ..written
+            },
             errors,
             ..fresh()
         },
