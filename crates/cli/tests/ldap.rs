@@ -822,3 +822,92 @@ async fn chromium_signs_in_with_a_directory_password() {
     assert_eq!(me, mail);
     browser.close().await.unwrap();
 }
+
+/// Waits until the page in `browser` has an element matching `css`.
+async fn shown(browser: &fantoccini::Client, css: &str) {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_walks_a_password_reset_its_manager_approves() {
+    let Some(slapd) = Slapd::from_env() else {
+        return;
+    };
+    let Some(binary) = chromedriver() else { return };
+    let clock = ManualClock::starting_at("2026-03-02T10:00:00Z".parse().unwrap());
+    let Some((server, maildir)) =
+        TestServer::mailing_service_desk(Backend::Sqlite, std::sync::Arc::new(clock)).await
+    else {
+        return;
+    };
+    let mut settings = slapd.settings("Corp", &slapd.ldaps, false);
+    settings["manager_attribute"] = json!("manager");
+    let directory = server.admin().post("/api/v1/directories", settings).await;
+    assert_eq!(directory.status, 201, "{}", directory.text);
+    let (boss_dn, boss_mail) = slapd.person(&unique("boss"), "boss-password-123456").await;
+    let report_uid = unique("report");
+    let (report_dn, report_mail) = slapd.person(&report_uid, "old-password-1234567").await;
+    slapd.set(&report_dn, "manager", &boss_dn).await;
+    // Both have accounts from signing in before.
+    for (mail, password) in [
+        (&report_mail, "old-password-1234567"),
+        (&boss_mail, "boss-password-123456"),
+    ] {
+        let (_, status) = form_sign_in(&server, mail, password).await;
+        assert_eq!(status, 200);
+    }
+
+    let driver = Driver::start(&binary).await;
+    // The person who forgot their password asks in the portal, signed in nowhere.
+    let (person, _person_profile) = driver.browser().await;
+    person
+        .goto(&format!("{}/portal/password", server.url))
+        .await
+        .unwrap();
+    type_into(&person, "#login", &report_uid).await;
+    click(&person, "#kind-reset").await;
+    click(&person, "#proof-manager").await;
+    click(&person, "#reset-request").await;
+    shown(&person, "#reset-asked").await;
+
+    // Their manager signs in with the directory password and approves from the mailed link.
+    let link = approval_link(&maildir, &report_mail, 0).await;
+    let (boss, _boss_profile) = driver.browser().await;
+    boss.goto(&format!("{}/login", server.url)).await.unwrap();
+    type_into(&boss, "#email", &boss_mail).await;
+    type_into(&boss, "#password", "boss-password-123456").await;
+    click(&boss, "#sign-in").await;
+    shown(&boss, ".signout").await;
+    boss.goto(&format!("{}{link}", server.url)).await.unwrap();
+    shown(&boss, "#approval-request").await;
+    click(&boss, "#approval-approve").await;
+    shown(&boss, "#approval-done").await;
+
+    // The person follows the link then mailed to them and chooses a new password.
+    let finish = mailed_link(
+        &maildir,
+        "Password reset approved for",
+        &report_mail,
+        0,
+        "http://desk.test/portal/password/approved/",
+        "",
+    )
+    .await;
+    person
+        .goto(&format!("{}{finish}", server.url))
+        .await
+        .unwrap();
+    type_into(&person, "#password", "browser-approved-4242").await;
+    type_into(&person, "#confirm", "browser-approved-4242").await;
+    click(&person, "#reset-finish").await;
+    shown(&person, "#reset-done").await;
+    assert!(slapd.binds(&report_dn, "browser-approved-4242").await);
+    assert!(!slapd.binds(&report_dn, "old-password-1234567").await);
+    person.close().await.unwrap();
+    boss.close().await.unwrap();
+}
