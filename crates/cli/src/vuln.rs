@@ -1,6 +1,7 @@
 //! `opsdesk vuln import`: security advisories from an offline OSV feed, matched against
 //! the packages the host agents report.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -14,23 +15,22 @@ use crate::{DatabaseArgs, explain, load_config, open_app};
 const CHUNK: usize = 200;
 /// Unreadable records listed before the rest are counted.
 const SHOWN_PROBLEMS: usize = 10;
-/// The largest feed file read (the whole Debian feed, unzipped, is far smaller per file).
+/// The largest feed file read, or file of a zip archive (the Debian feed's are far smaller).
 const LARGEST_FILE: u64 = 512 * 1024 * 1024;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum VulnCommand {
     /// Import security advisories from an OSV feed and match them against installed packages.
     #[command(
-        after_help = "FILE is one OSV record (.json), a JSON array of records, or a folder \
-        of such files — the Debian feed unzipped:\n  \
+        after_help = "FILE is one OSV record (.json), a JSON array of records, a folder \
+        of such files, or a zip archive of them — the Debian feed as OSV serves it:\n  \
         curl -O https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip\n  \
-        unzip -q all.zip -d osv-debian\n  \
-        opsdesk vuln import osv-debian --open-incidents critical --requester secops@example.com\n\
+        opsdesk vuln import all.zip --open-incidents critical --requester secops@example.com\n\
         Records imported before with the same `modified` are skipped, so the same feed can be \
         imported again; every machine's findings are then recomputed."
     )]
     Import {
-        /// An OSV JSON file, or a folder of them.
+        /// An OSV JSON file, a folder of them, or a zip archive of them.
         file: PathBuf,
         /// Open one incident per machine for its findings of at least this severity
         /// (critical, high, medium, low) that no incident was opened for yet.
@@ -44,21 +44,23 @@ pub(crate) enum VulnCommand {
     },
 }
 
+/// Whether `path` is a zip archive (as OSV serves each ecosystem's feed: `all.zip`).
+fn is_zip(path: &Path) -> anyhow::Result<bool> {
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let mut magic = [0_u8; 4];
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let read = file.read(&mut magic).unwrap_or(0);
+    Ok(read == 4 && magic == *b"PK\x03\x04")
+}
+
 /// The JSON files to read: `path` itself, or the `.json` files of the folder `path`.
 fn feed_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     if meta.is_file() {
-        if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-        {
-            bail!(
-                "{} is a zip archive; unzip it first (unzip -q {} -d osv-feed) and import the folder",
-                path.display(),
-                path.display()
-            );
-        }
         return Ok(vec![path.to_owned()]);
     }
     let mut files = Vec::new();
@@ -82,12 +84,66 @@ fn feed_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads every record of the feed; records that are not advisories are counted and the
-/// first few described, files that are not JSON stop the import.
-fn read_feed(path: &Path) -> anyhow::Result<(Vec<Advisory>, usize, Vec<String>)> {
-    let mut advisories = Vec::new();
-    let mut withdrawn = 0;
-    let mut problems = Vec::new();
+/// The records read from a feed: advisories, how many were withdrawn, and the records
+/// that are not advisories, described.
+#[derive(Default)]
+struct Feed {
+    advisories: Vec<Advisory>,
+    withdrawn: usize,
+    problems: Vec<String>,
+}
+
+impl Feed {
+    /// Reads the JSON `text` of the file `name`: one record or an array of them. A file that
+    /// is not JSON stops the import.
+    fn add(&mut self, name: &str, text: &str) -> anyhow::Result<()> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).with_context(|| format!("{name} is not JSON"))?;
+        let records = match value {
+            serde_json::Value::Array(records) => records,
+            record => vec![record],
+        };
+        for (index, record) in records.into_iter().enumerate() {
+            match osv::from_osv(record) {
+                Ok(Some(advisory)) => self.advisories.push(advisory),
+                Ok(None) => self.withdrawn += 1,
+                Err(error) => self
+                    .problems
+                    .push(format!("{name} record {}: {error}", index + 1)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads every record of the feed at `path`: a JSON file, a folder of them, or a zip
+/// archive of them, read as it is.
+fn read_feed(path: &Path) -> anyhow::Result<Feed> {
+    let mut feed = Feed::default();
+    if is_zip(path)? {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut archive = zip::ZipArchive::new(file)
+            .with_context(|| format!("{} is not a zip archive opsdesk can read", path.display()))?;
+        for index in 0..archive.len() {
+            let mut entry = archive
+                .by_index(index)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if !entry.is_file() || !entry.name().to_ascii_lowercase().ends_with(".json") {
+                continue;
+            }
+            let name = format!("{}:{}", path.display(), entry.name());
+            if entry.size() > LARGEST_FILE {
+                bail!("{name} is larger than {} MiB", LARGEST_FILE / 1024 / 1024);
+            }
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .with_context(|| format!("cannot read {name}"))?;
+            feed.add(&name, &text)?;
+        }
+        return Ok(feed);
+    }
     for file in feed_files(path)? {
         let size = std::fs::metadata(&file)
             .with_context(|| format!("cannot open {}", file.display()))?
@@ -101,23 +157,9 @@ fn read_feed(path: &Path) -> anyhow::Result<(Vec<Advisory>, usize, Vec<String>)>
         }
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", file.display()))?;
-        let records = match value {
-            serde_json::Value::Array(records) => records,
-            record => vec![record],
-        };
-        for (index, record) in records.into_iter().enumerate() {
-            match osv::from_osv(record) {
-                Ok(Some(advisory)) => advisories.push(advisory),
-                Ok(None) => withdrawn += 1,
-                Err(error) => {
-                    problems.push(format!("{} record {}: {error}", file.display(), index + 1))
-                }
-            }
-        }
+        feed.add(&file.display().to_string(), &text)?;
     }
-    Ok((advisories, withdrawn, problems))
+    Ok(feed)
 }
 
 pub(crate) async fn run(command: VulnCommand) -> anyhow::Result<()> {
@@ -138,7 +180,11 @@ pub(crate) async fn run(command: VulnCommand) -> anyhow::Result<()> {
         })
         .transpose()?;
     let path = file.clone();
-    let (advisories, withdrawn, problems) = tokio::task::spawn_blocking(move || read_feed(&path))
+    let Feed {
+        advisories,
+        withdrawn,
+        problems,
+    } = tokio::task::spawn_blocking(move || read_feed(&path))
         .await
         .context("reading the feed stopped")??;
     if !problems.is_empty() {

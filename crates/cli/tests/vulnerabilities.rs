@@ -2,7 +2,7 @@
 //! a machine reporting an affected openssl gets a finding with the fixed version, the
 //! search finds it with `vulnerable:`, the compliance report counts it, a critical finding
 //! opens one incident linked to the machine (and a re-import opens none), and upgrading
-//! the package clears it.
+//! the package clears it; the feed is read as OSV serves it, a zip archive, too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,8 +18,11 @@ fn feed() -> String {
 }
 
 async fn vuln_import(server: &TestServer, flags: &[&str]) -> (bool, String) {
-    let feed = feed();
-    let mut args = vec!["vuln", "import", feed.as_str()];
+    vuln_import_from(server, &feed(), flags).await
+}
+
+async fn vuln_import_from(server: &TestServer, feed: &str, flags: &[&str]) -> (bool, String) {
+    let mut args = vec!["vuln", "import", feed];
     args.extend(flags);
     let database = server.db.cli_args();
     args.extend(database.iter().map(String::as_str));
@@ -329,3 +332,47 @@ dual_backend_test!(
         );
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_is_read_from_its_zip_archive_as_osv_serves_it() {
+    let server = TestServer::service_desk(Backend::Sqlite).await;
+    let (_, agent) = server.enrolled_agent("Acme", "db1").await;
+    let report = agent_report(
+        "db1",
+        &[("packages", json!([package("openssl", "3.0.11-1~deb12u2")]))],
+    );
+    assert_eq!(
+        agent.post("/api/v1/agents/report", report).await.status,
+        200
+    );
+    // The fixture folder's records, zipped into an `all.zip` with a folder inside, as
+    // archives often hold, and a file that is no record.
+    let folder = tempfile::tempdir().unwrap();
+    let archive = folder.path().join("all.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for entry in std::fs::read_dir(feed()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = format!("osv/{}", path.file_name().unwrap().to_str().unwrap());
+        zip.start_file(name, options).unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(&path).unwrap()).unwrap();
+    }
+    zip.start_file("README.txt", options).unwrap();
+    std::io::Write::write_all(&mut zip, b"not a record").unwrap();
+    zip.finish().unwrap();
+
+    let (ok, text) = vuln_import_from(&server, archive.to_str().unwrap(), &[]).await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("3 advisories read (1 withdrawn left out): 2 new"),
+        "{text}"
+    );
+    assert!(text.contains("findings: 1 on 1 of 1 machines"), "{text}");
+
+    // A file that only looks like an archive is refused with a message naming it.
+    let broken = folder.path().join("broken.zip");
+    std::fs::write(&broken, b"PK\x03\x04 and then nothing").unwrap();
+    let (ok, text) = vuln_import_from(&server, broken.to_str().unwrap(), &[]).await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("broken.zip"), "{text}");
+}
