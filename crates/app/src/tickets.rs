@@ -43,7 +43,8 @@ pub(crate) use attachments::{sanitize_content_type, sanitize_filename};
 pub(crate) use comments::add_note;
 pub use import::{
     ImportComment, ImportFile, ImportLine, ImportPlan, ImportTicket, LineProblem, Missing,
-    StoredComment, StoredFile, StoredImport,
+    StoredComment, StoredFile, StoredImport, TicketFile, TicketFileError, is_csv_name,
+    read_ticket_file,
 };
 pub use reference::{
     Category, Group, GroupMember, Macro, Membership, NewCategory, NewCustomField, NewGroup,

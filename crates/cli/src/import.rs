@@ -1,20 +1,15 @@
 //! `opsdesk import tickets`: another desk's history from a JSONL or CSV file, so that the triage
 //! assistant and the search know it from the first day.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use opsdesk_app::tickets::{ImportLine, ImportTicket, LineProblem};
+use opsdesk_app::tickets::{ImportLine, LineProblem, is_csv_name, read_ticket_file};
 use opsdesk_app::{AppError, Principal};
 
 use crate::{DatabaseArgs, load_config, open_app};
-
-/// Tickets written per transaction: large enough to be fast, small enough that a server
-/// sharing the database keeps answering between them.
-const CHUNK: usize = 250;
 
 /// Most problems (or things to create) listed before the rest are counted.
 const SHOWN_PROBLEMS: usize = 50;
@@ -80,122 +75,28 @@ pub(crate) enum ImportCommand {
     },
 }
 
-/// The columns a ticket CSV may have: the JSONL fields that hold one value, and two that
-/// hold several, separated by spaces.
-const CSV_FIELDS: [&str; 15] = [
-    "external_id",
-    "type",
-    "title",
-    "description",
-    "category",
-    "group",
-    "priority",
-    "status",
-    "resolution_code",
-    "resolution_note",
-    "requester",
-    "organization",
-    "created_at",
-    "resolved_at",
-    "message_id",
-];
-const CSV_LIST_FIELDS: [&str; 2] = ["tags", "sent_message_ids"];
-
 /// Reads a ticket file: CSV when its name ends in `.csv`, else JSONL. Lines that are not
-/// tickets are reported together, by number.
+/// tickets are reported together, by number; columns that are not ticket fields are named
+/// on standard error and left out.
 pub(crate) fn read_lines(path: &Path) -> anyhow::Result<Vec<ImportLine>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|extension| extension.eq_ignore_ascii_case("csv"));
-    let (lines, problems) = if is_csv {
-        read_csv(file).with_context(|| format!("cannot read {}", path.display()))?
-    } else {
-        read_jsonl(file).with_context(|| format!("cannot read {}", path.display()))?
-    };
-    if !problems.is_empty() {
-        bail!(
-            "{}",
-            describe_problems(&path.display().to_string(), "line", &problems)
-        );
-    }
-    Ok(lines)
-}
-
-type ReadTickets = (Vec<ImportLine>, Vec<LineProblem>);
-
-fn read_jsonl(file: std::fs::File) -> anyhow::Result<ReadTickets> {
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    for (index, text) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = index + 1;
-        let text = text.with_context(|| format!("line {line}"))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ImportTicket>(&text) {
-            Ok(ticket) => lines.push(ImportLine { line, ticket }),
-            Err(error) => problems.push(LineProblem {
-                line,
-                message: format!("not a ticket: {error}"),
-            }),
-        }
-    }
-    Ok((lines, problems))
-}
-
-/// A CSV of one ticket a row, as most desks export them: a header row names the columns
-/// (those of [`CSV_FIELDS`] and [`CSV_LIST_FIELDS`]); an empty cell is an absent field.
-/// Other columns are named on standard error and left out, never fatal.
-fn read_csv(file: std::fs::File) -> anyhow::Result<ReadTickets> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let header: Vec<String> = reader
-        .headers()
-        .context("the header row")?
-        .iter()
-        .map(|name| name.trim().to_lowercase())
-        .collect();
-    let unknown: Vec<&str> = header
-        .iter()
-        .map(String::as_str)
-        .filter(|name| !CSV_FIELDS.contains(name) && !CSV_LIST_FIELDS.contains(name))
-        .collect();
-    if !unknown.is_empty() {
+    let csv = is_csv_name(&path.display().to_string());
+    let read =
+        read_ticket_file(file, csv).with_context(|| format!("cannot read {}", path.display()))?;
+    if !read.unknown_columns.is_empty() {
         eprintln!(
             "columns left out (not ticket fields): {}",
-            unknown.join(", ")
+            read.unknown_columns.join(", ")
         );
     }
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    for record in reader.records() {
-        let record = record?;
-        let line = record
-            .position()
-            .map_or(0, |at| usize::try_from(at.line()).unwrap_or(usize::MAX));
-        let mut fields = serde_json::Map::new();
-        for (name, cell) in header.iter().zip(record.iter()) {
-            let cell = cell.trim();
-            if cell.is_empty() {
-                continue;
-            }
-            if CSV_LIST_FIELDS.contains(&name.as_str()) {
-                let values = cell.split_whitespace().map(serde_json::Value::from);
-                fields.insert(name.clone(), values.collect());
-            } else if CSV_FIELDS.contains(&name.as_str()) {
-                fields.insert(name.clone(), cell.into());
-            }
-        }
-        match serde_json::from_value::<ImportTicket>(fields.into()) {
-            Ok(ticket) => lines.push(ImportLine { line, ticket }),
-            Err(error) => problems.push(LineProblem {
-                line,
-                message: format!("not a ticket: {error}"),
-            }),
-        }
+    if !read.problems.is_empty() {
+        bail!(
+            "{}",
+            describe_problems(&path.display().to_string(), "line", &read.problems)
+        );
     }
-    Ok((lines, problems))
+    Ok(read.lines)
 }
 
 /// The problems of `source`'s tickets, each named by its `item` (a line, a ticket).
@@ -263,29 +164,14 @@ pub(crate) async fn import_lines(
 ) -> anyhow::Result<usize> {
     let importer = Principal::system("import");
     let plan = app.plan_import(&importer, &lines).await.map_err(explain)?;
-    let mut problems = plan.problems.clone();
-    if !create_missing {
-        problems.extend(
-            plan.missing
-                .iter()
-                .filter(|m| m.named())
-                .map(|missing| LineProblem {
-                    line: missing.line(),
-                    message: format!("{missing} does not exist (--create-missing creates it)"),
-                }),
-        );
-    }
-    problems.sort_by_key(|p| p.line);
-    let to_import = plan.tickets - plan.already_imported;
+    let problems = plan.refusals(create_missing, "--create-missing creates it");
     println!(
-        "{source}: {} tickets, {} imported before, {to_import} to import",
-        plan.tickets, plan.already_imported
+        "{source}: {} tickets, {} imported before, {} to import",
+        plan.tickets,
+        plan.already_imported,
+        plan.to_import()
     );
-    let created: Vec<_> = plan
-        .missing
-        .iter()
-        .filter(|m| create_missing || !m.named())
-        .collect();
+    let created = plan.to_create(create_missing);
     if !created.is_empty() {
         let verb = if dry_run { "would create" } else { "creates" };
         println!("the import {verb}:");
@@ -303,9 +189,6 @@ pub(crate) async fn import_lines(
         println!("dry run: nothing was written");
         return Ok(0);
     }
-    app.create_missing(&importer, &plan.missing)
-        .await
-        .map_err(explain)?;
     let started = Instant::now();
     let progress = indicatif::ProgressBar::new(lines.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -313,17 +196,10 @@ pub(crate) async fn import_lines(
         )
         .context("progress bar template")?,
     );
-    let mut imported = 0;
-    let mut rest = lines;
-    while !rest.is_empty() {
-        let chunk: Vec<ImportLine> = rest.drain(..rest.len().min(CHUNK)).collect();
-        let size = chunk.len() as u64;
-        imported += app
-            .import_tickets(&importer, chunk)
-            .await
-            .map_err(explain)?;
-        progress.inc(size);
-    }
+    let imported = app
+        .write_import(&importer, &plan, lines, |size| progress.inc(size as u64))
+        .await
+        .map_err(explain)?;
     progress.finish_and_clear();
     println!(
         "imported {imported} tickets in {:.1} s",

@@ -274,3 +274,110 @@ dual_backend_test!(
         assert!(text.contains("line 4: not a ticket"), "{text}");
     }
 );
+
+/// Sends `content` as `name` through the import page's form; the status and page.
+async fn upload(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    csrf: &str,
+    name: &'static str,
+    content: String,
+    options: &[&'static str],
+) -> (u16, String) {
+    let mut form = reqwest::multipart::Form::new()
+        .text("csrf_token", csrf.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(content.into_bytes()).file_name(name),
+        );
+    for option in options {
+        form = form.text(*option, "on");
+    }
+    let response = browser
+        .post(format!("{}/admin/import", server.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Sends [`history`] through the import page with `options` ticked.
+async fn upload_history(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    csrf: &str,
+    options: &[&'static str],
+) -> (u16, String) {
+    upload(server, browser, csrf, "history.jsonl", history(), options).await
+}
+
+dual_backend_test!(
+    an_admin_imports_a_ticket_file_from_the_web_page_after_a_dry_run,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let admin = server.admin();
+        let (browser, csrf) = server.web_session("root@msp.example").await;
+        let page =
+            opsdesk_testkit::page_text(&browser, format!("{}/admin/import", server.url)).await;
+        assert!(page.contains(r#"id="import-form""#), "{page}");
+
+        // Names that do not exist stop it, by line, until the admin agrees to create them.
+        let (status, shown) = upload_history(&server, &browser, &csrf, &[]).await;
+        assert_eq!(status, 422, "{shown}");
+        assert!(
+            shown.contains("line 1: category `Network/VPN` does not exist"),
+            "{shown}"
+        );
+        assert_eq!(
+            count(&server, "SELECT COUNT(*) FROM ticket_imports").await,
+            0
+        );
+
+        let (status, shown) =
+            upload_history(&server, &browser, &csrf, &["create_missing", "dry_run"]).await;
+        assert_eq!(status, 200, "{shown}");
+        assert!(shown.contains(r#"id="import-dry""#), "{shown}");
+        assert!(shown.contains("category `Network/VPN` (line 1)"), "{shown}");
+        assert!(shown.contains("Tickets in the file: 3"), "{shown}");
+        assert_eq!(
+            count(&server, "SELECT COUNT(*) FROM ticket_imports").await,
+            0
+        );
+
+        let (status, shown) = upload_history(&server, &browser, &csrf, &["create_missing"]).await;
+        assert_eq!(status, 200, "{shown}");
+        assert!(shown.contains("Tickets imported: 3"), "{shown}");
+        let found = admin.get("/api/v1/tickets?q=VPN%20drops").await;
+        assert_eq!(
+            found.body["items"][0]["status"], "resolved",
+            "{}",
+            found.text
+        );
+
+        // Sent again, nothing comes twice; a CSV names the columns it leaves out.
+        let (_, shown) = upload_history(&server, &browser, &csrf, &["create_missing"]).await;
+        assert!(shown.contains("imported before: 3"), "{shown}");
+        assert!(shown.contains("Tickets imported: 0"), "{shown}");
+        let csv = "external_id,title,requester,Owner\nos-1,Scanner jams,carol@acme.example,max\n";
+        let (status, shown) =
+            upload(&server, &browser, &csrf, "export.csv", csv.to_owned(), &[]).await;
+        assert_eq!(status, 200, "{shown}");
+        assert!(shown.contains("Tickets imported: 1"), "{shown}");
+        assert!(shown.contains("(not ticket fields): owner"), "{shown}");
+
+        // Agents cannot.
+        let (agent, agent_csrf) = server.web_session("ann@msp.example").await;
+        let (status, _) = upload(
+            &server,
+            &agent,
+            &agent_csrf,
+            "export.csv",
+            csv.to_owned(),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+);

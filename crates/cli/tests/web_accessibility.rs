@@ -413,6 +413,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/triage".to_owned(),
         "/admin/integrations".to_owned(),
         "/admin/rules".to_owned(),
+        "/admin/import".to_owned(),
         "/on-call".to_owned(),
         "/silences".to_owned(),
         "/cmdb".to_owned(),

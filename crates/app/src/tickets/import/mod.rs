@@ -199,6 +199,46 @@ pub struct ImportPlan {
     pub problems: Vec<LineProblem>,
 }
 
+/// Tickets written per transaction: large enough to be fast, small enough that a server
+/// sharing the database keeps answering between them.
+const IMPORT_CHUNK: usize = 250;
+
+impl ImportPlan {
+    /// The lines that stop the import, by line: the plan's problems and, unless the
+    /// importer agreed to create them, what the file names that does not exist, each
+    /// followed by `how` to agree (`--create-missing creates it`).
+    pub fn refusals(&self, create_missing: bool, how: &str) -> Vec<LineProblem> {
+        let mut refusals = self.problems.clone();
+        if !create_missing {
+            refusals.extend(
+                self.missing
+                    .iter()
+                    .filter(|m| m.named())
+                    .map(|missing| LineProblem {
+                        line: missing.line(),
+                        message: format!("{missing} does not exist ({how})"),
+                    }),
+            );
+        }
+        refusals.sort_by_key(|p| p.line);
+        refusals
+    }
+
+    /// What the import creates: people the file only mentions (commenters), and, when the
+    /// importer agreed, everything else it names that does not exist.
+    pub fn to_create(&self, create_missing: bool) -> Vec<&Missing> {
+        self.missing
+            .iter()
+            .filter(|m| create_missing || !m.named())
+            .collect()
+    }
+
+    /// The tickets an import writes: those not imported before.
+    pub fn to_import(&self) -> usize {
+        self.tickets - self.already_imported
+    }
+}
+
 /// An imported ticket as this desk keeps it, to compare with the desk it came from.
 #[derive(Debug, Clone)]
 pub struct StoredImport {
@@ -227,7 +267,10 @@ pub struct StoredFile {
 }
 
 mod check;
+mod file;
 mod messages;
+
+pub use file::{TicketFile, TicketFileError, is_csv_name, read_ticket_file};
 
 use check::*;
 use messages::*;
@@ -436,6 +479,28 @@ impl App {
     /// Creates what a plan found missing (admins): organizations, then categories (parents
     /// first), groups (tier 1) and people (without a password: they sign in once an admin
     /// sets one, or through a token).
+    /// Writes a planned import whose [`ImportPlan::refusals`] are none: creates what it
+    /// needs, then the tickets a chunk at a time, telling `progress` how many lines each
+    /// chunk held. Returns how many tickets were imported (those imported before are
+    /// skipped).
+    pub async fn write_import(
+        &self,
+        principal: &Principal,
+        plan: &ImportPlan,
+        mut lines: Vec<ImportLine>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, AppError> {
+        self.create_missing(principal, &plan.missing).await?;
+        let mut imported = 0;
+        while !lines.is_empty() {
+            let chunk: Vec<ImportLine> = lines.drain(..lines.len().min(IMPORT_CHUNK)).collect();
+            let size = chunk.len();
+            imported += self.import_tickets(principal, chunk).await?;
+            progress(size);
+        }
+        Ok(imported)
+    }
+
     pub async fn create_missing(
         &self,
         principal: &Principal,

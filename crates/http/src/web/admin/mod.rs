@@ -31,6 +31,7 @@ use opsdesk_app::{AppError, FieldError, Precondition, Principal};
 use opsdesk_domain::ticket::{Impact, Priority, Urgency};
 use serde::Deserialize;
 
+mod import;
 mod integrations;
 mod operations;
 mod organizations;
@@ -39,6 +40,7 @@ mod rules;
 mod scripts;
 mod triage;
 
+use import::ImportPage;
 use integrations::{
     IntegrationsPage, create_integration, delete_integration, integrations, simulate_integration,
     update_integration,
@@ -126,6 +128,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/scripts/{hash}/approve", post(scripts::approve))
         .route("/admin/scripts/{hash}/withdraw", post(scripts::withdraw))
         .route("/admin/triage", get(triage::triage))
+        .route(
+            "/admin/import",
+            get(import::import_page).post(import::import_file),
+        )
         .route("/admin/triage/train", post(triage::train))
         .route("/admin/triage/thresholds", post(triage::set_threshold))
         .route(
@@ -285,6 +291,7 @@ enum Section {
     Integrations(Box<IntegrationsPage>),
     /// Runbook script versions, those waiting for approval first.
     Scripts(Vec<ScriptLine>),
+    Import(Box<ImportPage>),
 }
 
 #[derive(Template)]
@@ -315,6 +322,7 @@ const TABS: &[&str] = &[
     "scripts",
     "jobs",
     "triage",
+    "import",
     "audit",
 ];
 

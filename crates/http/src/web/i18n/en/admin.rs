@@ -25,6 +25,44 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("admin.group.new", "New group"),
     ("admin.groups", "Groups and tiers"),
     ("admin.identity-providers", "Sign-in providers"),
+    ("admin.import", "Import tickets"),
+    ("admin.import.before", "imported before"),
+    (
+        "admin.import.columns",
+        "Columns left out (not ticket fields)",
+    ),
+    (
+        "admin.import.create_hint",
+        "tick \"Create what the file names that does not exist\" to create it",
+    ),
+    (
+        "admin.import.create_missing",
+        "Create what the file names that does not exist (categories, groups, organizations, people without a password)",
+    ),
+    ("admin.import.creates", "The import creates"),
+    (
+        "admin.import.dry_run",
+        "Dry run: show what would be imported, write nothing",
+    ),
+    ("admin.import.file", "Ticket file (.jsonl or .csv)"),
+    (
+        "admin.import.hint",
+        "Another desk's tickets with their conversation, status and dates: JSONL, one ticket a line, or CSV, one ticket a row under a header row (docs/import.md). Tickets imported before (by external_id) are skipped, so a file can be sent again after fixing it. An import sends no mail and starts no SLA clocks. For large files or Request Tracker, use opsdesk import on the server.",
+    ),
+    ("admin.import.imported", "Tickets imported"),
+    ("admin.import.line", "line"),
+    ("admin.import.no_file", "choose a file to import"),
+    (
+        "admin.import.nothing_written",
+        "Dry run: nothing was written. Untick the dry run to import.",
+    ),
+    (
+        "admin.import.problems",
+        "Lines that stop the import (nothing was written)",
+    ),
+    ("admin.import.submit", "Import"),
+    ("admin.import.tickets", "Tickets in the file"),
+    ("admin.import.to_import", "to import"),
     ("admin.integrations", "Alert integrations"),
     (
         "admin.integrations.address",
