@@ -42,15 +42,50 @@ pub struct ReportSubscription {
 }
 
 /// What a subscription asks for.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, utoipa::ToSchema)]
 pub struct ReportSubscriptionInput {
     /// An IANA time zone; the subscriber's quiet-hours zone, else UTC, when absent.
-    #[serde(default)]
     pub time_zone: Option<String>,
     /// One organization the subscriber may see.
-    #[serde(default)]
     pub organization: Option<i64>,
+}
+
+/// The fields of [`ReportSubscriptionInput`] as a JSON object holds them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputFields {
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default)]
+    organization: Option<i64>,
+}
+
+/// Read from an object only: a derived struct with every field optional would also take an
+/// array (`[null, null]`), which no client means.
+impl<'de> Deserialize<'de> for ReportSubscriptionInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = ReportSubscriptionInput;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let fields =
+                    InputFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ReportSubscriptionInput {
+                    time_zone: fields.time_zone,
+                    organization: fields.organization,
+                })
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly)
+    }
 }
 
 /// `day` at the sending hour in `zone`.
@@ -107,19 +142,21 @@ fn own_id(principal: &Principal) -> Result<i64, AppError> {
     })
 }
 
-/// Queues the mail of `user_id`'s subscription for Monday `send_on` in `zone`.
+/// Queues the mail of `user_id`'s subscription for Monday `send_on` in the zone `zone_name`.
 fn queue_mail(
     batch: &mut opsdesk_store::Batch,
     user_id: i64,
     send_on: Date,
-    zone: &TimeZone,
+    zone_name: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let at = send_time(send_on, zone).map_err(|e| AppError::internal("a sending time", e))?;
+    let at = send_time(send_on, &zone_of(zone_name)?)
+        .map_err(|e| AppError::internal("a sending time", e))?;
     jobs::queue_at(
         batch,
         JobKind::ReportWeekly,
-        &serde_json::json!({"user_id": user_id, "send_on": send_on.to_string()}),
+        &serde_json::json!({"user_id": user_id, "send_on": send_on.to_string(),
+                            "time_zone": zone_name}),
         at.as_millisecond(),
         now,
     );
@@ -193,7 +230,7 @@ impl App {
                 let day = send_on.to_string();
                 store::put(tx.conn, id, &zone_name, organization, &day, tx.now).await?;
                 let mut batch = tx.batch();
-                queue_mail(&mut batch, id, send_on, &zone, tx.now)?;
+                queue_mail(&mut batch, id, send_on, &zone_name, tx.now)?;
                 batch.run(tx.conn).await?;
                 let row = store::get(tx.conn, id)
                     .await?
@@ -228,7 +265,11 @@ impl App {
             let Some(row) = store::get(&mut conn, user_id).await? else {
                 return Ok(());
             };
-            if row.next_send_on != send_on.to_string() {
+            // A change since the job was queued (another Monday, another zone) queued the
+            // job that sends instead.
+            if row.next_send_on != send_on.to_string()
+                || payload["time_zone"].as_str() != Some(row.time_zone.as_str())
+            {
                 return Ok(());
             }
             let Some(user) = account_store::get_user(&mut conn, user_id).await? else {
@@ -245,7 +286,6 @@ impl App {
             .await?;
             (row, active.then_some(principal))
         };
-        let zone = zone_of(&row.time_zone)?;
         // A deactivated account is mailed nothing, but its Mondays go on: reactivated, it
         // gets the next one.
         if let Some(principal) = principal {
@@ -267,12 +307,13 @@ impl App {
         let next = send_on
             .checked_add(Span::new().days(7))
             .map_err(|e| AppError::internal("the next Monday", e))?;
+        let zone_name = row.time_zone.clone();
         self.system_change("weekly report", move |tx| {
             Box::pin(async move {
                 let (sent, next_day) = (send_on.to_string(), next.to_string());
                 if store::advance(tx.conn, user_id, &sent, &next_day, tx.now).await? {
                     let mut batch = tx.batch();
-                    queue_mail(&mut batch, user_id, next, &zone, tx.now)?;
+                    queue_mail(&mut batch, user_id, next, &zone_name, tx.now)?;
                     batch.run(tx.conn).await?;
                 }
                 Ok(())
