@@ -129,14 +129,26 @@ impl ConditionRow {
     }
 
     /// The condition as the API takes it; the application names what is wrong with it.
+    /// Text and business hours take no "how" but "is": another is sent along for the
+    /// application to refuse, rather than dropped unseen.
     fn to_json(&self) -> Value {
-        match self.subject.as_str() {
+        let mut condition = match self.subject.as_str() {
             TEXT => json!({ "text_contains": self.value }),
             BUSINESS_HOURS => match self.value.to_lowercase().as_str() {
                 "yes" | "true" | "inside" => json!({ BUSINESS_HOURS: true }),
                 "no" | "false" | "outside" => json!({ BUSINESS_HOURS: false }),
                 other => json!({ BUSINESS_HOURS: other }),
             },
+            _ => return self.field_json(),
+        };
+        if self.op != "is" {
+            condition["op"] = json!(self.op);
+        }
+        condition
+    }
+
+    fn field_json(&self) -> Value {
+        match self.subject.as_str() {
             field if self.op == "in" => {
                 let values: Vec<&str> = self
                     .value
@@ -446,4 +458,70 @@ pub(super) async fn dry_run(
         ..fresh()
     };
     show(&state, &form.principal, shown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(subject: &str, op: &str, value: &str) -> ConditionRow {
+        ConditionRow {
+            subject: subject.to_owned(),
+            op: op.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn condition_rows_become_the_conditions_the_api_takes_and_back() {
+        for (written, condition) in [
+            (row("text", "is", "vpn"), json!({"text_contains": "vpn"})),
+            (
+                row("business_hours", "is", "No"),
+                json!({"business_hours": false}),
+            ),
+            (
+                row("type", "in", "incident, problem,"),
+                json!({"field": "type", "op": "in", "values": ["incident", "problem"]}),
+            ),
+            (
+                row("priority", "is_not", "P1"),
+                json!({"field": "priority", "op": "is_not", "value": "P1"}),
+            ),
+        ] {
+            assert_eq!(written.to_json(), condition);
+            let shown = ConditionRow::of(&condition);
+            assert_eq!(shown.to_json(), condition, "{condition} shown again");
+        }
+    }
+
+    #[test]
+    fn a_how_that_text_does_not_take_is_sent_for_the_application_to_refuse() {
+        assert_eq!(
+            row("text", "is_not", "vpn").to_json(),
+            json!({"text_contains": "vpn", "op": "is_not"})
+        );
+    }
+
+    #[test]
+    fn action_rows_become_the_actions_the_api_takes_and_back() {
+        for (kind, value, action) in [
+            ("set.priority", "P2", json!({"set": {"priority": "P2"}})),
+            ("add_tag", "network", json!({"add_tag": "network"})),
+            (
+                "open_linked",
+                "problem: Recurring VPN drops",
+                json!({"open_linked": {"type": "problem", "title": "Recurring VPN drops"}}),
+            ),
+        ] {
+            let written = ActionRow {
+                kind: kind.to_owned(),
+                value: value.to_owned(),
+            };
+            assert_eq!(written.to_json(), action);
+            let shown = ActionRow::of(&action);
+            assert_eq!(shown.len(), 1);
+            assert_eq!(shown[0].to_json(), action);
+        }
+    }
 }
