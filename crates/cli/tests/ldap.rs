@@ -591,6 +591,19 @@ async fn approval_link(maildir: &str, mail: &str, nth: usize) -> String {
     .await
 }
 
+/// The link to finish with in the first mail telling `mail` that their manager approved.
+async fn approved_link(maildir: &str, mail: &str) -> String {
+    mailed_link(
+        maildir,
+        "Password reset approved for",
+        mail,
+        0,
+        "http://desk.test/portal/password/approved/",
+        "",
+    )
+    .await
+}
+
 /// Asks in the portal for a reset of `login` approved by its manager: the status and page.
 async fn ask_manager(client: &reqwest::Client, server: &TestServer, login: &str) -> (u16, String) {
     let response = client
@@ -696,15 +709,7 @@ dual_backend_test!(
             "approving changes nothing by itself"
         );
 
-        let finish = mailed_link(
-            &maildir,
-            "Password reset approved for",
-            &report_mail,
-            0,
-            "http://desk.test/portal/password/approved/",
-            "",
-        )
-        .await;
+        let finish = approved_link(&maildir, &report_mail).await;
         let set = |password: &'static str| {
             let url = format!("{}{finish}", server.url);
             let client = anonymous.clone();
@@ -889,15 +894,7 @@ async fn chromium_walks_a_password_reset_its_manager_approves() {
     shown(&boss, "#approval-done").await;
 
     // The person follows the link then mailed to them and chooses a new password.
-    let finish = mailed_link(
-        &maildir,
-        "Password reset approved for",
-        &report_mail,
-        0,
-        "http://desk.test/portal/password/approved/",
-        "",
-    )
-    .await;
+    let finish = approved_link(&maildir, &report_mail).await;
     person
         .goto(&format!("{}{finish}", server.url))
         .await
