@@ -25,6 +25,10 @@ use sha2::{Digest, Sha256};
 use crate::config::BackupConfig;
 use crate::{DatabaseArgs, load_config, lock_data_dir};
 
+mod continuous;
+
+use continuous::{LogReplay, Replayed};
+
 const FORMAT: &str = "opsdesk-backup/1";
 const MANIFEST: &str = "manifest.json";
 const SQLITE_FILE: &str = "opsdesk.db";
@@ -60,10 +64,16 @@ enum BackupCommand {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     opsdesk restore /backups/2026-12-06 --data-dir ./opsdesk-data\n  \
-    opsdesk restore /backups/2026-12-06 --database-url postgres://opsdesk@db/opsdesk   # SQLite into PostgreSQL")]
+    opsdesk restore /backups/2026-12-06 --database-url postgres://opsdesk@db/opsdesk   # SQLite into PostgreSQL\n  \
+    opsdesk restore /backups/opsdesk --at 2026-12-06T14:03:00Z --data-dir ./opsdesk-data   # back to a moment")]
 pub struct RestoreArgs {
-    /// The backup set's folder.
+    /// The backup set's folder, or the folder of scheduled sets (the newest one that began
+    /// before --at is taken).
     dir: PathBuf,
+    /// Go back to this moment (RFC 3339, e.g. 2026-12-06T14:03:00Z) by replaying the log
+    /// copied beside the set up to it; without it, the whole log is replayed.
+    #[arg(long, value_name = "TIME")]
+    at: Option<jiff::Timestamp>,
     /// Replace the desk already in the destination.
     #[arg(long)]
     force: bool,
@@ -150,21 +160,33 @@ async fn take_from(db: &Db, url: Option<&str>, to: &Path) -> anyhow::Result<Mani
         None => take_sqlite(db, to).await?,
         Some(url) => take_postgres(db, url, to).await?,
     };
-    let file = std::fs::File::create(to.join(MANIFEST)).context("cannot write the manifest")?;
-    serde_json::to_writer_pretty(&file, &manifest)?;
-    file.sync_all()?;
-    sync_folder(to)?;
+    write_manifest(to, &manifest)?;
     Ok(manifest)
 }
 
+/// Writes the manifest into the set `to`, which makes it complete.
+fn write_manifest(to: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let file = std::fs::File::create(to.join(MANIFEST)).context("cannot write the manifest")?;
+    serde_json::to_writer_pretty(&file, manifest)?;
+    file.sync_all()?;
+    sync_folder(to)
+}
+
 /// Takes a backup into a new subfolder of `config.dir` every `config.every_hours`, keeping
-/// the newest `config.keep` sets, until `stopped`. On PostgreSQL give one node the setting.
+/// the newest `config.keep` sets, until `stopped`; on SQLite, copying the log beside the
+/// newest set unless `config.continuous` is off. On PostgreSQL give one node the setting.
 pub async fn run_scheduled(
     db: Db,
     url: Option<String>,
+    data_dir: PathBuf,
     config: BackupConfig,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
+    if config.copies_log(url.as_deref())
+        && let Some(dir) = config.dir.clone()
+    {
+        return continuous::run(db, data_dir, dir, config, stopped).await;
+    }
     let Some(dir) = config.dir else { return };
     let every = std::time::Duration::from_secs(config.every_hours.max(1) * 3600);
     loop {
@@ -189,16 +211,22 @@ pub async fn run_scheduled(
 
 /// Removes all but the newest `keep` complete sets in `dir` (their names sort by time).
 fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
-    let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| file_name(path).starts_with("opsdesk-") && path.join(MANIFEST).exists())
-        .collect();
+    let mut sets = complete_sets(dir)?;
     sets.sort();
     for old in sets_to_remove(&sets, keep) {
         std::fs::remove_dir_all(old)?;
     }
     Ok(())
+}
+
+/// The complete sets the server wrote into `dir`.
+fn complete_sets(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| file_name(path).starts_with("opsdesk-") && path.join(MANIFEST).exists())
+        .collect())
 }
 
 /// The sets beyond the newest `keep`, of `sets` sorted oldest first.
@@ -231,17 +259,26 @@ async fn take_sqlite(db: &Db, to: &Path) -> anyhow::Result<Manifest> {
             .context("could not copy the database")?;
     }
     spinner.finish_and_clear();
-    let mut copy = store::open_sqlite_file(&file).await?;
+    describe_sqlite_copy(&file, SystemClock.now()).await
+}
+
+/// The manifest of the SQLite copy `file`, the desk as it was at `created_at`.
+async fn describe_sqlite_copy(
+    file: &Path,
+    created_at: jiff::Timestamp,
+) -> anyhow::Result<Manifest> {
+    let mut copy = store::open_sqlite_file(file).await?;
     let (tables, attachments) = describe(&mut copy, false).await?;
     let schema_version = store::schema_version(&mut copy).await?;
     drop(copy);
     Ok(Manifest {
         format: FORMAT.into(),
         opsdesk_version: env!("CARGO_PKG_VERSION").into(),
-        created_at: SystemClock.now(),
+        created_at,
         source: "sqlite".into(),
         schema_version,
-        file: hash_file(&file)?,
+        // Hashed after SQLite opened it: opening a snapshot turns it to WAL mode.
+        file: hash_file(file)?,
         tables,
         attachments,
     })
@@ -488,6 +525,8 @@ async fn verify(dir: &Path, database: &DatabaseArgs) -> anyhow::Result<ExitCode>
     let (manifest, file) = read_set(dir)?;
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     let mut problems = Vec::new();
+    // The manifest counts the set's attachments; a replayed log may have added some.
+    let mut expected_attachments = Some(manifest.attachments.files);
     let db = match manifest.source.as_str() {
         "sqlite" => {
             let copy = scratch.path().join(SQLITE_FILE);
@@ -495,7 +534,18 @@ async fn verify(dir: &Path, database: &DatabaseArgs) -> anyhow::Result<ExitCode>
             let mut conn = store::open_sqlite_file(&copy).await?;
             problems.extend(store::sqlite_integrity_problems(&mut conn).await?);
             problems.extend(compare_tables(&mut conn, &manifest.tables).await?);
-            drop(conn);
+            store::close_file(conn).await?;
+            // The log beside the set must replay to its end onto a sound database.
+            if let Some(log) = LogReplay::of(dir, &manifest, None)? {
+                expected_attachments = None;
+                match log.replay_onto(&copy).await {
+                    Ok(replayed) => println!(
+                        "its log replays to {} ({} frames)",
+                        replayed.until, replayed.frames
+                    ),
+                    Err(error) => problems.push(format!("{error:#}")),
+                }
+            }
             Db::open_sqlite(scratch.path(), &DbOptions::default()).await?
         }
         _ => {
@@ -510,7 +560,7 @@ async fn verify(dir: &Path, database: &DatabaseArgs) -> anyhow::Result<ExitCode>
             return finish_verify(dir, &manifest, outcome, problems);
         }
     };
-    let outcome = check_contents(db, &manifest, &mut problems).await;
+    let outcome = check_contents(db, expected_attachments, &mut problems).await;
     finish_verify(dir, &manifest, outcome, problems)
 }
 
@@ -523,24 +573,24 @@ async fn verify_in_postgres(
     pg_restore(file, url, false).await?;
     problems.extend(compare_tables(&mut store::connect(url).await?, &manifest.tables).await?);
     let db = Db::open_postgres(url, &DbOptions::default()).await?;
-    check_contents(db, manifest, problems).await
+    check_contents(db, Some(manifest.attachments.files), problems).await
 }
 
-/// The attachments' hashes and the audit chain, on a restored copy; the audit entries.
+/// The attachments' hashes (and count, when `expected_attachments` is known) and the audit
+/// chain, on a restored copy; the audit entries.
 async fn check_contents(
     db: Db,
-    manifest: &Manifest,
+    expected_attachments: Option<u64>,
     problems: &mut Vec<String>,
 ) -> anyhow::Result<i64> {
     let (damaged, files, _) = {
         let mut conn = db.reader().await?;
         store::damaged_attachments(&mut conn).await?
     };
-    if files != manifest.attachments.files {
-        problems.push(format!(
-            "{files} attachments, expected {}",
-            manifest.attachments.files
-        ));
+    if let Some(expected) = expected_attachments
+        && files != expected
+    {
+        problems.push(format!("{files} attachments, expected {expected}"));
     }
     problems.extend(
         damaged
@@ -585,32 +635,66 @@ fn finish_verify(
 }
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, file) = read_set(&args.dir)?;
+    let set = continuous::choose_set(&args.dir, args.at)?;
+    let (manifest, file) = read_set(&set)?;
+    let log = match manifest.source.as_str() {
+        "sqlite" => LogReplay::of(&set, &manifest, args.at)?,
+        _ if args.at.is_some() => bail!(
+            "a PostgreSQL desk goes back to a moment with PostgreSQL's own WAL archive \
+             (docs/backup.md, \"Point-in-time recovery on PostgreSQL\"), not with --at"
+        ),
+        _ => None,
+    };
     let config = load_config(&args.database, None)?;
-    match (manifest.source.as_str(), config.database_url.as_deref()) {
+    let replayed = match (manifest.source.as_str(), config.database_url.as_deref()) {
         ("sqlite", None) => {
-            restore_sqlite(&file, &manifest.tables, &config.data_dir, args.force).await?
+            let tables = &manifest.tables;
+            restore_sqlite(&file, tables, log.as_ref(), &config.data_dir, args.force).await?
         }
-        ("sqlite", Some(url)) => sqlite_into_postgres(&file, url, args.force).await?,
-        (_, Some(url)) => postgres_into_postgres(&file, &manifest, url, args.force).await?,
+        ("sqlite", Some(url)) => {
+            let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+            let (file, replayed) = match &log {
+                Some(log) => {
+                    let copy = scratch.path().join(SQLITE_FILE);
+                    std::fs::copy(&file, &copy).context("cannot copy the backup")?;
+                    let replayed = log.replay_onto(&copy).await?;
+                    (copy, Some(replayed))
+                }
+                None => (file, None),
+            };
+            sqlite_into_postgres(&file, url, args.force).await?;
+            replayed
+        }
+        (_, Some(url)) => {
+            postgres_into_postgres(&file, &manifest, url, args.force).await?;
+            None
+        }
         (_, None) => bail!(
             "this backup was taken from PostgreSQL and restores into PostgreSQL: give --database-url"
         ),
-    }
+    };
     println!(
-        "restored the backup of {} ({} tables)",
+        "restored the backup of {} ({} tables) from {}",
         manifest.created_at,
-        manifest.tables.len()
+        manifest.tables.len(),
+        set.display()
     );
+    if let Some(replayed) = replayed {
+        println!(
+            "and its log to {} ({} frames): every write committed before then is back",
+            replayed.until, replayed.frames
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn restore_sqlite(
     file: &Path,
     tables: &BTreeMap<String, TableEntry>,
+    log: Option<&LogReplay>,
     data_dir: &Path,
     force: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Replayed>> {
     // Holding the server's lock keeps a server from starting on a half-restored folder.
     let _lock = lock_data_dir(data_dir)?;
     let live = data_dir.join(SQLITE_FILE);
@@ -623,7 +707,9 @@ async fn restore_sqlite(
     let incoming = data_dir.join("opsdesk.db.restoring");
     std::fs::copy(file, &incoming).context("cannot copy the backup into the data folder")?;
     std::fs::File::open(&incoming)?.sync_all()?;
-    let problems = compare_tables(&mut store::open_sqlite_file(&incoming).await?, tables).await?;
+    let mut conn = store::open_sqlite_file(&incoming).await?;
+    let problems = compare_tables(&mut conn, tables).await?;
+    store::close_file(conn).await?;
     if !problems.is_empty() {
         std::fs::remove_file(&incoming)?;
         bail!(
@@ -631,6 +717,16 @@ async fn restore_sqlite(
             problems.join("; ")
         );
     }
+    let replayed = match log {
+        Some(log) => match log.replay_onto(&incoming).await {
+            Ok(replayed) => Some(replayed),
+            Err(error) => {
+                std::fs::remove_file(&incoming)?;
+                return Err(error.context("nothing was restored"));
+            }
+        },
+        None => None,
+    };
     for stale in ["opsdesk.db-wal", "opsdesk.db-shm"] {
         match std::fs::remove_file(data_dir.join(stale)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -644,7 +740,7 @@ async fn restore_sqlite(
         .await?
         .close()
         .await;
-    Ok(())
+    Ok(replayed)
 }
 
 /// Refuses to replace the desk the PostgreSQL database at `url` holds, unless forced.

@@ -86,6 +86,16 @@ pub struct BackupConfig {
     pub every_hours: u64,
     /// Sets kept; older ones are removed after each new one is written.
     pub keep: usize,
+    /// On SQLite, copy the write-ahead log beside the newest set every second, for
+    /// point-in-time recovery (`opsdesk restore DIR --at TIME`).
+    pub continuous: bool,
+}
+
+impl BackupConfig {
+    /// Whether the server copies SQLite's log beside its backups (and so checkpoints itself).
+    pub fn copies_log(&self, database_url: Option<&str>) -> bool {
+        self.dir.is_some() && self.continuous && database_url.is_none()
+    }
 }
 
 impl Default for BackupConfig {
@@ -94,6 +104,7 @@ impl Default for BackupConfig {
             dir: None,
             every_hours: 24,
             keep: 7,
+            continuous: true,
         }
     }
 }

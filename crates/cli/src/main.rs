@@ -473,6 +473,9 @@ fn init_logging(config: &Config) {
 fn db_options(config: &Config) -> DbOptions {
     DbOptions {
         max_connections: config.db_max_connections,
+        // Every process on the database, not only the server: another's automatic
+        // checkpoint could start the log over before the server had copied it.
+        manual_checkpoints: config.backup.copies_log(config.database_url.as_deref()),
         ..DbOptions::default()
     }
 }
@@ -726,6 +729,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     workers.push(tokio::spawn(backup::run_scheduled(
         app.db().clone(),
         config.database_url.clone(),
+        config.data_dir.clone(),
         config.backup.clone(),
         workers_stopped.clone(),
     )));

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opsdesk_app::{Clock, SystemClock};
+use opsdesk_store::log_shipping;
 use opsdesk_testkit::{
     Backend, Client, ServerProcess, TestDb, dual_backend_test, eventually, postgres_url,
     run_command, run_command_output,
@@ -84,6 +86,23 @@ async fn ticket_numbers(admin: &Client) -> BTreeSet<String> {
     }
 }
 
+/// Attaches the file [`assert_restored`] looks for to INC-1.
+async fn attach_driver(admin: &Client, token: &str) {
+    let upload = admin
+        .http
+        .post(format!(
+            "{}/api/v1/tickets/INC-1/attachments?filename=driver.zip",
+            admin.base
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/zip")
+        .body(b"PK driver for the scanner".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201);
+}
+
 /// What a restored desk must hold: every ticket acknowledged before the backup began, the
 /// attachment byte for byte, an intact audit log, and room for the next ticket.
 async fn assert_restored(restored: &TestDb, token: &str, before: &BTreeSet<String>) {
@@ -140,19 +159,7 @@ dual_backend_test!(
             )
             .await;
         assert_eq!(first.status, 201, "{}", first.text);
-        let upload = admin
-            .http
-            .post(format!(
-                "{}/api/v1/tickets/INC-1/attachments?filename=driver.zip",
-                server.url
-            ))
-            .bearer_auth(&token)
-            .header("content-type", "application/zip")
-            .body(b"PK driver for the scanner".to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(upload.status(), 201);
+        attach_driver(&admin, &token).await;
 
         // Four clients create tickets without pause; a ticket acknowledged before the backup
         // starts must be in it, whatever is written while it runs.
@@ -331,4 +338,164 @@ async fn a_damaged_backup_fails_its_check_and_a_restore_never_overwrites_unasked
     .await;
     assert!(!missing.status.success());
     assert!(text(&missing).contains("no manifest"), "{}", text(&missing));
+}
+
+/// Creates `count` tickets one after another (each its own commit, so the log grows), and
+/// returns their numbers.
+async fn create_tickets(admin: &Client, label: &str, count: usize) -> BTreeSet<String> {
+    let mut numbers = BTreeSet::new();
+    for n in 0..count {
+        let created = admin
+            .post(
+                "/api/v1/tickets",
+                json!({"type": "incident", "title": format!("{label} {n}"),
+                       "description": "written while the log is copied",
+                       "impact": "low", "urgency": "medium"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        numbers.insert(created.body["number"].as_str().unwrap().to_owned());
+    }
+    numbers
+}
+
+/// Waits until the log beside the newest set in `backups` holds every transaction
+/// committed before now.
+async fn wait_for_the_log(backups: &Path) -> log_shipping::Coverage {
+    let asked = SystemClock.now().as_millisecond();
+    let mut covered = None;
+    let caught_up = eventually(Duration::from_secs(30), || {
+        let coverage = newest_set(backups)
+            .and_then(|set| log_shipping::coverage(&set.join("wal")).ok())
+            .filter(|coverage| coverage.complete_ms > asked);
+        covered = coverage;
+        async move { coverage.is_some() }
+    })
+    .await;
+    assert!(caught_up, "the log was not copied within 30 s");
+    covered.unwrap()
+}
+
+fn newest_set(backups: &Path) -> Option<std::path::PathBuf> {
+    let mut sets: Vec<_> = std::fs::read_dir(backups)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.join("manifest.json").exists())
+        .collect();
+    sets.sort();
+    sets.pop()
+}
+
+async fn ticket_title(admin: &Client, number: &str) -> String {
+    let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+    assert_eq!(ticket.status, 200, "{}", ticket.text);
+    ticket.body["title"].as_str().unwrap().to_owned()
+}
+
+/// Restores `from` (with `extra` arguments such as `--at`) into a new desk on `backend`,
+/// and returns its ticket numbers and INC-1's title, checked as [`assert_restored`] does.
+async fn restore_into(
+    backend: Backend,
+    from: &str,
+    extra: &[&str],
+    token: &str,
+    expected: &BTreeSet<String>,
+) -> (String, String) {
+    let restored = TestDb::new(backend).await;
+    let mut args = vec!["restore", from];
+    args.extend(extra);
+    let restore = opsdesk(&args, &restored.cli_args()).await;
+    assert!(restore.status.success(), "{}", text(&restore));
+    let server = ServerProcess::start(BIN, &restored.cli_args()).await;
+    let admin = client(&server.url, token);
+    assert_eq!(&ticket_numbers(&admin).await, expected);
+    let title = ticket_title(&admin, "INC-1").await;
+    drop(server);
+    assert_restored(&restored, token, expected).await;
+    (text(&restore), title)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_copied_beside_a_backup_takes_the_desk_back_to_any_moment() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let token = cli_admin(&db);
+    let backups = tempfile::tempdir().unwrap();
+    let backups_arg = backups.path().display().to_string();
+    let mut server = ServerProcess::start_with_env(
+        BIN,
+        &db.cli_args(),
+        &[("OPSDESK_BACKUP__DIR", &backups_arg)],
+    )
+    .await;
+    let admin = client(&server.url, &token);
+    let mut before = create_tickets(&admin, "Before", 1).await;
+    attach_driver(&admin, &token).await;
+    before.extend(create_tickets(&admin, "Before", 199).await);
+    wait_for_the_log(backups.path()).await;
+    // The moment to go back to: after every "before" write was acknowledged and copied,
+    // before any "after" write began.
+    let moment = SystemClock.now();
+
+    let after = create_tickets(&admin, "After", 200).await;
+    let renamed = admin
+        .patch(
+            "/api/v1/tickets/INC-1",
+            json!({"title": "Overwritten by mistake"}),
+            None,
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let coverage = wait_for_the_log(backups.path()).await;
+    // The server checkpointed, and SQLite started its log over, while it was copied.
+    assert!(coverage.runs >= 2, "{coverage:?}");
+    // Killed without a chance to finish anything: what was acknowledged is in the log.
+    server.kill();
+    let set = newest_set(backups.path()).unwrap();
+    let set_arg = set.display().to_string();
+
+    let verified = opsdesk(&["backup", "verify", &set_arg], &[]).await;
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        text(&verified).contains("its log replays to"),
+        "{}",
+        text(&verified)
+    );
+
+    let at = moment.to_string();
+    let (said, title) = restore_into(
+        Backend::Sqlite,
+        &backups_arg,
+        &["--at", &at],
+        &token,
+        &before,
+    )
+    .await;
+    assert!(said.contains("and its log to"), "{said}");
+    assert_eq!(title, "Before 0");
+
+    let everything: BTreeSet<String> = before.union(&after).cloned().collect();
+    let (_, title) = restore_into(Backend::Sqlite, &set_arg, &[], &token, &everything).await;
+    assert_eq!(title, "Overwritten by mistake");
+
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    let began: jiff::Timestamp = manifest["created_at"].as_str().unwrap().parse().unwrap();
+    let too_early = (began - jiff::SignedDuration::from_secs(1)).to_string();
+    let refused = opsdesk(
+        &["restore", &set_arg, "--at", &too_early, "--data-dir"],
+        &[backups.path().join("nowhere").display().to_string()],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("before this set's backup began"),
+        "{}",
+        text(&refused)
+    );
+
+    // The same moment, into PostgreSQL.
+    if postgres_url().is_some() {
+        restore_into(Backend::Postgres, &set_arg, &["--at", &at], &token, &before).await;
+    }
 }

@@ -306,6 +306,12 @@ pub async fn open_sqlite_file(file: &Path) -> Result<AnyConnection, StoreError> 
         })
 }
 
+/// Closes a connection from [`open_sqlite_file`], waiting until SQLite has let go of the
+/// file, so that it can be written or moved safely afterwards.
+pub async fn close_file(conn: AnyConnection) -> Result<(), StoreError> {
+    Ok(conn.close().await?)
+}
+
 /// Connects to the PostgreSQL database at `url` on its own, without migrating it.
 pub async fn connect(url: &str) -> Result<AnyConnection, StoreError> {
     sqlx::any::install_default_drivers();

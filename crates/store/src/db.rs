@@ -48,6 +48,9 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How many waiting SQLite writes one transaction may carry.
     pub group_commit_size: usize,
+    /// Leaves SQLite's checkpoints to [`Db::checkpoint`], so that the write-ahead log is
+    /// only started over after its archive has copied it (see [`crate::log_shipping`]).
+    pub manual_checkpoints: bool,
 }
 
 impl Default for DbOptions {
@@ -55,8 +58,18 @@ impl Default for DbOptions {
         Self {
             max_connections: 8,
             group_commit_size: 64,
+            manual_checkpoints: false,
         }
     }
+}
+
+/// What a checkpoint did: of the frames in the write-ahead log, how many the database file
+/// now holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub busy: bool,
+    pub log_frames: u64,
+    pub checkpointed: u64,
 }
 
 /// A future returned by a write command, borrowing the transaction's connection.
@@ -66,9 +79,16 @@ type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
 type QueuedWrite =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
 
+/// What the SQLite writer is asked to do: a write, or something to run between two groups
+/// of writes, outside any transaction, while no write can start.
+enum Queued {
+    Write(QueuedWrite),
+    BetweenWrites(BoxFuture<'static, ()>),
+}
+
 #[derive(Clone)]
 enum Writer {
-    Queue(mpsc::Sender<QueuedWrite>),
+    Queue(mpsc::Sender<Queued>),
     Pool,
 }
 
@@ -106,10 +126,19 @@ impl Db {
         };
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let connect = AnyConnectOptions::from_str(&url).map_err(open_error)?;
+        let pragmas = if options.manual_checkpoints {
+            format!("{SQLITE_PRAGMAS} PRAGMA wal_autocheckpoint = 0;")
+        } else {
+            SQLITE_PRAGMAS.to_owned()
+        };
         let pool_options = || {
-            AnyPoolOptions::new().after_connect(|conn, _| {
+            let pragmas = pragmas.clone();
+            AnyPoolOptions::new().after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
                 Box::pin(async move {
-                    sqlx::raw_sql(SQLITE_PRAGMAS).execute(&mut *conn).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             })
@@ -194,6 +223,21 @@ impl Db {
         Ok(())
     }
 
+    /// Copies the SQLite write-ahead log's frames into the database file as far as readers
+    /// allow, without waiting for readers or the writer (a passive checkpoint).
+    pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        let mut conn = self.reader().await?;
+        let (busy, log_frames, checkpointed): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(Checkpoint {
+            busy: busy != 0,
+            log_frames: log_frames.max(0) as u64,
+            checkpointed: checkpointed.max(0) as u64,
+        })
+    }
+
     /// Runs `command` in a transaction and returns its result once committed. An `Err` from
     /// the command rolls back everything it wrote and nothing else.
     pub async fn write<T, E, F>(&self, command: F) -> Result<T, E>
@@ -227,12 +271,35 @@ impl Db {
                     })
                 });
                 queue
-                    .send(queued)
+                    .send(Queued::Write(queued))
                     .await
                     .map_err(|_| E::from(StoreError::WriterGone))?;
                 receiver
                     .await
                     .map_err(|_| E::from(StoreError::WriterGone))?
+            }
+        }
+    }
+
+    /// Runs `task` while no write is in progress and none can start: on SQLite, between two
+    /// of the writer's transactions (what `task` reads of the database's files then stays
+    /// as it is until `task` ends); on PostgreSQL, at once.
+    pub async fn between_writes<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.writer {
+            Writer::Pool => Ok(task.await),
+            Writer::Queue(queue) => {
+                let (sender, receiver) = oneshot::channel();
+                let queued = Box::pin(async move {
+                    let _ = sender.send(task.await);
+                });
+                queue
+                    .send(Queued::BetweenWrites(queued))
+                    .await
+                    .map_err(|_| StoreError::WriterGone)?;
+                receiver.await.map_err(|_| StoreError::WriterGone)
             }
         }
     }
@@ -254,7 +321,7 @@ impl Db {
 /// writer and its connection share one CPU and hand statements back and forth in place.
 fn spawn_sqlite_writer(
     pool: AnyPool,
-    queue: mpsc::Receiver<QueuedWrite>,
+    queue: mpsc::Receiver<Queued>,
     group: usize,
 ) -> Result<(), sqlx::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -292,30 +359,39 @@ fn batch_scheduling() {
 #[cfg(not(target_os = "linux"))]
 fn batch_scheduling() {}
 
-async fn run_sqlite_writer(pool: AnyPool, mut queue: mpsc::Receiver<QueuedWrite>, group: usize) {
+async fn run_sqlite_writer(pool: AnyPool, mut queue: mpsc::Receiver<Queued>, group: usize) {
+    let mut received = Vec::with_capacity(group);
     let mut batch = Vec::with_capacity(group);
     loop {
-        if queue.recv_many(&mut batch, group).await == 0 {
+        if queue.recv_many(&mut received, group).await == 0 {
             break;
         }
         let mut conn = match pool.acquire().await {
             Ok(conn) => conn,
             Err(error) => {
-                fail_all(&mut batch, &error.to_string());
+                tracing::error!(%error, "database writer could not get its connection");
+                // Dropping a command drops its result sender; the caller sees `WriterGone`.
+                received.clear();
                 continue;
             }
         };
-        if let Err(error) = commit_batch(&mut conn, &mut batch).await {
-            tracing::error!(%error, "group commit failed");
+        for queued in received.drain(..) {
+            match queued {
+                Queued::Write(write) => batch.push(write),
+                Queued::BetweenWrites(task) => {
+                    commit_logged(&mut conn, &mut batch).await;
+                    task.await;
+                }
+            }
         }
+        commit_logged(&mut conn, &mut batch).await;
     }
     pool.close().await;
 }
 
-fn fail_all(batch: &mut Vec<QueuedWrite>, reason: &str) {
-    tracing::error!(reason, "database writer could not get its connection");
-    for _ in batch.drain(..) {
-        // Dropping the command drops its result sender; the caller sees `WriterGone`.
+async fn commit_logged(conn: &mut AnyConnection, batch: &mut Vec<QueuedWrite>) {
+    if let Err(error) = commit_batch(conn, batch).await {
+        tracing::error!(%error, "group commit failed");
     }
 }
 

@@ -31,6 +31,7 @@ pub mod directories;
 pub mod identities;
 pub mod inventory;
 pub mod jobs;
+pub mod log_shipping;
 pub mod knowledge;
 pub mod mail;
 pub mod monitors;
@@ -56,7 +57,7 @@ pub mod vulnerabilities;
 pub mod webhooks;
 
 pub use batch::{Batch, Binder};
-pub use db::{Backend, Db, DbOptions, WriteFuture, redact};
+pub use db::{Backend, Checkpoint, Db, DbOptions, WriteFuture, redact};
 pub use error::StoreError;
 pub use migrate::{migrate_to, migration_versions};
 pub use sqlx::AnyConnection as Conn;
