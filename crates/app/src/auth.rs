@@ -201,6 +201,7 @@ pub(crate) async fn principal_for(
         agent_organizations,
         groups,
         via,
+        time_zone: user.time_zone.clone(),
     })
 }
 

@@ -37,6 +37,8 @@ pub struct Principal {
     /// (security incidents) of these groups.
     pub groups: Vec<i64>,
     pub via: Via,
+    /// The person's own IANA time zone, as they chose it; none: not chosen (or no person).
+    pub time_zone: Option<String>,
 }
 
 impl Principal {
@@ -52,6 +54,7 @@ impl Principal {
             via: Via::System {
                 what: what.to_owned(),
             },
+            time_zone: None,
         }
     }
 
@@ -140,6 +143,7 @@ mod tests {
             agent_organizations: limits,
             groups: vec![5],
             via: Via::Token { token_id: 1 },
+            time_zone: None,
         }
     }
 

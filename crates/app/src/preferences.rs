@@ -1,7 +1,8 @@
-//! A person's own on-call preferences: their notification rules (mailed at once and again
-//! after some minutes while a page waits, by urgency; quiet hours for low urgency), and a
-//! secret calendar link their calendar app subscribes to without signing in.
+//! A person's own preferences: their notification rules (mailed at once and again after
+//! some minutes while a page waits, by urgency; quiet hours for low urgency), their time
+//! zone, and a secret calendar link their calendar app subscribes to without signing in.
 
+use jiff::tz::TimeZone;
 use opsdesk_domain::page_rules::{PageRules, QuietHoursSpec};
 use opsdesk_store::Conn;
 use opsdesk_store::oncall::{self as store, PreferencesRow};
@@ -25,6 +26,12 @@ pub struct NotificationRules {
     /// When low-urgency mails wait until the quiet hours end; none: never.
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
+    /// Your own IANA time zone, e.g. `Europe/Paris`: the web UI shows times in it, and
+    /// reports and the weekly report mail default to it. None (or left out): times in UTC,
+    /// and reports in the quiet hours' zone, else UTC.
+    #[serde(default)]
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: Option<String>,
 }
 
 /// Hours of the day when low-urgency pages wait.
@@ -62,6 +69,7 @@ impl From<&PageRules> for NotificationRules {
             high_urgency: rules.high.clone(),
             low_urgency: rules.low.clone(),
             quiet_hours: rules.quiet.as_ref().map(|q| q.spec().into()),
+            time_zone: None,
         }
     }
 }
@@ -106,6 +114,28 @@ fn checked(input: &NotificationRules) -> Result<PageRules, AppError> {
         .map_err(|e| AppError::invalid(e.field(), e.to_string()))
 }
 
+/// A person's own time zone as sent: an IANA name the time-zone database knows, kept as
+/// its canonical spelling (`europe/paris` is `Europe/Paris`).
+fn checked_zone(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    let zone = TimeZone::get(name).map_err(|_| {
+        AppError::invalid("time_zone", "expected an IANA time zone, e.g. Europe/Paris")
+    })?;
+    Ok(zone.iana_name().unwrap_or(name).to_owned())
+}
+
+/// The time zone a person's reports and weekly report mail are in unless they name one:
+/// their own, else their quiet hours', else UTC. A name the time-zone database no longer
+/// knows is passed over rather than failing every report.
+pub(crate) fn report_zone(own: Option<&str>, quiet_hours: Option<&str>) -> String {
+    [own, quiet_hours]
+        .into_iter()
+        .flatten()
+        .find(|name| TimeZone::get(name).is_ok())
+        .unwrap_or("UTC")
+        .to_owned()
+}
+
 /// The signed-in person's own account id: preferences are staff's own.
 fn own_id(principal: &Principal) -> Result<i64, AppError> {
     principal.require_staff()?;
@@ -115,18 +145,22 @@ fn own_id(principal: &Principal) -> Result<i64, AppError> {
 }
 
 impl App {
-    /// The signed-in staff member's notification rules.
+    /// The signed-in staff member's notification rules and time zone.
     pub async fn notification_rules(
         &self,
         principal: &Principal,
     ) -> Result<NotificationRules, AppError> {
         let id = own_id(principal)?;
         let mut conn = self.db().reader().await?;
-        Ok(NotificationRules::from(&rules_of(&mut conn, id).await?))
+        let mut rules = NotificationRules::from(&rules_of(&mut conn, id).await?);
+        rules.time_zone = opsdesk_store::accounts::get_user(&mut conn, id)
+            .await?
+            .and_then(|user| user.time_zone);
+        Ok(rules)
     }
 
-    /// Replaces the signed-in staff member's notification rules; pages already under way
-    /// keep the mails they planned.
+    /// Replaces the signed-in staff member's notification rules and time zone; pages
+    /// already under way keep the mails they planned.
     pub async fn set_notification_rules(
         &self,
         principal: &Principal,
@@ -134,7 +168,9 @@ impl App {
     ) -> Result<NotificationRules, AppError> {
         let id = own_id(principal)?;
         let rules = checked(&input)?;
-        let saved = NotificationRules::from(&rules);
+        let time_zone = input.time_zone.as_deref().map(checked_zone).transpose()?;
+        let mut saved = NotificationRules::from(&rules);
+        saved.time_zone = time_zone.clone();
         let high = json_text(&saved.high_urgency)?;
         let low = json_text(&saved.low_urgency)?;
         let quiet = match &rules.quiet {
@@ -144,6 +180,13 @@ impl App {
         self.change(principal, Need::Staff, move |tx| {
             Box::pin(async move {
                 store::put_rules(tx.conn, id, (&high, &low), quiet.as_deref(), tx.now).await?;
+                opsdesk_store::accounts::set_user_time_zone(
+                    tx.conn,
+                    id,
+                    time_zone.as_deref(),
+                    tx.now,
+                )
+                .await?;
                 Ok(())
             })
         })
@@ -239,6 +282,7 @@ mod tests {
                 end: "07:00".into(),
                 time_zone: "Europe/London".into(),
             }),
+            time_zone: None,
         };
         let rules = checked(&input).unwrap();
         let back = NotificationRules::from(&rules);
@@ -257,5 +301,37 @@ mod tests {
             Err(AppError::Invalid(errors)) if errors[0].field == "quiet_hours.time_zone"
         ));
         assert_eq!(rules_of_row(None), PageRules::default());
+    }
+
+    #[test]
+    fn a_time_zone_must_be_one_the_database_knows_and_is_kept_in_its_canonical_spelling() {
+        assert_eq!(checked_zone(" europe/paris ").unwrap(), "Europe/Paris");
+        assert_eq!(checked_zone("UTC").unwrap(), "UTC");
+        for wrong in ["Mars/Olympus", "", "+02:00"] {
+            assert!(
+                matches!(
+                    checked_zone(wrong),
+                    Err(AppError::Invalid(errors)) if errors[0].field == "time_zone"
+                ),
+                "{wrong:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_use_the_own_zone_then_the_quiet_hours_zone_then_utc() {
+        let paris = Some("Europe/Paris");
+        let tokyo = Some("Asia/Tokyo");
+        for (own, quiet, chosen) in [
+            (paris, tokyo, "Europe/Paris"),
+            (paris, None, "Europe/Paris"),
+            (None, tokyo, "Asia/Tokyo"),
+            (None, None, "UTC"),
+            // A name the database no longer knows is passed over.
+            (Some("Mars/Olympus"), tokyo, "Asia/Tokyo"),
+            (Some("Mars/Olympus"), Some("Mars/Phobos"), "UTC"),
+        ] {
+            assert_eq!(report_zone(own, quiet), chosen, "{own:?} {quiet:?}");
+        }
     }
 }

@@ -429,7 +429,8 @@ dual_backend_test!(
         let ann = server.client(&server.token_for("ann@msp.example").await);
         let rules = json!({"high_urgency": [0, 3, 4], "low_urgency": [0],
                            "quiet_hours": {"start": "09:00", "end": "17:00",
-                                           "time_zone": "Europe/London"}});
+                                           "time_zone": "Europe/London"},
+                           "time_zone": null});
         let saved = ann
             .put("/api/v1/me/notification-rules", rules.clone())
             .await;
@@ -662,5 +663,91 @@ dual_backend_test!(
             paged_first,
             ["ann@msp.example", "root@msp.example", "ann@msp.example"]
         );
+    }
+);
+
+dual_backend_test!(
+    a_person_sets_their_own_time_zone_through_the_api_and_the_on_call_page,
+    |backend: Backend| async move {
+        let server = TestServer::service_desk(backend).await;
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let rules =
+            |zone: Value| json!({"high_urgency": [0], "low_urgency": [0], "time_zone": zone});
+
+        // Through the API: kept in the zone's own spelling, read back, and removed with null.
+        let saved = ann
+            .put(
+                "/api/v1/me/notification-rules",
+                rules(json!("europe/paris")),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.text);
+        assert_eq!(saved.body["time_zone"], "Europe/Paris");
+        let read = ann.get("/api/v1/me/notification-rules").await;
+        assert_eq!(read.body["time_zone"], "Europe/Paris", "{}", read.text);
+        let refused = ann
+            .put(
+                "/api/v1/me/notification-rules",
+                rules(json!("Mars/Olympus")),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(
+            refused.header("content-type"),
+            Some("application/problem+json"),
+            "{:?}",
+            refused.headers
+        );
+        assert_eq!(
+            refused.body["errors"][0]["field"], "time_zone",
+            "{}",
+            refused.text
+        );
+        let read = ann.get("/api/v1/me/notification-rules").await;
+        assert_eq!(
+            read.body["time_zone"], "Europe/Paris",
+            "a refusal changes nothing"
+        );
+        let cleared = ann
+            .put("/api/v1/me/notification-rules", rules(Value::Null))
+            .await;
+        assert_eq!(cleared.status, 200, "{}", cleared.text);
+        let read = ann.get("/api/v1/me/notification-rules").await;
+        assert!(read.body["time_zone"].is_null(), "{}", read.text);
+
+        // Through the on-call page: offered from the time-zone database, refused next to
+        // the field, then saved and shown prefilled.
+        let forms = server.web_forms("ann@msp.example").await;
+        let page = forms.page("/on-call").await;
+        assert!(page.contains(r#"name="time_zone" value="""#), "{page}");
+        assert!(page.contains(r#"<option value="Asia/Tokyo">"#), "{page}");
+        let form = |zone: &'static str| {
+            [
+                ("high_urgency", "0"),
+                ("low_urgency", "0"),
+                ("quiet_start", ""),
+                ("quiet_end", ""),
+                ("quiet_time_zone", "UTC"),
+                ("time_zone", zone),
+            ]
+        };
+        let (status, _, page) = forms.post("/on-call/my-rules", &form("Mars/Olympus")).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(
+            page.contains(r#"<p class="field-error" role="alert" id="time-zone-error">expected an IANA time zone"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"value="Mars/Olympus""#),
+            "what was sent stays: {page}"
+        );
+        let (status, _, page) = forms.post("/on-call/my-rules", &form("Asia/Tokyo")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains(r#"name="time_zone" value="Asia/Tokyo""#),
+            "{page}"
+        );
+        let read = ann.get("/api/v1/me/notification-rules").await;
+        assert_eq!(read.body["time_zone"], "Asia/Tokyo", "{}", read.text);
     }
 );

@@ -882,3 +882,60 @@ dual_backend_test!(
         assert_eq!(status, 422);
     }
 );
+
+dual_backend_test!(
+    reports_the_weekly_mail_and_page_times_follow_a_persons_own_time_zone,
+    |backend: Backend| async move {
+        // Wednesday 4 March 2026, 02:00 UTC: Tuesday evening in New York, Wednesday in Tokyo.
+        let clock = ManualClock::starting_at(at("2026-03-04T02:00:00Z"));
+        let server = TestServer::service_desk_on_clock(backend, Arc::new(clock.clone())).await;
+        let admin = server.admin();
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let number = ticket(&admin, "carol@acme.example", json!({})).await;
+
+        // Quiet hours alone: reports are in their zone.
+        let quiet = json!({"high_urgency": [0], "low_urgency": [0],
+                           "quiet_hours": {"start": "22:00", "end": "07:00",
+                                           "time_zone": "Asia/Tokyo"}});
+        let saved = ann.put("/api/v1/me/notification-rules", quiet).await;
+        assert_eq!(saved.status, 200, "{}", saved.text);
+        let report = ann.get("/api/v1/reports").await;
+        assert_eq!(report.status, 200, "{}", report.text);
+        assert_eq!(report.body["time_zone"], "Asia/Tokyo", "{}", report.text);
+        assert_eq!(report.body["to"], "2026-03-04");
+
+        // Their own zone wins over the quiet hours' zone.
+        let own = json!({"high_urgency": [0], "low_urgency": [0],
+                         "quiet_hours": {"start": "22:00", "end": "07:00",
+                                         "time_zone": "Asia/Tokyo"},
+                         "time_zone": "America/New_York"});
+        let saved = ann.put("/api/v1/me/notification-rules", own).await;
+        assert_eq!(saved.status, 200, "{}", saved.text);
+        let report = ann.get("/api/v1/reports").await;
+        assert_eq!(
+            report.body["time_zone"], "America/New_York",
+            "{}",
+            report.text
+        );
+        assert_eq!(report.body["to"], "2026-03-03", "today in New York");
+        let named = ann.get("/api/v1/reports?tz=UTC").await;
+        assert_eq!(named.body["time_zone"], "UTC", "a named zone still wins");
+
+        // The weekly mail defaults to it: Monday 07:00 in New York (summer time from the 8th).
+        let subscribed = ann.put("/api/v1/reports/subscription", json!({})).await;
+        assert_eq!(subscribed.status, 200, "{}", subscribed.text);
+        assert_eq!(subscribed.body["time_zone"], "America/New_York");
+        assert_eq!(subscribed.body["next_mail_at"], "2026-03-09T11:00:00Z");
+
+        // The web UI shows them times in it: the report page's zone and the ticket's header.
+        let forms = server.web_forms("ann@msp.example").await;
+        let page = forms.page("/reports").await;
+        assert!(page.contains("America/New_York"), "{page}");
+        let page = forms.page(&format!("/tickets/{number}")).await;
+        assert!(page.contains("2026-03-03 21:00 EST"), "{page}");
+        // Someone who chose no zone still reads UTC.
+        let root = server.web_forms("root@msp.example").await;
+        let page = root.page(&format!("/tickets/{number}")).await;
+        assert!(page.contains("2026-03-04 02:00 UTC"), "{page}");
+    }
+);

@@ -36,6 +36,8 @@ pub struct UserRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    /// The person's own IANA time zone; none: not chosen.
+    pub time_zone: Option<String>,
 }
 
 /// An API token's metadata; the secret itself is never stored.
@@ -52,7 +54,7 @@ pub struct TokenRow {
 const ORGANIZATION_COLUMNS: &str =
     "id, name, domain, priority_matrix, customers_see_all, created_at, updated_at, version";
 const USER_COLUMNS: &str = "id, email, name, role, organization_id, password_hash, active, \
-     approves_articles, failed_logins, locked_until, created_at, updated_at, version";
+     approves_articles, failed_logins, locked_until, created_at, updated_at, version, time_zone";
 
 /// `$first, $first+1, …` placeholders for an `IN (…)` list of `count` values.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
@@ -223,6 +225,22 @@ pub async fn get_user(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRo
             .fetch_optional(conn)
             .await?,
     )
+}
+
+/// Sets (or, with none, removes) a person's own time zone.
+pub async fn set_user_time_zone(
+    conn: &mut AnyConnection,
+    id: i64,
+    time_zone: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET time_zone = $1, updated_at = $2 WHERE id = $3")
+        .bind(time_zone)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn find_user_by_email(

@@ -147,6 +147,7 @@ impl NewCustomer {
             agent_organizations: Vec::new(),
             groups: Vec::new(),
             via: Via::Mail,
+            time_zone: None,
         }
     }
 }

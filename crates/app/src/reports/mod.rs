@@ -15,6 +15,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use opsdesk_store::reports::{Dimension, Scope};
 
+use crate::preferences::report_zone;
 use crate::{App, AppError, Principal};
 
 pub use drill_down::{CountedTicket, CountedTickets, DrillDown, MAX_DRILL_DOWN};
@@ -39,7 +40,7 @@ pub struct ReportQuery {
     pub from: Option<Date>,
     pub to: Option<Date>,
     pub organization: Option<i64>,
-    /// An IANA time zone; the viewer's own (their quiet hours' zone) or UTC when absent.
+    /// An IANA time zone; when absent the viewer's own, else their quiet hours', else UTC.
     pub time_zone: Option<String>,
 }
 
@@ -110,17 +111,15 @@ fn midnight(date: Date, zone: &TimeZone, field: &str) -> Result<i64, AppError> {
 }
 
 impl App {
-    /// The time zone a person's reports are in unless they name one: their quiet hours'
-    /// zone (staff), else UTC.
+    /// The time zone a person's reports and weekly mail are in unless they name one: their
+    /// own, else their quiet hours' (staff), else UTC ([`report_zone`]).
     async fn viewer_time_zone(&self, principal: &Principal) -> Result<String, AppError> {
         if !(principal.role.is_staff() && principal.user_id.is_some()) {
-            return Ok("UTC".to_owned());
+            return Ok(report_zone(principal.time_zone.as_deref(), None));
         }
-        Ok(self
-            .notification_rules(principal)
-            .await?
-            .quiet_hours
-            .map_or_else(|| "UTC".to_owned(), |quiet| quiet.time_zone))
+        let rules = self.notification_rules(principal).await?;
+        let quiet = rules.quiet_hours.as_ref().map(|q| q.time_zone.as_str());
+        Ok(report_zone(rules.time_zone.as_deref(), quiet))
     }
 
     /// The period a query asks for, checked: `from` not after `to`, at most 366 days.

@@ -44,7 +44,7 @@ pub struct ReportSubscription {
 /// What a subscription asks for.
 #[derive(Debug, Clone, Default, utoipa::ToSchema)]
 pub struct ReportSubscriptionInput {
-    /// An IANA time zone; the subscriber's quiet-hours zone, else UTC, when absent.
+    /// An IANA time zone; when absent the subscriber's own, else their quiet hours', else UTC.
     pub time_zone: Option<String>,
     /// One organization the subscriber may see.
     pub organization: Option<i64>,

@@ -113,8 +113,8 @@ async fn escalate(
     ))
 }
 
-/// Your notification rules (staff): when a page mails you, by the incident's urgency, and
-/// your quiet hours.
+/// Your notification rules (staff): when a page mails you, by the incident's urgency, your
+/// quiet hours, and your own time zone.
 #[utoipa::path(get, path = "/api/v1/me/notification-rules", tag = "on-call",
     responses((status = 200, body = NotificationRules)))]
 async fn notification_rules(
@@ -124,10 +124,12 @@ async fn notification_rules(
     Ok(Json(state.app.notification_rules(&principal).await?))
 }
 
-/// Replaces your notification rules (staff): `high_urgency` and `low_urgency` list the
-/// minutes after being paged at which a mail leaves while the page waits at your level
-/// (`[0, 5]`: at once and again five minutes later); low-urgency mails falling in
-/// `quiet_hours` wait until they end.
+/// Replaces your notification rules and time zone (staff): `high_urgency` and `low_urgency`
+/// list the minutes after being paged at which a mail leaves while the page waits at your
+/// level (`[0, 5]`: at once and again five minutes later); low-urgency mails falling in
+/// `quiet_hours` wait until they end. `time_zone` (an IANA name; null or left out: none) is
+/// the zone the web UI shows you times in and your reports and weekly report mail default
+/// to; an unknown zone is 422 naming `time_zone`.
 #[utoipa::path(put, path = "/api/v1/me/notification-rules", tag = "on-call",
     request_body = NotificationRules, responses((status = 200, body = NotificationRules)))]
 async fn set_notification_rules(

@@ -46,7 +46,8 @@ struct ReportParams {
     from: Option<String>,
     /// Last day (included); today when absent. At most 366 days after `from`.
     to: Option<String>,
-    /// An IANA time zone the days are in; the viewer's quiet-hours zone, else UTC, when absent.
+    /// An IANA time zone the days are in; when absent the viewer's own time zone, else their
+    /// quiet-hours zone, else UTC.
     #[param(max_length = 64)]
     tz: Option<String>,
     /// One organization's figures (an id it may see).

@@ -63,8 +63,8 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    /// `t` as a list row, its countdowns as of `now`.
-    pub(crate) fn of(t: &Ticket, now: jiff::Timestamp) -> Self {
+    /// `t` as a list row for the person of `l`, its countdowns as of `now`.
+    pub(crate) fn of(t: &Ticket, now: jiff::Timestamp, l: &super::Locale) -> Self {
         Row {
             number: t.number.clone(),
             title: t.title.clone(),
@@ -82,7 +82,7 @@ impl Row {
                 .as_ref()
                 .map(|a| a.email.clone())
                 .unwrap_or_default(),
-            updated: super::i18n::when(&t.updated_at),
+            updated: l.when(t.updated_at),
             sla: Countdown::of_ticket(t, now),
         }
     }
@@ -131,6 +131,7 @@ async fn list(
     }
     let q = params.q.unwrap_or_else(|| DEFAULT_QUERY.to_owned());
     let sort = params.sort.unwrap_or_default();
+    let l = super::Locale::of(&principal);
     let queues = state.app.queues(&principal).await?;
     let query = effective_query(&q, &sort);
     let (rows, next_cursor, error) = match state
@@ -141,7 +142,7 @@ async fn list(
         Ok(page) => (
             page.items
                 .iter()
-                .map(|hit| Row::of(&hit.ticket, state.app.now()))
+                .map(|hit| Row::of(&hit.ticket, state.app.now(), &l))
                 .collect(),
             page.next_cursor,
             None,
@@ -265,8 +266,9 @@ pub(crate) fn size_label(bytes: i64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-impl From<TimelineEntry> for Item {
-    fn from(entry: TimelineEntry) -> Self {
+impl Item {
+    /// `entry` as the person of `l` reads it.
+    fn of(entry: TimelineEntry, l: &super::Locale) -> Self {
         let data = &entry.data;
         let text = |key: &str| data.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         // The audit label reads `user:3 <a@example.com>`; people want the address.
@@ -285,7 +287,7 @@ impl From<TimelineEntry> for Item {
         };
         Item {
             files: entry.attachments.iter().map(FileLink::from).collect(),
-            at: super::i18n::when(&entry.at),
+            at: l.when(entry.at),
             who,
             kind: entry.kind,
             public: entry.public,
@@ -512,6 +514,7 @@ pub(crate) async fn timeline(
     number: &str,
 ) -> Result<Vec<Item>, AppError> {
     const LIMIT: i64 = 500;
+    let l = super::Locale::of(principal);
     let entries = state
         .app
         .ticket_timeline(principal, number, 0, LIMIT)
@@ -533,7 +536,7 @@ pub(crate) async fn timeline(
                     .and_then(serde_json::Value::as_i64)
                     .is_some_and(|id| shown_with_messages.contains(&id))
         })
-        .map(Item::from)
+        .map(|entry| Item::of(entry, &l))
         .collect())
 }
 

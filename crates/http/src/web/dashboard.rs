@@ -14,7 +14,7 @@ use opsdesk_domain::query;
 
 use super::agent::Row;
 use super::monitoring::uptime_label;
-use super::{Chrome, Lang, WebError, WebUser, render};
+use super::{Chrome, Lang, Locale, WebError, WebUser, render};
 use crate::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -79,6 +79,7 @@ async fn card(
     query_text: String,
 ) -> Result<Card, WebError> {
     let now = state.app.now();
+    let l = Locale::of(principal);
     let page = state
         .app
         .search_tickets(principal, &query_text, None, FIRST)
@@ -86,7 +87,7 @@ async fn card(
     let rows: Vec<Row> = page
         .items
         .iter()
-        .map(|hit| Row::of(&hit.ticket, now))
+        .map(|hit| Row::of(&hit.ticket, now, &l))
         .collect();
     // Fewer than a page needs no count of its own.
     let count = if page.next_cursor.is_none() {
@@ -115,6 +116,7 @@ async fn dashboard(
     WebUser(p): WebUser,
 ) -> Result<Response, WebError> {
     p.require_staff()?;
+    let l = Locale::of(&p);
     let mine: Vec<String> = state
         .app
         .groups(&p)
@@ -175,7 +177,7 @@ async fn dashboard(
         .await?
         .into_iter()
         .filter(|m| m.status == "down")
-        .map(down_monitor)
+        .map(|m| down_monitor(m, &l))
         .collect();
     Ok(render(&DashboardPage {
         c: Chrome::new(&p, Lang.t("dash.title")),
@@ -185,10 +187,10 @@ async fn dashboard(
     }))
 }
 
-fn down_monitor(m: Monitor) -> DownMonitor {
+fn down_monitor(m: Monitor, l: &Locale) -> DownMonitor {
     DownMonitor {
         id: m.id,
-        since: m.last_check_at.map(|at| Lang.when(at)).unwrap_or_default(),
+        since: m.last_check_at.map(|at| l.when(at)).unwrap_or_default(),
         error: m.last_error.unwrap_or_default(),
         incident: m.open_incident,
         uptime_24h: uptime_label(m.uptime_24h),

@@ -44,7 +44,7 @@ use opsdesk_domain::account::Role;
 
 use crate::AppState;
 use crate::extract::{SESSION_COOKIE, cookie};
-pub(crate) use i18n::Lang;
+pub(crate) use i18n::{Lang, Locale};
 pub(crate) use live::Presence;
 
 /// The pages' routes, merged beside the API.
@@ -80,7 +80,8 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// What every page shows around its content: who is signed in and the form token.
 pub(crate) struct Chrome {
-    pub l: Lang,
+    /// The signed-in person's language and time zone.
+    pub l: Locale,
     pub title: String,
     pub email: String,
     pub staff: bool,
@@ -97,7 +98,7 @@ impl Chrome {
             _ => String::new(),
         };
         Self {
-            l: Lang,
+            l: Locale::of(principal),
             title: title.into(),
             email: principal.email.clone(),
             staff: principal.role.is_staff(),
@@ -109,7 +110,7 @@ impl Chrome {
 
     pub(super) fn anonymous(title: &str) -> Self {
         Self {
-            l: Lang,
+            l: Locale::utc(),
             title: title.to_owned(),
             email: String::new(),
             staff: false,

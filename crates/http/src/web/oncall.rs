@@ -1,6 +1,8 @@
 //! Who is on call: every schedule with the person on call now and until when, the
-//! overrides to come, and taking over a stretch; and each person's own notification rules
-//! and calendar link.
+//! overrides to come, and taking over a stretch; and each person's own notification rules,
+//! time zone and calendar link.
+
+use std::sync::LazyLock;
 
 use askama::Template;
 use axum::Router;
@@ -40,8 +42,11 @@ struct OnCallPage {
     /// What a policy's level may page (admins' form): `(value, label)`.
     targets: Vec<(String, String)>,
     form_levels: [usize; 3],
-    /// The signed-in person's notification rules, as saved or as sent with mistakes.
+    /// The signed-in person's notification rules and time zone, as saved or as sent with
+    /// mistakes.
     rules: RulesForm,
+    /// The time zones the time zone fields suggest.
+    time_zones: &'static [String],
     /// A calendar link just made (shown once), and whether they have one.
     calendar_url: Option<String>,
     has_calendar_link: bool,
@@ -58,7 +63,23 @@ struct RulesForm {
     quiet_start: String,
     quiet_end: String,
     quiet_zone: String,
+    /// The person's own time zone; empty: none chosen.
+    time_zone: String,
     errors: Vec<FieldError>,
+}
+
+/// Every IANA time zone the time-zone database knows, sorted; read once.
+fn time_zone_names() -> &'static [String] {
+    static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    });
+    &NAMES
 }
 
 impl RulesForm {
@@ -76,6 +97,7 @@ impl RulesForm {
             quiet_start: quiet.map(|q| q.start.clone()).unwrap_or_default(),
             quiet_end: quiet.map(|q| q.end.clone()).unwrap_or_default(),
             quiet_zone: quiet.map_or_else(|| "UTC".to_owned(), |q| q.time_zone.clone()),
+            time_zone: rules.time_zone.clone().unwrap_or_default(),
             errors: Vec::new(),
         }
     }
@@ -241,6 +263,7 @@ async fn on_call_page(
         targets,
         form_levels: super::paging::FORM_LEVELS,
         rules,
+        time_zones: time_zone_names(),
         has_calendar_link: state.app.has_calendar_link(p).await?,
         calendar_url: brought.calendar_url,
         schedule: brought.schedule,
@@ -262,7 +285,7 @@ fn minutes(text: &str, field: &str, errors: &mut Vec<FieldError>) -> Vec<u32> {
     })
 }
 
-/// Saves the signed-in person's notification rules through the same use case as
+/// Saves the signed-in person's notification rules and time zone through the same use case as
 /// `PUT /api/v1/me/notification-rules`; mistakes come back on the form.
 async fn set_rules(State(state): State<AppState>, form: SignedForm) -> Result<Response, WebError> {
     let sent = RulesForm {
@@ -271,6 +294,7 @@ async fn set_rules(State(state): State<AppState>, form: SignedForm) -> Result<Re
         quiet_start: form.get("quiet_start").trim().to_owned(),
         quiet_end: form.get("quiet_end").trim().to_owned(),
         quiet_zone: form.get("quiet_time_zone").trim().to_owned(),
+        time_zone: form.get("time_zone").trim().to_owned(),
         errors: Vec::new(),
     };
     let mut errors = Vec::new();
@@ -287,6 +311,7 @@ async fn set_rules(State(state): State<AppState>, form: SignedForm) -> Result<Re
             high_urgency,
             low_urgency,
             quiet_hours,
+            time_zone: (!sent.time_zone.is_empty()).then(|| sent.time_zone.clone()),
         };
         match state
             .app

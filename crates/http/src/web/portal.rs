@@ -45,13 +45,14 @@ async fn home(
         .app
         .search_tickets(&principal, "sort:-updated", None, HOME_LIMIT)
         .await?;
+    let c = Chrome::new(&principal, Lang.t("portal.title"));
     Ok(render(&HomePage {
-        c: Chrome::new(&principal, Lang.t("portal.title")),
         rows: page
             .items
             .iter()
-            .map(|hit| Row::of(&hit.ticket, state.app.now()))
+            .map(|hit| Row::of(&hit.ticket, state.app.now(), &c.l))
             .collect(),
+        c,
         status_page: principal.organization_id,
     }))
 }

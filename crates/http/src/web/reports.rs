@@ -295,7 +295,7 @@ async fn report_page(
     Ok(render(&ReportPage {
         next_mail: subscription
             .as_ref()
-            .map_or_else(String::new, |s| Lang.when(s.next_mail_at)),
+            .map_or_else(String::new, |s| c.l.when(s.next_mail_at)),
         subscription,
         subscribers,
         c,
@@ -465,10 +465,11 @@ async fn wall_page(
     WebUser(principal): WebUser,
 ) -> Result<Response, WebError> {
     let wall = state.app.wall(&principal).await?;
+    let c = Chrome::new(&principal, Lang.t("report.wall"));
     Ok(render(&WallPage {
-        c: Chrome::new(&principal, Lang.t("report.wall")),
+        updated: c.l.when(state.app.now()),
+        c,
         wall,
-        updated: Lang.when(state.app.now()),
     })
     .into_response())
 }

@@ -25,6 +25,47 @@ impl<T: Moment + ?Sized> Moment for &T {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Lang;
 
+/// The language and time zone one person's pages are rendered in: their own time zone,
+/// else UTC. Its texts are [`Lang`]'s.
+#[derive(Debug, Clone)]
+pub(crate) struct Locale {
+    lang: Lang,
+    zone: jiff::tz::TimeZone,
+}
+
+impl Locale {
+    /// The pages of `principal`: in the time zone they chose, else UTC.
+    pub(crate) fn of(principal: &opsdesk_app::Principal) -> Self {
+        let zone = principal
+            .time_zone
+            .as_deref()
+            .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        Self { lang: Lang, zone }
+    }
+
+    /// Pages nobody is signed in to: UTC.
+    pub(crate) fn utc() -> Self {
+        Self {
+            lang: Lang,
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// A time as this person's pages show it: minutes, in their time zone, named.
+    pub(crate) fn when(&self, at: impl Moment) -> String {
+        when(&at.moment(), &self.zone)
+    }
+}
+
+impl std::ops::Deref for Locale {
+    type Target = Lang;
+
+    fn deref(&self) -> &Lang {
+        &self.lang
+    }
+}
+
 impl Lang {
     /// The text for `key`; the key itself when missing, so a gap is visible, not fatal.
     pub(crate) fn t<'a>(&self, key: &'a str) -> &'a str {
@@ -43,11 +84,6 @@ impl Lang {
         lookup(&key).map_or(key, str::to_owned)
     }
 
-    /// A time as pages show it: minutes, UTC.
-    pub(crate) fn when(&self, at: impl Moment) -> String {
-        when(&at.moment())
-    }
-
     /// A span of business time as countdowns show it: hours and minutes, rounded up so
     /// that "0 m left" only ever means the time is up. `static/app.js` formats the same way.
     pub(crate) fn span(&self, seconds: i64) -> String {
@@ -63,9 +99,11 @@ impl Lang {
     }
 }
 
-/// A time as pages show it: minutes, UTC.
-pub(crate) fn when(at: &jiff::Timestamp) -> String {
-    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+/// A time as pages show it: minutes, in `zone`, named by its abbreviation (`UTC`, `CET`).
+fn when(at: &jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 fn lookup(key: &str) -> Option<&'static str> {
@@ -100,6 +138,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn times_are_shown_in_the_persons_zone_else_utc() {
+        let at: jiff::Timestamp = "2026-07-01T12:30:00Z".parse().unwrap();
+        assert_eq!(Locale::utc().when(at), "2026-07-01 12:30 UTC");
+        let mut principal = opsdesk_app::Principal::system("test");
+        assert_eq!(Locale::of(&principal).when(at), "2026-07-01 12:30 UTC");
+        principal.time_zone = Some("Europe/Paris".to_owned());
+        assert_eq!(Locale::of(&principal).when(at), "2026-07-01 14:30 CEST");
+        principal.time_zone = Some("Mars/Olympus".to_owned());
+        assert_eq!(Locale::of(&principal).when(at), "2026-07-01 12:30 UTC");
     }
 
     #[test]

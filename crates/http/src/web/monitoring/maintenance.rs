@@ -67,7 +67,7 @@ async fn maintenance_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     staff(principal)?;
-    let l = Lang;
+    let l = Locale::of(principal);
     let monitors = state.app.monitors(principal, 0, LIMIT).await?;
     let names: HashMap<i64, &str> = monitors.iter().map(|m| (m.id, m.name.as_str())).collect();
     let rows = state

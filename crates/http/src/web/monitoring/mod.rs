@@ -29,7 +29,7 @@ use forms::{create, edit_form, form_errors, form_field, new_form, number, pause,
 pub(super) use maintenance::utc_time;
 use maintenance::{create_maintenance, delete_maintenance, maintenance};
 
-use super::{Chrome, Lang, SignedForm, WebError, WebUser, render};
+use super::{Chrome, Lang, Locale, SignedForm, WebError, WebUser, render};
 use crate::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -256,7 +256,7 @@ async fn list(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Resp
     let monitors = state.app.monitors(&p, 0, LIMIT).await?;
     let mut uptimes = state.app.monitor_uptimes(&p, &monitors).await?;
     let organizations = state.app.organizations(&p, 0, LIMIT).await?;
-    let l = Lang;
+    let l = Locale::of(&p);
     let rows = monitors
         .into_iter()
         .map(|m| {

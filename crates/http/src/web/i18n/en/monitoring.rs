@@ -254,7 +254,15 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("oncall.rules.quiet.end", "Until"),
     ("oncall.rules.quiet.start", "From"),
     ("oncall.rules.quiet.zone", "Time zone"),
-    ("oncall.rules.save", "Save my notification rules"),
+    (
+        "oncall.rules.save",
+        "Save my notification rules and time zone",
+    ),
+    ("oncall.rules.time_zone", "My time zone"),
+    (
+        "oncall.rules.time_zone.hint",
+        "An IANA name such as Europe/Paris. Times on these pages are shown in it, and your reports and weekly report mail default to it. Empty: times in UTC, reports in your quiet hours' zone, else UTC.",
+    ),
     ("oncall.rules.title", "My notifications"),
     ("oncall.schedule.create", "Create schedule"),
     ("oncall.schedule.days", "days"),
