@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod automation;
+pub mod backups;
 mod catalog;
 mod change;
 pub mod changes;
@@ -82,6 +83,8 @@ pub struct AppConfig {
     pub diagnostics_allow: opsdesk_domain::diagnostics::AllowList,
     /// OpenID Connect sign-in: how providers are reached.
     pub oidc: oidc::OidcSettings,
+    /// Where the server keeps its scheduled backups, for the backup page.
+    pub backup: backups::BackupSettings,
 }
 
 impl Default for AppConfig {
@@ -98,6 +101,7 @@ impl Default for AppConfig {
             public_url: "http://localhost:8080".to_owned(),
             diagnostics_allow: opsdesk_domain::diagnostics::AllowList::default(),
             oidc: oidc::OidcSettings::default(),
+            backup: backups::BackupSettings::default(),
         }
     }
 }

@@ -15,11 +15,13 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use opsdesk_app::backups::{
+    AttachmentsEntry, FORMAT, FileEntry, MANIFEST, Manifest, TableEntry, complete_sets,
+};
 use opsdesk_app::{App, AppConfig, Db, DbOptions};
 use opsdesk_app::{Clock, SystemClock};
 use opsdesk_store::backup::{self as store, Table, TableDigest};
 use opsdesk_store::{Conn, redact};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::BackupConfig;
@@ -29,8 +31,6 @@ mod continuous;
 
 use continuous::{LogReplay, Replayed};
 
-const FORMAT: &str = "opsdesk-backup/1";
-const MANIFEST: &str = "manifest.json";
 const SQLITE_FILE: &str = "opsdesk.db";
 const POSTGRES_FILE: &str = "opsdesk.pgdump";
 
@@ -79,42 +79,6 @@ pub struct RestoreArgs {
     force: bool,
     #[command(flatten)]
     database: DatabaseArgs,
-}
-
-/// What a backup set holds, written last so a set without one is known to be incomplete.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    format: String,
-    opsdesk_version: String,
-    created_at: jiff::Timestamp,
-    source: String,
-    schema_version: i64,
-    file: FileEntry,
-    tables: BTreeMap<String, TableEntry>,
-    attachments: AttachmentsEntry,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct FileEntry {
-    name: String,
-    bytes: u64,
-    sha256: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct TableEntry {
-    rows: u64,
-    /// The rows' digest ([`store::digest`]); an SQLite snapshot needs none, its file's hash
-    /// covers every row.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sha256: Option<String>,
-    columns: Vec<String>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct AttachmentsEntry {
-    files: u64,
-    bytes: u64,
 }
 
 pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
@@ -211,22 +175,11 @@ pub async fn run_scheduled(
 
 /// Removes all but the newest `keep` complete sets in `dir` (their names sort by time).
 fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
-    let mut sets = complete_sets(dir)?;
-    sets.sort();
+    let sets = complete_sets(dir)?;
     for old in sets_to_remove(&sets, keep) {
         std::fs::remove_dir_all(old)?;
     }
     Ok(())
-}
-
-/// The complete sets the server wrote into `dir`.
-fn complete_sets(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    Ok(std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| file_name(path).starts_with("opsdesk-") && path.join(MANIFEST).exists())
-        .collect())
 }
 
 /// The sets beyond the newest `keep`, of `sets` sorted oldest first.

@@ -518,6 +518,12 @@ fn app_config(config: &Config) -> AppConfig {
         oidc: opsdesk_app::oidc::OidcSettings {
             http_proxy: config.oidc.http_proxy.clone(),
         },
+        backup: opsdesk_app::backups::BackupSettings {
+            dir: config.backup.dir.clone(),
+            every_hours: config.backup.every_hours,
+            keep: config.backup.keep,
+            copies_log: config.backup.copies_log(config.database_url.as_deref()),
+        },
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use opsdesk_app::{Clock, SystemClock};
 use opsdesk_store::log_shipping;
 use opsdesk_testkit::{
-    Backend, Client, ServerProcess, TestDb, dual_backend_test, eventually, postgres_url,
-    run_command, run_command_output,
+    Backend, Client, ServerProcess, TestDb, dual_backend_test, eventually, page_text, postgres_url,
+    run_command, run_command_output, signed_in_client,
 };
 use serde_json::{Value, json};
 
@@ -449,6 +449,16 @@ async fn the_log_copied_beside_a_backup_takes_the_desk_back_to_any_moment() {
     let coverage = wait_for_the_log(backups.path()).await;
     // The server checkpointed, and SQLite started its log over, while it was copied.
     assert!(coverage.runs >= 2, "{coverage:?}");
+    // The admin's backup page shows the set and how far its log reaches.
+    let browser = signed_in_client(&server.url, "admin@example.com", PASSWORD.trim()).await;
+    let page = page_text(&browser, format!("{}/admin/backups", server.url)).await;
+    let set_name = newest_set(backups.path()).unwrap();
+    let set_name = set_name.file_name().unwrap().to_string_lossy();
+    assert!(
+        page.contains(&format!("data-set=\"{set_name}\"")) && page.contains("Log copied up to"),
+        "{page}"
+    );
+    assert!(page.contains(" runs, "), "{page}");
     // Killed without a chance to finish anything: what was acknowledged is in the log.
     server.kill();
     let set = newest_set(backups.path()).unwrap();

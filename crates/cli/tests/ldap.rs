@@ -18,8 +18,8 @@ use ldap3::{LdapConnAsync, Mod};
 use opsdesk_app::ManualClock;
 use opsdesk_testkit::browser::{Driver, WAIT, chromedriver, click, type_into};
 use opsdesk_testkit::{
-    Backend, TestServer, dual_backend_test, eventually, mails_about, page_csrf_token, page_text,
-    service_setting,
+    Backend, TestServer, dual_backend_test, eventually, form_sign_in, mails_about, page_csrf_token,
+    page_text, service_setting,
 };
 use serde_json::{Value, json};
 
@@ -170,27 +170,6 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// Signs in through the sign-in form; the client and the status of the page it ends on.
-async fn form_sign_in(server: &TestServer, email: &str, password: &str) -> (reqwest::Client, u16) {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let form = page_text(&client, format!("{}/login", server.url)).await;
-    let response = client
-        .post(format!("{}/login", server.url))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", &page_csrf_token(&form)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (client, status)
-}
-
 dual_backend_test!(
     signs_in_over_ldaps_and_starttls_and_refuses_plain_text_to_a_remote_server,
     |backend: Backend| async move {
@@ -242,11 +221,11 @@ dual_backend_test!(
 
         // A first sign-in makes the account (sign-up), over LDAPS.
         let (_, mail) = slapd.person(&unique("ldaps"), "first-password-1234").await;
-        let (client, status) = form_sign_in(&server, &mail, "first-password-1234").await;
+        let (client, status) = form_sign_in(&server.url, &mail, "first-password-1234").await;
         assert_eq!(status, 200);
         let page = page_text(&client, format!("{}/portal", server.url)).await;
         assert!(page.contains("signout"), "not signed in over LDAPS");
-        let (_, status) = form_sign_in(&server, &mail, "wrong-password-1234").await;
+        let (_, status) = form_sign_in(&server.url, &mail, "wrong-password-1234").await;
         assert_eq!(status, 401, "a wrong directory password is refused");
 
         // The same through a StartTLS directory (the LDAPS one switched off).
@@ -276,7 +255,7 @@ dual_backend_test!(
         let (_, mail) = slapd
             .person(&unique("starttls"), "second-password-123")
             .await;
-        let (client, status) = form_sign_in(&server, &mail, "second-password-123").await;
+        let (client, status) = form_sign_in(&server.url, &mail, "second-password-123").await;
         assert_eq!(status, 200);
         let me = client
             .get(format!("{}/portal", server.url))
@@ -368,7 +347,7 @@ dual_backend_test!(
         assert_eq!(again.body["summary"]["group_changes"], 0, "{}", again.text);
 
         // Signed in and holding a token, then disabled in the directory.
-        let (client, status) = form_sign_in(&server, &mail, "sync-password-12345").await;
+        let (client, status) = form_sign_in(&server.url, &mail, "sync-password-12345").await;
         assert_eq!(status, 200);
         let token = server.token_for(&mail).await;
         assert_eq!(server.client(&token).get("/api/v1/me").await.status, 200);
@@ -459,7 +438,7 @@ async fn a_portal_password_reset_sets_the_directory_password_and_opens_a_resolve
         .await;
     assert_eq!(directory.status, 201, "{}", directory.text);
     // The account comes with the first sign-in.
-    let (_, status) = form_sign_in(&server, &mail, "old-password-123456").await;
+    let (_, status) = form_sign_in(&server.url, &mail, "old-password-123456").await;
     assert_eq!(status, 200);
 
     let sign_in = page_text(&reqwest::Client::new(), format!("{}/login", server.url)).await;
@@ -671,11 +650,11 @@ dual_backend_test!(
         slapd.set(&report_dn, "manager", &boss_dn).await;
         let (_, other_mail) = slapd.person(&unique("other"), "other-password-12345").await;
         // The accounts come with the first sign-in.
-        let (boss, status) = form_sign_in(&server, &boss_mail, "boss-password-123456").await;
+        let (boss, status) = form_sign_in(&server.url, &boss_mail, "boss-password-123456").await;
         assert_eq!(status, 200);
-        let (_, status) = form_sign_in(&server, &report_mail, "old-password-1234567").await;
+        let (_, status) = form_sign_in(&server.url, &report_mail, "old-password-1234567").await;
         assert_eq!(status, 200);
-        let (other, status) = form_sign_in(&server, &other_mail, "other-password-12345").await;
+        let (other, status) = form_sign_in(&server.url, &other_mail, "other-password-12345").await;
         assert_eq!(status, 200);
 
         let anonymous = reqwest::Client::new();
@@ -753,7 +732,7 @@ dual_backend_test!(
         assert_eq!(status, 200);
         let late = approval_link(&maildir, &report_mail, 2).await;
         clock.advance(SignedDuration::from_hours(25));
-        let (boss, status) = form_sign_in(&server, &boss_mail, "boss-password-123456").await;
+        let (boss, status) = form_sign_in(&server.url, &boss_mail, "boss-password-123456").await;
         assert_eq!(status, 200);
         let (page, status, _) = decide(&boss, &server, &late, "approve").await;
         assert_eq!((page, status), (409, 409), "an expired request is refused");
@@ -863,7 +842,7 @@ async fn chromium_walks_a_password_reset_its_manager_approves() {
         (&report_mail, "old-password-1234567"),
         (&boss_mail, "boss-password-123456"),
     ] {
-        let (_, status) = form_sign_in(&server, mail, password).await;
+        let (_, status) = form_sign_in(&server.url, mail, password).await;
         assert_eq!(status, 200);
     }
 

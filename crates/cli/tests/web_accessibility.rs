@@ -410,6 +410,7 @@ async fn every_page_passes_axe_without_serious_or_critical_violations() {
         "/admin/quarantine".to_owned(),
         "/admin/webhooks".to_owned(),
         "/admin/jobs".to_owned(),
+        "/admin/backups".to_owned(),
         "/admin/triage".to_owned(),
         "/admin/integrations".to_owned(),
         "/admin/rules".to_owned(),

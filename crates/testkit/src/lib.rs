@@ -548,27 +548,7 @@ impl TestServer {
     /// A cookie-keeping HTTP client signed in as `email` through the sign-in form, as a
     /// browser would be.
     pub async fn signed_in_client(&self, email: &str, password: &str) -> reqwest::Client {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let form = page_text(&client, format!("{}/login", self.url)).await;
-        let signed_in = client
-            .post(format!("{}/login", self.url))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &page_csrf_token(&form)),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            signed_in.status().is_success(),
-            "signing in as {email}: {}",
-            signed_in.status()
-        );
-        client
+        signed_in_client(&self.url, email, password).await
     }
 
     /// Creates an organization and returns its id.
@@ -682,4 +662,37 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A cookie-keeping HTTP client signed in to the server at `url` as `email` through the
+/// sign-in form, as a browser would be.
+pub async fn signed_in_client(url: &str, email: &str, password: &str) -> reqwest::Client {
+    let (client, status) = form_sign_in(url, email, password).await;
+    assert!(
+        (200..300).contains(&status),
+        "signing in as {email}: {status}"
+    );
+    client
+}
+
+/// Posts the sign-in form of the server at `url` as `email`; the cookie-keeping client and
+/// the status of the page it ends on.
+pub async fn form_sign_in(url: &str, email: &str, password: &str) -> (reqwest::Client, u16) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let form = page_text(&client, format!("{url}/login")).await;
+    let response = client
+        .post(format!("{url}/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &page_csrf_token(&form)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (client, status)
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opsdesk_app::backups::LOG_FOLDER;
 use opsdesk_store::log_shipping::{self, LogArchive, LogError};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -20,8 +21,6 @@ const CHECKPOINT_AFTER_FRAMES: u64 = 1000;
 const CHECKPOINT_ATTEMPTS: u32 = 100;
 /// How long after a failed set the next attempt is made.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
-/// The folder of a set that holds its log.
-pub(super) const LOG_FOLDER: &str = "wal";
 
 /// The set being followed, and its log's archive.
 struct Current {
@@ -265,8 +264,7 @@ pub(super) fn choose_set(dir: &Path, at: Option<jiff::Timestamp>) -> anyhow::Res
     if dir.join(MANIFEST).exists() {
         return Ok(dir.to_owned());
     }
-    let mut sets = complete_sets(dir)?;
-    sets.sort();
+    let sets = complete_sets(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for set in sets.into_iter().rev() {
         let (manifest, _) = read_set(&set)?;
         if at.is_none_or(|at| manifest.created_at <= at) {

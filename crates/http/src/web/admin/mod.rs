@@ -1,6 +1,6 @@
 //! Admin pages: users, organizations, groups and tiers, categories with the portal's
 //! diagnostic questions, custom fields, API tokens, mail templates, the mail quarantine,
-//! automation rules, runbook script approvals, background jobs and the audit log.
+//! automation rules, runbook script approvals, background jobs, backups and the audit log.
 
 use askama::Template;
 use axum::Router;
@@ -19,6 +19,7 @@ use opsdesk_app::alerts::{
 };
 use opsdesk_app::audit::AuditEntry;
 use opsdesk_app::auth::ApiToken;
+use opsdesk_app::backups::BackupStatus;
 use opsdesk_app::jobs::Job;
 use opsdesk_app::mail::{
     MailRecord, MailTemplate, PLACEHOLDERS, PreviewRequest, RenderedMail, TemplateSource,
@@ -46,7 +47,8 @@ use integrations::{
     update_integration,
 };
 use operations::{
-    create_webhook, delete_webhook, discard, jobs, quarantine, reprocess, retry_job, webhooks,
+    backups, create_webhook, delete_webhook, discard, jobs, quarantine, reprocess, retry_job,
+    webhooks,
 };
 use organizations::{OrganizationForm, edit_organization, update_organization};
 use rules::RulesPage;
@@ -106,6 +108,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/webhooks", get(webhooks).post(create_webhook))
         .route("/admin/webhooks/{id}/delete", post(delete_webhook))
         .route("/admin/jobs", get(jobs))
+        .route("/admin/backups", get(backups))
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route(
             "/admin/integrations",
@@ -292,6 +295,7 @@ enum Section {
     /// Runbook script versions, those waiting for approval first.
     Scripts(Vec<ScriptLine>),
     Import(Box<ImportPage>),
+    Backups(Box<BackupStatus>),
 }
 
 #[derive(Template)]
@@ -323,6 +327,7 @@ const TABS: &[&str] = &[
     "jobs",
     "triage",
     "import",
+    "backups",
     "audit",
 ];
 
@@ -354,6 +359,10 @@ impl AdminPage {
     /// A share as a percentage with one decimal.
     fn percent(&self, share: &f64) -> String {
         format!("{:.1} %", share * 100.0)
+    }
+
+    fn size(&self, bytes: &u64) -> String {
+        crate::web::agent::size_label(i64::try_from(*bytes).unwrap_or(i64::MAX))
     }
 }
 

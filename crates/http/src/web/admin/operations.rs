@@ -1,4 +1,4 @@
-//! Keeping the desk running: the mail quarantine, webhooks and background jobs.
+//! Keeping the desk running: the mail quarantine, webhooks, background jobs and backups.
 
 use super::*;
 
@@ -130,4 +130,13 @@ pub(super) async fn retry_job(
 ) -> Result<Redirect, WebError> {
     state.app.retry_job(&form.principal, id).await?;
     Ok(Redirect::to("/admin/jobs?status=dead"))
+}
+
+/// The server's backup settings and sets, and how far the log beside the newest reaches.
+pub(super) async fn backups(
+    State(state): State<AppState>,
+    WebUser(p): WebUser,
+) -> Result<Response, WebError> {
+    let status = state.app.backup_status(&p)?;
+    page(&p, "backups", Section::Backups(Box::new(status)))
 }
