@@ -933,6 +933,30 @@ dual_backend_test!(
         assert!(page.contains("America/New_York"), "{page}");
         let page = forms.page(&format!("/tickets/{number}")).await;
         assert!(page.contains("2026-03-03 21:00 EST"), "{page}");
+        // Times typed into forms are read in it, and shown back in it: 09:00 in New York on
+        // 10 March (summer time) is 13:00 UTC.
+        let (status, path, page) = forms
+            .post(
+                "/changes",
+                &[
+                    ("title", "Swap the core switch"),
+                    ("planned_start", "2026-03-10T09:00"),
+                    ("planned_end", "2026-03-10T10:30"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("Planned start (America/New_York)")
+                && page.contains(r#"value="2026-03-10T09:00""#),
+            "{page}"
+        );
+        let change = ann.get(&format!("/api/v1{path}")).await;
+        assert_eq!(
+            change.body["planned_start"], "2026-03-10T13:00:00Z",
+            "{}",
+            change.text
+        );
         // Someone who chose no zone still reads UTC.
         let root = server.web_forms("root@msp.example").await;
         let page = root.page(&format!("/tickets/{number}")).await;

@@ -8,7 +8,7 @@ use opsdesk_app::{AppError, FieldError, Principal};
 
 use crate::AppState;
 use crate::web::cmdb::{SentForm, text};
-use crate::web::monitoring::utc_time;
+use crate::web::monitoring::form_time;
 use crate::web::suppliers::{chrome, or_form, status_of};
 use crate::web::{Chrome, SignedForm, WebError, WebUser, render};
 
@@ -42,8 +42,8 @@ pub(super) async fn create_freeze(
     form: SignedForm,
 ) -> Result<Response, WebError> {
     let mut errors = Vec::new();
-    let starts_at = utc_time(&form, "starts_at", &mut errors);
-    let ends_at = utc_time(&form, "ends_at", &mut errors);
+    let starts_at = form_time(&form, "starts_at", &mut errors);
+    let ends_at = form_time(&form, "ends_at", &mut errors);
     let ci = match text(&form, "ci").map(|v| v.trim().parse::<i64>()) {
         None => None,
         Some(Ok(id)) => Some(id),

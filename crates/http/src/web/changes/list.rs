@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::web::cmdb::{SentForm, text};
-use crate::web::monitoring::utc_time;
+use crate::web::monitoring::form_time;
 use crate::web::suppliers::{chrome, or_form, status_of};
 use crate::web::{Chrome, SignedForm, WebError, WebUser, render};
 
@@ -95,7 +95,7 @@ pub(super) async fn delegate(
     let delegation = match text(&form, "delegate") {
         None => None,
         Some(delegate) => {
-            utc_time(&form, "until", &mut errors).map(|until| Delegation { delegate, until })
+            form_time(&form, "until", &mut errors).map(|until| Delegation { delegate, until })
         }
     };
     let done = if errors.is_empty() {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{ids, risk_answers};
 use crate::AppState;
 use crate::web::cmdb::{SentForm, text};
-use crate::web::monitoring::utc_time;
+use crate::web::monitoring::form_time;
 use crate::web::suppliers::{chrome, or_form, status_of};
 use crate::web::{Chrome, SignedForm, WebError, WebUser, render};
 
@@ -114,8 +114,8 @@ pub(super) async fn create(
 ) -> Result<Response, WebError> {
     let mut errors = Vec::new();
     let cis = ids(&form, "cis", &mut errors);
-    let planned_start = utc_time(&form, "planned_start", &mut errors);
-    let planned_end = utc_time(&form, "planned_end", &mut errors);
+    let planned_start = form_time(&form, "planned_start", &mut errors);
+    let planned_end = form_time(&form, "planned_end", &mut errors);
     let done = if errors.is_empty() {
         let input = NewChange {
             title: form.get("title").to_owned(),

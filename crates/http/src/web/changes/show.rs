@@ -12,15 +12,9 @@ use opsdesk_domain::change::{ApprovalStatus, ChangeState, ChangeType, transition
 use super::{ids, risk_answers};
 use crate::AppState;
 use crate::web::cmdb::SentForm;
-use crate::web::monitoring::utc_time;
+use crate::web::monitoring::form_time;
 use crate::web::suppliers::{chrome, or_form, status_of};
 use crate::web::{Chrome, SignedForm, WebError, WebUser, render};
-
-/// A time for a `datetime-local` field: minutes, UTC.
-fn local(at: &Option<Timestamp>) -> String {
-    at.map(|t| t.strftime("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default()
-}
 
 #[derive(Template)]
 #[template(path = "change.html")]
@@ -38,8 +32,9 @@ impl ShowPage {
         at.map_or_else(|| "—".to_owned(), |t| self.c.l.when(t))
     }
 
+    /// A time for a `datetime-local` field, in the viewer's time zone.
     fn local(&self, at: &Option<Timestamp>) -> String {
-        local(at)
+        at.map(|t| self.c.l.field(t)).unwrap_or_default()
     }
 
     fn ci_ids(&self) -> String {
@@ -135,8 +130,8 @@ pub(super) async fn update(
         patch.implementation_plan = form.opt("implementation_plan");
         patch.test_plan = form.opt("test_plan");
         patch.backout_plan = form.opt("backout_plan");
-        patch.planned_start = utc_time(&form, "planned_start", &mut errors);
-        patch.planned_end = utc_time(&form, "planned_end", &mut errors);
+        patch.planned_start = form_time(&form, "planned_start", &mut errors);
+        patch.planned_end = form_time(&form, "planned_end", &mut errors);
     }
     let expected = Precondition::from(form.get("version").parse::<i64>().ok());
     let done = if errors.is_empty() {

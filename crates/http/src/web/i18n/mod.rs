@@ -56,6 +56,33 @@ impl Locale {
     pub(crate) fn when(&self, at: impl Moment) -> String {
         when(&at.moment(), &self.zone)
     }
+
+    /// The time of day of `at` in this person's time zone, named: `21:15 EST`.
+    pub(crate) fn clock(&self, at: jiff::Timestamp) -> String {
+        at.to_zoned_datetime(self.zone.clone())
+            .strftime("%H:%M %Z")
+            .to_string()
+    }
+
+    /// Text `key` with `{zone}` naming this person's time zone, as forms label their times.
+    pub(crate) fn zoned(&self, key: &str) -> String {
+        self.t(key)
+            .replace("{zone}", self.zone.iana_name().unwrap_or("UTC"))
+    }
+
+    /// A time as a `datetime-local` field holds it: minutes, in this person's time zone.
+    pub(crate) fn field(&self, at: jiff::Timestamp) -> String {
+        at.to_zoned_datetime(self.zone.clone())
+            .strftime("%Y-%m-%dT%H:%M")
+            .to_string()
+    }
+
+    /// A time typed into a `datetime-local` field, read in this person's time zone (the
+    /// earlier of two readings when the clocks go back); `None` when it does not read.
+    pub(crate) fn read_field(&self, text: &str) -> Option<jiff::Timestamp> {
+        let civil = text.parse::<jiff::civil::DateTime>().ok()?;
+        Some(civil.to_zoned_datetime(self.zone.clone()).ok()?.timestamp())
+    }
 }
 
 impl std::ops::Deref for Locale {

@@ -108,8 +108,9 @@ pub(super) async fn maintenance(
     maintenance_page(&state, &p, WindowForm::default(), StatusCode::OK).await
 }
 
-/// A time typed into a `datetime-local` field, read as UTC.
-pub(crate) fn utc_time(
+/// A time typed into the `datetime-local` field `name`, in the time zone of whoever sent the
+/// form.
+pub(crate) fn form_time(
     form: &SignedForm,
     name: &str,
     errors: &mut Vec<FieldError>,
@@ -118,13 +119,10 @@ pub(crate) fn utc_time(
     if text.is_empty() {
         return None;
     }
-    let parsed = text
-        .parse::<jiff::civil::DateTime>()
-        .ok()
-        .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| z.timestamp());
+    let locale = Locale::of(&form.principal);
+    let parsed = locale.read_field(text);
     if parsed.is_none() {
-        errors.push(FieldError::new(name, Lang.t("maintenance.time.hint")));
+        errors.push(FieldError::new(name, locale.zoned("maintenance.time.hint")));
     }
     parsed
 }
@@ -136,7 +134,7 @@ pub(super) async fn create_maintenance(
 ) -> Result<Response, WebError> {
     staff(&form.principal)?;
     let mut errors = Vec::new();
-    let starts_at = utc_time(&form, "starts_at", &mut errors);
+    let starts_at = form_time(&form, "starts_at", &mut errors);
     if starts_at.is_none() && !errors.iter().any(|e| e.field == "starts_at") {
         errors.push(FieldError::new("starts_at", Lang.t("form.required")));
     }
@@ -151,7 +149,7 @@ pub(super) async fn create_maintenance(
         monitor_id: number(&form, "monitor_id", &mut errors),
         tag: form.opt("tag"),
         starts_at: starts_at.unwrap_or_default(),
-        ends_at: utc_time(&form, "ends_at", &mut errors),
+        ends_at: form_time(&form, "ends_at", &mut errors),
         recurrence,
         reason: form.get("reason").to_owned(),
     };

@@ -26,7 +26,7 @@ mod maintenance;
 mod silences;
 
 use forms::{create, edit_form, form_errors, form_field, new_form, number, pause, update};
-pub(super) use maintenance::utc_time;
+pub(super) use maintenance::form_time;
 use maintenance::{create_maintenance, delete_maintenance, maintenance};
 
 use super::{Chrome, Lang, Locale, SignedForm, WebError, WebUser, render};
@@ -89,7 +89,11 @@ pub(crate) fn uptime_label(uptime: Option<f64>) -> String {
 
 /// Bars of uptime per period: full height for a period without failures, lower the more
 /// failed, a stub where nothing was checked.
-fn uptime_chart(chart: &UptimeChart, label: String, format: &str) -> Chart {
+fn uptime_chart(
+    chart: &UptimeChart,
+    label: String,
+    stamp: impl Fn(jiff::Timestamp) -> String,
+) -> Chart {
     let bars = chart
         .periods
         .iter()
@@ -105,7 +109,7 @@ fn uptime_chart(chart: &UptimeChart, label: String, format: &str) -> Chart {
                 class: uptime_class(period.uptime_percent),
                 title: format!(
                     "{}: {}",
-                    period.at.strftime(format),
+                    stamp(period.at),
                     uptime_label(period.uptime_percent)
                 ),
             }
@@ -117,6 +121,11 @@ fn uptime_chart(chart: &UptimeChart, label: String, format: &str) -> Chart {
         label,
         bars,
     }
+}
+
+/// The day of a 30-day chart's bar: its periods are UTC days.
+fn utc_day(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d").to_string()
 }
 
 /// Quarter hours in a day: the bars of a traffic chart.
@@ -138,6 +147,7 @@ fn traffic_chart(
     now: jiff::Timestamp,
     value: fn(&opsdesk_app::network::TrafficSample) -> f64,
     label: String,
+    l: &Locale,
 ) -> Chart {
     let quarter = 15 * 60_000;
     let start = now.as_millisecond() - TRAFFIC_BARS * quarter;
@@ -173,7 +183,7 @@ fn traffic_chart(
                 },
                 title: format!(
                     "{}: {}",
-                    at.strftime("%H:%M UTC"),
+                    l.clock(at),
                     average.map_or_else(|| "–".to_owned(), rate_label)
                 ),
             }
@@ -188,7 +198,7 @@ fn traffic_chart(
 }
 
 /// Bars of average response time per period, scaled to the slowest.
-fn latency_chart(chart: &UptimeChart, label: String) -> Chart {
+fn latency_chart(chart: &UptimeChart, label: String, l: &Locale) -> Chart {
     let slowest = chart
         .periods
         .iter()
@@ -211,7 +221,7 @@ fn latency_chart(chart: &UptimeChart, label: String) -> Chart {
                 class: "bar-latency",
                 title: format!(
                     "{}: {}",
-                    period.at.strftime("%H:00 UTC"),
+                    l.clock(period.at),
                     period
                         .avg_latency_ms
                         .map_or_else(|| "–".to_owned(), |ms| format!("{ms} ms"))
@@ -272,12 +282,12 @@ async fn list(State(state): State<AppState>, WebUser(p): WebUser) -> Result<Resp
                 day: uptime_chart(
                     &uptime.day,
                     format!("{} {}", l.t("monitor.uptime_24h"), m.name),
-                    "%H:00 UTC",
+                    |at| l.clock(at),
                 ),
                 month: uptime_chart(
                     &uptime.month,
                     format!("{} {}", l.t("monitor.uptime_30d"), m.name),
-                    "%Y-%m-%d",
+                    utc_day,
                 ),
                 m,
             }
@@ -333,7 +343,7 @@ async fn show(
         tag: None,
     };
     let windows = state.app.maintenance_windows(&p, &query, 0, LIMIT).await?;
-    let l = Lang;
+    let l = Locale::of(&p);
     let traffic = if m.kind == MonitorKind::SnmpInterface.as_str() {
         let samples = state.app.interface_traffic(&p, id, 24).await?;
         let now = state.app.now();
@@ -343,12 +353,14 @@ async fn show(
                 now,
                 |s| s.in_bps,
                 l.t("monitor.traffic_in").to_owned(),
+                &l,
             ),
             traffic_chart(
                 &samples,
                 now,
                 |s| s.out_bps,
                 l.t("monitor.traffic_out").to_owned(),
+                &l,
             ),
         ])
     } else {
@@ -360,17 +372,11 @@ async fn show(
         ping_url: ping_url(&m, &headers),
         uptime_24h: uptime_label(uptime.day.uptime_percent),
         uptime_30d: uptime_label(uptime.month.uptime_percent),
-        day: uptime_chart(
-            &uptime.day,
-            l.t("monitor.uptime_24h").to_owned(),
-            "%H:00 UTC",
-        ),
-        month: uptime_chart(
-            &uptime.month,
-            l.t("monitor.uptime_30d").to_owned(),
-            "%Y-%m-%d",
-        ),
-        latency: latency_chart(&uptime.day, l.t("monitor.latency_24h").to_owned()),
+        day: uptime_chart(&uptime.day, l.t("monitor.uptime_24h").to_owned(), |at| {
+            l.clock(at)
+        }),
+        month: uptime_chart(&uptime.month, l.t("monitor.uptime_30d").to_owned(), utc_day),
+        latency: latency_chart(&uptime.day, l.t("monitor.latency_24h").to_owned(), &l),
         history,
         windows,
         m,

@@ -5,7 +5,7 @@ use super::*;
 use opsdesk_app::alerts::Integration;
 use opsdesk_app::silences::{NewSilence, Silence, SilenceMatcher};
 
-use super::maintenance::utc_time;
+use super::maintenance::form_time;
 
 /// Matcher lines the form offers.
 const LINES: usize = 4;
@@ -158,7 +158,7 @@ pub(super) async fn create_silence(
             value,
         });
     }
-    let starts_at = utc_time(&form, "starts_at", &mut errors);
+    let starts_at = form_time(&form, "starts_at", &mut errors);
     let hours = form
         .get("hours")
         .parse::<i64>()
