@@ -67,6 +67,7 @@ opsdesk_domain::string_enum! {
         Linked => "linked",
         Merged => "merged",
         Imported => "imported",
+        Restored => "restored",
         MemberAdded => "member_added",
         MemberRemoved => "member_removed",
         Revoked => "revoked",

@@ -7,6 +7,7 @@ mod attachments;
 mod automation;
 mod comments;
 mod create;
+mod deletion;
 mod finding;
 mod import;
 mod model;
@@ -41,6 +42,7 @@ pub use attachments::{Attachment, AttachmentSource, served_content_type};
 pub(crate) use attachments::{MailFile, MailFiles, keep_mail_files};
 pub(crate) use attachments::{sanitize_content_type, sanitize_filename};
 pub(crate) use comments::add_note;
+pub use deletion::{DeletedTicket, read_backup_ticket};
 pub use import::{
     ImportComment, ImportFile, ImportLine, ImportPlan, ImportTicket, LineProblem, Missing,
     StoredComment, StoredFile, StoredImport, TicketFile, TicketFileError, is_csv_name,

@@ -28,6 +28,7 @@ use crate::config::BackupConfig;
 use crate::{DatabaseArgs, load_config, lock_data_dir};
 
 mod continuous;
+mod one_ticket;
 
 use continuous::{LogReplay, Replayed};
 
@@ -65,7 +66,8 @@ enum BackupCommand {
 #[command(after_help = "Examples:\n  \
     opsdesk restore /backups/2026-12-06 --data-dir ./opsdesk-data\n  \
     opsdesk restore /backups/2026-12-06 --database-url postgres://opsdesk@db/opsdesk   # SQLite into PostgreSQL\n  \
-    opsdesk restore /backups/opsdesk --at 2026-12-06T14:03:00Z --data-dir ./opsdesk-data   # back to a moment")]
+    opsdesk restore /backups/opsdesk --at 2026-12-06T14:03:00Z --data-dir ./opsdesk-data   # back to a moment\n  \
+    opsdesk restore /backups/opsdesk --ticket INC-42 --data-dir ./opsdesk-data   # one deleted ticket, into the live desk")]
 pub struct RestoreArgs {
     /// The backup set's folder, or the folder of scheduled sets (the newest one that began
     /// before --at is taken).
@@ -75,8 +77,12 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "TIME")]
     at: Option<jiff::Timestamp>,
     /// Replace the desk already in the destination.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ticket")]
     force: bool,
+    /// Bring only this deleted ticket (e.g. INC-42) back, with its conversation and files,
+    /// into the desk as it is now, which may keep serving.
+    #[arg(long, value_name = "NUMBER")]
+    ticket: Option<String>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -173,11 +179,26 @@ pub async fn run_scheduled(
     }
 }
 
-/// Removes all but the newest `keep` complete sets in `dir` (their names sort by time).
+/// Removes all but the newest `keep` complete sets in `dir` (their names sort by time), and
+/// the sets begun before the newest complete one that never got their manifest (a backup that
+/// failed halfway), which nothing would ever read.
 fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
     let sets = complete_sets(dir)?;
     for old in sets_to_remove(&sets, keep) {
         std::fs::remove_dir_all(old)?;
+    }
+    if let Some(newest) = sets.last() {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let unfinished = path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("opsdesk-"))
+                && path.is_dir()
+                && !path.join(MANIFEST).exists();
+            if unfinished && &path < newest {
+                std::fs::remove_dir_all(&path)?;
+            }
+        }
     }
     Ok(())
 }
@@ -599,6 +620,15 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let config = load_config(&args.database, None)?;
+    if let Some(reference) = &args.ticket {
+        let from = one_ticket::Source {
+            manifest: &manifest,
+            file: &file,
+            log: log.as_ref(),
+        };
+        one_ticket::restore(&from, reference, &config).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let replayed = match (manifest.source.as_str(), config.database_url.as_deref()) {
         ("sqlite", None) => {
             let tables = &manifest.tables;
@@ -853,6 +883,40 @@ mod tests {
         assert_eq!(sets_to_remove(&sets, 2), &sets[..1]);
         assert!(sets_to_remove(&sets, 7).is_empty());
         assert_eq!(sets_to_remove(&sets, 0), &sets[..2]);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_sets_and_removes_older_ones_that_never_finished()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let names = [
+            ("opsdesk-20261201T020000Z", true),
+            ("opsdesk-20261202T020000Z", false),
+            ("opsdesk-20261203T020000Z", true),
+            ("opsdesk-20261204T020000Z", true),
+            ("opsdesk-20261205T020000Z", false),
+        ];
+        for (name, complete) in names {
+            std::fs::create_dir(dir.path().join(name))?;
+            if complete {
+                std::fs::write(dir.path().join(name).join(MANIFEST), "{}")?;
+            }
+        }
+        prune(dir.path(), 2)?;
+        let mut left = std::fs::read_dir(dir.path())?
+            .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<Vec<String>>>()?;
+        left.sort();
+        // The one still being written, after the newest complete set, stays.
+        assert_eq!(
+            left,
+            [
+                "opsdesk-20261203T020000Z",
+                "opsdesk-20261204T020000Z",
+                "opsdesk-20261205T020000Z"
+            ]
+        );
+        Ok(())
     }
 
     #[test]

@@ -22,22 +22,27 @@ const BIN: &str = env!("CARGO_BIN_EXE_opsdesk");
 const PASSWORD: &str = "correct horse battery staple\n";
 
 fn cli_admin(db: &TestDb) -> String {
+    cli_user(db, "admin@example.com", "admin")
+}
+
+/// Adds a person with `role` through the command line; their API token.
+fn cli_user(db: &TestDb, email: &str, role: &str) -> String {
     let database = db.cli_args();
     let database: Vec<&str> = database.iter().map(String::as_str).collect();
     let mut add = vec![
         "user",
         "add",
         "--email",
-        "admin@example.com",
+        email,
         "--name",
-        "Admin",
+        role,
         "--role",
-        "admin",
+        role,
         "--password-stdin",
     ];
     add.extend(&database);
     run_command(BIN, &add, Some(PASSWORD));
-    let mut create = vec!["token", "create", "--email", "admin@example.com"];
+    let mut create = vec!["token", "create", "--email", email];
     create.extend(&database);
     run_command(BIN, &create, None).trim().to_owned()
 }
@@ -114,17 +119,10 @@ async fn assert_restored(restored: &TestDb, token: &str, before: &BTreeSet<Strin
     let file = admin.get("/api/v1/tickets/INC-1/attachments").await;
     assert_eq!(file.status, 200, "{}", file.text);
     let id = file.body[0]["id"].as_i64().unwrap();
-    let content = admin
-        .http
-        .get(format!("{}/api/v1/attachments/{id}", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(&content[..], b"PK driver for the scanner");
+    assert_eq!(
+        attachment_bytes(&admin, token, id).await,
+        Ok(b"PK driver for the scanner".to_vec())
+    );
     // Numbers go on after the restored ones rather than colliding with them.
     let next = admin
         .post(
@@ -509,3 +507,190 @@ async fn the_log_copied_beside_a_backup_takes_the_desk_back_to_any_moment() {
         restore_into(Backend::Postgres, &set_arg, &["--at", &at], &token, &before).await;
     }
 }
+
+/// The parts of a ticket and its history that must come back as they were.
+async fn ticket_record(admin: &Client, number: &str) -> (Value, Value) {
+    let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+    assert_eq!(ticket.status, 200, "{}", ticket.text);
+    let timeline = admin
+        .get(&format!("/api/v1/tickets/{number}/timeline?limit=500"))
+        .await;
+    assert_eq!(timeline.status, 200, "{}", timeline.text);
+    let mut kept = ticket.body.clone();
+    // The SLA clock's remaining time moves with the clock.
+    kept.as_object_mut().unwrap().remove("sla");
+    (kept, timeline.body["items"].clone())
+}
+
+/// The bytes of attachment `id`, or the status that refused them.
+async fn attachment_bytes(admin: &Client, token: &str, id: i64) -> Result<Vec<u8>, u16> {
+    let response = admin
+        .http
+        .get(format!("{}/api/v1/attachments/{id}", admin.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    match response.status().as_u16() {
+        200 => Ok(response.bytes().await.unwrap().to_vec()),
+        status => Err(status),
+    }
+}
+
+/// The tickets ticket `number` is linked with, either way.
+async fn linked_to(admin: &Client, number: &str) -> BTreeSet<String> {
+    let ticket = admin.get(&format!("/api/v1/tickets/{number}")).await;
+    assert_eq!(ticket.status, 200, "{}", ticket.text);
+    ticket.body["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|link| link["target"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn found_by_search(admin: &Client, words: &str) -> BTreeSet<String> {
+    let found = admin
+        .get(&format!("/api/v1/tickets?q={}", words.replace(' ', "+")))
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    found.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["number"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+dual_backend_test!(
+    a_deleted_ticket_comes_back_from_a_backup_with_its_conversation_and_files,
+    |backend: Backend| async move {
+        let db = TestDb::new(backend).await;
+        let token = cli_admin(&db);
+        let agent_token = cli_user(&db, "agent@example.com", "agent");
+        let server = ServerProcess::start(BIN, &db.cli_args()).await;
+        let admin = client(&server.url, &token);
+        for title in [
+            "Scanner offline",
+            "Printer jams on tray 2",
+            "Printer still jams",
+        ] {
+            let created = admin
+                .post(
+                    "/api/v1/tickets",
+                    json!({"type": "incident", "title": title, "impact": "low", "urgency": "low",
+                           "description": "Seen on the third floor"}),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text);
+        }
+        attach_driver(&admin, &token).await;
+        for (body, public) in [
+            ("Reinstalled the driver", true),
+            ("Vendor case 4711", false),
+        ] {
+            let comment = admin
+                .post(
+                    "/api/v1/tickets/INC-1/comments",
+                    json!({"body": body, "public": public}),
+                )
+                .await;
+            assert_eq!(comment.status, 201, "{}", comment.text);
+        }
+        let linked = admin
+            .post(
+                "/api/v1/tickets/INC-1/links",
+                json!({"type": "relates_to", "target": "INC-2"}),
+            )
+            .await;
+        assert_eq!(linked.status, 201, "{}", linked.text);
+        let merged = admin
+            .post("/api/v1/tickets/INC-3/merge", json!({"into": "INC-2"}))
+            .await;
+        assert_eq!(merged.status, 200, "{}", merged.text);
+        let (ticket_before, timeline_before) = ticket_record(&admin, "INC-1").await;
+        let file = admin.get("/api/v1/tickets/INC-1/attachments").await;
+        let file_id = file.body[0]["id"].as_i64().unwrap();
+
+        let sets = tempfile::tempdir().unwrap();
+        let set = sets.path().join("set");
+        let set_arg = set.display().to_string();
+        let backup = opsdesk(&["backup", "--to", &set_arg], &db.cli_args()).await;
+        assert!(backup.status.success(), "{}", text(&backup));
+
+        // Only admins delete, and not a ticket others were merged into.
+        let agent = client(&server.url, &agent_token);
+        assert_eq!(agent.delete("/api/v1/tickets/INC-1").await.status, 403);
+        let refused = admin.delete("/api/v1/tickets/INC-2").await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        assert!(refused.text.contains("INC-3"), "{}", refused.text);
+
+        // Deleted from the web page, once its number is typed.
+        let browser = signed_in_client(&server.url, "admin@example.com", PASSWORD.trim()).await;
+        let page = page_text(&browser, format!("{}/tickets/INC-1", server.url)).await;
+        assert!(page.contains("id=\"delete-ticket\""), "{page}");
+        let csrf = opsdesk_testkit::page_csrf_token(&page);
+        let delete = |confirm: &'static str| {
+            browser
+                .post(format!("{}/tickets/INC-1/delete", server.url))
+                .form(&[("csrf_token", csrf.as_str()), ("confirm", confirm)])
+                .send()
+        };
+        assert_eq!(delete("INC-2").await.unwrap().status(), 422);
+        let deleted = delete("INC-1").await.unwrap();
+        assert_eq!(deleted.status(), 200);
+        assert!(deleted.url().as_str().ends_with("/tickets?deleted=INC-1"));
+        let list = deleted.text().await.unwrap();
+        assert!(list.contains("INC-1 was deleted"), "{list}");
+
+        assert_eq!(admin.get("/api/v1/tickets/INC-1").await.status, 404);
+        assert_eq!(attachment_bytes(&admin, &token, file_id).await, Err(404));
+        assert!(found_by_search(&admin, "Scanner offline").await.is_empty());
+        assert!(!linked_to(&admin, "INC-2").await.contains("INC-1"));
+        let audit = admin
+            .get("/api/v1/audit?entity=ticket&entity_id=1&limit=500")
+            .await;
+        let gone = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["action"] == "deleted")
+            .unwrap_or_else(|| panic!("no deletion in {}", audit.text));
+        assert_eq!(gone["before"]["title"], "Scanner offline");
+
+        // Brought back while the server serves, as it was.
+        let restored = opsdesk(&["restore", &set_arg, "--ticket", "INC-1"], &db.cli_args()).await;
+        assert!(restored.status.success(), "{}", text(&restored));
+        assert!(
+            text(&restored).contains("brought INC-1 \"Scanner offline\" back"),
+            "{}",
+            text(&restored)
+        );
+        let (ticket_after, timeline_after) = ticket_record(&admin, "INC-1").await;
+        assert_eq!(ticket_after, ticket_before);
+        assert_eq!(timeline_after, timeline_before);
+        assert_eq!(
+            attachment_bytes(&admin, &token, file_id).await,
+            Ok(b"PK driver for the scanner".to_vec())
+        );
+        assert_eq!(
+            found_by_search(&admin, "Scanner offline").await,
+            BTreeSet::from(["INC-1".to_owned()])
+        );
+        assert!(linked_to(&admin, "INC-2").await.contains("INC-1"));
+
+        let again = opsdesk(&["restore", &set_arg, "--ticket", "INC-1"], &db.cli_args()).await;
+        assert!(!again.status.success());
+        assert!(text(&again).contains("is in the desk"), "{}", text(&again));
+        let absent = opsdesk(&["restore", &set_arg, "--ticket", "INC-99"], &db.cli_args()).await;
+        assert!(!absent.status.success());
+        assert!(
+            text(&absent).contains("INC-99 is not in the backup"),
+            "{}",
+            text(&absent)
+        );
+        drop(server);
+        let audit = opsdesk(&["audit", "verify"], &db.cli_args()).await;
+        assert!(audit.status.success(), "{}", text(&audit));
+    }
+);

@@ -24,7 +24,7 @@ use crate::{ApiError, AppState};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_ticket, search_tickets))
-        .routes(routes!(get_ticket, update_ticket))
+        .routes(routes!(get_ticket, update_ticket, delete_ticket))
         .routes(routes!(add_comment))
         .routes(routes!(ticket_timeline))
         .routes(routes!(link_ticket))
@@ -203,6 +203,21 @@ async fn update_ticket(
         .update_ticket(&principal, &id, version, patch)
         .await?;
     Ok(tagged(StatusCode::OK, ticket.version, ticket))
+}
+
+/// Deletes a ticket for good, with its conversation, timeline and files (admins): for spam or
+/// a ticket opened by mistake. The audit log keeps the ticket as it was, and
+/// `opsdesk restore DIR --ticket NUMBER` brings it back from a backup. 409 while other
+/// tickets are merged into it or filed under it.
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}", tag = "tickets",
+    responses((status = 204, description = "The ticket is deleted.")))]
+async fn delete_ticket(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_ticket(&principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Adds a public reply or (staff) an internal note.

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/tickets/{number}/major-incident",
             post(open_major_incident),
         )
+        .route("/tickets/{number}/delete", post(delete))
 }
 
 /// Tickets per page of the list.
@@ -108,6 +109,8 @@ struct ListParams {
     q: Option<String>,
     sort: Option<String>,
     cursor: Option<String>,
+    /// The ticket just deleted, to say so.
+    deleted: Option<String>,
 }
 
 /// The query the list runs: the typed one plus the chosen order, unless it names its own.
@@ -165,7 +168,12 @@ async fn list(
         .into_iter()
         .map(|g| g.name)
         .collect();
-    let c = Chrome::new(&principal, super::Lang.t("list.title"));
+    let mut c = Chrome::new(&principal, super::Lang.t("list.title"));
+    c.notice = params.deleted.map(|number| {
+        super::Lang
+            .t("ticket.delete.done")
+            .replace("{number}", &number)
+    });
     Ok(render(&ListPage {
         c,
         queues,
@@ -820,6 +828,22 @@ async fn update(
         .update_ticket(&form.principal, &number, Some(version), patch)
         .await?;
     Ok(back_to(&number, "controls"))
+}
+
+/// Deletes the ticket for good (admins) once its number is typed into the confirmation box.
+async fn delete(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: SignedForm,
+) -> Result<Redirect, WebError> {
+    if !form.get("confirm").trim().eq_ignore_ascii_case(&number) {
+        return Err(AppError::invalid("confirm", "type the ticket's number to delete it").into());
+    }
+    let deleted = state.app.delete_ticket(&form.principal, &number).await?;
+    Ok(Redirect::to(&format!(
+        "/tickets?deleted={}",
+        encode(&deleted.number)
+    )))
 }
 
 /// Opens a major incident for the alike incidents the ticket page proposed, and shows it.

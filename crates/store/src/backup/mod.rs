@@ -18,6 +18,10 @@ use sqlx::{AnyConnection, Connection, Row};
 use crate::db::Backend;
 use crate::error::StoreError;
 
+mod one_ticket;
+
+pub use one_ticket::{TicketRows, read_ticket, write_ticket};
+
 /// Tables that describe one backend's own history rather than the desk's data.
 const BACKEND_TABLES: [&str; 1] = ["schema_migrations"];
 /// Tables only SQLite keeps, for what PostgreSQL does its own way: ticket numbers come from
@@ -160,6 +164,11 @@ fn read_expression(backend: Backend, column: &Column) -> String {
 }
 
 fn select_all(backend: Backend, table: &Table) -> String {
+    select_where(backend, table, "TRUE")
+}
+
+/// The rows of `table` for which `condition` holds, in their canonical form.
+fn select_where(backend: Backend, table: &Table, condition: &str) -> String {
     let columns = table
         .columns
         .iter()
@@ -171,7 +180,10 @@ fn select_all(backend: Backend, table: &Table) -> String {
         Backend::Sqlite => " ORDER BY rowid",
         Backend::Postgres => "",
     };
-    format!("SELECT {columns} FROM {}{order}", quoted(&table.name))
+    format!(
+        "SELECT {columns} FROM {} WHERE {condition}{order}",
+        quoted(&table.name)
+    )
 }
 
 fn quoted(name: &str) -> String {
@@ -448,6 +460,18 @@ pub enum CopyError {
     MissingColumn { table: String, column: String },
     #[error("the tables' foreign keys form a cycle through {0}")]
     Cycle(String),
+    #[error("{0} is in the desk; only a deleted ticket can be brought back")]
+    TicketInDesk(String),
+    #[error(
+        "the ticket's {table}.{column} refers to {referenced} {value}, which the desk no \
+         longer has; bring that back first"
+    )]
+    MissingReference {
+        table: String,
+        column: String,
+        referenced: String,
+        value: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -548,15 +572,9 @@ async fn copy_tables(
     }
     restart_identities(dest).await?;
     continue_ticket_numbers(source, dest).await?;
-    sqlx::query(
-        "INSERT INTO ticket_search (ticket_id, title, description, conversation, notes) \
-         SELECT t.id, t.title, t.description, \
-           coalesce((SELECT string_agg(c.body, ' ' ORDER BY c.id) FROM comments c \
-                     WHERE c.ticket_id = t.id AND c.public = 1), ''), \
-           coalesce((SELECT string_agg(c.body, ' ' ORDER BY c.id) FROM comments c \
-                     WHERE c.ticket_id = t.id AND c.public = 0), '') \
-         FROM tickets t",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{INDEX_POSTGRES_SEARCH} WHERE TRUE"
+    )))
     .execute(&mut *dest)
     .await?;
     Ok(pairs
@@ -565,28 +583,53 @@ async fn copy_tables(
         .collect())
 }
 
+/// A column of `table` that refers to `referenced_column` of `referenced`.
+/// Writes PostgreSQL's search rows of the tickets a `WHERE` clause after it picks (`t`).
+const INDEX_POSTGRES_SEARCH: &str = "\
+    INSERT INTO ticket_search (ticket_id, title, description, conversation, notes) \
+    SELECT t.id, t.title, t.description, \
+      coalesce((SELECT string_agg(c.body, ' ' ORDER BY c.id) FROM comments c \
+                WHERE c.ticket_id = t.id AND c.public = 1), ''), \
+      coalesce((SELECT string_agg(c.body, ' ' ORDER BY c.id) FROM comments c \
+                WHERE c.ticket_id = t.id AND c.public = 0), '') \
+    FROM tickets t";
+
 struct ForeignKey {
     table: String,
     column: String,
     referenced: String,
+    referenced_column: String,
 }
 
-async fn foreign_keys(dest: &mut AnyConnection) -> Result<Vec<ForeignKey>, StoreError> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text \
-         FROM pg_constraint c \
-         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) \
-         WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace",
-    )
-    .fetch_all(&mut *dest)
+/// Every single-column foreign key of the desk's tables on the database behind `conn`.
+async fn foreign_keys(conn: &mut AnyConnection) -> Result<Vec<ForeignKey>, StoreError> {
+    let rows: Vec<(String, String, String, String)> = match Backend::of(conn) {
+        // A reference that names no column refers to the primary key, `id` in every table.
+        Backend::Sqlite => sqlx::query_as(
+            "SELECT m.name, k.\"from\", k.\"table\", coalesce(k.\"to\", 'id') \
+             FROM sqlite_master m, pragma_foreign_key_list(m.name) k WHERE m.type = 'table'",
+        ),
+        Backend::Postgres => sqlx::query_as(
+            "SELECT c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text, \
+                    r.attname::text \
+             FROM pg_constraint c \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = c.confkey[1] \
+             WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace",
+        ),
+    }
+    .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(table, column, referenced)| ForeignKey {
-            table,
-            column,
-            referenced,
-        })
+        .map(
+            |(table, column, referenced, referenced_column)| ForeignKey {
+                table,
+                column,
+                referenced,
+                referenced_column,
+            },
+        )
         .collect())
 }
 
@@ -660,14 +703,14 @@ async fn copy_table(
         }
         batch.push(values);
         if batch.len() == per_insert {
-            insert_rows(dest, target, &batch).await?;
+            insert_rows(dest, target, &batch, "").await?;
             on_rows(batch.len() as u64);
             batch.clear();
         }
     }
     drop(rows);
     if !batch.is_empty() {
-        insert_rows(dest, target, &batch).await?;
+        insert_rows(dest, target, &batch, "").await?;
         on_rows(batch.len() as u64);
     }
     for (i, pairs) in later {
@@ -705,20 +748,27 @@ fn bind<'q>(query: AnyQuery<'q>, value: &Value) -> AnyQuery<'q> {
     }
 }
 
-/// The placeholder for `column` on PostgreSQL, cast from the canonical form bound to it.
-fn write_expression(column: &Column, placeholder: usize) -> String {
-    match column.form {
-        ValueForm::Float => format!("${placeholder}::float8"),
-        ValueForm::Blob => format!("decode(${placeholder}, 'hex')"),
-        ValueForm::Text => format!("${placeholder}::{}", column.sql_type),
+/// The placeholder for `column`, turned from the canonical form bound to it into the column's
+/// type (SQLite converts text to a column's affinity by itself).
+fn write_expression(backend: Backend, column: &Column, placeholder: usize) -> String {
+    match (backend, column.form) {
+        (Backend::Sqlite, ValueForm::Blob) => format!("unhex(${placeholder})"),
+        (Backend::Sqlite, _) => format!("${placeholder}"),
+        (Backend::Postgres, ValueForm::Float) => format!("${placeholder}::float8"),
+        (Backend::Postgres, ValueForm::Blob) => format!("decode(${placeholder}, 'hex')"),
+        (Backend::Postgres, ValueForm::Text) => format!("${placeholder}::{}", column.sql_type),
     }
 }
 
+/// Inserts `rows` into `target`; `on_conflict` (e.g. ` ON CONFLICT DO NOTHING`) ends the
+/// statement.
 async fn insert_rows(
     dest: &mut AnyConnection,
     target: &Table,
     rows: &[Vec<Value>],
+    on_conflict: &str,
 ) -> Result<(), StoreError> {
+    let backend = Backend::of(dest);
     let width = target.columns.len();
     let tuples = (0..rows.len())
         .map(|r| {
@@ -726,7 +776,7 @@ async fn insert_rows(
                 .columns
                 .iter()
                 .enumerate()
-                .map(|(c, column)| write_expression(column, r * width + c + 1))
+                .map(|(c, column)| write_expression(backend, column, r * width + c + 1))
                 .collect::<Vec<_>>()
                 .join(", ");
             format!("({values})")
@@ -740,8 +790,12 @@ async fn insert_rows(
         .collect::<Vec<_>>()
         .join(", ");
     // Ids are copied as they were, which an identity column accepts only when told to.
+    let overriding = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " OVERRIDING SYSTEM VALUE",
+    };
     let sql = format!(
-        "INSERT INTO {} ({columns}) OVERRIDING SYSTEM VALUE VALUES {tuples}",
+        "INSERT INTO {} ({columns}){overriding} VALUES {tuples}{on_conflict}",
         quoted(&target.name)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -807,6 +861,7 @@ mod tests {
             table: table.into(),
             column: column.into(),
             referenced: referenced.into(),
+            referenced_column: "id".into(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tickets and what hangs off them: tags, watchers, comments, the timeline, links,
 //! escalations; plus the reference data they use (groups, categories, custom fields, macros).
 
+pub mod deletion;
 mod imports;
 mod rank;
 mod reference;

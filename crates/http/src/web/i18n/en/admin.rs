@@ -34,6 +34,10 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "admin.backups.restore_hint",
         "Check a set, then stop every server on this desk and restore it (docs/backup.md has the disaster-recovery steps):",
     ),
+    (
+        "admin.backups.restore_ticket",
+        "A deleted ticket comes back on its own, with its conversation and files, while the desk keeps serving:",
+    ),
     ("admin.backups.rows", "Rows"),
     ("admin.backups.runs", "runs"),
     ("admin.backups.set", "Set"),

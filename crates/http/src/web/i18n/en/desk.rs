@@ -174,6 +174,17 @@ pub(super) const TABLE: &[(&str, &str)] = &[
     ("ticket.changed", "Someone else changed this ticket."),
     ("ticket.controls", "Ticket"),
     ("ticket.created", "Created"),
+    ("ticket.delete.button", "Delete for good"),
+    ("ticket.delete.confirm", "Type {number} to confirm"),
+    (
+        "ticket.delete.done",
+        "{number} was deleted. The audit log keeps it as it was, and opsdesk restore BACKUP --ticket {number} brings it back from a backup.",
+    ),
+    (
+        "ticket.delete.explain",
+        "Deletes the ticket with its conversation, timeline and files: for spam or a ticket opened by mistake. Resolving or cancelling keeps it in the reports; deleting does not.",
+    ),
+    ("ticket.delete.title", "Delete ticket"),
     ("ticket.description", "Description"),
     ("ticket.details", "Details"),
     ("ticket.escalation_reason", "Reason for moving group"),
