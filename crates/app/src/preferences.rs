@@ -139,12 +139,66 @@ pub(crate) fn report_zone(own: Option<&str>, quiet_hours: Option<&str>) -> Strin
 /// The signed-in person's own account id: preferences are staff's own.
 fn own_id(principal: &Principal) -> Result<i64, AppError> {
     principal.require_staff()?;
+    own_person(principal)
+}
+
+/// A person's own time zone: their pages show times in it, and their reports default to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeZoneSetting {
+    /// An IANA name such as `Europe/Paris`, kept in its canonical spelling; `null`: none
+    /// chosen (UTC).
+    pub time_zone: Option<String>,
+}
+
+/// The signed-in person, staff or customer, for their own settings.
+fn own_person(principal: &Principal) -> Result<i64, AppError> {
     principal
         .user_id
         .ok_or_else(|| AppError::Forbidden("preferences are a signed-in person's own".to_owned()))
 }
 
 impl App {
+    /// The signed-in person's own time zone.
+    pub async fn time_zone(&self, principal: &Principal) -> Result<TimeZoneSetting, AppError> {
+        let id = own_person(principal)?;
+        let mut conn = self.db().reader().await?;
+        let user = opsdesk_store::accounts::get_user(&mut conn, id).await?;
+        Ok(TimeZoneSetting {
+            time_zone: user.and_then(|user| user.time_zone),
+        })
+    }
+
+    /// Chooses the signed-in person's own time zone (anyone signed in); `None` clears it.
+    pub async fn set_time_zone(
+        &self,
+        principal: &Principal,
+        input: TimeZoneSetting,
+    ) -> Result<TimeZoneSetting, AppError> {
+        let id = own_person(principal)?;
+        let time_zone = input
+            .time_zone
+            .as_deref()
+            .filter(|name| !name.trim().is_empty())
+            .map(checked_zone)
+            .transpose()?;
+        let saved = time_zone.clone();
+        self.change(principal, Need::Anyone, move |tx| {
+            Box::pin(async move {
+                opsdesk_store::accounts::set_user_time_zone(
+                    tx.conn,
+                    id,
+                    time_zone.as_deref(),
+                    tx.now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(TimeZoneSetting { time_zone: saved })
+    }
+
     /// The signed-in staff member's notification rules and time zone.
     pub async fn notification_rules(
         &self,

@@ -961,5 +961,35 @@ dual_backend_test!(
         let root = server.web_forms("root@msp.example").await;
         let page = root.page(&format!("/tickets/{number}")).await;
         assert!(page.contains("2026-03-04 02:00 UTC"), "{page}");
+
+        // A customer chooses theirs too, by the API or on their account page.
+        let carol = server.client(&server.token_for("carol@acme.example").await);
+        let refused = carol
+            .put("/api/v1/me/time-zone", json!({"time_zone": "Mars/Olympus"}))
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert!(refused.text.contains("time_zone"), "{}", refused.text);
+        let chosen = carol
+            .put("/api/v1/me/time-zone", json!({"time_zone": "asia/tokyo"}))
+            .await;
+        assert_eq!(
+            chosen.body,
+            json!({"time_zone": "Asia/Tokyo"}),
+            "{}",
+            chosen.text
+        );
+        let portal = server.web_forms("carol@acme.example").await;
+        let page = portal.page(&format!("/portal/tickets/{number}")).await;
+        assert!(page.contains("2026-03-04 11:00 JST"), "{page}");
+        let (status, _, page) = portal
+            .post("/account/time-zone", &[("time_zone", "")])
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(
+            carol.get("/api/v1/me/time-zone").await.body,
+            json!({"time_zone": null})
+        );
+        let page = portal.page(&format!("/portal/tickets/{number}")).await;
+        assert!(page.contains("2026-03-04 02:00 UTC"), "{page}");
     }
 );

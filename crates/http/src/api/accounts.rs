@@ -8,6 +8,7 @@ use opsdesk_app::accounts::{
     NewOrganization, NewUserInput, Organization, OrganizationPatch, User, UserPatch,
 };
 use opsdesk_app::auth::{ApiToken, CreatedToken};
+use opsdesk_app::preferences::TimeZoneSetting;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,6 +19,7 @@ use crate::{ApiError, AppState};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
+        .routes(routes!(my_time_zone, set_my_time_zone))
         .routes(routes!(create_organization, list_organizations))
         .routes(routes!(get_organization, update_organization))
         .routes(routes!(create_user, list_users))
@@ -36,6 +38,28 @@ pub(crate) fn tagged<T: serde::Serialize>(status: StatusCode, version: i64, body
     responses((status = 200, body = User)))]
 async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<User>, ApiError> {
     Ok(Json(state.app.me(&principal).await?))
+}
+
+/// The signed-in person's own time zone (staff and customers).
+#[utoipa::path(get, path = "/api/v1/me/time-zone", tag = "accounts",
+    responses((status = 200, body = TimeZoneSetting)))]
+async fn my_time_zone(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<TimeZoneSetting>, ApiError> {
+    Ok(Json(state.app.time_zone(&principal).await?))
+}
+
+/// Chooses the signed-in person's own time zone: the web UI shows their times in it, and
+/// their reports default to it. `null` clears it (UTC); an unknown name is refused (422).
+#[utoipa::path(put, path = "/api/v1/me/time-zone", tag = "accounts", request_body = TimeZoneSetting,
+    responses((status = 200, body = TimeZoneSetting)))]
+async fn set_my_time_zone(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(input): ApiJson<TimeZoneSetting>,
+) -> Result<Json<TimeZoneSetting>, ApiError> {
+    Ok(Json(state.app.set_time_zone(&principal, input).await?))
 }
 
 /// Creates an organization (admins).

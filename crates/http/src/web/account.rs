@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use opsdesk_app::accounts::User;
 use opsdesk_app::auth::{ApiToken, CreatedToken};
+use opsdesk_app::preferences::TimeZoneSetting;
 use opsdesk_app::second_factor::{SecondFactorStatus, TotpEnrolment};
 use opsdesk_app::sessions::SessionInfo;
 use opsdesk_app::{AppError, Principal};
@@ -27,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/account", get(security))
         .route("/account/sessions/{id}/revoke", post(revoke_session))
         .route("/account/sign-out-everywhere", post(sign_out_everywhere))
+        .route("/account/time-zone", post(set_time_zone))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/account/second-factor", post(begin_totp))
@@ -69,6 +71,9 @@ struct SecurityPage {
     tokens: Vec<ApiToken>,
     second_factor: SecondFactorStatus,
     moment: Moment,
+    /// The person's own time zone; empty: none chosen.
+    time_zone: String,
+    time_zones: &'static [String],
 }
 
 async fn security_page(
@@ -86,6 +91,13 @@ async fn security_page(
         tokens: state.app.tokens(principal).await?,
         second_factor: state.app.second_factor_status(principal).await?,
         moment,
+        time_zone: state
+            .app
+            .time_zone(principal)
+            .await?
+            .time_zone
+            .unwrap_or_default(),
+        time_zones: super::oncall::time_zone_names(),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -156,6 +168,23 @@ async fn sign_out_everywhere(
         .revoke_all_access(&form.principal, user_id)
         .await?;
     Ok(Redirect::to("/login").into_response())
+}
+
+/// Chooses the person's own time zone (empty: none, UTC).
+async fn set_time_zone(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, WebError> {
+    let p = &form.principal;
+    let input = TimeZoneSetting {
+        time_zone: Some(form.get("time_zone").to_owned()),
+    };
+    let result = state
+        .app
+        .set_time_zone(p, input)
+        .await
+        .map(|_| Moment::Nothing);
+    or_notice(&state, p, result).await
 }
 
 async fn create_token(

@@ -69,7 +69,7 @@ struct RulesForm {
 }
 
 /// Every IANA time zone the time-zone database knows, sorted; read once.
-fn time_zone_names() -> &'static [String] {
+pub(super) fn time_zone_names() -> &'static [String] {
     static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
         let mut names: Vec<String> = jiff::tz::db()
             .available()

@@ -75,6 +75,13 @@ pub(super) const TABLE: &[(&str, &str)] = &[
         "Every browser signed in as you. Revoke one you do not recognise, or sign out everywhere.",
     ),
     ("account.sign_out_everywhere", "Sign out everywhere"),
+    ("account.time_zone", "Time zone"),
+    (
+        "account.time_zone.hint",
+        "An IANA name such as Europe/Paris. Times on these pages are shown in it, and your reports default to it. Empty: UTC.",
+    ),
+    ("account.time_zone.label", "Your time zone"),
+    ("account.time_zone.save", "Save time zone"),
     ("account.title", "Your account and security"),
     ("account.token.create", "Create token"),
     (
