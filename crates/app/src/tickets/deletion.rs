@@ -7,7 +7,7 @@ use opsdesk_store::tickets::deletion;
 use super::*;
 
 /// What is left of a deleted ticket to tell the admin who deleted it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct DeletedTicket {
     /// `INC-42`.
     pub number: String,
