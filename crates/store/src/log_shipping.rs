@@ -5,9 +5,11 @@
 //! SQLite appends each transaction's changed pages to the log as frames. A checkpoint copies
 //! frames into the database file, and the first write after a complete checkpoint starts the
 //! log over, with new salts in its header. The archive keeps each of those runs of the log as
-//! a file (`000001.wal`: the log's header and its frames, byte for byte as SQLite wrote them)
-//! with a time index beside it (`000001.times`: a line `frames copied_from copied_until` in
-//! Unix milliseconds per copy). Frames are checked against the log's checksums before they are
+//! a file (`000001.wal.zst`: the log's header and its frames as SQLite wrote them, compressed
+//! as one zstd frame per copy, which `zstd -d` turns back into the log) with a time index beside
+//! it (`000001.times`: a line `frames copied_from copied_until` in Unix milliseconds per
+//! copy). Archives written before compression hold `000001.wal`, the same bytes uncompressed;
+//! they replay as they are. Frames are checked against the log's checksums before they are
 //! copied, and again before they are replayed, and only whole transactions are copied.
 //!
 //! Nothing may start the log over before its frames are copied, so the server turns SQLite's
@@ -26,6 +28,9 @@ const HEADER: usize = 32;
 const FRAME_HEADER: usize = 24;
 const MAGIC_LITTLE_ENDIAN: u32 = 0x377f_0682;
 const MAGIC_BIG_ENDIAN: u32 = 0x377f_0683;
+/// A run's log, compressed; `UNCOMPRESSED` in archives written before compression.
+const COMPRESSED: &str = ".wal.zst";
+const UNCOMPRESSED: &str = ".wal";
 
 /// What can go wrong copying or replaying the log.
 #[derive(Debug, Error)]
@@ -174,6 +179,9 @@ pub struct LogArchive {
     dir: PathBuf,
     /// The number of the run's file in the archive.
     run: u32,
+    /// Bytes of the run's file that hold whole copies: a copy cut short by an error is cut
+    /// off before the next one is appended.
+    archived_len: u64,
     header: Option<LogHeader>,
     frames: u64,
     checksum: (u32, u32),
@@ -201,6 +209,7 @@ impl LogArchive {
         let mut archive = LogArchive {
             dir: dir.to_owned(),
             run: 0,
+            archived_len: 0,
             header: None,
             frames: 0,
             checksum: (0, 0),
@@ -250,16 +259,33 @@ impl LogArchive {
         }
     }
 
-    fn run_file(&self, extension: &str) -> PathBuf {
-        self.dir.join(format!("{:06}.{extension}", self.run))
+    fn run_file(&self, suffix: &str) -> PathBuf {
+        self.dir.join(format!("{:06}{suffix}", self.run))
+    }
+
+    /// Appends `bytes` of the log to the run's file as one zstd frame, and syncs it.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), LogError> {
+        let path = self.run_file(COMPRESSED);
+        let compressed = compress(bytes).map_err(io(&path))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.set_len(self.archived_len).map_err(io(&path))?;
+        file.seek(SeekFrom::Start(self.archived_len))
+            .map_err(io(&path))?;
+        file.write_all(&compressed).map_err(io(&path))?;
+        file.sync_data().map_err(io(&path))?;
+        self.archived_len += compressed.len() as u64;
+        Ok(())
     }
 
     fn begin_run(&mut self, header: LogHeader) -> Result<(), LogError> {
         self.run += 1;
-        let path = self.run_file("wal");
-        let mut file = File::create(&path).map_err(io(&path))?;
-        file.write_all(&header.0).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
+        let path = self.run_file(COMPRESSED);
+        File::create(&path).map_err(io(&path))?;
+        self.archived_len = 0;
+        self.append(&header.0)?;
         sync_dir(&self.dir)?;
         self.checksum = header.checksum();
         self.header = Some(header);
@@ -281,13 +307,7 @@ impl LogArchive {
         if run.frames == 0 {
             return Ok(0);
         }
-        let path = self.run_file("wal");
-        let mut archived = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        archived.write_all(&bytes[..run.bytes]).map_err(io(&path))?;
-        archived.sync_data().map_err(io(&path))?;
+        self.append(&bytes[..run.bytes])?;
         self.frames += run.frames;
         self.checksum = run.checksum;
         self.record(self.frames, from_ms, until_ms)?;
@@ -296,7 +316,7 @@ impl LogArchive {
 
     /// Appends a line to the run's time index, after its frames are safely written.
     fn record(&self, frames: u64, from_ms: i64, until_ms: i64) -> Result<(), LogError> {
-        let path = self.run_file("times");
+        let path = self.run_file(".times");
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -319,6 +339,15 @@ fn read_header(log: &Path) -> Result<Option<LogHeader>, LogError> {
             Ok(()) => Ok(LogHeader::parse(&bytes)),
         },
     }
+}
+
+/// One zstd frame of `bytes` at the fastest level, which keeps up with the writer, with a
+/// checksum of its content so that damage is found as it is read.
+fn compress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::with_capacity(bytes.len() / 2), 1)?;
+    encoder.include_checksum(true)?;
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
@@ -357,15 +386,53 @@ fn read_times(path: &Path) -> Result<Vec<CopyLine>, LogError> {
     Ok(copies)
 }
 
+/// A run's file in an archive.
+#[derive(Debug)]
+struct Run {
+    path: PathBuf,
+    /// The file's name without its suffix: the run's number.
+    number: String,
+    compressed: bool,
+}
+
+impl Run {
+    fn of(path: PathBuf) -> Option<Self> {
+        let name = path.file_name()?.to_str()?;
+        let (number, compressed) = match name.strip_suffix(COMPRESSED) {
+            Some(number) => (number, true),
+            None => (name.strip_suffix(UNCOMPRESSED)?, false),
+        };
+        Some(Run {
+            number: number.to_owned(),
+            compressed,
+            path,
+        })
+    }
+
+    fn times(&self) -> PathBuf {
+        self.path.with_file_name(format!("{}.times", self.number))
+    }
+
+    /// The run's log, as SQLite wrote it.
+    fn reader(&self) -> Result<Box<dyn Read>, LogError> {
+        let file = BufReader::new(File::open(&self.path).map_err(io(&self.path))?);
+        Ok(if self.compressed {
+            // The decoder reads the copies' frames one after another as one log.
+            Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(io(&self.path))?)
+        } else {
+            Box::new(file)
+        })
+    }
+}
+
 /// The archive's runs, oldest first.
-fn runs(archive: &Path) -> Result<Vec<PathBuf>, LogError> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(archive)
+fn runs(archive: &Path) -> Result<Vec<Run>, LogError> {
+    let mut runs: Vec<Run> = std::fs::read_dir(archive)
         .map_err(io(archive))?
         .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "wal"))
+        .filter_map(|entry| Run::of(entry.path()))
         .collect();
-    runs.sort();
+    runs.sort_by(|a, b| a.number.cmp(&b.number));
     Ok(runs)
 }
 
@@ -391,7 +458,7 @@ pub fn coverage(archive: &Path) -> Result<Coverage, LogError> {
         frames: 0,
     };
     for (index, run) in runs.iter().enumerate() {
-        let copies = read_times(&run.with_extension("times"))?;
+        let copies = read_times(&run.times())?;
         if index == 0 {
             coverage.began_ms = copies.first().map_or(0, |c| c.until_ms);
         }
@@ -424,7 +491,7 @@ pub fn replay(archive: &Path, database: &Path, at_ms: Option<i64>) -> Result<Rep
         until_ms: 0,
     };
     for (index, run) in runs(archive)?.iter().enumerate() {
-        let copies = read_times(&run.with_extension("times"))?;
+        let copies = read_times(&run.times())?;
         let wanted = copies
             .iter()
             .take_while(|copy| at_ms.is_none_or(|at| copy.until_ms <= at))
@@ -453,19 +520,30 @@ pub fn replay(archive: &Path, database: &Path, at_ms: Option<i64>) -> Result<Rep
     Ok(replayed)
 }
 
-/// Writes the first `frames` frames of the run in `file` onto `target`.
-fn replay_run(file: &Path, target: &File, database: &Path, frames: u64) -> Result<(), LogError> {
-    let bytes = std::fs::read(file).map_err(io(file))?;
-    let header = LogHeader::parse(&bytes).ok_or_else(|| LogError::NoHeader {
-        file: file.to_owned(),
-    })?;
-    let body = &bytes[HEADER..];
-    let run = committed_run(&header, body, header.checksum());
-    if run.frames < frames {
-        return Err(LogError::Damaged {
-            file: file.to_owned(),
-            frame: run.frames + 1,
-        });
+/// Writes the first `frames` frames of `run` onto `target`.
+fn replay_run(run: &Run, target: &File, database: &Path, frames: u64) -> Result<(), LogError> {
+    let file = &run.path;
+    let mut reader = run.reader()?;
+    let mut header = [0_u8; HEADER];
+    let header = reader
+        .read_exact(&mut header)
+        .ok()
+        .and_then(|()| LogHeader::parse(&header))
+        .ok_or_else(|| LogError::NoHeader { file: file.clone() })?;
+    let damaged = |frame: u64| LogError::Damaged {
+        file: file.clone(),
+        frame,
+    };
+    // Only the frames replayed are read: a copy cut short after them does not matter.
+    let mut body = vec![0_u8; frames as usize * header.frame_len()];
+    for (index, frame) in body.chunks_exact_mut(header.frame_len()).enumerate() {
+        reader
+            .read_exact(frame)
+            .map_err(|_| damaged(index as u64 + 1))?;
+    }
+    let sound = committed_run(&header, &body, header.checksum());
+    if sound.frames < frames {
+        return Err(damaged(sound.frames + 1));
     }
     let page_size = header.page_size() as u64;
     for frame in body.chunks_exact(header.frame_len()).take(frames as usize) {
@@ -516,6 +594,38 @@ mod tests {
         frame[16..20].copy_from_slice(&sums.0.to_be_bytes());
         frame[20..24].copy_from_slice(&sums.1.to_be_bytes());
         frame
+    }
+
+    /// A log of one committed frame, and an archive started on it at 1,000 ms.
+    struct Started {
+        dir: tempfile::TempDir,
+        header: LogHeader,
+        sums: (u32, u32),
+        log: PathBuf,
+        bytes: Vec<u8>,
+        archive_dir: PathBuf,
+        archive: LogArchive,
+    }
+
+    fn started(salts: [u8; 8]) -> Started {
+        let dir = tempfile::tempdir().unwrap();
+        let header = log_header(false, 512, salts);
+        let mut sums = header.checksum();
+        let log = dir.path().join("db-wal");
+        let mut bytes = header.0.to_vec();
+        bytes.extend(frame(&header, &mut sums, 1, 1));
+        std::fs::write(&log, &bytes).unwrap();
+        let archive_dir = dir.path().join("wal");
+        let archive = LogArchive::start(&archive_dir, &log, 1_000).unwrap();
+        Started {
+            dir,
+            header,
+            sums,
+            log,
+            bytes,
+            archive_dir,
+            archive,
+        }
     }
 
     #[test]
@@ -569,15 +679,15 @@ mod tests {
 
     #[test]
     fn a_replay_stops_at_the_last_copy_before_the_moment_asked_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let header = log_header(false, 512, [4; 8]);
-        let mut sums = header.checksum();
-        let log = dir.path().join("db-wal");
-        let mut bytes = header.0.to_vec();
-        bytes.extend(frame(&header, &mut sums, 1, 1));
-        std::fs::write(&log, &bytes).unwrap();
-        let archive_dir = dir.path().join("wal");
-        let mut archive = LogArchive::start(&archive_dir, &log, 1_000).unwrap();
+        let Started {
+            dir,
+            header,
+            mut sums,
+            log,
+            mut bytes,
+            archive_dir,
+            mut archive,
+        } = started([4; 8]);
         bytes.extend(frame(&header, &mut sums, 2, 2));
         std::fs::write(&log, &bytes).unwrap();
         assert_eq!(archive.copy(&log, || 2_000).unwrap().frames, 1);
@@ -615,15 +725,81 @@ mod tests {
         let coverage = coverage(&archive_dir).unwrap();
         assert_eq!((coverage.began_ms, coverage.complete_ms), (1_000, 3_000));
 
-        // A flipped byte in the archive is found before anything is written.
-        let run = archive_dir.join("000001.wal");
-        let mut archived = std::fs::read(&run).unwrap();
-        let last = archived.len() - 1;
-        archived[last] ^= 0xff;
-        std::fs::write(&run, archived).unwrap();
+        // The run is compressed, and `zstd -d` would give back the log as SQLite wrote it.
+        let run = archive_dir.join("000001.wal.zst");
+        let archived = std::fs::read(&run).unwrap();
+        assert!(archived.len() < bytes.len() / 4, "{} bytes", archived.len());
+        let mut log_again = Vec::new();
+        zstd::stream::read::Decoder::new(archived.as_slice())
+            .unwrap()
+            .read_to_end(&mut log_again)
+            .unwrap();
+        assert!(log_again == bytes, "the log read back differs");
+
+        // A flipped byte in the last copy is found before anything is written. (Its frame
+        // ends in the content's checksum, 4 bytes.)
+        let mut damaged = archived.clone();
+        let in_last_block = damaged.len() - 5;
+        damaged[in_last_block] ^= 0xff;
+        std::fs::write(&run, damaged).unwrap();
         assert!(matches!(
             replay(&archive_dir, &database, None),
             Err(LogError::Damaged { frame: 3, .. })
         ));
+        // A copy cut short by a crash, after its time line was lost with it, is not read.
+        let mut cut_short = archived;
+        cut_short.extend_from_slice(&compress(&frame(&header, &mut sums, 4, 4)).unwrap()[..20]);
+        std::fs::write(&run, cut_short).unwrap();
+        assert_eq!(replay(&archive_dir, &database, None).unwrap().frames, 3);
+    }
+
+    #[test]
+    fn an_archive_written_before_compression_still_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = log_header(true, 512, [6; 8]);
+        let mut sums = header.checksum();
+        let mut log = header.0.to_vec();
+        log.extend(frame(&header, &mut sums, 1, 1));
+        log.extend(frame(&header, &mut sums, 2, 2));
+        let archive_dir = dir.path().join("wal");
+        std::fs::create_dir(&archive_dir).unwrap();
+        std::fs::write(archive_dir.join("000001.wal"), &log).unwrap();
+        std::fs::write(
+            archive_dir.join("000001.times"),
+            "0 1000 1000\n2 1500 2000\n",
+        )
+        .unwrap();
+
+        let coverage = coverage(&archive_dir).unwrap();
+        assert_eq!((coverage.runs, coverage.frames), (1, 2));
+        let database = dir.path().join("db");
+        std::fs::write(&database, vec![0_u8; 512]).unwrap();
+        let replayed = replay(&archive_dir, &database, None).unwrap();
+        assert_eq!((replayed.frames, replayed.until_ms), (2, 2_000));
+        assert_eq!(std::fs::read(&database).unwrap()[512], 2);
+    }
+
+    #[test]
+    fn a_copy_that_failed_halfway_is_cut_off_before_the_next_one() {
+        let Started {
+            dir,
+            header,
+            mut sums,
+            log,
+            mut bytes,
+            archive_dir,
+            mut archive,
+        } = started([7; 8]);
+        // What a write stopped by a full disk leaves behind.
+        let run = archive_dir.join("000001.wal.zst");
+        let mut file = OpenOptions::new().append(true).open(&run).unwrap();
+        file.write_all(b"half a frame").unwrap();
+        bytes.extend(frame(&header, &mut sums, 2, 2));
+        std::fs::write(&log, &bytes).unwrap();
+        assert_eq!(archive.copy(&log, || 2_000).unwrap().frames, 1);
+
+        let database = dir.path().join("db");
+        std::fs::write(&database, vec![0_u8; 512]).unwrap();
+        assert_eq!(replay(&archive_dir, &database, None).unwrap().frames, 2);
     }
 }
