@@ -1,5 +1,6 @@
 //! `reports`: the report (GET /api/v1/reports) over 30-day periods of a desk `load` filled
-//! with a year of history, one request at a time through a real `opsdesk serve`.
+//! with a year of history, one request at a time through a real `opsdesk serve`, every other
+//! one in New York's time zone.
 
 use std::time::Duration;
 
@@ -25,9 +26,15 @@ fn periods(count: usize, today: jiff::civil::Date) -> anyhow::Result<Vec<(String
 }
 
 async fn ask_all(server: &Server, periods: &[(String, String)]) -> anyhow::Result<Vec<Duration>> {
-    let queries = periods
-        .iter()
-        .map(|(from, to)| [("from", from.as_str()), ("to", to.as_str()), ("tz", "UTC")]);
+    // Every other report in a zone whose days are not UTC's.
+    let queries = periods.iter().enumerate().map(|(n, (from, to))| {
+        let zone = if n % 2 == 0 {
+            "UTC"
+        } else {
+            "America/New_York"
+        };
+        [("from", from.as_str()), ("to", to.as_str()), ("tz", zone)]
+    });
     server.time_gets("/api/v1/reports", queries).await
 }
 

@@ -137,6 +137,43 @@ async fn every_drill_down_matches(who: &Client, report: &Value) {
 }
 
 /// `(key label, tickets)` of the volume by `by`.
+/// Where two reports differ first (a JSON path and both values), if they do.
+fn difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find_map(|(k, v)| {
+                difference(v, y.get(k).unwrap_or(&Value::Null), &format!("{path}.{k}"))
+            })
+            .or_else(|| (x.len() != y.len()).then(|| format!("{path}: other keys"))),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(n, (v, w))| difference(v, w, &format!("{path}[{n}]"))),
+        _ => (a != b).then(|| format!("{path}: {a} against {b}")),
+    }
+}
+
+/// Asserts the reports are the same, naming where they differ.
+fn assert_same(a: &[Value], b: &[Value]) {
+    for (n, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(difference(x, y, &format!("report {n}")), None);
+    }
+    assert_eq!(a.len(), b.len());
+}
+
+/// The reports at `paths`, each answered 200.
+async fn reports(who: &Client, paths: &[String]) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for path in paths {
+        let report = who.get(path).await;
+        assert_eq!(report.status, 200, "{path}: {}", report.text);
+        bodies.push(report.body);
+    }
+    bodies
+}
+
 fn volume(report: &Value, by: &str) -> Vec<(String, i64)> {
     let volume = report["volume"]
         .as_array()
@@ -443,7 +480,7 @@ dual_backend_test!(
         assert_eq!(volume(&acme.body, "organization"), lines(&[("Acme", 4)]));
         assert_eq!(acme.body["changes"], Value::Null);
         let created = acme.body["created"]["drill_down"].as_str().unwrap();
-        assert_eq!(drilled(&carol, created).await, [t1, t2, t3, t6]);
+        assert_eq!(drilled(&carol, created).await, [t1, t2, t3, t6.clone()]);
         every_drill_down_matches(&carol, &acme.body).await;
         let globex_report = gus.get(&format!("/api/v1/reports?{WEEK}")).await;
         assert_eq!(globex_report.body["created"]["value"], 2, "T4, T5");
@@ -500,6 +537,92 @@ dual_backend_test!(
         ] {
             assert!(pdf.text.contains(run), "{run} in {}", pdf.text);
         }
+
+        // Rolled up, the days before today (9 March) give the same reports: in UTC, for one
+        // organization, and in a zone whose days begin on the half hour.
+        let asked = [
+            format!("/api/v1/reports?{WEEK}"),
+            format!("/api/v1/reports?{WEEK}&organization={globex}"),
+            "/api/v1/reports?from=2026-02-20&to=2026-03-09&tz=Asia/Kolkata".to_owned(),
+        ];
+        let counted = reports(&admin, &asked).await;
+        let carols = reports(&carol, &asked[2..]).await;
+        server.app.fold_reports().await.unwrap();
+        assert_eq!(
+            server.app.fold_reports().await.unwrap(),
+            0,
+            "nothing changed since"
+        );
+        assert_same(&reports(&admin, &asked).await, &counted);
+        assert_same(&reports(&carol, &asked[2..]).await, &carols);
+        // They are read from the roll-ups: a roll-up changed behind opsdesk's back shows.
+        let mut db = server.db.connect().await;
+        let monday = at("2026-03-02T00:00:00Z").as_millisecond() / 86_400_000;
+        let tamper = |by: i64| {
+            sqlx::query("UPDATE rollup_created SET created = created + $1 WHERE day = $2")
+                .bind(by)
+                .bind(monday)
+        };
+        tamper(100).execute(&mut db).await.unwrap();
+        let tampered = admin.get(&asked[0]).await;
+        assert_eq!(tampered.body["created"]["value"], 106, "{}", tampered.text);
+        tamper(-100).execute(&mut db).await.unwrap();
+        // A change to a rolled-up day counts at once: T6 (7 March) answered now.
+        reply(&admin, &t6).await;
+        let changed = reports(&admin, &asked).await;
+        assert_eq!(
+            changed[0]["mtta_minutes"]["over"]["value"], 5,
+            "T1–T4 and T6"
+        );
+        // The same as counted from the tickets alone, and once rolled up again.
+        sqlx::query("DELETE FROM rollup_days")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        assert_same(&reports(&admin, &asked).await, &changed);
+        server.app.fold_reports().await.unwrap();
+        assert_same(&reports(&admin, &asked).await, &changed);
+
+        // A security incident on a rolled-up day (4 March) counts for whoever may see it (the
+        // admin) and not for an agent outside its group: restricted tickets are never rolled
+        // up, and always counted from the tickets.
+        server.user("sam@msp.example", "agent", None, &[]).await;
+        let security = admin
+            .post(
+                "/api/v1/groups",
+                json!({"name": "Security", "tier": 2, "members": ["sam@msp.example"]}),
+            )
+            .await;
+        assert_eq!(security.status, 201, "{}", security.text);
+        clock.set(at("2026-03-04T15:00:00Z"));
+        let incident = admin
+            .post(
+                "/api/v1/security-incidents",
+                json!({"title": "Files renamed on FS01", "severity": "critical", "group": "Security"}),
+            )
+            .await;
+        assert_eq!(incident.status, 201, "{}", incident.text);
+        clock.set(at("2026-03-09T12:00:00Z"));
+        // Once the sweeper has marked it breached, the last change to its day.
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                let report = admin.get(&asked[0]).await;
+                report.body["resolution_breached"]["value"] == 2
+            })
+            .await,
+            "the incident missed its resolution target"
+        );
+        server.app.fold_reports().await.unwrap();
+        let ann = server.client(&server.token_for("ann@msp.example").await);
+        let (admins, anns) = (reports(&admin, &asked).await, reports(&ann, &asked).await);
+        assert_eq!(admins[0]["created"]["value"], 7, "T1–T6 and the incident");
+        assert_eq!(anns[0]["created"]["value"], 6, "T1–T6");
+        sqlx::query("DELETE FROM rollup_days")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        assert_same(&reports(&admin, &asked).await, &admins);
+        assert_same(&reports(&ann, &asked).await, &anns);
     }
 );
 

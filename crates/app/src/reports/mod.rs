@@ -2,12 +2,14 @@
 //! each beside the previous period of equal length ([`figures`]), the tickets behind every
 //! count ([`drill_down`]), the same report as a CSV file ([`export`]), and today's big
 //! numbers for the wall dashboard ([`wall`]), and the weekly report by mail ([`weekly`]).
+//! Whole days are counted from daily roll-ups, folded once a day has ended ([`rollups`]).
 //! Staff see the organizations they may see; a customer sees their own organization's.
 
 mod drill_down;
 mod export;
 mod figures;
 mod pdf;
+mod rollups;
 mod wall;
 mod weekly;
 

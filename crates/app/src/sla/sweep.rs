@@ -46,7 +46,7 @@ impl App {
     }
 
     /// Closes tickets resolved longer than `auto_close_days` ago, keeps the triage model
-    /// fresh, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, times out work agents never answered, and deletes expired sessions, the alert notifications older than the simulator replays and interface traffic older than its chart shows.
+    /// fresh, rolls up the reports' days that changed, reminds article owners of reviews due and owners of contracts and licences of renewals, fires the dead-man's switch of silent alert sources, times out work agents never answered, and deletes expired sessions, the alert notifications older than the simulator replays and interface traffic older than its chart shows.
     pub async fn housekeeping(&self) -> Result<(), AppError> {
         let days = self.config().auto_close_days;
         if days > 0 {
@@ -56,6 +56,12 @@ impl App {
             }
         }
         self.keep_triage_fresh().await;
+        // A day another node folds at the same moment is folded again at the next round.
+        match self.fold_reports().await {
+            Ok(0) => {}
+            Ok(folded) => tracing::debug!(folded, "rolled up the reports' days that changed"),
+            Err(error) => tracing::warn!(%error, "rolling up the reports' days failed"),
+        }
         let reminded = self.remind_article_reviews().await?;
         if reminded > 0 {
             tracing::info!(reminded, "reminded article owners of reviews due");
