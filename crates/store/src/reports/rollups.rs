@@ -85,7 +85,7 @@ pub async fn days_to_fold(conn: &mut AnyConnection, today: i64) -> Result<Vec<i6
         .into_iter()
         .collect();
     let mut due: BTreeSet<i64> = changed.into_iter().collect();
-    let first = due.first().min(folded.first()).copied();
+    let first = due.first().into_iter().chain(folded.first()).min().copied();
     if let Some(first) = first {
         due.extend((first..today).filter(|day| !folded.contains(day)));
     }
