@@ -529,7 +529,7 @@ trait Figure {
         end: i64,
     ) -> Result<Self::Value, StoreError>;
 
-    fn add(total: &mut Self::Value, more: Self::Value);
+    fn add(&self, total: &mut Self::Value, more: Self::Value);
 }
 
 /// `figure` over `[from, to)`: its rolled-up days from their roll-ups and restricted tickets,
@@ -544,18 +544,18 @@ async fn over_period<F: Figure>(
     let plan = rollups::plan(conn, from, to).await?;
     let mut total = F::Value::default();
     for (from, to) in plan.counted {
-        F::add(
+        figure.add(
             &mut total,
             figure.count(conn, scope, Part::All, from, to).await?,
         );
     }
     for (first, end) in plan.rolled {
-        F::add(&mut total, figure.roll_up(conn, scope, first, end).await?);
+        figure.add(&mut total, figure.roll_up(conn, scope, first, end).await?);
         if scope.sees_restricted() {
             let restricted = figure
                 .count(conn, scope, Part::Restricted, first * DAY_MS, end * DAY_MS)
                 .await?;
-            F::add(&mut total, restricted);
+            figure.add(&mut total, restricted);
         }
     }
     Ok(total)
@@ -577,61 +577,60 @@ fn rolled_days(s: &mut Statement, scope: &Scope, first: i64, end: i64) -> String
     format!("r.day >= {first} AND r.day < {end} AND {within}")
 }
 
-struct Created;
+/// Totals over a base set: counted by `figures` from tickets `t` and their SLA clocks `s`,
+/// rolled up as `columns` of `table`.
+struct Totals<T> {
+    base: Base,
+    figures: fn(&mut Statement) -> String,
+    columns: &'static [&'static str],
+    table: &'static str,
+    add: fn(&mut T, T),
+}
 
-impl Figure for Created {
-    type Value = CreatedTotals;
+const CREATED: Totals<CreatedTotals> = Totals {
+    base: Base::Created,
+    figures: created_figures,
+    columns: &CREATED_COLUMNS,
+    table: "rollup_created",
+    add: CreatedTotals::absorb,
+};
 
-    async fn count(
-        &self,
-        conn: &mut AnyConnection,
-        scope: &Scope,
-        part: Part,
-        from: i64,
-        to: i64,
-    ) -> Result<CreatedTotals, StoreError> {
-        let mut s = Statement::default();
-        let base = s.part(Base::Created, part, from, to);
-        let within = s.ticket_scope(scope);
-        let figures = created_figures(&mut s);
-        s.text = format!(
-            "SELECT {figures} FROM tickets t LEFT JOIN ticket_sla s ON s.ticket_id = t.id \
-             WHERE {base} AND {within}"
-        );
-        Ok(s.query_as()?.fetch_one(conn).await?)
-    }
+const RESOLVED: Totals<ResolvedTotals> = Totals {
+    base: Base::Resolved,
+    figures: resolved_figures,
+    columns: &RESOLVED_COLUMNS,
+    table: "rollup_resolved",
+    add: ResolvedTotals::absorb,
+};
 
-    async fn roll_up(
-        &self,
-        conn: &mut AnyConnection,
-        scope: &Scope,
-        first: i64,
-        end: i64,
-    ) -> Result<CreatedTotals, StoreError> {
-        let mut s = Statement::default();
-        let days = rolled_days(&mut s, scope, first, end);
-        s.text = format!(
-            "SELECT {} FROM rollup_created r WHERE {days}",
-            sums(&CREATED_COLUMNS)
-        );
-        Ok(s.query_as()?.fetch_one(conn).await?)
-    }
-
-    fn add(total: &mut CreatedTotals, more: CreatedTotals) {
-        total.created += more.created;
-        total.responded += more.responded;
-        total.response_ms += more.response_ms;
-        total.response_met += more.response_met;
-        total.response_breached += more.response_breached;
-        total.resolution_met += more.resolution_met;
-        total.resolution_breached += more.resolution_breached;
+impl CreatedTotals {
+    fn absorb(&mut self, more: CreatedTotals) {
+        self.created += more.created;
+        self.responded += more.responded;
+        self.response_ms += more.response_ms;
+        self.response_met += more.response_met;
+        self.response_breached += more.response_breached;
+        self.resolution_met += more.resolution_met;
+        self.resolution_breached += more.resolution_breached;
     }
 }
 
-struct Resolved;
+impl ResolvedTotals {
+    fn absorb(&mut self, more: ResolvedTotals) {
+        self.resolved += more.resolved;
+        self.resolution_ms += more.resolution_ms;
+        self.first_contact += more.first_contact;
+        self.reopened += more.reopened;
+        self.rated += more.rated;
+        self.satisfied += more.satisfied;
+    }
+}
 
-impl Figure for Resolved {
-    type Value = ResolvedTotals;
+impl<T> Figure for Totals<T>
+where
+    T: Default + Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    type Value = T;
 
     async fn count(
         &self,
@@ -640,11 +639,11 @@ impl Figure for Resolved {
         part: Part,
         from: i64,
         to: i64,
-    ) -> Result<ResolvedTotals, StoreError> {
+    ) -> Result<T, StoreError> {
         let mut s = Statement::default();
-        let base = s.part(Base::Resolved, part, from, to);
+        let base = s.part(self.base, part, from, to);
         let within = s.ticket_scope(scope);
-        let figures = resolved_figures(&mut s);
+        let figures = (self.figures)(&mut s);
         s.text = format!(
             "SELECT {figures} FROM tickets t LEFT JOIN ticket_sla s ON s.ticket_id = t.id \
              WHERE {base} AND {within}"
@@ -658,23 +657,19 @@ impl Figure for Resolved {
         scope: &Scope,
         first: i64,
         end: i64,
-    ) -> Result<ResolvedTotals, StoreError> {
+    ) -> Result<T, StoreError> {
         let mut s = Statement::default();
         let days = rolled_days(&mut s, scope, first, end);
         s.text = format!(
-            "SELECT {} FROM rollup_resolved r WHERE {days}",
-            sums(&RESOLVED_COLUMNS)
+            "SELECT {} FROM {} r WHERE {days}",
+            sums(self.columns),
+            self.table
         );
         Ok(s.query_as()?.fetch_one(conn).await?)
     }
 
-    fn add(total: &mut ResolvedTotals, more: ResolvedTotals) {
-        total.resolved += more.resolved;
-        total.resolution_ms += more.resolution_ms;
-        total.first_contact += more.first_contact;
-        total.reopened += more.reopened;
-        total.rated += more.rated;
-        total.satisfied += more.satisfied;
+    fn add(&self, total: &mut T, more: T) {
+        (self.add)(total, more);
     }
 }
 
@@ -731,7 +726,7 @@ impl Figure for Volume {
         Ok(s.query_as()?.fetch_all(conn).await?)
     }
 
-    fn add(total: &mut Vec<VolumeRow>, more: Vec<VolumeRow>) {
+    fn add(&self, total: &mut Vec<VolumeRow>, more: Vec<VolumeRow>) {
         for row in more {
             match total.iter_mut().find(|r| r.key == row.key) {
                 Some(counted) => counted.tickets += row.tickets,
@@ -792,7 +787,7 @@ impl Figure for Quarters {
         Ok(s.query_as()?.fetch_all(conn).await?)
     }
 
-    fn add(total: &mut Vec<(i64, i64)>, more: Vec<(i64, i64)>) {
+    fn add(&self, total: &mut Vec<(i64, i64)>, more: Vec<(i64, i64)>) {
         total.extend(more);
     }
 }
@@ -839,7 +834,7 @@ impl Figure for StillOpen {
         Ok(open)
     }
 
-    fn add(total: &mut i64, more: i64) {
+    fn add(&self, total: &mut i64, more: i64) {
         *total += more;
     }
 }
@@ -851,7 +846,7 @@ pub async fn created_totals(
     from: i64,
     to: i64,
 ) -> Result<CreatedTotals, StoreError> {
-    over_period(&Created, conn, scope, from, to).await
+    over_period(&CREATED, conn, scope, from, to).await
 }
 
 /// Totals of the tickets resolved in `[from, to)`.
@@ -861,7 +856,7 @@ pub async fn resolved_totals(
     from: i64,
     to: i64,
 ) -> Result<ResolvedTotals, StoreError> {
-    over_period(&Resolved, conn, scope, from, to).await
+    over_period(&RESOLVED, conn, scope, from, to).await
 }
 
 /// Open tickets per age bucket at `now`, youngest first.
